@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The real audio path without a sound card: a JACK server with the dummy driver, ALSA's default PCM
+# routed into JACK by the ALSA jack plugin, and a PulseAudio daemon so that snd_ctl_open("default")
+# succeeds (RtAudio lists "Default ALSA Device" only then). Everything lives under one rig folder
+# with its own HOME/.asoundrc: the user's ALSA config is never touched.
+#
+#   scripts/audio-rig.sh start DIR   start (idempotent), prints nothing on success
+#   scripts/audio-rig.sh stop DIR    stop what start started
+#   scripts/audio-rig.sh env DIR     print the environment a player or test needs (HOME=...)
+set -euo pipefail
+cmd=${1:?usage: audio-rig.sh start|stop|env DIR}
+dir=${2:?usage: audio-rig.sh start|stop|env DIR}
+mkdir -p "$dir/home"
+dir=$(cd "$dir" && pwd)
+sock="$dir/pulse.sock"
+export JACK_NO_AUDIO_RESERVATION=1 JACK_NO_START_SERVER=1
+
+write_asoundrc() {
+  # The recorder (bench/test) registers rec:in_1/rec:in_2 before a player opens; without it the
+  # default PCM goes to system:playback (the dummy driver), which always exists.
+  local target1=${RIG_PORT1:-system:playback_1} target2=${RIG_PORT2:-system:playback_2}
+  cat > "$dir/home/.asoundrc" <<ASOUND
+pcm.!default {
+  type plug
+  slave.pcm "jackout"
+}
+pcm.jackout {
+  type jack
+  playback_ports { 0 $target1  1 $target2 }
+}
+ctl.!default {
+  type pulse
+  server "unix:$sock"
+}
+ASOUND
+}
+
+case "$cmd" in
+  start)
+    write_asoundrc
+    if ! jack_lsp >/dev/null 2>&1; then
+      # HOME is the rig's so that jackd and PulseAudio keep their state out of the user's.
+      HOME="$dir/home" nohup jackd --no-realtime -d dummy -r 48000 -p 256 >"$dir/jackd.log" 2>&1 &
+      echo $! > "$dir/jackd.pid"
+      for _ in $(seq 100); do jack_lsp >/dev/null 2>&1 && break; sleep 0.1; done
+      jack_lsp >/dev/null 2>&1 || { echo "audio-rig: jackd did not start, see $dir/jackd.log" >&2; exit 1; }
+    fi
+    if [ ! -S "$sock" ] || ! pactl -s "unix:$sock" info >/dev/null 2>&1; then
+      rm -f "$sock"
+      HOME="$dir/home" nohup pulseaudio -n --daemonize=no --exit-idle-time=-1 --system=false \
+        -L module-null-sink -L "module-native-protocol-unix socket=$sock auth-anonymous=1" \
+        >"$dir/pulse.log" 2>&1 &
+      echo $! > "$dir/pulse.pid"
+      for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+      [ -S "$sock" ] || { echo "audio-rig: pulseaudio did not start, see $dir/pulse.log" >&2; exit 1; }
+    fi
+    ;;
+  stop)
+    for p in pulse jackd; do
+      if [ -f "$dir/$p.pid" ]; then kill "$(cat "$dir/$p.pid")" 2>/dev/null || true; rm -f "$dir/$p.pid"; fi
+    done
+    ;;
+  env)
+    echo "HOME=$dir/home"
+    ;;
+  *) echo "usage: audio-rig.sh start|stop|env DIR" >&2; exit 2 ;;
+esac

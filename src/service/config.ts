@@ -1,0 +1,177 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+
+/**
+ * The one config file (TOML), validated at load: an unknown key, a wrong type or an impossible
+ * value is rejected naming the file, the key, the value and what is expected. Relative paths are
+ * relative to the config file's folder (the embedded default's to the package).
+ */
+
+export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
+export const DEFAULT_CONFIG_PATH = '/etc/jaudiosync/config.toml';
+export const EMBEDDED_CONFIG_NAME = '(embedded default config)';
+
+const StartSpec = z.string().refine((s) => parseStartSpec(s) !== undefined, {
+  message: 'expected "next-10s", "+SECONDS" (e.g. "+30") or an ISO 8601 instant with offset (e.g. "2026-06-27T18:55:00+02:00")',
+});
+
+const schema = z.object({
+  hardware: z.object({
+    /** auto: real devices where they exist, simulated twins where not. */
+    mode: z.enum(['auto', 'real', 'simulated']).default('auto'),
+  }).strict().default({}),
+  gps: z.object({
+    enabled: z.boolean().default(true),
+    port: z.string().min(1).default('/dev/serial0'),
+    baud: z.number().int().refine((b) => [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800].includes(b), {
+      message: 'expected a standard baud rate: 4800, 9600, 19200, 38400, 57600, 115200, 230400 or 460800',
+    }).default(9600),
+    /** Kernel PPS assert file; "" when no PPS is wired. */
+    pps: z.string().default('/sys/class/pps/pps0/assert'),
+    rollover: z.enum(['correct', 'reject']).default('correct'),
+  }).strict().default({}),
+  clock: z.object({
+    /** How long to wait for a lock before carrying on with the best clock there is. */
+    lock_timeout_s: z.number().min(0).max(3600).default(20),
+    /** Place the start only when the clock's error bound is below this; 0 = accept any clock. */
+    max_error_ms: z.number().min(0).default(0),
+  }).strict().default({}),
+  schedule: z.object({
+    start: StartSpec.default('next-10s'),
+  }).strict().default({}),
+  playlist: z.object({
+    path: z.string().min(1).default('Music/Playlist.m3u8'),
+    gap_ms: z.number().min(0).max(600_000).default(0),
+  }).strict().default({}),
+  audio: z.object({
+    /** alsa: the audio device (a WAV file when there is none); wav: always the file. */
+    output: z.enum(['alsa', 'wav']).default('alsa'),
+    device: z.string().min(1).default('default'),
+    wav_path: z.string().min(1).default('jaudiosync-output.wav'),
+    sample_rate: z.number().int().refine((r) => [44100, 48000, 88200, 96000].includes(r), { message: 'expected 44100, 48000, 88200 or 96000' }).default(48000),
+    channels: z.number().int().min(1).max(2).default(2),
+    period_frames: z.number().int().min(64).max(8192).refine((n) => (n & (n - 1)) === 0, { message: 'expected a power of two' }).default(256),
+    queue_periods: z.number().int().min(2).max(64).default(8),
+    latency_trim_ms: z.number().min(-1000).max(1000).default(0),
+    /** Device latency after RtAudio's buffer (server, DAC), measured with bench/start-error. */
+    output_latency_ms: z.number().min(0).max(1000).default(0),
+    ffmpeg: z.string().default(''),
+  }).strict().default({}),
+  sim: z.object({
+    talker: z.enum(['GP', 'GN', 'GL', 'GA', 'GB', 'BD']).default('GP'),
+    gps_latency_ms: z.number().min(20).max(900).default(150),
+    pps_jitter_ns: z.number().min(0).max(1_000_000).default(1500),
+  }).strict().default({}),
+}).strict();
+
+export type Config = z.infer<typeof schema> & { source: string; baseDir: string };
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly problems: string[]) {
+    super(`${file}: invalid config\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The embedded default: simulated hardware where none is found, the bundled playlist, next 10 s. */
+export const EMBEDDED_DEFAULT_TOML = `# jaudiosync embedded default
+[hardware]
+mode = "auto"
+[schedule]
+start = "next-10s"
+[playlist]
+path = "Music/Playlist.m3u8"
+`;
+
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(path, [code === 'ENOENT' ? 'file not found (run without --config to use the embedded default)' : `cannot read it: ${(e as Error).message}`]);
+  }
+  return parseConfig(text, path, dirname(resolve(path)));
+}
+
+export function embeddedConfig(): Config {
+  return parseConfig(EMBEDDED_DEFAULT_TOML, EMBEDDED_CONFIG_NAME, PACKAGE_DIR);
+}
+
+export function parseConfig(text: string, source: string, baseDir: string): Config {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (e) {
+    const where = e instanceof TomlError ? ` at line ${e.line}, column ${e.column}` : '';
+    throw new ConfigError(source, [`not valid TOML${where}: ${(e as Error).message.split('\n')[0]}`]);
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) throw new ConfigError(source, result.error.issues.map((i) => describeIssue(i, raw)));
+  return { ...result.data, source, baseDir };
+}
+
+function describeIssue(issue: z.ZodIssue, raw: unknown): string {
+  const key = issue.path.join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const section = key ? `[${key}]` : 'the top level';
+    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${[...issue.path, k].join('.')}"`).join(', ')} in ${section}; see "jaudiosync config example" for every key`;
+  }
+  const value = issue.path.reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string | number, unknown>)[k] : undefined), raw);
+  const shown = value === undefined ? '' : ` = ${JSON.stringify(value)}`;
+  if (issue.code === 'invalid_type') return `${key}${shown}: expected ${issue.expected}, got ${issue.received}`;
+  if (issue.code === 'invalid_enum_value') return `${key}${shown}: expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
+  if (issue.code === 'too_small') return `${key}${shown}: expected ${issue.type === 'string' ? 'a non-empty string' : `at least ${issue.minimum}`}`;
+  if (issue.code === 'too_big') return `${key}${shown}: expected at most ${issue.maximum}`;
+  return `${key}${shown}: ${issue.message}`;
+}
+
+/** Resolves a path from the config against the config's folder. */
+export function resolvePath(config: Config, p: string): string {
+  return isAbsolute(p) ? p : resolve(config.baseDir, p);
+}
+
+export type StartSpecParsed = { kind: 'next'; everySec: number; minLeadSec: number } | { kind: 'relative'; sec: number } | { kind: 'absolute'; utcNs: bigint };
+
+/** "next-10s": the next whole 10 s of UTC at least 5 s away, so every device picks the same one. */
+export const NEXT_MIN_LEAD_SEC = 5;
+
+export function parseStartSpec(s: string): StartSpecParsed | undefined {
+  const next = /^next-(\d+)s$/.exec(s);
+  if (next && Number(next[1]) > 0) return { kind: 'next', everySec: Number(next[1]), minLeadSec: NEXT_MIN_LEAD_SEC };
+  const rel = /^\+(\d+(?:\.\d+)?)$/.exec(s);
+  if (rel) return { kind: 'relative', sec: Number(rel[1]) };
+  // ISO 8601 with an explicit offset or Z; a local time without an offset would differ per device.
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s)) {
+    const ms = Date.parse(s);
+    if (Number.isFinite(ms)) return { kind: 'absolute', utcNs: BigInt(ms) * 1_000_000n };
+  }
+  return undefined;
+}
+
+/** The start instant (UTC ns) of a spec, given UTC now. */
+export function resolveStart(spec: StartSpecParsed, utcNowNs: bigint): bigint {
+  const S = 1_000_000_000n;
+  switch (spec.kind) {
+    case 'absolute': return spec.utcNs;
+    case 'relative': return utcNowNs + BigInt(Math.round(spec.sec * 1e9));
+    case 'next': {
+      const every = BigInt(spec.everySec) * S;
+      const earliest = utcNowNs + BigInt(spec.minLeadSec) * S;
+      return ((earliest + every - 1n) / every) * every;
+    }
+  }
+}
+
+export function configToToml(c: Config): string {
+  const { source: _s, baseDir: _b, ...rest } = c;
+  const lines: string[] = [`# resolved from ${c.source}`];
+  for (const [section, values] of Object.entries(rest)) {
+    lines.push('', `[${section}]`);
+    for (const [k, v] of Object.entries(values as Record<string, unknown>)) lines.push(`${k} = ${JSON.stringify(v)}`);
+  }
+  return lines.join('\n') + '\n';
+}

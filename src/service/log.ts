@@ -1,0 +1,42 @@
+/**
+ * Logging that fits journald: one line per event with a level word, no colour unless on a TTY.
+ * The status line (countdown, track) rewrites itself on a TTY and is printed sparsely otherwise.
+ */
+
+export type Level = 'info' | 'warn' | 'error';
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  /** A status line: rewritten in place on a TTY, printed every `everyMs` otherwise. */
+  status(line: string): void;
+}
+
+const STATUS_EVERY_MS_NO_TTY = 10_000;
+
+export function createLogger(stream: NodeJS.WriteStream = process.stdout, quiet = false): Logger {
+  const tty = Boolean(stream.isTTY) && !process.env.NO_COLOR;
+  let statusShown = false;
+  let lastStatusMs = -Infinity;
+  const clearStatus = () => {
+    if (statusShown) { stream.write('\r\x1b[2K'); statusShown = false; }
+  };
+  const line = (level: Level, msg: string) => {
+    clearStatus();
+    const tag = tty ? { info: '', warn: '\x1b[33mwarning:\x1b[0m ', error: '\x1b[31merror:\x1b[0m ' }[level]
+      : { info: '', warn: 'warning: ', error: 'error: ' }[level];
+    (level === 'error' ? process.stderr : stream).write(`${tag}${msg}\n`);
+  };
+  return {
+    info: (m) => { if (!quiet) line('info', m); },
+    warn: (m) => line('warn', m),
+    error: (m) => line('error', m),
+    status: (s) => {
+      if (quiet) return;
+      if (tty) { stream.write(`\r\x1b[2K${s}`); statusShown = true; return; }
+      const now = Date.now();
+      if (now - lastStatusMs >= STATUS_EVERY_MS_NO_TTY) { lastStatusMs = now; stream.write(`${s}\n`); }
+    },
+  };
+}

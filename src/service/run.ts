@@ -1,0 +1,178 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { findFfmpeg } from '../player/ffmpeg.js';
+import { parseM3u, type Playlist } from '../player/m3u.js';
+import { PlaybackEngine } from '../player/engine.js';
+import { AudifySink } from '../player/sinks/audify-sink.js';
+import { NoAudioDeviceError, type OutputSink } from '../player/sinks/sink.js';
+import { WavFileSink } from '../player/sinks/wav-sink.js';
+import { TrackQueue } from '../player/tracks.js';
+import { hrtimeClock, sleepNs } from '../time/clock.js';
+import { isoFromUtcNs } from '../time/timescale.js';
+import { parseStartSpec, resolvePath, resolveStart, type Config } from './config.js';
+import type { Logger } from './log.js';
+import { startTimingChain, type TimingChain } from './hardware.js';
+import { formatClock, formatDuration, formatErrorBound } from './status.js';
+
+/**
+ * `jaudiosync run`: discipline the clock, load the playlist into RAM, and at the start instant put
+ * timeline frame 0 on the speaker, tracks following gaplessly on one open stream.
+ */
+
+export interface RunOptions {
+  config: Config;
+  log: Logger;
+  /** Overrides schedule.start. */
+  at?: string;
+  /** Overrides audio.output / audio.wav_path. */
+  output?: 'alsa' | 'wav';
+  wavPath?: string;
+  /** Process start (monotonic ns), for the ready-time figure. */
+  processStartNs?: bigint;
+  /** Resolves to stop early (SIGINT/SIGTERM). */
+  abort?: AbortSignal;
+}
+
+export interface RunResult {
+  startUtcNs: bigint;
+  tracksPlayed: number;
+  problems: string[];
+  output: string;
+  readyMs: number;
+}
+
+const STATUS_EVERY_MS = 250;
+/** Lock is declared when the clock reports locked; until then wait in steps of this. */
+const LOCK_POLL_MS = 100;
+
+export async function run(opts: RunOptions): Promise<RunResult> {
+  const { config, log } = opts;
+  const t0 = opts.processStartNs ?? hrtimeClock.nowNs();
+  const problems: string[] = [];
+  const format = { sampleRate: config.audio.sample_rate, channels: config.audio.channels };
+
+  const playlistPath = resolvePath(config, config.playlist.path);
+  const playlist = await loadPlaylist(playlistPath);
+  for (const p of playlist.problems) problems.push(`playlist ${playlistPath} line ${p.line}: ${p.message}`);
+  problems.forEach((p) => log.warn(p));
+  if (playlist.entries.length === 0) throw new Error(`playlist ${playlistPath} has no playable entries`);
+  const ffmpeg = findFfmpeg(config.audio.ffmpeg || undefined);
+
+  const startSpec = parseStartSpec(opts.at ?? config.schedule.start);
+  if (!startSpec) throw new Error(`start "${opts.at}" not understood: expected "next-10s", "+SECONDS" or an ISO 8601 instant with offset`);
+
+  const chain: TimingChain = await startTimingChain(config, log);
+  let sink: OutputSink | undefined;
+  try {
+    log.info(`timing: ${chain.describe}`);
+    const gapFrames = Math.round((config.playlist.gap_ms / 1000) * format.sampleRate);
+    const tracks = new TrackQueue(playlist.entries, ffmpeg.path, format, gapFrames, {
+      onProblem: (m) => { problems.push(m); log.warn(m); },
+      onLoaded: (t, ms) => log.info(`loaded track ${t.index + 1}/${playlist.entries.length} "${t.entry.title ?? t.entry.raw}" (${(t.frames / format.sampleRate).toFixed(1)} s) in ${ms.toFixed(0)} ms`),
+    });
+    const preload = tracks.prepare(0);
+
+    await waitForLock(chain, config.clock.lock_timeout_s, log, opts.abort);
+    const ts0 = chain.clock.timescale();
+    const startUtcNs = resolveStart(startSpec, ts0.utcAt(hrtimeClock.nowNs()));
+    const lateNs = Number(ts0.utcAt(hrtimeClock.nowNs()) - startUtcNs);
+    if (lateNs > 0) {
+      // Joining late: have the track that plays at the join point in RAM before opening the stream.
+      await tracks.prepare(Math.floor(((lateNs + 2e9) / 1e9) * format.sampleRate));
+    } else {
+      await preload;
+    }
+    if (tracks.finished) throw new Error(`no track of ${playlistPath} could be decoded (see the warnings above)`);
+
+    const readyMs = Number(hrtimeClock.nowNs() - t0) / 1e6;
+    log.info(`ready in ${readyMs.toFixed(0)} ms: start at ${isoFromUtcNs(startUtcNs)} (${formatClock(ts0, hrtimeClock.nowNs())})`);
+
+    const wavPath = resolvePath(config, opts.wavPath ?? config.audio.wav_path);
+    const trimNs = config.audio.latency_trim_ms * 1e6;
+    const maxErrorNs = config.clock.max_error_ms > 0 ? config.clock.max_error_ms * 1e6 : Number.POSITIVE_INFINITY;
+    let finished = false;
+    const makeWav = () => new WavFileSink({
+      path: wavPath, format, periodFrames: config.audio.period_frames, nowNs: hrtimeClock.nowNs,
+      onFirstFrame: (monoNs) => void writeFile(`${wavPath}.json`, JSON.stringify({
+        firstFrameRealtimeNs: String(chain.converter.toRealtime(monoNs)), sampleRate: format.sampleRate,
+        startUtcNs: String(startUtcNs),
+      }) + '\n').catch(() => {}),
+      onError: (m) => log.warn(m),
+    });
+    const makeEngine = (out: OutputSink) => new PlaybackEngine(out, tracks, {
+      startUtcNs, trimNs, maxErrorNs, timescale: () => chain.clock.timescale(), nowNs: hrtimeClock.nowNs,
+    }, {
+      onStartPlaced: ({ firstTimelineFrame, timescale }) => {
+        const how = firstTimelineFrame > 0 ? `joined late at ${formatDuration(firstTimelineFrame / format.sampleRate)} into the playlist` : 'first sample placed';
+        log.info(`${how} on ${out.description} (clock ${timescale.source}, ${formatErrorBound(timescale.errorBoundAt(hrtimeClock.nowNs()))})`);
+      },
+      onFinished: () => { finished = true; },
+    });
+    sink = (opts.output ?? config.audio.output) === 'wav' ? makeWav() : new AudifySink({
+      format, periodFrames: config.audio.period_frames, queuePeriods: config.audio.queue_periods,
+      deviceName: config.audio.device, nowNs: hrtimeClock.nowNs, extraLatencyNs: config.audio.output_latency_ms * 1e6,
+    });
+    let engine = makeEngine(sink);
+    try {
+      await sink.start((p) => engine.fill(p));
+    } catch (e) {
+      if (!(e instanceof NoAudioDeviceError)) throw e;
+      log.warn(`no audio device (${e.message}): writing the output to ${wavPath} instead`);
+      sink = makeWav();
+      engine = makeEngine(sink);
+      await sink.start((p) => engine.fill(p));
+    }
+
+    // Status until the last frame has been heard (or we are stopped).
+    let tracksPlayed = 0;
+    let lastIndex = -1;
+    while (!opts.abort?.aborted) {
+      const nowNs = hrtimeClock.nowNs();
+      const ts = chain.clock.timescale();
+      const untilSec = Number(startUtcNs - ts.utcAt(nowNs)) / 1e9;
+      const frame = engine.timelineFrameNow();
+      const track = frame !== undefined ? tracks.trackAt(frame) : undefined;
+      if (track && track.index !== lastIndex) {
+        lastIndex = track.index;
+        tracksPlayed++;
+        log.info(`now playing ${track.index + 1}/${playlist.entries.length}: ${track.entry.title ?? track.entry.raw}`);
+      }
+      const where = untilSec > 0 ? `start in ${formatDuration(Math.ceil(untilSec))}`
+        : track ? `track ${track.index + 1}/${playlist.entries.length} ${formatDuration((frame! - track.startFrame) / format.sampleRate)}/${formatDuration(track.frames / format.sampleRate)} ${track.entry.title ?? track.entry.raw}`
+          : finished ? 'finishing' : 'waiting for audio';
+      log.status(`${formatClock(ts, nowNs)} | ${where}${sink.underrunPeriods ? ` | underruns ${sink.underrunPeriods}` : ''}`);
+      if (finished && (frame === undefined || tracks.endFrame === undefined || frame >= tracks.endFrame)) break;
+      await sleepNs(hrtimeClock, STATUS_EVERY_MS * 1e6);
+    }
+    log.info(opts.abort?.aborted ? 'stopped' : 'playlist finished');
+    return { startUtcNs, tracksPlayed, problems, output: sink.description, readyMs };
+  } finally {
+    await sink?.stop();
+    await chain.stop();
+  }
+}
+
+async function loadPlaylist(path: string): Promise<Playlist> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read the playlist ${path}: ${(e as Error).message}. Set playlist.path in the config.`);
+  }
+  return parseM3u(text, path);
+}
+
+async function waitForLock(chain: TimingChain, timeoutSec: number, log: Logger, abort?: AbortSignal): Promise<void> {
+  const deadline = hrtimeClock.nowNs() + BigInt(Math.round(timeoutSec * 1e9));
+  for (;;) {
+    const nowNs = hrtimeClock.nowNs();
+    const ts = chain.clock.timescale();
+    if (ts.state === 'locked' || abort?.aborted) return;
+    if (nowNs >= deadline) {
+      log.warn(`no clock lock after ${timeoutSec} s: carrying on with ${formatClock(ts, nowNs)}`);
+      return;
+    }
+    const s = chain.gpsSource?.status;
+    log.status(`${formatClock(ts, nowNs)} | waiting for lock${s ? ` (PPS ${s.pulses}, labelled ${s.labelled})` : ''}`);
+    await sleepNs(hrtimeClock, LOCK_POLL_MS * 1e6);
+  }
+}

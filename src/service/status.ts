@@ -1,0 +1,23 @@
+import type { Timescale } from '../time/timescale.js';
+
+/** What a rider wants to see, in one line: clock, countdown, track and position. */
+
+export function formatErrorBound(ns: number): string {
+  if (!Number.isFinite(ns)) return 'unknown';
+  if (ns < 1_000) return `±${ns.toFixed(0)} ns`;
+  if (ns < 1_000_000) return `±${(ns / 1e3).toFixed(1)} µs`;
+  if (ns < 1e9) return `±${(ns / 1e6).toFixed(1)} ms`;
+  return `±${(ns / 1e9).toFixed(1)} s`;
+}
+
+export function formatClock(ts: Timescale, nowMonoNs: bigint): string {
+  const state = ts.state === 'unsynchronized' ? 'UNSYNCHRONIZED' : ts.state;
+  return `clock ${state} (${ts.source}, ${formatErrorBound(ts.errorBoundAt(nowMonoNs))})`;
+}
+
+export function formatDuration(sec: number): string {
+  const s = Math.max(0, Math.floor(sec));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const mm = String(m).padStart(h ? 2 : 1, '0'), ss = String(r).padStart(2, '0');
+  return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sentencesForSecond, type NmeaEmulatorOptions } from '../../drivers/gps/emulator.js';
+import { PpsFileEmulator } from '../../drivers/pps/emulator.js';
+import { PtyPair } from '../../drivers/pty.js';
+import type { RealtimeConverter } from '../time/realtime-converter.js';
+
+/**
+ * A simulated GPS receiver running in real time against this machine's clock as truth: PPS
+ * stamps in a sysfs-format file and NMEA through a socat pty, read back by the real drivers
+ * exactly as on a Pi. (The virtual-time world for whole rides is the simulator's job.)
+ */
+
+export interface RigOptions extends NmeaEmulatorOptions {
+  /** σ of the simulated kernel PPS timestamp (ns); WORLD.md: ~1-2 µs on a Pi. */
+  ppsJitterNs?: number;
+  dir?: string;
+}
+
+export class RealtimeGpsRig {
+  private timer?: NodeJS.Timeout;
+  private writer?: FileHandle;
+  private stopped = false;
+  readonly ppsPath: string;
+  readonly pps: PpsFileEmulator;
+
+  private constructor(readonly dir: string, private readonly pty: PtyPair, private readonly conv: RealtimeConverter, private readonly opts: RigOptions, private readonly ownDir: boolean) {
+    this.ppsPath = join(dir, 'pps0-assert');
+    this.pps = new PpsFileEmulator({ path: this.ppsPath, jitterNs: opts.ppsJitterNs ?? 1_500 });
+  }
+
+  static async create(conv: RealtimeConverter, opts: RigOptions = {}): Promise<RealtimeGpsRig> {
+    const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'jaudiosync-gps-'));
+    const pty = await PtyPair.create(dir);
+    return new RealtimeGpsRig(dir, pty, conv, opts, opts.dir === undefined);
+  }
+
+  /** The serial device the GPS driver should open. */
+  get serialPath(): string {
+    return this.pty.devicePath;
+  }
+
+  async start(): Promise<void> {
+    this.writer = await open(this.pty.emulatorPath, 'w');
+    this.scheduleNextSecond();
+  }
+
+  private scheduleNextSecond(): void {
+    if (this.stopped) return;
+    const nowRt = this.conv.toRealtime(process.hrtime.bigint());
+    const nextSec = nowRt / 1_000_000_000n + 1n;
+    const edgeRt = nextSec * 1_000_000_000n;
+    const delayMs = Number(edgeRt - nowRt) / 1e6;
+    this.timer = setTimeout(() => this.onEdge(Number(nextSec), edgeRt), delayMs);
+  }
+
+  private onEdge(utcSec: number, edgeRt: bigint): void {
+    if (this.stopped) return;
+    if (!this.opts.noFix) this.pps.pulse(edgeRt);
+    for (const s of sentencesForSecond(utcSec, this.opts)) {
+      const dueRt = edgeRt + BigInt(s.atNs);
+      const delayMs = Number(dueRt - this.conv.toRealtime(process.hrtime.bigint())) / 1e6;
+      setTimeout(() => { if (!this.stopped) this.writer?.write(s.text).catch(() => {}); }, Math.max(0, delayMs));
+    }
+    this.scheduleNextSecond();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.writer?.close().catch(() => {});
+    await this.pty.close();
+    if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}

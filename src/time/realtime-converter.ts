@@ -1,0 +1,52 @@
+import type { RealtimeToMono } from '../../drivers/pps/sysfs.js';
+import { estimateRealtimeOffset, processReaders, type RealtimeReaders } from './realtime.js';
+
+/**
+ * Keeps a fresh realtime -> monotonic offset for converting kernel CLOCK_REALTIME stamps. Refreshed
+ * on a timer; a jump between refreshes means the system clock was stepped (NTP, a user, chrony),
+ * which is logged once per step.
+ */
+
+/** Re-measure this often: a slewing system clock moves the offset by up to 500 µs/s (adjtime max). */
+export const REFRESH_MS = 2_000;
+/** A change beyond this between refreshes is a step, not a slew. */
+export const STEP_THRESHOLD_NS = 1_000_000;
+/** Attempts per periodic refresh: each spins up to 1 ms, so keep the event loop free. */
+const REFRESH_ATTEMPTS = 4;
+
+export class RealtimeConverter implements RealtimeToMono {
+  private offsetNs: bigint;
+  private uncertaintyNs: number;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly readers: RealtimeReaders = processReaders, private readonly log: (m: string) => void = () => {}) {
+    const e = estimateRealtimeOffset(readers);
+    this.offsetNs = e.offsetNs;
+    this.uncertaintyNs = e.uncertaintyNs;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.refresh(), REFRESH_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  refresh(): void {
+    const e = estimateRealtimeOffset(this.readers, REFRESH_ATTEMPTS);
+    const jump = Number(e.offsetNs - this.offsetNs);
+    if (Math.abs(jump) > STEP_THRESHOLD_NS) this.log(`system clock stepped by ${(jump / 1e6).toFixed(3)} ms`);
+    this.offsetNs = e.offsetNs;
+    this.uncertaintyNs = e.uncertaintyNs;
+  }
+
+  toMono(realtimeNs: bigint): { monoNs: bigint; errorNs: number } {
+    return { monoNs: realtimeNs - this.offsetNs, errorNs: this.uncertaintyNs };
+  }
+
+  toRealtime(monoNs: bigint): bigint {
+    return monoNs + this.offsetNs;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Pure math: weighted least-squares line fit y = a + b·x, as chrony's regress.c uses for offset and
+ * frequency of a clock against a source. No I/O; x and y are small doubles (relative to a reference).
+ */
+
+export interface LineFit {
+  /** Intercept at x = 0. */
+  a: number;
+  /** Slope. */
+  b: number;
+  /** Weighted RMS of the residuals. */
+  rms: number;
+  /** Standard error of the intercept (at x = xMean shifted back to 0) and of the slope. */
+  aStdErr: number;
+  bStdErr: number;
+  /** Weighted mean of x: the point where the intercept is best known. */
+  xMean: number;
+  n: number;
+}
+
+export function fitLine(xs: readonly number[], ys: readonly number[], ws?: readonly number[]): LineFit {
+  const n = xs.length;
+  if (n !== ys.length || (ws && ws.length !== n)) throw new Error('fitLine: arrays of different length');
+  if (n === 0) throw new Error('fitLine: no points');
+  let sw = 0, sx = 0, sy = 0;
+  for (let i = 0; i < n; i++) {
+    const w = ws ? ws[i]! : 1;
+    sw += w; sx += w * xs[i]!; sy += w * ys[i]!;
+  }
+  const xMean = sx / sw, yMean = sy / sw;
+  let sxx = 0, sxy = 0;
+  for (let i = 0; i < n; i++) {
+    const w = ws ? ws[i]! : 1;
+    const dx = xs[i]! - xMean;
+    sxx += w * dx * dx; sxy += w * dx * (ys[i]! - yMean);
+  }
+  const b = sxx > 0 ? sxy / sxx : 0;
+  const a = yMean - b * xMean;
+  let sres = 0;
+  for (let i = 0; i < n; i++) {
+    const w = ws ? ws[i]! : 1;
+    const r = ys[i]! - (a + b * xs[i]!);
+    sres += w * r * r;
+  }
+  const dof = Math.max(1, n - 2);
+  const rms = Math.sqrt(sres / sw);
+  const s2 = sres / dof / (sw / n);
+  const bStdErr = sxx > 0 ? Math.sqrt(s2 / (sxx / (sw / n))) : Infinity;
+  const aStdErr = Math.sqrt(s2 / n + xMean * xMean * bStdErr * bStdErr);
+  return { a, b, rms, aStdErr, bStdErr, xMean, n };
+}
+
+/** Median of a non-empty list (copy-sorted). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('median of nothing');
+  const s = [...values].sort((p, q) => p - q);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

@@ -1,0 +1,15 @@
+import type { SourceName } from './timescale.js';
+
+/** One measurement of UTC against the local monotonic clock, as every time source produces it. */
+export interface TimeSample {
+  monoNs: bigint;
+  utcNs: bigint;
+  /** Estimated error of this one sample (ns, one-sided bound of what the source can know). */
+  errorNs: number;
+  source: SourceName;
+}
+
+/** The narrow sink through which sources hand samples upward. */
+export interface SampleSink {
+  addSample(sample: TimeSample): void;
+}

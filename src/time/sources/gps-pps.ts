@@ -1,0 +1,125 @@
+import type { GpsSink, GpsTimeFix, GpsContext } from '../../../drivers/gps/types.js';
+import type { PpsPulse, PpsSink } from '../../../drivers/pps/types.js';
+import { median } from '../regress.js';
+import type { SampleSink } from '../sample.js';
+import { NS_PER_SEC } from '../timescale.js';
+
+/**
+ * GPS + PPS -> samples. The PPS edge gives the phase; the NMEA fix that follows it says which
+ * second the edge was. Receivers send the label 0.1-0.5 s after the edge; we learn that latency and
+ * pair an edge only with a label that arrives at a consistent delay, never by rounding.
+ */
+
+/** A label can arrive no sooner than this after its edge (serial time of even a short sentence). */
+export const MIN_LABEL_DELAY_NS = 20_000_000;
+/** ...and no later than this: past 990 ms it could as well label the next edge. */
+export const MAX_LABEL_DELAY_NS = 990_000_000;
+/** Learned-latency tolerance: SiRF receivers wobble ~170 ms, so allow 250 ms around the median. */
+export const LABEL_DELAY_TOLERANCE_NS = 250_000_000;
+/** Two labelled edges must agree with their labels to this (ns) plus 500 ppm of their spacing. */
+export const PAIR_CONSISTENCY_NS = 2_000_000;
+/**
+ * Without PPS, an NMEA label is good to the receiver's unknown latency (100-500 ms after the second):
+ * we assume the middle and bound by half the range. A millisecond-class source at best.
+ */
+export const NMEA_ASSUMED_DELAY_NS = 300_000_000;
+export const NMEA_ONLY_ERROR_NS = 200_000_000;
+/** PPS silent this long means NMEA alone must serve. */
+const PPS_SILENT_NS = 3_000_000_000n;
+const DELAY_HISTORY = 16;
+
+export interface GpsPpsStatus {
+  pulses: number;
+  labelled: number;
+  rejected: number;
+  lastRejectReason?: string;
+  labelDelayMs?: number;
+  satellites?: number;
+  quality?: number;
+}
+
+export class GpsPpsSource implements GpsSink, PpsSink {
+  private pulses: PpsPulse[] = [];
+  private delaysNs: number[] = [];
+  private lastPair?: { monoNs: bigint; utcNs: bigint };
+  private usedSeq = new Set<number>();
+  readonly status: GpsPpsStatus = { pulses: 0, labelled: 0, rejected: 0 };
+
+  constructor(private readonly sink: SampleSink, private readonly log: (msg: string) => void = () => {}) {}
+
+  addPulse(pulse: PpsPulse): void {
+    this.status.pulses++;
+    this.pulses.push(pulse);
+    if (this.pulses.length > 4) this.pulses.shift();
+  }
+
+  onContext(ctx: GpsContext): void {
+    this.status.satellites = ctx.satellites;
+    this.status.quality = ctx.quality;
+  }
+
+  onStatus(message: string): void {
+    this.log(message);
+  }
+
+  onFix(fix: GpsTimeFix): void {
+    if (!fix.valid || fix.utcNs === null) return;
+    const lastPulse = this.pulses.at(-1);
+    if (!lastPulse || fix.monoNs - lastPulse.monoNs > PPS_SILENT_NS) {
+      this.nmeaOnly(fix);
+      return;
+    }
+    if (fix.utcNs % NS_PER_SEC !== 0n) return; // labels an epoch between seconds: no edge there
+    const pulse = this.findEdge(fix);
+    if (!pulse) return;
+    this.usedSeq.add(pulse.seq);
+    if (this.usedSeq.size > 8) this.usedSeq.delete(this.usedSeq.values().next().value!);
+    const delayNs = Number(fix.monoNs - pulse.monoNs);
+    this.delaysNs.push(delayNs);
+    if (this.delaysNs.length > DELAY_HISTORY) this.delaysNs.shift();
+    this.status.labelDelayMs = median(this.delaysNs) / 1e6;
+    this.lastPair = { monoNs: pulse.monoNs, utcNs: fix.utcNs };
+    this.status.labelled++;
+    this.sink.addSample({ monoNs: pulse.monoNs, utcNs: fix.utcNs, errorNs: pulse.errorNs, source: 'gps+pps' });
+  }
+
+  /** The unused edge this label belongs to, or undefined (counted and explained) when none fits. */
+  private findEdge(fix: GpsTimeFix): PpsPulse | undefined {
+    const candidates = this.pulses.filter((p) => {
+      const d = Number(fix.monoNs - p.monoNs);
+      return d >= MIN_LABEL_DELAY_NS && d <= MAX_LABEL_DELAY_NS && !this.usedSeq.has(p.seq);
+    });
+    if (candidates.length === 0) return undefined; // a second sentence for an edge already labelled
+    const pulse = candidates.at(-1)!;
+    const delayNs = Number(fix.monoNs - pulse.monoNs);
+    if (this.delaysNs.length >= 3 && Math.abs(delayNs - median(this.delaysNs)) > LABEL_DELAY_TOLERANCE_NS) {
+      return this.reject(`label ${delayNs / 1e6} ms after its edge, learned ${median(this.delaysNs) / 1e6} ms`);
+    }
+    if (this.lastPair) {
+      const dMono = Number(pulse.monoNs - this.lastPair.monoNs);
+      const dUtc = Number(fix.utcNs! - this.lastPair.utcNs);
+      if (Math.abs(dMono - dUtc) > PAIR_CONSISTENCY_NS + 500e-6 * Math.abs(dUtc)) {
+        // The label jumped against the edges (receiver reset, leap second fix-up): relearn.
+        this.lastPair = undefined;
+        this.delaysNs = [];
+        return this.reject(`label ${dUtc / 1e9} s after the previous one but edges ${dMono / 1e9} s apart`);
+      }
+    }
+    return pulse;
+  }
+
+  private reject(reason: string): undefined {
+    this.status.rejected++;
+    this.status.lastRejectReason = reason;
+    return undefined;
+  }
+
+  private nmeaOnly(fix: GpsTimeFix): void {
+    this.sink.addSample({
+      monoNs: fix.monoNs - BigInt(NMEA_ASSUMED_DELAY_NS),
+      utcNs: fix.utcNs!,
+      errorNs: NMEA_ONLY_ERROR_NS,
+      source: 'gps',
+    });
+  }
+}

@@ -1,0 +1,85 @@
+import { fitLine } from './regress.js';
+import type { TimeSample } from './sample.js';
+import { Timescale, type SourceName } from './timescale.js';
+
+/**
+ * Offset and frequency of the local clock against one source, from a weighted regression over a
+ * sliding window with outlier rejection (after chrony's sourcestats.c). First version: no runs
+ * test and no slewing between sources yet (the clock layer issue builds those on this seam).
+ */
+
+/** Window of samples kept: 64 s of 1 Hz PPS averages timestamp noise while following thermal drift. */
+export const WINDOW_SAMPLES = 64;
+/** Fewer samples than this cannot tell offset from frequency with any confidence. */
+export const MIN_SAMPLES_FOR_LOCK = 4;
+/** A residual beyond this many times the fit's RMS (or the sample's own error) is an outlier. */
+export const OUTLIER_FACTOR = 5;
+/** Coverage factor of the bound: ~3 sigma keeps the true error inside it >99 % for Gaussian noise. */
+export const BOUND_SIGMAS = 3;
+/**
+ * Frequency wander allowed for between samples (ns of error per s of age): a Pi crystal moves
+ * ~0.25 ppm/°C and a box on a bike swings a few °C within minutes, so 0.5 ppm.
+ */
+export const WANDER_NS_PER_SEC = 500;
+
+export class SourceStats {
+  private samples: TimeSample[] = [];
+
+  constructor(readonly source: SourceName, private readonly windowSamples = WINDOW_SAMPLES) {}
+
+  get count(): number {
+    return this.samples.length;
+  }
+
+  get lastMonoNs(): bigint | undefined {
+    return this.samples.at(-1)?.monoNs;
+  }
+
+  add(sample: TimeSample): void {
+    const last = this.samples.at(-1);
+    if (last && sample.monoNs <= last.monoNs) return; // out of order: keep the window monotonic
+    this.samples.push(sample);
+    if (this.samples.length > this.windowSamples) this.samples.shift();
+  }
+
+  clear(): void {
+    this.samples = [];
+  }
+
+  /** The fitted timescale, or undefined while there are too few consistent samples. */
+  estimate(): Timescale | undefined {
+    if (this.samples.length < MIN_SAMPLES_FOR_LOCK) return undefined;
+    const ref = this.samples.at(-1)!;
+    const fit = this.fit(this.samples, ref);
+    // Reject outliers once, then refit on the survivors.
+    const kept = this.samples.filter((s, i) => Math.abs(fit.residuals[i]!) <= Math.max(OUTLIER_FACTOR * fit.line.rms, 3 * s.errorNs));
+    if (kept.length < MIN_SAMPLES_FOR_LOCK) return undefined;
+    const { line } = kept.length === this.samples.length ? fit : this.fit(kept, ref);
+    // y = utc - mono relative to the reference sample's; x = seconds from the reference.
+    const sampleErrNs = kept.reduce((m, s) => Math.max(m, s.errorNs), 0);
+    // x = 0 is the newest sample, the edge of the window: aStdErr already includes the lever arm.
+    const predStdErr = line.aStdErr;
+    const refUtcNs = ref.monoNs + (ref.utcNs - ref.monoNs) + BigInt(Math.round(line.a));
+    return new Timescale({
+      refMonoNs: ref.monoNs,
+      refUtcNs,
+      // slope b is d(utc - mono)/dmono in ns/s: local fast => utc gains less => b < 0
+      freqPpm: -line.b / 1000,
+      errorBoundNs: BOUND_SIGMAS * Math.max(predStdErr, line.rms / Math.sqrt(kept.length)) + sampleErrNs,
+      errorGrowthNsPerSec: BOUND_SIGMAS * line.bStdErr + WANDER_NS_PER_SEC,
+      source: this.source,
+      state: 'locked',
+      lastSampleMonoNs: ref.monoNs,
+    });
+  }
+
+  private fit(samples: readonly TimeSample[], ref: TimeSample) {
+    const ref0 = ref.utcNs - ref.monoNs;
+    const xs = samples.map((s) => Number(s.monoNs - ref.monoNs) / 1e9);
+    const ys = samples.map((s) => Number(s.utcNs - s.monoNs - ref0));
+    const ws = samples.map((s) => 1 / Math.max(1, s.errorNs) ** 2);
+    const line = fitLine(xs, ys, ws);
+    const residuals = ys.map((y, i) => y - (line.a + line.b * xs[i]!));
+    return { line, residuals };
+  }
+}
