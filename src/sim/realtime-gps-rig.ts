@@ -26,7 +26,7 @@ export class RealtimeGpsRig {
   readonly ppsPath: string;
   readonly pps: PpsFileEmulator;
 
-  private constructor(readonly dir: string, private readonly pty: PtyPair, private readonly conv: RealtimeConverter, private readonly opts: RigOptions, private readonly ownDir: boolean) {
+  private constructor(readonly dir: string, private pty: PtyPair, private readonly conv: RealtimeConverter, private readonly opts: RigOptions, private readonly ownDir: boolean) {
     this.ppsPath = join(dir, 'pps0-assert');
     this.pps = new PpsFileEmulator({ path: this.ppsPath, jitterNs: opts.ppsJitterNs ?? 1_500 });
   }
@@ -65,6 +65,19 @@ export class RealtimeGpsRig {
       setTimeout(() => { if (!this.stopped) this.writer?.write(s.text).catch(() => {}); }, Math.max(0, delayMs));
     }
     this.scheduleNextSecond();
+  }
+
+  /** Pulls the cable: the pty pair disappears, the driver's port sees a hang-up. */
+  async unplug(): Promise<void> {
+    await this.writer?.close().catch(() => {});
+    this.writer = undefined;
+    await this.pty.close();
+  }
+
+  /** Plugs it back in: a new pty pair under the same names. */
+  async replug(): Promise<void> {
+    this.pty = await PtyPair.create(this.dir);
+    this.writer = await open(this.pty.emulatorPath, 'w');
   }
 
   async stop(): Promise<void> {

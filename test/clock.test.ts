@@ -1,0 +1,117 @@
+import test from 'ava';
+import { GpsPpsSource, NMEA_ONLY_ERROR_NS } from '../src/time/sources/gps-pps.js';
+import type { TimeSample } from '../src/time/sample.js';
+import { SourceStats, WANDER_NS_PER_SEC } from '../src/time/sourcestats.js';
+import { fitLine } from '../src/time/regress.js';
+import { VirtualClock } from '../src/time/clock.js';
+import { ClockLayer } from '../src/time/clock-layer.js';
+
+const S = 1_000_000_000n;
+
+/** Seeded PRNG (mulberry32) and a Gaussian from it: replayable noise. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  const u = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const g = () => Math.sqrt(-2 * Math.log(Math.max(u(), 1e-12))) * Math.cos(2 * Math.PI * u());
+  return { u, g };
+}
+
+function collect() {
+  const samples: TimeSample[] = [];
+  return { samples, sink: { addSample: (s: TimeSample) => samples.push(s) } };
+}
+
+test('fitLine recovers a line exactly and reports zero residual', (t) => {
+  const f = fitLine([0, 1, 2, 3], [5, 7, 9, 11]);
+  t.true(Math.abs(f.a - 5) < 1e-12 && Math.abs(f.b - 2) < 1e-12 && f.rms < 1e-9);
+});
+
+test('GPS+PPS: each label pairs with the edge before it at a learned delay, never by rounding', (t) => {
+  const { samples, sink } = collect();
+  const src = new GpsPpsSource(sink);
+  const utc0 = 1_790_000_000n * S;
+  const mono0 = 5_000n * S + 123_456_789n; // the local clock's phase is arbitrary
+  for (let k = 0n; k < 5n; k++) {
+    src.addPulse({ monoNs: mono0 + k * S, seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
+    // Two sentences label each edge, 150 ms and 230 ms after it: only one sample per edge.
+    for (const d of [150_000_000n, 230_000_000n]) {
+      src.onFix({ monoNs: mono0 + k * S + d, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
+    }
+  }
+  t.deepEqual(samples.map((s) => [s.monoNs - mono0, s.utcNs - utc0]), [0n, 1n, 2n, 3n, 4n].map((k) => [k * S, k * S]));
+  t.is(src.status.labelDelayMs, 150);
+});
+
+test('GPS+PPS: a label that jumps against the edges is rejected, not believed', (t) => {
+  const { samples, sink } = collect();
+  const src = new GpsPpsSource(sink);
+  const utc0 = 1_790_000_000n * S;
+  for (let k = 0n; k < 4n; k++) {
+    src.addPulse({ monoNs: k * S, seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
+    // The 4th label claims a second 2 s later than its edge allows (receiver glitch).
+    const label = k === 3n ? utc0 + 5n * S : utc0 + k * S;
+    src.onFix({ monoNs: k * S + 200_000_000n, utcNs: label, valid: true, talker: 'GP', sentence: 'RMC' });
+  }
+  t.is(samples.length, 3);
+  t.is(src.status.rejected, 1);
+  t.regex(src.status.lastRejectReason ?? '', /edges/);
+});
+
+test('GPS without PPS is a millisecond-class source and says so', (t) => {
+  const { samples, sink } = collect();
+  const src = new GpsPpsSource(sink);
+  src.onFix({ monoNs: 10n * S, utcNs: 1_790_000_000n * S, valid: true, talker: 'GP', sentence: 'RMC' });
+  t.is(samples.length, 1);
+  t.is(samples[0]!.source, 'gps');
+  t.is(samples[0]!.errorNs, NMEA_ONLY_ERROR_NS);
+});
+
+for (const seed of [1, 2, 3]) {
+  test(`sourcestats: recovers offset and frequency, and the bound holds >= 99 % (seed ${seed})`, (t) => {
+    const { g, u } = rng(seed);
+    const freqPpm = (u() - 0.5) * 100; // a Pi crystal: tens of ppm either way
+    const offsetNs = 1_790_000_000n * S;
+    const jitterNs = 2_000; // kernel PPS timestamp noise
+    const st = new SourceStats('gps+pps');
+    let inside = 0, total = 0;
+    for (let k = 0; k < 600; k++) {
+      const utc = offsetNs + BigInt(k) * S;
+      const trueMono = BigInt(Math.round(k * 1e9 * (1 + freqPpm * 1e-6)));
+      st.add({ monoNs: trueMono + BigInt(Math.round(g() * jitterNs)), utcNs: utc, errorNs: 10_000, source: 'gps+pps' });
+      const ts = st.estimate();
+      if (!ts) continue;
+      // Ask about an instant half a second after the last sample (between pulses).
+      const probeMono = trueMono + 500_000_000n;
+      const trueUtc = utc + BigInt(Math.round(5e8 / (1 + freqPpm * 1e-6)));
+      const err = Math.abs(Number(ts.utcAt(probeMono) - trueUtc));
+      total++;
+      if (err <= ts.errorBoundAt(probeMono)) inside++;
+      if (k === 599) t.true(Math.abs(ts.freqPpm - freqPpm) < 0.05, `freq ${ts.freqPpm} vs ${freqPpm}`);
+    }
+    t.true(inside / total >= 0.99, `${inside}/${total} inside the bound`);
+  });
+}
+
+test('clock layer: locks on samples, falls into holdover when they stop, bound grows', (t) => {
+  const clock = new VirtualClock(1_000n * S);
+  const changes: string[] = [];
+  const layer = new ClockLayer(clock, { onStateChange: (ts) => changes.push(`${ts.state}/${ts.source}`) });
+  t.is(layer.timescale().state, 'unsynchronized');
+  for (let k = 0; k < 6; k++) {
+    layer.addSample({ monoNs: clock.nowNs(), utcNs: 1_790_000_000n * S + BigInt(k) * S, errorNs: 10_000, source: 'gps+pps' });
+    clock.advance(S);
+  }
+  const locked = layer.timescale();
+  t.is(locked.state, 'locked');
+  const boundLocked = locked.errorBoundAt(clock.nowNs());
+  clock.advance(60n * S);
+  const held = layer.timescale();
+  t.is(held.state, 'holdover');
+  t.true(held.errorBoundAt(clock.nowNs()) >= boundLocked + 60 * WANDER_NS_PER_SEC, 'grows at least by the frequency wander allowance');
+  t.deepEqual(changes, ['locked/gps+pps', 'holdover/gps+pps']);
+});
