@@ -1,0 +1,61 @@
+import test from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeFile } from '../src/player/decoder.js';
+import { findFfmpeg } from '../src/player/ffmpeg.js';
+import { playerPorts, startAudioRig } from './helpers/audio-rig.js';
+import { readWav16, runCli } from './helpers/cli.js';
+
+/**
+ * The real audio path: jaudiosync plays a short track through audify -> ALSA -> the ALSA jack
+ * plugin -> a JACK server (dummy driver), and jack_rec records the player's JACK ports. The recording
+ * must hold the track itself: the right samples, the right length within one period.
+ */
+
+const ffmpeg = findFfmpeg().path;
+const PERIOD = 256;
+
+test('audify really plays a track through ALSA into JACK', async (t) => {
+  const rig = startAudioRig();
+  t.teardown(() => rig.stop());
+  const dir = mkdtempSync(join(tmpdir(), 'jas-jack-'));
+  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t+1)|0.3*sin(2*PI*550*t+2):s=48000:d=1.5', join(dir, 'tone.flac')]);
+  writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\ntone.flac\n');
+  writeFileSync(join(dir, 'config.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+2.5"', '[playlist]', 'path = "list.m3u8"', '[audio]', 'output = "alsa"'].join('\n'));
+
+  const player = runCli(['run', '--config', join(dir, 'config.toml')], { env: { HOME: rig.home } });
+  // The player's JACK ports appear when it opens the stream (before the start instant): record them.
+  let ports: string[] = [];
+  const deadline = Date.now() + 30_000;
+  while (ports.length < 2 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    ports = playerPorts();
+  }
+  t.is(ports.length, 2, 'the player opened a JACK client through ALSA');
+  const recPath = join(dir, 'rec.wav');
+  const rec = spawn('jack_rec', ['-f', recPath, '-d', '5', '-b', '16', ...ports.slice(0, 2)], { stdio: 'ignore' });
+  const recDone = new Promise<number | null>((resolve) => rec.on('close', resolve));
+  const r = await player;
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /first sample placed on ALSA "Default ALSA Device"/);
+  await recDone;
+
+  const wav = readWav16(readFileSync(recPath));
+  const track = await decodeFile(ffmpeg, join(dir, 'tone.flac'), { sampleRate: 48000, channels: 2 });
+  const sample = (buf: Buffer, f: number, c: number) => buf.readInt16LE((f * 2 + c) * 2);
+  let first = -1, last = -1;
+  for (let f = 0; f < wav.frames; f++) {
+    if (sample(wav.data, f, 0) !== 0 || sample(wav.data, f, 1) !== 0) { if (first < 0) first = f; last = f; }
+  }
+  t.true(first >= 0, 'the recording is not silence');
+  const heardFrames = last - first + 1;
+  t.true(Math.abs(heardFrames - track.frames) <= PERIOD, `heard ${heardFrames} frames, track has ${track.frames}`);
+  // Sample for sample (±2 LSB for the int16 -> float -> int16 round trip), both channels.
+  let maxDiff = 0;
+  for (let f = 0; f < track.frames; f += 7) {
+    for (const c of [0, 1]) maxDiff = Math.max(maxDiff, Math.abs(sample(wav.data, first + f, c) - sample(track.pcm, f, c)));
+  }
+  t.true(maxDiff <= 2, `largest sample difference ${maxDiff}`);
+});

@@ -1,0 +1,35 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PACKAGE_DIR } from '../../src/service/config.js';
+
+/**
+ * The JACK + ALSA-jack-plugin rig (scripts/audio-rig.sh) for tests: its own folder and HOME, so
+ * ALSA reads the rig's .asoundrc and never the user's. A missing jackd is a failure with a hint,
+ * not a skip: the audio path is what these tests exist to check.
+ */
+export interface AudioRig {
+  dir: string;
+  home: string;
+  stop(): void;
+}
+
+const script = join(PACKAGE_DIR, 'scripts', 'audio-rig.sh');
+
+export function startAudioRig(): AudioRig {
+  for (const tool of ['jackd', 'jack_lsp', 'jack_rec', 'pulseaudio']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+      throw new Error(`${tool} is not installed: run scripts/setup.sh (apt packages jackd2, pulseaudio)`);
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'jas-rig-'));
+  execFileSync('bash', [script, 'start', dir], { stdio: 'inherit' });
+  return { dir, home: join(dir, 'home'), stop: () => { execFileSync('bash', [script, 'stop', dir]); } };
+}
+
+/** JACK output ports of clients other than the server itself (a player's out_000, out_001...). */
+export function playerPorts(): string[] {
+  const r = spawnSync('jack_lsp', [], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((p) => /:out_\d+$/.test(p) && !p.startsWith('system:'));
+}

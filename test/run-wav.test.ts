@@ -1,0 +1,66 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeFile } from '../src/player/decoder.js';
+import { findFfmpeg } from '../src/player/ffmpeg.js';
+import { readWav16, runCli } from './helpers/cli.js';
+
+/**
+ * The whole `jaudiosync run` path on the twins, in real time: simulated GPS through a socat pty,
+ * the clock layer, ffmpeg decoding into RAM, and the WAV "device" (what a machine without a sound
+ * card gets). The twin's truth is the system clock, so the WAV's sidecar (frame 0's realtime
+ * instant) tells exactly where the first sample landed against the configured start.
+ */
+
+const ffmpeg = findFfmpeg().path;
+
+test('jaudiosync run: first sample on the start instant, tracks gapless, then it exits', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-run-'));
+  // Two tracks whose very first sample is loud (sine with a phase), at different rates and formats.
+  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t+1):s=48000:d=1.2', '-ac', '2', join(dir, 'a.flac')]);
+  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.4*sin(2*PI*660*t+1):s=44100:d=0.9', '-ac', '2', join(dir, 'b.wav')]);
+  writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n#EXTINF:1,Test - A\na.flac\nmissing.ogg\n#EXTINF:1,Test - B\nb.wav\n');
+  writeFileSync(join(dir, 'config.toml'), [
+    '[hardware]', 'mode = "simulated"',
+    '[schedule]', 'start = "+2"',
+    '[playlist]', 'path = "list.m3u8"',
+    '[audio]', 'output = "wav"', 'wav_path = "out.wav"',
+  ].join('\n'));
+  const r = await runCli(['run', '--config', join(dir, 'config.toml')]);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /clock: unsynchronized \(system\) -> locked \(gps\+pps\)/);
+  t.regex(r.stdout, /first sample placed/);
+  t.regex(r.stdout, /playlist finished/);
+  t.regex(r.stdout + r.stderr, /line 4 \(missing\.ogg\): music file not found.*skipping it/, 'a missing file is named with its playlist line');
+
+  const wav = readWav16(readFileSync(join(dir, 'out.wav')));
+  const side = JSON.parse(readFileSync(join(dir, 'out.wav.json'), 'utf8')) as { firstFrameRealtimeNs: string; startUtcNs: string; sampleRate: number };
+  t.is(wav.sampleRate, 48000);
+  t.is(wav.channels, 2);
+  const frameAt = (f: number) => wav.data.readInt16LE(f * 4);
+  let onset = 0;
+  while (onset < wav.frames && frameAt(onset) === 0) onset++;
+  const expected = (Number(BigInt(side.startUtcNs) - BigInt(side.firstFrameRealtimeNs)) * 48000) / 1e9;
+  const errorUs = ((onset - expected) / 48000) * 1e6;
+  t.log(`first sample ${errorUs.toFixed(1)} µs from the start instant`);
+  t.true(Math.abs(errorUs) < 1000, `onset ${onset}, expected ${expected.toFixed(1)} (${errorUs.toFixed(0)} µs)`);
+
+  // From the onset on, the file is exactly track A then track B, sample for sample, then silence.
+  const fmt = { sampleRate: 48000, channels: 2 };
+  const a = await decodeFile(ffmpeg, join(dir, 'a.flac'), fmt);
+  const b = await decodeFile(ffmpeg, join(dir, 'b.wav'), fmt);
+  const played = wav.data.subarray(onset * 4, (onset + a.frames + b.frames) * 4);
+  t.true(played.equals(Buffer.concat([a.pcm, b.pcm])), 'gapless, bit-exact');
+  const after = wav.data.subarray((onset + a.frames + b.frames) * 4);
+  t.true(after.every((x) => x === 0), 'silence after the playlist');
+});
+
+test('jaudiosync run with a broken config says which key and exits non-zero', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-run-'));
+  writeFileSync(join(dir, 'bad.toml'), '[audio]\nsample_rate = "fast"\n');
+  const r = await runCli(['run', '--config', join(dir, 'bad.toml')]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /bad\.toml: invalid config\n\s+- audio\.sample_rate = "fast": expected number, got string/);
+});
