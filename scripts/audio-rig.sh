@@ -39,8 +39,11 @@ case "$cmd" in
   start)
     write_asoundrc
     if ! jack_lsp >/dev/null 2>&1; then
+      # Realtime scheduling where allowed (root, or an rtprio limit): without it a busy machine makes
+      # JACK clients miss cycles, and the recording loses whole periods that the player did send.
+      if chrt -f 10 true 2>/dev/null; then rt=(-R -P 70); else rt=(--no-realtime); fi
       # HOME is the rig's so that jackd and PulseAudio keep their state out of the user's.
-      HOME="$dir/home" nohup jackd --no-realtime -d dummy -r 48000 -p 256 >"$dir/jackd.log" 2>&1 &
+      HOME="$dir/home" nohup jackd "${rt[@]}" -d dummy -r 48000 -p 256 >"$dir/jackd.log" 2>&1 &
       echo $! > "$dir/jackd.pid"
       for _ in $(seq 100); do jack_lsp >/dev/null 2>&1 && break; sleep 0.1; done
       jack_lsp >/dev/null 2>&1 || { echo "audio-rig: jackd did not start, see $dir/jackd.log" >&2; exit 1; }

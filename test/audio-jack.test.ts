@@ -15,7 +15,7 @@ import { readWav16, runCli } from './helpers/cli.js';
  */
 
 const ffmpeg = findFfmpeg().path;
-const PERIOD = 256;
+const PERIOD = 1024; // the default audio.period_frames
 
 test('audify really plays a track through ALSA into JACK', async (t) => {
   const rig = startAudioRig();
@@ -35,12 +35,17 @@ test('audify really plays a track through ALSA into JACK', async (t) => {
   }
   t.is(ports.length, 2, 'the player opened a JACK client through ALSA');
   const recPath = join(dir, 'rec.wav');
-  const rec = spawn('jack_rec', ['-f', recPath, '-d', '5', '-b', '16', ...ports.slice(0, 2)], { stdio: 'ignore' });
+  t.log(recPath);
+  // A large ring buffer (-B) so that the recorder's disk thread never drops a period on a busy machine.
+  const rec = spawn('jack_rec', ['-f', recPath, '-d', '8', '-b', '16', '-B', '1048576', ...ports.slice(0, 2)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let recErr = '';
+  rec.stderr.on('data', (d) => { recErr += d; });
   const recDone = new Promise<number | null>((resolve) => rec.on('close', resolve));
   const r = await player;
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /first sample placed on ALSA "Default ALSA Device"/);
   await recDone;
+  t.log(recErr.trim());
 
   const wav = readWav16(readFileSync(recPath));
   const track = await decodeFile(ffmpeg, join(dir, 'tone.flac'), { sampleRate: 48000, channels: 2 });

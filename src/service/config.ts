@@ -53,8 +53,14 @@ const schema = z.object({
     wav_path: z.string().min(1).default('jaudiosync-output.wav'),
     sample_rate: z.number().int().refine((r) => [44100, 48000, 88200, 96000].includes(r), { message: 'expected 44100, 48000, 88200 or 96000' }).default(48000),
     channels: z.number().int().min(1).max(2).default(2),
-    period_frames: z.number().int().min(64).max(8192).refine((n) => (n & (n - 1)) === 0, { message: 'expected a power of two' }).default(256),
-    queue_periods: z.number().int().min(2).max(64).default(8),
+    /**
+     * 1024 frames (21 ms): RtAudio's ALSA buffer is 4 periods, and with 256-frame periods a busy Pi
+     * (or this 2-core test machine) misses a deadline now and then; RtAudio then drops a whole period.
+     * Latency costs us nothing (it is measured and compensated), a dropped period costs sync.
+     */
+    period_frames: z.number().int().min(64).max(8192).refine((n) => (n & (n - 1)) === 0, { message: 'expected a power of two' }).default(1024),
+    /** Periods written ahead of the device: 4 × 21 ms of margin against event-loop stalls. */
+    queue_periods: z.number().int().min(2).max(64).default(4),
     latency_trim_ms: z.number().min(-1000).max(1000).default(0),
     /** Device latency after RtAudio's buffer (server, DAC), measured with bench/start-error. */
     output_latency_ms: z.number().min(0).max(1000).default(0),

@@ -41,6 +41,8 @@ export interface RunResult {
 }
 
 const STATUS_EVERY_MS = 250;
+/** Keep the stream open this long after the last frame is heard by our estimate: server and DAC buffers. */
+const DRAIN_MARGIN_MS = 300;
 /** Lock is declared when the clock reports locked; until then wait in steps of this. */
 const LOCK_POLL_MS = 100;
 
@@ -143,6 +145,8 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       if (finished && (frame === undefined || tracks.endFrame === undefined || frame >= tracks.endFrame)) break;
       await sleepNs(hrtimeClock, STATUS_EVERY_MS * 1e6);
     }
+    // Buffers past the one we can see (the sound server's, the DAC's) still hold the last frames.
+    if (!opts.abort?.aborted) await sleepNs(hrtimeClock, (DRAIN_MARGIN_MS + config.audio.output_latency_ms) * 1e6);
     log.info(opts.abort?.aborted ? 'stopped' : 'playlist finished');
     return { startUtcNs, tracksPlayed, problems, output: sink.description, readyMs };
   } finally {

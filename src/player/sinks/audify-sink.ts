@@ -17,13 +17,13 @@ const RTAUDIO_API_LINUX_ALSA = 2; // RtAudioApi.LINUX_ALSA (a const enum, unusab
 type RtAudio = InstanceType<typeof audify.RtAudio>;
 const RTAUDIO_FORMAT_SINT16 = 0x2 as Parameters<RtAudio['openStream']>[2];
 const RTAUDIO_NO_FLAGS = 0 as Parameters<RtAudio['openStream']>[8];
-/** Envelope window: 2000 periods of 256 frames ≈ 10 s, short enough to follow a DAC drifting 100 ppm. */
-const ENVELOPE_WINDOW = 2000;
+/** Envelope window in periods: ~10 s at 1024 frames, short enough to follow a DAC drifting 100 ppm. */
+const ENVELOPE_WINDOW = 500;
 
 export interface AudifySinkOptions {
   format: PcmFormat;
   periodFrames: number;
-  /** Periods written ahead of the device: margin against event-loop stalls (8 × 5.3 ms ≈ 43 ms). */
+  /** Periods written ahead of the device: margin against event-loop stalls. */
   queuePeriods: number;
   /** Output device name as RtAudio lists it; "default" = the system default. */
   deviceName: string;
