@@ -2,7 +2,7 @@ import test from 'ava';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, embeddedConfig, loadConfigFile, parseConfig, parseStartSpec, resolveStart, resolvePath } from '../src/service/config.js';
+import { ConfigError, embeddedConfig, loadConfigFile, PACKAGE_DIR, parseConfig, parseStartSpec, resolveStart, resolvePath } from '../src/service/config.js';
 
 const S = 1_000_000_000n;
 
@@ -68,4 +68,13 @@ test('start specs: next whole 10 s at least 5 s away, relative, absolute with of
   t.is(resolveStart(parseStartSpec('2026-06-27T18:55:00+02:00')!, 0n), BigInt(Date.UTC(2026, 5, 27, 16, 55)) * 1_000_000n);
   t.is(parseStartSpec('2026-06-27T18:55:00'), undefined, 'a local time without offset differs per device');
   t.is(parseStartSpec('next-0s'), undefined);
+});
+
+test('the shipped example config is valid and states the defaults', (t) => {
+  const example = loadConfigFile(join(PACKAGE_DIR, 'examples', 'config.toml'));
+  const def = embeddedConfig();
+  const { source: _a, baseDir: _b, playlist: pa, ...exampleRest } = example;
+  const { source: _c, baseDir: _d, playlist: pd, ...defaultRest } = def;
+  t.deepEqual(exampleRest, defaultRest);
+  t.is(pa.gap_ms, pd.gap_ms);
 });

@@ -1,11 +1,12 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeFile } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { readWav16, runCli } from './helpers/cli.js';
+import { PACKAGE_DIR } from '../src/service/config.js';
 
 /**
  * The whole `jaudiosync run` path on the twins, in real time: simulated GPS through a socat pty,
@@ -63,4 +64,35 @@ test('jaudiosync run with a broken config says which key and exits non-zero', as
   const r = await runCli(['run', '--config', join(dir, 'bad.toml')]);
   t.is(r.code, 1);
   t.regex(r.stderr, /bad\.toml: invalid config\n\s+- audio\.sample_rate = "fast": expected number, got string/);
+});
+
+test('with no audio device at all it says so in one line and plays into the WAV file instead', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-nodev-'));
+  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t+1):s=48000:d=0.5', '-ac', '2', join(dir, 'a.flac')]);
+  writeFileSync(join(dir, 'list.m3u8'), 'a.flac\n');
+  writeFileSync(join(dir, 'config.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+1"', '[playlist]', 'path = "list.m3u8"',
+    '[audio]', 'output = "alsa"', 'wav_path = "fallback.wav"'].join('\n'));
+  // An empty HOME and no sound card: ALSA has no default device to offer.
+  mkdirSync(join(dir, 'home'));
+  const r = await runCli(['run', '--config', join(dir, 'config.toml')], { env: { HOME: join(dir, 'home') } });
+  t.is(r.code, 0, r.stdout + r.stderr);
+  const said = (r.stdout + r.stderr).split('\n').filter((l) => /no audio device/.test(l));
+  t.is(said.length, 1, said.join('\n'));
+  t.regex(said[0]!, /writing the output to .*fallback\.wav instead/);
+  const wav = readWav16(readFileSync(join(dir, 'fallback.wav')));
+  t.true(wav.data.some((b) => b !== 0), 'the track is in the file');
+});
+
+test('config check prints the resolved config; playlist lists entries and problems', async (t) => {
+  const c = await runCli(['config', 'check']);
+  t.is(c.code, 0);
+  t.regex(c.stdout, /\[audio\]\nsample_rate = 48000|sample_rate = 48000/);
+  const dir = mkdtempSync(join(tmpdir(), 'jas-pl-'));
+  writeFileSync(join(dir, 'l.m3u8'), `#EXTM3U\nnothere.mp3\n${join(PACKAGE_DIR, 'Music', '01 - Click Track.flac')}\n`);
+  const p = await runCli(['playlist', join(dir, 'l.m3u8'), '--json']);
+  t.is(p.code, 1, 'a problem makes the exit code non-zero');
+  const doc = JSON.parse(p.stdout) as { entries: Array<{ line: number; exists: boolean; sampleRate?: number; durationSec?: number; problem?: string }> };
+  t.deepEqual(doc.entries.map((e) => [e.line, e.exists, e.problem]), [[2, false, 'file not found'], [3, true, undefined]]);
+  t.is(doc.entries[1]!.sampleRate, 48000);
+  t.true(Math.abs(doc.entries[1]!.durationSec! - 30) < 0.01);
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { ConfigError, configToToml, embeddedConfig, loadConfigFile, PACKAGE_DIR, type Config } from '../service/config.js';
+import { configToToml, embeddedConfig, loadConfigFile, PACKAGE_DIR, type Config } from '../service/config.js';
 import { createLogger } from '../service/log.js';
 import { run } from '../service/run.js';
 import { playlistCommand } from './playlist.js';
@@ -55,6 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     .description('validate a config file and print it resolved, with every default filled in')
     .action((file?: string) => { process.stdout.write(configToToml(loadConfig(file))); });
 
+  cfg.command('example')
+    .description('print an example config with every key documented')
+    .action(() => { process.stdout.write(readFileSync(join(PACKAGE_DIR, 'examples', 'config.toml'), 'utf8')); });
+
   program.command('playlist')
     .argument('<playlist>', 'm3u/m3u8 file')
     .option('--json', 'one JSON document')
@@ -71,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) return err.exitCode ?? 1; // commander printed it already
-    process.stderr.write(`jaudiosync: ${e instanceof ConfigError ? err.message : err.message}\n`);
+    process.stderr.write(`jaudiosync: ${err.message}\n`);
     if (process.env.JAUDIOSYNC_DEBUG) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

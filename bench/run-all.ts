@@ -1,0 +1,8 @@
+// Runs every benchmark in turn: node --import tsx bench/run-all.ts
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { PACKAGE_DIR } from '../src/service/config.js';
+
+for (const b of ['decode.ts', 'run.ts']) {
+  execFileSync(process.execPath, ['--import', 'tsx', join(PACKAGE_DIR, 'bench', b)], { stdio: 'inherit' });
+}
