@@ -60,7 +60,17 @@ case "$cmd" in
     ;;
   stop)
     for p in pulse jackd; do
-      if [ -f "$dir/$p.pid" ]; then kill "$(cat "$dir/$p.pid")" 2>/dev/null || true; rm -f "$dir/$p.pid"; fi
+      [ -f "$dir/$p.pid" ] || continue
+      pid=$(cat "$dir/$p.pid")
+      kill "$pid" 2>/dev/null || true
+      # Wait for it to go (a zombie counts as gone), then insist.
+      for _ in $(seq 20); do
+        state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
+        case "$state" in ""|Z*) break ;; esac
+        sleep 0.1
+      done
+      case "$(ps -o stat= -p "$pid" 2>/dev/null || true)" in ""|Z*) ;; *) kill -9 "$pid" 2>/dev/null || true ;; esac
+      rm -f "$dir/$p.pid"
     done
     ;;
   env)
