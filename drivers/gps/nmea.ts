@@ -12,6 +12,11 @@ const NS_PER_SEC = 1_000_000_000n;
 const DAY_NS = 86_400n * NS_PER_SEC;
 /** 1024 GPS weeks: what a receiver with the week-rollover bug is behind by. */
 export const ROLLOVER_NS = 1024n * 7n * DAY_NS;
+/**
+ * Dates up to this far before the floor are taken as genuine: a capture's "# Date:" header or an
+ * RTC can be months later than the data. A rollover victim is 19.6 years behind, far beyond it.
+ */
+export const FLOOR_SLACK_NS = 366n * DAY_NS;
 /** Talkers we take time from: GPS, multi-GNSS, GLONASS, Galileo, BeiDou (two spellings). */
 const TIME_TALKERS = new Set(['GP', 'GN', 'GL', 'GA', 'GB', 'BD']);
 /** No NMEA 0183 sentence is longer than 82 characters; allow slack for vendor extensions. */
@@ -27,7 +32,7 @@ export interface NmeaOptions {
 
 export type NmeaResult =
   | { kind: 'fix'; fix: GpsTimeFix }
-  | { kind: 'context'; context: GpsContext }
+  | { kind: 'context'; context: GpsContext; todNs?: bigint }
   | { kind: 'other'; talker: string; sentence: string }
   | { kind: 'bad-checksum' }
   | { kind: 'garbage' };
@@ -114,9 +119,9 @@ function zda(f: string[], talker: string, monoNs: bigint, opts: NmeaOptions): Nm
 
 function dated(sentence: TimeSentence, talker: string, monoNs: bigint, utcNs: bigint, opts: NmeaOptions): NmeaResult {
   const floor = opts.floorUtcNs;
-  if (floor !== undefined && utcNs < floor - DAY_NS) {
+  if (floor !== undefined && utcNs < floor - FLOOR_SLACK_NS) {
     const corrected = utcNs + ROLLOVER_NS;
-    if ((opts.rollover ?? 'correct') === 'correct' && corrected >= floor - DAY_NS) {
+    if ((opts.rollover ?? 'correct') === 'correct' && corrected >= floor - FLOOR_SLACK_NS) {
       return { kind: 'fix', fix: { monoNs, utcNs: corrected, valid: true, talker, sentence, rolloverCorrected: true } };
     }
     return invalid(sentence, talker, monoNs, 'date before the floor: GPS week-rollover bug', utcNs);
@@ -127,13 +132,52 @@ function dated(sentence: TimeSentence, talker: string, monoNs: bigint, utcNs: bi
 const QUALITY: Record<string, number> = { none: 0, fix: 1, delta: 2, pps: 3, rtk: 4, frtk: 5, estimated: 6, manual: 7, simulation: 8 };
 
 function gga(line: string, f: string[], talker: string, monoNs: bigint): NmeaResult {
+  const todNs = parseTimeOfDay(f[1] ?? '');
   try {
     const p = nmea.parseNmeaSentence(line.slice(line.lastIndexOf('$')).trim());
     if (p.sentenceId === 'GGA') {
-      return { kind: 'context', context: { monoNs, quality: QUALITY[p.fixType] ?? 0, satellites: p.satellitesInView } };
+      return { kind: 'context', context: { monoNs, quality: QUALITY[p.fixType] ?? 0, satellites: p.satellitesInView }, todNs };
     }
   } catch {
     // nmea-simple is stricter about empty fields than receivers are; fall back to the raw fields.
   }
-  return { kind: 'context', context: { monoNs, quality: Number(f[6]) || 0, satellites: Number(f[7]) || 0 } };
+  return { kind: 'context', context: { monoNs, quality: Number(f[6]) || 0, satellites: Number(f[7]) || 0 }, todNs };
+}
+
+/** A status older than this (s of the receiver's own time) says nothing about a ZDA. */
+const FIX_STATUS_MAX_AGE_NS = 2_000_000_000n;
+
+/**
+ * ZDA carries a date but no fix status, and receivers send it from their own clock before they have
+ * a fix. The gate remembers the latest fix status (RMC A/V, GGA quality) and lets a ZDA count only
+ * while the receiver says it has a fix. Stateful: one per receiver.
+ */
+export class FixGate {
+  private status?: { ok: boolean; todNs: bigint };
+
+  /** Feeds a parse result; returns it, with ZDA fixes invalidated when no fix is known. */
+  pass(r: NmeaResult): NmeaResult {
+    if (r.kind === 'context') {
+      if (r.todNs !== undefined) this.status = { ok: r.context.quality > 0, todNs: r.todNs };
+      return r;
+    }
+    if (r.kind !== 'fix') return r;
+    const tod = r.fix.utcNs !== null ? ((r.fix.utcNs % DAY_NS) + DAY_NS) % DAY_NS : undefined;
+    if (r.fix.sentence === 'RMC') {
+      if (tod !== undefined) this.status = { ok: r.fix.valid || r.fix.reason?.includes('rollover') === true, todNs: tod };
+      return r;
+    }
+    if (r.fix.sentence === 'ZDA' && r.fix.valid) {
+      const s = this.status;
+      const fresh = s && tod !== undefined && absDiffTod(tod, s.todNs) <= FIX_STATUS_MAX_AGE_NS;
+      if (!s || !fresh) return { kind: 'fix', fix: { ...r.fix, valid: false, reason: 'ZDA without a fix status from RMC or GGA: the receiver may have no fix' } };
+      if (!s.ok) return { kind: 'fix', fix: { ...r.fix, valid: false, reason: 'no fix (ZDA while RMC/GGA report none)' } };
+    }
+    return r;
+  }
+}
+
+function absDiffTod(a: bigint, b: bigint): bigint {
+  const d = a > b ? a - b : b - a;
+  return d > DAY_NS / 2n ? DAY_NS - d : d;
 }

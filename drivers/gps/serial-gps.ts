@@ -1,6 +1,6 @@
 import { SerialPort } from 'serialport';
 import { ReadlineParser } from '@serialport/parser-readline';
-import { parseNmeaLine, type NmeaOptions } from './nmea.js';
+import { FixGate, parseNmeaLine, type NmeaOptions } from './nmea.js';
 import type { GpsCounters, GpsSink } from './types.js';
 
 /**
@@ -28,6 +28,7 @@ export class SerialGps {
   private reopenTimer?: NodeJS.Timeout;
   private closed = false;
   private lost = false;
+  private readonly gate = new FixGate();
 
   constructor(private readonly opts: SerialGpsOptions, private readonly sink: GpsSink) {}
 
@@ -66,7 +67,7 @@ export class SerialGps {
   }
 
   private onLine(line: string): void {
-    const r = parseNmeaLine(line, this.chunkMonoNs, this.opts);
+    const r = this.gate.pass(parseNmeaLine(line, this.chunkMonoNs, this.opts));
     switch (r.kind) {
       case 'garbage': this.counters.garbage++; return;
       case 'bad-checksum': this.counters.badChecksum++; return;
