@@ -41,22 +41,25 @@ export function estimateRealtimeOffset(
   let attempts = 0;
   while (attempts < maxAttempts) {
     attempts++;
+    // Alternate reads: ... mono, realtime (unchanged), mono, realtime (changed), mono. The tick lies
+    // between the two realtime reads, so inside the first and last of those three mono reads.
+    let prevMono = readers.monoNs();
     const startMs = readers.realtimeMs();
-    let before = readers.monoNs();
-    let nowMs = readers.realtimeMs();
-    // Spin to the tick; the read before the change and the read after bracket it.
     let guard = 0;
-    while (nowMs === startMs) {
-      before = readers.monoNs();
-      nowMs = readers.realtimeMs();
+    for (;;) {
+      const mono = readers.monoNs();
+      const nowMs = readers.realtimeMs();
+      if (nowMs !== startMs) {
+        const after = readers.monoNs();
+        const bracketNs = Number(after - prevMono);
+        const offsetNs = BigInt(nowMs) * 1_000_000n - (prevMono + (after - prevMono) / 2n);
+        if (!best || bracketNs < best.bracketNs) best = { offsetNs, bracketNs };
+        break;
+      }
+      prevMono = mono;
       if (++guard > 10_000_000) throw new Error('Date.now() does not advance: cannot relate realtime to monotonic time');
     }
-    const after = readers.monoNs();
-    const bracketNs = Number(after - before);
-    const midNs = before + (after - before) / 2n;
-    const offsetNs = BigInt(nowMs) * 1_000_000n - midNs;
-    if (!best || bracketNs < best.bracketNs) best = { offsetNs, bracketNs };
-    if (bracketNs <= MAX_BRACKET_NS) break;
+    if (best!.bracketNs <= MAX_BRACKET_NS) break;
   }
   // best is always set: the loop body ran at least once.
   const b = best!;
