@@ -23,5 +23,10 @@ export class I2cError extends Error {
 /** Opens /dev/i2c-N through i2c-bus (loaded lazily: no native module is touched in simulation). */
 export async function openI2cBus(busNumber: number): Promise<I2cBus> {
   const i2c = (await import('i2c-bus')).default;
-  return i2c.openPromisified(busNumber) as unknown as Promise<I2cBus>;
+  try {
+    return await (i2c.openPromisified(busNumber) as unknown as Promise<I2cBus>);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'EACCES' ? 'EACCES' : 'ENOENT';
+    throw new I2cError(code, `cannot open /dev/i2c-${busNumber}: ${(e as Error).message}`);
+  }
 }

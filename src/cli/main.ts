@@ -5,6 +5,8 @@ import { createLogger } from '../service/log.js';
 import { run } from '../service/run.js';
 import { playlistCommand } from './playlist.js';
 import { devicesCommand } from './devices.js';
+import { gpsMonitor, ppsMonitor, rtcCommand } from './hardware-cli.js';
+import { doctor } from './doctor.js';
 import { join } from 'node:path';
 
 /** The jaudiosync command line. Every failure is one clear message and a non-zero exit, never a stack trace. */
@@ -68,6 +70,50 @@ export async function main(argv: string[]): Promise<number> {
   program.command('devices')
     .description('list the audio output devices by name')
     .action(() => { exitCode = devicesCommand(); });
+
+  program.command('rtc')
+    .argument('<action>', 'info | read | set | aging')
+    .argument('[value]', 'for aging: the new offset, -128..127 (≈0.1 ppm per step, positive = slower)')
+    .description('the DS3231: show it, read or set its time (on the second), read or trim its aging offset')
+    .option('--from-gps', 'set: from the GPS+PPS timescale (waits for lock)')
+    .option('--from-system', 'set: from the system clock')
+    .option('--bus <n>', 'I2C bus', '1')
+    .option('--address <hex>', 'I2C address', '0x68')
+    .option('--simulate', 'use the DS3231 emulator (a fresh chip each time) instead of the bus')
+    .option('-c, --config <path>', 'config file (for --from-gps)')
+    .action(async (action: string, value: string | undefined, o: { fromGps?: boolean; fromSystem?: boolean; bus: string; address: string; simulate?: boolean; config?: string }) => {
+      exitCode = await rtcCommand(action, { bus: Number(o.bus), address: Number(o.address), simulate: o.simulate ?? false }, { ...o, value, config: loadConfig(o.config) });
+    });
+
+  const gps = program.command('gps').description('the GPS receiver');
+  gps.command('monitor')
+    .description('one line per time fix: UTC, valid or why not, talker, sentence, satellites')
+    .option('--port <path>', 'serial port (default: gps.port of the config)')
+    .option('--baud <n>', 'baud rate (default: gps.baud)')
+    .option('--replay <file>', 'read a capture instead (comments and binary skipped)')
+    .option('--floor <date>', 'week-rollover floor (default: the capture\'s "# Date:", live: the build date)')
+    .option('--simulate', 'monitor the simulated GPS')
+    .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)')
+    .option('--json', 'one JSON object per line')
+    .option('-c, --config <path>', 'config file')
+    .action(async (o: { port?: string; baud?: string; replay?: string; floor?: string; json?: boolean; simulate?: boolean; config?: string; seconds?: string }) => {
+      exitCode = await gpsMonitor({ ...o, config: loadConfig(o.config) });
+    });
+
+  program.command('pps').description('the PPS pulse').command('monitor')
+    .description('edges, intervals, missed pulses')
+    .option('--device <ppsN>', 'kernel PPS device', 'pps0')
+    .option('--gpio <n>', 'a GPIO pin (BCM number) through onoff instead of the kernel device')
+    .option('--simulate', 'monitor the simulated PPS')
+    .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)')
+    .option('--json', 'one JSON object per line')
+    .action(async (o: { device?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }) => { exitCode = await ppsMonitor(o); });
+
+  program.command('doctor')
+    .description('check the wiring and the system, with a fix for each problem')
+    .option('--json', 'one JSON document')
+    .option('-c, --config <path>', 'config file')
+    .action(async (o: { json?: boolean; config?: string }) => { exitCode = await doctor(loadConfig(o.config), o); });
 
   try {
     await program.parseAsync(argv);

@@ -1,0 +1,209 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { Ds3231, Ds3231Error, hint } from '../../drivers/rtc/ds3231.js';
+import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
+import { I2cError, openI2cBus, type I2cBus } from '../../drivers/rtc/i2c.js';
+import { SerialGps } from '../../drivers/gps/serial-gps.js';
+import { replayCapture, type ReplayedFix } from '../../drivers/gps/replay.js';
+import type { GpsTimeFix } from '../../drivers/gps/types.js';
+import { SysfsPps } from '../../drivers/pps/sysfs.js';
+import { GpioPps, onoffFactory, sysfsGpioNumber } from '../../drivers/pps/gpio.js';
+import type { PpsPulse } from '../../drivers/pps/types.js';
+import { hrtimeClock, sleepNs } from '../time/clock.js';
+import { RealtimeConverter } from '../time/realtime-converter.js';
+import { isoFromUtcNs } from '../time/timescale.js';
+import { BUILD_FLOOR_UTC_NS, startTimingChain } from '../service/hardware.js';
+import type { Config } from '../service/config.js';
+import { createLogger } from '../service/log.js';
+import { RealtimeGpsRig } from '../sim/realtime-gps-rig.js';
+
+/** CLI commands riders use to debug their wiring: rtc, gps monitor, pps monitor. */
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+export interface RtcTarget {
+  bus: number;
+  address: number;
+  simulate: boolean;
+}
+
+async function openRtc(t: RtcTarget): Promise<{ rtc: Ds3231; bus: I2cBus }> {
+  let bus: I2cBus;
+  if (t.simulate) {
+    bus = new Ds3231Emulator({ trueNowNs: () => BigInt(Date.now()) * 1_000_000n, address: t.address, basePpm: 1.2 });
+  } else {
+    try {
+      bus = await openI2cBus(t.bus);
+    } catch (e) {
+      const code = e instanceof I2cError ? e.code : 'ENOENT';
+      throw new Ds3231Error(`DS3231 at 0x${t.address.toString(16)} on I2C bus ${t.bus}: ${(e as Error).message}. ${hint(code, t.bus, t.address)}`, code);
+    }
+  }
+  return { rtc: new Ds3231(bus, { busNumber: t.bus, address: t.address, nowNs: hrtimeClock.nowNs }), bus };
+}
+
+export async function rtcCommand(action: string, t: RtcTarget, o: { fromGps?: boolean; fromSystem?: boolean; value?: string; config: Config }): Promise<number> {
+  const { rtc, bus } = await openRtc(t);
+  try {
+    switch (action) {
+      case 'read': {
+        const r = await rtc.read();
+        out(r.trustworthy ? isoFromUtcNs(r.utcNs).replace('.000Z', 'Z') : `${isoFromUtcNs(r.utcNs)} NOT TRUSTWORTHY: ${r.reason}`);
+        return r.trustworthy ? 0 : 1;
+      }
+      case 'info': {
+        const i = await rtc.info();
+        out(`time         ${isoFromUtcNs(i.reading.utcNs)}${i.reading.trustworthy ? '' : `  (NOT TRUSTWORTHY: ${i.reading.reason})`}`);
+        out(`temperature  ${i.temperatureC.toFixed(2)} °C`);
+        out(`aging        ${i.agingLsb} LSB (${i.agingPpm >= 0 ? '+' : ''}${i.agingPpm.toFixed(1)} ppm)`);
+        out(`SQW          ${i.sqw1Hz ? `1 Hz${i.batteryBackedSqw ? ', battery-backed' : ''}` : 'off (INTCN=1 or RS≠00)'}`);
+        out(`32 kHz out   ${i.out32kHz ? 'on' : 'off'}`);
+        out(`OSF          ${i.reading.trustworthy ? 'clear' : 'set'}`);
+        return 0;
+      }
+      case 'set': {
+        if (o.fromGps === o.fromSystem) throw new Error('rtc set needs exactly one of --from-gps or --from-system');
+        let monoAt: (utcNs: bigint) => bigint;
+        let utcNow: () => bigint;
+        let stop = async () => {};
+        if (o.fromSystem) {
+          const conv = new RealtimeConverter();
+          monoAt = (u) => conv.toMono(u).monoNs;
+          utcNow = () => conv.toRealtime(hrtimeClock.nowNs());
+          out('warning: the system clock is only as good as whatever set it; --from-gps is the reference');
+        } else {
+          const chain = await startTimingChain(o.config, createLogger(process.stdout, true));
+          stop = chain.stop;
+          const deadline = hrtimeClock.nowNs() + BigInt(o.config.clock.lock_timeout_s * 1e9);
+          while (chain.clock.timescale().state !== 'locked') {
+            if (hrtimeClock.nowNs() > deadline) { await stop(); throw new Error(`no GPS lock within ${o.config.clock.lock_timeout_s} s: ${chain.describe}`); }
+            await sleepNs(hrtimeClock, 100e6);
+          }
+          const ts = chain.clock.timescale();
+          monoAt = (u) => ts.monoAt(u);
+          utcNow = () => ts.utcAt(hrtimeClock.nowNs());
+        }
+        const target = Number(utcNow() / 1_000_000_000n) + 2; // far enough ahead to wait for it precisely
+        const r = await rtc.setAligned(target, monoAt);
+        await stop();
+        out(`RTC set to ${new Date(target * 1000).toISOString()} on the second; write started ${(r.lateNs / 1000).toFixed(1)} µs late, took ${(r.writeNs / 1000).toFixed(0)} µs`);
+        return 0;
+      }
+      case 'aging': {
+        if (o.value !== undefined) {
+          const lsb = Number(o.value);
+          if (!Number.isInteger(lsb) || lsb < -128 || lsb > 127) throw new Error(`aging value "${o.value}": expected an integer from -128 to 127 (≈0.1 ppm per step, positive = slower)`);
+          const before = await rtc.aging();
+          await rtc.setAging(lsb);
+          out(`aging ${before.lsb} -> ${lsb} LSB (was ${before.ppm.toFixed(1)} ppm, now ${(-lsb * 0.1).toFixed(1)} ppm), applied by a forced conversion`);
+        } else {
+          const a = await rtc.aging();
+          out(`aging ${a.lsb} LSB (${a.ppm >= 0 ? '+' : ''}${a.ppm.toFixed(1)} ppm)`);
+        }
+        return 0;
+      }
+      default:
+        throw new Error(`unknown rtc action "${action}": expected info, read, set or aging`);
+    }
+  } finally {
+    await bus.close();
+  }
+}
+
+function fixLine(f: GpsTimeFix | ReplayedFix, satellites?: number, json = false): string {
+  const utc = f.utcNs !== null ? isoFromUtcNs(f.utcNs) : null;
+  if (json) {
+    return JSON.stringify({ utc, valid: f.valid, ...(f.valid ? {} : { reason: f.reason }), talker: f.talker, sentence: f.sentence,
+      satellites: satellites ?? null, ...(f.rolloverCorrected ? { rolloverCorrected: true } : {}), ...('line' in f ? { line: f.line } : {}) });
+  }
+  const state = f.valid ? (f.rolloverCorrected ? 'valid (week rollover corrected +1024 weeks)' : 'valid') : `invalid: ${f.reason}`;
+  return `${utc ?? '-'.padEnd(24)}  ${f.talker}${f.sentence}  sats ${satellites ?? '-'}  ${state}`;
+}
+
+export async function gpsMonitor(o: { port?: string; baud?: string; replay?: string; floor?: string; json?: boolean; simulate?: boolean; config: Config; seconds?: string }): Promise<number> {
+  const floorUtcNs = o.floor !== undefined ? parseFloor(o.floor) : undefined;
+  if (o.replay) {
+    let text: string;
+    try { text = readFileSync(o.replay, 'latin1'); } catch (e) { throw new Error(`cannot read the capture ${o.replay}: ${(e as Error).message}`); }
+    const r = replayCapture(text, { floorUtcNs, rollover: o.config.gps.rollover });
+    for (const f of r.fixes) out(fixLine(f, f.satellites, o.json));
+    if (!o.json) out(`${r.stats.sentences} sentences, ${r.fixes.filter((f) => f.valid).length} valid time fixes, ${r.stats.badChecksum} bad checksums, ${r.stats.garbage} garbage lines skipped`);
+    return 0;
+  }
+  let rig: RealtimeGpsRig | undefined;
+  let path = o.port ?? o.config.gps.port;
+  const baud = o.baud ? Number(o.baud) : o.config.gps.baud;
+  if (o.simulate) {
+    rig = await RealtimeGpsRig.create(new RealtimeConverter(), { talker: o.config.sim.talker, latencyMs: o.config.sim.gps_latency_ms, sentences: ['RMC', 'GGA', 'ZDA'] });
+    await rig.start();
+    path = rig.serialPath;
+  } else if (!existsSync(path)) {
+    throw new Error(`GPS serial port ${path} does not exist: plug in the GPS, enable the UART (enable_uart=1), or give --port (try --simulate to see what a GPS looks like)`);
+  }
+  let sats: number | undefined;
+  const gps = new SerialGps({ path, baudRate: baud, nowNs: hrtimeClock.nowNs, floorUtcNs: floorUtcNs ?? BUILD_FLOOR_UTC_NS, rollover: o.config.gps.rollover }, {
+    onFix: (f) => out(fixLine(f, sats, o.json)),
+    onContext: (c) => { sats = c.satellites; },
+    onStatus: (m) => process.stderr.write(`${m}\n`),
+  });
+  await gps.open();
+  await waitForSignalOrSeconds(o.seconds);
+  await gps.close();
+  await rig?.stop();
+  if (!o.json) out(`${gps.counters.sentences} sentences, ${gps.counters.badChecksum} bad checksums, ${gps.counters.garbage} garbage lines`);
+  return 0;
+}
+
+export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }): Promise<number> {
+  let prev: bigint | undefined;
+  const sink = {
+    addPulse: (p: PpsPulse) => {
+      const interval = prev !== undefined ? Number(p.monoNs - prev) : undefined;
+      prev = p.monoNs;
+      if (o.json) { out(JSON.stringify({ seq: p.seq, monoNs: String(p.monoNs), realtime: p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : null, intervalNs: interval ?? null, missed: p.missed, via: p.via })); return; }
+      const iv = interval !== undefined ? `interval ${(interval / 1e6).toFixed(3)} ms (${((interval - 1e9 * (1 + p.missed)) / 1e3).toFixed(1)} µs off)` : 'first pulse';
+      out(`#${p.seq}  ${p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : `mono ${p.monoNs}`}  ${iv}${p.missed ? `  MISSED ${p.missed}` : ''}  [${p.via}]`);
+    },
+    onStatus: (m: string) => process.stderr.write(`${m}\n`),
+  };
+  const stops: Array<() => unknown> = [];
+  if (o.gpio !== undefined) {
+    const pin = Number(o.gpio);
+    out(`GPIO${pin} is sysfs GPIO ${sysfsGpioNumber(pin)}; timestamps are userspace-grade (~50 µs, ms tails)`);
+    const pps = new GpioPps({ bcmPin: pin, edge: 'rising', nowNs: hrtimeClock.nowNs, factory: await onoffFactory() }, sink);
+    pps.start();
+    stops.push(() => pps.stop());
+  } else {
+    const conv = new RealtimeConverter();
+    conv.start();
+    stops.push(() => conv.stop());
+    let path = `/sys/class/pps/${o.device ?? 'pps0'}/assert`;
+    if (o.simulate) {
+      const rig = await RealtimeGpsRig.create(conv, {});
+      await rig.start();
+      stops.push(() => rig.stop());
+      path = rig.ppsPath;
+    }
+    const pps = new SysfsPps({ path, converter: conv }, sink);
+    await pps.start();
+    stops.push(() => pps.stop());
+  }
+  await waitForSignalOrSeconds(o.seconds);
+  for (const s of stops.reverse()) await s();
+  return 0;
+}
+
+function parseFloor(s: string): bigint {
+  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s);
+  if (!Number.isFinite(ms)) throw new Error(`--floor "${s}": expected a date like 2019-04-01`);
+  return BigInt(ms) * 1_000_000n;
+}
+
+/** Runs until Ctrl-C / SIGTERM, or for --seconds N. */
+function waitForSignalOrSeconds(seconds?: string): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { process.off('SIGINT', done); process.off('SIGTERM', done); resolve(); };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    if (seconds !== undefined) setTimeout(done, Number(seconds) * 1000);
+  });
+}

@@ -1,0 +1,65 @@
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_DIR } from '../src/service/config.js';
+import { runCli } from './helpers/cli.js';
+
+const capture = (name: string) => join(PACKAGE_DIR, '..', 'shared', 'nmea', 'gpsd', name);
+
+test('gps monitor --replay --json: one object per time fix with utc, valid and reason', async (t) => {
+  const r = await runCli(['gps', 'monitor', '--replay', capture('ublox-lea-4h.log'), '--json']);
+  t.is(r.code, 0, r.stderr);
+  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { utc: string; valid: boolean; reason?: string; sentence: string });
+  t.true(rows.length > 10);
+  for (const row of rows) {
+    t.regex(row.utc, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    t.is(typeof row.valid, 'boolean');
+    t.is(row.reason === undefined, row.valid);
+  }
+  t.is(rows[0]!.valid, false, 'the receiver starts without a fix');
+  t.true(rows.some((row) => row.valid && row.utc.startsWith('2006-08-10')), 'a 2006 capture keeps its 2006 dates');
+});
+
+test('gps monitor on a missing port says what to check', async (t) => {
+  const r = await runCli(['gps', 'monitor', '--port', '/dev/ttyNOPE9']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /\/dev\/ttyNOPE9 does not exist.*enable_uart=1/);
+});
+
+test('rtc on the emulator: info, aging write and read back', async (t) => {
+  const info = await runCli(['rtc', 'info', '--simulate']);
+  t.is(info.code, 0, info.stderr);
+  t.regex(info.stdout, /temperature\s+25\.00 °C/);
+  t.regex(info.stdout, /OSF\s+clear/);
+  const aging = await runCli(['rtc', 'aging', '7', '--simulate']);
+  t.regex(aging.stdout, /aging 0 -> 7 LSB .*now -0\.7 ppm/);
+  const bad = await runCli(['rtc', 'aging', '300', '--simulate']);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /expected an integer from -128 to 127/);
+});
+
+test('rtc without an I2C bus fails with the config.txt hint, never a stack trace', async (t) => {
+  const r = await runCli(['rtc', 'read', '--bus', '97']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /I2C bus 97.*\/dev\/i2c-97 does not exist: is dtparam=i2c_arm=on set/s);
+  t.notRegex(r.stderr, /at .*\.ts:\d+/);
+});
+
+test('pps monitor --simulate shows pulses about a second apart', async (t) => {
+  const r = await runCli(['pps', 'monitor', '--simulate', '--seconds', '3.5', '--json']);
+  t.is(r.code, 0, r.stderr);
+  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; intervalNs: number | null; missed: number });
+  t.true(rows.length >= 2, r.stdout);
+  for (const row of rows.slice(1)) t.true(Math.abs(row.intervalNs! - 1e9) < 1e6, `interval ${row.intervalNs}`);
+});
+
+test('doctor names each missing piece with its fix and exits 1 without any time source', async (t) => {
+  const r = await runCli(['doctor', '--json'], { env: { HOME: '/nonexistent' } });
+  const { checks } = JSON.parse(r.stdout) as { checks: Array<{ name: string; verdict: string; fix?: string }> };
+  const byName = new Map(checks.map((c) => [c.name, c]));
+  t.is(byName.get('ffmpeg')?.verdict, 'ok');
+  if (byName.get('I2C bus')?.verdict === 'warn') t.regex(byName.get('I2C bus')!.fix!, /dtparam=i2c_arm=on/);
+  t.is(r.code, checks.some((c) => c.verdict === 'fail') ? 1 : 0);
+  // Without a GPS port and an I2C bus (any machine but a wired Pi) the time source check fails.
+  if (!existsSync('/dev/serial0') && !existsSync('/dev/i2c-1')) t.is(byName.get('time source')?.verdict, 'fail');
+});
