@@ -62,3 +62,31 @@ test('GPS unplugged and replugged: the driver says so once and reads again', asy
   t.is(messages.filter((m) => /lost/.test(m)).length, 1, messages.join(' | '));
   t.is(messages.filter((m) => /is back$/.test(m)).length, 1, messages.join(' | '));
 });
+
+test('line noise, an outage and a no-fix spell through the pty: counted, never a wrong time', async (t) => {
+  const conv = new RealtimeConverter();
+  const startSec = Math.floor(Date.now() / 1000);
+  // Seconds 3-4 from now: a tunnel (silence); 5-6: fix lost (status V, no PPS); noise all along.
+  const rig = await RealtimeGpsRig.create(conv, {
+    latencyMs: 120, sentences: ['RMC', 'GGA', 'GSA', 'ZDA'], lineNoise: 0.3,
+    outage: (s) => s - startSec >= 3 && s - startSec < 5, noFixAt: (s) => s - startSec >= 5 && s - startSec < 7,
+  });
+  const fixes: Array<{ valid: boolean; utcNs: bigint | null; monoNs: bigint; reason?: string }> = [];
+  const gps = new SerialGps({ path: rig.serialPath, baudRate: 9600, nowNs: hrtimeClock.nowNs }, { onFix: (f) => fixes.push(f) });
+  t.teardown(async () => { await gps.close(); await rig.stop(); });
+  await rig.start();
+  await gps.open();
+  await sleepNs(hrtimeClock, 8.5e9);
+  t.true(gps.counters.badChecksum + gps.counters.garbage > 0, 'noise was seen and counted');
+  const valid = fixes.filter((f) => f.valid);
+  t.true(valid.length > 0);
+  for (const f of valid) {
+    // Every valid time is the second that was being labelled: within a second of the truth.
+    const truthNs = conv.toRealtime(f.monoNs);
+    const ageMs = Number(truthNs - f.utcNs!) / 1e6;
+    t.true(ageMs > 0 && ageMs < 1000, `fix ${ageMs} ms behind truth`);
+    const sec = Number(f.utcNs! / 1_000_000_000n) - startSec;
+    t.false(sec >= 3 && sec < 7, `no valid fix in the outage or the no-fix spell (second ${sec})`);
+  }
+  t.true(fixes.some((f) => !f.valid && /status V|no fix/.test(f.reason ?? '')), 'the no-fix spell is reported as such');
+});

@@ -6,7 +6,7 @@
 
 export interface NmeaEmulatorOptions {
   talker?: string;
-  sentences?: Array<'RMC' | 'GGA' | 'ZDA'>;
+  sentences?: Array<'RMC' | 'GGA' | 'ZDA' | 'GSA'>;
   /** Delay of the first sentence after the edge it labels (ms): receiver-specific, 100-500. */
   latencyMs?: number;
   baudRate?: number;
@@ -38,6 +38,19 @@ export function sentence(body: string): string {
 const p2 = (n: number) => String(n).padStart(2, '0');
 
 /** The sentences a receiver sends for the second starting at utcSec (whole seconds since 1970). */
+/**
+ * Line noise as a serial line makes it: one byte flipped (the checksum then fails) or a burst of
+ * binary (a receiver switching protocols). `rnd` decides; the result is what goes on the wire.
+ */
+export function withLineNoise(text: string, rnd: () => number): string {
+  if (rnd() < 0.5) {
+    const i = 1 + Math.floor(rnd() * (text.length - 6));
+    return text.slice(0, i) + String.fromCharCode(33 + Math.floor(rnd() * 90)) + text.slice(i + 1);
+  }
+  const junk = Array.from({ length: 8 + Math.floor(rnd() * 24) }, () => String.fromCharCode(Math.floor(rnd() * 256))).join('');
+  return junk + text;
+}
+
 export function sentencesForSecond(utcSec: number, opts: NmeaEmulatorOptions = {}): TimedSentence[] {
   const talker = opts.talker ?? 'GP';
   const d = new Date(utcSec * 1000 - (opts.rolloverBug ? ROLLOVER_MS : 0));
@@ -49,6 +62,7 @@ export function sentencesForSecond(utcSec: number, opts: NmeaEmulatorOptions = {
     RMC: `${talker}RMC,${hms},${fix ? 'A' : 'V'},5230.1234,N,01324.5678,E,0.0,0.0,${dmy},,,${fix ? 'A' : 'N'}`,
     GGA: `${talker}GGA,${hms},5230.1234,N,01324.5678,E,${fix ? 1 : 0},${p2(sats)},0.9,34.0,M,44.0,M,,`,
     ZDA: `${talker}ZDA,${hms},${p2(d.getUTCDate())},${p2(d.getUTCMonth() + 1)},${d.getUTCFullYear()},00,00`,
+    GSA: `${talker}GSA,A,${fix ? 3 : 1},${fix ? '05,12,15,18,20,24,25,29,31' : ',,,,,,,,'},,,,1.8,0.9,1.5`,
   };
   const nsPerChar = 10 * 1e9 / (opts.baudRate ?? 9600); // 8N1: ten bits a character
   let atNs = (opts.latencyMs ?? 150) * 1e6;

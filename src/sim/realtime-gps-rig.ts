@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sentencesForSecond, type NmeaEmulatorOptions } from '../../drivers/gps/emulator.js';
+import { sentencesForSecond, withLineNoise, type NmeaEmulatorOptions } from '../../drivers/gps/emulator.js';
 import { PpsFileEmulator } from '../../drivers/pps/emulator.js';
 import { PtyPair } from '../../drivers/pty.js';
 import type { RealtimeConverter } from '../time/realtime-converter.js';
@@ -17,6 +17,13 @@ export interface RigOptions extends NmeaEmulatorOptions {
   /** σ of the simulated kernel PPS timestamp (ns); WORLD.md: ~1-2 µs on a Pi. */
   ppsJitterNs?: number;
   dir?: string;
+  /** Seconds (UTC) in which the receiver is silent and pulses nothing: a tunnel. */
+  outage?: (utcSec: number) => boolean;
+  /** Seconds in which the receiver has lost its fix (status V, no PPS). */
+  noFixAt?: (utcSec: number) => boolean;
+  /** Probability that a sentence is hit by line noise. */
+  lineNoise?: number;
+  random?: () => number;
 }
 
 export class RealtimeGpsRig {
@@ -58,13 +65,17 @@ export class RealtimeGpsRig {
 
   private onEdge(utcSec: number, edgeRt: bigint): void {
     if (this.stopped) return;
-    if (!this.opts.noFix) this.pps.pulse(edgeRt);
-    for (const s of sentencesForSecond(utcSec, this.opts)) {
+    this.scheduleNextSecond();
+    if (this.opts.outage?.(utcSec)) return;
+    const noFix = this.opts.noFix || this.opts.noFixAt?.(utcSec);
+    if (!noFix) this.pps.pulse(edgeRt);
+    const rnd = this.opts.random ?? Math.random;
+    for (const s of sentencesForSecond(utcSec, { ...this.opts, noFix })) {
+      const text = this.opts.lineNoise && rnd() < this.opts.lineNoise ? withLineNoise(s.text, rnd) : s.text;
       const dueRt = edgeRt + BigInt(s.atNs);
       const delayMs = Number(dueRt - this.conv.toRealtime(process.hrtime.bigint())) / 1e6;
-      setTimeout(() => { if (!this.stopped) this.writer?.write(s.text).catch(() => {}); }, Math.max(0, delayMs));
+      setTimeout(() => { if (!this.stopped) this.writer?.write(text, null, 'latin1').catch(() => {}); }, Math.max(0, delayMs));
     }
-    this.scheduleNextSecond();
   }
 
   /** Pulls the cable: the pty pair disappears, the driver's port sees a hang-up. */
