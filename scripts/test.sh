@@ -14,8 +14,9 @@ if [ "${CI:-}" = "true" ]; then
   set -e
   pass=$(sed -n 's/^# pass \([0-9]*\).*/\1/p' "$log" | tail -n 1)
   fail=$(sed -n 's/^# fail \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+  skip=$(sed -n 's/^# skip \([0-9]*\).*/\1/p' "$log" | tail -n 1)
   rm -f "$log"
-  echo "${pass:-0} passed, ${fail:-0} failed"
+  echo "${pass:-0} passed, ${fail:-0} failed${skip:+, $skip skipped}"
   # No TAP plan at all means the runner died before counting: that is a failure, not zero tests.
   [ -n "$pass" ] || exit 1
   exit "$status"
