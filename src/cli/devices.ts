@@ -1,19 +1,15 @@
-import audify from 'audify';
+import { probeAlsaOutputs } from '../player/sinks/alsa-probe.js';
 
 /** `jaudiosync devices`: ALSA outputs by the names audio.device takes. */
 
-const RTAUDIO_API_LINUX_ALSA = 2;
-
-export function devicesCommand(): number {
-  const rt = new audify.RtAudio(RTAUDIO_API_LINUX_ALSA);
-  const outs = rt.getDevices().filter((d) => d.outputChannels > 0);
+export async function devicesCommand(): Promise<number> {
+  const outs = await probeAlsaOutputs();
   if (outs.length === 0) {
     process.stdout.write('no ALSA output device found (jaudiosync run will write a WAV file instead)\n');
     return 1;
   }
-  const def = rt.getDefaultOutputDevice();
   for (const d of outs) {
-    process.stdout.write(`${d.id === def ? '*' : ' '} "${d.name}"  ${d.outputChannels} ch, rates ${d.sampleRates.join('/')}\n`);
+    process.stdout.write(`${d.isDefault ? '*' : ' '} "${d.name}"  ${d.channels} ch, rates ${d.sampleRates.join('/')}\n`);
   }
   return 0;
 }

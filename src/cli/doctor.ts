@@ -1,12 +1,12 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
-import audify from 'audify';
 import { SerialGps } from '../../drivers/gps/serial-gps.js';
 import { Ds3231 } from '../../drivers/rtc/ds3231.js';
 import { openI2cBus } from '../../drivers/rtc/i2c.js';
 import { parseAssert } from '../../drivers/pps/sysfs.js';
 import { sysfsGpioNumber } from '../../drivers/pps/gpio.js';
 import { findFfmpeg } from '../player/ffmpeg.js';
+import { probeAlsaOutputs } from '../player/sinks/alsa-probe.js';
 import { hrtimeClock } from '../time/clock.js';
 import type { Config } from '../service/config.js';
 
@@ -106,13 +106,8 @@ export async function doctor(config: Config, opts: { json?: boolean } = {}): Pro
     add({ name: 'GPIO base', verdict: 'warn', detail: (e as Error).message });
   }
 
-  try {
-    const rt = new audify.RtAudio(2);
-    const outs = rt.getDevices().filter((d) => d.outputChannels > 0);
-    add({ name: 'audio', verdict: outs.length ? 'ok' : 'warn', detail: outs.length ? outs.map((d) => `"${d.name}"`).join(', ') : 'no ALSA output device: the service will write a WAV file', fix: 'plug in the DAC / enable the audio overlay; aplay -l lists cards' });
-  } catch (e) {
-    add({ name: 'audio', verdict: 'warn', detail: (e as Error).message });
-  }
+  const outs = await probeAlsaOutputs();
+  add({ name: 'audio', verdict: outs.length ? 'ok' : 'warn', detail: outs.length ? outs.map((d) => `"${d.name}"`).join(', ') : 'no ALSA output device: the service will write a WAV file', fix: 'plug in the DAC / enable the audio overlay; aplay -l lists cards' });
 
   if (!gpsOk && !rtcOk) {
     add({ name: 'time source', verdict: 'fail', detail: 'neither a GPS sending NMEA nor a trustworthy DS3231', fix: 'wire the GPS or the DS3231 (README: "Wiring a Pi"); without either, devices cannot agree on time without network' });

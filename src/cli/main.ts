@@ -69,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
 
   program.command('devices')
     .description('list the audio output devices by name')
-    .action(() => { exitCode = devicesCommand(); });
+    .action(async () => { exitCode = await devicesCommand(); });
 
   program.command('rtc')
     .argument('<action>', 'info | read | set | aging')

@@ -1,6 +1,7 @@
 import audify from 'audify';
 import type { PcmFormat } from '../decoder.js';
 import { NoAudioDeviceError, type OutputSink } from './sink.js';
+import { probeAlsaOutputs } from './alsa-probe.js';
 
 /**
  * ALSA through audify (RtAudio). audify keeps a queue of written periods and pops one per device
@@ -62,6 +63,8 @@ export class AudifySink implements OutputSink {
 
   async start(fill: (p: number) => Buffer): Promise<void> {
     this.fill = fill;
+    // Ask a child first: with no device at all, libasound's complaints stay out of our output.
+    if ((await probeAlsaOutputs()).length === 0) throw new NoAudioDeviceError('no ALSA output device found');
     let rt: RtAudio;
     try {
       rt = new audify.RtAudio(RTAUDIO_API_LINUX_ALSA);
