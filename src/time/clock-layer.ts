@@ -1,5 +1,5 @@
 import type { MonotonicClock } from './clock.js';
-import { estimateRealtimeOffset, type RealtimeReaders, processReaders } from './realtime.js';
+import { estimateRealtimeOffset } from './realtime.js';
 import type { SampleSink, TimeSample } from './sample.js';
 import { SourceStats } from './sourcestats.js';
 import { Timescale, type SourceName } from './timescale.js';
@@ -17,21 +17,33 @@ const SOURCE_RANK: Record<SourceName, number> = { 'gps+pps': 0, rtc: 1, gps: 2, 
 export const HOLDOVER_AFTER_SEC = 3;
 /** Re-read the system clock offset this often for the fallback timescale. */
 const SYSTEM_REFRESH_SEC = 10;
+/**
+ * Corrections are slewed at this rate: 500 ppm closes 1 ms in 2 s, and is a 0.05 % pitch change
+ * to the audio following it (inaudible). chrony's default limit is far higher; audio wants gentle.
+ */
+export const MAX_SLEW_PPM = 500;
+/** A correction larger than this is stepped (and logged): slewing it would take over 10 minutes. */
+export const STEP_THRESHOLD_NS = 300_000_000;
 
 export interface ClockLayerEvents {
   /** Called when the state or source changes (lock, holdover, switch). */
   onStateChange?(ts: Timescale, previous: Timescale): void;
+  /** Called when the timescale steps instead of slewing (first lock, or a correction beyond STEP_THRESHOLD_NS). */
+  onStep?(stepNs: number, ts: Timescale, why: string): void;
 }
 
 export class ClockLayer implements SampleSink {
   private readonly stats = new Map<SourceName, SourceStats>();
+  /** Each source's last estimate: holdover while its window refills after a gap. */
+  private readonly lastEstimate = new Map<SourceName, Timescale>();
   private current: Timescale;
   private systemAtNs = -Infinity;
 
   constructor(
     private readonly clock: MonotonicClock,
     private readonly events: ClockLayerEvents = {},
-    private readonly realtime: RealtimeReaders = processReaders,
+    /** The system clock as seen from the monotonic clock: realtime - monotonic (ns). */
+    private readonly systemOffsetNs: () => bigint = () => estimateRealtimeOffset().offsetNs,
   ) {
     this.current = this.systemTimescale();
   }
@@ -53,14 +65,16 @@ export class ClockLayer implements SampleSink {
     const nowNs = this.clock.nowNs();
     let best: Timescale | undefined;
     for (const st of this.stats.values()) {
-      const est = st.estimate();
+      const fresh = st.estimate();
+      if (fresh) this.lastEstimate.set(st.source, fresh);
+      const est = fresh ?? this.lastEstimate.get(st.source);
       if (!est) continue;
       const silent = est.ageSec(nowNs) > HOLDOVER_AFTER_SEC;
       const cand = silent ? est.with({ state: 'holdover' }) : est;
       if (!best || better(cand, best, nowNs)) best = cand;
     }
     const previous = this.current;
-    if (best) this.current = best;
+    if (best) this.current = this.continuous(previous, best, nowNs);
     else if (this.current.source !== 'system' || Number(nowNs) - this.systemAtNs > SYSTEM_REFRESH_SEC * 1e9) {
       this.current = this.systemTimescale();
     }
@@ -69,14 +83,31 @@ export class ClockLayer implements SampleSink {
     }
   }
 
+  /**
+   * The new estimate, joined to the previous output without a step: the difference at `now` is
+   * slewed out at MAX_SLEW_PPM. Only a first lock or a correction beyond STEP_THRESHOLD_NS steps.
+   */
+  private continuous(previous: Timescale, next: Timescale, nowNs: bigint): Timescale {
+    const gapNs = Number(previous.utcAt(nowNs) - next.utcAt(nowNs));
+    if (previous.state === 'unsynchronized') {
+      this.events.onStep?.(gapNs, next, `first lock on ${next.source}`);
+      return next;
+    }
+    if (Math.abs(gapNs) > STEP_THRESHOLD_NS) {
+      this.events.onStep?.(gapNs, next, `correction of ${(gapNs / 1e6).toFixed(3)} ms is too large to slew`);
+      return next;
+    }
+    return next.with({ slewNs: gapNs, slewStartMonoNs: nowNs, slewRatePpm: MAX_SLEW_PPM });
+  }
+
   /** The system clock as a timescale: always unsynchronized, its error unknown. */
   private systemTimescale(): Timescale {
-    const est = estimateRealtimeOffset(this.realtime);
+    const offsetNs = this.systemOffsetNs();
     const monoNs = this.clock.nowNs();
     this.systemAtNs = Number(monoNs);
     return new Timescale({
       refMonoNs: monoNs,
-      refUtcNs: monoNs + est.offsetNs,
+      refUtcNs: monoNs + offsetNs,
       freqPpm: 0,
       errorBoundNs: Number.POSITIVE_INFINITY,
       errorGrowthNsPerSec: 0,

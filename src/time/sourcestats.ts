@@ -1,4 +1,4 @@
-import { fitLine } from './regress.js';
+import { fitLine, median, type LineFit } from './regress.js';
 import type { TimeSample } from './sample.js';
 import { Timescale, type SourceName } from './timescale.js';
 
@@ -10,6 +10,12 @@ import { Timescale, type SourceName } from './timescale.js';
 
 /** Window of samples kept: 64 s of 1 Hz PPS averages timestamp noise while following thermal drift. */
 export const WINDOW_SAMPLES = 64;
+/**
+ * Samples older than this are dropped even when the window is not full: after a GPS outage the
+ * crystal has wandered, and a fit across the gap would bend the new estimate (seen in simulation:
+ * 16 µs of error half a minute after relocking with hour-old samples in the window).
+ */
+export const WINDOW_MAX_AGE_NS = 100_000_000_000n;
 /** Fewer samples than this cannot tell offset from frequency with any confidence. */
 export const MIN_SAMPLES_FOR_LOCK = 4;
 /** A residual beyond this many times the fit's RMS (or the sample's own error) is an outlier. */
@@ -17,10 +23,19 @@ export const OUTLIER_FACTOR = 5;
 /** Coverage factor of the bound: ~3 sigma keeps the true error inside it >99 % for Gaussian noise. */
 export const BOUND_SIGMAS = 3;
 /**
- * Frequency wander allowed for between samples (ns of error per s of age): a Pi crystal moves
- * ~0.25 ppm/°C and a box on a bike swings a few °C within minutes, so 0.5 ppm.
+ * Frequency wander allowed for since the last sample (ns of error per s of age): a Pi crystal moves
+ * ~0.25 ppm/°C and a box on a bike swings by up to ±8 °C between riding and standing, so 2 ppm.
+ * This is what makes a holdover bound on the system crystal honest; the RTC does better.
  */
-export const WANDER_NS_PER_SEC = 500;
+export const WANDER_NS_PER_SEC = 2_000;
+
+/** Late-only sources: the residual quantile taken as the undelayed envelope. */
+export const ENVELOPE_QUANTILE = 0.9;
+
+function quantile(values: readonly number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
 
 export class SourceStats {
   private samples: TimeSample[] = [];
@@ -38,8 +53,10 @@ export class SourceStats {
   add(sample: TimeSample): void {
     const last = this.samples.at(-1);
     if (last && sample.monoNs <= last.monoNs) return; // out of order: keep the window monotonic
+    if (sample.restart) this.samples = [];
     this.samples.push(sample);
     if (this.samples.length > this.windowSamples) this.samples.shift();
+    while (sample.monoNs - this.samples[0]!.monoNs > WINDOW_MAX_AGE_NS) this.samples.shift();
   }
 
   clear(): void {
@@ -54,7 +71,8 @@ export class SourceStats {
     // Reject outliers once, then refit on the survivors.
     const kept = this.samples.filter((s, i) => Math.abs(fit.residuals[i]!) <= Math.max(OUTLIER_FACTOR * fit.line.rms, 3 * s.errorNs));
     if (kept.length < MIN_SAMPLES_FOR_LOCK) return undefined;
-    const { line } = kept.length === this.samples.length ? fit : this.fit(kept, ref);
+    let { line } = kept.length === this.samples.length ? fit : this.fit(kept, ref);
+    if (kept.some((s) => s.lateOnly)) line = this.lowerEnvelope(kept, ref, line);
     // y = utc - mono relative to the reference sample's; x = seconds from the reference.
     const sampleErrNs = kept.reduce((m, s) => Math.max(m, s.errorNs), 0);
     // x = 0 is the newest sample, the edge of the window: aStdErr already includes the lever arm.
@@ -71,6 +89,20 @@ export class SourceStats {
       state: 'locked',
       lastSampleMonoNs: ref.monoNs,
     });
+  }
+
+  /**
+   * Late-only timestamps: y = utc - mono is the truth minus a positive delay, so the truth is the
+   * upper envelope of y. Fit the slope on the less-late half, then lift the line to the
+   * ENVELOPE_QUANTILE of the residuals (not the maximum: one sample can be early by its own noise).
+   */
+  private lowerEnvelope(samples: readonly TimeSample[], ref: TimeSample, line: LineFit): LineFit {
+    const first = this.fit(samples, ref);
+    const cut = median(first.residuals);
+    const early = samples.filter((_, i) => first.residuals[i]! >= cut);
+    const refit = early.length >= MIN_SAMPLES_FOR_LOCK ? this.fit(early, ref) : first;
+    const lift = quantile(refit.residuals, ENVELOPE_QUANTILE);
+    return { ...refit.line, a: refit.line.a + lift, rms: Math.max(line.rms, refit.line.rms) };
   }
 
   private fit(samples: readonly TimeSample[], ref: TimeSample) {

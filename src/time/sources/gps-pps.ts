@@ -24,6 +24,12 @@ export const PAIR_CONSISTENCY_NS = 2_000_000;
  */
 export const NMEA_ASSUMED_DELAY_NS = 300_000_000;
 export const NMEA_ONLY_ERROR_NS = 200_000_000;
+/**
+ * A receiver whose labels move by whole seconds against the edges is either lying (a glitch) or
+ * correcting itself (a cold receiver learning the GPS-UTC offset, broadcast every 12.5 min). Believe
+ * the new labelling only after it held this many consecutive edges; until then, no samples.
+ */
+export const RELABEL_CONFIRM_EDGES = 60;
 /** PPS silent this long means NMEA alone must serve. */
 const PPS_SILENT_NS = 3_000_000_000n;
 const DELAY_HISTORY = 16;
@@ -42,7 +48,9 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   private pulses: PpsPulse[] = [];
   private delaysNs: number[] = [];
   private lastPair?: { monoNs: bigint; utcNs: bigint };
+  private relabel?: { shiftSec: number; edges: number; last: { monoNs: bigint; utcNs: bigint } };
   private usedSeq = new Set<number>();
+  private relabels = 0;
   readonly status: GpsPpsStatus = { pulses: 0, labelled: 0, rejected: 0 };
 
   constructor(private readonly sink: SampleSink, private readonly log: (msg: string) => void = () => {}) {}
@@ -70,8 +78,10 @@ export class GpsPpsSource implements GpsSink, PpsSink {
       return;
     }
     if (fix.utcNs % NS_PER_SEC !== 0n) return; // labels an epoch between seconds: no edge there
+    const relabelsBefore = this.relabels;
     const pulse = this.findEdge(fix);
     if (!pulse) return;
+    const restart = this.relabels !== relabelsBefore;
     this.usedSeq.add(pulse.seq);
     if (this.usedSeq.size > 8) this.usedSeq.delete(this.usedSeq.values().next().value!);
     const delayNs = Number(fix.monoNs - pulse.monoNs);
@@ -80,7 +90,7 @@ export class GpsPpsSource implements GpsSink, PpsSink {
     this.status.labelDelayMs = median(this.delaysNs) / 1e6;
     this.lastPair = { monoNs: pulse.monoNs, utcNs: fix.utcNs };
     this.status.labelled++;
-    this.sink.addSample({ monoNs: pulse.monoNs, utcNs: fix.utcNs, errorNs: pulse.errorNs, source: 'gps+pps' });
+    this.sink.addSample({ monoNs: pulse.monoNs, utcNs: fix.utcNs, errorNs: pulse.errorNs, source: 'gps+pps', lateOnly: pulse.via === 'gpio', restart });
   }
 
   /** The unused edge this label belongs to, or undefined (counted and explained) when none fits. */
@@ -98,12 +108,23 @@ export class GpsPpsSource implements GpsSink, PpsSink {
     if (this.lastPair) {
       const dMono = Number(pulse.monoNs - this.lastPair.monoNs);
       const dUtc = Number(fix.utcNs! - this.lastPair.utcNs);
-      if (Math.abs(dMono - dUtc) > PAIR_CONSISTENCY_NS + 500e-6 * Math.abs(dUtc)) {
-        // The label jumped against the edges (receiver reset, leap second fix-up): relearn.
-        this.lastPair = undefined;
-        this.delaysNs = [];
-        return this.reject(`label ${dUtc / 1e9} s after the previous one but edges ${dMono / 1e9} s apart`);
+      const tolerance = PAIR_CONSISTENCY_NS + 500e-6 * Math.abs(dUtc);
+      if (Math.abs(dMono - dUtc) > tolerance) {
+        const shiftSec = Math.round((dUtc - dMono) / 1e9);
+        const wholeSeconds = shiftSec !== 0 && Math.abs(dMono - dUtc + shiftSec * 1e9) <= tolerance;
+        const why = `label ${dUtc / 1e9} s after the previous one but edges ${dMono / 1e9} s apart`;
+        if (!wholeSeconds) return this.reject(why);
+        // A whole-second shift: count how long the new labelling holds before believing it.
+        const r = this.relabel;
+        const holds = r && r.shiftSec === shiftSec && Math.abs(Number(pulse.monoNs - r.last.monoNs) - Number(fix.utcNs! - r.last.utcNs)) <= tolerance;
+        this.relabel = { shiftSec, edges: holds ? r!.edges + 1 : 1, last: { monoNs: pulse.monoNs, utcNs: fix.utcNs! } };
+        if (this.relabel.edges < RELABEL_CONFIRM_EDGES) return this.reject(`${why} (${this.relabel.edges}/${RELABEL_CONFIRM_EDGES} edges of a ${shiftSec} s relabel)`);
+        this.log(`GPS labels moved by ${shiftSec} s and held for ${RELABEL_CONFIRM_EDGES} s: believing them (a receiver correcting its UTC offset?)`);
+        this.relabel = undefined;
+        this.relabels++;
+        return pulse;
       }
+      this.relabel = undefined;
     }
     return pulse;
   }

@@ -1,0 +1,100 @@
+import test from 'ava';
+import { ClockWorld, percentile, type ClockWorldOptions } from '../../src/sim/clock-world.js';
+
+/**
+ * Whole clock chains in virtual time (the real parser, fix gate, GPS+PPS source and clock layer on
+ * twins). Each scenario fails when its mechanism is broken: label pairing, regression, holdover
+ * bound, slewing, the late-only envelope, outlier rejection.
+ */
+
+const ride: Partial<ClockWorldOptions> = {
+  sysPpm: -43, sysRandomWalk: 0.002, sysTempCoeffPpmPerC: 0.25, temperatureC: (t) => 50 + 5 * Math.sin(t / 600),
+};
+
+function honest(t: import('ava').ExecutionContext, w: ClockWorld, label: string): void {
+  const judged = w.probes.filter((p) => p.state !== 'unsynchronized');
+  const outside = judged.filter((p) => Math.abs(p.errorNs) > p.boundNs).length;
+  t.true(judged.length > 0, label);
+  t.true(outside / judged.length <= 0.01, `${label}: ${outside}/${judged.length} probes outside the bound`);
+}
+
+test('cold start with GPS + kernel PPS: locked, within 100 µs in seconds, µs-class after', (t) => {
+  const w = new ClockWorld({ seed: 11, pps: 'kernel', ...ride });
+  w.run(600);
+  const firstGood = w.probes.findIndex((p) => p.state === 'locked' && Math.abs(p.errorNs) < 100_000);
+  t.true(firstGood >= 0 && firstGood < 30, `first within 100 µs at probe ${firstGood}`);
+  const steady = w.probes.slice(60).map((p) => Math.abs(p.errorNs));
+  t.true(percentile(steady, 99) < 10_000, `p99 ${percentile(steady, 99)} ns`);
+  t.deepEqual(w.steps.map((s) => s.why), ['first lock on gps+pps'], 'the only step is the first lock');
+  honest(t, w, 'cold start');
+});
+
+test('30 min GPS outage: holdover with a growing honest bound, then relock by slewing, never a step', (t) => {
+  const w = new ClockWorld({ seed: 12, pps: 'kernel', ...ride, outage: (s) => s >= 300 && s < 2100 });
+  w.run(2400);
+  t.is(w.probes[1000]!.state, 'holdover');
+  t.true(w.probes[2000]!.boundNs > w.probes[1000]!.boundNs, 'the bound grows in holdover');
+  t.is(w.probes[2399]!.state, 'locked');
+  t.is(w.steps.length, 1, 'no step after the first lock');
+  // Consecutive probes 1 s apart move by at most the slew rate plus noise.
+  for (let i = 2100; i < 2400; i++) {
+    const jump = Math.abs(w.probes[i]!.errorNs - w.probes[i - 1]!.errorNs);
+    if (jump > 520_000) t.fail(`jump of ${jump} ns at ${i}`);
+  }
+  t.true(Math.abs(w.probes[2399]!.errorNs) < 10_000);
+  honest(t, w, 'outage');
+});
+
+test('NMEA only (no PPS): a millisecond-class source that says so', (t) => {
+  const w = new ClockWorld({ seed: 13, pps: 'none', ...ride, nmeaJitterMs: 2 });
+  w.run(300);
+  const last = w.probes.at(-1)!;
+  t.is(last.source, 'gps');
+  t.true(last.boundNs > 1_000_000, `bound ${last.boundNs} ns is not pretending to be µs`);
+  honest(t, w, 'NMEA only');
+});
+
+test('userspace GPIO PPS: the late-only envelope keeps p99 near the minimum latency', (t) => {
+  const w = new ClockWorld({ seed: 14, pps: 'gpio', ...ride });
+  w.run(900);
+  const steady = w.probes.slice(120).map((p) => Math.abs(p.errorNs));
+  // The twin's minimum delay is 30 µs: a mean-based fit would sit ~65 µs late.
+  t.true(percentile(steady, 50) < 45_000, `p50 ${percentile(steady, 50)} ns`);
+  honest(t, w, 'GPIO PPS');
+});
+
+test('a receiver that labels the wrong second for a while is rejected, not believed', (t) => {
+  const w = new ClockWorld({ seed: 15, pps: 'kernel', ...ride, labelErrorSec: (s) => (s >= 200 && s < 230 ? 1 : 0) });
+  w.run(400);
+  t.true(w.source.status.rejected > 0);
+  const during = w.probes.slice(200, 240).map((p) => Math.abs(p.errorNs));
+  t.true(Math.max(...during) < 1_000_000, `worst ${Math.max(...during)} ns while the labels lied`);
+  honest(t, w, 'lying labels');
+});
+
+test('the system clock stepped by +1 h and -1 h mid-run: the timescale does not notice', (t) => {
+  const H = 3_600_000_000_000n;
+  const w = new ClockWorld({ seed: 16, pps: 'kernel', ...ride, systemClockSteps: [{ atSec: 201, stepNs: H }, { atSec: 401, stepNs: -H }] });
+  w.run(600);
+  t.is(w.steps.length, 1, 'only the first lock stepped');
+  const after = w.probes.slice(60).map((p) => Math.abs(p.errorNs));
+  t.true(Math.max(...after) < 50_000, `worst ${Math.max(...after)} ns`);
+  honest(t, w, 'stepped system clock');
+});
+
+test('the same seed gives the same run', (t) => {
+  const a = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });
+  const b = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });
+  a.run(120); b.run(120);
+  t.deepEqual(a.probes, b.probes);
+});
+
+test('a receiver whose labels move for good (UTC offset learnt) is believed after a minute, with one logged step', (t) => {
+  const w = new ClockWorld({ seed: 17, pps: 'kernel', ...ride, labelErrorSec: (s) => (s >= 200 ? -1 : 0) });
+  w.run(400);
+  t.is(w.steps.length, 2);
+  t.regex(w.steps[1]!.why, /too large to slew/);
+  t.true(w.steps[1]!.trueSec >= 260 && w.steps[1]!.trueSec <= 262, `relabel believed at ${w.steps[1]!.trueSec}`);
+  // From then on the clock follows the receiver's (new) labels: 1 s behind this world's truth.
+  t.true(Math.abs(w.probes[399]!.errorNs + 1e9) < 10_000);
+});
