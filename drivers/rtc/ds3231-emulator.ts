@@ -24,6 +24,8 @@ export interface Ds3231EmulatorOptions {
   temperatureC?: (trueNs: bigint) => number;
   /** RTC time at creation (UTC s); default: true time, phase-aligned. */
   initialUtcSec?: number;
+  /** Offset of the RTC from true time at creation (ns, positive = ahead): an earlier, imperfect set. */
+  initialOffsetNs?: bigint;
   /** Bus time per byte (ns): 9 bit times at 100 kHz. */
   nsPerByte?: number;
 }
@@ -63,7 +65,7 @@ export class Ds3231Emulator implements I2cBus {
     this.nsPerByte = BigInt(opts.nsPerByte ?? 90_000);
     const now = opts.trueNowNs();
     this.anchorTrueNs = now;
-    this.anchorRtcNs = opts.initialUtcSec !== undefined ? BigInt(opts.initialUtcSec) * NS : now;
+    this.anchorRtcNs = (opts.initialUtcSec !== undefined ? BigInt(opts.initialUtcSec) * NS : now) + (opts.initialOffsetNs ?? 0n);
     this.lastConversionTrueNs = now;
     this.convert(now);
   }

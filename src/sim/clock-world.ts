@@ -6,6 +6,9 @@ import { KERNEL_PPS_ERROR_NS } from '../../drivers/pps/sysfs.js';
 import { VirtualClock } from '../time/clock.js';
 import { ClockLayer } from '../time/clock-layer.js';
 import { GpsPpsSource } from '../time/sources/gps-pps.js';
+import { RtcSource } from '../time/sources/rtc.js';
+import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
+import { REG } from '../../drivers/rtc/registers.js';
 import { Oscillator, seededRandom } from './oscillator.js';
 
 /**
@@ -41,6 +44,8 @@ export interface ClockWorldOptions {
    * stamps are CLOCK_REALTIME, converted with an offset re-measured every CONVERTER_REFRESH_SEC.
    */
   systemClockSteps?: Array<{ atSec: number; stepNs: bigint }>;
+  /** A DS3231 with SQW wired: its rate at 25 °C, residual temperature curvature, initial offset. */
+  rtc?: { ppm: number; tempCoeffPpmPerC2?: number; initialOffsetNs?: bigint };
 }
 
 /** As RealtimeConverter: the realtime -> monotonic offset is re-measured every 2 s. */
@@ -58,6 +63,9 @@ export class ClockWorld {
   readonly clock: VirtualClock;
   readonly layer: ClockLayer;
   readonly source: GpsPpsSource;
+  readonly rtcSource?: RtcSource;
+  readonly rtcChip?: Ds3231Emulator;
+  private trueNowNs = 0n;
   readonly probes: ClockProbe[] = [];
   private readonly osc: Oscillator;
   private readonly rnd: () => number;
@@ -82,9 +90,37 @@ export class ClockWorld {
     this.layer = new ClockLayer(this.clock, { onStep: (ns, _ts, why) => this.steps.push({ trueSec: this.probes.length, stepNs: ns, why }) },
       () => this.startUtcNs + SYSTEM_CLOCK_ERROR_NS - localStart);
     this.source = new GpsPpsSource(this.layer);
+    if (o.rtc) {
+      const startUtcNs = this.startUtcNs;
+      this.rtcChip = new Ds3231Emulator({
+        trueNowNs: () => startUtcNs + this.trueNowNs, basePpm: o.rtc.ppm, tempCoeffPpmPerC2: o.rtc.tempCoeffPpmPerC2,
+        temperatureC: o.temperatureC ? (t) => o.temperatureC!(Number(t - startUtcNs) / 1e9) : undefined,
+        initialOffsetNs: o.rtc.initialOffsetNs,
+      });
+      void this.rtcChip.writeByte(this.rtcChip.address, REG.CONTROL, 0); // INTCN=0, RS=00: 1 Hz on SQW
+      this.rtcSource = new RtcSource(this.layer);
+    }
+  }
+
+  /** SQW edges of the RTC in this second, each labelled by a time read 10 ms later. */
+  private rtcSecond(fromTrue: bigint): void {
+    const chip = this.rtcChip!, src = this.rtcSource!;
+    for (const edgeUtc of chip.sqwEdges(this.startUtcNs + fromTrue, this.startUtcNs + fromTrue + 1_000_000_000n)) {
+      const edgeTrue = edgeUtc - this.startUtcNs;
+      const jitter = BigInt(Math.round(gaussian(this.rnd) * 2_000));
+      this.schedule(edgeTrue, () => src.addEdge(this.at(edgeTrue) + jitter));
+      const readTrue = edgeTrue + 10_000_000n;
+      this.schedule(readTrue, () => {
+        const readMono = this.at(readTrue);
+        const label = (chip.rtcNsAt(this.startUtcNs + readTrue) / 1_000_000_000n) * 1_000_000_000n;
+        const ts = this.layer.timescale();
+        src.addReading(label, readMono, ts.source === 'gps+pps' && ts.state === 'locked' ? ts : undefined);
+      });
+    }
   }
 
   private at(trueNs: bigint): bigint {
+    if (trueNs > this.trueNowNs) this.trueNowNs = trueNs;
     const local = this.osc.localAt(trueNs);
     if (local > this.clock.nowNs()) this.clock.advance(local - this.clock.nowNs());
     return local;
@@ -100,43 +136,65 @@ export class ClockWorld {
 
   /** Runs `seconds` of true time, probing the clock every second halfway between pulses. */
   run(seconds: number): void {
-    const startSec = this.probes.length ? this.probes.at(-1)!.trueSec + 1 : 0;
+    const startSec = this.probes.length ? Math.floor(this.probes.at(-1)!.trueSec) + 1 : 0;
     for (let s = startSec; s < startSec + seconds; s++) {
       const edgeTrue = BigInt(s) * 1_000_000_000n;
       const silent = this.o.outage?.(s) ?? false;
       for (const step of this.o.systemClockSteps ?? []) if (step.atSec === s) this.systemOffsetNs += step.stepNs;
       if (s % CONVERTER_REFRESH_SEC === 0) this.converterOffsetNs = this.systemOffsetNs;
       if (!silent && (this.o.pps ?? 'kernel') !== 'none') {
-        const local = this.at(edgeTrue);
         const noise = BigInt(Math.round(this.ppsNoiseNs()));
-        // Kernel: stamped in CLOCK_REALTIME, brought back with the converter's (maybe stale) offset.
-        const monoNs = this.o.pps === 'gpio' ? local + noise : local + noise + this.systemOffsetNs - this.converterOffsetNs;
-        this.source.addPulse({ monoNs, seq: s, missed: 0, errorNs: this.o.pps === 'gpio' ? GPIO_PPS_ERROR_NS : KERNEL_PPS_ERROR_NS, via: this.o.pps === 'gpio' ? 'gpio' : 'kernel' });
+        this.schedule(edgeTrue, () => {
+          const local = this.at(edgeTrue);
+          // Kernel: stamped in CLOCK_REALTIME, brought back with the converter's (maybe stale) offset.
+          const monoNs = this.o.pps === 'gpio' ? local + noise : local + noise + this.systemOffsetNs - this.converterOffsetNs;
+          this.source.addPulse({ monoNs, seq: s, missed: 0, errorNs: this.o.pps === 'gpio' ? GPIO_PPS_ERROR_NS : KERNEL_PPS_ERROR_NS, via: this.o.pps === 'gpio' ? 'gpio' : 'kernel' });
+        });
       }
       if (!silent) {
         const utcSec = Number(this.startUtcNs / 1_000_000_000n) + s + (this.o.labelErrorSec?.(s) ?? 0);
         for (const sentence of sentencesForSecond(utcSec, { latencyMs: this.o.nmeaLatencyMs ?? 150, sentences: ['RMC', 'GGA'] })) {
           const jitterNs = gaussian(this.rnd) * (this.o.nmeaJitterMs ?? 2) * 1e6;
           const arriveTrue = edgeTrue + BigInt(Math.max(1_000_000, Math.round(sentence.atNs + jitterNs)));
-          const r = this.gate.pass(parseNmeaLine(sentence.text, this.at(arriveTrue)));
-          if (r.kind === 'fix') {
-            if (r.fix.valid && this.firstValidFixSec === undefined) this.firstValidFixSec = s + Number(arriveTrue - edgeTrue) / 1e9;
-            this.source.onFix(r.fix);
-          } else if (r.kind === 'context') this.source.onContext(r.context);
+          this.schedule(arriveTrue, () => {
+            const r = this.gate.pass(parseNmeaLine(sentence.text, this.at(arriveTrue)));
+            if (r.kind === 'fix') {
+              if (r.fix.valid && this.firstValidFixSec === undefined) this.firstValidFixSec = s + Number(arriveTrue - edgeTrue) / 1e9;
+              this.source.onFix(r.fix);
+            } else if (r.kind === 'context') this.source.onContext(r.context);
+          });
         }
       }
+      if (this.rtcChip && this.rtcSource) this.rtcSecond(edgeTrue);
       const probeTrue = edgeTrue + 500_000_000n;
-      const local = this.at(probeTrue);
-      const ts = this.layer.timescale();
-      this.probes.push({
-        trueSec: s + 0.5,
-        errorNs: Number(ts.utcAt(local) - (this.startUtcNs + probeTrue)),
-        boundNs: ts.errorBoundAt(local),
-        state: ts.state,
-        source: ts.source,
+      this.schedule(probeTrue, () => {
+        const local = this.at(probeTrue);
+        const ts = this.layer.timescale();
+        this.probes.push({
+          trueSec: s + 0.5,
+          errorNs: Number(ts.utcAt(local) - (this.startUtcNs + probeTrue)),
+          boundNs: ts.errorBoundAt(local),
+          state: ts.state,
+          source: ts.source,
+        });
       });
+      this.drain(edgeTrue + 1_000_000_000n);
     }
   }
+
+  private readonly queue: Array<{ t: bigint; order: number; fn: () => void }> = [];
+  private order = 0;
+
+  private schedule(t: bigint, fn: () => void): void {
+    this.queue.push({ t, order: this.order++, fn });
+  }
+
+  /** Runs every queued event before `untilTrue`, in time order; later ones wait for the next second. */
+  private drain(untilTrue: bigint): void {
+    this.queue.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.order - b.order));
+    while (this.queue.length && this.queue[0]!.t < untilTrue) this.queue.shift()!.fn();
+  }
+
 }
 
 export function percentile(values: number[], p: number): number {

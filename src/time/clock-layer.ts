@@ -73,6 +73,8 @@ export class ClockLayer implements SampleSink {
       const cand = silent ? est.with({ state: 'holdover' }) : est;
       if (!best || better(cand, best, nowNs)) best = cand;
     }
+    // Running on the RTC after GPS went away is holdover, whatever the RTC's own freshness.
+    if (best?.source === 'rtc' && best.state === 'locked' && this.lastEstimate.has('gps+pps')) best = best.with({ state: 'holdover' });
     const previous = this.current;
     if (best) this.current = this.continuous(previous, best, nowNs);
     else if (this.current.source !== 'system' || Number(nowNs) - this.systemAtNs > SYSTEM_REFRESH_SEC * 1e9) {

@@ -98,3 +98,24 @@ test('a receiver whose labels move for good (UTC offset learnt) is believed afte
   // From then on the clock follows the receiver's (new) labels: 1 s behind this world's truth.
   t.true(Math.abs(w.probes[399]!.errorNs + 1e9) < 10_000);
 });
+
+test('1 h GPS outage with a DS3231 on SQW: the RTC, measured while GPS was there, carries the clock', (t) => {
+  // RTC: 0.3 ppm at 25 °C plus a residual temperature curve: its rate moves ~0.3 ppm over the ride.
+  const w = new ClockWorld({ seed: 18, pps: 'kernel', ...ride, rtc: { ppm: 0.3, tempCoeffPpmPerC2: 0.0006, initialOffsetNs: 300_000n }, outage: (s) => s >= 600 });
+  w.run(600 + 3600);
+  const drift = w.rtcSource!.drift!;
+  t.true(drift.measurements > 500, 'the RTC was measured against GPS while it was there');
+  // It started 300 µs ahead and gained at its measured rate for the 600 s of GPS.
+  t.true(Math.abs(drift.offsetNs - (300_000 + drift.ratePpm * 1e3 * 600)) < 20_000, `RTC offset ${drift.offsetNs} ns at ${drift.ratePpm} ppm`);
+  t.true(drift.ratePpm > 0.5 && drift.ratePpm < 1.0, `RTC rate ${drift.ratePpm} ppm (0.3 at 25 °C, more in a 50 °C box)`);
+  const end = w.probes.at(-1)!;
+  t.is(end.source, 'rtc');
+  t.is(end.state, 'holdover');
+  t.true(Math.abs(end.errorNs) < 1_500_000, `error after 1 h ${end.errorNs} ns`);
+  t.is(w.steps.length, 1, 'the switch to the RTC slews');
+  honest(t, w, 'RTC holdover');
+  // Without the RTC the same hour costs milliseconds: the RTC is what makes holdover good.
+  const bare = new ClockWorld({ seed: 18, pps: 'kernel', ...ride, outage: (s) => s >= 600 });
+  bare.run(600 + 3600);
+  t.true(Math.abs(bare.probes.at(-1)!.errorNs) > 3 * Math.abs(end.errorNs));
+});

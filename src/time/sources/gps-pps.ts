@@ -24,6 +24,8 @@ export const PAIR_CONSISTENCY_NS = 2_000_000;
  */
 export const NMEA_ASSUMED_DELAY_NS = 300_000_000;
 export const NMEA_ONLY_ERROR_NS = 200_000_000;
+/** Learned delay: serial jitter (~2 ms σ) and sentence-length changes keep it ms-class at best. */
+export const NMEA_LEARNED_MIN_ERROR_NS = 10_000_000;
 /**
  * A receiver whose labels move by whole seconds against the edges is either lying (a glitch) or
  * correcting itself (a cold receiver learning the GPS-UTC offset, broadcast every 12.5 min). Believe
@@ -136,10 +138,15 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   }
 
   private nmeaOnly(fix: GpsTimeFix): void {
+    if (fix.utcNs! % NS_PER_SEC !== 0n || fix.sentence !== 'RMC') return; // one sample per second
+    // With PPS seen before, the receiver's own delay is known to the spread of its wobble.
+    const learned = this.delaysNs.length >= 3;
+    const delayNs = learned ? median(this.delaysNs) : NMEA_ASSUMED_DELAY_NS;
+    const spreadNs = learned ? Math.max(...this.delaysNs) - Math.min(...this.delaysNs) : 0;
     this.sink.addSample({
-      monoNs: fix.monoNs - BigInt(NMEA_ASSUMED_DELAY_NS),
+      monoNs: fix.monoNs - BigInt(Math.round(delayNs)),
       utcNs: fix.utcNs!,
-      errorNs: NMEA_ONLY_ERROR_NS,
+      errorNs: learned ? Math.max(NMEA_LEARNED_MIN_ERROR_NS, 3 * spreadNs) : NMEA_ONLY_ERROR_NS,
       source: 'gps',
     });
   }

@@ -1,0 +1,116 @@
+import { fitLine } from '../regress.js';
+import type { SampleSink } from '../sample.js';
+import type { Timescale } from '../timescale.js';
+
+/**
+ * The DS3231 as a time source and as a disciplined client.
+ *
+ * Phase: with SQW wired, each falling edge is the RTC's second boundary (timestamped like a PPS,
+ * µs-class); without it, the seconds register is polled and its rollover caught (sub-ms class,
+ * bounded by the poll spacing and the I2C read time). A time read right after an edge labels it.
+ *
+ * Client: while a better timescale exists (GPS+PPS), each labelled edge measures the RTC against it;
+ * a regression over those gives the RTC's offset and rate (the drift log's input). Source: the RTC's
+ * own labels corrected by that offset and rate, with a bound that grows with the time since the
+ * last calibration at the rate uncertainty plus the residual temperature wander.
+ */
+
+export interface RtcCalibration {
+  /** RTC rate against UTC measured earlier (ppm, positive = fast), and how well it is known. */
+  ratePpm: number;
+  rateUncertaintyPpm: number;
+}
+
+export interface RtcMeasurement {
+  monoNs: bigint;
+  /** RTC minus reference (ns) at that edge: positive = RTC ahead. */
+  offsetNs: number;
+}
+
+/** SQW edge timestamps through a second pps-gpio instance: as good as the GPS PPS path. */
+export const SQW_EDGE_ERROR_NS = 10_000;
+/**
+ * How far a DS3231's rate may move from the rate we measured (ppm): its compensation leaves a few
+ * tenths of a ppm across the 40-70 °C of a box on a bike (datasheet ±2 ppm over 0-40 °C; real chips
+ * 0.01-0.7 ppm), so 0.5 keeps the bound honest without a temperature model.
+ */
+export const RTC_WANDER_PPM = 0.5;
+/** Without any measurement, trust the RTC's labels to this (ns): it was set by hand or at its last sync. */
+export const RTC_UNCALIBRATED_ERROR_NS = 500_000_000;
+/** Measurements kept for the rate fit: an hour of edges at 1 Hz is plenty for 0.01 ppm. */
+const MAX_MEASUREMENTS = 3600;
+/** A label read more than this after its edge may belong to the next second: not used. */
+const MAX_READ_DELAY_NS = 900_000_000n;
+
+export class RtcSource {
+  private lastEdge?: { monoNs: bigint; errorNs: number };
+  private labelled?: { monoNs: bigint; rtcUtcNs: bigint; errorNs: number };
+  private measurements: RtcMeasurement[] = [];
+  private model?: { refMonoNs: bigint; offsetNs: number; ratePpm: number; rateStdPpm: number; offsetStdNs: number; lastMonoNs: bigint };
+
+  constructor(private readonly sink: SampleSink, private readonly calibration?: RtcCalibration) {}
+
+  /** An SQW falling edge (or a caught seconds rollover) at local monotonic monoNs. */
+  addEdge(monoNs: bigint, errorNs = SQW_EDGE_ERROR_NS): void {
+    this.lastEdge = { monoNs, errorNs };
+  }
+
+  /**
+   * A time read (whole seconds) completed at readMonoNs; labels the latest edge. `reference` is the
+   * best timescale there is when it is better than the RTC (GPS): the edge then becomes a
+   * measurement of the RTC instead of a sample.
+   */
+  addReading(rtcUtcNs: bigint, readMonoNs: bigint, reference?: Timescale): void {
+    const edge = this.lastEdge;
+    if (!edge || readMonoNs < edge.monoNs || readMonoNs - edge.monoNs > MAX_READ_DELAY_NS) return;
+    if (this.labelled?.monoNs === edge.monoNs) return; // this edge is labelled already
+    this.labelled = { monoNs: edge.monoNs, rtcUtcNs, errorNs: edge.errorNs };
+    if (reference && reference.source !== 'rtc' && reference.state === 'locked') {
+      this.measure(edge.monoNs, rtcUtcNs, reference);
+      return;
+    }
+    this.sink.addSample({ monoNs: edge.monoNs, utcNs: rtcUtcNs - BigInt(Math.round(this.predictOffsetNs(edge.monoNs))), errorNs: this.errorAt(edge.monoNs, edge.errorNs), source: 'rtc' });
+  }
+
+  /** The RTC's measured offset and rate against the reference, once there are enough measurements. */
+  get drift(): { offsetNs: number; ratePpm: number; rateStdPpm: number; measurements: number } | undefined {
+    const m = this.model;
+    return m && { offsetNs: m.offsetNs, ratePpm: m.ratePpm, rateStdPpm: m.rateStdPpm, measurements: this.measurements.length };
+  }
+
+  /** Forget the measurements (after the RTC was set: its offset jumped). */
+  resetMeasurements(): void {
+    this.measurements = [];
+    this.model = undefined;
+  }
+
+  private measure(monoNs: bigint, rtcUtcNs: bigint, reference: Timescale): void {
+    this.measurements.push({ monoNs, offsetNs: Number(rtcUtcNs - reference.utcAt(monoNs)) });
+    if (this.measurements.length > MAX_MEASUREMENTS) this.measurements.shift();
+    if (this.measurements.length < 4) return;
+    const ref = this.measurements.at(-1)!.monoNs;
+    const xs = this.measurements.map((m) => Number(m.monoNs - ref) / 1e9);
+    const fit = fitLine(xs, this.measurements.map((m) => m.offsetNs));
+    this.model = {
+      refMonoNs: ref, offsetNs: fit.a, ratePpm: fit.b / 1000, rateStdPpm: fit.bStdErr / 1000,
+      offsetStdNs: fit.aStdErr, lastMonoNs: ref,
+    };
+  }
+
+  /** RTC minus UTC predicted at a local instant (ns). */
+  private predictOffsetNs(monoNs: bigint): number {
+    const m = this.model;
+    if (!m) return 0;
+    const dt = Number(monoNs - m.refMonoNs) / 1e9;
+    return m.offsetNs + m.ratePpm * 1000 * dt;
+  }
+
+  private errorAt(monoNs: bigint, edgeErrorNs: number): number {
+    const m = this.model;
+    if (!m) return RTC_UNCALIBRATED_ERROR_NS;
+    const ageSec = Math.max(0, Number(monoNs - m.lastMonoNs) / 1e9);
+    // Rate uncertainty: the fit's (3σ) or an earlier calibration's, whichever is larger.
+    const ratePpm = Math.max(3 * m.rateStdPpm, this.calibration?.rateUncertaintyPpm ?? 0) + RTC_WANDER_PPM;
+    return edgeErrorNs + 3 * m.offsetStdNs + ratePpm * 1000 * ageSec;
+  }
+}
