@@ -63,3 +63,17 @@ test('doctor names each missing piece with its fix and exits 1 without any time 
   // Without a GPS port and an I2C bus (any machine but a wired Pi) the time source check fails.
   if (!existsSync('/dev/serial0') && !existsSync('/dev/i2c-1')) t.is(byName.get('time source')?.verdict, 'fail');
 });
+
+test('clock monitor --json: once a second, state, source, systemMinusUtcNs, errorBoundNs, freqPpm, samples', async (t) => {
+  const r = await runCli(['clock', 'monitor', '--duration', '9', '--json']);
+  t.is(r.code, 0, r.stderr);
+  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.true(rows.length >= 7 && rows.length <= 10, `${rows.length} rows`);
+  for (const row of rows) for (const k of ['state', 'source', 'systemMinusUtcNs', 'errorBoundNs', 'freqPpm', 'samples']) t.true(k in row, k);
+  t.true(rows.some((row) => row.state === 'locking' || row.state === 'unsynchronized'), 'it starts unlocked');
+  const last = rows.at(-1)!;
+  t.is(last.state, 'locked');
+  t.is(last.source, 'gps+pps');
+  // The simulated GPS's truth is the system clock: the system clock is right, to the bound.
+  t.true(Math.abs(last.systemMinusUtcNs as number) <= (last.errorBoundNs as number) + 50_000, JSON.stringify(last));
+});

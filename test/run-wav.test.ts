@@ -31,7 +31,8 @@ test('jaudiosync run: first sample on the start instant, tracks gapless, then it
   ].join('\n'));
   const r = await runCli(['run', '--config', join(dir, 'config.toml')]);
   t.is(r.code, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /clock: unsynchronized \(system\) -> locked \(gps\+pps\)/);
+  t.regex(r.stdout, /clock: .* -> locked \(gps\+pps\)/);
+  t.regex(r.stdout, /ready in \d+ ms: .*locked \(gps\+pps, ±[\d.]+ µs\)/, 'ready only on a settled GPS lock');
   t.regex(r.stdout, /first sample placed/);
   t.regex(r.stdout, /playlist finished/);
   t.regex(r.stdout + r.stderr, /line 4 \(missing\.ogg\): music file not found.*skipping it/, 'a missing file is named with its playlist line');

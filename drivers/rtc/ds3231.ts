@@ -57,8 +57,11 @@ const NS = 1_000_000_000n;
 /** A forced conversion takes ≤ 200 ms; we poll BSY/CONV for twice that before calling it stuck. */
 const CONVERSION_TIMEOUT_MS = 400;
 const CONVERSION_POLL_MS = 20;
-/** Sleep until this close to an aligned write, then spin: timers are ms-grade, the write must not be. */
-const SPIN_NS = 3_000_000n;
+/**
+ * Sleep until this close to an aligned write, then spin: timers are ms-grade and run late on a
+ * busy event loop (seen: 3 ms of margin was not enough), the write must not be.
+ */
+const SPIN_NS = 20_000_000n;
 
 export class Ds3231 {
   readonly address: number;

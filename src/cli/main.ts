@@ -7,6 +7,7 @@ import { playlistCommand } from './playlist.js';
 import { devicesCommand } from './devices.js';
 import { gpsMonitor, ppsMonitor, rtcCommand } from './hardware-cli.js';
 import { doctor } from './doctor.js';
+import { clockMonitor } from './clock-monitor.js';
 import { join } from 'node:path';
 
 /** The jaudiosync command line. Every failure is one clear message and a non-zero exit, never a stack trace. */
@@ -108,6 +109,19 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)')
     .option('--json', 'one JSON object per line')
     .action(async (o: { device?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }) => { exitCode = await ppsMonitor(o); });
+
+  program.command('clock').description('the disciplined clock').command('monitor')
+    .description('run the clock layer alone and print state, source, system clock offset, bound, frequency once a second')
+    .option('-c, --config <path>', 'config file (default: the embedded default)')
+    .option('--gps-port <path>', 'GPS serial port')
+    .option('--baud <n>', 'GPS baud rate')
+    .option('--pps-path <file>', 'a kernel PPS assert file to read (an emulator may stand in for /sys/class/pps)')
+    .option('--rtc-bus <n>', 'I2C bus of the DS3231')
+    .option('--duration <s>', 'stop after s seconds (default: until Ctrl-C)')
+    .option('--json', 'one JSON object per line')
+    .action(async (o: { config?: string; gpsPort?: string; baud?: string; ppsPath?: string; rtcBus?: string; duration?: string; json?: boolean }) => {
+      exitCode = await clockMonitor({ ...o, config: loadConfig(o.config) });
+    });
 
   program.command('doctor')
     .description('check the wiring and the system, with a fix for each problem')

@@ -33,11 +33,22 @@ const schema = z.object({
     pps: z.string().default('/sys/class/pps/pps0/assert'),
     rollover: z.enum(['correct', 'reject']).default('correct'),
   }).strict().default({}),
+  rtc: z.object({
+    enabled: z.boolean().default(true),
+    bus: z.number().int().min(0).max(255).default(1),
+    address: z.number().int().min(0x03).max(0x77).default(0x68),
+    /** Kernel PPS file of the SQW line (a second pps-gpio on GPIO17); "" = poll the seconds register. */
+    sqw: z.string().default('/sys/class/pps/pps1/assert'),
+    /** Set the RTC on the second when GPS locks and it is off by more than 1 ms (or lost power). */
+    set_on_lock: z.boolean().default(true),
+  }).strict().default({}),
   clock: z.object({
     /** How long to wait for a lock before carrying on with the best clock there is. */
     lock_timeout_s: z.number().min(0).max(3600).default(20),
     /** Place the start only when the clock's error bound is below this; 0 = accept any clock. */
     max_error_ms: z.number().min(0).default(0),
+    /** Drift log (JSON Lines, docs/drift-log.md); "" = none. */
+    drift_log: z.string().default(''),
   }).strict().default({}),
   schedule: z.object({
     start: StartSpec.default('next-10s'),
@@ -70,6 +81,9 @@ const schema = z.object({
     talker: z.enum(['GP', 'GN', 'GL', 'GA', 'GB', 'BD']).default('GP'),
     gps_latency_ms: z.number().min(20).max(900).default(150),
     pps_jitter_ns: z.number().min(0).max(1_000_000).default(1500),
+    /** The simulated DS3231: rate (ppm, + = fast) and how far off it starts (ms). */
+    rtc_ppm: z.number().min(-100).max(100).default(1.5),
+    rtc_offset_ms: z.number().min(-100_000).max(100_000).default(2),
   }).strict().default({}),
 }).strict();
 

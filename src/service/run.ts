@@ -165,12 +165,17 @@ async function loadPlaylist(path: string): Promise<Playlist> {
   return parseM3u(text, path);
 }
 
+/** "Ready" needs the best source there is, settled: any slew from an earlier source finished. */
+const READY_BOUND_NS = 1_000_000;
+
 async function waitForLock(chain: TimingChain, timeoutSec: number, log: Logger, abort?: AbortSignal): Promise<void> {
   const deadline = hrtimeClock.nowNs() + BigInt(Math.round(timeoutSec * 1e9));
   for (;;) {
     const nowNs = hrtimeClock.nowNs();
     const ts = chain.clock.timescale();
-    if (ts.state === 'locked' || abort?.aborted) return;
+    // With a GPS configured, an RTC lock is only a stopgap: wait for GPS (until the timeout).
+    const best = chain.gpsSource ? ts.source === 'gps+pps' : true;
+    if ((ts.state === 'locked' && best && ts.errorBoundAt(nowNs) < READY_BOUND_NS) || abort?.aborted) return;
     if (nowNs >= deadline) {
       log.warn(`no clock lock after ${timeoutSec} s: carrying on with ${formatClock(ts, nowNs)}`);
       return;

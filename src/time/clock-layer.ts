@@ -30,6 +30,8 @@ export interface ClockLayerEvents {
   onStateChange?(ts: Timescale, previous: Timescale): void;
   /** Called when the timescale steps instead of slewing (first lock, or a correction beyond STEP_THRESHOLD_NS). */
   onStep?(stepNs: number, ts: Timescale, why: string): void;
+  /** Every sample handed in (for the drift log). */
+  onSample?(sample: TimeSample): void;
 }
 
 export class ClockLayer implements SampleSink {
@@ -49,10 +51,16 @@ export class ClockLayer implements SampleSink {
   }
 
   addSample(sample: TimeSample): void {
+    this.events.onSample?.(sample);
     let st = this.stats.get(sample.source);
     if (!st) this.stats.set(sample.source, (st = new SourceStats(sample.source)));
     st.add(sample);
     this.update();
+  }
+
+  /** Samples in each source's window (a source with samples but no estimate yet is "locking"). */
+  sampleCounts(): Record<string, number> {
+    return Object.fromEntries([...this.stats.values()].map((st) => [st.source, st.count]));
   }
 
   /** The current timescale snapshot (recomputed for holdover on every call). */

@@ -37,6 +37,8 @@ export const SQW_EDGE_ERROR_NS = 10_000;
 export const RTC_WANDER_PPM = 0.5;
 /** Without any measurement, trust the RTC's labels to this (ns): it was set by hand or at its last sync. */
 export const RTC_UNCALIBRATED_ERROR_NS = 500_000_000;
+/** A reference worse than this (ns) is not used to measure the RTC (it is slewing, or NMEA-only). */
+export const MEASURE_MAX_BOUND_NS = 100_000;
 /** Measurements kept for the rate fit: an hour of edges at 1 Hz is plenty for 0.01 ppm. */
 const MAX_MEASUREMENTS = 3600;
 /** A label read more than this after its edge may belong to the next second: not used. */
@@ -66,7 +68,8 @@ export class RtcSource {
     if (this.labelled?.monoNs === edge.monoNs) return; // this edge is labelled already
     this.labelled = { monoNs: edge.monoNs, rtcUtcNs, errorNs: edge.errorNs };
     if (reference && reference.source !== 'rtc' && reference.state === 'locked') {
-      this.measure(edge.monoNs, rtcUtcNs, reference);
+      // Measure only against a settled reference: while it slews, it would bend the RTC's rate.
+      if (reference.errorBoundAt(edge.monoNs) <= MEASURE_MAX_BOUND_NS) this.measure(edge.monoNs, rtcUtcNs, reference);
       return;
     }
     this.sink.addSample({ monoNs: edge.monoNs, utcNs: rtcUtcNs - BigInt(Math.round(this.predictOffsetNs(edge.monoNs))), errorNs: this.errorAt(edge.monoNs, edge.errorNs), source: 'rtc' });

@@ -1,0 +1,136 @@
+import type { Ds3231 } from '../../drivers/rtc/ds3231.js';
+import { SysfsPps, type RealtimeToMono } from '../../drivers/pps/sysfs.js';
+import type { ClockLayer } from '../time/clock-layer.js';
+import type { DriftLog } from '../time/drift-log.js';
+import type { RtcSource } from '../time/sources/rtc.js';
+
+/**
+ * Drives the DS3231: an SQW edge (second kernel PPS device) triggers a time read that labels it;
+ * without SQW the seconds register is polled around the expected rollover. Each labelled second
+ * goes to the RTC source (measurement while GPS is locked, sample otherwise). On a GPS lock the RTC
+ * is set on the second when it is off by more than SET_THRESHOLD_NS or lost power.
+ */
+
+/** Set the RTC from GPS when it is off by more than this: 1 ms is far above what an aligned write leaves. */
+export const SET_THRESHOLD_NS = 1_000_000;
+/** Measurements needed before the RTC's offset is trusted enough to decide a set. */
+const MEASUREMENTS_BEFORE_SET = 10;
+/** Polling without SQW: start this long before the expected rollover, then read every POLL_MS. */
+const POLL_LEAD_MS = 15;
+const POLL_MS = 1;
+
+export interface RtcLoopOptions {
+  rtc: Ds3231;
+  source: RtcSource;
+  clock: ClockLayer;
+  nowNs: () => bigint;
+  /** Kernel PPS file of the SQW line, or undefined to poll the seconds register. */
+  sqwPath?: string;
+  converter: RealtimeToMono;
+  setOnLock: boolean;
+  log: (level: 'info' | 'warn', message: string) => void;
+  driftLog?: DriftLog;
+}
+
+export class RtcLoop {
+  private sqw?: SysfsPps;
+  private pollTimer?: NodeJS.Timeout;
+  private stopped = false;
+  private untrustworthySaid = false;
+  private setDone = false;
+  private reading = false;
+  private lastSec?: bigint;
+  private lastReadEndNs?: bigint;
+  temperatureC?: number;
+
+  constructor(private readonly o: RtcLoopOptions) {}
+
+  async start(): Promise<void> {
+    const first = await this.o.rtc.read(); // fails here, with its hint, if the chip is not there
+    if (!first.trustworthy) this.sayUntrustworthy(first.reason!);
+    await this.o.rtc.enableSqw1Hz({ batteryBacked: false });
+    if (this.o.sqwPath) {
+      this.sqw = new SysfsPps({ path: this.o.sqwPath, converter: this.o.converter }, {
+        addPulse: (p) => { this.o.source.addEdge(p.monoNs, p.errorNs); void this.readAndLabel(); },
+        onStatus: (m) => this.o.log('warn', `RTC SQW: ${m}`),
+      });
+      await this.sqw.start();
+    } else {
+      this.poll();
+    }
+  }
+
+  private sayUntrustworthy(reason: string): void {
+    if (this.untrustworthySaid) return;
+    this.untrustworthySaid = true;
+    this.o.log('warn', `DS3231: ${reason}; it will be set from GPS when GPS locks`);
+  }
+
+  private async readAndLabel(): Promise<void> {
+    if (this.reading || this.stopped) return;
+    this.reading = true;
+    try {
+      const r = await this.o.rtc.read();
+      const ts = this.o.clock.timescale();
+      const reference = ts.source === 'gps+pps' && ts.state === 'locked' ? ts : undefined;
+      if (!r.trustworthy) {
+        this.sayUntrustworthy(r.reason!);
+      } else {
+        this.o.source.addReading(r.utcNs, r.monoNs, reference);
+        const d = this.o.source.drift;
+        if (reference && d) this.o.driftLog?.add({ kind: 'rtc', monoNs: r.monoNs, utcNs: reference.utcAt(r.monoNs), rtcMinusUtcNs: d.offsetNs, rtcRatePpm: d.ratePpm, rtcTempC: this.temperatureC });
+      }
+      if (reference && this.o.setOnLock && !this.setDone) await this.maybeSet(reference, r.trustworthy);
+    } catch (e) {
+      this.o.log('warn', (e as Error).message);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private async maybeSet(reference: import('../time/timescale.js').Timescale, trustworthy: boolean): Promise<void> {
+    const d = this.o.source.drift;
+    const off = d && d.measurements >= MEASUREMENTS_BEFORE_SET ? Math.abs(d.offsetNs) : undefined;
+    if (trustworthy && (off === undefined || off <= SET_THRESHOLD_NS)) {
+      if (off !== undefined) this.setDone = true; // measured and close enough: leave it be
+      return;
+    }
+    const target = Number(reference.utcAt(this.o.nowNs()) / 1_000_000_000n) + 2;
+    const res = await this.o.rtc.setAligned(target, (u) => reference.monoAt(u));
+    this.setDone = true;
+    this.o.source.resetMeasurements();
+    this.o.log('info', `DS3231 set from GPS on the second (${trustworthy ? `it was ${(off! / 1e6).toFixed(3)} ms off` : 'it had lost power'}); write started ${(res.lateNs / 1e3).toFixed(0)} µs late`);
+  }
+
+  /** No SQW: catch the seconds register rolling over, reading densely just before it is due. */
+  private poll(): void {
+    if (this.stopped) return;
+    void (async () => {
+      try {
+        const r = await this.o.rtc.read();
+        const sec = r.utcNs / 1_000_000_000n;
+        if (this.lastSec !== undefined && sec !== this.lastSec && this.lastReadEndNs !== undefined) {
+          // The rollover happened between the two reads: its middle, good to half the gap.
+          const edge = this.lastReadEndNs + (r.monoNs - this.lastReadEndNs) / 2n;
+          this.o.source.addEdge(edge, Number(r.monoNs - this.lastReadEndNs) / 2 + 200_000);
+          this.lastSec = sec;
+          this.lastReadEndNs = r.monoNs;
+          void this.readAndLabel();
+          this.pollTimer = setTimeout(() => this.poll(), 1000 - POLL_LEAD_MS);
+          return;
+        }
+        this.lastSec = sec;
+        this.lastReadEndNs = r.monoNs;
+      } catch (e) {
+        this.o.log('warn', (e as Error).message);
+      }
+      this.pollTimer = setTimeout(() => this.poll(), this.lastSec === undefined ? 100 : POLL_MS);
+    })();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.sqw?.stop();
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+  }
+}

@@ -1,0 +1,47 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
+import { PpsFileEmulator } from '../../drivers/pps/emulator.js';
+import type { RealtimeConverter } from '../time/realtime-converter.js';
+
+/**
+ * A simulated DS3231 in real time against this machine's clock as truth: the register-level
+ * emulator behind the I2C interface, and its 1 Hz SQW delivered as a second kernel PPS device (a
+ * sysfs-format file stamped at the RTC's own second boundaries).
+ */
+export class RealtimeRtcRig {
+  readonly chip: Ds3231Emulator;
+  readonly sqwPath: string;
+  private readonly sqw: PpsFileEmulator;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly conv: RealtimeConverter, opts: { ppm?: number; initialOffsetNs?: bigint; dir?: string } = {}) {
+    this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'jaudiosync-rtc-'));
+    this.ownDir = opts.dir === undefined;
+    this.chip = new Ds3231Emulator({ trueNowNs: () => conv.toRealtime(process.hrtime.bigint()), basePpm: opts.ppm ?? 1.5, initialOffsetNs: opts.initialOffsetNs ?? 2_000_000n });
+    this.sqwPath = join(this.dir, 'pps1-assert');
+    this.sqw = new PpsFileEmulator({ path: this.sqwPath, jitterNs: 1_500 });
+  }
+
+  private readonly dir: string;
+  private readonly ownDir: boolean;
+
+  start(): void {
+    const next = () => {
+      if (this.stopped) return;
+      const nowRt = this.conv.toRealtime(process.hrtime.bigint());
+      const edge = this.chip.sqwEdges(nowRt, nowRt + 2_000_000_000n)[0];
+      if (edge === undefined) { this.timer = setTimeout(next, 200); return; } // SQW not enabled yet
+      this.timer = setTimeout(() => { if (!this.stopped) this.sqw.pulse(edge); next(); }, Math.max(1, Number(edge - nowRt) / 1e6));
+    };
+    next();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
