@@ -15,6 +15,7 @@ export interface ClockMonitorOptions {
   baud?: string;
   ppsPath?: string;
   rtcBus?: string;
+  ntp?: string[];
   duration?: string;
   json?: boolean;
 }
@@ -22,7 +23,7 @@ export interface ClockMonitorOptions {
 export async function clockMonitor(o: ClockMonitorOptions): Promise<number> {
   const log = createLogger(o.json ? process.stderr : process.stdout, false);
   const chain = await startTimingChain(o.config, log, {
-    gpsPort: o.gpsPort, baud: o.baud ? Number(o.baud) : undefined, ppsPath: o.ppsPath, rtcBus: o.rtcBus ? Number(o.rtcBus) : undefined,
+    gpsPort: o.gpsPort, baud: o.baud ? Number(o.baud) : undefined, ppsPath: o.ppsPath, rtcBus: o.rtcBus ? Number(o.rtcBus) : undefined, ntpServers: o.ntp,
   });
   if (!o.json) log.info(`timing: ${chain.describe}`);
   let stopped = false;

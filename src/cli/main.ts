@@ -117,9 +117,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--baud <n>', 'GPS baud rate')
     .option('--pps-path <file>', 'a kernel PPS assert file to read (an emulator may stand in for /sys/class/pps)')
     .option('--rtc-bus <n>', 'I2C bus of the DS3231')
+    .option('--ntp <host...>', 'NTP servers (host or host:port), the fallback')
     .option('--duration <s>', 'stop after s seconds (default: until Ctrl-C)')
     .option('--json', 'one JSON object per line')
-    .action(async (o: { config?: string; gpsPort?: string; baud?: string; ppsPath?: string; rtcBus?: string; duration?: string; json?: boolean }) => {
+    .action(async (o: { config?: string; gpsPort?: string; baud?: string; ppsPath?: string; rtcBus?: string; ntp?: string[]; duration?: string; json?: boolean }) => {
       exitCode = await clockMonitor({ ...o, config: loadConfig(o.config) });
     });
 

@@ -42,6 +42,11 @@ const schema = z.object({
     /** Set the RTC on the second when GPS locks and it is off by more than 1 ms (or lost power). */
     set_on_lock: z.boolean().default(true),
   }).strict().default({}),
+  ntp: z.object({
+    /** host or host:port; tried only when nothing better (GPS, RTC) is locked. Empty: no NTP. */
+    servers: z.array(z.string().min(1)).default([]),
+    poll_s: z.number().min(1).max(86_400).default(64),
+  }).strict().default({}),
   clock: z.object({
     /** How long to wait for a lock before carrying on with the best clock there is. */
     lock_timeout_s: z.number().min(0).max(3600).default(20),

@@ -11,6 +11,7 @@ import { DriftLog, readCpuTempC } from '../time/drift-log.js';
 import { RealtimeConverter } from '../time/realtime-converter.js';
 import { GpsPpsSource } from '../time/sources/gps-pps.js';
 import { RtcSource } from '../time/sources/rtc.js';
+import { NtpSource } from '../time/sources/ntp.js';
 import { resolvePath, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { RtcLoop } from './rtc-loop.js';
@@ -44,6 +45,7 @@ export interface ChainOverrides {
   baud?: number;
   ppsPath?: string;
   rtcBus?: number;
+  ntpServers?: string[];
 }
 
 export async function startTimingChain(config: Config, log: Logger, over: ChainOverrides = {}): Promise<TimingChain> {
@@ -138,6 +140,16 @@ export async function startTimingChain(config: Config, log: Logger, over: ChainO
           rtcLoop = undefined;
         }
       }
+    }
+    const ntpServers = over.ntpServers ?? config.ntp.servers;
+    if (ntpServers.length) {
+      const ntp = new NtpSource(clock, {
+        servers: ntpServers, nowNs: hrtimeClock.nowNs, pollSec: config.ntp.poll_s, log: (m) => { log.warn(m); event(m); },
+        betterSourceLocked: () => { const ts = clock.timescale(); return ts.state === 'locked' && ts.source !== 'ntp' && ts.source !== 'system'; },
+      });
+      ntp.start();
+      stops.push(() => ntp.stop());
+      parts.push(`NTP fallback: ${ntpServers.join(', ')}`);
     }
   } catch (e) {
     await stop();
