@@ -41,6 +41,8 @@ const schema = z.object({
     sqw: z.string().default('/sys/class/pps/pps1/assert'),
     /** Set the RTC on the second when GPS locks and it is off by more than 1 ms (or lost power). */
     set_on_lock: z.boolean().default(true),
+    /** Its measured rate and last set (JSON, written atomically); "" = keep nothing between boots. */
+    calibration: z.string().default(''),
   }).strict().default({}),
   ntp: z.object({
     /** host or host:port; tried only when nothing better (GPS, RTC) is locked. Empty: no NTP. */

@@ -12,6 +12,7 @@ import { RealtimeConverter } from '../time/realtime-converter.js';
 import { GpsPpsSource } from '../time/sources/gps-pps.js';
 import { RtcSource } from '../time/sources/rtc.js';
 import { NtpSource } from '../time/sources/ntp.js';
+import { readRtcCalibration } from '../time/rtc-calibration.js';
 import { resolvePath, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { RtcLoop } from './rtc-loop.js';
@@ -124,8 +125,10 @@ export async function startTimingChain(config: Config, log: Logger, over: ChainO
       }
       if (bus) {
         const rtc = new Ds3231(bus, { busNumber, address: config.rtc.address, nowNs: hrtimeClock.nowNs });
-        rtcSource = new RtcSource(clock);
-        rtcLoop = new RtcLoop({ rtc, source: rtcSource, clock, nowNs: hrtimeClock.nowNs, sqwPath, converter, setOnLock: config.rtc.set_on_lock, driftLog,
+        const calibrationPath = config.rtc.calibration ? resolvePath(config, config.rtc.calibration) : undefined;
+        const calibration = calibrationPath ? await readRtcCalibration(calibrationPath, (m) => log.warn(m)) : undefined;
+        rtcSource = new RtcSource(clock, calibration);
+        rtcLoop = new RtcLoop({ rtc, source: rtcSource, clock, nowNs: hrtimeClock.nowNs, sqwPath, converter, setOnLock: config.rtc.set_on_lock, driftLog, calibrationPath, calibration,
           log: (level, m) => { (level === 'warn' ? log.warn : log.info)(m); event(m); } });
         try {
           await rtcLoop.start();

@@ -2,7 +2,8 @@ import type { Ds3231 } from '../../drivers/rtc/ds3231.js';
 import { SysfsPps, type RealtimeToMono } from '../../drivers/pps/sysfs.js';
 import type { ClockLayer } from '../time/clock-layer.js';
 import type { DriftLog } from '../time/drift-log.js';
-import type { RtcSource } from '../time/sources/rtc.js';
+import type { RtcCalibration, RtcSource } from '../time/sources/rtc.js';
+import { writeRtcCalibration } from '../time/rtc-calibration.js';
 
 /**
  * Drives the DS3231: an SQW edge (second kernel PPS device) triggers a time read that labels it;
@@ -30,7 +31,15 @@ export interface RtcLoopOptions {
   setOnLock: boolean;
   log: (level: 'info' | 'warn', message: string) => void;
   driftLog?: DriftLog;
+  /** Where to keep the RTC's measured rate and last set (read at start by the chain). */
+  calibrationPath?: string;
+  calibration?: RtcCalibration;
 }
+
+/** After a set, edges already on their way carry the old phase: ignore them this long. */
+const SETTLE_AFTER_SET_NS = 1_500_000_000n;
+/** Save the measured rate once this many seconds of measurements back it (10 min: ±0.01 ppm). */
+const SAVE_RATE_AFTER_MEASUREMENTS = 600;
 
 export class RtcLoop {
   private sqw?: SysfsPps;
@@ -41,6 +50,7 @@ export class RtcLoop {
   private reading = false;
   private lastSec?: bigint;
   private lastReadEndNs?: bigint;
+  private ignoreEdgesUntilNs = 0n;
   temperatureC?: number;
 
   constructor(private readonly o: RtcLoopOptions) {}
@@ -51,7 +61,11 @@ export class RtcLoop {
     await this.o.rtc.enableSqw1Hz({ batteryBacked: false });
     if (this.o.sqwPath) {
       this.sqw = new SysfsPps({ path: this.o.sqwPath, converter: this.o.converter }, {
-        addPulse: (p) => { this.o.source.addEdge(p.monoNs, p.errorNs); void this.readAndLabel(); },
+        addPulse: (p) => {
+          if (p.monoNs < this.ignoreEdgesUntilNs) return; // an edge of the old phase, from before the set
+          this.o.source.addEdge(p.monoNs, p.errorNs);
+          void this.readAndLabel();
+        },
         onStatus: (m) => this.o.log('warn', `RTC SQW: ${m}`),
       });
       await this.sqw.start();
@@ -78,7 +92,12 @@ export class RtcLoop {
       } else {
         this.o.source.addReading(r.utcNs, r.monoNs, reference);
         const d = this.o.source.drift;
-        if (reference && d) this.o.driftLog?.add({ kind: 'rtc', monoNs: r.monoNs, utcNs: reference.utcAt(r.monoNs), rtcMinusUtcNs: d.offsetNs, rtcRatePpm: d.ratePpm, rtcTempC: this.temperatureC });
+        if (reference && d) {
+          this.o.driftLog?.add({ kind: 'rtc', monoNs: r.monoNs, utcNs: reference.utcAt(r.monoNs), rtcMinusUtcNs: d.offsetNs, rtcRatePpm: d.ratePpm, rtcTempC: this.temperatureC });
+          if (d.measurements >= SAVE_RATE_AFTER_MEASUREMENTS && d.measurements % SAVE_RATE_AFTER_MEASUREMENTS === 0) {
+            await this.saveCalibration({ ratePpm: d.ratePpm, rateUncertaintyPpm: Math.max(3 * d.rateStdPpm, 0.01) }, reference.utcAt(r.monoNs));
+          }
+        }
       }
       if (reference && this.o.setOnLock && !this.setDone) await this.maybeSet(reference, r.trustworthy);
     } catch (e) {
@@ -99,7 +118,21 @@ export class RtcLoop {
     const res = await this.o.rtc.setAligned(target, (u) => reference.monoAt(u));
     this.setDone = true;
     this.o.source.resetMeasurements();
+    this.ignoreEdgesUntilNs = this.o.nowNs() + SETTLE_AFTER_SET_NS;
+    // Bus time and our own lateness bound how well the set landed.
+    await this.saveCalibration({ setAtUtcNs: BigInt(target) * 1_000_000_000n, setErrorNs: Math.abs(res.lateNs) + res.writeNs });
     this.o.log('info', `DS3231 set from GPS on the second (${trustworthy ? `it was ${(off! / 1e6).toFixed(3)} ms off` : 'it had lost power'}); write started ${(res.lateNs / 1e3).toFixed(0)} µs late`);
+  }
+
+  private async saveCalibration(update: Partial<RtcCalibration>, measuredAtUtcNs?: bigint): Promise<void> {
+    const merged: RtcCalibration = { ratePpm: 0, rateUncertaintyPpm: 2, ...this.o.calibration, ...update };
+    this.o.calibration = merged;
+    if (!this.o.calibrationPath) return;
+    try {
+      await writeRtcCalibration(this.o.calibrationPath, merged, measuredAtUtcNs);
+    } catch (e) {
+      this.o.log('warn', `cannot write the RTC calibration ${this.o.calibrationPath}: ${(e as Error).message}`);
+    }
   }
 
   /** No SQW: catch the seconds register rolling over, reading densely just before it is due. */

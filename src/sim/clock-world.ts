@@ -6,7 +6,7 @@ import { KERNEL_PPS_ERROR_NS } from '../../drivers/pps/sysfs.js';
 import { VirtualClock } from '../time/clock.js';
 import { ClockLayer } from '../time/clock-layer.js';
 import { GpsPpsSource } from '../time/sources/gps-pps.js';
-import { RtcSource } from '../time/sources/rtc.js';
+import { RtcSource, type RtcCalibration } from '../time/sources/rtc.js';
 import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
 import { REG } from '../../drivers/rtc/registers.js';
 import { Oscillator, seededRandom } from './oscillator.js';
@@ -45,7 +45,12 @@ export interface ClockWorldOptions {
    */
   systemClockSteps?: Array<{ atSec: number; stepNs: bigint }>;
   /** A DS3231 with SQW wired: its rate at 25 °C, residual temperature curvature, initial offset. */
-  rtc?: { ppm: number; tempCoeffPpmPerC2?: number; initialOffsetNs?: bigint };
+  rtc?: { ppm: number; tempCoeffPpmPerC2?: number; initialOffsetNs?: bigint; calibration?: RtcCalibration };
+  /** A receiver with the week-rollover bug (dates 1024 weeks back), and the floor the driver knows. */
+  rolloverBug?: boolean;
+  floorUtcNs?: bigint;
+  /** No GPS at all (an RTC-only device). */
+  noGps?: boolean;
 }
 
 /** As RealtimeConverter: the realtime -> monotonic offset is re-measured every 2 s. */
@@ -98,7 +103,7 @@ export class ClockWorld {
         initialOffsetNs: o.rtc.initialOffsetNs,
       });
       void this.rtcChip.writeByte(this.rtcChip.address, REG.CONTROL, 0); // INTCN=0, RS=00: 1 Hz on SQW
-      this.rtcSource = new RtcSource(this.layer);
+      this.rtcSource = new RtcSource(this.layer, o.rtc.calibration);
     }
   }
 
@@ -139,7 +144,7 @@ export class ClockWorld {
     const startSec = this.probes.length ? Math.floor(this.probes.at(-1)!.trueSec) + 1 : 0;
     for (let s = startSec; s < startSec + seconds; s++) {
       const edgeTrue = BigInt(s) * 1_000_000_000n;
-      const silent = this.o.outage?.(s) ?? false;
+      const silent = this.o.noGps || (this.o.outage?.(s) ?? false);
       for (const step of this.o.systemClockSteps ?? []) if (step.atSec === s) this.systemOffsetNs += step.stepNs;
       if (s % CONVERTER_REFRESH_SEC === 0) this.converterOffsetNs = this.systemOffsetNs;
       if (!silent && (this.o.pps ?? 'kernel') !== 'none') {
@@ -153,11 +158,11 @@ export class ClockWorld {
       }
       if (!silent) {
         const utcSec = Number(this.startUtcNs / 1_000_000_000n) + s + (this.o.labelErrorSec?.(s) ?? 0);
-        for (const sentence of sentencesForSecond(utcSec, { latencyMs: this.o.nmeaLatencyMs ?? 150, sentences: ['RMC', 'GGA'] })) {
+        for (const sentence of sentencesForSecond(utcSec, { latencyMs: this.o.nmeaLatencyMs ?? 150, sentences: ['RMC', 'GGA'], rolloverBug: this.o.rolloverBug })) {
           const jitterNs = gaussian(this.rnd) * (this.o.nmeaJitterMs ?? 2) * 1e6;
           const arriveTrue = edgeTrue + BigInt(Math.max(1_000_000, Math.round(sentence.atNs + jitterNs)));
           this.schedule(arriveTrue, () => {
-            const r = this.gate.pass(parseNmeaLine(sentence.text, this.at(arriveTrue)));
+            const r = this.gate.pass(parseNmeaLine(sentence.text, this.at(arriveTrue), { floorUtcNs: this.o.floorUtcNs }));
             if (r.kind === 'fix') {
               if (r.fix.valid && this.firstValidFixSec === undefined) this.firstValidFixSec = s + Number(arriveTrue - edgeTrue) / 1e9;
               this.source.onFix(r.fix);

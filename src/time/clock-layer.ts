@@ -24,6 +24,12 @@ const SYSTEM_REFRESH_SEC = 10;
 export const MAX_SLEW_PPM = 500;
 /** A correction larger than this is stepped (and logged): slewing it would take over 10 minutes. */
 export const STEP_THRESHOLD_NS = 300_000_000;
+/**
+ * A source whose bound is worse than this is not a lock: an RTC of unknown history says ±0.5 s. It
+ * is used, but the timescale stays "unsynchronized", so the first real lock may step. NMEA without
+ * PPS (±200 ms of unknown receiver latency, plus jitter) still counts as a (poor) lock.
+ */
+export const LOCK_MAX_BOUND_NS = 300_000_000;
 
 export interface ClockLayerEvents {
   /** Called when the state or source changes (lock, holdover, switch). */
@@ -81,6 +87,7 @@ export class ClockLayer implements SampleSink {
       const cand = silent ? est.with({ state: 'holdover' }) : est;
       if (!best || better(cand, best, nowNs)) best = cand;
     }
+    if (best && best.state === 'locked' && best.errorBoundAt(nowNs) > LOCK_MAX_BOUND_NS) best = best.with({ state: 'unsynchronized' });
     // Running on the RTC after GPS went away is holdover, whatever the RTC's own freshness.
     if (best?.source === 'rtc' && best.state === 'locked' && this.lastEstimate.has('gps+pps')) best = best.with({ state: 'holdover' });
     const previous = this.current;

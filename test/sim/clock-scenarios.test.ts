@@ -119,3 +119,29 @@ test('1 h GPS outage with a DS3231 on SQW: the RTC, measured while GPS was there
   bare.run(600 + 3600);
   t.true(Math.abs(bare.probes.at(-1)!.errorNs) > 3 * Math.abs(end.errorNs));
 });
+
+test('a week-rollover receiver: dates corrected against the floor, the clock locks on the true time', (t) => {
+  const w = new ClockWorld({ seed: 19, pps: 'kernel', ...ride, rolloverBug: true, floorUtcNs: BigInt(Date.UTC(2026, 0, 1)) * 1_000_000n });
+  w.run(120);
+  t.is(w.probes.at(-1)!.state, 'locked');
+  t.true(Math.abs(w.probes.at(-1)!.errorNs) < 10_000);
+  // Without a floor the same receiver would put the clock 19.6 years back: the floor is what saves it.
+  const naive = new ClockWorld({ seed: 19, pps: 'kernel', ...ride, rolloverBug: true });
+  naive.run(60);
+  t.true(naive.probes.at(-1)!.errorNs < -600_000_000_000_000_000);
+});
+
+test('RTC only (no GPS this boot), calibrated and set 6 h ago: locked on the RTC with an honest bound', (t) => {
+  const startUtcSec = 1_790_000_000;
+  const w = new ClockWorld({
+    seed: 20, pps: 'none', noGps: true, ...ride, startUtcSec,
+    // Set on the second 6 h ago, since then gaining its calibrated 1.2 ppm (26 ms), give or take.
+    rtc: { ppm: 1.2, initialOffsetNs: 25_920_000n + 150_000n, calibration: { ratePpm: 1.2, rateUncertaintyPpm: 0.05, setAtUtcNs: BigInt(startUtcSec - 6 * 3600) * 1_000_000_000n, setErrorNs: 200_000 } },
+  });
+  w.run(600);
+  const last = w.probes.at(-1)!;
+  t.is(last.source, 'rtc');
+  t.is(last.state, 'locked');
+  t.true(Math.abs(last.errorNs) < 1_000_000, `error ${last.errorNs} ns: the calibrated drift since the set is taken out`);
+  honest(t, w, 'RTC only');
+});

@@ -19,6 +19,9 @@ export interface RtcCalibration {
   /** RTC rate against UTC measured earlier (ppm, positive = fast), and how well it is known. */
   ratePpm: number;
   rateUncertaintyPpm: number;
+  /** When the RTC was last set on the second from a good reference (UTC ns), and how well (ns). */
+  setAtUtcNs?: bigint;
+  setErrorNs?: number;
 }
 
 export interface RtcMeasurement {
@@ -103,6 +106,11 @@ export class RtcSource {
   /** RTC minus UTC predicted at a local instant (ns). */
   private predictOffsetNs(monoNs: bigint): number {
     const m = this.model;
+    const cal = this.calibration;
+    if (!m && cal?.setAtUtcNs !== undefined && this.labelled) {
+      // No reference this boot: it has drifted at its calibrated rate since it was last set.
+      return cal.ratePpm * 1e-6 * Number(this.labelled.rtcUtcNs - cal.setAtUtcNs);
+    }
     if (!m) return 0;
     const dt = Number(monoNs - m.refMonoNs) / 1e9;
     return m.offsetNs + m.ratePpm * 1000 * dt;
@@ -110,6 +118,11 @@ export class RtcSource {
 
   private errorAt(monoNs: bigint, edgeErrorNs: number): number {
     const m = this.model;
+    const cal = this.calibration;
+    if (!m && cal?.setAtUtcNs !== undefined && this.labelled) {
+      const sinceSetSec = Math.abs(Number(this.labelled.rtcUtcNs - cal.setAtUtcNs)) / 1e9;
+      return edgeErrorNs + (cal.setErrorNs ?? 1_000_000) + (cal.rateUncertaintyPpm + RTC_WANDER_PPM) * 1000 * sinceSetSec;
+    }
     if (!m) return RTC_UNCALIBRATED_ERROR_NS;
     const ageSec = Math.max(0, Number(monoNs - m.lastMonoNs) / 1e9);
     // Rate uncertainty: the fit's (3σ) or an earlier calibration's, whichever is larger.
