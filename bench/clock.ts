@@ -59,6 +59,13 @@ for (const hours of [1, 4]) {
   });
 }
 
+scenario('RTC only, calibrated (1.2 ± 0.05 ppm) and set 6 h before, no GPS this boot', {
+  pps: 'none', noGps: true, rtc: { ppm: 1.2, initialOffsetNs: 26_070_000n, calibration: { ratePpm: 1.2, rateUncertaintyPpm: 0.05, setAtUtcNs: (1_790_000_000n - 21_600n) * 1_000_000_000n, setErrorNs: 200_000 } },
+}, 3600, (ws) => {
+  const err = ws.flatMap((w) => w.probes.filter((p) => p.state !== 'unsynchronized').map((p) => Math.abs(p.errorNs)));
+  return `|error| once on the RTC: p50 ${us(percentile(err, 50))} max ${us(Math.max(...err))}`;
+});
+
 scenario('NMEA only', { pps: 'none' }, 1800, (ws) => {
   const steady = ws.flatMap((w) => w.probes.slice(120).map((p) => Math.abs(p.errorNs)));
   return `steady |error| p50 ${us(percentile(steady, 50))} p99 ${us(percentile(steady, 99))}`;
