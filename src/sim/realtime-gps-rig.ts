@@ -30,6 +30,7 @@ export class RealtimeGpsRig {
   private timer?: NodeJS.Timeout;
   private writer?: FileHandle;
   private stopped = false;
+  private lastSec?: bigint;
   readonly ppsPath: string;
   readonly pps: PpsFileEmulator;
 
@@ -57,7 +58,10 @@ export class RealtimeGpsRig {
   private scheduleNextSecond(): void {
     if (this.stopped) return;
     const nowRt = this.conv.toRealtime(process.hrtime.bigint());
-    const nextSec = nowRt / 1_000_000_000n + 1n;
+    // A timer may fire a hair before its edge (or the converter move): never emit a second twice.
+    let nextSec = nowRt / 1_000_000_000n + 1n;
+    if (this.lastSec !== undefined && nextSec <= this.lastSec) nextSec = this.lastSec + 1n;
+    this.lastSec = nextSec;
     const edgeRt = nextSec * 1_000_000_000n;
     const delayMs = Number(edgeRt - nowRt) / 1e6;
     this.timer = setTimeout(() => this.onEdge(Number(nextSec), edgeRt), delayMs);

@@ -16,6 +16,7 @@ export class RealtimeRtcRig {
   private readonly sqw: PpsFileEmulator;
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private lastEdge?: bigint;
 
   constructor(private readonly conv: RealtimeConverter, opts: { ppm?: number; initialOffsetNs?: bigint; dir?: string } = {}) {
     this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'jaudiosync-rtc-'));
@@ -32,9 +33,11 @@ export class RealtimeRtcRig {
     const next = () => {
       if (this.stopped) return;
       const nowRt = this.conv.toRealtime(process.hrtime.bigint());
-      const edge = this.chip.sqwEdges(nowRt, nowRt + 2_000_000_000n)[0];
+      // From just past the last edge: a timer firing a hair early must not emit the same edge twice.
+      const from = this.lastEdge !== undefined && this.lastEdge + 1_000_000n > nowRt ? this.lastEdge + 1_000_000n : nowRt;
+      const edge = this.chip.sqwEdges(from, from + 2_000_000_000n)[0];
       if (edge === undefined) { this.timer = setTimeout(next, 200); return; } // SQW not enabled yet
-      this.timer = setTimeout(() => { if (!this.stopped) this.sqw.pulse(edge); next(); }, Math.max(1, Number(edge - nowRt) / 1e6));
+      this.timer = setTimeout(() => { if (!this.stopped) { this.lastEdge = edge; this.sqw.pulse(edge); } next(); }, Math.max(1, Number(edge - nowRt) / 1e6));
     };
     next();
   }
