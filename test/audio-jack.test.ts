@@ -57,10 +57,21 @@ test('audify really plays a track through ALSA into JACK', async (t) => {
   t.true(first >= 0, 'the recording is not silence');
   const heardFrames = last - first + 1;
   t.true(Math.abs(heardFrames - track.frames) <= PERIOD, `heard ${heardFrames} frames, track has ${track.frames}`);
-  // Sample for sample (±2 LSB for the int16 -> float -> int16 round trip), both channels.
-  let maxDiff = 0;
-  for (let f = 0; f < track.frames; f += 7) {
-    for (const c of [0, 1]) maxDiff = Math.max(maxDiff, Math.abs(sample(wav.data, first + f, c) - sample(track.pcm, f, c)));
+  // The first sample exactly; then the track itself, window by window. The aligner may resample (up
+  // to 1000 ppm while it corrects: ≤ 4.8 frames across a 0.1 s window, correlation ≥ 0.94 for these
+  // tones), while a lost or repeated period shifts the rest by 256+ frames and decorrelates it (≈ 0).
+  t.is(sample(wav.data, first, 0), sample(track.pcm, 0, 0), 'timeline frame 0 is not interpolated');
+  const WINDOW = 4800;
+  let worst = 1;
+  for (let w = 0; w + WINDOW <= track.frames; w += WINDOW) {
+    let sxy = 0, sxx = 0, syy = 0;
+    for (let f = w; f < w + WINDOW; f++) {
+      for (const c of [0, 1]) {
+        const x = sample(wav.data, first + f, c), y = sample(track.pcm, f, c);
+        sxy += x * y; sxx += x * x; syy += y * y;
+      }
+    }
+    worst = Math.min(worst, sxy / Math.sqrt(sxx * syy));
   }
-  t.true(maxDiff <= 2, `largest sample difference ${maxDiff}`);
+  t.true(worst >= 0.9, `worst window correlation ${worst.toFixed(4)}`);
 });

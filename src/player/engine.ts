@@ -1,18 +1,37 @@
 import type { Timescale } from '../time/timescale.js';
+import { resampleCubic } from './resample.js';
 import type { OutputSink } from './sinks/sink.js';
-import type { TrackQueue } from './tracks.js';
+
+/** What the engine reads the timeline from: TrackQueue, or a synthetic signal in simulations. */
+export interface TimelineAudio {
+  readonly frameBytes: number;
+  /** Frame at which the timeline ends, once known. */
+  readonly endFrame: number | undefined;
+  render(frame: number, count: number, out: Buffer): void;
+  advance(frame: number): void;
+}
 
 /**
- * Puts the timeline on the output stream. Timeline frame 0 belongs at UTC `startUtcNs`; the
- * engine asks the sink when a stream period will be heard and the timescale which local instant
- * is the start, and fixes the stream frame that carries timeline frame 0 (a past start is a late
- * join: playback begins inside the timeline at the frame that belongs there).
- * First version: the offset is fixed once; the aligner (DLL on the device clock, DAC-rate learning,
- * fractional resampling) is the player issue's work on this seam.
+ * The output aligner: puts the timeline on the output stream and keeps it there. For every period
+ * it asks the sink when that period will be heard (the DAC clock, learned from callbacks) and the
+ * timescale which UTC that is, which gives the timeline frame that *should* be heard then. The first
+ * frame is placed on the exact sample; after that the read position follows the target by
+ * fractional resampling (feed-forward of the measured DAC/UTC ratio plus a proportional correction,
+ * bounded so no one hears it), and only an error far beyond that range re-seeks. A start in the past
+ * is a late join: playback begins inside the timeline at the frame that belongs there.
  */
 
-/** Fix the start when it is this close: far enough ahead of the device queue, late enough for a settled clock. */
-export const DECIDE_HORIZON_NS = 1_000_000_000;
+/** Correct this fraction of the position error per period: ~20 periods (0.4 s) time constant. */
+export const CORRECTION_GAIN = 0.05;
+/** Largest speed change (ppm): covers a ±100 ppm DAC plus a 500 ppm clock slew; 0.1 % is inaudible. */
+export const MAX_RATIO_DEVIATION = 1000e-6;
+/** Beyond this error (frames, 50 ms) resampling would take too long: re-seek (with a short fade). */
+export const SEEK_THRESHOLD_FRAMES = 2400;
+/** Play bit-exact (no interpolation) while the error stays under half a sample and the rates agree to 1 ppm. */
+const EXACT_ERROR_FRAMES = 0.5;
+const EXACT_RATIO = 1e-6;
+/** Fade applied on each side of a re-seek so that it does not click (frames, ~5 ms). */
+const SEEK_FADE_FRAMES = 240;
 
 export interface EngineOptions {
   startUtcNs: bigint;
@@ -22,79 +41,136 @@ export interface EngineOptions {
   nowNs: () => bigint;
   /** Refuse to place the start while the clock's error bound exceeds this (ns); Infinity = any clock. */
   maxErrorNs: number;
+  /** Compute positions only, render no audio (long simulations). */
+  dry?: boolean;
 }
 
 export interface EngineEvents {
   onStartPlaced?(info: { startStreamFrame: number; firstTimelineFrame: number; timescale: Timescale }): void;
   onFinished?(): void;
+  onSeek?(errorFrames: number): void;
 }
 
+interface Written { period: number; pos: number; ratio: number }
+
 export class PlaybackEngine {
-  /** Stream frame that carries timeline frame 0 (negative or passed = joined late). */
-  private startStreamFrame?: number;
-  private lastTimelineFrame = -1;
+  private pos?: number;
+  private resampling = false;
   private finishedSaid = false;
+  private fadeIn = 0;
+  private readonly history: Written[] = [];
+  seeks = 0;
+  /** Position error (frames) measured at the last period: positive = content ahead of the timeline. */
+  lastErrorFrames = 0;
+  lastRatio = 1;
 
   constructor(
     private readonly sink: OutputSink,
-    private readonly tracks: TrackQueue,
+    private readonly tracks: TimelineAudio,
     private readonly opts: EngineOptions,
     private readonly events: EngineEvents = {},
   ) {}
 
   get placed(): boolean {
-    return this.startStreamFrame !== undefined;
+    return this.pos !== undefined;
+  }
+
+  /** The timeline position written into stream period p (for simulations that measure sync). */
+  writtenAt(period: number): Written | undefined {
+    return this.history.find((w) => w.period === period);
+  }
+
+  private targetFrame(ts: Timescale, monoNs: bigint): number {
+    const rate = this.sink.format.sampleRate;
+    return (Number(ts.utcAt(monoNs) - this.opts.startUtcNs) - this.opts.trimNs) * rate / 1e9;
   }
 
   /** Timeline frame being heard now (by the sink's estimate), or undefined before the start. */
   timelineFrameNow(): number | undefined {
-    if (this.startStreamFrame === undefined) return undefined;
-    const p0 = this.sink.presentationMonoNs(0);
-    if (p0 === undefined) return undefined;
-    const rate = this.sink.format.sampleRate;
-    const streamFrame = (Number(this.opts.nowNs() - p0) * rate) / 1e9;
-    const f = Math.floor(streamFrame - this.startStreamFrame);
-    return f >= 0 ? f : undefined;
+    const now = this.opts.nowNs();
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const w = this.history[i]!;
+      const pres = this.sink.presentationMonoNs(w.period);
+      if (pres === undefined || pres > now) continue;
+      const f = w.pos + (Number(now - pres) * this.sink.format.sampleRate / 1e9) * w.ratio;
+      return f >= 0 ? Math.floor(f) : undefined;
+    }
+    return undefined;
   }
 
   /** The sink's pull: one period of PCM for stream period p. */
   fill(p: number): Buffer {
     const P = this.sink.periodFrames;
-    const out = Buffer.alloc(P * this.tracks.frameBytes);
-    if (this.startStreamFrame === undefined) this.tryPlace(p);
-    if (this.startStreamFrame === undefined) return out;
-    const firstFrame = p * P - this.startStreamFrame;
-    if (firstFrame + P <= 0) return out; // still before the start
-    this.tracks.render(firstFrame, P, out);
-    this.lastTimelineFrame = firstFrame + P - 1;
-    this.tracks.advance(firstFrame);
+    const out = Buffer.alloc(this.opts.dry ? 0 : P * this.tracks.frameBytes);
+    const pres0 = this.sink.presentationMonoNs(p);
+    const pres1 = this.sink.presentationMonoNs(p + 1);
+    if (pres0 === undefined || pres1 === undefined) return this.silence(out);
+    const ts = this.opts.timescale();
+    const f0 = this.targetFrame(ts, pres0);
+    const f1 = this.targetFrame(ts, pres1);
+    let placing = false;
+    if (this.pos === undefined) {
+      if (ts.errorBoundAt(this.opts.nowNs()) > this.opts.maxErrorNs || f1 <= 0) return this.silence(out);
+      this.pos = Math.round(f0); // on the exact sample
+      placing = true;
+      this.events.onStartPlaced?.({ startStreamFrame: p * P - this.pos, firstTimelineFrame: Math.max(0, this.pos), timescale: ts });
+    }
+    let error = this.pos - f0;
+    if (Math.abs(error) > SEEK_THRESHOLD_FRAMES) {
+      this.events.onSeek?.(error);
+      this.seeks++;
+      this.pos = Math.round(f0);
+      this.fadeIn = SEEK_FADE_FRAMES;
+      error = this.pos - f0;
+    }
+    const ff = (f1 - f0) / P; // timeline frames per output frame that would hold the error constant
+    let ratio = 1;
+    // The placing period plays unresampled, so timeline frame 0 lands on its exact sample.
+    if (!placing && (this.resampling || Math.abs(error) > EXACT_ERROR_FRAMES || Math.abs(ff - 1) > EXACT_RATIO)) {
+      this.resampling = true;
+      ratio = Math.min(1 + MAX_RATIO_DEVIATION, Math.max(1 - MAX_RATIO_DEVIATION, ff - (CORRECTION_GAIN * error) / P));
+    }
+    this.lastErrorFrames = error;
+    this.lastRatio = ratio;
+    if (process.env.JAUDIOSYNC_TRACE_ALIGN) process.stderr.write(`trace p ${p} err ${error.toFixed(3)} ff ${((ff - 1) * 1e6).toFixed(1)} ratio ${((ratio - 1) * 1e6).toFixed(1)}\n`);
+    this.history.push({ period: p, pos: this.pos, ratio });
+    if (this.history.length > 256) this.history.shift();
+    if (!this.opts.dry) this.render(this.pos, ratio, P, out);
+    this.pos += P * ratio;
+    this.tracks.advance(Math.floor(this.pos - P * ratio));
     const end = this.tracks.endFrame;
-    if (end !== undefined && firstFrame >= end && !this.finishedSaid) {
+    if (end !== undefined && this.pos >= end && !this.finishedSaid) {
       this.finishedSaid = true;
       this.events.onFinished?.();
     }
     return out;
   }
 
-  /** The last timeline frame handed to the device. */
-  get writtenTimelineFrame(): number {
-    return this.lastTimelineFrame;
+  private silence(out: Buffer): Buffer {
+    return out;
   }
 
-  private tryPlace(p: number): void {
-    const presNs = this.sink.presentationMonoNs(p);
-    if (presNs === undefined) return;
-    const ts = this.opts.timescale();
-    if (ts.errorBoundAt(this.opts.nowNs()) > this.opts.maxErrorNs) return;
-    const startMonoNs = ts.monoAt(this.opts.startUtcNs) + BigInt(Math.round(this.opts.trimNs));
-    const untilNs = Number(startMonoNs - presNs);
-    if (untilNs > DECIDE_HORIZON_NS) return;
-    const rate = this.sink.format.sampleRate;
-    this.startStreamFrame = p * this.sink.periodFrames + Math.round((untilNs * rate) / 1e9);
-    this.events.onStartPlaced?.({
-      startStreamFrame: this.startStreamFrame,
-      firstTimelineFrame: Math.max(0, p * this.sink.periodFrames - this.startStreamFrame),
-      timescale: ts,
-    });
+  private render(pos: number, ratio: number, count: number, out: Buffer): void {
+    const ch = this.sink.format.channels;
+    if (ratio === 1 && Number.isInteger(pos)) {
+      this.tracks.render(pos, count, out);
+    } else {
+      const first = Math.floor(pos) - 1;
+      const last = Math.floor(pos + (count - 1) * ratio) + 3;
+      const block = Buffer.alloc((last - first) * this.tracks.frameBytes);
+      this.tracks.render(first, last - first, block);
+      const src = new Int16Array(block.buffer, block.byteOffset, block.length / 2);
+      const dst = new Int16Array(out.buffer, out.byteOffset, out.length / 2);
+      resampleCubic(src, first, ch, pos, ratio, count, dst);
+    }
+    if (this.fadeIn > 0) {
+      const dst = new Int16Array(out.buffer, out.byteOffset, out.length / 2);
+      const n = Math.min(count, this.fadeIn);
+      for (let i = 0; i < n; i++) {
+        const g = (SEEK_FADE_FRAMES - this.fadeIn + i) / SEEK_FADE_FRAMES;
+        for (let c = 0; c < ch; c++) dst[i * ch + c] = Math.round(dst[i * ch + c]! * g);
+      }
+      this.fadeIn -= n;
+    }
   }
 }

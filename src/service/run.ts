@@ -141,7 +141,9 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       const where = untilSec > 0 ? `start in ${formatDuration(Math.ceil(untilSec))}`
         : track ? `track ${track.index + 1}/${playlist.entries.length} ${formatDuration((frame! - track.startFrame) / format.sampleRate)}/${formatDuration(track.frames / format.sampleRate)} ${track.entry.title ?? track.entry.raw}`
           : finished ? 'finishing' : 'waiting for audio';
-      log.status(`${formatClock(ts, nowNs)} | ${where}${sink.underrunPeriods ? ` | underruns ${sink.underrunPeriods}` : ''}`);
+      const align = engine.placed ? ` | sync ${(engine.lastErrorFrames / format.sampleRate * 1e6).toFixed(1)} µs @ ${((engine.lastRatio - 1) * 1e6).toFixed(1)} ppm${engine.seeks ? `, ${engine.seeks} re-seeks` : ''}` : '';
+      log.status(`${formatClock(ts, nowNs)} | ${where}${align}${sink.underrunPeriods ? ` | underruns ${sink.underrunPeriods}` : ''}`);
+      if (process.env.JAUDIOSYNC_DEBUG_ALIGN) process.stderr.write(`align err ${engine.lastErrorFrames.toFixed(3)} frames ratio ${((engine.lastRatio - 1) * 1e6).toFixed(2)} ppm seeks ${engine.seeks}\n`);
       if (finished && (frame === undefined || tracks.endFrame === undefined || frame >= tracks.endFrame)) break;
       await sleepNs(hrtimeClock, STATUS_EVERY_MS * 1e6);
     }

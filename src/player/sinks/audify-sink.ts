@@ -2,6 +2,7 @@ import audify from 'audify';
 import type { PcmFormat } from '../decoder.js';
 import { NoAudioDeviceError, type OutputSink } from './sink.js';
 import { probeAlsaOutputs } from './alsa-probe.js';
+import { DacClock } from '../dac-clock.js';
 
 /**
  * ALSA through audify (RtAudio). audify keeps a queue of written periods and pops one per device
@@ -9,17 +10,14 @@ import { probeAlsaOutputs } from './alsa-probe.js';
  * it plays silence and calls nothing, and `streamTime` keeps counting periods. So:
  *  - we keep `queuePeriods` written ahead, refilling one per callback;
  *  - stream periods consumed minus callbacks = periods of silence the device inserted (underruns);
- *  - the pop instant of period p is the lower envelope of (callback time - p·period): callbacks
- *    come late by event-loop delay, never early, so the minimum is the truth plus a small constant.
- * First version: nominal DAC rate (the aligner issue learns the true rate and resamples).
+ *  - the pop instant of period p, and the DAC's true rate, come from the lower envelope of the
+ *    callback times (DacClock): callbacks come late by event-loop delay, never early.
  */
 
 const RTAUDIO_API_LINUX_ALSA = 2; // RtAudioApi.LINUX_ALSA (a const enum, unusable under isolatedModules)
 type RtAudio = InstanceType<typeof audify.RtAudio>;
 const RTAUDIO_FORMAT_SINT16 = 0x2 as Parameters<RtAudio['openStream']>[2];
 const RTAUDIO_NO_FLAGS = 0 as Parameters<RtAudio['openStream']>[8];
-/** Envelope window in periods: ~10 s at 1024 frames, short enough to follow a DAC drifting 100 ppm. */
-const ENVELOPE_WINDOW = 500;
 
 export interface AudifySinkOptions {
   format: PcmFormat;
@@ -43,14 +41,14 @@ export class AudifySink implements OutputSink {
   private written = 0;
   private callbacks = 0;
   private underruns = 0;
-  private envelope: number[] = []; // callback time - p·period, ns, relative to baseNs
-  private baseNs = 0n;
-  private latencyNs = 0;
+  private dac: DacClock;
+  private bufferFrames = 0;
   private stopped = false;
 
   constructor(private readonly opts: AudifySinkOptions) {
     this.format = opts.format;
     this.periodFrames = opts.periodFrames;
+    this.dac = new DacClock(opts.periodFrames, opts.format.sampleRate);
   }
 
   get underrunPeriods(): number {
@@ -91,10 +89,9 @@ export class AudifySink implements OutputSink {
       throw new NoAudioDeviceError(`cannot open ${this.description}: ${(e as Error).message}`);
     }
     this.rt = rt;
-    this.baseNs = this.opts.nowNs();
     for (let i = 0; i < this.opts.queuePeriods; i++) this.writeNext();
     rt.start();
-    this.latencyNs = (rt.getStreamLatency() * 1e9) / this.format.sampleRate + (this.opts.extraLatencyNs ?? 0);
+    this.bufferFrames = rt.getStreamLatency();
   }
 
   private writeNext(): void {
@@ -112,18 +109,18 @@ export class AudifySink implements OutputSink {
     // Silence periods appear as consumed periods without a callback.
     const inserted = Math.max(0, consumed - this.callbacks - this.underruns);
     if (inserted > 0 && this.callbacks > this.opts.queuePeriods) this.underruns += inserted;
-    // The period just popped is number callbacks-1 (+ silence before it).
+    // The period just popped is number callbacks-1 (+ silence before it). The start-up burst (the
+    // device buffer filling at once) says nothing about the cadence: skip it.
     const p = this.callbacks - 1 + this.underruns;
-    this.envelope.push(Number(nowNs - this.baseNs) - p * this.periodNs);
-    if (this.envelope.length > ENVELOPE_WINDOW) this.envelope.shift();
+    if (this.callbacks > this.opts.queuePeriods) this.dac.observe(p, nowNs);
     this.writeNext();
   }
 
   presentationMonoNs(streamPeriod: number): bigint | undefined {
-    // The start-up burst (the device buffer filling) pops several periods at once: wait for cadence.
-    if (this.envelope.length < 2 * this.opts.queuePeriods) return undefined;
-    const popOffsetNs = Math.min(...this.envelope.slice(this.opts.queuePeriods));
-    return this.baseNs + BigInt(Math.round(popOffsetNs + streamPeriod * this.periodNs + this.latencyNs));
+    // Heard once the device buffer ahead of it has played: counted in the DAC's own periods (a
+    // 100 ppm DAC makes a nominal conversion of its buffer wrong by µs), then the fixed extra latency.
+    const pop = this.dac.popMonoNs(streamPeriod + this.bufferFrames / this.periodFrames);
+    return pop === undefined ? undefined : pop + BigInt(Math.round(this.opts.extraLatencyNs ?? 0));
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,120 @@
+import { gaussian } from '../../drivers/pps/emulator.js';
+import type { PcmFormat } from '../player/decoder.js';
+import { DacClock } from '../player/dac-clock.js';
+import type { OutputSink } from '../player/sinks/sink.js';
+import type { VirtualClock } from '../time/clock.js';
+
+/**
+ * A DAC in virtual time: its own crystal (ppm against the virtual clock, which stands for true time
+ * here), a queue the player keeps topped up, callbacks that reach "JS" late with a heavy tail, and a
+ * device buffer of fixed periods. It uses the same DacClock as the real sink, and records when every
+ * period was really heard, so a test can measure sync against truth.
+ */
+
+export interface VirtualSinkOptions {
+  clock: VirtualClock;
+  format: PcmFormat;
+  periodFrames: number;
+  queuePeriods: number;
+  /** DAC crystal against true time (ppm, positive = plays fast). */
+  dacPpm: number;
+  /** Periods in the device buffer after the queue (RtAudio's ALSA buffer: 4). */
+  devicePeriods?: number;
+  random: () => number;
+  /**
+   * The least time from a period leaving the queue to JS hearing of it (ns): a constant the DAC
+   * clock cannot see and reports as latency (the real rig measures it; the trim removes it).
+   */
+  minDelayNs?: number;
+  /** Callback delay above the minimum: a lognormal tail, median ~0.1 ms, into milliseconds. */
+  delayNs?: () => number;
+  /** Event-loop stalls: callbacks due inside [atNs, atNs + durationNs) run at its end. */
+  stalls?: Array<{ atNs: bigint; durationNs: bigint }>;
+}
+
+export interface HeardPeriod {
+  period: number;
+  /** True time (virtual clock ns) at which its first frame was heard. */
+  heardNs: bigint;
+  content: Buffer;
+}
+
+export class VirtualSink implements OutputSink {
+  readonly format: PcmFormat;
+  readonly periodFrames: number;
+  readonly description = 'virtual DAC';
+  underrunPeriods = 0;
+  private readonly dac: DacClock;
+  private fill?: (p: number) => Buffer;
+  private queue: Array<{ period: number; pcm: Buffer }> = [];
+  private written = 0;
+  private popped = 0;
+  private startNs = 0n;
+  private stopped = false;
+  /** Called for every period as the device plays it. */
+  onHeard?: (h: HeardPeriod) => void;
+
+  constructor(private readonly o: VirtualSinkOptions) {
+    this.format = o.format;
+    this.periodFrames = o.periodFrames;
+    this.dac = new DacClock(o.periodFrames, o.format.sampleRate);
+  }
+
+  private truePeriodNs(): number {
+    return (this.periodFrames * 1e9) / (this.format.sampleRate * (1 + this.o.dacPpm * 1e-6));
+  }
+
+  private popTrueNs(k: number): bigint {
+    return this.startNs + BigInt(Math.round(k * this.truePeriodNs()));
+  }
+
+  async start(fill: (p: number) => Buffer): Promise<void> {
+    this.fill = fill;
+    this.startNs = this.o.clock.nowNs();
+    for (let i = 0; i < this.o.queuePeriods; i++) this.writeNext();
+    this.schedulePop();
+  }
+
+  private writeNext(): void {
+    const period = this.written + this.underrunPeriods;
+    this.queue.push({ period, pcm: this.fill!(period) });
+    this.written++;
+  }
+
+  private schedulePop(): void {
+    const k = this.popped;
+    const due = this.popTrueNs(k);
+    this.o.clock.setTimer(Number(due - this.o.clock.nowNs()), () => {
+      if (this.stopped) return;
+      this.popped++;
+      const item = this.queue.shift();
+      const heardNs = due + BigInt(Math.round((this.o.devicePeriods ?? 4) * this.truePeriodNs()));
+      if (!item || item.period !== k) {
+        // Queue ran dry: the device plays silence for this period, the rest shifts one period later.
+        if (item) this.queue.unshift(item);
+        this.underrunPeriods++;
+        this.onHeard?.({ period: k, heardNs, content: Buffer.alloc(0) });
+      } else {
+        this.onHeard?.({ period: k, heardNs, content: item.pcm });
+        const delay = (this.o.minDelayNs ?? 30_000) + (this.o.delayNs?.() ?? Math.exp(Math.log(100_000) + 1.0 * gaussian(this.o.random)));
+        let at = this.o.clock.nowNs() + BigInt(Math.round(delay));
+        for (const st of this.o.stalls ?? []) if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;
+        this.o.clock.setTimer(Number(at - this.o.clock.nowNs()), () => {
+          if (this.stopped) return;
+          if (k >= this.o.queuePeriods) this.dac.observe(k, this.o.clock.nowNs());
+          this.writeNext();
+        });
+      }
+      this.schedulePop();
+    });
+  }
+
+  presentationMonoNs(streamPeriod: number): bigint | undefined {
+    // Heard once the device has played the buffer ahead of it: in the DAC's own time, not nominal.
+    return this.dac.popMonoNs(streamPeriod + (this.o.devicePeriods ?? 4));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+}
