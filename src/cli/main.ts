@@ -8,6 +8,7 @@ import { devicesCommand } from './devices.js';
 import { gpsMonitor, ppsMonitor, rtcCommand } from './hardware-cli.js';
 import { doctor } from './doctor.js';
 import { clockMonitor } from './clock-monitor.js';
+import { timelineBuild, timelineShow } from './timeline.js';
 import { join } from 'node:path';
 
 /** The jaudiosync command line. Every failure is one clear message and a non-zero exit, never a stack trace. */
@@ -67,6 +68,23 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'one JSON document')
     .description('list the entries of a playlist: line, path, exists, format, duration, problem')
     .action(async (file: string, o: { json?: boolean }) => { exitCode = await playlistCommand(file, o.json ?? false); });
+
+  const tl = program.command('timeline').description('the timeline manifest every device follows');
+  tl.command('build')
+    .argument('<playlist>', 'm3u/m3u8 file')
+    .option('--out <file>', 'manifest file (default: PLAYLIST.manifest.json, which run picks up)')
+    .option('-c, --config <path>', 'config file (output rate, ffmpeg)')
+    .description('decode every entry, write file hashes and frame counts: copy it with the playlist to every device')
+    .action(async (file: string, o: { out?: string; config?: string }) => {
+      const c = loadConfig(o.config);
+      exitCode = await timelineBuild(file, { out: o.out, rate: c.audio.sample_rate, channels: c.audio.channels, ffmpeg: c.audio.ffmpeg || undefined });
+    });
+  tl.command('show')
+    .argument('<playlist>', 'm3u/m3u8 file')
+    .option('--manifest <file>', 'manifest file (default: PLAYLIST.manifest.json)')
+    .option('--json', 'one JSON document')
+    .description('each track\'s slot on the timeline, and whether this device has the right file for it')
+    .action(async (file: string, o: { manifest?: string; json?: boolean }) => { exitCode = await timelineShow(file, o); });
 
   program.command('devices')
     .description('list the audio output devices by name')

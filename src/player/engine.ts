@@ -125,8 +125,11 @@ export class PlaybackEngine {
     }
     const ff = (f1 - f0) / P; // timeline frames per output frame that would hold the error constant
     let ratio = 1;
+    // Errors inside what the clock itself knows (its bound) are its noise, not drift: chasing them
+    // would resample an ideal device for nothing. Real drift soon exceeds it, and then we track.
+    const noiseFrames = Math.max(EXACT_ERROR_FRAMES, (2 * ts.errorBoundAt(pres0) * this.sink.format.sampleRate) / 1e9);
     // The placing period plays unresampled, so timeline frame 0 lands on its exact sample.
-    if (!placing && (this.resampling || Math.abs(error) > EXACT_ERROR_FRAMES || Math.abs(ff - 1) > EXACT_RATIO)) {
+    if (!placing && (this.resampling || Math.abs(error) > noiseFrames || Math.abs(ff - 1) > EXACT_RATIO)) {
       this.resampling = true;
       ratio = Math.min(1 + MAX_RATIO_DEVIATION, Math.max(1 - MAX_RATIO_DEVIATION, ff - (CORRECTION_GAIN * error) / P));
     }

@@ -63,6 +63,8 @@ const schema = z.object({
   playlist: z.object({
     path: z.string().min(1).default('Music/Playlist.m3u8'),
     gap_ms: z.number().min(0).max(600_000).default(0),
+    /** Timeline manifest ("" = PLAYLIST.manifest.json when it exists): identical timelines on every device. */
+    manifest: z.string().default(''),
   }).strict().default({}),
   audio: z.object({
     /** alsa: the audio device (a WAV file when there is none); wav: always the file. */

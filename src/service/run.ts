@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { manifestPathFor, readManifest } from '../player/manifest.js';
 import { findFfmpeg } from '../player/ffmpeg.js';
 import { parseM3u, type Playlist } from '../player/m3u.js';
 import { PlaybackEngine } from '../player/engine.js';
@@ -67,10 +69,14 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   try {
     log.info(`timing: ${chain.describe}`);
     const gapFrames = Math.round((config.playlist.gap_ms / 1000) * format.sampleRate);
+    const manifestPath = config.playlist.manifest ? resolvePath(config, config.playlist.manifest) : manifestPathFor(playlistPath);
+    const manifest = existsSync(manifestPath) ? await readManifest(manifestPath) : undefined;
+    if (config.playlist.manifest && !manifest) throw new Error(`timeline manifest ${manifestPath} not found: build it with "jaudiosync timeline build ${playlistPath}"`);
+    if (manifest) log.info(`timeline from ${manifestPath}: identical on every device that has it`);
     const tracks = new TrackQueue(playlist.entries, ffmpeg.path, format, gapFrames, {
       onProblem: (m) => { problems.push(m); log.warn(m); },
       onLoaded: (t, ms) => log.info(`loaded track ${t.index + 1}/${playlist.entries.length} "${t.entry.title ?? t.entry.raw}" (${(t.frames / format.sampleRate).toFixed(1)} s) in ${ms.toFixed(0)} ms`),
-    });
+    }, undefined, manifest);
     const preload = tracks.prepare(0);
 
     await waitForLock(chain, config.clock.lock_timeout_s, log, opts.abort);
@@ -167,8 +173,12 @@ async function loadPlaylist(path: string): Promise<Playlist> {
   return parseM3u(text, path);
 }
 
-/** "Ready" needs the best source there is, settled: any slew from an earlier source finished. */
-const READY_BOUND_NS = 1_000_000;
+/**
+ * "Ready" needs the best source there is, settled: with GPS+PPS a bound under 100 µs, which also
+ * means any slew from an earlier source (the RTC) has finished; otherwise playback would start while
+ * the timescale still moves and the aligner would have to resample from the first second.
+ */
+const READY_BOUND_NS = 100_000;
 
 async function waitForLock(chain: TimingChain, timeoutSec: number, log: Logger, abort?: AbortSignal): Promise<void> {
   const deadline = hrtimeClock.nowNs() + BigInt(Math.round(timeoutSec * 1e9));
@@ -176,8 +186,8 @@ async function waitForLock(chain: TimingChain, timeoutSec: number, log: Logger, 
     const nowNs = hrtimeClock.nowNs();
     const ts = chain.clock.timescale();
     // With a GPS configured, an RTC lock is only a stopgap: wait for GPS (until the timeout).
-    const best = chain.gpsSource ? ts.source === 'gps+pps' : true;
-    if ((ts.state === 'locked' && best && ts.errorBoundAt(nowNs) < READY_BOUND_NS) || abort?.aborted) return;
+    const settled = ts.source === 'gps+pps' ? ts.errorBoundAt(nowNs) < READY_BOUND_NS : ts.source === 'gps' || !chain.gpsSource;
+    if ((ts.state === 'locked' && settled) || abort?.aborted) return;
     if (nowNs >= deadline) {
       log.warn(`no clock lock after ${timeoutSec} s: carrying on with ${formatClock(ts, nowNs)}`);
       return;
