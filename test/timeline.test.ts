@@ -89,5 +89,7 @@ test('late join with a manifest: starts inside the timeline on the frame that be
     if (d < best) { best = d; bestLag = lag; }
   }
   t.is(bestLag, 0, 'on the exact frame');
-  t.true(best <= 2, `max sample difference ${best}`);
+  // Bit-exact unless the clock moved enough for the aligner to resample (then within half a frame:
+  // at most ~470 for this 550 Hz tone; a whole frame off would be ~940 and another lag would win).
+  t.true(best <= 600, `max sample difference ${best}`);
 });
