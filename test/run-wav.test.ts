@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { decodeFile } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { readWav16, runCli } from './helpers/cli.js';
+import { alignedDiff, halfFrameDiff } from './helpers/compare.js';
 import { PACKAGE_DIR } from '../src/service/config.js';
 
 /**
@@ -54,7 +55,13 @@ test('jaudiosync run: first sample on the start instant, tracks gapless, then it
   const a = await decodeFile(ffmpeg, join(dir, 'a.flac'), fmt);
   const b = await decodeFile(ffmpeg, join(dir, 'b.wav'), fmt);
   const played = wav.data.subarray(onset * 4, (onset + a.frames + b.frames) * 4);
-  t.true(played.equals(Buffer.concat([a.pcm, b.pcm])), 'gapless, bit-exact');
+  const playlistPcm = Buffer.concat([a.pcm, b.pcm]);
+  if (!played.equals(playlistPcm)) {
+    // Only if the clock moved enough for the aligner to resample: then within a sub-frame shift.
+    const d = alignedDiff(played, playlistPcm);
+    t.is(d.lag, 0, 'gapless: no frame lost or added');
+    t.true(d.maxDiff <= halfFrameDiff(660, 0.5), `max sample difference ${d.maxDiff}`);
+  }
   const after = wav.data.subarray((onset + a.frames + b.frames) * 4);
   t.true(after.every((x) => x === 0), 'silence after the playlist');
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { decodeFile } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { readWav16, runCli } from './helpers/cli.js';
+import { alignedDiff, halfFrameDiff } from './helpers/compare.js';
 
 /**
  * The manifest makes every device's timeline identical: a device whose file differs plays silence
@@ -53,9 +54,17 @@ test('a device with a differing file plays silence for its slot and the next tra
   while (wav.data.readInt16LE(onset * 4) === 0) onset++;
   const a = await decodeFile(ffmpeg, join(dir, 'a.flac'), { sampleRate: 48000, channels: 2 });
   const c = await decodeFile(ffmpeg, join(dir, 'c.flac'), { sampleRate: 48000, channels: 2 });
-  t.true(wav.data.subarray(onset * 4, (onset + 48000) * 4).equals(a.pcm), 'track a, bit-exact');
-  t.true(wav.data.subarray((onset + 48000) * 4, (onset + 86400) * 4).every((x) => x === 0), 'silence for exactly the slot of b');
-  t.true(wav.data.subarray((onset + 86400) * 4, (onset + 144000) * 4).equals(c.pcm), 'track c on its frame');
+  const check = (got: Buffer, want: Buffer, what: string) => {
+    if (got.equals(want)) return; // bit-exact, unless the clock moved enough for the aligner to resample
+    const d = alignedDiff(got, want);
+    t.is(d.lag, 0, `${what}: on its frame`);
+    t.true(d.maxDiff <= halfFrameDiff(550, 0.4), `${what}: max sample difference ${d.maxDiff}`);
+  };
+  check(wav.data.subarray(onset * 4, (onset + 48000) * 4), a.pcm, 'track a');
+  // Silence for exactly the slot of b (resampling may ring into its first and last two frames).
+  t.true(wav.data.subarray((onset + 48002) * 4, (onset + 86398) * 4).every((x) => x === 0), 'silence for the slot of b');
+  t.true(wav.data.subarray((onset + 47000) * 4, (onset + 48000) * 4).some((x) => x !== 0) && wav.data.subarray((onset + 86400) * 4, (onset + 87000) * 4).some((x) => x !== 0), 'the slot is not longer than b');
+  check(wav.data.subarray((onset + 86400) * 4, (onset + 144000) * 4), c.pcm, 'track c');
 });
 
 test('late join with a manifest: starts inside the timeline on the frame that belongs there', async (t) => {
