@@ -105,3 +105,23 @@ test('config check prints the resolved config; playlist lists entries and proble
   t.is(doc.entries[1]!.sampleRate, 48000);
   t.true(Math.abs(doc.entries[1]!.durationSec! - 30) < 0.01);
 });
+
+test('play PLAYLIST --from-track 2 --clock system: one-off playback from the second track, no waiting for a lock', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-play-'));
+  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t+1):s=48000:d=0.5', '-ac', '2', join(dir, 'a.flac')]);
+  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.3*sin(2*PI*660*t+1):s=48000:d=0.5', '-ac', '2', join(dir, 'b.flac')]);
+  writeFileSync(join(dir, 'l.m3u8'), 'a.flac\nb.flac\n');
+  const started = Date.now();
+  const r = await runCli(['play', join(dir, 'l.m3u8'), '--from-track', '2', '--clock', 'system', '--at', '+1', '--output', 'wav', '--wav', join(dir, 'o.wav')], { env: { HOME: dir } });
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout + r.stderr, /no time source configured/);
+  t.true(Date.now() - started < 15_000, 'did not wait for a lock that cannot come');
+  const wav = readWav16(readFileSync(join(dir, 'o.wav')));
+  let onset = 0;
+  while (wav.data.readInt16LE(onset * 4) === 0) onset++;
+  const b = await decodeFile(ffmpeg, join(dir, 'b.flac'), { sampleRate: 48000, channels: 2 });
+  t.true(wav.data.subarray(onset * 4, (onset + 1000) * 4).equals(b.pcm.subarray(0, 4000)), 'it starts with track 2');
+  const bad = await runCli(['play', join(dir, 'l.m3u8'), '--from-track', '5']);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /--from-track 5: the playlist has tracks 1 to 2/);
+});

@@ -9,7 +9,7 @@ import { gpsMonitor, ppsMonitor, rtcCommand } from './hardware-cli.js';
 import { doctor } from './doctor.js';
 import { clockMonitor } from './clock-monitor.js';
 import { timelineBuild, timelineShow } from './timeline.js';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** The jaudiosync command line. Every failure is one clear message and a non-zero exit, never a stack trace. */
 
@@ -43,14 +43,44 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--output <kind>', 'audio output').choices(['alsa', 'wav']))
     .option('--wav <path>', 'WAV file to write when there is no audio device (or with --output wav)')
     .option('-q, --quiet', 'only warnings and errors')
-    .action(async (o: { config?: string; at?: string; output?: 'alsa' | 'wav'; wav?: string; quiet?: boolean }) => {
+    .option('--from-track <n>', 'start the timeline at track n (e.g. to resume)')
+    .action(async (o: { config?: string; at?: string; output?: 'alsa' | 'wav'; wav?: string; quiet?: boolean; fromTrack?: string }) => {
       const config = loadConfig(o.config);
       const log = createLogger(process.stdout, o.quiet);
       const abort = new AbortController();
       const onSignal = (sig: string) => { log.info(`${sig}: stopping`); abort.abort(); };
       process.once('SIGINT', () => onSignal('SIGINT'));
       process.once('SIGTERM', () => onSignal('SIGTERM'));
-      await run({ config, log, at: o.at, output: o.output, wavPath: o.wav, processStartNs, abort: abort.signal });
+      await run({ config, log, at: o.at, output: o.output, wavPath: o.wav, processStartNs, abort: abort.signal, fromTrack: o.fromTrack ? Number(o.fromTrack) : undefined });
+    });
+
+  program.command('play')
+    .argument('<playlist>', 'm3u/m3u8 file')
+    .description('one-off playback of a playlist: the whole service path, no config file needed')
+    .option('--at <when>', 'start at "+SECONDS" (after the clock is ready), "next-10s" or an ISO 8601 instant with offset', '+3')
+    .option('--device <name>', 'ALSA output as `jaudiosync devices` lists it')
+    .addOption(new Option('--clock <source>', 'time source (default: whatever is found)').choices(['system', 'gps', 'rtc', 'ntp']))
+    .option('--from-track <n>', 'start the timeline at track n')
+    .option('--trim-ms <x>', 'latency trim: + plays later')
+    .addOption(new Option('--output <kind>', 'audio output').choices(['alsa', 'wav']))
+    .option('--wav <path>', 'WAV file to write (with --output wav, or when there is no device)')
+    .option('-c, --config <path>', 'config file for everything else')
+    .action(async (file: string, o: { at: string; device?: string; clock?: string; fromTrack?: string; trimMs?: string; output?: 'alsa' | 'wav'; wav?: string; config?: string }) => {
+      const base = loadConfig(o.config);
+      const config: Config = {
+        ...base,
+        playlist: { ...base.playlist, path: resolve(file), manifest: '' },
+        audio: { ...base.audio, device: o.device ?? base.audio.device, latency_trim_ms: o.trimMs !== undefined ? Number(o.trimMs) : base.audio.latency_trim_ms },
+        gps: { ...base.gps, enabled: o.clock === undefined || o.clock === 'gps' ? base.gps.enabled : false },
+        rtc: { ...base.rtc, enabled: o.clock === undefined || o.clock === 'rtc' ? base.rtc.enabled : false },
+      };
+      if (o.trimMs !== undefined && !Number.isFinite(config.audio.latency_trim_ms)) throw new Error(`--trim-ms "${o.trimMs}": expected a number of milliseconds`);
+      if (o.clock === 'ntp' && config.ntp.servers.length === 0) throw new Error('--clock ntp needs ntp.servers in the config (--config FILE)');
+      const log = createLogger(process.stdout);
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      process.once('SIGTERM', () => abort.abort());
+      await run({ config, log, at: o.at, output: o.output, wavPath: o.wav, processStartNs, abort: abort.signal, fromTrack: o.fromTrack ? Number(o.fromTrack) : undefined });
     });
 
   const cfg = program.command('config').description('config files');

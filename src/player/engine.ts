@@ -43,7 +43,13 @@ export interface EngineOptions {
   maxErrorNs: number;
   /** Compute positions only, render no audio (long simulations). */
   dry?: boolean;
+  /** Volume (dB, 0 = as decoded); read every period, changes ramp over the period (no zipper noise). */
+  gainDb?: () => number;
+  /** stereo as is; mono (L+R)/2 on both; left or right: that channel on both (a speaker of a spread pair). */
+  channelMode?: ChannelMode;
 }
+
+export type ChannelMode = 'stereo' | 'mono' | 'left' | 'right';
 
 export interface EngineEvents {
   onStartPlaced?(info: { startStreamFrame: number; firstTimelineFrame: number; timescale: Timescale }): void;
@@ -59,6 +65,7 @@ export class PlaybackEngine {
   private finishedSaid = false;
   private fadeIn = 0;
   private readonly history: Written[] = [];
+  private gain = 1;
   seeks = 0;
   /** Position error (frames) measured at the last period: positive = content ahead of the timeline. */
   lastErrorFrames = 0;
@@ -138,7 +145,10 @@ export class PlaybackEngine {
     if (process.env.JAUDIOSYNC_TRACE_ALIGN) process.stderr.write(`trace p ${p} err ${error.toFixed(3)} ff ${((ff - 1) * 1e6).toFixed(1)} ratio ${((ratio - 1) * 1e6).toFixed(1)}\n`);
     this.history.push({ period: p, pos: this.pos, ratio });
     if (this.history.length > 256) this.history.shift();
-    if (!this.opts.dry) this.render(this.pos, ratio, P, out);
+    if (!this.opts.dry) {
+      this.render(this.pos, ratio, P, out);
+      this.mix(out, P);
+    }
     this.pos += P * ratio;
     this.tracks.advance(Math.floor(this.pos - P * ratio));
     const end = this.tracks.endFrame;
@@ -147,6 +157,26 @@ export class PlaybackEngine {
       this.events.onFinished?.();
     }
     return out;
+  }
+
+  /** Channel mode, then volume ramped linearly across the period from the last gain to the new one. */
+  private mix(out: Buffer, count: number): void {
+    const ch = this.sink.format.channels;
+    const mode = this.opts.channelMode ?? 'stereo';
+    const target = Math.pow(10, (this.opts.gainDb?.() ?? 0) / 20);
+    if (mode === 'stereo' && target === 1 && this.gain === 1) return;
+    const d = new Int16Array(out.buffer, out.byteOffset, out.length / 2);
+    for (let i = 0; i < count; i++) {
+      const g = this.gain + ((target - this.gain) * (i + 1)) / count;
+      if (ch === 2 && mode !== 'stereo') {
+        const l = d[2 * i]!, r = d[2 * i + 1]!;
+        const v = mode === 'mono' ? (l + r) / 2 : mode === 'left' ? l : r;
+        d[2 * i] = d[2 * i + 1] = clamp16(v * g);
+      } else {
+        for (let c = 0; c < ch; c++) d[i * ch + c] = clamp16(d[i * ch + c]! * g);
+      }
+    }
+    this.gain = target;
   }
 
   private silence(out: Buffer): Buffer {
@@ -176,4 +206,8 @@ export class PlaybackEngine {
       this.fadeIn -= n;
     }
   }
+}
+
+function clamp16(v: number): number {
+  return v > 32767 ? 32767 : v < -32768 ? -32768 : Math.round(v);
 }

@@ -82,6 +82,10 @@ const schema = z.object({
     /** Periods written ahead of the device: 4 × 21 ms of margin against event-loop stalls. */
     queue_periods: z.number().int().min(2).max(64).default(4),
     latency_trim_ms: z.number().min(-1000).max(1000).default(0),
+    /** Volume in dB (0 = as decoded, -6 = half); changes ramp smoothly. */
+    volume_db: z.number().min(-90).max(12).default(0),
+    /** stereo, mono (L+R on both), left or right (that channel on both: a spread stereo pair). */
+    channel_mode: z.enum(['stereo', 'mono', 'left', 'right']).default('stereo'),
     /** Device latency after RtAudio's buffer (server, DAC), measured with bench/start-error. */
     output_latency_ms: z.number().min(0).max(1000).default(0),
     ffmpeg: z.string().default(''),

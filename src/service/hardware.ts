@@ -31,6 +31,8 @@ export interface TimingChain {
   converter: RealtimeConverter;
   simulated: boolean;
   describe: string;
+  /** False when nothing but the system clock is configured: there is no lock to wait for. */
+  hasSources: boolean;
   /** System clock minus disciplined UTC now (ns). */
   systemMinusUtcNs(): number;
   stop(): Promise<void>;
@@ -171,5 +173,5 @@ export async function startTimingChain(config: Config, log: Logger, over: ChainO
     stops.push(() => clearInterval(timer));
   }
   const describe = parts.length ? parts.join('; ') : 'no GPS or RTC configured: system clock (unsynchronized)';
-  return { clock, gpsSource, rtcSource, rtcLoop, converter, simulated, describe, systemMinusUtcNs, stop };
+  return { clock, gpsSource, rtcSource, rtcLoop, converter, simulated, describe, hasSources: parts.length > 0, systemMinusUtcNs, stop };
 }

@@ -32,6 +32,8 @@ export interface RunOptions {
   processStartNs?: bigint;
   /** Resolves to stop early (SIGINT/SIGTERM). */
   abort?: AbortSignal;
+  /** Start the timeline at this track (1-based): the earlier entries are left out. */
+  fromTrack?: number;
 }
 
 export interface RunResult {
@@ -59,6 +61,9 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   for (const p of playlist.problems) problems.push(`playlist ${playlistPath} line ${p.line}: ${p.message}`);
   problems.forEach((p) => log.warn(p));
   if (playlist.entries.length === 0) throw new Error(`playlist ${playlistPath} has no playable entries`);
+  const skip = (opts.fromTrack ?? 1) - 1;
+  if (skip < 0 || skip >= playlist.entries.length) throw new Error(`--from-track ${opts.fromTrack}: the playlist has tracks 1 to ${playlist.entries.length}`);
+  playlist.entries = playlist.entries.slice(skip);
   const ffmpeg = findFfmpeg(config.audio.ffmpeg || undefined);
 
   const startSpec = parseStartSpec(opts.at ?? config.schedule.start);
@@ -70,7 +75,8 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     log.info(`timing: ${chain.describe}`);
     const gapFrames = Math.round((config.playlist.gap_ms / 1000) * format.sampleRate);
     const manifestPath = config.playlist.manifest ? resolvePath(config, config.playlist.manifest) : manifestPathFor(playlistPath);
-    const manifest = existsSync(manifestPath) ? await readManifest(manifestPath) : undefined;
+    const fullManifest = existsSync(manifestPath) ? await readManifest(manifestPath) : undefined;
+    const manifest = fullManifest && skip ? { ...fullManifest, entries: fullManifest.entries.slice(skip) } : fullManifest;
     if (config.playlist.manifest && !manifest) throw new Error(`timeline manifest ${manifestPath} not found: build it with "jaudiosync timeline build ${playlistPath}"`);
     if (manifest) log.info(`timeline from ${manifestPath}: identical on every device that has it`);
     const tracks = new TrackQueue(playlist.entries, ffmpeg.path, format, gapFrames, {
@@ -108,6 +114,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     });
     const makeEngine = (out: OutputSink) => new PlaybackEngine(out, tracks, {
       startUtcNs, trimNs, maxErrorNs, timescale: () => chain.clock.timescale(), nowNs: hrtimeClock.nowNs,
+      gainDb: () => config.audio.volume_db, channelMode: config.audio.channel_mode,
     }, {
       onStartPlaced: ({ firstTimelineFrame, timescale }) => {
         const how = firstTimelineFrame > 0 ? `joined late at ${formatDuration(firstTimelineFrame / format.sampleRate)} into the playlist` : 'first sample placed';
@@ -181,6 +188,10 @@ async function loadPlaylist(path: string): Promise<Playlist> {
 const READY_BOUND_NS = 100_000;
 
 async function waitForLock(chain: TimingChain, timeoutSec: number, log: Logger, abort?: AbortSignal): Promise<void> {
+  if (!chain.hasSources) {
+    log.warn('no time source configured: playing on the system clock (unsynchronized: other devices will not agree)');
+    return;
+  }
   const deadline = hrtimeClock.nowNs() + BigInt(Math.round(timeoutSec * 1e9));
   for (;;) {
     const nowNs = hrtimeClock.nowNs();
