@@ -119,6 +119,10 @@ export class AudifySink implements OutputSink {
   presentationMonoNs(streamPeriod: number): bigint | undefined {
     // Heard once the device buffer ahead of it has played: counted in the DAC's own periods (a
     // 100 ppm DAC makes a nominal conversion of its buffer wrong by µs), then the fixed extra latency.
+    // RtAudio reports its ALSA buffer only once the stream runs (0 before): take the first real value
+    // and keep it, since per-callback delay readings jump on some drivers (snapcast #399).
+    if (this.bufferFrames === 0 && this.rt) this.bufferFrames = this.rt.getStreamLatency();
+    if (this.bufferFrames === 0) return undefined;
     const pop = this.dac.popMonoNs(streamPeriod + this.bufferFrames / this.periodFrames);
     return pop === undefined ? undefined : pop + BigInt(Math.round(this.opts.extraLatencyNs ?? 0));
   }

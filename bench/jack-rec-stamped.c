@@ -1,0 +1,89 @@
+/*
+ * A JACK recorder that timestamps every cycle: registers input ports NAME:in_1..in_N, records them
+ * into RAM, and notes for each process cycle the JACK time (jack_get_cycle_times) at which its first
+ * frame is presented. At the end it writes the samples (float32, interleaved), the cycle stamps,
+ * and a bracketed pair (jack_get_time, CLOCK_REALTIME) to map JACK time onto the system clock.
+ * Used by bench/start-error.ts: the absolute start error of a player = the presentation time of
+ * its first sample against the instant it was scheduled for.
+ *
+ *   jack-rec-stamped NAME CHANNELS SECONDS OUTPREFIX
+ */
+#include <jack/jack.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static jack_client_t *client;
+static jack_port_t **ports;
+static int channels;
+static float *samples;
+static size_t capacity_frames, frames_done;
+static struct stamp { uint64_t frame; jack_time_t usecs; } *stamps;
+static size_t max_stamps, n_stamps;
+static volatile sig_atomic_t stop;
+
+static int process(jack_nframes_t n, void *arg) {
+  (void)arg;
+  jack_nframes_t cur_frames; jack_time_t cur_usecs, next_usecs; float period_usecs;
+  jack_get_cycle_times(client, &cur_frames, &cur_usecs, &next_usecs, &period_usecs);
+  if (frames_done + n > capacity_frames || n_stamps >= max_stamps) { stop = 1; return 0; }
+  stamps[n_stamps].frame = frames_done;
+  stamps[n_stamps].usecs = cur_usecs;
+  n_stamps++;
+  for (int c = 0; c < channels; c++) {
+    const float *in = jack_port_get_buffer(ports[c], n);
+    for (jack_nframes_t i = 0; i < n; i++) samples[(frames_done + i) * channels + c] = in[i];
+  }
+  frames_done += n;
+  return 0;
+}
+
+static void on_signal(int s) { (void)s; stop = 1; }
+
+int main(int argc, char **argv) {
+  if (argc != 5) { fprintf(stderr, "usage: %s NAME CHANNELS SECONDS OUTPREFIX\n", argv[0]); return 2; }
+  channels = atoi(argv[2]);
+  double seconds = atof(argv[3]);
+  client = jack_client_open(argv[1], JackNoStartServer, NULL);
+  if (!client) { fprintf(stderr, "jack-rec-stamped: no JACK server\n"); return 1; }
+  jack_nframes_t rate = jack_get_sample_rate(client);
+  capacity_frames = (size_t)(seconds * rate) + 8192;
+  samples = calloc(capacity_frames * channels, sizeof(float));
+  max_stamps = capacity_frames / 16 + 16;
+  stamps = calloc(max_stamps, sizeof *stamps);
+  ports = calloc(channels, sizeof *ports);
+  for (int c = 0; c < channels; c++) {
+    char name[32];
+    snprintf(name, sizeof name, "in_%d", c + 1);
+    ports[c] = jack_port_register(client, name, JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
+  }
+  jack_set_process_callback(client, process, NULL);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  if (jack_activate(client)) { fprintf(stderr, "jack-rec-stamped: cannot activate\n"); return 1; }
+  printf("ready %u\n", rate);
+  fflush(stdout);
+  while (!stop && frames_done < (size_t)(seconds * rate)) usleep(10000);
+  /* JACK time against the system clock: the tightest of many bracketed reads. */
+  jack_time_t best_gap = (jack_time_t)-1, best_jack = 0; struct timespec best_rt = {0, 0};
+  for (int i = 0; i < 2000; i++) {
+    jack_time_t a = jack_get_time(); struct timespec rt; clock_gettime(CLOCK_REALTIME, &rt); jack_time_t b = jack_get_time();
+    if (b - a < best_gap) { best_gap = b - a; best_jack = a + (b - a) / 2; best_rt = rt; }
+  }
+  jack_deactivate(client);
+  char path[4096];
+  snprintf(path, sizeof path, "%s.f32", argv[4]);
+  FILE *f = fopen(path, "wb"); fwrite(samples, sizeof(float), frames_done * channels, f); fclose(f);
+  snprintf(path, sizeof path, "%s.stamps", argv[4]);
+  f = fopen(path, "w");
+  fprintf(f, "rate %u channels %d frames %zu\nmap %llu %lld.%09ld %llu\n", rate, channels, frames_done,
+          (unsigned long long)best_jack, (long long)best_rt.tv_sec, best_rt.tv_nsec, (unsigned long long)best_gap);
+  for (size_t i = 0; i < n_stamps; i++) fprintf(f, "%llu %llu\n", (unsigned long long)stamps[i].frame, (unsigned long long)stamps[i].usecs);
+  fclose(f);
+  jack_client_close(client);
+  return 0;
+}
