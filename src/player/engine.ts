@@ -47,6 +47,8 @@ export interface EngineOptions {
   gainDb?: () => number;
   /** stereo as is; mono (L+R)/2 on both; left or right: that channel on both (a speaker of a spread pair). */
   channelMode?: ChannelMode;
+  /** Silent at this UTC instant (a pause or after a stop): the timeline runs on, the output fades. */
+  mutedAt?: (utcNs: bigint) => boolean;
 }
 
 export type ChannelMode = 'stereo' | 'mono' | 'left' | 'right';
@@ -147,7 +149,7 @@ export class PlaybackEngine {
     if (this.history.length > 256) this.history.shift();
     if (!this.opts.dry) {
       this.render(this.pos, ratio, P, out);
-      this.mix(out, P);
+      this.mix(out, P, this.opts.mutedAt?.(ts.utcAt(pres0)) ?? false);
     }
     this.pos += P * ratio;
     this.tracks.advance(Math.floor(this.pos - P * ratio));
@@ -160,10 +162,10 @@ export class PlaybackEngine {
   }
 
   /** Channel mode, then volume ramped linearly across the period from the last gain to the new one. */
-  private mix(out: Buffer, count: number): void {
+  private mix(out: Buffer, count: number, muted: boolean): void {
     const ch = this.sink.format.channels;
     const mode = this.opts.channelMode ?? 'stereo';
-    const target = Math.pow(10, (this.opts.gainDb?.() ?? 0) / 20);
+    const target = muted ? 0 : Math.pow(10, (this.opts.gainDb?.() ?? 0) / 20);
     if (mode === 'stereo' && target === 1 && this.gain === 1) return;
     const d = new Int16Array(out.buffer, out.byteOffset, out.length / 2);
     for (let i = 0; i < count; i++) {

@@ -59,6 +59,10 @@ const schema = z.object({
   }).strict().default({}),
   schedule: z.object({
     start: StartSpec.default('next-10s'),
+    /** Fade out at this instant (ISO 8601 with offset) and end; "" = play the playlist to its end. */
+    stop: z.string().refine((s) => s === '' || parseStartSpec(s)?.kind === 'absolute', { message: 'expected "" or an ISO 8601 instant with offset' }).default(''),
+    /** Silent windows "FROM/TO" (ISO 8601 with offsets): the timeline runs on, so music resumes in sync. */
+    pauses: z.array(z.string().refine((s) => parsePause(s) !== undefined, { message: 'expected "FROM/TO", two ISO 8601 instants with offsets, FROM before TO' })).default([]),
   }).strict().default({}),
   playlist: z.object({
     path: z.string().min(1).default('Music/Playlist.m3u8'),
@@ -183,6 +187,15 @@ export function parseStartSpec(s: string): StartSpecParsed | undefined {
     if (Number.isFinite(ms)) return { kind: 'absolute', utcNs: BigInt(ms) * 1_000_000n };
   }
   return undefined;
+}
+
+/** "FROM/TO" as two UTC ns instants, or undefined. */
+export function parsePause(s: string): { fromUtcNs: bigint; toUtcNs: bigint } | undefined {
+  const [a, b, ...rest] = s.split('/');
+  if (!a || !b || rest.length) return undefined;
+  const from = parseStartSpec(a.trim()), to = parseStartSpec(b.trim());
+  if (from?.kind !== 'absolute' || to?.kind !== 'absolute' || to.utcNs <= from.utcNs) return undefined;
+  return { fromUtcNs: from.utcNs, toUtcNs: to.utcNs };
 }
 
 /** The start instant (UTC ns) of a spec, given UTC now. */

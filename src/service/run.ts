@@ -10,7 +10,7 @@ import { WavFileSink } from '../player/sinks/wav-sink.js';
 import { TrackQueue } from '../player/tracks.js';
 import { hrtimeClock, sleepNs } from '../time/clock.js';
 import { isoFromUtcNs } from '../time/timescale.js';
-import { parseStartSpec, resolvePath, resolveStart, type Config } from './config.js';
+import { parsePause, parseStartSpec, resolvePath, resolveStart, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { startTimingChain, type TimingChain } from './hardware.js';
 import { formatClock, formatDuration, formatErrorBound } from './status.js';
@@ -104,6 +104,9 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     const trimNs = config.audio.latency_trim_ms * 1e6;
     const maxErrorNs = config.clock.max_error_ms > 0 ? config.clock.max_error_ms * 1e6 : Number.POSITIVE_INFINITY;
     let finished = false;
+    const stopSpec = config.schedule.stop ? parseStartSpec(config.schedule.stop) : undefined;
+    const stopUtcNs = stopSpec?.kind === 'absolute' ? stopSpec.utcNs : undefined;
+    const pauses = config.schedule.pauses.map((p) => parsePause(p)!);
     const makeWav = () => new WavFileSink({
       path: wavPath, format, periodFrames: config.audio.period_frames, nowNs: hrtimeClock.nowNs,
       onFirstFrame: (monoNs) => void writeFile(`${wavPath}.json`, JSON.stringify({
@@ -115,6 +118,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     const makeEngine = (out: OutputSink) => new PlaybackEngine(out, tracks, {
       startUtcNs, trimNs, maxErrorNs, timescale: () => chain.clock.timescale(), nowNs: hrtimeClock.nowNs,
       gainDb: () => config.audio.volume_db, channelMode: config.audio.channel_mode,
+      mutedAt: (u) => (stopUtcNs !== undefined && u >= stopUtcNs) || pauses.some((p) => u >= p.fromUtcNs && u < p.toUtcNs),
     }, {
       onStartPlaced: ({ firstTimelineFrame, timescale }) => {
         const how = firstTimelineFrame > 0 ? `joined late at ${formatDuration(firstTimelineFrame / format.sampleRate)} into the playlist` : 'first sample placed';
@@ -158,6 +162,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       log.status(`${formatClock(ts, nowNs)} | ${where}${align}${sink.underrunPeriods ? ` | underruns ${sink.underrunPeriods}` : ''}`);
       if (process.env.JAUDIOSYNC_DEBUG_ALIGN) process.stderr.write(`align err ${engine.lastErrorFrames.toFixed(3)} frames ratio ${((engine.lastRatio - 1) * 1e6).toFixed(2)} ppm seeks ${engine.seeks}\n`);
       if (finished && (frame === undefined || tracks.endFrame === undefined || frame >= tracks.endFrame)) break;
+      if (stopUtcNs !== undefined && ts.utcAt(nowNs) >= stopUtcNs) { log.info(`stop instant ${isoFromUtcNs(stopUtcNs)} reached`); break; }
       await sleepNs(hrtimeClock, STATUS_EVERY_MS * 1e6);
     }
     // Buffers past the one we can see (the sound server's, the DAC's) still hold the last frames.
