@@ -5,10 +5,11 @@
 // start error. Two players per run, random start phases against the JACK period.
 // Run: node --import tsx bench/start-error.ts [--runs N]     (needs jackd2, libjack-jackd2-dev, cc)
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { onsetRealtimeNs, readStampedRecording } from '../src/sim/jack-stamps.js';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] || 20);
@@ -56,22 +57,11 @@ for (let i = 0; i < runs; i++) {
   await Promise.all(players);
   recorder.kill('SIGTERM');
   await new Promise((r) => recorder.on('close', r));
-  const stampsText = readFileSync(`${prefix}.stamps`, 'utf8').trim().split('\n');
-  const [, mapJack, mapRt] = /^map (\d+) (\d+\.\d+)/.exec(stampsText[1]!)!;
-  const stamps = stampsText.slice(2).map((l) => l.split(' ').map(Number) as [number, number]);
-  const f32 = readFileSync(`${prefix}.f32`);
-  const data = new Float32Array(f32.buffer, f32.byteOffset, f32.length / 4);
-  const frames = data.length / 4;
+  const recording = readStampedRecording(prefix);
   for (const p of [0, 1]) {
-    let onset = -1;
-    for (let f = 0; f < frames; f++) if (Math.abs(data[f * 4 + 2 * p]!) > 1e-4) { onset = f; break; }
-    if (onset < 0) { console.log(`run ${i}: player ${p + 1} not heard`); continue; }
-    let c = 0;
-    while (c + 1 < stamps.length && stamps[c + 1]![0] <= onset) c++;
-    const jackUs = stamps[c]![1] + ((onset - stamps[c]![0]) / 48000) * 1e6;
-    const [s, ns] = mapRt!.split('.');
-    const realtimeNs = BigInt(s!) * 1_000_000_000n + BigInt(ns!) + BigInt(Math.round((jackUs - Number(mapJack)) * 1000));
-    errors[p]!.push(Number(realtimeNs - BigInt(startMs) * 1_000_000n) / 1000);
+    const at = onsetRealtimeNs(recording, 2 * p);
+    if (at === undefined) { console.log(`run ${i}: player ${p + 1} not heard`); continue; }
+    errors[p]!.push(Number(at - BigInt(startMs) * 1_000_000n) / 1000);
   }
   process.stdout.write(`run ${i + 1}: ${errors.map((e) => `${e.at(-1)?.toFixed(1)} µs`).join(', ')}\n`);
 }

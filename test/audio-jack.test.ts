@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { onsetRealtimeNs, readStampedRecording } from '../src/sim/jack-stamps.js';
 import { decodeFile } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { playerPorts, startAudioRig } from './helpers/audio-rig.js';
@@ -109,19 +110,10 @@ test.serial('two players with the same start instant start together on the real 
   recorder.kill('SIGTERM');
   await new Promise((r) => recorder.on('close', r));
   t.true(existsSync(`${prefix}.stamps`));
-  const lines = readFileSync(`${prefix}.stamps`, 'utf8').trim().split('\n');
-  const [, mapJack, mapRt] = /^map (\d+) (\d+\.\d+)/.exec(lines[1]!)!;
-  const stamps = lines.slice(2).map((l) => l.split(' ').map(Number) as [number, number]);
-  const f32 = readFileSync(`${prefix}.f32`);
-  const data = new Float32Array(f32.buffer, f32.byteOffset, f32.length / 4);
+  const recording = readStampedRecording(prefix);
   const onsetsUs = [0, 1].map((p) => {
-    let onset = -1;
-    for (let f = 0; f < data.length / 4; f++) if (Math.abs(data[f * 4 + 2 * p]!) > 1e-4) { onset = f; break; }
-    if (onset < 0) return NaN;
-    let c = 0;
-    while (c + 1 < stamps.length && stamps[c + 1]![0] <= onset) c++;
-    const jackUs = stamps[c]![1] + ((onset - stamps[c]![0]) / 48000) * 1e6;
-    return Number(mapRt) * 1e6 + (jackUs - Number(mapJack)) - startMs * 1000;
+    const at = onsetRealtimeNs(recording, 2 * p);
+    return at === undefined ? NaN : Number(at - BigInt(startMs) * 1_000_000n) / 1000;
   });
   t.log(`start errors: ${onsetsUs.map((u) => `${(u / 1000).toFixed(3)} ms`).join(', ')}`);
   t.false(onsetsUs.some(Number.isNaN), 'both players were heard');
