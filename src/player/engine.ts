@@ -30,6 +30,8 @@ export const SEEK_THRESHOLD_FRAMES = 2400;
 /** Play bit-exact (no interpolation) while the error stays under half a sample and the rates agree to 1 ppm. */
 const EXACT_ERROR_FRAMES = 0.5;
 const EXACT_RATIO = 1e-6;
+/** JAUDIOSYNC_TRACE_ALIGN=1: one line per period on stderr (error, feed-forward, ratio). */
+const TRACE = Boolean(process.env.JAUDIOSYNC_TRACE_ALIGN);
 /** Fade applied on each side of a re-seek so that it does not click (frames, ~5 ms). */
 const SEEK_FADE_FRAMES = 240;
 
@@ -113,13 +115,13 @@ export class PlaybackEngine {
     const out = Buffer.alloc(this.opts.dry ? 0 : P * this.tracks.frameBytes);
     const pres0 = this.sink.presentationMonoNs(p);
     const pres1 = this.sink.presentationMonoNs(p + 1);
-    if (pres0 === undefined || pres1 === undefined) return this.silence(out);
+    if (pres0 === undefined || pres1 === undefined) return out;
     const ts = this.opts.timescale();
     const f0 = this.targetFrame(ts, pres0);
     const f1 = this.targetFrame(ts, pres1);
     let placing = false;
     if (this.pos === undefined) {
-      if (ts.errorBoundAt(this.opts.nowNs()) > this.opts.maxErrorNs || f1 <= 0) return this.silence(out);
+      if (ts.errorBoundAt(this.opts.nowNs()) > this.opts.maxErrorNs || f1 <= 0) return out;
       this.pos = Math.round(f0); // on the exact sample
       placing = true;
       this.events.onStartPlaced?.({ startStreamFrame: p * P - this.pos, firstTimelineFrame: Math.max(0, this.pos), timescale: ts });
@@ -144,7 +146,7 @@ export class PlaybackEngine {
     }
     this.lastErrorFrames = error;
     this.lastRatio = ratio;
-    if (process.env.JAUDIOSYNC_TRACE_ALIGN) process.stderr.write(`trace p ${p} err ${error.toFixed(3)} ff ${((ff - 1) * 1e6).toFixed(1)} ratio ${((ratio - 1) * 1e6).toFixed(1)}\n`);
+    if (TRACE) process.stderr.write(`trace p ${p} err ${error.toFixed(3)} ff ${((ff - 1) * 1e6).toFixed(1)} ratio ${((ratio - 1) * 1e6).toFixed(1)}\n`);
     this.history.push({ period: p, pos: this.pos, ratio });
     if (this.history.length > 256) this.history.shift();
     if (!this.opts.dry) {
@@ -179,10 +181,6 @@ export class PlaybackEngine {
       }
     }
     this.gain = target;
-  }
-
-  private silence(out: Buffer): Buffer {
-    return out;
   }
 
   private render(pos: number, ratio: number, count: number, out: Buffer): void {

@@ -55,9 +55,6 @@ export class AudifySink implements OutputSink {
     return this.underruns;
   }
 
-  private get periodNs(): number {
-    return (this.periodFrames * 1e9) / this.format.sampleRate;
-  }
 
   async start(fill: (p: number) => Buffer): Promise<void> {
     this.fill = fill;
