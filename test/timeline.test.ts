@@ -102,3 +102,19 @@ test('late join with a manifest: starts inside the timeline on the frame that be
   // at most ~470 for this 550 Hz tone; a whole frame off would be ~940 and another lag would win).
   t.true(best <= 600, `max sample difference ${best}`);
 });
+
+test('what plays at an instant is a lookup on the manifest; repeat makes one longer fixed timeline', async (t) => {
+  const dir = playlistDir();
+  t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
+  const start = '2026-06-27T18:55:00+02:00';
+  const ask = async (at: string) => JSON.parse((await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--start', start, '--at', at, '--json'])).stdout) as { timelineFrame: number; playing: { track: number; frame: number } | null };
+  t.deepEqual((await ask('2026-06-27T18:55:01.500+02:00')).playing, { track: 2, path: 'b.flac', frame: 24000, positionSec: 0.5 });
+  t.is((await ask('2026-06-27T18:54:59+02:00')).playing, null, 'before the start');
+  t.is((await ask('2026-06-27T18:55:05+02:00')).playing, null, 'after the end');
+  const m = JSON.parse(readFileSync(join(dir, 'list.m3u8.manifest.json'), 'utf8'));
+  const { repeatManifest, slotAt } = await import('../src/player/manifest.js');
+  const twice = repeatManifest(m, 2);
+  t.is(twice.totalFrames, 288000);
+  t.deepEqual([slotAt(twice, 0, 144000 + 10)!.index, slotAt(twice, 0, 144000 + 10)!.frameInTrack], [3, 10]);
+  t.is(slotAt(twice, 4800, 48000 + 100), undefined, 'inside a gap');
+});

@@ -112,9 +112,11 @@ export async function main(argv: string[]): Promise<number> {
   tl.command('show')
     .argument('<playlist>', 'm3u/m3u8 file')
     .option('--manifest <file>', 'manifest file (default: PLAYLIST.manifest.json)')
+    .option('--at <iso>', 'instead: what plays at this instant (with --start)')
+    .option('--start <iso>', 'the start instant of the timeline, for --at')
     .option('--json', 'one JSON document')
     .description('each track\'s slot on the timeline, and whether this device has the right file for it')
-    .action(async (file: string, o: { manifest?: string; json?: boolean }) => { exitCode = await timelineShow(file, o); });
+    .action(async (file: string, o: { manifest?: string; json?: boolean; at?: string; start?: string }) => { exitCode = await timelineShow(file, o); });
 
   program.command('devices')
     .description('list the audio output devices by name')

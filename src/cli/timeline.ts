@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { findFfmpeg } from '../player/ffmpeg.js';
 import { parseM3u } from '../player/m3u.js';
-import { buildManifest, manifestPathFor, readManifest, sha256File, writeManifest } from '../player/manifest.js';
+import { buildManifest, manifestPathFor, readManifest, sha256File, slotAt, writeManifest } from '../player/manifest.js';
+import { parseStartSpec } from '../service/config.js';
 import { formatDuration } from '../service/status.js';
 
 /** `jaudiosync timeline build|show PLAYLIST`: the manifest every device follows. */
@@ -25,11 +26,23 @@ export async function timelineBuild(file: string, o: { out?: string; rate: numbe
   return problems.length ? 1 : 0;
 }
 
-export async function timelineShow(file: string, o: { manifest?: string; json?: boolean }): Promise<number> {
+export async function timelineShow(file: string, o: { manifest?: string; json?: boolean; at?: string; start?: string }): Promise<number> {
   const pl = loadPlaylist(file);
   const path = o.manifest ?? manifestPathFor(file);
   if (!existsSync(path)) throw new Error(`no timeline manifest at ${path}: build it with "jaudiosync timeline build ${file}"`);
   const m = await readManifest(path);
+  if (o.at !== undefined) {
+    // What plays at an instant, given the start instant: pure arithmetic on the manifest.
+    const start = o.start ? parseStartSpec(o.start) : undefined;
+    const at = parseStartSpec(o.at);
+    if (start?.kind !== 'absolute' || at?.kind !== 'absolute') throw new Error('--at and --start take ISO 8601 instants with offsets');
+    const frame = Math.floor((Number(at.utcNs - start.utcNs) * m.sampleRate) / 1e9);
+    const slot = slotAt(m, 0, frame);
+    const row = slot ? { track: slot.index + 1, path: slot.entry.path, title: slot.entry.title, frame: slot.frameInTrack, positionSec: slot.frameInTrack / m.sampleRate } : null;
+    process.stdout.write(o.json ? JSON.stringify({ timelineFrame: frame, playing: row }) + '\n'
+      : row ? `track ${row.track} ${row.title ?? row.path} at ${formatDuration(row.positionSec)} (frame ${row.frame})\n` : `nothing plays then (timeline frame ${frame})\n`);
+    return 0;
+  }
   let start = 0;
   const rows = [];
   for (const [i, me] of m.entries.entries()) {

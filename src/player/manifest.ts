@@ -70,3 +70,31 @@ export async function readManifest(path: string): Promise<Manifest> {
   if (!ok) throw new Error(`timeline manifest ${path} is not a version-1 manifest (rebuild it: jaudiosync timeline build PLAYLIST)`);
   return m;
 }
+
+/** The manifest repeated `times` back to back (the playlist's `repeat`): still one fixed timeline. */
+export function repeatManifest(m: Manifest, times: number): Manifest {
+  if (times <= 1) return m;
+  const entries = Array.from({ length: times }, () => m.entries).flat();
+  return { ...m, entries, totalFrames: m.totalFrames * times };
+}
+
+export interface TimelineSlot {
+  /** 0-based entry in the (repeated) timeline, and the playlist entry it plays. */
+  index: number;
+  entry: ManifestEntry;
+  startFrame: number;
+  /** Frame within the track at the asked timeline frame. */
+  frameInTrack: number;
+}
+
+/** What plays at a timeline frame: a lookup, no decoding (undefined before the start, in a gap, after the end). */
+export function slotAt(m: Manifest, gapFrames: number, frame: number): TimelineSlot | undefined {
+  if (frame < 0) return undefined;
+  let start = 0;
+  for (const [index, entry] of m.entries.entries()) {
+    if (frame < start + entry.frames) return { index, entry, startFrame: start, frameInTrack: frame - start };
+    start += entry.frames + gapFrames;
+    if (frame < start) return undefined; // in the gap after it
+  }
+  return undefined;
+}

@@ -67,6 +67,8 @@ const schema = z.object({
   playlist: z.object({
     path: z.string().min(1).default('Music/Playlist.m3u8'),
     gap_ms: z.number().min(0).max(600_000).default(0),
+    /** Times the playlist plays back to back on the timeline (a ride longer than the playlist). */
+    repeat: z.number().int().min(1).max(1000).default(1),
     /** Timeline manifest ("" = PLAYLIST.manifest.json when it exists): identical timelines on every device. */
     manifest: z.string().default(''),
   }).strict().default({}),

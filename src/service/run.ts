@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { manifestPathFor, readManifest } from '../player/manifest.js';
+import { manifestPathFor, readManifest, repeatManifest } from '../player/manifest.js';
 import { findFfmpeg } from '../player/ffmpeg.js';
 import { parseM3u, type Playlist } from '../player/m3u.js';
 import { PlaybackEngine } from '../player/engine.js';
@@ -64,6 +64,8 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   const skip = (opts.fromTrack ?? 1) - 1;
   if (skip < 0 || skip >= playlist.entries.length) throw new Error(`--from-track ${opts.fromTrack}: the playlist has tracks 1 to ${playlist.entries.length}`);
   playlist.entries = playlist.entries.slice(skip);
+  // repeat: the playlist back to back on one fixed timeline.
+  if (config.playlist.repeat > 1) playlist.entries = Array.from({ length: config.playlist.repeat }, () => playlist.entries).flat();
   const ffmpeg = findFfmpeg(config.audio.ffmpeg || undefined);
 
   const startSpec = parseStartSpec(opts.at ?? config.schedule.start);
@@ -76,7 +78,8 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     const gapFrames = Math.round((config.playlist.gap_ms / 1000) * format.sampleRate);
     const manifestPath = config.playlist.manifest ? resolvePath(config, config.playlist.manifest) : manifestPathFor(playlistPath);
     const fullManifest = existsSync(manifestPath) ? await readManifest(manifestPath) : undefined;
-    const manifest = fullManifest && skip ? { ...fullManifest, entries: fullManifest.entries.slice(skip) } : fullManifest;
+    const sliced = fullManifest && skip ? { ...fullManifest, entries: fullManifest.entries.slice(skip) } : fullManifest;
+    const manifest = sliced && repeatManifest(sliced, config.playlist.repeat);
     if (config.playlist.manifest && !manifest) throw new Error(`timeline manifest ${manifestPath} not found: build it with "jaudiosync timeline build ${playlistPath}"`);
     if (manifest) log.info(`timeline from ${manifestPath}: identical on every device that has it`);
     const tracks = new TrackQueue(playlist.entries, ffmpeg.path, format, gapFrames, {
