@@ -30,7 +30,12 @@ export class DecodeError extends Error {
   }
 }
 
-export async function decodeFile(ffmpegPath: string, path: string, format: PcmFormat): Promise<DecodedTrack> {
+/**
+ * With `intoFrames` (a manifest's count) the PCM goes straight into one buffer of exactly that size
+ * (cut or zero-padded), so a long track costs its size once, not chunks plus a concatenated copy.
+ * `decodedFrames` then says what ffmpeg actually produced.
+ */
+export async function decodeFile(ffmpegPath: string, path: string, format: PcmFormat, intoFrames?: number): Promise<DecodedTrack & { decodedFrames: number }> {
   try {
     await access(path);
   } catch {
@@ -41,8 +46,14 @@ export async function decodeFile(ffmpegPath: string, path: string, format: PcmFo
     '-f', 's16le', '-acodec', 'pcm_s16le', '-ar', String(format.sampleRate), '-ac', String(format.channels), 'pipe:1'];
   const child = spawn(ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
+  const frameBytes = BYTES_PER_SAMPLE * format.channels;
+  const into = intoFrames !== undefined ? Buffer.alloc(intoFrames * frameBytes) : undefined;
+  let received = 0;
   let stderr = '';
-  child.stdout.on('data', (c: Buffer) => chunks.push(c));
+  child.stdout.on('data', (c: Buffer) => {
+    if (into) { if (received < into.length) c.copy(into, received, 0, Math.min(c.length, into.length - received)); } else chunks.push(c);
+    received += c.length;
+  });
   child.stderr.on('data', (c: Buffer) => { if (stderr.length < 4000) stderr += c.toString(); });
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', (e) => reject(new DecodeError(path, `cannot run ffmpeg (${ffmpegPath}): ${e.message}`)));
@@ -51,10 +62,12 @@ export async function decodeFile(ffmpegPath: string, path: string, format: PcmFo
   if (code !== 0) {
     throw new DecodeError(path, `ffmpeg could not decode ${path} (exit ${code}): ${stderr.trim().split('\n').slice(-2).join(' ') || 'no output'}`);
   }
-  const frameBytes = BYTES_PER_SAMPLE * format.channels;
+  const decodedFrames = Math.floor(received / frameBytes);
+  if (decodedFrames === 0) throw new DecodeError(path, `ffmpeg decoded no audio from ${path}`);
+  const decodeMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (into) return { path, format, pcm: into, frames: intoFrames!, decodedFrames, decodeMs };
   let pcm = Buffer.concat(chunks);
-  const frames = Math.floor(pcm.length / frameBytes);
-  if (frames === 0) throw new DecodeError(path, `ffmpeg decoded no audio from ${path}`);
-  if (pcm.length !== frames * frameBytes) pcm = pcm.subarray(0, frames * frameBytes);
-  return { path, format, pcm, frames, decodeMs: Number(process.hrtime.bigint() - t0) / 1e6 };
+  chunks.length = 0;
+  if (pcm.length !== decodedFrames * frameBytes) pcm = pcm.subarray(0, decodedFrames * frameBytes);
+  return { path, format, pcm, frames: decodedFrames, decodedFrames, decodeMs };
 }

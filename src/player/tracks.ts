@@ -45,7 +45,7 @@ export class TrackQueue {
     private readonly format: PcmFormat,
     private readonly gapFrames: number,
     private readonly events: TrackQueueEvents,
-    private readonly decode: (ffmpeg: string, path: string, f: PcmFormat) => Promise<DecodedTrack> = decodeFile,
+    private readonly decode: (ffmpeg: string, path: string, f: PcmFormat, intoFrames?: number) => Promise<DecodedTrack & { decodedFrames?: number }> = decodeFile,
     private readonly manifest?: Manifest,
   ) {
     this.frameBytes = 2 * format.channels;
@@ -146,16 +146,17 @@ export class TrackQueue {
     const startFrame = this.manifestStarts![index]!;
     this.nextStartFrame = startFrame + m.frames + this.gapFrames;
     if (this.nextIndex >= this.entries.length) this.exhaustedAfterThis = true;
-    let pcm = Buffer.alloc(0);
+    let pcm: Buffer = Buffer.alloc(0);
     const where = `playlist line ${entry.line} (${entry.raw})`;
     try {
       if (!existsSync(entry.path)) throw new DecodeError(entry.path, `music file not found: ${entry.path}`);
       if ((await sha256File(entry.path)) !== m.sha256) throw new DecodeError(entry.path, `${entry.path} differs from the one in the timeline manifest`);
-      const d = await this.decode(this.ffmpegPath, entry.path, this.format);
-      pcm = Buffer.alloc(m.frames * this.frameBytes);
-      d.pcm.copy(pcm, 0, 0, Math.min(d.pcm.length, pcm.length));
-      if (Math.abs(d.frames - m.frames) > LENGTH_MISMATCH_WARN_FRAMES) {
-        this.events.onProblem(`${where}: decoded to ${d.frames} frames, the manifest says ${m.frames}: ${d.frames < m.frames ? 'padded with silence' : 'cut'} to keep the timeline (a different ffmpeg?)`);
+      // Straight into a buffer of the manifest's length: cut or padded, never a second copy.
+      const d = await this.decode(this.ffmpegPath, entry.path, this.format, m.frames);
+      pcm = d.pcm;
+      const got = d.decodedFrames ?? d.frames;
+      if (Math.abs(got - m.frames) > LENGTH_MISMATCH_WARN_FRAMES) {
+        this.events.onProblem(`${where}: decoded to ${got} frames, the manifest says ${m.frames}: ${got < m.frames ? 'padded with silence' : 'cut'} to keep the timeline (a different ffmpeg?)`);
       }
       const track: TimelineTrack = { index, entry, startFrame, frames: m.frames, pcm };
       this.loaded.push(track);

@@ -9,13 +9,17 @@ import { DacClock } from '../dac-clock.js';
  * period, calling back into JS (late, never early) each time it pops one; when the queue is empty
  * it plays silence and calls nothing, and `streamTime` keeps counting periods. So:
  *  - we keep `queuePeriods` written ahead, refilling one per callback;
- *  - stream periods consumed minus callbacks = periods of silence the device inserted (underruns);
+ *  - stream periods consumed minus callbacks = periods of silence the device inserted (underruns)
+ *    plus callbacks not delivered yet (a late event loop): the minimum over recent callbacks
+ *    separates the two, since late callbacks catch up and silence does not;
  *  - the pop instant of period p, and the DAC's true rate, come from the lower envelope of the
  *    callback times (DacClock): callbacks come late by event-loop delay, never early.
  */
 
 const RTAUDIO_API_LINUX_ALSA = 2; // RtAudioApi.LINUX_ALSA (a const enum, unusable under isolatedModules)
 type RtAudio = InstanceType<typeof audify.RtAudio>;
+/** Callbacks over which a consumed-minus-callbacks gap must persist to count as silence (~0.7 s). */
+const UNDERRUN_WINDOW = 32;
 const RTAUDIO_FORMAT_SINT16 = 0x2 as Parameters<RtAudio['openStream']>[2];
 const RTAUDIO_NO_FLAGS = 0 as Parameters<RtAudio['openStream']>[8];
 
@@ -41,6 +45,7 @@ export class AudifySink implements OutputSink {
   private written = 0;
   private callbacks = 0;
   private underruns = 0;
+  private gaps: number[] = [];
   private dac: DacClock;
   private bufferFrames = 0;
   private stopped = false;
@@ -103,9 +108,15 @@ export class AudifySink implements OutputSink {
     const nowNs = this.opts.nowNs();
     this.callbacks++;
     const consumed = Math.round((this.rt.streamTime * this.format.sampleRate) / this.periodFrames);
-    // Silence periods appear as consumed periods without a callback.
-    const inserted = Math.max(0, consumed - this.callbacks - this.underruns);
-    if (inserted > 0 && this.callbacks > this.opts.queuePeriods) this.underruns += inserted;
+    // Consumed periods without a callback: silence the device inserted, or callbacks still on their
+    // way (read late, streamTime is ahead). Only a gap that persists across UNDERRUN_WINDOW
+    // callbacks is silence: counting a late callback as an underrun would shift us a whole period.
+    if (this.callbacks > this.opts.queuePeriods) {
+      this.gaps.push(consumed - this.callbacks);
+      if (this.gaps.length > UNDERRUN_WINDOW) this.gaps.shift();
+      const persistent = this.gaps.length === UNDERRUN_WINDOW ? Math.min(...this.gaps) : 0;
+      if (persistent > this.underruns) this.underruns = persistent;
+    }
     // The period just popped is number callbacks-1 (+ silence before it). The start-up burst (the
     // device buffer filling at once) says nothing about the cadence: skip it.
     const p = this.callbacks - 1 + this.underruns;
