@@ -26,10 +26,11 @@ export const CORRECTION_GAIN = 0.05;
 /** Largest speed change (ppm): covers a ±100 ppm DAC plus a 500 ppm clock slew; 0.1 % is inaudible. */
 export const MAX_RATIO_DEVIATION = 1000e-6;
 /**
- * Beyond this error (frames, 10 ms) resampling at MAX_RATIO_DEVIATION would take 10 s or more (a
- * lost period after an underrun is 21 ms): re-seek, with a short fade. Snapcast hard-syncs at 2-5 ms.
+ * Beyond this error (frames, 50 ms) resampling would take too long: re-seek, with a short fade.
+ * Lower (10 ms) was tried: on a machine loaded to the limit, transient estimates crossed it and
+ * the re-seeks did more harm than the error they fixed.
  */
-export const SEEK_THRESHOLD_FRAMES = 480;
+export const SEEK_THRESHOLD_FRAMES = 2400;
 /** Play bit-exact (no interpolation) while the error stays under half a sample and the rates agree to 1 ppm. */
 const EXACT_ERROR_FRAMES = 0.5;
 const EXACT_RATIO = 1e-6;
