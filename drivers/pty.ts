@@ -15,7 +15,13 @@ export class PtyPair {
     const emulatorPath = join(dir, 'gps-emulator');
     let proc: ChildProcess;
     try {
-      proc = spawn('socat', [`pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${emulatorPath}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      // Its own process group: a Ctrl-C or SIGTERM to ours must not cut the "cable" before we
+      // close the port ourselves; killed with us on exit all the same.
+      proc = spawn('socat', [`pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${emulatorPath}`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      const p = proc;
+      const killOnExit = () => { try { p.kill('SIGTERM'); } catch { /* gone */ } };
+      process.once('exit', killOnExit);
+      p.once('exit', () => process.off('exit', killOnExit));
     } catch (e) {
       throw new Error(`cannot start socat for the simulated GPS: ${(e as Error).message}. Install it: apt-get install socat`);
     }
