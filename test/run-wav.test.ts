@@ -62,7 +62,9 @@ test('jaudiosync run: first sample on the start instant, tracks gapless, then it
     t.is(d.lag, 0, 'gapless: no frame lost or added');
     t.true(d.maxDiff <= halfFrameDiff(660, 0.5), `max sample difference ${d.maxDiff}`);
   }
-  const after = wav.data.subarray((onset + a.frames + b.frames) * 4);
+  // Silence after the playlist (if the aligner resampled, its interpolation may ring into 2 frames).
+  const resampled = !played.equals(playlistPcm);
+  const after = wav.data.subarray((onset + a.frames + b.frames + (resampled ? 3 : 0)) * 4);
   t.true(after.every((x) => x === 0), 'silence after the playlist');
 });
 
