@@ -98,7 +98,11 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     } else {
       await preload;
     }
-    if (tracks.finished) throw new Error(`no track of ${playlistPath} could be decoded (see the warnings above)`);
+    if (tracks.finished) {
+      throw new Error(lateNs > 0
+        ? `the playlist ended before this device was ready (its start was ${formatDuration(lateNs / 1e9)} ago): nothing to join`
+        : `no track of ${playlistPath} could be decoded (see the warnings above)`);
+    }
 
     const readyMs = Number(hrtimeClock.nowNs() - t0) / 1e6;
     log.info(`ready in ${readyMs.toFixed(0)} ms: start at ${isoFromUtcNs(startUtcNs)} (${formatClock(ts0, hrtimeClock.nowNs())})`);
