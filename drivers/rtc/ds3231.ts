@@ -71,6 +71,10 @@ export class Ds3231 {
     this.address = opts.address ?? 0x68;
   }
 
+  private get sleep(): (ms: number) => Promise<void> {
+    return this.opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  }
+
   private get where(): string {
     return `DS3231 at 0x${this.address.toString(16)} on I2C bus ${this.opts.busNumber}`;
   }
@@ -78,7 +82,7 @@ export class Ds3231 {
   /** Runs one bus operation with retries; the final error explains what to check. */
   private async io<T>(what: string, op: () => Promise<T>): Promise<T> {
     const attempts = this.opts.attempts ?? 4;
-    const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const sleep = this.sleep;
     let delay = this.opts.backoffMs ?? 5;
     for (let i = 1; ; i++) {
       try {
@@ -149,7 +153,7 @@ export class Ds3231 {
 
   /** Forces a temperature conversion (which also applies a new aging value) and waits for it. */
   async convert(): Promise<void> {
-    const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const sleep = this.sleep;
     const busy = async () => (await this.io('reading the status', () => this.bus.readByte(this.address, REG.STATUS))) & STATUS.BSY;
     for (let waited = 0; await busy(); waited += CONVERSION_POLL_MS) {
       if (waited >= CONVERSION_TIMEOUT_MS) throw new Ds3231Error(`${this.where}: busy (BSY) for over ${CONVERSION_TIMEOUT_MS} ms; power-cycle the module`);

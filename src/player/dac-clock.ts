@@ -1,4 +1,4 @@
-import { fitLine } from '../time/regress.js';
+import { fitLine, quantile } from '../time/regress.js';
 
 /**
  * The audio device's clock as seen from the local monotonic clock: when stream period p leaves the
@@ -68,23 +68,21 @@ export class DacClock {
       // Short history: the slope is nominal, so use only the last second or so for the offset (a
       // 100 ppm DAC drifts 100 µs per second against a nominal line).
       const from = Math.max(0, this.ps.length - NOMINAL_OFFSET_WINDOW);
-      const res = this.ts.slice(from).map((t, i) => t - nominal * (this.ps[from + i]! - p0)).sort((x, y) => x - y);
-      this.fit = { a: res[Math.floor(DAC_ENVELOPE_QUANTILE * res.length)]!, b: nominal, p0 };
+      const res = this.ts.slice(from).map((t, i) => t - nominal * (this.ps[from + i]! - p0));
+      this.fit = { a: quantile(res, DAC_ENVELOPE_QUANTILE), b: nominal, p0 };
       return this.fit;
     }
     const xs = this.ps.map((p) => p - p0);
     const first = fitLine(xs, this.ts);
     const res = this.ts.map((t, i) => t - (first.a + first.b * xs[i]!));
-    const cut = [...res].sort((x, y) => x - y)[Math.floor(res.length / 2)]!;
+    const cut = quantile(res, 0.5);
     const keep = res.map((r, i) => (r <= cut ? i : -1)).filter((i) => i >= 0);
     const second = fitLine(keep.map((i) => xs[i]!), keep.map((i) => this.ts[i]!));
-    const res2 = this.ts.map((t, i) => t - (second.a + second.b * xs[i]!)).sort((x, y) => x - y);
-    const lower = res2[Math.floor(DAC_ENVELOPE_QUANTILE * res2.length)]!;
+    const lower = quantile(this.ts.map((t, i) => t - (second.a + second.b * xs[i]!)), DAC_ENVELOPE_QUANTILE);
     // A DAC is within ±DAC_MAX_PPM of nominal: a slope outside that is jitter, not the device.
     const maxDev = nominal * DAC_MAX_PPM * 1e-6;
     const b = Math.min(nominal + maxDev, Math.max(nominal - maxDev, second.b));
-    const res3 = this.ts.map((t, i) => t - b * xs[i]!).sort((x, y) => x - y);
-    this.fit = { a: b === second.b ? second.a + lower : res3[Math.floor(DAC_ENVELOPE_QUANTILE * res3.length)]!, b, p0 };
+    this.fit = { a: b === second.b ? second.a + lower : quantile(this.ts.map((t, i) => t - b * xs[i]!), DAC_ENVELOPE_QUANTILE), b, p0 };
     return this.fit;
   }
 

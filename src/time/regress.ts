@@ -57,3 +57,10 @@ export function median(values: readonly number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/** The value at quantile q (0..1) of a non-empty list: the element at floor(q·n), copy-sorted. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) throw new Error('quantile of nothing');
+  const s = [...values].sort((p, r) => p - r);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}

@@ -1,4 +1,4 @@
-import { fitLine, median, type LineFit } from './regress.js';
+import { fitLine, median, quantile, type LineFit } from './regress.js';
 import type { TimeSample } from './sample.js';
 import { Timescale, type SourceName } from './timescale.js';
 
@@ -31,11 +31,6 @@ export const WANDER_NS_PER_SEC = 2_000;
 
 /** Late-only sources: the residual quantile taken as the undelayed envelope. */
 export const ENVELOPE_QUANTILE = 0.9;
-
-function quantile(values: readonly number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-}
 
 export class SourceStats {
   private samples: TimeSample[] = [];
