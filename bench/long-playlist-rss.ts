@@ -1,5 +1,6 @@
-// Memory over a long playlist: 36 five-minute tracks (3 h) on a manifest timeline, joined 1 h in;
-// peak RSS once the playing and the next track are decoded (only those two are ever in RAM).
+// Memory over a long playlist: 36 five-minute tracks (3 h) on a manifest timeline, joined 100 s
+// before the end of track 12, so that within the measurement the next track is preloaded (90 s
+// before the boundary) while the rest of the playing one is still held: the worst moment.
 // Run: npm run build && node --import tsx bench/long-playlist-rss.ts
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'aevals
 writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n' + 'song.mp3\n'.repeat(36));
 const bin = join(PACKAGE_DIR, 'bin', 'jaudiosync.js');
 execFileSync(process.execPath, [bin, 'timeline', 'build', join(dir, 'list.m3u8')], { stdio: 'ignore' });
-const at = new Date(Date.now() - 3600_000).toISOString();
+const at = new Date(Date.now() - (3600_000 - 100_000)).toISOString();
 writeFileSync(join(dir, 'c.toml'), `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${at}"\n[playlist]\npath = "list.m3u8"\n[audio]\noutput = "wav"\nwav_path = "out.wav"\n`);
 const child = spawn(process.execPath, [bin, 'run', '--config', join(dir, 'c.toml'), '-q'], { stdio: 'ignore' });
 let peakKb = 0, cpu0 = 0, t0 = 0, cpu1 = 0, t1 = 0;
@@ -31,4 +32,4 @@ await new Promise<void>((resolve) => {
   }, 200);
 });
 child.kill('SIGTERM');
-console.log(`long playlist (36 × 5 min = 3 h, joined 1 h in), ${cpus()[0]?.model} x${cpus().length}: peak RSS ${(peakKb / 1024).toFixed(0)} MiB; CPU while playing ${(((cpu1 - cpu0) / 100) / ((t1 - t0) / 1000) * 100).toFixed(1)} % of one core`);
+console.log(`long playlist (36 × 5 min = 3 h, joined 100 s before a track boundary), ${cpus()[0]?.model} x${cpus().length}: peak RSS ${(peakKb / 1024).toFixed(0)} MiB; CPU while playing ${(((cpu1 - cpu0) / 100) / ((t1 - t0) / 1000) * 100).toFixed(1)} % of one core`);

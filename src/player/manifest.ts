@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../service/atomic-file.js';
-import { decodeFile, type PcmFormat } from './decoder.js';
+import { decodeToChunks, type PcmFormat } from './decoder.js';
 import type { Playlist } from './m3u.js';
 
 /**
@@ -40,7 +40,8 @@ export async function buildManifest(pl: Playlist, ffmpeg: string, format: PcmFor
   const entries: ManifestEntry[] = [];
   for (const e of pl.entries) {
     try {
-      const d = await decodeFile(ffmpeg, e.path, format);
+      // Counting only: nothing is kept, so a long playlist's manifest costs no RAM.
+      const d = await decodeToChunks(ffmpeg, e.path, format, { keepFromFrame: Number.POSITIVE_INFINITY });
       entries.push({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: d.frames, ...(e.title ? { title: e.title } : {}) });
     } catch (err) {
       onProblem(`playlist line ${e.line} (${e.raw}): ${(err as Error).message}; left out of the manifest`);

@@ -1,19 +1,32 @@
 import { existsSync } from 'node:fs';
-import { decodeFile, DecodeError, type DecodedTrack, type PcmFormat } from './decoder.js';
+import { decodeToChunks, DecodeError, type ChunkedDecodeOptions, type ChunkedTrack, type PcmFormat } from './decoder.js';
 import type { PlaylistEntry } from './m3u.js';
 import { sha256File, type Manifest } from './manifest.js';
+import { PcmChunks } from './pcm-chunks.js';
 
 /** A decoded length differing from the manifest by more than this (frames) is worth a warning. */
 const LENGTH_MISMATCH_WARN_FRAMES = 48;
+/**
+ * The next track is decoded once the playing one has less than this left: early enough for a slow
+ * Pi (a Zero decodes MP3 at roughly 10x real time, a 5 min track in 30 s), late enough that two
+ * whole tracks are never in RAM together for long.
+ */
+export const PRELOAD_MIN_LEAD_SEC = 90;
+/** ...or this many times the last decode's wall time, whichever is longer. */
+export const PRELOAD_DECODE_FACTOR = 4;
+/** Played audio is kept this long behind the play position (a backward re-seek stays on real audio). */
+export const KEEP_BEHIND_SEC = 2;
 
 /**
- * The playlist on the timeline, decoded just ahead of need: RAM holds the track playing and the
- * next one, never more, whatever the playlist's length. Track i occupies timeline frames
- * [start_i, start_i + frames_i) and the next starts after an optional gap; a track that cannot be
- * decoded is reported (file and playlist line) and skipped.
+ * The playlist on the timeline, decoded just ahead of need: RAM holds the part of the playing track
+ * not yet played and, from PRELOAD_MIN_LEAD_SEC before its end, the next one, whatever the
+ * playlist's length. Track i occupies timeline frames [start_i, start_i + frames_i) and the next
+ * starts after an optional gap; a track that cannot be decoded is reported (file and playlist
+ * line) and skipped.
  * With a manifest the frame counts (and so the whole timeline) come from it, identical on every
  * device: a file that is missing or differs plays silence for exactly its slot, a decode of another
- * length is padded or cut to it, and a late join decodes only the track it joins.
+ * length is padded or cut to it, and a late join decodes only the track it joins, keeping only
+ * what follows the join point.
  */
 
 export interface TimelineTrack {
@@ -21,13 +34,16 @@ export interface TimelineTrack {
   entry: PlaylistEntry;
   startFrame: number;
   frames: number;
-  pcm: Buffer;
+  /** Empty for a slot of silence. */
+  pcm: PcmChunks;
 }
 
 export interface TrackQueueEvents {
   onProblem(message: string): void;
   onLoaded?(track: TimelineTrack, decodeMs: number): void;
 }
+
+export type TrackDecoder = (ffmpeg: string, path: string, f: PcmFormat, opts: ChunkedDecodeOptions) => Promise<ChunkedTrack>;
 
 export class TrackQueue {
   private loaded: TimelineTrack[] = [];
@@ -36,6 +52,7 @@ export class TrackQueue {
   private nextIndex = 0;
   private nextStartFrame = 0;
   private exhausted = false;
+  private lastDecodeMs = 0;
   readonly frameBytes: number;
   private readonly manifestStarts?: number[];
 
@@ -45,7 +62,7 @@ export class TrackQueue {
     private readonly format: PcmFormat,
     private readonly gapFrames: number,
     private readonly events: TrackQueueEvents,
-    private readonly decode: (ffmpeg: string, path: string, f: PcmFormat, intoFrames?: number) => Promise<DecodedTrack & { decodedFrames?: number }> = decodeFile,
+    private readonly decode: TrackDecoder = decodeToChunks,
     private readonly manifest?: Manifest,
   ) {
     this.frameBytes = 2 * format.channels;
@@ -72,19 +89,33 @@ export class TrackQueue {
     return this.loaded;
   }
 
-  /** Decodes until the track holding `frame` and the one after it are in RAM. */
+  /** PCM bytes held in RAM. */
+  get bytesInRam(): number {
+    return this.loaded.reduce((n, t) => n + t.pcm.bytesInRam, 0);
+  }
+
+  /** Frames of lead before a track's end at which the next one is decoded. */
+  get preloadLeadFrames(): number {
+    return Math.ceil(Math.max(PRELOAD_MIN_LEAD_SEC, (PRELOAD_DECODE_FACTOR * this.lastDecodeMs) / 1000) * this.format.sampleRate);
+  }
+
+  /**
+   * Decodes until the track holding `frame` is in RAM from `frame` on (and the next one when
+   * `frame` is within the preload lead of its end). Frames before `frame` need not be kept.
+   */
   async prepare(frame = 0): Promise<void> {
-    if (this.manifestStarts && this.loaded.length === 0 && !this.loading) {
-      // With a manifest the slot of any frame is known: skip straight to it (a late join).
-      let i = this.manifestStarts.findIndex((s0, k) => frame < s0 + this.manifest!.entries[k]!.frames + this.gapFrames);
-      if (i < 0) i = this.entries.length;
-      if (i > this.nextIndex) { this.nextIndex = i; this.nextStartFrame = this.manifestStarts[i] ?? this.nextStartFrame; }
-    }
+    await this.loading;
+    const keepFrom = Math.max(0, frame - this.keepBehindFrames);
     for (;;) {
-      this.dropBefore(frame);
-      const holding = this.loaded.some((t) => frame < t.startFrame + t.frames);
-      if (this.exhausted || (holding && this.loaded.length >= 2)) return;
-      await this.loadNext();
+      // A track held from later than needed (an earlier guess of the join point): decode it again.
+      this.loaded = this.loaded.filter((t) => !(frame >= t.startFrame && frame < t.startFrame + t.frames && t.pcm.firstKeptFrame > Math.max(0, keepFrom - t.startFrame) && t.pcm.frames > 0));
+      if (this.loaded.length === 0) this.skipTo(keepFrom);
+      this.dropBefore(keepFrom);
+      const holding = this.loaded.find((t) => frame < t.startFrame + t.frames);
+      if (this.exhausted) return;
+      const last = this.loaded.at(-1)!;
+      if (holding && (last !== holding || holding.startFrame + holding.frames - frame > this.preloadLeadFrames)) return;
+      await this.loadNext(keepFrom);
     }
   }
 
@@ -99,34 +130,58 @@ export class TrackQueue {
     for (const t of this.loaded) {
       const from = Math.max(frame, t.startFrame);
       const to = Math.min(frame + count, t.startFrame + t.frames);
-      if (from >= to || t.pcm.length === 0) continue; // an empty pcm is a slot of silence
-      t.pcm.copy(out, (from - frame) * this.frameBytes, (from - t.startFrame) * this.frameBytes, (to - t.startFrame) * this.frameBytes);
+      if (from >= to) continue;
+      t.pcm.copyFrames(from - t.startFrame, to - t.startFrame, out, (from - frame) * this.frameBytes);
     }
   }
 
-  /** Called as playback advances: frees passed tracks and starts decoding the next in the background. */
+  /**
+   * Called as playback advances: frees what has been played and starts decoding the next track in
+   * the background once the playing one is within the preload lead of its end.
+   */
   advance(frame: number): void {
-    this.dropBefore(frame);
-    if (!this.loading && !this.exhausted && this.loaded.length < 2) {
-      this.loading = this.loadNext().finally(() => { this.loading = undefined; });
+    const keepFrom = frame - this.keepBehindFrames;
+    this.dropBefore(keepFrom);
+    for (const t of this.loaded) t.pcm.releaseBefore(keepFrom - t.startFrame);
+    const last = this.loaded.at(-1);
+    const due = !last || last.startFrame + last.frames - frame <= this.preloadLeadFrames;
+    // Tracks already played but kept behind for a moment do not count against the two.
+    const ahead = this.loaded.filter((t) => t.startFrame + t.frames > frame).length;
+    if (due && !this.loading && !this.exhausted && ahead < 2) {
+      this.loading = this.loadNext(0).finally(() => { this.loading = undefined; });
     }
+  }
+
+  private get keepBehindFrames(): number {
+    return Math.round(KEEP_BEHIND_SEC * this.format.sampleRate);
+  }
+
+  /** With a manifest the slot of any frame is known: go straight to it (a late join). Only with nothing loaded. */
+  private skipTo(frame: number): void {
+    if (!this.manifestStarts) return;
+    let i = this.manifestStarts.findIndex((s0, k) => frame < s0 + this.manifest!.entries[k]!.frames + this.gapFrames);
+    if (i < 0) i = this.entries.length;
+    this.nextIndex = i;
+    this.nextStartFrame = this.manifestStarts[i] ?? this.manifestStarts.at(-1)! + this.manifest!.entries.at(-1)!.frames + this.gapFrames;
+    this.exhausted = false;
   }
 
   private dropBefore(frame: number): void {
     this.loaded = this.loaded.filter((t) => t.startFrame + t.frames > frame);
   }
 
-  private async loadNext(): Promise<void> {
-    if (this.loading) return this.loading;
+  /** Decodes the next entry, keeping its frames from timeline frame `keepFrom` on. */
+  private async loadNext(keepFrom: number): Promise<void> {
     while (this.nextIndex < this.entries.length) {
       const index = this.nextIndex++;
       const entry = this.entries[index]!;
       if (this.manifest) {
-        await this.loadSlot(index, entry);
+        await this.loadSlot(index, entry, keepFrom);
         return;
       }
       try {
-        const d = await this.decode(this.ffmpegPath, entry.path, this.format);
+        const d = await this.decode(this.ffmpegPath, entry.path, this.format, {});
+        this.lastDecodeMs = d.decodeMs;
         const track: TimelineTrack = { index, entry, startFrame: this.nextStartFrame, frames: d.frames, pcm: d.pcm };
         this.nextStartFrame += d.frames + this.gapFrames;
         this.loaded.push(track);
@@ -141,22 +196,22 @@ export class TrackQueue {
   }
 
   /** One manifest slot: the track if it is the right file, else silence of exactly its length. */
-  private async loadSlot(index: number, entry: PlaylistEntry): Promise<void> {
+  private async loadSlot(index: number, entry: PlaylistEntry, keepFrom: number): Promise<void> {
     const m = this.manifest!.entries[index]!;
     const startFrame = this.manifestStarts![index]!;
     this.nextStartFrame = startFrame + m.frames + this.gapFrames;
-    if (this.nextIndex >= this.entries.length) this.exhaustedAfterThis = true;
-    let pcm: Buffer = Buffer.alloc(0);
+    const last = this.nextIndex >= this.entries.length;
+    let pcm = new PcmChunks(this.frameBytes);
+    pcm.seal(m.frames);
     const where = `playlist line ${entry.line} (${entry.raw})`;
     try {
       if (!existsSync(entry.path)) throw new DecodeError(entry.path, `music file not found: ${entry.path}`);
       if ((await sha256File(entry.path)) !== m.sha256) throw new DecodeError(entry.path, `${entry.path} differs from the one in the timeline manifest`);
-      // Straight into a buffer of the manifest's length: cut or padded, never a second copy.
-      const d = await this.decode(this.ffmpegPath, entry.path, this.format, m.frames);
+      const d = await this.decode(this.ffmpegPath, entry.path, this.format, { intoFrames: m.frames, keepFromFrame: Math.max(0, keepFrom - startFrame) });
+      this.lastDecodeMs = d.decodeMs;
       pcm = d.pcm;
-      const got = d.decodedFrames ?? d.frames;
-      if (Math.abs(got - m.frames) > LENGTH_MISMATCH_WARN_FRAMES) {
-        this.events.onProblem(`${where}: decoded to ${got} frames, the manifest says ${m.frames}: ${got < m.frames ? 'padded with silence' : 'cut'} to keep the timeline (a different ffmpeg?)`);
+      if (Math.abs(d.decodedFrames - m.frames) > LENGTH_MISMATCH_WARN_FRAMES) {
+        this.events.onProblem(`${where}: decoded to ${d.decodedFrames} frames, the manifest says ${m.frames}: ${d.decodedFrames < m.frames ? 'padded with silence' : 'cut'} to keep the timeline (a different ffmpeg?)`);
       }
       const track: TimelineTrack = { index, entry, startFrame, frames: m.frames, pcm };
       this.loaded.push(track);
@@ -165,8 +220,6 @@ export class TrackQueue {
       this.events.onProblem(`${where}: ${(e as Error).message}; playing silence for its ${(m.frames / this.format.sampleRate).toFixed(1)} s so that everything after stays in sync`);
       this.loaded.push({ index, entry, startFrame, frames: m.frames, pcm });
     }
-    if (this.exhaustedAfterThis) this.exhausted = true;
+    if (last) this.exhausted = true;
   }
-
-  private exhaustedAfterThis = false;
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
@@ -96,6 +97,13 @@ const schema = z.object({
     output_latency_ms: z.number().min(0).max(1000).default(0),
     ffmpeg: z.string().default(''),
   }).strict().default({}),
+  service: z.object({
+    /**
+     * Resume position, the clock's learned frequency, calibration. "" = $STATE_DIRECTORY (set by
+     * systemd's StateDirectory=), else $XDG_STATE_HOME/jaudiosync (~/.local/state/jaudiosync).
+     */
+    state_dir: z.string().default(''),
+  }).strict().default({}),
   sim: z.object({
     talker: z.enum(['GP', 'GN', 'GL', 'GA', 'GB', 'BD']).default('GP'),
     gps_latency_ms: z.number().min(20).max(900).default(150),
@@ -166,6 +174,13 @@ function describeIssue(issue: z.ZodIssue, raw: unknown): string {
   if (issue.code === 'too_small') return `${key}${shown}: expected ${issue.type === 'string' ? 'a non-empty string' : `at least ${issue.minimum}`}`;
   if (issue.code === 'too_big') return `${key}${shown}: expected at most ${issue.maximum}`;
   return `${key}${shown}: ${issue.message}`;
+}
+
+/** The state directory the config names, or the environment's (see service.state_dir). */
+export function stateDir(config: Config, env: NodeJS.ProcessEnv = process.env): string {
+  if (config.service.state_dir) return resolvePath(config, config.service.state_dir);
+  if (env.STATE_DIRECTORY) return env.STATE_DIRECTORY.split(':')[0]!;
+  return join(env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state'), 'jaudiosync');
 }
 
 /** Resolves a path from the config against the config's folder. */

@@ -13,7 +13,8 @@ import { GpsPpsSource } from '../time/sources/gps-pps.js';
 import { RtcSource } from '../time/sources/rtc.js';
 import { NtpSource } from '../time/sources/ntp.js';
 import { readRtcCalibration } from '../time/rtc-calibration.js';
-import { resolvePath, type Config } from './config.js';
+import { resolvePath, stateDir, type Config } from './config.js';
+import { CLOCK_STATE_EVERY_MS, ClockStateWriter, readClockPrior } from './clock-state.js';
 import type { Logger } from './log.js';
 import { RtcLoop } from './rtc-loop.js';
 
@@ -64,6 +65,16 @@ export async function startTimingChain(config: Config, log: Logger, over: ChainO
     onStep: (ns, ts, why) => { const m = `clock stepped by ${(ns / 1e6).toFixed(3)} ms (${why})`; if (ts.state !== 'unsynchronized' && !why.startsWith('first lock')) log.warn(m); event(m); },
     onSample: (s) => driftLog?.add({ kind: 'sample', source: s.source, monoNs: s.monoNs, utcNs: s.utcNs, errorNs: s.errorNs }),
   });
+  // The last run's frequency lets a restart lock on two pulses (see clock-state.ts).
+  const stateDirPath = stateDir(config);
+  const realtimeMs = () => Number(converter.toRealtime(hrtimeClock.nowNs()) / 1_000_000n);
+  const saved = await readClockPrior(stateDirPath, realtimeMs());
+  log.info(saved.note);
+  clock.setFrequencyPrior(saved.prior);
+  const stateWriter = new ClockStateWriter(stateDirPath, (m) => log.warn(m));
+  const saveState = () => stateWriter.save(clock.timescale(), realtimeMs());
+  const stateTimer = setInterval(() => void saveState(), CLOCK_STATE_EVERY_MS);
+  stops.push(async () => { clearInterval(stateTimer); await saveState(); });
   const systemMinusUtcNs = () => {
     const now = hrtimeClock.nowNs();
     return Number(converter.toRealtime(now) - clock.timescale().utcAt(now));

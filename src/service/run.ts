@@ -86,18 +86,20 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       onProblem: (m) => { problems.push(m); log.warn(m); },
       onLoaded: (t, ms) => log.info(`loaded track ${t.index + 1}/${playlist.entries.length} "${t.entry.title ?? t.entry.raw}" (${(t.frames / format.sampleRate).toFixed(1)} s) in ${ms.toFixed(0)} ms`),
     }, undefined, manifest);
-    const preload = tracks.prepare(0);
+    // Before any lock the system clock is the best guess of where the timeline is: decode the
+    // track a late join will need while the clock locks (checked, and redone if wrong, below).
+    const guessUtcNs = chain.converter.toRealtime(hrtimeClock.nowNs());
+    const guessLateNs = Number(guessUtcNs - resolveStart(startSpec, guessUtcNs));
+    const preload = tracks.prepare(guessLateNs > 0 ? joinFrame(guessLateNs, format.sampleRate) : 0);
+    preload.catch(() => {}); // awaited below; a failure there is reported once
 
     await waitForLock(chain, config.clock.lock_timeout_s, log, opts.abort);
     const ts0 = chain.clock.timescale();
     const startUtcNs = resolveStart(startSpec, ts0.utcAt(hrtimeClock.nowNs()));
     const lateNs = Number(ts0.utcAt(hrtimeClock.nowNs()) - startUtcNs);
-    if (lateNs > 0) {
-      // Joining late: have the track that plays at the join point in RAM before opening the stream.
-      await tracks.prepare(Math.floor(((lateNs + 2e9) / 1e9) * format.sampleRate));
-    } else {
-      await preload;
-    }
+    await preload;
+    // Joining late: have the track that plays at the join point in RAM before opening the stream.
+    await tracks.prepare(lateNs > 0 ? joinFrame(lateNs, format.sampleRate) : 0);
     if (tracks.finished) {
       throw new Error(lateNs > 0
         ? `the playlist ended before this device was ready (its start was ${formatDuration(lateNs / 1e9)} ago): nothing to join`
@@ -180,6 +182,13 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     await sink?.stop();
     await chain.stop();
   }
+}
+
+/** A late join lands this far past "now" (stream opening, first fills); the track is kept from before it. */
+const JOIN_LEAD_NS = 500_000_000;
+
+function joinFrame(lateNs: number, sampleRate: number): number {
+  return Math.floor(((lateNs + JOIN_LEAD_NS) / 1e9) * sampleRate);
 }
 
 async function loadPlaylist(path: string): Promise<Playlist> {

@@ -1,7 +1,7 @@
 import type { MonotonicClock } from './clock.js';
 import { estimateRealtimeOffset } from './realtime.js';
 import type { SampleSink, TimeSample } from './sample.js';
-import { SourceStats } from './sourcestats.js';
+import { SourceStats, type FrequencyPrior } from './sourcestats.js';
 import { Timescale, type SourceName } from './timescale.js';
 
 /**
@@ -56,10 +56,24 @@ export class ClockLayer implements SampleSink {
     this.current = this.systemTimescale();
   }
 
+  private prior?: FrequencyPrior;
+
+  /**
+   * The local oscillator's frequency as the last run left it: every source measures the same
+   * oscillator, so each may lock on fewer samples with it (see SourceStats.estimateWithPrior).
+   */
+  setFrequencyPrior(prior: FrequencyPrior | undefined): void {
+    this.prior = prior;
+    for (const st of this.stats.values()) st.prior = prior;
+  }
+
   addSample(sample: TimeSample): void {
     this.events.onSample?.(sample);
     let st = this.stats.get(sample.source);
-    if (!st) this.stats.set(sample.source, (st = new SourceStats(sample.source)));
+    if (!st) {
+      this.stats.set(sample.source, (st = new SourceStats(sample.source)));
+      st.prior = this.prior;
+    }
     st.add(sample);
     this.update();
   }

@@ -32,8 +32,23 @@ export const WANDER_NS_PER_SEC = 2_000;
 /** Late-only sources: the residual quantile taken as the undelayed envelope. */
 export const ENVELOPE_QUANTILE = 0.9;
 
+/**
+ * With a known local frequency (a prior, from the last run's state) two samples make a lock: the
+ * offset is measured, the slope taken from the prior. chrony's drift file does the same at boot.
+ */
+export const MIN_SAMPLES_WITH_PRIOR = 2;
+
+/** What the last run learned of the local oscillator (monotonic clock) against UTC. */
+export interface FrequencyPrior {
+  freqPpm: number;
+  /** 1σ: how far it may have moved since (temperature, aging). */
+  sigmaPpm: number;
+}
+
 export class SourceStats {
   private samples: TimeSample[] = [];
+  /** Used only until the window holds MIN_SAMPLES_FOR_LOCK samples. */
+  prior?: FrequencyPrior;
 
   constructor(readonly source: SourceName, private readonly windowSamples = WINDOW_SAMPLES) {}
 
@@ -60,7 +75,7 @@ export class SourceStats {
 
   /** The fitted timescale, or undefined while there are too few consistent samples. */
   estimate(): Timescale | undefined {
-    if (this.samples.length < MIN_SAMPLES_FOR_LOCK) return undefined;
+    if (this.samples.length < MIN_SAMPLES_FOR_LOCK) return this.estimateWithPrior();
     const ref = this.samples.at(-1)!;
     const fit = this.fit(this.samples, ref);
     // Reject outliers once, then refit on the survivors.
@@ -80,6 +95,40 @@ export class SourceStats {
       freqPpm: -line.b / 1000,
       errorBoundNs: BOUND_SIGMAS * Math.max(predStdErr, line.rms / Math.sqrt(kept.length)) + sampleErrNs,
       errorGrowthNsPerSec: BOUND_SIGMAS * line.bStdErr + WANDER_NS_PER_SEC,
+      source: this.source,
+      state: 'locked',
+      lastSampleMonoNs: ref.monoNs,
+    });
+  }
+
+  /**
+   * Few samples and a prior: the offset is their weighted mean along the prior's slope, the bound
+   * carries the prior's uncertainty over the samples' lever arm, and it grows at 3σ of the prior
+   * until a full fit takes over. Samples that disagree with the prior (it is stale, or a sample is
+   * bad) give no lock: the full window decides then. Late-only (GPIO) stamps need the envelope fit.
+   */
+  private estimateWithPrior(): Timescale | undefined {
+    const p = this.prior;
+    if (!p || this.samples.length < MIN_SAMPLES_WITH_PRIOR || this.samples.some((s) => s.lateOnly)) return undefined;
+    const ref = this.samples.at(-1)!;
+    const ref0 = ref.utcNs - ref.monoNs;
+    const slopeNsPerSec = -p.freqPpm * 1000;
+    const xs = this.samples.map((s) => Number(s.monoNs - ref.monoNs) / 1e9);
+    const adj = this.samples.map((s, i) => Number(s.utcNs - s.monoNs - ref0) - slopeNsPerSec * xs[i]!);
+    const ws = this.samples.map((s) => 1 / Math.max(1, s.errorNs) ** 2);
+    const wSum = ws.reduce((a, b) => a + b, 0);
+    const a = adj.reduce((m, y, i) => m + ws[i]! * y, 0) / wSum;
+    const slopeSigmaNs = p.sigmaPpm * 1000;
+    const consistent = this.samples.every((s, i) => Math.abs(adj[i]! - a) <= BOUND_SIGMAS * (s.errorNs + slopeSigmaNs * Math.abs(xs[i]!)));
+    if (!consistent) return undefined;
+    const sampleErrNs = this.samples.reduce((m, s) => Math.max(m, s.errorNs), 0);
+    const leverSec = xs.reduce((m, x, i) => m + ws[i]! * Math.abs(x), 0) / wSum;
+    return new Timescale({
+      refMonoNs: ref.monoNs,
+      refUtcNs: ref.utcNs + BigInt(Math.round(a)),
+      freqPpm: p.freqPpm,
+      errorBoundNs: BOUND_SIGMAS * slopeSigmaNs * leverSec + sampleErrNs,
+      errorGrowthNsPerSec: BOUND_SIGMAS * slopeSigmaNs + WANDER_NS_PER_SEC,
       source: this.source,
       state: 'locked',
       lastSampleMonoNs: ref.monoNs,

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../../src/service/config.js';
 
@@ -12,7 +14,8 @@ export interface CliResult {
 export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_DIR, 'src/cli/bin.ts'), ...args], {
-      cwd: PACKAGE_DIR, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+      // A state directory of its own: no test sees another's saved clock, none writes the user's.
+      cwd: PACKAGE_DIR, env: { ...process.env, XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'jas-state-')), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });

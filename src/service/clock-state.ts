@@ -1,0 +1,78 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FrequencyPrior } from '../time/sourcestats.js';
+import type { Timescale } from '../time/timescale.js';
+import { writeFileAtomic } from './atomic-file.js';
+
+/**
+ * The clock's learned frequency, kept across restarts (chrony's drift file): a service restarted
+ * mid-ride, or a Pi rebooted, locks on two PPS pulses instead of a full window and so rejoins the
+ * music in about a second. The file is written atomically; a missing, corrupt or stale one is
+ * reported and ignored, never fatal.
+ */
+
+export const CLOCK_STATE_FILE = 'clock.json';
+/** Written this often while locked on a source that measures frequency well. */
+export const CLOCK_STATE_EVERY_MS = 60_000;
+/**
+ * 1σ of a saved frequency: the Pi's crystal moves ~0.25 ppm/°C and a box on a bike swings between
+ * 40 and 70 °C, so a restart may find it a few ppm away from the last run's value.
+ */
+export const PRIOR_SIGMA_PPM = 5;
+/** Crystal aging, added to the σ per day since the file was written. */
+const AGING_PPM_PER_DAY = 0.01;
+/** Older than this, the file tells nothing worth trusting. */
+const MAX_AGE_DAYS = 180;
+/** Only these sources measure the local frequency to far better than PRIOR_SIGMA_PPM. */
+const MEASURING_SOURCES = new Set(['gps+pps', 'ntp']);
+
+interface ClockStateFile {
+  v: 1;
+  freqPpm: number;
+  source: string;
+  savedAtUtcMs: number;
+}
+
+export async function readClockPrior(dir: string, nowUtcMs: number): Promise<{ prior?: FrequencyPrior; note: string }> {
+  const path = join(dir, CLOCK_STATE_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    return { note: missing ? `no saved clock frequency yet (${path}): locking from scratch` : `cannot read ${path}: ${(e as Error).message}; locking from scratch` };
+  }
+  let s: ClockStateFile;
+  try {
+    s = JSON.parse(text) as ClockStateFile;
+    if (s.v !== 1 || !Number.isFinite(s.freqPpm) || Math.abs(s.freqPpm) > 1000 || !Number.isFinite(s.savedAtUtcMs)) throw new Error('unexpected content');
+  } catch (e) {
+    return { note: `${path} is not a clock state file (${(e as Error).message}): ignored; it is rewritten once locked` };
+  }
+  const ageDays = (nowUtcMs - s.savedAtUtcMs) / 86_400_000;
+  if (ageDays > MAX_AGE_DAYS || ageDays < -1) return { note: `${path} was written ${ageDays.toFixed(0)} days ago: too old to trust, locking from scratch` };
+  const prior = { freqPpm: s.freqPpm, sigmaPpm: PRIOR_SIGMA_PPM + AGING_PPM_PER_DAY * Math.max(0, ageDays) };
+  return { prior, note: `clock frequency from the last run: ${s.freqPpm.toFixed(3)} ppm ± ${prior.sigmaPpm.toFixed(1)} (${s.source}, ${ageDays < 1 ? `${(ageDays * 24).toFixed(1)} h` : `${ageDays.toFixed(0)} days`} ago)` };
+}
+
+/** Saves the frequency when the timescale is locked on a measuring source; says a failure once. */
+export class ClockStateWriter {
+  private warned = false;
+
+  constructor(private readonly dir: string, private readonly onError: (m: string) => void) {}
+
+  async save(ts: Timescale, nowUtcMs: number): Promise<boolean> {
+    if (ts.state !== 'locked' || !MEASURING_SOURCES.has(ts.source)) return false;
+    const s: ClockStateFile = { v: 1, freqPpm: ts.freqPpm, source: ts.source, savedAtUtcMs: nowUtcMs };
+    try {
+      await mkdir(this.dir, { recursive: true });
+      await writeFileAtomic(join(this.dir, CLOCK_STATE_FILE), JSON.stringify(s) + '\n');
+      this.warned = false;
+      return true;
+    } catch (e) {
+      if (!this.warned) this.onError(`cannot save the clock state in ${this.dir}: ${(e as Error).message} (set service.state_dir to a writable folder); a restart will lock from scratch`);
+      this.warned = true;
+      return false;
+    }
+  }
+}

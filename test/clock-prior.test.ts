@@ -1,0 +1,127 @@
+import test from 'ava';
+import { mkdtempSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLOCK_STATE_FILE, ClockStateWriter, PRIOR_SIGMA_PPM, readClockPrior } from '../src/service/clock-state.js';
+import { MIN_SAMPLES_FOR_LOCK, SourceStats } from '../src/time/sourcestats.js';
+import { Timescale } from '../src/time/timescale.js';
+
+/**
+ * A frequency saved by the last run lets a restart lock on two pulses, with an honest bound; a
+ * prior that the samples contradict gives no early lock; the file survives bad content.
+ */
+
+const S = 1_000_000_000n;
+
+function rng(seed: number) {
+  let a = seed >>> 0;
+  const u = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const g = () => Math.sqrt(-2 * Math.log(Math.max(u(), 1e-12))) * Math.cos(2 * Math.PI * u());
+  return { u, g };
+}
+
+/** PPS samples of a crystal at freqPpm, kernel-stamped with jitterNs of noise. */
+function pulses(freqPpm: number, n: number, g: () => number, jitterNs = 1_500) {
+  const utc0 = 1_790_000_000n * S;
+  return Array.from({ length: n }, (_, k) => ({
+    monoNs: 7_000n * S + BigInt(Math.round(k * 1e9 * (1 + freqPpm * 1e-6) + g() * jitterNs)),
+    utcNs: utc0 + BigInt(k) * S, errorNs: 5_000, source: 'gps+pps' as const,
+    trueMono: (t: number) => 7_000n * S + BigInt(Math.round(t * 1e9 * (1 + freqPpm * 1e-6))), utc0,
+  }));
+}
+
+test('with a prior, two pulses lock and the bound holds while the window fills (seeded, 200 restarts)', (t) => {
+  const { g, u } = rng(11);
+  let inside = 0, total = 0, lockedAtTwo = 0;
+  for (let run = 0; run < 200; run++) {
+    const freqPpm = (u() - 0.5) * 80;
+    const st = new SourceStats('gps+pps');
+    // The saved value is off by the prior's own σ at most, as its σ claims.
+    st.prior = { freqPpm: freqPpm + (u() - 0.5) * 2 * PRIOR_SIGMA_PPM, sigmaPpm: PRIOR_SIGMA_PPM };
+    const ps = pulses(freqPpm, MIN_SAMPLES_FOR_LOCK, g);
+    ps.forEach((p, k) => {
+      st.add(p);
+      const ts = st.estimate();
+      if (k === 1 && ts) lockedAtTwo++;
+      if (!ts) return;
+      for (const dt of [0.2, 0.5, 0.99]) {
+        const probe = p.trueMono(k + dt);
+        const trueUtc = p.utc0 + BigInt(Math.round((k + dt) * 1e9));
+        total++;
+        if (Math.abs(Number(ts.utcAt(probe) - trueUtc)) <= ts.errorBoundAt(probe)) inside++;
+      }
+    });
+  }
+  t.true(lockedAtTwo >= 195, `locked at the second pulse in ${lockedAtTwo}/200 restarts`);
+  t.true(inside / total >= 0.99, `${inside}/${total} inside the bound`);
+});
+
+test('without a prior nothing locks before the full minimum; a contradicted prior gives no early lock', (t) => {
+  const { g } = rng(5);
+  const plain = new SourceStats('gps+pps');
+  const wrong = new SourceStats('gps+pps');
+  wrong.prior = { freqPpm: 40, sigmaPpm: PRIOR_SIGMA_PPM }; // the crystal is really at -40 ppm: 80 ppm off
+  const ps = pulses(-40, MIN_SAMPLES_FOR_LOCK, g);
+  ps.slice(0, MIN_SAMPLES_FOR_LOCK - 1).forEach((p) => { plain.add(p); wrong.add(p); });
+  t.is(plain.estimate(), undefined);
+  t.is(wrong.estimate(), undefined, 'samples 80 ppm away from the prior are not explained by it');
+  wrong.add(ps.at(-1)!);
+  const ts = wrong.estimate();
+  t.truthy(ts, 'the full window locks as usual');
+  t.true(Math.abs(ts!.freqPpm + 40) < 5, `the fit, not the prior, sets the frequency: ${ts!.freqPpm}`);
+});
+
+test('clock state: written atomically when locked on GPS+PPS, read back as a prior with its age', async (t) => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'jas-cs-')), 'nested', 'state');
+  const errors: string[] = [];
+  const w = new ClockStateWriter(dir, (m) => errors.push(m));
+  const base = { refMonoNs: 0n, refUtcNs: 0n, errorBoundNs: 1000, errorGrowthNsPerSec: 10, lastSampleMonoNs: 0n };
+  t.false(await w.save(new Timescale({ ...base, freqPpm: -12.5, source: 'rtc', state: 'locked' }), 0), 'an RTC does not measure the crystal well enough');
+  t.false(await w.save(new Timescale({ ...base, freqPpm: -12.5, source: 'gps+pps', state: 'holdover' }), 0));
+  const now = Date.UTC(2026, 10, 25);
+  t.true(await w.save(new Timescale({ ...base, freqPpm: -12.5, source: 'gps+pps', state: 'locked' }), now));
+  const r = await readClockPrior(dir, now + 3 * 3600_000);
+  t.is(r.prior?.freqPpm, -12.5);
+  t.true(r.prior!.sigmaPpm >= PRIOR_SIGMA_PPM);
+  t.regex(r.note, /-12\.500 ppm .*3\.0 h ago/);
+  t.deepEqual(errors, []);
+});
+
+test('clock state: missing, corrupt, stale or unwritable is said and never fatal', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cs-'));
+  t.regex((await readClockPrior(dir, 0)).note, /no saved clock frequency yet/);
+  writeFileSync(join(dir, CLOCK_STATE_FILE), '{"v":1,"freqPpm":');
+  const corrupt = await readClockPrior(dir, 0);
+  t.is(corrupt.prior, undefined);
+  t.regex(corrupt.note, /clock\.json is not a clock state file.*ignored/);
+  writeFileSync(join(dir, CLOCK_STATE_FILE), JSON.stringify({ v: 1, freqPpm: 3, source: 'gps+pps', savedAtUtcMs: 0 }));
+  const stale = await readClockPrior(dir, Date.UTC(2026, 0, 1));
+  t.is(stale.prior, undefined);
+  t.regex(stale.note, /too old to trust/);
+  if (process.getuid?.() !== 0) {
+    const ro = join(dir, 'ro');
+    mkdirSync(ro);
+    chmodSync(ro, 0o500);
+    const errors: string[] = [];
+    const w = new ClockStateWriter(join(ro, 'x'), (m) => errors.push(m));
+    const ts = new Timescale({ refMonoNs: 0n, refUtcNs: 0n, errorBoundNs: 1, errorGrowthNsPerSec: 1, lastSampleMonoNs: 0n, freqPpm: 1, source: 'gps+pps', state: 'locked' });
+    t.false(await w.save(ts, 0));
+    t.false(await w.save(ts, 0));
+    t.is(errors.length, 1, 'said once');
+    t.regex(errors[0]!, /cannot save the clock state .*service\.state_dir/);
+  } else {
+    // As root a read-only folder is writable: a file where the folder should be fails instead.
+    writeFileSync(join(dir, 'blocker'), '');
+    const errors: string[] = [];
+    const w = new ClockStateWriter(join(dir, 'blocker', 'state'), (m) => errors.push(m));
+    const ts = new Timescale({ refMonoNs: 0n, refUtcNs: 0n, errorBoundNs: 1, errorGrowthNsPerSec: 1, lastSampleMonoNs: 0n, freqPpm: 1, source: 'gps+pps', state: 'locked' });
+    t.false(await w.save(ts, 0));
+    t.regex(errors[0] ?? '', /cannot save the clock state .*service\.state_dir/);
+  }
+  t.truthy(readFileSync(join(dir, CLOCK_STATE_FILE), 'utf8'), 'the old file is untouched');
+});

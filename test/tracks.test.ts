@@ -1,0 +1,142 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChunkedDecodeOptions } from '../src/player/decoder.js';
+import type { PlaylistEntry } from '../src/player/m3u.js';
+import { sha256File, type Manifest } from '../src/player/manifest.js';
+import { PcmChunks } from '../src/player/pcm-chunks.js';
+import { PRELOAD_MIN_LEAD_SEC, TrackQueue } from '../src/player/tracks.js';
+
+/**
+ * The queue's memory bound and its late-join bookkeeping, with a synthetic decoder whose every
+ * sample encodes (track, frame): what render returns proves which frame of which track it is.
+ */
+
+const RATE = 1000; // a small rate keeps minutes of "audio" cheap
+const fmt = { sampleRate: RATE, channels: 2 };
+const sampleOf = (track: number, frame: number) => ((track * 7919 + frame) % 30000) + 1;
+
+function synthPcm(track: number, frames: number, opts: ChunkedDecodeOptions) {
+  const pcm = new PcmChunks(4, opts.keepFromFrame ?? 0, 512);
+  const block = 700; // not a multiple of the chunk: appends straddle chunk edges
+  for (let f0 = 0; f0 < frames; f0 += block) {
+    const n = Math.min(block, frames - f0);
+    const b = Buffer.alloc(n * 4);
+    for (let i = 0; i < n; i++) { b.writeInt16LE(sampleOf(track, f0 + i), i * 4); b.writeInt16LE(-sampleOf(track, f0 + i), i * 4 + 2); }
+    pcm.append(b, opts.intoFrames);
+  }
+  const decodedFrames = pcm.decodedFrames;
+  pcm.seal(opts.intoFrames ?? decodedFrames);
+  return { path: '', format: fmt, pcm, frames: pcm.frames, decodedFrames, decodeMs: 1 };
+}
+
+test('PcmChunks: what goes in comes out across chunk edges; released chunks free RAM and read as silence', (t) => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 5000 }), (frames, a, b) => {
+    const d = synthPcm(3, frames, {});
+    const from = Math.min(a, frames - 1), to = Math.min(frames, from + 1 + b);
+    const out = d.pcm.slice(from, to);
+    for (let i = 0; i < to - from; i++) if (out.readInt16LE(i * 4) !== sampleOf(3, from + i)) return false;
+    return d.pcm.bytesInRam >= frames * 4;
+  }));
+  const d = synthPcm(1, 5000, {});
+  const before = d.pcm.bytesInRam;
+  d.pcm.releaseBefore(2600);
+  t.is(before - d.pcm.bytesInRam, 5 * 512 * 4, 'the five chunks wholly before frame 2600 are freed');
+  t.is(d.pcm.slice(2559, 2560).readInt16LE(0), 0, 'a released frame reads as silence');
+  t.is(d.pcm.slice(2560, 2561).readInt16LE(0), sampleOf(1, 2560));
+});
+
+test('PcmChunks: a manifest length pads with silence or cuts; frames before keepFromFrame are never held', (t) => {
+  const padded = synthPcm(2, 1000, { intoFrames: 1500 });
+  t.is(padded.frames, 1500);
+  t.is(padded.decodedFrames, 1000);
+  t.is(padded.pcm.slice(999, 1000).readInt16LE(0), sampleOf(2, 999));
+  t.true(padded.pcm.slice(1000, 1500).equals(Buffer.alloc(2000)), 'padding is silence');
+  const cut = synthPcm(2, 3000, { intoFrames: 1200 });
+  t.is(cut.frames, 1200);
+  t.true(cut.pcm.bytesInRam <= 3 * 512 * 4, 'nothing past the manifest length is held');
+  const joined = synthPcm(2, 5000, { keepFromFrame: 4000 });
+  t.true(joined.pcm.bytesInRam <= Math.ceil((5000 - 3584) / 512) * 512 * 4, `only from the join point: ${joined.pcm.bytesInRam} bytes`);
+  t.is(joined.pcm.slice(4000, 4001).readInt16LE(0), sampleOf(2, 4000));
+});
+
+function entries(n: number, dir: string): PlaylistEntry[] {
+  return Array.from({ length: n }, (_, i) => {
+    const path = join(dir, `t${i}.bin`);
+    writeFileSync(path, `track ${i}`);
+    return { line: i + 2, raw: `t${i}.bin`, path } as PlaylistEntry;
+  });
+}
+
+async function queue(n: number, framesEach: number, withManifest: boolean) {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const es = entries(n, dir);
+  const decoded: Array<{ index: number; keepFromFrame: number }> = [];
+  const manifest: Manifest | undefined = withManifest ? {
+    v: 1, sampleRate: RATE, channels: 2, totalFrames: n * framesEach,
+    entries: await Promise.all(es.map(async (e) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: framesEach }))),
+  } : undefined;
+  const problems: string[] = [];
+  const q = new TrackQueue(es, 'ffmpeg', fmt, 0, { onProblem: (m) => problems.push(m) }, async (_f, path, _fmt, opts) => {
+    const index = es.findIndex((e) => e.path === path);
+    decoded.push({ index, keepFromFrame: opts.keepFromFrame ?? 0 });
+    return synthPcm(index, framesEach, opts);
+  }, manifest);
+  return { q, decoded, problems };
+}
+
+test('TrackQueue: at most the unplayed rest of one track and, near its end, the next are in RAM', async (t) => {
+  const framesEach = 300 * RATE; // 5 min tracks
+  const { q, decoded } = await queue(6, framesEach, false);
+  await q.prepare(0);
+  t.deepEqual(decoded.map((d) => d.index), [0], 'the next track is not decoded at the start of a long one');
+  let peak = 0;
+  const out = Buffer.alloc(100 * 4);
+  for (let frame = 0; frame < 6 * framesEach; frame += 100) {
+    q.advance(frame);
+    await new Promise((r) => setImmediate(r));
+    q.render(frame, 100, out);
+    const tr = Math.floor(frame / framesEach);
+    t.is(out.readInt16LE(0), sampleOf(tr, frame - tr * framesEach), `frame ${frame}`);
+    peak = Math.max(peak, q.bytesInRam);
+    if (t.passed === false) return;
+  }
+  const bound = (framesEach + (PRELOAD_MIN_LEAD_SEC + 3) * RATE) * 4;
+  t.true(peak <= bound, `peak ${peak} bytes, bound ${bound}`);
+  t.true(peak < 2 * framesEach * 4 * 0.7, 'well under two whole tracks');
+  t.deepEqual(decoded.map((d) => d.index), [0, 1, 2, 3, 4, 5]);
+});
+
+test('TrackQueue: a late join decodes only the slot it joins, kept from the join point; a wrong early guess is redone', async (t) => {
+  const framesEach = 300 * RATE;
+  const { q, decoded } = await queue(8, framesEach, true);
+  const joinAt = 4 * framesEach + 123_456;
+  await q.prepare(joinAt + 60 * RATE); // a guess a minute ahead (the system clock was off)
+  await q.prepare(joinAt);
+  t.deepEqual(decoded.map((d) => d.index), [4, 4], 'the joined slot only, decoded again for the earlier point');
+  const out = Buffer.alloc(4);
+  q.render(joinAt, 1, out);
+  t.is(out.readInt16LE(0), sampleOf(4, 123_456));
+  t.true(q.bytesInRam <= (framesEach - 123_456 + 3 * RATE + 2 * 512) * 4, `only from the join point: ${q.bytesInRam} bytes`);
+  q.render(4 * framesEach, 1, out);
+  t.is(out.readInt16LE(0), 0, 'before the join point nothing is held');
+});
+
+test('TrackQueue: a file differing from the manifest plays silence for exactly its slot and the next is on time', async (t) => {
+  const { q, problems } = await queue(3, 2000, true);
+  // Entry 1's file changes after the manifest was made.
+  const e1 = (q as unknown as { entries: PlaylistEntry[] }).entries[1]!;
+  writeFileSync(e1.path, 'another file');
+  const out = Buffer.alloc(4);
+  await q.prepare(0);
+  for (let f = 0; f < 6000; f += 100) {
+    q.advance(f);
+    await q.prepare(f);
+    q.render(f, 1, out);
+    const expect = f < 2000 ? sampleOf(0, f) : f < 4000 ? 0 : sampleOf(2, f - 4000);
+    t.is(out.readInt16LE(0), expect, `frame ${f}`);
+  }
+  t.true(problems.some((p) => /line 3 .*differs from the one in the timeline manifest.*silence/.test(p)), problems.join('\n'));
+});
