@@ -3,6 +3,8 @@ import { Command, Option } from 'commander';
 import { configToToml, embeddedConfig, loadConfigFile, PACKAGE_DIR, type Config } from '../service/config.js';
 import { createLogger } from '../service/log.js';
 import { run } from '../service/run.js';
+import { serve } from '../service/daemon.js';
+import { statusCommand } from './status.js';
 import { playlistCommand } from './playlist.js';
 import { devicesCommand } from './devices.js';
 import { gpsMonitor, ppsMonitor, rtcCommand } from './hardware-cli.js';
@@ -43,15 +45,24 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--output <kind>', 'audio output').choices(['alsa', 'wav']))
     .option('--wav <path>', 'WAV file to write when there is no audio device (or with --output wav)')
     .option('-q, --quiet', 'only warnings and errors')
-    .option('--from-track <n>', 'start the timeline at track n (e.g. to resume)')
-    .action(async (o: { config?: string; at?: string; output?: 'alsa' | 'wav'; wav?: string; quiet?: boolean; fromTrack?: string }) => {
-      const config = loadConfig(o.config);
+    .option('--from-track <n>', 'start the timeline at track n')
+    .option('--resume', 'start at the track that was playing when the service last stopped')
+    .option('--service', 'stay up when nothing more is scheduled, retry failed starts (the systemd unit uses this)')
+    .action(async (o: { config?: string; at?: string; output?: 'alsa' | 'wav'; wav?: string; quiet?: boolean; fromTrack?: string; resume?: boolean; service?: boolean }) => {
       const log = createLogger(process.stdout, o.quiet);
-      const abort = new AbortController();
-      const onSignal = (sig: string) => { log.info(`${sig}: stopping`); abort.abort(); };
-      process.once('SIGINT', () => onSignal('SIGINT'));
-      process.once('SIGTERM', () => onSignal('SIGTERM'));
-      await run({ config, log, at: o.at, output: o.output, wavPath: o.wav, processStartNs, abort: abort.signal, fromTrack: o.fromTrack ? Number(o.fromTrack) : undefined });
+      const fromTrack = o.fromTrack !== undefined ? Number(o.fromTrack) : undefined;
+      if (fromTrack !== undefined && !(Number.isInteger(fromTrack) && fromTrack >= 1)) throw new Error(`--from-track "${o.fromTrack}": expected a track number from 1`);
+      if (fromTrack !== undefined && o.resume) throw new Error('--from-track and --resume: choose one');
+      await serve({ loadConfig: () => loadConfig(o.config), log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at: o.at, output: o.output, wavPath: o.wav, version: version() });
+    });
+
+  program.command('status')
+    .description("the running service's clock, schedule, playback and health (from its status socket)")
+    .option('--json', 'machine-readable')
+    .option('-c, --config <path>', "the service's config (for service.runtime_dir)")
+    .option('--socket <path>', 'the status socket (default: found in the usual runtime folders)')
+    .action(async (o: { json?: boolean; config?: string; socket?: string }) => {
+      exitCode = await statusCommand({ json: Boolean(o.json), socket: o.socket, config: o.config ? loadConfigFile(o.config) : undefined });
     });
 
   program.command('play')

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { isTimeZone, nextOccurrence, parseCron, parseDaily, previousOccurrence, systemTimeZone, type Occurrences } from './schedule.js';
 
 /**
  * The one config file (TOML), validated at load: an unknown key, a wrong type or an impossible
@@ -16,7 +17,7 @@ export const DEFAULT_CONFIG_PATH = '/etc/jaudiosync/config.toml';
 export const EMBEDDED_CONFIG_NAME = '(embedded default config)';
 
 const StartSpec = z.string().refine((s) => parseStartSpec(s) !== undefined, {
-  message: 'expected "next-10s", "+SECONDS" (e.g. "+30") or an ISO 8601 instant with offset (e.g. "2026-06-27T18:55:00+02:00")',
+  message: 'expected an ISO 8601 instant with offset (e.g. "2026-06-27T18:55:00+02:00"), "daily HH:MM", "cron MIN HOUR DOM MON DOW", "next-10s" or "+SECONDS"',
 });
 
 const schema = z.object({
@@ -55,11 +56,17 @@ const schema = z.object({
     lock_timeout_s: z.number().min(0).max(3600).default(20),
     /** Place the start only when the clock's error bound is below this; 0 = accept any clock. */
     max_error_ms: z.number().min(0).default(0),
+    /** At the start instant with a bound over max_error_ms: "wait" (silence, then join late on the exact sample) or "start" anyway. */
+    when_unsure: z.enum(['wait', 'start']).default('wait'),
     /** Drift log (JSON Lines, docs/drift-log.md); "" = none. */
     drift_log: z.string().default(''),
   }).strict().default({}),
   schedule: z.object({
     start: StartSpec.default('next-10s'),
+    /** IANA zone of a daily or cron start (e.g. "Europe/Berlin"); "" = the system's zone. */
+    timezone: z.string().refine((s) => s === '' || isTimeZone(s), { message: 'expected an IANA time zone such as "Europe/Berlin" (timedatectl list-timezones)' }).default(''),
+    /** Before the start: how early to wake, decode and open the stream (the exact start is the aligner's). */
+    wake_early_s: z.number().min(5).max(3600).default(60),
     /** Fade out at this instant (ISO 8601 with offset) and end; "" = play the playlist to its end. */
     stop: z.string().refine((s) => s === '' || parseStartSpec(s)?.kind === 'absolute', { message: 'expected "" or an ISO 8601 instant with offset' }).default(''),
     /** Silent windows "FROM/TO" (ISO 8601 with offsets): the timeline runs on, so music resumes in sync. */
@@ -103,6 +110,10 @@ const schema = z.object({
      * systemd's StateDirectory=), else $XDG_STATE_HOME/jaudiosync (~/.local/state/jaudiosync).
      */
     state_dir: z.string().default(''),
+    /** The status socket's folder. "" = $RUNTIME_DIRECTORY (systemd), else $XDG_RUNTIME_DIR/jaudiosync, else /tmp/jaudiosync-UID. */
+    runtime_dir: z.string().default(''),
+    /** Status LED on this BCM GPIO (through onoff); -1 = none. */
+    led_gpio: z.number().int().min(-1).max(53).default(-1),
   }).strict().default({}),
   sim: z.object({
     talker: z.enum(['GP', 'GN', 'GL', 'GA', 'GB', 'BD']).default('GP'),
@@ -183,17 +194,30 @@ export function stateDir(config: Config, env: NodeJS.ProcessEnv = process.env): 
   return join(env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state'), 'jaudiosync');
 }
 
+/** The status socket's folder (see service.runtime_dir). */
+export function runtimeDir(config: Config, env: NodeJS.ProcessEnv = process.env): string {
+  if (config.service.runtime_dir) return resolvePath(config, config.service.runtime_dir);
+  if (env.RUNTIME_DIRECTORY) return env.RUNTIME_DIRECTORY.split(':')[0]!;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'jaudiosync');
+  return join('/tmp', `jaudiosync-${process.getuid?.() ?? 0}`);
+}
+
 /** Resolves a path from the config against the config's folder. */
 export function resolvePath(config: Config, p: string): string {
   return isAbsolute(p) ? p : resolve(config.baseDir, p);
 }
 
-export type StartSpecParsed = { kind: 'next'; everySec: number; minLeadSec: number } | { kind: 'relative'; sec: number } | { kind: 'absolute'; utcNs: bigint };
+export type StartSpecParsed = { kind: 'next'; everySec: number; minLeadSec: number } | { kind: 'relative'; sec: number } | { kind: 'absolute'; utcNs: bigint }
+  | { kind: 'daily'; hour: number; minute: number; second: number } | { kind: 'cron'; expr: string };
 
 /** "next-10s": the next whole 10 s of UTC at least 5 s away, so every device picks the same one. */
 export const NEXT_MIN_LEAD_SEC = 5;
 
 export function parseStartSpec(s: string): StartSpecParsed | undefined {
+  const daily = parseDaily(s);
+  if (daily) return { kind: 'daily', ...daily };
+  const cron = parseCron(s, 'UTC');
+  if (cron) return 'expr' in cron ? { kind: 'cron', expr: cron.expr } : undefined;
   const next = /^next-(\d+)s$/.exec(s);
   if (next && Number(next[1]) > 0) return { kind: 'next', everySec: Number(next[1]), minLeadSec: NEXT_MIN_LEAD_SEC };
   const rel = /^\+(\d+(?:\.\d+)?)$/.exec(s);
@@ -216,7 +240,12 @@ export function parsePause(s: string): { fromUtcNs: bigint; toUtcNs: bigint } | 
 }
 
 /** The start instant (UTC ns) of a spec, given UTC now. */
-export function resolveStart(spec: StartSpecParsed, utcNowNs: bigint): bigint {
+/**
+ * The start instant a spec means at `utcNowNs`. A daily or cron schedule gives its latest
+ * occurrence when that began less than `playingSec` ago (the playlist is still playing: join it),
+ * else the next one.
+ */
+export function resolveStart(spec: StartSpecParsed, utcNowNs: bigint, opts: { timeZone?: string; playingSec?: number } = {}): bigint {
   const S = 1_000_000_000n;
   switch (spec.kind) {
     case 'absolute': return spec.utcNs;
@@ -226,7 +255,21 @@ export function resolveStart(spec: StartSpecParsed, utcNowNs: bigint): bigint {
       const earliest = utcNowNs + BigInt(spec.minLeadSec) * S;
       return ((earliest + every - 1n) / every) * every;
     }
+    case 'daily':
+    case 'cron': {
+      const timeZone = opts.timeZone || systemTimeZone();
+      const o: Occurrences = spec.kind === 'daily' ? { ...spec, timeZone } : { ...spec, timeZone };
+      const nowMs = Number(utcNowNs / 1_000_000n);
+      const prev = previousOccurrence(o, nowMs);
+      if (prev !== undefined && opts.playingSec && nowMs - prev < opts.playingSec * 1000) return BigInt(prev) * 1_000_000n;
+      return BigInt(nextOccurrence(o, nowMs)!) * 1_000_000n;
+    }
   }
+}
+
+/** A repeating schedule (daily, cron) has a next start after every playlist. */
+export function isRepeating(spec: StartSpecParsed): boolean {
+  return spec.kind === 'daily' || spec.kind === 'cron';
 }
 
 export function configToToml(c: Config): string {

@@ -36,6 +36,8 @@ export interface TimingChain {
   hasSources: boolean;
   /** System clock minus disciplined UTC now (ns). */
   systemMinusUtcNs(): number;
+  /** Counters for status: RTC (I2C) errors, NMEA sentences per second since the last call. */
+  health(): { i2cErrors: number; nmeaPerSec?: number; nmeaBad?: number };
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,16 @@ export async function startTimingChain(config: Config, log: Logger, over: ChainO
   let gpsSource: GpsPpsSource | undefined;
   let rtcSource: RtcSource | undefined;
   let rtcLoop: RtcLoop | undefined;
+  let i2cErrors = 0;
+  let gpsCounters: { sentences: number; badChecksum: number; garbage: number } | undefined;
+  let lastNmea = { atNs: hrtimeClock.nowNs(), sentences: 0 };
+  const health = () => {
+    const now = hrtimeClock.nowNs();
+    const sentences = gpsCounters?.sentences ?? 0;
+    const nmeaPerSec = gpsCounters ? (sentences - lastNmea.sentences) / Math.max(1e-3, Number(now - lastNmea.atNs) / 1e9) : undefined;
+    lastNmea = { atNs: now, sentences };
+    return { i2cErrors, nmeaPerSec, nmeaBad: gpsCounters ? gpsCounters.badChecksum + gpsCounters.garbage : undefined };
+  };
   try {
     if (config.gps.enabled) {
       let gpsPath = gpsPortPath;
@@ -105,6 +117,7 @@ export async function startTimingChain(config: Config, log: Logger, over: ChainO
       }
       gpsSource = new GpsPpsSource(clock, (m) => { log.info(m); event(m); });
       const gps = new SerialGps({ path: gpsPath, baudRate: over.baud ?? config.gps.baud, nowNs: hrtimeClock.nowNs, floorUtcNs: BUILD_FLOOR_UTC_NS, rollover: config.gps.rollover }, gpsSource);
+      gpsCounters = gps.counters;
       await gps.open();
       stops.push(() => gps.close());
       if (ppsPath) {
@@ -142,7 +155,7 @@ export async function startTimingChain(config: Config, log: Logger, over: ChainO
         const calibration = calibrationPath ? await readRtcCalibration(calibrationPath, (m) => log.warn(m)) : undefined;
         rtcSource = new RtcSource(clock, calibration);
         rtcLoop = new RtcLoop({ rtc, source: rtcSource, clock, nowNs: hrtimeClock.nowNs, sqwPath, converter, setOnLock: config.rtc.set_on_lock, driftLog, calibrationPath, calibration,
-          log: (level, m) => { (level === 'warn' ? log.warn : log.info)(m); event(m); } });
+          log: (level, m) => { if (level === 'warn') i2cErrors++; (level === 'warn' ? log.warn : log.info)(m); event(m); } });
         try {
           await rtcLoop.start();
           stops.push(() => rtcLoop!.stop());
@@ -184,5 +197,5 @@ export async function startTimingChain(config: Config, log: Logger, over: ChainO
     stops.push(() => clearInterval(timer));
   }
   const describe = parts.length ? parts.join('; ') : 'no GPS or RTC configured: system clock (unsynchronized)';
-  return { clock, gpsSource, rtcSource, rtcLoop, converter, simulated, describe, hasSources: parts.length > 0, systemMinusUtcNs, stop };
+  return { clock, gpsSource, rtcSource, rtcLoop, converter, simulated, describe, hasSources: parts.length > 0, systemMinusUtcNs, health, stop };
 }

@@ -14,8 +14,14 @@ export interface Logger {
 }
 
 const STATUS_EVERY_MS_NO_TTY = 10_000;
+/**
+ * The same warning or error again within this window is counted, not printed: an unplugged I2C
+ * bus must not fill the journal with a line a second. The count is said when the window ends.
+ */
+export const REPEAT_WINDOW_MS = 60_000;
 
-export function createLogger(stream: NodeJS.WriteStream = process.stdout, quiet = false): Logger {
+export function createLogger(stream: NodeJS.WriteStream = process.stdout, quiet = false, nowMs: () => number = Date.now): Logger {
+  const repeats = new Map<string, { firstMs: number; count: number }>();
   const tty = Boolean(stream.isTTY) && !process.env.NO_COLOR;
   let statusShown = false;
   let lastStatusMs = -Infinity;
@@ -23,6 +29,20 @@ export function createLogger(stream: NodeJS.WriteStream = process.stdout, quiet 
     if (statusShown) { stream.write('\r\x1b[2K'); statusShown = false; }
   };
   const line = (level: Level, msg: string) => {
+    if (level !== 'info') {
+      const now = nowMs();
+      for (const [k, r] of repeats) {
+        if (now - r.firstMs < REPEAT_WINDOW_MS) continue;
+        repeats.delete(k);
+        if (r.count > 0) emit(level, `${k} (repeated ${r.count} more time${r.count > 1 ? 's' : ''} in ${REPEAT_WINDOW_MS / 1000} s)`);
+      }
+      const r = repeats.get(msg);
+      if (r) { r.count++; return; }
+      repeats.set(msg, { firstMs: now, count: 0 });
+    }
+    emit(level, msg);
+  };
+  const emit = (level: Level, msg: string) => {
     clearStatus();
     const tag = tty ? { info: '', warn: '\x1b[33mwarning:\x1b[0m ', error: '\x1b[31merror:\x1b[0m ' }[level]
       : { info: '', warn: 'warning: ', error: 'error: ' }[level];

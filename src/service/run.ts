@@ -13,7 +13,7 @@ import { isoFromUtcNs } from '../time/timescale.js';
 import { parsePause, parseStartSpec, resolvePath, resolveStart, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { startTimingChain, type TimingChain } from './hardware.js';
-import { formatClock, formatDuration, formatErrorBound } from './status.js';
+import { formatClock, formatDuration, formatErrorBound, type LiveStatus } from './status.js';
 
 /**
  * `jaudiosync run`: discipline the clock, load the playlist into RAM, and at the start instant put
@@ -34,6 +34,20 @@ export interface RunOptions {
   abort?: AbortSignal;
   /** Start the timeline at this track (1-based): the earlier entries are left out. */
   fromTrack?: number;
+  /** A timing chain that outlives this playback (the service's); else one is started and stopped here. */
+  chain?: TimingChain;
+  /** What `jaudiosync status` shows, kept up to date here. */
+  live?: LiveStatus;
+  /** A new track began: its index in the playlist as written (0-based), for resume. */
+  onTrack?(index: number, title: string): void;
+}
+
+/** The start instant has passed and so has the whole playlist: there is nothing to join. */
+export class NothingToJoinError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NothingToJoinError';
+  }
 }
 
 export interface RunResult {
@@ -45,6 +59,8 @@ export interface RunResult {
 }
 
 const STATUS_EVERY_MS = 250;
+/** On SIGTERM (or a reload) the music fades out over this, instead of stopping on a click. */
+export const FADE_OUT_MS = 500;
 /** Keep the stream open this long after the last frame is heard by our estimate: server and DAC buffers. */
 const DRAIN_MARGIN_MS = 300;
 /** Lock is declared when the clock reports locked; until then wait in steps of this. */
@@ -63,6 +79,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   if (playlist.entries.length === 0) throw new Error(`playlist ${playlistPath} has no playable entries`);
   const skip = (opts.fromTrack ?? 1) - 1;
   if (skip < 0 || skip >= playlist.entries.length) throw new Error(`--from-track ${opts.fromTrack}: the playlist has tracks 1 to ${playlist.entries.length}`);
+  const originalLength = playlist.entries.length;
   playlist.entries = playlist.entries.slice(skip);
   // repeat: the playlist back to back on one fixed timeline.
   if (config.playlist.repeat > 1) playlist.entries = Array.from({ length: config.playlist.repeat }, () => playlist.entries).flat();
@@ -71,8 +88,10 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   const startSpec = parseStartSpec(opts.at ?? config.schedule.start);
   if (!startSpec) throw new Error(`start "${opts.at}" not understood: expected "next-10s", "+SECONDS" or an ISO 8601 instant with offset`);
 
-  const chain: TimingChain = await startTimingChain(config, log);
+  const ownChain = !opts.chain;
+  const chain: TimingChain = opts.chain ?? await startTimingChain(config, log);
   let sink: OutputSink | undefined;
+  const live = opts.live;
   try {
     log.info(`timing: ${chain.describe}`);
     const gapFrames = Math.round((config.playlist.gap_ms / 1000) * format.sampleRate);
@@ -89,19 +108,21 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     // Before any lock the system clock is the best guess of where the timeline is: decode the
     // track a late join will need while the clock locks (checked, and redone if wrong, below).
     const guessUtcNs = chain.converter.toRealtime(hrtimeClock.nowNs());
-    const guessLateNs = Number(guessUtcNs - resolveStart(startSpec, guessUtcNs));
+    const timing = { timeZone: config.schedule.timezone, playingSec: manifest ? (manifest.totalFrames + gapFrames * manifest.entries.length) / format.sampleRate : undefined };
+    const guessLateNs = Number(guessUtcNs - resolveStart(startSpec, guessUtcNs, timing));
     const preload = tracks.prepare(guessLateNs > 0 ? joinFrame(guessLateNs, format.sampleRate) : 0);
     preload.catch(() => {}); // awaited below; a failure there is reported once
 
     await waitForLock(chain, config.clock.lock_timeout_s, log, opts.abort);
     const ts0 = chain.clock.timescale();
-    const startUtcNs = resolveStart(startSpec, ts0.utcAt(hrtimeClock.nowNs()));
+    const startUtcNs = resolveStart(startSpec, ts0.utcAt(hrtimeClock.nowNs()), timing);
+    if (live) live.schedule = { nextStartUtc: isoFromUtcNs(startUtcNs), decision: live.schedule?.decision };
     const lateNs = Number(ts0.utcAt(hrtimeClock.nowNs()) - startUtcNs);
     await preload;
     // Joining late: have the track that plays at the join point in RAM before opening the stream.
     await tracks.prepare(lateNs > 0 ? joinFrame(lateNs, format.sampleRate) : 0);
     if (tracks.finished) {
-      throw new Error(lateNs > 0
+      throw new (lateNs > 0 ? NothingToJoinError : Error)(lateNs > 0
         ? `the playlist ended before this device was ready (its start was ${formatDuration(lateNs / 1e9)} ago): nothing to join`
         : `no track of ${playlistPath} could be decoded (see the warnings above)`);
     }
@@ -111,7 +132,18 @@ export async function run(opts: RunOptions): Promise<RunResult> {
 
     const wavPath = resolvePath(config, opts.wavPath ?? config.audio.wav_path);
     const trimNs = config.audio.latency_trim_ms * 1e6;
-    const maxErrorNs = config.clock.max_error_ms > 0 ? config.clock.max_error_ms * 1e6 : Number.POSITIVE_INFINITY;
+    const thresholdNs = config.clock.max_error_ms > 0 ? config.clock.max_error_ms * 1e6 : Number.POSITIVE_INFINITY;
+    // Wait or join: with "wait" the aligner keeps the stream silent until the bound is good, then
+    // joins late on the exact sample; with "start" it starts on the clock it has and says so.
+    const maxErrorNs = config.clock.when_unsure === 'wait' ? thresholdNs : Number.POSITIVE_INFINITY;
+    let decided = false;
+    const queueLatencyNs = (config.audio.period_frames * config.audio.queue_periods / format.sampleRate) * 1e9 + config.audio.output_latency_ms * 1e6;
+    let fadeFromNs: bigint | undefined;
+    const fadeDb = () => {
+      if (fadeFromNs === undefined) return 0;
+      const left = 1 - Number(hrtimeClock.nowNs() - fadeFromNs) / (FADE_OUT_MS * 1e6);
+      return left > 1e-4 ? 20 * Math.log10(left) : -200;
+    };
     let finished = false;
     const stopSpec = config.schedule.stop ? parseStartSpec(config.schedule.stop) : undefined;
     const stopUtcNs = stopSpec?.kind === 'absolute' ? stopSpec.utcNs : undefined;
@@ -126,7 +158,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     });
     const makeEngine = (out: OutputSink) => new PlaybackEngine(out, tracks, {
       startUtcNs, trimNs, maxErrorNs, timescale: () => chain.clock.timescale(), nowNs: hrtimeClock.nowNs,
-      gainDb: () => config.audio.volume_db, channelMode: config.audio.channel_mode,
+      gainDb: () => config.audio.volume_db + fadeDb(), channelMode: config.audio.channel_mode,
       mutedAt: (u) => (stopUtcNs !== undefined && u >= stopUtcNs) || pauses.some((p) => u >= p.fromUtcNs && u < p.toUtcNs),
     }, {
       onStartPlaced: ({ firstTimelineFrame, timescale }) => {
@@ -153,15 +185,30 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     // Status until the last frame has been heard (or we are stopped).
     let tracksPlayed = 0;
     let lastIndex = -1;
-    while (!opts.abort?.aborted) {
+    for (;;) {
       const nowNs = hrtimeClock.nowNs();
+      if (opts.abort?.aborted) {
+        // Fade out, then let the fade (and the buffers after us) play before stopping.
+        fadeFromNs ??= nowNs;
+        if (!engine.placed || Number(nowNs - fadeFromNs) > (FADE_OUT_MS + 2 * STATUS_EVERY_MS) * 1e6 + queueLatencyNs) break;
+      }
       const ts = chain.clock.timescale();
       const untilSec = Number(startUtcNs - ts.utcAt(nowNs)) / 1e9;
+      if (!decided && untilSec <= 0) {
+        decided = true;
+        const boundNs = ts.errorBoundAt(nowNs);
+        const decision = boundNs <= thresholdNs ? `started on time (${formatErrorBound(boundNs)})`
+          : config.clock.when_unsure === 'wait' ? `waiting: the clock's bound ${formatErrorBound(boundNs)} exceeds clock.max_error_ms = ${config.clock.max_error_ms}; joining late on the exact sample once it is good`
+            : `started anyway: the clock's bound ${formatErrorBound(boundNs)} exceeds clock.max_error_ms = ${config.clock.max_error_ms} (clock.when_unsure = "start")`;
+        (boundNs <= thresholdNs ? log.info : log.warn)(`start instant: ${decision}`);
+        if (live) live.schedule = { ...live.schedule, decision };
+      }
       const frame = engine.timelineFrameNow();
       const track = frame !== undefined ? tracks.trackAt(frame) : undefined;
       if (track && track.index !== lastIndex) {
         lastIndex = track.index;
         tracksPlayed++;
+        opts.onTrack?.((skip + track.index) % originalLength, track.entry.title ?? track.entry.raw);
         log.info(`now playing ${track.index + 1}/${playlist.entries.length}: ${track.entry.title ?? track.entry.raw}`);
       }
       const where = untilSec > 0 ? `start in ${formatDuration(Math.ceil(untilSec))}`
@@ -169,6 +216,16 @@ export async function run(opts: RunOptions): Promise<RunResult> {
           : finished ? 'finishing' : 'waiting for audio';
       const align = engine.placed ? ` | sync ${(engine.lastErrorFrames / format.sampleRate * 1e6).toFixed(1)} µs @ ${((engine.lastRatio - 1) * 1e6).toFixed(1)} ppm${engine.seeks ? `, ${engine.seeks} re-seeks` : ''}` : '';
       log.status(`${formatClock(ts, nowNs)} | ${where}${align}${sink.underrunPeriods ? ` | underruns ${sink.underrunPeriods}` : ''}`);
+      if (live) {
+        live.playback = {
+          state: untilSec > 0 ? 'waiting' : track ? (fadeFromNs ? 'fading out' : 'playing') : finished ? 'finished' : 'waiting for the clock',
+          track: track ? track.index + 1 : undefined, tracks: playlist.entries.length, title: track ? track.entry.title ?? track.entry.raw : undefined,
+          positionSec: track ? (frame! - track.startFrame) / format.sampleRate : undefined,
+          syncErrorUs: engine.placed ? (engine.lastErrorFrames / format.sampleRate) * 1e6 : undefined,
+          ratioPpm: engine.placed ? (engine.lastRatio - 1) * 1e6 : undefined,
+          reseeks: engine.seeks, underruns: sink.underrunPeriods, device: sink.description,
+        };
+      }
       if (process.env.JAUDIOSYNC_DEBUG_ALIGN) process.stderr.write(`align err ${engine.lastErrorFrames.toFixed(3)} frames ratio ${((engine.lastRatio - 1) * 1e6).toFixed(2)} ppm seeks ${engine.seeks}\n`);
       if (finished && (frame === undefined || tracks.endFrame === undefined || frame >= tracks.endFrame)) break;
       if (stopUtcNs !== undefined && ts.utcAt(nowNs) >= stopUtcNs) { log.info(`stop instant ${isoFromUtcNs(stopUtcNs)} reached`); break; }
@@ -180,7 +237,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     return { startUtcNs, tracksPlayed, problems, output: sink.description, readyMs };
   } finally {
     await sink?.stop();
-    await chain.stop();
+    if (ownChain) await chain.stop();
   }
 }
 

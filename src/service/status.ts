@@ -21,3 +21,21 @@ export function formatDuration(sec: number): string {
   const mm = String(m).padStart(h ? 2 : 1, '0'), ss = String(r).padStart(2, '0');
   return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
+
+/** Everything `jaudiosync status` shows; the service keeps one and the status socket serves it. */
+export interface LiveStatus {
+  pid: number;
+  version: string;
+  config: string;
+  startedAtUtc: string;
+  clock?: {
+    state: string; source: string; errorBoundUs: number | null; freqPpm: number;
+    rtcTempC?: number; cpuTempC?: number; satellites?: number; ppsPulses?: number; ppsLabelled?: number;
+  };
+  schedule?: { nextStartUtc?: string; countdownSec?: number; decision?: string; note?: string };
+  playback?: {
+    state: string; track?: number; tracks?: number; title?: string; positionSec?: number;
+    syncErrorUs?: number; ratioPpm?: number; reseeks?: number; underruns?: number; device?: string;
+  };
+  health?: { i2cErrors?: number; nmeaPerSec?: number; nmeaBad?: number; audioDevice?: string; problems: string[] };
+}
