@@ -36,7 +36,18 @@ export class DacClock {
   private dirty = false;
   private sinceFit = 0;
 
-  constructor(readonly periodFrames: number, readonly nominalRate: number) {}
+  /**
+   * `priorPpm`: the device's rate as a previous run measured it (+ = fast): used for the early
+   * slope instead of nominal, so a restart places its first frame as well as a long-running stream.
+   */
+  constructor(readonly periodFrames: number, readonly nominalRate: number, private readonly priorPpm?: number) {}
+
+  /** The fitted rate against the monotonic clock (ppm, + = fast), once the slope is fitted, not assumed. */
+  measuredPpm(): number | undefined {
+    const f = this.estimate();
+    if (!f || this.ps.length === 0 || this.ps.at(-1)! - this.ps[0]! < DAC_EARLY_SLOPE_SPAN_PERIODS) return undefined;
+    return ((this.periodFrames * 1e9) / this.nominalRate / f.b - 1) * 1e6;
+  }
 
   get observations(): number {
     return this.ps.length;
@@ -65,11 +76,12 @@ export class DacClock {
     const p0 = this.ps.at(-1)!;
     const nominal = (this.periodFrames * 1e9) / this.nominalRate;
     if (p0 - this.ps[0]! < DAC_EARLY_SLOPE_SPAN_PERIODS) {
-      // Short history: the slope is nominal, so use only the last second or so for the offset (a
-      // 100 ppm DAC drifts 100 µs per second against a nominal line).
+      // Short history: the slope is nominal (or the prior's), so use only the last second or so for
+      // the offset (a 100 ppm DAC drifts 100 µs per second against a nominal line).
+      const early = this.priorPpm !== undefined && Math.abs(this.priorPpm) <= DAC_MAX_PPM ? nominal / (1 + this.priorPpm * 1e-6) : nominal;
       const from = Math.max(0, this.ps.length - NOMINAL_OFFSET_WINDOW);
-      const res = this.ts.slice(from).map((t, i) => t - nominal * (this.ps[from + i]! - p0));
-      this.fit = { a: quantile(res, DAC_ENVELOPE_QUANTILE), b: nominal, p0 };
+      const res = this.ts.slice(from).map((t, i) => t - early * (this.ps[from + i]! - p0));
+      this.fit = { a: quantile(res, DAC_ENVELOPE_QUANTILE), b: early, p0 };
       return this.fit;
     }
     const xs = this.ps.map((p) => p - p0);

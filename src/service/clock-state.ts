@@ -76,3 +76,27 @@ export class ClockStateWriter {
     }
   }
 }
+
+/**
+ * The audio device's rate against the local clock, kept like the clock's frequency: a restart's
+ * first frame then lands as well as a long-running stream's (see DacClock). Keyed by device name
+ * and sample rate; anything else is ignored.
+ */
+export const DAC_STATE_FILE = 'dac.json';
+
+interface DacStateFile { v: 1; device: string; sampleRate: number; ppm: number; savedAtUtcMs: number }
+
+export async function readDacPrior(dir: string, device: string, sampleRate: number): Promise<number | undefined> {
+  try {
+    const s = JSON.parse(await readFile(join(dir, DAC_STATE_FILE), 'utf8')) as DacStateFile;
+    return s.v === 1 && s.device === device && s.sampleRate === sampleRate && Number.isFinite(s.ppm) && Math.abs(s.ppm) < 1000 ? s.ppm : undefined;
+  } catch {
+    return undefined; // none yet, or unreadable: the nominal rate, as on a first start
+  }
+}
+
+export async function saveDacRate(dir: string, device: string, sampleRate: number, ppm: number, nowUtcMs: number): Promise<void> {
+  const s: DacStateFile = { v: 1, device, sampleRate, ppm, savedAtUtcMs: nowUtcMs };
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(join(dir, DAC_STATE_FILE), JSON.stringify(s) + '\n');
+}

@@ -10,7 +10,8 @@ import { WavFileSink } from '../player/sinks/wav-sink.js';
 import { TrackQueue } from '../player/tracks.js';
 import { hrtimeClock, sleepNs } from '../time/clock.js';
 import { isoFromUtcNs } from '../time/timescale.js';
-import { parsePause, parseStartSpec, resolvePath, resolveStart, type Config } from './config.js';
+import { parsePause, parseStartSpec, resolvePath, resolveStart, stateDir, type Config } from './config.js';
+import { readDacPrior, saveDacRate } from './clock-state.js';
 import type { Logger } from './log.js';
 import { startTimingChain, type TimingChain } from './hardware.js';
 import { formatClock, formatDuration, formatErrorBound, type LiveStatus } from './status.js';
@@ -61,6 +62,8 @@ export interface RunResult {
 const STATUS_EVERY_MS = 250;
 /** On SIGTERM (or a reload) the music fades out over this, instead of stopping on a click. */
 export const FADE_OUT_MS = 500;
+/** The audio device's measured rate is saved this often while playing (a crash keeps the last). */
+const DAC_SAVE_EVERY_MS = 60_000;
 /** Keep the stream open this long after the last frame is heard by our estimate: server and DAC buffers. */
 const DRAIN_MARGIN_MS = 300;
 /** Lock is declared when the clock reports locked; until then wait in steps of this. */
@@ -137,6 +140,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     // joins late on the exact sample; with "start" it starts on the clock it has and says so.
     const maxErrorNs = config.clock.when_unsure === 'wait' ? thresholdNs : Number.POSITIVE_INFINITY;
     let decided = false;
+    let lastDacSaveNs = hrtimeClock.nowNs();
     const queueLatencyNs = (config.audio.period_frames * config.audio.queue_periods / format.sampleRate) * 1e9 + config.audio.output_latency_ms * 1e6;
     let fadeFromNs: bigint | undefined;
     const fadeDb = () => {
@@ -167,9 +171,10 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       },
       onFinished: () => { finished = true; },
     });
+    const dacPriorPpm = await readDacPrior(stateDir(config), config.audio.device, format.sampleRate);
     sink = (opts.output ?? config.audio.output) === 'wav' ? makeWav() : new AudifySink({
       format, periodFrames: config.audio.period_frames, queuePeriods: config.audio.queue_periods,
-      deviceName: config.audio.device, nowNs: hrtimeClock.nowNs, extraLatencyNs: config.audio.output_latency_ms * 1e6,
+      deviceName: config.audio.device, nowNs: hrtimeClock.nowNs, extraLatencyNs: config.audio.output_latency_ms * 1e6, dacPriorPpm,
     });
     let engine = makeEngine(sink);
     try {
@@ -194,6 +199,12 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       }
       const ts = chain.clock.timescale();
       const untilSec = Number(startUtcNs - ts.utcAt(nowNs)) / 1e9;
+      // The device's rate, for a restart after a crash (also saved at the end).
+      if (nowNs - lastDacSaveNs > BigInt(DAC_SAVE_EVERY_MS * 1e6)) {
+        lastDacSaveNs = nowNs;
+        const ppm = sink.dacRatePpm?.();
+        if (ppm !== undefined) void saveDacRate(stateDir(config), config.audio.device, format.sampleRate, ppm, Date.now()).catch(() => {});
+      }
       if (!decided && untilSec <= 0) {
         decided = true;
         const boundNs = ts.errorBoundAt(nowNs);
@@ -236,6 +247,11 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     log.info(opts.abort?.aborted ? 'stopped' : 'playlist finished');
     return { startUtcNs, tracksPlayed, problems, output: sink.description, readyMs };
   } finally {
+    const dacPpm = sink?.dacRatePpm?.();
+    if (dacPpm !== undefined) {
+      await saveDacRate(stateDir(config), config.audio.device, format.sampleRate, dacPpm, Date.now())
+        .catch((e: Error) => log.warn(`cannot save the audio device's rate in ${stateDir(config)}: ${e.message}`));
+    }
     await sink?.stop();
     if (ownChain) await chain.stop();
   }

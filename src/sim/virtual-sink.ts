@@ -13,6 +13,8 @@ import type { VirtualClock } from '../time/clock.js';
 
 export interface VirtualSinkOptions {
   clock: VirtualClock;
+  /** The DAC's rate as a previous run measured it (ppm), see DacClock. */
+  dacPriorPpm?: number;
   format: PcmFormat;
   periodFrames: number;
   queuePeriods: number;
@@ -57,7 +59,7 @@ export class VirtualSink implements OutputSink {
   constructor(private readonly o: VirtualSinkOptions) {
     this.format = o.format;
     this.periodFrames = o.periodFrames;
-    this.dac = new DacClock(o.periodFrames, o.format.sampleRate);
+    this.dac = new DacClock(o.periodFrames, o.format.sampleRate, o.dacPriorPpm);
   }
 
   private truePeriodNs(): number {
@@ -112,6 +114,10 @@ export class VirtualSink implements OutputSink {
   presentationMonoNs(streamPeriod: number): bigint | undefined {
     // Heard once the device has played the buffer ahead of it: in the DAC's own time, not nominal.
     return this.dac.popMonoNs(streamPeriod + (this.o.devicePeriods ?? 4));
+  }
+
+  dacRatePpm(): number | undefined {
+    return this.dac.measuredPpm();
   }
 
   async stop(): Promise<void> {

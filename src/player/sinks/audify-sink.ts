@@ -34,6 +34,8 @@ export interface AudifySinkOptions {
   nowNs: () => bigint;
   /** Latency after the period is popped, beyond RtAudio's own buffer (ns): device / server delay. */
   extraLatencyNs?: number;
+  /** The device's rate as the last run measured it (ppm): see DacClock. */
+  dacPriorPpm?: number;
 }
 
 export class AudifySink implements OutputSink {
@@ -53,7 +55,7 @@ export class AudifySink implements OutputSink {
   constructor(private readonly opts: AudifySinkOptions) {
     this.format = opts.format;
     this.periodFrames = opts.periodFrames;
-    this.dac = new DacClock(opts.periodFrames, opts.format.sampleRate);
+    this.dac = new DacClock(opts.periodFrames, opts.format.sampleRate, opts.dacPriorPpm);
   }
 
   get underrunPeriods(): number {
@@ -122,6 +124,10 @@ export class AudifySink implements OutputSink {
     const p = this.callbacks - 1 + this.underruns;
     if (this.callbacks > this.opts.queuePeriods) this.dac.observe(p, nowNs);
     this.writeNext();
+  }
+
+  dacRatePpm(): number | undefined {
+    return this.dac.measuredPpm();
   }
 
   presentationMonoNs(streamPeriod: number): bigint | undefined {

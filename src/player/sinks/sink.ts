@@ -16,6 +16,8 @@ export interface OutputSink {
   presentationMonoNs(streamPeriod: number): bigint | undefined;
   /** Periods of silence the device inserted because the queue ran dry. */
   readonly underrunPeriods: number;
+  /** The device's measured rate against the monotonic clock (ppm, + = fast), once known: saved for the next start. */
+  dacRatePpm?(): number | undefined;
   stop(): Promise<void>;
 }
 
