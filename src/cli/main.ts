@@ -62,7 +62,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('-c, --config <path>', "the service's config (for service.runtime_dir)")
     .option('--socket <path>', 'the status socket (default: found in the usual runtime folders)')
     .action(async (o: { json?: boolean; config?: string; socket?: string }) => {
-      exitCode = await statusCommand({ json: Boolean(o.json), socket: o.socket, config: o.config ? loadConfigFile(o.config) : undefined });
+      let config: Config | undefined;
+      try {
+        config = o.config ? loadConfigFile(o.config) : undefined;
+      } catch (e) {
+        // The file may be mid-edit: the service still runs on the config it loaded.
+        process.stderr.write(`note: ${(e as Error).message.split('\n')[0]}; looking for the socket in the usual places\n`);
+      }
+      exitCode = await statusCommand({ json: Boolean(o.json), socket: o.socket, config });
     });
 
   program.command('play')

@@ -46,3 +46,33 @@ export function readWav16(buf: Buffer): { channels: number; sampleRate: number; 
   }
   throw new Error('WAV file without data');
 }
+
+/** A long-running CLI child (the service): its output so far, and a wait for a line matching a pattern. */
+export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_DIR, 'src/cli/bin.ts'), ...args], {
+    cwd: PACKAGE_DIR, env: { ...process.env, XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'jas-state-')), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const waiters: Array<{ re: RegExp; resolve: () => void }> = [];
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of [...waiters]) if (w.re.test(out)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  return {
+    child,
+    exited,
+    get output() { return out; },
+    /** Resolves once the output (from the start) matches; rejects after timeoutMs with the output. */
+    waitFor(re: RegExp, timeoutMs = 60_000): Promise<void> {
+      if (re.test(out)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${re} within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+        waiters.push({ re, resolve: () => { clearTimeout(timer); resolve(); } });
+        void exited.then(() => setTimeout(() => { clearTimeout(timer); if (!re.test(out)) reject(new Error(`exited before ${re}:\n${out}`)); }, 50));
+      });
+    },
+  };
+}
