@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { configToToml, embeddedConfig, loadConfigFile, PACKAGE_DIR, type Config } from '../service/config.js';
@@ -55,6 +56,18 @@ export async function main(argv: string[]): Promise<number> {
       if (fromTrack !== undefined && o.resume) throw new Error('--from-track and --resume: choose one');
       await serve({ loadConfig: () => loadConfig(o.config), log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at: o.at, output: o.output, wavPath: o.wav, version: version() });
     });
+
+  for (const [name, what, extra] of [['install', 'install as a boot service (root): user, /opt/jaudiosync, config, unit; checks config.txt', ['--edit-boot-config', 'also add the missing config.txt lines (backed up first)']], ['uninstall', 'remove the boot service (root); config and state are kept unless --purge', ['--purge', 'also remove the config, the state and the user']]] as const) {
+    program.command(name)
+      .description(what)
+      .option(extra[0], extra[1])
+      .option('--root <dir>', 'install into this folder instead of / (images, tests)')
+      .action(async (o: { editBootConfig?: boolean; purge?: boolean; root?: string }) => {
+        const args = [join(PACKAGE_DIR, 'systemd', 'install.sh'), ...(name === 'uninstall' ? ['--uninstall'] : []),
+          ...(o.editBootConfig ? ['--edit-boot-config'] : []), ...(o.purge ? ['--purge'] : []), ...(o.root ? ['--root', o.root] : [])];
+        exitCode = await new Promise<number>((r) => spawn('bash', args, { stdio: 'inherit' }).on('close', (c) => r(c ?? 1)));
+      });
+  }
 
   program.command('status')
     .description("the running service's clock, schedule, playback and health (from its status socket)")
