@@ -96,7 +96,9 @@ test.serial('two players with the same start instant start together on the real 
   const prefix = join(dir, 'rec');
   const recorder = spawn(rec, ['stamprec', '4', '16', prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((r) => recorder.stdout.once('data', () => r()));
-  const startMs = Date.now() + 8000;
+  // Far enough ahead that both players are ready (from source, cold clock, other tests running
+  // beside this one): a player still locking at the instant would join late and cut the click.
+  const startMs = Date.now() + 15_000;
   const at = new Date(startMs).toISOString();
   const players = [1, 2].map((n) => {
     const home = join(dir, `p${n}`);
@@ -107,6 +109,7 @@ test.serial('two players with the same start instant start together on the real 
   });
   const results = await Promise.all(players);
   for (const r of results) t.is(r.code, 0, r.stdout + r.stderr);
+  for (const r of results) t.notRegex(r.stdout, /joined late/, `a player was not ready in time:\n${r.stdout}`);
   recorder.kill('SIGTERM');
   await new Promise((r) => recorder.on('close', r));
   t.true(existsSync(`${prefix}.stamps`));

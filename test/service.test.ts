@@ -111,7 +111,8 @@ test('kill -9 at random moments while state is written: the file always parses (
   const path = join(dir, 'resume.json');
   // A writer that rewrites the state file as fast as it can, each time a little longer.
   const script = `import { writeFileAtomic } from ${JSON.stringify(join(process.cwd(), 'src/service/atomic-file.ts'))};
-let n = 0; for (;;) { n++; await writeFileAtomic(${JSON.stringify(path)}, JSON.stringify({ v: 1, track: n, pad: 'x'.repeat(n % 5000) }) + '\\n'); }`;
+let n = 0; for (;;) { n++; await writeFileAtomic(${JSON.stringify(path)}, JSON.stringify({ v: 1, track: n, pad: 'x'.repeat(n % 5000) }) + '\\n'); await new Promise((r) => setTimeout(r, 1)); }`;
+  // (A millisecond between writes: hundreds of writes per run, without hogging a core the audio tests beside it need.)
   writeFileSync(join(dir, 'writer.mts'), script);
   let runs = 0, sawWrites = 0;
   for (let i = 0; i < 25; i++) {
