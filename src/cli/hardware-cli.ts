@@ -26,7 +26,7 @@ export interface RtcTarget {
   simulate: boolean;
 }
 
-async function openRtc(t: RtcTarget): Promise<{ rtc: Ds3231; bus: I2cBus }> {
+export async function openRtc(t: RtcTarget): Promise<{ rtc: Ds3231; bus: I2cBus }> {
   let bus: I2cBus;
   if (t.simulate) {
     bus = new Ds3231Emulator({ trueNowNs: () => BigInt(Date.now()) * 1_000_000n, address: t.address, basePpm: 1.2 });

@@ -6,6 +6,7 @@ import { createLogger } from '../service/log.js';
 import { run } from '../service/run.js';
 import { serve } from '../service/daemon.js';
 import { statusCommand } from './status.js';
+import { calibrateApply, calibrateRecord, calibrateReport, calibrateVerify } from './calibrate.js';
 import { playlistCommand } from './playlist.js';
 import { devicesCommand } from './devices.js';
 import { gpsMonitor, ppsMonitor, rtcCommand } from './hardware-cli.js';
@@ -68,6 +69,39 @@ export async function main(argv: string[]): Promise<number> {
         exitCode = await new Promise<number>((r) => spawn('bash', args, { stdio: 'inherit' }).on('close', (c) => r(c ?? 1)));
       });
   }
+
+  const cal = program.command('calibrate').description('drift experiments: record clocks against a reference, analyse, trim the DS3231');
+  cal.command('record')
+    .description('record the system clock and/or the RTC against a reference (appends: run it again to continue)')
+    .addOption(new Option('--reference <ref>', 'what to measure against').choices(['gps', 'ntp', 'rtc']).default('gps'))
+    .addOption(new Option('--subject <s>', 'what to measure').choices(['system', 'rtc', 'both']).default('both'))
+    .option('--duration <d>', 'how long in all, e.g. 6h, 30m, 2d', '6h')
+    .option('--out <file>', 'the recording (default: in the state directory)')
+    .option('-c, --config <path>', 'config file (devices, NTP servers, hardware mode)')
+    .action(async (o: { reference: string; subject: string; duration: string; out?: string; config?: string }) => {
+      exitCode = await calibrateRecord({ config: loadConfig(o.config), reference: o.reference, subject: o.subject, duration: o.duration, out: o.out, log: createLogger(process.stdout) });
+    });
+  cal.command('report')
+    .argument('<files...>', 'recordings or drift logs (rotated FILE.1, FILE.2 join FILE; other files are other devices)')
+    .description('rate, uncertainty, temperature dependence, Allan deviation, holdover; every pair of devices')
+    .option('--svg <dir>', 'write plots and an index.html there')
+    .option('--json', 'machine-readable')
+    .addOption(new Option('--reference <ref>', 'which source the system clock is measured against').choices(['gps', 'ntp', 'rtc']))
+    .action(async (files: string[], o: { svg?: string; json?: boolean; reference?: string }) => { exitCode = await calibrateReport(files, o); });
+  cal.command('apply')
+    .argument('[files...]', 'the recording (default: clock.drift_log)')
+    .description('trim the DS3231 aging offset by the measured rate, save the old value, write the calibration file')
+    .option('--dry-run', 'say what would change, change nothing')
+    .option('--simulate', 'on a simulated DS3231')
+    .option('-c, --config <path>', 'config file (rtc.bus, rtc.address, rtc.calibration)')
+    .action(async (files: string[], o: { dryRun?: boolean; simulate?: boolean; config?: string }) => {
+      exitCode = await calibrateApply(files, { config: loadConfig(o.config), dryRun: Boolean(o.dryRun), simulate: Boolean(o.simulate), log: createLogger(process.stdout) });
+    });
+  cal.command('verify')
+    .argument('[files...]', 'a recording made after apply (default: clock.drift_log)')
+    .description('how much better the RTC runs than before the last apply')
+    .option('-c, --config <path>', 'config file')
+    .action(async (files: string[], o: { config?: string }) => { exitCode = await calibrateVerify(files, { config: loadConfig(o.config) }); });
 
   program.command('status')
     .description("the running service's clock, schedule, playback and health (from its status socket)")

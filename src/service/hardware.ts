@@ -52,6 +52,8 @@ export interface ChainOverrides {
   ppsPath?: string;
   rtcBus?: number;
   ntpServers?: string[];
+  /** A calibration recording is one file, not rotated at the service's 20 MB. */
+  driftLogMaxBytes?: number;
 }
 
 export async function startTimingChain(config: Config, log: Logger, over: ChainOverrides = {}): Promise<TimingChain> {
@@ -59,7 +61,7 @@ export async function startTimingChain(config: Config, log: Logger, over: ChainO
   converter.start();
   const stops: Array<() => Promise<void> | void> = [() => converter.stop()];
   const stop = async () => { for (const s of stops.reverse()) await s(); };
-  const driftLog = config.clock.drift_log ? new DriftLog({ path: resolvePath(config, config.clock.drift_log), onError: (m) => log.warn(m) }) : undefined;
+  const driftLog = config.clock.drift_log ? new DriftLog({ path: resolvePath(config, config.clock.drift_log), maxBytes: over.driftLogMaxBytes, onError: (m) => log.warn(m) }) : undefined;
   if (driftLog) stops.push(() => driftLog.close());
   const event = (message: string) => driftLog?.add({ kind: 'event', monoNs: hrtimeClock.nowNs(), message });
   const clock = new ClockLayer(hrtimeClock, {

@@ -46,5 +46,7 @@ export async function writeRtcCalibration(path: string, c: RtcCalibration, measu
     ...(c.setAtUtcNs !== undefined ? { setAt: new Date(Number(c.setAtUtcNs / 1_000_000n)).toISOString(), setErrorNs: c.setErrorNs } : {}),
     ...(measuredAtUtcNs !== undefined ? { measuredAt: new Date(Number(measuredAtUtcNs / 1_000_000n)).toISOString() } : {}),
   };
-  await writeFileAtomic(path, JSON.stringify(f, null, 2) + '\n');
+  // Keep what calibrate apply wrote beside these fields (aging history, temperature models).
+  const previous = await readFile(path, 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>).catch(() => ({}));
+  await writeFileAtomic(path, JSON.stringify({ ...previous, ...f }, null, 2) + '\n');
 }

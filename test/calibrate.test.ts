@@ -1,0 +1,178 @@
+import test from 'ava';
+import { mkdtempSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyse, overlappingAdev, type PhasePoint } from '../calibrate/analysis.js';
+import { buildReport, formatReport, writeSvgs } from '../calibrate/report.js';
+import { gaussian } from '../drivers/pps/emulator.js';
+import { driftRecordingLines } from '../src/sim/drift-recording.js';
+import { seededRandom } from '../src/sim/oscillator.js';
+
+/**
+ * The analysis recovers what was injected into simulated clocks: their rate, their temperature
+ * coefficient, their noise type; the report handles rotated files, interrupted runs and corrupt
+ * lines, and draws its plots.
+ */
+
+const SIX_HOURS = 6 * 3600;
+/** A CPU in a box on a bike: 45 °C ± 10 with a 90 min swing, plus a faster wobble. */
+const cpuTemp = (t: number) => 45 + 10 * Math.sin((2 * Math.PI * t) / 5400) + 2 * Math.sin((2 * Math.PI * t) / 1300);
+const rtcTemp = (t: number) => 30 + 8 * Math.sin((2 * Math.PI * t) / 7200);
+
+function writeRecording(lines: Iterable<string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cal-'));
+  const path = join(dir, 'pi-a.jsonl');
+  writeFileSync(path, [...lines].join('\n') + '\n');
+  return path;
+}
+
+for (const seed of [1, 2, 3]) {
+  test(`a 6 h recording recovers the crystal's ppm within ±0.05 and its temperature coefficient within 10 % (seed ${seed})`, async (t) => {
+    const rnd = seededRandom(100 + seed);
+    const ppm = (rnd() - 0.5) * 80; // a Pi crystal: tens of ppm
+    const tc = 0.15 + rnd() * 0.2; // ~0.25 ppm/°C near room temperature
+    const path = writeRecording(driftRecordingLines({
+      seconds: SIX_HOURS, seed, ppsJitterNs: 1500, cpuTempC: cpuTemp,
+      system: { ppm, tempCoeffPpmPerC: tc, whiteFmPpm: 0.002, randomWalkPpmPerSqrtS: 2e-6 },
+    }));
+    const { report } = await buildReport([path]);
+    const sys = report.devices[0]!.subjects.system!;
+    // The mean rate over the run is the 25 °C offset plus the coefficient times the mean temperature's distance from 25.
+    let meanTemp = 0;
+    for (let s = 0; s < SIX_HOURS; s++) meanTemp += cpuTemp(s) / SIX_HOURS;
+    const expected = ppm + tc * (meanTemp - 25);
+    t.true(Math.abs(sys.frequency.ppm - expected) <= 0.05, `ppm ${sys.frequency.ppm.toFixed(4)} vs ${expected.toFixed(4)}`);
+    t.true(sys.frequency.uncertaintyPpm < 0.05, `uncertainty ${sys.frequency.uncertaintyPpm}`);
+    t.not(sys.temperature.kind, 'none', sys.temperature.note);
+    t.true(Math.abs(sys.temperature.c1PpmPerC - tc) <= 0.1 * tc, `temperature coefficient ${sys.temperature.c1PpmPerC.toFixed(4)} vs ${tc.toFixed(4)}`);
+  });
+}
+
+test('the DS3231 subject: ppm and a quadratic temperature residual from its rtc records', async (t) => {
+  const path = writeRecording(driftRecordingLines({
+    seconds: SIX_HOURS, seed: 9, ppsJitterNs: 1500, rtcTempC: rtcTemp,
+    system: { ppm: -20 }, rtc: { ppm: 1.8, tempCoeffPpmPerC2: -0.004, whiteFmPpm: 0.01 },
+  }));
+  const { report } = await buildReport([path]);
+  const rtc = report.devices[0]!.subjects.rtc!;
+  let meanFreq = 0;
+  for (let s = 0; s < SIX_HOURS; s++) meanFreq += (1.8 - 0.004 * (rtcTemp(s) - 25) ** 2) / SIX_HOURS;
+  t.true(Math.abs(rtc.frequency.ppm - meanFreq) <= 0.05, `rtc ${rtc.frequency.ppm} vs ${meanFreq}`);
+  t.is(rtc.temperature.kind, 'quadratic', rtc.temperature.note);
+  t.true(Math.abs(rtc.temperature.c2PpmPerC2 + 0.004) <= 0.0004, `c2 ${rtc.temperature.c2PpmPerC2}`);
+});
+
+test('the Allan deviation of pure white FM noise falls with slope -1/2, and is called white FM', (t) => {
+  const rnd = seededRandom(5);
+  const n = 50_000;
+  const x = new Float64Array(n);
+  for (let i = 1; i < n; i++) x[i] = x[i - 1]! + gaussian(rnd) * 10; // 10 ns per second: σ_y(1 s) = 1e-8
+  const points: PhasePoint[] = Array.from(x, (xNs, i) => ({ tSec: i, xNs, segment: 0 }));
+  const a = analyse(points);
+  t.true(Math.abs(a.allanSlope! + 0.5) < 0.1, `slope ${a.allanSlope}`);
+  t.is(a.noise, 'white FM');
+  const at1 = overlappingAdev([x], 1)[0]!;
+  t.true(Math.abs(at1.adev / 1e-8 - 1) < 0.05, `σ_y(1 s) ${at1.adev}`);
+  // And white PM (jitter on the stamps only) falls with slope -1: told apart.
+  const pm: PhasePoint[] = Array.from({ length: n }, (_, i) => ({ tSec: i, xNs: gaussian(rnd) * 1000, segment: 0 }));
+  t.is(analyse(pm).noise, 'white PM');
+});
+
+test('an interrupted recording (two runs, a reboot between) is one measurement; corrupt lines are skipped and reported', async (t) => {
+  const first = [...driftRecordingLines({ seconds: 3 * 3600, seed: 11, ppsJitterNs: 1000, system: { ppm: 12.5 } })];
+  // After the reboot the monotonic clock starts again near zero and UTC goes on 10 minutes later.
+  const second = [...driftRecordingLines({ seconds: 3 * 3600, seed: 12, ppsJitterNs: 1000, system: { ppm: 12.5 }, startMonoNs: 5_000_000_000n, startUtcNs: 1_790_000_000_000_000_000n + BigInt(3 * 3600 + 600) * 1_000_000_000n })];
+  const path = writeRecording(first);
+  appendFileSync(path, '{"v":1,"kind":"sample","monoNs":"12\n'); // a power cut mid-line
+  appendFileSync(path, second.join('\n') + '\n');
+  appendFileSync(path, 'garbage\n');
+  const { report } = await buildReport([path]);
+  const d = report.devices[0]!;
+  const sys = d.subjects.system!;
+  t.is(sys.series.segments, 2);
+  t.true(Math.abs(sys.frequency.ppm - 12.5) < 0.01, `${sys.frequency.ppm}`);
+  t.true(d.problems.some((p) => /pi-a\.jsonl line 21601: not a JSON record, skipped/.test(p)), d.problems.join('\n'));
+  t.true(d.problems.some((p) => /line \d+: not a JSON record/.test(p) && !/21601/.test(p)));
+});
+
+test('several devices side by side: each ppm and the drift between every pair; SVG plots and an HTML page', async (t) => {
+  const a = writeRecording(driftRecordingLines({ seconds: 7200, seed: 21, ppsJitterNs: 1500, cpuTempC: cpuTemp, system: { ppm: 10 }, rtc: { ppm: 1.5 } }));
+  const b = writeRecording(driftRecordingLines({ seconds: 7200, seed: 22, ppsJitterNs: 1500, cpuTempC: cpuTemp, system: { ppm: -30 }, rtc: { ppm: -0.5 } }));
+  const bRenamed = b.replace('pi-a.jsonl', 'pi-b.jsonl');
+  writeFileSync(bRenamed, readFileSync(b));
+  const { report, series } = await buildReport([a, bRenamed]);
+  t.deepEqual(report.devices.map((d) => d.device), ['pi-a', 'pi-b']);
+  const pair = report.pairs.find((p) => p.subject === 'rtc' && p.hours === 3)!;
+  // 2 ppm apart: 21.6 ms after 3 h if nobody corrects it.
+  t.true(Math.abs(pair.uncalibratedMs - 21.6) < 1, `${pair.uncalibratedMs} ms`);
+  t.true(pair.calibratedMs < pair.uncalibratedMs / 10, `calibrated ${pair.calibratedMs} ms`);
+  const text = formatReport(report);
+  t.regex(text, /rtc pi-a vs pi-b after 3 h: 2\d\.\d ms uncalibrated/);
+  const dir = mkdtempSync(join(tmpdir(), 'jas-svg-'));
+  const files = await writeSvgs(dir, report, series);
+  t.true(files.includes('system-allan.svg') && files.includes('rtc-offset.svg') && files.includes('index.html'));
+  const svg = readFileSync(join(dir, 'rtc-offset.svg'), 'utf8');
+  t.regex(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  t.regex(svg, /<path d="M/);
+  t.regex(readFileSync(join(dir, 'index.html'), 'utf8'), /<img src="system-allan\.svg"/);
+});
+
+test('apply on the emulated DS3231: the aging register moves by the measured rate with the right sign, and its drift shrinks', async (t) => {
+  const { Ds3231Emulator } = await import('../drivers/rtc/ds3231-emulator.js');
+  const { Ds3231 } = await import('../drivers/rtc/ds3231.js');
+  const { VirtualClock } = await import('../src/time/clock.js');
+  const { applyCalibration, planAging, readCalibration } = await import('../calibrate/apply.js');
+  const clock = new VirtualClock(BigInt(Date.UTC(2026, 5, 1)) * 1_000_000n);
+  const chip = new Ds3231Emulator({ trueNowNs: () => clock.nowNs(), basePpm: 2.34 });
+  const rtc = new Ds3231(chip, { busNumber: 1, nowNs: () => clock.nowNs(), sleep: async (ms) => clock.advance(BigInt(Math.round(ms * 1e6))) });
+  // Measure its drift over a day of virtual time, as a recording would.
+  const driftPpm = (secs: number) => {
+    const t0 = clock.nowNs(), r0 = chip.rtcNsAt(t0);
+    clock.advance(BigInt(secs) * 1_000_000_000n);
+    return (Number(chip.rtcNsAt(clock.nowNs()) - r0 - (clock.nowNs() - t0)) / (secs * 1e9)) * 1e6;
+  };
+  const before = driftPpm(86_400);
+  t.true(Math.abs(before - 2.34) < 0.05, `the chip runs ${before} ppm fast`);
+  const dir = mkdtempSync(join(tmpdir(), 'jas-apply-'));
+  const path = join(dir, 'rtc-calibration.json');
+  const analysis = { frequency: { ppm: before, uncertaintyPpm: 0.01, points: 86_400, spanSec: 86_400 }, temperature: { kind: 'none' as const, refC: 25, c0: 0, c1PpmPerC: 0, c2PpmPerC2: 0, minC: 25, maxC: 25, note: '' }, allan: [], holdover: [] };
+  const dry = await applyCalibration({ rtc, rtcAnalysis: analysis, calibrationPath: path, dryRun: true, nowIso: '2026-06-02T00:00:00Z', log: () => {} });
+  t.is(dry.plan!.agingAfter, 23);
+  t.is((await rtc.aging()).lsb, 0, '--dry-run writes nothing');
+  t.is(await readCalibration(path), undefined);
+  const logs: string[] = [];
+  const done = await applyCalibration({ rtc, rtcAnalysis: analysis, calibrationPath: path, dryRun: false, nowIso: '2026-06-02T00:00:00Z', log: (m) => logs.push(m) });
+  t.is(done.plan!.agingBefore, 0);
+  t.is((await rtc.aging()).lsb, 23, 'fast by 2.3 ppm: +23 LSB, positive slows it');
+  t.true(chip.writes.some((w) => w.register === 0x10 && w.bytes[0] === 23), 'the aging register (0x10) got 23');
+  const after = driftPpm(86_400);
+  t.true(Math.abs(after) < 0.1 && Math.abs(after) < Math.abs(before) / 10, `drift after: ${after} ppm`);
+  const file = (await readCalibration(path))!;
+  t.is(file.rtc!.agingBefore, 0);
+  t.is(file.rtc!.agingAfter, 23);
+  t.true(Math.abs(file.ratePpm - (before - 2.3)) < 1e-3, 'the residual rate is what the clock layer uses');
+  t.regex(logs.join('\n'), /aging 0 -> 23/);
+  // A slow RTC goes the other way; the register's range is a limit, said as such.
+  t.is(planAging(-1.26, 5).agingAfter, 5 - 13);
+  t.true(planAging(30, 0).clamped);
+});
+
+test('calibrate record (simulated hardware) writes GPS samples and RTC records in the drift-log format; run again, it continues the same file', async (t) => {
+  const { runCli } = await import('./helpers/cli.js');
+  const dir = mkdtempSync(join(tmpdir(), 'jas-rec-'));
+  const cfg = join(dir, 'c.toml');
+  writeFileSync(cfg, '[hardware]\nmode = "simulated"\n');
+  const out = join(dir, 'rec.jsonl');
+  const first = await runCli(['calibrate', 'record', '--reference', 'gps', '--subject', 'both', '--duration', '8s', '--out', out, '--config', cfg]);
+  t.is(first.code, 0, first.stdout + first.stderr);
+  t.regex(first.stdout, /done: 0:08 recorded/);
+  const lines1 = readFileSync(out, 'utf8').trim().split('\n').length;
+  const kinds = new Set(readFileSync(out, 'utf8').trim().split('\n').map((l) => { const r = JSON.parse(l) as { kind: string; source?: string }; return `${r.kind}${r.source ? `:${r.source}` : ''}`; }));
+  t.true(kinds.has('sample:gps+pps') && kinds.has('rtc'), [...kinds].join(' '));
+  const second = await runCli(['calibrate', 'record', '--reference', 'gps', '--subject', 'both', '--duration', '12s', '--out', out, '--config', cfg]);
+  t.regex(second.stdout, /exists: continuing it \(0:0\d of 0:12 recorded already\)/);
+  t.true(readFileSync(out, 'utf8').trim().split('\n').length > lines1, 'appended, not overwritten');
+  const bad = await runCli(['calibrate', 'record', '--reference', 'ntp', '--subject', 'rtc', '--duration', '1s', '--out', out, '--config', cfg]);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /--subject rtc needs --reference gps/);
+});
