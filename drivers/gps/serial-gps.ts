@@ -19,6 +19,8 @@ export interface SerialGpsOptions extends NmeaOptions {
 /** Reopen delays grow from 0.5 s to this cap: a replugged GPS is found within seconds. */
 const MAX_REOPEN_DELAY_MS = 8_000;
 const FIRST_REOPEN_DELAY_MS = 500;
+/** An open port with no byte for this long is reopened (NMEA comes every second, fix or not). */
+export const SILENT_REOPEN_MS = 5_000;
 
 export class SerialGps {
   readonly counters: GpsCounters = { sentences: 0, badChecksum: 0, garbage: 0, unsupported: 0 };
@@ -26,6 +28,8 @@ export class SerialGps {
   private chunkMonoNs = 0n;
   private reopenDelayMs = FIRST_REOPEN_DELAY_MS;
   private reopenTimer?: NodeJS.Timeout;
+  private silenceTimer?: NodeJS.Timeout;
+  private lastDataNs = 0n;
   private closed = false;
   private lost = false;
   private readonly gate = new FixGate();
@@ -54,12 +58,17 @@ export class SerialGps {
   private attach(port: SerialPort): void {
     this.port = port;
     this.reopenDelayMs = FIRST_REOPEN_DELAY_MS;
-    if (this.lost) {
-      this.lost = false;
-      this.sink.onStatus?.(`GPS serial port ${this.opts.path} is back`);
-    }
+    this.lastDataNs = this.opts.nowNs();
+    this.watchSilence();
     const parser = new ReadlineParser({ delimiter: '\n', encoding: 'latin1' });
-    port.on('data', () => { this.chunkMonoNs = this.opts.nowNs(); });
+    port.on('data', () => {
+      this.chunkMonoNs = this.lastDataNs = this.opts.nowNs();
+      // "Back" only once it talks again: a port can open onto a device that is not there yet.
+      if (this.lost) {
+        this.lost = false;
+        this.sink.onStatus?.(`GPS serial port ${this.opts.path} is back`);
+      }
+    });
     port.pipe(parser);
     parser.on('data', (line: string) => this.onLine(line));
     port.on('close', () => this.onLost('closed'));
@@ -75,6 +84,22 @@ export class SerialGps {
       case 'context': this.counters.sentences++; this.sink.onContext?.(r.context); return;
       case 'fix': this.counters.sentences++; this.sink.onFix(r.fix); return;
     }
+  }
+
+  /**
+   * A receiver talks every second; an open port silent for SILENT_REOPEN_MS is a half-gone device
+   * (a USB GPS replugged under the same name, a wedged UART): close it and reopen.
+   */
+  private watchSilence(): void {
+    if (this.silenceTimer) clearInterval(this.silenceTimer);
+    this.silenceTimer = setInterval(() => {
+      if (!this.port || this.closed) return;
+      if (Number(this.opts.nowNs() - this.lastDataNs) / 1e6 < SILENT_REOPEN_MS) return;
+      const port = this.port;
+      this.onLost(`silent for ${SILENT_REOPEN_MS / 1000} s`);
+      port.close(() => {});
+    }, SILENT_REOPEN_MS / 2);
+    this.silenceTimer.unref();
   }
 
   private onLost(why: string): void {
@@ -101,6 +126,7 @@ export class SerialGps {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.silenceTimer) clearInterval(this.silenceTimer);
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     const port = this.port;
     this.port = undefined;
