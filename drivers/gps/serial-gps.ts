@@ -19,8 +19,8 @@ export interface SerialGpsOptions extends NmeaOptions {
 /** Reopen delays grow from 0.5 s to this cap: a replugged GPS is found within seconds. */
 const MAX_REOPEN_DELAY_MS = 8_000;
 const FIRST_REOPEN_DELAY_MS = 500;
-/** An open port with no byte for this long is reopened (NMEA comes every second, fix or not). */
-export const SILENT_REOPEN_MS = 5_000;
+/** An open port with no byte for this long is reopened: NMEA comes every second, fix or not; long enough that a receiver restarting itself is not interrupted. */
+export const SILENT_REOPEN_MS = 10_000;
 
 export class SerialGps {
   readonly counters: GpsCounters = { sentences: 0, badChecksum: 0, garbage: 0, unsupported: 0 };
