@@ -6,6 +6,7 @@ import { createLogger } from '../service/log.js';
 import { run } from '../service/run.js';
 import { serve } from '../service/daemon.js';
 import { statusCommand } from './status.js';
+import { simulateCommand, type SimulateOptions } from './simulate.js';
 import { calibrateApply, calibrateRecord, calibrateReport, calibrateVerify } from './calibrate.js';
 import { playlistCommand } from './playlist.js';
 import { devicesCommand } from './devices.js';
@@ -102,6 +103,21 @@ export async function main(argv: string[]): Promise<number> {
     .description('how much better the RTC runs than before the last apply')
     .option('-c, --config <path>', 'config file')
     .action(async (files: string[], o: { config?: string }) => { exitCode = await calibrateVerify(files, { config: loadConfig(o.config) }); });
+
+  program.command('simulate')
+    .description('whole devices in one simulated world (virtual time)')
+    .command('ride')
+    .description('the ride simulator: N devices with their clocks, GPS, RTC and DAC twins; the sync error between them')
+    .option('--devices <n>', 'devices', '8')
+    .option('--hours <h>', 'ride length', '4')
+    .addOption(new Option('--gps <which>', 'devices with a GPS').choices(['all', 'some', 'none']).default('all'))
+    .addOption(new Option('--pps <kind>', 'PPS path').choices(['kernel', 'gpio']).default('kernel'))
+    .addOption(new Option('--calibrated <yn>', 'RTCs calibrated (calibrate apply) or not').choices(['yes', 'no']).default('yes'))
+    .option('--events <e>', '"default", "none" or a JSON file of events', 'default')
+    .option('--seed <s>', 'random seed (the same seed gives the same ride)', '1')
+    .option('--json', 'every figure, machine-readable')
+    .option('--svg <file>', 'plot the sync error over the ride with the events marked')
+    .action((o: SimulateOptions) => { exitCode = simulateCommand(o); });
 
   program.command('status')
     .description("the running service's clock, schedule, playback and health (from its status socket)")

@@ -5,6 +5,7 @@ import { GPIO_PPS_ERROR_NS } from '../../drivers/pps/gpio.js';
 import { KERNEL_PPS_ERROR_NS } from '../../drivers/pps/sysfs.js';
 import { VirtualClock } from '../time/clock.js';
 import { ClockLayer } from '../time/clock-layer.js';
+import type { FrequencyPrior } from '../time/sourcestats.js';
 import { GpsPpsSource } from '../time/sources/gps-pps.js';
 import { RtcSource, type RtcCalibration } from '../time/sources/rtc.js';
 import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
@@ -66,19 +67,24 @@ export interface ClockProbe {
 
 export class ClockWorld {
   readonly clock: VirtualClock;
-  readonly layer: ClockLayer;
-  readonly source: GpsPpsSource;
-  readonly rtcSource?: RtcSource;
+  layer: ClockLayer;
+  source: GpsPpsSource;
+  rtcSource?: RtcSource;
+  /** The service process is running: without it the hardware ticks on but nobody listens. */
+  up = true;
+  /** (true, local) once a second: the inverse of the crystal, for placing heard audio in true time. */
+  private readonly trueLocal: Array<[bigint, bigint]> = [];
   readonly rtcChip?: Ds3231Emulator;
   private trueNowNs = 0n;
   readonly probes: ClockProbe[] = [];
   private readonly osc: Oscillator;
   private readonly rnd: () => number;
-  private readonly gate = new FixGate();
+  private gate = new FixGate();
   private readonly startUtcNs: bigint;
   firstValidFixSec?: number;
   readonly steps: Array<{ trueSec: number; stepNs: number; why: string }> = [];
   private systemOffsetNs = 0n;
+  private localStart = 0n;
   private converterOffsetNs = 0n;
 
   constructor(readonly o: ClockWorldOptions) {
@@ -90,6 +96,7 @@ export class ClockWorld {
       startLocalNs: 123_456_789_000n, // the Pi has been up a while: its monotonic clock is not at 0
     });
     const localStart = this.osc.localAt(0n);
+    this.localStart = localStart;
     this.clock = new VirtualClock(localStart);
     // The system clock of a Pi without network at boot: an hour off (whatever it saved at shutdown).
     this.layer = new ClockLayer(this.clock, { onStep: (ns, _ts, why) => this.steps.push({ trueSec: this.probes.length, stepNs: ns, why }) },
@@ -107,19 +114,52 @@ export class ClockWorld {
     }
   }
 
+  /**
+   * The process (re)starts: a fresh clock layer and sources on the same hardware (crystal, RTC,
+   * GPS), seeded with the frequency the last run saved, as the service does from its state file.
+   */
+  restart(prior?: FrequencyPrior): void {
+    this.layer = new ClockLayer(this.clock, { onStep: (ns, _ts, why) => this.steps.push({ trueSec: this.probes.length, stepNs: ns, why }) },
+      () => this.startUtcNs + SYSTEM_CLOCK_ERROR_NS - this.localStart);
+    this.layer.setFrequencyPrior(prior);
+    this.source = new GpsPpsSource(this.layer);
+    if (this.rtcChip) this.rtcSource = new RtcSource(this.layer, this.o.rtc!.calibration);
+    this.gate = new FixGate();
+    this.up = true;
+  }
+
+  /** True time (ns from the start) at which the local clock read `localNs`. */
+  trueAtLocal(localNs: bigint): bigint {
+    const a = this.trueLocal;
+    let lo = 0, hi = a.length - 1;
+    if (hi < 0) return 0n;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (a[mid]![1] <= localNs) lo = mid; else hi = mid - 1; }
+    const [t0, l0] = a[lo]!;
+    const next = a[lo + 1];
+    if (!next) return t0 + (localNs - l0);
+    const [t1, l1] = next;
+    return t0 + BigInt(Math.round(Number(localNs - l0) * Number(t1 - t0) / Number(l1 - l0)));
+  }
+
+  /** UTC at true time 0 of the run. */
+  get startUtc(): bigint {
+    return this.startUtcNs;
+  }
+
   /** SQW edges of the RTC in this second, each labelled by a time read 10 ms later. */
   private rtcSecond(fromTrue: bigint): void {
-    const chip = this.rtcChip!, src = this.rtcSource!;
+    const chip = this.rtcChip!;
     for (const edgeUtc of chip.sqwEdges(this.startUtcNs + fromTrue, this.startUtcNs + fromTrue + 1_000_000_000n)) {
       const edgeTrue = edgeUtc - this.startUtcNs;
       const jitter = BigInt(Math.round(gaussian(this.rnd) * 2_000));
-      this.schedule(edgeTrue, () => src.addEdge(this.at(edgeTrue) + jitter));
+      this.schedule(edgeTrue, () => { const m = this.at(edgeTrue) + jitter; if (this.up) this.rtcSource!.addEdge(m); });
       const readTrue = edgeTrue + 10_000_000n;
       this.schedule(readTrue, () => {
         const readMono = this.at(readTrue);
         const label = (chip.rtcNsAt(this.startUtcNs + readTrue) / 1_000_000_000n) * 1_000_000_000n;
+        if (!this.up) return;
         const ts = this.layer.timescale();
-        src.addReading(label, readMono, ts.source === 'gps+pps' && ts.state === 'locked' ? ts : undefined);
+        this.rtcSource!.addReading(label, readMono, ts.source === 'gps+pps' && ts.state === 'locked' ? ts : undefined);
       });
     }
   }
@@ -153,7 +193,7 @@ export class ClockWorld {
           const local = this.at(edgeTrue);
           // Kernel: stamped in CLOCK_REALTIME, brought back with the converter's (maybe stale) offset.
           const monoNs = this.o.pps === 'gpio' ? local + noise : local + noise + this.systemOffsetNs - this.converterOffsetNs;
-          this.source.addPulse({ monoNs, seq: s, missed: 0, errorNs: this.o.pps === 'gpio' ? GPIO_PPS_ERROR_NS : KERNEL_PPS_ERROR_NS, via: this.o.pps === 'gpio' ? 'gpio' : 'kernel' });
+          if (this.up) this.source.addPulse({ monoNs, seq: s, missed: 0, errorNs: this.o.pps === 'gpio' ? GPIO_PPS_ERROR_NS : KERNEL_PPS_ERROR_NS, via: this.o.pps === 'gpio' ? 'gpio' : 'kernel' });
         });
       }
       if (!silent) {
@@ -162,7 +202,9 @@ export class ClockWorld {
           const jitterNs = gaussian(this.rnd) * (this.o.nmeaJitterMs ?? 2) * 1e6;
           const arriveTrue = edgeTrue + BigInt(Math.max(1_000_000, Math.round(sentence.atNs + jitterNs)));
           this.schedule(arriveTrue, () => {
-            const r = this.gate.pass(parseNmeaLine(sentence.text, this.at(arriveTrue), { floorUtcNs: this.o.floorUtcNs }));
+            const mono = this.at(arriveTrue);
+            if (!this.up) return;
+            const r = this.gate.pass(parseNmeaLine(sentence.text, mono, { floorUtcNs: this.o.floorUtcNs }));
             if (r.kind === 'fix') {
               if (r.fix.valid && this.firstValidFixSec === undefined) this.firstValidFixSec = s + Number(arriveTrue - edgeTrue) / 1e9;
               this.source.onFix(r.fix);
@@ -172,6 +214,7 @@ export class ClockWorld {
       }
       if (this.rtcChip && this.rtcSource) this.rtcSecond(edgeTrue);
       const probeTrue = edgeTrue + 500_000_000n;
+      this.trueLocal.push([edgeTrue, this.osc.localAt(edgeTrue)]);
       this.schedule(probeTrue, () => {
         const local = this.at(probeTrue);
         const ts = this.layer.timescale();

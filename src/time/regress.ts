@@ -61,6 +61,8 @@ export function median(values: readonly number[]): number {
 /** The value at quantile q (0..1) of a non-empty list: the element at floor(q·n), copy-sorted. */
 export function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) throw new Error('quantile of nothing');
-  const s = [...values].sort((p, r) => p - r);
+  // A typed array sorts numerically without a comparator: several times faster (the DAC clock and
+  // the servo call this on every refit).
+  const s = Float64Array.from(values).sort();
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }

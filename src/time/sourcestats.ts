@@ -47,8 +47,19 @@ export interface FrequencyPrior {
 
 export class SourceStats {
   private samples: TimeSample[] = [];
+  private _prior?: FrequencyPrior;
+  /** The last estimate, valid until the window changes: the player asks every audio period. */
+  private cache?: { ts: Timescale | undefined };
+
   /** Used only until the window holds MIN_SAMPLES_FOR_LOCK samples. */
-  prior?: FrequencyPrior;
+  get prior(): FrequencyPrior | undefined {
+    return this._prior;
+  }
+
+  set prior(p: FrequencyPrior | undefined) {
+    this._prior = p;
+    this.cache = undefined;
+  }
 
   constructor(readonly source: SourceName, private readonly windowSamples = WINDOW_SAMPLES) {}
 
@@ -61,6 +72,7 @@ export class SourceStats {
   }
 
   add(sample: TimeSample): void {
+    this.cache = undefined;
     const last = this.samples.at(-1);
     if (last && sample.monoNs <= last.monoNs) return; // out of order: keep the window monotonic
     if (sample.restart) this.samples = [];
@@ -71,10 +83,16 @@ export class SourceStats {
 
   clear(): void {
     this.samples = [];
+    this.cache = undefined;
   }
 
   /** The fitted timescale, or undefined while there are too few consistent samples. */
   estimate(): Timescale | undefined {
+    this.cache ??= { ts: this.compute() };
+    return this.cache.ts;
+  }
+
+  private compute(): Timescale | undefined {
     if (this.samples.length < MIN_SAMPLES_FOR_LOCK) return this.estimateWithPrior();
     const ref = this.samples.at(-1)!;
     const fit = this.fit(this.samples, ref);

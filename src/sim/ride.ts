@@ -1,0 +1,260 @@
+import { PlaybackEngine } from '../player/engine.js';
+import { ClockWorld, percentile } from './clock-world.js';
+import { seededRandom } from './oscillator.js';
+import { SineTimeline } from './sine-timeline.js';
+import { VirtualSink } from './virtual-sink.js';
+import type { RtcCalibration } from '../time/sources/rtc.js';
+
+/**
+ * The ride simulator: N complete devices, each the real clock layer and sources (ClockWorld: its
+ * crystal, GPS twin with NMEA through the real parser, PPS, DS3231 emulator) and the real aligner
+ * (PlaybackEngine on a virtual DAC with its own crystal and late callbacks), in one virtual world.
+ * Truth is known here only. Every second, for the timeline frame due then, the true instant each
+ * playing device puts it out; the inter-device sync error is their spread.
+ *
+ * Devices run one after another over the whole ride (they share nothing but truth), so memory is a
+ * few numbers per device-second.
+ */
+
+export type GpsMode = 'all' | 'some' | 'none';
+
+export interface RideEvent {
+  kind: 'gps-outage' | 'late-boot' | 'crash' | 'rtc-lost-power';
+  /** Device index, or 'all'. */
+  device: number | 'all';
+  atSec: number;
+  durationSec?: number;
+  label?: string;
+}
+
+export interface RideOptions {
+  devices: number;
+  hours: number;
+  gps: GpsMode;
+  pps: 'kernel' | 'gpio';
+  calibrated: boolean;
+  events: RideEvent[];
+  seed: number;
+  /** A world without noise: every crystal exact, no jitter (the simulator must then say 0). */
+  perfect?: boolean;
+  /** Switch single noise sources on (for the growth-law tests): overrides the defaults. */
+  noise?: Partial<NoiseSettings>;
+  /** The playlist starts this long after the devices power up (s). */
+  startAfterSec?: number;
+  /** Audio period in the simulation (frames): larger is faster to simulate, the aligner is the same. */
+  periodFrames?: number;
+}
+
+export interface NoiseSettings {
+  /** System crystals: ± this (ppm, uniform) and a temperature coefficient (ppm/°C). */
+  sysPpm: number;
+  sysTempCoeff: number;
+  /** DACs: ± this against the system crystal (ppm). */
+  dacPpm: number;
+  /** DS3231: ± this rate (ppm), and after calibration ± this residual. */
+  rtcPpm: number;
+  rtcCalibratedPpm: number;
+  /** Kernel PPS stamp noise (ns). */
+  ppsJitterNs: number;
+  /** Callback delay tail on (1) or off (0). */
+  callbackJitter: number;
+  /** Temperature swing of the ride profile (°C, peak). */
+  tempSwingC: number;
+}
+
+export const DEFAULT_NOISE: NoiseSettings = {
+  sysPpm: 50, sysTempCoeff: 0.25, dacPpm: 100, rtcPpm: 2, rtcCalibratedPpm: 0.1, ppsJitterNs: 1700, callbackJitter: 1, tempSwingC: 8,
+};
+const NO_NOISE: NoiseSettings = { sysPpm: 0, sysTempCoeff: 0, dacPpm: 0, rtcPpm: 0, rtcCalibratedPpm: 0, ppsJitterNs: 0, callbackJitter: 0, tempSwingC: 0 };
+
+const RATE = 48_000;
+const S = 1_000_000_000n;
+
+export interface DeviceResult {
+  name: string;
+  gps: boolean;
+  /** Per ride second (index from the start of the playlist): the true time error (ns) of the frame due then; NaN when not playing. */
+  frameErrorNs: Float64Array;
+  clock: { p50Us: number; p99Us: number; maxUs: number; boundBrokenPct: number };
+  joins: Array<{ atSec: number; joinedAfterSec: number }>;
+  audible: string[];
+}
+
+export interface RideResult {
+  options: Omit<RideOptions, 'events'> & { events: RideEvent[] };
+  syncErrorUs: { p50: number; p99: number; max: number };
+  phases: Record<string, { seconds: number; p50: number; p99: number; max: number }>;
+  devices: Array<Omit<DeviceResult, 'frameErrorNs'>>;
+  /** Spread per ride second (µs), NaN where fewer than two devices play: for plots. */
+  spreadUs: Float64Array;
+  wallMs: number;
+}
+
+export function defaultEvents(devices: number, hours: number): RideEvent[] {
+  const T = hours * 3600;
+  const ev: RideEvent[] = [
+    { kind: 'gps-outage', device: 'all', atSec: Math.round(T * 0.3), durationSec: 90, label: 'underpass' },
+    { kind: 'gps-outage', device: 'all', atSec: Math.round(T * 0.55), durationSec: 600, label: 'tunnel' },
+  ];
+  if (devices >= 2) ev.push({ kind: 'late-boot', device: 1, atSec: Math.round(T * 0.1), label: 'booted late' });
+  if (devices >= 3) ev.push({ kind: 'crash', device: 2, atSec: Math.round(T * 0.4), durationSec: 5, label: 'crash, systemd restart' });
+  if (devices >= 4) ev.push({ kind: 'rtc-lost-power', device: 3, atSec: 0, label: 'RTC never set' });
+  return ev;
+}
+
+function affects(e: RideEvent, i: number): boolean {
+  return e.device === 'all' || e.device === i;
+}
+
+/** One device through the whole ride. */
+function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number): DeviceResult {
+  const rnd = seededRandom(o.seed * 1000 + i);
+  const u = () => 2 * rnd() - 1;
+  const hasGps = o.gps === 'all' || (o.gps === 'some' && i === 0);
+  const evs = o.events.filter((e) => affects(e, i));
+  const outages = evs.filter((e) => e.kind === 'gps-outage').map((e) => [startAfterSec + e.atSec, startAfterSec + e.atSec + (e.durationSec ?? 60)] as const);
+  const lateBoot = evs.find((e) => e.kind === 'late-boot');
+  const crash = evs.find((e) => e.kind === 'crash');
+  const rtcLost = evs.some((e) => e.kind === 'rtc-lost-power');
+  const phase = rnd() * 2 * Math.PI;
+  const tempC = (t: number) => 40 + noise.tempSwingC * Math.sin((2 * Math.PI * t) / 2400 + phase) + 0.4 * noise.tempSwingC * Math.sin((2 * Math.PI * t) / 310);
+  const rtcPpm = u() * noise.rtcPpm;
+  // The DS3231's TCXO leaves a small curvature (±2 ppm over 0-40 °C in all): a calibration made
+  // at the box's working temperature (what `calibrate` does) includes its mean effect.
+  const rtcCurvature = o.perfect ? 0 : -0.0005;
+  const calibration: RtcCalibration | undefined = o.calibrated
+    ? { ratePpm: rtcPpm + rtcCurvature * (40 - 25) ** 2 + u() * noise.rtcCalibratedPpm, rateUncertaintyPpm: Math.max(noise.rtcCalibratedPpm, 0.01) }
+    : undefined;
+  const sysPpm = u() * noise.sysPpm, sysTc = noise.sysTempCoeff * (0.6 + 0.8 * rnd());
+  const world = new ClockWorld({
+    seed: o.seed * 7919 + i, sysPpm, sysTempCoeffPpmPerC: sysTc, temperatureC: tempC,
+    pps: o.pps, ppsJitterNs: noise.ppsJitterNs, nmeaJitterMs: o.perfect ? 0 : 2, noGps: !hasGps,
+    outage: (s) => outages.some(([a, b]) => s >= a && s < b),
+    // An RTC that lost power starts days off and says nothing useful until GPS sets it.
+    rtc: { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: rtcLost ? 3n * 86_400n * S : BigInt(Math.round(u() * 500_000)), calibration },
+  });
+  const bootSec = lateBoot ? startAfterSec + lateBoot.atSec : 0;
+  const dacPpm = u() * noise.dacPpm;
+  world.up = bootSec === 0;
+  const startUtcNs = world.startUtc + BigInt(startAfterSec) * S;
+  const frameErrorNs = new Float64Array(rideSec).fill(NaN);
+  const joins: DeviceResult['joins'] = [];
+  const audible: string[] = [];
+  let sink: VirtualSink | undefined;
+  let engine: PlaybackEngine | undefined;
+  let upSince = bootSec;
+  let joinedAt: number | undefined;
+  // A device booting late today ran on earlier days: its state directory holds the crystal's
+  // frequency and the DAC's rate as measured then (a few ppm off now: temperature).
+  let savedFreq: number | undefined = lateBoot ? sysPpm + sysTc * (40 - 25) + 2 * u() : undefined;
+  let savedDac: number | undefined = lateBoot ? dacPpm + u() : undefined;
+  const P = o.periodFrames ?? 4096;
+  const openStream = () => {
+    sink = new VirtualSink({
+      clock: world.clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: rnd, dacPriorPpm: savedDac,
+      ...(noise.callbackJitter ? {} : { delayNs: () => 0 }),
+    });
+    const e = new PlaybackEngine(sink, new SineTimeline(RATE, 2), {
+      startUtcNs, trimNs: 0, timescale: () => world.layer.timescale(), nowNs: () => world.clock.nowNs(), maxErrorNs: Number.POSITIVE_INFINITY, dry: true,
+    });
+    engine = e;
+    const s = sink;
+    s.onHeard = (h) => {
+      const w = e.writtenAt(h.period);
+      if (!w || w.pos + P * w.ratio <= 0) return;
+      const heardTrue = Number(world.trueAtLocal(h.heardNs));
+      // Ride seconds whose probe frame lies in this period.
+      const firstSec = Math.ceil(w.pos / RATE - 0.5), lastSec = Math.floor((w.pos + P * w.ratio) / RATE - 0.5);
+      for (let k = Math.max(0, firstSec); k <= lastSec && k < rideSec; k++) {
+        const frame = (k + 0.5) * RATE;
+        if (frame < w.pos || frame >= w.pos + P * w.ratio) continue;
+        const t = heardTrue + ((frame - w.pos) / w.ratio) * (1e9 / RATE);
+        frameErrorNs[k] = t - (startAfterSec * 1e9 + (frame * 1e9) / RATE);
+        if (joinedAt === undefined) joinedAt = k;
+      }
+    };
+    void s.start((p) => e.fill(p));
+  };
+  const totalSec = startAfterSec + rideSec;
+  for (let s = 0; s < totalSec; s++) {
+    if (!world.up && s === bootSec) { world.restart(savedFreq !== undefined ? { freqPpm: savedFreq, sigmaPpm: 5 } : undefined); upSince = s; joinedAt = undefined; }
+    if (crash && s === startAfterSec + crash.atSec && world.up) {
+      savedFreq = world.layer.timescale().freqPpm;
+      savedDac = sink?.dacRatePpm();
+      void sink?.stop();
+      sink = undefined;
+      engine = undefined;
+      world.up = false;
+      audible.push(`${crash.durationSec ?? 5} s of silence at ${fmtSec(crash.atSec)} (crash)`);
+    }
+    if (crash && !world.up && s === startAfterSec + crash.atSec + (crash.durationSec ?? 5)) {
+      world.restart(savedFreq !== undefined ? { freqPpm: savedFreq, sigmaPpm: 5 } : undefined);
+      upSince = s;
+      joinedAt = undefined;
+    }
+    // As run(): the stream opens once the clock is ready (GPS+PPS settled, or the lock timeout).
+    if (world.up && !sink) {
+      const ts = world.layer.timescale();
+      const settled = ts.state === 'locked' && (ts.source !== 'gps+pps' || ts.errorBoundAt(world.clock.nowNs()) < 100_000) && (ts.source === 'gps+pps' || !hasGps);
+      if (settled || s - upSince >= 20) openStream();
+    }
+    world.run(1);
+    if (joinedAt !== undefined && s - startAfterSec >= joinedAt && (joins.length === 0 || joins.at(-1)!.atSec !== upSince - startAfterSec) && upSince > 0) {
+      joins.push({ atSec: upSince - startAfterSec, joinedAfterSec: Math.max(0, joinedAt + startAfterSec - upSince) });
+    }
+  }
+  if (sink?.underrunPeriods) audible.push(`${sink.underrunPeriods} underrun periods`);
+  if (engine?.seeks) audible.push(`${engine.seeks} re-seeks`);
+  // Not while it runs on the bare system clock (just booted or restarted: it does not play then).
+  const probes = world.probes.filter((p) => p.source !== 'system');
+  const errs = probes.map((p) => Math.abs(p.errorNs) / 1000);
+  return {
+    name: `pi-${i + 1}`, gps: hasGps, frameErrorNs, joins, audible,
+    clock: {
+      p50Us: percentile(errs, 50), p99Us: percentile(errs, 99), maxUs: Math.max(0, ...errs),
+      // Only where a bound was claimed: "unsynchronized" says it does not know.
+      boundBrokenPct: (() => { const b = probes.filter((p) => p.state !== 'unsynchronized' && Number.isFinite(p.boundNs)); return b.length ? (100 * b.filter((p) => Math.abs(p.errorNs) > p.boundNs).length) / b.length : 0; })(),
+    },
+  };
+}
+
+function fmtSec(s: number): string {
+  return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+export function simulateRide(o: RideOptions): RideResult {
+  const t0 = Date.now();
+  const noise = o.perfect ? NO_NOISE : { ...DEFAULT_NOISE, ...o.noise };
+  const startAfterSec = o.startAfterSec ?? 60;
+  const rideSec = Math.round(o.hours * 3600);
+  const devices = Array.from({ length: o.devices }, (_, i) => runDevice(i, o, noise, startAfterSec, rideSec));
+  const spreadUs = new Float64Array(rideSec).fill(NaN);
+  const phaseOf = (s: number) => {
+    const out = o.events.find((e) => e.kind === 'gps-outage' && e.device === 'all' && s >= e.atSec && s < e.atSec + (e.durationSec ?? 60));
+    if (out) return 'GPS outage';
+    if (o.gps === 'none') return 'RTC only';
+    if (o.gps === 'some') return 'GPS on one, RTC on the rest';
+    return 'all with GPS';
+  };
+  const byPhase = new Map<string, number[]>();
+  const all: number[] = [];
+  for (let s = 0; s < rideSec; s++) {
+    const xs: number[] = [];
+    for (const d of devices) if (!Number.isNaN(d.frameErrorNs[s]!)) xs.push(d.frameErrorNs[s]!);
+    if (xs.length < 2) continue;
+    const spread = (Math.max(...xs) - Math.min(...xs)) / 1000;
+    spreadUs[s] = spread;
+    all.push(spread);
+    const ph = phaseOf(s);
+    (byPhase.get(ph) ?? byPhase.set(ph, []).get(ph)!).push(spread);
+  }
+  const stats = (v: number[]) => ({ p50: percentile(v, 50), p99: percentile(v, 99), max: v.length ? Math.max(...v) : NaN });
+  return {
+    options: o,
+    syncErrorUs: stats(all),
+    phases: Object.fromEntries([...byPhase].map(([k, v]) => [k, { seconds: v.length, ...stats(v) }])),
+    devices: devices.map(({ frameErrorNs: _f, ...d }) => d),
+    spreadUs,
+    wallMs: Date.now() - t0,
+  };
+}
