@@ -68,6 +68,11 @@ export const DEFAULT_NOISE: NoiseSettings = {
 const NO_NOISE: NoiseSettings = { sysPpm: 0, sysTempCoeff: 0, dacPpm: 0, rtcPpm: 0, rtcCalibratedPpm: 0, ppsJitterNs: 0, callbackJitter: 0, tempSwingC: 0 };
 
 const RATE = 48_000;
+/** UTC at true time 0 of every ride. */
+const RIDE_UTC0_NS = 1_790_000_000n * 1_000_000_000n;
+/** The RTCs were last set from GPS this long before the ride, to within RTC_SET_ERROR_NS. */
+const RTC_SET_AGO_SEC = 6 * 3600;
+const RTC_SET_ERROR_NS = 300_000;
 const S = 1_000_000_000n;
 
 export interface DeviceResult {
@@ -122,16 +127,24 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
   // The DS3231's TCXO leaves a small curvature (±2 ppm over 0-40 °C in all): a calibration made
   // at the box's working temperature (what `calibrate` does) includes its mean effect.
   const rtcCurvature = o.perfect ? 0 : -0.0005;
-  const calibration: RtcCalibration | undefined = o.calibrated
-    ? { ratePpm: rtcPpm + rtcCurvature * (40 - 25) ** 2 + u() * noise.rtcCalibratedPpm, rateUncertaintyPpm: Math.max(noise.rtcCalibratedPpm, 0.01) }
-    : undefined;
+  // Every RTC was set on the second from GPS RTC_SET_AGO_SEC before the ride (at home, or on the
+  // way), as the service records in its calibration file; calibrated ones also know their rate.
+  const workingRatePpm = rtcPpm + rtcCurvature * (40 - 25) ** 2;
+  const setErrorNs = noise.ppsJitterNs ? u() * RTC_SET_ERROR_NS : 0;
+  const setAtUtcNs = RIDE_UTC0_NS - BigInt(RTC_SET_AGO_SEC) * S;
+  const calibration: RtcCalibration = o.calibrated
+    ? { ratePpm: workingRatePpm + u() * noise.rtcCalibratedPpm, rateUncertaintyPpm: Math.max(noise.rtcCalibratedPpm, 0.01), setAtUtcNs, setErrorNs: RTC_SET_ERROR_NS }
+    : { ratePpm: 0, rateUncertaintyPpm: Math.max(noise.rtcPpm, 0.01), setAtUtcNs, setErrorNs: RTC_SET_ERROR_NS };
   const sysPpm = u() * noise.sysPpm, sysTc = noise.sysTempCoeff * (0.6 + 0.8 * rnd());
   const world = new ClockWorld({
     seed: o.seed * 7919 + i, sysPpm, sysTempCoeffPpmPerC: sysTc, temperatureC: tempC,
     pps: o.pps, ppsJitterNs: noise.ppsJitterNs, nmeaJitterMs: o.perfect ? 0 : 2, noGps: !hasGps,
     outage: (s) => outages.some(([a, b]) => s >= a && s < b),
     // An RTC that lost power starts days off and says nothing useful until GPS sets it.
-    rtc: { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: rtcLost ? 3n * 86_400n * S : BigInt(Math.round(u() * 500_000)), calibration },
+    startUtcSec: Number(RIDE_UTC0_NS / S),
+    rtc: rtcLost
+      ? { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: 3n * 86_400n * S } // lost power: days off, nothing known
+      : { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: BigInt(Math.round(setErrorNs + workingRatePpm * 1e3 * RTC_SET_AGO_SEC)), calibration },
   });
   const bootSec = lateBoot ? startAfterSec + lateBoot.atSec : 0;
   const dacPpm = u() * noise.dacPpm;
