@@ -136,7 +136,13 @@ export class ClockWorld {
     while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (a[mid]![1] <= localNs) lo = mid; else hi = mid - 1; }
     const [t0, l0] = a[lo]!;
     const next = a[lo + 1];
-    if (!next) return t0 + (localNs - l0);
+    if (!next) {
+      // Past the last second recorded (audio heard in the current second): extrapolate at the
+      // crystal's latest rate, not the nominal one (which would cost ppm x up to a second).
+      const prev = a[lo - 1];
+      if (!prev) return t0 + (localNs - l0);
+      return t0 + BigInt(Math.round(Number(localNs - l0) * Number(t0 - prev[0]) / Number(l0 - prev[1])));
+    }
     const [t1, l1] = next;
     return t0 + BigInt(Math.round(Number(localNs - l0) * Number(t1 - t0) / Number(l1 - l0)));
   }

@@ -81,6 +81,10 @@ export interface DeviceResult {
   /** Per ride second (index from the start of the playlist): the true time error (ns) of the frame due then; NaN when not playing. */
   frameErrorNs: Float64Array;
   clock: { p50Us: number; p99Us: number; maxUs: number; boundBrokenPct: number };
+  /** When it played each frame against when it should have (µs): mean and standard deviation. */
+  playedUs: { mean: number; sd: number };
+  /** The device's hidden truths (what the simulator knows and the device must find out). */
+  truth: { sysPpm: number; dacPpm: number; rtcPpm: number };
   joins: Array<{ atSec: number; joinedAfterSec: number }>;
   audible: string[];
 }
@@ -99,7 +103,7 @@ export function defaultEvents(devices: number, hours: number): RideEvent[] {
   const T = hours * 3600;
   const ev: RideEvent[] = [
     { kind: 'gps-outage', device: 'all', atSec: Math.round(T * 0.3), durationSec: 90, label: 'underpass' },
-    { kind: 'gps-outage', device: 'all', atSec: Math.round(T * 0.55), durationSec: 600, label: 'tunnel' },
+    { kind: 'gps-outage', device: 'all', atSec: Math.round(T * 0.55), durationSec: 300, label: 'tunnel' }, // WORLD.md: 10 s - 5 min
   ];
   if (devices >= 2) ev.push({ kind: 'late-boot', device: 1, atSec: Math.round(T * 0.1), label: 'booted late' });
   if (devices >= 3) ev.push({ kind: 'crash', device: 2, atSec: Math.round(T * 0.4), durationSec: 5, label: 'crash, systemd restart' });
@@ -221,8 +225,11 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
   // Not while it runs on the bare system clock (just booted or restarted: it does not play then).
   const probes = world.probes.filter((p) => p.source !== 'system');
   const errs = probes.map((p) => Math.abs(p.errorNs) / 1000);
+  const played = Array.from(frameErrorNs).filter(Number.isFinite).map((x) => x / 1000);
+  const mean = played.reduce((a, b) => a + b, 0) / Math.max(1, played.length);
+  const sd = Math.sqrt(played.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, played.length));
   return {
-    name: `pi-${i + 1}`, gps: hasGps, frameErrorNs, joins, audible,
+    name: `pi-${i + 1}`, gps: hasGps, frameErrorNs, joins, audible, playedUs: { mean, sd }, truth: { sysPpm, dacPpm, rtcPpm },
     clock: {
       p50Us: percentile(errs, 50), p99Us: percentile(errs, 99), maxUs: Math.max(0, ...errs),
       // Only where a bound was claimed: "unsynchronized" says it does not know.
