@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { CLOCK_STATE_FILE, ClockStateWriter, PRIOR_SIGMA_PPM, readClockPrior } from '../src/service/clock-state.js';
 import { MIN_SAMPLES_FOR_LOCK, SourceStats } from '../src/time/sourcestats.js';
 import { Timescale } from '../src/time/timescale.js';
+import { seededRandom } from '../src/sim/oscillator.js';
+import { gaussian } from '../drivers/pps/emulator.js';
 
 /**
  * A frequency saved by the last run lets a restart lock on two pulses, with an honest bound; a
@@ -14,15 +16,8 @@ import { Timescale } from '../src/time/timescale.js';
 const S = 1_000_000_000n;
 
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  const g = () => Math.sqrt(-2 * Math.log(Math.max(u(), 1e-12))) * Math.cos(2 * Math.PI * u());
-  return { u, g };
+  const u = seededRandom(seed);
+  return { u, g: () => gaussian(u) };
 }
 
 /** PPS samples of a crystal at freqPpm, kernel-stamped with jitterNs of noise. */
