@@ -64,3 +64,19 @@ test('config: a bad time zone, daily time or cron expression names the key and w
   bad('[schedule]\nstart = "daily 25:00"\n', /schedule\.start = "daily 25:00": expected an ISO 8601 instant .* "daily HH:MM"/);
   bad('[schedule]\nstart = "cron 61 18 * * 5"\n', /schedule\.start = "cron 61 18 \* \* 5"/);
 });
+
+test('config check says the next start, and which time zone a daily start is in', async (t) => {
+  const { runCli } = await import('./helpers/cli.js');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'jas-sched-'));
+  writeFileSync(join(dir, 'c.toml'), '[schedule]\nstart = "daily 18:55"\ntimezone = "Europe/Berlin"\n');
+  const r = await runCli(['config', 'check', join(dir, 'c.toml')]);
+  t.is(r.code, 0, r.stderr);
+  const m = /# next start: (\S+); time zone Europe\/Berlin/.exec(r.stdout);
+  t.truthy(m, r.stdout);
+  const next = Date.parse(m![1]!);
+  t.true(next > Date.now() && next - Date.now() <= 86_400_000, 'within the next day');
+  t.true([16, 17].includes(new Date(next).getUTCHours()) && new Date(next).getUTCMinutes() === 55, '18:55 in Berlin is 16:55 or 17:55 UTC');
+});

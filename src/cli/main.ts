@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { configToToml, embeddedConfig, loadConfigFile, PACKAGE_DIR, type Config } from '../service/config.js';
+import { configToToml, embeddedConfig, loadConfigFile, PACKAGE_DIR, parseStartSpec, resolveStart, type Config } from '../service/config.js';
+import { systemTimeZone } from '../service/schedule.js';
 import { createLogger } from '../service/log.js';
 import { run } from '../service/run.js';
 import { serve } from '../service/daemon.js';
@@ -168,7 +169,17 @@ export async function main(argv: string[]): Promise<number> {
   cfg.command('check')
     .argument('[file]', 'config file (default: the embedded default)')
     .description('validate a config file and print it resolved, with every default filled in')
-    .action((file?: string) => { process.stdout.write(configToToml(loadConfig(file))); });
+    .action((file?: string) => {
+      const c = loadConfig(file);
+      process.stdout.write(configToToml(c));
+      // What the schedule means now, on this machine's clock: every device computes the same.
+      const spec = parseStartSpec(c.schedule.start)!;
+      const nowNs = BigInt(Date.now()) * 1_000_000n;
+      const next = resolveStart(spec, nowNs, { timeZone: c.schedule.timezone });
+      const zone = c.schedule.timezone || `${systemTimeZone()} (the system's: set schedule.timezone so that every device agrees)`;
+      const when = spec.kind === 'daily' || spec.kind === 'cron' ? `; time zone ${zone}` : '';
+      process.stdout.write(`# next start: ${new Date(Number(next / 1_000_000n)).toISOString()}${next < nowNs ? ' (in the past: a device started now joins late, or the playlist is over)' : ''}${when}\n`);
+    });
 
   cfg.command('example')
     .description('print an example config with every key documented')

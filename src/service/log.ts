@@ -23,6 +23,7 @@ export const REPEAT_WINDOW_MS = 60_000;
 export function createLogger(stream: NodeJS.WriteStream = process.stdout, quiet = false, nowMs: () => number = Date.now): Logger {
   const repeats = new Map<string, { firstMs: number; count: number }>();
   const tty = Boolean(stream.isTTY) && !process.env.NO_COLOR;
+  const journal = !stream.isTTY && Boolean(process.env.JOURNAL_STREAM);
   let statusShown = false;
   let lastStatusMs = -Infinity;
   const clearStatus = () => {
@@ -44,8 +45,10 @@ export function createLogger(stream: NodeJS.WriteStream = process.stdout, quiet 
   };
   const emit = (level: Level, msg: string) => {
     clearStatus();
-    const tag = tty ? { info: '', warn: '\x1b[33mwarning:\x1b[0m ', error: '\x1b[31merror:\x1b[0m ' }[level]
-      : { info: '', warn: 'warning: ', error: 'error: ' }[level];
+    // Under systemd (JOURNAL_STREAM set) a "<N>" prefix is the line's journal priority.
+    const priority = journal ? { info: '<6>', warn: '<4>', error: '<3>' }[level] : '';
+    const tag = priority + (tty ? { info: '', warn: '\x1b[33mwarning:\x1b[0m ', error: '\x1b[31merror:\x1b[0m ' }[level]
+      : { info: '', warn: 'warning: ', error: 'error: ' }[level]);
     (level === 'error' ? process.stderr : stream).write(`${tag}${msg}\n`);
   };
   return {
