@@ -76,7 +76,7 @@ test.serial('audify really plays a track through ALSA into JACK', async (t) => {
     }
     worst = Math.min(worst, sxy / Math.sqrt(sxx * syy));
   }
-  t.true(worst >= 0.9, `worst window correlation ${worst.toFixed(4)}`);
+  t.true(worst >= 0.9, `worst window correlation ${worst.toFixed(4)}; the player said:\n${r.stdout.split('\n').filter((l) => /underrun|re-seek|sync|warning/.test(l)).slice(-8).join('\n')}`);
 });
 
 /**

@@ -161,6 +161,8 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
   let engine: PlaybackEngine | undefined;
   let upSince = bootSec;
   let joinedAt: number | undefined;
+  /** True time (s) the first frame after a (re)start was heard. */
+  let firstHeardSec: number | undefined;
   // A device booting late today ran on earlier days: its state directory holds the crystal's
   // frequency and the DAC's rate as measured then (a few ppm off now: temperature).
   let savedFreq: number | undefined = lateBoot ? sysPpm + sysTc * (40 - 25) + 2 * u() : undefined;
@@ -187,7 +189,7 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
         if (frame < w.pos || frame >= w.pos + P * w.ratio) continue;
         const t = heardTrue + ((frame - w.pos) / w.ratio) * (1e9 / RATE);
         frameErrorNs[k] = t - (startAfterSec * 1e9 + (frame * 1e9) / RATE);
-        if (joinedAt === undefined) joinedAt = k;
+        if (joinedAt === undefined) { joinedAt = k; firstHeardSec = heardTrue / 1e9; }
       }
     };
     void s.start((p) => e.fill(p));
@@ -217,7 +219,7 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
     }
     world.run(1);
     if (joinedAt !== undefined && s - startAfterSec >= joinedAt && (joins.length === 0 || joins.at(-1)!.atSec !== upSince - startAfterSec) && upSince > 0) {
-      joins.push({ atSec: upSince - startAfterSec, joinedAfterSec: Math.max(0, joinedAt + startAfterSec - upSince) });
+      joins.push({ atSec: upSince - startAfterSec, joinedAfterSec: Number(Math.max(0, (firstHeardSec ?? joinedAt + startAfterSec) - upSince).toFixed(2)) });
     }
   }
   if (sink?.underrunPeriods) audible.push(`${sink.underrunPeriods} underrun periods`);
