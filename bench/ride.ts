@@ -3,11 +3,12 @@
 // Run: node --import tsx bench/ride.ts [--hours H] [--devices N]
 import { cpus } from 'node:os';
 import { defaultEvents, simulateRide, type RideEvent } from '../src/sim/ride.js';
+import { formatUs } from '../src/cli/simulate.js';
 
 const args = process.argv.slice(2);
 const opt = (n: string, d: number) => { const i = args.indexOf(n); return i >= 0 ? Number(args[i + 1]) : d; };
 const hours = opt('--hours', 4), devices = opt('--devices', 8);
-const us = (v: number) => (v < 1000 ? `${v.toFixed(1)} µs` : `${(v / 1000).toFixed(2)} ms`);
+const us = formatUs;
 console.log(`ride bench: ${devices} devices, ${hours} h, seed 1; ${cpus()[0]?.model} x${cpus().length}, Node ${process.version}`);
 
 function show(label: string, r: ReturnType<typeof simulateRide>) {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Ds3231 } from '../drivers/rtc/ds3231.js';
+import { AGING_MAX_LSB, AGING_MIN_LSB, AGING_PPM_PER_LSB } from '../drivers/rtc/registers.js';
 import { writeFileAtomic } from '../src/service/atomic-file.js';
 import type { SubjectAnalysis, TemperatureModel } from './analysis.js';
 
@@ -10,8 +11,6 @@ import type { SubjectAnalysis, TemperatureModel } from './analysis.js';
  * layer's holdover reads (rtc.calibration). `calibrate verify` compares a new measurement with it.
  */
 
-export const AGING_PPM_PER_LSB = 0.1;
-const AGING_MIN = -128, AGING_MAX = 127;
 
 export interface CalibrationFile {
   v: 1;
@@ -35,7 +34,7 @@ export interface AgingPlan {
 /** RTC fast by +x ppm needs +x/0.1 LSB (positive aging slows it). */
 export function planAging(measuredPpm: number, agingBefore: number): AgingPlan {
   const wanted = agingBefore + Math.round(measuredPpm / AGING_PPM_PER_LSB);
-  const agingAfter = Math.max(AGING_MIN, Math.min(AGING_MAX, wanted));
+  const agingAfter = Math.max(AGING_MIN_LSB, Math.min(AGING_MAX_LSB, wanted));
   return { measuredPpm, agingBefore, agingAfter, residualPpm: measuredPpm - (agingAfter - agingBefore) * AGING_PPM_PER_LSB, clamped: agingAfter !== wanted };
 }
 

@@ -82,8 +82,10 @@ export function encodeTemperature(celsius: number): [number, number] {
 
 /** Aging offset: signed 8-bit; ≈ 0.1 ppm per LSB at 25 °C, positive = slower oscillator. */
 export const AGING_PPM_PER_LSB = 0.1;
+export const AGING_MIN_LSB = -128;
+export const AGING_MAX_LSB = 127;
 export const decodeAging = (b: number): number => (b << 24) >> 24;
 export const encodeAging = (lsb: number): number => {
-  if (!Number.isInteger(lsb) || lsb < -128 || lsb > 127) throw new RangeError(`aging offset ${lsb}: expected an integer from -128 to 127`);
+  if (!Number.isInteger(lsb) || lsb < AGING_MIN_LSB || lsb > AGING_MAX_LSB) throw new RangeError(`aging offset ${lsb}: expected an integer from ${AGING_MIN_LSB} to ${AGING_MAX_LSB}`);
   return lsb & 0xff;
 };

@@ -27,7 +27,9 @@ function readEvents(spec: string, devices: number, hours: number): RideEvent[] {
   return parsed as RideEvent[];
 }
 
-const us = (v: number) => (!Number.isFinite(v) ? '-' : v < 1000 ? `${v.toFixed(1)} µs` : `${(v / 1000).toFixed(2)} ms`);
+/** A sync figure in µs, as µs or ms. */
+export const formatUs = (v: number) => (!Number.isFinite(v) ? '-' : v < 1000 ? `${v.toFixed(1)} µs` : `${(v / 1000).toFixed(2)} ms`);
+const us = formatUs;
 
 export function formatRide(r: RideResult): string {
   const o = r.options;

@@ -108,7 +108,7 @@ export class TrackQueue {
     const keepFrom = Math.max(0, frame - this.keepBehindFrames);
     for (;;) {
       // A track held from later than needed (an earlier guess of the join point): decode it again.
-      this.loaded = this.loaded.filter((t) => !(frame >= t.startFrame && frame < t.startFrame + t.frames && t.pcm.firstKeptFrame > Math.max(0, keepFrom - t.startFrame) && t.pcm.frames > 0));
+      this.loaded = this.loaded.filter((t) => !(frame >= t.startFrame && frame < t.startFrame + t.frames && t.pcm.firstKeptFrame > Math.max(0, keepFrom - t.startFrame)));
       if (this.loaded.length === 0) this.skipTo(keepFrom);
       this.dropBefore(keepFrom);
       const holding = this.loaded.find((t) => frame < t.startFrame + t.frames);

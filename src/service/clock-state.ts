@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FrequencyPrior } from '../time/sourcestats.js';
 import type { Timescale } from '../time/timescale.js';
@@ -65,8 +65,7 @@ export class ClockStateWriter {
     if (ts.state !== 'locked' || !MEASURING_SOURCES.has(ts.source)) return false;
     const s: ClockStateFile = { v: 1, freqPpm: ts.freqPpm, source: ts.source, savedAtUtcMs: nowUtcMs };
     try {
-      await mkdir(this.dir, { recursive: true });
-      await writeFileAtomic(join(this.dir, CLOCK_STATE_FILE), JSON.stringify(s) + '\n');
+      await writeFileAtomic(join(this.dir, CLOCK_STATE_FILE), JSON.stringify(s) + '\n', { createDir: true });
       this.warned = false;
       return true;
     } catch (e) {
@@ -97,6 +96,5 @@ export async function readDacPrior(dir: string, device: string, sampleRate: numb
 
 export async function saveDacRate(dir: string, device: string, sampleRate: number, ppm: number, nowUtcMs: number): Promise<void> {
   const s: DacStateFile = { v: 1, device, sampleRate, ppm, savedAtUtcMs: nowUtcMs };
-  await mkdir(dir, { recursive: true });
-  await writeFileAtomic(join(dir, DAC_STATE_FILE), JSON.stringify(s) + '\n');
+  await writeFileAtomic(join(dir, DAC_STATE_FILE), JSON.stringify(s) + '\n', { createDir: true });
 }

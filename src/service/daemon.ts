@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import schedule from 'node-schedule';
 import { LedTwin, openGpioLed, type LedOutput } from '../../drivers/led/led.js';
@@ -10,7 +10,8 @@ import { isRepeating, parseStartSpec, resolvePath, resolveStart, runtimeDir, sta
 import { startTimingChain, type TimingChain } from './hardware.js';
 import { driveLed, type LedPattern } from './led.js';
 import type { Logger } from './log.js';
-import { NothingToJoinError, run } from './run.js';
+import { manifestPathOf, NothingToJoinError, run, timelineSec } from './run.js';
+import { readManifest, repeatManifest } from '../player/manifest.js';
 import { startStatusServer } from './status-server.js';
 import type { LiveStatus } from './status.js';
 
@@ -102,7 +103,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const playlistPath = () => resolvePath(config, config.playlist.path);
   const saveResume = (track: number, title?: string) => {
     const s: ResumeState = { v: 1, playlist: playlistPath(), track, title, savedAtUtc: new Date().toISOString() };
-    void mkdir(stateDir(config), { recursive: true }).then(() => writeFileAtomic(resumePath(), JSON.stringify(s) + '\n'))
+    void writeFileAtomic(resumePath(), JSON.stringify(s) + '\n', { createDir: true })
       .catch((e: Error) => log.warn(`cannot save the resume position in ${resumePath()}: ${e.message}`));
   };
   let fromTrack = o.fromTrack ?? (o.resume ? await readResume(resumePath(), playlistPath(), log) : undefined);
@@ -183,12 +184,10 @@ function clockSettings(c: Config): string {
 
 /** How long one playing lasts, when a manifest says so (a daily start joins the playlist while it plays). */
 async function playingSec(config: Config): Promise<number | undefined> {
-  const path = config.playlist.manifest ? resolvePath(config, config.playlist.manifest) : `${resolvePath(config, config.playlist.path)}.manifest.json`;
   try {
-    const m = JSON.parse(await readFile(path, 'utf8')) as { totalFrames: number; sampleRate: number; entries: unknown[] };
-    return ((m.totalFrames / m.sampleRate) + (config.playlist.gap_ms / 1000) * m.entries.length) * config.playlist.repeat;
+    return timelineSec(repeatManifest(await readManifest(manifestPathOf(config)), config.playlist.repeat), config.playlist.gap_ms);
   } catch {
-    return undefined;
+    return undefined; // no manifest (or a broken one, which run() reports): the length is unknown
   }
 }
 

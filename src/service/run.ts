@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { manifestPathFor, readManifest, repeatManifest } from '../player/manifest.js';
+import { manifestPathFor, readManifest, repeatManifest, type Manifest } from '../player/manifest.js';
 import { findFfmpeg } from '../player/ffmpeg.js';
 import { parseM3u, type Playlist } from '../player/m3u.js';
 import { PlaybackEngine } from '../player/engine.js';
@@ -98,7 +98,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   try {
     log.info(`timing: ${chain.describe}`);
     const gapFrames = Math.round((config.playlist.gap_ms / 1000) * format.sampleRate);
-    const manifestPath = config.playlist.manifest ? resolvePath(config, config.playlist.manifest) : manifestPathFor(playlistPath);
+    const manifestPath = manifestPathOf(config);
     const fullManifest = existsSync(manifestPath) ? await readManifest(manifestPath) : undefined;
     const sliced = fullManifest && skip ? { ...fullManifest, entries: fullManifest.entries.slice(skip) } : fullManifest;
     const manifest = sliced && repeatManifest(sliced, config.playlist.repeat);
@@ -111,7 +111,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     // Before any lock the system clock is the best guess of where the timeline is: decode the
     // track a late join will need while the clock locks (checked, and redone if wrong, below).
     const guessUtcNs = chain.converter.toRealtime(hrtimeClock.nowNs());
-    const timing = { timeZone: config.schedule.timezone, playingSec: manifest ? (manifest.totalFrames + gapFrames * manifest.entries.length) / format.sampleRate : undefined };
+    const timing = { timeZone: config.schedule.timezone, playingSec: manifest && timelineSec(manifest, config.playlist.gap_ms) };
     const guessLateNs = Number(guessUtcNs - resolveStart(startSpec, guessUtcNs, timing));
     const preload = tracks.prepare(guessLateNs > 0 ? joinFrame(guessLateNs, format.sampleRate) : 0);
     preload.catch(() => {}); // awaited below; a failure there is reported once
@@ -255,6 +255,16 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     await sink?.stop();
     if (ownChain) await chain.stop();
   }
+}
+
+/** The timeline manifest a config means: playlist.manifest, else the one beside the playlist. */
+export function manifestPathOf(config: Config): string {
+  return config.playlist.manifest ? resolvePath(config, config.playlist.manifest) : manifestPathFor(resolvePath(config, config.playlist.path));
+}
+
+/** How long one playing of a (repeated) manifest's timeline lasts, gaps included (s). */
+export function timelineSec(m: Manifest, gapMs: number): number {
+  return m.totalFrames / m.sampleRate + (gapMs / 1000) * m.entries.length;
 }
 
 /** A late join lands this far past "now" (stream opening, first fills); the track is kept from before it. */

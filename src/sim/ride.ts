@@ -4,6 +4,7 @@ import { seededRandom } from './oscillator.js';
 import { SineTimeline } from './sine-timeline.js';
 import { VirtualSink } from './virtual-sink.js';
 import type { RtcCalibration } from '../time/sources/rtc.js';
+import { formatDuration } from '../service/status.js';
 
 /**
  * The ride simulator: N complete devices, each the real clock layer and sources (ClockWorld: its
@@ -204,7 +205,7 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
       sink = undefined;
       engine = undefined;
       world.up = false;
-      audible.push(`${crash.durationSec ?? 5} s of silence at ${fmtSec(crash.atSec)} (crash)`);
+      audible.push(`${crash.durationSec ?? 5} s of silence at ${formatDuration(crash.atSec)} into the ride (crash)`);
     }
     if (crash && !world.up && s === startAfterSec + crash.atSec + (crash.durationSec ?? 5)) {
       world.restart(savedFreq !== undefined ? { freqPpm: savedFreq, sigmaPpm: 5 } : undefined);
@@ -238,10 +239,6 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
       boundBrokenPct: (() => { const b = probes.filter((p) => p.state !== 'unsynchronized' && Number.isFinite(p.boundNs)); return b.length ? (100 * b.filter((p) => Math.abs(p.errorNs) > p.boundNs).length) / b.length : 0; })(),
     },
   };
-}
-
-function fmtSec(s: number): string {
-  return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
 export function simulateRide(o: RideOptions): RideResult {
