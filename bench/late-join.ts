@@ -18,6 +18,8 @@ const bin = join(PACKAGE_DIR, 'bin', 'jaudiosync.js');
 execFileSync(process.execPath, [bin, 'timeline', 'build', join(dir, 'list.m3u8')], { stdio: 'ignore' });
 console.log(`late-join bench: a 5 min MP3 already playing for 2 min, simulated GPS, WAV device; ${cpus()[0]?.model} x${cpus().length}`);
 for (let i = 0; i < runs; i++) {
+  // A random phase against the GPS second: the lock waits for whole pulses, so the phase matters.
+  await new Promise((r) => setTimeout(r, Math.random() * 1000));
   const at = new Date(Date.now() - 120_000).toISOString();
   writeFileSync(join(dir, 'c.toml'), `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${at}"\n[playlist]\npath = "list.m3u8"\n[audio]\noutput = "wav"\nwav_path = "out.wav"\n`);
   const t0 = process.hrtime.bigint();

@@ -116,13 +116,48 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     const preload = tracks.prepare(guessLateNs > 0 ? joinFrame(guessLateNs, format.sampleRate) : 0);
     preload.catch(() => {}); // awaited below; a failure there is reported once
 
+    // The stream opens now and plays silence while the clock locks: the DAC clock learns the
+    // device's rate meanwhile, so the first sample is placed on a measured rate, not an assumed one.
+    const wavPath = resolvePath(config, opts.wavPath ?? config.audio.wav_path);
+    let startUtcNs: bigint | undefined;
+    let firstFrameMonoNs: bigint | undefined;
+    const writeWavSidecar = () => {
+      if (firstFrameMonoNs === undefined || startUtcNs === undefined) return;
+      void writeFile(`${wavPath}.json`, JSON.stringify({
+        firstFrameRealtimeNs: String(chain.converter.toRealtime(firstFrameMonoNs)), sampleRate: format.sampleRate, startUtcNs: String(startUtcNs),
+      }) + '\n').catch(() => {});
+    };
+    const makeWav = () => new WavFileSink({
+      path: wavPath, format, periodFrames: config.audio.period_frames, nowNs: hrtimeClock.nowNs,
+      onFirstFrame: (monoNs) => { firstFrameMonoNs = monoNs; writeWavSidecar(); },
+      onError: (m) => log.warn(m),
+    });
+    let engine: PlaybackEngine | undefined;
+    const silence = Buffer.alloc(config.audio.period_frames * tracks.frameBytes);
+    const fill = (p: number) => engine?.fill(p) ?? silence;
+    const dacPriorPpm = await readDacPrior(stateDir(config), config.audio.device, format.sampleRate);
+    sink = (opts.output ?? config.audio.output) === 'wav' ? makeWav() : new AudifySink({
+      format, periodFrames: config.audio.period_frames, queuePeriods: config.audio.queue_periods,
+      deviceName: config.audio.device, nowNs: hrtimeClock.nowNs, extraLatencyNs: config.audio.output_latency_ms * 1e6, dacPriorPpm,
+    });
+    try {
+      await sink.start(fill);
+    } catch (e) {
+      if (!(e instanceof NoAudioDeviceError)) throw e;
+      log.warn(`no audio device (${e.message}): writing the output to ${wavPath} instead`);
+      sink = makeWav();
+      await sink.start(fill);
+    }
+    const out: OutputSink = sink;
+
     await waitForLock(chain, config.clock.lock_timeout_s, log, opts.abort);
     const ts0 = chain.clock.timescale();
-    const startUtcNs = resolveStart(startSpec, ts0.utcAt(hrtimeClock.nowNs()), timing);
+    startUtcNs = resolveStart(startSpec, ts0.utcAt(hrtimeClock.nowNs()), timing);
+    writeWavSidecar();
     if (live) live.schedule = { nextStartUtc: isoFromUtcNs(startUtcNs), decision: live.schedule?.decision };
     const lateNs = Number(ts0.utcAt(hrtimeClock.nowNs()) - startUtcNs);
     await preload;
-    // Joining late: have the track that plays at the join point in RAM before opening the stream.
+    // Joining late: have the track that plays at the join point in RAM before the first frame is placed.
     await tracks.prepare(lateNs > 0 ? joinFrame(lateNs, format.sampleRate) : 0);
     if (tracks.finished) {
       throw new (lateNs > 0 ? NothingToJoinError : Error)(lateNs > 0
@@ -133,7 +168,6 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     const readyMs = Number(hrtimeClock.nowNs() - t0) / 1e6;
     log.info(`ready in ${readyMs.toFixed(0)} ms: start at ${isoFromUtcNs(startUtcNs)} (${formatClock(ts0, hrtimeClock.nowNs())})`);
 
-    const wavPath = resolvePath(config, opts.wavPath ?? config.audio.wav_path);
     const trimNs = config.audio.latency_trim_ms * 1e6;
     const thresholdNs = config.clock.max_error_ms > 0 ? config.clock.max_error_ms * 1e6 : Number.POSITIVE_INFINITY;
     // Wait or join: with "wait" the aligner keeps the stream silent until the bound is good, then
@@ -152,15 +186,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     const stopSpec = config.schedule.stop ? parseStartSpec(config.schedule.stop) : undefined;
     const stopUtcNs = stopSpec?.kind === 'absolute' ? stopSpec.utcNs : undefined;
     const pauses = config.schedule.pauses.map((p) => parsePause(p)!);
-    const makeWav = () => new WavFileSink({
-      path: wavPath, format, periodFrames: config.audio.period_frames, nowNs: hrtimeClock.nowNs,
-      onFirstFrame: (monoNs) => void writeFile(`${wavPath}.json`, JSON.stringify({
-        firstFrameRealtimeNs: String(chain.converter.toRealtime(monoNs)), sampleRate: format.sampleRate,
-        startUtcNs: String(startUtcNs),
-      }) + '\n').catch(() => {}),
-      onError: (m) => log.warn(m),
-    });
-    const makeEngine = (out: OutputSink) => new PlaybackEngine(out, tracks, {
+    engine = new PlaybackEngine(out, tracks, {
       startUtcNs, trimNs, maxErrorNs, timescale: () => chain.clock.timescale(), nowNs: hrtimeClock.nowNs,
       gainDb: () => config.audio.volume_db + fadeDb(), channelMode: config.audio.channel_mode,
       mutedAt: (u) => (stopUtcNs !== undefined && u >= stopUtcNs) || pauses.some((p) => u >= p.fromUtcNs && u < p.toUtcNs),
@@ -171,21 +197,6 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       },
       onFinished: () => { finished = true; },
     });
-    const dacPriorPpm = await readDacPrior(stateDir(config), config.audio.device, format.sampleRate);
-    sink = (opts.output ?? config.audio.output) === 'wav' ? makeWav() : new AudifySink({
-      format, periodFrames: config.audio.period_frames, queuePeriods: config.audio.queue_periods,
-      deviceName: config.audio.device, nowNs: hrtimeClock.nowNs, extraLatencyNs: config.audio.output_latency_ms * 1e6, dacPriorPpm,
-    });
-    let engine = makeEngine(sink);
-    try {
-      await sink.start((p) => engine.fill(p));
-    } catch (e) {
-      if (!(e instanceof NoAudioDeviceError)) throw e;
-      log.warn(`no audio device (${e.message}): writing the output to ${wavPath} instead`);
-      sink = makeWav();
-      engine = makeEngine(sink);
-      await sink.start((p) => engine.fill(p));
-    }
 
     // Status until the last frame has been heard (or we are stopped).
     let tracksPlayed = 0;
