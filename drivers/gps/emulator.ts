@@ -37,7 +37,6 @@ export function sentence(body: string): string {
 
 const p2 = (n: number) => String(n).padStart(2, '0');
 
-/** The sentences a receiver sends for the second starting at utcSec (whole seconds since 1970). */
 /**
  * Line noise as a serial line makes it: one byte flipped (the checksum then fails) or a burst of
  * binary (a receiver switching protocols). `rnd` decides; the result is what goes on the wire.
@@ -45,12 +44,15 @@ const p2 = (n: number) => String(n).padStart(2, '0');
 export function withLineNoise(text: string, rnd: () => number): string {
   if (rnd() < 0.5) {
     const i = 1 + Math.floor(rnd() * (text.length - 6));
-    return text.slice(0, i) + String.fromCharCode(33 + Math.floor(rnd() * 90)) + text.slice(i + 1);
+    // Never the same character again: a hit must break the sentence, or a test counting hits lies.
+    const code = 33 + ((text.charCodeAt(i) - 33 + 1 + Math.floor(rnd() * 89)) % 90 + 90) % 90;
+    return text.slice(0, i) + String.fromCharCode(code) + text.slice(i + 1);
   }
   const junk = Array.from({ length: 8 + Math.floor(rnd() * 24) }, () => String.fromCharCode(Math.floor(rnd() * 256))).join('');
   return junk + text;
 }
 
+/** The sentences a receiver sends for the second starting at utcSec (whole seconds since 1970). */
 export function sentencesForSecond(utcSec: number, opts: NmeaEmulatorOptions = {}): TimedSentence[] {
   const talker = opts.talker ?? 'GP';
   const d = new Date(utcSec * 1000 - (opts.rolloverBug ? ROLLOVER_MS : 0));
