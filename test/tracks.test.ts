@@ -140,3 +140,54 @@ test('TrackQueue: a file differing from the manifest plays silence for exactly i
   }
   t.true(problems.some((p) => /line 3 .*differs from the one in the timeline manifest.*silence/.test(p)), problems.join('\n'));
 });
+
+for (const withManifest of [true, false]) {
+  test(`TrackQueue: a re-seek back or forward (the clock stepped) has the audio there ${withManifest ? 'with' : 'without'} a manifest`, async (t) => {
+    const framesEach = 300 * RATE;
+    const { q, decoded } = await queue(6, framesEach, withManifest);
+    const out = Buffer.alloc(4);
+    const heard = (frame: number) => { q.render(frame, 1, out); return out.readInt16LE(0); };
+    await q.prepare(0);
+    for (let f = 0; f < 3 * framesEach + 5000; f += 1000) { q.advance(f); await q.whenIdle(); }
+    t.is(heard(3 * framesEach + 4000), sampleOf(3, 4000));
+    // An hour's step back lands in track 1, long since freed.
+    const back = framesEach + 77_777;
+    q.seek(back);
+    await q.whenIdle();
+    t.is(heard(back), sampleOf(1, 77_777), 'the track of a jump back is decoded again');
+    for (let f = back; f < 2 * framesEach + 1000; f += 1000) { q.advance(f); await q.whenIdle(); }
+    t.is(heard(2 * framesEach + 500), sampleOf(2, 500), 'and the next one follows on its frame');
+    // Forward past anything decoded so far.
+    const ahead = 5 * framesEach + 12_345;
+    q.seek(ahead);
+    await q.whenIdle();
+    t.is(heard(ahead), sampleOf(5, 12_345), 'the track of a jump forward');
+    t.true(q.inRam.every((tr) => tr.index === 5), `only the track played now is held: ${q.inRam.map((tr) => tr.index)}`);
+    if (withManifest) t.is(decoded.filter((d) => d.index === 4).length, 0, 'with a manifest the skipped track is never decoded');
+  });
+}
+
+test('TrackQueue: a decode still running when a seek comes never lands in the queue', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const es = entries(4, dir);
+  const framesEach = 200 * RATE; // longer than the preload lead: track 1 waits for the advance
+  const gates: Array<() => void> = [];
+  let held = 0;
+  const q = new TrackQueue(es, 'ffmpeg', fmt, 0, { onProblem: () => {} }, async (_f, path, _fmt, opts) => {
+    const index = es.findIndex((e) => e.path === path);
+    if (index === 1 && !held++) await new Promise<void>((r) => gates.push(r)); // the first one held until released
+    return synthPcm(index, framesEach, opts);
+  });
+  await q.prepare(0);
+  q.advance(framesEach - 10); // near its end: track 1 starts decoding, and hangs
+  await new Promise((r) => setImmediate(r));
+  t.is(gates.length, 1, 'the decode of track 1 is in flight');
+  q.seek(100); // the clock stepped back into track 0
+  gates.shift()!();
+  await q.whenIdle();
+  await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(q.inRam.map((tr) => tr.index), [0], 'the stale decode of track 1 was dropped');
+  const out = Buffer.alloc(4);
+  q.render(100, 1, out);
+  t.is(out.readInt16LE(0), sampleOf(0, 100));
+});

@@ -1,3 +1,4 @@
+import { gaussian } from '../pps/emulator.js';
 import { I2cError, type I2cBus } from './i2c.js';
 import {
   AGING_PPM_PER_LSB, CONTROL, decodeAging, decodeTime, encodeHours12, encodeTemperature, encodeTime,
@@ -28,6 +29,12 @@ export interface Ds3231EmulatorOptions {
   initialOffsetNs?: bigint;
   /** Bus time per byte (ns): 9 bit times at 100 kHz. */
   nsPerByte?: number;
+  /**
+   * σ of the frequency each temperature conversion sets, around the model (ppm): the TCXO retunes
+   * in small steps every 64 s (WORLD.md), a white FM whose time error grows as √t. Needs `random`.
+   */
+  conversionJitterPpm?: number;
+  random?: () => number;
 }
 
 export type I2cFault = 'EIO' | 'NACK' | 'EBUSY' | 'ETIMEDOUT';
@@ -220,7 +227,8 @@ export class Ds3231Emulator implements I2cBus {
     this.reanchor(trueNs);
     const c = this.opts.temperatureC?.(trueNs) ?? 25;
     this.tempRegs = encodeTemperature(Math.round(c * 4) / 4);
-    this.ppm = (this.opts.basePpm ?? 0) + (this.opts.tempCoeffPpmPerC2 ?? 0) * (c - 25) ** 2 - AGING_PPM_PER_LSB * this.aging;
+    const jitterPpm = this.opts.conversionJitterPpm && this.opts.random ? gaussian(this.opts.random) * this.opts.conversionJitterPpm : 0;
+    this.ppm = (this.opts.basePpm ?? 0) + (this.opts.tempCoeffPpmPerC2 ?? 0) * (c - 25) ** 2 - AGING_PPM_PER_LSB * this.aging + jitterPpm;
     this.lastConversionTrueNs = trueNs;
   }
 

@@ -118,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seed <s>', 'random seed (the same seed gives the same ride)', '1')
     .option('--json', 'every figure, machine-readable')
     .option('--svg <file>', 'plot the sync error over the ride with the events marked')
-    .action((o: SimulateOptions) => { exitCode = simulateCommand(o); });
+    .action(async (o: SimulateOptions) => { exitCode = await simulateCommand(o); });
 
   program.command('status')
     .description("the running service's clock, schedule, playback and health (from its status socket)")

@@ -18,7 +18,7 @@ function readEvents(spec: string, devices: number, hours: number): RideEvent[] {
     throw new Error(`--events ${spec}: ${(e as Error).message} (expected "default", "none" or a JSON file: [{"kind":"gps-outage","device":"all","atSec":600,"durationSec":120}, ...])`);
   }
   if (!Array.isArray(parsed)) throw new Error(`--events ${spec}: expected a JSON array of events`);
-  const kinds = ['gps-outage', 'late-boot', 'crash', 'rtc-lost-power'];
+  const kinds = ['gps-outage', 'late-boot', 'crash', 'rtc-lost-power', 'missing-file'];
   parsed.forEach((e: RideEvent, i) => {
     if (!kinds.includes(e.kind)) throw new Error(`--events ${spec}: event ${i + 1} has kind "${e.kind}", expected one of ${kinds.join(', ')}`);
     if (!(e.device === 'all' || (Number.isInteger(e.device) && e.device >= 0 && e.device < devices))) throw new Error(`--events ${spec}: event ${i + 1}: device must be "all" or 0 to ${devices - 1}`);
@@ -46,12 +46,12 @@ export function formatRide(r: RideResult): string {
   return lines.join('\n') + '\n';
 }
 
-export function simulateCommand(o: SimulateOptions): number {
+export async function simulateCommand(o: SimulateOptions): Promise<number> {
   const devices = Number(o.devices), hours = Number(o.hours), seed = Number(o.seed);
   if (!(Number.isInteger(devices) && devices >= 1 && devices <= 64)) throw new Error(`--devices "${o.devices}": expected 1 to 64`);
   if (!(hours > 0 && hours <= 48)) throw new Error(`--hours "${o.hours}": expected more than 0, at most 48`);
   if (!Number.isInteger(seed)) throw new Error(`--seed "${o.seed}": expected an integer`);
-  const r = simulateRide({ devices, hours, gps: o.gps as GpsMode, pps: o.pps as 'kernel' | 'gpio', calibrated: o.calibrated === 'yes', events: readEvents(o.events, devices, hours), seed });
+  const r = await simulateRide({ devices, hours, gps: o.gps as GpsMode, pps: o.pps as 'kernel' | 'gpio', calibrated: o.calibrated === 'yes', events: readEvents(o.events, devices, hours), seed });
   if (o.json) {
     const { spreadUs: _s, ...rest } = r;
     process.stdout.write(JSON.stringify(rest, null, 2) + '\n');

@@ -9,6 +9,8 @@ export interface TimelineAudio {
   readonly endFrame: number | undefined;
   render(frame: number, count: number, out: Buffer): void;
   advance(frame: number): void;
+  /** Playback jumped to `frame` (a re-seek): have what plays there, wherever it is. */
+  seek?(frame: number): void;
 }
 
 /**
@@ -135,6 +137,7 @@ export class PlaybackEngine {
       this.events.onSeek?.(error);
       this.seeks++;
       this.pos = Math.round(f0);
+      this.tracks.seek?.(this.pos);
       this.fadeIn = SEEK_FADE_FRAMES;
       error = this.pos - f0;
     }

@@ -29,6 +29,14 @@ export const KEEP_BEHIND_SEC = 2;
  * what follows the join point.
  */
 
+/** A late join lands this far past "now" (stream opening, first fills); the track is kept from before it. */
+const JOIN_LEAD_NS = 500_000_000;
+
+/** The timeline frame to prepare for a device joining `lateNs` after the start. */
+export function joinFrame(lateNs: number, sampleRate: number): number {
+  return Math.floor(((lateNs + JOIN_LEAD_NS) / 1e9) * sampleRate);
+}
+
 export interface TimelineTrack {
   index: number;
   entry: PlaylistEntry;
@@ -55,6 +63,10 @@ export class TrackQueue {
   private lastDecodeMs = 0;
   readonly frameBytes: number;
   private readonly manifestStarts?: number[];
+  /** Without a manifest: where every track decoded so far sat (a jump back finds its slot here). */
+  private readonly decodedSlots: Array<{ index: number; startFrame: number; frames: number }> = [];
+  /** Bumped by a seek: a decode started before it is stale and must not touch the queue. */
+  private generation = 0;
 
   constructor(
     private readonly entries: readonly PlaylistEntry[],
@@ -119,6 +131,11 @@ export class TrackQueue {
     }
   }
 
+  /** Resolves once no decode is in flight (simulations step virtual time only after it). */
+  async whenIdle(): Promise<void> {
+    while (this.loading) await this.loading;
+  }
+
   /** The track playing at a timeline frame, if it is in RAM. */
   trackAt(frame: number): TimelineTrack | undefined {
     return this.loaded.find((t) => frame >= t.startFrame && frame < t.startFrame + t.frames);
@@ -147,8 +164,47 @@ export class TrackQueue {
     const due = !last || last.startFrame + last.frames - frame <= this.preloadLeadFrames;
     // Tracks already played but kept behind for a moment do not count against the two.
     const ahead = this.loaded.filter((t) => t.startFrame + t.frames > frame).length;
-    if (due && !this.loading && !this.exhausted && ahead < 2) {
-      this.loading = this.loadNext(0).finally(() => { this.loading = undefined; });
+    if (due && !this.loading && !this.exhausted && ahead < 2) this.track(this.loadNext(0));
+  }
+
+  /**
+   * Playback jumped to `frame` (the clock stepped and the engine re-seeked, forwards or back): unless
+   * the track there is in RAM from there on, forget what is loaded or loading and decode from there.
+   */
+  seek(frame: number): void {
+    const keepFrom = Math.max(0, frame - this.keepBehindFrames);
+    const holding = this.loaded.find((t) => frame >= t.startFrame && frame < t.startFrame + t.frames);
+    if (holding && holding.pcm.firstKeptFrame <= Math.max(0, keepFrom - holding.startFrame)) return;
+    this.generation++;
+    this.loaded = [];
+    this.loading = undefined;
+    this.reposition(keepFrom);
+    this.track(this.prepare(frame));
+  }
+
+  /** The decode in flight; cleared when it settles unless a seek has replaced it. */
+  private track(p: Promise<void>): void {
+    const tracked: Promise<void> = p.catch((e) => { this.events.onProblem(`decoding after a seek failed: ${(e as Error).message}`); })
+      .finally(() => { if (this.loading === tracked) this.loading = undefined; });
+    this.loading = tracked;
+  }
+
+  /** The next entry to decode is the one whose slot holds `frame` (as far as the slots are known). */
+  private reposition(frame: number): void {
+    this.exhausted = false;
+    if (this.manifestStarts) return this.skipTo(frame);
+    const known = this.decodedSlots.filter((d) => d.startFrame <= frame).at(-1);
+    if (!known) {
+      this.nextIndex = 0;
+      this.nextStartFrame = 0;
+    } else if (frame < known.startFrame + known.frames + this.gapFrames) {
+      this.nextIndex = known.index;
+      this.nextStartFrame = known.startFrame;
+    } else {
+      // Past everything decoded so far: go on from the last one known, decoding forwards.
+      const last = this.decodedSlots.at(-1)!;
+      this.nextIndex = last.index + 1;
+      this.nextStartFrame = last.startFrame + last.frames + this.gapFrames;
     }
   }
 
@@ -172,22 +228,27 @@ export class TrackQueue {
 
   /** Decodes the next entry, keeping its frames from timeline frame `keepFrom` on. */
   private async loadNext(keepFrom: number): Promise<void> {
+    const generation = this.generation;
     while (this.nextIndex < this.entries.length) {
       const index = this.nextIndex++;
       const entry = this.entries[index]!;
       if (this.manifest) {
-        await this.loadSlot(index, entry, keepFrom);
+        await this.loadSlot(index, entry, keepFrom, generation);
         return;
       }
       try {
-        const d = await this.decode(this.ffmpegPath, entry.path, this.format, {});
+        // Only what follows the join point is kept (a seek far into a track).
+        const d = await this.decode(this.ffmpegPath, entry.path, this.format, { keepFromFrame: Math.max(0, keepFrom - this.nextStartFrame) });
+        if (generation !== this.generation) return;
         this.lastDecodeMs = d.decodeMs;
         const track: TimelineTrack = { index, entry, startFrame: this.nextStartFrame, frames: d.frames, pcm: d.pcm };
+        if (!this.decodedSlots.some((k) => k.index === index)) this.decodedSlots.push({ index, startFrame: track.startFrame, frames: d.frames });
         this.nextStartFrame += d.frames + this.gapFrames;
         this.loaded.push(track);
         this.events.onLoaded?.(track, d.decodeMs);
         return;
       } catch (e) {
+        if (generation !== this.generation) return;
         const why = e instanceof DecodeError ? e.message : `decoding failed: ${(e as Error).message}`;
         this.events.onProblem(`playlist line ${entry.line} (${entry.raw}): ${why}; skipping it`);
       }
@@ -196,7 +257,7 @@ export class TrackQueue {
   }
 
   /** One manifest slot: the track if it is the right file, else silence of exactly its length. */
-  private async loadSlot(index: number, entry: PlaylistEntry, keepFrom: number): Promise<void> {
+  private async loadSlot(index: number, entry: PlaylistEntry, keepFrom: number, generation: number): Promise<void> {
     const m = this.manifest!.entries[index]!;
     const startFrame = this.manifestStarts![index]!;
     this.nextStartFrame = startFrame + m.frames + this.gapFrames;
@@ -208,6 +269,7 @@ export class TrackQueue {
       if (!existsSync(entry.path)) throw new DecodeError(entry.path, `music file not found: ${entry.path}`);
       if ((await sha256File(entry.path)) !== m.sha256) throw new DecodeError(entry.path, `${entry.path} differs from the one in the timeline manifest`);
       const d = await this.decode(this.ffmpegPath, entry.path, this.format, { intoFrames: m.frames, keepFromFrame: Math.max(0, keepFrom - startFrame) });
+      if (generation !== this.generation) return;
       this.lastDecodeMs = d.decodeMs;
       pcm = d.pcm;
       if (Math.abs(d.decodedFrames - m.frames) > LENGTH_MISMATCH_WARN_FRAMES) {
@@ -217,6 +279,7 @@ export class TrackQueue {
       this.loaded.push(track);
       this.events.onLoaded?.(track, d.decodeMs);
     } catch (e) {
+      if (generation !== this.generation) return;
       this.events.onProblem(`${where}: ${(e as Error).message}; playing silence for its ${(m.frames / this.format.sampleRate).toFixed(1)} s so that everything after stays in sync`);
       this.loaded.push({ index, entry, startFrame, frames: m.frames, pcm });
     }

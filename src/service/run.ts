@@ -7,7 +7,7 @@ import { PlaybackEngine } from '../player/engine.js';
 import { AudifySink } from '../player/sinks/audify-sink.js';
 import { NoAudioDeviceError, type OutputSink } from '../player/sinks/sink.js';
 import { WavFileSink } from '../player/sinks/wav-sink.js';
-import { TrackQueue } from '../player/tracks.js';
+import { joinFrame, TrackQueue } from '../player/tracks.js';
 import { hrtimeClock, sleepNs } from '../time/clock.js';
 import { isoFromUtcNs } from '../time/timescale.js';
 import { parsePause, parseStartSpec, resolvePath, resolveStart, stateDir, type Config } from './config.js';
@@ -276,13 +276,6 @@ export function manifestPathOf(config: Config): string {
 /** How long one playing of a (repeated) manifest's timeline lasts, gaps included (s). */
 export function timelineSec(m: Manifest, gapMs: number): number {
   return m.totalFrames / m.sampleRate + (gapMs / 1000) * m.entries.length;
-}
-
-/** A late join lands this far past "now" (stream opening, first fills); the track is kept from before it. */
-const JOIN_LEAD_NS = 500_000_000;
-
-function joinFrame(lateNs: number, sampleRate: number): number {
-  return Math.floor(((lateNs + JOIN_LEAD_NS) / 1e9) * sampleRate);
 }
 
 async function loadPlaylist(path: string): Promise<Playlist> {

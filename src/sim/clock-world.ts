@@ -46,7 +46,7 @@ export interface ClockWorldOptions {
    */
   systemClockSteps?: Array<{ atSec: number; stepNs: bigint }>;
   /** A DS3231 with SQW wired: its rate at 25 °C, residual temperature curvature, initial offset. */
-  rtc?: { ppm: number; tempCoeffPpmPerC2?: number; initialOffsetNs?: bigint; calibration?: RtcCalibration };
+  rtc?: { ppm: number; tempCoeffPpmPerC2?: number; initialOffsetNs?: bigint; calibration?: RtcCalibration; conversionJitterPpm?: number };
   /** A receiver with the week-rollover bug (dates 1024 weeks back), and the floor the driver knows. */
   rolloverBug?: boolean;
   floorUtcNs?: bigint;
@@ -108,6 +108,8 @@ export class ClockWorld {
         trueNowNs: () => startUtcNs + this.trueNowNs, basePpm: o.rtc.ppm, tempCoeffPpmPerC2: o.rtc.tempCoeffPpmPerC2,
         temperatureC: o.temperatureC ? (t) => o.temperatureC!(Number(t - startUtcNs) / 1e9) : undefined,
         initialOffsetNs: o.rtc.initialOffsetNs,
+        // Its own stream: switching the RTC's white FM on leaves every other draw of the world as it was.
+        conversionJitterPpm: o.rtc.conversionJitterPpm, random: seededRandom(o.seed * 31 + 7),
       });
       void this.rtcChip.writeByte(this.rtcChip.address, REG.CONTROL, 0); // INTCN=0, RS=00: 1 Hz on SQW
       this.rtcSource = new RtcSource(this.layer, o.rtc.calibration);

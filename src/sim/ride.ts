@@ -1,7 +1,10 @@
 import { PlaybackEngine } from '../player/engine.js';
+import { slotAt } from '../player/manifest.js';
+import { joinFrame, TrackQueue } from '../player/tracks.js';
+import { gaussian } from '../../drivers/pps/emulator.js';
 import { ClockWorld, percentile } from './clock-world.js';
 import { seededRandom } from './oscillator.js';
-import { SineTimeline } from './sine-timeline.js';
+import { decodeRideSong, makeRidePlaylist, rideSample, type RidePlaylist } from './ride-playlist.js';
 import { VirtualSink } from './virtual-sink.js';
 import type { RtcCalibration } from '../time/sources/rtc.js';
 import { formatDuration } from '../service/status.js';
@@ -9,9 +12,11 @@ import { formatDuration } from '../service/status.js';
 /**
  * The ride simulator: N complete devices, each the real clock layer and sources (ClockWorld: its
  * crystal, GPS twin with NMEA through the real parser, PPS, DS3231 emulator) and the real aligner
- * (PlaybackEngine on a virtual DAC with its own crystal and late callbacks), in one virtual world.
- * Truth is known here only. Every second, for the timeline frame due then, the true instant each
- * playing device puts it out; the inter-device sync error is their spread.
+ * (PlaybackEngine on a virtual DAC with its own crystal and late callbacks) reading the real
+ * TrackQueue over a manifest of songs (ride-playlist.ts), in one virtual world. Truth is known here
+ * only. Every second, for the timeline frame due then, the true instant each playing device puts it
+ * out; the inter-device sync error is their spread. The same frame's sample tells whether the device
+ * held the right audio there (a missing file must give silence for its slot and nothing shifted).
  *
  * Devices run one after another over the whole ride (they share nothing but truth), so memory is a
  * few numbers per device-second.
@@ -20,7 +25,8 @@ import { formatDuration } from '../service/status.js';
 export type GpsMode = 'all' | 'some' | 'none';
 
 export interface RideEvent {
-  kind: 'gps-outage' | 'late-boot' | 'crash' | 'rtc-lost-power';
+  /** missing-file: the song playing at atSec is not on the device (the others have it). */
+  kind: 'gps-outage' | 'late-boot' | 'crash' | 'rtc-lost-power' | 'missing-file';
   /** Device index, or 'all'. */
   device: number | 'all';
   atSec: number;
@@ -44,6 +50,8 @@ export interface RideOptions {
   startAfterSec?: number;
   /** Audio period in the simulation (frames): larger is faster to simulate, the aligner is the same. */
   periodFrames?: number;
+  /** The RTCs were last set from GPS this long before power-up (s); default RTC_SET_AGO_SEC. */
+  rtcSetAgoSec?: number;
 }
 
 export interface NoiseSettings {
@@ -61,20 +69,27 @@ export interface NoiseSettings {
   callbackJitter: number;
   /** Temperature swing of the ride profile (°C, peak). */
   tempSwingC: number;
+  /** DS3231 white FM: σ of the frequency each 64 s temperature conversion sets (ppm). */
+  rtcWhiteFmPpm: number;
 }
 
 export const DEFAULT_NOISE: NoiseSettings = {
   sysPpm: 50, sysTempCoeff: 0.25, dacPpm: 100, rtcPpm: 2, rtcCalibratedPpm: 0.1, ppsJitterNs: 1700, callbackJitter: 1, tempSwingC: 8,
+  // "Small steps" every 64 s (WORLD.md): 0.02 ppm each is ~25 µs of wander after 6 h, far below
+  // what the calibrated rate's residual (0.1 ppm) costs in that time.
+  rtcWhiteFmPpm: 0.02,
 };
-const NO_NOISE: NoiseSettings = { sysPpm: 0, sysTempCoeff: 0, dacPpm: 0, rtcPpm: 0, rtcCalibratedPpm: 0, ppsJitterNs: 0, callbackJitter: 0, tempSwingC: 0 };
+export const NO_NOISE: NoiseSettings = { sysPpm: 0, sysTempCoeff: 0, dacPpm: 0, rtcPpm: 0, rtcCalibratedPpm: 0, ppsJitterNs: 0, callbackJitter: 0, tempSwingC: 0, rtcWhiteFmPpm: 0 };
 
 const RATE = 48_000;
 /** UTC at true time 0 of every ride. */
 const RIDE_UTC0_NS = 1_790_000_000n * 1_000_000_000n;
-/** The RTCs were last set from GPS this long before the ride, to within RTC_SET_ERROR_NS. */
+/** The RTCs were last set from GPS this long before the ride (unless rtcSetAgoSec), to within RTC_SET_ERROR_NS. */
 const RTC_SET_AGO_SEC = 6 * 3600;
 const RTC_SET_ERROR_NS = 300_000;
 const S = 1_000_000_000n;
+/** Seconds between the DS3231's temperature conversions (its white FM steps). */
+const RTC_CONVERSION_SEC = 64;
 
 export interface DeviceResult {
   name: string;
@@ -88,6 +103,8 @@ export interface DeviceResult {
   truth: { sysPpm: number; dacPpm: number; rtcPpm: number };
   joins: Array<{ atSec: number; joinedAfterSec: number }>;
   audible: string[];
+  /** One frame probed per playing second: held the right song's sample, silence, or something else. */
+  content: { checkedSec: number; silentSec: number; wrongSec: number };
 }
 
 export interface RideResult {
@@ -97,6 +114,8 @@ export interface RideResult {
   devices: Array<Omit<DeviceResult, 'frameErrorNs'>>;
   /** Spread per ride second (µs), NaN where fewer than two devices play: for plots. */
   spreadUs: Float64Array;
+  /** The ride's songs on the timeline: frames of each (the manifest's counts). */
+  songFrames: number[];
   wallMs: number;
 }
 
@@ -109,6 +128,7 @@ export function defaultEvents(devices: number, hours: number): RideEvent[] {
   if (devices >= 2) ev.push({ kind: 'late-boot', device: 1, atSec: Math.round(T * 0.1), label: 'booted late' });
   if (devices >= 3) ev.push({ kind: 'crash', device: 2, atSec: Math.round(T * 0.4), durationSec: 5, label: 'crash, systemd restart' });
   if (devices >= 4) ev.push({ kind: 'rtc-lost-power', device: 3, atSec: 0, label: 'RTC never set' });
+  if (devices >= 5) ev.push({ kind: 'missing-file', device: 4, atSec: Math.round(T * 0.7), label: 'song missing' });
   return ev;
 }
 
@@ -117,7 +137,7 @@ function affects(e: RideEvent, i: number): boolean {
 }
 
 /** One device through the whole ride. */
-function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number): DeviceResult {
+async function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number, playlist: RidePlaylist): Promise<DeviceResult> {
   const rnd = seededRandom(o.seed * 1000 + i);
   const u = () => 2 * rnd() - 1;
   const hasGps = o.gps === 'all' || (o.gps === 'some' && i === 0);
@@ -136,7 +156,11 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
   // way), as the service records in its calibration file; calibrated ones also know their rate.
   const workingRatePpm = rtcPpm + rtcCurvature * (40 - 25) ** 2;
   const setErrorNs = noise.ppsJitterNs ? u() * RTC_SET_ERROR_NS : 0;
-  const setAtUtcNs = RIDE_UTC0_NS - BigInt(RTC_SET_AGO_SEC) * S;
+  const setAgoSec = o.rtcSetAgoSec ?? RTC_SET_AGO_SEC;
+  const setAtUtcNs = RIDE_UTC0_NS - BigInt(setAgoSec) * S;
+  // The white FM since that set: a random walk of the RTC's time, σ growing as √t (its own stream,
+  // so that switching it on leaves the other draws of the device as they were).
+  const wanderNs = gaussian(seededRandom(o.seed * 1000 + i + 500_000)) * noise.rtcWhiteFmPpm * 1e3 * Math.sqrt(RTC_CONVERSION_SEC * setAgoSec);
   const calibration: RtcCalibration = o.calibrated
     ? { ratePpm: workingRatePpm + u() * noise.rtcCalibratedPpm, rateUncertaintyPpm: Math.max(noise.rtcCalibratedPpm, 0.01), setAtUtcNs, setErrorNs: RTC_SET_ERROR_NS }
     : { ratePpm: 0, rateUncertaintyPpm: Math.max(noise.rtcPpm, 0.01), setAtUtcNs, setErrorNs: RTC_SET_ERROR_NS };
@@ -148,8 +172,8 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
     // An RTC that lost power starts days off and says nothing useful until GPS sets it.
     startUtcSec: Number(RIDE_UTC0_NS / S),
     rtc: rtcLost
-      ? { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: 3n * 86_400n * S } // lost power: days off, nothing known
-      : { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: BigInt(Math.round(setErrorNs + workingRatePpm * 1e3 * RTC_SET_AGO_SEC)), calibration },
+      ? { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: 3n * 86_400n * S, conversionJitterPpm: noise.rtcWhiteFmPpm } // lost power: days off, nothing known
+      : { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: BigInt(Math.round(setErrorNs + workingRatePpm * 1e3 * setAgoSec + wanderNs)), calibration, conversionJitterPpm: noise.rtcWhiteFmPpm },
   });
   const bootSec = lateBoot ? startAfterSec + lateBoot.atSec : 0;
   const dacPpm = u() * noise.dacPpm;
@@ -169,12 +193,24 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
   let savedFreq: number | undefined = lateBoot ? sysPpm + sysTc * (40 - 25) + 2 * u() : undefined;
   let savedDac: number | undefined = lateBoot ? dacPpm + u() : undefined;
   const P = o.periodFrames ?? 4096;
-  const openStream = () => {
+  // The songs this device lacks: the manifest's slot of each missing-file event.
+  const missing = new Set(evs.filter((e) => e.kind === 'missing-file').map((e) => slotAt(playlist.manifest, 0, e.atSec * RATE)?.index).filter((x) => x !== undefined));
+  const entries = playlist.entriesWithout(missing);
+  const problems = new Set<string>();
+  const content = { checkedSec: 0, silentSec: 0, wrongSec: 0 };
+  const probe = Buffer.alloc(4);
+  let queue: TrackQueue | undefined;
+  const openStream = async () => {
+    // As run(): a fresh queue per process, the song at the join point in RAM before the first frame.
+    const q = new TrackQueue(entries, 'synthetic', { sampleRate: RATE, channels: 2 }, 0, { onProblem: (m) => problems.add(m) }, decodeRideSong, playlist.manifest);
+    queue = q;
+    const lateNs = Number(world.layer.timescale().utcAt(world.clock.nowNs()) - startUtcNs);
+    await q.prepare(lateNs > 0 ? joinFrame(lateNs, RATE) : 0);
     sink = new VirtualSink({
       clock: world.clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: rnd, dacPriorPpm: savedDac,
       ...(noise.callbackJitter ? {} : { delayNs: () => 0 }),
     });
-    const e = new PlaybackEngine(sink, new SineTimeline(RATE, 2), {
+    const e = new PlaybackEngine(sink, q, {
       startUtcNs, trimNs: 0, timescale: () => world.layer.timescale(), nowNs: () => world.clock.nowNs(), maxErrorNs: Number.POSITIVE_INFINITY, dry: true,
     });
     engine = e;
@@ -191,6 +227,14 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
         const t = heardTrue + ((frame - w.pos) / w.ratio) * (1e9 / RATE);
         frameErrorNs[k] = t - (startAfterSec * 1e9 + (frame * 1e9) / RATE);
         if (joinedAt === undefined) { joinedAt = k; firstHeardSec = heardTrue / 1e9; }
+        // What the device holds for that frame (the engine runs dry: the queue is what it would play).
+        q.render(frame, 1, probe);
+        const got = probe.readInt16LE(0);
+        const slot = slotAt(playlist.manifest, 0, frame);
+        const want = !slot || missing.has(slot.index) ? 0 : rideSample(slot.index, slot.frameInTrack);
+        content.checkedSec++;
+        if (got === 0) content.silentSec++;
+        if (got !== want) content.wrongSec++;
       }
     };
     void s.start((p) => e.fill(p));
@@ -204,6 +248,7 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
       void sink?.stop();
       sink = undefined;
       engine = undefined;
+      queue = undefined;
       world.up = false;
       audible.push(`${crash.durationSec ?? 5} s of silence at ${formatDuration(crash.atSec)} into the ride (crash)`);
     }
@@ -216,13 +261,18 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
     if (world.up && !sink) {
       const ts = world.layer.timescale();
       const settled = ts.state === 'locked' && (ts.source !== 'gps+pps' || ts.errorBoundAt(world.clock.nowNs()) < 100_000) && (ts.source === 'gps+pps' || !hasGps);
-      if (settled || s - upSince >= 20) openStream();
+      if (settled || s - upSince >= 20) await openStream();
     }
     world.run(1);
+    // A decode started in this second finishes before the next one (real I/O: the file's hash).
+    await queue?.whenIdle();
     if (joinedAt !== undefined && s - startAfterSec >= joinedAt && (joins.length === 0 || joins.at(-1)!.atSec !== upSince - startAfterSec) && upSince > 0) {
       joins.push({ atSec: upSince - startAfterSec, joinedAfterSec: Number(Math.max(0, (firstHeardSec ?? joinedAt + startAfterSec) - upSince).toFixed(2)) });
     }
   }
+  audible.push(...problems);
+  if (content.silentSec) audible.push(`${content.silentSec} s of silence`);
+  if (content.wrongSec) audible.push(`${content.wrongSec} s not the right audio for the timeline`);
   if (sink?.underrunPeriods) audible.push(`${sink.underrunPeriods} underrun periods`);
   if (engine?.seeks) audible.push(`${engine.seeks} re-seeks`);
   // Not while it runs on the bare system clock (just booted or restarted: it does not play then).
@@ -232,7 +282,7 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
   const mean = played.reduce((a, b) => a + b, 0) / Math.max(1, played.length);
   const sd = Math.sqrt(played.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, played.length));
   return {
-    name: `pi-${i + 1}`, gps: hasGps, frameErrorNs, joins, audible, playedUs: { mean, sd }, truth: { sysPpm, dacPpm, rtcPpm },
+    name: `pi-${i + 1}`, gps: hasGps, frameErrorNs, joins, audible, content, playedUs: { mean, sd }, truth: { sysPpm, dacPpm, rtcPpm },
     clock: {
       p50Us: percentile(errs, 50), p99Us: percentile(errs, 99), maxUs: Math.max(0, ...errs),
       // Only where a bound was claimed: "unsynchronized" says it does not know.
@@ -241,12 +291,19 @@ function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSe
   };
 }
 
-export function simulateRide(o: RideOptions): RideResult {
+export async function simulateRide(o: RideOptions): Promise<RideResult> {
   const t0 = Date.now();
   const noise = o.perfect ? NO_NOISE : { ...DEFAULT_NOISE, ...o.noise };
   const startAfterSec = o.startAfterSec ?? 60;
   const rideSec = Math.round(o.hours * 3600);
-  const devices = Array.from({ length: o.devices }, (_, i) => runDevice(i, o, noise, startAfterSec, rideSec));
+  // Songs for the whole ride and some: the timeline never ends inside it.
+  const playlist = await makeRidePlaylist(o.seed, rideSec + 600, { sampleRate: RATE, channels: 2 });
+  const devices: DeviceResult[] = [];
+  try {
+    for (let i = 0; i < o.devices; i++) devices.push(await runDevice(i, o, noise, startAfterSec, rideSec, playlist));
+  } finally {
+    playlist.remove();
+  }
   const spreadUs = new Float64Array(rideSec).fill(NaN);
   const phaseOf = (s: number) => {
     const out = o.events.find((e) => e.kind === 'gps-outage' && e.device === 'all' && s >= e.atSec && s < e.atSec + (e.durationSec ?? 60));
@@ -274,6 +331,7 @@ export function simulateRide(o: RideOptions): RideResult {
     phases: Object.fromEntries([...byPhase].map(([k, v]) => [k, { seconds: v.length, ...stats(v) }])),
     devices: devices.map(({ frameErrorNs: _f, ...d }) => d),
     spreadUs,
+    songFrames: playlist.manifest.entries.map((e) => e.frames),
     wallMs: Date.now() - t0,
   };
 }

@@ -99,7 +99,10 @@ export class RtcSource {
     const fit = fitLine(xs, this.measurements.map((m) => m.offsetNs));
     this.model = {
       refMonoNs: ref, offsetNs: fit.a, ratePpm: fit.b / 1000, rateStdPpm: fit.bStdErr / 1000,
-      offsetStdNs: fit.aStdErr, lastMonoNs: ref,
+      // A wandering RTC (white FM: the TCXO's 64 s steps) leaves correlated residuals, and then the
+      // intercept's standard error says far less than how far the line's end can be from the RTC
+      // now; the residuals' own spread says it.
+      offsetStdNs: Math.max(fit.aStdErr, fit.rms), lastMonoNs: ref,
     };
   }
 

@@ -1,0 +1,72 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BYTES_PER_SAMPLE, type ChunkedTrack, type PcmFormat } from '../player/decoder.js';
+import { sha256File, type Manifest } from '../player/manifest.js';
+import type { PlaylistEntry } from '../player/m3u.js';
+import { CHUNK_FRAMES, PcmChunks } from '../player/pcm-chunks.js';
+import type { TrackDecoder } from '../player/tracks.js';
+import { seededRandom } from './oscillator.js';
+
+/**
+ * The ride's playlist for the real TrackQueue: songs of 3-5 min (seeded, odd frame counts) with a
+ * timeline manifest, each a small file on disk whose hash the queue checks, and a decoder that
+ * synthesises the PCM instead of running ffmpeg (hours of audio per device would dominate the
+ * simulation). Every sample identifies its song and its frame within it (period CHUNK_FRAMES), so a
+ * probe of one frame tells whether a device holds the right audio there, silence, or the wrong thing.
+ */
+
+export interface RidePlaylist {
+  dir: string;
+  manifest: Manifest;
+  entries: PlaylistEntry[];
+  /** Entries as a device sees them when it lacks the files of these slots (their paths do not exist). */
+  entriesWithout(missing: ReadonlySet<number>): PlaylistEntry[];
+  remove(): void;
+}
+
+const SONG_MIN_SEC = 180;
+const SONG_SPREAD_SEC = 120;
+
+/** The sample every song holds at a frame: never 0, so silence is told apart. */
+export function rideSample(songIndex: number, frameInSong: number): number {
+  return 1 + (((songIndex + 1) * 1009 + (frameInSong % CHUNK_FRAMES)) % 32_000);
+}
+
+export async function makeRidePlaylist(seed: number, totalSec: number, format: PcmFormat): Promise<RidePlaylist> {
+  const rnd = seededRandom(seed * 104_729 + 11);
+  const dir = mkdtempSync(join(tmpdir(), 'jaudiosync-ride-'));
+  const entries: PlaylistEntry[] = [];
+  const manifestEntries: Manifest['entries'] = [];
+  let frames = 0;
+  for (let i = 0; frames < totalSec * format.sampleRate; i++) {
+    const name = `song-${String(i + 1).padStart(3, '0')}.flac`;
+    const path = join(dir, name);
+    writeFileSync(path, `jaudiosync ride song ${i}\n`);
+    const n = Math.round((SONG_MIN_SEC + SONG_SPREAD_SEC * rnd()) * format.sampleRate) + 1;
+    entries.push({ line: i + 1, raw: name, path, title: `song ${i + 1}` });
+    manifestEntries.push({ line: i + 1, path: name, sha256: await sha256File(path), frames: n });
+    frames += n;
+  }
+  const manifest: Manifest = { v: 1, sampleRate: format.sampleRate, channels: format.channels, entries: manifestEntries, totalFrames: frames };
+  return {
+    dir, manifest, entries,
+    entriesWithout: (missing) => entries.map((e, i) => (missing.has(i) ? { ...e, path: join(dir, 'not-on-this-device', e.raw) } : e)),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The TrackDecoder for ride songs: what ffmpeg would hand over, cut or padded to the manifest's count. */
+export const decodeRideSong: TrackDecoder = async (_ffmpeg, path, format, opts): Promise<ChunkedTrack> => {
+  const m = /song (\d+)/.exec(readFileSync(path, 'utf8'));
+  if (!m) throw new Error(`${path} is not a ride song`);
+  const song = Number(m[1]);
+  const frameBytes = BYTES_PER_SAMPLE * format.channels;
+  const block = Buffer.alloc(CHUNK_FRAMES * frameBytes);
+  for (let f = 0; f < CHUNK_FRAMES; f++) for (let c = 0; c < format.channels; c++) block.writeInt16LE(rideSample(song, f), (f * format.channels + c) * BYTES_PER_SAMPLE);
+  const frames = opts.intoFrames ?? 240 * format.sampleRate;
+  const pcm = new PcmChunks(frameBytes, opts.keepFromFrame ?? 0);
+  for (let at = 0; at < frames; at += CHUNK_FRAMES) pcm.append(at + CHUNK_FRAMES <= frames ? block : block.subarray(0, (frames - at) * frameBytes), frames);
+  pcm.seal(frames);
+  return { path, format, pcm, frames, decodedFrames: frames, decodeMs: 0 };
+};
