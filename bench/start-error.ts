@@ -78,5 +78,9 @@ for (const mode of MODES) {
   const q = (xs: number[], p: number) => xs[Math.floor(p * (xs.length - 1))]!.toFixed(1);
   console.log(`\npresentation read ${mode === 'cycle' ? 'from the cycle stamp' : 'off the line fitted through the cycle stamps'}:`);
   console.log(`  absolute start error: mean ${mean.toFixed(1)} µs (systematic: the output latency, removed by a documented constant or the trim), |error − mean| p50 ${q(spread, 0.5)} µs, p90 ${q(spread, 0.9)} µs, p99 ${q(spread, 0.99)} µs, max ${spread.at(-1)!.toFixed(1)} µs over ${all.length} starts`);
+  // Around the median too: a rare whole-period event (below) moves the mean and says nothing of the rest.
+  const med = q([...all].sort((a, b) => a - b), 0.5);
+  const aroundMed = all.map((e) => Math.abs(e - Number(med))).sort((a, b) => a - b);
+  console.log(`  around the median ${med} µs: p50 ${q(aroundMed, 0.5)} µs, p90 ${q(aroundMed, 0.9)} µs; ${aroundMed.filter((e) => e > 1000).length} of ${all.length} starts more than 1 ms off it`);
   console.log(`  between the two players of a run: median ${q(pair, 0.5)} µs, max ${pair.at(-1)!.toFixed(1)} µs`);
 }

@@ -97,6 +97,25 @@ for (const seed of [1, 2, 3]) {
   });
 }
 
+test('clock layer: in a GPS outage an RTC of unknown history (3 days off, ±0.5 s) is no lock: holdover, no step', (t) => {
+  const clock = new VirtualClock(1_000n * S);
+  const steps: number[] = [];
+  const layer = new ClockLayer(clock, { onStep: (stepNs) => steps.push(stepNs) });
+  const utc0 = 1_790_000_000n * S;
+  const rtcOffsetNs = 3n * 86_400n * S; // it lost power: days off, and it does not know
+  for (let k = 0; k < 120; k++) {
+    const mono = clock.nowNs();
+    if (k < 60) layer.addSample({ monoNs: mono, utcNs: utc0 + BigInt(k) * S, errorNs: 10_000, source: 'gps+pps' });
+    layer.addSample({ monoNs: mono, utcNs: utc0 + rtcOffsetNs + BigInt(k) * S, errorNs: 500_000_000, source: 'rtc' });
+    clock.advance(S);
+  }
+  const ts = layer.timescale();
+  t.is(ts.source, 'gps+pps');
+  t.is(ts.state, 'holdover');
+  t.true(Math.abs(Number(ts.utcAt(clock.nowNs()) - (utc0 + 120n * S))) < 1_000_000, 'still on GPS time');
+  t.is(steps.length, 1, `only the first lock stepped: ${steps}`);
+});
+
 test('clock layer: locks on samples, falls into holdover when they stop, bound grows', (t) => {
   const clock = new VirtualClock(1_000n * S);
   const changes: string[] = [];

@@ -191,3 +191,23 @@ test('TrackQueue: a decode still running when a seek comes never lands in the qu
   q.render(100, 1, out);
   t.is(out.readInt16LE(0), sampleOf(0, 100));
 });
+
+for (const withManifest of [true, false]) {
+  test(`TrackQueue: a re-seek far past the timeline's end (a clock stepped by days) is silence, settles, and a seek back plays again ${withManifest ? 'with' : 'without'} a manifest`, async (t) => {
+    const framesEach = 10 * RATE;
+    const { q } = await queue(3, framesEach, withManifest);
+    const out = Buffer.alloc(4);
+    const heard = (frame: number) => { q.render(frame, 1, out); return out.readInt16LE(0); };
+    await q.prepare(0);
+    const daysAhead = 3 * 86_400 * RATE;
+    q.seek(daysAhead);
+    // Bounded: a queue that keeps asking for entries past the end never settles.
+    const settled = await Promise.race([q.whenIdle().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    t.true(settled, 'the queue settles past the end');
+    t.is(heard(daysAhead), 0);
+    t.is(q.endFrame, 3 * framesEach, 'the timeline ends where it did');
+    q.seek(framesEach + 123);
+    await q.whenIdle();
+    t.is(heard(framesEach + 123), sampleOf(1, 123));
+  });
+}

@@ -219,7 +219,9 @@ export class TrackQueue {
     if (i < 0) i = this.entries.length;
     this.nextIndex = i;
     this.nextStartFrame = this.manifestStarts[i] ?? this.manifestStarts.at(-1)! + this.manifest!.entries.at(-1)!.frames + this.gapFrames;
-    this.exhausted = false;
+    // Past the timeline's end there is nothing to decode (a clock stepped far ahead): say so, or
+    // prepare() would go on asking for the next entry forever.
+    this.exhausted = i >= this.entries.length;
   }
 
   private dropBefore(frame: number): void {

@@ -49,6 +49,12 @@ export async function makeRidePlaylist(seed: number, totalSec: number, format: P
     frames += n;
   }
   const manifest: Manifest = { v: 1, sampleRate: format.sampleRate, channels: format.channels, entries: manifestEntries, totalFrames: frames };
+  return ridePlaylistFrom({ dir, manifest, entries });
+}
+
+/** The playlist from its plain parts (as made above, or as handed to a worker thread). */
+export function ridePlaylistFrom(p: { dir: string; manifest: Manifest; entries: PlaylistEntry[] }): RidePlaylist {
+  const { dir, manifest, entries } = p;
   return {
     dir, manifest, entries,
     entriesWithout: (missing) => entries.map((e, i) => (missing.has(i) ? { ...e, path: join(dir, 'not-on-this-device', e.raw) } : e)),
@@ -56,17 +62,37 @@ export async function makeRidePlaylist(seed: number, totalSec: number, format: P
   };
 }
 
+/**
+ * A ride song's PCM, computed when read instead of held: the queue's bookkeeping (what was released,
+ * where the song ends) is PcmChunks' own, only the bytes are synthesised (a simulated 4 h ride would
+ * otherwise write a 58 MB song per device every few minutes, most of the simulation's time).
+ */
+class RideSongPcm extends PcmChunks {
+  constructor(private readonly song: number, private readonly channels: number, frames: number, keepFromFrame: number) {
+    super(BYTES_PER_SAMPLE * channels, keepFromFrame);
+    this.seal(frames);
+  }
+
+  override get decodedFrames(): number {
+    return this.frames;
+  }
+
+  override get bytesInRam(): number {
+    return 0;
+  }
+
+  override copyFrames(from: number, to: number, out: Buffer, outByte: number): void {
+    for (let f = Math.max(from, this.firstKeptFrame); f < Math.min(to, this.frames); f++) {
+      for (let c = 0; c < this.channels; c++) out.writeInt16LE(rideSample(this.song, f), outByte + ((f - from) * this.channels + c) * BYTES_PER_SAMPLE);
+    }
+  }
+}
+
 /** The TrackDecoder for ride songs: what ffmpeg would hand over, cut or padded to the manifest's count. */
 export const decodeRideSong: TrackDecoder = async (_ffmpeg, path, format, opts): Promise<ChunkedTrack> => {
   const m = /song (\d+)/.exec(readFileSync(path, 'utf8'));
   if (!m) throw new Error(`${path} is not a ride song`);
-  const song = Number(m[1]);
-  const frameBytes = BYTES_PER_SAMPLE * format.channels;
-  const block = Buffer.alloc(CHUNK_FRAMES * frameBytes);
-  for (let f = 0; f < CHUNK_FRAMES; f++) for (let c = 0; c < format.channels; c++) block.writeInt16LE(rideSample(song, f), (f * format.channels + c) * BYTES_PER_SAMPLE);
   const frames = opts.intoFrames ?? 240 * format.sampleRate;
-  const pcm = new PcmChunks(frameBytes, opts.keepFromFrame ?? 0);
-  for (let at = 0; at < frames; at += CHUNK_FRAMES) pcm.append(at + CHUNK_FRAMES <= frames ? block : block.subarray(0, (frames - at) * frameBytes), frames);
-  pcm.seal(frames);
+  const pcm = new RideSongPcm(Number(m[1]), format.channels, frames, opts.keepFromFrame ?? 0);
   return { path, format, pcm, frames, decodedFrames: frames, decodeMs: 0 };
 };

@@ -1,3 +1,7 @@
+import { availableParallelism } from 'node:os';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { PlaybackEngine } from '../player/engine.js';
 import { slotAt } from '../player/manifest.js';
 import { joinFrame, TrackQueue } from '../player/tracks.js';
@@ -50,6 +54,8 @@ export interface RideOptions {
   startAfterSec?: number;
   /** Audio period in the simulation (frames): larger is faster to simulate, the aligner is the same. */
   periodFrames?: number;
+  /** Worker threads for the devices (default: one per core; 1 runs them in this thread). */
+  threads?: number;
   /** The RTCs were last set from GPS this long before power-up (s); default RTC_SET_AGO_SEC. */
   rtcSetAgoSec?: number;
 }
@@ -137,7 +143,7 @@ function affects(e: RideEvent, i: number): boolean {
 }
 
 /** One device through the whole ride. */
-async function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number, playlist: RidePlaylist): Promise<DeviceResult> {
+export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number, playlist: RidePlaylist): Promise<DeviceResult> {
   const rnd = seededRandom(o.seed * 1000 + i);
   const u = () => 2 * rnd() - 1;
   const hasGps = o.gps === 'all' || (o.gps === 'some' && i === 0);
@@ -291,6 +297,35 @@ async function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startA
   };
 }
 
+/**
+ * Devices share nothing but truth, so they run in worker threads, one per core (RideOptions.threads),
+ * each on its own seeded streams: the ride is the same whatever the thread count.
+ */
+async function runDevices(o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number, playlist: RidePlaylist): Promise<DeviceResult[]> {
+  const threads = Math.min(o.devices, Math.max(1, o.threads ?? availableParallelism()));
+  const results: DeviceResult[] = new Array(o.devices);
+  if (threads === 1) {
+    for (let i = 0; i < o.devices; i++) results[i] = await runDevice(i, o, noise, startAfterSec, rideSec, playlist);
+    return results;
+  }
+  // The worker is this folder's ride-worker in the form this module runs as (.ts under tsx, .js
+  // built); from source, the thread registers tsx first (loader hooks are per thread).
+  const ext = extname(fileURLToPath(import.meta.url));
+  const workerUrl = new URL(`./ride-worker${ext}`, import.meta.url).href;
+  const source = ext === '.ts'
+    ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(workerUrl)}); })`
+    : `import(${JSON.stringify(workerUrl)})`;
+  const plain = { dir: playlist.dir, manifest: playlist.manifest, entries: playlist.entries };
+  await Promise.all(Array.from({ length: threads }, (_, w) => new Promise<void>((resolve, reject) => {
+    const indices = Array.from({ length: o.devices }, (_, i) => i).filter((i) => i % threads === w);
+    const worker = new Worker(source, { eval: true, workerData: { indices, o, noise, startAfterSec, rideSec, playlist: plain } });
+    worker.on('message', (m: { i: number; result: DeviceResult }) => { results[m.i] = m.result; });
+    worker.on('error', reject);
+    worker.on('exit', (code) => (code === 0 && indices.every((i) => results[i]) ? resolve() : reject(new Error(`ride simulation thread ${w} ended (exit code ${code}) before its devices were done`))));
+  })));
+  return results;
+}
+
 export async function simulateRide(o: RideOptions): Promise<RideResult> {
   const t0 = Date.now();
   const noise = o.perfect ? NO_NOISE : { ...DEFAULT_NOISE, ...o.noise };
@@ -298,9 +333,9 @@ export async function simulateRide(o: RideOptions): Promise<RideResult> {
   const rideSec = Math.round(o.hours * 3600);
   // Songs for the whole ride and some: the timeline never ends inside it.
   const playlist = await makeRidePlaylist(o.seed, rideSec + 600, { sampleRate: RATE, channels: 2 });
-  const devices: DeviceResult[] = [];
+  let devices: DeviceResult[];
   try {
-    for (let i = 0; i < o.devices; i++) devices.push(await runDevice(i, o, noise, startAfterSec, rideSec, playlist));
+    devices = await runDevices(o, noise, startAfterSec, rideSec, playlist);
   } finally {
     playlist.remove();
   }

@@ -149,8 +149,16 @@ export class ClockLayer implements SampleSink {
   }
 }
 
+/** A lock worth the name: a bound worse than LOCK_MAX_BOUND_NS (an RTC of unknown history) is none. */
+function isLock(t: Timescale, nowNs: bigint): boolean {
+  return t.state === 'locked' && t.errorBoundAt(nowNs) <= LOCK_MAX_BOUND_NS;
+}
+
 function better(a: Timescale, b: Timescale, nowNs: bigint): boolean {
-  if ((a.state === 'locked') !== (b.state === 'locked')) return a.state === 'locked';
+  // A "locked" RTC of unknown history (±0.5 s, possibly days off after power loss) must not beat
+  // GPS holdover on a µs-grade bound: it would step the timescale to whatever the RTC says.
+  const la = isLock(a, nowNs), lb = isLock(b, nowNs);
+  if (la !== lb) return la;
   const ea = a.errorBoundAt(nowNs), eb = b.errorBoundAt(nowNs);
   if (ea !== eb) return ea < eb;
   return SOURCE_RANK[a.source] < SOURCE_RANK[b.source];

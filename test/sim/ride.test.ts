@@ -25,6 +25,14 @@ test('the same seed gives the same ride; another seed another', async (t) => {
   t.notDeepEqual(Array.from(a.spreadUs), Array.from(c.spreadUs));
 });
 
+test('devices in worker threads give the very ride they give in one thread', async (t) => {
+  const one = await simulateRide({ ...base, hours: 0.05, threads: 1 });
+  const two = await simulateRide({ ...base, hours: 0.05, threads: 2 });
+  t.deepEqual(Array.from(two.spreadUs), Array.from(one.spreadUs));
+  t.deepEqual(two.devices.map((d) => d.truth), one.devices.map((d) => d.truth));
+  t.true(Array.from(one.spreadUs).some(Number.isFinite), 'the devices played');
+});
+
 test('a perfect world: clocks exact, and devices apart by less than one sample (whole-sample placement), not growing', async (t) => {
   const r = await simulateRide({ ...base, perfect: true });
   for (const d of r.devices) t.true(d.clock.maxUs < 0.01, `${d.name} clock ${d.clock.maxUs} µs off`);

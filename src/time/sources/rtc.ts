@@ -44,6 +44,9 @@ export const RTC_UNCALIBRATED_ERROR_NS = 500_000_000;
 export const MEASURE_MAX_BOUND_NS = 100_000;
 /** Measurements kept for the rate fit: an hour of edges at 1 Hz is plenty for 0.01 ppm. */
 const MAX_MEASUREMENTS = 3600;
+/** Below this many measurements every one refits the RTC model; above, every REFIT_EVERY-th. */
+const REFIT_ALWAYS_BELOW = 64;
+const REFIT_EVERY = 16;
 /** A label read more than this after its edge may belong to the next second: not used. */
 const MAX_READ_DELAY_NS = 900_000_000n;
 
@@ -51,6 +54,7 @@ export class RtcSource {
   private lastEdge?: { monoNs: bigint; errorNs: number };
   private labelled?: { monoNs: bigint; rtcUtcNs: bigint; errorNs: number };
   private measurements: RtcMeasurement[] = [];
+  private sinceFit = 0;
   private model?: { refMonoNs: bigint; offsetNs: number; ratePpm: number; rateStdPpm: number; offsetStdNs: number; lastMonoNs: bigint };
 
   constructor(private readonly sink: SampleSink, private readonly calibration?: RtcCalibration) {}
@@ -94,6 +98,14 @@ export class RtcSource {
     this.measurements.push({ monoNs, offsetNs: Number(rtcUtcNs - reference.utcAt(monoNs)) });
     if (this.measurements.length > MAX_MEASUREMENTS) this.measurements.shift();
     if (this.measurements.length < 4) return;
+    // The fit is over up to an hour of points: once there are many, one new second moves it little,
+    // so refit every REFIT_EVERY measurements (the model still counts its age from the newest).
+    this.sinceFit++;
+    if (this.model && this.measurements.length >= REFIT_ALWAYS_BELOW && this.sinceFit < REFIT_EVERY) {
+      this.model.lastMonoNs = monoNs;
+      return;
+    }
+    this.sinceFit = 0;
     const ref = this.measurements.at(-1)!.monoNs;
     const xs = this.measurements.map((m) => Number(m.monoNs - ref) / 1e9);
     const fit = fitLine(xs, this.measurements.map((m) => m.offsetNs));
