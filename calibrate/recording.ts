@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { PhasePoint } from './analysis.js';
 
 /**
@@ -33,6 +32,21 @@ export interface Recording {
 
 interface Raw { mono: bigint; utc: bigint }
 
+/**
+ * The lines of a file in batches, read in large chunks and split here: readline's per-line async
+ * iteration was half the time of a 24 h report. CRLF and a last line without a newline are lines too.
+ */
+async function* lineBatches(file: string): AsyncGenerator<string[]> {
+  let rest = '';
+  const cut = (l: string) => (l.endsWith('\r') ? l.slice(0, -1) : l);
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    const lines = (rest + (chunk as string)).split('\n');
+    rest = lines.pop()!;
+    yield lines.map(cut);
+  }
+  if (rest) yield [cut(rest)];
+}
+
 export async function readRecording(files: readonly string[], want?: Reference): Promise<Recording> {
   const problems: string[] = [];
   const samples = new Map<string, Raw[]>();
@@ -45,9 +59,8 @@ export async function readRecording(files: readonly string[], want?: Reference):
   for (const file of files) {
     let lineNo = 0;
     let bad = 0;
-    const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
     try {
-      for await (const line of rl) {
+      for await (const batch of lineBatches(file)) for (const line of batch) {
         lineNo++;
         if (!line.trim()) continue;
         let r: Record<string, unknown>;

@@ -95,6 +95,18 @@ test('an interrupted recording (two runs, a reboot between) is one measurement; 
   t.true(d.problems.some((p) => /line \d+: not a JSON record/.test(p) && !/21601/.test(p)));
 });
 
+test('a recording with CRLF line ends and no newline after its last line reads as the same records', async (t) => {
+  const lines = [...driftRecordingLines({ seconds: 1800, seed: 5, ppsJitterNs: 1000, system: { ppm: -7 } })];
+  const plain = await buildReport([writeRecording(lines)]);
+  const dir = mkdtempSync(join(tmpdir(), 'jas-crlf-'));
+  const crlf = join(dir, 'pi-crlf.jsonl');
+  writeFileSync(crlf, lines.join('\r\n')); // Windows line ends, cut before the final newline
+  const other = await buildReport([crlf]);
+  t.is(other.report.devices[0]!.records, plain.report.devices[0]!.records);
+  t.deepEqual(other.report.devices[0]!.problems, []);
+  t.is(other.report.devices[0]!.subjects.system!.frequency.ppm, plain.report.devices[0]!.subjects.system!.frequency.ppm);
+});
+
 test('several devices side by side: each ppm and the drift between every pair; SVG plots and an HTML page', async (t) => {
   const a = writeRecording(driftRecordingLines({ seconds: 7200, seed: 21, ppsJitterNs: 1500, cpuTempC: cpuTemp, system: { ppm: 10 }, rtc: { ppm: 1.5 } }));
   const b = writeRecording(driftRecordingLines({ seconds: 7200, seed: 22, ppsJitterNs: 1500, cpuTempC: cpuTemp, system: { ppm: -30 }, rtc: { ppm: -0.5 } }));
