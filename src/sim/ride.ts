@@ -206,22 +206,18 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   const content = { checkedSec: 0, silentSec: 0, wrongSec: 0 };
   const probe = Buffer.alloc(4);
   let queue: TrackQueue | undefined;
-  const openStream = async () => {
-    // As run(): a fresh queue per process, the song at the join point in RAM before the first frame.
-    const q = new TrackQueue(entries, 'synthetic', { sampleRate: RATE, channels: 2 }, 0, { onProblem: (m) => problems.add(m) }, decodeRideSong, playlist.manifest);
-    queue = q;
-    const lateNs = Number(world.layer.timescale().utcAt(world.clock.nowNs()) - startUtcNs);
-    await q.prepare(lateNs > 0 ? joinFrame(lateNs, RATE) : 0);
+  // As run(): the stream opens at (re)start and plays silence while the clock locks, so the DAC's
+  // rate is measured before the first frame is placed; the engine comes once the clock is ready.
+  const silence = Buffer.alloc(0); // the engine runs dry: nothing is rendered
+  const openStream = () => {
     sink = new VirtualSink({
       clock: world.clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: rnd, dacPriorPpm: savedDac,
       ...(noise.callbackJitter ? {} : { delayNs: () => 0 }),
     });
-    const e = new PlaybackEngine(sink, q, {
-      startUtcNs, trimNs: 0, timescale: () => world.layer.timescale(), nowNs: () => world.clock.nowNs(), maxErrorNs: Number.POSITIVE_INFINITY, dry: true,
-    });
-    engine = e;
     const s = sink;
     s.onHeard = (h) => {
+      const e = engine, q = queue;
+      if (!e || !q || s !== sink) return;
       const w = e.writtenAt(h.period);
       if (!w || w.pos + P * w.ratio <= 0) return;
       const heardTrue = Number(world.trueAtLocal(h.heardNs));
@@ -243,7 +239,17 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
         if (got !== want) content.wrongSec++;
       }
     };
-    void s.start((p) => e.fill(p));
+    void s.start((p) => engine?.fill(p) ?? silence);
+  };
+  const startEngine = async () => {
+    // As run(): a fresh queue per process, the song at the join point in RAM before the first frame.
+    const q = new TrackQueue(entries, 'synthetic', { sampleRate: RATE, channels: 2 }, 0, { onProblem: (m) => problems.add(m) }, decodeRideSong, playlist.manifest);
+    queue = q;
+    const lateNs = Number(world.layer.timescale().utcAt(world.clock.nowNs()) - startUtcNs);
+    await q.prepare(lateNs > 0 ? joinFrame(lateNs, RATE) : 0);
+    engine = new PlaybackEngine(sink!, q, {
+      startUtcNs, trimNs: 0, timescale: () => world.layer.timescale(), nowNs: () => world.clock.nowNs(), maxErrorNs: Number.POSITIVE_INFINITY, dry: true,
+    });
   };
   const totalSec = startAfterSec + rideSec;
   for (let s = 0; s < totalSec; s++) {
@@ -263,11 +269,12 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
       upSince = s;
       joinedAt = undefined;
     }
-    // As run(): the stream opens once the clock is ready (GPS+PPS settled, or the lock timeout).
-    if (world.up && !sink) {
+    if (world.up && !sink) openStream();
+    // As run(): playback starts once the clock is ready (GPS+PPS settled, or the lock timeout).
+    if (world.up && sink && !engine) {
       const ts = world.layer.timescale();
       const settled = ts.state === 'locked' && (ts.source !== 'gps+pps' || ts.errorBoundAt(world.clock.nowNs()) < 100_000) && (ts.source === 'gps+pps' || !hasGps);
-      if (settled || s - upSince >= 20) await openStream();
+      if (settled || s - upSince >= 20) await startEngine();
     }
     world.run(1);
     // A decode started in this second finishes before the next one (real I/O: the file's hash).

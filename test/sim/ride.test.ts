@@ -68,7 +68,7 @@ test('the default events with GPS: sync within the goals, bounds honest, late bo
   t.is(late.joins.length, 1);
   t.is(crashed.joins.length, 1);
   t.true(crashed.audible.some((a) => /crash/.test(a)));
-  for (const j of [...late.joins, ...crashed.joins]) t.true(j.joinedAfterSec <= 10, `joined ${j.joinedAfterSec} s after (re)start`);
+  for (const j of [...late.joins, ...crashed.joins]) t.true(j.joinedAfterSec <= 5, `joined ${j.joinedAfterSec} s after (re)start`);
 });
 
 test('the RTCs\' white FM alone, no GPS: the spread grows as √t (not linearly, not constant)', async (t) => {
