@@ -173,7 +173,7 @@ export class TrackQueue {
    */
   seek(frame: number): void {
     const keepFrom = Math.max(0, frame - this.keepBehindFrames);
-    const holding = this.loaded.find((t) => frame >= t.startFrame && frame < t.startFrame + t.frames);
+    const holding = this.trackAt(frame);
     if (holding && holding.pcm.firstKeptFrame <= Math.max(0, keepFrom - holding.startFrame)) return;
     this.generation++;
     this.loaded = [];

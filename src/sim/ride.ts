@@ -22,8 +22,8 @@ import { formatDuration } from '../service/status.js';
  * out; the inter-device sync error is their spread. The same frame's sample tells whether the device
  * held the right audio there (a missing file must give silence for its slot and nothing shifted).
  *
- * Devices run one after another over the whole ride (they share nothing but truth), so memory is a
- * few numbers per device-second.
+ * Each device runs over the whole ride on its own (they share nothing but truth; runDevices spreads
+ * them over worker threads), so memory is a few numbers per device-second.
  */
 
 export type GpsMode = 'all' | 'some' | 'none';

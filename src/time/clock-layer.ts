@@ -101,7 +101,7 @@ export class ClockLayer implements SampleSink {
       const cand = silent ? est.with({ state: 'holdover' }) : est;
       if (!best || better(cand, best, nowNs)) best = cand;
     }
-    if (best && best.state === 'locked' && best.errorBoundAt(nowNs) > LOCK_MAX_BOUND_NS) best = best.with({ state: 'unsynchronized' });
+    if (best && best.state === 'locked' && !isLock(best, nowNs)) best = best.with({ state: 'unsynchronized' });
     // Running on the RTC after GPS went away is holdover, whatever the RTC's own freshness.
     if (best?.source === 'rtc' && best.state === 'locked' && this.lastEstimate.has('gps+pps')) best = best.with({ state: 'holdover' });
     const previous = this.current;
