@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FixGate, parseNmeaLine } from '../drivers/gps/nmea.js';
 import { PACKAGE_DIR } from '../src/service/config.js';
 
-const dir = join(PACKAGE_DIR, '..', 'shared', 'nmea', 'gpsd');
+const dir = join(PACKAGE_DIR, 'test', 'fixtures', 'nmea', 'gpsd');
 const lines = readdirSync(dir).filter((f) => f.endsWith('.log'))
   .flatMap((f) => readFileSync(join(dir, f), 'latin1').split('\n').filter((l) => l && !l.startsWith('#')));
 const ROUNDS = 40;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { runCli } from './helpers/cli.js';
 
-const capture = (name: string) => join(PACKAGE_DIR, '..', 'shared', 'nmea', 'gpsd', name);
+const capture = (name: string) => join(PACKAGE_DIR, 'test', 'fixtures', 'nmea', 'gpsd', name);
 
 test('gps monitor --replay --json: one object per time fix with utc, valid and reason', async (t) => {
   const r = await runCli(['gps', 'monitor', '--replay', capture('ublox-lea-4h.log'), '--json']);

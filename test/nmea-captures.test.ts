@@ -10,7 +10,7 @@ import { PACKAGE_DIR } from '../src/service/config.js';
  * dates it cannot check); where our rules are stricter, the exception is listed here with why.
  */
 
-const dir = join(PACKAGE_DIR, '..', 'shared', 'nmea', 'gpsd');
+const dir = join(PACKAGE_DIR, 'test', 'fixtures', 'nmea', 'gpsd');
 const logs = readdirSync(dir).filter((f) => f.endsWith('.log'));
 const DAY_MS = 86_400_000;
 

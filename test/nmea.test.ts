@@ -62,7 +62,7 @@ test('the emulator writes sentences this parser reads back to the same second', 
 });
 
 test('a real capture (u-blox NEO-M8N) replays with the dates its RMC sentences carry', (t) => {
-  const text = readFileSync(join(PACKAGE_DIR, '..', 'shared', 'nmea', 'gpsd', 'neo-m8n.log'), 'latin1');
+  const text = readFileSync(join(PACKAGE_DIR, 'test', 'fixtures', 'nmea', 'gpsd', 'neo-m8n.log'), 'latin1');
   const fixes = text.split('\n').filter((l) => !l.startsWith('#')).map((l) => parseNmeaLine(l, 0n))
     .flatMap((r) => (r.kind === 'fix' && r.fix.valid ? [r.fix] : []));
   t.true(fixes.length > 0);
