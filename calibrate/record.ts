@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../src/service/config.js';
-import { startTimingChain } from '../src/service/hardware.js';
+import { startTimingChain, type HardwareFactory } from '../src/service/hardware.js';
 import type { Logger } from '../src/service/log.js';
 import { formatDuration } from '../src/service/status.js';
 import { hrtimeClock, sleepNs } from '../src/time/clock.js';
@@ -42,7 +42,7 @@ export function recordingConfig(base: Config, reference: RecordReference, subjec
   };
 }
 
-export async function record(o: { config: Config; reference: RecordReference; subject: RecordSubject; durationSec: number; out: string; log: Logger; abort: AbortSignal }): Promise<void> {
+export async function record(o: { config: Config; hardware: HardwareFactory; reference: RecordReference; subject: RecordSubject; durationSec: number; out: string; log: Logger; abort: AbortSignal }): Promise<void> {
   const config = recordingConfig(o.config, o.reference, o.subject, o.out);
   let alreadySec = 0;
   if (existsSync(o.out)) {
@@ -51,7 +51,7 @@ export async function record(o: { config: Config; reference: RecordReference; su
     for (const p of prev.problems) o.log.warn(p);
     o.log.info(`${o.out} exists: continuing it (${formatDuration(alreadySec)} of ${formatDuration(o.durationSec)} recorded already)`);
   }
-  const chain = await startTimingChain(config, o.log, { driftLogMaxBytes: RECORDING_MAX_BYTES });
+  const chain = await startTimingChain(config, o.log, { hardware: o.hardware, driftLogMaxBytes: RECORDING_MAX_BYTES });
   o.log.info(`recording the ${o.subject === 'both' ? 'system clock and the RTC' : o.subject === 'rtc' ? 'RTC' : 'system clock'} against ${o.reference} into ${o.out}: ${chain.describe}`);
   const t0 = hrtimeClock.nowNs();
   try {

@@ -59,7 +59,8 @@ test('run --service: status over the socket, idle after a one-off start, SIGHUP 
     t.is(after.code, 0, 'still serving');
     t.true(after.json!.health.problems.some((p) => /could not be reloaded/.test(p)));
 
-    writeFileSync(cfg, config('+1'));
+    // Relative starts are resolved once per process: a new one (another text) plays again.
+    writeFileSync(cfg, config('+2'));
     const placedBefore = svc.output.match(/first sample placed/g)!.length;
     svc.child.kill('SIGHUP');
     await svc.waitFor(/SIGHUP: .*c\.toml reloaded/);

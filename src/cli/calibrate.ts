@@ -1,3 +1,4 @@
+import { chooseHardware } from './hardware-choice.js';
 import { applyCalibration, readCalibration, verifySummary } from '../../calibrate/apply.js';
 import { record, parseDuration, type RecordReference, type RecordSubject } from '../../calibrate/record.js';
 import { buildReport, formatReport, writeSvgs } from '../../calibrate/report.js';
@@ -16,7 +17,7 @@ export async function calibrateRecord(o: { config: Config; reference: string; su
   process.once('SIGINT', () => abort.abort());
   process.once('SIGTERM', () => abort.abort());
   const out = o.out ?? join(stateDir(o.config), `calibration-${o.subject}-vs-${o.reference}.jsonl`);
-  await record({ config: o.config, reference: o.reference as RecordReference, subject: o.subject as RecordSubject, durationSec: parseDuration(o.duration), out, log: o.log, abort: abort.signal });
+  await record({ config: o.config, hardware: chooseHardware(o.config), reference: o.reference as RecordReference, subject: o.subject as RecordSubject, durationSec: parseDuration(o.duration), out, log: o.log, abort: abort.signal });
   return 0;
 }
 

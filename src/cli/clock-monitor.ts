@@ -1,3 +1,4 @@
+import { chooseHardware } from './hardware-choice.js';
 import { hrtimeClock, sleepNs } from '../time/clock.js';
 import { startTimingChain } from '../service/hardware.js';
 import type { Config } from '../service/config.js';
@@ -22,9 +23,8 @@ export interface ClockMonitorOptions {
 
 export async function clockMonitor(o: ClockMonitorOptions): Promise<number> {
   const log = createLogger(o.json ? process.stderr : process.stdout, false);
-  const chain = await startTimingChain(o.config, log, {
-    gpsPort: o.gpsPort, baud: o.baud ? Number(o.baud) : undefined, ppsPath: o.ppsPath, rtcBus: o.rtcBus ? Number(o.rtcBus) : undefined, ntpServers: o.ntp,
-  });
+  const over = { gpsPort: o.gpsPort, baud: o.baud ? Number(o.baud) : undefined, ppsPath: o.ppsPath, rtcBus: o.rtcBus ? Number(o.rtcBus) : undefined, ntpServers: o.ntp };
+  const chain = await startTimingChain(o.config, log, { ...over, hardware: chooseHardware(o.config, over) });
   if (!o.json) log.info(`timing: ${chain.describe}`);
   let stopped = false;
   const stop = () => { stopped = true; };

@@ -1,3 +1,4 @@
+import { chooseHardware } from './hardware-choice.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { Ds3231, Ds3231Error, hint } from '../../drivers/rtc/ds3231.js';
 import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
@@ -71,7 +72,10 @@ export async function rtcCommand(action: string, t: RtcTarget, o: { fromGps?: bo
           utcNow = () => conv.toRealtime(hrtimeClock.nowNs());
           out('warning: the system clock is only as good as whatever set it; --from-gps is the reference');
         } else {
-          const chain = await startTimingChain(o.config, createLogger(process.stdout, true));
+          const hardware = chooseHardware(o.config);
+          // A real DS3231 is never set from a simulated reference (the twins run on this machine's own clock).
+          if (hardware.simulated && !t.simulate) throw new Error(`refusing to set the DS3231 on I2C bus ${t.bus} from a SIMULATED GPS (${hardware.why}); connect the GPS (or set hardware.mode = "real" and gps.port), or use --from-system`);
+          const chain = await startTimingChain(o.config, createLogger(process.stdout, true), { hardware });
           stop = chain.stop;
           const deadline = hrtimeClock.nowNs() + BigInt(o.config.clock.lock_timeout_s * 1e9);
           while (chain.clock.timescale().state !== 'locked') {

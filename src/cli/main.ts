@@ -5,7 +5,9 @@ import { configToToml, embeddedConfig, loadConfigFile, PACKAGE_DIR, parseStartSp
 import { systemTimeZone } from '../service/schedule.js';
 import { createLogger } from '../service/log.js';
 import { run } from '../service/run.js';
-import { serve } from '../service/daemon.js';
+import { serve, takeLock } from '../service/daemon.js';
+import { startTimingChain } from '../service/hardware.js';
+import { chooseHardware } from './hardware-choice.js';
 import { statusCommand } from './status.js';
 import { simulateCommand, type SimulateOptions } from './simulate.js';
 import { calibrateApply, calibrateRecord, calibrateReport, calibrateVerify } from './calibrate.js';
@@ -57,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
       const fromTrack = o.fromTrack !== undefined ? Number(o.fromTrack) : undefined;
       if (fromTrack !== undefined && !(Number.isInteger(fromTrack) && fromTrack >= 1)) throw new Error(`--from-track "${o.fromTrack}": expected a track number from 1`);
       if (fromTrack !== undefined && o.resume) throw new Error('--from-track and --resume: choose one');
-      await serve({ loadConfig: () => loadConfig(o.config), log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at: o.at, output: o.output, wavPath: o.wav, version: version() });
+      await serve({ loadConfig: () => loadConfig(o.config), hardware: (c) => chooseHardware(c), log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at: o.at, output: o.output, wavPath: o.wav, version: version() });
     });
 
   for (const [name, what, extra] of [['install', 'install as a boot service (root): user, /opt/jaudiosync, config, unit; checks config.txt', ['--edit-boot-config', 'also add the missing config.txt lines (backed up first)']], ['uninstall', 'remove the boot service (root); config and state are kept unless --purge', ['--purge', 'also remove the config, the state and the user']]] as const) {
@@ -155,6 +157,8 @@ export async function main(argv: string[]): Promise<number> {
         audio: { ...base.audio, device: o.device ?? base.audio.device, latency_trim_ms: o.trimMs !== undefined ? Number(o.trimMs) : base.audio.latency_trim_ms },
         gps: { ...base.gps, enabled: o.clock === undefined || o.clock === 'gps' ? base.gps.enabled : false },
         rtc: { ...base.rtc, enabled: o.clock === undefined || o.clock === 'rtc' ? base.rtc.enabled : false },
+        // --clock system asks for the unsynchronized system clock: play on it (status says so).
+        clock: { ...base.clock, when_unsure: o.clock === 'system' ? 'start' : base.clock.when_unsure },
       };
       if (o.trimMs !== undefined && !Number.isFinite(config.audio.latency_trim_ms)) throw new Error(`--trim-ms "${o.trimMs}": expected a number of milliseconds`);
       if (o.clock === 'ntp' && config.ntp.servers.length === 0) throw new Error('--clock ntp needs ntp.servers in the config (--config FILE)');
@@ -162,7 +166,20 @@ export async function main(argv: string[]): Promise<number> {
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
       process.once('SIGTERM', () => abort.abort());
-      await run({ config, log, at: o.at, output: o.output, wavPath: o.wav, processStartNs, abort: abort.signal, fromTrack: o.fromTrack ? Number(o.fromTrack) : undefined });
+      const lock = await takeLock(config);
+      try {
+        const hardware = chooseHardware(config);
+        if (config.gps.enabled || config.rtc.enabled) log.info(`timing hardware: ${hardware.why}`);
+        const chain = await startTimingChain(config, log, { hardware });
+        log.info(`timing: ${chain.describe}`);
+        try {
+          await run({ config, log, chain, at: o.at, output: { kind: o.output, wavPath: o.wav }, processStartNs, abort: abort.signal, fromTrack: o.fromTrack ? Number(o.fromTrack) : undefined });
+        } finally {
+          await chain.stop();
+        }
+      } finally {
+        await lock.release();
+      }
     });
 
   const cfg = program.command('config').description('config files');

@@ -31,9 +31,11 @@ interface ClockStateFile {
   freqPpm: number;
   source: string;
   savedAtUtcMs: number;
+  /** Measured against simulated sources (which run on this machine's own clock): says nothing of the real crystal. */
+  simulated?: boolean;
 }
 
-export async function readClockPrior(dir: string, nowUtcMs: number): Promise<{ prior?: FrequencyPrior; note: string }> {
+export async function readClockPrior(dir: string, nowUtcMs: number, simulated = false): Promise<{ prior?: FrequencyPrior; note: string }> {
   const path = join(dir, CLOCK_STATE_FILE);
   let text: string;
   try {
@@ -49,6 +51,9 @@ export async function readClockPrior(dir: string, nowUtcMs: number): Promise<{ p
   } catch (e) {
     return { note: `${path} is not a clock state file (${(e as Error).message}): ignored; it is rewritten once locked` };
   }
+  if (Boolean(s.simulated) !== simulated) {
+    return { note: `${path} was measured on ${s.simulated ? 'SIMULATED' : 'real'} hardware, this run is on ${simulated ? 'SIMULATED' : 'real'}: ignored, locking from scratch` };
+  }
   const ageDays = (nowUtcMs - s.savedAtUtcMs) / 86_400_000;
   if (ageDays > MAX_AGE_DAYS || ageDays < -1) return { note: `${path} was written ${ageDays.toFixed(0)} days ago: too old to trust, locking from scratch` };
   const prior = { freqPpm: s.freqPpm, sigmaPpm: PRIOR_SIGMA_PPM + AGING_PPM_PER_DAY * Math.max(0, ageDays) };
@@ -61,9 +66,9 @@ export class ClockStateWriter {
 
   constructor(private readonly dir: string, private readonly onError: (m: string) => void) {}
 
-  async save(ts: Timescale, nowUtcMs: number): Promise<boolean> {
+  async save(ts: Timescale, nowUtcMs: number, simulated = false): Promise<boolean> {
     if (ts.state !== 'locked' || !MEASURING_SOURCES.has(ts.source)) return false;
-    const s: ClockStateFile = { v: 1, freqPpm: ts.freqPpm, source: ts.source, savedAtUtcMs: nowUtcMs };
+    const s: ClockStateFile = { v: 1, freqPpm: ts.freqPpm, source: ts.source, savedAtUtcMs: nowUtcMs, ...(simulated ? { simulated } : {}) };
     try {
       await writeFileAtomic(join(this.dir, CLOCK_STATE_FILE), JSON.stringify(s) + '\n', { createDir: true });
       this.warned = false;

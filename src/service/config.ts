@@ -54,8 +54,12 @@ const schema = z.object({
   clock: z.object({
     /** How long to wait for a lock before carrying on with the best clock there is. */
     lock_timeout_s: z.number().min(0).max(3600).default(20),
-    /** Place the start only when the clock's error bound is below this; 0 = accept any clock. */
-    max_error_ms: z.number().min(0).default(0),
+    /**
+     * Place the start only when the clock's error bound is below this. 5 ms: a calibrated RTC or GPS
+     * is far inside it, NMEA-only time or an RTC of unknown history is not (two speakers 5 ms apart
+     * are 1.7 m of sound apart: past that a beat is heard twice). "Any clock" is when_unsure = "start".
+     */
+    max_error_ms: z.number().positive().default(5),
     /** At the start instant with a bound over max_error_ms: "wait" (silence, then join late on the exact sample) or "start" anyway. */
     when_unsure: z.enum(['wait', 'start']).default('wait'),
     /** Drift log (JSON Lines, docs/drift-log.md); "" = none. */

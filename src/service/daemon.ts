@@ -1,37 +1,46 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import schedule from 'node-schedule';
 import { LedTwin, openGpioLed, type LedOutput } from '../../drivers/led/led.js';
+import { findFfmpeg } from '../player/ffmpeg.js';
+import { countedManifest } from '../player/frame-count-cache.js';
+import { readManifest, repeatManifest } from '../player/manifest.js';
+import { NothingToJoinError, type PlaybackSession } from '../session/session.js';
+import { sleepMono, sleepUntilUtc, untilAborted } from '../session/wake.js';
 import { hrtimeClock } from '../time/clock.js';
 import { isoFromUtcNs } from '../time/timescale.js';
 import { readCpuTempC } from '../time/drift-log.js';
 import { writeFileAtomic } from './atomic-file.js';
-import { isRepeating, parseStartSpec, resolvePath, resolveStart, runtimeDir, stateDir, type Config } from './config.js';
-import { startTimingChain, type TimingChain } from './hardware.js';
+import { isRepeating, parseStartSpec, resolvePath, resolveStart, runtimeDir, stateDir, type Config, type StartSpecParsed } from './config.js';
+import { startTimingChain, type HardwareFactory, type TimingChain } from './hardware.js';
+import { acquireInstanceLock, ensurePrivateDir, type InstanceLock } from './instance-lock.js';
 import { driveLed, type LedPattern } from './led.js';
 import type { Logger } from './log.js';
-import { manifestPathOf, NothingToJoinError, run, timelineSec } from './run.js';
-import { readManifest, repeatManifest } from '../player/manifest.js';
-import { startStatusServer } from './status-server.js';
+import { loadPlaylist, manifestPathOf, run, timelineSec } from './run.js';
+import { reloadPlan } from './reload.js';
+import { startStatusServer, type StatusServer } from './status-server.js';
 import type { LiveStatus } from './status.js';
 
 /**
- * `jaudiosync run` as a service: the clock is disciplined once and kept, the schedule gives each
- * start (one-off, daily, cron), the service sleeps until shortly before it, plays or joins late,
- * and goes round again. SIGTERM fades out and exits; SIGHUP reloads the config (a bad one is
- * reported and the running one kept); the status socket answers `jaudiosync status`; the track
- * playing is saved for --resume. A failure of one start (a missing playlist) is reported and
- * retried, never the end of the service.
+ * `jaudiosync run` as a service: one instance per state folder; the clock is disciplined once and
+ * kept; the schedule gives each start (one-off, daily, cron), the service sleeps until shortly
+ * before it on the monotonic clock (a stepped system clock cannot move it), plays or joins late,
+ * and goes round again. SIGTERM fades out and exits; SIGHUP reloads the config: audio settings
+ * apply live, everything else at the next start (never a gap); a broken config is reported and the
+ * running one kept. The status socket answers `jaudiosync status`; the track playing is saved for
+ * --resume. A failure of one start (a missing playlist or audio device) is reported and retried,
+ * never the end of the service.
  */
 
 export const RESUME_FILE = 'resume.json';
 /** After a start fails (playlist missing, no device), try again after this, or on SIGHUP. */
 export const RETRY_AFTER_MS = 30_000;
-/** node-schedule wakes by the system clock: wake in steps of at most this and check our own clock. */
-const MAX_SLEEP_STEP_MS = 600_000;
+/** CPU temperature for status, this often. */
+const CPU_TEMP_EVERY_MS = 10_000;
 
 export interface ServeOptions {
   loadConfig(): Config;
+  /** The timing hardware for a config (the CLI's choice: real devices or their twins). */
+  hardware(config: Config): HardwareFactory;
   log: Logger;
   processStartNs: bigint;
   /** Stay up when nothing more is scheduled (the systemd unit); else return after the playlist. */
@@ -46,192 +55,300 @@ export interface ServeOptions {
 
 interface ResumeState { v: 1; playlist: string; track: number; title?: string; savedAtUtc: string }
 
+/** What the service holds while it runs. */
+interface Service {
+  o: ServeOptions;
+  log: Logger;
+  config: Config;
+  /** A config loaded by SIGHUP that waits for the current start to end. */
+  pending?: Config;
+  hardware: HardwareFactory;
+  chain: TimingChain;
+  live: LiveStatus;
+  stopping: boolean;
+  /** Aborted by SIGTERM (fade) and by a reload that must interrupt a sleep. */
+  wake: AbortController;
+  session?: PlaybackSession;
+  /** The audio settings the engine reads live (a reload updates them at once). */
+  audio: Config['audio'];
+  /** Relative starts ("+30", "next-10s") are resolved once per process, when the clock is first ready. */
+  resolved?: { spec: string; utcNs: bigint };
+  wavWritten: boolean;
+  cpuTempC?: number;
+}
+
 export async function serve(o: ServeOptions): Promise<void> {
-  const { log } = o;
-  let config = o.loadConfig();
-  const live: LiveStatus = { pid: process.pid, version: o.version, config: config.source, startedAtUtc: new Date().toISOString(), health: { problems: [] } };
-  let chain: TimingChain = await startTimingChain(config, log);
-  let cpuTempC: number | undefined;
-  const snapshot = (): LiveStatus => {
-    const now = hrtimeClock.nowNs();
-    const ts = chain.clock.timescale();
-    const bound = ts.errorBoundAt(now);
-    const gps = chain.gpsSource?.status;
-    live.clock = {
-      state: ts.state, source: ts.source, errorBoundUs: Number.isFinite(bound) ? bound / 1000 : null, freqPpm: ts.freqPpm,
-      rtcTempC: chain.rtcLoop?.temperatureC, cpuTempC, satellites: gps?.satellites, ppsPulses: gps?.pulses, ppsLabelled: gps?.labelled,
-    };
-    if (live.schedule?.nextStartUtc) live.schedule.countdownSec = Math.max(0, (Date.parse(live.schedule.nextStartUtc) - Number(ts.utcAt(now) / 1_000_000n)) / 1000);
-    live.health = { ...live.health!, ...chain.health() };
-    return live;
+  const config = o.loadConfig();
+  const lock = await takeLock(config);
+  const s: Service = {
+    o, log: o.log, config, audio: config.audio, hardware: o.hardware(config), live: newLive(o, config), stopping: false, wake: new AbortController(), wavWritten: false,
+    chain: undefined as unknown as TimingChain,
   };
-  const tempTimer = setInterval(() => void readCpuTempC().then((c) => { cpuTempC = c; }), 10_000);
-
-  let status: Awaited<ReturnType<typeof startStatusServer>> | undefined;
+  const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
   try {
-    status = await startStatusServer(runtimeDir(config), snapshot);
-    log.info(`status: jaudiosync status (socket ${status.path})`);
-  } catch (e) {
-    log.warn(`no status socket: ${(e as Error).message}`);
-  }
-  const stopLed = await startLed(config, log, () => ledPattern(chain, live));
-
-  let stopping = false;
-  let reloadTo: Config | undefined;
-  let current: AbortController | undefined;
-  let wake: () => void = () => {};
-  const interrupted = () => new Promise<void>((r) => { wake = r; });
-  const onTerm = (sig: string) => { log.info(`${sig}: fading out and stopping`); stopping = true; current?.abort(); wake(); };
-  const onHup = () => {
-    try {
-      reloadTo = o.loadConfig();
-      log.info(`SIGHUP: ${reloadTo.source} reloaded; applying it`);
-      current?.abort();
-      wake();
-    } catch (e) {
-      const m = `SIGHUP: the config could not be reloaded, keeping the running one: ${(e as Error).message}`;
-      log.error(m);
-      live.health!.problems = [...live.health!.problems.slice(-9), m];
-    }
-  };
-  const sigTerm = () => onTerm('SIGTERM'), sigInt = () => onTerm('SIGINT');
-  process.on('SIGTERM', sigTerm);
-  process.on('SIGINT', sigInt);
-  process.on('SIGHUP', onHup);
-
-  const resumePath = () => join(stateDir(config), RESUME_FILE);
-  const playlistPath = () => resolvePath(config, config.playlist.path);
-  const saveResume = (track: number, title?: string) => {
-    const s: ResumeState = { v: 1, playlist: playlistPath(), track, title, savedAtUtc: new Date().toISOString() };
-    void writeFileAtomic(resumePath(), JSON.stringify(s) + '\n', { createDir: true })
-      .catch((e: Error) => log.warn(`cannot save the resume position in ${resumePath()}: ${e.message}`));
-  };
-  let fromTrack = o.fromTrack ?? (o.resume ? await readResume(resumePath(), playlistPath(), log) : undefined);
-  let notBeforeUtcNs: bigint | undefined;
-  try {
-    while (!stopping) {
-      if (reloadTo) {
-        if (clockSettings(reloadTo) !== clockSettings(config)) {
-          log.info('clock settings changed: restarting the timing chain');
-          await chain.stop();
-          chain = await startTimingChain(reloadTo, log);
-        }
-        config = reloadTo;
-        live.config = config.source;
-        reloadTo = undefined;
-      }
-      const spec = parseStartSpec(o.at ?? config.schedule.start)!;
-      let at = o.at;
-      let startUtcNs: bigint | undefined;
-      if (spec.kind === 'absolute' || isRepeating(spec)) {
-        const nowUtc = chain.clock.timescale().utcAt(hrtimeClock.nowNs());
-        startUtcNs = resolveStart(spec, nowUtc, { timeZone: config.schedule.timezone, playingSec: await playingSec(config) });
-        if (notBeforeUtcNs !== undefined && startUtcNs < notBeforeUtcNs) startUtcNs = resolveStart(spec, notBeforeUtcNs, { timeZone: config.schedule.timezone });
-        at = new Date(Number(startUtcNs / 1_000_000n)).toISOString();
-        live.schedule = { nextStartUtc: isoFromUtcNs(startUtcNs) };
-        const wakeUtcNs = startUtcNs - BigInt(config.schedule.wake_early_s * 1e9);
-        if (wakeUtcNs > nowUtc) {
-          log.info(`next start ${isoFromUtcNs(startUtcNs)}: sleeping until ${config.schedule.wake_early_s} s before it`);
-          live.playback = { state: 'sleeping until the next start' };
-          await sleepUntilUtc(wakeUtcNs, chain, interrupted());
-          if (stopping || reloadTo) continue;
-          if (chain.clock.timescale().utcAt(hrtimeClock.nowNs()) < wakeUtcNs) continue; // woke early by the system clock: sleep on
-        }
-      }
-      current = new AbortController();
-      try {
-        await run({ config, log, chain, at, abort: current.signal, live, fromTrack, processStartNs: o.processStartNs, output: o.output, wavPath: o.wavPath,
-          onTrack: (i, title) => saveResume(i + 1, title) });
-        if (!current.signal.aborted) saveResume(1); // the playlist ended: the next start begins at the top
-      } catch (e) {
-        if (e instanceof NothingToJoinError) log.info(e.message);
-        else if (!o.service) throw e;
-        else {
-          const m = `this start failed: ${(e as Error).message}; trying again in ${RETRY_AFTER_MS / 1000} s or on reload`;
-          log.error(m);
-          live.health!.problems = [...live.health!.problems.slice(-9), m];
-          live.playback = { state: 'failed, retrying' };
-          await Promise.race([interrupted(), new Promise((r) => setTimeout(r, RETRY_AFTER_MS))]);
-          continue;
-        }
-      }
-      fromTrack = undefined;
-      if (startUtcNs !== undefined) notBeforeUtcNs = startUtcNs + 1n;
-      if (stopping || reloadTo) continue;
-      if (!isRepeating(spec)) {
-        if (!o.service) break;
-        live.playback = { state: 'idle' };
-        live.schedule = { note: 'the one-off start is over: nothing more is scheduled (edit schedule.start, then systemctl reload jaudiosync)' };
-        log.info(live.schedule.note!);
-        await interrupted();
-      }
-    }
+    o.log.info(`timing hardware: ${s.hardware.why}`);
+    s.chain = await startTimingChain(config, o.log, { hardware: s.hardware });
+    o.log.info(`timing: ${s.chain.describe}`);
+    cleanups.push(() => s.chain.stop());
+    cleanups.push(await startStatus(s), startCpuTemp(s), await startLed(s), handleSignals(s));
+    await schedule(s);
   } finally {
-    process.off('SIGTERM', sigTerm);
-    process.off('SIGINT', sigInt);
-    process.off('SIGHUP', onHup);
-    clearInterval(tempTimer);
-    stopLed();
-    await status?.close();
-    await chain.stop();
+    for (const c of cleanups.reverse()) await c();
   }
 }
 
-/** Sections whose change needs the timing chain restarted. */
-function clockSettings(c: Config): string {
-  return JSON.stringify([c.hardware, c.gps, c.rtc, c.ntp, c.clock.drift_log, c.sim, c.service.state_dir]);
+/** One jaudiosync per state and runtime folder (the service, or `play`): see instance-lock.ts. */
+export async function takeLock(config: Config): Promise<InstanceLock> {
+  const runDir = runtimeDir(config);
+  if (!config.service.runtime_dir && !process.env.RUNTIME_DIRECTORY && !process.env.XDG_RUNTIME_DIR) await ensurePrivateDir(runDir);
+  return acquireInstanceLock([stateDir(config), runDir]);
 }
 
-/** How long one playing lasts, when a manifest says so (a daily start joins the playlist while it plays). */
-async function playingSec(config: Config): Promise<number | undefined> {
+function newLive(o: ServeOptions, config: Config): LiveStatus {
+  return { pid: process.pid, version: o.version, config: config.source, startedAtUtc: new Date().toISOString(), health: { problems: [] } };
+}
+
+/** The starts, one after another, until SIGTERM (or the end of a one-off start without --service). */
+async function schedule(s: Service): Promise<void> {
+  let fromTrack = s.o.fromTrack ?? (s.o.resume ? await readResume(s) : undefined);
+  let notBeforeUtcNs: bigint | undefined;
+  while (!s.stopping) {
+    await applyPending(s);
+    const spec = parseStartSpec(s.o.at ?? s.config.schedule.start)!;
+    const startUtcNs = await nextOccurrence(s, spec, notBeforeUtcNs);
+    if (startUtcNs !== undefined && !(await sleepUntilWake(s, startUtcNs))) continue;
+    const outcome = await playOnce(s, spec, startUtcNs, fromTrack);
+    if (outcome === 'retry') continue;
+    fromTrack = undefined;
+    if (outcome.startUtcNs !== undefined) notBeforeUtcNs = outcome.startUtcNs + 1n;
+    if (s.stopping || s.pending) continue;
+    if (!isRepeating(spec)) {
+      if (!s.o.service) break;
+      s.live.playback = { state: 'idle' };
+      s.live.schedule = { note: 'the one-off start is over: nothing more is scheduled (edit schedule.start, then systemctl reload jaudiosync)' };
+      s.log.info(s.live.schedule.note!);
+      await untilAborted(s.wake.signal);
+      if (!s.stopping) s.wake = new AbortController();
+    }
+  }
+}
+
+/** A repeating schedule's next (or still playing) occurrence; undefined for starts resolved at play time. */
+async function nextOccurrence(s: Service, spec: StartSpecParsed, notBeforeUtcNs?: bigint): Promise<bigint | undefined> {
+  if (spec.kind !== 'absolute' && !isRepeating(spec)) return undefined;
+  const nowUtc = utcNow(s);
+  const timeZone = s.config.schedule.timezone;
+  let start = resolveStart(spec, nowUtc, { timeZone, playingSec: isRepeating(spec) ? await playingSec(s) : undefined });
+  if (notBeforeUtcNs !== undefined && start < notBeforeUtcNs) start = resolveStart(spec, notBeforeUtcNs, { timeZone });
+  s.live.schedule = { nextStartUtc: isoFromUtcNs(start) };
+  return start;
+}
+
+/** Sleeps (on the monotonic clock) until wake_early_s before the start; false when interrupted. */
+async function sleepUntilWake(s: Service, startUtcNs: bigint): Promise<boolean> {
+  const wakeUtcNs = startUtcNs - BigInt(s.config.schedule.wake_early_s * 1e9);
+  if (wakeUtcNs <= utcNow(s)) return true;
+  s.log.info(`next start ${isoFromUtcNs(startUtcNs)}: sleeping until ${s.config.schedule.wake_early_s} s before it`);
+  s.live.playback = { state: 'sleeping until the next start' };
+  await sleepUntilUtc(hrtimeClock, () => s.chain.clock.timescale(), wakeUtcNs, s.wake.signal);
+  if (s.wake.signal.aborted) {
+    s.wake = new AbortController();
+    return false;
+  }
+  return true;
+}
+
+/** One start through run(): its outcome, or 'retry' after a failure (reported, retried in 30 s). */
+async function playOnce(s: Service, spec: StartSpecParsed, startUtcNs: bigint | undefined, fromTrack?: number): Promise<{ startUtcNs?: bigint } | 'retry'> {
+  const stop = new AbortController();
+  const onWake = () => { if (s.stopping) stop.abort(); };
+  s.wake.signal.addEventListener('abort', onWake);
+  try {
+    const r = await run({
+      config: s.config, log: s.log, chain: s.chain, abort: stop.signal, live: s.live, fromTrack, processStartNs: s.o.processStartNs,
+      at: s.o.at, resolveStart: startUtcNs !== undefined ? () => startUtcNs : (u) => resolveOnce(s, spec, u),
+      output: { kind: s.o.output, wavPath: s.o.wavPath, appendWav: s.wavWritten }, liveAudio: () => s.audio,
+      onTrack: (i, title) => saveResume(s, i + 1, title), onSession: (x) => { s.session = x; },
+    });
+    s.wavWritten ||= r.output.startsWith('WAV');
+    if (!stop.signal.aborted) saveResume(s, 1); // the playlist ended: the next start begins at the top
+    return { startUtcNs: r.startUtcNs };
+  } catch (e) {
+    if (e instanceof NothingToJoinError) { s.log.info(e.message); return { startUtcNs }; }
+    if (!s.o.service) throw e;
+    const m = `this start failed: ${(e as Error).message}; trying again in ${RETRY_AFTER_MS / 1000} s or on reload`;
+    s.log.error(m);
+    addProblem(s.live, m);
+    s.live.playback = { state: 'failed, retrying' };
+    await sleepMono(hrtimeClock, RETRY_AFTER_MS * 1e6, s.wake.signal);
+    if (s.wake.signal.aborted && !s.stopping) s.wake = new AbortController();
+    return 'retry';
+  } finally {
+    s.wake.signal.removeEventListener('abort', onWake);
+    s.session = undefined;
+  }
+}
+
+function resolveOnce(s: Service, spec: StartSpecParsed, utcNowNs: bigint): bigint {
+  const text = s.o.at ?? s.config.schedule.start;
+  if (s.resolved?.spec !== text) s.resolved = { spec: text, utcNs: resolveStart(spec, utcNowNs) };
+  return s.resolved.utcNs;
+}
+
+function utcNow(s: Service): bigint {
+  return s.chain.clock.timescale().utcAt(hrtimeClock.nowNs());
+}
+
+/** A config that waited for the current start to end takes over now (restarting the clock only if its settings changed). */
+async function applyPending(s: Service): Promise<void> {
+  const next = s.pending;
+  if (!next) return;
+  s.pending = undefined;
+  if (reloadPlan(s.config, next).restartClock) {
+    s.log.info('clock or hardware settings changed: restarting the timing chain');
+    await s.chain.stop();
+    s.hardware = s.o.hardware(next);
+    s.log.info(`timing hardware: ${s.hardware.why}`);
+    s.chain = await startTimingChain(next, s.log, { hardware: s.hardware });
+    s.log.info(`timing: ${s.chain.describe}`);
+  }
+  s.config = next;
+  s.audio = next.audio;
+  s.live.config = next.source;
+}
+
+/** SIGHUP: live audio settings at once; the rest at the next start (or now, between starts). */
+function reload(s: Service): void {
+  let next: Config;
+  try {
+    next = s.o.loadConfig();
+  } catch (e) {
+    const m = `SIGHUP: the config could not be reloaded, keeping the running one: ${(e as Error).message}`;
+    s.log.error(m);
+    addProblem(s.live, m);
+    return;
+  }
+  const plan = reloadPlan(s.pending ?? s.config, next);
+  s.audio = { ...s.audio, volume_db: next.audio.volume_db, latency_trim_ms: next.audio.latency_trim_ms, channel_mode: next.audio.channel_mode };
+  const playing = s.session !== undefined;
+  const parts = [
+    plan.live.length ? `applied now: ${plan.live.join(', ')}` : '',
+    plan.nextStart.length ? `${playing ? 'at the next start' : 'now'}: ${plan.nextStart.join(', ')}` : '',
+  ].filter(Boolean);
+  s.log.info(`SIGHUP: ${next.source} reloaded; ${parts.length ? parts.join('; ') : 'nothing changed'}`);
+  s.pending = next;
+  if (!playing && plan.nextStart.length) s.wake.abort(); // between starts: re-plan with the new config now
+}
+
+/** How long one playing lasts (a daily start joins the playlist while it plays): shared manifest, else counted here. */
+async function playingSec(s: Service): Promise<number | undefined> {
+  const { config } = s;
   try {
     return timelineSec(repeatManifest(await readManifest(manifestPathOf(config)), config.playlist.repeat), config.playlist.gap_ms);
   } catch {
-    return undefined; // no manifest (or a broken one, which run() reports): the length is unknown
+    // No manifest (or a broken one, which run() reports): count the frames here (cached in the state folder).
+  }
+  try {
+    const pl = await loadPlaylist(resolvePath(config, config.playlist.path));
+    const m = await countedManifest(pl, {
+      ffmpeg: findFfmpeg(config.audio.ffmpeg || undefined).path, format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels },
+      cacheDir: stateDir(config), log: s.log.info, onProblem: () => {}, // run() reports the missing files
+    });
+    return m && timelineSec(repeatManifest(m, config.playlist.repeat), config.playlist.gap_ms);
+  } catch {
+    return undefined; // run() says what is wrong with the playlist
   }
 }
 
-async function readResume(path: string, playlist: string, log: Logger): Promise<number | undefined> {
+function saveResume(s: Service, track: number, title?: string): void {
+  const path = join(stateDir(s.config), RESUME_FILE);
+  const state: ResumeState = { v: 1, playlist: resolvePath(s.config, s.config.playlist.path), track, title, savedAtUtc: new Date().toISOString() };
+  void writeFileAtomic(path, JSON.stringify(state) + '\n', { createDir: true })
+    .catch((e: Error) => s.log.warn(`cannot save the resume position in ${path}: ${e.message}`));
+}
+
+/** The saved track, when it is one of this playlist's; anything else is said and ignored (track 1). */
+async function readResume(s: Service): Promise<number | undefined> {
+  const path = join(stateDir(s.config), RESUME_FILE);
+  const playlist = resolvePath(s.config, s.config.playlist.path);
+  let state: ResumeState;
   try {
-    const s = JSON.parse(await readFile(path, 'utf8')) as ResumeState;
-    if (s.playlist !== playlist) {
-      log.warn(`--resume: ${path} is for ${s.playlist}, not ${playlist}: starting at track 1`);
-      return undefined;
-    }
-    log.info(`--resume: from track ${s.track}${s.title ? ` (${s.title})` : ''}, saved ${s.savedAtUtc}`);
-    return Number.isInteger(s.track) && s.track >= 1 ? s.track : undefined;
+    state = JSON.parse(await readFile(path, 'utf8')) as ResumeState;
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    log.warn(missing ? `--resume: nothing saved yet (${path}): starting at track 1` : `--resume: ${path} is unreadable (${(e as Error).message}): starting at track 1`);
+    s.log.warn(missing ? `--resume: nothing saved yet (${path}): starting at track 1` : `--resume: ${path} is unreadable (${(e as Error).message}): starting at track 1`);
     return undefined;
   }
-}
-
-/** Sleeps until a UTC instant of our clock, waking by the system clock through node-schedule. */
-async function sleepUntilUtc(targetUtcNs: bigint, chain: TimingChain, interrupt: Promise<void>): Promise<void> {
-  let stop = false;
-  void interrupt.then(() => { stop = true; });
-  while (!stop) {
-    const nowUtcNs = chain.clock.timescale().utcAt(hrtimeClock.nowNs());
-    const leftMs = Number(targetUtcNs - nowUtcNs) / 1e6;
-    if (leftMs <= 0) return;
-    // The system clock may differ from ours: aim node-schedule at the system clock's reading of the target.
-    const systemTargetMs = Date.now() + Math.min(leftMs, MAX_SLEEP_STEP_MS);
-    await new Promise<void>((resolve) => {
-      const job = schedule.scheduleJob(new Date(systemTargetMs), () => resolve());
-      if (!job) { resolve(); return; }
-      void interrupt.then(() => { job.cancel(); resolve(); });
-    });
+  if (state.playlist !== playlist) {
+    s.log.warn(`--resume: ${path} is for ${state.playlist}, not ${playlist}: starting at track 1`);
+    return undefined;
   }
+  const tracks = await loadPlaylist(playlist).then((p) => p.entries.length, () => undefined);
+  if (!Number.isInteger(state.track) || state.track < 1 || (tracks !== undefined && state.track > tracks)) {
+    const m = `--resume: ${path} says track ${state.track}, but ${playlist} has ${tracks ?? 'no readable'} tracks: ignored, starting at track 1`;
+    s.log.warn(m);
+    addProblem(s.live, m);
+    return undefined;
+  }
+  s.log.info(`--resume: from track ${state.track}${state.title ? ` (${state.title})` : ''}, saved ${state.savedAtUtc}`);
+  return state.track;
 }
 
-function ledPattern(chain: TimingChain, live: LiveStatus): LedPattern {
-  if (live.playback?.state === 'playing') return 'playing';
-  const s = chain.clock.timescale().state;
-  return s === 'locked' ? 'locked' : s === 'holdover' ? 'holdover' : 'unsynchronized';
+function addProblem(live: LiveStatus, m: string): void {
+  live.health ??= { problems: [] };
+  live.health.problems = [...live.health.problems.filter((p) => p !== m).slice(-9), m];
 }
 
-async function startLed(config: Config, log: Logger, pattern: () => LedPattern): Promise<() => void> {
+function startCpuTemp(s: Service): () => void {
+  let timer = hrtimeClock.setTimer(0, function tick() {
+    void readCpuTempC().then((c) => { s.cpuTempC = c; });
+    timer = hrtimeClock.setTimer(CPU_TEMP_EVERY_MS * 1e6, tick);
+  });
+  return () => timer.cancel();
+}
+
+/** The status socket; a failure to open it is said and the service runs on without it. */
+async function startStatus(s: Service): Promise<() => Promise<void>> {
+  let server: StatusServer;
+  try {
+    server = await startStatusServer(runtimeDir(s.config), () => snapshot(s), hrtimeClock);
+  } catch (e) {
+    s.log.warn(`no status socket: ${(e as Error).message}`);
+    return async () => {};
+  }
+  s.log.info(`status: jaudiosync status (socket ${server.path})`);
+  return () => server.close();
+}
+
+/** What `jaudiosync status` shows, computed when asked. */
+function snapshot(s: Service): LiveStatus {
+  const { live, chain } = s;
+  const now = hrtimeClock.nowNs();
+  const ts = chain.clock.timescale();
+  const bound = ts.errorBoundAt(now);
+  const gps = chain.gpsSource?.status;
+  const hardware = chain.hardware();
+  live.hardware = hardware;
+  live.clock = {
+    state: ts.state, source: ts.source, errorBoundUs: Number.isFinite(bound) ? bound / 1000 : null, freqPpm: ts.freqPpm, simulated: hardware.simulated,
+    rtcTempC: chain.rtcLoop?.temperatureC, cpuTempC: s.cpuTempC, satellites: gps?.satellites, ppsPulses: gps?.pulses, ppsLabelled: gps?.labelled,
+  };
+  const start = s.session?.startUtcNs ?? (live.schedule?.nextStartUtc ? BigInt(Date.parse(live.schedule.nextStartUtc)) * 1_000_000n : undefined);
+  if (live.schedule && start !== undefined) live.schedule.countdownSec = Math.max(0, Number(start - ts.utcAt(now)) / 1e9);
+  live.health = { ...live.health!, ...chain.health() };
+  return live;
+}
+
+/** The LED never says "locked" about twins the config did not ask for (the demo on a bare machine). */
+function ledPattern(s: Service): LedPattern {
+  if (s.chain.simulated && s.config.hardware.mode !== 'simulated') return 'unsynchronized';
+  if (s.live.playback?.state === 'playing') return 'playing';
+  const st = s.chain.clock.timescale().state;
+  return st === 'locked' ? 'locked' : st === 'holdover' ? 'holdover' : 'unsynchronized';
+}
+
+async function startLed(s: Service): Promise<() => void> {
+  const { config, log } = s;
   if (config.service.led_gpio < 0) return () => {};
   let out: LedOutput;
   try {
@@ -240,5 +357,23 @@ async function startLed(config: Config, log: Logger, pattern: () => LedPattern):
     log.warn(`status LED: ${(e as Error).message}; carrying on without it`);
     return () => {};
   }
-  return driveLed(out, pattern, Date.now);
+  return driveLed(out, () => ledPattern(s), Date.now);
+}
+
+/** SIGTERM/SIGINT fade out and stop; SIGHUP reloads. Returns the cleanup that removes the handlers. */
+function handleSignals(s: Service): () => void {
+  const onTerm = (sig: string) => {
+    s.log.info(`${sig}: fading out and stopping`);
+    s.stopping = true;
+    s.wake.abort();
+  };
+  const sigTerm = () => onTerm('SIGTERM'), sigInt = () => onTerm('SIGINT'), sigHup = () => reload(s);
+  process.on('SIGTERM', sigTerm);
+  process.on('SIGINT', sigInt);
+  process.on('SIGHUP', sigHup);
+  return () => {
+    process.off('SIGTERM', sigTerm);
+    process.off('SIGINT', sigInt);
+    process.off('SIGHUP', sigHup);
+  };
 }

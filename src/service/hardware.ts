@@ -1,11 +1,9 @@
-import { existsSync } from 'node:fs';
 import { SerialGps } from '../../drivers/gps/serial-gps.js';
+import type { GpsCounters } from '../../drivers/gps/types.js';
 import { SysfsPps } from '../../drivers/pps/sysfs.js';
 import { Ds3231 } from '../../drivers/rtc/ds3231.js';
-import { openI2cBus, type I2cBus } from '../../drivers/rtc/i2c.js';
-import { RealtimeGpsRig } from '../sim/realtime-gps-rig.js';
-import { RealtimeRtcRig } from '../sim/realtime-rtc-rig.js';
-import { hrtimeClock } from '../time/clock.js';
+import type { I2cBus } from '../../drivers/rtc/i2c.js';
+import { hrtimeClock, type MonotonicClock } from '../time/clock.js';
 import { ClockLayer } from '../time/clock-layer.js';
 import { DriftLog, readCpuTempC } from '../time/drift-log.js';
 import { RealtimeConverter } from '../time/realtime-converter.js';
@@ -16,24 +14,66 @@ import { readRtcCalibration } from '../time/rtc-calibration.js';
 import { resolvePath, stateDir, type Config } from './config.js';
 import { CLOCK_STATE_EVERY_MS, ClockStateWriter, readClockPrior } from './clock-state.js';
 import type { Logger } from './log.js';
+import { keepTrying, type Retrier } from './retry.js';
 import { RtcLoop } from './rtc-loop.js';
 
 /**
- * Wires the timing hardware (real, or its twins when none is found) into the clock layer:
- * drivers -> sources (GPS+PPS, DS3231) -> clock layer -> drift log. Returns what the service and
- * `clock monitor` need, and a stop().
+ * Wires the timing hardware into the clock layer: drivers -> sources (GPS+PPS, DS3231, SNTP) ->
+ * clock layer -> drift log. Where the hardware comes from (the real devices, or their twins) is the
+ * caller's choice, a HardwareFactory made by the CLI: this layer never imports the twins. A part
+ * that is missing at start (or fails to open) is said once and tried again in the background; the
+ * clock runs on what exists meanwhile, and a part that appears later is picked up.
  */
+
+/** How each part is doing, as `status --json` reports it under `hardware`. */
+export type PartState = 'real' | 'simulated' | 'absent' | 'waiting';
+
+export interface HardwareStatus {
+  /** True when any timing part is a twin: nothing this device says about time is about the real world. */
+  simulated: boolean;
+  gps: PartState;
+  pps: PartState;
+  rtc: PartState;
+}
+
+export interface GpsPorts {
+  /** The serial device to read NMEA from (a pty for the twin). */
+  port: string;
+  /** Its kernel PPS assert file, or undefined when no PPS is wired. */
+  pps: string | undefined;
+  describe: string;
+  stop(): Promise<void>;
+}
+
+export interface RtcChip {
+  bus: I2cBus;
+  /** Kernel PPS file of the SQW line, or undefined to poll the seconds register. */
+  sqwPath: string | undefined;
+  describe: string;
+  stop(): Promise<void>;
+}
+
+/** Where the timing hardware comes from. The CLI builds one (src/cli/hardware-choice.ts). */
+export interface HardwareFactory {
+  readonly simulated: boolean;
+  /** Why this hardware, for the log (e.g. "no timing hardware found: simulated twins"). */
+  readonly why: string;
+  gps(config: Config, converter: RealtimeConverter, over: ChainOverrides): Promise<GpsPorts>;
+  /** The DS3231's bus; rejects (with a hint) when there is none. */
+  rtc(config: Config, converter: RealtimeConverter, busNumber: number): Promise<RtcChip>;
+}
 
 export interface TimingChain {
   clock: ClockLayer;
   gpsSource?: GpsPpsSource;
   rtcSource?: RtcSource;
-  rtcLoop?: RtcLoop;
+  readonly rtcLoop?: RtcLoop;
   converter: RealtimeConverter;
   simulated: boolean;
   describe: string;
   /** False when nothing but the system clock is configured: there is no lock to wait for. */
   hasSources: boolean;
+  hardware(): HardwareStatus;
   /** System clock minus disciplined UTC now (ns). */
   systemMinusUtcNs(): number;
   /** Counters for status: RTC (I2C) errors, NMEA sentences per second since the last call. */
@@ -45,6 +85,8 @@ export interface TimingChain {
 export const BUILD_FLOOR_UTC_NS = BigInt(Date.UTC(2026, 0, 1)) * 1_000_000n;
 /** Servo records in the drift log, and temperature reads, once a second. */
 const SERVO_RECORD_MS = 1_000;
+/** The DS3231 converts its temperature every 64 s: reading it more often tells nothing new. */
+const RTC_TEMP_EVERY_MS = 64_000;
 
 export interface ChainOverrides {
   gpsPort?: string;
@@ -56,148 +98,202 @@ export interface ChainOverrides {
   driftLogMaxBytes?: number;
 }
 
-export async function startTimingChain(config: Config, log: Logger, over: ChainOverrides = {}): Promise<TimingChain> {
-  const converter = new RealtimeConverter(undefined, (m) => log.warn(m));
-  converter.start();
-  const stops: Array<() => Promise<void> | void> = [() => converter.stop()];
-  const stop = async () => { for (const s of stops.reverse()) await s(); };
-  const driftLog = config.clock.drift_log ? new DriftLog({ path: resolvePath(config, config.clock.drift_log), maxBytes: over.driftLogMaxBytes, onError: (m) => log.warn(m) }) : undefined;
-  if (driftLog) stops.push(() => driftLog.close());
-  const event = (message: string) => driftLog?.add({ kind: 'event', monoNs: hrtimeClock.nowNs(), message });
-  const clock = new ClockLayer(hrtimeClock, {
-    onStateChange: (ts, prev) => { const m = `clock: ${prev.state} (${prev.source}) -> ${ts.state} (${ts.source})`; log.info(m); event(m); },
-    onStep: (ns, ts, why) => { const m = `clock stepped by ${(ns / 1e6).toFixed(3)} ms (${why})`; if (ts.state !== 'unsynchronized' && !why.startsWith('first lock')) log.warn(m); event(m); },
-    onSample: (s) => driftLog?.add({ kind: 'sample', source: s.source, monoNs: s.monoNs, utcNs: s.utcNs, errorNs: s.errorNs }),
-  });
-  // The last run's frequency lets a restart lock on two pulses (see clock-state.ts).
-  const stateDirPath = stateDir(config);
-  const realtimeMs = () => Number(converter.toRealtime(hrtimeClock.nowNs()) / 1_000_000n);
-  const saved = await readClockPrior(stateDirPath, realtimeMs());
-  log.info(saved.note);
-  clock.setFrequencyPrior(saved.prior);
-  const stateWriter = new ClockStateWriter(stateDirPath, (m) => log.warn(m));
-  const saveState = () => stateWriter.save(clock.timescale(), realtimeMs());
-  const stateTimer = setInterval(() => void saveState(), CLOCK_STATE_EVERY_MS);
-  stops.push(async () => { clearInterval(stateTimer); await saveState(); });
-  const systemMinusUtcNs = () => {
-    const now = hrtimeClock.nowNs();
-    return Number(converter.toRealtime(now) - clock.timescale().utcAt(now));
-  };
-  const mode = config.hardware.mode;
-  const gpsPortPath = over.gpsPort ?? config.gps.port;
-  const simulated = mode === 'simulated' || (mode === 'auto' && !existsSync(gpsPortPath) && over.gpsPort === undefined);
-  const parts: string[] = [];
-  let gpsSource: GpsPpsSource | undefined;
-  let rtcSource: RtcSource | undefined;
-  let rtcLoop: RtcLoop | undefined;
-  let i2cErrors = 0;
-  let gpsCounters: { sentences: number; badChecksum: number; garbage: number } | undefined;
-  let lastNmea = { atNs: hrtimeClock.nowNs(), sentences: 0 };
-  const health = () => {
-    const now = hrtimeClock.nowNs();
-    const sentences = gpsCounters?.sentences ?? 0;
-    const nmeaPerSec = gpsCounters ? (sentences - lastNmea.sentences) / Math.max(1e-3, Number(now - lastNmea.atNs) / 1e9) : undefined;
-    lastNmea = { atNs: now, sentences };
-    return { i2cErrors, nmeaPerSec, nmeaBad: gpsCounters ? gpsCounters.badChecksum + gpsCounters.garbage : undefined };
+export interface ChainOptions extends ChainOverrides {
+  hardware: HardwareFactory;
+  clock?: MonotonicClock;
+}
+
+/** What the parts share while they are wired up. */
+interface Wiring {
+  config: Config;
+  log: Logger;
+  o: ChainOptions;
+  mono: MonotonicClock;
+  clock: ClockLayer;
+  converter: RealtimeConverter;
+  driftLog?: DriftLog;
+  event(message: string): void;
+  stops: Array<() => Promise<void> | void>;
+  retriers: Retrier[];
+  status: HardwareStatus;
+  parts: string[];
+}
+
+export async function startTimingChain(config: Config, log: Logger, o: ChainOptions): Promise<TimingChain> {
+  const w = await wire(config, log, o);
+  const stop = async () => {
+    for (const r of w.retriers.splice(0)) await r.stop();
+    for (const s of w.stops.splice(0).reverse()) await s();
   };
   try {
-    if (config.gps.enabled) {
-      let gpsPath = gpsPortPath;
-      let ppsPath = over.ppsPath ?? config.gps.pps;
-      if (simulated) {
-        const rig = await RealtimeGpsRig.create(converter, {
-          talker: config.sim.talker, latencyMs: config.sim.gps_latency_ms, ppsJitterNs: config.sim.pps_jitter_ns, baudRate: config.gps.baud,
-        });
-        stops.push(() => rig.stop());
-        await rig.start();
-        gpsPath = rig.serialPath;
-        ppsPath = over.ppsPath ?? rig.ppsPath;
-        parts.push(`simulated GPS (NMEA via a socat pty, ${config.sim.talker} talker, ${config.sim.gps_latency_ms} ms after PPS) + simulated kernel PPS`);
-      } else {
-        if (!existsSync(gpsPath)) log.warn(`GPS serial port ${gpsPath} does not exist; waiting for it to appear`);
-        parts.push(`GPS on ${gpsPath} @ ${over.baud ?? config.gps.baud} baud${ppsPath ? ` + PPS ${ppsPath}` : ''}`);
-      }
-      gpsSource = new GpsPpsSource(clock, (m) => { log.info(m); event(m); });
-      const gps = new SerialGps({ path: gpsPath, baudRate: over.baud ?? config.gps.baud, nowNs: hrtimeClock.nowNs, floorUtcNs: BUILD_FLOOR_UTC_NS, rollover: config.gps.rollover }, gpsSource);
-      gpsCounters = gps.counters;
-      await gps.open();
-      stops.push(() => gps.close());
-      if (ppsPath) {
-        const pps = new SysfsPps({ path: ppsPath, converter }, gpsSource);
-        try {
-          await pps.start();
-          stops.push(() => pps.stop());
-        } catch (e) {
-          log.warn(`${(e as Error).message} Continuing with NMEA time only (millisecond class).`);
-        }
-      }
-    }
-    if (config.rtc.enabled) {
-      let bus: I2cBus | undefined;
-      let sqwPath: string | undefined = config.rtc.sqw || undefined;
-      const busNumber = over.rtcBus ?? config.rtc.bus;
-      if (simulated) {
-        const rig = new RealtimeRtcRig(converter, { ppm: config.sim.rtc_ppm, initialOffsetNs: BigInt(Math.round(config.sim.rtc_offset_ms * 1e6)) });
-        rig.start();
-        stops.push(() => rig.stop());
-        bus = rig.chip;
-        sqwPath = rig.sqwPath;
-        parts.push(`simulated DS3231 (${config.sim.rtc_ppm} ppm, SQW as a kernel PPS file)`);
-      } else if (existsSync(`/dev/i2c-${busNumber}`)) {
-        bus = await openI2cBus(busNumber);
-        stops.push(() => bus!.close());
-        if (sqwPath && !existsSync(sqwPath)) { log.warn(`RTC SQW device ${sqwPath} does not exist (dtoverlay=pps-gpio,gpiopin=17): polling the seconds register instead (sub-ms class)`); sqwPath = undefined; }
-        parts.push(`DS3231 at 0x${config.rtc.address.toString(16)} on I2C bus ${busNumber}${sqwPath ? ` + SQW ${sqwPath}` : ' (polled)'}`);
-      } else if (over.rtcBus !== undefined) {
-        log.warn(`/dev/i2c-${busNumber} does not exist: is dtparam=i2c_arm=on set? Running without the RTC`);
-      }
-      if (bus) {
-        const rtc = new Ds3231(bus, { busNumber, address: config.rtc.address, nowNs: hrtimeClock.nowNs });
-        const calibrationPath = config.rtc.calibration ? resolvePath(config, config.rtc.calibration) : undefined;
-        const calibration = calibrationPath ? await readRtcCalibration(calibrationPath, (m) => log.warn(m)) : undefined;
-        rtcSource = new RtcSource(clock, calibration);
-        rtcLoop = new RtcLoop({ rtc, source: rtcSource, clock, nowNs: hrtimeClock.nowNs, sqwPath, converter, setOnLock: config.rtc.set_on_lock, driftLog, calibrationPath, calibration,
-          log: (level, m) => { if (level === 'warn') i2cErrors++; (level === 'warn' ? log.warn : log.info)(m); event(m); } });
-        try {
-          await rtcLoop.start();
-          stops.push(() => rtcLoop!.stop());
-          const loop = rtcLoop;
-          const tempTimer = setInterval(() => { void rtc.temperatureC().then((c) => { loop.temperatureC = c; }, () => {}); }, 64_000);
-          void rtc.temperatureC().then((c) => { loop.temperatureC = c; }, () => {});
-          stops.push(() => clearInterval(tempTimer));
-        } catch (e) {
-          log.warn(`${(e as Error).message} Running without the RTC.`);
-          rtcSource = undefined;
-          rtcLoop = undefined;
-        }
-      }
-    }
-    const ntpServers = over.ntpServers ?? config.ntp.servers;
-    if (ntpServers.length) {
-      const ntp = new NtpSource(clock, {
-        servers: ntpServers, nowNs: hrtimeClock.nowNs, pollSec: config.ntp.poll_s, log: (m) => { log.warn(m); event(m); },
-        betterSourceLocked: () => { const ts = clock.timescale(); return ts.state === 'locked' && ts.source !== 'ntp' && ts.source !== 'system'; },
-      });
-      ntp.start();
-      stops.push(() => ntp.stop());
-      parts.push(`NTP fallback: ${ntpServers.join(', ')}`);
-    }
+    const gps = config.gps.enabled ? await startGps(w) : undefined;
+    const rtc = config.rtc.enabled ? await startRtc(w) : undefined;
+    startNtp(w);
+    startServoRecords(w, () => rtc?.loop);
+    const h = gpsHealth(w, gps?.counters, () => rtc?.i2cErrors() ?? 0);
+    const describe = w.parts.length ? w.parts.join('; ') : 'no GPS, RTC or NTP configured: system clock (unsynchronized)';
+    return {
+      clock: w.clock, gpsSource: gps?.source, rtcSource: rtc?.source, get rtcLoop() { return rtc?.loop; }, converter: w.converter,
+      simulated: w.status.simulated, describe, hasSources: w.parts.length > 0, hardware: () => ({ ...w.status }),
+      systemMinusUtcNs: () => systemMinusUtcNs(w), health: h, stop,
+    };
   } catch (e) {
     await stop();
     throw e;
   }
-  if (driftLog) {
-    let cpuTempC: number | undefined;
-    const timer = setInterval(() => {
-      void readCpuTempC().then((c) => { cpuTempC = c; });
-      const now = hrtimeClock.nowNs();
-      const ts = clock.timescale();
-      if (ts.state === 'unsynchronized') return;
-      driftLog.add({ kind: 'servo', monoNs: now, utcNs: ts.utcAt(now), state: ts.state, source: ts.source, freqPpm: ts.freqPpm,
-        errorBoundNs: Math.round(ts.errorBoundAt(now)), systemMinusUtcNs: systemMinusUtcNs(), cpuTempC, rtcTempC: rtcLoop?.temperatureC });
-    }, SERVO_RECORD_MS);
-    stops.push(() => clearInterval(timer));
-  }
-  const describe = parts.length ? parts.join('; ') : 'no GPS or RTC configured: system clock (unsynchronized)';
-  return { clock, gpsSource, rtcSource, rtcLoop, converter, simulated, describe, hasSources: parts.length > 0, systemMinusUtcNs, health, stop };
+}
+
+async function wire(config: Config, log: Logger, o: ChainOptions): Promise<Wiring> {
+  const mono = o.clock ?? hrtimeClock;
+  const converter = new RealtimeConverter(undefined, (m) => log.warn(m));
+  converter.start();
+  const stops: Wiring['stops'] = [() => converter.stop()];
+  const driftLog = config.clock.drift_log ? new DriftLog({ path: resolvePath(config, config.clock.drift_log), maxBytes: o.driftLogMaxBytes, onError: (m) => log.warn(m) }) : undefined;
+  if (driftLog) stops.push(() => driftLog.close());
+  const event = (message: string) => driftLog?.add({ kind: 'event', monoNs: mono.nowNs(), message });
+  const clock = new ClockLayer(mono, {
+    onStateChange: (ts, prev) => { const m = `clock: ${prev.state} (${prev.source}) -> ${ts.state} (${ts.source})`; log.info(m); event(m); },
+    onStep: (ns, ts, why) => { const m = `clock stepped by ${(ns / 1e6).toFixed(3)} ms (${why})`; if (ts.state !== 'unsynchronized' && !why.startsWith('first lock')) log.warn(m); event(m); },
+    onSample: (s) => driftLog?.add({ kind: 'sample', source: s.source, monoNs: s.monoNs, utcNs: s.utcNs, errorNs: s.errorNs }),
+  });
+  const absent: PartState = 'absent';
+  const w: Wiring = {
+    config, log, o, mono, clock, converter, driftLog, event, stops, retriers: [], parts: [],
+    // Twins only count where a part is configured: the bare system clock is nobody's simulation.
+    status: { simulated: o.hardware.simulated && (config.gps.enabled || config.rtc.enabled), gps: absent, pps: absent, rtc: absent },
+  };
+  await keepClockState(w);
+  return w;
+}
+
+/** The last run's frequency lets a restart lock on two pulses (see clock-state.ts); saved once a minute. */
+async function keepClockState(w: Wiring): Promise<void> {
+  const dir = stateDir(w.config);
+  const realtimeMs = () => Number(w.converter.toRealtime(w.mono.nowNs()) / 1_000_000n);
+  const simulated = w.status.simulated;
+  const saved = await readClockPrior(dir, realtimeMs(), simulated);
+  w.log.info(saved.note);
+  w.clock.setFrequencyPrior(saved.prior);
+  const writer = new ClockStateWriter(dir, (m) => w.log.warn(m));
+  const save = () => writer.save(w.clock.timescale(), realtimeMs(), simulated);
+  let timer = w.mono.setTimer(CLOCK_STATE_EVERY_MS * 1e6, function tick() { void save(); timer = w.mono.setTimer(CLOCK_STATE_EVERY_MS * 1e6, tick); });
+  w.stops.push(async () => { timer.cancel(); await save(); });
+}
+
+function systemMinusUtcNs(w: Wiring): number {
+  const now = w.mono.nowNs();
+  return Number(w.converter.toRealtime(now) - w.clock.timescale().utcAt(now));
+}
+
+const partKind = (w: Wiring): PartState => (w.status.simulated ? 'simulated' : 'real');
+
+/** GPS NMEA + PPS: each opened now if it is there, else tried again in the background. */
+async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): GpsCounters | undefined }> {
+  const { config, o, log } = w;
+  const source = new GpsPpsSource(w.clock, (m) => { log.info(m); w.event(m); });
+  let driver: SerialGps | undefined;
+  const counters = () => driver?.counters;
+  const ports = await o.hardware.gps(config, w.converter, o);
+  w.stops.push(() => ports.stop());
+  w.parts.push(ports.describe);
+  const baud = o.baud ?? config.gps.baud;
+  const retry = { clock: w.mono, warn: log.warn, info: log.info };
+  w.status.gps = 'waiting';
+  w.retriers.push(await keepTrying(`GPS on ${ports.port}`, async () => {
+    const gps = new SerialGps({ path: ports.port, baudRate: baud, nowNs: w.mono.nowNs, floorUtcNs: BUILD_FLOOR_UTC_NS, rollover: config.gps.rollover }, source);
+    await gps.open();
+    driver = gps;
+    w.stops.push(() => gps.close());
+    w.status.gps = partKind(w);
+  }, retry));
+  if (!ports.pps) return { source, counters };
+  w.status.pps = 'waiting';
+  w.retriers.push(await keepTrying(`PPS ${ports.pps}`, async () => {
+    const pps = new SysfsPps({ path: ports.pps!, converter: w.converter }, source);
+    await pps.start();
+    w.stops.push(() => pps.stop());
+    w.status.pps = partKind(w);
+  }, { ...retry, warn: (m) => log.warn(`${m}. Until then the clock has NMEA time only (millisecond class)`) }));
+  return { source, counters };
+}
+
+/** The DS3231 (and its SQW): opened now if it answers, else tried again in the background. */
+async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop; i2cErrors(): number }> {
+  const { config, o, log } = w;
+  const busNumber = o.rtcBus ?? config.rtc.bus;
+  const calibrationPath = config.rtc.calibration ? resolvePath(config, config.rtc.calibration) : undefined;
+  const calibration = calibrationPath ? await readRtcCalibration(calibrationPath, (m) => log.warn(m)) : undefined;
+  const source = new RtcSource(w.clock, calibration);
+  const out: { source: RtcSource; loop?: RtcLoop; errors: number; i2cErrors(): number } = { source, errors: 0, i2cErrors: () => out.errors };
+  w.parts.push(`DS3231 at 0x${config.rtc.address.toString(16)} on I2C bus ${busNumber}`);
+  w.status.rtc = 'waiting';
+  w.retriers.push(await keepTrying(`RTC (DS3231 on I2C bus ${busNumber})`, async () => {
+    const chip = await o.hardware.rtc(config, w.converter, busNumber);
+    const rtc = new Ds3231(chip.bus, { busNumber, address: config.rtc.address, nowNs: w.mono.nowNs });
+    const loop = new RtcLoop({
+      rtc, source, clock: w.clock, nowNs: w.mono.nowNs, sqwPath: chip.sqwPath, converter: w.converter, setOnLock: config.rtc.set_on_lock,
+      driftLog: w.driftLog, calibrationPath, calibration,
+      log: (level, m) => { if (level === 'warn') out.errors++; (level === 'warn' ? log.warn : log.info)(m); w.event(m); },
+    });
+    try {
+      await loop.start();
+    } catch (e) {
+      await chip.stop();
+      throw e;
+    }
+    out.loop = loop;
+    w.stops.push(() => chip.stop(), () => loop.stop(), readRtcTemperature(w, rtc, loop));
+    log.info(`RTC: ${chip.describe}`);
+    w.status.rtc = partKind(w);
+  }, { clock: w.mono, warn: log.warn, info: log.info }));
+  return out;
+}
+
+/** Reads the DS3231's temperature every 64 s; returns its stop. */
+function readRtcTemperature(w: Wiring, rtc: Ds3231, loop: RtcLoop): () => void {
+  const read = () => void rtc.temperatureC().then((c) => { loop.temperatureC = c; }, () => {});
+  read();
+  let timer = w.mono.setTimer(RTC_TEMP_EVERY_MS * 1e6, function tick() { read(); timer = w.mono.setTimer(RTC_TEMP_EVERY_MS * 1e6, tick); });
+  return () => timer.cancel();
+}
+
+function startNtp(w: Wiring): void {
+  const servers = w.o.ntpServers ?? w.config.ntp.servers;
+  if (!servers.length) return;
+  const ntp = new NtpSource(w.clock, {
+    servers, nowNs: w.mono.nowNs, pollSec: w.config.ntp.poll_s, log: (m) => { w.log.warn(m); w.event(m); },
+    betterSourceLocked: () => { const ts = w.clock.timescale(); return ts.state === 'locked' && ts.source !== 'ntp' && ts.source !== 'system'; },
+  });
+  ntp.start();
+  w.stops.push(() => ntp.stop());
+  w.parts.push(`NTP fallback: ${servers.join(', ')}`);
+}
+
+/** Servo records for the drift log, once a second (with the CPU and RTC temperatures). */
+function startServoRecords(w: Wiring, loop: () => RtcLoop | undefined): void {
+  const driftLog = w.driftLog;
+  if (!driftLog) return;
+  let cpuTempC: number | undefined;
+  const record = () => {
+    void readCpuTempC().then((c) => { cpuTempC = c; });
+    const now = w.mono.nowNs();
+    const ts = w.clock.timescale();
+    if (ts.state === 'unsynchronized') return;
+    driftLog.add({ kind: 'servo', monoNs: now, utcNs: ts.utcAt(now), state: ts.state, source: ts.source, freqPpm: ts.freqPpm,
+      errorBoundNs: Math.round(ts.errorBoundAt(now)), systemMinusUtcNs: systemMinusUtcNs(w), cpuTempC, rtcTempC: loop()?.temperatureC });
+  };
+  let timer = w.mono.setTimer(SERVO_RECORD_MS * 1e6, function tick() { record(); timer = w.mono.setTimer(SERVO_RECORD_MS * 1e6, tick); });
+  w.stops.push(() => timer.cancel());
+}
+
+function gpsHealth(w: Wiring, gpsCounters: (() => GpsCounters | undefined) | undefined, i2cErrors: () => number): TimingChain['health'] {
+  let last = { atNs: w.mono.nowNs(), sentences: 0 };
+  return () => {
+    const now = w.mono.nowNs();
+    const counters = gpsCounters?.();
+    const sentences = counters?.sentences ?? 0;
+    const nmeaPerSec = counters ? (sentences - last.sentences) / Math.max(1e-3, Number(now - last.atNs) / 1e9) : undefined;
+    last = { atNs: now, sentences };
+    return { i2cErrors: i2cErrors(), nmeaPerSec, nmeaBad: counters ? counters.badChecksum + counters.garbage : undefined };
+  };
 }

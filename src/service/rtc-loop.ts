@@ -99,7 +99,8 @@ export class RtcLoop {
           }
         }
       }
-      if (reference && this.o.setOnLock && !this.setDone) await this.maybeSet(reference, r.trustworthy);
+      // Never after stop(): a service shutting down must not write the chip.
+      if (reference && this.o.setOnLock && !this.setDone && !this.stopped) await this.maybeSet(reference, r.trustworthy);
     } catch (e) {
       this.o.log('warn', (e as Error).message);
     } finally {

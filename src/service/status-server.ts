@@ -1,24 +1,37 @@
 import { chmod, mkdir, unlink } from 'node:fs/promises';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import type { MonotonicClock, TimerHandle } from '../time/clock.js';
 
 /**
  * The status endpoint: a unix socket that answers every connection with one JSON document and
- * closes. No network listener. The socket is 0660 in a 0750 folder: the service's user and group
- * read it, nobody else.
+ * closes it. No network listener. The socket is 0660 in a 0750 folder: the service's user and group
+ * read it, nobody else. A client may send a request line (ignored today: every answer is the whole
+ * status), bounded to REQUEST_MAX_BYTES; a connection gets one answer, is closed, and one that stays
+ * open beyond IDLE_TIMEOUT_MS without reading its answer is destroyed. Closing the server destroys
+ * every connection still open, so shutdown never waits on a client.
  */
 
 export const STATUS_SOCKET = 'status.sock';
+/** A request longer than this is not a status request: answered and closed (bounds the memory a client can hold). */
+export const REQUEST_MAX_BYTES = 1024;
+/** A client that neither finishes reading its answer nor closes within this is cut off. */
+export const IDLE_TIMEOUT_MS = 2_000;
 
-export async function startStatusServer(dir: string, snapshot: () => unknown): Promise<{ path: string; close(): Promise<void> }> {
+export interface StatusServer {
+  path: string;
+  /** Connections open now (for tests and status). */
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+export async function startStatusServer(dir: string, snapshot: () => unknown, clock: MonotonicClock): Promise<StatusServer> {
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const path = join(dir, STATUS_SOCKET);
   if (await answers(path)) throw new Error(`another jaudiosync is already serving ${path}: stop it first (systemctl stop jaudiosync)`);
   await unlink(path).catch(() => {}); // a stale socket from a crash
-  const server: Server = createServer((c) => {
-    c.on('error', () => {});
-    c.end(JSON.stringify(snapshot()) + '\n');
-  });
+  const open = new Set<Socket>();
+  const server: Server = createServer((c) => serveOne(c, open, snapshot, clock));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve());
@@ -26,8 +39,35 @@ export async function startStatusServer(dir: string, snapshot: () => unknown): P
   await chmod(path, 0o660);
   return {
     path,
-    close: () => new Promise<void>((resolve) => server.close(() => { void unlink(path).catch(() => {}); resolve(); })),
+    get connections() { return open.size; },
+    close: () => new Promise<void>((resolve) => {
+      for (const c of open) c.destroy();
+      server.close(() => { void unlink(path).catch(() => {}); resolve(); });
+    }),
   };
+}
+
+/** One connection: answer at once, read (and drop) at most REQUEST_MAX_BYTES, end; destroy it if it lingers. */
+function serveOne(c: Socket, open: Set<Socket>, snapshot: () => unknown, clock: MonotonicClock): void {
+  open.add(c);
+  let received = 0;
+  let idle: TimerHandle | undefined = clock.setTimer(IDLE_TIMEOUT_MS * 1e6, () => c.destroy());
+  const forget = () => { idle?.cancel(); idle = undefined; open.delete(c); };
+  c.on('close', forget);
+  c.on('error', () => c.destroy());
+  c.on('data', (d: Buffer) => {
+    received += d.length;
+    if (received > REQUEST_MAX_BYTES) c.destroy();
+  });
+  let text: string;
+  try {
+    text = JSON.stringify(snapshot()) + '\n';
+  } catch (e) {
+    text = JSON.stringify({ error: `status unavailable: ${(e as Error).message}` }) + '\n';
+  }
+  // end() half-closes: the client reads the answer and sees EOF; our side closes once it closes
+  // too (allowHalfOpen is false), or the idle timer destroys it.
+  c.end(text);
 }
 
 /** Reads the status from a socket; rejects naming the socket when nothing answers. */

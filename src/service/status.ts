@@ -1,4 +1,5 @@
 import type { Timescale } from '../time/timescale.js';
+import type { HardwareStatus } from './hardware.js';
 
 /** What a rider wants to see, in one line: clock, countdown, track and position. */
 
@@ -28,8 +29,12 @@ export interface LiveStatus {
   version: string;
   config: string;
   startedAtUtc: string;
+  /** Which timing parts are real, simulated, absent (not configured) or waiting (configured, not found yet). */
+  hardware?: HardwareStatus;
   clock?: {
     state: string; source: string; errorBoundUs: number | null; freqPpm: number;
+    /** The source is a twin: its "lock" is on this machine's own clock, not on the world. */
+    simulated?: boolean;
     rtcTempC?: number; cpuTempC?: number; satellites?: number; ppsPulses?: number; ppsLabelled?: number;
   };
   schedule?: { nextStartUtc?: string; countdownSec?: number; decision?: string; note?: string };

@@ -10,12 +10,20 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * A state and a runtime folder of its own per process: no test sees another's saved clock or status
+ * socket, none writes the user's, and two tests never trip the one-instance lock of each other.
+ */
+function privateDirs(): NodeJS.ProcessEnv {
+  return { XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'jas-state-')), XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'jas-run-')) };
+}
+
 /** Runs the CLI from source in a child process (as a user would run the bin). */
 export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_DIR, 'src/cli/bin.ts'), ...args], {
       // A state directory of its own: no test sees another's saved clock, none writes the user's.
-      cwd: PACKAGE_DIR, env: { ...process.env, XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'jas-state-')), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: PACKAGE_DIR, env: { ...process.env, ...privateDirs(), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
@@ -50,7 +58,7 @@ export function readWav16(buf: Buffer): { channels: number; sampleRate: number; 
 /** A long-running CLI child (the service): its output so far, and a wait for a line matching a pattern. */
 export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_DIR, 'src/cli/bin.ts'), ...args], {
-    cwd: PACKAGE_DIR, env: { ...process.env, XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'jas-state-')), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: PACKAGE_DIR, env: { ...process.env, ...privateDirs(), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   const waiters: Array<{ re: RegExp; resolve: () => void }> = [];

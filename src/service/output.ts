@@ -1,0 +1,106 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { AudifySink } from '../player/sinks/audify-sink.js';
+import { NoAudioDeviceError, type OutputSink } from '../player/sinks/sink.js';
+import { WavFileSink } from '../player/sinks/wav-sink.js';
+import { hrtimeClock } from '../time/clock.js';
+import type { RealtimeConverter } from '../time/realtime-converter.js';
+import { EMBEDDED_CONFIG_NAME, resolvePath, type Config } from './config.js';
+import type { Logger } from './log.js';
+
+/**
+ * The audio output a start plays to. ALSA (through audify) on the configured device; a WAV file
+ * when asked (audio.output = "wav", --output wav) or, in a demo (the embedded default config, or
+ * simulated timing hardware) on a machine without any audio device. A named device that is missing or busy is an error naming it and
+ * listing the ones there are: the service tries again, instead of silently writing a file for the
+ * whole ride. The WAV file gets a sidecar (FILE.json) saying where its frames sit in time.
+ */
+
+export interface OutputChoice {
+  /** Overrides audio.output. */
+  kind?: 'alsa' | 'wav';
+  /** Overrides audio.wav_path. */
+  wavPath?: string;
+  /** Continue the WAV file (a later start of the same process) instead of re-creating it. */
+  appendWav?: boolean;
+}
+
+export interface OutputContext {
+  choice?: OutputChoice;
+  dacPriorPpm?: number;
+  log: Logger;
+  /** The timing hardware is simulated: the sidecar says so. */
+  simulated: boolean;
+  converter: RealtimeConverter;
+}
+
+export interface OpenedOutput {
+  sink: OutputSink;
+  /** Call once the start instant is known: completes the WAV sidecar (no-op for ALSA). */
+  started(startUtcNs: bigint): void;
+}
+
+export async function openOutput(config: Config, fill: (p: number) => Buffer, ctx: OutputContext): Promise<OpenedOutput> {
+  const kind = ctx.choice?.kind ?? config.audio.output;
+  if (kind === 'wav') return openWav(config, fill, ctx);
+  const sink = new AudifySink({
+    format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels }, periodFrames: config.audio.period_frames,
+    queuePeriods: config.audio.queue_periods, deviceName: config.audio.device, nowNs: hrtimeClock.nowNs,
+    extraLatencyNs: config.audio.output_latency_ms * 1e6, dacPriorPpm: ctx.dacPriorPpm,
+  });
+  try {
+    await sink.start(fill);
+    return { sink, started: () => {} };
+  } catch (e) {
+    if (!(e instanceof NoAudioDeviceError)) throw e;
+    // A demo (the embedded default, or simulated timing hardware) records instead; a real device never
+    // writes a file for a whole ride when its DAC is missing: the service says so and tries again.
+    if (config.source !== EMBEDDED_CONFIG_NAME && !ctx.simulated) {
+      throw new Error(`audio device "${config.audio.device}": ${e.message}. Check audio.device (jaudiosync devices lists them) and the DAC's cable; set audio.output = "wav" to record to a file instead`);
+    }
+    ctx.log.warn(`no audio device (${e.message}): a demo set-up, writing the output to ${wavPathOf(config, ctx)} instead`);
+    return openWav(config, fill, ctx);
+  }
+}
+
+function wavPathOf(config: Config, ctx: OutputContext): string {
+  return ctx.choice?.wavPath ?? resolvePath(config, config.audio.wav_path);
+}
+
+/** The WAV "device" and its sidecar: frame 0's realtime instant and the start, per start written. */
+async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputContext): Promise<OpenedOutput> {
+  const path = wavPathOf(config, ctx);
+  const sampleRate = config.audio.sample_rate;
+  let first: { monoNs: bigint; fileFrame: number } | undefined;
+  let startUtcNs: bigint | undefined;
+  const writeSidecar = () => {
+    if (!first || startUtcNs === undefined) return;
+    const segment = { fileFrame: first.fileFrame, firstFrameRealtimeNs: String(ctx.converter.toRealtime(first.monoNs)), startUtcNs: String(startUtcNs) };
+    void appendSidecar(`${path}.json`, { sampleRate, simulated: ctx.simulated, ...segment }, Boolean(ctx.choice?.appendWav)).catch(() => {});
+  };
+  const sink = new WavFileSink({
+    path, format: { sampleRate, channels: config.audio.channels }, periodFrames: config.audio.period_frames, clock: hrtimeClock, append: ctx.choice?.appendWav,
+    onFirstFrame: (monoNs, fileFrame) => { first = { monoNs, fileFrame }; writeSidecar(); },
+    onError: (m) => ctx.log.warn(m),
+  });
+  await sink.start(fill);
+  return { sink, started: (u) => { startUtcNs = u; writeSidecar(); } };
+}
+
+interface Sidecar { sampleRate: number; simulated: boolean; fileFrame: number; firstFrameRealtimeNs: string; startUtcNs: string; segments?: Array<Omit<Sidecar, 'segments' | 'sampleRate' | 'simulated'>> }
+
+/**
+ * FILE.json: the first segment's fields at the top (what a reader of a single start needs) and every
+ * start written to the file under `segments`, so an appended file stays readable.
+ */
+async function appendSidecar(path: string, seg: Sidecar, append: boolean): Promise<void> {
+  let doc: Sidecar = { ...seg, segments: [] };
+  if (append) {
+    try {
+      const prev = JSON.parse(await readFile(path, 'utf8')) as Sidecar;
+      if (prev.segments) doc = prev;
+    } catch { /* none yet */ }
+  }
+  const { fileFrame, firstFrameRealtimeNs, startUtcNs } = seg;
+  doc.segments = [...(doc.segments ?? []), { fileFrame, firstFrameRealtimeNs, startUtcNs }];
+  await writeFile(path, JSON.stringify(doc) + '\n');
+}

@@ -1,0 +1,304 @@
+import type { PcmFormat } from '../player/decoder.js';
+import { PlaybackEngine, type ChannelMode, type TimelineAudio } from '../player/engine.js';
+import type { OutputSink } from '../player/sinks/sink.js';
+import { joinFrame, type TimelineTrack } from '../player/tracks.js';
+import type { MonotonicClock } from '../time/clock.js';
+import type { Timescale } from '../time/timescale.js';
+import { clockSettled, placementLimitNs, startDecision, type ReadinessPolicy } from './readiness.js';
+import { sleepMono } from './wake.js';
+
+/**
+ * One start of the playlist, the same for the service (real time) and the ride simulator (virtual
+ * time): open the stream (silence while the clock locks, so the DAC's rate is measured before the
+ * first frame) -> wait until the clock is ready -> resolve the start -> have the audio at the join
+ * point in RAM -> place timeline frame 0 on its exact sample, or join late -> play, reporting each
+ * track -> stop at the end, at the stop instant, or on abort (a fade, or at once for a crash).
+ * Time comes from the injected monotonic clock and the disciplined timescale only.
+ */
+
+/** The timeline's audio as the session needs it: the engine's view plus loading and lookups. */
+export interface SessionAudio extends TimelineAudio {
+  prepare(frame: number): Promise<void>;
+  readonly finished: boolean;
+  trackAt(frame: number): TimelineTrack | undefined;
+  whenIdle(): Promise<void>;
+}
+
+export interface SessionLog {
+  info(m: string): void;
+  warn(m: string): void;
+  status(line: string): void;
+}
+
+export interface SessionOptions {
+  clock: MonotonicClock;
+  timescale(): Timescale;
+  log: SessionLog;
+  format: PcmFormat;
+  periodFrames: number;
+  audio: SessionAudio;
+  /** Tracks in the playlist (for "track i/n"). */
+  trackCount: number;
+  /** Opens the output and starts pulling periods through fill. */
+  openSink(fill: (p: number) => Buffer): Promise<OutputSink>;
+  ready: ReadinessPolicy;
+  /** The start instant, resolved once the clock is ready (given UTC then). */
+  resolveStart(readyUtcNs: bigint): bigint;
+  /** A guess of the start from the unsynchronized clock, to decode the join point while the clock locks. */
+  guessStart?(utcNowNs: bigint): bigint;
+  /** Audio settings read live (a reload changes them without a gap). */
+  live: { volumeDb(): number; trimNs(): number; channelMode(): ChannelMode };
+  stopUtcNs?: bigint;
+  pauses?: Array<{ fromUtcNs: bigint; toUtcNs: bigint }>;
+  /** Compute positions only (long simulations). */
+  dry?: boolean;
+  /** Status and stop checks this often (ms): 250 in the service, coarser in simulations. */
+  tickMs?: number;
+  /** After the last frame, keep the stream open this long (buffers past the one we see). */
+  drainMs?: number;
+  fadeOutMs?: number;
+  events?: SessionEvents;
+}
+
+export interface SessionEvents {
+  /** The clock is ready and the start resolved (before the audio at the join point is loaded). */
+  onReady?(startUtcNs: bigint, readyAtNs: bigint): void;
+  /** A new track began (0-based index in the timeline). */
+  onTrack?(index: number, title: string): void;
+  onDecision?(text: string, onTime: boolean): void;
+  onPlaced?(info: { firstTimelineFrame: number; timescale: Timescale; sink: OutputSink }): void;
+  /** Every tick while the stream is open (the service saves the DAC's rate, updates status). */
+  onTick?(s: SessionSnapshot): void;
+}
+
+export type SessionState = 'opening' | 'waiting for the clock' | 'waiting' | 'playing' | 'fading out' | 'finished' | 'stopped';
+
+export interface SessionSnapshot {
+  state: SessionState;
+  startUtcNs?: bigint;
+  untilStartSec?: number;
+  track?: number;
+  title?: string;
+  positionSec?: number;
+  trackSec?: number;
+  syncErrorUs?: number;
+  ratioPpm?: number;
+  reseeks: number;
+  underruns: number;
+  device?: string;
+}
+
+export class NothingToJoinError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NothingToJoinError';
+  }
+}
+
+/** On SIGTERM the music fades out over this, instead of stopping on a click. */
+export const FADE_OUT_MS = 500;
+const DEFAULT_TICK_MS = 250;
+/** Keep the stream open this long after the last frame is heard by our estimate: server and DAC buffers. */
+const DEFAULT_DRAIN_MS = 300;
+
+export class PlaybackSession {
+  sink?: OutputSink;
+  engine?: PlaybackEngine;
+  startUtcNs?: bigint;
+  /** Monotonic ns at which the clock was ready and the start resolved. */
+  readyAtNs?: bigint;
+  private state: SessionState = 'opening';
+  private abortKind?: 'fade' | 'now';
+  private readonly aborted = new AbortController();
+  private fadeFromNs?: bigint;
+  private finished = false;
+  private lastTrack = -1;
+  private decided = false;
+  /** The I/O the session awaits (decoding the join point): a simulation waits for it before time moves on. */
+  private io: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: SessionOptions) {}
+
+  /** Stops: 'fade' fades out over FADE_OUT_MS (SIGTERM), 'now' cuts at once (a crash, a test). */
+  abort(kind: 'fade' | 'now'): void {
+    if (this.abortKind === 'now') return;
+    this.abortKind = kind;
+    if (kind === 'now' || !this.engine?.placed) this.aborted.abort();
+  }
+
+  /** Resolves once no I/O of the session is in flight (simulations step time only then). */
+  async settled(): Promise<void> {
+    let seen: Promise<unknown>;
+    do {
+      seen = this.io;
+      await seen;
+      await this.o.audio.whenIdle();
+    } while (seen !== this.io);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.io = Promise.all([this.io, p]).catch(() => {});
+    return p;
+  }
+
+  /** Runs the start to its end; rejects when nothing can be played (the caller says why and retries). */
+  async run(): Promise<{ startUtcNs?: bigint; sink: OutputSink }> {
+    const guess = this.preloadGuess();
+    const sink = (this.sink = await this.o.openSink((p) => this.engine?.fill(p) ?? this.silence()));
+    try {
+      this.state = 'waiting for the clock';
+      await this.waitUntilReady();
+      if (!this.aborted.signal.aborted) {
+        await guess;
+        await this.placeOrJoin();
+        await this.play();
+      }
+      return { startUtcNs: this.startUtcNs, sink };
+    } finally {
+      if (this.state !== 'finished') this.state = 'stopped';
+      await sink.stop();
+    }
+  }
+
+  private silenceBuf?: Buffer;
+  private silence(): Buffer {
+    this.silenceBuf ??= Buffer.alloc(this.o.dry ? 0 : this.o.periodFrames * this.o.audio.frameBytes);
+    return this.silenceBuf;
+  }
+
+  /** Before any lock the system clock is the best guess of where the timeline is: decode there meanwhile. */
+  private preloadGuess(): Promise<void> {
+    if (!this.o.guessStart) return Promise.resolve();
+    const utcNow = this.o.timescale().utcAt(this.o.clock.nowNs());
+    const lateNs = Number(utcNow - this.o.guessStart(utcNow));
+    const p = this.track(this.o.audio.prepare(lateNs > 0 ? joinFrame(lateNs, this.o.format.sampleRate) : 0));
+    p.catch(() => {}); // awaited after the lock; a failure there is reported once
+    return p;
+  }
+
+  private async waitUntilReady(): Promise<void> {
+    const { clock, ready } = this.o;
+    const deadlineNs = clock.nowNs() + BigInt(Math.round(ready.lockTimeoutSec * 1e9));
+    while (!this.aborted.signal.aborted) {
+      const now = clock.nowNs();
+      if (!ready.hasSources || clockSettled(this.o.timescale(), now, ready.gpsConfigured)) return;
+      if (now >= deadlineNs) {
+        this.o.log.warn(`no settled clock lock after ${ready.lockTimeoutSec} s: carrying on with the clock there is (the start instant decides: see below)`);
+        return;
+      }
+      this.tick();
+      await sleepMono(clock, this.tickNs, this.aborted.signal);
+    }
+  }
+
+  private get tickNs(): number {
+    return (this.o.tickMs ?? DEFAULT_TICK_MS) * 1e6;
+  }
+
+  private async placeOrJoin(): Promise<void> {
+    const { clock, format } = this.o;
+    this.readyAtNs = clock.nowNs();
+    const utcNow = this.o.timescale().utcAt(this.readyAtNs);
+    this.startUtcNs = this.o.resolveStart(utcNow);
+    this.o.events?.onReady?.(this.startUtcNs, this.readyAtNs);
+    const lateNs = Number(utcNow - this.startUtcNs);
+    // Joining late: have the track that plays at the join point in RAM before the first frame is placed.
+    await this.track(this.o.audio.prepare(lateNs > 0 ? joinFrame(lateNs, format.sampleRate) : 0));
+    if (this.o.audio.finished) {
+      throw lateNs > 0 ? new NothingToJoinError(`the playlist ended before this device was ready (its start was ${Math.round(lateNs / 1e9)} s ago): nothing to join`)
+        : new Error('no track of the playlist could be decoded (see the warnings above)');
+    }
+    this.engine = this.makeEngine(this.startUtcNs);
+    this.state = 'waiting';
+  }
+
+  private makeEngine(startUtcNs: bigint): PlaybackEngine {
+    const { o } = this;
+    const pauses = o.pauses ?? [];
+    return new PlaybackEngine(this.sink!, o.audio, {
+      startUtcNs, maxErrorNs: placementLimitNs(o.ready), timescale: o.timescale, nowNs: o.clock.nowNs, dry: o.dry,
+      get trimNs() { return o.live.trimNs(); },
+      get channelMode() { return o.live.channelMode(); },
+      gainDb: () => o.live.volumeDb() + this.fadeDb(),
+      mutedAt: (u) => (o.stopUtcNs !== undefined && u >= o.stopUtcNs) || pauses.some((p) => u >= p.fromUtcNs && u < p.toUtcNs),
+    }, {
+      onStartPlaced: ({ firstTimelineFrame, timescale }) => o.events?.onPlaced?.({ firstTimelineFrame, timescale, sink: this.sink! }),
+      onFinished: () => { this.finished = true; },
+    });
+  }
+
+  /** The SIGTERM fade (this device only, not part of the shared plan): dB below the volume. */
+  private fadeDb(): number {
+    if (this.fadeFromNs === undefined) return 0;
+    const left = 1 - Number(this.o.clock.nowNs() - this.fadeFromNs) / ((this.o.fadeOutMs ?? FADE_OUT_MS) * 1e6);
+    return left > 1e-4 ? 20 * Math.log10(left) : -200;
+  }
+
+  private async play(): Promise<void> {
+    const { clock } = this.o;
+    const fadeNs = (this.o.fadeOutMs ?? FADE_OUT_MS) * 1e6;
+    while (!this.aborted.signal.aborted) {
+      const now = clock.nowNs();
+      if (this.abortKind === 'fade') {
+        this.fadeFromNs ??= now;
+        this.state = 'fading out';
+        // The fade, then what the buffers after us hold, plays out before we stop.
+        if (!this.engine!.placed || Number(now - this.fadeFromNs) > fadeNs + 2 * this.tickNs + this.queueLatencyNs()) return;
+      }
+      const snap = this.tick();
+      if (this.finished && snap.state === 'finished') break;
+      if (this.o.stopUtcNs !== undefined && this.o.timescale().utcAt(now) >= this.o.stopUtcNs) {
+        this.o.log.info(`stop instant reached`);
+        break;
+      }
+      await sleepMono(clock, this.tickNs, this.aborted.signal);
+    }
+    if (!this.aborted.signal.aborted) await sleepMono(clock, (this.o.drainMs ?? DEFAULT_DRAIN_MS) * 1e6, this.aborted.signal);
+    this.state = 'finished';
+  }
+
+  /** Time from writing a period to hearing it, beyond what the sink reports: a bound for the fade's tail. */
+  private queueLatencyNs(): number {
+    const sink = this.sink!;
+    return (8 * sink.periodFrames / this.o.format.sampleRate) * 1e9;
+  }
+
+  /** Looks at where playback is, says what changed, and tells the caller. */
+  private tick(): SessionSnapshot {
+    const snap = this.snapshot();
+    const engine = this.engine;
+    if (engine && !this.decided && snap.untilStartSec !== undefined && snap.untilStartSec <= 0) {
+      this.decided = true;
+      const d = startDecision(this.o.timescale(), this.o.clock.nowNs(), this.o.ready);
+      (d.onTime ? this.o.log.info : this.o.log.warn)(`start instant: ${d.text}`);
+      this.o.events?.onDecision?.(d.text, d.onTime);
+    }
+    if (snap.track !== undefined && snap.track - 1 !== this.lastTrack) {
+      this.lastTrack = snap.track - 1;
+      this.o.log.info(`now playing ${snap.track}/${this.o.trackCount}: ${snap.title}`);
+      this.o.events?.onTrack?.(this.lastTrack, snap.title ?? '');
+    }
+    this.o.events?.onTick?.(snap);
+    return snap;
+  }
+
+  /** Where the session is now, for status. */
+  snapshot(): SessionSnapshot {
+    const sink = this.sink, engine = this.engine;
+    const base = { reseeks: engine?.seeks ?? 0, underruns: sink?.underrunPeriods ?? 0, device: sink?.description };
+    if (!engine || this.startUtcNs === undefined) return { ...base, state: this.state };
+    const rate = this.o.format.sampleRate;
+    const untilStartSec = Number(this.startUtcNs - this.o.timescale().utcAt(this.o.clock.nowNs())) / 1e9;
+    const frame = engine.timelineFrameNow();
+    const t = frame !== undefined ? this.o.audio.trackAt(frame) : undefined;
+    const end = this.o.audio.endFrame;
+    const done = this.finished && (frame === undefined || end === undefined || frame >= end);
+    const state: SessionState = this.state === 'fading out' || this.state === 'stopped' ? this.state
+      : untilStartSec > 0 ? 'waiting' : t ? 'playing' : done ? 'finished' : 'waiting for the clock';
+    return {
+      ...base, state, startUtcNs: this.startUtcNs, untilStartSec,
+      ...(t && frame !== undefined ? { track: t.index + 1, title: t.entry.title ?? t.entry.raw, positionSec: (frame - t.startFrame) / rate, trackSec: t.frames / rate } : {}),
+      ...(engine.placed ? { syncErrorUs: (engine.lastErrorFrames / rate) * 1e6, ratioPpm: (engine.lastRatio - 1) * 1e6 } : {}),
+    };
+  }
+}
