@@ -200,7 +200,7 @@ async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): 
   const retry = { clock: w.mono, warn: log.warn, info: log.info };
   w.status.gps = 'waiting';
   w.retriers.push(await keepTrying(`GPS on ${ports.port}`, async () => {
-    const gps = new SerialGps({ path: ports.port, baudRate: baud, nowNs: w.mono.nowNs, floorUtcNs: BUILD_FLOOR_UTC_NS, rollover: config.gps.rollover }, source);
+    const gps = new SerialGps({ path: ports.port, baudRate: baud, nowNs: () => w.mono.nowNs(), floorUtcNs: BUILD_FLOOR_UTC_NS, rollover: config.gps.rollover }, source);
     await gps.open();
     driver = gps;
     w.stops.push(() => gps.close());
@@ -229,9 +229,9 @@ async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop;
   w.status.rtc = 'waiting';
   w.retriers.push(await keepTrying(`RTC (DS3231 on I2C bus ${busNumber})`, async () => {
     const chip = await o.hardware.rtc(config, w.converter, busNumber);
-    const rtc = new Ds3231(chip.bus, { busNumber, address: config.rtc.address, nowNs: w.mono.nowNs });
+    const rtc = new Ds3231(chip.bus, { busNumber, address: config.rtc.address, nowNs: () => w.mono.nowNs() });
     const loop = new RtcLoop({
-      rtc, source, clock: w.clock, nowNs: w.mono.nowNs, sqwPath: chip.sqwPath, converter: w.converter, setOnLock: config.rtc.set_on_lock,
+      rtc, source, clock: w.clock, nowNs: () => w.mono.nowNs(), sqwPath: chip.sqwPath, converter: w.converter, setOnLock: config.rtc.set_on_lock,
       driftLog: w.driftLog, calibrationPath, calibration,
       log: (level, m) => { if (level === 'warn') out.errors++; (level === 'warn' ? log.warn : log.info)(m); w.event(m); },
     });
@@ -261,7 +261,7 @@ function startNtp(w: Wiring): void {
   const servers = w.o.ntpServers ?? w.config.ntp.servers;
   if (!servers.length) return;
   const ntp = new NtpSource(w.clock, {
-    servers, nowNs: w.mono.nowNs, pollSec: w.config.ntp.poll_s, log: (m) => { w.log.warn(m); w.event(m); },
+    servers, nowNs: () => w.mono.nowNs(), pollSec: w.config.ntp.poll_s, log: (m) => { w.log.warn(m); w.event(m); },
     betterSourceLocked: () => { const ts = w.clock.timescale(); return ts.state === 'locked' && ts.source !== 'ntp' && ts.source !== 'system'; },
   });
   ntp.start();

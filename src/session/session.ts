@@ -128,12 +128,15 @@ export class PlaybackSession {
 
   /** Resolves once no I/O of the session is in flight (simulations step time only then). */
   async settled(): Promise<void> {
-    let seen: Promise<unknown>;
-    do {
-      seen = this.io;
+    const turn = () => new Promise<void>((r) => setImmediate(r)); // every pending continuation runs
+    for (;;) {
+      await turn();
+      const seen = this.io;
       await seen;
       await this.o.audio.whenIdle();
-    } while (seen !== this.io);
+      await turn();
+      if (seen === this.io) return;
+    }
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -216,7 +219,7 @@ export class PlaybackSession {
     const { o } = this;
     const pauses = o.pauses ?? [];
     return new PlaybackEngine(this.sink!, o.audio, {
-      startUtcNs, maxErrorNs: placementLimitNs(o.ready), timescale: o.timescale, nowNs: o.clock.nowNs, dry: o.dry,
+      startUtcNs, maxErrorNs: placementLimitNs(o.ready), timescale: o.timescale, nowNs: () => o.clock.nowNs(), dry: o.dry,
       get trimNs() { return o.live.trimNs(); },
       get channelMode() { return o.live.channelMode(); },
       gainDb: () => o.live.volumeDb() + this.fadeDb(),

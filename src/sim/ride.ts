@@ -2,14 +2,14 @@ import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { PlaybackEngine } from '../player/engine.js';
 import { slotAt } from '../player/manifest.js';
-import { joinFrame, TrackQueue } from '../player/tracks.js';
+import { TrackQueue } from '../player/tracks.js';
+import { PlaybackSession, type SessionLog } from '../session/session.js';
 import { gaussian } from '../../drivers/pps/emulator.js';
 import { ClockWorld, percentile } from './clock-world.js';
 import { seededRandom } from './oscillator.js';
 import { decodeRideSong, makeRidePlaylist, rideSample, type RidePlaylist } from './ride-playlist.js';
-import { VirtualSink } from './virtual-sink.js';
+import { VirtualSink, type HeardPeriod } from './virtual-sink.js';
 import type { RtcCalibration } from '../time/sources/rtc.js';
 import { formatDuration } from '../service/status.js';
 
@@ -94,6 +94,11 @@ const RIDE_UTC0_NS = 1_790_000_000n * 1_000_000_000n;
 const RTC_SET_AGO_SEC = 6 * 3600;
 const RTC_SET_ERROR_NS = 300_000;
 const S = 1_000_000_000n;
+/** The session looks at the clock and playback once a simulated second (the service: 4 times a second). */
+const RIDE_TICK_MS = 1_000;
+/** As the service's default clock.lock_timeout_s. */
+const RIDE_LOCK_TIMEOUT_SEC = 20;
+const SILENT_LOG: SessionLog = { info: () => {}, warn: () => {}, status: () => {} };
 /** Seconds between the DS3231's temperature conversions (its white FM steps). */
 const RTC_CONVERSION_SEC = 64;
 
@@ -188,8 +193,6 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   const frameErrorNs = new Float64Array(rideSec).fill(NaN);
   const joins: DeviceResult['joins'] = [];
   const audible: string[] = [];
-  let sink: VirtualSink | undefined;
-  let engine: PlaybackEngine | undefined;
   let upSince = bootSec;
   let joinedAt: number | undefined;
   /** True time (s) the first frame after a (re)start was heard. */
@@ -205,62 +208,68 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   const problems = new Set<string>();
   const content = { checkedSec: 0, silentSec: 0, wrongSec: 0 };
   const probe = Buffer.alloc(4);
-  let queue: TrackQueue | undefined;
-  // As run(): the stream opens at (re)start and plays silence while the clock locks, so the DAC's
-  // rate is measured before the first frame is placed; the engine comes once the clock is ready.
-  const silence = Buffer.alloc(0); // the engine runs dry: nothing is rendered
-  const openStream = () => {
-    sink = new VirtualSink({
-      clock: world.clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: rnd, dacPriorPpm: savedDac,
-      ...(noise.callbackJitter ? {} : { delayNs: () => 0 }),
-    });
-    const s = sink;
-    s.onHeard = (h) => {
-      const e = engine, q = queue;
-      if (!e || !q || s !== sink) return;
-      const w = e.writtenAt(h.period);
-      if (!w || w.pos + P * w.ratio <= 0) return;
-      const heardTrue = Number(world.trueAtLocal(h.heardNs));
-      // Ride seconds whose probe frame lies in this period.
-      const firstSec = Math.ceil(w.pos / RATE - 0.5), lastSec = Math.floor((w.pos + P * w.ratio) / RATE - 0.5);
-      for (let k = Math.max(0, firstSec); k <= lastSec && k < rideSec; k++) {
-        const frame = (k + 0.5) * RATE;
-        if (frame < w.pos || frame >= w.pos + P * w.ratio) continue;
-        const t = heardTrue + ((frame - w.pos) / w.ratio) * (1e9 / RATE);
-        frameErrorNs[k] = t - (startAfterSec * 1e9 + (frame * 1e9) / RATE);
-        if (joinedAt === undefined) { joinedAt = k; firstHeardSec = heardTrue / 1e9; }
-        // What the device holds for that frame (the engine runs dry: the queue is what it would play).
-        q.render(frame, 1, probe);
-        const got = probe.readInt16LE(0);
-        const slot = slotAt(playlist.manifest, 0, frame);
-        const want = !slot || missing.has(slot.index) ? 0 : rideSample(slot.index, slot.frameInTrack);
-        content.checkedSec++;
-        if (got === 0) content.silentSec++;
-        if (got !== want) content.wrongSec++;
-      }
-    };
-    void s.start((p) => engine?.fill(p) ?? silence);
+  let session: PlaybackSession | undefined;
+  let underruns = 0, seeks = 0;
+  /** Where the session put a heard period: each ride second's probe frame in it, against truth. */
+  const onHeard = (own: PlaybackSession, queue: TrackQueue) => (h: HeardPeriod) => {
+    const e = own.engine;
+    if (!e || own !== session) return;
+    const w = e.writtenAt(h.period);
+    if (!w || w.pos + P * w.ratio <= 0) return;
+    const heardTrue = Number(world.trueAtLocal(h.heardNs));
+    const firstSec = Math.ceil(w.pos / RATE - 0.5), lastSec = Math.floor((w.pos + P * w.ratio) / RATE - 0.5);
+    for (let k = Math.max(0, firstSec); k <= lastSec && k < rideSec; k++) {
+      const frame = (k + 0.5) * RATE;
+      if (frame < w.pos || frame >= w.pos + P * w.ratio) continue;
+      const t = heardTrue + ((frame - w.pos) / w.ratio) * (1e9 / RATE);
+      frameErrorNs[k] = t - (startAfterSec * 1e9 + (frame * 1e9) / RATE);
+      if (joinedAt === undefined) { joinedAt = k; firstHeardSec = heardTrue / 1e9; }
+      // What the device holds for that frame (the engine runs dry: the queue is what it would play).
+      queue.render(frame, 1, probe);
+      const got = probe.readInt16LE(0);
+      const slot = slotAt(playlist.manifest, 0, frame);
+      const want = !slot || missing.has(slot.index) ? 0 : rideSample(slot.index, slot.frameInTrack);
+      content.checkedSec++;
+      if (got === 0) content.silentSec++;
+      if (got !== want) content.wrongSec++;
+    }
   };
-  const startEngine = async () => {
-    // As run(): a fresh queue per process, the song at the join point in RAM before the first frame.
-    const q = new TrackQueue(entries, 'synthetic', { sampleRate: RATE, channels: 2 }, 0, { onProblem: (m) => problems.add(m) }, decodeRideSong, playlist.manifest);
-    queue = q;
-    const lateNs = Number(world.layer.timescale().utcAt(world.clock.nowNs()) - startUtcNs);
-    await q.prepare(lateNs > 0 ? joinFrame(lateNs, RATE) : 0);
-    engine = new PlaybackEngine(sink!, q, {
-      startUtcNs, trimNs: 0, timescale: () => world.layer.timescale(), nowNs: () => world.clock.nowNs(), maxErrorNs: Number.POSITIVE_INFINITY, dry: true,
+  // The service's own session core: the stream opens at (re)start and plays silence while the clock
+  // locks, the start is placed (or joined) once the clock is ready, a fresh queue per process.
+  const startSession = () => {
+    const queue = new TrackQueue(entries, 'synthetic', { sampleRate: RATE, channels: 2 }, 0, { onProblem: (m) => problems.add(m) }, decodeRideSong, playlist.manifest);
+    const own: PlaybackSession = new PlaybackSession({
+      clock: world.clock, timescale: () => world.layer.timescale(), log: SILENT_LOG, format: { sampleRate: RATE, channels: 2 }, periodFrames: P,
+      audio: queue, trackCount: entries.length, dry: true, tickMs: RIDE_TICK_MS, resolveStart: () => startUtcNs,
+      ready: { lockTimeoutSec: RIDE_LOCK_TIMEOUT_SEC, maxErrorNs: Number.POSITIVE_INFINITY, whenUnsure: 'start', gpsConfigured: hasGps, hasSources: true },
+      live: { volumeDb: () => 0, trimNs: () => 0, channelMode: () => 'stereo' },
+      openSink: async (fill) => {
+        const sink = new VirtualSink({
+          clock: world.clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: rnd, dacPriorPpm: savedDac,
+          ...(noise.callbackJitter ? {} : { delayNs: () => 0 }),
+        });
+        sink.onHeard = onHeard(own, queue);
+        await sink.start(fill);
+        return sink;
+      },
     });
+    session = own;
+    void own.run().catch((e: Error) => problems.add(e.message));
+  };
+  const stopSession = () => {
+    underruns += session?.sink?.underrunPeriods ?? 0;
+    seeks += session?.engine?.seeks ?? 0;
+    void session?.sink?.stop(); // a crash: the device stops at once, not at the next turn of the loop
+    session?.abort('now');
+    session = undefined;
   };
   const totalSec = startAfterSec + rideSec;
   for (let s = 0; s < totalSec; s++) {
     if (!world.up && s === bootSec) { world.restart(savedFreq !== undefined ? { freqPpm: savedFreq, sigmaPpm: 5 } : undefined); upSince = s; joinedAt = undefined; }
     if (crash && s === startAfterSec + crash.atSec && world.up) {
       savedFreq = world.layer.timescale().freqPpm;
-      savedDac = sink?.dacRatePpm();
-      void sink?.stop();
-      sink = undefined;
-      engine = undefined;
-      queue = undefined;
+      savedDac = session?.sink?.dacRatePpm?.();
+      stopSession();
       world.up = false;
       audible.push(`${crash.durationSec ?? 5} s of silence at ${formatDuration(crash.atSec)} into the ride (crash)`);
     }
@@ -269,25 +278,20 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
       upSince = s;
       joinedAt = undefined;
     }
-    if (world.up && !sink) openStream();
-    // As run(): playback starts once the clock is ready (GPS+PPS settled, or the lock timeout).
-    if (world.up && sink && !engine) {
-      const ts = world.layer.timescale();
-      const settled = ts.state === 'locked' && (ts.source !== 'gps+pps' || ts.errorBoundAt(world.clock.nowNs()) < 100_000) && (ts.source === 'gps+pps' || !hasGps);
-      if (settled || s - upSince >= 20) await startEngine();
-    }
+    if (world.up && !session) startSession();
     world.run(1);
-    // A decode started in this second finishes before the next one (real I/O: the file's hash).
-    await queue?.whenIdle();
+    // Decodes and the session's steps finish before virtual time moves on (real I/O: the file's hash).
+    await session?.settled();
     if (joinedAt !== undefined && s - startAfterSec >= joinedAt && (joins.length === 0 || joins.at(-1)!.atSec !== upSince - startAfterSec) && upSince > 0) {
       joins.push({ atSec: upSince - startAfterSec, joinedAfterSec: Number(Math.max(0, (firstHeardSec ?? joinedAt + startAfterSec) - upSince).toFixed(2)) });
     }
   }
+  stopSession();
   audible.push(...problems);
   if (content.silentSec) audible.push(`${content.silentSec} s of silence`);
   if (content.wrongSec) audible.push(`${content.wrongSec} s not the right audio for the timeline`);
-  if (sink?.underrunPeriods) audible.push(`${sink.underrunPeriods} underrun periods`);
-  if (engine?.seeks) audible.push(`${engine.seeks} re-seeks`);
+  if (underruns) audible.push(`${underruns} underrun periods`);
+  if (seeks) audible.push(`${seeks} re-seeks`);
   // Not while it runs on the bare system clock (just booted or restarted: it does not play then).
   const probes = world.probes.filter((p) => p.source !== 'system');
   const errs = probes.map((p) => Math.abs(p.errorNs) / 1000);
