@@ -50,7 +50,7 @@ test('run --service: status over the socket, idle after a one-off start, SIGHUP 
     await svc.waitFor(/nothing more is scheduled/);
     t.is((await status(cfg)).json!.playback?.state, 'idle');
     const human = await runCli(['status', '--config', cfg]);
-    t.regex(human.stdout, /clock\s+locked on gps\+pps/);
+    t.regex(human.stdout, /clock\s+SIMULATED locked on gps\+pps/, "a lock on the twins says so");
 
     writeFileSync(cfg, config('+1') + '[audio]\nvolume_db = "loud"\n');
     svc.child.kill('SIGHUP');

@@ -6,6 +6,7 @@ import { countedManifest } from '../player/frame-count-cache.js';
 import { readManifest, repeatManifest } from '../player/manifest.js';
 import { NothingToJoinError, type PlaybackSession } from '../session/session.js';
 import { sleepMono, sleepUntilUtc, untilAborted } from '../session/wake.js';
+import { clockSettled } from '../session/readiness.js';
 import { hrtimeClock } from '../time/clock.js';
 import { isoFromUtcNs } from '../time/timescale.js';
 import { readCpuTempC } from '../time/drift-log.js';
@@ -34,6 +35,8 @@ import type { LiveStatus } from './status.js';
 export const RESUME_FILE = 'resume.json';
 /** After a start fails (playlist missing, no device), try again after this, or on SIGHUP. */
 export const RETRY_AFTER_MS = 30_000;
+/** While waiting for the first lock, look at the clock this often. */
+const CLOCK_POLL_MS = 250;
 /** CPU temperature for status, this often. */
 const CPU_TEMP_EVERY_MS = 10_000;
 
@@ -116,8 +119,8 @@ async function schedule(s: Service): Promise<void> {
     await applyPending(s);
     const spec = parseStartSpec(s.o.at ?? s.config.schedule.start)!;
     const startUtcNs = await nextOccurrence(s, spec, notBeforeUtcNs);
-    if (startUtcNs !== undefined && !(await sleepUntilWake(s, startUtcNs))) continue;
-    const outcome = await playOnce(s, spec, startUtcNs, fromTrack);
+    if (startUtcNs === undefined || !(await sleepUntilWake(s, startUtcNs))) continue;
+    const outcome = await playOnce(s, startUtcNs, fromTrack);
     if (outcome === 'retry') continue;
     fromTrack = undefined;
     if (outcome.startUtcNs !== undefined) notBeforeUtcNs = outcome.startUtcNs + 1n;
@@ -133,9 +136,18 @@ async function schedule(s: Service): Promise<void> {
   }
 }
 
-/** A repeating schedule's next (or still playing) occurrence; undefined for starts resolved at play time. */
+/**
+ * The start to play next: an absolute instant; a repeating schedule's next (or still playing)
+ * occurrence; a relative start ("+30", "next-10s") resolved once per process, when the clock is first
+ * ready (so that every device picks the same 10 s slot). Undefined when interrupted.
+ */
 async function nextOccurrence(s: Service, spec: StartSpecParsed, notBeforeUtcNs?: bigint): Promise<bigint | undefined> {
-  if (spec.kind !== 'absolute' && !isRepeating(spec)) return undefined;
+  if (spec.kind !== 'absolute' && !isRepeating(spec)) {
+    if (!(await waitForClock(s))) return undefined;
+    const start = resolveOnce(s, spec, utcNow(s));
+    s.live.schedule = { nextStartUtc: isoFromUtcNs(start) };
+    return start;
+  }
   const nowUtc = utcNow(s);
   const timeZone = s.config.schedule.timezone;
   let start = resolveStart(spec, nowUtc, { timeZone, playingSec: isRepeating(spec) ? await playingSec(s) : undefined });
@@ -159,14 +171,14 @@ async function sleepUntilWake(s: Service, startUtcNs: bigint): Promise<boolean> 
 }
 
 /** One start through run(): its outcome, or 'retry' after a failure (reported, retried in 30 s). */
-async function playOnce(s: Service, spec: StartSpecParsed, startUtcNs: bigint | undefined, fromTrack?: number): Promise<{ startUtcNs?: bigint } | 'retry'> {
+async function playOnce(s: Service, startUtcNs: bigint, fromTrack?: number): Promise<{ startUtcNs?: bigint } | 'retry'> {
   const stop = new AbortController();
   const onWake = () => { if (s.stopping) stop.abort(); };
   s.wake.signal.addEventListener('abort', onWake);
   try {
     const r = await run({
       config: s.config, log: s.log, chain: s.chain, abort: stop.signal, live: s.live, fromTrack, processStartNs: s.o.processStartNs,
-      at: s.o.at, resolveStart: startUtcNs !== undefined ? () => startUtcNs : (u) => resolveOnce(s, spec, u),
+      at: s.o.at, resolveStart: () => startUtcNs,
       output: { kind: s.o.output, wavPath: s.o.wavPath, appendWav: s.wavWritten }, liveAudio: () => s.audio,
       onTrack: (i, title) => saveResume(s, i + 1, title), onSession: (x) => { s.session = x; },
     });
@@ -187,6 +199,22 @@ async function playOnce(s: Service, spec: StartSpecParsed, startUtcNs: bigint | 
     s.wake.signal.removeEventListener('abort', onWake);
     s.session = undefined;
   }
+}
+
+/** Until the clock has settled on its best source, or clock.lock_timeout_s; false when interrupted. */
+async function waitForClock(s: Service): Promise<boolean> {
+  const text = s.o.at ?? s.config.schedule.start;
+  if (s.resolved?.spec === text) return true;
+  const deadline = hrtimeClock.nowNs() + BigInt(Math.round(s.config.clock.lock_timeout_s * 1e9));
+  s.live.playback = { state: 'waiting for the clock' };
+  while (!clockSettled(s.chain.clock.timescale(), hrtimeClock.nowNs(), Boolean(s.chain.gpsSource)) && hrtimeClock.nowNs() < deadline && s.chain.hasSources) {
+    await sleepMono(hrtimeClock, CLOCK_POLL_MS * 1e6, s.wake.signal);
+    if (s.wake.signal.aborted) {
+      if (!s.stopping) s.wake = new AbortController();
+      return false;
+    }
+  }
+  return true;
 }
 
 function resolveOnce(s: Service, spec: StartSpecParsed, utcNowNs: bigint): bigint {

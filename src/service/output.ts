@@ -74,7 +74,7 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
   let startUtcNs: bigint | undefined;
   const writeSidecar = () => {
     if (!first || startUtcNs === undefined) return;
-    const segment = { fileFrame: first.fileFrame, firstFrameRealtimeNs: String(ctx.converter.toRealtime(first.monoNs)), startUtcNs: String(startUtcNs) };
+    const segment = { fileFrame: first.fileFrame, firstFrameRealtimeNs: String(ctx.converter.toRealtime(first.monoNs)), firstFrameMonoNs: String(first.monoNs), startUtcNs: String(startUtcNs) };
     void appendSidecar(`${path}.json`, { sampleRate, simulated: ctx.simulated, ...segment }, Boolean(ctx.choice?.appendWav)).catch(() => {});
   };
   const sink = new WavFileSink({
@@ -86,7 +86,7 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
   return { sink, started: (u) => { startUtcNs = u; writeSidecar(); } };
 }
 
-interface Sidecar { sampleRate: number; simulated: boolean; fileFrame: number; firstFrameRealtimeNs: string; startUtcNs: string; segments?: Array<Omit<Sidecar, 'segments' | 'sampleRate' | 'simulated'>> }
+interface Sidecar { sampleRate: number; simulated: boolean; fileFrame: number; firstFrameRealtimeNs: string; firstFrameMonoNs: string; startUtcNs: string; segments?: Array<Omit<Sidecar, 'segments' | 'sampleRate' | 'simulated'>> }
 
 /**
  * FILE.json: the first segment's fields at the top (what a reader of a single start needs) and every
@@ -100,7 +100,7 @@ async function appendSidecar(path: string, seg: Sidecar, append: boolean): Promi
       if (prev.segments) doc = prev;
     } catch { /* none yet */ }
   }
-  const { fileFrame, firstFrameRealtimeNs, startUtcNs } = seg;
-  doc.segments = [...(doc.segments ?? []), { fileFrame, firstFrameRealtimeNs, startUtcNs }];
+  const { fileFrame, firstFrameRealtimeNs, firstFrameMonoNs, startUtcNs } = seg;
+  doc.segments = [...(doc.segments ?? []), { fileFrame, firstFrameRealtimeNs, firstFrameMonoNs, startUtcNs }];
   await writeFile(path, JSON.stringify(doc) + '\n');
 }

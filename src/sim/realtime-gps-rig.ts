@@ -8,9 +8,11 @@ import { PtyPair } from '../../drivers/pty.js';
 import type { RealtimeConverter } from '../time/realtime-converter.js';
 
 /**
- * A simulated GPS receiver running in real time against this machine's clock as truth: PPS
- * stamps in a sysfs-format file and NMEA through a socat pty, read back by the real drivers
- * exactly as on a Pi. (The virtual-time world for whole rides is the simulator's job.)
+ * A simulated GPS receiver running in real time: PPS stamps in a sysfs-format file and NMEA through
+ * a socat pty, read back by the real drivers exactly as on a Pi. (The virtual-time world for whole
+ * rides is the simulator's job.) Its truth is this machine's monotonic clock plus the system clock's
+ * offset when the rig was made: stepping the system clock later (`date -s`, timesyncd) does not move
+ * the satellites, it only moves the kernel's CLOCK_REALTIME stamps of the pulses, as on a Pi.
  */
 
 export interface RigOptions extends NmeaEmulatorOptions {
@@ -34,7 +36,11 @@ export class RealtimeGpsRig {
   readonly ppsPath: string;
   readonly pps: PpsFileEmulator;
 
+  /** True UTC minus local monotonic (ns): fixed at creation. */
+  private readonly truthOffsetNs: bigint;
+
   private constructor(readonly dir: string, private pty: PtyPair, private readonly conv: RealtimeConverter, private readonly opts: RigOptions, private readonly ownDir: boolean) {
+    this.truthOffsetNs = conv.toRealtime(0n);
     this.ppsPath = join(dir, 'pps0-assert');
     this.pps = new PpsFileEmulator({ path: this.ppsPath, jitterNs: opts.ppsJitterNs ?? 1_500 });
   }
@@ -57,27 +63,32 @@ export class RealtimeGpsRig {
 
   private scheduleNextSecond(): void {
     if (this.stopped) return;
-    const nowRt = this.conv.toRealtime(process.hrtime.bigint());
-    // A timer may fire a hair before its edge (or the converter move): never emit a second twice.
-    let nextSec = nowRt / 1_000_000_000n + 1n;
+    const nowUtc = this.truthNowNs();
+    // A timer may fire a hair before its edge: never emit a second twice.
+    let nextSec = nowUtc / 1_000_000_000n + 1n;
     if (this.lastSec !== undefined && nextSec <= this.lastSec) nextSec = this.lastSec + 1n;
     this.lastSec = nextSec;
-    const edgeRt = nextSec * 1_000_000_000n;
-    const delayMs = Number(edgeRt - nowRt) / 1e6;
-    this.timer = setTimeout(() => this.onEdge(Number(nextSec), edgeRt), delayMs);
+    const edgeUtc = nextSec * 1_000_000_000n;
+    const delayMs = Number(edgeUtc - nowUtc) / 1e6;
+    this.timer = setTimeout(() => this.onEdge(Number(nextSec), edgeUtc), delayMs);
   }
 
-  private onEdge(utcSec: number, edgeRt: bigint): void {
+  private truthNowNs(): bigint {
+    return process.hrtime.bigint() + this.truthOffsetNs;
+  }
+
+  private onEdge(utcSec: number, edgeUtc: bigint): void {
     if (this.stopped) return;
     this.scheduleNextSecond();
     if (this.opts.outage?.(utcSec)) return;
     const noFix = this.opts.noFix || this.opts.noFixAt?.(utcSec);
-    if (!noFix) this.pps.pulse(edgeRt);
+    // The kernel stamps the edge in CLOCK_REALTIME as it is now (stepped or not).
+    if (!noFix) this.pps.pulse(this.conv.toRealtime(edgeUtc - this.truthOffsetNs));
     const rnd = this.opts.random ?? Math.random;
     for (const s of sentencesForSecond(utcSec, { ...this.opts, noFix })) {
       const text = this.opts.lineNoise && rnd() < this.opts.lineNoise ? withLineNoise(s.text, rnd) : s.text;
-      const dueRt = edgeRt + BigInt(s.atNs);
-      const delayMs = Number(dueRt - this.conv.toRealtime(process.hrtime.bigint())) / 1e6;
+      const dueUtc = edgeUtc + BigInt(s.atNs);
+      const delayMs = Number(dueUtc - this.truthNowNs()) / 1e6;
       setTimeout(() => { if (!this.stopped) this.writer?.write(text, null, 'latin1').catch(() => {}); }, Math.max(0, delayMs));
     }
   }
