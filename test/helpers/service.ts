@@ -19,6 +19,8 @@ export interface ServiceDir {
   cfg: string;
   /** Rewrites the config with other sections/keys (TOML lines appended to the base). */
   write(extra?: string[]): void;
+  /** Rewrites the whole config. */
+  writeAll(lines: string[]): void;
 }
 
 export function serviceDir(tracks: Array<[string, number, number]>, base: string[], prefix = 'jas-ft-'): ServiceDir {
@@ -26,9 +28,10 @@ export function serviceDir(tracks: Array<[string, number, number]>, base: string
   for (const [name, hz, secs] of tracks) tone(join(dir, name), hz, secs);
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n' + tracks.map(([n]) => `${n}\n`).join(''));
   const cfg = join(dir, 'c.toml');
-  const write = (extra: string[] = []) => writeFileSync(cfg, [...base, ...extra, ''].join('\n'));
+  const writeAll = (lines: string[]) => writeFileSync(cfg, [...lines, ''].join('\n'));
+  const write = (extra: string[] = []) => writeAll([...base, ...extra]);
   write();
-  return { dir, cfg, write };
+  return { dir, cfg, write, writeAll };
 }
 
 /** The usual test config: simulated hardware unless overridden, WAV output, own state/runtime folders. */
