@@ -162,7 +162,9 @@ async function sleepUntilWake(s: Service, startUtcNs: bigint): Promise<boolean> 
   if (wakeUtcNs <= utcNow(s)) return true;
   s.log.info(`next start ${isoFromUtcNs(startUtcNs)}: sleeping until ${s.config.schedule.wake_early_s} s before it`);
   s.live.playback = { state: 'sleeping until the next start' };
-  await sleepUntilUtc(hrtimeClock, () => s.chain.clock.timescale(), wakeUtcNs, s.wake.signal);
+  // The bare system clock is believed only after the lock timeout: it may be hours off (fake-hwclock).
+  const trustAfterNs = s.chain.hasSources ? s.config.clock.lock_timeout_s * 1e9 : 0;
+  await sleepUntilUtc(hrtimeClock, () => s.chain.clock.timescale(), wakeUtcNs, s.wake.signal, trustAfterNs);
   if (s.wake.signal.aborted) {
     s.wake = new AbortController();
     return false;

@@ -10,18 +10,28 @@ import type { Timescale } from '../time/timescale.js';
 
 /** Longest single timer: the timescale may change (lock, slew) while we sleep; re-aim this often. */
 export const WAKE_STEP_MAX_NS = 10_000_000_000;
+/** Due by an unsynchronized clock only: look again this often for a lock. */
+const UNTRUSTED_POLL_NS = 250_000_000;
 
-/** Resolves when the timescale says `targetUtcNs` has come, or when `abort` fires (whichever first). */
-export function sleepUntilUtc(clock: MonotonicClock, timescale: () => Timescale, targetUtcNs: bigint, abort?: AbortSignal): Promise<void> {
+/**
+ * Resolves when the timescale says `targetUtcNs` has come, or when `abort` fires (whichever first).
+ * With `trustAfterNs`, an unsynchronized timescale (the bare system clock: fake-hwclock may have set
+ * it hours off) is not believed until that long has passed: until then the wake waits for a lock.
+ */
+export function sleepUntilUtc(clock: MonotonicClock, timescale: () => Timescale, targetUtcNs: bigint, abort?: AbortSignal, trustAfterNs?: number): Promise<void> {
+  const trustFromNs = trustAfterNs === undefined ? undefined : clock.nowNs() + BigInt(Math.round(trustAfterNs));
   return new Promise<void>((resolve) => {
     let timer: TimerHandle | undefined;
     const done = () => { timer?.cancel(); abort?.removeEventListener('abort', done); resolve(); };
     if (abort?.aborted) return done();
     abort?.addEventListener('abort', done);
     const step = () => {
-      const leftNs = Number(targetUtcNs - timescale().utcAt(clock.nowNs()));
-      if (leftNs <= 0) return done();
-      timer = clock.setTimer(Math.min(leftNs, WAKE_STEP_MAX_NS), step);
+      const now = clock.nowNs();
+      const ts = timescale();
+      const leftNs = Number(targetUtcNs - ts.utcAt(now));
+      const believed = ts.state !== 'unsynchronized' || trustFromNs === undefined || now >= trustFromNs;
+      if (leftNs <= 0 && believed) return done();
+      timer = clock.setTimer(leftNs <= 0 ? UNTRUSTED_POLL_NS : Math.min(leftNs, WAKE_STEP_MAX_NS), step);
     };
     step();
   });
