@@ -199,8 +199,9 @@ function cut(s: string, room: number): string {
 
 /**
  * The `run` status line, fitted to `columns` (a terminal's width): the clock and the sync error
- * always show; labels shorten, then the title is cut with an ellipsis, then left out. Without
- * `columns` (journald, a pipe) the full line. Labels say what each number is.
+ * always show. Narrower, the labels shorten and the least useful figures go (re-seeks, the track's
+ * length, the DAC correction, the position), the title is cut with an ellipsis, and only then left
+ * out. Without `columns` (journald, a pipe) the full line. Labels say what each number is.
  */
 export function formatStatusLine(f: StatusLineFields, columns?: number): string {
   const unsync = f.clock.state === 'unsynchronized';
@@ -209,13 +210,13 @@ export function formatStatusLine(f: StatusLineFields, columns?: number): string 
   const variants = [0, 1, 2, 3].map((level) => {
     const clock = level === 0 ? `clock ${unsync ? 'UNSYNCHRONIZED' : f.clock.state} (${f.clock.source}, ${bound})`
       : `${unsync ? 'UNSYNC' : f.clock.state} ${f.clock.source} ${bound}`;
-    const where = f.startInSec !== undefined ? `start in ${formatDuration(Math.ceil(f.startInSec))}`
-      : t ? (level === 0 ? 'track ' : '') + (level >= 2 ? `${t.number}/${t.count} ${formatDuration(t.positionSec)}`
-        : `${t.number}/${t.count} ${formatDuration(t.positionSec)}/${formatDuration(t.lengthSec)}`) : undefined;
+    const trackText = t && [`track ${t.number}/${t.count} ${formatDuration(t.positionSec)}/${formatDuration(t.lengthSec)}`,
+      `${t.number}/${t.count} ${formatDuration(t.positionSec)}/${formatDuration(t.lengthSec)}`, `${t.number}/${t.count} ${formatDuration(t.positionSec)}`, `${t.number}/${t.count}`][level];
+    const where = f.startInSec !== undefined ? `start in ${formatDuration(Math.ceil(f.startInSec))}` : trackText;
     const s = f.sync;
-    const sync = s ? `sync err ${s.errorUs.toFixed(1)} µs${level < 3 ? `, DAC ${signed(s.dacPpm, 1)} ppm` : ''}${level < 2 && s.reseeks ? `, ${s.reseeks} re-seeks` : ''}` : undefined;
-    const under = f.underruns ? (level < 2 ? `underruns ${f.underruns}` : `xruns ${f.underruns}`) : undefined;
-    return { clock, where, sync, under, title: level < 2 && t && f.startInSec === undefined ? t.title : undefined };
+    const sync = s ? `sync err ${s.errorUs.toFixed(1)} µs${level < 2 ? `, DAC ${signed(s.dacPpm, 1)} ppm` : ''}${level === 0 && s.reseeks ? `, ${s.reseeks} re-seeks` : ''}` : undefined;
+    const under = f.underruns ? `underruns ${f.underruns}` : undefined;
+    return { clock, where, sync, under, title: t && f.startInSec === undefined ? t.title : undefined };
   });
   const render = (v: (typeof variants)[number], title?: string) => [v.clock, v.where && title ? `${v.where} ${title}` : v.where, f.note, v.sync, v.under].filter(Boolean).join(SEP);
   if (columns === undefined) return render(variants[0]!, variants[0]!.title);
