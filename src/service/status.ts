@@ -125,7 +125,7 @@ export function wrapTokens(tokens: string[], width: number, indent: string): str
     if (cur && cur.length + 2 + t.length > width) { lines.push(cur); cur = indent + t; } else cur = cur ? `${cur}  ${t}` : t;
   }
   if (cur) lines.push(cur);
-  return lines;
+  return lines.map((l) => l.trimEnd());
 }
 
 /** "PPS 1234 pulses, jitter 1.3 µs", the jitter being the gps+pps source's residual RMS (its Std Dev). */
