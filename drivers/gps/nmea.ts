@@ -283,6 +283,10 @@ export class SkyView {
   private gsaState?: GsaState;
   private gga?: { quality: number; satellites: number; hdop?: number };
   private lastSky?: GpsSky;
+  /** Order of the last GSV block and GSA burst: is the satellite list as new as the used list? */
+  private seq = 0;
+  private gsvSeq = 0;
+  private gsaSeq = 0;
 
   /** The latest sky (undefined until a GSV, GSA or GGA was seen). */
   get current(): GpsSky | undefined {
@@ -337,6 +341,7 @@ export class SkyView {
     }
     this.inView = [...byKey.values()];
     this.block.clear();
+    this.gsvSeq = ++this.seq;
     if (monoNs !== undefined) this.gsvMonoNs = monoNs;
     return true;
   }
@@ -357,6 +362,7 @@ export class SkyView {
   private endBurst(monoNs?: bigint): boolean {
     this.gsaState = { ...this.burst!, monoNs: monoNs ?? this.burst!.monoNs };
     this.burst = undefined;
+    this.gsaSeq = ++this.seq;
     return true;
   }
 
@@ -371,9 +377,12 @@ export class SkyView {
   private snapshot(): GpsSky {
     const g = this.gsaState;
     const used = g?.keys;
-    // A satellite GSV shows untracked (no SNR) is not used whatever GSA lists (gpsd's rule too).
-    const satellites: SatelliteInView[] = (this.inView ?? []).map((s) => ({ ...s, used: s.snrDbHz !== undefined && (used?.has(keyOf(s.system, s.prn)) ?? false) }));
-    const untrackedListed = used ? (this.inView ?? []).filter((s) => s.snrDbHz === undefined && used.has(keyOf(s.system, s.prn))).length : 0;
+    // A satellite GSV shows untracked (no SNR) is not used whatever GSA lists (gpsd's rule too),
+    // when that GSV is as new as the GSA: an older one says nothing of the satellites used now.
+    const sameEpoch = this.gsvSeq > this.gsaSeq;
+    const untracked = (s: Omit<SatelliteInView, 'used'>) => sameEpoch && s.snrDbHz === undefined;
+    const satellites: SatelliteInView[] = (this.inView ?? []).map((s) => ({ ...s, used: !untracked(s) && (used?.has(keyOf(s.system, s.prn)) ?? false) }));
+    const untrackedListed = used ? (this.inView ?? []).filter((s) => untracked(s) && used.has(keyOf(s.system, s.prn))).length : 0;
     const fixMode: FixMode | undefined = g?.mode !== undefined ? FIX_MODE[g.mode] : this.gga ? (this.gga.quality > 0 ? 'fix' : 'no fix') : undefined;
     const hdop = g?.hdop ?? this.gga?.hdop;
     return {
