@@ -230,3 +230,19 @@ test('timeline build shows its progress off a terminal, and ends with the result
   t.regex(r.stderr, /^timeline build: 4\/4 tracks in \d+:\d\d\n$/m);
   t.regex(r.stdout, /4 tracks, 1:39 at 48000 Hz/);
 });
+
+test('clock monitor (simulated hardware): the header row first, then a row a second with the NMEA rate over a window', async (t) => {
+  const r = await runCli(['clock', 'monitor', '--duration', '7'], { env: { TZ: 'Europe/Berlin' } });
+  t.is(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  const h = lines.findIndex((l) => l.startsWith('UTC '));
+  t.true(h >= 0, r.stdout);
+  t.is(lines[h], monitorHeader(true), 'the Local column: the system zone is not UTC');
+  const rows = lines.slice(h + 1).filter((l) => /^\d{4}-\d\d-\d\dT/.test(l));
+  t.true(rows.length >= 5, r.stdout);
+  t.regex(rows.at(-1)!, /^\S+Z {2}\d\d:\d\d:\d\d CES?T +locked +gps\+pps /);
+  // The simulated receiver sends a fixed number of sentences a second: once the window has a few
+  // seconds in it, every row says the same rate (not 2.0, 0.0, 2.6 as "since the last call" did).
+  const rates = rows.slice(3).map((l) => Number(l.slice(monitorHeader(true).indexOf('NMEA/s'), monitorHeader(true).indexOf('NMEA/s') + 6)));
+  t.true(rates.every((x) => x > 0) && Math.max(...rates) - Math.min(...rates) <= 0.6, `${rates}`);
+});

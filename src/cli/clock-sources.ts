@@ -28,7 +28,8 @@ export function compactAge(sec: number | null): string {
   return `${Math.round(s / 86_400)}d`;
 }
 
-const poll = (sec: number | null) => (sec === null ? '-' : sec < 10 ? `${sec.toFixed(sec < 1 ? 1 : 0)}s` : `${Math.round(sec)}s`);
+/** The poll as whole seconds ("1s", "64s"), or tenths below 0.95 s. */
+const poll = (sec: number | null) => (sec === null ? '-' : sec < 0.95 ? `${sec.toFixed(1)}s` : `${Math.round(sec)}s`);
 
 export const SOURCES_LEGEND = [
   '  .-- Source mode  \'#\' = local reference clock (GPS+PPS, GPS alone, RTC), \'^\' = NTP server.',
