@@ -275,8 +275,10 @@ interface GsaState { keys: Set<string>; mode?: 1 | 2 | 3; pdop?: number; hdop?: 
  * returns the new sky when a block, burst or GGA completes. Stateful: one per receiver.
  */
 export class SkyView {
-  private cycles = new Map<string, { total: number; inView: number; parts: Array<Omit<SatelliteInView, 'used'>>[] }>();
+  private cycles = new Map<string, { total: number; parts: Array<Omit<SatelliteInView, 'used'>>[] }>();
   private block = new Map<string, Array<Omit<SatelliteInView, 'used'>>>();
+  /** When the block's last part came (mono ns): the sky's age, whatever sentence ends the block. */
+  private blockMonoNs = 0n;
   private inView?: Array<Omit<SatelliteInView, 'used'>>;
   private gsvMonoNs?: bigint;
   private burst?: GsaState;
@@ -297,8 +299,8 @@ export class SkyView {
     if (r.kind === 'garbage' || r.kind === 'bad-checksum') return undefined;
     const part = r.kind === 'other' ? r.sky : undefined;
     let changed = false;
-    if (part?.type !== 'GSV' && this.block.size) changed = this.endBlock(part?.monoNs ?? monoOf(r)) || changed;
-    if (part?.type !== 'GSA' && this.burst) changed = this.endBurst(part?.monoNs ?? monoOf(r)) || changed;
+    if (part?.type !== 'GSV' && this.block.size) changed = this.endBlock();
+    if (part?.type !== 'GSA' && this.burst) changed = this.endBurst();
     if (part?.type === 'GSV') this.addGsv(part);
     else if (part?.type === 'GSA') this.addGsa(part);
     else if (r.kind === 'context') {
@@ -320,8 +322,9 @@ export class SkyView {
   private addGsv(p: Extract<SkyPart, { type: 'GSV' }>): void {
     const key = `${p.talker}/${p.signalId ?? ''}`;
     let c = this.cycles.get(key);
-    if (p.index === 1 || !c || c.total !== p.total) this.cycles.set(key, (c = { total: p.total, inView: p.inView, parts: [] }));
+    if (p.index === 1 || !c || c.total !== p.total) this.cycles.set(key, (c = { total: p.total, parts: [] }));
     c.parts[p.index - 1] = p.satellites;
+    this.blockMonoNs = p.monoNs;
     if (p.index === p.total) {
       this.cycles.delete(key);
       // A cycle with a part missing (a bad checksum) still says what it has.
@@ -329,7 +332,7 @@ export class SkyView {
     }
   }
 
-  private endBlock(monoNs?: bigint): boolean {
+  private endBlock(): boolean {
     const byKey = new Map<string, Omit<SatelliteInView, 'used'>>();
     for (const sats of this.block.values()) {
       for (const s of sats) {
@@ -342,7 +345,7 @@ export class SkyView {
     this.inView = [...byKey.values()];
     this.block.clear();
     this.gsvSeq = ++this.seq;
-    if (monoNs !== undefined) this.gsvMonoNs = monoNs;
+    this.gsvMonoNs = this.blockMonoNs;
     return true;
   }
 
@@ -359,8 +362,8 @@ export class SkyView {
     this.burst.monoNs = p.monoNs;
   }
 
-  private endBurst(monoNs?: bigint): boolean {
-    this.gsaState = { ...this.burst!, monoNs: monoNs ?? this.burst!.monoNs };
+  private endBurst(): boolean {
+    this.gsaState = this.burst!;
     this.burst = undefined;
     this.gsaSeq = ++this.seq;
     return true;
