@@ -103,12 +103,15 @@ test('a garbled part of a GSV cycle leaves the rest; a sky the receiver stopped 
 test('a live sky stays while it keeps coming, whichever sentence ends each block (GLL carries no time of ours)', (t) => {
   const gate = new FixGate(), sky = new SkyView();
   const at = (l: string, sec: number) => sky.pass(gate.pass(parseNmeaLine(l, BigInt(sec) * 1_000_000_000n)));
+  const seen: Array<number | undefined> = [];
   for (let sec = 0; sec < 40; sec++) {
     at(sentence('GPGSA,A,3,13,16,,,,,,,,,,,1.8,1.1,1.5'), sec);
+    if (sec > 0) seen.push(sky.current?.inView);
     at(sentence('GPGSV,1,1,02,13,22,062,23,16,25,306,30'), sec);
     at(sec === 0 ? sentence('GPGGA,000000.00,4404.1,N,12118.8,W,1,02,1.1,1.0,M,0,M,,') : sentence('GPGLL,4404.1,N,12118.8,W,000000.00,A,A'), sec);
   }
   t.like(sky.current, { inView: 2, used: 2, fixMode: '3D' });
+  t.true(seen.every((n) => n === 2), `satellites in view between blocks: ${seen}`);
 });
 
 // ---- Real captures against gpsd ----
