@@ -36,7 +36,7 @@ test('ZDA carries its own date; GGA gives context only (its date would come from
   const z = parseNmeaLine(sentence('GPZDA,082710.00,16,09,2002,00,00'), 0n);
   t.true(z.kind === 'fix' && z.fix.valid && z.fix.utcNs === ms('2002-09-16T08:27:10Z'));
   const g = parseNmeaLine(sentence('GNGGA,171926.00,4404.14063,N,12118.85478,W,1,12,0.91,1147.2,M,-21.3,M,,'), 0n);
-  t.deepEqual(g, { kind: 'context', context: { monoNs: 0n, quality: 1, satellites: 12 }, todNs: (17n * 3600n + 19n * 60n + 26n) * 1_000_000_000n });
+  t.deepEqual(g, { kind: 'context', context: { monoNs: 0n, quality: 1, satellites: 12, hdop: 0.91 }, todNs: (17n * 3600n + 19n * 60n + 26n) * 1_000_000_000n });
 });
 
 test('week-rollover dates are corrected against the floor, or rejected when asked', (t) => {

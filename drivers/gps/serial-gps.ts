@@ -1,6 +1,6 @@
 import { SerialPort } from 'serialport';
 import { ReadlineParser } from '@serialport/parser-readline';
-import { FixGate, parseNmeaLine, type NmeaOptions } from './nmea.js';
+import { FixGate, SkyView, parseNmeaLine, type NmeaOptions } from './nmea.js';
 import type { GpsCounters, GpsSink } from './types.js';
 
 /**
@@ -33,6 +33,8 @@ export class SerialGps {
   private closed = false;
   private lost = false;
   private readonly gate = new FixGate();
+  /** Fix mode, satellites and DOP from GSA/GSV/GGA, handed up through sink.onSky. */
+  readonly sky = new SkyView();
 
   constructor(private readonly opts: SerialGpsOptions, private readonly sink: GpsSink) {}
 
@@ -77,6 +79,8 @@ export class SerialGps {
 
   private onLine(line: string): void {
     const r = this.gate.pass(parseNmeaLine(line, this.chunkMonoNs, this.opts));
+    const sky = this.sky.pass(r);
+    if (sky) this.sink.onSky?.(sky);
     switch (r.kind) {
       case 'garbage': this.counters.garbage++; return;
       case 'bad-checksum': this.counters.badChecksum++; return;

@@ -5,7 +5,8 @@ import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
 import { I2cError, openI2cBus, type I2cBus } from '../../drivers/rtc/i2c.js';
 import { SerialGps } from '../../drivers/gps/serial-gps.js';
 import { replayCapture, type ReplayedFix } from '../../drivers/gps/replay.js';
-import type { GpsTimeFix } from '../../drivers/gps/types.js';
+import type { GpsSky, GpsTimeFix } from '../../drivers/gps/types.js';
+import { FixGate, SkyView, parseNmeaLine } from '../../drivers/gps/nmea.js';
 import { SysfsPps } from '../../drivers/pps/sysfs.js';
 import { GpioPps, onoffFactory, sysfsGpioNumber } from '../../drivers/pps/gpio.js';
 import type { PpsPulse } from '../../drivers/pps/types.js';
@@ -15,6 +16,8 @@ import { isoFromUtcNs } from '../time/timescale.js';
 import { BUILD_FLOOR_UTC_NS, startTimingChain } from '../service/hardware.js';
 import type { Config } from '../service/config.js';
 import { createLogger } from '../service/log.js';
+import { formatNs, formatSatellites, formatSky, wrapTokens } from '../service/status.js';
+import { PpsJitter } from '../time/pps-jitter.js';
 import { RealtimeGpsRig } from '../sim/realtime-gps-rig.js';
 
 /** CLI commands riders use to debug their wiring: rtc, gps monitor, pps monitor. */
@@ -113,47 +116,123 @@ export async function rtcCommand(action: string, t: RtcTarget, o: { fromGps?: bo
   }
 }
 
-function fixLine(f: GpsTimeFix | ReplayedFix, satellites?: number, json = false): string {
+/** What a fix line shows besides the fix: the sky (GSA/GSV/GGA) and the PPS, when there are any. */
+export interface FixLineView {
+  satellites?: number;
+  sky?: GpsSky;
+  pps?: { pulses: number; jitterNs?: number; lastAgeSec?: number };
+}
+
+/** A PPS older than this when a fix arrives is not "seen" any more: pulses come every second. */
+const PPS_STALE_SEC = 2.5;
+
+export function fixLine(f: GpsTimeFix | ReplayedFix, v: FixLineView = {}, json = false): string {
   const utc = f.utcNs !== null ? isoFromUtcNs(f.utcNs) : null;
+  const used = v.sky?.used ?? v.satellites;
   if (json) {
     return JSON.stringify({ utc, valid: f.valid, ...(f.valid ? {} : { reason: f.reason }), talker: f.talker, sentence: f.sentence,
-      satellites: satellites ?? null, ...(f.rolloverCorrected ? { rolloverCorrected: true } : {}), ...('line' in f ? { line: f.line } : {}) });
+      satellites: used ?? null, fixMode: v.sky?.fixMode ?? null, satellitesInView: v.sky?.inView ?? null, hdop: v.sky?.hdop ?? null,
+      ...(v.sky ? { sky: v.sky.satellites } : {}),
+      ...(v.pps ? { ppsPulses: v.pps.pulses, ppsJitterNs: v.pps.jitterNs === undefined ? null : Math.round(v.pps.jitterNs), ppsLastAgeSec: v.pps.lastAgeSec ?? null } : {}),
+      ...(f.rolloverCorrected ? { rolloverCorrected: true } : {}), ...('line' in f ? { line: f.line } : {}) });
   }
   const state = f.valid ? (f.rolloverCorrected ? 'valid (week rollover corrected +1024 weeks)' : 'valid') : `invalid: ${f.reason}`;
-  return `${utc ?? '-'.padEnd(24)}  ${f.talker}${f.sentence}  sats ${satellites ?? '-'}  ${state}`;
+  const mode = (v.sky?.fixMode ?? '-').padEnd(6);
+  const sats = `sats ${used ?? '-'}${v.sky?.inView !== undefined ? `/${v.sky.inView}` : ''}`.padEnd(10);
+  const hdop = `HDOP ${v.sky?.hdop !== undefined ? v.sky.hdop.toFixed(1) : '-'}`.padEnd(9);
+  const pps = !v.pps ? '' : v.pps.lastAgeSec === undefined || v.pps.lastAgeSec > PPS_STALE_SEC ? `${'PPS none'.padEnd(20)}  `
+    : `${`PPS jitter ${v.pps.jitterNs === undefined ? '-' : formatNs(v.pps.jitterNs)}`.padEnd(20)}  `;
+  return `${utc ?? '-'.padEnd(24)}  ${f.talker}${f.sentence}  ${mode} ${sats} ${hdop} ${pps}${state}`;
 }
+
+/** The sky as cgps sums it up, then its satellites strongest first ("G18 39*": * = used), wrapped. */
+export function skyLines(sky: GpsSky, columns = 100): string[] {
+  return [`sky: ${formatSky(sky)}`, ...wrapTokens(formatSatellites(sky), columns - 1, '     ').map((l, i) => (i ? l : `     ${l}`))];
+}
+
+/** The sky after every line of a capture that holds a time fix (a second pass, as the driver sees it). */
+function skyAtLines(text: string, lines: Set<number>): Map<number, GpsSky> {
+  const gate = new FixGate(), sky = new SkyView();
+  const at = new Map<number, GpsSky>();
+  text.split('\n').forEach((line, i) => {
+    if (line.startsWith('#')) return;
+    sky.pass(gate.pass(parseNmeaLine(line, 0n)));
+    if (lines.has(i + 1) && sky.current) at.set(i + 1, sky.current);
+  });
+  return at;
+}
+
+/** Seconds between the sky's satellite lists in a live monitor: a list a second would bury the fixes. */
+const SKY_EVERY_SEC = 10;
 
 export async function gpsMonitor(o: { port?: string; baud?: string; replay?: string; floor?: string; json?: boolean; simulate?: boolean; config: Config; seconds?: string }): Promise<number> {
   const floorUtcNs = o.floor !== undefined ? parseFloor(o.floor) : undefined;
+  const columns = process.stdout.isTTY ? process.stdout.columns : 100;
   if (o.replay) {
     let text: string;
     try { text = readFileSync(o.replay, 'latin1'); } catch (e) { throw new Error(`cannot read the capture ${o.replay}: ${(e as Error).message}`); }
     const r = replayCapture(text, { floorUtcNs, rollover: o.config.gps.rollover });
-    for (const f of r.fixes) out(fixLine(f, f.satellites, o.json));
+    const skies = skyAtLines(text, new Set(r.fixes.map((f) => f.line)));
+    for (const f of r.fixes) out(fixLine(f, { satellites: f.satellites, sky: skies.get(f.line) }, o.json));
+    const lastSky = r.fixes.length ? skies.get(r.fixes.at(-1)!.line) : undefined;
+    if (!o.json && lastSky) for (const l of skyLines(lastSky, columns)) out(l);
     if (!o.json) out(`${r.stats.sentences} sentences, ${r.fixes.filter((f) => f.valid).length} valid time fixes, ${r.stats.badChecksum} bad checksums, ${r.stats.garbage} garbage lines skipped`);
     return 0;
   }
   let rig: RealtimeGpsRig | undefined;
   let path = o.port ?? o.config.gps.port;
   const baud = o.baud ? Number(o.baud) : o.config.gps.baud;
+  const conv = new RealtimeConverter();
   if (o.simulate) {
-    rig = await RealtimeGpsRig.create(new RealtimeConverter(), { talker: o.config.sim.talker, latencyMs: o.config.sim.gps_latency_ms, sentences: ['RMC', 'GGA', 'ZDA'] });
+    rig = await RealtimeGpsRig.create(conv, { talker: o.config.sim.talker, latencyMs: o.config.sim.gps_latency_ms, sentences: ['RMC', 'GGA', 'ZDA'] });
     await rig.start();
     path = rig.serialPath;
   } else if (!existsSync(path)) {
     throw new Error(`GPS serial port ${path} does not exist: plug in the GPS, enable the UART (enable_uart=1), or give --port (try --simulate to see what a GPS looks like)`);
   }
+  // The PPS beside the NMEA, when there is one: seen or not, and its jitter.
+  const ppsPath = rig?.ppsPath ?? (o.config.gps.pps && existsSync(o.config.gps.pps) ? o.config.gps.pps : undefined);
+  const jitter = new PpsJitter();
+  let lastPulseMonoNs: bigint | undefined;
+  let pps: SysfsPps | undefined;
+  if (ppsPath) {
+    conv.start();
+    pps = new SysfsPps({ path: ppsPath, converter: conv }, {
+      addPulse: (p: PpsPulse) => { jitter.add(p.seq, p.monoNs); lastPulseMonoNs = p.monoNs; },
+      onStatus: (m: string) => process.stderr.write(`${m}\n`),
+    });
+    try { await pps.start(); } catch (e) { process.stderr.write(`${(e as Error).message} Monitoring NMEA only.\n`); pps = undefined; }
+  }
   let sats: number | undefined;
+  let sky: GpsSky | undefined;
+  let skyShownNs: bigint | undefined;
+  const view = (): FixLineView => ({
+    satellites: sats, sky,
+    ...(pps ? { pps: { pulses: pps.pulses, jitterNs: jitter.jitterNs(), lastAgeSec: lastPulseMonoNs === undefined ? undefined : Number(hrtimeClock.nowNs() - lastPulseMonoNs) / 1e9 } } : {}),
+  });
   const gps = new SerialGps({ path, baudRate: baud, nowNs: hrtimeClock.nowNs, floorUtcNs: floorUtcNs ?? BUILD_FLOOR_UTC_NS, rollover: o.config.gps.rollover }, {
-    onFix: (f) => out(fixLine(f, sats, o.json)),
+    onFix: (f) => {
+      out(fixLine(f, view(), o.json));
+      const now = hrtimeClock.nowNs();
+      if (!o.json && sky?.satellites.length && (skyShownNs === undefined || now - skyShownNs >= BigInt(SKY_EVERY_SEC * 1e9))) {
+        skyShownNs = now;
+        for (const l of skyLines(sky, columns)) out(l);
+      }
+    },
     onContext: (c) => { sats = c.satellites; },
+    onSky: (s) => { sky = s; },
     onStatus: (m) => process.stderr.write(`${m}\n`),
   });
   await gps.open();
   await waitForSignalOrSeconds(o.seconds);
   await gps.close();
+  pps?.stop();
+  conv.stop();
   await rig?.stop();
-  if (!o.json) out(`${gps.counters.sentences} sentences, ${gps.counters.badChecksum} bad checksums, ${gps.counters.garbage} garbage lines`);
+  if (!o.json) {
+    if (sky) for (const l of skyLines(sky, columns)) out(l);
+    out(`${gps.counters.sentences} sentences, ${gps.counters.badChecksum} bad checksums, ${gps.counters.garbage} garbage lines${pps ? `; PPS ${pps.pulses} pulses${jitter.jitterNs() !== undefined ? `, jitter ${formatNs(jitter.jitterNs()!)}` : ''}` : ''}`);
+  }
   return 0;
 }
 

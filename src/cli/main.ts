@@ -16,6 +16,7 @@ import { devicesCommand } from './devices.js';
 import { gpsMonitor, ppsMonitor, rtcCommand } from './hardware-cli.js';
 import { doctor } from './doctor.js';
 import { clockMonitor } from './clock-monitor.js';
+import { clockSourcesCommand } from './clock-sources.js';
 import { timelineBuild, timelineShow } from './timeline.js';
 import { join, resolve } from 'node:path';
 
@@ -269,7 +270,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'one JSON object per line')
     .action(async (o: { device?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }) => { exitCode = await ppsMonitor(o); });
 
-  program.command('clock').description('the disciplined clock').command('monitor')
+  const clk = program.command('clock').description('the disciplined clock');
+  clk.command('sources')
+    .description("every time source of the running service as `chronyc sources` shows them: state, reach, last sample, frequency")
+    .option('--json', 'machine-readable')
+    .option('-v, --verbose', 'a legend, and each source\'s window, jitter and error bound')
+    .option('-c, --config <path>', "the service's config (for service.runtime_dir)")
+    .option('--socket <path>', 'the status socket (default: found in the usual runtime folders)')
+    .action(async (o: { json?: boolean; verbose?: boolean; config?: string; socket?: string }) => {
+      exitCode = await clockSourcesCommand({ json: o.json, verbose: o.verbose, socket: o.socket, config: o.config ? loadConfigFile(o.config) : undefined });
+    });
+  clk.command('monitor')
     .description('run the clock layer alone and print state, source, system clock offset, bound, frequency once a second')
     .option('-c, --config <path>', 'config file (default: the embedded default)')
     .option('--gps-port <path>', 'GPS serial port')

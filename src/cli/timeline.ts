@@ -4,6 +4,7 @@ import { parseM3u } from '../player/m3u.js';
 import { buildManifest, manifestPathFor, readManifest, sha256File, slotAt, writeManifest } from '../player/manifest.js';
 import { parseStartSpec } from '../service/config.js';
 import { formatDuration } from '../service/status.js';
+import { Progress } from '../util/progress.js';
 
 /** `jaudiosync timeline build|show PLAYLIST`: the manifest every device follows. */
 
@@ -18,7 +19,17 @@ function loadPlaylist(file: string) {
 export async function timelineBuild(file: string, o: { out?: string; rate: number; channels: number; ffmpeg?: string }): Promise<number> {
   const pl = loadPlaylist(file);
   const problems: string[] = [];
-  const m = await buildManifest(pl, findFfmpeg(o.ffmpeg).path, { sampleRate: o.rate, channels: o.channels }, (p) => problems.push(p));
+  const ffmpeg = findFfmpeg(o.ffmpeg).path, format = { sampleRate: o.rate, channels: o.channels };
+  // One entry at a time, to show progress (minutes on a Pi for a 3 h ride).
+  const m = await buildManifest({ ...pl, entries: [] }, ffmpeg, format, () => {});
+  const progress = new Progress({ label: 'timeline build', total: pl.entries.length, unit: 'tracks' });
+  for (const [i, e] of pl.entries.entries()) {
+    progress.update(i, e.title ?? e.raw);
+    const one = await buildManifest({ ...pl, entries: [e] }, ffmpeg, format, (p) => problems.push(p));
+    m.entries.push(...one.entries);
+    m.totalFrames += one.totalFrames;
+  }
+  progress.finish();
   const out = o.out ?? manifestPathFor(file);
   await writeManifest(out, m);
   for (const p of problems) process.stderr.write(`warning: ${p}\n`);

@@ -8,7 +8,8 @@ import { NothingToJoinError, type PlaybackSession } from '../session/session.js'
 import { sleepMono, sleepUntilUtc, untilAborted } from '../session/wake.js';
 import { clockSettled } from '../session/readiness.js';
 import { hrtimeClock } from '../time/clock.js';
-import { isoFromUtcNs } from '../time/timescale.js';
+import { isoFromUtcNs, type SourceName } from '../time/timescale.js';
+import { systemTimeZone } from './schedule.js';
 import { readCpuTempC } from '../time/drift-log.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { isRepeating, parseStartSpec, resolvePath, resolveStart, runtimeDir, stateDir, type Config, type StartSpecParsed } from './config.js';
@@ -361,12 +362,19 @@ function snapshot(s: Service): LiveStatus {
   live.hardware = hardware;
   live.clock = {
     state: ts.state, source: ts.source, errorBoundUs: Number.isFinite(bound) ? bound / 1000 : null, freqPpm: ts.freqPpm, simulated: hardware.simulated,
-    rtcTempC: chain.rtcLoop?.temperatureC, cpuTempC: s.cpuTempC, satellites: gps?.satellites, ppsPulses: gps?.pulses, ppsLabelled: gps?.labelled,
+    rtcTempC: chain.rtcLoop?.temperatureC, cpuTempC: s.cpuTempC, satellites: gps?.satellites, ppsPulses: gps?.pulses, ppsLabelled: gps?.labelled, gps: gps?.sky,
   };
+  live.sources = chain.clock.sourcesReport(expectedSources(s));
+  if (live.schedule) live.schedule.timeZone = s.config.schedule.timezone || systemTimeZone();
   const start = s.session?.startUtcNs ?? (live.schedule?.nextStartUtc ? BigInt(Date.parse(live.schedule.nextStartUtc)) * 1_000_000n : undefined);
   if (live.schedule && start !== undefined) live.schedule.countdownSec = Math.max(0, Number(start - ts.utcAt(now)) / 1e9);
   live.health = { ...live.health!, ...chain.health() };
   return live;
+}
+
+/** The sources this config asks for: listed by `clock sources` even before their first sample. */
+function expectedSources(s: Service): SourceName[] {
+  return [...(s.chain.gpsSource ? ['gps+pps' as const] : []), ...(s.chain.rtcSource ? ['rtc' as const] : []), ...(s.config.ntp.servers.length ? ['ntp' as const] : [])];
 }
 
 /** The LED never says "locked" about twins the config did not ask for (the demo on a bare machine). */

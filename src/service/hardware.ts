@@ -16,6 +16,7 @@ import { CLOCK_STATE_EVERY_MS, ClockStateWriter, readClockPrior } from './clock-
 import type { Logger } from './log.js';
 import { keepTrying, type Retrier } from './retry.js';
 import { RtcLoop } from './rtc-loop.js';
+import { CounterRate } from '../util/rate.js';
 
 /**
  * Wires the timing hardware into the clock layer: drivers -> sources (GPS+PPS, DS3231, SNTP) ->
@@ -286,14 +287,19 @@ function startServoRecords(w: Wiring, loop: () => RtcLoop | undefined): void {
   w.stops.push(() => timer.cancel());
 }
 
+/** Health counters; the NMEA rate is over a moving window (sampled every second, not "since the last call"). */
 function gpsHealth(w: Wiring, gpsCounters: (() => GpsCounters | undefined) | undefined, i2cErrors: () => number): TimingChain['health'] {
-  let last = { atNs: w.mono.nowNs(), sentences: 0 };
-  return () => {
-    const now = w.mono.nowNs();
+  const rate = new CounterRate();
+  let perSec: number | undefined;
+  const sample = () => {
     const counters = gpsCounters?.();
-    const sentences = counters?.sentences ?? 0;
-    const nmeaPerSec = counters ? (sentences - last.sentences) / Math.max(1e-3, Number(now - last.atNs) / 1e9) : undefined;
-    last = { atNs: now, sentences };
-    return { i2cErrors: i2cErrors(), nmeaPerSec, nmeaBad: counters ? counters.badChecksum + counters.garbage : undefined };
+    if (counters) perSec = rate.update(w.mono.nowNs(), counters.sentences);
+  };
+  let timer = w.mono.setTimer(1e9, function tick() { sample(); timer = w.mono.setTimer(1e9, tick); });
+  w.stops.push(() => timer.cancel());
+  return () => {
+    sample();
+    const counters = gpsCounters?.();
+    return { i2cErrors: i2cErrors(), nmeaPerSec: counters ? perSec : undefined, nmeaBad: counters ? counters.badChecksum + counters.garbage : undefined };
   };
 }

@@ -14,7 +14,7 @@ import { readDacPrior, saveDacRate } from './clock-state.js';
 import type { Logger } from './log.js';
 import type { TimingChain } from './hardware.js';
 import { openOutput, type OpenedOutput, type OutputChoice } from './output.js';
-import { formatClock, formatDuration, formatErrorBound, type LiveStatus } from './status.js';
+import { formatClock, formatDuration, formatErrorBound, formatStatusLine, type LiveStatus } from './status.js';
 
 export { NothingToJoinError } from '../session/session.js';
 
@@ -128,15 +128,18 @@ function sessionEvents(opts: RunOptions, tl: LoadedTimeline, t0: bigint, started
   };
 }
 
-/** The status line a rider sees on a terminal (and the journal every 10 s). */
+/** The status line a rider sees on a terminal (fitted to its width) and the journal (every 10 s). */
 function statusLine(chain: TimingChain, s: SessionSnapshot, tracks: number): string {
+  const now = hrtimeClock.nowNs();
   const ts = chain.clock.timescale();
-  const where = s.untilStartSec !== undefined && s.untilStartSec > 0 ? `start in ${formatDuration(Math.ceil(s.untilStartSec))}`
-    : s.track !== undefined ? `track ${s.track}/${tracks} ${formatDuration(s.positionSec ?? 0)}/${formatDuration(s.trackSec ?? 0)} ${s.title}`
-      : s.state;
-  const align = s.syncErrorUs !== undefined ? ` | sync ${s.syncErrorUs.toFixed(1)} µs @ ${(s.ratioPpm ?? 0).toFixed(1)} ppm${s.reseeks ? `, ${s.reseeks} re-seeks` : ''}` : '';
-  const sim = chain.simulated ? 'SIMULATED ' : '';
-  return `${sim}${formatClock(ts, hrtimeClock.nowNs())} | ${where}${align}${s.underruns ? ` | underruns ${s.underruns}` : ''}`;
+  const waiting = s.untilStartSec !== undefined && s.untilStartSec > 0;
+  return formatStatusLine({
+    clock: { state: ts.state, source: ts.source, errorBoundNs: ts.errorBoundAt(now), simulated: chain.simulated },
+    ...(waiting ? { startInSec: s.untilStartSec } : s.track !== undefined
+      ? { track: { number: s.track, count: tracks, positionSec: s.positionSec ?? 0, lengthSec: s.trackSec ?? 0, title: s.title ?? '' } } : { note: s.state }),
+    ...(s.syncErrorUs !== undefined ? { sync: { errorUs: s.syncErrorUs, dacPpm: s.ratioPpm ?? 0, reseeks: s.reseeks } } : {}),
+    underruns: s.underruns,
+  }, process.stdout.isTTY ? process.stdout.columns : undefined);
 }
 
 function playbackStatus(s: SessionSnapshot, tracks: number): NonNullable<LiveStatus['playback']> {

@@ -1,7 +1,7 @@
 import type { MonotonicClock } from './clock.js';
 import { estimateRealtimeOffset } from './realtime.js';
 import type { SampleSink, TimeSample } from './sample.js';
-import { SourceStats, type FrequencyPrior } from './sourcestats.js';
+import { SourceStats, type FrequencyPrior, type SourceStatsReport } from './sourcestats.js';
 import { Timescale, type SourceName } from './timescale.js';
 
 /**
@@ -40,8 +40,13 @@ export interface ClockLayerEvents {
   onSample?(sample: TimeSample): void;
 }
 
+/** Arrivals remembered per source for the reach register: 8 polls and the spacing between them. */
+const ARRIVALS_KEPT = 16;
+
 export class ClockLayer implements SampleSink {
   private readonly stats = new Map<SourceName, SourceStats>();
+  /** Per source, for the report only: recent sample instants and the last sample's offset when it came. */
+  private readonly seen = new Map<SourceName, { monoNs: bigint[]; measuredOffsetNs: number }>();
   /** Each source's last estimate: holdover while its window refills after a gap. */
   private readonly lastEstimate = new Map<SourceName, Timescale>();
   private current: Timescale;
@@ -69,6 +74,7 @@ export class ClockLayer implements SampleSink {
 
   addSample(sample: TimeSample): void {
     this.events.onSample?.(sample);
+    this.remember(sample);
     let st = this.stats.get(sample.source);
     if (!st) {
       this.stats.set(sample.source, (st = new SourceStats(sample.source)));
@@ -81,6 +87,27 @@ export class ClockLayer implements SampleSink {
   /** Samples in each source's window (a source with samples but no estimate yet is "locking"). */
   sampleCounts(): Record<string, number> {
     return Object.fromEntries([...this.stats.values()].map((st) => [st.source, st.count]));
+  }
+
+  /** Notes a sample for the report: when it came, and how far the output clock was from it then. */
+  private remember(sample: TimeSample): void {
+    let r = this.seen.get(sample.source);
+    if (!r) this.seen.set(sample.source, (r = { monoNs: [], measuredOffsetNs: 0 }));
+    r.monoNs.push(sample.monoNs);
+    if (r.monoNs.length > ARRIVALS_KEPT) r.monoNs.shift();
+    r.measuredOffsetNs = Number(this.current.utcAt(sample.monoNs) - sample.utcNs);
+  }
+
+  /**
+   * Every source as `chronyc sources` and `sourcestats` show them, JSON-safe for the status socket.
+   * `expected` lists sources configured but silent so far (shown with reach 0). Changes nothing
+   * but what timescale() would (it brings the selection up to date).
+   */
+  sourcesReport(expected: readonly SourceName[] = []): SourceReport[] {
+    const current = this.timescale();
+    const nowNs = this.clock.nowNs();
+    const names = [...new Set([...this.stats.keys(), ...expected])].sort((a, b) => SOURCE_RANK[a] - SOURCE_RANK[b]);
+    return names.map((name) => sourceRow(name, this.stats.get(name)?.report(), this.lastEstimate.get(name), this.seen.get(name), current, nowNs));
   }
 
   /** The current timescale snapshot (recomputed for holdover on every call). */
@@ -162,4 +189,86 @@ function better(a: Timescale, b: Timescale, nowNs: bigint): boolean {
   const ea = a.errorBoundAt(nowNs), eb = b.errorBoundAt(nowNs);
   if (ea !== eb) return ea < eb;
   return SOURCE_RANK[a.source] < SOURCE_RANK[b.source];
+}
+
+/** One row of `jaudiosync clock sources` (numbers in ns, s and ppm; null where there is none). */
+export interface SourceReport {
+  name: SourceName;
+  /** chrony's mode column: '#' a local reference clock (GPS, PPS, RTC), '^' a server (NTP). */
+  mode: '#' | '^';
+  /** chrony's state column: '*' in use, '-' usable (standing by), '?' locking or silent, '~' too poor to be a lock. */
+  stateChar: '*' | '-' | '?' | '~';
+  state: 'in use' | 'holdover' | 'standby' | 'locking' | 'silent' | 'too poor' | 'no samples';
+  selected: boolean;
+  /** The last 8 polls or pulses, newest in bit 0 (shown in octal as chrony does: 377 = all 8). */
+  reach: number;
+  /** Typical spacing of its samples (s): 1 for PPS, the poll interval for NTP. */
+  pollSec: number | null;
+  samples: number;
+  used: number | null;
+  spanSec: number;
+  lastSampleAgeSec: number | null;
+  /** Our output clock minus the source at its last sample, now (ns; positive = our clock ahead of it, as chrony). */
+  offsetNs: number | null;
+  /** The same when the sample came in, before later corrections (chrony's bracketed figure). */
+  measuredOffsetNs: number | null;
+  /** That sample's own error bound (ns). */
+  sampleErrorNs: number | null;
+  /** The local clock's frequency against this source (ppm, positive = local fast) and its 1σ. */
+  freqPpm: number | null;
+  freqSigmaPpm: number | null;
+  /** Residual RMS of its fit (ns): its jitter as we see it. */
+  stdDevNs: number | null;
+  /** Its own estimate's error bound now (ns). */
+  boundNs: number | null;
+  fromPrior: boolean;
+}
+
+function sourceRow(name: SourceName, r: SourceStatsReport | undefined, lastEst: Timescale | undefined, seen: { monoNs: bigint[]; measuredOffsetNs: number } | undefined, current: Timescale, nowNs: bigint): SourceReport {
+  const est = r?.estimate ?? lastEst;
+  const selected = current.source === name && name !== 'system';
+  const last = r?.lastSample;
+  const pollNs = seen ? typicalSpacingNs(seen.monoNs) : undefined;
+  let stateChar: SourceReport['stateChar'], state: SourceReport['state'];
+  if (!est) [stateChar, state] = r?.samples ? ['?', 'locking'] : ['?', 'no samples'];
+  else if (est.ageSec(nowNs) > HOLDOVER_AFTER_SEC) [stateChar, state] = selected ? ['*', 'holdover'] : ['?', 'silent'];
+  else if (!isLock(est, nowNs)) [stateChar, state] = selected ? ['*', 'too poor'] : ['~', 'too poor'];
+  else [stateChar, state] = selected ? ['*', 'in use'] : ['-', 'standby'];
+  const fin = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
+  return {
+    name, mode: name === 'ntp' ? '^' : '#', stateChar, state, selected,
+    reach: seen && pollNs !== undefined ? reachRegister(seen.monoNs, nowNs, pollNs) : seen?.monoNs.length ? 1 : 0,
+    pollSec: pollNs !== undefined ? pollNs / 1e9 : null,
+    samples: r?.samples ?? 0, used: r?.used ?? null, spanSec: r?.spanSec ?? 0,
+    lastSampleAgeSec: last ? Number(nowNs - last.monoNs) / 1e9 : null,
+    offsetNs: last ? Number(current.utcAt(last.monoNs) - last.utcNs) : null,
+    measuredOffsetNs: last && seen ? seen.measuredOffsetNs : null,
+    sampleErrorNs: last ? last.errorNs : null,
+    freqPpm: fin(est?.freqPpm), freqSigmaPpm: fin(r?.freqSigmaPpm), stdDevNs: fin(r?.stdDevNs),
+    boundNs: est ? fin(est.errorBoundAt(nowNs)) : null,
+    fromPrior: r?.fromPrior ?? false,
+  };
+}
+
+/** The median spacing of sample instants (ns), or undefined with fewer than two. */
+export function typicalSpacingNs(monoNs: readonly bigint[]): number | undefined {
+  const sorted = [...monoNs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const gaps = sorted.slice(1).map((m, i) => Number(m - sorted[i]!)).filter((g) => g > 0).sort((a, b) => a - b);
+  return gaps.length ? gaps[Math.floor(gaps.length / 2)] : undefined;
+}
+
+/**
+ * chrony's reach register from sample instants: bit k set when a sample came within half a poll
+ * of the k-th expected poll before the newest, shifted by the polls missed since (a poll counts as
+ * missed half a poll after it was due). Bit 0 is the latest poll; 0o377 = the last 8 all arrived.
+ */
+export function reachRegister(monoNs: readonly bigint[], nowNs: bigint, pollNs: number): number {
+  if (!monoNs.length || !(pollNs > 0)) return 0;
+  const newest = monoNs.reduce((a, b) => (b > a ? b : a));
+  const missed = Math.max(0, Math.floor(Number(nowNs - newest) / pollNs - 0.5));
+  let reach = 0;
+  for (let k = 0; k + missed < 8; k++) {
+    if (monoNs.some((m) => Math.abs(Number(m - newest) + k * pollNs) <= pollNs / 2)) reach |= 1 << (k + missed);
+  }
+  return reach;
 }

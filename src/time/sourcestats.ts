@@ -45,11 +45,33 @@ export interface FrequencyPrior {
   sigmaPpm: number;
 }
 
+/** The fit behind an estimate: samples it kept, its frequency's 1σ, the residual RMS. */
+export interface FitDiagnostics {
+  /** Samples the estimate used (after outlier rejection). */
+  used: number;
+  /** 1σ of the frequency estimate (ppm): the regression's, or the prior's while it serves. */
+  freqSigmaPpm: number;
+  /** RMS of the residuals around the fit (ns): the source's jitter as we see it. Absent on a prior. */
+  stdDevNs?: number;
+  /** The estimate leans on the last run's frequency (too few samples for a fit). */
+  fromPrior: boolean;
+}
+
+export interface SourceStatsReport extends Partial<FitDiagnostics> {
+  source: SourceName;
+  /** Samples in the window (chrony's NP), and the time they span (s). */
+  samples: number;
+  spanSec: number;
+  lastSample?: TimeSample;
+  /** The source's own estimate (undefined while it has too few consistent samples). */
+  estimate?: Timescale;
+}
+
 export class SourceStats {
   private samples: TimeSample[] = [];
   private _prior?: FrequencyPrior;
   /** The last estimate, valid until the window changes: the player asks every audio period. */
-  private cache?: { ts: Timescale | undefined };
+  private cache?: { ts: Timescale | undefined; fit?: FitDiagnostics };
 
   /** Used only until the window holds MIN_SAMPLES_FOR_LOCK samples. */
   get prior(): FrequencyPrior | undefined {
@@ -88,12 +110,40 @@ export class SourceStats {
 
   /** The fitted timescale, or undefined while there are too few consistent samples. */
   estimate(): Timescale | undefined {
-    this.cache ??= { ts: this.compute() };
-    return this.cache.ts;
+    return this.computed().ts;
   }
 
-  private compute(): Timescale | undefined {
-    if (this.samples.length < MIN_SAMPLES_FOR_LOCK) return this.estimateWithPrior();
+  private computed(): { ts: Timescale | undefined; fit?: FitDiagnostics } {
+    if (!this.cache) {
+      const diag: { fit?: FitDiagnostics } = {};
+      this.cache = { ts: this.compute(diag), fit: diag.fit };
+    }
+    return this.cache;
+  }
+
+  /**
+   * What `clock sources` shows of this source (as chronyc sourcestats): the window, the last
+   * sample, and the fit behind the estimate. Reads the cached estimate; changes nothing.
+   */
+  report(): SourceStatsReport {
+    const { ts, fit } = this.computed();
+    const first = this.samples[0], last = this.samples.at(-1);
+    return {
+      source: this.source,
+      samples: this.samples.length,
+      spanSec: first && last ? Number(last.monoNs - first.monoNs) / 1e9 : 0,
+      lastSample: last,
+      estimate: ts,
+      ...(fit ?? {}),
+    };
+  }
+
+  private compute(diag: { fit?: FitDiagnostics }): Timescale | undefined {
+    if (this.samples.length < MIN_SAMPLES_FOR_LOCK) {
+      const ts = this.estimateWithPrior();
+      if (ts && this.prior) diag.fit = { used: this.samples.length, freqSigmaPpm: this.prior.sigmaPpm, fromPrior: true };
+      return ts;
+    }
     const ref = this.samples.at(-1)!;
     const fit = this.fit(this.samples, ref);
     // Reject outliers once, then refit on the survivors.
@@ -106,6 +156,7 @@ export class SourceStats {
     // x = 0 is the newest sample, the edge of the window: aStdErr already includes the lever arm.
     const predStdErr = line.aStdErr;
     const refUtcNs = ref.monoNs + (ref.utcNs - ref.monoNs) + BigInt(Math.round(line.a));
+    diag.fit = { used: kept.length, freqSigmaPpm: line.bStdErr / 1000, stdDevNs: line.rms, fromPrior: false };
     return new Timescale({
       refMonoNs: ref.monoNs,
       refUtcNs,

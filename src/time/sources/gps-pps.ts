@@ -1,4 +1,4 @@
-import type { GpsSink, GpsTimeFix, GpsContext } from '../../../drivers/gps/types.js';
+import type { GpsSink, GpsTimeFix, GpsContext, GpsSky } from '../../../drivers/gps/types.js';
 import type { PpsPulse, PpsSink } from '../../../drivers/pps/types.js';
 import { median } from '../regress.js';
 import type { SampleSink } from '../sample.js';
@@ -44,6 +44,8 @@ export interface GpsPpsStatus {
   labelDelayMs?: number;
   satellites?: number;
   quality?: number;
+  /** The receiver's sky (fix mode, satellites in view and used with SNR, DOP) when it sends GSA/GSV. */
+  sky?: GpsSky;
 }
 
 export class GpsPpsSource implements GpsSink, PpsSink {
@@ -66,6 +68,10 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   onContext(ctx: GpsContext): void {
     this.status.satellites = ctx.satellites;
     this.status.quality = ctx.quality;
+  }
+
+  onSky(sky: GpsSky): void {
+    this.status.sky = sky;
   }
 
   onStatus(message: string): void {
