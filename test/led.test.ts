@@ -1,6 +1,7 @@
 import test from 'ava';
 import { LedTwin } from '../drivers/led/led.js';
-import { driveLed, ledLit, LED_TICK_MS } from '../src/service/led.js';
+import { driveLed, ledLit, ledPatternFor, LED_TICK_MS } from '../src/service/led.js';
+import { VirtualClock } from '../src/time/clock.js';
 
 /** The status LED's patterns are told apart by a person: blink rates and duty differ per state. */
 
@@ -18,19 +19,29 @@ test('each state has its own pattern: fast blink, slow blink, double flash, stea
   t.deepEqual(sample('off'), { duty: 0, edges: 0 });
 });
 
-test('the driver follows the state onto the LED and switches it off when stopped', async (t) => {
-  const led = new LedTwin(Date.now);
+test('the driver follows the state onto the LED and switches it off when stopped', (t) => {
+  const clock = new VirtualClock(0n);
+  const led = new LedTwin(() => Number(clock.nowNs() / 1_000_000n));
   let state: 'unsynchronized' | 'playing' = 'unsynchronized';
-  const stop = driveLed(led, () => state, Date.now);
-  await new Promise((r) => setTimeout(r, 1000));
+  const stop = driveLed(led, () => state, clock);
+  clock.advance(1_000_000_000n);
   const blinking = led.changes.length;
-  t.true(blinking >= 4, `blinks while unsynchronized: ${blinking} changes`);
+  t.true(blinking >= 6, `blinks at 4 Hz while unsynchronized: ${blinking} changes in 1 s`);
   state = 'playing';
-  await new Promise((r) => setTimeout(r, 3 * LED_TICK_MS));
+  clock.advance(BigInt(3 * LED_TICK_MS) * 1_000_000n);
   const at = led.changes.length;
-  await new Promise((r) => setTimeout(r, 500));
+  clock.advance(500_000_000n);
   t.true(led.on, 'steady on while playing');
   t.is(led.changes.length, at, 'no blinking while playing');
   stop();
   t.false(led.on);
+});
+
+test('the LED never shows a lock on twins the config did not ask for', (t) => {
+  const base = { clockState: 'locked', playing: false };
+  t.is(ledPatternFor({ ...base, simulated: true, simulationAsked: false }), 'unsynchronized', 'auto on a bare machine: twins, not a lock');
+  t.is(ledPatternFor({ ...base, playing: true, simulated: true, simulationAsked: false }), 'unsynchronized');
+  t.is(ledPatternFor({ ...base, simulated: true, simulationAsked: true }), 'locked', 'hardware.mode = "simulated": asked for');
+  t.is(ledPatternFor({ ...base, simulated: false, simulationAsked: false }), 'locked');
+  t.is(ledPatternFor({ ...base, clockState: 'holdover', simulated: false, simulationAsked: false }), 'holdover');
 });

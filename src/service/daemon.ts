@@ -15,7 +15,7 @@ import { writeFileAtomic } from './atomic-file.js';
 import { isRepeating, parseStartSpec, resolvePath, resolveStart, runtimeDir, stateDir, type Config, type StartSpecParsed } from './config.js';
 import { startTimingChain, type HardwareFactory, type TimingChain } from './hardware.js';
 import { acquireInstanceLock, ensurePrivateDir, type InstanceLock } from './instance-lock.js';
-import { driveLed, type LedPattern } from './led.js';
+import { driveLed, ledPatternFor, type LedPattern } from './led.js';
 import type { Logger } from './log.js';
 import { loadPlaylist, manifestPathOf, run, timelineSec } from './run.js';
 import { reloadPlan } from './reload.js';
@@ -109,6 +109,7 @@ export async function takeLock(config: Config): Promise<InstanceLock> {
 }
 
 function newLive(o: ServeOptions, config: Config): LiveStatus {
+  // Labels for people (not timing): the system clock's reading at start.
   return { pid: process.pid, version: o.version, config: config.source, startedAtUtc: new Date().toISOString(), health: { problems: [] } };
 }
 
@@ -293,7 +294,7 @@ async function playingSec(s: Service): Promise<number | undefined> {
 
 function saveResume(s: Service, track: number, title?: string): void {
   const path = join(stateDir(s.config), RESUME_FILE);
-  const state: ResumeState = { v: 1, playlist: resolvePath(s.config, s.config.playlist.path), track, title, savedAtUtc: new Date().toISOString() };
+  const state: ResumeState = { v: 1, playlist: resolvePath(s.config, s.config.playlist.path), track, title, savedAtUtc: isoFromUtcNs(utcNow(s)) };
   void writeFileAtomic(path, JSON.stringify(state) + '\n', { createDir: true })
     .catch((e: Error) => s.log.warn(`cannot save the resume position in ${path}: ${e.message}`));
 }
@@ -377,12 +378,11 @@ function expectedSources(s: Service): SourceName[] {
   return [...(s.chain.gpsSource ? ['gps+pps' as const] : []), ...(s.chain.rtcSource ? ['rtc' as const] : []), ...(s.config.ntp.servers.length ? ['ntp' as const] : [])];
 }
 
-/** The LED never says "locked" about twins the config did not ask for (the demo on a bare machine). */
 function ledPattern(s: Service): LedPattern {
-  if (s.chain.simulated && s.config.hardware.mode !== 'simulated') return 'unsynchronized';
-  if (s.live.playback?.state === 'playing') return 'playing';
-  const st = s.chain.clock.timescale().state;
-  return st === 'locked' ? 'locked' : st === 'holdover' ? 'holdover' : 'unsynchronized';
+  return ledPatternFor({
+    clockState: s.chain.clock.timescale().state, playing: s.live.playback?.state === 'playing',
+    simulated: s.chain.simulated, simulationAsked: s.config.hardware.mode === 'simulated',
+  });
 }
 
 async function startLed(s: Service): Promise<() => void> {
@@ -395,7 +395,7 @@ async function startLed(s: Service): Promise<() => void> {
     log.warn(`status LED: ${(e as Error).message}; carrying on without it`);
     return () => {};
   }
-  return driveLed(out, () => ledPattern(s), Date.now);
+  return driveLed(out, () => ledPattern(s), hrtimeClock);
 }
 
 /** SIGTERM/SIGINT fade out and stop; SIGHUP reloads. Returns the cleanup that removes the handlers. */

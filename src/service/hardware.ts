@@ -232,7 +232,7 @@ async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop;
     const chip = await o.hardware.rtc(config, w.converter, busNumber);
     const rtc = new Ds3231(chip.bus, { busNumber, address: config.rtc.address, nowNs: () => w.mono.nowNs() });
     const loop = new RtcLoop({
-      rtc, source, clock: w.clock, nowNs: () => w.mono.nowNs(), sqwPath: chip.sqwPath, converter: w.converter, setOnLock: config.rtc.set_on_lock,
+      rtc, source, clock: w.clock, nowNs: () => w.mono.nowNs(), timers: w.mono, sqwPath: chip.sqwPath, converter: w.converter, setOnLock: config.rtc.set_on_lock,
       driftLog: w.driftLog, calibrationPath, calibration,
       log: (level, m) => { if (level === 'warn') out.errors++; (level === 'warn' ? log.warn : log.info)(m); w.event(m); },
     });

@@ -1,4 +1,5 @@
 import type { LedOutput } from '../../drivers/led/led.js';
+import type { MonotonicClock } from '../time/clock.js';
 
 /**
  * What the status LED says, readable on a bike at a glance: fast blink = no synchronized clock,
@@ -23,7 +24,21 @@ export function ledLit(pattern: LedPattern, tMs: number): boolean {
 /** Samples the pattern every LED_TICK_MS onto the output. */
 export const LED_TICK_MS = 50;
 
-export function driveLed(out: LedOutput, pattern: () => LedPattern, nowMs: () => number): () => void {
-  const timer = setInterval(() => out.set(ledLit(pattern(), nowMs())), LED_TICK_MS);
-  return () => { clearInterval(timer); out.set(false); out.close(); };
+export function driveLed(out: LedOutput, pattern: () => LedPattern, clock: MonotonicClock): () => void {
+  const t0 = clock.nowNs();
+  let timer = clock.setTimer(LED_TICK_MS * 1e6, function tick() {
+    out.set(ledLit(pattern(), Number(clock.nowNs() - t0) / 1e6));
+    timer = clock.setTimer(LED_TICK_MS * 1e6, tick);
+  });
+  return () => { timer.cancel(); out.set(false); out.close(); };
+}
+
+/**
+ * The pattern for the service's state. Twins the config did not ask for (auto on a bare machine)
+ * never show "locked": a rider glancing at the LED must not believe a simulated lock.
+ */
+export function ledPatternFor(o: { clockState: string; playing: boolean; simulated: boolean; simulationAsked: boolean }): LedPattern {
+  if (o.simulated && !o.simulationAsked) return 'unsynchronized';
+  if (o.playing) return 'playing';
+  return o.clockState === 'locked' ? 'locked' : o.clockState === 'holdover' ? 'holdover' : 'unsynchronized';
 }

@@ -1,6 +1,7 @@
 import type { Ds3231 } from '../../drivers/rtc/ds3231.js';
 import { SysfsPps, type RealtimeToMono } from '../../drivers/pps/sysfs.js';
 import type { ClockLayer } from '../time/clock-layer.js';
+import type { MonotonicClock, TimerHandle } from '../time/clock.js';
 import type { DriftLog } from '../time/drift-log.js';
 import type { RtcCalibration, RtcSource } from '../time/sources/rtc.js';
 import { writeRtcCalibration } from '../time/rtc-calibration.js';
@@ -25,6 +26,8 @@ export interface RtcLoopOptions {
   source: RtcSource;
   clock: ClockLayer;
   nowNs: () => bigint;
+  /** Timers for polling the seconds register (the injected monotonic clock). */
+  timers: MonotonicClock;
   /** Kernel PPS file of the SQW line, or undefined to poll the seconds register. */
   sqwPath?: string;
   converter: RealtimeToMono;
@@ -43,7 +46,7 @@ const SAVE_RATE_AFTER_MEASUREMENTS = 600;
 
 export class RtcLoop {
   private sqw?: SysfsPps;
-  private pollTimer?: NodeJS.Timeout;
+  private pollTimer?: TimerHandle;
   private stopped = false;
   private untrustworthySaid = false;
   private setDone = false;
@@ -152,7 +155,7 @@ export class RtcLoop {
           this.lastSec = sec;
           this.lastReadEndNs = r.monoNs;
           void this.readAndLabel();
-          this.pollTimer = setTimeout(() => this.poll(), 1000 - POLL_LEAD_MS);
+          this.pollTimer = this.o.timers.setTimer((1000 - POLL_LEAD_MS) * 1e6, () => this.poll());
           return;
         }
         this.lastSec = sec;
@@ -160,13 +163,13 @@ export class RtcLoop {
       } catch (e) {
         this.o.log('warn', (e as Error).message);
       }
-      this.pollTimer = setTimeout(() => this.poll(), this.lastSec === undefined ? 100 : POLL_MS);
+      this.pollTimer = this.o.timers.setTimer((this.lastSec === undefined ? 100 : POLL_MS) * 1e6, () => this.poll());
     })();
   }
 
   stop(): void {
     this.stopped = true;
     this.sqw?.stop();
-    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer?.cancel();
   }
 }
