@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-REALTIME=(test/audio-jack.test.ts test/run-wav.test.ts test/timeline.test.ts test/gps-serial-e2e.test.ts test/rtc-calibration.test.ts)
+REALTIME=(test/audio-jack.test.ts test/run-wav.test.ts test/timeline.test.ts test/gps-serial-e2e.test.ts test/rtc-calibration.test.ts test/system-clock-step.test.ts)
 if [ $# -gt 0 ]; then lanes=("$*"); else
   mapfile -t rest < <(ls test/*.test.ts test/sim/*.test.ts | grep -vxF -f <(printf '%s\n' "${REALTIME[@]}"))
   lanes=("--concurrency 2 ${rest[*]}" "--concurrency 1 ${REALTIME[*]}")

@@ -10,8 +10,9 @@ import type { LiveStatus } from '../../src/service/status.js';
 
 const ffmpeg = findFfmpeg().path;
 
+/** A sine whose first sample is loud (phase 1 rad), so that its onset in a recording is exact. */
 export function tone(file: string, hz: number, secs: number, amplitude = 0.5): void {
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `aevalsrc=${amplitude}*sin(2*PI*${hz}*t):s=48000:d=${secs}`, '-ac', '2', file]);
+  execFileSync(ffmpeg, ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `aevalsrc=${amplitude}*sin(2*PI*${hz}*t+1):s=48000:d=${secs}`, '-ac', '2', file]);
 }
 
 export interface ServiceDir {

@@ -1,0 +1,63 @@
+import test from 'ava';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeFile } from '../src/player/decoder.js';
+import { findFfmpeg } from '../src/player/ffmpeg.js';
+import { estimateRealtimeOffset } from '../src/time/realtime.js';
+import { readWav16, spawnCli } from './helpers/cli.js';
+import { alignedDiff, halfFrameDiff } from './helpers/compare.js';
+import { baseConfig, serviceDir } from './helpers/service.js';
+
+/**
+ * The real service process with its system clock stepped under it (libfaketime fakes CLOCK_REALTIME
+ * only, as `date -s`, timesyncd or fake-hwclock would step it): back by an hour while it sleeps
+ * until the start, forward by an hour while it plays. The start must land on its sample and the
+ * music must not move: nothing of the system clock may reach the wake-up, the session or the aligner.
+ * Truth is this test's own (unstepped) clock, which the twins in the service share.
+ */
+
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+test('system clock stepped -1 h while waiting for the start and +1 h while playing: the start lands on its sample, nothing moves', async (t) => {
+  t.true(existsSync(LIBFAKETIME), `${LIBFAKETIME} is missing: scripts/setup.sh --test installs libfaketime`);
+  const startMs = Math.ceil((Date.now() + 30_000) / 1000) * 1000;
+  const d = serviceDir([['a.flac', 440, 10]], []);
+  d.writeAll(baseConfig({ start: new Date(startMs).toISOString() }).map((l) => (l.startsWith('start =') ? `${l}\nwake_early_s = 5` : l)));
+  const offsetFile = join(d.dir, 'faketime');
+  writeFileSync(offsetFile, '+0\n');
+  const svc = spawnCli(['run', '--service', '--config', d.cfg], {
+    env: { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offsetFile, FAKETIME_CACHE_DURATION: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
+  });
+  try {
+    await svc.waitFor(/next start .*: sleeping until 5 s before it/);
+    writeFileSync(offsetFile, '-3600s\n');
+    await svc.waitFor(/system clock stepped by -3600/, 20_000);
+    await svc.waitFor(/first sample placed/, 60_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    writeFileSync(offsetFile, '+0\n');
+    await svc.waitFor(/system clock stepped by 3600/, 20_000);
+    await svc.waitFor(/playlist finished/, 60_000);
+    svc.child.kill('SIGTERM');
+    t.is(await svc.exited, 0);
+    t.notRegex(svc.output, /(^|\n)(warning: )?clock stepped by -?3600|re-seek/, 'the disciplined clock never followed the system clock');
+
+    const side = JSON.parse(readFileSync(join(d.dir, 'out.wav.json'), 'utf8')) as { firstFrameMonoNs: string; startUtcNs: string };
+    const realOffsetNs = estimateRealtimeOffset().offsetNs; // this process's clock is not stepped
+    const firstFrameTrueNs = BigInt(side.firstFrameMonoNs) + realOffsetNs;
+    t.is(BigInt(side.startUtcNs), BigInt(startMs) * 1_000_000n, 'the configured instant');
+    const wav = readWav16(readFileSync(join(d.dir, 'out.wav')));
+    let onset = 0;
+    while (onset < wav.frames && wav.data.readInt16LE(onset * 4) === 0) onset++;
+    const expected = (Number(BigInt(side.startUtcNs) - firstFrameTrueNs) * 48_000) / 1e9;
+    const errorUs = ((onset - expected) / 48_000) * 1e6;
+    t.log(`first sample ${errorUs.toFixed(1)} µs from the start instant (true time)`);
+    t.true(Math.abs(errorUs) < 1000, `onset ${onset}, expected ${expected.toFixed(1)} (${errorUs.toFixed(0)} µs)`);
+    const tone = await decodeFile(findFfmpeg().path, join(d.dir, 'a.flac'), { sampleRate: 48_000, channels: 2 });
+    const played = wav.data.subarray(onset * 4, (onset + tone.frames) * 4);
+    const diff = alignedDiff(played, tone.pcm);
+    t.is(diff.lag, 0, 'not a frame lost, added or moved across the steps');
+    t.true(diff.maxDiff <= halfFrameDiff(440, 0.5), `max sample difference ${diff.maxDiff}`);
+  } finally {
+    svc.child.kill('SIGKILL');
+  }
+});
