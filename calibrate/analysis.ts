@@ -1,4 +1,5 @@
 import { fitLine } from '../src/time/regress.js';
+import type { TemperatureModel } from '../src/time/rtc-calibration.js';
 
 /**
  * Drift analysis of one clock (the subject) against a reference: mean frequency offset with an
@@ -26,19 +27,7 @@ export interface FrequencyEstimate {
   spanSec: number;
 }
 
-export interface TemperatureModel {
-  kind: 'none' | 'linear' | 'quadratic';
-  /** ppm = c0 + c1 (T - refC) + c2 (T - refC)²; c0 at the reference temperature. */
-  refC: number;
-  c0: number;
-  c1PpmPerC: number;
-  c2PpmPerC2: number;
-  /** Temperature range seen (°C). */
-  minC: number;
-  maxC: number;
-  /** Why this kind (too little range, the quadratic term not significant...). */
-  note: string;
-}
+export type { TemperatureModel };
 
 export interface AllanPoint {
   tauSec: number;

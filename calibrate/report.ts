@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { analyse, localFrequencies, pairDrift, type SubjectAnalysis } from './analysis.js';
-import { readRecording, type Reference, type Subject } from './recording.js';
+import { fingerprint, readRecording, type Recording, type Reference, type Subject } from './recording.js';
+import type { RecordingFingerprint } from '../src/time/rtc-calibration.js';
 import { chart } from './svg.js';
 
 /**
@@ -17,6 +18,8 @@ export interface DeviceReport {
   records: number;
   problems: string[];
   subjects: Partial<Record<Subject, SubjectAnalysis & { series: { points: number; segments: number } }>>;
+  /** Its time range, size and whether simulated sources made it (header records). */
+  recording: RecordingFingerprint & { simulatedSources?: Recording['simulated'] };
 }
 
 export interface Report {
@@ -44,7 +47,7 @@ export async function buildReport(files: readonly string[], opts: { reference?: 
   for (const [base, fs] of groupByDevice(files)) {
     const device = basename(base).replace(/\.(jsonl|log|json)$/, '');
     const rec = await readRecording(fs, opts.reference);
-    const d: DeviceReport = { device, files: fs, reference: rec.reference, records: rec.records, problems: [...rec.problems], subjects: {} };
+    const d: DeviceReport = { device, files: fs, reference: rec.reference, records: rec.records, problems: [...rec.problems], subjects: {}, recording: { ...fingerprint(rec, fs), simulatedSources: rec.simulated } };
     for (const [subject, points] of rec.subjects) {
       if (points.length < 30) { d.problems.push(`${subject}: only ${points.length} points, too few to analyse`); continue; }
       d.subjects[subject] = { ...analyse(points), series: { points: points.length, segments: new Set(points.map((p) => p.segment)).size } };

@@ -95,9 +95,10 @@ export async function main(argv: string[]): Promise<number> {
     .description('trim the DS3231 aging offset by the measured rate, save the old value, write the calibration file')
     .option('--dry-run', 'say what would change, change nothing')
     .option('--simulate', 'on a simulated DS3231')
+    .option('--assume-real', 'trust a recording without a header record (an older drift log) to come from real GPS and DS3231')
     .option('-c, --config <path>', 'config file (rtc.bus, rtc.address, rtc.calibration)')
-    .action(async (files: string[], o: { dryRun?: boolean; simulate?: boolean; config?: string }) => {
-      exitCode = await calibrateApply(files, { config: loadConfig(o.config), dryRun: Boolean(o.dryRun), simulate: Boolean(o.simulate), log: createLogger(process.stdout) });
+    .action(async (files: string[], o: { dryRun?: boolean; simulate?: boolean; assumeReal?: boolean; config?: string }) => {
+      exitCode = await calibrateApply(files, { config: loadConfig(o.config), dryRun: Boolean(o.dryRun), simulate: Boolean(o.simulate), assumeReal: Boolean(o.assumeReal), log: createLogger(process.stdout) });
     });
   cal.command('verify')
     .argument('[files...]', 'a recording made after apply (default: clock.drift_log)')
