@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { chart } from '../../calibrate/svg.js';
+import { chart } from '../report/svg.js';
 import { defaultEvents, simulateRide, type GpsMode, type RideEvent, type RideResult } from '../sim/ride.js';
 
 /** `jaudiosync simulate ride`: the ride simulator's CLI (src/sim/ride.ts does the work). */
