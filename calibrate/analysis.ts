@@ -191,6 +191,7 @@ export function overlappingAdev(segments: ReadonlyArray<Float64Array>, tau0Sec: 
     if (m > maxM) break;
     if (ms.at(-1) !== m) ms.push(m);
   }
+  if (maxM >= 1 && ms.at(-1) !== maxM) ms.push(maxM); // the longest τ the data reaches (holdover reads it)
   const out: AllanPoint[] = [];
   for (const m of ms) {
     let sum = 0, terms = 0, n = 0;
@@ -324,8 +325,11 @@ function withConfidence(allan: AllanPoint[], ranges: readonly NoiseRange[], tau0
 
 // ---- Holdover ----
 
-/** A prediction H ahead needs a stretch of recording at least this many times H without a break. */
-export const HOLDOVER_SPAN_FACTOR = 2;
+/**
+ * A prediction H ahead needs σ_y at τ = H from more than one overlapping term: a stretch of
+ * recording at least this many times H without a break (the Allan deviation reaches a third of it).
+ */
+export const HOLDOVER_SPAN_FACTOR = 3;
 /** A recording of N seconds at 1 Hz spans N - 1: a few samples short still counts. */
 const SPAN_TOLERANCE = 0.995;
 
@@ -342,7 +346,8 @@ function noiseErrorNs(allan: readonly AllanPoint[], tSec: number): number | unde
       const b = allan[i - 1];
       if (b) { // interpolate τσ at t between b and a (log-log)
         const f = Math.log(tSec / b.tauSec) / Math.log(a.tauSec / b.tauSec);
-        worst = Math.max(worst, tSec * Math.exp(Math.log(b.adev) + f * (Math.log(a.adev) - Math.log(b.adev))) * 1e9);
+        const adev = a.adev > 0 && b.adev > 0 ? Math.exp(Math.log(b.adev) + f * (Math.log(a.adev) - Math.log(b.adev))) : b.adev + f * (a.adev - b.adev);
+        worst = Math.max(worst, tSec * adev * 1e9);
       }
       break;
     }

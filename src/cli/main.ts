@@ -118,7 +118,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--events <e>', '"default", "none" or a JSON file of events', 'default')
     .option('--seed <s>', 'random seed (the same seed gives the same ride)', '1')
     .option('--json', 'every figure, machine-readable')
-    .option('--svg <file>', 'plot the sync error over the ride with the events marked')
+    .option('--svg <file>', 'plot each device\'s played error and the spread over the ride, outages and events shaded')
+    .option('--html <file>', 'a report: the plot, the phases and the per-device table (readable on a phone)')
     .action(async (o: SimulateOptions) => { exitCode = await simulateCommand(o); });
 
   program.command('status')

@@ -8,7 +8,8 @@ import { esc } from './svg.js';
 
 const CSS = `
 *{box-sizing:border-box}
-body{font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;padding:12px;max-width:62em;color:#1b1b1b;overflow-wrap:anywhere}
+body{font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;padding:12px;max-width:62em;color:#1b1b1b;overflow-wrap:break-word}
+p,li,td.long,figcaption{overflow-wrap:anywhere}
 h1{font-size:1.45em;margin:.4em 0}h2{font-size:1.2em;margin:1.4em 0 .4em}h3{font-size:1.05em;margin:1em 0 .3em}
 figure{margin:1em 0}figure img{display:block;width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.92em;color:#333;margin-top:.35em}
@@ -20,7 +21,10 @@ th,td{border-bottom:1px solid #ddd;padding:.3em .4em;text-align:left;vertical-al
 td.num{text-align:right;white-space:nowrap}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:.6em;font-size:.85em}
 ul{padding-left:1.2em}
-@media (max-width:600px){body{font-size:15px;padding:8px}table{font-size:.8em}th,td{padding:.25em .2em}}
+@media (max-width:600px){body{font-size:15px;padding:8px}
+ table,tbody,tr,td{display:block;width:100%}thead{display:none}
+ tr{border-bottom:1px solid #bbb;padding:.3em 0}td{border:0;padding:.1em 0}td.num{text-align:left;white-space:normal}
+ td::before{content:attr(data-label) ": ";font-weight:600;color:#444}}
 `;
 
 export function page(title: string, body: string): string {
@@ -46,10 +50,14 @@ export function figure(src: string, alt: string, caption: string): string {
   return `<figure><a href="${esc(src)}"><picture><source media="(max-width: 600px)" srcset="${esc(phoneName(src))}"><img src="${esc(src)}" alt="${esc(alt)}"></picture></a><figcaption>${caption}</figcaption></figure>`;
 }
 
-/** A table; cells are text (escaped), a number-like cell is right-aligned. */
+/**
+ * A table; cells are text (escaped), a number-like cell is right-aligned. On a phone each row becomes
+ * a card (every cell on its own line, labelled with its column): no table is wider than the screen.
+ */
 export function table(head: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const numeric = (c: string) => /^[-+−]?[\d.,]+\s*(µs|ms|s|%|ppm)?$/.test(c.trim());
-  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td${numeric(c) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const cls = (c: string) => (numeric(c) ? ' class="num"' : c.length > 40 ? ' class="long"' : '');
+  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c, i) => `<td data-label="${esc(head[i] ?? '')}"${cls(c)}>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
 export { esc };

@@ -91,15 +91,25 @@ function n(v: number): string {
 interface Box { x: number; y: number; w: number; h: number }
 const overlaps = (a: Box, b: Box) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 
-/** Span and marker labels in lanes: each goes into the first lane where it touches no other label. */
+/**
+ * Span and marker labels in lanes above the plot, each with a leader line down to the plot: a label
+ * goes into the first lane where it touches no other label, its leader crosses no label below it,
+ * and no leader from above crosses it.
+ */
 function laneLabels(items: ReadonlyArray<{ x: number; label: string }>, left: number, right: number): Array<{ x: number; lane: number; label: string }> {
-  const lanes: Box[][] = [];
+  const placed: Array<{ box: Box; lane: number; leader: number }> = [];
+  const inside = (x: number, b: Box) => x >= b.x - 2 && x <= b.x + b.w + 2;
   return items.map((it) => {
     const w = textWidth(it.label) + 6;
     const x = Math.max(left, Math.min(right - w, it.x));
-    let lane = lanes.findIndex((boxes) => boxes.every((b) => !overlaps(b, { x, y: 0, w, h: 1 })));
-    if (lane < 0) { lanes.push([]); lane = lanes.length - 1; }
-    lanes[lane]!.push({ x, y: 0, w, h: 1 });
+    const leader = Math.max(left, Math.min(right, it.x));
+    const box: Box = { x, y: 0, w, h: 1 };
+    let lane = 0;
+    for (;; lane++) {
+      const clash = placed.some((p) => (p.lane === lane && overlaps(p.box, box)) || (p.lane < lane && inside(p.leader, box)) || (p.lane > lane && inside(leader, p.box)));
+      if (!clash) break;
+    }
+    placed.push({ box, lane, leader });
     return { x, lane, label: it.label };
   });
 }
@@ -191,7 +201,7 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
   // Legend under the x axis title.
   const entries = [...series.map((s, k) => ({ text: `${s.label}${s.note ? ` (${s.note})` : ''}`, color: s.color ?? COLORS[k % COLORS.length]!, dashed: s.dashed, dots: s.style === 'dots' }))];
   const legend = legendRows(entries, left, right);
-  const legendTop = bottom + 46;
+  const legendTop = bottom + 60; // below the x axis title's box (baseline bottom + 34, descenders)
   const H = legendTop + (legend.length ? (legend.at(-1)!.row + 1) * LEGEND_ROW : 0) + 6;
   const px = pxRaw;
   const py = (v: number) => bottom - ((tx(v) - y0) / (y1 - y0)) * plotH;

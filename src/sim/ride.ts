@@ -120,6 +120,8 @@ export interface RideResult {
   devices: Array<Omit<DeviceResult, 'frameErrorNs'>>;
   /** Spread per ride second (µs), NaN where fewer than two devices play: for plots. */
   spreadUs: Float64Array;
+  /** Per device (in order), its played error against truth for plots: the largest |error| (µs) in each stepSec bucket, NaN where it did not play. */
+  playedErrorUs: { stepSec: number; devices: Float64Array[] };
   /** The ride's songs on the timeline: frames of each (the manifest's counts). */
   songFrames: number[];
   wallMs: number;
@@ -373,7 +375,27 @@ export async function simulateRide(o: RideOptions): Promise<RideResult> {
     phases: Object.fromEntries([...byPhase].map(([k, v]) => [k, { seconds: v.length, ...stats(v) }])),
     devices: devices.map(({ frameErrorNs: _f, ...d }) => d),
     spreadUs,
+    playedErrorUs: playedErrorEnvelopes(devices, rideSec),
     songFrames: playlist.manifest.entries.map((e) => e.frames),
     wallMs: Date.now() - t0,
+  };
+}
+
+/** About this many buckets per device for the plot, whatever the ride's length. */
+const PLOT_BUCKETS = 2000;
+
+function playedErrorEnvelopes(devices: readonly DeviceResult[], rideSec: number): RideResult['playedErrorUs'] {
+  const stepSec = Math.max(1, Math.ceil(rideSec / PLOT_BUCKETS));
+  return {
+    stepSec,
+    devices: devices.map((d) => {
+      const out = new Float64Array(Math.ceil(rideSec / stepSec)).fill(NaN);
+      for (let s = 0; s < rideSec; s++) {
+        const e = Math.abs(d.frameErrorNs[s]!) / 1000;
+        const k = Math.floor(s / stepSec);
+        if (Number.isFinite(e) && !(out[k]! >= e)) out[k] = e;
+      }
+      return out;
+    }),
   };
 }
