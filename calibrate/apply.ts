@@ -75,7 +75,7 @@ export async function applyCalibration(o: {
     const f = o.rtcAnalysis.frequency;
     const before = (await o.rtc.aging()).lsb;
     plan = planAging(f.ppm, before);
-    o.log(`DS3231 measured ${fmt(f.ppm)} ± ${f.uncertaintyPpm.toFixed(3)} ppm (1σ) over ${(f.spanSec / 3600).toFixed(2)} h (${o.recording.from} to ${o.recording.to})`);
+    o.log(`DS3231 measured ${fmt(f.ppm)} ± ${Number(f.uncertaintyPpm.toPrecision(2))} ppm (1σ) over ${(f.spanSec / 3600).toFixed(2)} h (${o.recording.from} to ${o.recording.to})`);
     o.log(`${o.dryRun ? 'would set' : 'setting'} the aging register ${before} -> ${plan.agingAfter} (${fmt(-(plan.agingAfter - before) * AGING_PPM_PER_LSB)} ppm), leaving ${fmt(plan.residualPpm)} ppm${plan.clamped ? ' (the register is at its limit: the crystal is further off than it can trim)' : ''}`);
     if (!o.dryRun) await o.rtc.setAging(plan.agingAfter); // writes and forces a conversion: it takes effect now
     const t = o.rtcAnalysis.temperature;
