@@ -41,7 +41,12 @@ export interface AllanPoint {
   hi?: number;
 }
 
-export type NoiseType = 'white PM' | 'flicker PM' | 'white FM' | 'flicker FM' | 'random-walk FM' | 'drift';
+/**
+ * Power-law noise types by the log-log slope of σ_y(τ) (white PM −1, flicker PM ≈ −1, white FM −½,
+ * flicker FM 0, random-walk FM +½, drift +1); 'periodic' is a falling curve at τ longer than where
+ * it rose: a cycle (temperature) averaging out, not phase noise.
+ */
+export type NoiseType = 'white PM' | 'flicker PM' | 'white FM' | 'flicker FM' | 'random-walk FM' | 'drift' | 'periodic';
 
 /** The noise type over one decade of τ, from the log-log slope of σ_y(τ) there. */
 export interface NoiseRange {
@@ -262,7 +267,7 @@ export function withoutTemperature(points: readonly PhasePoint[], m: Temperature
 // ---- Confidence of σ_y(τ) ----
 
 /** Frequency-noise exponent α (S_y ∝ f^α) of each type, for the degrees of freedom. */
-const ALPHA: Record<NoiseType, number> = { 'white PM': 2, 'flicker PM': 1, 'white FM': 0, 'flicker FM': -1, 'random-walk FM': -2, drift: -2 };
+const ALPHA: Record<NoiseType, number> = { 'white PM': 2, 'flicker PM': 1, 'white FM': 0, 'flicker FM': -1, 'random-walk FM': -2, drift: -2, periodic: 0 };
 
 /**
  * Equivalent degrees of freedom of an overlapping Allan variance from N phase points at m·τ0: the
@@ -313,7 +318,10 @@ export function noiseByDecade(allan: readonly AllanPoint[], tau0Sec: number): No
     const inDecade = usable.filter((a) => a.tauSec >= 10 ** k && a.tauSec <= 10 ** (k + 1) * 1.0001);
     if (inDecade.length < MIN_POINTS_PER_DECADE) continue;
     const slope = fitLine(inDecade.map((a) => Math.log10(a.tauSec)), inDecade.map((a) => Math.log10(a.adev))).b;
-    out.push({ fromTauSec: inDecade[0]!.tauSec, toTauSec: inDecade.at(-1)!.tauSec, slope, noise: noiseOf(slope) });
+    // Phase noise dominates at short τ only: a PM-like fall after FM-type noise is a cycle averaging out.
+    const fmBefore = out.some((r) => r.noise !== 'white PM' && r.noise !== 'flicker PM');
+    const noise = noiseOf(slope);
+    out.push({ fromTauSec: inDecade[0]!.tauSec, toTauSec: inDecade.at(-1)!.tauSec, slope, noise: fmBefore && (noise === 'white PM' || noise === 'flicker PM') ? 'periodic' : noise });
   }
   return out;
 }

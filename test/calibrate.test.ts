@@ -220,3 +220,83 @@ test('calibrate record (simulated hardware) writes GPS samples and RTC records i
   t.is(bad.code, 1);
   t.regex(bad.stderr, /--subject rtc needs --reference gps/);
 });
+
+test('a DS3231 set during the recording (another process; with or without an event record) splits the fit instead of bending it', async (t) => {
+  const path = writeRecording(driftRecordingLines({
+    seconds: 3 * 3600, seed: 31, ppsJitterNs: 1000, system: { ppm: 3 }, rtc: { ppm: 1.4, whiteFmPpm: 0.01 },
+    rtcSets: [{ atSec: 3600 }, { atSec: 7200, silent: true }],
+  }));
+  const { report } = await buildReport([path]);
+  const d = report.devices[0]!;
+  const rtc = d.subjects.rtc!;
+  t.is(rtc.series.segments, 3);
+  t.true(Math.abs(rtc.frequency.ppm - 1.4) < 0.005, `${rtc.frequency.ppm} ppm (a fit across the sets would be far off)`);
+  t.true(d.problems.some((p) => /the RTC was stepped 2 times during the recording/.test(p)), d.problems.join('\n'));
+});
+
+test('holdover: never worse with the rate removed, never smaller at a longer horizon, refused past what the recording supports', async (t) => {
+  const { analyse } = await import('../calibrate/analysis.js');
+  const rnd = seededRandom(77);
+  for (let k = 0; k < 6; k++) {
+    const seconds = 1800 + Math.floor(rnd() * 5 * 3600);
+    const ppm = (rnd() - 0.5) * 4;
+    const lines = [...driftRecordingLines({ seconds, seed: 40 + k, ppsJitterNs: 1500, cpuTempC: cpuTemp, system: { ppm: 0 }, rtcTempC: rtcTemp, rtc: { ppm, whiteFmPpm: 0.02 * rnd(), randomWalkPpmPerSqrtS: 2e-5 * rnd() } })];
+    const points = (await buildReport([writeRecording(lines)])).series.get('pi-a')!.get('rtc')!;
+    const hours = [0.1, 0.25, 0.5, 1, 2, 3];
+    const h = analyse(points, { holdoverHours: hours }).holdover;
+    let last = { u: 0, c: 0 };
+    for (const x of h) {
+      const needSec = x.hours * 3600 * 3;
+      if (x.supported) {
+        t.true(seconds >= needSec * 0.99, `${x.hours} h predicted from ${seconds} s`);
+        t.true(x.calibratedMs! <= x.uncalibratedMs!, `rate removed worse than as it is: ${JSON.stringify(x)}`);
+        t.true(x.uncalibratedMs! >= last.u && x.calibratedMs! >= last.c, `fell with the horizon: ${JSON.stringify(h)}`);
+        last = { u: x.uncalibratedMs!, c: x.calibratedMs! };
+      } else {
+        t.true(seconds < needSec, `${x.hours} h refused from ${seconds} s`);
+        t.is(x.minRecordingHours, x.hours * 3);
+        t.is(x.uncalibratedMs, undefined);
+      }
+    }
+  }
+  // Three minutes of data predict nothing an hour ahead, and say what it takes.
+  const short = await buildReport([writeRecording(driftRecordingLines({ seconds: 180, seed: 50, system: { ppm: 1 }, rtc: { ppm: 1.4 } }))]);
+  t.regex(formatReport(short.report), /after 1 h not predicted \(needs 3 h unbroken\)/);
+  t.regex(short.report.devices[0]!.subjects.rtc!.verdict.headline, /holdover not predicted: 0\.05 h recorded, a 1 h prediction needs 3 h unbroken/);
+});
+
+test('the noise type is called per decade of τ: 6 h and 24 h of the same clocks agree where both reach; a temperature hump is not called phase noise', async (t) => {
+  const { analyse } = await import('../calibrate/analysis.js');
+  const { readRecording } = await import('../calibrate/recording.js');
+  const hump = (t: number) => 45 + 10 * Math.sin((2 * Math.PI * t) / 5400); // a 90-minute temperature cycle
+  const lines = [...driftRecordingLines({
+    seconds: 24 * 3600, seed: 61, ppsJitterNs: 1500, cpuTempC: hump, rtcTempC: (s) => 30 + 8 * Math.sin((2 * Math.PI * s) / 5400),
+    system: { ppm: -43, tempCoeffPpmPerC: 0.25, whiteFmPpm: 0.002, randomWalkPpmPerSqrtS: 2e-6 }, rtc: { ppm: 1.4, tempCoeffPpmPerC2: -0.004, whiteFmPpm: 0.01, randomWalkPpmPerSqrtS: 1e-5 },
+  })];
+  const full = await readRecording([writeRecording(lines)]);
+  const six = await readRecording([writeRecording(lines.slice(0, 1 + 6 * 3600 * 3))]); // the header and the first 6 h
+  for (const subject of ['system', 'rtc'] as const) {
+    const a24 = analyse(full.subjects.get(subject)!), a6 = analyse(six.subjects.get(subject)!);
+    t.true(a6.noiseRanges.length >= 3 && a24.noiseRanges.length > a6.noiseRanges.length, `${subject}: 24 h reaches further`);
+    for (const r of a6.noiseRanges) {
+      const same = a24.noiseRanges.find((x) => x.fromTauSec === r.fromTauSec);
+      t.is(same?.noise, r.noise, `${subject} at τ ${r.fromTauSec}-${r.toTauSec} s: 6 h says ${r.noise}, 24 h says ${same?.noise}`);
+    }
+    // Past the hump the curve falls: a cycle averaging out, never "white PM" at hours.
+    for (const r of a24.noiseRanges.filter((x) => x.fromTauSec >= 1000)) t.not(r.noise, 'white PM', `${subject} ${JSON.stringify(r)}`);
+  }
+});
+
+test('48 h at 1 Hz: the report and its plots are drawn (no "Maximum call stack size exceeded"), with no NaN in any SVG', async (t) => {
+  const path = writeRecording(driftRecordingLines({ seconds: 48 * 3600, seed: 71, ppsJitterNs: 1500, cpuTempC: cpuTemp, system: { ppm: -20, tempCoeffPpmPerC: 0.2, whiteFmPpm: 0.002 } }));
+  const { report, series } = await buildReport([path]);
+  t.is(report.devices[0]!.subjects.system!.series.points, 48 * 3600);
+  const dir = mkdtempSync(join(tmpdir(), 'jas-48h-'));
+  const files = await writeSvgs(dir, report, series);
+  for (const f of files.filter((x) => x.endsWith('.svg'))) {
+    const svg = readFileSync(join(dir, f), 'utf8');
+    t.false(/NaN|Infinity/.test(svg), f);
+    t.true(svg.length < 400_000, `${f} is ${svg.length} bytes: long series are thinned`);
+  }
+  t.true(report.devices[0]!.subjects.system!.holdover.every((h) => h.supported), '48 h supports 1 h and 3 h predictions');
+});
