@@ -92,36 +92,41 @@ interface Box { x: number; y: number; w: number; h: number }
 const overlaps = (a: Box, b: Box) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 
 /**
- * Span and marker labels in lanes above the plot, each with a leader line down to the plot: a label
- * goes into the first lane where it touches no other label, its leader crosses no label below it,
- * and no leader from above crosses it.
+ * Span and marker labels in lanes above the plot, each with a leader line down to the plot at its
+ * anchor. A label goes into the lowest lane where it touches no other label, no leader from a lane
+ * above crosses it, and its own leader crosses no label below; it may start at its anchor or end
+ * there. If nothing fits, a new lane on top (its leader may then cross labels: rare, and no label
+ * ever lies over another).
  */
 function laneLabels(items: ReadonlyArray<{ x: number; label: string }>, left: number, right: number): Array<{ x: number; lane: number; label: string }> {
   const placed: Array<{ box: Box; lane: number; leader: number }> = [];
   const inside = (x: number, b: Box) => x >= b.x - 2 && x <= b.x + b.w + 2;
   return items.map((it) => {
     const w = textWidth(it.label) + 6;
-    const x = Math.max(left, Math.min(right - w, it.x));
     const leader = Math.max(left, Math.min(right, it.x));
-    const box: Box = { x, y: 0, w, h: 1 };
-    let lane = 0;
-    for (;; lane++) {
-      const clash = placed.some((p) => (p.lane === lane && overlaps(p.box, box)) || (p.lane < lane && inside(p.leader, box)) || (p.lane > lane && inside(leader, p.box)));
-      if (!clash) break;
+    const at = (x: number): Box => ({ x: Math.max(left, Math.min(right - w, x)), y: 0, w, h: 1 });
+    const candidates = [at(it.x), at(it.x - w)];
+    const lanes = placed.reduce((m, p) => Math.max(m, p.lane + 1), 0);
+    const clash = (box: Box, lane: number) => placed.some((p) => (p.lane === lane && overlaps(p.box, box)) || (p.lane < lane && inside(p.leader, box)) || (p.lane > lane && inside(leader, p.box)));
+    for (let lane = 0; lane <= lanes; lane++) {
+      const box = candidates.find((c) => !clash(c, lane));
+      if (box) { placed.push({ box, lane, leader }); return { x: box.x, lane, label: it.label }; }
     }
-    placed.push({ box, lane, leader });
-    return { x, lane, label: it.label };
+    const box = candidates[0]!;
+    placed.push({ box, lane: lanes + 1, leader });
+    return { x: box.x, lane: lanes + 1, label: it.label };
   });
 }
 
-/** Legend entries flowing in rows under the plot. */
-function legendRows(entries: ReadonlyArray<{ text: string }>, left: number, right: number): Array<{ x: number; row: number }> {
+/** Legend entries flowing in rows under the plot; one too long for a row is wrapped onto rows of its own. */
+function legendRows(entries: ReadonlyArray<{ text: string }>, left: number, right: number): Array<{ x: number; row: number; lines: string[] }> {
   let x = left, row = 0;
   return entries.map((e) => {
-    const w = 22 + textWidth(e.text) + 16;
-    if (x > left && x + w > right) { row++; x = left; }
-    const at = { x, row };
-    x += w;
+    const lines = wrapText(e.text, right - left - 22 - 4);
+    const w = 22 + lines.reduce((m, l) => Math.max(m, textWidth(l)), 0) + 16;
+    if (x > left && (x + w > right || lines.length > 1)) { row++; x = left; }
+    const at = { x, row, lines };
+    if (lines.length > 1) { row += lines.length; x = left; } else x += w;
     return at;
   });
 }
@@ -141,6 +146,13 @@ function decimate(pts: ReadonlyArray<readonly [number, number]>, px: (v: number)
   }
   flush();
   return out;
+}
+
+/** The text cut with an ellipsis to fit maxWidth (the whole label stays in the element's <title>). */
+export function ellipsize(text: string, maxWidth: number, size = FONT): string {
+  if (textWidth(text, size) <= maxWidth) return text;
+  const chars = [...text];
+  return chars.slice(0, Math.max(1, Math.floor(maxWidth / (TEXT_EM_WIDTH * size)) - 1)).join('') + '…';
 }
 
 /** Words into lines no wider than maxWidth (a single long word stays whole). */
@@ -191,7 +203,8 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
   const left = 30 + yLabels.reduce((a, l) => Math.max(a, textWidth(l)), 0) + 8;
   const right = W - 16;
   // Lanes for span and marker labels between the title and the plot.
-  const laneItems = [...(o.spans ?? []).map((s) => ({ at: s.x0, label: s.label })), ...(o.markers ?? []).map(([x, label]) => ({ at: x, label }))];
+  const laneItems = [...(o.spans ?? []).map((s) => ({ at: s.x0, label: s.label })), ...(o.markers ?? []).map(([x, label]) => ({ at: x, label }))]
+    .map((l) => ({ ...l, label: ellipsize(l.label, right - left - 10) }));
   const pxRaw = (v: number) => left + ((tx(v) - x0) / (x1 - x0)) * (right - left);
   const lanes = laneLabels(laneItems.map((l) => ({ x: pxRaw(l.at), label: l.label })), left, right);
   const laneCount = lanes.reduce((a, l) => Math.max(a, l.lane + 1), 0);
@@ -202,7 +215,8 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
   const entries = [...series.map((s, k) => ({ text: `${s.label}${s.note ? ` (${s.note})` : ''}`, color: s.color ?? COLORS[k % COLORS.length]!, dashed: s.dashed, dots: s.style === 'dots' }))];
   const legend = legendRows(entries, left, right);
   const legendTop = bottom + 60; // below the x axis title's box (baseline bottom + 34, descenders)
-  const H = legendTop + (legend.length ? (legend.at(-1)!.row + 1) * LEGEND_ROW : 0) + 6;
+  const rows = legend.reduce((m, l) => Math.max(m, l.row + l.lines.length), 0);
+  const H = legendTop + rows * LEGEND_ROW + 6;
   const px = pxRaw;
   const py = (v: number) => bottom - ((tx(v) - y0) / (y1 - y0)) * plotH;
   const parts: string[] = [
@@ -247,7 +261,8 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
     const at = legend[k]!;
     const y = legendTop + at.row * LEGEND_ROW;
     const swatch = e.dots ? `<circle cx="${n(at.x + 9)}" cy="${n(y - 4)}" r="3" fill="${e.color}"/>` : `<line x1="${n(at.x)}" x2="${n(at.x + 18)}" y1="${n(y - 4)}" y2="${n(y - 4)}" stroke="${e.color}" stroke-width="2.5"${e.dashed ? ' stroke-dasharray="5 3"' : ''}/>`;
-    parts.push(`<g class="legend-item">${swatch}<text class="legend" x="${n(at.x + 22)}" y="${n(y)}">${esc(e.text)}</text></g>`);
+    const text = at.lines.map((l, i) => `<text class="legend" x="${n(at.x + 22)}" y="${n(y + i * LEGEND_ROW)}">${esc(l)}</text>`).join('');
+    parts.push(`<g class="legend-item">${swatch}${text}</g>`);
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';
