@@ -115,7 +115,8 @@ export async function readRecording(files: readonly string[], want?: Reference):
         }
       }
     } catch (e) {
-      problems.push(`${file}: ${(e as Error).message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      problems.push(code === 'ENOENT' ? `${file} does not exist` : code === 'EACCES' ? `${file} is not readable by this user` : code === 'EISDIR' ? `${file} is a folder, not a recording` : `${file}: ${(e as Error).message}`);
     }
     if (bad > 5) problems.push(`${file}: ${bad} bad lines in all`);
   }

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { applyCalibration, applyRefusal, verifyRefusal, verifySummary } from '../../calibrate/apply.js';
 import { record, parseDuration, type RecordReference, type RecordSubject } from '../../calibrate/record.js';
@@ -28,6 +29,8 @@ export async function calibrateRecord(o: { config: Config; reference: string; su
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   process.once('SIGTERM', () => abort.abort());
+  // The state dir is ours to create; a folder the user named must exist (a typo is not created).
+  if (o.out === undefined) await mkdir(stateDir(o.config), { recursive: true });
   const out = o.out !== undefined ? fromCwd(o.out) : join(stateDir(o.config), `calibration-${o.subject}-vs-${o.reference}.jsonl`);
   await record({ config: o.config, reference: o.reference as RecordReference, subject: o.subject as RecordSubject, durationSec, out, calibrationPath: calibrationPath(o.config), log: o.log, abort: abort.signal });
   return 0;
