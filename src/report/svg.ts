@@ -92,31 +92,24 @@ interface Box { x: number; y: number; w: number; h: number }
 const overlaps = (a: Box, b: Box) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 
 /**
- * Span and marker labels in lanes above the plot, each with a leader line down to the plot at its
- * anchor. A label goes into the lowest lane where it touches no other label, no leader from a lane
- * above crosses it, and its own leader crosses no label below; it may start at its anchor or end
- * there. If nothing fits, a new lane on top (its leader may then cross labels: rare, and no label
- * ever lies over another).
+ * Span and marker labels in lanes above the plot: each starts (or, if that collides, ends) at its
+ * anchor's x, with a swatch of its span's colour, in the lowest lane where it touches no other label.
+ * No leader lines: nothing crosses a label.
  */
 function laneLabels(items: ReadonlyArray<{ x: number; label: string }>, left: number, right: number): Array<{ x: number; lane: number; label: string }> {
-  const placed: Array<{ box: Box; lane: number; leader: number }> = [];
-  const inside = (x: number, b: Box) => x >= b.x - 2 && x <= b.x + b.w + 2;
+  const placed: Array<{ box: Box; lane: number }> = [];
   return items.map((it) => {
-    const w = textWidth(it.label) + 6;
-    const leader = Math.max(left, Math.min(right, it.x));
+    const w = SWATCH + textWidth(it.label) + 8;
     const at = (x: number): Box => ({ x: Math.max(left, Math.min(right - w, x)), y: 0, w, h: 1 });
     const candidates = [at(it.x), at(it.x - w)];
-    const lanes = placed.reduce((m, p) => Math.max(m, p.lane + 1), 0);
-    const clash = (box: Box, lane: number) => placed.some((p) => (p.lane === lane && overlaps(p.box, box)) || (p.lane < lane && inside(p.leader, box)) || (p.lane > lane && inside(leader, p.box)));
-    for (let lane = 0; lane <= lanes; lane++) {
-      const box = candidates.find((c) => !clash(c, lane));
-      if (box) { placed.push({ box, lane, leader }); return { x: box.x, lane, label: it.label }; }
+    for (let lane = 0; ; lane++) {
+      const box = candidates.find((c) => !placed.some((p) => p.lane === lane && overlaps(p.box, c)));
+      if (box) { placed.push({ box, lane }); return { x: box.x, lane, label: it.label }; }
     }
-    const box = candidates[0]!;
-    placed.push({ box, lane: lanes + 1, leader });
-    return { x: box.x, lane: lanes + 1, label: it.label };
   });
 }
+/** The colour key before a lane label (px). */
+const SWATCH = 14;
 
 /** Legend entries flowing in rows under the plot; one too long for a row is wrapped onto rows of its own. */
 function legendRows(entries: ReadonlyArray<{ text: string }>, left: number, right: number): Array<{ x: number; row: number; lines: string[] }> {
@@ -250,8 +243,11 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
   }
   lanes.forEach((l, k) => {
     const y = 34 + titleExtra + l.lane * LANE + 12;
-    const anchorX = laneItems[k] ? Math.max(left, Math.min(right, px(laneItems[k]!.at))) : l.x;
-    parts.push(`<line x1="${n(anchorX)}" x2="${n(anchorX)}" y1="${n(y + 3)}" y2="${n(top)}" stroke="#999"/>`, `<text class="span-label" x="${n(l.x + 3)}" y="${n(y)}" fill="#444">${esc(l.label)}</text>`);
+    const span = k < (o.spans?.length ?? 0) ? o.spans![k] : undefined;
+    const key = span
+      ? `<rect x="${n(l.x)}" y="${n(y - 10)}" width="10" height="10" fill="${span.color ?? SPAN_COLORS[k % SPAN_COLORS.length]}" stroke="#999"/>`
+      : `<line x1="${n(l.x + 5)}" x2="${n(l.x + 5)}" y1="${n(y - 11)}" y2="${n(y + 1)}" stroke="#777" stroke-dasharray="3 2"/>`;
+    parts.push(`${key}<text class="span-label" x="${n(l.x + SWATCH)}" y="${n(y)}" fill="#333">${esc(l.label)}</text>`);
   });
   parts.push(...guideLines(o.guides ?? [], px, py, left, right, top, bottom, log));
   parts.push('<g clip-path="url(#plot)">');
