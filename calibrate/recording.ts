@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import type { RecordingFingerprint } from '../src/time/rtc-calibration.js';
 import type { PhasePoint } from './analysis.js';
 
 /**
@@ -17,8 +18,15 @@ export type Reference = (typeof REFERENCES)[number];
 
 /** Records further apart than this (s) are separate segments: the run was interrupted. */
 const GAP_SEC = 30;
-/** A phase jump beyond this (ns) plus 500 ppm of the spacing is a step (a set), not drift. */
+/**
+ * A phase jump beyond this (ns) plus 500 ppm of the spacing is a step (a set), not drift, unless the
+ * measurement noise itself is that large (a polled RTC: sub-ms): then STEP_NOISE_FACTOR times the
+ * robust spread of the second-to-second changes.
+ */
 const STEP_NS = 200_000;
+const STEP_NOISE_FACTOR = 8;
+/** An event saying the RTC was set (by the service, `rtc set`, anything) splits the RTC's record too. */
+const RTC_SET_EVENT = /DS3231 set|RTC set|set the RTC|rtc-set/i;
 
 export interface Recording {
   subjects: Map<Subject, PhasePoint[]>;
@@ -28,6 +36,13 @@ export interface Recording {
   /** First and last reference instants (UTC ns) seen. */
   fromUtcNs?: bigint;
   toUtcNs?: bigint;
+  /**
+   * What its header records say about the sources: per source, true when any header called it a
+   * simulated twin. Undefined when the files have no header (an older drift log): origin unknown.
+   */
+  simulated?: { gps?: boolean; pps?: boolean; rtc?: boolean; ntp?: boolean };
+  /** Steps of the RTC found in it (a set, a power loss): each starts a new segment. */
+  rtcSteps: number;
 }
 
 interface Raw { mono: bigint; utc: bigint }
@@ -51,7 +66,9 @@ export async function readRecording(files: readonly string[], want?: Reference):
   const problems: string[] = [];
   const samples = new Map<string, Raw[]>();
   const temps: Array<{ mono: bigint; c: number }> = [];
-  const rtc: Array<{ utc: bigint; x: number; c?: number }> = [];
+  const rtc: Array<{ utc: bigint; x: number; c?: number; setBefore?: boolean }> = [];
+  let simulated: Recording['simulated'];
+  let setPending = false;
   let records = 0;
   let fromUtcNs: bigint | undefined, toUtcNs: bigint | undefined;
   // Rotated files (FILE.5 ... FILE.1, FILE) are read oldest first by the caller's order; a reboot's
@@ -81,14 +98,25 @@ export async function readRecording(files: readonly string[], want?: Reference):
           } else if (r.kind === 'servo' && mono !== undefined && typeof r.cpuTempC === 'number') {
             temps.push({ mono, c: r.cpuTempC });
           } else if (r.kind === 'rtc' && utc !== undefined && typeof r.rtcMinusUtcNs === 'number') {
-            rtc.push({ utc, x: r.rtcMinusUtcNs, c: typeof r.rtcTempC === 'number' ? r.rtcTempC : undefined });
+            // The edge's own offset when the writer gives it; else the RTC source's fitted one.
+            const x = typeof r.edgeOffsetNs === 'number' ? r.edgeOffsetNs : r.rtcMinusUtcNs;
+            rtc.push({ utc, x, c: typeof r.rtcTempC === 'number' ? r.rtcTempC : undefined, setBefore: setPending || undefined });
+            setPending = false;
+          } else if (r.kind === 'event' && typeof r.message === 'string' && RTC_SET_EVENT.test(r.message)) {
+            setPending = true;
+          } else if (r.kind === 'header' && typeof r.simulated === 'object' && r.simulated !== null) {
+            simulated ??= {};
+            for (const [k, v] of Object.entries(r.simulated as Record<string, unknown>)) {
+              if (typeof v === 'boolean') (simulated as Record<string, boolean>)[k] = Boolean((simulated as Record<string, boolean>)[k]) || v;
+            }
           }
         } catch {
           if (bad++ < 5) problems.push(`${file} line ${lineNo}: a field is not what the format says, skipped`);
         }
       }
     } catch (e) {
-      problems.push(`${file}: ${(e as Error).message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      problems.push(code === 'ENOENT' ? `${file} does not exist` : code === 'EACCES' ? `${file} is not readable by this user` : code === 'EISDIR' ? `${file} is a folder, not a recording` : `${file}: ${(e as Error).message}`);
     }
     if (bad > 5) problems.push(`${file}: ${bad} bad lines in all`);
   }
@@ -96,8 +124,14 @@ export async function readRecording(files: readonly string[], want?: Reference):
   const subjects = new Map<Subject, PhasePoint[]>();
   const sys = reference ? samples.get(reference) ?? [] : [];
   if (sys.length) subjects.set('system', systemSeries(sys, temps));
-  if (rtc.length) subjects.set('rtc', rtcSeries(rtc));
-  return { subjects, reference, problems, records, fromUtcNs, toUtcNs };
+  let rtcSteps = 0;
+  if (rtc.length) {
+    const r = rtcSeries(rtc);
+    subjects.set('rtc', r.points);
+    rtcSteps = r.steps;
+    if (r.steps) problems.push(`the RTC was stepped ${r.steps} time${r.steps > 1 ? 's' : ''} during the recording (set by a process, or it lost power): each step starts a new segment, and the rate is fitted within segments`);
+  }
+  return { subjects, reference, problems, records, fromUtcNs, toUtcNs, simulated, rtcSteps };
 }
 
 function systemSeries(raw: Raw[], temps: Array<{ mono: bigint; c: number }>): PhasePoint[] {
@@ -120,15 +154,34 @@ function systemSeries(raw: Raw[], temps: Array<{ mono: bigint; c: number }>): Ph
   });
 }
 
-function rtcSeries(rows: Array<{ utc: bigint; x: number; c?: number }>): PhasePoint[] {
+/** Median of |Δx| between neighbours (1.4826 × MAD of a zero-mean change): the noise a step must beat. */
+function typicalChangeNs(rows: ReadonlyArray<{ x: number }>): number {
+  const d: number[] = [];
+  for (let i = 1; i < rows.length; i++) d.push(Math.abs(rows[i]!.x - rows[i - 1]!.x));
+  if (d.length === 0) return 0;
+  d.sort((a, b) => a - b);
+  return 1.4826 * d[Math.floor(d.length / 2)]!;
+}
+
+function rtcSeries(rows: Array<{ utc: bigint; x: number; c?: number; setBefore?: boolean }>): { points: PhasePoint[]; steps: number } {
   const utc0 = rows[0]!.utc;
-  let segment = 0;
-  return rows.map((r, i) => {
+  const stepNs = Math.max(STEP_NS, STEP_NOISE_FACTOR * typicalChangeNs(rows));
+  let segment = 0, steps = 0;
+  const points = rows.map((r, i) => {
     const prev = rows[i - 1];
     if (prev) {
       const dt = Number(r.utc - prev.utc) / 1e9;
-      if (dt > GAP_SEC || Math.abs(r.x - prev.x) > STEP_NS + 500 * 1e-6 * dt * 1e9) segment++;
+      const jump = Math.abs(r.x - prev.x) > stepNs + 500 * 1e-6 * dt * 1e9;
+      if (dt > GAP_SEC || jump || r.setBefore) segment++;
+      if (jump || r.setBefore) steps++;
     }
     return { tSec: Number(r.utc - utc0) / 1e9, xNs: r.x, tempC: r.c, segment };
   });
+  return { points, steps };
+}
+
+/** Which recording this is (its time range and size), as the calibration store keeps it. */
+export function fingerprint(rec: Pick<Recording, 'fromUtcNs' | 'toUtcNs' | 'records' | 'simulated'>, files: readonly string[]): RecordingFingerprint {
+  const iso = (ns?: bigint) => (ns === undefined ? '' : new Date(Number(ns / 1_000_000n)).toISOString());
+  return { from: iso(rec.fromUtcNs), to: iso(rec.toUtcNs), records: rec.records, files: [...files], ...(rec.simulated ? { simulated: Object.values(rec.simulated).some(Boolean) } : {}) };
 }

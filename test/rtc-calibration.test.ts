@@ -36,3 +36,62 @@ test('on a GPS lock the (simulated) DS3231 is set on the second and the set is r
   t.truthy(after, 'RTC measurements after the set');
   t.true(Math.abs(after!.rtcMinusUtcNs!) < 1_000_000, `RTC ${after!.rtcMinusUtcNs} ns from GPS after the set`);
 });
+
+test('the calibration store merges every write: the service\'s set, calibrate apply\'s trim and a recording mark all survive each other', async (t) => {
+  const { defaultCalibrationPath, readCalibration, updateCalibration } = await import('../src/time/rtc-calibration.js');
+  const dir = mkdtempSync(join(tmpdir(), 'jas-store-'));
+  t.is(defaultCalibrationPath('/var/lib/jaudiosync'), '/var/lib/jaudiosync/rtc-calibration.json');
+  const path = defaultCalibrationPath(join(dir, 'state')); // the state dir does not exist yet: created
+  t.deepEqual(await readCalibration(path), {});
+  const setAtUtcNs = BigInt(Date.UTC(2026, 5, 1, 18)) * 1_000_000n;
+  await writeRtcCalibration(path, { ratePpm: 1.5, rateUncertaintyPpm: 0.05, setAtUtcNs, setErrorNs: 250_000 });
+  await updateCalibration(path, { ratePpm: 0.04, rtc: { measuredPpm: 1.54, agingBefore: 0, agingAfter: 15 }, recordingInProgress: { pid: 1, out: 'r.jsonl', since: 'x' } });
+  await updateCalibration(path, { rtc: { appliedAt: '2026-06-02T00:00:00.000Z' } }); // nested objects merge
+  // The service measures again: its write keeps the trim.
+  await writeRtcCalibration(path, { ratePpm: 0.05, rateUncertaintyPpm: 0.02 }, setAtUtcNs + 3_600_000_000_000n);
+  const f = (await readCalibration(path)).file!;
+  t.is(f.ratePpm, 0.05);
+  t.is(f.setAt, '2026-06-01T18:00:00.000Z');
+  t.is(f.setErrorNs, 250_000);
+  t.is(f.measuredAt, '2026-06-01T19:00:00.000Z');
+  t.deepEqual(f.rtc, { measuredPpm: 1.54, agingBefore: 0, agingAfter: 15, appliedAt: '2026-06-02T00:00:00.000Z' });
+  t.truthy(f.recordingInProgress);
+  await updateCalibration(path, { recordingInProgress: null }); // null removes a field
+  t.is((await readCalibration(path)).file!.recordingInProgress, undefined);
+  t.is((await readRtcCalibration(path, () => t.fail()))!.setAtUtcNs, setAtUtcNs);
+  // Writers at once (the service and calibrate): the lock keeps every field.
+  await Promise.all(Array.from({ length: 8 }, (_, i) => updateCalibration(path, { [`extra${i}` as 'measuredAt']: String(i) })));
+  const all = (await readCalibration(path)).file as unknown as Record<string, unknown>;
+  for (let i = 0; i < 8; i++) t.is(all[`extra${i}`], String(i));
+  t.false(existsSync(`${path}.lock`));
+});
+
+test('a broken calibration file is reported, kept aside and replaced, never silently trusted', async (t) => {
+  const { readCalibration, updateCalibration } = await import('../src/time/rtc-calibration.js');
+  const dir = mkdtempSync(join(tmpdir(), 'jas-store-'));
+  const path = join(dir, 'rtc-calibration.json');
+  writeFileSync(path, '{"ratePpm": 1.2, "rateUncertaintyPpm": "small"}');
+  t.regex((await readCalibration(path)).problem!, /rtc-calibration\.json is not usable \(rateUncertaintyPpm must be a number/);
+  const said: string[] = [];
+  const f = await updateCalibration(path, { setAt: '2026-06-01T00:00:00.000Z' }, (m) => said.push(m));
+  t.regex(said.join('\n'), /kept it as .*rtc-calibration\.json\.broken and started a new one/);
+  t.is(readFileSync(`${path}.broken`, 'utf8'), '{"ratePpm": 1.2, "rateUncertaintyPpm": "small"}');
+  t.deepEqual({ ratePpm: f.ratePpm, rateUncertaintyPpm: f.rateUncertaintyPpm, setAt: f.setAt }, { ratePpm: 0, rateUncertaintyPpm: 2, setAt: '2026-06-01T00:00:00.000Z' });
+});
+
+test('rtcSetHeld: a live calibrate record holds the RTC; a dead one does not', async (t) => {
+  const { rtcSetHeld, updateCalibration } = await import('../src/time/rtc-calibration.js');
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'jas-store-'));
+  const path = join(dir, 'rtc-calibration.json');
+  t.is(await rtcSetHeld(path), undefined, 'no store: nothing held');
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+  try {
+    await updateCalibration(path, { recordingInProgress: { pid: child.pid!, out: '/tmp/r.jsonl', since: '2026-06-01T00:00:00.000Z' } });
+    t.regex((await rtcSetHeld(path))!, new RegExp(`calibrate record \\(pid ${child.pid}, .*\\) is measuring the DS3231 into /tmp/r\\.jsonl: not setting it`));
+  } finally {
+    child.kill();
+    await new Promise((r) => child.once('exit', r));
+  }
+  t.is(await rtcSetHeld(path), undefined, 'its process is gone: a leftover mark holds nothing');
+});

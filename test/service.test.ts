@@ -117,7 +117,7 @@ test('kill -9 at random moments while state is written: the file always parses (
   const dir = mkdtempSync(join(tmpdir(), 'jas-kill-'));
   const path = join(dir, 'resume.json');
   // A writer that rewrites the state file as fast as it can, each time a little longer.
-  const script = `import { writeFileAtomic } from ${JSON.stringify(join(process.cwd(), 'src/service/atomic-file.ts'))};
+  const script = `import { writeFileAtomic } from ${JSON.stringify(join(process.cwd(), 'src/util/files.ts'))};
 let n = 0; for (;;) { n++; await writeFileAtomic(${JSON.stringify(path)}, JSON.stringify({ v: 1, track: n, pad: 'x'.repeat(n % 5000) }) + '\\n'); if (n === 1) process.stdout.write('go\\n'); await new Promise((r) => setTimeout(r, 1)); }`;
   // (A millisecond between writes: hundreds of writes per run, without hogging a core the audio tests beside it need.)
   writeFileSync(join(dir, 'writer.mts'), script);

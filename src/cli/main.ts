@@ -98,9 +98,10 @@ export async function main(argv: string[]): Promise<number> {
     .description('trim the DS3231 aging offset by the measured rate, save the old value, write the calibration file')
     .option('--dry-run', 'say what would change, change nothing')
     .option('--simulate', 'on a simulated DS3231')
+    .option('--assume-real', 'trust a recording without a header record (an older drift log) to come from real GPS and DS3231')
     .option('-c, --config <path>', 'config file (rtc.bus, rtc.address, rtc.calibration)')
-    .action(async (files: string[], o: { dryRun?: boolean; simulate?: boolean; config?: string }) => {
-      exitCode = await calibrateApply(files, { config: loadConfig(o.config), dryRun: Boolean(o.dryRun), simulate: Boolean(o.simulate), log: createLogger(process.stdout) });
+    .action(async (files: string[], o: { dryRun?: boolean; simulate?: boolean; assumeReal?: boolean; config?: string }) => {
+      exitCode = await calibrateApply(files, { config: loadConfig(o.config), dryRun: Boolean(o.dryRun), simulate: Boolean(o.simulate), assumeReal: Boolean(o.assumeReal), log: createLogger(process.stdout) });
     });
   cal.command('verify')
     .argument('[files...]', 'a recording made after apply (default: clock.drift_log)')
@@ -120,7 +121,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--events <e>', '"default", "none" or a JSON file of events', 'default')
     .option('--seed <s>', 'random seed (the same seed gives the same ride)', '1')
     .option('--json', 'every figure, machine-readable')
-    .option('--svg <file>', 'plot the sync error over the ride with the events marked')
+    .option('--svg <file>', 'plot each device\'s played error and the spread over the ride, outages and events shaded')
+    .option('--html <file>', 'a report: the plot, the phases and the per-device table (readable on a phone)')
     .action(async (o: SimulateOptions) => { exitCode = await simulateCommand(o); });
 
   program.command('status')

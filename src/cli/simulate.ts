@@ -1,11 +1,15 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { chart } from '../../calibrate/svg.js';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { phoneName } from '../report/html.js';
 import { defaultEvents, simulateRide, type GpsMode, type RideEvent, type RideResult } from '../sim/ride.js';
+import { whyNotWritable } from '../util/files.js';
+import { deviceTable, formatUs, PHONE_WIDTH, rideChart, rideHtml } from './ride-report.js';
 
 /** `jaudiosync simulate ride`: the ride simulator's CLI (src/sim/ride.ts does the work). */
 
 export interface SimulateOptions {
-  devices: string; hours: string; gps: string; pps: string; calibrated: string; events: string; seed: string; json?: boolean; svg?: string;
+  devices: string; hours: string; gps: string; pps: string; calibrated: string; events: string; seed: string; json?: boolean; svg?: string; html?: string;
 }
 
 function readEvents(spec: string, devices: number, hours: number): RideEvent[] {
@@ -27,8 +31,7 @@ function readEvents(spec: string, devices: number, hours: number): RideEvent[] {
   return parsed as RideEvent[];
 }
 
-/** A sync figure in µs, as µs or ms. */
-export const formatUs = (v: number) => (!Number.isFinite(v) ? '-' : v < 1000 ? `${v.toFixed(1)} µs` : `${(v / 1000).toFixed(2)} ms`);
+export { formatUs };
 const us = formatUs;
 
 export function formatRide(r: RideResult): string {
@@ -40,8 +43,7 @@ export function formatRide(r: RideResult): string {
     `inter-device sync error (spread of the true instants one frame is played): p50 ${us(r.syncErrorUs.p50)}, p99 ${us(r.syncErrorUs.p99)}, max ${us(r.syncErrorUs.max)}`,
     ...Object.entries(r.phases).map(([k, v]) => `  ${k.padEnd(28)} ${String(v.seconds).padStart(6)} s   p50 ${us(v.p50).padStart(9)}   p99 ${us(v.p99).padStart(9)}   max ${us(v.max).padStart(9)}`),
     '',
-    'device   GPS  clock vs truth p50 / p99 / max           bound broken  joins                  audible',
-    ...r.devices.map((d) => `${d.name.padEnd(8)} ${d.gps ? 'yes' : 'no '}  ${`${us(d.clock.p50Us)} / ${us(d.clock.p99Us)} / ${us(d.clock.maxUs)}`.padEnd(40)} ${`${d.clock.boundBrokenPct.toFixed(2)} %`.padStart(12)}  ${(d.joins.map((j) => `+${j.joinedAfterSec} s after ${j.atSec} s`).join(', ') || '-').padEnd(22)} ${d.audible.join('; ') || '-'}`),
+    ...deviceTable(r),
   ];
   return lines.join('\n') + '\n';
 }
@@ -51,21 +53,31 @@ export async function simulateCommand(o: SimulateOptions): Promise<number> {
   if (!(Number.isInteger(devices) && devices >= 1 && devices <= 64)) throw new Error(`--devices "${o.devices}": expected 1 to 64`);
   if (!(hours > 0 && hours <= 48)) throw new Error(`--hours "${o.hours}": expected more than 0, at most 48`);
   if (!Number.isInteger(seed)) throw new Error(`--seed "${o.seed}": expected an integer`);
+  // Refuse an unwritable output before simulating for minutes.
+  for (const [opt, file] of [['--svg', o.svg], ['--html', o.html]] as const) {
+    const why = file !== undefined ? await whyNotWritable(resolve(file)) : undefined;
+    if (why) throw new Error(`${opt} ${file}: ${why}`);
+  }
   const r = await simulateRide({ devices, hours, gps: o.gps as GpsMode, pps: o.pps as 'kernel' | 'gpio', calibrated: o.calibrated === 'yes', events: readEvents(o.events, devices, hours), seed });
   if (o.json) {
-    const { spreadUs: _s, ...rest } = r;
+    const { spreadUs: _s, playedErrorUs: _p, ...rest } = r;
     process.stdout.write(JSON.stringify(rest, null, 2) + '\n');
   } else {
     process.stdout.write(formatRide(r));
   }
   if (o.svg) {
-    const pts: Array<[number, number]> = [];
-    r.spreadUs.forEach((v, s) => { if (Number.isFinite(v)) pts.push([s / 3600, v]); });
-    writeFileSync(o.svg, chart([{ label: 'spread between devices', points: pts }], {
-      title: `sync error over the ride: ${devices} devices, GPS ${o.gps}`, xLabel: 'hours', yLabel: 'µs',
-      markers: r.options.events.map((e) => [e.atSec / 3600, e.label ?? e.kind] as [number, string]),
-    }));
-    process.stderr.write(`plot: ${o.svg}\n`);
+    const svg = resolve(o.svg);
+    await writeFile(svg, rideChart(r));
+    process.stderr.write(`plot: ${svg}\n`);
+  }
+  if (o.html) {
+    // The page's plot beside it, at desktop and phone widths.
+    const html = resolve(o.html);
+    const svgName = `${basename(html).replace(/\.html?$/, '')}.svg`;
+    await writeFile(join(dirname(html), svgName), rideChart(r));
+    await writeFile(join(dirname(html), phoneName(svgName)), rideChart(r, PHONE_WIDTH));
+    await writeFile(html, rideHtml(r, svgName, phoneName(svgName)));
+    process.stderr.write(`report: ${html} (with ${svgName})\n`);
   }
   return 0;
 }

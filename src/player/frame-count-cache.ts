@@ -1,6 +1,6 @@
 import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../service/atomic-file.js';
+import { writeFileAtomic } from '../util/files.js';
 import { decodeToChunks, type PcmFormat } from './decoder.js';
 import type { Playlist, PlaylistEntry } from './m3u.js';
 import { sha256File, type Manifest } from './manifest.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../service/atomic-file.js';
+import { writeFileAtomic } from '../util/files.js';
 import { decodeToChunks, type PcmFormat } from './decoder.js';
 import type { Playlist } from './m3u.js';
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FrequencyPrior } from '../time/sourcestats.js';
 import type { Timescale } from '../time/timescale.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../util/files.js';
 
 /**
  * The clock's learned frequency, kept across restarts (chrony's drift file): a service restarted

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { defaultCalibrationPath } from '../time/rtc-calibration.js';
 import { isTimeZone, nextOccurrence, parseCron, parseDaily, previousOccurrence, systemTimeZone, type Occurrences } from './schedule.js';
 
 /**
@@ -43,7 +44,7 @@ const schema = z.object({
     sqw: z.string().default('/sys/class/pps/pps1/assert'),
     /** Set the RTC on the second when GPS locks and it is off by more than 1 ms (or lost power). */
     set_on_lock: z.boolean().default(true),
-    /** Its measured rate and last set (JSON, written atomically); "" = keep nothing between boots. */
+    /** Its measured rate and last set (JSON, written atomically, merged); "" = rtc-calibration.json in the state folder. */
     calibration: z.string().default(''),
   }).strict().default({}),
   ntp: z.object({
@@ -196,6 +197,11 @@ export function stateDir(config: Config, env: NodeJS.ProcessEnv = process.env): 
   if (config.service.state_dir) return resolvePath(config, config.service.state_dir);
   if (env.STATE_DIRECTORY) return env.STATE_DIRECTORY.split(':')[0]!;
   return join(env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state'), 'jaudiosync');
+}
+
+/** The RTC calibration store (rtc.calibration, else rtc-calibration.json in the state folder): service and calibrate share it. */
+export function rtcCalibrationPath(config: Config): string {
+  return config.rtc.calibration ? resolvePath(config, config.rtc.calibration) : defaultCalibrationPath(stateDir(config));
 }
 
 /** The status socket's folder (see service.runtime_dir). */

@@ -11,7 +11,7 @@ import { hrtimeClock } from '../time/clock.js';
 import { isoFromUtcNs, type SourceName } from '../time/timescale.js';
 import { systemTimeZone } from './schedule.js';
 import { readCpuTempC } from '../time/drift-log.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../util/files.js';
 import { isRepeating, parseStartSpec, resolvePath, resolveStart, runtimeDir, stateDir, type Config, type StartSpecParsed } from './config.js';
 import { startTimingChain, type HardwareFactory, type TimingChain } from './hardware.js';
 import { acquireInstanceLock, ensurePrivateDir, type InstanceLock } from './instance-lock.js';

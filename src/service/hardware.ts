@@ -5,13 +5,13 @@ import { Ds3231 } from '../../drivers/rtc/ds3231.js';
 import type { I2cBus } from '../../drivers/rtc/i2c.js';
 import { hrtimeClock, type MonotonicClock } from '../time/clock.js';
 import { ClockLayer } from '../time/clock-layer.js';
-import { DriftLog, readCpuTempC } from '../time/drift-log.js';
+import { DriftLog, readCpuTempC, type HeaderRecord } from '../time/drift-log.js';
 import { RealtimeConverter } from '../time/realtime-converter.js';
 import { GpsPpsSource } from '../time/sources/gps-pps.js';
 import { RtcSource } from '../time/sources/rtc.js';
 import { NtpSource } from '../time/sources/ntp.js';
 import { readRtcCalibration } from '../time/rtc-calibration.js';
-import { resolvePath, stateDir, type Config } from './config.js';
+import { resolvePath, rtcCalibrationPath, stateDir, type Config } from './config.js';
 import { CLOCK_STATE_EVERY_MS, ClockStateWriter, readClockPrior } from './clock-state.js';
 import type { Logger } from './log.js';
 import { keepTrying, type Retrier } from './retry.js';
@@ -149,7 +149,9 @@ async function wire(config: Config, log: Logger, o: ChainOptions): Promise<Wirin
   const converter = new RealtimeConverter(undefined, (m) => log.warn(m));
   converter.start();
   const stops: Wiring['stops'] = [() => converter.stop()];
-  const driftLog = config.clock.drift_log ? new DriftLog({ path: resolvePath(config, config.clock.drift_log), maxBytes: o.driftLogMaxBytes, onError: (m) => log.warn(m) }) : undefined;
+  const driftLog = config.clock.drift_log
+    ? new DriftLog({ path: resolvePath(config, config.clock.drift_log), maxBytes: o.driftLogMaxBytes, onError: (m) => log.warn(m), header: driftLogHeader(config, o) })
+    : undefined;
   if (driftLog) stops.push(() => driftLog.close());
   const event = (message: string) => driftLog?.add({ kind: 'event', monoNs: mono.nowNs(), message });
   const clock = new ClockLayer(mono, {
@@ -165,6 +167,19 @@ async function wire(config: Config, log: Logger, o: ChainOptions): Promise<Wirin
   };
   await keepClockState(w);
   return w;
+}
+
+/** First in every drift-log file: which sources are real and which are twins (calibrate apply reads it). */
+function driftLogHeader(config: Config, o: ChainOptions): HeaderRecord {
+  const sim = o.hardware.simulated;
+  const pps = config.gps.enabled && Boolean(o.ppsPath ?? config.gps.pps);
+  return {
+    kind: 'header', program: 'jaudiosync', describe: o.hardware.why,
+    simulated: {
+      ...(config.gps.enabled ? { gps: sim } : {}), ...(pps ? { pps: sim } : {}), ...(config.rtc.enabled ? { rtc: sim } : {}),
+      ...((o.ntpServers ?? config.ntp.servers).length ? { ntp: false } : {}),
+    },
+  };
 }
 
 /** The last run's frequency lets a restart lock on two pulses (see clock-state.ts); saved once a minute. */
@@ -222,8 +237,8 @@ async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): 
 async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop; i2cErrors(): number }> {
   const { config, o, log } = w;
   const busNumber = o.rtcBus ?? config.rtc.bus;
-  const calibrationPath = config.rtc.calibration ? resolvePath(config, config.rtc.calibration) : undefined;
-  const calibration = calibrationPath ? await readRtcCalibration(calibrationPath, (m) => log.warn(m)) : undefined;
+  const calibrationPath = rtcCalibrationPath(config);
+  const calibration = await readRtcCalibration(calibrationPath, (m) => log.warn(m), w.status.simulated);
   const source = new RtcSource(w.clock, calibration);
   const out: { source: RtcSource; loop?: RtcLoop; errors: number; i2cErrors(): number } = { source, errors: 0, i2cErrors: () => out.errors };
   w.parts.push(`DS3231 at 0x${config.rtc.address.toString(16)} on I2C bus ${busNumber}`);
@@ -233,7 +248,7 @@ async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop;
     const rtc = new Ds3231(chip.bus, { busNumber, address: config.rtc.address, nowNs: () => w.mono.nowNs() });
     const loop = new RtcLoop({
       rtc, source, clock: w.clock, nowNs: () => w.mono.nowNs(), timers: w.mono, sqwPath: chip.sqwPath, converter: w.converter, setOnLock: config.rtc.set_on_lock,
-      driftLog: w.driftLog, calibrationPath, calibration,
+      driftLog: w.driftLog, calibrationPath, calibration, simulated: w.status.simulated,
       log: (level, m) => { if (level === 'warn') out.errors++; (level === 'warn' ? log.warn : log.info)(m); w.event(m); },
     });
     try {

@@ -4,7 +4,7 @@ import type { ClockLayer } from '../time/clock-layer.js';
 import type { MonotonicClock, TimerHandle } from '../time/clock.js';
 import type { DriftLog } from '../time/drift-log.js';
 import type { RtcCalibration, RtcSource } from '../time/sources/rtc.js';
-import { writeRtcCalibration } from '../time/rtc-calibration.js';
+import { rtcSetHeld, writeRtcCalibration } from '../time/rtc-calibration.js';
 
 /**
  * Drives the DS3231: an SQW edge (second kernel PPS device) triggers a time read that labels it;
@@ -37,8 +37,12 @@ export interface RtcLoopOptions {
   /** Where to keep the RTC's measured rate and last set (read at start by the chain). */
   calibrationPath?: string;
   calibration?: RtcCalibration;
+  /** The chip and its reference are twins: the calibration written says so. */
+  simulated?: boolean;
 }
 
+/** A read labels the edge before it only if it came within this (the read follows the edge by ms). */
+const EDGE_LABEL_MAX_NS = 500_000_000n;
 /** After a set, edges already on their way carry the old phase: ignore them this long. */
 const SETTLE_AFTER_SET_NS = 1_500_000_000n;
 /** Save the measured rate once this many seconds of measurements back it (10 min: ±0.01 ppm). */
@@ -49,10 +53,12 @@ export class RtcLoop {
   private pollTimer?: TimerHandle;
   private stopped = false;
   private untrustworthySaid = false;
+  private heldSaid = false;
   private setDone = false;
   private reading = false;
   private lastSec?: bigint;
   private lastReadEndNs?: bigint;
+  private lastEdgeMonoNs?: bigint;
   private ignoreEdgesUntilNs = 0n;
   temperatureC?: number;
 
@@ -66,6 +72,7 @@ export class RtcLoop {
       this.sqw = new SysfsPps({ path: this.o.sqwPath, converter: this.o.converter }, {
         addPulse: (p) => {
           if (p.monoNs < this.ignoreEdgesUntilNs) return; // an edge of the old phase, from before the set
+          this.lastEdgeMonoNs = p.monoNs;
           this.o.source.addEdge(p.monoNs, p.errorNs);
           void this.readAndLabel();
         },
@@ -96,7 +103,10 @@ export class RtcLoop {
         this.o.source.addReading(r.utcNs, r.monoNs, reference);
         const d = this.o.source.drift;
         if (reference && d) {
-          this.o.driftLog?.add({ kind: 'rtc', monoNs: r.monoNs, utcNs: reference.utcAt(r.monoNs), rtcMinusUtcNs: d.offsetNs, rtcRatePpm: d.ratePpm, rtcTempC: this.temperatureC });
+          this.o.driftLog?.add({
+            kind: 'rtc', monoNs: r.monoNs, utcNs: reference.utcAt(r.monoNs), rtcMinusUtcNs: d.offsetNs, rtcRatePpm: d.ratePpm, rtcTempC: this.temperatureC,
+            ...this.edgeOffset(r, reference),
+          });
           if (d.measurements >= SAVE_RATE_AFTER_MEASUREMENTS && d.measurements % SAVE_RATE_AFTER_MEASUREMENTS === 0) {
             await this.saveCalibration({ ratePpm: d.ratePpm, rateUncertaintyPpm: Math.max(3 * d.rateStdPpm, 0.01) }, reference.utcAt(r.monoNs));
           }
@@ -111,7 +121,24 @@ export class RtcLoop {
     }
   }
 
+  /**
+   * This one edge against the reference (RTC second minus UTC at the edge, ns): what `calibrate`
+   * fits (rtcMinusUtcNs is the source's fitted intercept, which moves only at each refit).
+   */
+  private edgeOffset(r: { utcNs: bigint; monoNs: bigint }, reference: import('../time/timescale.js').Timescale): { edgeOffsetNs?: number } {
+    const edge = this.lastEdgeMonoNs;
+    if (edge === undefined || r.monoNs - edge > EDGE_LABEL_MAX_NS || r.monoNs < edge) return {};
+    return { edgeOffsetNs: Number((r.utcNs / 1_000_000_000n) * 1_000_000_000n - reference.utcAt(edge)) };
+  }
+
   private async maybeSet(reference: import('../time/timescale.js').Timescale, trustworthy: boolean): Promise<void> {
+    // `calibrate record` measuring this chip: a set would be fitted as drift.
+    const held = this.o.calibrationPath ? await rtcSetHeld(this.o.calibrationPath) : undefined;
+    if (held) {
+      if (!this.heldSaid) this.o.log('info', held);
+      this.heldSaid = true;
+      return;
+    }
     const d = this.o.source.drift;
     const off = d && d.measurements >= MEASUREMENTS_BEFORE_SET ? Math.abs(d.offsetNs) : undefined;
     if (trustworthy && (off === undefined || off <= SET_THRESHOLD_NS)) {
@@ -135,7 +162,7 @@ export class RtcLoop {
     this.o.calibration = merged;
     if (!this.o.calibrationPath) return;
     try {
-      await writeRtcCalibration(this.o.calibrationPath, merged, measuredAtUtcNs);
+      await writeRtcCalibration(this.o.calibrationPath, merged, measuredAtUtcNs, (m) => this.o.log('warn', m), this.o.simulated);
     } catch (e) {
       this.o.log('warn', `cannot write the RTC calibration ${this.o.calibrationPath}: ${(e as Error).message}`);
     }
@@ -151,6 +178,7 @@ export class RtcLoop {
         if (this.lastSec !== undefined && sec !== this.lastSec && this.lastReadEndNs !== undefined) {
           // The rollover happened between the two reads: its middle, good to half the gap.
           const edge = this.lastReadEndNs + (r.monoNs - this.lastReadEndNs) / 2n;
+          this.lastEdgeMonoNs = edge;
           this.o.source.addEdge(edge, Number(r.monoNs - this.lastReadEndNs) / 2 + 200_000);
           this.lastSec = sec;
           this.lastReadEndNs = r.monoNs;

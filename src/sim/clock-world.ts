@@ -258,3 +258,10 @@ export function percentile(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
+
+/** The largest value (NaN for none), by a loop: spreading a long ride's array into Math.max overflows the stack. */
+export function maxOf(values: ArrayLike<number>): number {
+  let m = values.length ? -Infinity : NaN;
+  for (let i = 0; i < values.length; i++) if (values[i]! > m) m = values[i]!;
+  return m;
+}

@@ -34,6 +34,10 @@ export interface DriftRecordingOptions {
   startUtcNs?: bigint;
   /** Local monotonic clock at the start (ns). */
   startMonoNs?: bigint;
+  /** The RTC set by someone at these seconds (its offset becomes 0 then), with an event record unless `silent`. */
+  rtcSets?: Array<{ atSec: number; silent?: boolean }>;
+  /** Write the header record that says the sources are simulated (default true: they are). */
+  header?: boolean;
 }
 
 function frequency(c: ClockTruth, tempC: number, walk: number, rnd: () => number): number {
@@ -48,12 +52,19 @@ export function* driftRecordingLines(o: DriftRecordingOptions): Generator<string
   const cpu = o.cpuTempC ?? (() => 45);
   const rtcT = o.rtcTempC ?? (() => 30);
   const v = DRIFT_LOG_VERSION;
+  if (o.header ?? true) yield JSON.stringify({ v, kind: 'header', monoNs: String(mono), program: 'jaudiosync', describe: 'drift-recording.ts: clocks with known truth', simulated: { gps: true, pps: true, ...(o.rtc ? { rtc: true } : {}) } });
+  const sets = new Map((o.rtcSets ?? []).map((x) => [x.atSec, x]));
   for (let t = 0; t < o.seconds; t++) {
     const utc = utc0 + BigInt(t) * 1_000_000_000n;
+    const set = o.rtc ? sets.get(t) : undefined;
+    if (set) {
+      rtcX = 0;
+      if (!set.silent) yield JSON.stringify({ v, kind: 'event', monoNs: String(mono), utcNs: String(utc), message: 'DS3231 set from GPS on the second (by another process)' });
+    }
     const stamp = mono + BigInt(Math.round(gaussian(rnd) * (o.ppsJitterNs ?? 0)));
     yield JSON.stringify({ v, kind: 'sample', source: 'gps+pps', monoNs: String(stamp), utcNs: String(utc), errorNs: 5000 });
     yield JSON.stringify({ v, kind: 'servo', monoNs: String(mono), utcNs: String(utc), state: 'locked', source: 'gps+pps', freqPpm: 0, errorBoundNs: 2000, cpuTempC: Number(cpu(t).toFixed(1)), rtcTempC: o.rtc ? Number(rtcT(t).toFixed(2)) : undefined });
-    if (o.rtc) yield JSON.stringify({ v, kind: 'rtc', monoNs: String(mono), utcNs: String(utc), rtcMinusUtcNs: Math.round(rtcX), rtcRatePpm: 0, rtcTempC: Number(rtcT(t).toFixed(2)) });
+    if (o.rtc) yield JSON.stringify({ v, kind: 'rtc', monoNs: String(mono), utcNs: String(utc), rtcMinusUtcNs: Math.round(rtcX), edgeOffsetNs: Math.round(rtcX), rtcRatePpm: 0, rtcTempC: Number(rtcT(t).toFixed(2)) });
     // One second of true time passes.
     const exact = 1e9 * (1 + frequency(o.system, cpu(t), sysWalk, rnd) * 1e-6) + monoFrac;
     mono += BigInt(Math.floor(exact));

@@ -6,7 +6,7 @@ import { slotAt } from '../player/manifest.js';
 import { TrackQueue } from '../player/tracks.js';
 import { PlaybackSession, type SessionLog } from '../session/session.js';
 import { gaussian } from '../../drivers/pps/emulator.js';
-import { ClockWorld, percentile } from './clock-world.js';
+import { ClockWorld, maxOf, percentile } from './clock-world.js';
 import { seededRandom } from './oscillator.js';
 import { decodeRideSong, makeRidePlaylist, rideSample, type RidePlaylist } from './ride-playlist.js';
 import { VirtualSink, type HeardPeriod } from './virtual-sink.js';
@@ -125,6 +125,8 @@ export interface RideResult {
   devices: Array<Omit<DeviceResult, 'frameErrorNs'>>;
   /** Spread per ride second (µs), NaN where fewer than two devices play: for plots. */
   spreadUs: Float64Array;
+  /** Per device (in order), its played error against truth for plots: the largest |error| (µs) in each stepSec bucket, NaN where it did not play. */
+  playedErrorUs: { stepSec: number; devices: Float64Array[] };
   /** The ride's songs on the timeline: frames of each (the manifest's counts). */
   songFrames: number[];
   wallMs: number;
@@ -301,7 +303,7 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   return {
     name: `pi-${i + 1}`, gps: hasGps, frameErrorNs, joins, audible, content, playedUs: { mean, sd }, truth: { sysPpm, dacPpm, rtcPpm },
     clock: {
-      p50Us: percentile(errs, 50), p99Us: percentile(errs, 99), maxUs: Math.max(0, ...errs),
+      p50Us: percentile(errs, 50), p99Us: percentile(errs, 99), maxUs: Math.max(0, maxOf(errs) || 0),
       // Only where a bound was claimed: "unsynchronized" says it does not know.
       boundBrokenPct: (() => { const b = probes.filter((p) => p.state !== 'unsynchronized' && Number.isFinite(p.boundNs)); return b.length ? (100 * b.filter((p) => Math.abs(p.errorNs) > p.boundNs).length) / b.length : 0; })(),
     },
@@ -370,14 +372,34 @@ export async function simulateRide(o: RideOptions): Promise<RideResult> {
     const ph = phaseOf(s);
     (byPhase.get(ph) ?? byPhase.set(ph, []).get(ph)!).push(spread);
   }
-  const stats = (v: number[]) => ({ p50: percentile(v, 50), p99: percentile(v, 99), max: v.length ? Math.max(...v) : NaN });
+  const stats = (v: number[]) => ({ p50: percentile(v, 50), p99: percentile(v, 99), max: maxOf(v) });
   return {
     options: o,
     syncErrorUs: stats(all),
     phases: Object.fromEntries([...byPhase].map(([k, v]) => [k, { seconds: v.length, ...stats(v) }])),
     devices: devices.map(({ frameErrorNs: _f, ...d }) => d),
     spreadUs,
+    playedErrorUs: playedErrorEnvelopes(devices, rideSec),
     songFrames: playlist.manifest.entries.map((e) => e.frames),
     wallMs: Date.now() - t0,
+  };
+}
+
+/** About this many buckets per device for the plot, whatever the ride's length. */
+const PLOT_BUCKETS = 2000;
+
+function playedErrorEnvelopes(devices: readonly DeviceResult[], rideSec: number): RideResult['playedErrorUs'] {
+  const stepSec = Math.max(1, Math.ceil(rideSec / PLOT_BUCKETS));
+  return {
+    stepSec,
+    devices: devices.map((d) => {
+      const out = new Float64Array(Math.ceil(rideSec / stepSec)).fill(NaN);
+      for (let s = 0; s < rideSec; s++) {
+        const e = Math.abs(d.frameErrorNs[s]!) / 1000;
+        const k = Math.floor(s / stepSec);
+        if (Number.isFinite(e) && !(out[k]! >= e)) out[k] = e;
+      }
+      return out;
+    }),
   };
 }

@@ -11,8 +11,24 @@ export const DRIFT_LOG_VERSION = 1;
 export type DriftRecord =
   | { kind: 'sample'; source: string; monoNs: bigint; utcNs: bigint; errorNs: number }
   | { kind: 'servo'; monoNs: bigint; utcNs: bigint; state: string; source: string; freqPpm: number; errorBoundNs: number; systemMinusUtcNs?: number; cpuTempC?: number; rtcTempC?: number }
-  | { kind: 'rtc'; monoNs: bigint; utcNs: bigint; rtcMinusUtcNs: number; rtcRatePpm?: number; rtcTempC?: number }
-  | { kind: 'event'; monoNs: bigint; utcNs?: bigint; message: string };
+  | { kind: 'rtc'; monoNs: bigint; utcNs: bigint; rtcMinusUtcNs: number; edgeOffsetNs?: number; rtcRatePpm?: number; rtcTempC?: number }
+  | { kind: 'event'; monoNs: bigint; utcNs?: bigint; message: string }
+  | HeaderRecord;
+
+/**
+ * Says what made the records after it (first in every file, and again whenever the writer starts):
+ * which sources were real hardware and which were twins. `calibrate apply` never trims a real
+ * DS3231 from a recording whose reference or RTC was simulated.
+ */
+export interface HeaderRecord {
+  kind: 'header';
+  monoNs?: bigint;
+  program: 'jaudiosync';
+  /** Per source: true = a simulated twin, false = real hardware; absent = not used. */
+  simulated: { gps?: boolean; pps?: boolean; rtc?: boolean; ntp?: boolean };
+  /** The sources in words (the timing chain's description). */
+  describe?: string;
+}
 
 export interface DriftLogOptions {
   path: string;
@@ -23,6 +39,8 @@ export interface DriftLogOptions {
   /** Flush at least this often (ms). */
   flushMs?: number;
   onError?: (message: string) => void;
+  /** Written first in every file this writer starts or rotates to (HeaderRecord). */
+  header?: HeaderRecord;
 }
 
 const DEFAULT_MAX_BYTES = 20_000_000;
@@ -40,8 +58,11 @@ export class DriftLog {
   private timer?: NodeJS.Timeout;
   private writing: Promise<void> = Promise.resolve();
   private failed = false;
+  /** The header goes before the next batch: at start and after each rotation. */
+  private headerDue: boolean;
 
   constructor(private readonly o: DriftLogOptions) {
+    this.headerDue = o.header !== undefined;
     this.timer = setInterval(() => void this.flush(), o.flushMs ?? DEFAULT_FLUSH_MS);
     this.timer.unref();
   }
@@ -63,12 +84,14 @@ export class DriftLog {
 
   private async write(): Promise<void> {
     if (this.pending.length === 0) return;
-    const text = this.pending.join('');
+    let text = this.pending.join('');
     this.pending = [];
     try {
       if (this.size === undefined) this.size = await stat(this.o.path).then((s) => s.size, () => 0);
       if (this.size > 0 && this.size + text.length > (this.o.maxBytes ?? DEFAULT_MAX_BYTES)) await this.rotate();
+      if (this.headerDue && this.o.header) text = formatRecord(this.o.header) + text;
       await appendFile(this.o.path, text);
+      this.headerDue = false;
       this.size += Buffer.byteLength(text);
       if (this.failed) { this.failed = false; this.o.onError?.(`drift log ${this.o.path} is writable again`); }
     } catch (e) {
@@ -84,6 +107,7 @@ export class DriftLog {
     for (let i = keep - 1; i >= 1; i--) await rename(`${this.o.path}.${i}`, `${this.o.path}.${i + 1}`).catch(() => {});
     await rename(this.o.path, `${this.o.path}.1`);
     this.size = 0;
+    this.headerDue = this.o.header !== undefined;
   }
 }
 
