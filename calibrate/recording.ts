@@ -51,10 +51,11 @@ interface Raw { mono: bigint; utc: bigint }
  * The lines of a file in batches, read in large chunks and split here: readline's per-line async
  * iteration was half the time of a 24 h report. CRLF and a last line without a newline are lines too.
  */
-async function* lineBatches(file: string): AsyncGenerator<string[]> {
+async function* lineBatches(file: string, onBytes?: (n: number) => void): AsyncGenerator<string[]> {
   let rest = '';
   const cut = (l: string) => (l.endsWith('\r') ? l.slice(0, -1) : l);
   for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    onBytes?.(Buffer.byteLength(chunk as string));
     const lines = (rest + (chunk as string)).split('\n');
     rest = lines.pop()!;
     yield lines.map(cut);
@@ -62,7 +63,8 @@ async function* lineBatches(file: string): AsyncGenerator<string[]> {
   if (rest) yield [cut(rest)];
 }
 
-export async function readRecording(files: readonly string[], want?: Reference): Promise<Recording> {
+/** `onBytes`: bytes read so far, chunk by chunk (for a progress line on large files). */
+export async function readRecording(files: readonly string[], want?: Reference, onBytes?: (n: number) => void): Promise<Recording> {
   const problems: string[] = [];
   const samples = new Map<string, Raw[]>();
   const temps: Array<{ mono: bigint; c: number }> = [];
@@ -77,7 +79,7 @@ export async function readRecording(files: readonly string[], want?: Reference):
     let lineNo = 0;
     let bad = 0;
     try {
-      for await (const batch of lineBatches(file)) for (const line of batch) {
+      for await (const batch of lineBatches(file, onBytes)) for (const line of batch) {
         lineNo++;
         if (!line.trim()) continue;
         let r: Record<string, unknown>;

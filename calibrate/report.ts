@@ -49,12 +49,12 @@ const rot = (f: string) => Number(/\.(\d+)$/.exec(f)?.[1] ?? 0);
 
 export type SeriesByDevice = Map<string, Map<Subject, PhasePoint[]>>;
 
-export async function buildReport(files: readonly string[], opts: { reference?: Reference } = {}): Promise<{ report: Report; series: SeriesByDevice }> {
+export async function buildReport(files: readonly string[], opts: { reference?: Reference; onBytes?: (n: number) => void } = {}): Promise<{ report: Report; series: SeriesByDevice }> {
   const devices: DeviceReport[] = [];
   const series: SeriesByDevice = new Map();
   for (const [base, fs] of groupByDevice(files)) {
     const device = basename(base).replace(/\.(jsonl|log|json)$/, '');
-    const rec = await readRecording(fs, opts.reference);
+    const rec = await readRecording(fs, opts.reference, opts.onBytes);
     const d: DeviceReport = { device, files: fs, reference: rec.reference, records: rec.records, problems: [...rec.problems], subjects: {}, recording: { ...fingerprint(rec, fs), simulatedSources: rec.simulated } };
     for (const [subject, points] of rec.subjects) {
       if (points.length < 30) { d.problems.push(`${subject}: only ${points.length} points, too few to analyse`); continue; }

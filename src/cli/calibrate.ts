@@ -1,4 +1,6 @@
+import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { Progress } from '../util/progress.js';
 import { join, resolve } from 'node:path';
 import { chooseHardware } from './hardware-choice.js';
 import { applyCalibration, applyRefusal, verifyRefusal, verifySummary } from '../../calibrate/apply.js';
@@ -17,6 +19,8 @@ import { openRtc } from './hardware-cli.js';
  */
 
 const REF_MAP: Record<string, Reference> = { gps: 'gps+pps', ntp: 'ntp', rtc: 'rtc' };
+/** Recordings smaller than this (about 2 h at 1 Hz) are read in well under a second: no progress line. */
+const PROGRESS_FROM_BYTES = 8 * 1048576;
 
 const fromCwd = (p: string) => resolve(process.cwd(), p);
 
@@ -36,7 +40,12 @@ export async function calibrateRecord(o: { config: Config; reference: string; su
 }
 
 export async function calibrateReport(files: string[], o: { svg?: string; json?: boolean; reference?: string }): Promise<number> {
-  const { report, series } = await buildReport(files.map(fromCwd), { reference: o.reference ? REF_MAP[o.reference] : undefined });
+  const paths = files.map(fromCwd);
+  const bytes = paths.reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
+  // Large recordings take seconds (minutes on a Pi): show it moving.
+  const progress = bytes > PROGRESS_FROM_BYTES ? new Progress({ label: 'calibrate report', total: bytes, unit: 'MiB read', amount: (v) => (v / 1048576).toFixed(0) }) : undefined;
+  const { report, series } = await buildReport(paths, { reference: o.reference ? REF_MAP[o.reference] : undefined, onBytes: progress && ((n) => progress.tick(n)) });
+  progress?.finish();
   if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(formatReport(report));
   if (o.svg) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { phoneName } from '../report/html.js';
+import { Progress } from '../util/progress.js';
 import { defaultEvents, simulateRide, type GpsMode, type RideEvent, type RideResult } from '../sim/ride.js';
 import { whyNotWritable } from '../util/files.js';
 import { deviceTable, formatUs, PHONE_WIDTH, rideChart, rideHtml } from './ride-report.js';
@@ -58,7 +59,12 @@ export async function simulateCommand(o: SimulateOptions): Promise<number> {
     const why = file !== undefined ? await whyNotWritable(resolve(file)) : undefined;
     if (why) throw new Error(`${opt} ${file}: ${why}`);
   }
-  const r = await simulateRide({ devices, hours, gps: o.gps as GpsMode, pps: o.pps as 'kernel' | 'gpio', calibrated: o.calibrated === 'yes', events: readEvents(o.events, devices, hours), seed });
+  let progress: Progress | undefined;
+  const r = await simulateRide({
+    devices, hours, gps: o.gps as GpsMode, pps: o.pps as 'kernel' | 'gpio', calibrated: o.calibrated === 'yes', events: readEvents(o.events, devices, hours), seed,
+    onProgress: (done, total) => (progress ??= new Progress({ label: 'simulate ride', total, unit: 'simulated device-hours', amount: (v) => (v / 3600).toFixed(1) })).update(done),
+  });
+  progress?.finish();
   if (o.json) {
     const { spreadUs: _s, playedErrorUs: _p, ...rest } = r;
     process.stdout.write(JSON.stringify(rest, null, 2) + '\n');

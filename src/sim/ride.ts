@@ -58,6 +58,8 @@ export interface RideOptions {
   threads?: number;
   /** The RTCs were last set from GPS this long before power-up (s); default RTC_SET_AGO_SEC. */
   rtcSetAgoSec?: number;
+  /** Simulated device-seconds done so far, of `total` (devices × (lead + ride)): for a progress line. */
+  onProgress?(done: number, total: number): void;
 }
 
 export interface NoiseSettings {
@@ -98,6 +100,8 @@ const S = 1_000_000_000n;
 const RIDE_TICK_MS = 1_000;
 /** As the service's default clock.lock_timeout_s. */
 const RIDE_LOCK_TIMEOUT_SEC = 20;
+/** Each device reports its progress every this many simulated seconds (10 min: ~24 reports a 4 h ride). */
+const PROGRESS_EVERY_SIM_SEC = 600;
 const SILENT_LOG: SessionLog = { info: () => {}, warn: () => {}, status: () => {} };
 /** Seconds between the DS3231's temperature conversions (its white FM steps). */
 const RTC_CONVERSION_SEC = 64;
@@ -150,7 +154,7 @@ function affects(e: RideEvent, i: number): boolean {
 }
 
 /** One device through the whole ride. */
-export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number, playlist: RidePlaylist): Promise<DeviceResult> {
+export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number, playlist: RidePlaylist, onSeconds?: (sec: number) => void): Promise<DeviceResult> {
   const rnd = seededRandom(o.seed * 1000 + i);
   const u = () => 2 * rnd() - 1;
   const hasGps = o.gps === 'all' || (o.gps === 'some' && i === 0);
@@ -281,6 +285,7 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
       joinedAt = undefined;
     }
     if (world.up && !session) startSession();
+    if (s % PROGRESS_EVERY_SIM_SEC === PROGRESS_EVERY_SIM_SEC - 1) onSeconds?.(PROGRESS_EVERY_SIM_SEC);
     world.run(1);
     // Decodes and the session's steps finish before virtual time moves on (real I/O: the file's hash).
     await session?.settled();
@@ -317,8 +322,11 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
 async function runDevices(o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number, playlist: RidePlaylist): Promise<DeviceResult[]> {
   const threads = Math.min(o.devices, Math.max(1, o.threads ?? availableParallelism()));
   const results: DeviceResult[] = new Array(o.devices);
+  const total = o.devices * (startAfterSec + rideSec);
+  let done = 0;
+  const onSeconds = (sec: number) => { done += sec; o.onProgress?.(done, total); };
   if (threads === 1) {
-    for (let i = 0; i < o.devices; i++) results[i] = await runDevice(i, o, noise, startAfterSec, rideSec, playlist);
+    for (let i = 0; i < o.devices; i++) results[i] = await runDevice(i, o, noise, startAfterSec, rideSec, playlist, onSeconds);
     return results;
   }
   // The worker is this folder's ride-worker in the form this module runs as (.ts under tsx, .js
@@ -331,8 +339,12 @@ async function runDevices(o: RideOptions, noise: NoiseSettings, startAfterSec: n
   const plain = { dir: playlist.dir, manifest: playlist.manifest, entries: playlist.entries };
   await Promise.all(Array.from({ length: threads }, (_, w) => new Promise<void>((resolve, reject) => {
     const indices = Array.from({ length: o.devices }, (_, i) => i).filter((i) => i % threads === w);
-    const worker = new Worker(source, { eval: true, workerData: { indices, o, noise, startAfterSec, rideSec, playlist: plain } });
-    worker.on('message', (m: { i: number; result: DeviceResult }) => { results[m.i] = m.result; });
+    const { onProgress: _p, ...cloneable } = o; // functions do not cross into a thread
+    const worker = new Worker(source, { eval: true, workerData: { indices, o: cloneable, noise, startAfterSec, rideSec, playlist: plain } });
+    worker.on('message', (m: { i: number; result: DeviceResult } | { seconds: number }) => {
+      if ('seconds' in m) onSeconds(m.seconds);
+      else results[m.i] = m.result;
+    });
     worker.on('error', reject);
     worker.on('exit', (code) => (code === 0 && indices.every((i) => results[i]) ? resolve() : reject(new Error(`ride simulation thread ${w} ended (exit code ${code}) before its devices were done`))));
   })));
