@@ -121,3 +121,10 @@ test('no time source at all: the start waits and says why (clock.max_error_ms is
     svc.child.kill('SIGKILL');
   }
 });
+
+test('rtc set --from-gps never sets a real DS3231 from a simulated GPS (auto on a machine without one)', async (t) => {
+  const r = await runCli(['rtc', 'set', '--from-gps', '--bus', '7']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /refusing to set the DS3231 on I2C bus 7 from a SIMULATED GPS/);
+  t.notRegex(r.stdout, /RTC set to/);
+});

@@ -46,6 +46,9 @@ export async function openRtc(t: RtcTarget): Promise<{ rtc: Ds3231; bus: I2cBus 
 }
 
 export async function rtcCommand(action: string, t: RtcTarget, o: { fromGps?: boolean; fromSystem?: boolean; value?: string; config: Config }): Promise<number> {
+  // A real DS3231 is never set from a simulated reference (the twins run on this machine's own clock).
+  const hardware = action === 'set' && o.fromGps ? chooseHardware(o.config) : undefined;
+  if (hardware?.simulated && !t.simulate) throw new Error(`refusing to set the DS3231 on I2C bus ${t.bus} from a SIMULATED GPS (${hardware.why}); connect the GPS (or set hardware.mode = "real" and gps.port), or use --from-system`);
   const { rtc, bus } = await openRtc(t);
   try {
     switch (action) {
@@ -75,10 +78,7 @@ export async function rtcCommand(action: string, t: RtcTarget, o: { fromGps?: bo
           utcNow = () => conv.toRealtime(hrtimeClock.nowNs());
           out('warning: the system clock is only as good as whatever set it; --from-gps is the reference');
         } else {
-          const hardware = chooseHardware(o.config);
-          // A real DS3231 is never set from a simulated reference (the twins run on this machine's own clock).
-          if (hardware.simulated && !t.simulate) throw new Error(`refusing to set the DS3231 on I2C bus ${t.bus} from a SIMULATED GPS (${hardware.why}); connect the GPS (or set hardware.mode = "real" and gps.port), or use --from-system`);
-          const chain = await startTimingChain(o.config, createLogger(process.stdout, true), { hardware });
+          const chain = await startTimingChain(o.config, createLogger(process.stdout, true), { hardware: hardware! });
           stop = chain.stop;
           const deadline = hrtimeClock.nowNs() + BigInt(o.config.clock.lock_timeout_s * 1e9);
           while (chain.clock.timescale().state !== 'locked') {
