@@ -3,7 +3,7 @@ import { Ds3231, Ds3231Error, hint } from '../../drivers/rtc/ds3231.js';
 import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
 import { I2cError, openI2cBus, type I2cBus } from '../../drivers/rtc/i2c.js';
 import { SerialGps } from '../../drivers/gps/serial-gps.js';
-import { replayCapture, type ReplayedFix } from '../../drivers/gps/replay.js';
+import { parseLenientDateMs, replayCapture, type ReplayedFix } from '../../drivers/gps/replay.js';
 import type { GpsTimeFix } from '../../drivers/gps/types.js';
 import { SysfsPps } from '../../drivers/pps/sysfs.js';
 import { GpioPps, onoffFactory, sysfsGpioNumber } from '../../drivers/pps/gpio.js';
@@ -15,6 +15,7 @@ import { BUILD_FLOOR_UTC_NS, startTimingChain } from '../service/hardware.js';
 import type { Config } from '../service/config.js';
 import { createLogger } from '../service/log.js';
 import { RealtimeGpsRig } from '../sim/realtime-gps-rig.js';
+import { configIntOption, intOption, OptionError, pathOption, secondsOption } from './options.js';
 
 /** CLI commands riders use to debug their wiring: rtc, gps monitor, pps monitor. */
 
@@ -121,17 +122,20 @@ function fixLine(f: GpsTimeFix | ReplayedFix, satellites?: number, json = false)
 
 export async function gpsMonitor(o: { port?: string; baud?: string; replay?: string; floor?: string; json?: boolean; simulate?: boolean; config: Config; seconds?: string }): Promise<number> {
   const floorUtcNs = o.floor !== undefined ? parseFloor(o.floor) : undefined;
+  const seconds = o.seconds !== undefined ? secondsOption('--seconds', o.seconds) : undefined;
+  const baudOption = o.baud !== undefined ? configIntOption('--baud', o.baud, 'gps', 'baud', 'a baud rate') : undefined;
   if (o.replay) {
     let text: string;
-    try { text = readFileSync(o.replay, 'latin1'); } catch (e) { throw new Error(`cannot read the capture ${o.replay}: ${(e as Error).message}`); }
+    try { text = readFileSync(pathOption(o.replay), 'latin1'); } catch (e) { throw new Error(`cannot read the capture ${o.replay}: ${(e as Error).message}`); }
     const r = replayCapture(text, { floorUtcNs, rollover: o.config.gps.rollover });
+    if (r.problem) process.stderr.write(`warning: ${r.problem}; give --floor DATE\n`);
     for (const f of r.fixes) out(fixLine(f, f.satellites, o.json));
     if (!o.json) out(`${r.stats.sentences} sentences, ${r.fixes.filter((f) => f.valid).length} valid time fixes, ${r.stats.badChecksum} bad checksums, ${r.stats.garbage} garbage lines skipped`);
     return 0;
   }
   let rig: RealtimeGpsRig | undefined;
   let path = o.port ?? o.config.gps.port;
-  const baud = o.baud ? Number(o.baud) : o.config.gps.baud;
+  const baud = baudOption ?? o.config.gps.baud;
   if (o.simulate) {
     rig = await RealtimeGpsRig.create(new RealtimeConverter(), { talker: o.config.sim.talker, latencyMs: o.config.sim.gps_latency_ms, sentences: ['RMC', 'GGA', 'ZDA'] });
     await rig.start();
@@ -145,15 +149,22 @@ export async function gpsMonitor(o: { port?: string; baud?: string; replay?: str
     onContext: (c) => { sats = c.satellites; },
     onStatus: (m) => process.stderr.write(`${m}\n`),
   });
-  await gps.open();
-  await waitForSignalOrSeconds(o.seconds);
-  await gps.close();
-  await rig?.stop();
+  try {
+    await gps.open();
+    await waitForSignalOrSeconds(seconds);
+  } finally {
+    await gps.close();
+    await rig?.stop();
+  }
   if (!o.json) out(`${gps.counters.sentences} sentences, ${gps.counters.badChecksum} bad checksums, ${gps.counters.garbage} garbage lines`);
   return 0;
 }
 
 export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }): Promise<number> {
+  const seconds = o.seconds !== undefined ? secondsOption('--seconds', o.seconds) : undefined;
+  // BCM GPIO numbers on a Pi: 0-53 (the config's service.led_gpio takes the same).
+  const pin = o.gpio !== undefined ? intOption('--gpio', o.gpio, 0, 53, 'a BCM GPIO number') : undefined;
+  if (o.device !== undefined && !/^pps\d+$/.test(o.device)) throw new OptionError(`--device "${o.device}": expected a kernel PPS device name such as pps0 (ls /sys/class/pps)`);
   let prev: bigint | undefined;
   const sink = {
     addPulse: (p: PpsPulse) => {
@@ -166,8 +177,17 @@ export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?:
     onStatus: (m: string) => process.stderr.write(`${m}\n`),
   };
   const stops: Array<() => unknown> = [];
-  if (o.gpio !== undefined) {
-    const pin = Number(o.gpio);
+  try {
+    await startPps(o, pin, sink, stops);
+    await waitForSignalOrSeconds(seconds);
+  } finally {
+    for (const s of stops.reverse()) await s();
+  }
+  return 0;
+}
+
+async function startPps(o: { device?: string; simulate?: boolean }, pin: number | undefined, sink: PpsSinkLike, stops: Array<() => unknown>): Promise<void> {
+  if (pin !== undefined) {
     out(`GPIO${pin} is sysfs GPIO ${sysfsGpioNumber(pin)}; timestamps are userspace-grade (~50 µs, ms tails)`);
     const pps = new GpioPps({ bcmPin: pin, edge: 'rising', nowNs: hrtimeClock.nowNs, factory: await onoffFactory() }, sink);
     pps.start();
@@ -187,23 +207,23 @@ export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?:
     await pps.start();
     stops.push(() => pps.stop());
   }
-  await waitForSignalOrSeconds(o.seconds);
-  for (const s of stops.reverse()) await s();
-  return 0;
 }
 
+type PpsSinkLike = { addPulse(p: PpsPulse): void; onStatus(m: string): void };
+
 function parseFloor(s: string): bigint {
-  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s);
-  if (!Number.isFinite(ms)) throw new Error(`--floor "${s}": expected a date like 2019-04-01`);
+  const ms = parseLenientDateMs(s);
+  if (ms === undefined) throw new OptionError(`--floor "${s}": expected a date like 2019-04-01`);
   return BigInt(ms) * 1_000_000n;
 }
 
-/** Runs until Ctrl-C / SIGTERM, or for --seconds N. */
-function waitForSignalOrSeconds(seconds?: string): Promise<void> {
+/** Runs until Ctrl-C / SIGTERM (or the output closing), or for --seconds N. */
+function waitForSignalOrSeconds(seconds?: number): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => { process.off('SIGINT', done); process.off('SIGTERM', done); resolve(); };
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => { process.off('SIGINT', done); process.off('SIGTERM', done); if (timer) clearTimeout(timer); resolve(); };
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
-    if (seconds !== undefined) setTimeout(done, Number(seconds) * 1000);
+    if (seconds !== undefined) timer = setTimeout(done, seconds * 1000);
   });
 }
