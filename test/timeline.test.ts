@@ -69,14 +69,14 @@ test('a device with a differing file plays silence for its slot and the next tra
 
 test('late join with a manifest: starts inside the timeline on the frame that belongs there', async (t) => {
   const dir = playlistDir();
-  t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
-  // The start is 1 s after the process starts: the clock locks ~4 s later, so it joins ~3 s late.
-  const at = new Date(Date.now() + 1000).toISOString();
-  // repeat = 3: a 27 s timeline, so that even a slow lock on a loaded machine joins inside it.
-  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', `start = "${at}"`, '[playlist]', 'path = "list.m3u8"', 'repeat = 3', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
   // A longer timeline so that the join lands inside it: three copies of the list.
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\na.flac\nb.flac\nc.flac\na.flac\nb.flac\nc.flac\na.flac\nb.flac\nc.flac\n');
   t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
+  // The start is 1 s after the process starts (taken after the builds: on a loaded machine they
+  // take seconds each): the clock locks ~4 s later, so it joins ~3 s late.
+  const at = new Date(Date.now() + 1000).toISOString();
+  // repeat = 3: a 27 s timeline, so that even a slow lock on a loaded machine joins inside it.
+  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', `start = "${at}"`, '[playlist]', 'path = "list.m3u8"', 'repeat = 3', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
   const r = await runCli(['run', '--config', join(dir, 'c.toml')]);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /joined late at 0:\d\d into the playlist/);

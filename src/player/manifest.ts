@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { chmod, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../service/atomic-file.js';
 import { decodeToChunks, type PcmFormat } from './decoder.js';
@@ -46,6 +46,15 @@ export function sha256File(path: string): Promise<string> {
   });
 }
 
+/** "empty file (0 bytes)" for a music file of no bytes (ffmpeg's own words for it are obscure), else undefined. */
+export function emptyFileProblem(path: string): string | undefined {
+  try {
+    return statSync(path).size === 0 ? `${path}: empty file (0 bytes)` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface FailedEntry {
   line: number;
   raw: string;
@@ -69,7 +78,7 @@ export async function buildManifest(pl: Playlist, ffmpeg: string, format: PcmFor
       if (d.frames === 0) throw new Error('no audio in it (0 frames decoded)');
       entries.push({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: d.frames, ...title });
     } catch (err) {
-      const message = (err as Error).message;
+      const message = emptyFileProblem(e.path) ?? (err as Error).message;
       failed.push({ line: e.line, raw: e.raw, message });
       entries.push({ line: e.line, path: e.raw, sha256: '', frames: 0, ...title, skipped: message });
     }

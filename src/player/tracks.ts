@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { decodeToChunks, DecodeError, type ChunkedDecodeOptions, type ChunkedTrack, type PcmFormat } from './decoder.js';
 import type { PlaylistEntry } from './m3u.js';
-import { framesAtRate, matchManifest, sha256File, type Manifest, type ManifestMismatch } from './manifest.js';
+import { emptyFileProblem, framesAtRate, matchManifest, sha256File, type Manifest, type ManifestMismatch } from './manifest.js';
 import { PcmChunks } from './pcm-chunks.js';
 import { buildTimeline, slotIndexFor, type Timeline } from './timeline.js';
 
@@ -264,7 +264,7 @@ export class TrackQueue {
         return;
       } catch (e) {
         if (generation !== this.generation) return;
-        const why = e instanceof DecodeError ? e.message : `decoding failed: ${(e as Error).message}`;
+        const why = emptyFileProblem(entry.path) ?? (e instanceof DecodeError ? e.message : `decoding failed: ${(e as Error).message}`);
         this.events.onProblem(`playlist line ${entry.line} (${entry.raw}): ${why}; skipping it, so every later track on this device starts earlier than on the others: this device is now off the shared timeline. `
           + 'To keep devices in sync whatever files they lack, build a timeline manifest (jaudiosync timeline build PLAYLIST) and copy it beside the playlist on every device: a missing file then plays silence for exactly its slot');
       }
