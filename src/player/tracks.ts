@@ -173,8 +173,9 @@ export class TrackQueue {
     for (const t of this.loaded) t.pcm.releaseBefore(keepFrom - t.startFrame);
     const last = this.loaded.at(-1);
     const due = !last || last.startFrame + last.frames - frame <= this.preloadLeadFrames;
-    // Tracks already played but kept behind for a moment do not count against the two.
-    const ahead = this.loaded.filter((t) => t.startFrame + t.frames > frame).length;
+    // Tracks already played but kept behind for a moment do not count against the two, nor do
+    // slots of silence (they hold no audio): the track after a missing one is decoded in time.
+    const ahead = this.loaded.filter((t) => t.startFrame + t.frames > frame && t.silentBecause === undefined).length;
     if (due && !this.loading && !this.exhausted && ahead < 2) this.track(this.loadNext(0));
   }
 
