@@ -44,6 +44,8 @@ export interface GpsPpsStatus {
   labelDelayMs?: number;
   satellites?: number;
   quality?: number;
+  /** What is wrong with the PPS device now (unreadable, garbage, frozen), as its driver says it. */
+  ppsFault?: string;
 }
 
 export class GpsPpsSource implements GpsSink, PpsSink {
@@ -70,6 +72,10 @@ export class GpsPpsSource implements GpsSink, PpsSink {
 
   onStatus(message: string): void {
     this.log(message);
+  }
+
+  onFault(message: string | undefined): void {
+    this.status.ppsFault = message;
   }
 
   onFix(fix: GpsTimeFix): void {
