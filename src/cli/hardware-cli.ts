@@ -160,14 +160,18 @@ export async function gpsMonitor(o: { port?: string; baud?: string; replay?: str
   return 0;
 }
 
-export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }): Promise<number> {
+export async function ppsMonitor(o: { device?: string; path?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }): Promise<number> {
   const seconds = o.seconds !== undefined ? secondsOption('--seconds', o.seconds) : undefined;
   // BCM GPIO numbers on a Pi: 0-53 (the config's service.led_gpio takes the same).
   const pin = o.gpio !== undefined ? intOption('--gpio', o.gpio, 0, 53, 'a BCM GPIO number') : undefined;
   if (o.device !== undefined && !/^pps\d+$/.test(o.device)) throw new OptionError(`--device "${o.device}": expected a kernel PPS device name such as pps0 (ls /sys/class/pps)`);
   let prev: bigint | undefined;
+  let pulses = 0;
+  let fault: string | undefined;
   const sink = {
+    onFault: (m: string | undefined) => { fault = m; },
     addPulse: (p: PpsPulse) => {
+      pulses++;
       const interval = prev !== undefined ? Number(p.monoNs - prev) : undefined;
       prev = p.monoNs;
       if (o.json) { out(JSON.stringify({ seq: p.seq, monoNs: String(p.monoNs), realtime: p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : null, intervalNs: interval ?? null, missed: p.missed, via: p.via })); return; }
@@ -183,10 +187,12 @@ export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?:
   } finally {
     for (const s of stops.reverse()) await s();
   }
-  return 0;
+  // A monitor that saw no pulse, or ends on a fault, has found a problem: say so in the exit code.
+  if (pulses === 0) process.stderr.write(`jaudiosync: no PPS pulse seen${fault ? ` (${fault})` : ': is the GPS fixed, and its PPS wire on the configured GPIO?'}\n`);
+  return pulses === 0 || fault ? 1 : 0;
 }
 
-async function startPps(o: { device?: string; simulate?: boolean }, pin: number | undefined, sink: PpsSinkLike, stops: Array<() => unknown>): Promise<void> {
+async function startPps(o: { device?: string; path?: string; simulate?: boolean }, pin: number | undefined, sink: PpsSinkLike, stops: Array<() => unknown>): Promise<void> {
   if (pin !== undefined) {
     out(`GPIO${pin} is sysfs GPIO ${sysfsGpioNumber(pin)}; timestamps are userspace-grade (~50 µs, ms tails)`);
     const pps = new GpioPps({ bcmPin: pin, edge: 'rising', nowNs: hrtimeClock.nowNs, factory: await onoffFactory() }, sink);
@@ -196,7 +202,7 @@ async function startPps(o: { device?: string; simulate?: boolean }, pin: number 
     const conv = new RealtimeConverter();
     conv.start();
     stops.push(() => conv.stop());
-    let path = `/sys/class/pps/${o.device ?? 'pps0'}/assert`;
+    let path = o.path !== undefined ? pathOption(o.path) : `/sys/class/pps/${o.device ?? 'pps0'}/assert`;
     if (o.simulate) {
       const rig = await RealtimeGpsRig.create(conv, {});
       await rig.start();
@@ -209,7 +215,7 @@ async function startPps(o: { device?: string; simulate?: boolean }, pin: number 
   }
 }
 
-type PpsSinkLike = { addPulse(p: PpsPulse): void; onStatus(m: string): void };
+type PpsSinkLike = { addPulse(p: PpsPulse): void; onStatus(m: string): void; onFault(m: string | undefined): void };
 
 function parseFloor(s: string): bigint {
   const ms = parseLenientDateMs(s);

@@ -262,11 +262,12 @@ export async function main(argv: string[]): Promise<number> {
   program.command('pps').description('the PPS pulse').command('monitor')
     .description('edges, intervals, missed pulses')
     .option('--device <ppsN>', 'kernel PPS device', 'pps0')
+    .option('--path <file>', 'a kernel PPS assert file to read instead (an emulator may stand in for /sys/class/pps)')
     .option('--gpio <n>', 'a GPIO pin (BCM number) through onoff instead of the kernel device')
     .option('--simulate', 'monitor the simulated PPS')
     .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)')
     .option('--json', 'one JSON object per line')
-    .action(async (o: { device?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }) => { exitCode = await ppsMonitor(o); });
+    .action(async (o: { device?: string; path?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }) => { exitCode = await ppsMonitor(o); });
 
   program.command('clock').description('the disciplined clock').command('monitor')
     .description('run the clock layer alone and print state, source, system clock offset, bound, frequency once a second')

@@ -49,21 +49,21 @@ export function secondsOption(name: string, value: string, maxSec = 366 * 86_400
  * A value for a config setting given on the command line, checked by the config's own schema:
  * the same limits and the same words. `value` is already converted (number, string, boolean).
  */
-export function asConfig(name: string, section: string, key: string, value: number | string | boolean): void {
+export function asConfig(name: string, section: string, key: string, value: number | string | boolean, given = String(value)): void {
   try {
     parseConfig(`[${section}]\n${key} = ${JSON.stringify(value)}\n`, name, process.cwd());
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     // "audio.latency_trim_ms = 99999: expected at most 1000" -> the option's words.
     const why = e.problems.map((p) => p.replace(/^[\w.]+( = .*?)?: /, '')).join('; ');
-    throw new OptionError(`${name} ${shown(String(value))}: ${why} (as ${section}.${key} in the config)`);
+    throw new OptionError(`${name} ${shown(given)}: ${why} (as ${section}.${key} in the config)`);
   }
 }
 
 /** A number within a config setting's limits. */
 export function configNumberOption(name: string, value: string, section: string, key: string, what = 'a number'): number {
   const n = numberOption(name, value, what);
-  asConfig(name, section, key, n);
+  asConfig(name, section, key, n, value);
   return n;
 }
 
@@ -72,7 +72,7 @@ export function configIntOption(name: string, value: string, section: string, ke
   const s = value.trim();
   const n = /^[+-]?\d+$/.test(s) ? Number(s) : /^0x[0-9a-f]+$/i.test(s) ? Number.parseInt(s, 16) : NaN;
   if (!Number.isSafeInteger(n)) throw new OptionError(`${name} ${shown(value)}: expected ${what}`);
-  asConfig(name, section, key, n);
+  asConfig(name, section, key, n, value);
   return n;
 }
 
