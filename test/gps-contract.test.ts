@@ -42,7 +42,7 @@ async function mockWire(): Promise<Wire> {
   let plugged = true;
   const binding: SerialBinding = {
     ...mock,
-    open: async (o) => {
+    open: async (o: Parameters<typeof mock.open>[0]) => {
       if (!plugged) throw new Error(`Error: No such file or directory, cannot open ${path}`);
       const p = await mock.open(o);
       // A read on a port whose device went away fails as the kernel's would (EIO), not "canceled".
@@ -76,7 +76,7 @@ async function ptyWire(): Promise<Wire> {
   let writer: FileHandle | undefined = await open(pty.emulatorPath, 'w');
   return {
     path: join(dir, 'gps-device'),
-    write: async (text) => { await writer!.write(text); },
+    write: async (text) => { await writer!.write(typeof text === 'string' ? Buffer.from(text, 'latin1') : text); },
     unplug: async () => { await writer?.close(); writer = undefined; await pty.close(); },
     replug: async () => { pty = await PtyPair.create(dir); writer = await open(pty.emulatorPath, 'w'); },
     close: async () => { await writer?.close().catch(() => {}); await pty.close(); rmSync(dir, { recursive: true, force: true }); },
