@@ -64,6 +64,9 @@ const cases: Case[] = [
     files: { 'l.m3u8': 'fake.mp3\n', 'fake.mp3': 'this is not an mp3\n', 'c.toml': '[hardware]\nmode = "simulated"\n' },
     says: /line 1 \(fake\.mp3\): [^\n]*this device is now off the shared timeline[\s\S]*no track of .*l\.m3u8 could be decoded \(see the warnings above\)/, timeoutMs: 60_000 },
 
+  { name: 'play given an audio file instead of a playlist', args: ['play', 'song.mp3'], files: { 'song.mp3': Buffer.concat([Buffer.from('ID3'), Buffer.from([4, 0, 0, 0, 0, 0, 0]), Buffer.alloc(64, 0x20)]) },
+    says: /song\.mp3 is an audio file \(MP3\), not a playlist/ },
+
   // Command-line options
   { name: 'run --at without an offset', args: ['run', '--at', '2026-12-24T18:00'], says: /--at "2026-12-24T18:00" has no UTC offset.*add one, e\.g\. "2026-12-24T18:00\+01:00"/ },
   { name: 'run --at +abc', args: ['run', '--at', '+abc'], says: /--at "\+abc": expected \+SECONDS, a number of seconds from now, e\.g\. \+30/ },

@@ -17,6 +17,7 @@ import { clockMonitor } from './clock-monitor.js';
 import { timelineBuild, timelineShow } from './timeline.js';
 import { configIntOption, configNumberOption, intOption, pathOption, startOption } from './options.js';
 import { stopWhenOutputCloses } from './output.js';
+import { readPlaylist } from '../player/m3u.js';
 import { join, resolve } from 'node:path';
 
 /** The jaudiosync command line. Every failure is one clear message and a non-zero exit, never a stack trace. */
@@ -167,6 +168,7 @@ export async function main(argv: string[]): Promise<number> {
         rtc: { ...base.rtc, enabled: o.clock === undefined || o.clock === 'rtc' ? base.rtc.enabled : false },
       };
       if (o.clock === 'ntp' && config.ntp.servers.length === 0) throw new Error('--clock ntp needs ntp.servers in the config (--config FILE)');
+      await readPlaylist(config.playlist.path); // an audio file, an empty or binary file: said now, before any hardware starts
       const log = createLogger(process.stdout);
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
