@@ -200,5 +200,5 @@ test('a run whose manifest differs from the playlist plays what pairs and report
   let onset = 0;
   while (wav.data.readInt16LE(onset * 4) === 0) onset++;
   t.true(wav.data.subarray((onset + 48010) * 4, (onset + 86390) * 4).every((x) => x === 0), 'silence for the slot of b');
-  t.true(wav.data.subarray((onset + 86400) * 4, (onset + 87000) * 4).some((x) => x !== 0), 'c on its frame after it');
+  t.true(wav.data.subarray((onset + 86400) * 4, (onset + 87000) * 4).some((x) => x !== 0), `c on its frame after it\n${r.stdout}${r.stderr}`);
 });

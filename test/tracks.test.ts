@@ -240,6 +240,9 @@ test('TrackQueue: a manifest and a playlist that differ play what pairs (silence
   t.deepEqual(q.mismatches.map((x) => [x.kind, x.path]), [['not-in-playlist', 't1.bin'], ['not-in-manifest', 't9.bin']]);
   t.true(problems.some((p) => /t1\.bin.*not in the playlist: silence/.test(p)) && problems.some((p) => /t9\.bin.*not in the timeline manifest/.test(p)), problems.join('\n'));
   t.is(q.slotCount, 4);
+  await q.prepare(0);
+  t.deepEqual(q.inRam.map((tr) => [tr.index, tr.silentBecause !== undefined]), [[0, false], [1, true], [2, false]],
+    'the track after a slot of silence is decoded up front, not when the silence begins');
   const heard = await playThrough(q, 4000);
   for (const [f, v] of heard) {
     const slot = Math.floor(f / 1000);

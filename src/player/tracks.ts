@@ -137,7 +137,10 @@ export class TrackQueue {
       const holding = this.loaded.find((t) => frame < t.startFrame + t.frames);
       if (this.exhausted) return;
       const last = this.loaded.at(-1)!;
-      if (holding && (last !== holding || holding.startFrame + holding.frames - frame > this.preloadLeadFrames)) return;
+      // Enough: a track with audio is ready after the one playing, or what is loaded reaches past
+      // the preload lead (slots of silence count for the lead, not as the next track).
+      const nextAudible = holding && this.loaded.some((t) => t.startFrame > holding.startFrame && t.silentBecause === undefined);
+      if (holding && (nextAudible || last.startFrame + last.frames - frame > this.preloadLeadFrames)) return;
       await this.loadNext(keepFrom);
     }
   }
