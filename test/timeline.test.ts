@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeFile } from '../src/player/decoder.js';
@@ -69,14 +69,14 @@ test('a device with a differing file plays silence for its slot and the next tra
 
 test('late join with a manifest: starts inside the timeline on the frame that belongs there', async (t) => {
   const dir = playlistDir();
-  t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
-  // The start is 1 s after the process starts: the clock locks ~4 s later, so it joins ~3 s late.
-  const at = new Date(Date.now() + 1000).toISOString();
-  // repeat = 3: a 27 s timeline, so that even a slow lock on a loaded machine joins inside it.
-  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', `start = "${at}"`, '[playlist]', 'path = "list.m3u8"', 'repeat = 3', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
   // A longer timeline so that the join lands inside it: three copies of the list.
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\na.flac\nb.flac\nc.flac\na.flac\nb.flac\nc.flac\na.flac\nb.flac\nc.flac\n');
   t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
+  // The start is 1 s after the process starts (taken after the builds: on a loaded machine they
+  // take seconds each): the clock locks ~4 s later, so it joins ~3 s late.
+  const at = new Date(Date.now() + 1000).toISOString();
+  // repeat = 3: a 27 s timeline, so that even a slow lock on a loaded machine joins inside it.
+  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', `start = "${at}"`, '[playlist]', 'path = "list.m3u8"', 'repeat = 3', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
   const r = await runCli(['run', '--config', join(dir, 'c.toml')]);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /joined late at 0:\d\d into the playlist/);
@@ -124,4 +124,81 @@ test('what plays at an instant is a lookup on the manifest; repeat makes one lon
   t.is(twice.totalFrames, 288000);
   t.deepEqual([slotAt(twice, 0, 144000 + 10)!.index, slotAt(twice, 0, 144000 + 10)!.frameInTrack], [3, 10]);
   t.is(slotAt(twice, 4800, 48000 + 100), undefined, 'inside a gap');
+});
+
+test('timeline build with a failing entry writes nothing (an old manifest is left and said), or with --skip-failed a manifest that leaves it out everywhere', async (t) => {
+  const dir = playlistDir();
+  writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\na.flac\nnot-here.flac\nc.flac\n');
+  const out = join(dir, 'list.m3u8.manifest.json');
+  const r = await runCli(['timeline', 'build', join(dir, 'list.m3u8')]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /line 3 \(not-here\.flac\)/);
+  t.regex(r.stderr, /1 of 3 entries failed \(above\): no manifest written.*--skip-failed/s);
+  t.false(existsSync(out), 'no manifest written');
+  writeFileSync(out, '{"old": true}');
+  t.regex((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).stderr, /existing .*manifest\.json is left as it was/);
+  t.is(readFileSync(out, 'utf8'), '{"old": true}');
+  const s = await runCli(['timeline', 'build', '--skip-failed', join(dir, 'list.m3u8')]);
+  t.is(s.code, 0, s.stderr);
+  t.regex(s.stdout, /2 tracks, 0:02 at 48000 Hz\n1 entry left out on every device \(--skip-failed\): line 3 \(not-here\.flac\)/);
+  const m = JSON.parse(readFileSync(out, 'utf8')) as { entries: Array<{ frames: number; skipped?: string }> };
+  t.deepEqual(m.entries.map((e) => [e.frames, e.skipped !== undefined]), [[48000, false], [0, true], [57600, false]]);
+  t.is(statSync(out).mode & 0o777, 0o644, 'readable by the service user, like the music');
+  const show = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--json']);
+  t.is(show.code, 0, show.stdout);
+  t.deepEqual((JSON.parse(show.stdout) as { tracks: Array<{ startFrame: number }> }).tracks.map((x) => x.startFrame), [0, 48000, 48000]);
+  writeFileSync(join(dir, 'none.m3u8'), 'x.flac\ny.flac\n');
+  const none = await runCli(['timeline', 'build', '--skip-failed', join(dir, 'none.m3u8')]);
+  t.is(none.code, 1);
+  t.regex(none.stderr, /no entry of .*none\.m3u8 could be decoded: no manifest written/);
+  t.false(existsSync(join(dir, 'none.m3u8.manifest.json')));
+});
+
+test('timeline show pairs by line and path: a byte-identical playlist is ok, an edited one says what differs and exits 1; gaps and repeats count', async (t) => {
+  const dir = playlistDir();
+  t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
+  const same = await runCli(['timeline', 'show', join(dir, 'list.m3u8')]);
+  t.is(same.code, 0, same.stdout);
+  t.regex(same.stdout, /3 slots, 0:03\nthis device plays the shared timeline\n$/);
+  // A comment added (lines move), b.flac removed, d.flac added: pairs a and c by path.
+  writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n# edited\na.flac\nc.flac\nd.flac\n');
+  const edited = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--json']);
+  t.is(edited.code, 1);
+  const j = JSON.parse(edited.stdout) as { tracks: Array<{ status: string; line: number }>; notInManifest: Array<{ path: string }>; plays: boolean; verdict: string };
+  t.deepEqual(j.tracks.map((r) => [r.line, r.status.split(':')[0]]), [[3, 'ok'], [3, 'NOT IN THE PLAYLIST here'], [4, 'ok']]);
+  t.deepEqual(j.notInManifest.map((x) => x.path), ['d.flac']);
+  t.false(j.plays);
+  t.regex(j.verdict, /will NOT play the shared timeline as built: 1 slot silent here/);
+  // Gaps and repeats from the config: the slots move, the lookup finds the second pass.
+  writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\na.flac\nb.flac\nc.flac\n');
+  writeFileSync(join(dir, 'c.toml'), '[playlist]\npath = "list.m3u8"\ngap_ms = 500\nrepeat = 2\n');
+  const g = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--config', join(dir, 'c.toml'), '--json']);
+  t.is(g.code, 0, g.stdout);
+  const gj = JSON.parse(g.stdout) as { tracks: Array<{ startFrame: number }>; totalFrames: number; repeat: number };
+  t.deepEqual(gj.tracks.map((r) => r.startFrame), [0, 72000, 134400]);
+  t.is(gj.totalFrames, 2 * 144000 + 5 * 24000);
+  const start = '2026-06-27T18:55:00+02:00';
+  const at = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--config', join(dir, 'c.toml'), '--start', start, '--at', '2026-06-27T18:55:04.600+02:00', '--json']);
+  // a 0-1 s, b 1.5-2.3 s, c 2.8-4.0 s, pass 2 from 4.5 s: 4.6 s is 0.1 s into a.flac again.
+  t.deepEqual(JSON.parse(at.stdout).playing, { track: 1, pass: 2, path: 'a.flac', frame: 4800, positionSec: 0.1 });
+  const gap = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--config', join(dir, 'c.toml'), '--start', start, '--at', '2026-06-27T18:55:01.200+02:00']);
+  t.regex(gap.stdout, /nothing plays then: in a gap/);
+  const bad = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--start', '2026-06-27T18:55', '--at', '2026-06-27T18:56:00Z']);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /--start "2026-06-27T18:55" has no UTC offset.*"2026-06-27T18:55\+01:00"/);
+});
+
+test('a run whose manifest differs from the playlist plays what pairs and reports the rest', async (t) => {
+  const dir = playlistDir();
+  t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
+  writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\na.flac\nc.flac\n'); // b.flac taken out after the build
+  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+1"', '[playlist]', 'path = "list.m3u8"', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
+  const r = await runCli(['run', '--config', join(dir, 'c.toml')]);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout + r.stderr, /"b\.flac" \(line 3 when it was built\) is not in the playlist: silence for its slot/);
+  const wav = readWav16(readFileSync(join(dir, 'out.wav')));
+  let onset = 0;
+  while (wav.data.readInt16LE(onset * 4) === 0) onset++;
+  t.true(wav.data.subarray((onset + 48010) * 4, (onset + 86390) * 4).every((x) => x === 0), 'silence for the slot of b');
+  t.true(wav.data.subarray((onset + 86400) * 4, (onset + 87000) * 4).some((x) => x !== 0), `c on its frame after it\n${r.stdout}${r.stderr}`);
 });

@@ -211,3 +211,92 @@ for (const withManifest of [true, false]) {
     t.is(heard(framesEach + 123), sampleOf(1, 123));
   });
 }
+
+/** Plays a queue through frame by frame (in steps) and returns what is heard at each probe frame. */
+async function playThrough(q: TrackQueue, until: number, step = 100): Promise<Map<number, number>> {
+  const heard = new Map<number, number>();
+  const out = Buffer.alloc(4);
+  await q.prepare(0);
+  for (let f = 0; f < until; f += step) {
+    q.advance(f);
+    await q.prepare(f);
+    q.render(f, 1, out);
+    heard.set(f, out.readInt16LE(0));
+  }
+  return heard;
+}
+
+test('TrackQueue: a manifest and a playlist that differ play what pairs (silence for the rest) and say so, never refuse', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const es = entries(4, dir); // t0..t3 on lines 2..5
+  const m = async (e: PlaylistEntry) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: 1000 });
+  // Built from t0, t1, t2, t3; this device's playlist lost t1 (lines moved up) and gained a new t9.
+  const manifest: Manifest = { v: 1, sampleRate: RATE, channels: 2, totalFrames: 4000, entries: await Promise.all(es.map(m)) };
+  writeFileSync(join(dir, 't9.bin'), 'track 9');
+  const here: PlaylistEntry[] = [{ ...es[0]!, line: 2 }, { ...es[2]!, line: 3 }, { ...es[3]!, line: 4 }, { line: 5, raw: 't9.bin', path: join(dir, 't9.bin') }];
+  const problems: string[] = [];
+  const q = new TrackQueue(here, 'ffmpeg', fmt, 0, { onProblem: (p) => problems.push(p) },
+    async (_f, path, _fmt, opts) => synthPcm(es.findIndex((e) => e.path === path), 1000, opts), manifest);
+  t.deepEqual(q.mismatches.map((x) => [x.kind, x.path]), [['not-in-playlist', 't1.bin'], ['not-in-manifest', 't9.bin']]);
+  t.true(problems.some((p) => /t1\.bin.*not in the playlist: silence/.test(p)) && problems.some((p) => /t9\.bin.*not in the timeline manifest/.test(p)), problems.join('\n'));
+  t.is(q.slotCount, 4);
+  await q.prepare(0);
+  t.deepEqual(q.inRam.map((tr) => [tr.index, tr.silentBecause !== undefined]), [[0, false], [1, true], [2, false]],
+    'the track after a slot of silence is decoded up front, not when the silence begins');
+  const heard = await playThrough(q, 4000);
+  for (const [f, v] of heard) {
+    const slot = Math.floor(f / 1000);
+    t.is(v, slot === 1 ? 0 : sampleOf(slot, f - slot * 1000), `frame ${f}`);
+  }
+  t.is(q.endFrame, 4000, 'the timeline is the manifest\'s');
+});
+
+test('TrackQueue: a slot skipped on every device (0 frames) is left out without a gap of its own', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const es = entries(3, dir);
+  const manifest: Manifest = { v: 1, sampleRate: RATE, channels: 2, totalFrames: 2000, entries: [
+    { line: es[0]!.line, path: es[0]!.raw, sha256: await sha256File(es[0]!.path), frames: 1000 },
+    { line: es[1]!.line, path: es[1]!.raw, sha256: '', frames: 0, skipped: 'undecodable when built' },
+    { line: es[2]!.line, path: es[2]!.raw, sha256: await sha256File(es[2]!.path), frames: 1000 },
+  ] };
+  const decoded: number[] = [];
+  const q = new TrackQueue(es, 'ffmpeg', fmt, 50, { onProblem: () => {} }, async (_f, path, _fmt, opts) => {
+    const i = es.findIndex((e) => e.path === path);
+    decoded.push(i);
+    return synthPcm(i, 1000, opts);
+  }, manifest);
+  t.deepEqual(q.mismatches, []);
+  const heard = await playThrough(q, 2100, 50);
+  t.is(heard.get(1000), 0, 'the gap after track 0');
+  t.is(heard.get(1050), sampleOf(2, 0), 'track 2 follows after one gap, not two');
+  t.is(q.endFrame, 2050);
+  t.deepEqual(decoded, [0, 2], 'the skipped entry is never decoded, though its file is here');
+});
+
+test('TrackQueue without a manifest: a missing file says this device is now off the shared timeline, and how to fix it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const es = entries(3, dir);
+  const problems: string[] = [];
+  const q = new TrackQueue(es, 'ffmpeg', fmt, 0, { onProblem: (p) => problems.push(p) }, async (_f, path, _fmt, opts) => {
+    const i = es.findIndex((e) => e.path === path);
+    if (i === 1) throw new Error('music file not found');
+    return synthPcm(i, 1000, opts);
+  });
+  const heard = await playThrough(q, 2000);
+  t.is(heard.get(1000), sampleOf(2, 0), 'track 2 moved into the slot of track 1');
+  t.true(problems.some((p) => /line 3 \(t1\.bin\).*this device is now off the shared timeline.*jaudiosync timeline build/.test(p)), problems.join('\n'));
+});
+
+test('TrackQueue: a manifest built at another rate is scaled, said once, and still one fixed timeline', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const es = entries(2, dir);
+  const manifest: Manifest = { v: 1, sampleRate: 2 * RATE, channels: 2, totalFrames: 4000,
+    entries: await Promise.all(es.map(async (e) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: 2000 }))) };
+  const problems: string[] = [];
+  const q = new TrackQueue(es, 'ffmpeg', fmt, 0, { onProblem: (p) => problems.push(p) },
+    async (_f, path, _fmt, opts) => synthPcm(es.findIndex((e) => e.path === path), 1000, opts), manifest);
+  t.is(problems.filter((p) => /manifest is for 2000 Hz, the output is 1000 Hz: its frame counts are scaled/.test(p)).length, 1, problems.join('\n'));
+  const heard = await playThrough(q, 2000);
+  t.is(heard.get(1000), sampleOf(1, 0));
+  t.is(q.endFrame, 2000);
+});

@@ -1,4 +1,4 @@
-import { SerialPort } from 'serialport';
+import { SerialPort, type SerialPortMock } from 'serialport';
 import { ReadlineParser } from '@serialport/parser-readline';
 import { FixGate, SkyView, parseNmeaLine, type NmeaOptions } from './nmea.js';
 import type { GpsCounters, GpsSink } from './types.js';
@@ -9,11 +9,19 @@ import type { GpsCounters, GpsSink } from './types.js';
  * unplugged on a bumpy ride), and that is said once, not once per retry.
  */
 
+/**
+ * How serialport reaches the port: its own binding for the real UART or USB (the default), or its
+ * MockBinding (or a wrapper of it), so that serialport's full fake can drive this driver in tests.
+ */
+export type SerialBinding = typeof SerialPort.binding | typeof SerialPortMock.binding;
+
 export interface SerialGpsOptions extends NmeaOptions {
   path: string;
   baudRate: number;
   /** Injected local monotonic clock (ns). */
   nowNs: () => bigint;
+  /** Default: serialport's binding for this platform. */
+  binding?: SerialBinding;
 }
 
 /** Reopen delays grow from 0.5 s to this cap: a replugged GPS is found within seconds. */
@@ -45,7 +53,9 @@ export class SerialGps {
 
   private tryOpen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const port = new SerialPort({ path: this.opts.path, baudRate: this.opts.baudRate, autoOpen: false });
+      // SerialPort takes a binding in place of its own (its options type just does not say so).
+      const options = { path: this.opts.path, baudRate: this.opts.baudRate, autoOpen: false, ...(this.opts.binding ? { binding: this.opts.binding } : {}) };
+      const port = new SerialPort(options as ConstructorParameters<typeof SerialPort>[0]);
       port.open((err) => {
         if (err) {
           reject(new Error(`GPS serial port ${this.opts.path}: ${err.message}. Is the GPS plugged in, the UART enabled (enable_uart=1) and the serial console off?`));

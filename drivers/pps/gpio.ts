@@ -66,6 +66,7 @@ export class GpioPps {
     this.gpio = this.opts.factory(n, this.opts.edge, this.opts.debounceMs ?? 0);
     this.gpio.watch((err) => {
       const monoNs = this.opts.nowNs(); // first: every statement before it is latency
+      if (this.gpio === undefined) return; // stopped: an edge already queued is not reported
       if (err) { this.sink.onStatus?.(`PPS on GPIO${this.opts.bcmPin}: ${err.message}`); return; }
       this.onEdge(monoNs);
     });

@@ -17,4 +17,6 @@ export interface PpsPulse {
 export interface PpsSink {
   addPulse(pulse: PpsPulse): void;
   onStatus?(message: string): void;
+  /** A fault of the PPS device began (its message) or cleared (undefined): for status, beside the log line. */
+  onFault?(message: string | undefined): void;
 }

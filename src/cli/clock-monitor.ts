@@ -6,6 +6,7 @@ import { createLogger } from '../service/log.js';
 import { systemTimeZone, wallClock } from '../service/schedule.js';
 import { formatErrorBound } from '../service/status.js';
 import type { GpsSky } from '../../drivers/gps/types.js';
+import { configIntOption, pathOption, secondsOption } from './options.js';
 
 /**
  * `jaudiosync clock monitor`: the clock layer alone, once a second — what `chronyc tracking` is to
@@ -85,8 +86,12 @@ export function localTime(utcMs: number, timeZone: string): string {
 }
 
 export async function clockMonitor(o: ClockMonitorOptions): Promise<number> {
+  // Every option checked before anything starts (a bad one must leave no simulated GPS behind).
+  const durationSec = o.duration !== undefined ? secondsOption('--duration', o.duration) : undefined;
+  const baud = o.baud !== undefined ? configIntOption('--baud', o.baud, 'gps', 'baud', 'a baud rate') : undefined;
+  const rtcBus = o.rtcBus !== undefined ? configIntOption('--rtc-bus', o.rtcBus, 'rtc', 'bus', 'an I2C bus number') : undefined;
   const log = createLogger(o.json ? process.stderr : process.stdout, false);
-  const over = { gpsPort: o.gpsPort, baud: o.baud ? Number(o.baud) : undefined, ppsPath: o.ppsPath, rtcBus: o.rtcBus ? Number(o.rtcBus) : undefined, ntpServers: o.ntp };
+  const over = { gpsPort: o.gpsPort, baud, ppsPath: o.ppsPath !== undefined ? pathOption(o.ppsPath) : undefined, rtcBus, ntpServers: o.ntp };
   const chain = await startTimingChain(o.config, log, { ...over, hardware: chooseHardware(o.config, over) });
   if (!o.json) log.info(`timing: ${chain.describe}`);
   const zone = o.config.schedule.timezone || systemTimeZone();
@@ -95,7 +100,7 @@ export async function clockMonitor(o: ClockMonitorOptions): Promise<number> {
   const stop = () => { stopped = true; };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const endNs = o.duration ? hrtimeClock.nowNs() + BigInt(Math.round(Number(o.duration) * 1e9)) : undefined;
+  const endNs = durationSec !== undefined ? hrtimeClock.nowNs() + BigInt(Math.round(durationSec * 1e9)) : undefined;
   let next = hrtimeClock.nowNs() + 1_000_000_000n;
   let rows = 0;
   while (!stopped && (endNs === undefined || hrtimeClock.nowNs() < endNs)) {

@@ -4,7 +4,7 @@ import { Ds3231, Ds3231Error, hint } from '../../drivers/rtc/ds3231.js';
 import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
 import { I2cError, openI2cBus, type I2cBus } from '../../drivers/rtc/i2c.js';
 import { SerialGps } from '../../drivers/gps/serial-gps.js';
-import { replayCapture, type ReplayedFix } from '../../drivers/gps/replay.js';
+import { parseLenientDateMs, replayCapture, type ReplayedFix } from '../../drivers/gps/replay.js';
 import type { GpsSky, GpsTimeFix } from '../../drivers/gps/types.js';
 import { FixGate, SkyView, parseNmeaLine } from '../../drivers/gps/nmea.js';
 import { SysfsPps } from '../../drivers/pps/sysfs.js';
@@ -19,6 +19,7 @@ import { createLogger } from '../service/log.js';
 import { formatNs, formatSatellites, formatSky, wrapTokens } from '../service/status.js';
 import { PpsJitter } from '../time/pps-jitter.js';
 import { RealtimeGpsRig } from '../sim/realtime-gps-rig.js';
+import { configIntOption, intOption, OptionError, pathOption, secondsOption } from './options.js';
 
 /** CLI commands riders use to debug their wiring: rtc, gps monitor, pps monitor. */
 
@@ -168,10 +169,13 @@ const SKY_EVERY_SEC = 10;
 export async function gpsMonitor(o: { port?: string; baud?: string; replay?: string; floor?: string; json?: boolean; simulate?: boolean; config: Config; seconds?: string }): Promise<number> {
   const floorUtcNs = o.floor !== undefined ? parseFloor(o.floor) : undefined;
   const columns = process.stdout.isTTY ? process.stdout.columns : 100;
+  const seconds = o.seconds !== undefined ? secondsOption('--seconds', o.seconds) : undefined;
+  const baudOption = o.baud !== undefined ? configIntOption('--baud', o.baud, 'gps', 'baud', 'a baud rate') : undefined;
   if (o.replay) {
     let text: string;
-    try { text = readFileSync(o.replay, 'latin1'); } catch (e) { throw new Error(`cannot read the capture ${o.replay}: ${(e as Error).message}`); }
+    try { text = readFileSync(pathOption(o.replay), 'latin1'); } catch (e) { throw new Error(`cannot read the capture ${o.replay}: ${(e as Error).message}`); }
     const r = replayCapture(text, { floorUtcNs, rollover: o.config.gps.rollover });
+    if (r.problem) process.stderr.write(`warning: ${r.problem}; give --floor DATE\n`);
     const skies = skyAtLines(text, new Set(r.fixes.map((f) => f.line)));
     for (const f of r.fixes) out(fixLine(f, { satellites: f.satellites, sky: skies.get(f.line) }, o.json));
     const lastSky = r.fixes.length ? skies.get(r.fixes.at(-1)!.line) : undefined;
@@ -181,7 +185,7 @@ export async function gpsMonitor(o: { port?: string; baud?: string; replay?: str
   }
   let rig: RealtimeGpsRig | undefined;
   let path = o.port ?? o.config.gps.port;
-  const baud = o.baud ? Number(o.baud) : o.config.gps.baud;
+  const baud = baudOption ?? o.config.gps.baud;
   const conv = new RealtimeConverter();
   if (o.simulate) {
     rig = await RealtimeGpsRig.create(conv, { talker: o.config.sim.talker, latencyMs: o.config.sim.gps_latency_ms, sentences: ['RMC', 'GGA', 'ZDA'] });
@@ -223,12 +227,15 @@ export async function gpsMonitor(o: { port?: string; baud?: string; replay?: str
     onSky: (s) => { sky = s; },
     onStatus: (m) => process.stderr.write(`${m}\n`),
   });
-  await gps.open();
-  await waitForSignalOrSeconds(o.seconds);
-  await gps.close();
-  pps?.stop();
-  conv.stop();
-  await rig?.stop();
+  try {
+    await gps.open();
+    await waitForSignalOrSeconds(seconds);
+  } finally {
+    await gps.close();
+    pps?.stop();
+    conv.stop();
+    await rig?.stop();
+  }
   if (!o.json) {
     if (sky) for (const l of skyLines(sky, columns)) out(l);
     out(`${gps.counters.sentences} sentences, ${gps.counters.badChecksum} bad checksums, ${gps.counters.garbage} garbage lines${pps ? `; PPS ${pps.pulses} pulses${jitter.jitterNs() !== undefined ? `, jitter ${formatNs(jitter.jitterNs()!)}` : ''}` : ''}`);
@@ -236,10 +243,18 @@ export async function gpsMonitor(o: { port?: string; baud?: string; replay?: str
   return 0;
 }
 
-export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }): Promise<number> {
+export async function ppsMonitor(o: { device?: string; path?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }): Promise<number> {
+  const seconds = o.seconds !== undefined ? secondsOption('--seconds', o.seconds) : undefined;
+  // BCM GPIO numbers on a Pi: 0-53 (the config's service.led_gpio takes the same).
+  const pin = o.gpio !== undefined ? intOption('--gpio', o.gpio, 0, 53, 'a BCM GPIO number') : undefined;
+  if (o.device !== undefined && !/^pps\d+$/.test(o.device)) throw new OptionError(`--device "${o.device}": expected a kernel PPS device name such as pps0 (ls /sys/class/pps)`);
   let prev: bigint | undefined;
+  let pulses = 0;
+  let fault: string | undefined;
   const sink = {
+    onFault: (m: string | undefined) => { fault = m; },
     addPulse: (p: PpsPulse) => {
+      pulses++;
       const interval = prev !== undefined ? Number(p.monoNs - prev) : undefined;
       prev = p.monoNs;
       if (o.json) { out(JSON.stringify({ seq: p.seq, monoNs: String(p.monoNs), realtime: p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : null, intervalNs: interval ?? null, missed: p.missed, via: p.via })); return; }
@@ -249,8 +264,19 @@ export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?:
     onStatus: (m: string) => process.stderr.write(`${m}\n`),
   };
   const stops: Array<() => unknown> = [];
-  if (o.gpio !== undefined) {
-    const pin = Number(o.gpio);
+  try {
+    await startPps(o, pin, sink, stops);
+    await waitForSignalOrSeconds(seconds);
+  } finally {
+    for (const s of stops.reverse()) await s();
+  }
+  // A monitor that saw no pulse, or ends on a fault, has found a problem: say so in the exit code.
+  if (pulses === 0) process.stderr.write(`jaudiosync: no PPS pulse seen${fault ? ` (${fault})` : ': is the GPS fixed, and its PPS wire on the configured GPIO?'}\n`);
+  return pulses === 0 || fault ? 1 : 0;
+}
+
+async function startPps(o: { device?: string; path?: string; simulate?: boolean }, pin: number | undefined, sink: PpsSinkLike, stops: Array<() => unknown>): Promise<void> {
+  if (pin !== undefined) {
     out(`GPIO${pin} is sysfs GPIO ${sysfsGpioNumber(pin)}; timestamps are userspace-grade (~50 µs, ms tails)`);
     const pps = new GpioPps({ bcmPin: pin, edge: 'rising', nowNs: hrtimeClock.nowNs, factory: await onoffFactory() }, sink);
     pps.start();
@@ -259,7 +285,7 @@ export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?:
     const conv = new RealtimeConverter();
     conv.start();
     stops.push(() => conv.stop());
-    let path = `/sys/class/pps/${o.device ?? 'pps0'}/assert`;
+    let path = o.path !== undefined ? pathOption(o.path) : `/sys/class/pps/${o.device ?? 'pps0'}/assert`;
     if (o.simulate) {
       const rig = await RealtimeGpsRig.create(conv, {});
       await rig.start();
@@ -270,23 +296,23 @@ export async function ppsMonitor(o: { device?: string; gpio?: string; simulate?:
     await pps.start();
     stops.push(() => pps.stop());
   }
-  await waitForSignalOrSeconds(o.seconds);
-  for (const s of stops.reverse()) await s();
-  return 0;
 }
 
+type PpsSinkLike = { addPulse(p: PpsPulse): void; onStatus(m: string): void; onFault(m: string | undefined): void };
+
 function parseFloor(s: string): bigint {
-  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s);
-  if (!Number.isFinite(ms)) throw new Error(`--floor "${s}": expected a date like 2019-04-01`);
+  const ms = parseLenientDateMs(s);
+  if (ms === undefined) throw new OptionError(`--floor "${s}": expected a date like 2019-04-01`);
   return BigInt(ms) * 1_000_000n;
 }
 
-/** Runs until Ctrl-C / SIGTERM, or for --seconds N. */
-function waitForSignalOrSeconds(seconds?: string): Promise<void> {
+/** Runs until Ctrl-C / SIGTERM (or the output closing), or for --seconds N. */
+function waitForSignalOrSeconds(seconds?: number): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => { process.off('SIGINT', done); process.off('SIGTERM', done); resolve(); };
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => { process.off('SIGINT', done); process.off('SIGTERM', done); if (timer) clearTimeout(timer); resolve(); };
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
-    if (seconds !== undefined) setTimeout(done, Number(seconds) * 1000);
+    if (seconds !== undefined) timer = setTimeout(done, seconds * 1000);
   });
 }

@@ -18,6 +18,9 @@ import { doctor } from './doctor.js';
 import { clockMonitor } from './clock-monitor.js';
 import { clockSourcesCommand } from './clock-sources.js';
 import { timelineBuild, timelineShow } from './timeline.js';
+import { configIntOption, configNumberOption, intOption, pathOption, startOption } from './options.js';
+import { stopWhenOutputCloses } from './output.js';
+import { readPlaylist } from '../player/m3u.js';
 import { join, resolve } from 'node:path';
 
 /** The jaudiosync command line. Every failure is one clear message and a non-zero exit, never a stack trace. */
@@ -37,6 +40,9 @@ function loadConfig(path?: string): Config {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `jaudiosync gps monitor | head`: the reader going away stops the command as SIGTERM would
+  // (temp folders removed, socat ended), never an EPIPE stack trace.
+  stopWhenOutputCloses();
   const program = new Command()
     .name('jaudiosync')
     .description('Play one playlist in sample-perfect sync on many devices, with no network during playback.')
@@ -57,10 +63,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--service', 'stay up when nothing more is scheduled, retry failed starts (the systemd unit uses this)')
     .action(async (o: { config?: string; at?: string; output?: 'alsa' | 'wav'; wav?: string; quiet?: boolean; fromTrack?: string; resume?: boolean; service?: boolean }) => {
       const log = createLogger(process.stdout, o.quiet);
-      const fromTrack = o.fromTrack !== undefined ? Number(o.fromTrack) : undefined;
-      if (fromTrack !== undefined && !(Number.isInteger(fromTrack) && fromTrack >= 1)) throw new Error(`--from-track "${o.fromTrack}": expected a track number from 1`);
+      const fromTrack = o.fromTrack !== undefined ? intOption('--from-track', o.fromTrack, 1, undefined, 'a track number') : undefined;
       if (fromTrack !== undefined && o.resume) throw new Error('--from-track and --resume: choose one');
-      await serve({ loadConfig: () => loadConfig(o.config), hardware: (c) => chooseHardware(c), log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at: o.at, output: o.output, wavPath: o.wav, version: version() });
+      const at = o.at !== undefined ? o.at.trim() : undefined;
+      if (at !== undefined) startOption('--at', at);
+      await serve({ loadConfig: () => loadConfig(o.config), hardware: (c) => chooseHardware(c), log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at, output: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined, version: version() });
     });
 
   for (const [name, what, extra] of [['install', 'install as a boot service (root): user, /opt/jaudiosync, config, unit; checks config.txt', ['--edit-boot-config', 'also add the missing config.txt lines (backed up first)']], ['uninstall', 'remove the boot service (root); config and state are kept unless --purge', ['--purge', 'also remove the config, the state and the user']]] as const) {
@@ -154,17 +161,21 @@ export async function main(argv: string[]): Promise<number> {
     .option('-c, --config <path>', 'config file for everything else')
     .action(async (file: string, o: { at: string; device?: string; clock?: string; fromTrack?: string; trimMs?: string; output?: 'alsa' | 'wav'; wav?: string; config?: string }) => {
       const base = loadConfig(o.config);
+      const at = o.at.trim();
+      startOption('--at', at);
+      const fromTrack = o.fromTrack !== undefined ? intOption('--from-track', o.fromTrack, 1, undefined, 'a track number') : undefined;
+      const trimMs = o.trimMs !== undefined ? configNumberOption('--trim-ms', o.trimMs, 'audio', 'latency_trim_ms', 'a number of milliseconds') : base.audio.latency_trim_ms;
       const config: Config = {
         ...base,
         playlist: { ...base.playlist, path: resolve(file), manifest: '' },
-        audio: { ...base.audio, device: o.device ?? base.audio.device, latency_trim_ms: o.trimMs !== undefined ? Number(o.trimMs) : base.audio.latency_trim_ms },
+        audio: { ...base.audio, device: o.device ?? base.audio.device, latency_trim_ms: trimMs },
         gps: { ...base.gps, enabled: o.clock === undefined || o.clock === 'gps' ? base.gps.enabled : false },
         rtc: { ...base.rtc, enabled: o.clock === undefined || o.clock === 'rtc' ? base.rtc.enabled : false },
         // --clock system asks for the unsynchronized system clock: play on it (status says so).
         clock: { ...base.clock, when_unsure: o.clock === 'system' ? 'start' : base.clock.when_unsure },
       };
-      if (o.trimMs !== undefined && !Number.isFinite(config.audio.latency_trim_ms)) throw new Error(`--trim-ms "${o.trimMs}": expected a number of milliseconds`);
       if (o.clock === 'ntp' && config.ntp.servers.length === 0) throw new Error('--clock ntp needs ntp.servers in the config (--config FILE)');
+      await readPlaylist(config.playlist.path); // an audio file, an empty or binary file: said now, before any hardware starts
       const log = createLogger(process.stdout);
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
@@ -176,7 +187,7 @@ export async function main(argv: string[]): Promise<number> {
         const chain = await startTimingChain(config, log, { hardware });
         log.info(`timing: ${chain.describe}`);
         try {
-          await run({ config, log, chain, at: o.at, output: { kind: o.output, wavPath: o.wav }, processStartNs, abort: abort.signal, fromTrack: o.fromTrack ? Number(o.fromTrack) : undefined });
+          await run({ config, log, chain, at, output: { kind: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined }, processStartNs, abort: abort.signal, fromTrack });
         } finally {
           await chain.stop();
         }
@@ -215,11 +226,12 @@ export async function main(argv: string[]): Promise<number> {
   tl.command('build')
     .argument('<playlist>', 'm3u/m3u8 file')
     .option('--out <file>', 'manifest file (default: PLAYLIST.manifest.json, which run picks up)')
+    .option('--skip-failed', 'when entries cannot be decoded, write the manifest anyway with them left out on every device')
     .option('-c, --config <path>', 'config file (output rate, ffmpeg)')
-    .description('decode every entry, write file hashes and frame counts: copy it with the playlist to every device')
-    .action(async (file: string, o: { out?: string; config?: string }) => {
+    .description('decode every entry, write file hashes and frame counts (only when all decode): copy it with the playlist to every device')
+    .action(async (file: string, o: { out?: string; config?: string; skipFailed?: boolean }) => {
       const c = loadConfig(o.config);
-      exitCode = await timelineBuild(file, { out: o.out, rate: c.audio.sample_rate, channels: c.audio.channels, ffmpeg: c.audio.ffmpeg || undefined });
+      exitCode = await timelineBuild(file, { out: o.out, rate: c.audio.sample_rate, channels: c.audio.channels, ffmpeg: c.audio.ffmpeg || undefined, skipFailed: Boolean(o.skipFailed) });
     });
   tl.command('show')
     .argument('<playlist>', 'm3u/m3u8 file')
@@ -227,8 +239,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('--at <iso>', 'instead: what plays at this instant (with --start)')
     .option('--start <iso>', 'the start instant of the timeline, for --at')
     .option('--json', 'one JSON document')
-    .description('each track\'s slot on the timeline, and whether this device has the right file for it')
-    .action(async (file: string, o: { manifest?: string; json?: boolean; at?: string; start?: string }) => { exitCode = await timelineShow(file, o); });
+    .option('-c, --config <path>', 'config file (playlist.gap_ms and playlist.repeat)')
+    .description('each track\'s slot on the timeline (gaps and repeats included), and whether this device has the right file for it')
+    .action(async (file: string, o: { manifest?: string; json?: boolean; at?: string; start?: string; config?: string }) => {
+      const c = loadConfig(o.config);
+      exitCode = await timelineShow(file, { ...o, gapMs: c.playlist.gap_ms, repeat: c.playlist.repeat });
+    });
 
   program.command('devices')
     .description('list the audio output devices by name')
@@ -245,7 +261,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--simulate', 'use the DS3231 emulator (a fresh chip each time) instead of the bus')
     .option('-c, --config <path>', 'config file (for --from-gps)')
     .action(async (action: string, value: string | undefined, o: { fromGps?: boolean; fromSystem?: boolean; bus: string; address: string; simulate?: boolean; config?: string }) => {
-      exitCode = await rtcCommand(action, { bus: Number(o.bus), address: Number(o.address), simulate: o.simulate ?? false }, { ...o, value, config: loadConfig(o.config) });
+      const bus = configIntOption('--bus', o.bus, 'rtc', 'bus', 'an I2C bus number');
+      const address = configIntOption('--address', o.address, 'rtc', 'address', 'an I2C address such as 0x68');
+      exitCode = await rtcCommand(action, { bus, address, simulate: o.simulate ?? false }, { ...o, value, config: loadConfig(o.config) });
     });
 
   const gps = program.command('gps').description('the GPS receiver');
@@ -266,11 +284,12 @@ export async function main(argv: string[]): Promise<number> {
   program.command('pps').description('the PPS pulse').command('monitor')
     .description('edges, intervals, missed pulses')
     .option('--device <ppsN>', 'kernel PPS device', 'pps0')
+    .option('--path <file>', 'a kernel PPS assert file to read instead (an emulator may stand in for /sys/class/pps)')
     .option('--gpio <n>', 'a GPIO pin (BCM number) through onoff instead of the kernel device')
     .option('--simulate', 'monitor the simulated PPS')
     .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)')
     .option('--json', 'one JSON object per line')
-    .action(async (o: { device?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }) => { exitCode = await ppsMonitor(o); });
+    .action(async (o: { device?: string; path?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }) => { exitCode = await ppsMonitor(o); });
 
   const clk = program.command('clock').description('the disciplined clock');
   clk.command('sources')

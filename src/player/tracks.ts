@@ -1,8 +1,11 @@
 import { existsSync } from 'node:fs';
 import { decodeToChunks, DecodeError, type ChunkedDecodeOptions, type ChunkedTrack, type PcmFormat } from './decoder.js';
 import type { PlaylistEntry } from './m3u.js';
-import { sha256File, type Manifest } from './manifest.js';
+import { emptyFileProblem, framesAtRate, matchManifest, sha256File, type Manifest, type ManifestMismatch } from './manifest.js';
 import { PcmChunks } from './pcm-chunks.js';
+import { buildTimeline, slotIndexFor, type Timeline } from './timeline.js';
+
+export { joinFrame } from './timeline.js';
 
 /** A decoded length differing from the manifest by more than this (frames) is worth a warning. */
 const LENGTH_MISMATCH_WARN_FRAMES = 48;
@@ -22,20 +25,13 @@ export const KEEP_BEHIND_SEC = 2;
  * not yet played and, from PRELOAD_MIN_LEAD_SEC before its end, the next one, whatever the
  * playlist's length. Track i occupies timeline frames [start_i, start_i + frames_i) and the next
  * starts after an optional gap; a track that cannot be decoded is reported (file and playlist
- * line) and skipped.
+ * line) and skipped, which moves every later track on this device: it says so.
  * With a manifest the frame counts (and so the whole timeline) come from it, identical on every
  * device: a file that is missing or differs plays silence for exactly its slot, a decode of another
  * length is padded or cut to it, and a late join decodes only the track it joins, keeping only
- * what follows the join point.
+ * what follows the join point. Manifest and playlist are paired by line and path
+ * (manifest.ts matchManifest): what does not pair is reported in `mismatches` and never stops play.
  */
-
-/** A late join lands this far past "now" (stream opening, first fills); the track is kept from before it. */
-const JOIN_LEAD_NS = 500_000_000;
-
-/** The timeline frame to prepare for a device joining `lateNs` after the start. */
-export function joinFrame(lateNs: number, sampleRate: number): number {
-  return Math.floor(((lateNs + JOIN_LEAD_NS) / 1e9) * sampleRate);
-}
 
 export interface TimelineTrack {
   index: number;
@@ -44,6 +40,8 @@ export interface TimelineTrack {
   frames: number;
   /** Empty for a slot of silence. */
   pcm: PcmChunks;
+  /** Why this slot is silence on this device (missing, differs, not in the playlist), if it is. */
+  silentBecause?: string;
 }
 
 export interface TrackQueueEvents {
@@ -62,7 +60,11 @@ export class TrackQueue {
   private exhausted = false;
   private lastDecodeMs = 0;
   readonly frameBytes: number;
-  private readonly manifestStarts?: number[];
+  /** With a manifest: the fixed timeline, and the playlist entry paired with each slot. */
+  private readonly timeline?: Timeline;
+  private readonly slotEntries?: Array<PlaylistEntry | undefined>;
+  /** Manifest slots and playlist entries that do not pair (empty without a manifest). */
+  readonly mismatches: readonly ManifestMismatch[] = [];
   /** Without a manifest: where every track decoded so far sat (a jump back finds its slot here). */
   private readonly decodedSlots: Array<{ index: number; startFrame: number; frames: number }> = [];
   /** Bumped by a seek: a decode started before it is stale and must not touch the queue. */
@@ -79,11 +81,20 @@ export class TrackQueue {
   ) {
     this.frameBytes = 2 * format.channels;
     if (manifest) {
-      if (manifest.sampleRate !== format.sampleRate) throw new Error(`the timeline manifest is for ${manifest.sampleRate} Hz, the output is ${format.sampleRate} Hz: rebuild it or set audio.sample_rate`);
-      if (manifest.entries.length !== entries.length) throw new Error(`the timeline manifest has ${manifest.entries.length} entries, the playlist ${entries.length}: rebuild it (jaudiosync timeline build)`);
-      let start = 0;
-      this.manifestStarts = manifest.entries.map((m) => { const s0 = start; start += m.frames + gapFrames; return s0; });
+      if (manifest.sampleRate !== format.sampleRate) {
+        events.onProblem(`the timeline manifest is for ${manifest.sampleRate} Hz, the output is ${format.sampleRate} Hz: its frame counts are scaled to the output rate (as on every device with this rate); rebuild it with this rate for exact lengths`);
+      }
+      this.timeline = buildTimeline(framesAtRate(manifest, format.sampleRate), { sampleRate: format.sampleRate, gapFrames });
+      const match = matchManifest(entries, manifest.entries);
+      this.slotEntries = match.slots;
+      this.mismatches = match.mismatches;
+      for (const m of match.mismatches) events.onProblem(m.message);
     }
+  }
+
+  /** Slots on the timeline: the manifest's entries, else the playlist's. */
+  get slotCount(): number {
+    return this.timeline ? this.timeline.frames.length : this.entries.length;
   }
 
   /** True once every entry has been decoded (or skipped) and the last one has played out. */
@@ -126,7 +137,10 @@ export class TrackQueue {
       const holding = this.loaded.find((t) => frame < t.startFrame + t.frames);
       if (this.exhausted) return;
       const last = this.loaded.at(-1)!;
-      if (holding && (last !== holding || holding.startFrame + holding.frames - frame > this.preloadLeadFrames)) return;
+      // Enough: a track with audio is ready after the one playing, or what is loaded reaches past
+      // the preload lead (slots of silence count for the lead, not as the next track).
+      const nextAudible = holding && this.loaded.some((t) => t.startFrame > holding.startFrame && t.silentBecause === undefined);
+      if (holding && (nextAudible || last.startFrame + last.frames - frame > this.preloadLeadFrames)) return;
       await this.loadNext(keepFrom);
     }
   }
@@ -162,8 +176,9 @@ export class TrackQueue {
     for (const t of this.loaded) t.pcm.releaseBefore(keepFrom - t.startFrame);
     const last = this.loaded.at(-1);
     const due = !last || last.startFrame + last.frames - frame <= this.preloadLeadFrames;
-    // Tracks already played but kept behind for a moment do not count against the two.
-    const ahead = this.loaded.filter((t) => t.startFrame + t.frames > frame).length;
+    // Tracks already played but kept behind for a moment do not count against the two, nor do
+    // slots of silence (they hold no audio): the track after a missing one is decoded in time.
+    const ahead = this.loaded.filter((t) => t.startFrame + t.frames > frame && t.silentBecause === undefined).length;
     if (due && !this.loading && !this.exhausted && ahead < 2) this.track(this.loadNext(0));
   }
 
@@ -192,7 +207,7 @@ export class TrackQueue {
   /** The next entry to decode is the one whose slot holds `frame` (as far as the slots are known). */
   private reposition(frame: number): void {
     this.exhausted = false;
-    if (this.manifestStarts) return this.skipTo(frame);
+    if (this.timeline) return this.skipTo(frame);
     const known = this.decodedSlots.filter((d) => d.startFrame <= frame).at(-1);
     if (!known) {
       this.nextIndex = 0;
@@ -214,14 +229,14 @@ export class TrackQueue {
 
   /** With a manifest the slot of any frame is known: go straight to it (a late join). Only with nothing loaded. */
   private skipTo(frame: number): void {
-    if (!this.manifestStarts) return;
-    let i = this.manifestStarts.findIndex((s0, k) => frame < s0 + this.manifest!.entries[k]!.frames + this.gapFrames);
-    if (i < 0) i = this.entries.length;
+    const tl = this.timeline;
+    if (!tl) return;
+    const i = slotIndexFor(tl, frame);
     this.nextIndex = i;
-    this.nextStartFrame = this.manifestStarts[i] ?? this.manifestStarts.at(-1)! + this.manifest!.entries.at(-1)!.frames + this.gapFrames;
+    this.nextStartFrame = tl.starts[i] ?? tl.endFrame + this.gapFrames;
     // Past the timeline's end there is nothing to decode (a clock stepped far ahead): say so, or
     // prepare() would go on asking for the next entry forever.
-    this.exhausted = i >= this.entries.length;
+    this.exhausted = i >= tl.frames.length;
   }
 
   private dropBefore(frame: number): void {
@@ -231,13 +246,15 @@ export class TrackQueue {
   /** Decodes the next entry, keeping its frames from timeline frame `keepFrom` on. */
   private async loadNext(keepFrom: number): Promise<void> {
     const generation = this.generation;
-    while (this.nextIndex < this.entries.length) {
+    while (this.nextIndex < this.slotCount) {
       const index = this.nextIndex++;
-      const entry = this.entries[index]!;
-      if (this.manifest) {
-        await this.loadSlot(index, entry, keepFrom, generation);
+      if (this.timeline) {
+        // A skipped slot (0 frames, left out on every device) holds nothing: on to the next.
+        if (this.timeline.frames[index] === 0) { this.nextStartFrame = this.timeline.starts[index + 1] ?? this.timeline.endFrame + this.gapFrames; continue; }
+        await this.loadSlot(index, keepFrom, generation);
         return;
       }
+      const entry = this.entries[index]!;
       try {
         // Only what follows the join point is kept (a seek far into a track).
         const d = await this.decode(this.ffmpegPath, entry.path, this.format, { keepFromFrame: Math.max(0, keepFrom - this.nextStartFrame) });
@@ -251,39 +268,46 @@ export class TrackQueue {
         return;
       } catch (e) {
         if (generation !== this.generation) return;
-        const why = e instanceof DecodeError ? e.message : `decoding failed: ${(e as Error).message}`;
-        this.events.onProblem(`playlist line ${entry.line} (${entry.raw}): ${why}; skipping it`);
+        const why = emptyFileProblem(entry.path) ?? (e instanceof DecodeError ? e.message : `decoding failed: ${(e as Error).message}`);
+        this.events.onProblem(`playlist line ${entry.line} (${entry.raw}): ${why}; skipping it, so every later track on this device starts earlier than on the others: this device is now off the shared timeline. `
+          + 'To keep devices in sync whatever files they lack, build a timeline manifest (jaudiosync timeline build PLAYLIST) and copy it beside the playlist on every device: a missing file then plays silence for exactly its slot');
       }
     }
     this.exhausted = true;
   }
 
   /** One manifest slot: the track if it is the right file, else silence of exactly its length. */
-  private async loadSlot(index: number, entry: PlaylistEntry, keepFrom: number, generation: number): Promise<void> {
+  private async loadSlot(index: number, keepFrom: number, generation: number): Promise<void> {
     const m = this.manifest!.entries[index]!;
-    const startFrame = this.manifestStarts![index]!;
-    this.nextStartFrame = startFrame + m.frames + this.gapFrames;
-    const last = this.nextIndex >= this.entries.length;
+    const frames = this.timeline!.frames[index]!;
+    const startFrame = this.timeline!.starts[index]!;
+    this.nextStartFrame = startFrame + frames + this.gapFrames;
+    const last = this.nextIndex >= this.slotCount;
     let pcm = new PcmChunks(this.frameBytes);
-    pcm.seal(m.frames);
+    pcm.seal(frames);
+    const paired = this.slotEntries![index];
+    // A slot with no playlist entry (reported once, in mismatches) is silence under the manifest's name.
+    const entry: PlaylistEntry = paired ?? { line: m.line, raw: m.path, path: '', ...(m.title ? { title: m.title } : {}) };
     const where = `playlist line ${entry.line} (${entry.raw})`;
     try {
+      if (!paired) throw new DecodeError(m.path, 'not in the playlist');
       if (!existsSync(entry.path)) throw new DecodeError(entry.path, `music file not found: ${entry.path}`);
       if ((await sha256File(entry.path)) !== m.sha256) throw new DecodeError(entry.path, `${entry.path} differs from the one in the timeline manifest`);
-      const d = await this.decode(this.ffmpegPath, entry.path, this.format, { intoFrames: m.frames, keepFromFrame: Math.max(0, keepFrom - startFrame) });
+      const d = await this.decode(this.ffmpegPath, entry.path, this.format, { intoFrames: frames, keepFromFrame: Math.max(0, keepFrom - startFrame) });
       if (generation !== this.generation) return;
       this.lastDecodeMs = d.decodeMs;
       pcm = d.pcm;
-      if (Math.abs(d.decodedFrames - m.frames) > LENGTH_MISMATCH_WARN_FRAMES) {
-        this.events.onProblem(`${where}: decoded to ${d.decodedFrames} frames, the manifest says ${m.frames}: ${d.decodedFrames < m.frames ? 'padded with silence' : 'cut'} to keep the timeline (a different ffmpeg?)`);
+      if (Math.abs(d.decodedFrames - frames) > LENGTH_MISMATCH_WARN_FRAMES) {
+        this.events.onProblem(`${where}: decoded to ${d.decodedFrames} frames, the manifest says ${frames}: ${d.decodedFrames < frames ? 'padded with silence' : 'cut'} to keep the timeline (a different ffmpeg?)`);
       }
-      const track: TimelineTrack = { index, entry, startFrame, frames: m.frames, pcm };
+      const track: TimelineTrack = { index, entry, startFrame, frames, pcm };
       this.loaded.push(track);
       this.events.onLoaded?.(track, d.decodeMs);
     } catch (e) {
       if (generation !== this.generation) return;
-      this.events.onProblem(`${where}: ${(e as Error).message}; playing silence for its ${(m.frames / this.format.sampleRate).toFixed(1)} s so that everything after stays in sync`);
-      this.loaded.push({ index, entry, startFrame, frames: m.frames, pcm });
+      const why = (e as Error).message;
+      if (paired) this.events.onProblem(`${where}: ${why}; playing silence for its ${(frames / this.format.sampleRate).toFixed(1)} s so that everything after stays in sync`);
+      this.loaded.push({ index, entry, startFrame, frames, pcm, silentBecause: why });
     }
     if (last) this.exhausted = true;
   }

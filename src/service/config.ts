@@ -17,8 +17,12 @@ export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 export const DEFAULT_CONFIG_PATH = '/etc/jaudiosync/config.toml';
 export const EMBEDDED_CONFIG_NAME = '(embedded default config)';
 
-const StartSpec = z.string().refine((s) => parseStartSpec(s) !== undefined, {
-  message: 'expected an ISO 8601 instant with offset (e.g. "2026-06-27T18:55:00+02:00"), "daily HH:MM", "cron MIN HOUR DOM MON DOW", "next-10s" or "+SECONDS"',
+const START_SPEC_EXPECTED = 'expected an ISO 8601 instant with offset (e.g. "2026-06-27T18:55:00+02:00"), "daily HH:MM", "cron MIN HOUR DOM MON DOW", "next-10s" or "+SECONDS"';
+// A cron expression that parses but never happens (31 February) says so, not the generic words.
+const StartSpec = z.string().superRefine((s, ctx) => {
+  if (parseStartSpec(s) !== undefined) return;
+  const cron = parseCron(s, 'UTC');
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: cron && 'error' in cron ? cron.error : START_SPEC_EXPECTED });
 });
 
 const schema = z.object({

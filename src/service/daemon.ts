@@ -17,7 +17,7 @@ import { startTimingChain, type HardwareFactory, type TimingChain } from './hard
 import { acquireInstanceLock, ensurePrivateDir, type InstanceLock } from './instance-lock.js';
 import { driveLed, ledPatternFor, type LedPattern } from './led.js';
 import type { Logger } from './log.js';
-import { loadPlaylist, manifestPathOf, run, timelineSec } from './run.js';
+import { loadPlaylist, manifestPathOf, playingSecOf, run } from './run.js';
 import { reloadPlan } from './reload.js';
 import { startStatusServer, type StatusServer } from './status-server.js';
 import type { LiveStatus } from './status.js';
@@ -276,7 +276,7 @@ function reload(s: Service): void {
 async function playingSec(s: Service): Promise<number | undefined> {
   const { config } = s;
   try {
-    return timelineSec(repeatManifest(await readManifest(manifestPathOf(config)), config.playlist.repeat), config.playlist.gap_ms);
+    return playingSecOf(repeatManifest(await readManifest(manifestPathOf(config)), config.playlist.repeat), config);
   } catch {
     // No manifest (or a broken one, which run() reports): count the frames here (cached in the state folder).
   }
@@ -286,7 +286,7 @@ async function playingSec(s: Service): Promise<number | undefined> {
       ffmpeg: findFfmpeg(config.audio.ffmpeg || undefined).path, format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels },
       cacheDir: stateDir(config), log: s.log.info, onProblem: () => {}, // run() reports the missing files
     });
-    return m && timelineSec(repeatManifest(m, config.playlist.repeat), config.playlist.gap_ms);
+    return m && playingSecOf(repeatManifest(m, config.playlist.repeat), config);
   } catch {
     return undefined; // run() says what is wrong with the playlist
   }
@@ -369,7 +369,7 @@ function snapshot(s: Service): LiveStatus {
   if (live.schedule) live.schedule.timeZone = s.config.schedule.timezone || systemTimeZone();
   const start = s.session?.startUtcNs ?? (live.schedule?.nextStartUtc ? BigInt(Date.parse(live.schedule.nextStartUtc)) * 1_000_000n : undefined);
   if (live.schedule && start !== undefined) live.schedule.countdownSec = Math.max(0, Number(start - ts.utcAt(now)) / 1e9);
-  live.health = { ...live.health!, ...chain.health() };
+  live.health = { ...live.health!, ...chain.health(), ppsFault: gps?.ppsFault };
   return live;
 }
 

@@ -225,7 +225,11 @@ async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): 
   if (!ports.pps) return { source, counters };
   w.status.pps = 'waiting';
   w.retriers.push(await keepTrying(`PPS ${ports.pps}`, async () => {
-    const pps = new SysfsPps({ path: ports.pps!, converter: w.converter }, source);
+    // Pulses to the source; a fault of the device (unreadable, garbage, frozen) is a warning and a status line.
+    const pps = new SysfsPps({ path: ports.pps!, converter: w.converter }, {
+      addPulse: (p) => source.addPulse(p), onFault: (m) => source.onFault(m),
+      onStatus: (m) => { log.warn(m); w.event(m); },
+    });
     await pps.start();
     w.stops.push(() => pps.stop());
     w.status.pps = partKind(w);

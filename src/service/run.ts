@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { manifestPathFor, readManifest, repeatManifest, type Manifest } from '../player/manifest.js';
+import { manifestPathFor, manifestTimeline, readManifest, repeatManifest, type Manifest } from '../player/manifest.js';
+import { gapFramesFor, timelineSec } from '../player/timeline.js';
 import { findFfmpeg } from '../player/ffmpeg.js';
-import { parseM3u, type Playlist, type PlaylistEntry } from '../player/m3u.js';
+import { readPlaylist, type Playlist, type PlaylistEntry } from '../player/m3u.js';
 import { countedManifest } from '../player/frame-count-cache.js';
 import { TrackQueue } from '../player/tracks.js';
 import type { OutputSink } from '../player/sinks/sink.js';
@@ -74,7 +74,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     onProblem,
     onLoaded: (t, ms) => log.info(`loaded track ${t.index + 1}/${tl.entries.length} "${t.entry.title ?? t.entry.raw}" (${(t.frames / format.sampleRate).toFixed(1)} s) in ${ms.toFixed(0)} ms`),
   }, undefined, tl.manifest);
-  const timing = { timeZone: config.schedule.timezone, playingSec: tl.manifest && timelineSec(tl.manifest, config.playlist.gap_ms) };
+  const timing = { timeZone: config.schedule.timezone, playingSec: tl.manifest && playingSecOf(tl.manifest, config) };
   const dacPriorPpm = await readDacPrior(stateDir(config), config.audio.device, format.sampleRate);
   let opened: OpenedOutput | undefined;
   const session = new PlaybackSession({
@@ -183,7 +183,7 @@ function liveSettings(audio: () => Config['audio']): SessionOptions['live'] {
 }
 
 function gapFrames(config: Config): number {
-  return Math.round((config.playlist.gap_ms / 1000) * config.audio.sample_rate);
+  return gapFramesFor(config.playlist.gap_ms, config.audio.sample_rate);
 }
 
 function stopInstant(config: Config): bigint | undefined {
@@ -203,7 +203,7 @@ interface LoadedTimeline {
 /** The playlist, and its timeline: the shared manifest, else frame counts this device made itself. */
 async function loadTimeline(config: Config, fromTrack: number | undefined, count: boolean, log: Logger, onProblem: (m: string) => void): Promise<LoadedTimeline> {
   const playlistPath = resolvePath(config, config.playlist.path);
-  const playlist = await loadPlaylist(playlistPath);
+  const playlist = await loadPlaylist(playlistPath, log);
   for (const p of playlist.problems) onProblem(`playlist ${playlistPath} line ${p.line}: ${p.message}`);
   if (playlist.entries.length === 0) throw new Error(`playlist ${playlistPath} has no playable entries`);
   const skip = (fromTrack ?? 1) - 1;
@@ -220,9 +220,15 @@ async function loadTimeline(config: Config, fromTrack: number | undefined, count
 async function timelineManifest(config: Config, playlist: Playlist, count: boolean, log: Logger, onProblem: (m: string) => void): Promise<Manifest | undefined> {
   const path = manifestPathOf(config);
   if (existsSync(path)) {
-    const m = await readManifest(path);
-    log.info(`timeline from ${path}: identical on every device that has it`);
-    return m;
+    try {
+      const m = await readManifest(path);
+      log.info(`timeline from ${path}: identical on every device that has it`);
+      return m;
+    } catch (e) {
+      // A damaged copy must not silence a ride: this device goes on its own counts, and says so.
+      onProblem(`${(e as Error).message}: playing on frame counts made here instead (copy the manifest again from another device)`);
+      count = true;
+    }
   }
   if (config.playlist.manifest) throw new Error(`timeline manifest ${path} not found: build it with "jaudiosync timeline build ${playlist.path}"`);
   return countedManifest(playlist, {
@@ -236,19 +242,16 @@ export function manifestPathOf(config: Config): string {
   return config.playlist.manifest ? resolvePath(config, config.playlist.manifest) : manifestPathFor(resolvePath(config, config.playlist.path));
 }
 
-/** How long one playing of a (repeated) manifest's timeline lasts, gaps included (s). */
-export function timelineSec(m: Manifest, gapMs: number): number {
-  return m.totalFrames / m.sampleRate + (gapMs / 1000) * m.entries.length;
+/** How long one playing of a (repeated) manifest's timeline lasts, gaps between tracks included (s). */
+export function playingSecOf(m: Manifest, config: Config): number {
+  return timelineSec(manifestTimeline(m, { gapFrames: gapFramesFor(config.playlist.gap_ms, config.audio.sample_rate), sampleRate: config.audio.sample_rate }));
 }
 
-export async function loadPlaylist(path: string): Promise<Playlist> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read the playlist ${path}: ${(e as Error).message}. Set playlist.path in the config.`);
-  }
-  return parseM3u(text, path);
+/** The playlist as people have them (encodings, VLC's escapes, Windows paths); what it noticed is said. */
+export async function loadPlaylist(path: string, log?: Pick<Logger, 'info'>): Promise<Playlist> {
+  const pl = await readPlaylist(path);
+  for (const n of pl.notes ?? []) log?.info(`playlist ${path}: ${n}`);
+  return pl;
 }
 
 export type { StartSpecParsed, OutputSink };

@@ -22,15 +22,26 @@ export function parseDaily(s: string): { hour: number; minute: number; second: n
   return hour < 24 && minute < 60 && second < 60 ? { hour, minute, second } : undefined;
 }
 
+/**
+ * cron-parser's words for an expression whose day never comes (31 February, 31 April): it refuses
+ * such a day outright, or gives up searching for one.
+ */
+const NEVER_HAPPENS = /Invalid explicit day of month definition|loop limit exceeded/i;
+
 export function parseCron(s: string, timeZone: string): { expr: string } | { error: string } | undefined {
-  const m = /^cron\s+(.+)$/.exec(s.trim());
+  const m = /^cron(?:\s+(.*))?$/.exec(s.trim());
   if (!m) return undefined;
-  const expr = m[1]!.trim();
+  const expr = (m[1] ?? '').trim();
+  if (expr.split(/\s+/).filter(Boolean).length !== 5) {
+    return { error: `cron expression "${expr}": expected 5 fields, MIN HOUR DOM MON DOW (e.g. "cron 0 18 * * 5" for Fridays at 18:00)` };
+  }
   try {
     cronParser.parseExpression(expr, { tz: timeZone, currentDate: new Date(0) }).next();
     return { expr };
   } catch (e) {
-    return { error: `cron expression "${expr}": ${(e as Error).message}` };
+    const why = (e as Error).message;
+    if (NEVER_HAPPENS.test(why)) return { error: `cron expression "${expr}" never happens: no month it names has that day (e.g. 31 February); check the day of month and the month` };
+    return { error: `cron expression "${expr}": ${why} (expected MIN HOUR DOM MON DOW)` };
   }
 }
 

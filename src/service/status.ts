@@ -78,7 +78,8 @@ export interface LiveStatus {
     state: string; track?: number; tracks?: number; title?: string; positionSec?: number;
     syncErrorUs?: number; ratioPpm?: number; reseeks?: number; underruns?: number; device?: string;
   };
-  health?: { i2cErrors?: number; nmeaPerSec?: number; nmeaBad?: number; audioDevice?: string; problems: string[] };
+  /** ppsFault: what is wrong with the PPS device now (unreadable, garbage, frozen), with its fix. */
+  health?: { i2cErrors?: number; nmeaPerSec?: number; nmeaBad?: number; audioDevice?: string; ppsFault?: string; problems: string[] };
   /** Every time source as `chronyc sources` shows them (ClockLayer.sourcesReport()). */
   sources?: SourceReport[];
 }
@@ -163,7 +164,8 @@ export function formatStatus(s: LiveStatus, columns = 80): string {
   lines.push(`schedule  ${sc?.nextStartUtc ? `start ${formatInstant(sc.nextStartUtc, tz)}${countdown}` : sc?.note ?? 'nothing scheduled'}${sc?.decision ? `; ${sc.decision}` : ''}`);
   const sync = p?.syncErrorUs !== undefined ? `, sync error ${p.syncErrorUs.toFixed(1)} µs, DAC correction ${signed(p.ratioPpm ?? 0, 1)} ppm` : '';
   lines.push(`playback  ${p ? `${p.state}${p.track ? `: track ${p.track}/${p.tracks} ${p.title ?? ''} at ${formatDuration(p.positionSec ?? 0)}` : ''}${sync}${p.reseeks ? `, ${p.reseeks} re-seeks` : ''}${p.underruns ? `, ${p.underruns} underruns` : ''}${p.device ? ` on ${p.device}` : ''}` : '?'}`);
-  lines.push(`health    I2C errors ${h?.i2cErrors ?? 0}${h?.nmeaPerSec !== undefined ? `, NMEA ${h.nmeaPerSec.toFixed(1)} sentences/s (${h.nmeaBad ?? 0} bad)` : ''}${h?.problems.length ? `\n${indent}${h.problems.join(`\n${indent}`)}` : ''}`);
+  const problems = [...(h?.ppsFault ? [h.ppsFault] : []), ...(h?.problems ?? [])];
+  lines.push(`health    I2C errors ${h?.i2cErrors ?? 0}${h?.nmeaPerSec !== undefined ? `, NMEA ${h.nmeaPerSec.toFixed(1)} sentences/s (${h.nmeaBad ?? 0} bad)` : ''}${problems.length ? `\n${indent}${problems.join(`\n${indent}`)}` : ''}`);
   return lines.join('\n') + '\n';
 }
 

@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { slotAt } from '../player/manifest.js';
+import { manifestTimeline } from '../player/manifest.js';
+import { slotAt } from '../player/timeline.js';
 import { TrackQueue } from '../player/tracks.js';
 import { PlaybackSession, type SessionLog } from '../session/session.js';
 import { gaussian } from '../../drivers/pps/emulator.js';
@@ -209,7 +210,8 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   let savedDac: number | undefined = lateBoot ? dacPpm + u() : undefined;
   const P = o.periodFrames ?? 4096;
   // The songs this device lacks: the manifest's slot of each missing-file event.
-  const missing = new Set(evs.filter((e) => e.kind === 'missing-file').map((e) => slotAt(playlist.manifest, 0, e.atSec * RATE)?.index).filter((x) => x !== undefined));
+  const timeline = manifestTimeline(playlist.manifest);
+  const missing = new Set(evs.filter((e) => e.kind === 'missing-file').map((e) => slotAt(timeline, e.atSec * RATE)?.index).filter((x) => x !== undefined));
   const entries = playlist.entriesWithout(missing);
   const problems = new Set<string>();
   const content = { checkedSec: 0, silentSec: 0, wrongSec: 0 };
@@ -233,7 +235,7 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
       // What the device holds for that frame (the engine runs dry: the queue is what it would play).
       queue.render(frame, 1, probe);
       const got = probe.readInt16LE(0);
-      const slot = slotAt(playlist.manifest, 0, frame);
+      const slot = slotAt(timeline, frame);
       const want = !slot || missing.has(slot.index) ? 0 : rideSample(slot.index, slot.frameInTrack);
       content.checkedSec++;
       if (got === 0) content.silentSec++;

@@ -38,6 +38,12 @@ export const ENVELOPE_QUANTILE = 0.9;
  */
 export const MIN_SAMPLES_WITH_PRIOR = 2;
 
+/**
+ * No local crystal in this field is further off than this (a Pi's: tens of ppm, −43 measured, plus
+ * ~0.25 ppm/°C over a 40-70 °C box): a fitted frequency beyond it is noise, not a measurement.
+ */
+export const MAX_PLAUSIBLE_FREQ_PPM = 200;
+
 /** What the last run learned of the local oscillator (monotonic clock) against UTC. */
 export interface FrequencyPrior {
   freqPpm: number;
@@ -151,6 +157,7 @@ export class SourceStats {
     if (kept.length < MIN_SAMPLES_FOR_LOCK) return undefined;
     let { line } = kept.length === this.samples.length ? fit : this.fit(kept, ref);
     if (kept.some((s) => s.lateOnly)) line = this.lowerEnvelope(kept, ref, line);
+    line = this.plausibleSlope(line);
     // y = utc - mono relative to the reference sample's; x = seconds from the reference.
     const sampleErrNs = kept.reduce((m, s) => Math.max(m, s.errorNs), 0);
     // x = 0 is the newest sample, the edge of the window: aStdErr already includes the lever arm.
@@ -202,6 +209,22 @@ export class SourceStats {
       state: 'locked',
       lastSampleMonoNs: ref.monoNs,
     });
+  }
+
+  /**
+   * A slope the samples cannot tell (NMEA alone: ms of jitter over a few seconds gives ±800 ppm) is
+   * not claimed: when its 3σ spans more than the plausible range the slope is the prior's (or 0),
+   * and any slope is held to ±MAX_PLAUSIBLE_FREQ_PPM. The line pivots about the samples' weighted
+   * mean, where the offset is best known; the error growth keeps the fit's own slope uncertainty,
+   * which covers the difference.
+   */
+  private plausibleSlope(line: LineFit): LineFit {
+    const maxNsPerSec = MAX_PLAUSIBLE_FREQ_PPM * 1000;
+    const unmeasured = BOUND_SIGMAS * line.bStdErr > maxNsPerSec;
+    const wanted = unmeasured ? -(this.prior?.freqPpm ?? 0) * 1000 : line.b;
+    const b = Math.min(maxNsPerSec, Math.max(-maxNsPerSec, wanted));
+    if (b === line.b) return line;
+    return { ...line, b, a: line.a + (line.b - b) * line.xMean };
   }
 
   /**

@@ -46,6 +46,8 @@ export interface GpsPpsStatus {
   quality?: number;
   /** The receiver's sky (fix mode, satellites in view and used with SNR, DOP) when it sends GSA/GSV. */
   sky?: GpsSky;
+  /** What is wrong with the PPS device now (unreadable, garbage, frozen), as its driver says it. */
+  ppsFault?: string;
 }
 
 export class GpsPpsSource implements GpsSink, PpsSink {
@@ -76,6 +78,10 @@ export class GpsPpsSource implements GpsSink, PpsSink {
 
   onStatus(message: string): void {
     this.log(message);
+  }
+
+  onFault(message: string | undefined): void {
+    this.status.ppsFault = message;
   }
 
   onFix(fix: GpsTimeFix): void {
