@@ -79,6 +79,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   let opened: OpenedOutput | undefined;
   const session = new PlaybackSession({
     clock: hrtimeClock, timescale: () => chain.clock.timescale(), log, format, periodFrames: config.audio.period_frames, audio: queue, trackCount: tl.entries.length,
+    name: tl.playlistPath,
     openSink: async (fill) => (opened = await openOutput(config, fill, { choice: opts.output, dacPriorPpm, log, simulated: chain.simulated, converter: chain.converter })).sink,
     ready: {
       lockTimeoutSec: config.clock.lock_timeout_s, maxErrorNs: config.clock.max_error_ms * 1e6, whenUnsure: config.clock.when_unsure,
@@ -249,7 +250,13 @@ export function playingSecOf(m: Manifest, config: Config): number {
 
 /** The playlist as people have them (encodings, VLC's escapes, Windows paths); what it noticed is said. */
 export async function loadPlaylist(path: string, log?: Pick<Logger, 'info'>): Promise<Playlist> {
-  const pl = await readPlaylist(path);
+  let pl: Playlist;
+  try {
+    pl = await readPlaylist(path);
+  } catch (e) {
+    const why = (e as Error).message.replace(`playlist ${path}: `, '').replace(`playlist ${path} `, '');
+    throw new Error(`cannot read the playlist ${path}: ${why}. Set playlist.path in the config.`);
+  }
   for (const n of pl.notes ?? []) log?.info(`playlist ${path}: ${n}`);
   return pl;
 }

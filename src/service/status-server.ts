@@ -1,7 +1,7 @@
 import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { MonotonicClock, TimerHandle } from '../time/clock.js';
+import { hrtimeClock, type MonotonicClock, type TimerHandle } from '../time/clock.js';
 
 /**
  * The status endpoint: a unix socket that answers every connection with one JSON document and
@@ -25,7 +25,7 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-export async function startStatusServer(dir: string, snapshot: () => unknown, clock: MonotonicClock): Promise<StatusServer> {
+export async function startStatusServer(dir: string, snapshot: () => unknown, clock: MonotonicClock = hrtimeClock): Promise<StatusServer> {
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const path = join(dir, STATUS_SOCKET);
   if (await answers(path)) throw new Error(`another jaudiosync is already serving ${path}: stop it first (systemctl stop jaudiosync)`);

@@ -39,6 +39,8 @@ export interface SessionOptions {
   audio: SessionAudio;
   /** Tracks in the playlist (for "track i/n"). */
   trackCount: number;
+  /** The playlist's name in messages (its path). */
+  name?: string;
   /** Opens the output and starts pulling periods through fill. */
   openSink(fill: (p: number) => Buffer): Promise<OutputSink>;
   ready: ReadinessPolicy;
@@ -209,7 +211,7 @@ export class PlaybackSession {
     await this.track(this.o.audio.prepare(lateNs > 0 ? joinFrame(lateNs, format.sampleRate) : 0));
     if (this.o.audio.finished) {
       throw lateNs > 0 ? new NothingToJoinError(`the playlist ended before this device was ready (its start was ${Math.round(lateNs / 1e9)} s ago): nothing to join`)
-        : new Error('no track of the playlist could be decoded (see the warnings above)');
+        : new Error(`no track of ${this.o.name ?? 'the playlist'} could be decoded (see the warnings above)`);
     }
     this.engine = this.makeEngine(this.startUtcNs);
     this.state = 'waiting';
