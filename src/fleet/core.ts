@@ -41,7 +41,7 @@ export const RATE_WINDOW_NS = 10_000_000_000n;
 /** Commands held (counted and pending): bounds memory and the retained plan (~3 KB each). */
 export const MAX_COMMANDS = 1000;
 /** Envelopes remembered by hash with their verdict, so a replayed flood costs a hash each. */
-const SEEN_MAX = 4096;
+export const SEEN_MAX = 4096;
 
 export interface CoreOptions {
   fleet: string;
@@ -206,6 +206,10 @@ export class FleetCore {
   /** The ride new commands should name (undefined before the config's ride is known). */
   ride(): string | undefined {
     return this.baseRide === undefined ? undefined : currentRide(this.baseRide, this.commands());
+  }
+
+  get rememberedVerdicts(): number {
+    return this.seen.size;
   }
 
   get pendingCount(): number {
