@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfigFile } from '../../src/service/config.js';
 import { createLogger } from '../../src/service/log.js';
 import { hrtimeClock } from '../../src/time/clock.js';
@@ -34,5 +35,11 @@ const stop = async () => {
 };
 process.once('SIGTERM', () => void stop());
 process.once('SIGINT', () => void stop());
-// Memory and queue figures on request (bench/fleet.ts).
-process.on('SIGUSR2', () => out({ event: 'snapshot', snapshot: fleet.snapshot(), rssBytes: process.memoryUsage().rss, cpuUs: process.cpuUsage() }));
+// Memory, CPU and event-loop figures on request (tests, bench/fleet.ts); the loop delay is what
+// playback would feel (its audio queue holds ~85 ms).
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+process.on('SIGUSR2', () => {
+  out({ event: 'snapshot', snapshot: fleet.snapshot(), rssBytes: process.memoryUsage().rss, cpuUs: process.cpuUsage(), loopDelayMaxMs: loop.max / 1e6 });
+  loop.reset();
+});

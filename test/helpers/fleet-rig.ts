@@ -22,9 +22,12 @@ export const DEVICES = ['bike1', 'bike2', 'bike3'] as const;
 
 export interface OpsEvent { event: 'ops' | 'ready'; ops: Array<Record<string, unknown>>; digest?: string }
 
+export interface DeviceSnapshot { rssBytes: number; cpuUs: { user: number; system: number }; loopDelayMaxMs: number; snapshot: { count: number; rejected: Record<string, number>; duplicates: number } }
+
 export class DeviceProc {
   child?: ChildProcess;
   events: OpsEvent[] = [];
+  snapshots: DeviceSnapshot[] = [];
   output = '';
   private waiters: Array<() => void> = [];
 
@@ -45,6 +48,7 @@ export class DeviceProc {
         try {
           const e = JSON.parse(line) as OpsEvent;
           if (e.event === 'ops' || e.event === 'ready') this.events.push(e);
+          if ((e as { event: string }).event === 'snapshot') this.snapshots.push(e as unknown as DeviceSnapshot);
         } catch {
           // not an event line
         }
@@ -71,6 +75,14 @@ export class DeviceProc {
     });
   }
 
+  /** The process's RSS, CPU time and worst event-loop delay since the last snapshot. */
+  async snapshot(): Promise<DeviceSnapshot> {
+    const n = this.snapshots.length;
+    this.child!.kill('SIGUSR2');
+    await this.until(() => this.snapshots.length > n, 30_000, 'snapshot');
+    return this.snapshots[n]!;
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const c = this.child;
     this.child = undefined;
@@ -86,7 +98,9 @@ export interface FleetRig {
   broker: Mosquitto;
   relays: Record<string, Relay>;
   devices: Record<string, DeviceProc>;
+  /** The admin key (its file: keyPath); knob: a volume-role key. */
   key: OperatorKey;
+  knob: OperatorKey;
   keyPath: string;
   operatorConfig: string;
   ride: string;
@@ -110,7 +124,8 @@ export async function startFleetRig(o: { rideStartUtcNs?: bigint } = {}): Promis
   const { key, file } = generateOperatorKey('ops-lead', 'admin');
   const keyPath = join(dir, 'ops-lead.key');
   writeFileSync(keyPath, file, { mode: 0o600 });
-  const keysToml = `[[fleet.keys]]\nid = "ops-lead"\nrole = "admin"\npublic_key = "${key.publicKeyBase64}"\n`;
+  const knob = generateOperatorKey('knob', 'volume').key;
+  const keysToml = [key, knob].map((k) => `[[fleet.keys]]\nid = "${k.id}"\nrole = "${k.role}"\npublic_key = "${k.publicKeyBase64}"\n`).join('\n');
   const ride = rideIdOf(o.rideStartUtcNs ?? (BigInt(Date.now()) / 1000n) * 1_000_000_000n);
   const fleetToml = (user: string, url: string, device?: string) => [
     '[fleet]', 'enabled = true', `id = "${FLEET}"`, ...(device ? [`device = "${device}"`] : []), `brokers = ["${url}"]`,
@@ -149,7 +164,7 @@ export async function startFleetRig(o: { rideStartUtcNs?: bigint } = {}): Promis
     }
   };
   return {
-    dir, broker, relays, devices, key, keyPath, operatorConfig, ride,
+    dir, broker, relays, devices, key, knob, keyPath, operatorConfig, ride,
     cli: (args) => runCli(['fleet', ...args, '--config', operatorConfig, ...(['status', 'apply', 'keygen'].includes(args[0]!) ? [] : ['--key', keyPath])], { timeoutMs: 90_000 }),
     client, statuses, waitStatus,
     close: async () => {
