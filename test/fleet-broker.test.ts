@@ -1,4 +1,8 @@
 import test from 'ava';
+import { loadavg } from 'node:os';
+import { encodeEnvelope } from '../src/fleet/command.js';
+import { generateOperatorKey, signBytes } from '../src/fleet/keys.js';
+import { signCommand } from '../src/fleet/sign.js';
 import { DEVICES, FLEET, startFleetRig, type FleetRig } from './helpers/fleet-rig.js';
 
 /**
@@ -144,3 +148,107 @@ async function waitFor<T>(f: () => Promise<T | undefined>, timeoutMs: number): P
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+test.serial('forged, unsigned, wrong-role, replayed, other-fleet, oversized and malformed envelopes: rejected, counted, no effect; an ACL-dropped publish is never confirmed', async (t) => {
+  t.timeout(300_000);
+  const rig = await startFleetRig();
+  try {
+    await rig.waitStatus((s) => s.ride === rig.ride);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const spec = { fleet: FLEET, ride: rig.ride, op: 'volume' as const, args: { db: -20, rampMs: 0 }, atUtcNs: now + 5_000_000_000n, issuedUtcNs: now };
+    const good = signCommand(spec, rig.key);
+    const e = JSON.parse(good.envelope) as { v: 1; cmd: string; sig: string };
+    const cmd = Buffer.from(e.cmd, 'base64').toString();
+    const reSign = (text: string) => encodeEnvelope(Buffer.from(text), signBytes(Buffer.from(text), rig.key.privateKey));
+    const bad: Array<[string, string]> = [
+      ['signature', JSON.stringify({ ...e, sig: Buffer.alloc(64, 1).toString('base64') })],
+      ['signature', signCommand(spec, { ...generateOperatorKey('ops-lead', 'admin').key }).envelope],
+      ['malformed', JSON.stringify({ v: 1, cmd: e.cmd })],
+      ['role', signCommand({ ...spec, op: 'stop', args: { fadeMs: 0 } }, { ...rig.knob, role: 'admin' }).envelope],
+      ['other-fleet', signCommand({ ...spec, fleet: 'other' }, rig.key).envelope],
+      ['oversized', 'x'.repeat(5000)],
+      ['malformed', good.envelope.slice(0, 50)],
+      ['malformed', reSign(cmd.replace(/"at":"(\d+)"/, '"at":$1'))],
+      ['malformed', reSign(cmd.replace(/"db":-20/, '"db":1e400'))],
+      ['malformed', reSign(cmd.replace(/"issued":"\d+"/, '"issued":"123456789012345678901234567890"'))],
+    ];
+    const c = await rig.client();
+    for (const [, text] of bad) await c.publishAsync(`jas/v1/${FLEET}/cmd`, text, { qos: 1 });
+    // A plan message (retained) with forged content, as a rogue device could publish.
+    await c.publishAsync(`jas/v1/${FLEET}/plan`, JSON.stringify({ v: 1, ride: rig.ride, envelopes: [bad[0]![1], bad[4]![1]] }), { qos: 1, retain: true });
+    await c.publishAsync(`jas/v1/${FLEET}/plan`, '{"v":1,"ride":', { qos: 1, retain: true });
+    // The genuine command, then its replay.
+    await c.publishAsync(`jas/v1/${FLEET}/cmd`, good.envelope, { qos: 1 });
+    await c.publishAsync(`jas/v1/${FLEET}/cmd`, good.envelope, { qos: 1 });
+    await c.endAsync();
+    const expected = { signature: 3, malformed: 5, role: 1, 'other-fleet': 2, oversized: 1 };
+    const s = await rig.waitStatus((x) => x.commands.count === 1 && x.commands.duplicates >= 1
+      && Object.entries(expected).every(([k, n]) => (x.commands.rejected[k] ?? 0) >= n), [...DEVICES], 60_000);
+    for (const d of DEVICES) {
+      t.deepEqual(s.get(d)!.commands.rejected, { ...expected, malformed: 6 }, `${d}: every bad envelope counted (the broken plan message too)`);
+      t.deepEqual(rig.devices[d]!.ops, [{ atUtcNs: String(spec.atUtcNs), op: 'volume', db: -20, rampMs: 0 }], `${d}: only the genuine command`);
+      t.is(rig.devices[d]!.child!.exitCode, null);
+      t.regex(rig.devices[d]!.output, /fleet: rejected: bad signature: .*; no effect/);
+    }
+    // A device put the valid plan back over the forged one.
+    const c2 = await rig.client();
+    const plan = await waitFor(async () => new Promise<{ envelopes: string[] } | undefined>((resolve) => {
+      c2.removeAllListeners('message');
+      c2.on('message', (_t, p) => {
+        try { resolve(JSON.parse(p.toString()) as { envelopes: string[] }); } catch { resolve(undefined); }
+      });
+      void c2.unsubscribeAsync(`jas/v1/${FLEET}/plan`).then(() => c2.subscribeAsync(`jas/v1/${FLEET}/plan`, { qos: 1 }));
+      setTimeout(() => resolve(undefined), 1000);
+    }).then((p) => (p?.envelopes.length === 1 && p.envelopes[0] === good.envelope ? p : undefined)), 30_000);
+    await c2.endAsync();
+    t.deepEqual(plan.envelopes, [good.envelope]);
+
+    // A device's broker user may not publish commands: mosquitto drops it silently; only status can tell.
+    const asDevice = await rig.cli(['volume', '-1', '--wait', '--username', 'bike1', '--password-file', `${rig.dir}/bike1.pw`]);
+    t.is(asDevice.code, 1, asDevice.stdout);
+    t.regex(asDevice.stdout, /sent volume -1 dB/);
+    t.regex(asDevice.stdout, /confirmed before its instant by 0\/3 devices\nNOT confirmed: bike1 \(no confirmation yet\), bike2 \(no confirmation yet\), bike3 \(no confirmation yet\)/);
+  } finally {
+    await rig.close();
+  }
+});
+
+test.serial('a flood of 10 000 envelopes: all taken in or refused within a CPU budget, nothing crashes, memory stays bounded, a command afterwards is confirmed', async (t) => {
+  t.timeout(400_000);
+  const rig = await startFleetRig();
+  try {
+    await rig.waitStatus((s) => s.ride === rig.ride);
+    const before = await Promise.all(DEVICES.map((d) => rig.devices[d]!.snapshot()));
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const forger = generateOperatorKey('ops-lead', 'admin').key;
+    const spec = { fleet: FLEET, ride: rig.ride, atUtcNs: now + 60_000_000_000n, issuedUtcNs: now };
+    const flood: string[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const kind = i % 4;
+      if (kind === 0) flood.push(signCommand({ ...spec, op: 'stop', args: { fadeMs: i % 1000 } }, forger).envelope); // forged: each needs a verification
+      else if (kind === 1) flood.push(`{"v":1,"cmd":"${Buffer.from(`garbage ${i}`).toString('base64')}","sig":"${'A'.repeat(86)}=="}`);
+      else if (kind === 2) flood.push(signCommand({ ...spec, op: 'volume', args: { db: -(i % 40), rampMs: 0 } }, rig.knob).envelope); // genuine, over the rate limit
+      else flood.push(flood[0]!); // one replayed
+    }
+    const c = await rig.client();
+    for (const e of flood) c.publish(`jas/v1/${FLEET}/cmd`, e, { qos: 0 });
+    await c.publishAsync(`jas/v1/${FLEET}/cmd`, 'end', { qos: 1 });
+    await c.endAsync();
+    // Every envelope the broker delivered is judged; the knob's 30 within its window count.
+    const s = await rig.waitStatus((x) => (x.commands.rejected.malformed ?? 0) >= 2500 && (x.commands.rejected['rate-limit'] ?? 0) > 0 && x.commands.count === 30, [...DEVICES], 300_000);
+    for (const d of DEVICES) {
+      const r = s.get(d)!.commands;
+      t.log(`${d}: rejected ${JSON.stringify(r.rejected)}, duplicates ${r.duplicates}, accepted ${r.count}`);
+      t.is(r.count, 30, 'the rate limit held: 30 of 2500 genuine commands from one key');
+      t.is(rig.devices[d]!.child!.exitCode, null);
+    }
+    t.is(new Set([...s.values()].map((x) => x.commands.digest)).size, 1, 'the same 30 on every device');
+    const after = await Promise.all(DEVICES.map((d) => rig.devices[d]!.snapshot()));
+    DEVICES.forEach((d, i) => t.log(`${d}: RSS ${(before[i]!.rssBytes / 2 ** 20).toFixed(1)} -> ${(after[i]!.rssBytes / 2 ** 20).toFixed(1)} MiB, CPU ${((after[i]!.cpuUs.user + after[i]!.cpuUs.system - before[i]!.cpuUs.user - before[i]!.cpuUs.system) / 1e6).toFixed(2)} s, worst event-loop delay ${after[i]!.loopDelayMaxMs.toFixed(1)} ms (load ${loadavg()[0]!.toFixed(1)})`));
+    const ok = await rig.cli(['unmute', '--wait']);
+    t.is(ok.code, 0, ok.stdout);
+    t.regex(ok.stdout, /3\/3/);
+  } finally {
+    await rig.close();
+  }
+});

@@ -5,7 +5,7 @@ import type { Config } from '../service/config.js';
 import { resolvePath } from '../service/config.js';
 import type { Logger } from '../service/log.js';
 import type { MonotonicClock, TimerHandle } from '../time/clock.js';
-import { ID_PATTERN, parseEnvelope, commandId, type Command } from './command.js';
+import { ID_PATTERN, type Command } from './command.js';
 import { FleetCore, REJECT_TEXT, type IngestResult, type RejectReason, type Source } from './core.js';
 import { keyTable } from './keys.js';
 import { BrokerLink } from './link.js';
@@ -118,6 +118,8 @@ const MAX_PLAN_BYTES = 3_500_000;
 /** Before republishing the plan: random 0.2–1.2 s, so that one device of many does it. */
 const PLAN_JITTER_MIN_MS = 200;
 const PLAN_JITTER_SPAN_MS = 1_000;
+/** After subscribing, a retained plan arrives at once; none within this means the broker holds none. */
+const PLAN_SETTLE_MS = 2_000;
 /** A rejection reason is logged at most once in this window (with the count since). */
 const REJECT_LOG_EVERY_NS = 60_000_000_000n;
 /** Confirmed commands listed in status. */
@@ -162,7 +164,13 @@ class FleetRuntime implements Fleet {
   private persistAgain = false;
   private statusTimer?: TimerHandle;
   private planTimer?: TimerHandle;
-  private retainedPlan?: { ride: string; ids: Set<string> };
+  /**
+   * The retained plan as last seen: its ride and envelope texts (texts, not ids: an envelope with
+   * a valid command but a forged signature has the same id, and must not pass for ours).
+   */
+  private retainedPlan?: { ride: string; texts: Set<string> };
+  /** A plan message came since connecting, or none came within PLAN_SETTLE_MS of subscribing. */
+  private planKnown = false;
   private stopped = false;
   private inboxBusy = false;
   private readonly random: () => number;
@@ -213,7 +221,12 @@ class FleetRuntime implements Fleet {
         this.o.log.info(`fleet: connected to ${url}`);
         void this.link?.publish(this.t.online(this.device), '1', { retain: true, qos: 1 });
         this.publishStatus();
-        this.schedulePlanPublish();
+        // The broker may have lost the retained plan: learn what it holds before offering ours.
+        this.retainedPlan = undefined;
+        this.planKnown = false;
+      },
+      onSubscribed: () => {
+        this.o.clock.setTimer(PLAN_SETTLE_MS * 1e6, () => { this.planKnown = true; this.schedulePlanPublish(); });
       },
       onDisconnect: (why) => this.o.log.warn(`fleet: ${why}; retrying (playback is not affected)`),
     });
@@ -226,7 +239,7 @@ class FleetRuntime implements Fleet {
       this.enqueue([{ text: payload.toString('utf8'), source: 'cmd', done }]);
     } else if (topic === this.t.plan) {
       const plan = this.parsePlan(payload);
-      if (!plan || plan.envelopes.length === 0) { done(); return; }
+      if (!plan || plan.envelopes.length === 0) { done(); this.schedulePlanPublish(); return; }
       const items: Item[] = plan.envelopes.map((text) => ({ text, source: 'plan' as const }));
       items[items.length - 1]!.done = () => { done(); this.schedulePlanPublish(); };
       this.enqueue(items);
@@ -236,6 +249,9 @@ class FleetRuntime implements Fleet {
   }
 
   private parsePlan(payload: Buffer): PlanMessage | undefined {
+    // Until it parses, the retained plan counts as empty (garbage there is replaced by ours).
+    this.retainedPlan = { ride: '', texts: new Set() };
+    this.planKnown = true;
     if (payload.length === 0) return undefined; // a cleared retained plan
     if (payload.length > MAX_PLAN_BYTES) {
       this.core.counts.oversized++;
@@ -245,12 +261,7 @@ class FleetRuntime implements Fleet {
     try {
       const p = JSON.parse(payload.toString('utf8')) as PlanMessage;
       if (p.v !== 1 || typeof p.ride !== 'string' || !Array.isArray(p.envelopes) || !p.envelopes.every((e) => typeof e === 'string')) throw new Error('shape');
-      const ids = new Set<string>();
-      for (const e of p.envelopes) {
-        const env = parseEnvelope(e);
-        if (env.ok) ids.add(commandId(env.value.bytes));
-      }
-      this.retainedPlan = { ride: p.ride, ids };
+      this.retainedPlan = { ride: p.ride, texts: new Set(p.envelopes) };
       return p;
     } catch {
       this.core.counts.malformed++;
@@ -405,11 +416,11 @@ class FleetRuntime implements Fleet {
   private needPlanPublish(): boolean {
     const ours = this.core.commands();
     const ride = this.core.ride();
-    if (ours.length === 0 || ride === undefined) return false;
+    if (ours.length === 0 || ride === undefined || !this.planKnown) return false;
     const r = this.retainedPlan;
     if (!r) return true;
     if (r.ride !== ride) return ride > r.ride; // only ever replace an older ride's plan
-    return ours.some((c) => !r.ids.has(c.id));
+    return this.core.envelopes().some((e) => !r.texts.has(e));
   }
 
   /** The retained plan is only ever replaced by a superset, after a random delay (one device of many does it). */
@@ -422,7 +433,7 @@ class FleetRuntime implements Fleet {
       const ride = this.core.ride()!;
       const envelopes = this.core.envelopes();
       const msg: PlanMessage = { v: 1, ride, envelopes };
-      this.retainedPlan = { ride, ids: new Set(this.core.commands().map((c) => c.id)) };
+      this.retainedPlan = { ride, texts: new Set(envelopes) };
       void this.link.publish(this.t.plan, JSON.stringify(msg), { retain: true, qos: 1 });
     });
   }

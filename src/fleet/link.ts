@@ -29,6 +29,8 @@ export interface LinkOptions {
   random: () => number;
   onMessage(topic: string, payload: Buffer, retained: boolean, done: () => void): void;
   onConnect?(broker: string): void;
+  /** The broker acknowledged the subscriptions: its retained messages follow at once. */
+  onSubscribed?(): void;
   onDisconnect?(why: string): void;
 }
 
@@ -79,8 +81,8 @@ export class BrokerLink {
     client.on('connect', () => {
       this.attempt = 0;
       this.connectedTo = url;
-      client.subscribe([...this.opts.subscribe], { qos: 1 }, () => {});
       this.opts.onConnect?.(url);
+      client.subscribe([...this.opts.subscribe], { qos: 1 }, (err) => { if (!err) this.opts.onSubscribed?.(); });
     });
     client.on('error', (e) => {
       // Reported on close; an error event must have a listener or it would throw.
