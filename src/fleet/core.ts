@@ -12,14 +12,14 @@ import { verifyBytes, type PublicKeyEntry } from './keys.js';
  */
 
 export type RejectReason = 'oversized' | 'malformed' | 'other-fleet' | 'unknown-key' | 'role' | 'signature'
-  | 'old-ride' | 'issued-future' | 'at-too-far' | 'rate-limit' | 'too-many';
+  | 'old-ride' | 'issued-future' | 'at-too-far' | 'rate-limit' | 'too-many' | 'overload';
 export const REJECT_REASONS: readonly RejectReason[] = ['oversized', 'malformed', 'other-fleet', 'unknown-key', 'role', 'signature',
-  'old-ride', 'issued-future', 'at-too-far', 'rate-limit', 'too-many'];
+  'old-ride', 'issued-future', 'at-too-far', 'rate-limit', 'too-many', 'overload'];
 export const REJECT_TEXT: Record<RejectReason, string> = {
   oversized: 'oversized envelope', malformed: 'malformed envelope or command', 'other-fleet': 'command for another fleet',
   'unknown-key': 'signed by an unknown key', role: "op beyond the key's role", signature: 'bad signature', 'old-ride': 'command for an old ride',
   'issued-future': '"issued" too far in the future', 'at-too-far': '"at" too far ahead', 'rate-limit': 'key over its rate limit',
-  'too-many': 'too many commands held',
+  'too-many': 'too many commands held', overload: 'dropped unread: the queue of envelopes to check was full (a flood)',
 };
 
 /** Where an envelope came from: the store was checked when first accepted (no time or rate checks again). */

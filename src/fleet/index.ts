@@ -109,10 +109,15 @@ export interface Fleet {
 
 /** Status is republished this often (and at once after a change); the ride and the inbox are checked too. */
 export const STATUS_EVERY_MS = 2_000;
-/** Fleet work may use this share of one core in a flood (envelopes wait in TCP and at the broker meanwhile). */
+/** Fleet work may use this share of one core in a flood (envelopes wait in the queue meanwhile). */
 const CPU_DUTY = 0.25;
 /** ...and at most this much at once, so the audio callback never waits longer. */
 const CPU_BURST_NS = 10_000_000;
+/**
+ * Envelopes waiting to be checked: room for a full retained plan and a burst of thousands; a flood
+ * beyond it is dropped (and counted) rather than held: memory stays bounded.
+ */
+const MAX_QUEUE_BYTES = 8 * 2 ** 20;
 /** A plan message holds at most MAX_COMMANDS envelopes of ≤ 3 KB. */
 const MAX_PLAN_BYTES = 3_500_000;
 /** Before republishing the plan: random 0.2–1.2 s, so that one device of many does it. */
@@ -154,6 +159,7 @@ class FleetRuntime implements Fleet {
   private readonly t: ReturnType<typeof topics>;
   private link?: BrokerLink;
   private readonly queue: Item[] = [];
+  private queueBytes = 0;
   private draining = false;
   private budgetNs = CPU_BURST_NS;
   private budgetAtNs: bigint;
@@ -235,16 +241,17 @@ class FleetRuntime implements Fleet {
 
   private onMessage(topic: string, payload: Buffer, done: () => void): void {
     if (this.stopped) { done(); return; }
+    // Taken off the socket at once (so that pings and acks keep flowing in a flood), checked later
+    // within the CPU budget; beyond MAX_QUEUE_BYTES waiting, an envelope is dropped unread.
+    done();
     if (topic === this.t.cmd) {
-      this.enqueue([{ text: payload.toString('utf8'), source: 'cmd', done }]);
+      this.enqueue([{ text: payload.toString('utf8'), source: 'cmd' }]);
     } else if (topic === this.t.plan) {
       const plan = this.parsePlan(payload);
-      if (!plan || plan.envelopes.length === 0) { done(); this.schedulePlanPublish(); return; }
+      if (!plan || plan.envelopes.length === 0) { this.schedulePlanPublish(); return; }
       const items: Item[] = plan.envelopes.map((text) => ({ text, source: 'plan' as const }));
-      items[items.length - 1]!.done = () => { done(); this.schedulePlanPublish(); };
+      items[items.length - 1]!.done = () => this.schedulePlanPublish();
       this.enqueue(items);
-    } else {
-      done();
     }
   }
 
@@ -271,11 +278,19 @@ class FleetRuntime implements Fleet {
   }
 
   private enqueue(items: Item[]): void {
+    const bytes = items.reduce((n, i) => n + i.text.length, 0);
+    if (this.queueBytes + bytes > MAX_QUEUE_BYTES) {
+      this.core.counts.overload += items.length;
+      this.noteReject('overload', `${items.length} envelope${items.length === 1 ? '' : 's'} while ${this.queue.length} wait`);
+      items.at(-1)?.done?.();
+      return;
+    }
+    this.queueBytes += bytes;
     this.queue.push(...items);
     if (!this.draining) this.drain();
   }
 
-  /** Works the queue within a CPU budget: a flood waits (in TCP and at the broker), playback does not. */
+  /** Works the queue within a CPU budget: a flood waits in the queue, playback does not. */
   private drain(): void {
     this.draining = true;
     const now = this.o.clock.nowNs();
@@ -283,6 +298,7 @@ class FleetRuntime implements Fleet {
     this.budgetAtNs = now;
     while (this.queue.length && this.budgetNs > 0 && !this.stopped) {
       const item = this.queue.shift()!;
+      this.queueBytes -= item.text.length;
       const t0 = this.o.clock.nowNs();
       try {
         this.handle(this.core.ingest(item.text, item.source), item.source);

@@ -4,8 +4,9 @@ import type { MonotonicClock, TimerHandle } from '../time/clock.js';
 /**
  * One connection to a broker at a time (MQTT 3.1.1, MQTT.js), reconnecting on its own with
  * backoff and jitter, trying the configured brokers in turn. Incoming publishes are handed over
- * with a `done` callback and the next one is not read until it is called: a flood is held back
- * in TCP and at the broker (which drops beyond its queue), not in our memory.
+ * with a `done` callback; the next one is not read until it is called. (The fleet calls it at once:
+ * holding the socket would also hold the broker's ping answers behind a flood, and MQTT.js would
+ * then drop the connection for a keepalive timeout.)
  */
 
 /** First retry after ~1 s, doubling up to 15 s: a device back in range rejoins within seconds. */

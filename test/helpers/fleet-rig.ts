@@ -115,12 +115,12 @@ export interface FleetRig {
   close(): Promise<void>;
 }
 
-export async function startFleetRig(o: { rideStartUtcNs?: bigint } = {}): Promise<FleetRig> {
+export async function startFleetRig(o: { rideStartUtcNs?: bigint; brokerExtra?: string[] } = {}): Promise<FleetRig> {
   const dir = mkdtempSync(join(tmpdir(), 'jas-fleet-'));
   const pw = (u: string) => `pw-${u}-${Math.random().toString(36).slice(2)}`;
   const users = Object.fromEntries(['op', ...DEVICES].map((u) => [u, pw(u)]));
   for (const [u, p] of Object.entries(users)) writeFileSync(join(dir, `${u}.pw`), `${p}\n`, { mode: 0o600 });
-  const broker = await startMosquitto({ fleet: FLEET, operators: [{ name: 'op', password: users.op! }], devices: DEVICES.map((d) => ({ name: d, password: users[d]! })) });
+  const broker = await startMosquitto({ fleet: FLEET, operators: [{ name: 'op', password: users.op! }], devices: DEVICES.map((d) => ({ name: d, password: users[d]! })), extra: o.brokerExtra });
   const { key, file } = generateOperatorKey('ops-lead', 'admin');
   const keyPath = join(dir, 'ops-lead.key');
   writeFileSync(keyPath, file, { mode: 0o600 });
@@ -159,7 +159,10 @@ export async function startFleetRig(o: { rideStartUtcNs?: bigint } = {}): Promis
     for (;;) {
       const s = await statuses();
       if (which.every((d) => s.has(d) && cond(s.get(d)!))) return s;
-      if (Date.now() > until) throw new Error(`status condition not met within ${timeoutMs} ms: ${JSON.stringify(Object.fromEntries(s), null, 1).slice(0, 4000)}`);
+      if (Date.now() > until) {
+        const brief = Object.fromEntries([...s].map(([d, x]) => [d, { ride: x.ride, count: x.commands.count, pending: x.commands.pending, digest: x.commands.digest, rejected: x.commands.rejected, duplicates: x.commands.duplicates }]));
+        throw new Error(`status condition not met within ${timeoutMs} ms: ${JSON.stringify(brief)}`);
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
   };

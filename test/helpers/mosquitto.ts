@@ -40,7 +40,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function brokerConfig(o: { port: number; dir: string; fleet: string }): string {
+export function brokerConfig(o: { port: number; dir: string; fleet: string; extra?: string[] }): string {
   return [
     ...(process.getuid?.() === 0 ? ['user root'] : []),
     `listener ${o.port} 127.0.0.1`,
@@ -52,6 +52,7 @@ export function brokerConfig(o: { port: number; dir: string; fleet: string }): s
     'log_type error', 'log_type warning', 'log_type notice',
     // Devices keep their sessions (QoS 1 commands queue for a device that is away).
     'persistent_client_expiration 1h',
+    ...(o.extra ?? []),
   ].join('\n') + '\n';
 }
 
@@ -70,13 +71,14 @@ export function brokerAcl(fleet: string, operators: string[]): string {
   ].join('\n') + '\n';
 }
 
-export async function startMosquitto(o: { fleet: string; operators: BrokerUser[]; devices: BrokerUser[] }): Promise<Mosquitto> {
+/** extra: more mosquitto.conf lines (e.g. a larger queue per client for a flood test). */
+export async function startMosquitto(o: { fleet: string; operators: BrokerUser[]; devices: BrokerUser[]; extra?: string[] }): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'jas-mosquitto-'));
   const port = await freePort();
   writeFileSync(join(dir, 'passwd'), [...o.operators, ...o.devices].map((u) => `${u.name}:${u.password}`).join('\n') + '\n', { mode: 0o600 });
   execFileSync('mosquitto_passwd', ['-U', join(dir, 'passwd')]); // hashes the plain passwords in place
   writeFileSync(join(dir, 'acl'), brokerAcl(o.fleet, o.operators.map((u) => u.name)));
-  writeFileSync(join(dir, 'mosquitto.conf'), brokerConfig({ port, dir, fleet: o.fleet }));
+  writeFileSync(join(dir, 'mosquitto.conf'), brokerConfig({ port, dir, fleet: o.fleet, extra: o.extra }));
   let child: ChildProcess | undefined;
   let log = '';
   const start = async () => {
