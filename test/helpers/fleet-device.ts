@@ -29,7 +29,10 @@ const fleet = await startFleet({
   onOps: (ops, info) => out({ event: 'ops', ops, digest: info.digest, accepted: info.accepted }),
 });
 out({ event: 'ready', device: fleet.device, ops: fleet.ops() });
+// A service stays up whether or not fleet control keeps anything open.
+const keepAlive = setInterval(() => {}, 1 << 30);
 const stop = async () => {
+  clearInterval(keepAlive);
   await fleet.stop();
   process.exit(0);
 };
