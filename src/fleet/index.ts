@@ -5,7 +5,7 @@ import type { Config } from '../service/config.js';
 import { resolvePath } from '../service/config.js';
 import type { Logger } from '../service/log.js';
 import type { MonotonicClock, TimerHandle } from '../time/clock.js';
-import { ID_PATTERN, type Command } from './command.js';
+import { ID_PATTERN, MAX_ENVELOPE_BYTES, type Command } from './command.js';
 import { FleetCore, REJECT_TEXT, type IngestResult, type RejectReason, type Source } from './core.js';
 import { keyTable } from './keys.js';
 import { BrokerLink } from './link.js';
@@ -245,6 +245,12 @@ class FleetRuntime implements Fleet {
     // within the CPU budget; beyond MAX_QUEUE_BYTES waiting, an envelope is dropped unread.
     done();
     if (topic === this.t.cmd) {
+      if (payload.length > MAX_ENVELOPE_BYTES) {
+        // Refused before it is even decoded.
+        this.core.counts.oversized++;
+        this.noteReject('oversized', `${payload.length} bytes (at most ${MAX_ENVELOPE_BYTES})`);
+        return;
+      }
       this.enqueue([{ text: payload.toString('utf8'), source: 'cmd' }]);
     } else if (topic === this.t.plan) {
       const plan = this.parsePlan(payload);
@@ -349,7 +355,12 @@ class FleetRuntime implements Fleet {
     } catch (e) {
       this.o.log.error(`fleet: applying the commands failed (${(e as Error).message}): the previous plan stays in force`);
     }
-    void this.persist().then(() => {
+    void this.persist().then(() => this.confirm(fresh));
+  }
+
+  /** Status lists the commands once they are in the plan and on disk. */
+  private confirm(fresh: AcceptedInfo[]): void {
+    try {
       for (const a of fresh) {
         if (!this.core.has(a.id)) continue;
         this.recent.push({ id: a.id, op: a.op, at: a.atUtcNs.toString(), ...(a.lateNs > 0 ? { lateMs: Math.round(a.lateNs / 1e6) } : {}) });
@@ -357,7 +368,9 @@ class FleetRuntime implements Fleet {
       this.recent.splice(0, Math.max(0, this.recent.length - RECENT_MAX));
       this.publishStatus();
       this.schedulePlanPublish();
-    });
+    } catch (e) {
+      this.o.log.error(`fleet: ${(e as Error).message} while confirming commands; the plan is not affected`);
+    }
   }
 
   /** Atomic, coalesced: one write at a time, the latest set last. */
@@ -384,7 +397,7 @@ class FleetRuntime implements Fleet {
       const newly = this.core.refresh();
       for (const c of newly) this.newlyAccepted.push(acceptedOf(c, this.o.utcNowNs(), 'held'));
       this.flushAccepted();
-      void this.takeInbox();
+      void this.takeInbox().catch((e: Error) => this.o.log.warn(`fleet: the inbox: ${e.message}`));
       this.publishStatus();
     } catch (e) {
       this.o.log.error(`fleet: ${(e as Error).message}; the plan stays as it was`);
@@ -409,7 +422,7 @@ class FleetRuntime implements Fleet {
 
   private statusMessage(): FleetStatusMessage {
     const s = this.o.status();
-    const rejected = Object.fromEntries(Object.entries(this.core.counts).filter(([k, v]) => v > 0 && !['accepted', 'duplicate', 'pending'].includes(k)));
+    const rejected = this.rejectedCounts();
     return {
       v: 1, device: this.device, fleet: this.o.config.fleet.id, ride: this.core.ride(), utcNs: this.o.utcNowNs().toString(),
       clock: s.clock, simulated: s.simulated, playback: s.playback, planDigest: s.planDigest,
@@ -426,6 +439,7 @@ class FleetRuntime implements Fleet {
       this.o.log.warn(`fleet: status not sent (${(e as Error).message})`);
       return;
     }
+    if (this.stopped) return;
     void this.link.publish(this.t.status(this.device), msg, { retain: true, qos: 0 });
   }
 
@@ -441,7 +455,7 @@ class FleetRuntime implements Fleet {
 
   /** The retained plan is only ever replaced by a superset, after a random delay (one device of many does it). */
   private schedulePlanPublish(): void {
-    if (this.planTimer || !this.link?.connected || !this.needPlanPublish()) return;
+    if (this.stopped || this.planTimer || !this.link?.connected || !this.needPlanPublish()) return;
     const delayMs = PLAN_JITTER_MIN_MS + this.random() * PLAN_JITTER_SPAN_MS;
     this.planTimer = this.o.clock.setTimer(delayMs * 1e6, () => {
       this.planTimer = undefined;
@@ -459,11 +473,14 @@ class FleetRuntime implements Fleet {
   }
 
   snapshot(): FleetSnapshot {
-    const m = this.statusMessage();
     return {
-      enabled: true, device: this.device, fleet: this.o.config.fleet.id, broker: this.link?.broker, ride: m.ride, digest: m.commands.digest,
-      count: m.commands.count, pending: m.commands.pending, rejected: m.commands.rejected, duplicates: m.commands.duplicates, recent: m.commands.recent,
+      enabled: true, device: this.device, fleet: this.o.config.fleet.id, broker: this.link?.broker, ride: this.core.ride(), digest: this.core.digest(),
+      count: this.core.commands().length, pending: this.core.pendingCount, rejected: this.rejectedCounts(), duplicates: this.core.counts.duplicate, recent: [...this.recent],
     };
+  }
+
+  private rejectedCounts(): Partial<Record<RejectReason, number>> {
+    return Object.fromEntries(Object.entries(this.core.counts).filter(([k, v]) => v > 0 && !['accepted', 'duplicate', 'pending'].includes(k)));
   }
 
   async stop(): Promise<void> {

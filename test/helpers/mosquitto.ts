@@ -52,6 +52,8 @@ export function brokerConfig(o: { port: number; dir: string; fleet: string; extr
     'log_type error', 'log_type warning', 'log_type notice',
     // Devices keep their sessions (QoS 1 commands queue for a device that is away).
     'persistent_client_expiration 1h',
+    // README's limit: a full retained plan fits, a bigger publish disconnects its sender.
+    'max_packet_size 3700000',
     ...(o.extra ?? []),
   ].join('\n') + '\n';
 }
