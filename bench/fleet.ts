@@ -32,10 +32,10 @@ function proc(pid: number) {
   return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(status)![1]), ticks: Number(stat[11]) + Number(stat[12]) };
 }
 /** A harness's snapshot line (SIGUSR2); it also resets its event-loop delay histogram. */
-function snapshot(c: ReturnType<typeof spawn>): Promise<{ loopDelayMaxMs: number }> {
+function snapshot(c: ReturnType<typeof spawn>): Promise<{ loopDelayMaxMs: number; snapshot: { longestSliceMs: number } }> {
   return new Promise((resolve) => {
     const on = (d: Buffer) => {
-      for (const l of d.toString().split('\n')) if (l.includes('"snapshot"')) { c.stdout!.off('data', on); resolve(JSON.parse(l) as { loopDelayMaxMs: number }); return; }
+      for (const l of d.toString().split('\n')) if (l.includes('"snapshot"')) { c.stdout!.off('data', on); resolve(JSON.parse(l) as { loopDelayMaxMs: number; snapshot: { longestSliceMs: number } }); return; }
     };
     c.stdout!.on('data', on);
     c.kill('SIGUSR2');
@@ -161,7 +161,7 @@ try {
   const after = proc(pids[0]!);
   console.log(`flood of 10 000 envelopes: judged in ${drainS.toFixed(1)} s, device CPU ${((after.ticks - before.ticks) / CLK_TCK).toFixed(1)} s (${(((after.ticks - before.ticks) / CLK_TCK / drainS) * 100).toFixed(0)} % of one core), RSS ${(before.rssKb / 1024).toFixed(1)} -> peak ${(peak / 1024).toFixed(1)} MiB, after ${(after.rssKb / 1024).toFixed(1)} MiB (load ${loadavg()[0]!.toFixed(1)})`);
   const [onSnap, offSnap] = [await snapshot(devices[0]!), await snapshot(off)];
-  console.log(`worst event-loop delay during the flood (what playback would feel; its audio queue holds ~85 ms): fleet on ${onSnap.loopDelayMaxMs.toFixed(1)} ms, the same process with fleet off ${offSnap.loopDelayMaxMs.toFixed(1)} ms (the machine's own scheduling delays)`);
+  console.log(`worst event-loop delay during the flood (what playback would feel; its audio queue holds ~85 ms): fleet on ${onSnap.loopDelayMaxMs.toFixed(1)} ms, the same process with fleet off ${offSnap.loopDelayMaxMs.toFixed(1)} ms (the machine's own scheduling delays); the longest stretch of fleet work at once ${onSnap.snapshot.longestSliceMs.toFixed(1)} ms (wall time, preemption included)`);
   console.log('spread in UTC of the frame where a command took effect: not measured here (needs the session to run the fleet: test/fleet-e2e.test.ts logs it)');
   await op.endAsync();
 } finally {

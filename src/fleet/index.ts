@@ -97,6 +97,9 @@ export interface FleetSnapshot {
   rejected: Partial<Record<RejectReason, number>>;
   duplicates: number;
   recent: Array<{ id: string; op: string; at: string; lateMs?: number }>;
+  /** Envelopes waiting to be checked, and the longest stretch of checking at once (ms, wall time). */
+  queued: number;
+  longestSliceMs: number;
 }
 
 export interface Fleet {
@@ -143,7 +146,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   if (!f.enabled) {
     return {
       enabled: false, device, ops: () => [], stop: async () => {},
-      snapshot: () => ({ enabled: false, device, fleet: f.id, digest: '', count: 0, pending: 0, rejected: {}, duplicates: 0, recent: [] }),
+      snapshot: () => ({ enabled: false, device, fleet: f.id, digest: '', count: 0, pending: 0, rejected: {}, duplicates: 0, recent: [], queued: 0, longestSliceMs: 0 }),
     };
   }
   const fleet = new FleetRuntime(o, device);
@@ -160,6 +163,8 @@ class FleetRuntime implements Fleet {
   private link?: BrokerLink;
   private readonly queue: Item[] = [];
   private queueBytes = 0;
+  /** The longest the queue was worked on at once (wall time, ns): what playback may have waited for it. */
+  private longestSliceNs = 0;
   private draining = false;
   private budgetNs = CPU_BURST_NS;
   private budgetAtNs: bigint;
@@ -316,6 +321,7 @@ class FleetRuntime implements Fleet {
       this.budgetAtNs = t1;
       item.done?.();
     }
+    this.longestSliceNs = Math.max(this.longestSliceNs, Number(this.o.clock.nowNs() - now));
     this.flushAccepted();
     if (this.queue.length && !this.stopped) {
       this.o.clock.setTimer(-this.budgetNs / CPU_DUTY + 1e6, () => this.drain());
@@ -476,6 +482,7 @@ class FleetRuntime implements Fleet {
     return {
       enabled: true, device: this.device, fleet: this.o.config.fleet.id, broker: this.link?.broker, ride: this.core.ride(), digest: this.core.digest(),
       count: this.core.commands().length, pending: this.core.pendingCount, rejected: this.rejectedCounts(), duplicates: this.core.counts.duplicate, recent: [...this.recent],
+      queued: this.queue.length, longestSliceMs: this.longestSliceNs / 1e6,
     };
   }
 
