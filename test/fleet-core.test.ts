@@ -117,13 +117,13 @@ test('roles: admin everything, dj all but start, volume only the level', (t) => 
   t.deepEqual(kinds(k.ingest(env(admin, 'start', { fromTrack: 2 }).envelope, 'cmd')), ['accepted']);
   t.deepEqual(kinds(k.ingest(env(forced(dj), 'start', { fromTrack: 2 }).envelope, 'cmd')), ['rejected:role']);
   for (const op of ['stop', 'pause', 'resume', 'seek', 'skip', 'volume', 'mute', 'unmute'] as const) {
-    const args = { stop: { fadeMs: 0 }, seek: { track: 1, offsetSec: 3 }, skip: { n: 1 }, volume: { db: -3, rampMs: 0 } }[op as string] ?? {};
+    const args: Record<string, number> = ({ stop: { fadeMs: 0 }, seek: { track: 1, offsetSec: 3 }, skip: { n: 1 }, volume: { db: -3, rampMs: 0 } } as Record<string, Record<string, number>>)[op] ?? {};
     t.deepEqual(kinds(k.ingest(env(dj, op, args).envelope, 'cmd')), ['accepted'], `dj ${op}`);
   }
   t.deepEqual(kinds(k.ingest(env(vol, 'volume', { db: -10, rampMs: 100 }).envelope, 'cmd')), ['accepted']);
   t.deepEqual(kinds(k.ingest(env(vol, 'mute').envelope, 'cmd')), ['accepted']);
   for (const op of ['pause', 'skip', 'stop', 'start'] as const) {
-    const args = { skip: { n: 1 }, stop: { fadeMs: 0 }, start: { fromTrack: 0 } }[op as string] ?? {};
+    const args: Record<string, number> = ({ skip: { n: 1 }, stop: { fadeMs: 0 }, start: { fromTrack: 0 } } as Record<string, Record<string, number>>)[op] ?? {};
     t.deepEqual(kinds(k.ingest(env(forced(vol), op, args).envelope, 'cmd')), ['rejected:role'], `volume ${op}`);
   }
 });
