@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PlanOp } from '../src/player/plan-ops.js';
@@ -37,6 +37,7 @@ async function device(config: Config, stateDir: string, calls: Array<{ ops: Plan
 
 test.serial('keygen, sign, apply: the running device takes the commands in; a restart re-reads them before it returns', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-fleet-files-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const kg = await runCli(['fleet', 'keygen', '--id', 'alice', '--role', 'dj', '--out', join(dir, 'alice.key')]);
   t.is(kg.code, 0, kg.stderr);
   t.is(statSync(join(dir, 'alice.key')).mode & 0o777, 0o600, 'the private key is 0600');
@@ -111,6 +112,7 @@ test.serial('keygen, sign, apply: the running device takes the commands in; a re
 
 test.serial('a damaged state file is said once and playback goes on with no stored commands; fleet disabled does nothing', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-fleet-files-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, COMMANDS_FILE), '{"v":1,"fleet":"mass","envel');
   const config = parseConfig('[fleet]\nenabled = true\nid = "mass"\n', 'c', dir);
   const lines: string[] = [];
