@@ -100,6 +100,22 @@ test.serial('keygen, sign, apply: the running device takes the commands in; a re
   t.is(calls2.length, 1, 'onOps was called before startFleet returned');
   t.true(calls2[0]!.info.accepted.every((a) => a.source === 'store'));
   await fleet2.stop();
+  // A reboot before the clock knows the ride: nothing counts yet; refresh() once it is known (before
+  // the first frame is placed) brings the stored commands in at once.
+  let ride: string | undefined;
+  const calls4: Array<{ ops: PlanOp[]; info: OpsInfo }> = [];
+  const fleet4 = await startFleet({
+    config, log: logger([]), clock: hrtimeClock, stateDir: state, utcNowNs: () => BigInt(Date.now()) * 1_000_000n, rideId: () => ride,
+    status: () => ({ clock: { state: 'unsynchronized', source: 'system', errorBoundUs: null }, simulated: true }), onOps: (ops, info) => calls4.push({ ops, info }),
+  });
+  t.teardown(() => fleet4.stop());
+  t.deepEqual(fleet4.ops(), []);
+  t.is(calls4.length, 0);
+  ride = RIDE;
+  t.deepEqual(fleet4.refresh().map((o) => o.op), ['volume', 'seek']);
+  t.is(calls4.length, 1, 'onOps called by refresh()');
+  t.true(calls4[0]!.info.accepted.every((a) => a.source === 'held'));
+  await fleet4.stop();
   // Another fleet's key set: the stored commands no longer verify and count for nothing.
   const other = parseConfig(toml.replace(/public_key = ".*"/, `public_key = "${'B'.repeat(43)}="`), 'x', dir);
   const lines3: string[] = [];

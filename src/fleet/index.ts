@@ -27,12 +27,14 @@ import { topics, type FleetStatusMessage, type PlanMessage } from './topics.js';
  *     status: () => DeviceStatus,    // what the device reports (clock, playback, simulated?)
  *     onOps: (ops, info) => { plan = buildPlan(baseline, ops) },  // every change of the op list
  *   });
+ *   fleet.refresh()                  // once the start is resolved, before placing: stored commands of this ride count
  *   fleet.ops()                      // the current list (also passed to onOps)
  *   fleet.snapshot()                 // for the local status socket
  *   await fleet.stop()               // presence "0", disconnect
  *
  * startFleet resolves once the stored commands (and any `fleet apply` inbox) are re-read and, when
- * there are any, onOps has been called: before the first frame is placed. The broker connection
+ * any count for rideId() as it is then, onOps has been called. If the ride is not known yet (the
+ * clock not locked), call refresh() when it is, before the first frame is placed. The broker connection
  * is made in the background. onOps is called with the complete, sorted list every time it changes;
  * an exception thrown there is logged and the previous plan stays in force. When the config's ride
  * changes (rideId() returns another value) the fleet notices within STATUS_EVERY_MS.
@@ -106,6 +108,12 @@ export interface Fleet {
   readonly enabled: boolean;
   readonly device: string;
   ops(): PlanOp[];
+  /**
+   * Asks rideId() again now (the fleet also does every STATUS_EVERY_MS): call it once the start is
+   * resolved and before the first frame is placed, so that commands stored for this ride (a stop
+   * before a reboot) are in the plan from the first frame. Calls onOps if the list changed.
+   */
+  refresh(): PlanOp[];
   snapshot(): FleetSnapshot;
   stop(): Promise<void>;
 }
@@ -145,7 +153,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const device = o.device ?? deviceIdOf(o.config);
   if (!f.enabled) {
     return {
-      enabled: false, device, ops: () => [], stop: async () => {},
+      enabled: false, device, ops: () => [], refresh: () => [], stop: async () => {},
       snapshot: () => ({ enabled: false, device, fleet: f.id, digest: '', count: 0, pending: 0, rejected: {}, duplicates: 0, recent: [], queued: 0, longestSliceMs: 0 }),
     };
   }
@@ -397,12 +405,22 @@ class FleetRuntime implements Fleet {
     return this.persisting;
   }
 
-  private tick(): void {
-    if (this.stopped) return;
+  refresh(): PlanOp[] {
+    if (this.stopped) return this.core.ops();
     try {
       const newly = this.core.refresh();
       for (const c of newly) this.newlyAccepted.push(acceptedOf(c, this.o.utcNowNs(), 'held'));
       this.flushAccepted();
+    } catch (e) {
+      this.o.log.error(`fleet: ${(e as Error).message}; the plan stays as it was`);
+    }
+    return this.core.ops();
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    try {
+      this.refresh();
       void this.takeInbox().catch((e: Error) => this.o.log.warn(`fleet: the inbox: ${e.message}`));
       this.publishStatus();
     } catch (e) {
