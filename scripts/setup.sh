@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runtime_pkgs=(ffmpeg socat cmake gcc g++ make python3 libasound2-dev)
-test_pkgs=(jackd2 libjack-jackd2-dev libasound2-plugins pulseaudio pulseaudio-utils alsa-utils systemd libfaketime chromium)
+test_pkgs=(jackd2 libjack-jackd2-dev libasound2-plugins pulseaudio pulseaudio-utils alsa-utils systemd libfaketime chromium mosquitto mosquitto-clients)
 pkgs=("${runtime_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
 

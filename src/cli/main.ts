@@ -21,6 +21,7 @@ import { timelineBuild, timelineShow } from './timeline.js';
 import { configIntOption, configNumberOption, intOption, pathOption, startOption } from './options.js';
 import { stopWhenOutputCloses } from './output.js';
 import { readPlaylist } from '../player/m3u.js';
+import { registerFleet } from './fleet.js';
 import { join, resolve } from 'node:path';
 
 /** The jaudiosync command line. Every failure is one clear message and a non-zero exit, never a stack trace. */
@@ -314,6 +315,8 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (o: { config?: string; gpsPort?: string; baud?: string; ppsPath?: string; rtcBus?: string; ntp?: string[]; duration?: string; json?: boolean }) => {
       exitCode = await clockMonitor({ ...o, config: loadConfig(o.config) });
     });
+
+  registerFleet(program, (code) => { exitCode = code; });
 
   program.command('doctor')
     .description('check the wiring and the system, with a fix for each problem')

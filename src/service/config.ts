@@ -25,6 +25,33 @@ const StartSpec = z.string().superRefine((s, ctx) => {
   ctx.addIssue({ code: z.ZodIssueCode.custom, message: cron && 'error' in cron ? cron.error : START_SPEC_EXPECTED });
 });
 
+/** Ids that go into MQTT topics and key names: no "/", "+", "#", spaces. */
+const FLEET_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const fleetId = (what: string) => z.string().regex(FLEET_ID, { message: `expected a ${what} of 1-64 letters, digits, "_", "." or "-" (it goes into MQTT topics)` });
+
+/** Fleet control over MQTT (issue 15, src/fleet): off unless enabled; playback never needs it. */
+const FleetSection = z.object({
+  enabled: z.boolean().default(false),
+  /** The fleet's name: topics are jas/v1/<id>/..., and a command for another fleet is refused. */
+  id: z.string().default('').refine((s) => s === '' || FLEET_ID.test(s), { message: 'expected "" or 1-64 letters, digits, "_", "." or "-"' }),
+  /** This device's id in topics and command targets; "" = the hostname. */
+  device: z.string().default('').refine((s) => s === '' || FLEET_ID.test(s), { message: 'expected "" (the hostname) or 1-64 letters, digits, "_", "." or "-"' }),
+  /** Broker URLs, tried in turn ("mqtt://leader.local:1883"); empty = commands only from files (fleet apply). */
+  brokers: z.array(z.string().refine((s) => /^mqtts?:\/\/[^/\s]+$/.test(s), { message: 'expected "mqtt://HOST:PORT" or "mqtts://HOST:PORT"' })).default([]),
+  username: z.string().default(''),
+  /** A file holding the broker password (one line); "" = none. */
+  password_file: z.string().default(''),
+  /** Commands sent without --at take effect this long after they are sent, on the next whole second. */
+  lead_ms: z.number().int().min(0).max(600_000).default(2000),
+  /** Operator public keys (jaudiosync fleet keygen prints the entry). */
+  keys: z.array(z.object({
+    id: fleetId('key id'),
+    role: z.enum(['admin', 'dj', 'volume']),
+    /** Ed25519 public key, 32 bytes in base64. */
+    public_key: z.string().refine((s) => /^[A-Za-z0-9+/]{43}=$/.test(s), { message: 'expected an Ed25519 public key: 32 bytes in base64 (44 characters), as "jaudiosync fleet keygen" prints it' }),
+  }).strict()).default([]).refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, { message: 'expected every key id once' }),
+}).strict().default({}).refine((f) => !f.enabled || f.id !== '', { message: 'fleet.enabled = true needs fleet.id (the same on every device of the fleet)', path: ['id'] });
+
 const schema = z.object({
   hardware: z.object({
     /** auto: real devices where they exist, simulated twins where not. */
@@ -124,6 +151,7 @@ const schema = z.object({
     /** Status LED on this BCM GPIO (through onoff); -1 = none. */
     led_gpio: z.number().int().min(-1).max(53).default(-1),
   }).strict().default({}),
+  fleet: FleetSection,
   sim: z.object({
     talker: z.enum(['GP', 'GN', 'GL', 'GA', 'GB', 'BD']).default('GP'),
     gps_latency_ms: z.number().min(20).max(900).default(150),
@@ -291,7 +319,14 @@ export function configToToml(c: Config): string {
   const lines: string[] = [`# resolved from ${c.source}`];
   for (const [section, values] of Object.entries(rest)) {
     lines.push('', `[${section}]`);
-    for (const [k, v] of Object.entries(values as Record<string, unknown>)) lines.push(`${k} = ${JSON.stringify(v)}`);
+    const tables: string[] = [];
+    for (const [k, v] of Object.entries(values as Record<string, unknown>)) {
+      // An array of tables ([[fleet.keys]]) cannot be written inline as JSON.
+      if (Array.isArray(v) && v.length > 0 && v.every((x) => x && typeof x === 'object')) {
+        for (const t of v as Array<Record<string, unknown>>) tables.push('', `[[${section}.${k}]]`, ...Object.entries(t).map(([tk, tv]) => `${tk} = ${JSON.stringify(tv)}`));
+      } else lines.push(`${k} = ${JSON.stringify(v)}`);
+    }
+    lines.push(...tables);
   }
   return lines.join('\n') + '\n';
 }
