@@ -70,9 +70,11 @@ test('start specs: next whole 10 s at least 5 s away, relative, absolute with of
   t.is(parseStartSpec('next-0s'), undefined);
 });
 
-test('the shipped example config is valid and states the defaults', (t) => {
+test('the shipped example config is valid and states the defaults (real hardware); only the embedded demo default is "auto"', (t) => {
   const example = loadConfigFile(join(PACKAGE_DIR, 'examples', 'config.toml'));
-  const def = embeddedConfig();
+  const def = parseConfig('', 'defaults', PACKAGE_DIR);
+  t.is(example.hardware.mode, 'real', 'what install writes: a ride device never runs on twins unasked');
+  t.is(embeddedConfig().hardware.mode, 'auto');
   const { source: _a, baseDir: _b, playlist: pa, ...exampleRest } = example;
   const { source: _c, baseDir: _d, playlist: pd, ...defaultRest } = def;
   t.deepEqual(exampleRest, defaultRest);

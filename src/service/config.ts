@@ -54,8 +54,12 @@ const FleetSection = z.object({
 
 const schema = z.object({
   hardware: z.object({
-    /** auto: real devices where they exist, simulated twins where not. */
-    mode: z.enum(['auto', 'real', 'simulated']).default('auto'),
+    /**
+     * real: the devices (a missing one waited for); simulated: the twins; auto: real as soon as any
+     * timing part exists here, else all twins (the embedded demo only). A config file means a real
+     * device unless it says otherwise: a Pi silently on twins would free-run looking locked.
+     */
+    mode: z.enum(['auto', 'real', 'simulated']).default('real'),
   }).strict().default({}),
   gps: z.object({
     enabled: z.boolean().default(true),
