@@ -21,7 +21,7 @@ try {
     cpuTempC: (t) => 45 + 10 * Math.sin((2 * Math.PI * t) / 5400), rtcTempC: (t) => 30 + 8 * Math.sin((2 * Math.PI * t) / 86_400),
     system: { ppm: -43, tempCoeffPpmPerC: 0.25, whiteFmPpm: 0.002, randomWalkPpmPerSqrtS: 2e-6 },
     rtc: { ppm: 1.5, tempCoeffPpmPerC2: -0.003, whiteFmPpm: 0.01, randomWalkPpmPerSqrtS: 1e-5 },
-  })) if (!out.write(line + '\n')) await new Promise((r) => out.once('drain', r));
+  })) if (!out.write(line + '\n')) await new Promise<void>((r) => out.once('drain', () => r()));
   await new Promise((r) => out.end(r));
   // The child reports its own peak RSS as it exits (no /usr/bin/time needed).
   const rss = join(dir, 'rss.mjs');

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { formatDuration, formatInstant, formatSatellites, formatSky, formatStatus, formatStatusLine, type LiveStatus, type StatusLineFields } from '../src/service/status.js';
-import { formatProgress, Progress } from '../src/util/progress.js';
+import { formatProgress, Progress } from '../src/cli/progress.js';
 import { CounterRate } from '../src/util/rate.js';
 import { PpsJitter } from '../src/time/pps-jitter.js';
 import { formatMonitorRow, monitorHeader, type MonitorRow } from '../src/cli/clock-monitor.js';

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { Progress } from '../util/progress.js';
+import { Progress } from './progress.js';
 import { join, resolve } from 'node:path';
 import { chooseHardware } from './hardware-choice.js';
 import { applyCalibration, applyRefusal, verifyRefusal, verifySummary } from '../../calibrate/apply.js';

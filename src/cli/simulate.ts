@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { phoneName } from '../report/html.js';
-import { Progress } from '../util/progress.js';
+import { Progress } from './progress.js';
 import { defaultEvents, simulateRide, type GpsMode, type RideEvent, type RideResult } from '../sim/ride.js';
 import { whyNotWritable } from '../util/files.js';
 import { deviceTable, formatUs, PHONE_WIDTH, rideChart, rideHtml } from './ride-report.js';

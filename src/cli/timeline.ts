@@ -4,7 +4,7 @@ import { readPlaylist, type PlaylistEntry } from '../player/m3u.js';
 import { buildManifest, manifestPathFor, manifestTimeline, matchManifest, readManifest, sha256File, writeManifest, type Manifest } from '../player/manifest.js';
 import { frameAtUtc, gapFramesFor, slotAt, type Timeline } from '../player/timeline.js';
 import { formatDuration } from '../service/status.js';
-import { Progress } from '../util/progress.js';
+import { Progress } from './progress.js';
 import { instantOption } from './options.js';
 
 /** `jaudiosync timeline build|show PLAYLIST`: the manifest every device follows. */

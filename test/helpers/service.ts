@@ -57,7 +57,7 @@ export function fdCount(pid: number): number {
 }
 
 /** Polls until cond() holds (returns its truthy value) or rejects after timeoutMs naming what it waited for. */
-export async function until<T>(what: string, cond: () => T | Promise<T>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function until<T>(what: string, cond: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
   const t0 = Date.now();
   for (;;) {
     const v = await cond();

@@ -1,5 +1,5 @@
 import { hrtimeClock } from '../time/clock.js';
-import { formatDuration } from './format.js';
+import { formatDuration } from '../util/format.js';
 
 /**
  * Progress of long work (timeline build, a big calibrate report, a ride simulation): on a terminal
