@@ -415,6 +415,11 @@ export function buildPlan(baseline: PlanBaseline, ops: readonly PlanOp[]): Plan 
   return new Plan(baseline, ops);
 }
 
+/** The plainest plan: the timeline from frame 0 at startUtcNs, on and on (simulations, one-off tools). */
+export function plainPlan(startUtcNs: bigint, sampleRate: number): Plan {
+  return buildPlan({ startUtcNs, sampleRate, trackStartFrames: [0], volumeDb: 0, pauses: [] }, []);
+}
+
 /** A short stable hex digest of a plan's inputs (baseline and ops as applied): devices compare plans by it. */
 export function planDigest(plan: Plan): string {
   const b = plan.baseline;

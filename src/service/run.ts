@@ -4,6 +4,7 @@ import { manifestPathFor, readManifest, repeatManifest, type Manifest } from '..
 import { findFfmpeg } from '../player/ffmpeg.js';
 import { parseM3u, type Playlist } from '../player/m3u.js';
 import { PlaybackEngine } from '../player/engine.js';
+import { buildPlan, CONFIG_STOP_FADE_MS } from '../player/plan.js';
 import { AudifySink } from '../player/sinks/audify-sink.js';
 import { NoAudioDeviceError, type OutputSink } from '../player/sinks/sink.js';
 import { WavFileSink } from '../player/sinks/wav-sink.js';
@@ -176,20 +177,21 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     let decided = false;
     let lastDacSaveNs = hrtimeClock.nowNs();
     const queueLatencyNs = (config.audio.period_frames * config.audio.queue_periods / format.sampleRate) * 1e9 + config.audio.output_latency_ms * 1e6;
+    // The SIGTERM fade: this device's alone, from the first instant not yet written (the queue ahead is).
     let fadeFromNs: bigint | undefined;
-    const fadeDb = () => {
-      if (fadeFromNs === undefined) return 0;
-      const left = 1 - Number(hrtimeClock.nowNs() - fadeFromNs) / (FADE_OUT_MS * 1e6);
-      return left > 1e-4 ? 20 * Math.log10(left) : -200;
-    };
+    const localGainAt = (monoNs: bigint) => fadeFromNs === undefined ? 1 : Math.max(0, Math.min(1, 1 - Number(monoNs - fadeFromNs) / (FADE_OUT_MS * 1e6)));
     let finished = false;
     const stopSpec = config.schedule.stop ? parseStartSpec(config.schedule.stop) : undefined;
     const stopUtcNs = stopSpec?.kind === 'absolute' ? stopSpec.utcNs : undefined;
     const pauses = config.schedule.pauses.map((p) => parsePause(p)!);
+    // The plan: the config's baseline (the manifest's timeline when there is one); no ops yet.
+    const trackStartFrames: number[] = [];
+    let endFrame: number | undefined;
+    if (manifest) { let f = 0; for (const e of manifest.entries) { trackStartFrames.push(f); f += e.frames + gapFrames; } endFrame = f - gapFrames; }
+    const plan = buildPlan({ startUtcNs, sampleRate: format.sampleRate, trackStartFrames, endFrame, volumeDb: config.audio.volume_db, stopUtcNs, pauses }, []);
     engine = new PlaybackEngine(out, tracks, {
-      startUtcNs, trimNs, maxErrorNs, timescale: () => chain.clock.timescale(), nowNs: hrtimeClock.nowNs,
-      gainDb: () => config.audio.volume_db + fadeDb(), channelMode: config.audio.channel_mode,
-      mutedAt: (u) => (stopUtcNs !== undefined && u >= stopUtcNs) || pauses.some((p) => u >= p.fromUtcNs && u < p.toUtcNs),
+      plan: () => plan, trimNs, maxErrorNs, timescale: () => chain.clock.timescale(), nowNs: hrtimeClock.nowNs,
+      channelMode: config.audio.channel_mode, localGainAt,
     }, {
       onStartPlaced: ({ firstTimelineFrame, timescale }) => {
         const how = firstTimelineFrame > 0 ? `joined late at ${formatDuration(firstTimelineFrame / format.sampleRate)} into the playlist` : 'first sample placed';
@@ -205,7 +207,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       const nowNs = hrtimeClock.nowNs();
       if (opts.abort?.aborted) {
         // Fade out, then let the fade (and the buffers after us) play before stopping.
-        fadeFromNs ??= nowNs;
+        fadeFromNs ??= nowNs + BigInt(Math.round(queueLatencyNs));
         if (!engine.placed || Number(nowNs - fadeFromNs) > (FADE_OUT_MS + 2 * STATUS_EVERY_MS) * 1e6 + queueLatencyNs) break;
       }
       const ts = chain.clock.timescale();
@@ -250,7 +252,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       }
       if (process.env.JAUDIOSYNC_DEBUG_ALIGN) process.stderr.write(`align err ${engine.lastErrorFrames.toFixed(3)} frames ratio ${((engine.lastRatio - 1) * 1e6).toFixed(2)} ppm seeks ${engine.seeks}\n`);
       if (finished && (frame === undefined || tracks.endFrame === undefined || frame >= tracks.endFrame)) break;
-      if (stopUtcNs !== undefined && ts.utcAt(nowNs) >= stopUtcNs) { log.info(`stop instant ${isoFromUtcNs(stopUtcNs)} reached`); break; }
+      if (stopUtcNs !== undefined && ts.utcAt(nowNs) >= stopUtcNs + BigInt(CONFIG_STOP_FADE_MS * 1e6 + queueLatencyNs)) { log.info(`stop instant ${isoFromUtcNs(stopUtcNs)} reached`); break; }
       await sleepNs(hrtimeClock, STATUS_EVERY_MS * 1e6);
     }
     // Buffers past the one we can see (the sound server's, the DAC's) still hold the last frames.

@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PlaybackEngine } from '../player/engine.js';
+import { plainPlan } from '../player/plan.js';
 import { slotAt } from '../player/manifest.js';
 import { joinFrame, TrackQueue } from '../player/tracks.js';
 import { gaussian } from '../../drivers/pps/emulator.js';
@@ -247,8 +248,9 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
     queue = q;
     const lateNs = Number(world.layer.timescale().utcAt(world.clock.nowNs()) - startUtcNs);
     await q.prepare(lateNs > 0 ? joinFrame(lateNs, RATE) : 0);
+    const plan = plainPlan(startUtcNs, RATE);
     engine = new PlaybackEngine(sink!, q, {
-      startUtcNs, trimNs: 0, timescale: () => world.layer.timescale(), nowNs: () => world.clock.nowNs(), maxErrorNs: Number.POSITIVE_INFINITY, dry: true,
+      plan: () => plan, trimNs: 0, timescale: () => world.layer.timescale(), nowNs: () => world.clock.nowNs(), maxErrorNs: Number.POSITIVE_INFINITY, dry: true,
     });
   };
   const totalSec = startAfterSec + rideSec;

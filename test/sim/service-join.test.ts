@@ -1,5 +1,6 @@
 import test from 'ava';
 import { PlaybackEngine } from '../../src/player/engine.js';
+import { plainPlan } from '../../src/player/plan.js';
 import { seededRandom } from '../../src/sim/oscillator.js';
 import { SineTimeline } from '../../src/sim/sine-timeline.js';
 import { VirtualSink } from '../../src/sim/virtual-sink.js';
@@ -29,7 +30,8 @@ function clockKnownFrom(goodFromNs: bigint, clock: VirtualClock) {
 function device(clock: VirtualClock, seed: number, dacPpm: number, maxErrorNs: number, goodFromNs: bigint, dacPriorPpm?: number, startAtNs = 0n) {
   if (startAtNs > clock.nowNs()) clock.advance(startAtNs - clock.nowNs());
   const sink = new VirtualSink({ clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: seededRandom(seed), minDelayNs: 0, dacPriorPpm });
-  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), { startUtcNs: UTC0 + START_NS, trimNs: 0, timescale: clockKnownFrom(goodFromNs, clock), nowNs: () => clock.nowNs(), maxErrorNs, dry: true });
+  const plan = plainPlan(UTC0 + START_NS, RATE);
+  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), { plan: () => plan, trimNs: 0, timescale: clockKnownFrom(goodFromNs, clock), nowNs: () => clock.nowNs(), maxErrorNs, dry: true });
   const heard: Array<{ heardNs: bigint; pos: number; errorNs: number }> = [];
   sink.onHeard = (h) => {
     const w = engine.writtenAt(h.period);
