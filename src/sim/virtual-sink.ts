@@ -11,6 +11,15 @@ import type { VirtualClock } from '../time/clock.js';
  * period was really heard, so a test can measure sync against truth.
  */
 
+/**
+ * Callback delay (ns above the earliest) as the JACK rig's logs show it: −0.9 … +1.2 ms around the
+ * cadence (p1 … p99, i.e. 0 … ~2.1 ms above the envelope), and 1 % in a tail to 22 ms (WORLD.md).
+ */
+export function rigCallbackDelayNs(random: () => number): number {
+  if (random() < 0.01) return 2_000_000 + Math.min(20_000_000, -Math.log(1 - random()) * 4_000_000);
+  return Math.max(0, 900_000 + 400_000 * gaussian(random));
+}
+
 export interface VirtualSinkOptions {
   clock: VirtualClock;
   /** The DAC's rate as a previous run measured it (ppm), see DacClock. */
@@ -117,7 +126,7 @@ export class VirtualSink implements OutputSink {
   }
 
   dacRatePpm(): number | undefined {
-    return this.dac.measuredPpm();
+    return this.dac.savableRatePpm();
   }
 
   async stop(): Promise<void> {

@@ -76,12 +76,12 @@ test('a restart in the middle of the playlist rejoins on the exact frame: the DA
   clock.advance(30n * S);
   const firstB = b.heard.find((h) => h.pos + P > 0)!;
   t.true(firstB.pos > lastA.pos + 3 * RATE, 'the playlist went on while the device was down: no shift');
-  // As the 4 h drift test: p99 within one sample, nothing beyond two (without the saved rate the
-  // first second is 90-135 µs off: the nominal slope against an 80 ppm DAC).
-  // The first frame on its sample, and nothing beyond two samples after it (the 4 h drift test's
-  // worst case). Without the saved rate the first seconds are 90-135 µs off: the nominal slope
-  // against an 80 ppm DAC.
-  t.true(Math.abs(firstB.errorNs) <= 1e9 / RATE, `first frame after the restart ${firstB.errorNs.toFixed(0)} ns off`);
+  // The first frame within two samples, and nothing beyond two samples after it (the 4 h drift
+  // test's worst case). The first frame's error is the envelope of the ~80 callbacks seen since the
+  // restart (this jitter's earliest of 80 is 10-20 µs late) plus the placement's rounding to the
+  // sample (up to half a sample). Without the saved rate the first seconds are 90-135 µs off: the
+  // nominal slope against an 80 ppm DAC.
+  t.true(Math.abs(firstB.errorNs) <= 2e9 / RATE, `first frame after the restart ${firstB.errorNs.toFixed(0)} ns off`);
   const worstB = Math.max(...b.heard.filter((h) => h.heardNs >= firstB.heardNs).map((h) => Math.abs(h.errorNs)));
   t.true(worstB <= 2e9 / RATE, `then on the timeline: worst ${worstB.toFixed(0)} ns`);
   t.is(b.engine.seeks, 0);

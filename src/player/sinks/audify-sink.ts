@@ -127,7 +127,7 @@ export class AudifySink implements OutputSink {
   }
 
   dacRatePpm(): number | undefined {
-    return this.dac.measuredPpm();
+    return this.dac.savableRatePpm();
   }
 
   presentationMonoNs(streamPeriod: number): bigint | undefined {

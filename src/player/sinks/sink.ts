@@ -16,7 +16,10 @@ export interface OutputSink {
   presentationMonoNs(streamPeriod: number): bigint | undefined;
   /** Periods of silence the device inserted because the queue ran dry. */
   readonly underrunPeriods: number;
-  /** The device's measured rate against the monotonic clock (ppm, + = fast), once known: saved for the next start. */
+  /**
+   * The device's measured rate against the monotonic clock (ppm, + = fast) to save for the next
+   * start: undefined unless it was measured well here (not a prior, not at a clamp, not from a faulted run).
+   */
   dacRatePpm?(): number | undefined;
   stop(): Promise<void>;
 }
