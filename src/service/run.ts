@@ -140,6 +140,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     sink = (opts.output ?? config.audio.output) === 'wav' ? makeWav() : new AudifySink({
       format, periodFrames: config.audio.period_frames, queuePeriods: config.audio.queue_periods,
       deviceName: config.audio.device, nowNs: hrtimeClock.nowNs, extraLatencyNs: config.audio.output_latency_ms * 1e6, dacPriorPpm,
+      onNotice: (m) => log.warn(m),
     });
     try {
       await sink.start(fill);

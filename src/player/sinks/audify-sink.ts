@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import audify from 'audify';
 import type { PcmFormat } from '../decoder.js';
-import { NoAudioDeviceError, type OutputSink } from './sink.js';
+import { AudioDeviceUnavailableError, NoAudioDeviceError, QueueSizer, type OutputSink } from './sink.js';
 import { probeAlsaOutputs } from './alsa-probe.js';
 import { DacClock } from '../dac-clock.js';
 
@@ -8,10 +9,16 @@ import { DacClock } from '../dac-clock.js';
  * ALSA through audify (RtAudio). audify keeps a queue of written periods and pops one per device
  * period, calling back into JS (late, never early) each time it pops one; when the queue is empty
  * it plays silence and calls nothing, and `streamTime` keeps counting periods. So:
- *  - we keep `queuePeriods` written ahead, refilling one per callback;
- *  - stream periods consumed minus callbacks = periods of silence the device inserted (underruns)
- *    plus callbacks not delivered yet (a late event loop): the minimum over recent callbacks
- *    separates the two, since late callbacks catch up and silence does not;
+ *  - we keep `queuePeriods` written ahead, refilling one per callback, and more when callbacks are
+ *    seen late (QueueSizer: the queue grows to the worst lateness, up to QUEUE_MAX_AHEAD_MS);
+ *  - RtAudio's periods (streamTime) minus the buffers we ever wrote is silence audify inserted,
+ *    known at the first callback after the queue drained (it cannot pop what was never written);
+ *    periods minus callbacks is that silence plus callbacks not delivered yet (a late event loop):
+ *    its minimum over recent callbacks catches what the first rule cannot see;
+ *  - an ALSA xrun (RtAudio reports "underrun") restarts the device on a new phase: the DAC clock
+ *    is reset and learned again (keeping the rate), and the player re-places when it knows;
+ *  - the callback thread asks for realtime scheduling (RTAUDIO_SCHEDULE_REALTIME); whether the
+ *    system allows it is said once;
  *  - the pop instant of period p, and the DAC's true rate, come from the lower envelope of the
  *    callback times (DacClock): callbacks come late by event-loop delay, never early.
  */
@@ -21,7 +28,10 @@ type RtAudio = InstanceType<typeof audify.RtAudio>;
 /** Callbacks over which a consumed-minus-callbacks gap must persist to count as silence (~0.7 s). */
 const UNDERRUN_WINDOW = 32;
 const RTAUDIO_FORMAT_SINT16 = 0x2 as Parameters<RtAudio['openStream']>[2];
-const RTAUDIO_NO_FLAGS = 0 as Parameters<RtAudio['openStream']>[8];
+/** RtAudioStreamFlags.RTAUDIO_SCHEDULE_REALTIME: SCHED_RR for RtAudio's callback thread where allowed. */
+const RTAUDIO_SCHEDULE_REALTIME = 0x8 as Parameters<RtAudio['openStream']>[8];
+/** The write-ahead queue grows from the lateness seen up to this much audio (ms): a plan change reaches the output within it. */
+const QUEUE_MAX_AHEAD_MS = 1000;
 
 export interface AudifySinkOptions {
   format: PcmFormat;
@@ -36,6 +46,24 @@ export interface AudifySinkOptions {
   extraLatencyNs?: number;
   /** The device's rate as the last run measured it (ppm): see DacClock. */
   dacPriorPpm?: number;
+  /** Things worth a line in the log (realtime scheduling refused, an xrun): default process warnings. */
+  onNotice?: (message: string) => void;
+}
+
+/**
+ * Whether this process may run a thread SCHED_RR: root, or a realtime-priority limit above 0
+ * (systemd LimitRTPRIO=, or "@audio - rtprio 95" in limits.conf for the audio group).
+ */
+export function realtimeAllowed(): { allowed: boolean; why: string } {
+  if (process.getuid?.() === 0) return { allowed: true, why: 'running as root' };
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max realtime priority'));
+    const soft = line ? Number(line.trim().split(/\s+/)[3]) : NaN;
+    if (soft > 0) return { allowed: true, why: `realtime priority limit ${soft}` };
+    return { allowed: false, why: 'realtime priority limit 0: allow it (systemd LimitRTPRIO=95, or "@audio - rtprio 95" in /etc/security/limits.d/ for a user in the audio group)' };
+  } catch {
+    return { allowed: false, why: 'cannot read /proc/self/limits' };
+  }
 }
 
 export class AudifySink implements OutputSink {
@@ -47,7 +75,9 @@ export class AudifySink implements OutputSink {
   private written = 0;
   private callbacks = 0;
   private underruns = 0;
+  xruns = 0;
   private gaps: number[] = [];
+  private sizer: QueueSizer;
   private dac: DacClock;
   private bufferFrames = 0;
   private stopped = false;
@@ -56,6 +86,17 @@ export class AudifySink implements OutputSink {
     this.format = opts.format;
     this.periodFrames = opts.periodFrames;
     this.dac = new DacClock(opts.periodFrames, opts.format.sampleRate, opts.dacPriorPpm);
+    const periodNs = (opts.periodFrames * 1e9) / opts.format.sampleRate;
+    this.sizer = new QueueSizer(opts.queuePeriods, Math.max(opts.queuePeriods, Math.ceil((QUEUE_MAX_AHEAD_MS * 1e6) / periodNs)), periodNs);
+  }
+
+  /** Periods written ahead now. */
+  get queueTarget(): number {
+    return this.sizer.target;
+  }
+
+  private notice(message: string): void {
+    if (this.opts.onNotice) this.opts.onNotice(message); else process.emitWarning(message);
   }
 
   get underrunPeriods(): number {
@@ -78,19 +119,22 @@ export class AudifySink implements OutputSink {
     const dev = this.opts.deviceName === 'default'
       ? devices.find((d) => d.id === rt.getDefaultOutputDevice()) ?? devices[0]!
       : devices.find((d) => d.name === this.opts.deviceName);
-    if (!dev) {
-      throw new NoAudioDeviceError(`ALSA output device "${this.opts.deviceName}" not found; there are: ${devices.map((d) => `"${d.name}"`).join(', ')}`);
-    }
+    const names = devices.map((d) => d.name);
+    if (!dev) throw new AudioDeviceUnavailableError(this.opts.deviceName, 'missing', names);
     this.description = `ALSA "${dev.name}"`;
+    const rtOk = realtimeAllowed();
+    if (!rtOk.allowed) this.notice(`audio thread: realtime scheduling refused (${rtOk.why}); a busy machine may then underrun`);
     try {
       rt.openStream(
         { deviceId: dev.id, nChannels: this.format.channels, firstChannel: 0 },
         null, RTAUDIO_FORMAT_SINT16, this.format.sampleRate, this.periodFrames, 'jaudiosync',
-        null, () => this.onPeriodTaken(), RTAUDIO_NO_FLAGS,
-        (_type, msg) => { if (!this.stopped) process.emitWarning(`audio device: ${msg}`); },
+        null, () => this.onPeriodTaken(), RTAUDIO_SCHEDULE_REALTIME,
+        (_type, msg) => this.onDeviceError(msg),
       );
     } catch (e) {
-      throw new NoAudioDeviceError(`cannot open ${this.description}: ${(e as Error).message}`);
+      const msg = (e as Error).message;
+      if (/busy|in use|EBUSY/i.test(msg)) throw new AudioDeviceUnavailableError(dev.name, 'busy', names, msg);
+      throw new NoAudioDeviceError(`cannot open ${this.description}: ${msg}`);
     }
     this.rt = rt;
     for (let i = 0; i < this.opts.queuePeriods; i++) this.writeNext();
@@ -105,11 +149,26 @@ export class AudifySink implements OutputSink {
     this.written++;
   }
 
+  /** RtAudio's error callback: an ALSA underrun restarted the device on a new phase. */
+  private onDeviceError(msg: string): void {
+    if (this.stopped) return;
+    if (/underrun|xrun/i.test(msg)) {
+      this.xruns++;
+      this.dac.reset();
+      this.notice(`audio device xrun ${this.xruns} (${msg}): its clock is learned again and the music re-placed on its sample`);
+      return;
+    }
+    this.notice(`audio device: ${msg}`);
+  }
+
   private onPeriodTaken(): void {
     if (this.stopped || !this.rt) return;
     const nowNs = this.opts.nowNs();
     this.callbacks++;
     const consumed = Math.round((this.rt.streamTime * this.format.sampleRate) / this.periodFrames);
+    // RtAudio cannot have popped more than we wrote: periods beyond that were silence, for certain.
+    const certain = consumed - this.written;
+    if (certain > this.underruns) this.underruns = certain;
     // Consumed periods without a callback: silence the device inserted, or callbacks still on their
     // way (read late, streamTime is ahead). Only a gap that persists across UNDERRUN_WINDOW
     // callbacks is silence: counting a late callback as an underrun would shift us a whole period.
@@ -122,8 +181,13 @@ export class AudifySink implements OutputSink {
     // The period just popped is number callbacks-1 (+ silence before it). The start-up burst (the
     // device buffer filling at once) says nothing about the cadence: skip it.
     const p = this.callbacks - 1 + this.underruns;
-    if (this.callbacks > this.opts.queuePeriods) this.dac.observe(p, nowNs);
+    if (this.callbacks > this.opts.queuePeriods) {
+      this.dac.observe(p, nowNs);
+      const pop = this.dac.popMonoNs(p);
+      if (pop !== undefined) this.sizer.observe(Number(nowNs - pop));
+    }
     this.writeNext();
+    while (this.written - this.callbacks < this.sizer.target) this.writeNext();
   }
 
   dacRatePpm(): number | undefined {

@@ -36,6 +36,18 @@ export class NoAudioDeviceError extends Error {
   }
 }
 
+/**
+ * A named output device that is not there (unplugged, renamed) or is held by another program: the
+ * message names it and lists the devices there are, so a retry (or the user) can act on it.
+ */
+export class AudioDeviceUnavailableError extends NoAudioDeviceError {
+  constructor(readonly device: string, readonly reason: 'missing' | 'busy', readonly available: string[], detail?: string) {
+    super(`ALSA output device "${device}" ${reason === 'missing' ? 'not found' : `is busy (another program holds it${detail ? `: ${detail}` : ''})`}; `
+      + `the devices there are: ${available.length ? available.map((n) => `"${n}"`).join(', ') : 'none'} (set audio.device to one of them; "jaudiosync devices" lists them)`);
+    this.name = 'AudioDeviceUnavailableError';
+  }
+}
+
 /** Keep at least this many periods beyond the worst callback lateness seen. */
 const QUEUE_MARGIN_PERIODS = 2;
 
