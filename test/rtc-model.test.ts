@@ -84,3 +84,10 @@ test('a temperature that barely moves supports no temperature terms: the model i
   t.true(Math.abs(f.r0Ppm - (1.3 - 0.0005 * 16 * 16)) < 0.05, `rate ${f.r0Ppm}`);
   t.is(new RtcRateModel().fit(), undefined, 'no measurements, no model');
 });
+
+test('a short stretch of measurements (7 min after a restart) supports no temperature model, however much the temperature moved', (t) => {
+  const w = world(11, rideTemp(0.3));
+  const model = new RtcRateModel();
+  for (let s = 0; s < 420; s++) { const m = w.at(s); model.addTemperature(m.monoNs, m.tempC); model.addMeasurement(m.monoNs, m.measuredNs); }
+  t.is(model.fit()!.terms, 'rate', 'temperature and time move together over minutes: the plain line, with its wide bound');
+});

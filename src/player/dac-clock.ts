@@ -44,6 +44,8 @@ export const DAC_SAVED_SIGMA_PPM = 3;
  * a fit of a couple of seconds of jittery callbacks is tens of ppm off (seen on the JACK rig).
  */
 export const DAC_ADOPT_SIGMA_PPM = 30;
+/** No fit knows the rate better than this (ppm, 1σ): far below anything audible. */
+const DAC_MIN_SIGMA_PPM = 0.001;
 /** A rate is saved only when known to this (ppm, 1σ): a worse one would make the next start worse. */
 export const DAC_SAVE_MAX_SIGMA_PPM = 1;
 /** An old callback bounds the offset with this many standard deviations of the rate's uncertainty as slack. */
@@ -184,7 +186,8 @@ export class DacClock {
     xs = xs.filter((_, i) => keep[i]); ys = ys.filter((_, i) => keep[i]);
     if (xs.length < DAC_MIN_BLOCKS) return undefined;
     const fit = fitLine(xs, ys);
-    return { b: fit.b, sigmaPpm: (fit.bStdErr / this.nominalB) * 1e6 };
+    // A floor: jitter-free callbacks (a simulation) fit exactly, and a zero σ would divide by zero.
+    return { b: fit.b, sigmaPpm: Math.max(DAC_MIN_SIGMA_PPM, (fit.bStdErr / this.nominalB) * 1e6) };
   }
 
   private estimate(): Line | undefined {

@@ -14,7 +14,8 @@ import { DacClock } from '../dac-clock.js';
  *  - RtAudio's periods (streamTime) minus the buffers we ever wrote is silence audify inserted,
  *    known at the first callback after the queue drained (it cannot pop what was never written);
  *    periods minus callbacks is that silence plus callbacks not delivered yet (a late event loop):
- *    its minimum over recent callbacks catches what the first rule cannot see;
+ *    after a stall, its minimum over the next callbacks finds the one silent period the first rule
+ *    cannot see (still being written when we woke);
  *  - an ALSA xrun (RtAudio reports "underrun") restarts the device on a new phase: the DAC clock
  *    is reset and learned again (keeping the rate), and the player re-places when it knows;
  *  - the callback thread asks for realtime scheduling (RTAUDIO_SCHEDULE_REALTIME); whether the
@@ -25,8 +26,10 @@ import { DacClock } from '../dac-clock.js';
 
 const RTAUDIO_API_LINUX_ALSA = 2; // RtAudioApi.LINUX_ALSA (a const enum, unusable under isolatedModules)
 type RtAudio = InstanceType<typeof audify.RtAudio>;
-/** Callbacks over which a consumed-minus-callbacks gap must persist to count as silence (~0.7 s). */
-const UNDERRUN_WINDOW = 32;
+/** What the sink uses of RtAudio: the real one, or a twin in tests (`rtAudio` option). */
+export type RtAudioLike = Pick<RtAudio, 'getDevices' | 'getDefaultOutputDevice' | 'openStream' | 'start' | 'stop' | 'closeStream' | 'write' | 'getStreamLatency' | 'setFrameOutputCallback' | 'streamTime'>;
+/** Callbacks after a stall over which consumed-minus-callbacks is watched for one more silent period (~0.34 s at 1024). */
+const UNDERRUN_WINDOW = 16;
 const RTAUDIO_FORMAT_SINT16 = 0x2 as Parameters<RtAudio['openStream']>[2];
 /** RtAudioStreamFlags.RTAUDIO_SCHEDULE_REALTIME: SCHED_RR for RtAudio's callback thread where allowed. */
 const RTAUDIO_SCHEDULE_REALTIME = 0x8 as Parameters<RtAudio['openStream']>[8];
@@ -48,6 +51,8 @@ export interface AudifySinkOptions {
   dacPriorPpm?: number;
   /** Things worth a line in the log (realtime scheduling refused, an xrun): default process warnings. */
   onNotice?: (message: string) => void;
+  /** RtAudio for ALSA, or a twin (tests); given, the device probe in a child process is skipped. */
+  rtAudio?: () => RtAudioLike;
 }
 
 /**
@@ -70,13 +75,18 @@ export class AudifySink implements OutputSink {
   readonly format: PcmFormat;
   readonly periodFrames: number;
   description = '';
-  private rt?: RtAudio;
+  private rt?: RtAudioLike;
   private fill?: (p: number) => Buffer;
   private written = 0;
   private callbacks = 0;
   private underruns = 0;
   xruns = 0;
   private gaps: number[] = [];
+  /** Consumed − callbacks − silence counted, in the steady stream (median of the recent callbacks). */
+  private recentGaps: number[] = [];
+  private steadyGap?: number;
+  /** Callbacks up to this one watch for a silent period the stall hid (armed at the start, the first burst). */
+  private suspectUntil = UNDERRUN_WINDOW;
   private sizer: QueueSizer;
   private dac: DacClock;
   private bufferFrames = 0;
@@ -107,10 +117,10 @@ export class AudifySink implements OutputSink {
   async start(fill: (p: number) => Buffer): Promise<void> {
     this.fill = fill;
     // Ask a child first: with no device at all, libasound's complaints stay out of our output.
-    if ((await probeAlsaOutputs()).length === 0) throw new NoAudioDeviceError('no ALSA output device found');
-    let rt: RtAudio;
+    if (!this.opts.rtAudio && (await probeAlsaOutputs()).length === 0) throw new NoAudioDeviceError('no ALSA output device found');
+    let rt: RtAudioLike;
     try {
-      rt = new audify.RtAudio(RTAUDIO_API_LINUX_ALSA);
+      rt = this.opts.rtAudio ? this.opts.rtAudio() : new audify.RtAudio(RTAUDIO_API_LINUX_ALSA);
     } catch (e) {
       throw new NoAudioDeviceError(`ALSA is not usable: ${(e as Error).message}`);
     }
@@ -149,6 +159,22 @@ export class AudifySink implements OutputSink {
     this.written++;
   }
 
+  /** A stall may have drained the queue: watch the next UNDERRUN_WINDOW callbacks for a silent period not yet counted. */
+  private suspect(): void {
+    if (this.suspectUntil < this.callbacks) this.gaps = [];
+    this.suspectUntil = this.callbacks + UNDERRUN_WINDOW;
+  }
+
+  private get periodNs(): number {
+    return (this.periodFrames * 1e9) / this.format.sampleRate;
+  }
+
+  /** Silence the device inserted: the numbering moves on by as much, the DAC clock's fit must not see the change as rate. */
+  private countSilence(total: number, why: string): void {
+    this.notice(`audio queue gap: ${total - this.underruns} period(s) of silence (${why}); the music is re-placed on its sample`);
+    this.underruns = total;
+  }
+
   /** RtAudio's error callback: an ALSA underrun restarted the device on a new phase. */
   private onDeviceError(msg: string): void {
     if (this.stopped) return;
@@ -166,17 +192,29 @@ export class AudifySink implements OutputSink {
     const nowNs = this.opts.nowNs();
     this.callbacks++;
     const consumed = Math.round((this.rt.streamTime * this.format.sampleRate) / this.periodFrames);
-    // RtAudio cannot have popped more than we wrote: periods beyond that were silence, for certain.
+    // RtAudio cannot have popped more than we wrote: periods it completed beyond that were silence,
+    // for certain. And it is always writing one more: the queue is still empty (we have not written
+    // since it ran dry), so that one is silent too.
     const certain = consumed - this.written;
-    if (certain > this.underruns) this.underruns = certain;
-    // Consumed periods without a callback: silence the device inserted, or callbacks still on their
-    // way (read late, streamTime is ahead). Only a gap that persists across UNDERRUN_WINDOW
-    // callbacks is silence: counting a late callback as an underrun would shift us a whole period.
-    if (this.callbacks > this.opts.queuePeriods) {
-      this.gaps.push(consumed - this.callbacks);
-      if (this.gaps.length > UNDERRUN_WINDOW) this.gaps.shift();
-      const persistent = this.gaps.length === UNDERRUN_WINDOW ? Math.min(...this.gaps) : 0;
-      if (persistent > this.underruns) this.underruns = persistent;
+    if (certain > this.underruns) { this.countSilence(certain + 1, 'the queue ran dry'); this.suspect(); }
+    // A stall that ends while the first silent period is being written leaves nothing completed to
+    // count. Periods consumed minus callbacks (minus the silence counted) is, in a steady stream, a
+    // constant: −1 while callbacks arrive within their period (they come before RtAudio's tick), 0
+    // if they lag a period. A silent period not counted raises it by one for good; a backlog of
+    // callbacks raises it only until it clears. So after a stall its minimum over the next callbacks
+    // against the steady value before it finds that period. Only after a stall: a backlog that
+    // builds up slowly moves the steady value instead.
+    const gap = consumed - this.callbacks - this.underruns;
+    if (this.suspectUntil >= this.callbacks) {
+      this.gaps.push(gap);
+      if (this.gaps.length === UNDERRUN_WINDOW) {
+        if (this.steadyGap !== undefined && Math.min(...this.gaps) === this.steadyGap + 1) this.countSilence(this.underruns + 1, 'a silent period still being written when the stall ended');
+        this.suspectUntil = 0;
+      }
+    } else {
+      this.recentGaps.push(gap);
+      if (this.recentGaps.length > UNDERRUN_WINDOW) this.recentGaps.shift();
+      this.steadyGap = [...this.recentGaps].sort((a, b) => a - b)[this.recentGaps.length >> 1];
     }
     // The period just popped is number callbacks-1 (+ silence before it). The start-up burst (the
     // device buffer filling at once) says nothing about the cadence: skip it.
@@ -184,7 +222,12 @@ export class AudifySink implements OutputSink {
     if (this.callbacks > this.opts.queuePeriods) {
       this.dac.observe(p, nowNs);
       const pop = this.dac.popMonoNs(p);
-      if (pop !== undefined) this.sizer.observe(Number(nowNs - pop));
+      if (pop !== undefined) {
+        const lateNs = Number(nowNs - pop);
+        this.sizer.observe(lateNs);
+        // Late by nearly the whole queue: it may have run dry.
+        if (lateNs > (this.written - this.callbacks - 1) * this.periodNs) this.suspect();
+      }
     }
     this.writeNext();
     while (this.written - this.callbacks < this.sizer.target) this.writeNext();
