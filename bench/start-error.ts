@@ -36,8 +36,12 @@ if (!['idle', 'cpu', 'overload'].includes(load) || !(runs > 0) || !(clicks >= 2)
   process.exit(2);
 }
 const RATE = 48_000, PERIOD = 1024, PULSE_FRAMES = 96;
-/** Start this far ahead (s): ≥ 3 s, and enough for two players to start, decode and lock (more under load). */
-const LEAD_SEC = load === 'idle' ? 8 : 12;
+/**
+ * Start this far ahead (s): ≥ 3 s, and enough for two players to start, decode and lock (more under
+ * load). Each player keeps its state folder across runs, as a device does across rides: from the
+ * second run on it starts with the DAC rate its last run saved.
+ */
+const LEAD_SEC = load === 'idle' ? 10 : 15;
 const JUMP_US = 1000;
 
 // ---- build the JACK clients ----
@@ -92,7 +96,8 @@ function stopLoad(): void {
 function runPlayer(home: string, startIso: string): Promise<{ code: number | null; out: string }> {
   writeFileSync(join(home, 'c.toml'), `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${startIso}"\n[playlist]\npath = "${join(dir, 'list.m3u8')}"\n[audio]\nperiod_frames = ${PERIOD}\n`);
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), 'run', '--config', join(home, 'c.toml')], { env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own runtime folder: two players must not share one status socket.
+    const c = spawn(process.execPath, [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), 'run', '--config', join(home, 'c.toml')], { env: { ...process.env, HOME: home, XDG_RUNTIME_DIR: home, XDG_STATE_HOME: join(home, 'state') }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     c.stdout.on('data', (d) => { out += d; });
     c.stderr.on('data', (d) => { out += d; });

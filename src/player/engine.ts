@@ -32,11 +32,14 @@ export const CORRECTION_GAIN = 0.05;
 /** Largest speed change (ppm): covers a ±100 ppm DAC plus a 500 ppm clock slew; 0.1 % is inaudible. */
 export const MAX_RATIO_DEVIATION = 1000e-6;
 /**
- * Beyond this error (frames, 50 ms) resampling would take too long: re-seek, with a short fade.
- * Lower (10 ms) was tried: on a machine loaded to the limit, transient estimates crossed it and
- * the re-seeks did more harm than the error they fixed.
+ * Beyond this error (frames, 5 ms) resampling would take too long (5 s at the 1000 ppm limit, the
+ * music that far off meanwhile): re-seek, exactly, with a short fade. An error this size is a
+ * discontinuity (the DAC clock's line moved by a callback proving it late after a loaded start, a
+ * silent period counted late), not drift, which the resampling keeps to µs. (With the earlier DAC
+ * clock, which refitted to callback jitter, transient estimates crossed 10 ms on a loaded machine,
+ * and the threshold was 50 ms.)
  */
-export const SEEK_THRESHOLD_FRAMES = 2400;
+export const SEEK_THRESHOLD_FRAMES = 240;
 /** Play bit-exact (no interpolation) while the error stays under half a sample and the rates agree to 1 ppm. */
 const EXACT_ERROR_FRAMES = 0.5;
 const EXACT_RATIO = 1e-6;
