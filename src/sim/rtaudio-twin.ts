@@ -79,6 +79,11 @@ export class RtAudioTwin implements RtAudioLike {
     return (this.o.periodFrames * 1e9) / this.o.sampleRate;
   }
 
+  /** When device period k is heard: its event plus the device buffer ahead of it. */
+  heardNs(k: number): bigint {
+    return this.eventNs(k) + BigInt(Math.round((this.o.devicePeriods ?? 4) * this.periodNs));
+  }
+
   /** When event k begins: at once while the device buffer fills, then one period apart. */
   private eventNs(k: number): bigint {
     const b = this.o.devicePeriods ?? 4;

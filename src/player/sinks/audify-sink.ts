@@ -82,6 +82,8 @@ export class AudifySink implements OutputSink {
   private underruns = 0;
   xruns = 0;
   private gaps: number[] = [];
+  /** The period numbers of the buffers written and not yet reported popped, oldest first. */
+  private inQueue: number[] = [];
   /** Consumed − callbacks − silence counted, in the steady stream (median of the recent callbacks). */
   private recentGaps: number[] = [];
   private steadyGap?: number;
@@ -157,6 +159,7 @@ export class AudifySink implements OutputSink {
     const p = this.written + this.underruns;
     this.rt!.write(this.fill!(p));
     this.written++;
+    this.inQueue.push(p);
   }
 
   /** A stall may have drained the queue: watch the next UNDERRUN_WINDOW callbacks for a silent period not yet counted. */
@@ -216,9 +219,12 @@ export class AudifySink implements OutputSink {
       if (this.recentGaps.length > UNDERRUN_WINDOW) this.recentGaps.shift();
       this.steadyGap = [...this.recentGaps].sort((a, b) => a - b)[this.recentGaps.length >> 1];
     }
-    // The period just popped is number callbacks-1 (+ silence before it). The start-up burst (the
-    // device buffer filling at once) says nothing about the cadence: skip it.
-    const p = this.callbacks - 1 + this.underruns;
+    // The period just popped: the number its buffer was written with. (Not callbacks − 1 + the
+    // silence counted now: the callbacks delivered after a stall popped their buffers before the
+    // silence, and numbered with it they would look early and pull the DAC clock's line a period
+    // off.) The start-up burst (the device buffer filling at once) says nothing about the cadence:
+    // skip it.
+    const p = this.inQueue.shift() ?? this.callbacks - 1 + this.underruns;
     if (this.callbacks > this.opts.queuePeriods) {
       this.dac.observe(p, nowNs);
       const pop = this.dac.popMonoNs(p);
