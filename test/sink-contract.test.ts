@@ -17,8 +17,8 @@ import { startAudioRig } from './helpers/audio-rig.js';
  *  - fill(p) is asked for stream periods 0, 1, 2 … in order, once each; a period skipped is one the
  *    device filled with silence, and underrunPeriods counts exactly those;
  *  - each fill returns one period; description names the device;
- *  - presentationMonoNs(p), once known, is increasing and one period apart to within the DAC's
- *    possible rate (±DAC_MAX_PPM) plus the estimate's own noise;
+ *  - presentationMonoNs(p), once known, is increasing, and periods are a period apart to within the
+ *    DAC's possible rate (±DAC_MAX_PPM) plus the estimate's own noise;
  *  - dacRatePpm() is undefined or a rate a DAC can have;
  *  - after stop() resolves nothing more is filled, and a second stop() is harmless.
  */
@@ -68,9 +68,11 @@ function contract(name: string, make: () => Promise<Harness>, o: { runMs: number
     for (let i = 1; i < underrunsSeen.length; i++) t.true(underrunsSeen[i]! >= underrunsSeen[i - 1]!, 'underruns never decrease');
     t.true(skipped <= sink.underrunPeriods, `periods skipped (${skipped}) are silence the sink counted (${sink.underrunPeriods})`);
     t.true(pres.length >= 3, 'the sink comes to know when periods are heard');
-    const p0 = pres[0]!, pN = pres.at(-1)!;
-    const perPeriod = Number(pN[1] - p0[1]) / (pN[0] - p0[0]);
-    t.true(Math.abs(perPeriod / PERIOD_NS - 1) <= DAC_MAX_PPM * 1e-6 + 100e-6, `one period apart: ${perPeriod.toFixed(0)} ns`);
+    // After the first half (the DAC clock's early estimates may move by ms on a loaded machine):
+    // periods apart by the period, to within a DAC's possible rate plus 2 ms of the estimate's noise.
+    const p0 = pres[pres.length >> 1]!, pN = pres.at(-1)!;
+    const expected = (pN[0] - p0[0]) * PERIOD_NS, actual = Number(pN[1] - p0[1]);
+    t.true(Math.abs(actual - expected) <= DAC_MAX_PPM * 1e-6 * expected + 2e6, `periods ${p0[0]}…${pN[0]}: ${actual} ns apart, nominally ${expected.toFixed(0)}`);
     for (let i = 1; i < pres.length; i++) t.true(pres[i]![1] > pres[i - 1]![1], 'increasing');
     const ppm = sink.dacRatePpm?.();
     t.true(ppm === undefined || (Number.isFinite(ppm) && Math.abs(ppm) <= DAC_MAX_PPM), `rate ${ppm}`);
