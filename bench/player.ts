@@ -2,6 +2,7 @@
 // by ±100 ppm with late, heavy-tailed callbacks. Run: node --import tsx bench/player.ts [--hours H]
 import { cpus } from 'node:os';
 import { PlaybackEngine } from '../src/player/engine.js';
+import { plainPlan } from '../src/player/plan.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 import { SineTimeline } from '../src/sim/sine-timeline.js';
 import { VirtualSink } from '../src/sim/virtual-sink.js';
@@ -16,7 +17,8 @@ for (const ppm of [100, -100, 20]) {
   const clock = new VirtualClock(0n);
   const sink = new VirtualSink({ clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm: ppm, random: seededRandom(7), minDelayNs: 30_000 });
   const ts = new Timescale({ refMonoNs: 0n, refUtcNs: UTC0, freqPpm: 0, errorBoundNs: 1_000, errorGrowthNsPerSec: 0, source: 'gps+pps', state: 'locked', lastSampleMonoNs: 0n });
-  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), { startUtcNs: UTC0 + START, trimNs: 0, timescale: () => ts, nowNs: () => clock.nowNs(), maxErrorNs: Infinity, dry: true });
+  const plan = plainPlan(UTC0 + START, RATE);
+  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), { plan: () => plan, trimNs: 0, timescale: () => ts, nowNs: () => clock.nowNs(), maxErrorNs: Infinity, dry: true });
   const errs: number[] = [];
   let first: number | undefined;
   sink.onHeard = (h) => {

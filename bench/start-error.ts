@@ -1,28 +1,66 @@
-// Absolute start error on the real audio path: jaudiosync players -> audify -> ALSA -> ALSA jack
-// plugin -> JACK (dummy driver), recorded by bench/jack-rec-stamped (built here), which timestamps
-// every JACK cycle. The onset of a player's first sample, in JACK time mapped to the system clock,
-// against the instant it was scheduled for (the simulated GPS's truth is the system clock) is its
-// start error. Two players per run, random start phases against the JACK period.
-// Run: node --import tsx bench/start-error.ts [--runs N]     (needs jackd2, libjack-jackd2-dev, cc)
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+// Start error and in-track stability on the real audio path: two jaudiosync players -> audify -> ALSA
+// -> the ALSA jack plugin -> JACK (dummy driver, -R, period 1024), and beside them a JACK-native
+// reference click generator (bench/jack-click-ref.c) on a spare port: the reference that cannot
+// move. A recorder (bench/jack-rec-stamped.c) records all three per JACK cycle and counts xruns
+// (jack_set_xrun_callback). Time comes from the driver's own schedule: the frame counter at the
+// nominal rate, anchored at the earliest callback of each xrun-free segment (not JACK's DLL).
+//
+// The track is a click every second (a 2 ms pulse at 0.5). Per player and run: the start error (the
+// first click's onset against the scheduled instant, on the system clock, which is the simulated
+// GPS's truth), and the in-track deviation (each later click's onset from the first's, against
+// whole seconds). A run with an xrun, a click not heard, or a player that joined late is invalid:
+// it is reported and repeated (up to twice the runs asked for).
+//
+// Loads (--load): idle; cpu = two busy loops at the bench's priority (stress-ng --cpu 2 when
+// installed); overload = the busy loops plus memory and I/O pressure (stress-ng --vm 1 --vm-bytes
+// 40% --io 1 --hdd 1 in a temp folder): what an emulator VM on the same two cores did (CPU steal,
+// memory and I/O pressure). JACK runs SCHED_FIFO (-R) and is not slowed by the load; the players
+// compete with it as a service would.
+//
+// Run: node --import tsx bench/start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S]
+//      (needs jackd2, libjack-jackd2-dev, cc, ffmpeg; stress-ng for the loaded variants; scripts/setup.sh --test)
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
-import { onsetRealtimeNs, readStampedRecording, type PresentationMode } from '../src/sim/jack-stamps.js';
+import { frameRealtimeNs, pulseOnsets, readScheduledRecording } from '../src/sim/jack-schedule.js';
 
 const args = process.argv.slice(2);
-const runs = Number(args[args.indexOf('--runs') + 1] || 20);
-const build = join(PACKAGE_DIR, 'bench', 'build');
-const rec = join(build, 'jack-rec-stamped');
-mkdirSync(build, { recursive: true });
-if (!existsSync(rec)) execFileSync('cc', ['-O2', '-o', rec, join(PACKAGE_DIR, 'bench', 'jack-rec-stamped.c'), '-ljack'], { stdio: 'inherit' });
+const opt = (name: string, d: string) => { const i = args.indexOf(name); return i >= 0 && args[i + 1] ? args[i + 1]! : d; };
+const runs = Number(opt('--runs', '20'));
+const load = opt('--load', 'idle') as 'idle' | 'cpu' | 'overload';
+const clicks = Number(opt('--clicks', '20'));
+if (!['idle', 'cpu', 'overload'].includes(load) || !(runs > 0) || !(clicks >= 2)) {
+  console.error('usage: start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S]');
+  process.exit(2);
+}
+const RATE = 48_000, PERIOD = 1024, PULSE_FRAMES = 96;
+/**
+ * Start this far ahead (s): ≥ 3 s, and enough for two players to start, decode and lock (more under
+ * load). Each player keeps its state folder across runs, as a device does across rides: from the
+ * second run on it starts with the DAC rate its last run saved.
+ */
+const LEAD_SEC = load === 'idle' ? 10 : 15;
+const JUMP_US = 1000;
 
+// ---- build the JACK clients ----
+const build = join(PACKAGE_DIR, 'bench', 'build');
+mkdirSync(build, { recursive: true });
+function cc(name: string): string {
+  const src = join(PACKAGE_DIR, 'bench', `${name}.c`), bin = join(build, name);
+  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) execFileSync('cc', ['-O2', '-o', bin, src, '-ljack', '-lm'], { stdio: 'inherit' });
+  return bin;
+}
+const rec = cc('jack-rec-stamped'), clickRef = cc('jack-click-ref');
+
+// ---- the rig: JACK -R at period 1024 ----
 const dir = mkdtempSync(join(tmpdir(), 'jas-start-'));
 const rig = join(PACKAGE_DIR, 'scripts', 'audio-rig.sh');
-execFileSync('bash', [rig, 'start', dir], { stdio: 'inherit' });
+const rigEnv = { ...process.env, RIG_PERIOD: String(PERIOD), RIG_REQUIRE_RT: '1' };
+execFileSync('bash', [rig, 'start', dir], { stdio: 'inherit', env: rigEnv });
 const sock = join(dir, 'pulse.sock');
-// One HOME per player, each with a default PCM into its own recorder ports.
+// One HOME per player, each with a default PCM into its own recorder ports (the reference is in_5).
 const homes = [1, 2].map((n) => {
   const home = join(dir, `player${n}`);
   mkdirSync(home, { recursive: true });
@@ -30,57 +68,122 @@ const homes = [1, 2].map((n) => {
   return home;
 });
 const ffmpeg = existsSync('/usr/bin/ffmpeg') ? '/usr/bin/ffmpeg' : 'ffmpeg';
-execFileSync(ffmpeg, ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*1000*t+1):s=48000:d=0.3', '-ac', '2', join(dir, 'click.flac')]);
-writeFileSync(join(dir, 'list.m3u8'), 'click.flac\n');
+// A 2 ms pulse at 0.5 every second, starting with the first frame.
+execFileSync(ffmpeg, ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `aevalsrc=0.5*lt(mod(n\\,${RATE})\\,${PULSE_FRAMES}):s=${RATE}:d=${clicks}`, '-ac', '2', '-sample_fmt', 's16', join(dir, 'clicks.flac')]);
+writeFileSync(join(dir, 'list.m3u8'), 'clicks.flac\n');
 
-function run(cmd: string, a: string[], env: NodeJS.ProcessEnv): Promise<string> {
+// ---- load ----
+const loaders: ChildProcess[] = [];
+const hasStressNg = spawnSync('sh', ['-c', 'command -v stress-ng']).status === 0;
+function startLoad(): string {
+  if (load === 'idle') return 'no added load';
+  if (load === 'overload' && !hasStressNg) throw new Error('the overload variant needs stress-ng (apt-get install stress-ng; scripts/setup.sh --test installs it)');
+  const how: string[] = [];
+  if (hasStressNg) { loaders.push(spawn('stress-ng', ['--cpu', '2', '--quiet'], { stdio: 'ignore' })); how.push('stress-ng --cpu 2'); }
+  else { for (let i = 0; i < 2; i++) loaders.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' })); how.push('two shell busy loops'); }
+  if (load === 'overload') {
+    const scratch = join(dir, 'stress');
+    mkdirSync(scratch);
+    loaders.push(spawn('stress-ng', ['--vm', '1', '--vm-bytes', '40%', '--io', '1', '--hdd', '1', '--hdd-bytes', '256M', '--temp-path', scratch, '--quiet'], { stdio: 'ignore' }));
+    how.push('stress-ng --vm 1 --vm-bytes 40% --io 1 --hdd 1 (memory and I/O pressure)');
+  }
+  return how.join(' + ');
+}
+function stopLoad(): void {
+  for (const p of loaders) { try { p.kill('SIGTERM'); } catch { /* gone */ } }
+}
+
+function runPlayer(home: string, startIso: string): Promise<{ code: number | null; out: string }> {
+  writeFileSync(join(home, 'c.toml'), `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${startIso}"\n[playlist]\npath = "${join(dir, 'list.m3u8')}"\n[audio]\nperiod_frames = ${PERIOD}\n`);
   return new Promise((resolve) => {
-    const c = spawn(cmd, a, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own runtime folder: two players must not share one status socket.
+    const c = spawn(process.execPath, [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), 'run', '--config', join(home, 'c.toml')], { env: { ...process.env, HOME: home, XDG_RUNTIME_DIR: home, XDG_STATE_HOME: join(home, 'state') }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     c.stdout.on('data', (d) => { out += d; });
-    c.on('close', () => resolve(out));
+    c.stderr.on('data', (d) => { out += d; });
+    c.on('close', (code) => resolve({ code, out }));
   });
 }
 
-// errors[mode][player]: start errors (µs) with the presentation read per cycle stamp and off the fitted line.
-const MODES: PresentationMode[] = ['cycle', 'fit'];
-const errors: Record<PresentationMode, number[][]> = { cycle: [[], []], fit: [[], []] };
-console.log(`start-error bench: ${runs} runs, 2 players each, JACK dummy 48 kHz period 256, ${cpus()[0]?.model} x${cpus().length}`);
-for (let i = 0; i < runs; i++) {
+interface Source { name: string; startUs: number; worstUs: number; devUs: number[] }
+interface RunResult { valid: boolean; why: string[]; sources: Source[]; xruns: number; load1: number }
+
+async function oneRun(i: number): Promise<RunResult> {
   const prefix = join(dir, `run${i}`);
-  const recorder = spawn(rec, ['stamprec', '4', '16', prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const recSeconds = LEAD_SEC + 1 + clicks + 3;
+  const recorder = spawn(rec, ['stamprec', '5', String(recSeconds), prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const recorderDone = new Promise((r) => recorder.on('close', r));
   await new Promise<void>((r) => recorder.stdout.once('data', () => r()));
-  const startMs = Date.now() + 8000 + Math.floor(Math.random() * 1000);
-  const at = new Date(startMs).toISOString();
-  const players = homes.map((home) => {
-    writeFileSync(join(home, 'c.toml'), `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${at}"\n[playlist]\npath = "${join(dir, 'list.m3u8')}"\n`);
-    return run(process.execPath, [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), 'run', '--config', join(home, 'c.toml'), '-q'], { HOME: home });
-  });
-  await Promise.all(players);
+  const startMs = Date.now() + LEAD_SEC * 1000 + Math.floor(Math.random() * 1000);
+  const startNs = BigInt(startMs) * 1_000_000n;
+  const ref = spawn(clickRef, ['clickref', 'stamprec:in_5', String(startNs), '1000000000', String(clicks), String(PULSE_FRAMES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const refDone = new Promise((r) => ref.on('close', r));
+  const startIso = new Date(startMs).toISOString();
+  const players = await Promise.all(homes.map((h) => runPlayer(h, startIso)));
+  await refDone;
   recorder.kill('SIGTERM');
-  await new Promise((r) => recorder.on('close', r));
-  const recording = readStampedRecording(prefix);
-  for (const p of [0, 1]) {
-    for (const mode of MODES) {
-      const at = onsetRealtimeNs(recording, 2 * p, 1e-4, mode);
-      if (at === undefined) { if (mode === 'cycle') console.log(`run ${i}: player ${p + 1} not heard`); continue; }
-      errors[mode][p]!.push(Number(at - BigInt(startMs) * 1_000_000n) / 1000);
+  await recorderDone;
+  const why: string[] = [];
+  players.forEach((p, k) => {
+    if (p.code !== 0) why.push(`player ${k + 1} exited ${p.code}: ${p.out.trim().split('\n').at(-1)}`);
+    if (/joined late/.test(p.out)) why.push(`player ${k + 1} joined late (not ready ${LEAD_SEC} s ahead)`);
+  });
+  const r = readScheduledRecording(prefix);
+  if (r.xrunFrames.length) why.push(`${r.xrunFrames.length} JACK xrun(s)`);
+  const sources: Source[] = [];
+  for (const [name, ch] of [['player 1', 0], ['player 2', 2], ['reference', 4]] as const) {
+    const on = pulseOnsets(r, ch).map((f) => frameRealtimeNs(r, f));
+    if (on.length !== clicks) {
+      const said = ch < 4 ? players[ch / 2]!.out.split('\n').filter((l) => /warn|xrun|underrun|gap|error|joined|placed/i.test(l) && !/^ALSA lib|PulseAudio|capture_ports/.test(l)).slice(-3).join(' / ') : '';
+      why.push(`${name}: ${on.length} of ${clicks} clicks heard${said ? ` (it said: ${said})` : ''}`);
+      continue;
     }
+    const startUs = (on[0]! - Number(startNs)) / 1000;
+    const devUs = on.map((t, k) => (t - on[0]! - k * 1e9) / 1000);
+    const worstUs = Math.max(...devUs.map(Math.abs));
+    if (worstUs > JUMP_US && ch < 4) {
+      const said = players[ch / 2]!.out.split('\n').filter((l) => /gap|xrun|underrun|re-seek/i.test(l)).slice(-3).join(' / ');
+      console.log(`  ${name} jumped in run ${i + 1}: ${devUs.map((d) => d.toFixed(0)).join(' ')} µs${said ? `; it said: ${said}` : '; it said nothing'}`);
+    }
+    sources.push({ name, startUs, devUs, worstUs });
   }
-  process.stdout.write(`run ${i + 1}: ${MODES.map((m) => `${m} ${errors[m].map((e) => `${e.at(-1)?.toFixed(1)} µs`).join(', ')}`).join('; ')}\n`);
+  for (const f of ['f32', 'stamps', 'meta']) rmSync(`${prefix}.${f}`, { force: true });
+  return { valid: why.length === 0, why, sources, xruns: r.xrunFrames.length, load1: loadavg()[0]! };
 }
-execFileSync('bash', [rig, 'stop', dir]);
-for (const mode of MODES) {
-  const all = errors[mode].flat();
-  const mean = all.reduce((a, b) => a + b, 0) / all.length;
-  const spread = all.map((e) => Math.abs(e - mean)).sort((a, b) => a - b);
-  const pair = errors[mode][0]!.map((e, k) => Math.abs(e - errors[mode][1]![k]!)).sort((a, b) => a - b);
-  const q = (xs: number[], p: number) => xs[Math.floor(p * (xs.length - 1))]!.toFixed(1);
-  console.log(`\npresentation read ${mode === 'cycle' ? 'from the cycle stamp' : 'off the line fitted through the cycle stamps'}:`);
-  console.log(`  absolute start error: mean ${mean.toFixed(1)} µs (systematic: the output latency, removed by a documented constant or the trim), |error − mean| p50 ${q(spread, 0.5)} µs, p90 ${q(spread, 0.9)} µs, p99 ${q(spread, 0.99)} µs, max ${spread.at(-1)!.toFixed(1)} µs over ${all.length} starts`);
-  // Around the median too: a rare whole-period event (below) moves the mean and says nothing of the rest.
-  const med = q([...all].sort((a, b) => a - b), 0.5);
-  const aroundMed = all.map((e) => Math.abs(e - Number(med))).sort((a, b) => a - b);
-  console.log(`  around the median ${med} µs: p50 ${q(aroundMed, 0.5)} µs, p90 ${q(aroundMed, 0.9)} µs; ${aroundMed.filter((e) => e > 1000).length} of ${all.length} starts more than 1 ms off it`);
-  console.log(`  between the two players of a run: median ${q(pair, 0.5)} µs, max ${pair.at(-1)!.toFixed(1)} µs`);
+
+const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const loadHow = startLoad();
+console.log(`start-error bench: ${runs} valid runs wanted, load ${load} (${loadHow}), ${clicks} clicks per run; JACK dummy 48 kHz period ${PERIOD} -R; ${cpus()[0]?.model} x${cpus().length}; load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+const results: RunResult[] = [];
+try {
+  for (let attempt = 0; results.filter((x) => x.valid).length < runs && attempt < 2 * runs; attempt++) {
+    const res = await oneRun(attempt);
+    results.push(res);
+    const s = res.sources.map((x) => `${x.name} start ${x.startUs.toFixed(1)} µs, in-track worst ${x.worstUs.toFixed(1)} µs`).join('; ');
+    console.log(`run ${attempt + 1}${res.valid ? '' : ' INVALID'}: ${s}${res.why.length ? ` [${res.why.join('; ')}]` : ''} (load ${res.load1.toFixed(1)})`);
+  }
+} finally {
+  stopLoad();
+  execFileSync('bash', [rig, 'stop', dir]);
+  rmSync(dir, { recursive: true, force: true });
 }
+
+const valid = results.filter((x) => x.valid);
+const invalid = results.length - valid.length;
+const of = (name: string) => valid.flatMap((x) => x.sources.filter((s) => s.name === name));
+const players = [...of('player 1'), ...of('player 2')];
+if (players.length === 0) { console.log('\nno valid run'); process.exit(1); }
+const mean = players.reduce((a, s) => a + s.startUs, 0) / players.length;
+const spread = players.map((s) => Math.abs(s.startUs - mean));
+const worst = Math.max(...players.map((s) => s.worstUs));
+const jumps = valid.filter((x) => x.sources.some((s) => s.name !== 'reference' && s.worstUs > JUMP_US)).length;
+const ref = of('reference');
+const vsRef = valid.flatMap((x) => { const r = x.sources.find((s) => s.name === 'reference'); return r ? x.sources.filter((s) => s.name !== 'reference').map((s) => s.startUs - r.startUs) : []; });
+console.log(`\n${valid.length} valid runs, ${invalid} invalid and repeated (${results.filter((x) => !x.valid).flatMap((x) => x.why).join('; ') || 'none'})`);
+console.log(`mean start error ${mean.toFixed(1)} µs (systematic: the ALSA jack plugin's latency, removed by audio.latency_trim_ms); players − reference: mean ${(vsRef.reduce((a, b) => a + b, 0) / vsRef.length).toFixed(1)} µs`);
+console.log(`reference (JACK-native): start spread p99 ${q(ref.map((s) => Math.abs(s.startUs - ref[0]!.startUs)), 0.99).toFixed(1)} µs, in-track worst ${Math.max(...ref.map((s) => s.worstUs)).toFixed(1)} µs: the rig's own floor`);
+console.log('\n| | jaudiosync on this machine |');
+console.log('| --- | --- |');
+console.log(`| start error spread (p99 of \\|start − mean\\|), ${load} | ${q(spread, 0.99).toFixed(0)} µs (${players.length} starts) |`);
+console.log(`| worst in-track deviation of a later click from the first, ${load} | ${worst.toFixed(0)} µs |`);
+console.log(`| runs with an in-track jump > 1 ms, ${load} | ${jumps} / ${valid.length} |`);

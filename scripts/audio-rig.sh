@@ -7,6 +7,10 @@
 #   scripts/audio-rig.sh start DIR   start (idempotent), prints nothing on success
 #   scripts/audio-rig.sh stop DIR    stop what start started
 #   scripts/audio-rig.sh env DIR     print the environment a player or test needs (HOME=...)
+#
+# RIG_PERIOD=N sets JACK's period (frames, default 256; the bench uses 1024: at 256 a 2-core VM
+# xruns in most runs). jackd runs with -R (realtime) where the system allows it; RIG_REQUIRE_RT=1
+# makes a refusal an error instead of a fallback to --no-realtime.
 set -euo pipefail
 cmd=${1:?usage: audio-rig.sh start|stop|env DIR}
 dir=${2:?usage: audio-rig.sh start|stop|env DIR}
@@ -41,12 +45,16 @@ case "$cmd" in
     if ! jack_lsp >/dev/null 2>&1; then
       # Realtime scheduling where allowed (root, or an rtprio limit): without it a busy machine makes
       # JACK clients miss cycles, and the recording loses whole periods that the player did send.
-      if chrt -f 10 true 2>/dev/null; then rt=(-R -P 70); else rt=(--no-realtime); fi
+      if chrt -f 10 true 2>/dev/null; then rt=(-R -P 70)
+      elif [ "${RIG_REQUIRE_RT:-0}" = 1 ]; then echo "audio-rig: realtime scheduling is not allowed here (jackd -R): run as root or give this user an rtprio limit" >&2; exit 1
+      else rt=(--no-realtime); fi
       # HOME is the rig's so that jackd and PulseAudio keep their state out of the user's.
-      HOME="$dir/home" nohup jackd "${rt[@]}" -d dummy -r 48000 -p 256 >"$dir/jackd.log" 2>&1 &
+      HOME="$dir/home" nohup jackd "${rt[@]}" -d dummy -r 48000 -p "${RIG_PERIOD:-256}" >"$dir/jackd.log" 2>&1 &
       echo $! > "$dir/jackd.pid"
       for _ in $(seq 100); do jack_lsp >/dev/null 2>&1 && break; sleep 0.1; done
       jack_lsp >/dev/null 2>&1 || { echo "audio-rig: jackd did not start, see $dir/jackd.log" >&2; exit 1; }
+    elif [ -n "${RIG_PERIOD:-}" ] && [ "$(jack_bufsize 2>/dev/null | grep -o '^[0-9]*')" != "$RIG_PERIOD" ]; then
+      jack_bufsize "$RIG_PERIOD" >/dev/null
     fi
     if [ ! -S "$sock" ] || ! pactl -s "unix:$sock" info >/dev/null 2>&1; then
       rm -f "$sock"

@@ -2,12 +2,12 @@
 # Installs what jaudiosync needs on Debian 12 / Raspberry Pi OS: apt packages (when root, or through
 # sudo), npm packages, and the compiled build. Idempotent: a second run changes nothing.
 #   scripts/setup.sh          for running the service
-#   scripts/setup.sh --test   also what the tests need (JACK, the ALSA jack plugin, PulseAudio)
+#   scripts/setup.sh --test   also what the tests need (JACK, the ALSA jack plugin, PulseAudio; stress-ng for the start-error bench's loaded runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runtime_pkgs=(ffmpeg socat cmake gcc g++ make python3 libasound2-dev)
-test_pkgs=(jackd2 libjack-jackd2-dev libasound2-plugins pulseaudio pulseaudio-utils alsa-utils systemd libfaketime chromium mosquitto mosquitto-clients)
+test_pkgs=(jackd2 libjack-jackd2-dev libasound2-plugins pulseaudio pulseaudio-utils alsa-utils systemd libfaketime chromium mosquitto mosquitto-clients stress-ng)
 pkgs=("${runtime_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
 

@@ -1,5 +1,7 @@
 import test from 'ava';
 import { PlaybackEngine, type ChannelMode, type TimelineAudio } from '../src/player/engine.js';
+import { buildPlan, plainPlan, PLAN_FADE_MS, type Plan } from '../src/player/plan.js';
+import type { PlanOp } from '../src/player/plan-ops.js';
 import type { OutputSink } from '../src/player/sinks/sink.js';
 import { Timescale } from '../src/time/timescale.js';
 import { parseConfig } from '../src/service/config.js';
@@ -19,45 +21,77 @@ const idealSink = (): OutputSink => ({
   start: async () => {}, stop: async () => {}, presentationMonoNs: (p) => BigInt(Math.round((p * P * 1e9) / RATE)),
 });
 
-function engine(mode: ChannelMode, gainDb: { v: number }) {
-  const ts = new Timescale({ refMonoNs: 0n, refUtcNs: UTC0, freqPpm: 0, errorBoundNs: 100, errorGrowthNsPerSec: 0, source: 'gps+pps', state: 'locked', lastSampleMonoNs: 0n });
-  return new PlaybackEngine(idealSink(), timeline, { startUtcNs: UTC0, trimNs: 0, timescale: () => ts, nowNs: () => 0n, maxErrorNs: Infinity, channelMode: mode, gainDb: () => gainDb.v });
+const perfect = () => new Timescale({ refMonoNs: 0n, refUtcNs: UTC0, freqPpm: 0, errorBoundNs: 100, errorGrowthNsPerSec: 0, source: 'gps+pps', state: 'locked', lastSampleMonoNs: 0n });
+
+function engine(mode: ChannelMode, plan: Plan = plainPlan(UTC0, RATE), localGainAt?: (monoNs: bigint) => number) {
+  const ts = perfect();
+  return new PlaybackEngine(idealSink(), timeline, { plan: () => plan, trimNs: 0, timescale: () => ts, nowNs: () => 0n, maxErrorNs: Infinity, channelMode: mode, localGainAt });
 }
 
+/** UTC of output frame k of the ideal device (stream frame k is heard at k / RATE after UTC0). */
+const utcOfFrame = (k: number) => UTC0 + BigInt(Math.round((k * 1e9) / RATE));
+const planWith = (ops: PlanOp[]) => buildPlan({ startUtcNs: UTC0, sampleRate: RATE, trackStartFrames: [0], volumeDb: 0, pauses: [] }, ops);
+
 const frame = (b: Buffer, i: number) => [b.readInt16LE(i * 4), b.readInt16LE(i * 4 + 2)];
+/** Left channel of stream frames [0, periods·P). */
+function lefts(e: PlaybackEngine, periods: number): number[] {
+  const out: number[] = [];
+  for (let p = 0; p < periods; p++) { const b = e.fill(p); for (let i = 0; i < P; i++) out.push(b.readInt16LE(i * 4)); }
+  return out;
+}
 
 test('channel modes: stereo as is, mono averages, left or right on both', (t) => {
   const expected: Record<ChannelMode, number[]> = { stereo: [1000, -2000], mono: [-500, -500], left: [1000, 1000], right: [-2000, -2000] };
   for (const mode of Object.keys(expected) as ChannelMode[]) {
-    const out = engine(mode, { v: 0 }).fill(0);
+    const out = engine(mode).fill(0);
     t.deepEqual(frame(out, 10), expected[mode], mode);
   }
 });
 
-test('a volume change ramps across one period, then holds: no step, no zipper', (t) => {
-  const gain = { v: 0 };
-  const e = engine('stereo', gain);
-  t.deepEqual(frame(e.fill(0), 100), [1000, -2000]);
-  gain.v = -20 * Math.log10(2); // half
-  const ramp = e.fill(1);
-  const lefts = Array.from({ length: P }, (_, i) => frame(ramp, i)[0]!);
-  for (let i = 1; i < P; i++) t.true(lefts[i]! <= lefts[i - 1]! && lefts[i - 1]! - lefts[i]! <= 3, `smooth at ${i}`);
-  t.true(Math.abs(lefts[0]! - 998) <= 1 && lefts[P - 1] === 500);
-  t.deepEqual(frame(e.fill(2), 0), [500, -1000]);
+test('a volume ramp is evaluated per frame at each frame\'s own instant, from mid-period, linear in amplitude', (t) => {
+  // Starts 100.3 frames into period 1, ramps to half over 300 frames' time (crossing into period 2).
+  const atNs = utcOfFrame(P + 100.3);
+  const plan = planWith([{ atUtcNs: atNs, op: 'volume', db: -20 * Math.log10(2), rampMs: (300 / RATE) * 1000 }]);
+  const l = lefts(engine('stereo', plan), 4);
+  for (let k = 0; k < l.length; k++) t.true(Math.abs(l[k]! - Math.round(1000 * plan.gainAt(utcOfFrame(k)))) <= 1, `frame ${k}: ${l[k]}`);
+  t.is(l[P + 100], 1000, 'before the instant: untouched');
+  t.true(l[P + 101]! < 1000, 'the first frame after the instant already ramps');
+  t.is(l[P + 401], 500, 'the ramp ends on its frame');
+  t.is(l[3 * P], 500);
 });
 
-test('a pause fades out over one period, stays silent, and comes back where the timeline is', (t) => {
-  const ts = new Timescale({ refMonoNs: 0n, refUtcNs: UTC0, freqPpm: 0, errorBoundNs: 100, errorGrowthNsPerSec: 0, source: 'gps+pps', state: 'locked', lastSampleMonoNs: 0n });
-  const periodNs = BigInt(Math.round((P * 1e9) / RATE));
-  // Silent from period 2 to period 5 (UTC of each period's first frame).
-  const muted = (u: bigint) => u >= UTC0 + 2n * periodNs && u < UTC0 + 5n * periodNs;
-  const e = new PlaybackEngine(idealSink(), timeline, { startUtcNs: UTC0, trimNs: 0, timescale: () => ts, nowNs: () => 0n, maxErrorNs: Infinity, mutedAt: muted });
-  const outs = Array.from({ length: 7 }, (_, p) => e.fill(p));
-  t.deepEqual(frame(outs[1]!, 10), [1000, -2000]);
-  t.true(frame(outs[2]!, 0)[0]! > 990 && frame(outs[2]!, P - 1)[0] === 0, 'fades out across period 2');
-  t.true(outs[3]!.every((b) => b === 0) && outs[4]!.every((b) => b === 0), 'silent');
-  t.true(frame(outs[5]!, 0)[0]! < 10 && frame(outs[5]!, P - 1)[0] === 1000, 'fades back in');
-  t.true(e.writtenAt(6)!.pos === 6 * P, 'the timeline ran on through the pause');
+test('a pause silences from the exact frame of its instant (fade before it) and a resume comes back on the held frame', (t) => {
+  const pauseK = 8 * P + 77, resumeK = 14 * P + 10;
+  const plan = planWith([{ atUtcNs: utcOfFrame(pauseK), op: 'pause' }, { atUtcNs: utcOfFrame(resumeK), op: 'resume' }]);
+  const e = engine('stereo', plan);
+  const l = lefts(e, 20);
+  const fade = (PLAN_FADE_MS / 1000) * RATE;
+  t.is(l[pauseK - fade - 1], 1000);
+  t.true(l[pauseK - 1]! > 0 && l[pauseK - 1]! < 5, 'the fade reaches ~0 at the instant');
+  t.true(l.slice(pauseK, resumeK + 1).every((v) => v === 0), 'silent from the instant to the resume');
+  t.true(l[resumeK + 1]! > 0 && l[resumeK + fade]! === 1000, 'fades back in after the resume');
+  const w = e.writtenAt(14)!;
+  const part = w.parts.find((x) => x.atFrame === 10)!;
+  t.is(part.pos, pauseK, 'the timeline resumes exactly where it held');
+  t.is(e.placements, 1);
+});
+
+test('a skip splits the period at its frame: the read position jumps there, no resampling across it', (t) => {
+  const plan = buildPlan({ startUtcNs: UTC0, sampleRate: RATE, trackStartFrames: [0, 100_000], volumeDb: 0, pauses: [] }, [{ atUtcNs: utcOfFrame(3 * P + 100), op: 'skip', n: 1 }]);
+  const e = engine('stereo', plan);
+  for (let p = 0; p < 5; p++) e.fill(p);
+  const w = e.writtenAt(3)!;
+  t.deepEqual(w.parts.map((x) => [x.atFrame, x.pos, x.ratio]), [[0, 3 * P, 1], [100, 100_000, 1]]);
+  t.is(e.writtenAt(4)!.pos, 100_000 + P - 100);
+});
+
+test('the local gain (SIGTERM fade) multiplies the plan per frame of presentation time', (t) => {
+  const fromNs = BigInt(Math.round((P * 1e9) / RATE)); // the fade starts at stream frame P
+  const l = lefts(engine('stereo', plainPlan(UTC0, RATE), (m) => Math.max(0, Math.min(1, 1 - Number(m - fromNs) / 1e7))), 6);
+  t.is(l[P - 1], 1000);
+  t.true(l[P + 240]! < 1000 && l[P + 240]! > 0);
+  t.is(l[P + 480 + 300], 0, 'silent once the local fade is done (interpolated per period)');
+  t.is(l[5 * P], 0);
 });
 
 test('pause and stop instants are validated', (t) => {

@@ -2,51 +2,131 @@ import { fitLine, quantile } from '../time/regress.js';
 
 /**
  * The audio device's clock as seen from the local monotonic clock: when stream period p leaves the
- * device queue, learned from callback times. Callbacks reach JS late (event loop), never early, so
- * the truth is the lower envelope of (time, period) — fitted like the late-only PPS: slope from the
- * earlier half, then lowered to a low quantile of the residuals. Its slope is the DAC's real rate.
- * Pure math: no I/O, no timers.
+ * device queue, learned from callback times. Callbacks reach JS late (event loop, audio thread
+ * wake-ups), never early, so the truth is the lower envelope of (period, time). Pure math: no I/O.
+ *
+ * A clock that knows its own noise (callbacks jitter by ms with a heavy tail; a rate fitted from
+ * seconds of them is tens of ppm off, and a line refitted to that noise makes the player wander):
+ *  - Rate: the prior (the rate a previous run saved, else nominal), joined by a fit of the envelope
+ *    with inverse-variance weights once the fit knows the rate to DAC_ADOPT_SIGMA_PPM: the prior
+ *    rules until the fit knows better than it. The fit is a line through block minima (the earliest
+ *    callback of every DAC_BLOCK): a stall or a late burst never lowers a minimum, only the
+ *    least-delayed callbacks count. Its standard error is the fit's own.
+ *  - Offset: from the earliest callbacks. Each callback bounds the line from above (it cannot be
+ *    early); the tightest bound, with the rate's uncertainty as slack over the distance, is the
+ *    offset: recent callbacks count while the rate is uncertain, the whole window once it is known.
+ *  - A new estimate replaces the line in use when it is earlier (a callback proved the line late),
+ *    or later by more than its own noise plus what the rate's uncertainty allows since the line was
+ *    set, or when the rate moved beyond its uncertainty: corrections inside the noise are not
+ *    applied, so an ideal device is left alone.
+ *  - Savable: a rate is offered for saving (`savableRatePpm`) only when it was measured, is known to
+ *    DAC_SAVE_MAX_SIGMA_PPM, is not at the clamp, and no fault was reported since the last reset.
  */
 
-/** Observations kept: ~20 s of 1024-frame periods, enough for a 0.1 ppm slope, short enough to follow drift. */
+/** Raw observations kept for the offset: ~20 s of 1024-frame periods. */
 export const DAC_WINDOW = 1000;
-/** The envelope is the residual at this quantile: the least-delayed few callbacks (1 %, not the minimum, which one early outlier could set). */
-export const DAC_ENVELOPE_QUANTILE = 0.01;
+/** Block length (observations) of the envelope samples the rate is fitted through. */
+export const DAC_BLOCK = 16;
+/** Envelope samples kept: 2048 blocks of 16 periods of 1024 frames are ~11 min, enough for < 0.1 ppm. */
+export const DAC_MAX_BLOCKS = 2048;
+/** Fewer envelope samples than this give no rate fit (a line through 8 minima is the least that says anything). */
+const DAC_MIN_BLOCKS = 8;
 /** Fewer observations than this give no estimate (the start-up burst is excluded by the caller). */
 export const DAC_MIN_OBSERVATIONS = 16;
-/**
- * Until the observations span this long (~2 s), the slope is the nominal rate and only the offset
- * is fitted: callbacks jitter by ms, so a slope from one second of them is off by hundreds of ppm
- * (seen on the JACK rig), while a real DAC is within ±100 ppm of nominal. After that the slope is
- * fitted, clamped to DAC_MAX_PPM.
- */
-export const DAC_EARLY_SLOPE_SPAN_PERIODS = 100;
-/** USB and I2S DAC crystals: ±20-100 ppm (WORLD.md); beyond 200 the slope is clamped. */
+/** USB and I2S DAC crystals: ±20-100 ppm (WORLD.md); a fit beyond 200 is jitter or a fault and is clamped. */
 export const DAC_MAX_PPM = 200;
-/** Observations used for the offset while the slope is still nominal (~1 s at 1024 frames). */
-const NOMINAL_OFFSET_WINDOW = 50;
-/** Refit after this many new observations (a fit costs O(window log window); the clock moves slowly). */
-const REFIT_EVERY = 32;
+/** How well the nominal rate knows an unknown DAC (ppm, 1σ): the crystals' spread. */
+export const DAC_NOMINAL_SIGMA_PPM = 100;
+/** How well a saved rate knows the DAC today (ppm, 1σ): temperature and aging move it by a few ppm. */
+export const DAC_SAVED_SIGMA_PPM = 3;
+/**
+ * A fit replaces the prior only once it knows the rate to this (ppm, 1σ) and better than the prior:
+ * a fit of a couple of seconds of jittery callbacks is tens of ppm off (seen on the JACK rig).
+ */
+export const DAC_ADOPT_SIGMA_PPM = 30;
+/** No fit knows the rate better than this (ppm, 1σ): far below anything audible. */
+const DAC_MIN_SIGMA_PPM = 0.001;
+/** A rate is saved only when known to this (ppm, 1σ): a worse one would make the next start worse. */
+export const DAC_SAVE_MAX_SIGMA_PPM = 1;
+/** An old callback bounds the offset with this many standard deviations of the rate's uncertainty as slack. */
+export const DAC_BOUND_SIGMAS = 1;
+/** Never apply a correction smaller than this (ns): far below a sample, far above float noise. */
+const DAC_MIN_CORRECTION_NS = 2_000;
+/** Weight of each refit's split-half disagreement in the running noise estimate. */
+const NOISE_SMOOTHING = 0.2;
+/** Refit after this many new observations (a fit is O(window log window); the clock moves slowly). */
+const REFIT_EVERY = 16;
+/** Refit the rate after this many new envelope samples (~2.7 s at 1024 frames): a crystal's rate moves slowly. */
+const RATE_REFIT_BLOCKS = 8;
+
+interface Line { a: number; b: number; p0: number }
 
 export class DacClock {
   private ps: number[] = [];
   private ts: number[] = []; // callback mono ns relative to baseNs
   private baseNs?: bigint;
-  private fit?: { a: number; b: number; p0: number };
+  /** Envelope samples: the earliest observation of each block (against the nominal line). */
+  private blocks: Array<{ p: number; t: number }> = [];
+  private block?: { p: number; t: number; r: number; n: number };
+  private rateFit?: { b: number; sigmaPpm: number };
+  private blocksSinceRateFit = 0;
+  private line?: Line;
   private dirty = false;
   private sinceFit = 0;
+  /** Rate in use (ns per period) and its uncertainty (ppm, 1σ); whether it was measured here. */
+  private rateB: number;
+  private rateSigmaPpm: number;
+  /** The prior: a saved rate, nominal, or (after a reset) what was measured before. */
+  private priorB: number;
+  private priorSigmaPpm: number;
+  private measured = false;
+  private clamped = false;
+  private faulted = false;
+  /** How far successive offset estimates move (ns, running average): the estimate's own noise. */
+  private stepNs?: number;
+  private lastA?: { a: number; p0: number };
+  /** Estimates that replaced the one in use, and those held back as noise. */
+  corrections = 0;
+  heldBack = 0;
 
   /**
-   * `priorPpm`: the device's rate as a previous run measured it (+ = fast): used for the early
-   * slope instead of nominal, so a restart places its first frame as well as a long-running stream.
+   * `priorPpm`: the device's rate as a previous run measured it (+ = fast): used until the fit here
+   * knows better, so a restart places its first frame as well as a long-running stream.
    */
-  constructor(readonly periodFrames: number, readonly nominalRate: number, private readonly priorPpm?: number) {}
+  constructor(readonly periodFrames: number, readonly nominalRate: number, priorPpm?: number) {
+    const usable = priorPpm !== undefined && Number.isFinite(priorPpm) && Math.abs(priorPpm) < DAC_MAX_PPM;
+    this.priorB = this.rateB = this.nominalB / (1 + (usable ? priorPpm! : 0) * 1e-6);
+    this.priorSigmaPpm = this.rateSigmaPpm = usable ? DAC_SAVED_SIGMA_PPM : DAC_NOMINAL_SIGMA_PPM;
+  }
 
-  /** The fitted rate against the monotonic clock (ppm, + = fast), once the slope is fitted, not assumed. */
+  private get nominalB(): number {
+    return (this.periodFrames * 1e9) / this.nominalRate;
+  }
+
+  private ppmOf(b: number): number {
+    return (this.nominalB / b - 1) * 1e6;
+  }
+
+  /** The rate in use (ppm, + = fast) once it was measured here, not assumed. */
   measuredPpm(): number | undefined {
-    const f = this.estimate();
-    if (!f || this.ps.length === 0 || this.ps.at(-1)! - this.ps[0]! < DAC_EARLY_SLOPE_SPAN_PERIODS) return undefined;
-    return ((this.periodFrames * 1e9) / this.nominalRate / f.b - 1) * 1e6;
+    return this.measured ? this.ppmOf(this.rateB) : undefined;
+  }
+
+  /** The rate in use and its uncertainty (ppm), measured or prior. */
+  rate(): { ppm: number; sigmaPpm: number; measured: boolean } {
+    return { ppm: this.ppmOf(this.rateB), sigmaPpm: this.rateSigmaPpm, measured: this.measured };
+  }
+
+  /** The rate to save for the next start, or undefined: not measured, not known well, clamped or faulted. */
+  savableRatePpm(): number | undefined {
+    this.estimate();
+    if (!this.measured || this.clamped || this.faulted || this.rateSigmaPpm > DAC_SAVE_MAX_SIGMA_PPM) return undefined;
+    return this.ppmOf(this.rateB);
+  }
+
+  /** Something went wrong that may have put wrong period numbers in the fit: nothing from now on is saved until a reset. */
+  markFaulted(): void {
+    this.faulted = true;
   }
 
   get observations(): number {
@@ -55,47 +135,116 @@ export class DacClock {
 
   observe(period: number, monoNs: bigint): void {
     this.baseNs ??= monoNs;
+    const t = Number(monoNs - this.baseNs);
     this.ps.push(period);
-    this.ts.push(Number(monoNs - this.baseNs));
+    this.ts.push(t);
     if (this.ps.length > DAC_WINDOW) { this.ps.shift(); this.ts.shift(); }
+    // The block's earliest callback against the nominal line (any fixed line ranks them the same
+    // within a block to far below a ns).
+    const r = t - this.nominalB * period;
+    if (!this.block || r < this.block.r) this.block = { p: period, t, r, n: (this.block?.n ?? 0) };
+    this.block.n++;
+    if (this.block.n >= DAC_BLOCK) {
+      this.blocks.push({ p: this.block.p, t: this.block.t });
+      if (this.blocks.length > DAC_MAX_BLOCKS) this.blocks.shift();
+      this.block = undefined;
+      this.blocksSinceRateFit++;
+    }
     this.sinceFit++;
-    // Early on every observation counts; later a refit every REFIT_EVERY is plenty.
-    if (!this.fit || this.ps.length < 2 * DAC_MIN_OBSERVATIONS || this.sinceFit >= REFIT_EVERY) this.dirty = true;
+    if (!this.line || this.ps.length < 2 * DAC_MIN_OBSERVATIONS || this.sinceFit >= REFIT_EVERY) this.dirty = true;
   }
 
-  /** Forget everything (after an underrun the device's period numbering restarts its cadence). */
+  /**
+   * Forget the observations (an xrun restarted the device: its period grid moved). The rate is the
+   * same crystal's: it stays, as the prior of what follows, with its uncertainty.
+   */
   reset(): void {
-    this.ps = []; this.ts = []; this.fit = undefined; this.dirty = false;
+    this.ps = []; this.ts = []; this.blocks = []; this.block = undefined; this.line = undefined; this.rateFit = undefined;
+    this.baseNs = undefined; this.dirty = false; this.faulted = false; this.stepNs = undefined; this.lastA = undefined;
+    this.priorB = this.rateB;
+    this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_SAVE_MAX_SIGMA_PPM);
+    this.measured = false;
   }
 
-  private estimate(): { a: number; b: number; p0: number } | undefined {
-    if (!this.dirty) return this.fit;
+  /** The rate fit through the block minima, with a stall-rejecting second pass. */
+  private fitRate(): { b: number; sigmaPpm: number } | undefined {
+    if (this.blocks.length < DAC_MIN_BLOCKS) return undefined;
+    // Early on every new envelope sample counts; later every RATE_REFIT_BLOCKS-th.
+    if (this.rateFit && this.blocks.length >= 4 * DAC_MIN_BLOCKS && this.blocksSinceRateFit < RATE_REFIT_BLOCKS) return this.rateFit;
+    this.blocksSinceRateFit = 0;
+    return (this.rateFit = this.fitBlocks());
+  }
+
+  private fitBlocks(): { b: number; sigmaPpm: number } | undefined {
+    const pRef = this.blocks.at(-1)!.p;
+    let xs = this.blocks.map((k) => k.p - pRef), ys = this.blocks.map((k) => k.t);
+    const first = fitLine(xs, ys);
+    // A block whose every callback was late (a stall) sits far above the envelope: drop it.
+    const res = xs.map((x, i) => ys[i]! - (first.a + first.b * x));
+    const spread = quantile(res.map(Math.abs), 0.5) || 1;
+    const keep = res.map((r) => r <= 4 * spread);
+    xs = xs.filter((_, i) => keep[i]); ys = ys.filter((_, i) => keep[i]);
+    if (xs.length < DAC_MIN_BLOCKS) return undefined;
+    const fit = fitLine(xs, ys);
+    // A floor: jitter-free callbacks (a simulation) fit exactly, and a zero σ would divide by zero.
+    return { b: fit.b, sigmaPpm: Math.max(DAC_MIN_SIGMA_PPM, (fit.bStdErr / this.nominalB) * 1e6) };
+  }
+
+  private estimate(): Line | undefined {
+    if (!this.dirty) return this.line;
     this.dirty = false;
     this.sinceFit = 0;
-    if (this.ps.length < DAC_MIN_OBSERVATIONS) return (this.fit = undefined);
-    const p0 = this.ps.at(-1)!;
-    const nominal = (this.periodFrames * 1e9) / this.nominalRate;
-    if (p0 - this.ps[0]! < DAC_EARLY_SLOPE_SPAN_PERIODS) {
-      // Short history: the slope is nominal (or the prior's), so use only the last second or so for
-      // the offset (a 100 ppm DAC drifts 100 µs per second against a nominal line).
-      const early = this.priorPpm !== undefined && Math.abs(this.priorPpm) <= DAC_MAX_PPM ? nominal / (1 + this.priorPpm * 1e-6) : nominal;
-      const from = Math.max(0, this.ps.length - NOMINAL_OFFSET_WINDOW);
-      const res = this.ts.slice(from).map((t, i) => t - early * (this.ps[from + i]! - p0));
-      this.fit = { a: quantile(res, DAC_ENVELOPE_QUANTILE), b: early, p0 };
-      return this.fit;
+    if (this.ps.length < DAC_MIN_OBSERVATIONS) return (this.line = undefined);
+    // Rate: the prior, joined by the fit (inverse-variance weights) once the fit knows it to
+    // DAC_ADOPT_SIGMA_PPM; "measured" once the fit outweighs the prior.
+    const fit = this.fitRate();
+    let b = this.priorB, sigmaPpm = this.priorSigmaPpm, measured = false;
+    if (fit && fit.sigmaPpm < DAC_ADOPT_SIGMA_PPM) {
+      const maxDev = this.nominalB * DAC_MAX_PPM * 1e-6;
+      const fitB = Math.min(this.nominalB + maxDev, Math.max(this.nominalB - maxDev, fit.b));
+      this.clamped = fitB !== fit.b;
+      const wPrior = 1 / this.priorSigmaPpm ** 2, wFit = 1 / fit.sigmaPpm ** 2;
+      b = (wPrior * this.priorB + wFit * fitB) / (wPrior + wFit);
+      sigmaPpm = 1 / Math.sqrt(wPrior + wFit);
+      measured = wFit > wPrior;
     }
-    const xs = this.ps.map((p) => p - p0);
-    const first = fitLine(xs, this.ts);
-    const res = this.ts.map((t, i) => t - (first.a + first.b * xs[i]!));
-    const cut = quantile(res, 0.5);
-    const keep = res.map((r, i) => (r <= cut ? i : -1)).filter((i) => i >= 0);
-    const second = fitLine(keep.map((i) => xs[i]!), keep.map((i) => this.ts[i]!));
-    const lower = quantile(this.ts.map((t, i) => t - (second.a + second.b * xs[i]!)), DAC_ENVELOPE_QUANTILE);
-    // A DAC is within ±DAC_MAX_PPM of nominal: a slope outside that is jitter, not the device.
-    const maxDev = nominal * DAC_MAX_PPM * 1e-6;
-    const b = Math.min(nominal + maxDev, Math.max(nominal - maxDev, second.b));
-    this.fit = { a: b === second.b ? second.a + lower : quantile(this.ts.map((t, i) => t - b * xs[i]!), DAC_ENVELOPE_QUANTILE), b, p0 };
-    return this.fit;
+    // Offset: callbacks are never early, so each one bounds the line from above: the line at p0 is
+    // no later than its time minus the rate times its distance, give or take what the rate's
+    // uncertainty makes of that distance. The tightest bound is the offset: recent callbacks count
+    // while the rate is uncertain, the whole window once it is well known.
+    const p0 = this.ps.at(-1)!;
+    const slackNsPerPeriod = DAC_BOUND_SIGMAS * sigmaPpm * 1e-6 * b;
+    let a = Infinity;
+    for (let i = 0; i < this.ps.length; i++) {
+      const dp = p0 - this.ps[i]!;
+      const bound = this.ts[i]! + b * dp + slackNsPerPeriod * dp;
+      if (bound < a) a = bound;
+    }
+    // The estimate's own noise: how far successive estimates move (averaged over refits).
+    const step = this.lastA === undefined ? 0 : Math.abs(a - (this.lastA.a + b * (p0 - this.lastA.p0)));
+    this.lastA = { a, p0 };
+    this.stepNs = this.stepNs === undefined ? step : (1 - NOISE_SMOOTHING) * this.stepNs + NOISE_SMOOTHING * step;
+    const noise = Math.max(DAC_MIN_CORRECTION_NS, this.stepNs);
+    const old = this.line;
+    if (old) {
+      // Callbacks are never early: an estimate earlier than the line in use proves it late, and is
+      // taken. A later one is taken only beyond the noise plus how far the line's rate uncertainty
+      // can have carried it since it was set: a quiet stretch without an early callback is not news.
+      const laterNs = a - (old.a + old.b * (p0 - old.p0));
+      const allowanceNs = noise;
+      const rateMoved = Math.abs(this.ppmOf(b) - this.ppmOf(this.rateB)) > Math.max(sigmaPpm, this.rateSigmaPpm);
+      if (!rateMoved && laterNs >= -DAC_MIN_CORRECTION_NS && laterNs <= allowanceNs) {
+        this.heldBack++;
+        // Keep the line (and its rate); what is known about the rate is the newest estimate's.
+        this.rateSigmaPpm = sigmaPpm;
+        this.measured = measured;
+        return old;
+      }
+    }
+    if (old) this.corrections++;
+    this.rateB = b; this.rateSigmaPpm = sigmaPpm; this.measured = measured;
+    this.line = { a, b, p0 };
+    return this.line;
   }
 
   /** Local monotonic ns at which stream period p is taken by the device, or undefined while learning. */

@@ -1,4 +1,5 @@
 import type { Timescale } from '../time/timescale.js';
+import { pieceGainAt, type Plan, type PlanPiece } from './plan.js';
 import { resampleCubic } from './resample.js';
 import type { OutputSink } from './sinks/sink.js';
 
@@ -9,18 +10,21 @@ export interface TimelineAudio {
   readonly endFrame: number | undefined;
   render(frame: number, count: number, out: Buffer): void;
   advance(frame: number): void;
-  /** Playback jumped to `frame` (a re-seek): have what plays there, wherever it is. */
+  /** Playback jumped to `frame` (a re-seek, a plan's jump): have what plays there, wherever it is. */
   seek?(frame: number): void;
 }
 
 /**
- * The output aligner: puts the timeline on the output stream and keeps it there. For every period
- * it asks the sink when that period will be heard (the DAC clock, learned from callbacks) and the
- * timescale which UTC that is, which gives the timeline frame that *should* be heard then. The first
- * frame is placed on the exact sample; after that the read position follows the target by
- * fractional resampling (feed-forward of the measured DAC/UTC ratio plus a proportional correction,
- * bounded so no one hears it), and only an error far beyond that range re-seeks. A start in the past
- * is a late join: playback begins inside the timeline at the frame that belongs there.
+ * The output aligner: puts the plan on the output stream and keeps it there. For every period it
+ * asks the sink when that period will be heard (the DAC clock, learned from callbacks) and the
+ * timescale which UTC that is; frame i of the period is heard at its own instant (pres0 + i·(pres1 −
+ * pres0)/P, through the timescale), and the plan says, per frame, which timeline frame belongs
+ * there and at what gain. A timeline discontinuity (a seek, skip, resume, the first frame) splits the
+ * period at its exact frame: the read position is placed there on the exact sample, never resampled
+ * across. Between discontinuities the read position follows the target by fractional resampling
+ * (feed-forward of the measured DAC/UTC ratio plus a proportional correction, bounded so no one
+ * hears it), and only an error far beyond that range re-seeks. A start in the past is a late join.
+ * An underrun the sink reports (its period count jumps) re-places the read position exactly.
  */
 
 /** Correct this fraction of the position error per period: ~20 periods (0.4 s) time constant. */
@@ -28,35 +32,40 @@ export const CORRECTION_GAIN = 0.05;
 /** Largest speed change (ppm): covers a ±100 ppm DAC plus a 500 ppm clock slew; 0.1 % is inaudible. */
 export const MAX_RATIO_DEVIATION = 1000e-6;
 /**
- * Beyond this error (frames, 50 ms) resampling would take too long: re-seek, with a short fade.
- * Lower (10 ms) was tried: on a machine loaded to the limit, transient estimates crossed it and
- * the re-seeks did more harm than the error they fixed.
+ * Beyond this error (frames, 5 ms) resampling would take too long (5 s at the 1000 ppm limit, the
+ * music that far off meanwhile): re-seek, exactly, with a short fade. An error this size is a
+ * discontinuity (the DAC clock's line moved by a callback proving it late after a loaded start, a
+ * silent period counted late), not drift, which the resampling keeps to µs. (With the earlier DAC
+ * clock, which refitted to callback jitter, transient estimates crossed 10 ms on a loaded machine,
+ * and the threshold was 50 ms.)
  */
-export const SEEK_THRESHOLD_FRAMES = 2400;
+export const SEEK_THRESHOLD_FRAMES = 240;
 /** Play bit-exact (no interpolation) while the error stays under half a sample and the rates agree to 1 ppm. */
 const EXACT_ERROR_FRAMES = 0.5;
 const EXACT_RATIO = 1e-6;
 /** JAUDIOSYNC_TRACE_ALIGN=1: one line per period on stderr (error, feed-forward, ratio). */
 const TRACE = Boolean(process.env.JAUDIOSYNC_TRACE_ALIGN);
-/** Fade applied on each side of a re-seek so that it does not click (frames, ~5 ms). */
+/** Fade applied after a re-seek so that it does not click (frames, ~5 ms). */
 const SEEK_FADE_FRAMES = 240;
 
 export interface EngineOptions {
-  startUtcNs: bigint;
+  /** What should sound when: read every period, so it may be swapped at any time (SIGHUP, a fleet command). */
+  plan: () => Plan;
   /** Per-device latency trim (ns): positive plays later (compensates a DAC or amplifier delay). */
   trimNs: number;
   timescale: () => Timescale;
   nowNs: () => bigint;
-  /** Refuse to place the start while the clock's error bound exceeds this (ns); Infinity = any clock. */
+  /** Refuse to place the first frame while the clock's error bound exceeds this (ns); Infinity = any clock. */
   maxErrorNs: number;
   /** Compute positions only, render no audio (long simulations). */
   dry?: boolean;
-  /** Volume (dB, 0 = as decoded); read every period, changes ramp over the period (no zipper noise). */
-  gainDb?: () => number;
   /** stereo as is; mono (L+R)/2 on both; left or right: that channel on both (a speaker of a spread pair). */
   channelMode?: ChannelMode;
-  /** Silent at this UTC instant (a pause or after a stop): the timeline runs on, the output fades. */
-  mutedAt?: (utcNs: bigint) => boolean;
+  /**
+   * A per-device gain (linear, 1 = as planned) of the local monotonic instant a frame is heard: the
+   * SIGTERM fade. Not part of the plan: it is this device's alone.
+   */
+  localGainAt?: (monoNs: bigint) => number;
 }
 
 export type ChannelMode = 'stereo' | 'mono' | 'left' | 'right';
@@ -65,9 +74,17 @@ export interface EngineEvents {
   onStartPlaced?(info: { startStreamFrame: number; firstTimelineFrame: number; timescale: Timescale }): void;
   onFinished?(): void;
   onSeek?(errorFrames: number): void;
+  /** The read position was placed on a plan discontinuity (jump) or after an underrun (re-place). */
+  onPlaced?(info: { streamFrame: number; timelineFrame: number; why: 'jump' | 'underrun' }): void;
 }
 
-interface Written { period: number; pos: number; ratio: number }
+/** One stretch of a period read continuously from the timeline: from output frame `atFrame` on. */
+export interface WrittenPart { atFrame: number; count: number; pos: number; ratio: number }
+/** What was written into a stream period: `pos`/`ratio` extrapolate the first part to frame 0 (the common case: one part). */
+export interface Written { period: number; pos: number; ratio: number; parts: WrittenPart[] }
+
+/** A stretch of output frames [k0, k1) of one period, read from the timeline (or silent). */
+interface Span { k0: number; k1: number; target?: number; framesPerOut: number; place: boolean }
 
 export class PlaybackEngine {
   private pos?: number;
@@ -75,8 +92,14 @@ export class PlaybackEngine {
   private finishedSaid = false;
   private fadeIn = 0;
   private readonly history: Written[] = [];
-  private gain = 1;
+  /** The read position was on the timeline at the end of the last period (not silent, held or ended). */
+  private continuing = false;
+  private lastU1?: bigint;
+  private underrunsSeen = 0;
+  private gains?: Float32Array;
   seeks = 0;
+  /** Placements on plan discontinuities and underrun re-placements. */
+  placements = 0;
   /** Position error (frames) measured at the last period: positive = content ahead of the timeline. */
   lastErrorFrames = 0;
   lastRatio = 1;
@@ -94,22 +117,22 @@ export class PlaybackEngine {
 
   /** The timeline position written into stream period p (for simulations that measure sync). */
   writtenAt(period: number): Written | undefined {
-    return this.history.find((w) => w.period === period);
+    for (let i = this.history.length - 1; i >= 0; i--) if (this.history[i]!.period === period) return this.history[i];
+    return undefined;
   }
 
-  private targetFrame(ts: Timescale, monoNs: bigint): number {
-    const rate = this.sink.format.sampleRate;
-    return (Number(ts.utcAt(monoNs) - this.opts.startUtcNs) - this.opts.trimNs) * rate / 1e9;
-  }
-
-  /** Timeline frame being heard now (by the sink's estimate), or undefined before the start. */
+  /** Timeline frame being heard now (by the sink's estimate), or undefined before the start or while silent. */
   timelineFrameNow(): number | undefined {
     const now = this.opts.nowNs();
+    const P = this.sink.periodFrames;
     for (let i = this.history.length - 1; i >= 0; i--) {
       const w = this.history[i]!;
       const pres = this.sink.presentationMonoNs(w.period);
       if (pres === undefined || pres > now) continue;
-      const f = w.pos + (Number(now - pres) * this.sink.format.sampleRate / 1e9) * w.ratio;
+      const k = (Number(now - pres) * this.sink.format.sampleRate) / 1e9;
+      const part = [...w.parts].reverse().find((x) => x.atFrame <= Math.min(k, P));
+      if (!part) return undefined;
+      const f = part.pos + Math.min(k - part.atFrame, part.count) * part.ratio;
       return f >= 0 ? Math.floor(f) : undefined;
     }
     return undefined;
@@ -121,73 +144,124 @@ export class PlaybackEngine {
     const out = Buffer.alloc(this.opts.dry ? 0 : P * this.tracks.frameBytes);
     const pres0 = this.sink.presentationMonoNs(p);
     const pres1 = this.sink.presentationMonoNs(p + 1);
-    if (pres0 === undefined || pres1 === undefined) return out;
+    if (pres0 === undefined || pres1 === undefined) { this.continuing = false; return out; }
     const ts = this.opts.timescale();
-    const f0 = this.targetFrame(ts, pres0);
-    const f1 = this.targetFrame(ts, pres1);
-    let placing = false;
-    if (this.pos === undefined) {
-      if (ts.errorBoundAt(this.opts.nowNs()) > this.opts.maxErrorNs || f1 <= 0) return out;
-      this.pos = Math.round(f0); // on the exact sample
-      placing = true;
-      this.events.onStartPlaced?.({ startStreamFrame: p * P - this.pos, firstTimelineFrame: Math.max(0, this.pos), timescale: ts });
+    const trim = BigInt(Math.round(this.opts.trimNs));
+    // The plan is asked at u − trim: positive trim plays everything later.
+    const u0 = ts.utcAt(pres0) - trim, u1 = ts.utcAt(pres1) - trim;
+    const nsPerOut = Number(u1 - u0) / P;
+    const plan = this.opts.plan();
+    const pieces = plan.pieces(u0, u1);
+    // A discontinuity between the last period's window and this one (the timescale moved) still counts.
+    const missedJump = this.lastU1 !== undefined && this.lastU1 < u0 && plan.discontinuities(this.lastU1, u0).length > 0;
+    this.lastU1 = u1;
+    // An underrun moved the device's numbering on: what was being followed is gone, place again.
+    const underrun = this.sink.underrunPeriods !== this.underrunsSeen;
+    this.underrunsSeen = this.sink.underrunPeriods;
+    const spans = toSpans(pieces, u0, nsPerOut, P, missedJump || underrun);
+    const parts: WrittenPart[] = [];
+    for (const s of spans) {
+      if (s.target === undefined) { this.continuing = false; continue; }
+      const part = this.playSpan(p, s, ts, pres0, out, underrun);
+      if (part) parts.push(part);
     }
-    let error = this.pos - f0;
-    if (Math.abs(error) > SEEK_THRESHOLD_FRAMES) {
-      this.events.onSeek?.(error);
-      this.seeks++;
-      this.pos = Math.round(f0);
-      this.tracks.seek?.(this.pos);
-      this.fadeIn = SEEK_FADE_FRAMES;
-      error = this.pos - f0;
+    if (parts.length) {
+      const first = parts[0]!;
+      this.history.push({ period: p, pos: first.pos - first.atFrame * first.ratio, ratio: first.ratio, parts });
+      if (this.history.length > 256) this.history.shift();
+      this.tracks.advance(Math.floor(Math.min(...parts.map((x) => x.pos))));
     }
-    const ff = (f1 - f0) / P; // timeline frames per output frame that would hold the error constant
-    let ratio = 1;
-    // Errors inside what the clock itself knows (its bound) are its noise, not drift: chasing them
-    // would resample an ideal device for nothing. Real drift soon exceeds it, and then we track.
-    const noiseFrames = Math.max(EXACT_ERROR_FRAMES, (2 * ts.errorBoundAt(pres0) * this.sink.format.sampleRate) / 1e9);
-    // The placing period plays unresampled, so timeline frame 0 lands on its exact sample.
-    if (!placing && (this.resampling || Math.abs(error) > noiseFrames || Math.abs(ff - 1) > EXACT_RATIO)) {
-      this.resampling = true;
-      ratio = Math.min(1 + MAX_RATIO_DEVIATION, Math.max(1 - MAX_RATIO_DEVIATION, ff - (CORRECTION_GAIN * error) / P));
-    }
-    this.lastErrorFrames = error;
-    this.lastRatio = ratio;
-    if (TRACE) process.stderr.write(`trace p ${p} err ${error.toFixed(3)} ff ${((ff - 1) * 1e6).toFixed(1)} ratio ${((ratio - 1) * 1e6).toFixed(1)}\n`);
-    this.history.push({ period: p, pos: this.pos, ratio });
-    if (this.history.length > 256) this.history.shift();
-    if (!this.opts.dry) {
-      this.render(this.pos, ratio, P, out);
-      this.mix(out, P, this.opts.mutedAt?.(ts.utcAt(pres0)) ?? false);
-    }
-    this.pos += P * ratio;
-    this.tracks.advance(Math.floor(this.pos - P * ratio));
+    if (!this.opts.dry && parts.length) this.mix(out, pieces, u0, nsPerOut, pres0, pres1, P);
+    else if (!this.opts.dry) out.fill(0);
     const end = this.tracks.endFrame;
-    if (end !== undefined && this.pos >= end && !this.finishedSaid) {
+    const planEnd = plan.endUtcNs;
+    if (!this.finishedSaid && this.pos !== undefined && ((end !== undefined && this.pos >= end) || (planEnd !== undefined && u0 >= planEnd))) {
       this.finishedSaid = true;
       this.events.onFinished?.();
     }
     return out;
   }
 
-  /** Channel mode, then volume ramped linearly across the period from the last gain to the new one. */
-  private mix(out: Buffer, count: number, muted: boolean): void {
+  /** Reads one span of the timeline into `out`: placing it exactly, or following on with resampling. */
+  private playSpan(p: number, s: Span, ts: Timescale, pres0: bigint, out: Buffer, underrun: boolean): WrittenPart | undefined {
+    const P = this.sink.periodFrames;
+    const count = s.k1 - s.k0;
+    const target = s.target!;
+    const first = this.pos === undefined;
+    let place = s.place || first || !this.continuing;
+    if (first) {
+      // The first frame waits for a good enough clock, and for the period that reaches frame 0.
+      if (ts.errorBoundAt(this.opts.nowNs()) > this.opts.maxErrorNs || target + count * s.framesPerOut <= 0) return undefined;
+    }
+    let ratio = 1;
+    if (place) {
+      this.pos = Math.round(target); // on the exact sample
+      if (first) {
+        this.events.onStartPlaced?.({ startStreamFrame: p * P + s.k0 - this.pos, firstTimelineFrame: Math.max(0, this.pos), timescale: ts });
+      } else {
+        this.placements++;
+        this.tracks.seek?.(this.pos);
+        this.events.onPlaced?.({ streamFrame: p * P + s.k0, timelineFrame: this.pos, why: underrun ? 'underrun' : 'jump' });
+      }
+      this.lastErrorFrames = this.pos - target;
+    } else {
+      let error = this.pos! - target;
+      if (Math.abs(error) > SEEK_THRESHOLD_FRAMES) {
+        this.events.onSeek?.(error);
+        this.seeks++;
+        this.pos = Math.round(target);
+        this.tracks.seek?.(this.pos);
+        this.fadeIn = SEEK_FADE_FRAMES;
+        error = this.pos - target;
+        place = true;
+      }
+      const ff = s.framesPerOut; // timeline frames per output frame that would hold the error constant
+      // Errors inside what the clock itself knows (its bound) are its noise, not drift: chasing them
+      // would resample an ideal device for nothing. Real drift soon exceeds it, and then we track.
+      const noiseFrames = Math.max(EXACT_ERROR_FRAMES, (2 * ts.errorBoundAt(pres0) * this.sink.format.sampleRate) / 1e9);
+      if (!place && (this.resampling || Math.abs(error) > noiseFrames || Math.abs(ff - 1) > EXACT_RATIO)) {
+        this.resampling = true;
+        ratio = Math.min(1 + MAX_RATIO_DEVIATION, Math.max(1 - MAX_RATIO_DEVIATION, ff - (CORRECTION_GAIN * error) / P));
+      }
+      this.lastErrorFrames = error;
+    }
+    this.lastRatio = ratio;
+    this.continuing = true;
+    if (TRACE) process.stderr.write(`trace p ${p} k ${s.k0} err ${this.lastErrorFrames.toFixed(3)} ff ${((s.framesPerOut - 1) * 1e6).toFixed(1)} ratio ${((ratio - 1) * 1e6).toFixed(1)}${place ? ' placed' : ''}\n`);
+    const part: WrittenPart = { atFrame: s.k0, count, pos: this.pos!, ratio };
+    if (!this.opts.dry) this.render(this.pos!, ratio, count, out.subarray(s.k0 * this.tracks.frameBytes, s.k1 * this.tracks.frameBytes));
+    this.pos! += count * ratio;
+    return part;
+  }
+
+  /**
+   * Per frame: the plan's gain at the frame's own UTC instant times the local gain, and the channel
+   * mode. Silent pieces (held, ended) are zeroed. Nothing to do when all is unity and stereo.
+   */
+  private mix(out: Buffer, pieces: PlanPiece[], u0: bigint, nsPerOut: number, pres0: bigint, pres1: bigint, P: number): void {
     const ch = this.sink.format.channels;
     const mode = this.opts.channelMode ?? 'stereo';
-    const target = muted ? 0 : Math.pow(10, (this.opts.gainDb?.() ?? 0) / 20);
-    if (mode === 'stereo' && target === 1 && this.gain === 1) return;
+    const l0 = this.opts.localGainAt?.(pres0) ?? 1, l1 = this.opts.localGainAt?.(pres1) ?? 1;
+    const unity = l0 === 1 && l1 === 1 && pieces.every((x) => x.frame !== undefined && x.gainA.length === 0);
+    if (mode === 'stereo' && unity) return;
+    if (!this.gains || this.gains.length !== P) this.gains = new Float32Array(P);
+    const g = this.gains;
+    for (const piece of pieces) {
+      const k0 = frameIndex(piece.fromUtcNs, u0, nsPerOut, P), k1 = frameIndex(piece.toUtcNs, u0, nsPerOut, P);
+      const off = Number(piece.fromUtcNs - u0);
+      for (let k = k0; k < k1; k++) g[k] = piece.frame === undefined ? 0 : pieceGainAt(piece, k * nsPerOut - off) * (l0 + ((l1 - l0) * k) / P);
+    }
     const d = new Int16Array(out.buffer, out.byteOffset, out.length / 2);
-    for (let i = 0; i < count; i++) {
-      const g = this.gain + ((target - this.gain) * (i + 1)) / count;
+    for (let i = 0; i < P; i++) {
+      const gi = g[i]!;
       if (ch === 2 && mode !== 'stereo') {
         const l = d[2 * i]!, r = d[2 * i + 1]!;
         const v = mode === 'mono' ? (l + r) / 2 : mode === 'left' ? l : r;
-        d[2 * i] = d[2 * i + 1] = clamp16(v * g);
-      } else {
-        for (let c = 0; c < ch; c++) d[i * ch + c] = clamp16(d[i * ch + c]! * g);
+        d[2 * i] = d[2 * i + 1] = clamp16(v * gi);
+      } else if (gi !== 1) {
+        for (let c = 0; c < ch; c++) d[i * ch + c] = clamp16(d[i * ch + c]! * gi);
       }
     }
-    this.gain = target;
   }
 
   private render(pos: number, ratio: number, count: number, out: Buffer): void {
@@ -213,6 +287,35 @@ export class PlaybackEngine {
       this.fadeIn -= n;
     }
   }
+}
+
+/** The first output frame of a period [u0, u0 + P·nsPerOut) whose instant is at or after u. */
+function frameIndex(u: bigint, u0: bigint, nsPerOut: number, P: number): number {
+  if (u <= u0) return 0;
+  return Math.min(P, Math.ceil(Number(u - u0) / nsPerOut));
+}
+
+/**
+ * The period's output frames grouped by the timeline: consecutive running pieces without a jump
+ * are one span (one resampling ratio); a jump starts a new span that is placed; silent pieces are
+ * spans without a target. A jump that covers no output frame passes its placing on to the next.
+ */
+function toSpans(pieces: PlanPiece[], u0: bigint, nsPerOut: number, P: number, placeFirst: boolean): Span[] {
+  const spans: Span[] = [];
+  let pendingPlace = placeFirst;
+  for (const piece of pieces) {
+    const k0 = frameIndex(piece.fromUtcNs, u0, nsPerOut, P), k1 = frameIndex(piece.toUtcNs, u0, nsPerOut, P);
+    const running = piece.frame !== undefined;
+    const place = pendingPlace || (running && piece.jump);
+    if (k0 === k1) { if (running && piece.jump) pendingPlace = true; continue; }
+    pendingPlace = false;
+    const last = spans.at(-1);
+    if (running && last?.target !== undefined && !place) { last.k1 = k1; continue; }
+    if (!running && last && last.target === undefined) { last.k1 = k1; continue; }
+    const target = running ? piece.frame! + (k0 * nsPerOut - Number(piece.fromUtcNs - u0)) * piece.framesPerNs : undefined;
+    spans.push({ k0, k1, target, framesPerOut: piece.framesPerNs * nsPerOut, place });
+  }
+  return spans;
 }
 
 function clamp16(v: number): number {

@@ -262,6 +262,7 @@ function reload(s: Service): void {
   }
   const plan = reloadPlan(s.pending ?? s.config, next);
   s.audio = { ...s.audio, volume_db: next.audio.volume_db, latency_trim_ms: next.audio.latency_trim_ms, channel_mode: next.audio.channel_mode };
+  if (plan.live.includes('audio.volume_db')) s.session?.setVolume(next.audio.volume_db);
   const playing = s.session !== undefined;
   const parts = [
     plan.live.length ? `applied now: ${plan.live.join(', ')}` : '',

@@ -45,7 +45,7 @@ export async function openOutput(config: Config, fill: (p: number) => Buffer, ct
   const sink = new AudifySink({
     format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels }, periodFrames: config.audio.period_frames,
     queuePeriods: config.audio.queue_periods, deviceName: config.audio.device, nowNs: hrtimeClock.nowNs,
-    extraLatencyNs: config.audio.output_latency_ms * 1e6, dacPriorPpm: ctx.dacPriorPpm,
+    extraLatencyNs: config.audio.output_latency_ms * 1e6, dacPriorPpm: ctx.dacPriorPpm, onNotice: (m) => ctx.log.warn(m),
   });
   try {
     await sink.start(fill);

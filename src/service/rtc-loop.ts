@@ -100,7 +100,7 @@ export class RtcLoop {
       if (!r.trustworthy) {
         this.sayUntrustworthy(r.reason!);
       } else {
-        this.o.source.addReading(r.utcNs, r.monoNs, reference);
+        this.o.source.addReading(r.utcNs, r.monoNs, reference, this.temperatureC);
         const d = this.o.source.drift;
         if (reference && d) {
           this.o.driftLog?.add({

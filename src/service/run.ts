@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { manifestPathFor, manifestTimeline, readManifest, repeatManifest, type Manifest } from '../player/manifest.js';
 import { gapFramesFor, timelineSec } from '../player/timeline.js';
+import type { PlanOp } from '../player/plan-ops.js';
 import { findFfmpeg } from '../player/ffmpeg.js';
 import { readPlaylist, type Playlist, type PlaylistEntry } from '../player/m3u.js';
 import { countedManifest } from '../player/frame-count-cache.js';
@@ -47,6 +48,8 @@ export interface RunOptions {
   onTrack?(index: number, title: string): void;
   /** The audio settings read live (volume, trim, channel mode): the service's reload updates them. Default: config.audio. */
   liveAudio?: () => Config['audio'];
+  /** Operations beyond the config (the fleet's commands), read whenever the plan is rebuilt. */
+  ops?: () => readonly PlanOp[];
   /** Called with the session once it exists (the service reloads audio settings into it). */
   onSession?(s: PlaybackSession): void;
 }
@@ -88,7 +91,8 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     resolveStart: opts.resolveStart ?? ((u) => resolveStart(spec, u, timing)),
     guessStart: (u) => resolveStart(spec, u, timing),
     live: liveSettings(opts.liveAudio ?? (() => config.audio)),
-    stopUtcNs: stopInstant(config), pauses: config.schedule.pauses.map((p) => parsePause(p)!),
+    stopUtcNs: stopInstant(config), pauses: config.schedule.pauses.map((p) => parsePause(p)!), timeline: planTimeline(tl.manifest, config), ops: opts.ops,
+    outputLatencyNs: (config.audio.period_frames * config.audio.queue_periods / format.sampleRate) * 1e9 + config.audio.output_latency_ms * 1e6,
     events: sessionEvents(opts, tl, t0, (u) => opened?.started(u)),
   });
   opts.onSession?.(session);
@@ -241,6 +245,13 @@ async function timelineManifest(config: Config, playlist: Playlist, count: boole
 /** The timeline manifest a config means: playlist.manifest, else the one beside the playlist. */
 export function manifestPathOf(config: Config): string {
   return config.playlist.manifest ? resolvePath(config, config.playlist.manifest) : manifestPathFor(resolvePath(config, config.playlist.path));
+}
+
+/** Track starts and end of a manifest's timeline, for the plan (skip and seek land on them). */
+function planTimeline(m: Manifest | undefined, config: Config): { trackStartFrames: number[]; endFrame: number } | undefined {
+  if (!m) return undefined;
+  const tl = manifestTimeline(m, { gapFrames: gapFramesFor(config.playlist.gap_ms, config.audio.sample_rate), sampleRate: config.audio.sample_rate });
+  return { trackStartFrames: [...tl.starts], endFrame: tl.endFrame };
 }
 
 /** How long one playing of a (repeated) manifest's timeline lasts, gaps between tracks included (s). */

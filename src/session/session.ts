@@ -1,5 +1,7 @@
 import type { PcmFormat } from '../player/decoder.js';
 import { PlaybackEngine, type ChannelMode, type TimelineAudio } from '../player/engine.js';
+import { buildPlan, type Plan, type PlanBaseline } from '../player/plan.js';
+import type { PlanOp } from '../player/plan-ops.js';
 import type { OutputSink } from '../player/sinks/sink.js';
 import { joinFrame, type TimelineTrack } from '../player/tracks.js';
 import type { MonotonicClock } from '../time/clock.js';
@@ -52,6 +54,12 @@ export interface SessionOptions {
   live: { volumeDb(): number; trimNs(): number; channelMode(): ChannelMode };
   stopUtcNs?: bigint;
   pauses?: Array<{ fromUtcNs: bigint; toUtcNs: bigint }>;
+  /** The timeline's track starts and end (frames), when known (a manifest): what a skip or seek lands on. */
+  timeline?: { trackStartFrames: number[]; endFrame?: number };
+  /** Operations from beyond the config (the fleet's commands), already verified and sorted. */
+  ops?: () => readonly PlanOp[];
+  /** Time from writing a period to hearing it (ns): the SIGTERM fade starts after what is queued. */
+  outputLatencyNs?: number;
   /** Compute positions only (long simulations). */
   dry?: boolean;
   /** Status and stop checks this often (ms): 250 in the service, coarser in simulations. */
@@ -99,6 +107,10 @@ export class NothingToJoinError extends Error {
 
 /** On SIGTERM the music fades out over this, instead of stopping on a click. */
 export const FADE_OUT_MS = 500;
+/** A reload's new volume ramps over this: no zipper, no step. */
+const LIVE_VOLUME_RAMP_MS = 300;
+/** ...and starts this long after what is already queued, so no frame already written would need it. */
+const LIVE_CHANGE_MARGIN_NS = 50_000_000;
 const DEFAULT_TICK_MS = 250;
 /** Keep the stream open this long after the last frame is heard by our estimate: server and DAC buffers. */
 const DEFAULT_DRAIN_MS = 300;
@@ -116,10 +128,16 @@ export class PlaybackSession {
   private finished = false;
   private lastTrack = -1;
   private decided = false;
+  private plan?: Plan;
+  private baseVolumeDb: number;
+  /** This device's own operations: volume changes from a reload. */
+  private readonly localOps: PlanOp[] = [];
   /** The I/O the session awaits (decoding the join point): a simulation waits for it before time moves on. */
   private io: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly o: SessionOptions) {}
+  constructor(private readonly o: SessionOptions) {
+    this.baseVolumeDb = o.live.volumeDb();
+  }
 
   /** Stops: 'fade' fades out over FADE_OUT_MS (SIGTERM), 'now' cuts at once (a crash, a test). */
   abort(kind: 'fade' | 'now'): void {
@@ -213,30 +231,59 @@ export class PlaybackSession {
       throw lateNs > 0 ? new NothingToJoinError(`the playlist ended before this device was ready (its start was ${Math.round(lateNs / 1e9)} s ago): nothing to join`)
         : new Error(`no track of ${this.o.name ?? 'the playlist'} could be decoded (see the warnings above)`);
     }
-    this.engine = this.makeEngine(this.startUtcNs);
+    this.rebuildPlan();
+    const ended = this.plan!.endUtcNs;
+    if (ended !== undefined && ended <= utcNow) throw new NothingToJoinError(`the plan for this start ended ${Math.round(Number(utcNow - ended) / 1e9)} s ago (a stop): nothing to play`);
+    this.engine = this.makeEngine();
     this.state = 'waiting';
   }
 
-  private makeEngine(startUtcNs: bigint): PlaybackEngine {
+  private makeEngine(): PlaybackEngine {
     const { o } = this;
-    const pauses = o.pauses ?? [];
+    const fadeNs = (o.fadeOutMs ?? FADE_OUT_MS) * 1e6;
     return new PlaybackEngine(this.sink!, o.audio, {
-      startUtcNs, maxErrorNs: placementLimitNs(o.ready), timescale: o.timescale, nowNs: () => o.clock.nowNs(), dry: o.dry,
+      plan: () => this.plan!, maxErrorNs: placementLimitNs(o.ready), timescale: o.timescale, nowNs: () => o.clock.nowNs(), dry: o.dry,
       get trimNs() { return o.live.trimNs(); },
       get channelMode() { return o.live.channelMode(); },
-      gainDb: () => o.live.volumeDb() + this.fadeDb(),
-      mutedAt: (u) => (o.stopUtcNs !== undefined && u >= o.stopUtcNs) || pauses.some((p) => u >= p.fromUtcNs && u < p.toUtcNs),
+      // The SIGTERM fade: this device's alone (not the shared plan), from what is not queued yet.
+      localGainAt: (monoNs) => (this.fadeFromNs === undefined ? 1 : Math.max(0, Math.min(1, 1 - Number(monoNs - this.fadeFromNs) / fadeNs))),
     }, {
       onStartPlaced: ({ firstTimelineFrame, timescale }) => o.events?.onPlaced?.({ firstTimelineFrame, timescale, sink: this.sink! }),
       onFinished: () => { this.finished = true; },
     });
   }
 
-  /** The SIGTERM fade (this device only, not part of the shared plan): dB below the volume. */
-  private fadeDb(): number {
-    if (this.fadeFromNs === undefined) return 0;
-    const left = 1 - Number(this.o.clock.nowNs() - this.fadeFromNs) / ((this.o.fadeOutMs ?? FADE_OUT_MS) * 1e6);
-    return left > 1e-4 ? 20 * Math.log10(left) : -200;
+  /**
+   * The plan, rebuilt from the config's baseline and the operations: the fleet's (shared) and this
+   * device's own volume changes from a reload (each a ramp, so a new volume never steps).
+   */
+  private rebuildPlan(): void {
+    const { o } = this;
+    if (this.startUtcNs === undefined) return;
+    const baseline: PlanBaseline = {
+      startUtcNs: this.startUtcNs, sampleRate: o.format.sampleRate, trackStartFrames: o.timeline?.trackStartFrames ?? [], endFrame: o.timeline?.endFrame,
+      volumeDb: this.baseVolumeDb, stopUtcNs: o.stopUtcNs, pauses: o.pauses ?? [],
+    };
+    const ops = [...(o.ops?.() ?? []), ...this.localOps].sort((a, b) => (a.atUtcNs < b.atUtcNs ? -1 : a.atUtcNs > b.atUtcNs ? 1 : 0));
+    this.plan = buildPlan(baseline, ops);
+  }
+
+  /** The fleet's operations changed: the engine reads the new plan from its next period. */
+  opsChanged(): void {
+    this.rebuildPlan();
+  }
+
+  /** A reload set a new volume: ramped from what plays now, starting after what is already queued. */
+  setVolume(db: number): void {
+    if (this.startUtcNs === undefined) { this.baseVolumeDb = db; return; }
+    const atUtcNs = this.o.timescale().utcAt(this.o.clock.nowNs()) + BigInt(Math.round(this.latencyNs() + LIVE_CHANGE_MARGIN_NS));
+    this.localOps.push({ atUtcNs, op: 'volume', db, rampMs: LIVE_VOLUME_RAMP_MS });
+    this.rebuildPlan();
+  }
+
+  /** The plan in force (for status: its digest, what it says now). */
+  get currentPlan(): Plan | undefined {
+    return this.plan;
   }
 
   private async play(): Promise<void> {
@@ -245,15 +292,16 @@ export class PlaybackSession {
     while (!this.aborted.signal.aborted) {
       const now = clock.nowNs();
       if (this.abortKind === 'fade') {
-        this.fadeFromNs ??= now;
+        // The fade begins with the first period not written yet, then it and the buffers after us play out.
+        this.fadeFromNs ??= now + BigInt(Math.round(this.latencyNs()));
         this.state = 'fading out';
-        // The fade, then what the buffers after us hold, plays out before we stop.
-        if (!this.engine!.placed || Number(now - this.fadeFromNs) > fadeNs + 2 * this.tickNs + this.queueLatencyNs()) return;
+        if (!this.engine!.placed || now > this.fadeFromNs + BigInt(Math.round(fadeNs + 2 * this.tickNs))) return;
       }
       const snap = this.tick();
       if (this.finished && snap.state === 'finished') break;
-      if (this.o.stopUtcNs !== undefined && this.o.timescale().utcAt(now) >= this.o.stopUtcNs) {
-        this.o.log.info(`stop instant reached`);
+      const end = this.plan?.endUtcNs;
+      if (end !== undefined && this.o.timescale().utcAt(now) >= end + BigInt(Math.round(this.latencyNs()))) {
+        this.o.log.info('the plan stopped the music (a stop instant or command): faded out');
         break;
       }
       await sleepMono(clock, this.tickNs, this.aborted.signal);
@@ -262,10 +310,9 @@ export class PlaybackSession {
     this.state = 'finished';
   }
 
-  /** Time from writing a period to hearing it, beyond what the sink reports: a bound for the fade's tail. */
-  private queueLatencyNs(): number {
-    const sink = this.sink!;
-    return (8 * sink.periodFrames / this.o.format.sampleRate) * 1e9;
+  /** Time from writing a period to hearing it: what the caller says, else a bound of 8 periods. */
+  private latencyNs(): number {
+    return this.o.outputLatencyNs ?? (8 * this.o.periodFrames / this.o.format.sampleRate) * 1e9;
   }
 
   /** Looks at where playback is, says what changed, and tells the caller. */

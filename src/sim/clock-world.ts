@@ -9,7 +9,7 @@ import type { FrequencyPrior } from '../time/sourcestats.js';
 import { GpsPpsSource } from '../time/sources/gps-pps.js';
 import { RtcSource, type RtcCalibration } from '../time/sources/rtc.js';
 import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
-import { REG } from '../../drivers/rtc/registers.js';
+import { decodeTemperature, REG } from '../../drivers/rtc/registers.js';
 import { Oscillator, seededRandom } from './oscillator.js';
 
 /**
@@ -154,6 +154,17 @@ export class ClockWorld {
     return this.startUtcNs;
   }
 
+  /**
+   * The DS3231's temperature registers read over its (emulated) bus, as the service reads them: the
+   * temperature of its last conversion, the one its rate follows. The emulator fills the buffer
+   * before its promise settles, so the discrete-event loop can read it at once.
+   */
+  private rtcTemperatureC(): number {
+    const buf = Buffer.alloc(2);
+    void this.rtcChip!.readI2cBlock(this.rtcChip!.address, REG.TEMP_MSB, 2, buf).catch(() => {});
+    return decodeTemperature(buf[0]!, buf[1]!);
+  }
+
   /** SQW edges of the RTC in this second, each labelled by a time read 10 ms later. */
   private rtcSecond(fromTrue: bigint): void {
     const chip = this.rtcChip!;
@@ -167,7 +178,7 @@ export class ClockWorld {
         const label = (chip.rtcNsAt(this.startUtcNs + readTrue) / 1_000_000_000n) * 1_000_000_000n;
         if (!this.up) return;
         const ts = this.layer.timescale();
-        this.rtcSource!.addReading(label, readMono, ts.source === 'gps+pps' && ts.state === 'locked' ? ts : undefined);
+        this.rtcSource!.addReading(label, readMono, ts.source === 'gps+pps' && ts.state === 'locked' ? ts : undefined, this.rtcTemperatureC());
       });
     }
   }

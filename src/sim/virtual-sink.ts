@@ -1,7 +1,7 @@
 import { gaussian } from '../../drivers/pps/emulator.js';
 import type { PcmFormat } from '../player/decoder.js';
 import { DacClock } from '../player/dac-clock.js';
-import type { OutputSink } from '../player/sinks/sink.js';
+import { QueueSizer, type OutputSink } from '../player/sinks/sink.js';
 import type { VirtualClock } from '../time/clock.js';
 
 /**
@@ -10,6 +10,15 @@ import type { VirtualClock } from '../time/clock.js';
  * device buffer of fixed periods. It uses the same DacClock as the real sink, and records when every
  * period was really heard, so a test can measure sync against truth.
  */
+
+/**
+ * Callback delay (ns above the earliest) as the JACK rig's logs show it: −0.9 … +1.2 ms around the
+ * cadence (p1 … p99, i.e. 0 … ~2.1 ms above the envelope), and 1 % in a tail to 22 ms (WORLD.md).
+ */
+export function rigCallbackDelayNs(random: () => number): number {
+  if (random() < 0.01) return 2_000_000 + Math.min(20_000_000, -Math.log(1 - random()) * 4_000_000);
+  return Math.max(0, 900_000 + 400_000 * gaussian(random));
+}
 
 export interface VirtualSinkOptions {
   clock: VirtualClock;
@@ -32,7 +41,17 @@ export interface VirtualSinkOptions {
   delayNs?: () => number;
   /** Event-loop stalls: callbacks due inside [atNs, atNs + durationNs) run at its end. */
   stalls?: Array<{ atNs: bigint; durationNs: bigint }>;
+  /** Grow the write-ahead queue from the callback lateness seen, up to this many periods (as the audify sink does). */
+  maxQueuePeriods?: number;
+  /**
+   * An ALSA device xrun: when the queue runs dry the device stops, and restarts at a new phase once a
+   * period is written again (default: the queue's owner inserts silence and the device runs on).
+   */
+  xrunOnUnderrun?: boolean;
 }
+
+/** From the write that ends an xrun to the device running again (ns): prepare and start. */
+const XRUN_RESTART_NS = 1_300_000n;
 
 export interface HeardPeriod {
   period: number;
@@ -46,7 +65,12 @@ export class VirtualSink implements OutputSink {
   readonly periodFrames: number;
   readonly description = 'virtual DAC';
   underrunPeriods = 0;
+  xruns = 0;
   private readonly dac: DacClock;
+  private readonly sizer: QueueSizer;
+  private running = true;
+  /** The device's current run: its first pop index and instant (a restart after an xrun starts a new one). */
+  private segK = 0;
   private fill?: (p: number) => Buffer;
   private queue: Array<{ period: number; pcm: Buffer }> = [];
   private written = 0;
@@ -60,6 +84,12 @@ export class VirtualSink implements OutputSink {
     this.format = o.format;
     this.periodFrames = o.periodFrames;
     this.dac = new DacClock(o.periodFrames, o.format.sampleRate, o.dacPriorPpm);
+    this.sizer = new QueueSizer(o.queuePeriods, o.maxQueuePeriods ?? o.queuePeriods, this.truePeriodNs());
+  }
+
+  /** Periods written ahead now (grows with the lateness seen when maxQueuePeriods allows). */
+  get queueTarget(): number {
+    return this.sizer.target;
   }
 
   private truePeriodNs(): number {
@@ -67,7 +97,7 @@ export class VirtualSink implements OutputSink {
   }
 
   private popTrueNs(k: number): bigint {
-    return this.startNs + BigInt(Math.round(k * this.truePeriodNs()));
+    return this.startNs + BigInt(Math.round((k - this.segK) * this.truePeriodNs()));
   }
 
   async start(fill: (p: number) => Buffer): Promise<void> {
@@ -81,6 +111,13 @@ export class VirtualSink implements OutputSink {
     const period = this.written + this.underrunPeriods;
     this.queue.push({ period, pcm: this.fill!(period) });
     this.written++;
+    if (!this.running && !this.stopped) {
+      // The write that ends an xrun: the device starts again, on a new phase.
+      this.running = true;
+      this.segK = this.popped;
+      this.startNs = this.o.clock.nowNs() + XRUN_RESTART_NS;
+      this.schedulePop();
+    }
   }
 
   private schedulePop(): void {
@@ -91,6 +128,14 @@ export class VirtualSink implements OutputSink {
       this.popped++;
       const item = this.queue.shift();
       const heardNs = due + BigInt(Math.round((this.o.devicePeriods ?? 4) * this.truePeriodNs()));
+      if (!item && this.o.xrunOnUnderrun) {
+        // ALSA: the device stops; its period grid is gone, so is what the DAC clock learned of it.
+        this.popped--;
+        this.running = false;
+        this.xruns++;
+        this.dac.reset();
+        return;
+      }
       if (!item || item.period !== k) {
         // Queue ran dry: the device plays silence for this period, the rest shifts one period later.
         if (item) this.queue.unshift(item);
@@ -103,8 +148,14 @@ export class VirtualSink implements OutputSink {
         for (const st of this.o.stalls ?? []) if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;
         this.o.clock.setTimer(Number(at - this.o.clock.nowNs()), () => {
           if (this.stopped) return;
-          if (k >= this.o.queuePeriods) this.dac.observe(k, this.o.clock.nowNs());
+          const now = this.o.clock.nowNs();
+          if (k >= this.o.queuePeriods) {
+            this.dac.observe(k, now);
+            const pop = this.dac.popMonoNs(k);
+            if (pop !== undefined) this.sizer.observe(Number(now - pop));
+          }
           this.writeNext();
+          while (this.running && this.queue.length < this.sizer.target) this.writeNext();
         });
       }
       this.schedulePop();
@@ -117,7 +168,7 @@ export class VirtualSink implements OutputSink {
   }
 
   dacRatePpm(): number | undefined {
-    return this.dac.measuredPpm();
+    return this.dac.savableRatePpm();
   }
 
   async stop(): Promise<void> {

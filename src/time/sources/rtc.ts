@@ -1,4 +1,5 @@
 import { fitLine } from '../regress.js';
+import { RtcRateModel } from '../rtc-model.js';
 import type { SampleSink } from '../sample.js';
 import type { Timescale } from '../timescale.js';
 
@@ -10,9 +11,12 @@ import type { Timescale } from '../timescale.js';
  * bounded by the poll spacing and the I2C read time). A time read right after an edge labels it.
  *
  * Client: while a better timescale exists (GPS+PPS), each labelled edge measures the RTC against it;
- * a regression over those gives the RTC's offset and rate (the drift log's input). Source: the RTC's
- * own labels corrected by that offset and rate, with a bound that grows with the time since the
- * last calibration at the rate uncertainty plus the residual temperature wander.
+ * a regression over those gives the RTC's offset and rate (the drift log's input), and, with the
+ * chip's temperature read beside each label, its rate as a function of temperature and time
+ * (RtcRateModel). Source: the RTC's own labels corrected by that model over the temperatures read
+ * since the measurements ended (holdover through a tunnel), with a bound from the model's own
+ * uncertainty; without a temperature model, by the offset and rate, with a bound that grows at the
+ * rate uncertainty plus RTC_WANDER_PPM (the residual temperature wander).
  */
 
 export interface RtcCalibration {
@@ -47,6 +51,13 @@ const MAX_MEASUREMENTS = 3600;
 /** Below this many measurements every one refits the RTC model; above, every REFIT_EVERY-th. */
 const REFIT_ALWAYS_BELOW = 64;
 const REFIT_EVERY = 16;
+/**
+ * What the temperature model does not know (ppm): sensor lag behind the crystal, hysteresis, aging
+ * within a ride. Small against RTC_WANDER_PPM, which stands for the whole temperature effect.
+ */
+export const RTC_MODEL_WANDER_PPM = 0.03;
+/** The model's prediction counts only with this many standard deviations. */
+const MODEL_SIGMAS = 3;
 /** A label read more than this after its edge may belong to the next second: not used. */
 const MAX_READ_DELAY_NS = 900_000_000n;
 
@@ -56,6 +67,8 @@ export class RtcSource {
   private measurements: RtcMeasurement[] = [];
   private sinceFit = 0;
   private model?: { refMonoNs: bigint; offsetNs: number; ratePpm: number; rateStdPpm: number; offsetStdNs: number; lastMonoNs: bigint };
+  /** The rate against temperature and time (used once it has a fit with temperature terms). */
+  readonly tempModel = new RtcRateModel();
 
   constructor(private readonly sink: SampleSink, private readonly calibration?: RtcCalibration) {}
 
@@ -69,7 +82,8 @@ export class RtcSource {
    * best timescale there is when it is better than the RTC (GPS): the edge then becomes a
    * measurement of the RTC instead of a sample.
    */
-  addReading(rtcUtcNs: bigint, readMonoNs: bigint, reference?: Timescale): void {
+  addReading(rtcUtcNs: bigint, readMonoNs: bigint, reference?: Timescale, temperatureC?: number): void {
+    if (temperatureC !== undefined && Number.isFinite(temperatureC)) this.tempModel.addTemperature(readMonoNs, temperatureC);
     const edge = this.lastEdge;
     if (!edge || readMonoNs < edge.monoNs || readMonoNs - edge.monoNs > MAX_READ_DELAY_NS) return;
     if (this.labelled?.monoNs === edge.monoNs) return; // this edge is labelled already
@@ -92,10 +106,12 @@ export class RtcSource {
   resetMeasurements(): void {
     this.measurements = [];
     this.model = undefined;
+    this.tempModel.clear();
   }
 
   private measure(monoNs: bigint, rtcUtcNs: bigint, reference: Timescale): void {
     this.measurements.push({ monoNs, offsetNs: Number(rtcUtcNs - reference.utcAt(monoNs)) });
+    this.tempModel.addMeasurement(monoNs, this.measurements.at(-1)!.offsetNs);
     if (this.measurements.length > MAX_MEASUREMENTS) this.measurements.shift();
     if (this.measurements.length < 4) return;
     // The fit is over up to an hour of points: once there are many, one new second moves it little,
@@ -127,8 +143,17 @@ export class RtcSource {
       return cal.ratePpm * 1e-6 * Number(this.labelled.rtcUtcNs - cal.setAtUtcNs);
     }
     if (!m) return 0;
+    const tm = this.temperaturePrediction(monoNs);
+    if (tm) return tm.offsetNs;
     const dt = Number(monoNs - m.refMonoNs) / 1e9;
     return m.offsetNs + m.ratePpm * 1000 * dt;
+  }
+
+  /** The temperature model's prediction, when it has temperature terms (else the line is as good). */
+  private temperaturePrediction(monoNs: bigint): { offsetNs: number; sigmaNs: number; sinceSec: number } | undefined {
+    const f = this.tempModel.fit();
+    if (!f || f.terms === 'rate') return undefined;
+    return this.tempModel.predict(monoNs);
   }
 
   private errorAt(monoNs: bigint, edgeErrorNs: number): number {
@@ -139,6 +164,8 @@ export class RtcSource {
       return edgeErrorNs + (cal.setErrorNs ?? 1_000_000) + (cal.rateUncertaintyPpm + RTC_WANDER_PPM) * 1000 * sinceSetSec;
     }
     if (!m) return RTC_UNCALIBRATED_ERROR_NS;
+    const tm = this.temperaturePrediction(monoNs);
+    if (tm) return edgeErrorNs + MODEL_SIGMAS * tm.sigmaNs + RTC_MODEL_WANDER_PPM * 1000 * tm.sinceSec;
     const ageSec = Math.max(0, Number(monoNs - m.lastMonoNs) / 1e9);
     // Rate uncertainty: the fit's (3σ) or an earlier calibration's, whichever is larger.
     const ratePpm = Math.max(3 * m.rateStdPpm, this.calibration?.rateUncertaintyPpm ?? 0) + RTC_WANDER_PPM;

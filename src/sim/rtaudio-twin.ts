@@ -1,0 +1,115 @@
+import type { RtAudioLike } from '../player/sinks/audify-sink.js';
+import type { VirtualClock } from '../time/clock.js';
+
+/**
+ * A twin of what AudifySink sees of audify + RtAudio's ALSA thread, in virtual time: audify's queue
+ * of written buffers; RtAudio's callback thread, whose event k pops a buffer (or plays silence when
+ * the queue is empty), then blocks in writei until the device has room, then ticks streamTime (so a
+ * silent event is counted only when its write returns); the device buffer filled at once at the
+ * start (a burst of events); the JS frame callback for each pop delivered late by the event loop, in
+ * order, and all at once at the end of a stall. It records what really played in each device
+ * period, so a test can check the sink's period numbering against the truth.
+ */
+
+export interface RtAudioTwinOptions {
+  clock: VirtualClock;
+  periodFrames: number;
+  sampleRate: number;
+  /** Periods of the device's buffer (RtAudio's ALSA default: 4). */
+  devicePeriods?: number;
+  /** Delay from a pop to its JS callback (ns). */
+  jsDelayNs: (k: number) => number;
+  /** Event-loop stalls (virtual ns): callbacks due inside one run at its end. */
+  stalls?: Array<{ atNs: bigint; durationNs: bigint }>;
+}
+
+export class RtAudioTwin implements RtAudioLike {
+  streamTime = 0;
+  /** Per device period k: the index of the buffer written that played in it, or -1 for silence. */
+  readonly played: number[] = [];
+  private readonly queue: number[] = [];
+  private written = 0;
+  private cb: (() => void) | null = null;
+  private running = false;
+  private lastJsNs = 0n;
+  private startNs = 0n;
+
+  constructor(private readonly o: RtAudioTwinOptions) {}
+
+  getDevices() {
+    return [{ id: 0, name: 'twin', outputChannels: 2, inputChannels: 0, duplexChannels: 0, isDefaultOutput: true, isDefaultInput: false, sampleRates: [this.o.sampleRate], preferredSampleRate: this.o.sampleRate, nativeFormats: 2 }] as unknown as ReturnType<RtAudioLike['getDevices']>;
+  }
+
+  getDefaultOutputDevice(): number {
+    return 0;
+  }
+
+  openStream(...args: Parameters<RtAudioLike['openStream']>): number {
+    this.cb = args[7];
+    return this.o.periodFrames;
+  }
+
+  setFrameOutputCallback(cb: (() => void) | null): void {
+    this.cb = cb;
+  }
+
+  write(_pcm: Buffer): void {
+    this.queue.push(this.written++);
+  }
+
+  getStreamLatency(): number {
+    return (this.o.devicePeriods ?? 4) * this.o.periodFrames;
+  }
+
+  start(): void {
+    this.running = true;
+    this.startNs = this.o.clock.nowNs();
+    this.event(0);
+  }
+
+  stop(): void {
+    this.running = false;
+  }
+
+  closeStream(): void {
+    this.running = false;
+  }
+
+  private get periodNs(): number {
+    return (this.o.periodFrames * 1e9) / this.o.sampleRate;
+  }
+
+  /** When device period k is heard: its event plus the device buffer ahead of it. */
+  heardNs(k: number): bigint {
+    return this.eventNs(k) + BigInt(Math.round((this.o.devicePeriods ?? 4) * this.periodNs));
+  }
+
+  /** When event k begins: at once while the device buffer fills, then one period apart. */
+  private eventNs(k: number): bigint {
+    const b = this.o.devicePeriods ?? 4;
+    return this.startNs + BigInt(Math.round(Math.max(0, k - b + 1) * this.periodNs));
+  }
+
+  private event(k: number): void {
+    if (!this.running) return;
+    const buf = this.queue.shift();
+    this.played[k] = buf ?? -1;
+    if (buf !== undefined) this.deliver(k);
+    // writei returns when the device has room for the next: then the tick, then event k + 1.
+    const next = this.eventNs(k + 1);
+    this.o.clock.setTimer(Number(next - this.o.clock.nowNs()), () => {
+      if (!this.running) return;
+      this.streamTime += this.o.periodFrames / this.o.sampleRate;
+      this.event(k + 1);
+    });
+  }
+
+  /** The JS callback: late by the event loop, in order, and at a stall's end if due inside it. */
+  private deliver(k: number): void {
+    let at = this.o.clock.nowNs() + BigInt(Math.round(this.o.jsDelayNs(k)));
+    for (const st of this.o.stalls ?? []) if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;
+    if (at < this.lastJsNs) at = this.lastJsNs;
+    this.lastJsNs = at;
+    this.o.clock.setTimer(Number(at - this.o.clock.nowNs()), () => { if (this.running) this.cb?.(); });
+  }
+}

@@ -1,0 +1,102 @@
+import test from 'ava';
+import { DAC_MAX_PPM, DAC_SAVE_MAX_SIGMA_PPM, DacClock } from '../src/player/dac-clock.js';
+import { seededRandom } from '../src/sim/oscillator.js';
+import { rigCallbackDelayNs } from '../src/sim/virtual-sink.js';
+
+/**
+ * The DAC clock on callbacks with the JACK rig's jitter (p1…p99 −0.9…+1.2 ms around the cadence,
+ * a 1 % tail to 22 ms): how far its prediction of an upcoming period's pop is from the truth, and
+ * how much that wanders (what the player would follow), for ideal and ±80 ppm DACs, with and
+ * without a saved rate, through stalls. Seeded.
+ */
+
+const P = 1024, RATE = 48_000;
+const SAMPLE_NS = 1e9 / RATE;
+const AHEAD = 6; // the engine asks for a period about this far ahead of the newest callback
+
+interface Run { errs: Array<{ sec: number; ns: number }>; dac: DacClock; firstMeasuredSec?: number }
+
+function run(o: { ppm: number; prior?: number; seed: number; minutes: number; stalls?: Array<{ atSec: number; ms: number }> }): Run {
+  const rnd = seededRandom(o.seed);
+  const dac = new DacClock(P, RATE, o.prior);
+  const per = (P * 1e9) / (RATE * (1 + o.ppm * 1e-6));
+  const errs: Run['errs'] = [];
+  let firstMeasuredSec: number | undefined;
+  const n = Math.round((o.minutes * 60 * RATE) / P);
+  for (let p = 0; p < n; p++) {
+    const popNs = 1e9 + p * per;
+    let seenNs = popNs + rigCallbackDelayNs(rnd);
+    // A stall: every callback due inside it runs at its end (a burst).
+    for (const st of o.stalls ?? []) { const a = 1e9 + st.atSec * 1e9; if (seenNs >= a && seenNs < a + st.ms * 1e6) seenNs = a + st.ms * 1e6 + (seenNs - a) * 1e-3; }
+    dac.observe(p, BigInt(Math.round(seenNs)));
+    const q = dac.popMonoNs(p + AHEAD);
+    if (q !== undefined) errs.push({ sec: (p * P) / RATE, ns: Number(q) - (1e9 + (p + AHEAD) * per) });
+    if (firstMeasuredSec === undefined && dac.measuredPpm() !== undefined) firstMeasuredSec = (p * P) / RATE;
+  }
+  return { errs, dac, firstMeasuredSec };
+}
+
+const span = (xs: number[]) => ({ min: Math.min(...xs), max: Math.max(...xs) });
+const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
+
+for (const ppm of [0, 80, -80]) {
+  test(`rig jitter, a DAC ${ppm} ppm off, no saved rate: nominal until the fit knows better, then within a sample and no wander`, (t) => {
+    for (const seed of [1, 2, 3]) {
+      const r = run({ ppm, seed, minutes: 10 });
+      const late = r.errs.filter((e) => e.sec >= 60).map((e) => e.ns);
+      const s = span(late);
+      const rate = r.dac.rate();
+      t.log(`seed ${seed}: fit adopted at ${r.firstMeasuredSec?.toFixed(1)} s; after 60 s the prediction is ${us(s.min)} … ${us(s.max)} off (wander ${us(s.max - s.min)}); rate ${rate.ppm.toFixed(3)} ± ${rate.sigmaPpm.toFixed(3)} ppm; ${r.dac.corrections} corrections, ${r.dac.heldBack} held back as noise`);
+      t.true(r.firstMeasuredSec! > 2, 'a couple of seconds of callbacks do not replace the prior');
+      t.true(s.max - s.min <= SAMPLE_NS, `wander ${s.max - s.min} ns`);
+      t.true(Math.max(-s.min, s.max) <= SAMPLE_NS, 'within a sample of the truth');
+      t.true(Math.abs(rate.ppm - ppm) < 0.1 && Math.abs(rate.ppm - ppm) < 4 * rate.sigmaPpm + 0.02, `rate ${rate.ppm} ± ${rate.sigmaPpm}`);
+      t.true(r.dac.heldBack > r.dac.corrections, 'most refits are noise and change nothing');
+      t.is(r.dac.savableRatePpm(), rate.ppm);
+    }
+  });
+}
+
+test('a saved rate (2 ppm off today) places well from the first seconds', (t) => {
+  for (const seed of [4, 5, 6]) {
+    const r = run({ ppm: -60, prior: -58, seed, minutes: 2 });
+    const early = span(r.errs.filter((e) => e.sec >= 2 && e.sec < 10).map((e) => e.ns));
+    const later = span(r.errs.filter((e) => e.sec >= 10).map((e) => e.ns));
+    t.log(`seed ${seed}: 2-10 s ${us(early.min)} … ${us(early.max)}, from 10 s ${us(later.min)} … ${us(later.max)}`);
+    // Early, the error is how late the earliest of a few hundred callbacks happened to be.
+    t.true(Math.max(-early.min, early.max) <= 100_000, `${early.min} … ${early.max} ns`);
+    t.true(Math.max(-later.min, later.max) <= SAMPLE_NS, `${later.min} … ${later.max} ns`);
+    t.true(r.firstMeasuredSec! > 10, 'the saved rate is kept until a fit knows better than it (±3 ppm)');
+  }
+});
+
+test('stalls of 50-500 ms (late bursts of callbacks) do not move the line', (t) => {
+  const stalls = [50, 120, 250, 500].map((ms, i) => ({ atSec: 90 + 20 * i, ms }));
+  const r = run({ ppm: 40, seed: 7, minutes: 4, stalls });
+  const late = r.errs.filter((e) => e.sec >= 60).map((e) => e.ns);
+  const s = span(late);
+  t.log(`through ${stalls.length} stalls: ${us(s.min)} … ${us(s.max)}`);
+  t.true(s.max - s.min <= SAMPLE_NS && Math.max(-s.min, s.max) <= SAMPLE_NS);
+});
+
+test('only a rate measured well is saved: not a prior, not one known worse than 1 ppm, not a clamped or faulted one', (t) => {
+  const short = run({ ppm: 30, seed: 8, minutes: 0.2 });
+  t.is(short.dac.savableRatePpm(), undefined, '12 s of callbacks: not known to 1 ppm');
+  t.true(short.dac.rate().sigmaPpm > DAC_SAVE_MAX_SIGMA_PPM);
+  const prior = new DacClock(P, RATE, 12);
+  t.is(prior.savableRatePpm(), undefined, 'a prior is not a measurement');
+  t.is(prior.rate().ppm.toFixed(6), '12.000000');
+  const wild = run({ ppm: 350, seed: 9, minutes: 3 });
+  t.true(Math.abs(wild.dac.rate().ppm - DAC_MAX_PPM) < 0.1, `beyond any DAC: clamped (${wild.dac.rate().ppm})`);
+  t.is(wild.dac.savableRatePpm(), undefined, 'a clamped rate is never saved');
+  const good = run({ ppm: -20, seed: 10, minutes: 3 });
+  t.not(good.dac.savableRatePpm(), undefined);
+  good.dac.markFaulted();
+  t.is(good.dac.savableRatePpm(), undefined, 'faulted: not saved');
+  const rateBefore = good.dac.rate().ppm;
+  good.dac.reset();
+  t.is(good.dac.popMonoNs(0), undefined, 'after a reset it learns the offset again');
+  t.is(good.dac.rate().ppm, rateBefore, 'the crystal is the same: its rate stays, as the prior');
+  t.is(good.dac.savableRatePpm(), undefined, 'and is not offered again until measured again');
+  t.is(new DacClock(P, RATE, 900).rate().ppm, 0, 'a saved rate beyond any DAC is ignored');
+});
