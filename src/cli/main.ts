@@ -5,7 +5,8 @@ import { configToToml, embeddedConfig, loadConfigFile, PACKAGE_DIR, parseStartSp
 import { systemTimeZone } from '../service/schedule.js';
 import { createLogger } from '../service/log.js';
 import { run } from '../service/run.js';
-import { serve, takeLock } from '../service/daemon.js';
+import { serve, takeLock, type ServeOptions } from '../service/daemon.js';
+import { rideIdOf, startFleet } from '../fleet/index.js';
 import { startTimingChain } from '../service/hardware.js';
 import { chooseHardware } from './hardware-choice.js';
 import { statusCommand } from './status.js';
@@ -23,6 +24,10 @@ import { stopWhenOutputCloses } from './output.js';
 import { readPlaylist } from '../player/m3u.js';
 import { registerFleet } from './fleet.js';
 import { join, resolve } from 'node:path';
+
+/** The service's fleet control: the ride a command names is its start instant (src/fleet/command.ts). */
+const fleetStarter: NonNullable<ServeOptions['startFleet']> = ({ rideStartUtcNs, ...o }) =>
+  startFleet({ ...o, rideId: () => { const u = rideStartUtcNs(); return u === undefined ? undefined : rideIdOf(u); } });
 
 /** The jaudiosync command line. Every failure is one clear message and a non-zero exit, never a stack trace. */
 
@@ -68,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
       if (fromTrack !== undefined && o.resume) throw new Error('--from-track and --resume: choose one');
       const at = o.at !== undefined ? o.at.trim() : undefined;
       if (at !== undefined) startOption('--at', at);
-      await serve({ loadConfig: () => loadConfig(o.config), hardware: (c) => chooseHardware(c), log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at, output: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined, version: version() });
+      await serve({ loadConfig: () => loadConfig(o.config), hardware: (c) => chooseHardware(c), startFleet: fleetStarter, log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at, output: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined, version: version() });
     });
 
   for (const [name, what, extra] of [['install', 'install as a boot service (root): user, /opt/jaudiosync, config, unit; checks config.txt', ['--edit-boot-config', 'also add the missing config.txt lines (backed up first)']], ['uninstall', 'remove the boot service (root); config and state are kept unless --purge', ['--purge', 'also remove the config, the state and the user']]] as const) {

@@ -9,6 +9,8 @@ import { sleepMono, sleepUntilUtc, untilAborted } from '../session/wake.js';
 import { clockSettled } from '../session/readiness.js';
 import { hrtimeClock } from '../time/clock.js';
 import { isoFromUtcNs, type SourceName } from '../time/timescale.js';
+import type { DeviceStatus, Fleet, FleetOptions } from '../fleet/index.js';
+import type { PlanOp } from '../player/plan-ops.js';
 import { systemTimeZone } from './schedule.js';
 import { readCpuTempC } from '../time/drift-log.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -55,6 +57,8 @@ export interface ServeOptions {
   output?: 'alsa' | 'wav';
   wavPath?: string;
   version: string;
+  /** Starts fleet control (src/fleet, chosen by the CLI like the hardware): the ride is named by its start instant. */
+  startFleet?(o: Omit<FleetOptions, 'rideId'> & { rideStartUtcNs(): bigint | undefined }): Promise<Fleet>;
 }
 
 interface ResumeState { v: 1; playlist: string; track: number; title?: string; savedAtUtc: string }
@@ -79,13 +83,20 @@ interface Service {
   resolved?: { spec: string; utcNs: bigint };
   wavWritten: boolean;
   cpuTempC?: number;
+  /** Fleet control when a network exists (src/fleet): its operations go into every plan. */
+  fleet?: Fleet;
+  fleetOps: PlanOp[];
+  fleetDigest?: string;
+  /** The start instant of the ride now (the fleet's ride id), and of the last one played. */
+  rideStartUtcNs?: bigint;
+  lastPlayedStartUtcNs?: bigint;
 }
 
 export async function serve(o: ServeOptions): Promise<void> {
   const config = o.loadConfig();
   const lock = await takeLock(config);
   const s: Service = {
-    o, log: o.log, config, audio: config.audio, hardware: o.hardware(config), live: newLive(o, config), stopping: false, wake: new AbortController(), wavWritten: false,
+    o, log: o.log, config, audio: config.audio, hardware: o.hardware(config), live: newLive(o, config), stopping: false, wake: new AbortController(), wavWritten: false, fleetOps: [],
     chain: undefined as unknown as TimingChain,
   };
   const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
@@ -95,6 +106,10 @@ export async function serve(o: ServeOptions): Promise<void> {
     o.log.info(`timing: ${s.chain.describe}`);
     cleanups.push(() => s.chain.stop());
     cleanups.push(await startStatus(s), startCpuTemp(s), await startLed(s), handleSignals(s));
+    if (config.fleet.enabled && o.startFleet) {
+      s.fleet = await startFleetFor(s, o.startFleet);
+      cleanups.push(() => s.fleet?.stop());
+    }
     await schedule(s);
   } finally {
     for (const c of cleanups.reverse()) await c();
@@ -125,9 +140,10 @@ async function schedule(s: Service): Promise<void> {
     const outcome = await playOnce(s, startUtcNs, fromTrack);
     if (outcome === 'retry') continue;
     fromTrack = undefined;
+    s.lastPlayedStartUtcNs = startUtcNs;
     if (outcome.startUtcNs !== undefined) notBeforeUtcNs = outcome.startUtcNs + 1n;
     if (s.stopping || s.pending) continue;
-    if (!isRepeating(spec)) {
+    if (!isRepeating(spec) && pendingFleetStart(s) === undefined) {
       if (!s.o.service) break;
       s.live.playback = { state: 'idle' };
       s.live.schedule = { note: 'the one-off start is over: nothing more is scheduled (edit schedule.start, then systemctl reload jaudiosync)' };
@@ -144,6 +160,18 @@ async function schedule(s: Service): Promise<void> {
  * ready (so that every device picks the same 10 s slot). Undefined when interrupted.
  */
 async function nextOccurrence(s: Service, spec: StartSpecParsed, notBeforeUtcNs?: bigint): Promise<bigint | undefined> {
+  const start = await configuredOccurrence(s, spec, notBeforeUtcNs);
+  const fleetStart = pendingFleetStart(s);
+  const chosen = fleetStart !== undefined && (start === undefined || start <= s.lastPlayedStartUtcNs! || fleetStart < start) ? fleetStart : start;
+  if (chosen !== undefined) {
+    s.rideStartUtcNs = chosen;
+    s.live.schedule = { ...s.live.schedule, nextStartUtc: isoFromUtcNs(chosen) };
+    s.fleet?.refresh(); // commands stored for this ride (a stop before a reboot) count from its first frame
+  }
+  return chosen;
+}
+
+async function configuredOccurrence(s: Service, spec: StartSpecParsed, notBeforeUtcNs?: bigint): Promise<bigint | undefined> {
   if (spec.kind !== 'absolute' && !isRepeating(spec)) {
     if (!(await waitForClock(s))) return undefined;
     const start = resolveOnce(s, spec, utcNow(s));
@@ -182,7 +210,7 @@ async function playOnce(s: Service, startUtcNs: bigint, fromTrack?: number): Pro
   try {
     const r = await run({
       config: s.config, log: s.log, chain: s.chain, abort: stop.signal, live: s.live, fromTrack, processStartNs: s.o.processStartNs,
-      at: s.o.at, resolveStart: () => startUtcNs,
+      at: s.o.at, resolveStart: () => startUtcNs, ops: () => s.fleetOps,
       output: { kind: s.o.output, wavPath: s.o.wavPath, appendWav: s.wavWritten }, liveAudio: () => s.audio,
       onTrack: (i, title) => saveResume(s, i + 1, title), onSession: (x) => { s.session = x; },
     });
@@ -203,6 +231,46 @@ async function playOnce(s: Service, startUtcNs: bigint, fromTrack?: number): Pro
     s.wake.signal.removeEventListener('abort', onWake);
     s.session = undefined;
   }
+}
+
+/** A fleet `start` not played yet: an operator started a ride (the idle service plays it). */
+function pendingFleetStart(s: Service): bigint | undefined {
+  const starts = s.fleetOps.filter((op) => op.op === 'start').map((op) => op.atUtcNs);
+  const last = starts.length ? starts.reduce((a, b) => (b > a ? b : a)) : undefined;
+  return last !== undefined && (s.lastPlayedStartUtcNs === undefined || last > s.lastPlayedStartUtcNs) ? last : undefined;
+}
+
+/** Starts fleet control: its operations go into the plan of the session playing now and of every later one. */
+function startFleetFor(s: Service, start: NonNullable<ServeOptions['startFleet']>): Promise<Fleet> {
+  return start({
+    config: s.config, log: s.log, clock: hrtimeClock, utcNowNs: () => utcNow(s), stateDir: stateDir(s.config),
+    rideStartUtcNs: () => s.rideStartUtcNs,
+    status: () => deviceStatus(s),
+    onOps: (ops, info) => {
+      const hadStart = pendingFleetStart(s);
+      s.fleetOps = ops;
+      s.fleetDigest = info.digest;
+      for (const a of info.accepted) {
+        if (a.lateNs > 0) s.log.info(`fleet: ${a.op} (${a.id.slice(0, 12)}) arrived ${(a.lateNs / 1e6).toFixed(0)} ms after its instant: re-placed onto the plan`);
+      }
+      s.session?.opsChanged();
+      // An operator's start while the service idles between rides: plan it now.
+      if (!s.session && pendingFleetStart(s) !== hadStart) s.wake.abort();
+    },
+  });
+}
+
+/** What this device reports to the fleet (status/<device>): never pretending, simulated or not. */
+function deviceStatus(s: Service): DeviceStatus {
+  const ts = s.chain.clock.timescale();
+  const bound = ts.errorBoundAt(hrtimeClock.nowNs());
+  const p = s.live.playback;
+  return {
+    clock: { state: ts.state, source: ts.source, errorBoundUs: Number.isFinite(bound) ? bound / 1000 : null },
+    simulated: s.chain.simulated,
+    playback: p && { state: p.state, track: p.track, tracks: p.tracks, positionSec: p.positionSec, syncErrorUs: p.syncErrorUs },
+    planDigest: s.fleetDigest,
+  };
 }
 
 /** Until the clock has settled on its best source, or clock.lock_timeout_s; false when interrupted. */
@@ -371,6 +439,7 @@ function snapshot(s: Service): LiveStatus {
   const start = s.session?.startUtcNs ?? (live.schedule?.nextStartUtc ? BigInt(Date.parse(live.schedule.nextStartUtc)) * 1_000_000n : undefined);
   if (live.schedule && start !== undefined) live.schedule.countdownSec = Math.max(0, Number(start - ts.utcAt(now)) / 1e9);
   live.health = { ...live.health!, ...chain.health(), ppsFault: gps?.ppsFault };
+  if (s.fleet?.enabled) live.fleet = s.fleet.snapshot();
   return live;
 }
 

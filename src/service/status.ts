@@ -62,6 +62,8 @@ export interface LiveStatus {
   version: string;
   config: string;
   startedAtUtc: string;
+  /** Fleet control, when enabled: broker, ride, the command set's digest, what was accepted and refused. */
+  fleet?: import('../fleet/index.js').FleetSnapshot;
   /** Which timing parts are real, simulated, absent (not configured) or waiting (configured, not found yet). */
   hardware?: HardwareStatus;
   clock?: {
