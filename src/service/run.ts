@@ -71,7 +71,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   const onProblem = (m: string) => { problems.push(m); log.warn(m); if (opts.live) addProblem(opts.live, m); };
   const spec = parseStartSpec(opts.at ?? config.schedule.start);
   if (!spec) throw new Error(`start "${opts.at ?? config.schedule.start}" not understood: expected "next-10s", "+SECONDS", "daily HH:MM", "cron EXPR" or an ISO 8601 instant with offset`);
-  const tl = await loadTimeline(config, opts.fromTrack, mayJoinLate(opts, spec), log, onProblem);
+  const tl = await loadTimeline(config, opts.fromTrack, needsTimeline(opts, spec), log, onProblem);
   const format = { sampleRate: config.audio.sample_rate, channels: config.audio.channels };
   const queue = new TrackQueue(tl.entries, findFfmpeg(config.audio.ffmpeg || undefined).path, format, gapFrames(config), {
     onProblem,
@@ -172,12 +172,13 @@ function keepDacRate(config: Config, sampleRate: number, session: PlaybackSessio
 }
 
 /**
- * Without a shared manifest this device counts frames itself (once per file, cached) only where a
- * late join may need them: a repeating schedule (a restart during today's ride) or a start that the
- * clock already says has passed. An on-time start decodes as it plays.
+ * Without a shared manifest this device counts frames itself (once per file, cached) only where the
+ * whole timeline is needed up front: a repeating schedule (a restart during today's ride), a start
+ * that the clock already says has passed, or fleet control (a skip or seek lands on a track's first
+ * frame). An on-time start decodes as it plays.
  */
-function mayJoinLate(opts: RunOptions, spec: StartSpecParsed): boolean {
-  if (isRepeating(spec)) return true;
+function needsTimeline(opts: RunOptions, spec: StartSpecParsed): boolean {
+  if (isRepeating(spec) || opts.config.fleet.enabled) return true;
   // Relative starts are resolved once the clock is ready: ahead of it by construction.
   if (spec.kind !== 'absolute') return false;
   return spec.utcNs < opts.chain.clock.timescale().utcAt(hrtimeClock.nowNs());
