@@ -1,4 +1,5 @@
 import audify from 'audify';
+import { rtaudioDeviceName } from '../../../drivers/platform/pi.js';
 import type { PcmFormat } from '../decoder.js';
 import { NoAudioDeviceError, type OutputSink } from './sink.js';
 import { probeAlsaOutputs } from './alsa-probe.js';
@@ -77,7 +78,7 @@ export class AudifySink implements OutputSink {
     if (devices.length === 0) throw new NoAudioDeviceError('no ALSA output device found');
     const dev = this.opts.deviceName === 'default'
       ? devices.find((d) => d.id === rt.getDefaultOutputDevice()) ?? devices[0]!
-      : devices.find((d) => d.name === this.opts.deviceName);
+      : devices.find((d) => d.name === rtaudioDeviceName(this.opts.deviceName)); // hw:CARD=… names too
     if (!dev) {
       throw new NoAudioDeviceError(`ALSA output device "${this.opts.deviceName}" not found; there are: ${devices.map((d) => `"${d.name}"`).join(', ')}`);
     }
