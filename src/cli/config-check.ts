@@ -63,7 +63,8 @@ export async function configProblems(config: Config, env: CheckEnv, machine = tr
     const wanted = rtaudioDeviceName(config.audio.device, env.root);
     if (!outs.some((o) => o.name === wanted)) {
       const pcms = alsaPlaybackPcms(env.root);
-      const known = [...pcms.map((p) => p.alsaName), ...outs.map((o) => o.name)];
+      // Each output by its ALSA name where /proc/asound maps it (stable across USB order), else RtAudio's.
+      const known = outs.map((o) => pcms.find((p) => p.rtaudioName === o.name)?.alsaName ?? o.name);
       add('audio.device', `audio.device = "${config.audio.device}": no such audio output here${known.length ? `; there are: ${[...new Set(known)].map((n) => `"${n}"`).join(', ')}` : ' (no audio output at all)'}`,
         'plug in / enable the DAC, or set audio.device to one that `jaudiosync devices` lists');
     }

@@ -40,7 +40,7 @@ export interface DoctorOptions {
 
 export async function doctor(config: Config, opts: DoctorOptions = {}): Promise<number> {
   const root = opts.root ?? '';
-  const env = opts.env ?? machineCheckEnv(BigInt(Date.now()) * 1_000_000n);
+  const env = { ...(opts.env ?? machineCheckEnv(BigInt(Date.now()) * 1_000_000n)), root };
   const out = opts.out ?? process.stdout;
   const checks: Check[] = [];
   const add = (c: Check) => { checks.push(c); if (!opts.json) printCheck(out, c); };
@@ -174,7 +174,7 @@ async function ppsCheck(name: string, path: string, gpio: number, root: string, 
   } else if (!b || b.seq === 0) {
     add({ name, verdict: silentVerdict, detail: `${path}${which} exists but has never pulsed: the overlay is loaded, no edge arrives`, fix: `check the wire to GPIO${dev?.gpio ?? gpio} (pin 12 for GPIO18, pin 11 for GPIO17) and that the GPS has a fix (most modules pulse only then; their PPS LED blinks)` });
   } else {
-    add({ name, verdict: silentVerdict, detail: `${path}${which} pulsed before (seq ${b.seq}) but not in the last ${(watchMs / 1000).toFixed(1)} s`, fix: 'the GPS lost its fix (antenna, sky view) or the wire came loose' });
+    add({ name, verdict: silentVerdict, detail: `${path}${which} pulsed before (seq ${b.seq}) but not in the last ${watchMs / 1000} s`, fix: 'the GPS lost its fix (antenna, sky view) or the wire came loose' });
   }
 }
 
