@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 say() { printf 'bundle: %s\n' "$*"; }
-[ -f dist/src/cli/main.js ] && [ -f node_modules/.jaudiosync-installed ] || { echo "bundle.sh: not set up here: run scripts/setup.sh first" >&2; exit 1; }
+[ -f dist/src/cli/main.js ] && [ -d node_modules/audify ] || { echo "bundle.sh: not set up here: run scripts/setup.sh first" >&2; exit 1; }
 
 arch=$(dpkg --print-architecture 2>/dev/null || uname -m)
 version=$(node -p 'require("./package.json").version')
@@ -34,7 +34,7 @@ mkdir -p "$dest"
 
 # 1. The project: what git knows (or package.json's "files" without git), plus the build.
 if [ -d .git ] || git rev-parse --git-dir >/dev/null 2>&1; then
-  git ls-files -co --exclude-standard | grep -Ev '^(node_modules|test|bench|calibrate/test)/' | tar -cf - -T - | tar -xf - -C "$dest"
+  git ls-files -co --exclude-standard | grep -Ev '^(node_modules|test|bench|src|drivers)/|^calibrate/.*\.ts$' | tar -cf - -T - | tar -xf - -C "$dest"
 else
   tar -cf - bin Music systemd examples scripts README.md package.json package-lock.json | tar -xf - -C "$dest"
 fi
