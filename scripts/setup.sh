@@ -76,8 +76,9 @@ install_node() {
   apt_update
   cand=$(apt-cache policy nodejs 2>/dev/null | sed -n 's/^ *Candidate: \([0-9]*\).*/\1/p')
   if [ -n "$cand" ] && [ "$cand" != "(none)" ] && [ "$cand" -ge "$NODE_MIN" ] 2>/dev/null; then
-    say "installing Debian's nodejs (version $cand), npm, and libnode-dev (the headers native addons build against)"
-    as_root apt-get install -y -q --no-install-recommends nodejs npm libnode-dev >/dev/null
+    local dev=(); apt-cache show libnode-dev >/dev/null 2>&1 && dev=(libnode-dev)
+    say "installing Debian's nodejs (version $cand), npm${dev:+, and libnode-dev (the headers native addons build against)}"
+    as_root apt-get install -y -q --no-install-recommends nodejs npm "${dev[@]}" >/dev/null
     hash -r; return 0
   fi
   command -v curl >/dev/null || as_root apt-get install -y -q --no-install-recommends curl ca-certificates >/dev/null
@@ -112,7 +113,7 @@ fi
 
 # Native addons build against the headers of the Node that runs them: Debian's come in libnode-dev.
 node_prefix=$(dirname "$(dirname "$(node -p process.execPath)")")
-if [ ! -f "$node_prefix/include/node/node.h" ] && [ "$node_prefix" = /usr ]; then pkgs+=(libnode-dev); fi
+if [ ! -f "$node_prefix/include/node/node.h" ] && [ "$node_prefix" = /usr ] && apt-cache show libnode-dev >/dev/null 2>&1; then pkgs+=(libnode-dev); fi
 
 missing=()
 for p in "${pkgs[@]}"; do
