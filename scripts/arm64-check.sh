@@ -26,9 +26,9 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITES=(bookworm trixie)
 PHASE=all
 # Per phase, the longest a guest may run before the check gives up on it (emulation is slow).
-TIMEOUT_BASE=${TIMEOUT_BASE:-5400}
-TIMEOUT_CHECK=${TIMEOUT_CHECK:-10800}
-TIMEOUT_OFFLINE=${TIMEOUT_OFFLINE:-3600}
+TIMEOUT_BASE=${TIMEOUT_BASE:-14400}
+TIMEOUT_CHECK=${TIMEOUT_CHECK:-28800}
+TIMEOUT_OFFLINE=${TIMEOUT_OFFLINE:-10800}
 while [ $# -gt 0 ]; do
   case "$1" in
     bookworm|trixie) SUITES=("$1"); shift ;;

@@ -56,7 +56,7 @@ install_node_from_registry() {
   local pkg dir tmp
   pkg=$(registry_pkg)
   [ -n "$pkg" ] || return 1
-  dir="/usr/local/lib/nodejs/node-v$NODE_PIN-$pkg"
+  dir="/usr/local/lib/nodejs/node-v$NODE_PIN-${pkg#node-}" # as the official tarball names it
   say "installing Node $NODE_PIN from the npm registry's $pkg package (the official build) into $dir, npm $NPM_PIN beside it, linked from /usr/local/bin"
   tmp=$(mktemp -d)
   curl -fsSL --retry 3 "$REGISTRY/$pkg/-/$pkg-$NODE_PIN.tgz" -o "$tmp/node.tgz" || { rm -rf "$tmp"; return 1; }
