@@ -62,15 +62,19 @@ fi
 if [ "$DEBS" = 1 ]; then
   want=(ffmpeg)
   ldd "$node_bin" 2>/dev/null | grep -q libnode && want+=(nodejs)
-  mkdir -p "$dest/debs"
-  mapfile -t closure < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances "${want[@]}" 2>/dev/null | grep -E '^[a-z0-9]' | sort -u)
-  keep=()
-  for p in "${closure[@]}"; do
-    prio=$(dpkg-query -W -f='${Priority}' "$p" 2>/dev/null || apt-cache show "$p" 2>/dev/null | sed -n 's/^Priority: //p' | head -n 1)
-    case "$prio" in required|important) ;; *) keep+=("$p") ;; esac
+  mkdir -p "$dest/debs/partial"
+  # apt resolves the closure as for a system with nothing installed (an empty dpkg status): one
+  # consistent set, alternatives chosen as apt would; then what every Debian has is dropped.
+  status=$(mktemp); trap 'rm -rf "$stage" "$status"' EXIT
+  if ! apt-get install -y -q --download-only --no-install-recommends -o Dir::State::status="$status" \
+      -o Dir::Cache::archives="$dest/debs" "${want[@]}" > "$stage/apt.log" 2>&1; then
+    cat "$stage/apt.log" >&2; echo "bundle.sh: could not download ${want[*]} and their dependencies (root needed; network?)" >&2; exit 1
+  fi
+  rm -rf "$dest/debs/partial" "$dest/debs/lock"
+  for f in "$dest"/debs/*.deb; do
+    case "$(dpkg-deb -f "$f" Priority)" in required|important) rm "$f" ;; esac
   done
-  say "downloading ${#keep[@]} Debian packages (${want[*]} and their dependencies) into debs/"
-  (cd "$dest/debs" && apt-get download "${keep[@]}" >/dev/null 2>"$stage/apt.err") || { cat "$stage/apt.err" >&2; exit 1; }
+  say "$(ls "$dest"/debs/*.deb | wc -l) Debian packages (${want[*]} and their dependencies) in debs/"
 fi
 
 cat > "$dest/jaudiosync" <<'SH'
