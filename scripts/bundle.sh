@@ -60,7 +60,7 @@ fi
 # 4. Debian packages a fresh system of this release lacks (with --debs): the runtime packages and
 #    their dependencies, less what every Debian has (priority required/important).
 if [ "$DEBS" = 1 ]; then
-  want=(ffmpeg)
+  want=(ffmpeg socat) # socat: the simulated GPS of the demo (a pty pair)
   ldd "$node_bin" 2>/dev/null | grep -q libnode && want+=(nodejs)
   mkdir -p "$dest/debs/partial"
   # apt resolves the closure as for a system with nothing installed (an empty dpkg status): one
