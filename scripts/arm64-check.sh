@@ -149,6 +149,11 @@ phase_base() {
   if [ -L "$d/root/proc" ]; then rm "$d/root/proc"; mkdir "$d/root/proc"; fi
   echo "deb $MIRROR $suite main" > "$d/root/etc/apt/sources.list"
   echo "jas-$suite" > "$d/root/etc/hostname"
+  # Emulated CPU time is scarce: the guest boots on our own initramfs, so the kernel package need not
+  # build one, and man pages and docs need not be unpacked.
+  mkdir -p "$d/root/etc/initramfs-tools" "$d/root/etc/dpkg/dpkg.cfg.d"
+  echo "update_initramfs=no" > "$d/root/etc/initramfs-tools/update-initramfs.conf"
+  printf 'path-exclude=/usr/share/man/*\npath-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\npath-exclude=/usr/share/locale/*\n' > "$d/root/etc/dpkg/dpkg.cfg.d/01-jas-nodoc"
   make_boot "$d/root" "$d"
   install_guest_script "$d/root"
   say "$suite: first stage $(($(date +%s) - t0)) s; kernel $(cat "$d/kernel-version")"
