@@ -151,8 +151,9 @@ phase_base() {
   echo "jas-$suite" > "$d/root/etc/hostname"
   # Emulated CPU time is scarce: the guest boots on our own initramfs, so the kernel package need not
   # build one, and man pages and docs need not be unpacked.
-  mkdir -p "$d/root/etc/initramfs-tools" "$d/root/etc/dpkg/dpkg.cfg.d"
-  echo "update_initramfs=no" > "$d/root/etc/initramfs-tools/update-initramfs.conf"
+  # (The guest's INITRD=No makes the kernel's initramfs hook skip; a file here would be a conffile
+  # dpkg asks about.)
+  mkdir -p "$d/root/etc/dpkg/dpkg.cfg.d"
   printf 'path-exclude=/usr/share/man/*\npath-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\npath-exclude=/usr/share/locale/*\n' > "$d/root/etc/dpkg/dpkg.cfg.d/01-jas-nodoc"
   make_boot "$d/root" "$d"
   install_guest_script "$d/root"

@@ -5,6 +5,7 @@
 # /out/steps.txt as "STEP name rc=N SECONDS s". Powers the guest off at the end, whatever happened.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb
 export DEBIAN_FRONTEND=noninteractive CI=true NO_COLOR=1
+export INITRD=No # the kernel package's hook builds no initramfs: the guest boots on the check's own
 [ -e /proc/cmdline ] || mount -t proc proc /proc; [ -e /sys/class ] || mount -t sysfs sys /sys
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts 2>/dev/null; mount -t tmpfs tmpfs /dev/shm 2>/dev/null
 mount -t tmpfs tmpfs /run 2>/dev/null; mount -t tmpfs tmpfs /tmp 2>/dev/null
