@@ -66,10 +66,10 @@ check)
   step decode-bench node --import tsx bench/decode.ts
   step run-wav node bin/jaudiosync.js run --output wav --wav /tmp/run.wav
   ls -l /tmp/run.wav >> /out/run-wav.log 2>&1
+  step bundle bash scripts/bundle.sh --debs --out /out
   step unit-tests npx ava --timeout=20m --concurrency 1 test/config.test.ts test/config-check.test.ts test/platform.test.ts \
     test/m3u.test.ts test/schedule.test.ts test/pps.test.ts test/ds3231.test.ts test/decoder.test.ts \
     test/tracks.test.ts test/log.test.ts test/drift-log.test.ts test/led.test.ts test/bundle.test.ts
-  step bundle bash scripts/bundle.sh --debs --out /out
   ;;
 offline)
   say "network: none ($(ls /sys/class/net | tr '\n' ' '))"
