@@ -114,6 +114,9 @@ fi
 
 # 3. Config and music: created once, never overwritten.
 mkdir -p "$ETC" "$STATE"
+if [ -f "$ROOT/boot/firmware/jaudiosync.toml" ]; then
+  say "$ROOT/boot/firmware/jaudiosync.toml (the boot partition) takes precedence over $ETC/config.toml"
+fi
 if [ ! -f "$ETC/config.toml" ]; then
   install -m 0640 "$SRC/examples/config.toml" "$ETC/config.toml"
   say "wrote $ETC/config.toml from the example: edit schedule.start and playlist.path"

@@ -108,7 +108,7 @@ test('the boot partition config wins over /etc, and says so; BOM and CRLF accept
   t.regex(r.stdout, /^volume_db = -6$/m);
   const d = await runCli(['doctor', '--json'], { env: { JAUDIOSYNC_ROOT: root } });
   const checks = (JSON.parse(d.stdout) as { checks: Array<{ name: string; detail: string }> }).checks;
-  t.is(checks.find((c) => c.name === 'config')?.detail.startsWith(`config: ${join(root, BOOT_CONFIG_PATH)}`), true);
+  t.is(checks.find((c) => c.name === 'config')?.detail.startsWith(`${join(root, BOOT_CONFIG_PATH)} (on the boot partition`), true);
 });
 
 async function runDoctor(pi: FakePi, toml: string, over: Partial<CheckEnv> = {}) {

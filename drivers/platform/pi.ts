@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 /**
@@ -162,4 +162,3 @@ export function platformSummary(root = ''): { model?: string; isPi: boolean; ker
   return { model, isPi: isRaspberryPi(model), kernel: kernelRelease(root) };
 }
 
-export const exists = (root: string, p: string): boolean => existsSync(join(root, p));

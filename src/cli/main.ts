@@ -292,7 +292,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-c, --config <path>', 'config file (default: as `config check`)')
     .action(async (o: { json?: boolean; config?: string }) => {
       const notes: string[] = [];
-      exitCode = await doctor(loadSystemConfig(o.config, (m) => notes.push(m)), { ...o, configNote: notes[0] });
+      exitCode = await doctor(loadSystemConfig(o.config, (m) => notes.push(m.replace(/^config: /, ''))), { ...o, configNote: notes[0] });
     });
 
   try {
