@@ -50,8 +50,18 @@ test('bundle: built project + production node_modules; unpacked elsewhere it run
   writeFileSync(join(sys, 'etc', 'group'), 'root:x:0:\naudio:x:29:\ndialout:x:20:\n');
   writeFileSync(join(sys, 'etc', 'shadow'), 'root:*:19000:0:99999:7:::\n');
   writeFileSync(join(sys, 'etc', 'gshadow'), 'root:*::\naudio:*::\ndialout:*::\n');
+  // Its Debian packages: only those not installed are put in (with --root, only said).
+  for (const name of ['jas-test-missing', 'bash']) {
+    const pkg = join(where, name);
+    mkdirSync(join(pkg, 'DEBIAN'), { recursive: true });
+    writeFileSync(join(pkg, 'DEBIAN', 'control'), `Package: ${name}\nVersion: 1.0\nArchitecture: all\nMaintainer: test <t@example.invalid>\nDescription: test\n`);
+    mkdirSync(join(root, 'debs'), { recursive: true });
+    await run('dpkg-deb', ['--build', pkg, join(root, 'debs', `${name}_1.0_all.deb`)]);
+  }
   const inst = await run(join(root, 'jaudiosync'), ['install', '--root', sys]);
+  t.regex(inst.stdout, /would install 1 Debian packages from .*debs \(not with --root\)/, 'bash is installed, the other is not');
   t.regex(inst.stdout, /copied the project to .*opt\/jaudiosync/);
+  t.false(existsSync(join(sys, 'opt', 'jaudiosync', 'debs')), 'the packages are not copied to /opt');
   t.true(existsSync(join(sys, 'opt', 'jaudiosync', 'node_modules', 'audify')));
   t.regex(readFileSync(join(sys, 'etc', 'systemd', 'system', 'jaudiosync.service'), 'utf8'), /^ExecStart=\S*node \/opt\/jaudiosync\/bin\/jaudiosync\.js run --service$/m);
 });
