@@ -64,7 +64,8 @@ if [ "$DEBS" = 1 ]; then
   ldd "$node_bin" 2>/dev/null | grep -q libnode && want+=(nodejs)
   mkdir -p "$dest/debs/partial"
   # apt resolves the closure as for a system with nothing installed (an empty dpkg status): one
-  # consistent set, alternatives chosen as apt would; then what every Debian has is dropped.
+  # consistent set, alternatives chosen as apt would; then what every Debian has (priority
+  # required) is dropped. The installer skips the rest where they are installed already.
   status=$(mktemp); trap 'rm -rf "$stage" "$status"' EXIT
   if ! apt-get install -y -q --download-only --no-install-recommends -o Dir::State::status="$status" \
       -o Dir::Cache::archives="$dest/debs" "${want[@]}" > "$stage/apt.log" 2>&1; then
@@ -72,7 +73,7 @@ if [ "$DEBS" = 1 ]; then
   fi
   rm -rf "$dest/debs/partial" "$dest/debs/lock"
   for f in "$dest"/debs/*.deb; do
-    case "$(dpkg-deb -f "$f" Priority)" in required|important) rm "$f" ;; esac
+    [ "$(dpkg-deb -f "$f" Priority)" = required ] && rm "$f" # in every Debian (debootstrap's minbase is exactly these)
   done
   say "$(ls "$dest"/debs/*.deb | wc -l) Debian packages (${want[*]} and their dependencies) in debs/"
 fi
