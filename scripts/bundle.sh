@@ -58,7 +58,7 @@ if ! ldd "$node_bin" 2>/dev/null | grep -q libnode; then
 fi
 
 # 4. Debian packages a fresh system of this release lacks (with --debs): the runtime packages and
-#    their dependencies, less what every Debian has (priority required/important).
+#    their dependencies, less what every Debian has (priority required).
 if [ "$DEBS" = 1 ]; then
   want=(ffmpeg socat) # socat: the simulated GPS of the demo (a pty pair)
   ldd "$node_bin" 2>/dev/null | grep -q libnode && want+=(nodejs)
@@ -73,7 +73,7 @@ if [ "$DEBS" = 1 ]; then
   fi
   rm -rf "$dest/debs/partial" "$dest/debs/lock"
   for f in "$dest"/debs/*.deb; do
-    [ "$(dpkg-deb -f "$f" Priority)" = required ] && rm "$f" # in every Debian (debootstrap's minbase is exactly these)
+    if [ "$(dpkg-deb -f "$f" Priority)" = required ]; then rm "$f"; fi # in every Debian (debootstrap's minbase is these)
   done
   say "$(ls "$dest"/debs/*.deb | wc -l) Debian packages (${want[*]} and their dependencies) in debs/"
 fi
