@@ -174,6 +174,11 @@ phase_base() {
 project_disk() {
   local out=$1
   (cd "$SRC" && git ls-files -co --exclude-standard | grep -v '^node_modules/' | tar -cf "$out" -T -)
+  # The CAs this host trusts beyond Debian's (a TLS-inspecting proxy on the way to the registries):
+  # the guest, whose traffic takes the same way, must trust them too.
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    tar -rf "$out" -C /usr/local/share/ca-certificates --transform 's#^\./#.jas-ca/#' .
+  fi
   truncate -s "%1M" "$out"
 }
 

@@ -57,6 +57,10 @@ check)
   network
   mkdir -p /root/jaudiosync && tar -xf /dev/vdc -C /root/jaudiosync
   cd /root/jaudiosync || finish
+  if [ -d .jas-ca ]; then # the host's extra CAs (see project_disk in arm64-check.sh)
+    cp .jas-ca/*.crt /usr/local/share/ca-certificates/ && update-ca-certificates > /dev/null
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+  fi
   echo "uname: $(uname -srm); cpus: $(nproc); $(grep MemTotal /proc/meminfo)" > /out/guest.txt
   step setup bash scripts/setup.sh
   node --version >> /out/guest.txt 2>&1
