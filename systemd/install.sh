@@ -91,14 +91,32 @@ if [ ! -f "$SRC/dist/src/cli/main.js" ]; then
   echo "install.sh: $SRC is not built: run ./scripts/setup.sh first" >&2
   exit 1
 fi
+# An offline bundle (scripts/bundle.sh --debs) carries the Debian packages this system lacks
+# (ffmpeg, perhaps nodejs): install the ones not installed yet, from the bundle, with no network.
+if compgen -G "$SRC/debs/*.deb" >/dev/null; then
+  debs=()
+  for f in "$SRC"/debs/*.deb; do
+    p=$(dpkg-deb -f "$f" Package)
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || debs+=("$f")
+  done
+  if [ ${#debs[@]} -eq 0 ]; then say "the bundle's Debian packages are installed already"
+  elif [ -n "$ROOT" ]; then say "would install ${#debs[@]} Debian packages from $SRC/debs (not with --root)"
+  else
+    say "installing ${#debs[@]} Debian packages from $SRC/debs (no network needed)"
+    DEBIAN_FRONTEND=noninteractive dpkg -i "${debs[@]}" >/dev/null || { echo "install.sh: dpkg could not install the bundle's packages (a different Debian release than the bundle's?)" >&2; exit 1; }
+  fi
+fi
 mkdir -p "$PREFIX"
 if [ "$SRC" != "$(cd "$PREFIX" && pwd)" ]; then
-  tar -C "$SRC" --exclude=./.git --exclude=./bench/build --exclude='./*.wav' -cf - . | tar -C "$PREFIX" -xf -
+  tar -C "$SRC" --exclude=./.git --exclude=./bench/build --exclude=./debs --exclude='./*.wav' -cf - . | tar -C "$PREFIX" -xf -
   say "copied the project to $PREFIX"
 fi
 
 # 3. Config and music: created once, never overwritten.
 mkdir -p "$ETC" "$STATE"
+if [ -f "$ROOT/boot/firmware/jaudiosync.toml" ]; then
+  say "$ROOT/boot/firmware/jaudiosync.toml (the boot partition) takes precedence over $ETC/config.toml"
+fi
 if [ ! -f "$ETC/config.toml" ]; then
   install -m 0640 "$SRC/examples/config.toml" "$ETC/config.toml"
   say "wrote $ETC/config.toml from the example: edit schedule.start and playlist.path"
@@ -114,8 +132,12 @@ if [ -z "$ROOT" ]; then
   chown -R "$USER_NAME:$USER_NAME" "$STATE"
 fi
 
-# 4. The unit, pointing at the node that runs here.
-NODE="$(command -v node || echo /usr/bin/node)"
+# 4. The unit, pointing at the node that runs here: Node 20+ on PATH, else the bundle's own.
+NODE="$(command -v node || true)"
+if [ -z "$NODE" ] || [ "$("$NODE" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -lt 20 ]; then
+  if [ -x "$PREFIX/node/bin/node" ]; then NODE=/opt/jaudiosync/node/bin/node; say "using the bundle's Node ($NODE)"
+  else say "WARNING: no Node.js 20 or newer here: install it (scripts/setup.sh does) before starting the service"; NODE=${NODE:-/usr/bin/node}; fi
+fi
 mkdir -p "$(dirname "$UNIT")"
 sed "s#^ExecStart=/usr/bin/node #ExecStart=$NODE #" "$SRC/systemd/jaudiosync.service" > "$UNIT.tmp"
 if [ -f "$UNIT" ] && cmp -s "$UNIT" "$UNIT.tmp"; then rm "$UNIT.tmp"; say "unit unchanged"; else mv "$UNIT.tmp" "$UNIT"; say "installed $UNIT"; fi

@@ -72,7 +72,7 @@ test('config check says the next start, and which time zone a daily start is in'
   const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(join(tmpdir(), 'jas-sched-'));
   writeFileSync(join(dir, 'c.toml'), '[schedule]\nstart = "daily 18:55"\ntimezone = "Europe/Berlin"\n');
-  const r = await runCli(['config', 'check', join(dir, 'c.toml')]);
+  const r = await runCli(['config', 'check', '--no-machine', join(dir, 'c.toml')]);
   t.is(r.code, 0, r.stderr);
   const m = /# next start: (\S+); time zone Europe\/Berlin/.exec(r.stdout);
   t.truthy(m, r.stdout);

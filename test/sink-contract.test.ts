@@ -8,7 +8,7 @@ import { AudioDeviceUnavailableError, NoAudioDeviceError, type OutputSink } from
 import { WavFileSink } from '../src/player/sinks/wav-sink.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 import { VirtualSink } from '../src/sim/virtual-sink.js';
-import { VirtualClock } from '../src/time/clock.js';
+import { hrtimeClock, VirtualClock } from '../src/time/clock.js';
 import { startAudioRig } from './helpers/audio-rig.js';
 
 /**
@@ -92,7 +92,7 @@ contract('virtual DAC (the twin)', async () => {
 
 contract('WAV file sink', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-sinkc-'));
-  const sink = new WavFileSink({ path: join(dir, 'out.wav'), format: FORMAT, periodFrames: P, nowNs: hrNow });
+  const sink = new WavFileSink({ path: join(dir, 'out.wav'), format: FORMAT, periodFrames: P, clock: hrtimeClock });
   return { sink, wait: (ms) => new Promise((r) => setTimeout(r, ms)), done: () => rmSync(dir, { recursive: true, force: true }) };
 }, { runMs: 1500 });
 
@@ -134,7 +134,7 @@ test.serial('audify sink: a named device that is not there is an error naming it
 test('the WAV sink writes a valid file for what it was asked', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-sinkw-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const sink = new WavFileSink({ path: join(dir, 'o.wav'), format: FORMAT, periodFrames: P, nowNs: hrNow });
+  const sink = new WavFileSink({ path: join(dir, 'o.wav'), format: FORMAT, periodFrames: P, clock: hrtimeClock });
   let n = 0;
   await sink.start(() => { n++; return Buffer.alloc(P * 4, 1); });
   await new Promise((r) => setTimeout(r, 300));

@@ -72,7 +72,7 @@ test('install: user, groups, project, config, unit; twice changes nothing; boot-
   t.true(existsSync(join(root, 'opt', 'jaudiosync', 'dist', 'src', 'cli', 'main.js')));
   t.true(existsSync(join(root, 'var', 'lib', 'jaudiosync', 'Music', 'Playlist.m3u8')));
   const unit = readFileSync(join(root, 'etc', 'systemd', 'system', 'jaudiosync.service'), 'utf8');
-  t.regex(unit, /^ExecStart=\S+node \/opt\/jaudiosync\/bin\/jaudiosync\.js run --service --config \/etc\/jaudiosync\/config\.toml$/m);
+  t.regex(unit, /^ExecStart=\S+node \/opt\/jaudiosync\/bin\/jaudiosync\.js run --service$/m, 'no --config: the boot partition file, else /etc/jaudiosync/config.toml');
 
   // The rider edits the config; a second install keeps it and adds no second user.
   const cfg = join(root, 'etc', 'jaudiosync', 'config.toml');

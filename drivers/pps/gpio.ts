@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { headerGpioChip, readGpioChips } from '../platform/pi.js';
 import type { PpsSink } from './types.js';
 
 /**
@@ -22,25 +22,16 @@ export const GPIO_PPS_ERROR_NS = 200_000;
 /** Edges closer than this to the previous one are contact bounce or noise, not a new second. */
 const MIN_EDGE_SPACING_NS = 500_000_000n;
 
-/** Labels of the SoC's main GPIO controller on Pi models (BCM283x/2711, and the Pi 5's RP1). */
-const SOC_LABEL = /^(pinctrl-bcm|pinctrl-rp1|raspberrypi-gpio|bcm2835)/;
-
-/** The sysfs number of a BCM GPIO: chip base + pin. Throws naming sysfs when no chip fits. */
+/**
+ * The sysfs number of a BCM GPIO: the header chip's base + pin (kernel 6.6+ bases start at 512, the
+ * Pi 5's RP1 chip sits above the SoC's own: see headerGpioChip). Throws naming sysfs when no chip fits.
+ */
 export function sysfsGpioNumber(bcmPin: number, sysfsGpioRoot = '/sys/class/gpio'): number {
-  let chips: Array<{ base: number; label: string; ngpio: number }>;
-  try {
-    chips = readdirSync(sysfsGpioRoot).filter((d) => d.startsWith('gpiochip')).map((d) => ({
-      base: Number(readFileSync(join(sysfsGpioRoot, d, 'base'), 'utf8')),
-      label: readFileSync(join(sysfsGpioRoot, d, 'label'), 'utf8').trim(),
-      ngpio: Number(readFileSync(join(sysfsGpioRoot, d, 'ngpio'), 'utf8')),
-    }));
-  } catch (e) {
-    throw new Error(`cannot read GPIO chips in ${sysfsGpioRoot}: ${(e as Error).message}. Is this a Raspberry Pi with sysfs GPIO?`);
-  }
-  const soc = chips.filter((c) => SOC_LABEL.test(c.label) && bcmPin < c.ngpio).sort((a, b) => a.base - b.base)[0]
-    ?? chips.filter((c) => bcmPin < c.ngpio).sort((a, b) => a.base - b.base)[0];
-  if (!soc) throw new Error(`no GPIO chip in ${sysfsGpioRoot} has a pin ${bcmPin}`);
-  return soc.base + bcmPin;
+  if (!existsSync(sysfsGpioRoot)) throw new Error(`cannot read GPIO chips in ${sysfsGpioRoot}: it does not exist. Is this a Raspberry Pi with sysfs GPIO?`);
+  const chips = readGpioChips(sysfsGpioRoot);
+  const chip = headerGpioChip(chips, bcmPin);
+  if (!chip) throw new Error(chips.length ? `no GPIO chip in ${sysfsGpioRoot} has a pin ${bcmPin}` : `cannot read GPIO chips in ${sysfsGpioRoot}: none there. Is this a Raspberry Pi with sysfs GPIO?`);
+  return chip.base + bcmPin;
 }
 
 export interface GpioPpsOptions {

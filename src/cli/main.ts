@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { configToToml, embeddedConfig, loadConfigFile, PACKAGE_DIR, parseStartSpec, resolveStart, type Config } from '../service/config.js';
+import { BOOT_CONFIG_PATH, configToToml, DEFAULT_CONFIG_PATH, embeddedConfig, loadConfigFile, PACKAGE_DIR, parseStartSpec, resolveStart, systemConfigPath, type Config } from '../service/config.js';
+import { configCheckCommand } from './config-check.js';
 import { systemTimeZone } from '../service/schedule.js';
 import { createLogger } from '../service/log.js';
 import { run } from '../service/run.js';
@@ -45,6 +46,22 @@ function loadConfig(path?: string): Config {
   return path ? loadConfigFile(path) : embeddedConfig();
 }
 
+/**
+ * Without --config, the service (and `config check`, `doctor`) use the system's config file:
+ * /boot/firmware/jaudiosync.toml before /etc/jaudiosync/config.toml; the embedded default when
+ * neither exists. JAUDIOSYNC_ROOT prefixes both paths (tests, images). `note` is told which file.
+ */
+function loadSystemConfig(path: string | undefined, note: (msg: string) => void): Config {
+  if (path) return loadConfigFile(path);
+  const sys = systemConfigPath(process.env.JAUDIOSYNC_ROOT ?? '');
+  if (!sys) {
+    note(`no ${BOOT_CONFIG_PATH} or ${DEFAULT_CONFIG_PATH}: using the embedded default config`);
+    return embeddedConfig();
+  }
+  note(`config: ${sys.path}${sys.shadows ? ` (on the boot partition: it takes precedence over ${sys.shadows})` : ''}`);
+  return loadConfigFile(sys.path);
+}
+
 export async function main(argv: string[]): Promise<number> {
   // `jaudiosync gps monitor | head`: the reader going away stops the command as SIGTERM would
   // (temp folders removed, socat ended), never an EPIPE stack trace.
@@ -59,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
 
   program.command('run')
     .description('discipline the clock and play the playlist at the configured instant (the service)')
-    .option('-c, --config <path>', 'config file (default: the embedded default: simulated hardware where none is found, the bundled playlist, next whole 10 s)')
+    .option('-c, --config <path>', 'config file (default: the embedded default: simulated hardware where none is found, the bundled playlist, next whole 10 s; with --service: /boot/firmware/jaudiosync.toml, else /etc/jaudiosync/config.toml)')
     .option('--at <when>', 'start instead at "next-10s", "+SECONDS" or an ISO 8601 instant with offset')
     .addOption(new Option('--output <kind>', 'audio output').choices(['alsa', 'wav']))
     .option('--wav <path>', 'WAV file to write when there is no audio device (or with --output wav)')
@@ -73,7 +90,8 @@ export async function main(argv: string[]): Promise<number> {
       if (fromTrack !== undefined && o.resume) throw new Error('--from-track and --resume: choose one');
       const at = o.at !== undefined ? o.at.trim() : undefined;
       if (at !== undefined) startOption('--at', at);
-      await serve({ loadConfig: () => loadConfig(o.config), hardware: (c) => chooseHardware(c), startFleet: fleetStarter, log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at, output: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined, version: version() });
+      const load = o.service ? () => loadSystemConfig(o.config, (m) => log.info(m)) : () => loadConfig(o.config);
+      await serve({ loadConfig: load, hardware: (c) => chooseHardware(c), startFleet: fleetStarter, log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at, output: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined, version: version() });
     });
 
   for (const [name, what, extra] of [['install', 'install as a boot service (root): user, /opt/jaudiosync, config, unit; checks config.txt', ['--edit-boot-config', 'also add the missing config.txt lines (backed up first)']], ['uninstall', 'remove the boot service (root); config and state are kept unless --purge', ['--purge', 'also remove the config, the state and the user']]] as const) {
@@ -204,10 +222,11 @@ export async function main(argv: string[]): Promise<number> {
 
   const cfg = program.command('config').description('config files');
   cfg.command('check')
-    .argument('[file]', 'config file (default: the embedded default)')
-    .description('validate a config file and print it resolved, with every default filled in')
-    .action((file?: string) => {
-      const c = loadConfig(file);
+    .argument('[file]', 'config file (default: the one the service uses: /boot/firmware/jaudiosync.toml, else /etc/jaudiosync/config.toml, else the embedded default)')
+    .description('validate a config, print it with every default filled in and the next start; exit 1 when it cannot work here (playlist, ffmpeg, audio device, state folder, stop, NTP servers)')
+    .option('--no-machine', 'check the file only, not this machine (playlist, ffmpeg, audio device, state folder)')
+    .action(async (file: string | undefined, o: { machine: boolean }) => {
+      const c = loadSystemConfig(file, (m) => process.stdout.write(`# ${m}\n`));
       process.stdout.write(configToToml(c));
       // What the schedule means now, on this machine's clock: every device computes the same.
       const spec = parseStartSpec(c.schedule.start)!;
@@ -216,6 +235,7 @@ export async function main(argv: string[]): Promise<number> {
       const zone = c.schedule.timezone || `${systemTimeZone()} (the system's: set schedule.timezone so that every device agrees)`;
       const when = spec.kind === 'daily' || spec.kind === 'cron' ? `; time zone ${zone}` : '';
       process.stdout.write(`# next start: ${new Date(Number(next / 1_000_000n)).toISOString()}${next < nowNs ? ' (in the past: a device started now joins late, or the playlist is over)' : ''}${when}\n`);
+      exitCode = await configCheckCommand(c, { utcNowNs: nowNs, machine: o.machine });
     });
 
   cfg.command('example')
@@ -326,8 +346,11 @@ export async function main(argv: string[]): Promise<number> {
   program.command('doctor')
     .description('check the wiring and the system, with a fix for each problem')
     .option('--json', 'one JSON document')
-    .option('-c, --config <path>', 'config file')
-    .action(async (o: { json?: boolean; config?: string }) => { exitCode = await doctor(loadConfig(o.config), o); });
+    .option('-c, --config <path>', 'config file (default: as `config check`)')
+    .action(async (o: { json?: boolean; config?: string }) => {
+      const notes: string[] = [];
+      exitCode = await doctor(loadSystemConfig(o.config, (m) => notes.push(m.replace(/^config: /, ''))), { ...o, configNote: notes[0] });
+    });
 
   try {
     await program.parseAsync(argv);

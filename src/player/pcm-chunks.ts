@@ -90,7 +90,22 @@ export class PcmChunks {
   releaseBefore(frame: number): void {
     const upTo = Math.floor(frame / this.chunkFrames);
     for (let k = this.firstKept; k < upTo && k < this.chunks.length; k++) this.chunks[k] = undefined;
-    this.firstKept = Math.max(this.firstKept, upTo);
+    if (upTo > this.firstKept) {
+      this.firstKept = upTo;
+      this.onRelease?.();
+    }
+  }
+
+  /** Told when chunks were released (a decoder that waits for room resumes). */
+  onRelease?: () => void;
+  /** Set by a decoder still filling the track: stops it (the track was dropped). */
+  onDispose?: () => void;
+
+  /** The track is no longer wanted: a decode still in progress is stopped. */
+  dispose(): void {
+    this.onDispose?.();
+    this.onDispose = undefined;
+    this.onRelease = undefined;
   }
 
   /** The samples of frames [from, to) as one buffer (tests, analysis); silence where released. */

@@ -131,7 +131,7 @@ export class TrackQueue {
     const keepFrom = Math.max(0, frame - this.keepBehindFrames);
     for (;;) {
       // A track held from later than needed (an earlier guess of the join point): decode it again.
-      this.loaded = this.loaded.filter((t) => !(frame >= t.startFrame && frame < t.startFrame + t.frames && t.pcm.firstKeptFrame > Math.max(0, keepFrom - t.startFrame)));
+      this.loaded = this.keep((t) => !(frame >= t.startFrame && frame < t.startFrame + t.frames && t.pcm.firstKeptFrame > Math.max(0, keepFrom - t.startFrame)));
       if (this.loaded.length === 0) this.skipTo(keepFrom);
       this.dropBefore(keepFrom);
       const holding = this.loaded.find((t) => frame < t.startFrame + t.frames);
@@ -191,7 +191,7 @@ export class TrackQueue {
     const holding = this.trackAt(frame);
     if (holding && holding.pcm.firstKeptFrame <= Math.max(0, keepFrom - holding.startFrame)) return;
     this.generation++;
-    this.loaded = [];
+    this.loaded = this.keep(() => false);
     this.loading = undefined;
     this.reposition(keepFrom);
     this.track(this.prepare(frame));
@@ -240,7 +240,12 @@ export class TrackQueue {
   }
 
   private dropBefore(frame: number): void {
-    this.loaded = this.loaded.filter((t) => t.startFrame + t.frames > frame);
+    this.loaded = this.keep((t) => t.startFrame + t.frames > frame);
+  }
+
+  /** The loaded tracks that pass `wanted`; the others' decodes (still going behind playback) are stopped. */
+  private keep(wanted: (t: TimelineTrack) => boolean): TimelineTrack[] {
+    return this.loaded.filter((t) => wanted(t) || (t.pcm.dispose(), false));
   }
 
   /** Decodes the next entry, keeping its frames from timeline frame `keepFrom` on. */
@@ -294,10 +299,10 @@ export class TrackQueue {
       if (!existsSync(entry.path)) throw new DecodeError(entry.path, `music file not found: ${entry.path}`);
       if ((await sha256File(entry.path)) !== m.sha256) throw new DecodeError(entry.path, `${entry.path} differs from the one in the timeline manifest`);
       const d = await this.decode(this.ffmpegPath, entry.path, this.format, { intoFrames: frames, keepFromFrame: Math.max(0, keepFrom - startFrame) });
-      if (generation !== this.generation) return;
+      if (generation !== this.generation) { d.pcm.dispose(); return; }
       this.lastDecodeMs = d.decodeMs;
       pcm = d.pcm;
-      if (Math.abs(d.decodedFrames - frames) > LENGTH_MISMATCH_WARN_FRAMES) {
+      if (d.complete !== false && Math.abs(d.decodedFrames - frames) > LENGTH_MISMATCH_WARN_FRAMES) {
         this.events.onProblem(`${where}: decoded to ${d.decodedFrames} frames, the manifest says ${frames}: ${d.decodedFrames < frames ? 'padded with silence' : 'cut'} to keep the timeline (a different ffmpeg?)`);
       }
       const track: TimelineTrack = { index, entry, startFrame, frames, pcm };

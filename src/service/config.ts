@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,8 @@ import { isTimeZone, nextOccurrence, parseCron, parseDaily, previousOccurrence, 
 
 export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
 export const DEFAULT_CONFIG_PATH = '/etc/jaudiosync/config.toml';
+/** On the SD card's FAT boot partition, editable on any laptop after flashing: wins over DEFAULT_CONFIG_PATH. */
+export const BOOT_CONFIG_PATH = '/boot/firmware/jaudiosync.toml';
 export const EMBEDDED_CONFIG_NAME = '(embedded default config)';
 
 const START_SPEC_EXPECTED = 'expected an ISO 8601 instant with offset (e.g. "2026-06-27T18:55:00+02:00"), "daily HH:MM", "cron MIN HOUR DOM MON DOW", "next-10s" or "+SECONDS"';
@@ -186,14 +188,36 @@ path = "Music/Playlist.m3u8"
 `;
 
 export function loadConfigFile(path: string): Config {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(path, [code === 'ENOENT' ? 'file not found (run without --config to use the embedded default)' : `cannot read it: ${(e as Error).message}`]);
   }
-  return parseConfig(text, path, dirname(resolve(path)));
+  return parseConfig(decodeConfigText(bytes), path, dirname(resolve(path)));
+}
+
+/**
+ * A config as Windows editors save it (the boot partition is edited on laptops): a UTF-8 or UTF-16
+ * byte-order mark is dropped and CRLF line ends become LF, so multi-line strings carry no stray CR.
+ */
+export function decodeConfigText(bytes: Buffer): string {
+  let text: string;
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) text = bytes.subarray(2).toString('utf16le');
+  else if (bytes[0] === 0xfe && bytes[1] === 0xff) text = Buffer.from(bytes.subarray(2)).swap16().toString('utf16le');
+  else text = bytes.toString('utf8');
+  return text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
+}
+
+/**
+ * The config file the service uses: BOOT_CONFIG_PATH when present, else DEFAULT_CONFIG_PATH when
+ * present, else none. `root` prefixes both (tests use a fake tree); `shadows` is the file it wins over.
+ */
+export function systemConfigPath(root = ''): { path: string; shadows?: string } | undefined {
+  const boot = join(root, BOOT_CONFIG_PATH), etc = join(root, DEFAULT_CONFIG_PATH);
+  if (existsSync(boot)) return { path: boot, shadows: existsSync(etc) ? etc : undefined };
+  return existsSync(etc) ? { path: etc } : undefined;
 }
 
 export function embeddedConfig(): Config {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LedTwin, openGpioLed, type LedOutput } from '../../drivers/led/led.js';
+import { platformSummary } from '../../drivers/platform/pi.js';
 import { findFfmpeg } from '../player/ffmpeg.js';
 import { countedManifest } from '../player/frame-count-cache.js';
 import { readManifest, repeatManifest } from '../player/manifest.js';
@@ -124,8 +125,8 @@ export async function takeLock(config: Config): Promise<InstanceLock> {
 }
 
 function newLive(o: ServeOptions, config: Config): LiveStatus {
-  // Labels for people (not timing): the system clock's reading at start.
-  return { pid: process.pid, version: o.version, config: config.source, startedAtUtc: new Date().toISOString(), health: { problems: [] } };
+  // Labels for people (not timing): the system clock's reading at start; the board it runs on.
+  return { pid: process.pid, version: o.version, config: config.source, startedAtUtc: new Date().toISOString(), platform: platformSummary(), health: { problems: [] } };
 }
 
 /** The starts, one after another, until SIGTERM (or the end of a one-off start without --service). */

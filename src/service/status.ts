@@ -64,6 +64,8 @@ export interface LiveStatus {
   startedAtUtc: string;
   /** Fleet control, when enabled: broker, ride, the command set's digest, what was accepted and refused. */
   fleet?: import('../fleet/index.js').FleetSnapshot;
+  /** The board (the device tree's model on a Pi) and kernel. */
+  platform?: { model?: string; isPi: boolean; kernel?: string };
   /** Which timing parts are real, simulated, absent (not configured) or waiting (configured, not found yet). */
   hardware?: HardwareStatus;
   clock?: {
@@ -153,7 +155,7 @@ export function formatStatus(s: LiveStatus, columns = 80): string {
   const bound = c?.errorBoundUs == null ? 'unknown' : formatErrorBound(c.errorBoundUs * 1000);
   const indent = ' '.repeat(10);
   const lines = [
-    `jaudiosync ${s.version}, pid ${s.pid}, config ${s.config}, up since ${formatInstant(s.startedAtUtc, tz)}`,
+    `jaudiosync ${s.version}, pid ${s.pid}, config ${s.config}, up since ${formatInstant(s.startedAtUtc, tz)}${s.platform?.model ? `, on ${s.platform.model}` : ''}`,
     ...(s.hardware ? [`hardware  ${s.hardware.simulated ? 'SIMULATED (twins on this machine\'s own clock: nothing here is about real time) — ' : ''}GPS ${s.hardware.gps}, PPS ${s.hardware.pps}, RTC ${s.hardware.rtc}`] : []),
     `clock     ${c ? `${c.simulated ? 'SIMULATED ' : ''}${c.state} on ${c.source}, error bound ${bound}, frequency ${c.freqPpm >= 0 ? '+' : ''}${c.freqPpm.toFixed(3)} ppm` : '?'}`,
   ];

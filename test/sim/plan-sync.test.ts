@@ -18,7 +18,6 @@ import { Timescale } from '../../src/time/timescale.js';
 const RATE = 48_000;
 const P = 1024;
 const UTC0 = 1_790_000_000_000_000_000n;
-const S = 1_000_000_000n;
 const LEVEL = 16_000;
 const SAMPLE_NS = 1e9 / RATE;
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import audify from 'audify';
+import { rtaudioDeviceName } from '../../../drivers/platform/pi.js';
 import type { PcmFormat } from '../decoder.js';
 import { AudioDeviceUnavailableError, NoAudioDeviceError, QueueSizer, type OutputSink } from './sink.js';
 import { probeAlsaOutputs } from './alsa-probe.js';
@@ -130,7 +131,7 @@ export class AudifySink implements OutputSink {
     if (devices.length === 0) throw new NoAudioDeviceError('no ALSA output device found');
     const dev = this.opts.deviceName === 'default'
       ? devices.find((d) => d.id === rt.getDefaultOutputDevice()) ?? devices[0]!
-      : devices.find((d) => d.name === this.opts.deviceName);
+      : devices.find((d) => d.name === rtaudioDeviceName(this.opts.deviceName)); // hw:CARD=… names too
     const names = devices.map((d) => d.name);
     if (!dev) throw new AudioDeviceUnavailableError(this.opts.deviceName, 'missing', names);
     this.description = `ALSA "${dev.name}"`;
