@@ -100,13 +100,14 @@ export async function serve(o: ServeOptions): Promise<void> {
     o, log: o.log, config, audio: config.audio, hardware: o.hardware(config), live: newLive(o, config), stopping: false, wake: new AbortController(), wavWritten: false, fleetOps: [],
     chain: undefined as unknown as TimingChain,
   };
-  const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
+  // Signals first: a SIGTERM (or the output going away) while the clock starts must still stop us.
+  const cleanups: Array<() => Promise<void> | void> = [() => lock.release(), handleSignals(s)];
   try {
     o.log.info(`timing hardware: ${s.hardware.why}`);
     s.chain = await startTimingChain(config, o.log, { hardware: s.hardware });
     o.log.info(`timing: ${s.chain.describe}`);
     cleanups.push(() => s.chain.stop());
-    cleanups.push(await startStatus(s), startCpuTemp(s), await startLed(s), handleSignals(s));
+    cleanups.push(await startStatus(s), startCpuTemp(s), await startLed(s));
     if (config.fleet.enabled && o.startFleet) {
       s.fleet = await startFleetFor(s, o.startFleet);
       cleanups.push(() => s.fleet?.stop());

@@ -250,6 +250,9 @@ export class PlaybackSession {
     }, {
       onStartPlaced: ({ firstTimelineFrame, timescale }) => o.events?.onPlaced?.({ firstTimelineFrame, timescale, sink: this.sink! }),
       onFinished: () => { this.finished = true; },
+      // Never silent about the music moving: a re-seek (far off the timeline) or a re-placement after an underrun.
+      onSeek: (errorFrames) => o.log.warn(`re-seeked: the music was ${((errorFrames / o.format.sampleRate) * 1e3).toFixed(1)} ms off its timeline (a stall or a clock correction); back on its frame with a short fade`),
+      onPlaced: ({ why, timelineFrame }) => { if (why === 'underrun') o.log.warn(`an underrun: re-placed exactly on timeline frame ${timelineFrame}`); },
     });
   }
 
