@@ -45,7 +45,7 @@ test('a device with a differing file plays silence for its slot and the next tra
   const dir = playlistDir();
   t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
   tone(join(dir, 'b.flac'), 880, 0.75, 44100); // differs, and is shorter
-  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+1"', '[playlist]', 'path = "list.m3u8"', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
+  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+3"', '[playlist]', 'path = "list.m3u8"', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
   const r = await runCli(['run', '--config', join(dir, 'c.toml')]);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout + r.stderr, /line 3 \(b\.flac\): .*differs from the one in the timeline manifest; playing silence for its 0\.8 s/);
@@ -192,7 +192,7 @@ test('a run whose manifest differs from the playlist plays what pairs and report
   const dir = playlistDir();
   t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\na.flac\nc.flac\n'); // b.flac taken out after the build
-  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+1"', '[playlist]', 'path = "list.m3u8"', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
+  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+3"', '[playlist]', 'path = "list.m3u8"', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
   const r = await runCli(['run', '--config', join(dir, 'c.toml')]);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout + r.stderr, /"b\.flac" \(line 3 when it was built\) is not in the playlist: silence for its slot/);
