@@ -5,7 +5,7 @@ import { generateOperatorKey } from '../src/fleet/keys.js';
 import { signCommand } from '../src/fleet/sign.js';
 import { rideIdOf } from '../src/fleet/command.js';
 import {
-  FLEET, frameAt, firstWhere, left, level, near, played, RATE, right, SAMPLE_NS, sentAt, startRun as startDevice, stopRun, untilUtc, utcOf, world, type Dev,
+  FLEET, frameAt, firstWhere, left, level, near, played, rampStray, RATE, right, SAMPLE_NS, sentAt, startRun as startDevice, stopRun, untilUtc, utcOf, world, type Dev,
 } from './helpers/fleet-world.js';
 
 /**
@@ -136,11 +136,7 @@ test.serial('the broker killed mid-playlist: the music goes on unchanged; a devi
     const ps = w.devs.map(played);
     // No gap, no move: the ramp runs on frame by frame through the broker's death and return.
     for (const p of ps) {
-      let worst = 0;
-      for (let f = frameAt(p, killedAt - 1_000_000_000n); f < frameAt(p, backAt + 1_000_000_000n); f++) {
-        const step = (left(p, f + 1) - left(p, f) + 32768) % 32768;
-        if (step !== 1) worst = Math.max(worst, Math.min(step, 32768 - step));
-      }
+      const worst = rampStray(p, frameAt(p, killedAt - 1_000_000_000n), frameAt(p, backAt + 1_000_000_000n));
       t.true(worst <= 1, `the timeline ran on unchanged (worst step ${worst})`);
     }
     sameInstant(t, 'volume after the broker returned', volAt, ps.map((p) => utcOf(p, firstWhere(p, frameAt(p, volAt) - RATE, (r) => near(r, level(0, -12)))!)));
@@ -182,11 +178,7 @@ test.serial('forged envelopes and a flood of 10 000 during playback: no effect, 
     for (const d of w.devs) await stopRun(d);
     const ps = w.devs.map(played);
     for (const [i, p] of ps.entries()) {
-      let worst = 0;
-      for (let f = frameAt(p, floodFrom); f < frameAt(p, floodTo); f++) {
-        const step = (left(p, f + 1) - left(p, f) + 32768) % 32768;
-        if (step !== 1) worst = Math.max(worst, Math.min(step, 32768 - step));
-      }
+      const worst = rampStray(p, frameAt(p, floodFrom), frameAt(p, floodTo));
       if (worst > 1) t.log(w.devs[i]!.proc!.output.split('\n').filter((l) => /step|seek|underrun|placed|clock:|stall|late|warning/.test(l)).join('\n'));
       t.true(worst <= 1, `the music ran on unchanged through the flood (worst step ${worst})`);
       t.is(right(p, frameAt(p, floodTo)), level(0), 'no stop took effect');

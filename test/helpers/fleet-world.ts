@@ -141,3 +141,23 @@ export async function untilUtc(utcNs: bigint): Promise<void> {
 
 export const level = (i: number, gainDb = 0) => Math.round(LEVELS[i]! * 32768 * 10 ** (gainDb / 20));
 export const near = (x: number, want: number, tol = 4) => Math.abs(x - want) <= tol;
+
+/** Frames either side of the ramp's wrap (32767 → 0) where resampling rings: not a move of the music. */
+const WRAP_RING_FRAMES = 4;
+
+/**
+ * How far the left channel's ramp strays, in frames, from running on one frame per frame over
+ * [from, to): 0 or 1 when the music ran on unchanged (1: the aligner following the clock by a
+ * fraction of a frame); a gap, a jump or a re-seek shows as its size. Frames beside the ramp's wrap
+ * are left out (fractional resampling rings across that step of the test signal).
+ */
+export function rampStray(p: Played, from: number, to: number): number {
+  let worst = 0;
+  for (let f = from; f < to; f++) {
+    const expected = (left(p, from) + (f - from)) % 32768;
+    if (expected < WRAP_RING_FRAMES || expected > 32767 - WRAP_RING_FRAMES) continue;
+    const d = Math.abs(left(p, f) - expected);
+    worst = Math.max(worst, Math.min(d, 32768 - d));
+  }
+  return worst;
+}
