@@ -22,15 +22,18 @@ const ABOVE = {
 const layer = (files, name) => ({
   files,
   rules: {
-    'no-restricted-imports': ['error', {
-      // Types may be shared across layers (no code runs from them); code only flows downward.
-      patterns: ABOVE[name].map((dir) => ({
-        allowTypeImports: true,
-        // '../time/clock.js', '../../src/time/clock.js', '../../calibrate/x.js': the layer as a path after the '../'s.
-        regex: dir === 'src/' ? '^(\\.\\./)+src/' : `^(\\.\\./)+(src/)?${dir}`,
-        message: `${name} is below ${dir.replace(/\/$/, '')}: nothing imports upward (see eslint.config.js)`,
-      })),
-    }],
+    'no-restricted-imports': [
+      'error',
+      {
+        // Types may be shared across layers (no code runs from them); code only flows downward.
+        patterns: ABOVE[name].map((dir) => ({
+          allowTypeImports: true,
+          // '../time/clock.js', '../../src/time/clock.js': the layer as a path after the '../'s.
+          regex: dir === 'src/' ? '^(\\.\\./)+src/' : `^(\\.\\./)+(src/)?${dir}`,
+          message: `${name} is below ${dir.replace(/\/$/, '')}: nothing imports upward (see eslint.config.js)`,
+        })),
+      },
+    ],
   },
 });
 
@@ -39,15 +42,48 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', NodeJS: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        Buffer: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+        NodeJS: 'readonly',
+      },
+    },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          caughtErrors: 'none',
+        },
+      ],
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-explicit-any': 'error',
       'no-empty': ['error', { allowEmptyCatch: true }],
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // Errors are re-thrown with a message for people (the file, what to do), on purpose without the internal one.
       'preserve-caught-error': 'off',
+      // Prettier wraps code at 120; what it cannot wrap (messages, test titles, comments) is held here too.
+      'max-len': [
+        'error',
+        {
+          code: 120,
+          ignoreStrings: true,
+          ignoreTemplateLiterals: true,
+          ignoreRegExpLiterals: true,
+          ignoreUrls: true,
+          ignorePattern: '^\\s*(test(\\.\\w+)?\\(|it\\()',
+        },
+      ],
     },
   },
   layer(['drivers/**/*.ts'], 'drivers'),
@@ -62,14 +98,24 @@ export default tseslint.config(
   layer(['calibrate/**/*.ts'], 'calibrate'),
   {
     // Time is injected in the logic layers: the monotonic clock and its timers, never the wall clock.
-    files: ['src/session/**/*.ts', 'src/player/engine.ts', 'src/player/plan.ts', 'src/player/dac-clock.ts', 'src/player/timeline.ts'],
+    files: [
+      'src/session/**/*.ts',
+      'src/player/engine.ts',
+      'src/player/plan.ts',
+      'src/player/dac-clock.ts',
+      'src/player/timeline.ts',
+    ],
     rules: {
-      'no-restricted-properties': ['error',
+      'no-restricted-properties': [
+        'error',
         { object: 'Date', property: 'now', message: 'time is injected: use the MonotonicClock or the timescale' },
-        { object: 'performance', property: 'now', message: 'time is injected: use the MonotonicClock' }],
-      'no-restricted-globals': ['error',
+        { object: 'performance', property: 'now', message: 'time is injected: use the MonotonicClock' },
+      ],
+      'no-restricted-globals': [
+        'error',
         { name: 'setTimeout', message: 'timers come from the injected MonotonicClock (setTimer)' },
-        { name: 'setInterval', message: 'timers come from the injected MonotonicClock (setTimer)' }],
+        { name: 'setInterval', message: 'timers come from the injected MonotonicClock (setTimer)' },
+      ],
     },
   },
 );

@@ -6,16 +6,36 @@
 // simulated GPS of every device shares.
 // Run: node --import tsx bench/fleet-sync.ts [--commands N]
 import { cpus, loadavg } from 'node:os';
-import { firstWhere, frameAt, level, near, played, sentAt, startRun, stopRun, untilUtc, utcOf, world } from '../test/helpers/fleet-world.js';
+import {
+  firstWhere,
+  frameAt,
+  level,
+  near,
+  played,
+  sentAt,
+  startRun,
+  stopRun,
+  untilUtc,
+  utcOf,
+  world,
+} from '../test/helpers/fleet-world.js';
 
 const COMMANDS = Number(process.argv[process.argv.indexOf('--commands') + 1]) || 10;
 /** Each command's lead (fleet.lead_ms in the world) plus the --wait: about 4 s per command. */
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const quantile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
-console.log(`fleet-sync bench: 3 devices, ${COMMANDS} volume commands; ${cpus()[0]?.model} x${cpus().length}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `fleet-sync bench: 3 devices, ${COMMANDS} volume commands; ${cpus()[0]?.model} x${cpus().length}, load ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 const w = await world(40);
 try {
-  for (const d of w.devs) await startRun((m) => { throw new Error(m); }, d);
+  for (const d of w.devs)
+    await startRun((m) => {
+      throw new Error(m);
+    }, d);
   await Promise.all(w.devs.map((d) => d.proc!.waitFor(/first sample placed|joined late/, 180_000)));
   await untilUtc(w.startUtcNs + 2_000_000_000n);
   const sent: Array<{ atNs: bigint; db: number; confirmMs: number }> = [];
@@ -30,17 +50,29 @@ try {
   await untilUtc(sent.at(-1)!.atNs + 2_000_000_000n);
   for (const d of w.devs) await stopRun(d);
   const ps = w.devs.map(played);
-  const spreads: number[] = [], lates: number[] = [];
+  const spreads: number[] = [],
+    lates: number[] = [];
   for (const c of sent) {
-    const utcs = ps.map((p) => utcOf(p, firstWhere(p, frameAt(p, c.atNs) - 48_000, (r) => near(r, level(0, c.db)))!));
+    const utcs = ps.map((p) =>
+      utcOf(
+        p,
+        firstWhere(p, frameAt(p, c.atNs) - 48_000, (r) => near(r, level(0, c.db)))!,
+      ),
+    );
     const offs = utcs.map((u) => Number(u - c.atNs) / 1e3);
     spreads.push(Math.max(...offs) - Math.min(...offs));
     lates.push(...offs);
   }
   const confirm = sent.map((c) => c.confirmMs);
-  console.log(`  send to confirmed by all 3 (CLI --wait, includes the command's lead until its instant): p50 ${quantile(confirm, 0.5)} ms, max ${Math.max(...confirm)} ms`);
-  console.log(`  effect after the command's instant, every device: p50 ${quantile(lates, 0.5).toFixed(1)} µs, max ${Math.max(...lates).toFixed(1)} µs`);
-  console.log(`  spread of the effect across the 3 devices: p50 ${quantile(spreads, 0.5).toFixed(1)} µs, p99 ${quantile(spreads, 0.99).toFixed(1)} µs, max ${Math.max(...spreads).toFixed(1)} µs (one sample: 20.8 µs)`);
+  console.log(
+    `  send to confirmed by all 3 (CLI --wait, includes the command's lead until its instant): p50 ${quantile(confirm, 0.5)} ms, max ${Math.max(...confirm)} ms`,
+  );
+  console.log(
+    `  effect after the command's instant, every device: p50 ${quantile(lates, 0.5).toFixed(1)} µs, max ${Math.max(...lates).toFixed(1)} µs`,
+  );
+  console.log(
+    `  spread of the effect across the 3 devices: p50 ${quantile(spreads, 0.5).toFixed(1)} µs, p99 ${quantile(spreads, 0.99).toFixed(1)} µs, max ${Math.max(...spreads).toFixed(1)} µs (one sample: 20.8 µs)`,
+  );
 } finally {
   await w.close();
 }

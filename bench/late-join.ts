@@ -12,18 +12,39 @@ import { PACKAGE_DIR } from '../src/service/config.js';
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] || 4);
 const dir = mkdtempSync(join(tmpdir(), 'jas-join-'));
-execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'aevalsrc=0.3*sin(2*PI*220*t)*sin(PI*t):s=44100:d=300', '-ac', '2', '-b:a', '128k', join(dir, 'five-minutes.mp3')]);
+execFileSync('ffmpeg', [
+  '-loglevel',
+  'error',
+  '-y',
+  '-f',
+  'lavfi',
+  '-i',
+  'aevalsrc=0.3*sin(2*PI*220*t)*sin(PI*t):s=44100:d=300',
+  '-ac',
+  '2',
+  '-b:a',
+  '128k',
+  join(dir, 'five-minutes.mp3'),
+]);
 writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\nfive-minutes.mp3\n');
 const bin = join(PACKAGE_DIR, 'bin', 'jaudiosync.js');
 execFileSync(process.execPath, [bin, 'timeline', 'build', join(dir, 'list.m3u8')], { stdio: 'ignore' });
-console.log(`late-join bench: a 5 min MP3 already playing for 2 min, simulated GPS, WAV device; ${cpus()[0]?.model} x${cpus().length}`);
+console.log(
+  `late-join bench: a 5 min MP3 already playing for 2 min, simulated GPS, WAV device; ${cpus()[0]?.model} x${cpus().length}`,
+);
 for (let i = 0; i < runs; i++) {
   // A random phase against the GPS second: the lock waits for whole pulses, so the phase matters.
   await new Promise((r) => setTimeout(r, Math.random() * 1000));
   const at = new Date(Date.now() - 120_000).toISOString();
-  writeFileSync(join(dir, 'c.toml'), `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${at}"\n[playlist]\npath = "list.m3u8"\n[audio]\noutput = "wav"\nwav_path = "out.wav"\n`);
+  writeFileSync(
+    join(dir, 'c.toml'),
+    `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${at}"\n[playlist]\npath = "list.m3u8"\n[audio]\noutput = "wav"\nwav_path = "out.wav"\n`,
+  );
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [bin, 'run', '--config', join(dir, 'c.toml')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XDG_STATE_HOME: join(dir, 'state') } });
+  const child = spawn(process.execPath, [bin, 'run', '--config', join(dir, 'c.toml')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, XDG_STATE_HOME: join(dir, 'state') },
+  });
   const lines: string[] = [];
   const joinedMs = await new Promise<number>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
@@ -35,7 +56,9 @@ for (let i = 0; i < runs; i++) {
     child.on('close', () => reject(new Error(`never joined:\n${lines.join('\n')}`)));
   });
   const ready = lines.map((l) => /ready in (\d+) ms/.exec(l)?.[1]).find(Boolean);
-  console.log(`run ${i + 1} (${i === 0 ? 'cold, no saved clock state' : 'restart, saved clock state'}): joined ${(joinedMs / 1000).toFixed(2)} s after process start (ready, incl. GPS lock: ${ready} ms)`);
+  console.log(
+    `run ${i + 1} (${i === 0 ? 'cold, no saved clock state' : 'restart, saved clock state'}): joined ${(joinedMs / 1000).toFixed(2)} s after process start (ready, incl. GPS lock: ${ready} ms)`,
+  );
   child.kill('SIGTERM');
   await new Promise((r) => child.on('close', r));
 }

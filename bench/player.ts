@@ -11,14 +11,43 @@ import { Timescale } from '../src/time/timescale.js';
 
 const args = process.argv.slice(2);
 const hours = Number(args[args.indexOf('--hours') + 1] || 4);
-const RATE = 48_000, P = 1024, UTC0 = 1_790_000_000_000_000_000n, START = 5_000_000_000n;
-console.log(`player bench: ${hours} h virtual per DAC, period ${P}, queue 4, callbacks 30 µs + lognormal tail (median 0.1 ms); node ${process.version}, ${cpus()[0]?.model} x${cpus().length}`);
+const RATE = 48_000,
+  P = 1024,
+  UTC0 = 1_790_000_000_000_000_000n,
+  START = 5_000_000_000n;
+console.log(
+  `player bench: ${hours} h virtual per DAC, period ${P}, queue 4, callbacks 30 µs + lognormal tail (median 0.1 ms); node ${process.version}, ${cpus()[0]?.model} x${cpus().length}`,
+);
 for (const ppm of [100, -100, 20]) {
   const clock = new VirtualClock(0n);
-  const sink = new VirtualSink({ clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm: ppm, random: seededRandom(7), minDelayNs: 30_000 });
-  const ts = new Timescale({ refMonoNs: 0n, refUtcNs: UTC0, freqPpm: 0, errorBoundNs: 1_000, errorGrowthNsPerSec: 0, source: 'gps+pps', state: 'locked', lastSampleMonoNs: 0n });
+  const sink = new VirtualSink({
+    clock,
+    format: { sampleRate: RATE, channels: 2 },
+    periodFrames: P,
+    queuePeriods: 4,
+    dacPpm: ppm,
+    random: seededRandom(7),
+    minDelayNs: 30_000,
+  });
+  const ts = new Timescale({
+    refMonoNs: 0n,
+    refUtcNs: UTC0,
+    freqPpm: 0,
+    errorBoundNs: 1_000,
+    errorGrowthNsPerSec: 0,
+    source: 'gps+pps',
+    state: 'locked',
+    lastSampleMonoNs: 0n,
+  });
   const plan = plainPlan(UTC0 + START, RATE);
-  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), { plan: () => plan, trimNs: 0, timescale: () => ts, nowNs: () => clock.nowNs(), maxErrorNs: Infinity, dry: true });
+  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), {
+    plan: () => plan,
+    trimNs: 0,
+    timescale: () => ts,
+    nowNs: () => clock.nowNs(),
+    maxErrorNs: Infinity,
+    dry: true,
+  });
   const errs: number[] = [];
   let first: number | undefined;
   sink.onHeard = (h) => {
@@ -36,5 +65,7 @@ for (const ppm of [100, -100, 20]) {
   const dev = errs.map((e) => Math.abs(e - mean)).sort((a, b) => a - b);
   const abs = errs.map(Math.abs).sort((a, b) => a - b);
   const q = (a: number[], p: number) => (a[Math.floor(p * a.length)]! / 1000).toFixed(1);
-  console.log(`DAC ${ppm > 0 ? '+' : ''}${ppm} ppm: first frame ${(first! / 1000).toFixed(1)} µs; after 60 s |error| p50 ${q(abs, 0.5)} p99 ${q(abs, 0.99)} max ${(abs.at(-1)! / 1000).toFixed(1)} µs; mean ${(mean / 1000).toFixed(1)} µs (the 30 µs minimum callback delay, which the trim removes), spread p99 ${q(dev, 0.99)} µs; re-seeks ${engine.seeks}; ${wallS.toFixed(1)} s wall`);
+  console.log(
+    `DAC ${ppm > 0 ? '+' : ''}${ppm} ppm: first frame ${(first! / 1000).toFixed(1)} µs; after 60 s |error| p50 ${q(abs, 0.5)} p99 ${q(abs, 0.99)} max ${(abs.at(-1)! / 1000).toFixed(1)} µs; mean ${(mean / 1000).toFixed(1)} µs (the 30 µs minimum callback delay, which the trim removes), spread p99 ${q(dev, 0.99)} µs; re-seeks ${engine.seeks}; ${wallS.toFixed(1)} s wall`,
+  );
 }

@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+const opt = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
 const dir = mkdtempSync(join(tmpdir(), 'jas-bench-'));
 const cliArgs = ['run', '--output', 'wav', '--wav', join(dir, 'out.wav'), '--at', opt('--at') ?? '+1'];
 if (opt('--config')) cliArgs.push('--config', opt('--config')!);
@@ -26,9 +29,13 @@ function procStat(pid: number): { rssKb: number; hwmKb: number; cpuTicks: number
   }
 }
 
-console.log(`run bench: node bin/jaudiosync.js ${cliArgs.join(' ')} on ${cpus()[0]?.model} x${cpus().length}, page ${pageKb} KiB`);
+console.log(
+  `run bench: node bin/jaudiosync.js ${cliArgs.join(' ')} on ${cpus()[0]?.model} x${cpus().length}, page ${pageKb} KiB`,
+);
 const t0 = process.hrtime.bigint();
-const child = spawn(process.execPath, [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), ...cliArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), ...cliArgs], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 let readyWallMs: number | undefined, readyReportedMs: number | undefined, placedAtMs: number | undefined;
 let out = '';
 let peakHwmKb = 0;
@@ -39,7 +46,10 @@ child.stdout.on('data', (d: Buffer) => {
   out += text;
   const nowMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const ready = /ready in (\d+) ms/.exec(text);
-  if (ready && readyWallMs === undefined) { readyWallMs = nowMs; readyReportedMs = Number(ready[1]); }
+  if (ready && readyWallMs === undefined) {
+    readyWallMs = nowMs;
+    readyReportedMs = Number(ready[1]);
+  }
   if (/first sample placed|joined late/.test(text) && placedAtMs === undefined) placedAtMs = nowMs;
 });
 const poll = setInterval(() => {
@@ -53,10 +63,17 @@ const poll = setInterval(() => {
 const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
 clearInterval(poll);
 const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-if (code !== 0) { console.log(out); throw new Error(`jaudiosync exited with ${code}`); }
+if (code !== 0) {
+  console.log(out);
+  throw new Error(`jaudiosync exited with ${code}`);
+}
 console.log(`exit ${code} after ${wallS.toFixed(1)} s`);
-console.log(`ready (process start -> waiting for the start instant): ${readyWallMs?.toFixed(0)} ms wall from spawn, ${readyReportedMs} ms as reported (includes the simulated GPS lock)`);
+console.log(
+  `ready (process start -> waiting for the start instant): ${readyWallMs?.toFixed(0)} ms wall from spawn, ${readyReportedMs} ms as reported (includes the simulated GPS lock)`,
+);
 console.log(`peak RSS (VmHWM): ${(peakHwmKb / 1024).toFixed(1)} MiB`);
 if (playStart && last && last.ms > playStart.ms) {
-  console.log(`CPU while playing: ${(((last.ticks - playStart.ticks) / clkTck) / ((last.ms - playStart.ms) / 1000) * 100).toFixed(1)} % of one core over ${((last.ms - playStart.ms) / 1000).toFixed(0)} s`);
+  console.log(
+    `CPU while playing: ${(((last.ticks - playStart.ticks) / clkTck / ((last.ms - playStart.ms) / 1000)) * 100).toFixed(1)} % of one core over ${((last.ms - playStart.ms) / 1000).toFixed(0)} s`,
+  );
 }

@@ -27,7 +27,10 @@ import { PACKAGE_DIR } from '../src/service/config.js';
 import { frameRealtimeNs, pulseOnsets, readScheduledRecording } from '../src/sim/jack-schedule.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string, d: string) => { const i = args.indexOf(name); return i >= 0 && args[i + 1] ? args[i + 1]! : d; };
+const opt = (name: string, d: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : d;
+};
 const runs = Number(opt('--runs', '20'));
 const load = opt('--load', 'idle') as 'idle' | 'cpu' | 'overload';
 const clicks = Number(opt('--clicks', '20'));
@@ -35,7 +38,9 @@ if (!['idle', 'cpu', 'overload'].includes(load) || !(runs > 0) || !(clicks >= 2)
   console.error('usage: start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S]');
   process.exit(2);
 }
-const RATE = 48_000, PERIOD = 1024, PULSE_FRAMES = 96;
+const RATE = 48_000,
+  PERIOD = 1024,
+  PULSE_FRAMES = 96;
 /**
  * Start this far ahead (s): ≥ 3 s, and enough for two players to start, decode and lock (more under
  * load). Each player keeps its state folder across runs, as a device does across rides: from the
@@ -48,11 +53,14 @@ const JUMP_US = 1000;
 const build = join(PACKAGE_DIR, 'bench', 'build');
 mkdirSync(build, { recursive: true });
 function cc(name: string): string {
-  const src = join(PACKAGE_DIR, 'bench', `${name}.c`), bin = join(build, name);
-  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) execFileSync('cc', ['-O2', '-o', bin, src, '-ljack', '-lm'], { stdio: 'inherit' });
+  const src = join(PACKAGE_DIR, 'bench', `${name}.c`),
+    bin = join(build, name);
+  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs)
+    execFileSync('cc', ['-O2', '-o', bin, src, '-ljack', '-lm'], { stdio: 'inherit' });
   return bin;
 }
-const rec = cc('jack-rec-stamped'), clickRef = cc('jack-click-ref');
+const rec = cc('jack-rec-stamped'),
+  clickRef = cc('jack-click-ref');
 
 // ---- the rig: JACK -R at period 1024 ----
 const dir = mkdtempSync(join(tmpdir(), 'jas-start-'));
@@ -64,12 +72,28 @@ const sock = join(dir, 'pulse.sock');
 const homes = [1, 2].map((n) => {
   const home = join(dir, `player${n}`);
   mkdirSync(home, { recursive: true });
-  writeFileSync(join(home, '.asoundrc'), `pcm.!default { type plug slave.pcm "j" }\npcm.j { type jack playback_ports { 0 stamprec:in_${2 * n - 1} 1 stamprec:in_${2 * n} } }\nctl.!default { type pulse server "unix:${sock}" }\n`);
+  writeFileSync(
+    join(home, '.asoundrc'),
+    `pcm.!default { type plug slave.pcm "j" }\npcm.j { type jack playback_ports { 0 stamprec:in_${2 * n - 1} 1 stamprec:in_${2 * n} } }\nctl.!default { type pulse server "unix:${sock}" }\n`,
+  );
   return home;
 });
 const ffmpeg = existsSync('/usr/bin/ffmpeg') ? '/usr/bin/ffmpeg' : 'ffmpeg';
 // A 2 ms pulse at 0.5 every second, starting with the first frame.
-execFileSync(ffmpeg, ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `aevalsrc=0.5*lt(mod(n\\,${RATE})\\,${PULSE_FRAMES}):s=${RATE}:d=${clicks}`, '-ac', '2', '-sample_fmt', 's16', join(dir, 'clicks.flac')]);
+execFileSync(ffmpeg, [
+  '-loglevel',
+  'error',
+  '-y',
+  '-f',
+  'lavfi',
+  '-i',
+  `aevalsrc=0.5*lt(mod(n\\,${RATE})\\,${PULSE_FRAMES}):s=${RATE}:d=${clicks}`,
+  '-ac',
+  '2',
+  '-sample_fmt',
+  's16',
+  join(dir, 'clicks.flac'),
+]);
 writeFileSync(join(dir, 'list.m3u8'), 'clicks.flac\n');
 
 // ---- load ----
@@ -77,36 +101,95 @@ const loaders: ChildProcess[] = [];
 const hasStressNg = spawnSync('sh', ['-c', 'command -v stress-ng']).status === 0;
 function startLoad(): string {
   if (load === 'idle') return 'no added load';
-  if (load === 'overload' && !hasStressNg) throw new Error('the overload variant needs stress-ng (apt-get install stress-ng; scripts/setup.sh --test installs it)');
+  if (load === 'overload' && !hasStressNg)
+    throw new Error(
+      'the overload variant needs stress-ng (apt-get install stress-ng; scripts/setup.sh --test installs it)',
+    );
   const how: string[] = [];
-  if (hasStressNg) { loaders.push(spawn('stress-ng', ['--cpu', '2', '--quiet'], { stdio: 'ignore' })); how.push('stress-ng --cpu 2'); }
-  else { for (let i = 0; i < 2; i++) loaders.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' })); how.push('two shell busy loops'); }
+  if (hasStressNg) {
+    loaders.push(spawn('stress-ng', ['--cpu', '2', '--quiet'], { stdio: 'ignore' }));
+    how.push('stress-ng --cpu 2');
+  } else {
+    for (let i = 0; i < 2; i++) loaders.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    how.push('two shell busy loops');
+  }
   if (load === 'overload') {
     const scratch = join(dir, 'stress');
     mkdirSync(scratch);
-    loaders.push(spawn('stress-ng', ['--vm', '1', '--vm-bytes', '40%', '--io', '1', '--hdd', '1', '--hdd-bytes', '256M', '--temp-path', scratch, '--quiet'], { stdio: 'ignore' }));
+    loaders.push(
+      spawn(
+        'stress-ng',
+        [
+          '--vm',
+          '1',
+          '--vm-bytes',
+          '40%',
+          '--io',
+          '1',
+          '--hdd',
+          '1',
+          '--hdd-bytes',
+          '256M',
+          '--temp-path',
+          scratch,
+          '--quiet',
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
     how.push('stress-ng --vm 1 --vm-bytes 40% --io 1 --hdd 1 (memory and I/O pressure)');
   }
   return how.join(' + ');
 }
 function stopLoad(): void {
-  for (const p of loaders) { try { p.kill('SIGTERM'); } catch { /* gone */ } }
+  for (const p of loaders) {
+    try {
+      p.kill('SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 function runPlayer(home: string, startIso: string): Promise<{ code: number | null; out: string }> {
-  writeFileSync(join(home, 'c.toml'), `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${startIso}"\n[playlist]\npath = "${join(dir, 'list.m3u8')}"\n[audio]\nperiod_frames = ${PERIOD}\n`);
+  writeFileSync(
+    join(home, 'c.toml'),
+    `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${startIso}"\n[playlist]\npath = "${join(dir, 'list.m3u8')}"\n[audio]\nperiod_frames = ${PERIOD}\n`,
+  );
   return new Promise((resolve) => {
     // Its own runtime folder: two players must not share one status socket.
-    const c = spawn(process.execPath, [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), 'run', '--config', join(home, 'c.toml')], { env: { ...process.env, HOME: home, XDG_RUNTIME_DIR: home, XDG_STATE_HOME: join(home, 'state') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(
+      process.execPath,
+      [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), 'run', '--config', join(home, 'c.toml')],
+      {
+        env: { ...process.env, HOME: home, XDG_RUNTIME_DIR: home, XDG_STATE_HOME: join(home, 'state') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
-    c.stdout.on('data', (d) => { out += d; });
-    c.stderr.on('data', (d) => { out += d; });
+    c.stdout.on('data', (d) => {
+      out += d;
+    });
+    c.stderr.on('data', (d) => {
+      out += d;
+    });
     c.on('close', (code) => resolve({ code, out }));
   });
 }
 
-interface Source { name: string; startUs: number; worstUs: number; devUs: number[] }
-interface RunResult { valid: boolean; why: string[]; sources: Source[]; xruns: number; load1: number }
+interface Source {
+  name: string;
+  startUs: number;
+  worstUs: number;
+  devUs: number[];
+}
+interface RunResult {
+  valid: boolean;
+  why: string[];
+  sources: Source[];
+  xruns: number;
+  load1: number;
+}
 
 async function oneRun(i: number): Promise<RunResult> {
   const prefix = join(dir, `run${i}`);
@@ -116,7 +199,11 @@ async function oneRun(i: number): Promise<RunResult> {
   await new Promise<void>((r) => recorder.stdout.once('data', () => r()));
   const startMs = Date.now() + LEAD_SEC * 1000 + Math.floor(Math.random() * 1000);
   const startNs = BigInt(startMs) * 1_000_000n;
-  const ref = spawn(clickRef, ['clickref', 'stamprec:in_5', String(startNs), '1000000000', String(clicks), String(PULSE_FRAMES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ref = spawn(
+    clickRef,
+    ['clickref', 'stamprec:in_5', String(startNs), '1000000000', String(clicks), String(PULSE_FRAMES)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const refDone = new Promise((r) => ref.on('close', r));
   const startIso = new Date(startMs).toISOString();
   const players = await Promise.all(homes.map((h) => runPlayer(h, startIso)));
@@ -131,10 +218,24 @@ async function oneRun(i: number): Promise<RunResult> {
   const r = readScheduledRecording(prefix);
   if (r.xrunFrames.length) why.push(`${r.xrunFrames.length} JACK xrun(s)`);
   const sources: Source[] = [];
-  for (const [name, ch] of [['player 1', 0], ['player 2', 2], ['reference', 4]] as const) {
+  for (const [name, ch] of [
+    ['player 1', 0],
+    ['player 2', 2],
+    ['reference', 4],
+  ] as const) {
     const on = pulseOnsets(r, ch).map((f) => frameRealtimeNs(r, f));
     if (on.length !== clicks) {
-      const said = ch < 4 ? players[ch / 2]!.out.split('\n').filter((l) => /warn|xrun|underrun|gap|error|joined|placed/i.test(l) && !/^ALSA lib|PulseAudio|capture_ports/.test(l)).slice(-3).join(' / ') : '';
+      const said =
+        ch < 4
+          ? players[ch / 2]!.out.split('\n')
+              .filter(
+                (l) =>
+                  /warn|xrun|underrun|gap|error|joined|placed/i.test(l) &&
+                  !/^ALSA lib|PulseAudio|capture_ports/.test(l),
+              )
+              .slice(-3)
+              .join(' / ')
+          : '';
       why.push(`${name}: ${on.length} of ${clicks} clicks heard${said ? ` (it said: ${said})` : ''}`);
       continue;
     }
@@ -142,8 +243,13 @@ async function oneRun(i: number): Promise<RunResult> {
     const devUs = on.map((t, k) => (t - on[0]! - k * 1e9) / 1000);
     const worstUs = Math.max(...devUs.map(Math.abs));
     if (worstUs > JUMP_US && ch < 4) {
-      const said = players[ch / 2]!.out.split('\n').filter((l) => /gap|xrun|underrun|re-seek/i.test(l)).slice(-3).join(' / ');
-      console.log(`  ${name} jumped in run ${i + 1}: ${devUs.map((d) => d.toFixed(0)).join(' ')} µs${said ? `; it said: ${said}` : '; it said nothing'}`);
+      const said = players[ch / 2]!.out.split('\n')
+        .filter((l) => /gap|xrun|underrun|re-seek/i.test(l))
+        .slice(-3)
+        .join(' / ');
+      console.log(
+        `  ${name} jumped in run ${i + 1}: ${devUs.map((d) => d.toFixed(0)).join(' ')} µs${said ? `; it said: ${said}` : '; it said nothing'}`,
+      );
     }
     sources.push({ name, startUs, devUs, worstUs });
   }
@@ -151,16 +257,25 @@ async function oneRun(i: number): Promise<RunResult> {
   return { valid: why.length === 0, why, sources, xruns: r.xrunFrames.length, load1: loadavg()[0]! };
 }
 
-const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const q = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const loadHow = startLoad();
-console.log(`start-error bench: ${runs} valid runs wanted, load ${load} (${loadHow}), ${clicks} clicks per run; JACK dummy 48 kHz period ${PERIOD} -R; ${cpus()[0]?.model} x${cpus().length}; load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(
+  `start-error bench: ${runs} valid runs wanted, load ${load} (${loadHow}), ${clicks} clicks per run; JACK dummy 48 kHz period ${PERIOD} -R; ${cpus()[0]?.model} x${cpus().length}; load average at start ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);
 const results: RunResult[] = [];
 try {
   for (let attempt = 0; results.filter((x) => x.valid).length < runs && attempt < 2 * runs; attempt++) {
     const res = await oneRun(attempt);
     results.push(res);
-    const s = res.sources.map((x) => `${x.name} start ${x.startUs.toFixed(1)} µs, in-track worst ${x.worstUs.toFixed(1)} µs`).join('; ');
-    console.log(`run ${attempt + 1}${res.valid ? '' : ' INVALID'}: ${s}${res.why.length ? ` [${res.why.join('; ')}]` : ''} (load ${res.load1.toFixed(1)})`);
+    const s = res.sources
+      .map((x) => `${x.name} start ${x.startUs.toFixed(1)} µs, in-track worst ${x.worstUs.toFixed(1)} µs`)
+      .join('; ');
+    console.log(
+      `run ${attempt + 1}${res.valid ? '' : ' INVALID'}: ${s}${res.why.length ? ` [${res.why.join('; ')}]` : ''} (load ${res.load1.toFixed(1)})`,
+    );
   }
 } finally {
   stopLoad();
@@ -172,18 +287,40 @@ const valid = results.filter((x) => x.valid);
 const invalid = results.length - valid.length;
 const of = (name: string) => valid.flatMap((x) => x.sources.filter((s) => s.name === name));
 const players = [...of('player 1'), ...of('player 2')];
-if (players.length === 0) { console.log('\nno valid run'); process.exit(1); }
+if (players.length === 0) {
+  console.log('\nno valid run');
+  process.exit(1);
+}
 const mean = players.reduce((a, s) => a + s.startUs, 0) / players.length;
 const spread = players.map((s) => Math.abs(s.startUs - mean));
 const worst = Math.max(...players.map((s) => s.worstUs));
 const jumps = valid.filter((x) => x.sources.some((s) => s.name !== 'reference' && s.worstUs > JUMP_US)).length;
 const ref = of('reference');
-const vsRef = valid.flatMap((x) => { const r = x.sources.find((s) => s.name === 'reference'); return r ? x.sources.filter((s) => s.name !== 'reference').map((s) => s.startUs - r.startUs) : []; });
-console.log(`\n${valid.length} valid runs, ${invalid} invalid and repeated (${results.filter((x) => !x.valid).flatMap((x) => x.why).join('; ') || 'none'})`);
-console.log(`mean start error ${mean.toFixed(1)} µs (systematic: the ALSA jack plugin's latency, removed by audio.latency_trim_ms); players − reference: mean ${(vsRef.reduce((a, b) => a + b, 0) / vsRef.length).toFixed(1)} µs`);
-console.log(`reference (JACK-native): start spread p99 ${q(ref.map((s) => Math.abs(s.startUs - ref[0]!.startUs)), 0.99).toFixed(1)} µs, in-track worst ${Math.max(...ref.map((s) => s.worstUs)).toFixed(1)} µs: the rig's own floor`);
+const vsRef = valid.flatMap((x) => {
+  const r = x.sources.find((s) => s.name === 'reference');
+  return r ? x.sources.filter((s) => s.name !== 'reference').map((s) => s.startUs - r.startUs) : [];
+});
+console.log(
+  `\n${valid.length} valid runs, ${invalid} invalid and repeated (${
+    results
+      .filter((x) => !x.valid)
+      .flatMap((x) => x.why)
+      .join('; ') || 'none'
+  })`,
+);
+console.log(
+  `mean start error ${mean.toFixed(1)} µs (systematic: the ALSA jack plugin's latency, removed by audio.latency_trim_ms); players − reference: mean ${(vsRef.reduce((a, b) => a + b, 0) / vsRef.length).toFixed(1)} µs`,
+);
+console.log(
+  `reference (JACK-native): start spread p99 ${q(
+    ref.map((s) => Math.abs(s.startUs - ref[0]!.startUs)),
+    0.99,
+  ).toFixed(1)} µs, in-track worst ${Math.max(...ref.map((s) => s.worstUs)).toFixed(1)} µs: the rig's own floor`,
+);
 console.log('\n| | jaudiosync on this machine |');
 console.log('| --- | --- |');
-console.log(`| start error spread (p99 of \\|start − mean\\|), ${load} | ${q(spread, 0.99).toFixed(0)} µs (${players.length} starts) |`);
+console.log(
+  `| start error spread (p99 of \\|start − mean\\|), ${load} | ${q(spread, 0.99).toFixed(0)} µs (${players.length} starts) |`,
+);
 console.log(`| worst in-track deviation of a later click from the first, ${load} | ${worst.toFixed(0)} µs |`);
 console.log(`| runs with an in-track jump > 1 ms, ${load} | ${jumps} / ${valid.length} |`);

@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 20) {
-  process.stderr.write(`jaudiosync needs Node.js 20 or newer (this is ${process.version}); see README "Node.js 20 on Bookworm".\n`);
+  process.stderr.write(
+    `jaudiosync needs Node.js 20 or newer (this is ${process.version}); see README "Node.js 20 on Bookworm".\n`,
+  );
   process.exit(1);
 }
 const main = new URL('../dist/src/cli/main.js', import.meta.url);

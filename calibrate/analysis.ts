@@ -98,24 +98,32 @@ const TAUS_PER_DECADE = 5;
 function pooledSlope(points: readonly PhasePoint[]): { slope: number; rmsNs: number } {
   const bySeg = new Map<number, PhasePoint[]>();
   for (const p of points) (bySeg.get(p.segment) ?? bySeg.set(p.segment, []).get(p.segment)!).push(p);
-  let sxy = 0, sxx = 0;
+  let sxy = 0,
+    sxx = 0;
   const means = new Map<number, { t: number; x: number }>();
   for (const [s, ps] of bySeg) {
     const t = ps.reduce((a, p) => a + p.tSec, 0) / ps.length;
     const x = ps.reduce((a, p) => a + p.xNs, 0) / ps.length;
     means.set(s, { t, x });
-    for (const p of ps) { sxy += (p.tSec - t) * (p.xNs - x); sxx += (p.tSec - t) ** 2; }
+    for (const p of ps) {
+      sxy += (p.tSec - t) * (p.xNs - x);
+      sxx += (p.tSec - t) ** 2;
+    }
   }
   const slope = sxx > 0 ? sxy / sxx : 0;
   let ss = 0;
-  for (const p of points) { const m = means.get(p.segment)!; ss += (p.xNs - m.x - slope * (p.tSec - m.t)) ** 2; }
+  for (const p of points) {
+    const m = means.get(p.segment)!;
+    ss += (p.xNs - m.x - slope * (p.tSec - m.t)) ** 2;
+  }
   return { slope, rmsNs: Math.sqrt(ss / Math.max(1, points.length)) };
 }
 
 export function estimateFrequency(points: readonly PhasePoint[]): FrequencyEstimate {
   if (points.length < 3) throw new Error(`too few points to measure a frequency (${points.length})`);
   const { slope } = pooledSlope(points);
-  const t0 = points[0]!.tSec, t1 = points.at(-1)!.tSec;
+  const t0 = points[0]!.tSec,
+    t1 = points.at(-1)!.tSec;
   const blocks: number[] = [];
   const size = Math.floor(points.length / FREQ_BLOCKS);
   if (size >= 3) {
@@ -124,23 +132,42 @@ export function estimateFrequency(points: readonly PhasePoint[]): FrequencyEstim
   // The mean of the blocks' slopes is as uncertain as their spread over √n; the whole-run slope is
   // at least as good, so this is conservative.
   const mean = blocks.reduce((a, b) => a + b, 0) / Math.max(1, blocks.length);
-  const sd = blocks.length > 1 ? Math.sqrt(blocks.reduce((a, b) => a + (b - mean) ** 2, 0) / (blocks.length - 1)) : Math.abs(slope);
-  return { ppm: slope / 1000, uncertaintyPpm: sd / Math.sqrt(Math.max(1, blocks.length)) / 1000, points: points.length, spanSec: t1 - t0 };
+  const sd =
+    blocks.length > 1
+      ? Math.sqrt(blocks.reduce((a, b) => a + (b - mean) ** 2, 0) / (blocks.length - 1))
+      : Math.abs(slope);
+  return {
+    ppm: slope / 1000,
+    uncertaintyPpm: sd / Math.sqrt(Math.max(1, blocks.length)) / 1000,
+    points: points.length,
+    spanSec: t1 - t0,
+  };
 }
 
 /** Local frequencies (ppm) over TEMP_WINDOW_SEC windows, with their mean temperature. */
-export function localFrequencies(points: readonly PhasePoint[], windowSec = TEMP_WINDOW_SEC): Array<{ tSec: number; ppm: number; tempC: number }> {
+export function localFrequencies(
+  points: readonly PhasePoint[],
+  windowSec = TEMP_WINDOW_SEC,
+): Array<{ tSec: number; ppm: number; tempC: number }> {
   const out: Array<{ tSec: number; ppm: number; tempC: number }> = [];
   let i = 0;
   while (i < points.length) {
-    const seg = points[i]!.segment, start = points[i]!.tSec;
+    const seg = points[i]!.segment,
+      start = points[i]!.tSec;
     let j = i;
     while (j < points.length && points[j]!.segment === seg && points[j]!.tSec - start < windowSec) j++;
     const w = points.slice(i, j);
     const temps = w.filter((p) => p.tempC !== undefined).map((p) => p.tempC!);
     if (w.length >= 10 && temps.length && w.at(-1)!.tSec - start >= windowSec * 0.8) {
-      const f = fitLine(w.map((p) => p.tSec - start), w.map((p) => p.xNs));
-      out.push({ tSec: start + (w.at(-1)!.tSec - start) / 2, ppm: f.b / 1000, tempC: temps.reduce((a, b) => a + b, 0) / temps.length });
+      const f = fitLine(
+        w.map((p) => p.tSec - start),
+        w.map((p) => p.xNs),
+      );
+      out.push({
+        tSec: start + (w.at(-1)!.tSec - start) / 2,
+        ppm: f.b / 1000,
+        tempC: temps.reduce((a, b) => a + b, 0) / temps.length,
+      });
     }
     i = j;
   }
@@ -150,16 +177,33 @@ export function localFrequencies(points: readonly PhasePoint[], windowSec = TEMP
 /** Least squares of y on 1, u, u² (u = T - ref). */
 function fitQuadratic(us: number[], ys: number[]): { c: [number, number, number]; ss: number } {
   // Normal equations, 3x3, solved by Cramer's rule (well conditioned with u centred).
-  const s = [0, 0, 0, 0, 0], t = [0, 0, 0];
+  const s = [0, 0, 0, 0, 0],
+    t = [0, 0, 0];
   for (let i = 0; i < us.length; i++) {
-    const u = us[i]!, y = ys[i]!;
+    const u = us[i]!,
+      y = ys[i]!;
     let p = 1;
-    for (let k = 0; k < 5; k++) { s[k]! += p; if (k < 3) t[k]! += p * y; p *= u; }
+    for (let k = 0; k < 5; k++) {
+      s[k]! += p;
+      if (k < 3) t[k]! += p * y;
+      p *= u;
+    }
   }
-  const m = [[s[0]!, s[1]!, s[2]!], [s[1]!, s[2]!, s[3]!], [s[2]!, s[3]!, s[4]!]];
-  const det = (a: number[][]) => a[0]![0]! * (a[1]![1]! * a[2]![2]! - a[1]![2]! * a[2]![1]!) - a[0]![1]! * (a[1]![0]! * a[2]![2]! - a[1]![2]! * a[2]![0]!) + a[0]![2]! * (a[1]![0]! * a[2]![1]! - a[1]![1]! * a[2]![0]!);
+  const m = [
+    [s[0]!, s[1]!, s[2]!],
+    [s[1]!, s[2]!, s[3]!],
+    [s[2]!, s[3]!, s[4]!],
+  ];
+  const det = (a: number[][]) =>
+    a[0]![0]! * (a[1]![1]! * a[2]![2]! - a[1]![2]! * a[2]![1]!) -
+    a[0]![1]! * (a[1]![0]! * a[2]![2]! - a[1]![2]! * a[2]![0]!) +
+    a[0]![2]! * (a[1]![0]! * a[2]![1]! - a[1]![1]! * a[2]![0]!);
   const d = det(m);
-  const c = [0, 1, 2].map((k) => det(m.map((row, r) => row.map((v, col) => (col === k ? t[r]! : v)))) / d) as [number, number, number];
+  const c = [0, 1, 2].map((k) => det(m.map((row, r) => row.map((v, col) => (col === k ? t[r]! : v)))) / d) as [
+    number,
+    number,
+    number,
+  ];
   const ss = us.reduce((a, u, i) => a + (ys[i]! - (c[0] + c[1] * u + c[2] * u * u)) ** 2, 0);
   return { c, ss };
 }
@@ -167,19 +211,49 @@ function fitQuadratic(us: number[], ys: number[]): { c: [number, number, number]
 export function temperatureModel(points: readonly PhasePoint[], windowSec = TEMP_WINDOW_SEC): TemperatureModel {
   const local = localFrequencies(points, windowSec);
   const temps = local.map((l) => l.tempC);
-  const minC = temps.length ? temps.reduce((a, b) => Math.min(a, b)) : NaN, maxC = temps.length ? temps.reduce((a, b) => Math.max(a, b)) : NaN;
+  const minC = temps.length ? temps.reduce((a, b) => Math.min(a, b)) : NaN,
+    maxC = temps.length ? temps.reduce((a, b) => Math.max(a, b)) : NaN;
   const refC = temps.length ? temps.reduce((a, b) => a + b, 0) / temps.length : 25;
-  const none = (note: string): TemperatureModel => ({ kind: 'none', refC, c0: local.length ? local.reduce((a, l) => a + l.ppm, 0) / local.length : 0, c1PpmPerC: 0, c2PpmPerC2: 0, minC, maxC, note });
+  const none = (note: string): TemperatureModel => ({
+    kind: 'none',
+    refC,
+    c0: local.length ? local.reduce((a, l) => a + l.ppm, 0) / local.length : 0,
+    c1PpmPerC: 0,
+    c2PpmPerC2: 0,
+    minC,
+    maxC,
+    note,
+  });
   if (local.length < 6) return none(`too few ${windowSec / 60}-minute windows with a temperature (${local.length})`);
-  if (maxC - minC < MIN_TEMP_SPAN_C) return none(`the temperature only spanned ${(maxC - minC).toFixed(1)} °C (at least ${MIN_TEMP_SPAN_C} needed)`);
-  const us = local.map((l) => l.tempC - refC), ys = local.map((l) => l.ppm);
+  if (maxC - minC < MIN_TEMP_SPAN_C)
+    return none(`the temperature only spanned ${(maxC - minC).toFixed(1)} °C (at least ${MIN_TEMP_SPAN_C} needed)`);
+  const us = local.map((l) => l.tempC - refC),
+    ys = local.map((l) => l.ppm);
   const lin = fitLine(us, ys);
   const linSs = us.reduce((a, u, i) => a + (ys[i]! - (lin.a + lin.b * u)) ** 2, 0);
   const quad = fitQuadratic(us, ys);
   if (local.length >= 10 && quad.ss < (1 - QUADRATIC_GAIN) * linSs) {
-    return { kind: 'quadratic', refC, c0: quad.c[0], c1PpmPerC: quad.c[1], c2PpmPerC2: quad.c[2], minC, maxC, note: `the quadratic term removes ${((1 - quad.ss / linSs) * 100).toFixed(0)} % of the linear fit's residual` };
+    return {
+      kind: 'quadratic',
+      refC,
+      c0: quad.c[0],
+      c1PpmPerC: quad.c[1],
+      c2PpmPerC2: quad.c[2],
+      minC,
+      maxC,
+      note: `the quadratic term removes ${((1 - quad.ss / linSs) * 100).toFixed(0)} % of the linear fit's residual`,
+    };
   }
-  return { kind: 'linear', refC, c0: lin.a, c1PpmPerC: lin.b, c2PpmPerC2: 0, minC, maxC, note: 'linear over the range seen' };
+  return {
+    kind: 'linear',
+    refC,
+    c0: lin.a,
+    c1PpmPerC: lin.b,
+    c2PpmPerC2: 0,
+    minC,
+    maxC,
+    note: 'linear over the range seen',
+  };
 }
 
 /**
@@ -199,7 +273,9 @@ export function overlappingAdev(segments: ReadonlyArray<Float64Array>, tau0Sec: 
   if (maxM >= 1 && ms.at(-1) !== maxM) ms.push(maxM); // the longest τ the data reaches (holdover reads it)
   const out: AllanPoint[] = [];
   for (const m of ms) {
-    let sum = 0, terms = 0, n = 0;
+    let sum = 0,
+      terms = 0,
+      n = 0;
     for (const x of segments) {
       if (x.length > 2 * m) n += x.length;
       for (let i = 0; i + 2 * m < x.length; i++) {
@@ -225,13 +301,15 @@ export function uniformSegments(points: readonly PhasePoint[], tau0Sec: number):
     let j = i;
     while (j < points.length && points[j]!.segment === seg) j++;
     const ps = points.slice(i, j);
-    const t0 = ps[0]!.tSec, n = Math.floor((ps.at(-1)!.tSec - t0) / tau0Sec) + 1;
+    const t0 = ps[0]!.tSec,
+      n = Math.floor((ps.at(-1)!.tSec - t0) / tau0Sec) + 1;
     const x = new Float64Array(n);
     let k = 0;
     for (let g = 0; g < n; g++) {
       const t = t0 + g * tau0Sec;
       while (k + 1 < ps.length && ps[k + 1]!.tSec <= t) k++;
-      const a = ps[k]!, b = ps[Math.min(k + 1, ps.length - 1)]!;
+      const a = ps[k]!,
+        b = ps[Math.min(k + 1, ps.length - 1)]!;
       x[g] = b.tSec > a.tSec ? a.xNs + ((b.xNs - a.xNs) * (t - a.tSec)) / (b.tSec - a.tSec) : a.xNs;
     }
     out.push(x);
@@ -263,11 +341,18 @@ export function withoutTemperature(points: readonly PhasePoint[], m: Temperature
   });
 }
 
-
 // ---- Confidence of σ_y(τ) ----
 
 /** Frequency-noise exponent α (S_y ∝ f^α) of each type, for the degrees of freedom. */
-const ALPHA: Record<NoiseType, number> = { 'white PM': 2, 'flicker PM': 1, 'white FM': 0, 'flicker FM': -1, 'random-walk FM': -2, drift: -2, periodic: 0 };
+const ALPHA: Record<NoiseType, number> = {
+  'white PM': 2,
+  'flicker PM': 1,
+  'white FM': 0,
+  'flicker FM': -1,
+  'random-walk FM': -2,
+  drift: -2,
+  periodic: 0,
+};
 
 /**
  * Equivalent degrees of freedom of an overlapping Allan variance from N phase points at m·τ0: the
@@ -298,7 +383,10 @@ export function allanConfidence(p: AllanPoint, tau0Sec: number, noise: NoiseType
   const m = Math.max(1, Math.round(p.tauSec / tau0Sec));
   const N = Math.max(p.n ?? p.terms + 2 * m, 2 * m + 2);
   const edf = edfSimple(N, m, ALPHA[noise]);
-  return { lo: p.adev * Math.sqrt(edf / chi2Quantile(edf, Z_68)), hi: p.adev * Math.sqrt(edf / chi2Quantile(edf, -Z_68)) };
+  return {
+    lo: p.adev * Math.sqrt(edf / chi2Quantile(edf, Z_68)),
+    hi: p.adev * Math.sqrt(edf / chi2Quantile(edf, -Z_68)),
+  };
 }
 
 // ---- Noise type per decade ----
@@ -312,22 +400,33 @@ const MIN_INDEPENDENT = 10;
  * the recording's length, so a 6 h and a 24 h recording of one clock agree where both reach.
  */
 export function noiseByDecade(allan: readonly AllanPoint[], tau0Sec: number): NoiseRange[] {
-  const usable = allan.filter((a) => a.adev > 0 && (a.n ?? a.terms) / Math.max(1, a.tauSec / tau0Sec) >= MIN_INDEPENDENT);
+  const usable = allan.filter(
+    (a) => a.adev > 0 && (a.n ?? a.terms) / Math.max(1, a.tauSec / tau0Sec) >= MIN_INDEPENDENT,
+  );
   const out: NoiseRange[] = [];
   for (let k = Math.floor(Math.log10(tau0Sec)); usable.some((a) => a.tauSec >= 10 ** k); k++) {
     const inDecade = usable.filter((a) => a.tauSec >= 10 ** k && a.tauSec <= 10 ** (k + 1) * 1.0001);
     if (inDecade.length < MIN_POINTS_PER_DECADE) continue;
-    const slope = fitLine(inDecade.map((a) => Math.log10(a.tauSec)), inDecade.map((a) => Math.log10(a.adev))).b;
+    const slope = fitLine(
+      inDecade.map((a) => Math.log10(a.tauSec)),
+      inDecade.map((a) => Math.log10(a.adev)),
+    ).b;
     // Phase noise dominates at short τ only: a PM-like fall after FM-type noise is a cycle averaging out.
     const fmBefore = out.some((r) => r.noise !== 'white PM' && r.noise !== 'flicker PM');
     const noise = noiseOf(slope);
-    out.push({ fromTauSec: inDecade[0]!.tauSec, toTauSec: inDecade.at(-1)!.tauSec, slope, noise: fmBefore && (noise === 'white PM' || noise === 'flicker PM') ? 'periodic' : noise });
+    out.push({
+      fromTauSec: inDecade[0]!.tauSec,
+      toTauSec: inDecade.at(-1)!.tauSec,
+      slope,
+      noise: fmBefore && (noise === 'white PM' || noise === 'flicker PM') ? 'periodic' : noise,
+    });
   }
   return out;
 }
 
 function withConfidence(allan: AllanPoint[], ranges: readonly NoiseRange[], tau0Sec: number): AllanPoint[] {
-  const typeAt = (tau: number): NoiseType => (ranges.find((r) => tau <= r.toTauSec) ?? ranges.at(-1))?.noise ?? 'white FM';
+  const typeAt = (tau: number): NoiseType =>
+    (ranges.find((r) => tau <= r.toTauSec) ?? ranges.at(-1))?.noise ?? 'white FM';
   return allan.map((a) => ({ ...a, ...allanConfidence(a, tau0Sec, typeAt(a.tauSec)) }));
 }
 
@@ -352,9 +451,13 @@ function noiseErrorNs(allan: readonly AllanPoint[], tSec: number): number | unde
     const a = allan[i]!;
     if (a.tauSec > tSec) {
       const b = allan[i - 1];
-      if (b) { // interpolate τσ at t between b and a (log-log)
+      if (b) {
+        // interpolate τσ at t between b and a (log-log)
         const f = Math.log(tSec / b.tauSec) / Math.log(a.tauSec / b.tauSec);
-        const adev = a.adev > 0 && b.adev > 0 ? Math.exp(Math.log(b.adev) + f * (Math.log(a.adev) - Math.log(b.adev))) : b.adev + f * (a.adev - b.adev);
+        const adev =
+          a.adev > 0 && b.adev > 0
+            ? Math.exp(Math.log(b.adev) + f * (Math.log(a.adev) - Math.log(b.adev)))
+            : b.adev + f * (a.adev - b.adev);
         worst = Math.max(worst, tSec * adev * 1e9);
       }
       break;
@@ -369,19 +472,31 @@ function noiseErrorNs(allan: readonly AllanPoint[], tSec: number): number | unde
  * the noise; with the rate removed, 2σ plus the same noise — so it is never the worse of the two,
  * and neither falls as the horizon grows. Refused (supported false) past half the longest segment.
  */
-export function holdoverFigures(f: FrequencyEstimate, allan: readonly AllanPoint[], longestSegmentSec: number, hours: readonly number[]): Holdover[] {
+export function holdoverFigures(
+  f: FrequencyEstimate,
+  allan: readonly AllanPoint[],
+  longestSegmentSec: number,
+  hours: readonly number[],
+): Holdover[] {
   return hours.map((h) => {
     const t = h * 3600;
     const minRecordingHours = h * HOLDOVER_SPAN_FACTOR;
     const noise = longestSegmentSec >= t * HOLDOVER_SPAN_FACTOR * SPAN_TOLERANCE ? noiseErrorNs(allan, t) : undefined;
     if (noise === undefined) return { hours: h, supported: false, minRecordingHours };
     const rateBoundPpm = 2 * f.uncertaintyPpm;
-    return { hours: h, supported: true, minRecordingHours, uncalibratedMs: ((Math.abs(f.ppm) + rateBoundPpm) * 1e3 * t + noise) / 1e6, calibratedMs: (rateBoundPpm * 1e3 * t + noise) / 1e6 };
+    return {
+      hours: h,
+      supported: true,
+      minRecordingHours,
+      uncalibratedMs: ((Math.abs(f.ppm) + rateBoundPpm) * 1e3 * t + noise) / 1e6,
+      calibratedMs: (rateBoundPpm * 1e3 * t + noise) / 1e6,
+    };
   });
 }
 
 export function longestSegmentSec(points: readonly PhasePoint[]): number {
-  let best = 0, start = 0;
+  let best = 0,
+    start = 0;
   for (let i = 0; i < points.length; i++) {
     if (i === 0 || points[i]!.segment !== points[i - 1]!.segment) start = points[i]!.tSec;
     best = Math.max(best, points[i]!.tSec - start);
@@ -405,7 +520,10 @@ function temperatureShare(points: readonly PhasePoint[], m: TemperatureModel): n
 
 export const HOLDOVER_HOURS = [1, 3];
 
-export function analyse(points: readonly PhasePoint[], opts: { tau0Sec?: number; holdoverHours?: number[] } = {}): SubjectAnalysis {
+export function analyse(
+  points: readonly PhasePoint[],
+  opts: { tau0Sec?: number; holdoverHours?: number[] } = {},
+): SubjectAnalysis {
   const tau0 = opts.tau0Sec ?? 1;
   const temperature = temperatureModel(points);
   const frequency = estimateFrequency(points);
@@ -420,19 +538,30 @@ export function analyse(points: readonly PhasePoint[], opts: { tau0Sec?: number;
   const last = noiseRanges.at(-1);
   const allan = withConfidence(rawAllan, noiseByDecade(rawAllan, tau0), tau0);
   return {
-    frequency, temperature, temperatureShare: temperatureShare(points, temperature),
-    allan, ...(corrAllan ? { allanCorrected: withConfidence(corrAllan, noiseRanges, tau0) } : {}),
-    noiseRanges, allanSlope: last?.slope, noise: last?.noise,
+    frequency,
+    temperature,
+    temperatureShare: temperatureShare(points, temperature),
+    allan,
+    ...(corrAllan ? { allanCorrected: withConfidence(corrAllan, noiseRanges, tau0) } : {}),
+    noiseRanges,
+    allanSlope: last?.slope,
+    noise: last?.noise,
     holdover: holdoverFigures(frequency, allan, longestSegmentSec(points), opts.holdoverHours ?? HOLDOVER_HOURS),
   };
 }
 
 /** Between two devices after `hours`: how far apart their clocks drift, raw and calibrated (both must support it). */
-export function pairDrift(a: SubjectAnalysis, b: SubjectAnalysis, hours: number): { supported: boolean; uncalibratedMs?: number; calibratedMs?: number } {
-  const ha = a.holdover.find((h) => h.hours === hours), hb = b.holdover.find((h) => h.hours === hours);
+export function pairDrift(
+  a: SubjectAnalysis,
+  b: SubjectAnalysis,
+  hours: number,
+): { supported: boolean; uncalibratedMs?: number; calibratedMs?: number } {
+  const ha = a.holdover.find((h) => h.hours === hours),
+    hb = b.holdover.find((h) => h.hours === hours);
   if (!ha?.supported || !hb?.supported) return { supported: false };
   const t = hours * 3600;
-  const noiseA = ha.calibratedMs! - 2 * a.frequency.uncertaintyPpm * 1e-3 * t, noiseB = hb.calibratedMs! - 2 * b.frequency.uncertaintyPpm * 1e-3 * t;
+  const noiseA = ha.calibratedMs! - 2 * a.frequency.uncertaintyPpm * 1e-3 * t,
+    noiseB = hb.calibratedMs! - 2 * b.frequency.uncertaintyPpm * 1e-3 * t;
   const noise = Math.hypot(noiseA, noiseB);
   const rateBound = 2 * Math.hypot(a.frequency.uncertaintyPpm, b.frequency.uncertaintyPpm);
   return {
@@ -452,7 +581,9 @@ export function residualSeries(points: readonly PhasePoint[], a: SubjectAnalysis
   const mean = new Map<number, { t: number; x: number; n: number }>();
   for (const p of ps) {
     const m = mean.get(p.segment) ?? mean.set(p.segment, { t: 0, x: 0, n: 0 }).get(p.segment)!;
-    m.t += p.tSec; m.x += p.xNs; m.n++;
+    m.t += p.tSec;
+    m.x += p.xNs;
+    m.n++;
   }
   return ps.map((p) => {
     const m = mean.get(p.segment)!;

@@ -45,7 +45,10 @@ export interface Recording {
   rtcSteps: number;
 }
 
-interface Raw { mono: bigint; utc: bigint }
+interface Raw {
+  mono: bigint;
+  utc: bigint;
+}
 
 /**
  * The lines of a file in batches, read in large chunks and split here: readline's per-line async
@@ -64,7 +67,11 @@ async function* lineBatches(file: string, onBytes?: (n: number) => void): AsyncG
 }
 
 /** `onBytes`: bytes read so far, chunk by chunk (for a progress line on large files). */
-export async function readRecording(files: readonly string[], want?: Reference, onBytes?: (n: number) => void): Promise<Recording> {
+export async function readRecording(
+  files: readonly string[],
+  want?: Reference,
+  onBytes?: (n: number) => void,
+): Promise<Recording> {
   const problems: string[] = [];
   const samples = new Map<string, Raw[]>();
   const temps: Array<{ mono: bigint; c: number }> = [];
@@ -79,59 +86,80 @@ export async function readRecording(files: readonly string[], want?: Reference, 
     let lineNo = 0;
     let bad = 0;
     try {
-      for await (const batch of lineBatches(file, onBytes)) for (const line of batch) {
-        lineNo++;
-        if (!line.trim()) continue;
-        let r: Record<string, unknown>;
-        try {
-          r = JSON.parse(line) as Record<string, unknown>;
-          if (typeof r !== 'object' || r === null || typeof r.kind !== 'string') throw new Error('not a record');
-        } catch {
-          if (bad++ < 5) problems.push(`${file} line ${lineNo}: not a JSON record, skipped`);
-          continue;
-        }
-        records++;
-        try {
-          const mono = r.monoNs !== undefined ? BigInt(r.monoNs as string) : undefined;
-          const utc = r.utcNs !== undefined ? BigInt(r.utcNs as string) : undefined;
-          if (utc !== undefined) { fromUtcNs ??= utc; toUtcNs = utc; }
-          if (r.kind === 'sample' && mono !== undefined && utc !== undefined && typeof r.source === 'string') {
-            (samples.get(r.source) ?? samples.set(r.source, []).get(r.source)!).push({ mono, utc });
-          } else if (r.kind === 'servo' && mono !== undefined && typeof r.cpuTempC === 'number') {
-            temps.push({ mono, c: r.cpuTempC });
-          } else if (r.kind === 'rtc' && utc !== undefined && typeof r.rtcMinusUtcNs === 'number') {
-            // The edge's own offset when the writer gives it; else the RTC source's fitted one.
-            const x = typeof r.edgeOffsetNs === 'number' ? r.edgeOffsetNs : r.rtcMinusUtcNs;
-            rtc.push({ utc, x, c: typeof r.rtcTempC === 'number' ? r.rtcTempC : undefined, setBefore: setPending || undefined });
-            setPending = false;
-          } else if (r.kind === 'event' && typeof r.message === 'string' && RTC_SET_EVENT.test(r.message)) {
-            setPending = true;
-          } else if (r.kind === 'header' && typeof r.simulated === 'object' && r.simulated !== null) {
-            simulated ??= {};
-            for (const [k, v] of Object.entries(r.simulated as Record<string, unknown>)) {
-              if (typeof v === 'boolean') (simulated as Record<string, boolean>)[k] = Boolean((simulated as Record<string, boolean>)[k]) || v;
-            }
+      for await (const batch of lineBatches(file, onBytes))
+        for (const line of batch) {
+          lineNo++;
+          if (!line.trim()) continue;
+          let r: Record<string, unknown>;
+          try {
+            r = JSON.parse(line) as Record<string, unknown>;
+            if (typeof r !== 'object' || r === null || typeof r.kind !== 'string') throw new Error('not a record');
+          } catch {
+            if (bad++ < 5) problems.push(`${file} line ${lineNo}: not a JSON record, skipped`);
+            continue;
           }
-        } catch {
-          if (bad++ < 5) problems.push(`${file} line ${lineNo}: a field is not what the format says, skipped`);
+          records++;
+          try {
+            const mono = r.monoNs !== undefined ? BigInt(r.monoNs as string) : undefined;
+            const utc = r.utcNs !== undefined ? BigInt(r.utcNs as string) : undefined;
+            if (utc !== undefined) {
+              fromUtcNs ??= utc;
+              toUtcNs = utc;
+            }
+            if (r.kind === 'sample' && mono !== undefined && utc !== undefined && typeof r.source === 'string') {
+              (samples.get(r.source) ?? samples.set(r.source, []).get(r.source)!).push({ mono, utc });
+            } else if (r.kind === 'servo' && mono !== undefined && typeof r.cpuTempC === 'number') {
+              temps.push({ mono, c: r.cpuTempC });
+            } else if (r.kind === 'rtc' && utc !== undefined && typeof r.rtcMinusUtcNs === 'number') {
+              // The edge's own offset when the writer gives it; else the RTC source's fitted one.
+              const x = typeof r.edgeOffsetNs === 'number' ? r.edgeOffsetNs : r.rtcMinusUtcNs;
+              rtc.push({
+                utc,
+                x,
+                c: typeof r.rtcTempC === 'number' ? r.rtcTempC : undefined,
+                setBefore: setPending || undefined,
+              });
+              setPending = false;
+            } else if (r.kind === 'event' && typeof r.message === 'string' && RTC_SET_EVENT.test(r.message)) {
+              setPending = true;
+            } else if (r.kind === 'header' && typeof r.simulated === 'object' && r.simulated !== null) {
+              simulated ??= {};
+              for (const [k, v] of Object.entries(r.simulated as Record<string, unknown>)) {
+                if (typeof v === 'boolean')
+                  (simulated as Record<string, boolean>)[k] = Boolean((simulated as Record<string, boolean>)[k]) || v;
+              }
+            }
+          } catch {
+            if (bad++ < 5) problems.push(`${file} line ${lineNo}: a field is not what the format says, skipped`);
+          }
         }
-      }
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      problems.push(code === 'ENOENT' ? `${file} does not exist` : code === 'EACCES' ? `${file} is not readable by this user` : code === 'EISDIR' ? `${file} is a folder, not a recording` : `${file}: ${(e as Error).message}`);
+      problems.push(
+        code === 'ENOENT'
+          ? `${file} does not exist`
+          : code === 'EACCES'
+            ? `${file} is not readable by this user`
+            : code === 'EISDIR'
+              ? `${file} is a folder, not a recording`
+              : `${file}: ${(e as Error).message}`,
+      );
     }
     if (bad > 5) problems.push(`${file}: ${bad} bad lines in all`);
   }
   const reference = want ?? REFERENCES.find((s) => (samples.get(s)?.length ?? 0) > 0);
   const subjects = new Map<Subject, PhasePoint[]>();
-  const sys = reference ? samples.get(reference) ?? [] : [];
+  const sys = reference ? (samples.get(reference) ?? []) : [];
   if (sys.length) subjects.set('system', systemSeries(sys, temps));
   let rtcSteps = 0;
   if (rtc.length) {
     const r = rtcSeries(rtc);
     subjects.set('rtc', r.points);
     rtcSteps = r.steps;
-    if (r.steps) problems.push(`the RTC was stepped ${r.steps} time${r.steps > 1 ? 's' : ''} during the recording (set by a process, or it lost power): each step starts a new segment, and the rate is fitted within segments`);
+    if (r.steps)
+      problems.push(
+        `the RTC was stepped ${r.steps} time${r.steps > 1 ? 's' : ''} during the recording (set by a process, or it lost power): each step starts a new segment, and the rate is fitted within segments`,
+      );
   }
   return { subjects, reference, problems, records, fromUtcNs, toUtcNs, simulated, rtcSteps };
 }
@@ -152,7 +180,12 @@ function systemSeries(raw: Raw[], temps: Array<{ mono: bigint; c: number }>): Ph
     while (k + 1 < byMono.length && byMono[k + 1]!.mono <= s.mono) k++;
     const t = byMono[k];
     const near = t && (t.mono > s.mono ? t.mono - s.mono : s.mono - t.mono) < 5_000_000_000n;
-    return { tSec: Number(s.utc - utc0) / 1e9, xNs: Number(s.mono - s.utc - base), tempC: near ? t.c : undefined, segment };
+    return {
+      tSec: Number(s.utc - utc0) / 1e9,
+      xNs: Number(s.mono - s.utc - base),
+      tempC: near ? t.c : undefined,
+      segment,
+    };
   });
 }
 
@@ -165,10 +198,14 @@ function typicalChangeNs(rows: ReadonlyArray<{ x: number }>): number {
   return 1.4826 * d[Math.floor(d.length / 2)]!;
 }
 
-function rtcSeries(rows: Array<{ utc: bigint; x: number; c?: number; setBefore?: boolean }>): { points: PhasePoint[]; steps: number } {
+function rtcSeries(rows: Array<{ utc: bigint; x: number; c?: number; setBefore?: boolean }>): {
+  points: PhasePoint[];
+  steps: number;
+} {
   const utc0 = rows[0]!.utc;
   const stepNs = Math.max(STEP_NS, STEP_NOISE_FACTOR * typicalChangeNs(rows));
-  let segment = 0, steps = 0;
+  let segment = 0,
+    steps = 0;
   const points = rows.map((r, i) => {
     const prev = rows[i - 1];
     if (prev) {
@@ -183,7 +220,16 @@ function rtcSeries(rows: Array<{ utc: bigint; x: number; c?: number; setBefore?:
 }
 
 /** Which recording this is (its time range and size), as the calibration store keeps it. */
-export function fingerprint(rec: Pick<Recording, 'fromUtcNs' | 'toUtcNs' | 'records' | 'simulated'>, files: readonly string[]): RecordingFingerprint {
+export function fingerprint(
+  rec: Pick<Recording, 'fromUtcNs' | 'toUtcNs' | 'records' | 'simulated'>,
+  files: readonly string[],
+): RecordingFingerprint {
   const iso = (ns?: bigint) => (ns === undefined ? '' : new Date(Number(ns / 1_000_000n)).toISOString());
-  return { from: iso(rec.fromUtcNs), to: iso(rec.toUtcNs), records: rec.records, files: [...files], ...(rec.simulated ? { simulated: Object.values(rec.simulated).some(Boolean) } : {}) };
+  return {
+    from: iso(rec.fromUtcNs),
+    to: iso(rec.toUtcNs),
+    records: rec.records,
+    files: [...files],
+    ...(rec.simulated ? { simulated: Object.values(rec.simulated).some(Boolean) } : {}),
+  };
 }

@@ -7,7 +7,11 @@ import { join } from 'node:path';
  * twin writes NMEA into one end while serialport opens the other, as it would /dev/serial0.
  */
 export class PtyPair {
-  private constructor(readonly devicePath: string, readonly emulatorPath: string, private readonly proc: ChildProcess) {}
+  private constructor(
+    readonly devicePath: string,
+    readonly emulatorPath: string,
+    private readonly proc: ChildProcess,
+  ) {}
 
   /** dir gets two symlinks, gps-device (for the driver) and gps-emulator (for the twin). */
   static async create(dir: string, timeoutMs = 5_000): Promise<PtyPair> {
@@ -17,18 +21,38 @@ export class PtyPair {
     try {
       // Its own process group: a Ctrl-C or SIGTERM to ours must not cut the "cable" before we
       // close the port ourselves; killed with us on exit all the same.
-      proc = spawn('socat', [`pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${emulatorPath}`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      proc = spawn('socat', [`pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${emulatorPath}`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        detached: true,
+      });
       const p = proc;
-      const killOnExit = () => { try { p.kill('SIGTERM'); } catch { /* gone */ } };
+      const killOnExit = () => {
+        try {
+          p.kill('SIGTERM');
+        } catch {
+          /* gone */
+        }
+      };
       process.once('exit', killOnExit);
       p.once('exit', () => process.off('exit', killOnExit));
     } catch (e) {
-      throw new Error(`cannot start socat for the simulated GPS: ${(e as Error).message}. Install it: apt-get install socat`);
+      throw new Error(
+        `cannot start socat for the simulated GPS: ${(e as Error).message}. Install it: apt-get install socat`,
+      );
     }
     let stderr = '';
-    proc.stderr!.on('data', (d) => { stderr += d; });
-    const spawnError = new Promise<never>((_, reject) => proc.on('error', (e) => reject(new Error(
-      `cannot start socat for the simulated GPS (${(e as NodeJS.ErrnoException).code}). Install it: apt-get install socat`))));
+    proc.stderr!.on('data', (d) => {
+      stderr += d;
+    });
+    const spawnError = new Promise<never>((_, reject) =>
+      proc.on('error', (e) =>
+        reject(
+          new Error(
+            `cannot start socat for the simulated GPS (${(e as NodeJS.ErrnoException).code}). Install it: apt-get install socat`,
+          ),
+        ),
+      ),
+    );
     const deadline = Date.now() + timeoutMs;
     const ready = (async () => {
       while (!(existsSync(devicePath) && existsSync(emulatorPath))) {

@@ -11,16 +11,31 @@ import { VirtualClock } from '../src/time/clock.js';
  * callbacks that never drains the queue must not be taken for silence.
  */
 
-const RATE = 48_000, P = 1024;
+const RATE = 48_000,
+  P = 1024;
 const PERIOD_NS = (P * 1e9) / RATE;
 const S = 1_000_000_000n;
 
 function rig(seed: number, stalls: Array<{ atNs: bigint; durationNs: bigint }>, jsDelayNs?: (k: number) => number) {
   const clock = new VirtualClock(0n);
   const rnd = seededRandom(seed);
-  const twin = new RtAudioTwin({ clock, periodFrames: P, sampleRate: RATE, stalls, jsDelayNs: jsDelayNs ?? (() => 50_000 + 300_000 * rnd()) });
+  const twin = new RtAudioTwin({
+    clock,
+    periodFrames: P,
+    sampleRate: RATE,
+    stalls,
+    jsDelayNs: jsDelayNs ?? (() => 50_000 + 300_000 * rnd()),
+  });
   const notices: string[] = [];
-  const sink = new AudifySink({ format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, deviceName: 'default', nowNs: () => clock.nowNs(), rtAudio: () => twin, onNotice: (m) => notices.push(m) });
+  const sink = new AudifySink({
+    format: { sampleRate: RATE, channels: 2 },
+    periodFrames: P,
+    queuePeriods: 4,
+    deviceName: 'default',
+    nowNs: () => clock.nowNs(),
+    rtAudio: () => twin,
+    onNotice: (m) => notices.push(m),
+  });
   const numbered: number[] = []; // the p the sink gave the j-th buffer written
   /** At each fill: virtual time, p, and how far the sink's presentation time of p is from the truth (ns). */
   const presErr: Array<{ atNs: bigint; p: number; errNs: number }> = [];
@@ -31,7 +46,10 @@ function rig(seed: number, stalls: Array<{ atNs: bigint; durationNs: bigint }>, 
     return Buffer.alloc(P * 4);
   });
   /** Device periods whose buffer was numbered wrong (from `fromNs` of virtual time on). */
-  const wrong = (fromNs = 0n) => twin.played.map((j, k) => ({ j, k })).filter(({ j, k }) => j >= 0 && numbered[j] !== k && BigInt(Math.round(k * PERIOD_NS)) >= fromNs);
+  const wrong = (fromNs = 0n) =>
+    twin.played
+      .map((j, k) => ({ j, k }))
+      .filter(({ j, k }) => j >= 0 && numbered[j] !== k && BigInt(Math.round(k * PERIOD_NS)) >= fromNs);
   return { clock, sink, twin, wrong, notices, presErr };
 }
 
@@ -44,14 +62,19 @@ test('no stall: every buffer numbered with its device period, no silence counted
 });
 
 test('stalls of 30-500 ms at every phase of the period: the numbering is right again within the watch window after each', async (t) => {
-  let checked = 0, exactAtOnce = 0;
+  let checked = 0,
+    exactAtOnce = 0;
   for (const ms of [30, 60, 80, 90, 100, 130, 250, 500]) {
     for (let phase = 0; phase < 8; phase++) {
       const atNs = 10n * S + BigInt(Math.round((phase / 8) * PERIOD_NS));
       const r = rig(ms * 10 + phase, [{ atNs, durationNs: BigInt(ms) * 1_000_000n }]);
       r.clock.advance(20n * S);
       const silent = r.twin.played.filter((j) => j < 0).length;
-      t.is(r.sink.underrunPeriods, silent, `${ms} ms at phase ${phase}/8: counted ${r.sink.underrunPeriods} silent periods, there were ${silent}`);
+      t.is(
+        r.sink.underrunPeriods,
+        silent,
+        `${ms} ms at phase ${phase}/8: counted ${r.sink.underrunPeriods} silent periods, there were ${silent}`,
+      );
       // Right from the first buffer written after the stall, except a silent period still being
       // written when the stall ended: that one is found once the callbacks' backlog has cleared (16
       // callbacks), and the buffers already queued by then (the queue has grown) play one off.
@@ -66,7 +89,9 @@ test('stalls of 30-500 ms at every phase of the period: the numbering is right a
       checked++;
     }
   }
-  t.log(`${checked} stalls; numbered right from the first buffer after the stall in ${exactAtOnce}, the others within 0.7 s`);
+  t.log(
+    `${checked} stalls; numbered right from the first buffer after the stall in ${exactAtOnce}, the others within 0.7 s`,
+  );
 });
 
 test('a steady backlog (callbacks 1.5 periods late for seconds, the queue never dry) is not silence', async (t) => {

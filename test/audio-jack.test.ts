@@ -24,9 +24,29 @@ test.serial('audify really plays a track through ALSA into JACK', async (t) => {
   const rig = startAudioRig();
   t.teardown(() => rig.stop());
   const dir = mkdtempSync(join(tmpdir(), 'jas-jack-'));
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t+1)|0.3*sin(2*PI*550*t+2):s=48000:d=1.5', join(dir, 'tone.flac')]);
+  execFileSync(ffmpeg, [
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'aevalsrc=0.5*sin(2*PI*440*t+1)|0.3*sin(2*PI*550*t+2):s=48000:d=1.5',
+    join(dir, 'tone.flac'),
+  ]);
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\ntone.flac\n');
-  writeFileSync(join(dir, 'config.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+2.5"', '[playlist]', 'path = "list.m3u8"', '[audio]', 'output = "alsa"'].join('\n'));
+  writeFileSync(
+    join(dir, 'config.toml'),
+    [
+      '[hardware]',
+      'mode = "simulated"',
+      '[schedule]',
+      'start = "+2.5"',
+      '[playlist]',
+      'path = "list.m3u8"',
+      '[audio]',
+      'output = "alsa"',
+    ].join('\n'),
+  );
 
   const player = runCli(['run', '--config', join(dir, 'config.toml')], { env: { HOME: rig.home } });
   // The player's JACK ports appear when it opens the stream (before the start instant): record them.
@@ -40,9 +60,13 @@ test.serial('audify really plays a track through ALSA into JACK', async (t) => {
   const recPath = join(dir, 'rec.wav');
   t.log(recPath);
   // A large ring buffer (-B) so that the recorder's disk thread never drops a period on a busy machine.
-  const rec = spawn('jack_rec', ['-f', recPath, '-d', '8', '-b', '16', '-B', '1048576', ...ports.slice(0, 2)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const rec = spawn('jack_rec', ['-f', recPath, '-d', '8', '-b', '16', '-B', '1048576', ...ports.slice(0, 2)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let recErr = '';
-  rec.stderr.on('data', (d) => { recErr += d; });
+  rec.stderr.on('data', (d) => {
+    recErr += d;
+  });
   const recDone = new Promise<number | null>((resolve) => rec.on('close', resolve));
   const r = await player;
   t.is(r.code, 0, r.stdout + r.stderr);
@@ -53,9 +77,13 @@ test.serial('audify really plays a track through ALSA into JACK', async (t) => {
   const wav = readWav16(readFileSync(recPath));
   const track = await decodeFile(ffmpeg, join(dir, 'tone.flac'), { sampleRate: 48000, channels: 2 });
   const sample = (buf: Buffer, f: number, c: number) => buf.readInt16LE((f * 2 + c) * 2);
-  let first = -1, last = -1;
+  let first = -1,
+    last = -1;
   for (let f = 0; f < wav.frames; f++) {
-    if (sample(wav.data, f, 0) !== 0 || sample(wav.data, f, 1) !== 0) { if (first < 0) first = f; last = f; }
+    if (sample(wav.data, f, 0) !== 0 || sample(wav.data, f, 1) !== 0) {
+      if (first < 0) first = f;
+      last = f;
+    }
   }
   t.true(first >= 0, 'the recording is not silence');
   const heardFrames = last - first + 1;
@@ -67,16 +95,28 @@ test.serial('audify really plays a track through ALSA into JACK', async (t) => {
   const WINDOW = 4800;
   let worst = 1;
   for (let w = 0; w + WINDOW <= track.frames; w += WINDOW) {
-    let sxy = 0, sxx = 0, syy = 0;
+    let sxy = 0,
+      sxx = 0,
+      syy = 0;
     for (let f = w; f < w + WINDOW; f++) {
       for (const c of [0, 1]) {
-        const x = sample(wav.data, first + f, c), y = sample(track.pcm, f, c);
-        sxy += x * y; sxx += x * x; syy += y * y;
+        const x = sample(wav.data, first + f, c),
+          y = sample(track.pcm, f, c);
+        sxy += x * y;
+        sxx += x * x;
+        syy += y * y;
       }
     }
     worst = Math.min(worst, sxy / Math.sqrt(sxx * syy));
   }
-  t.true(worst >= 0.9, `worst window correlation ${worst.toFixed(4)}; the player said:\n${r.stdout.split('\n').filter((l) => /underrun|re-seek|sync|warning/.test(l)).slice(-8).join('\n')}`);
+  t.true(
+    worst >= 0.9,
+    `worst window correlation ${worst.toFixed(4)}; the player said:\n${r.stdout
+      .split('\n')
+      .filter((l) => /underrun|re-seek|sync|warning/.test(l))
+      .slice(-8)
+      .join('\n')}`,
+  );
 });
 
 /**
@@ -91,7 +131,17 @@ test.serial('two players with the same start instant start together on the real 
   const rig = startAudioRig();
   t.teardown(() => rig.stop());
   const dir = mkdtempSync(join(tmpdir(), 'jas-two-'));
-  execFileSync(findFfmpeg().path, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*1000*t+1):s=48000:d=0.3', '-ac', '2', join(dir, 'click.flac')]);
+  execFileSync(findFfmpeg().path, [
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'aevalsrc=0.5*sin(2*PI*1000*t+1):s=48000:d=0.3',
+    '-ac',
+    '2',
+    join(dir, 'click.flac'),
+  ]);
   writeFileSync(join(dir, 'list.m3u8'), 'click.flac\n');
   /** One pair of players into the recorder: their onsets against the scheduled instant (µs). */
   const pair = async (attempt: number): Promise<number[]> => {
@@ -105,8 +155,14 @@ test.serial('two players with the same start instant start together on the real 
     const players = [1, 2].map((n) => {
       const home = join(dir, `p${n}-${attempt}`);
       mkdirSync(home);
-      writeFileSync(join(home, '.asoundrc'), `pcm.!default { type plug slave.pcm "j" }\npcm.j { type jack playback_ports { 0 stamprec:in_${2 * n - 1} 1 stamprec:in_${2 * n} } }\nctl.!default { type pulse server "unix:${join(rig.dir, 'pulse.sock')}" }\n`);
-      writeFileSync(join(home, 'c.toml'), `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${at}"\n[playlist]\npath = "${join(dir, 'list.m3u8')}"\n`);
+      writeFileSync(
+        join(home, '.asoundrc'),
+        `pcm.!default { type plug slave.pcm "j" }\npcm.j { type jack playback_ports { 0 stamprec:in_${2 * n - 1} 1 stamprec:in_${2 * n} } }\nctl.!default { type pulse server "unix:${join(rig.dir, 'pulse.sock')}" }\n`,
+      );
+      writeFileSync(
+        join(home, 'c.toml'),
+        `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${at}"\n[playlist]\npath = "${join(dir, 'list.m3u8')}"\n`,
+      );
       return runCli(['run', '--config', join(home, 'c.toml')], { env: { HOME: home } });
     });
     const results = await Promise.all(players);
@@ -130,7 +186,9 @@ test.serial('two players with the same start instant start together on the real 
   // One player exactly a cycle behind the other is that: measured once more, it must agree.
   const cycleUs = (256 / 48_000) * 1e6;
   if (Math.abs(Math.abs(onsetsUs[0]! - onsetsUs[1]!) - cycleUs) < 100) {
-    t.log(`one player a JACK cycle behind the other (${onsetsUs.map((u) => (u / 1000).toFixed(3)).join(', ')} ms): the plugin's start phase; once more`);
+    t.log(
+      `one player a JACK cycle behind the other (${onsetsUs.map((u) => (u / 1000).toFixed(3)).join(', ')} ms): the plugin's start phase; once more`,
+    );
     onsetsUs = await pair(2);
   }
   t.true(Math.abs(onsetsUs[0]! - onsetsUs[1]!) < 1000, 'onsets agree within 1 ms');

@@ -25,14 +25,19 @@ function pulses(freqPpm: number, n: number, g: () => number, jitterNs = 1_500) {
   const utc0 = 1_790_000_000n * S;
   return Array.from({ length: n }, (_, k) => ({
     monoNs: 7_000n * S + BigInt(Math.round(k * 1e9 * (1 + freqPpm * 1e-6) + g() * jitterNs)),
-    utcNs: utc0 + BigInt(k) * S, errorNs: 5_000, source: 'gps+pps' as const,
-    trueMono: (t: number) => 7_000n * S + BigInt(Math.round(t * 1e9 * (1 + freqPpm * 1e-6))), utc0,
+    utcNs: utc0 + BigInt(k) * S,
+    errorNs: 5_000,
+    source: 'gps+pps' as const,
+    trueMono: (t: number) => 7_000n * S + BigInt(Math.round(t * 1e9 * (1 + freqPpm * 1e-6))),
+    utc0,
   }));
 }
 
 test('with a prior, two pulses lock and the bound holds while the window fills (seeded, 200 restarts)', (t) => {
   const { g, u } = rng(11);
-  let inside = 0, total = 0, lockedAtTwo = 0;
+  let inside = 0,
+    total = 0,
+    lockedAtTwo = 0;
   for (let run = 0; run < 200; run++) {
     const freqPpm = (u() - 0.5) * 80;
     const st = new SourceStats('gps+pps');
@@ -62,7 +67,10 @@ test('without a prior nothing locks before the full minimum; a contradicted prio
   const wrong = new SourceStats('gps+pps');
   wrong.prior = { freqPpm: 40, sigmaPpm: PRIOR_SIGMA_PPM }; // the crystal is really at -40 ppm: 80 ppm off
   const ps = pulses(-40, MIN_SAMPLES_FOR_LOCK, g);
-  ps.slice(0, MIN_SAMPLES_FOR_LOCK - 1).forEach((p) => { plain.add(p); wrong.add(p); });
+  ps.slice(0, MIN_SAMPLES_FOR_LOCK - 1).forEach((p) => {
+    plain.add(p);
+    wrong.add(p);
+  });
   t.is(plain.estimate(), undefined);
   t.is(wrong.estimate(), undefined, 'samples 80 ppm away from the prior are not explained by it');
   wrong.add(ps.at(-1)!);
@@ -76,7 +84,10 @@ test('clock state: written atomically when locked on GPS+PPS, read back as a pri
   const errors: string[] = [];
   const w = new ClockStateWriter(dir, (m) => errors.push(m));
   const base = { refMonoNs: 0n, refUtcNs: 0n, errorBoundNs: 1000, errorGrowthNsPerSec: 10, lastSampleMonoNs: 0n };
-  t.false(await w.save(new Timescale({ ...base, freqPpm: -12.5, source: 'rtc', state: 'locked' }), 0), 'an RTC does not measure the crystal well enough');
+  t.false(
+    await w.save(new Timescale({ ...base, freqPpm: -12.5, source: 'rtc', state: 'locked' }), 0),
+    'an RTC does not measure the crystal well enough',
+  );
   t.false(await w.save(new Timescale({ ...base, freqPpm: -12.5, source: 'gps+pps', state: 'holdover' }), 0));
   const now = Date.UTC(2026, 10, 25);
   t.true(await w.save(new Timescale({ ...base, freqPpm: -12.5, source: 'gps+pps', state: 'locked' }), now));
@@ -104,7 +115,16 @@ test('clock state: missing, corrupt, stale or unwritable is said and never fatal
     chmodSync(ro, 0o500);
     const errors: string[] = [];
     const w = new ClockStateWriter(join(ro, 'x'), (m) => errors.push(m));
-    const ts = new Timescale({ refMonoNs: 0n, refUtcNs: 0n, errorBoundNs: 1, errorGrowthNsPerSec: 1, lastSampleMonoNs: 0n, freqPpm: 1, source: 'gps+pps', state: 'locked' });
+    const ts = new Timescale({
+      refMonoNs: 0n,
+      refUtcNs: 0n,
+      errorBoundNs: 1,
+      errorGrowthNsPerSec: 1,
+      lastSampleMonoNs: 0n,
+      freqPpm: 1,
+      source: 'gps+pps',
+      state: 'locked',
+    });
     t.false(await w.save(ts, 0));
     t.false(await w.save(ts, 0));
     t.is(errors.length, 1, 'said once');
@@ -114,7 +134,16 @@ test('clock state: missing, corrupt, stale or unwritable is said and never fatal
     writeFileSync(join(dir, 'blocker'), '');
     const errors: string[] = [];
     const w = new ClockStateWriter(join(dir, 'blocker', 'state'), (m) => errors.push(m));
-    const ts = new Timescale({ refMonoNs: 0n, refUtcNs: 0n, errorBoundNs: 1, errorGrowthNsPerSec: 1, lastSampleMonoNs: 0n, freqPpm: 1, source: 'gps+pps', state: 'locked' });
+    const ts = new Timescale({
+      refMonoNs: 0n,
+      refUtcNs: 0n,
+      errorBoundNs: 1,
+      errorGrowthNsPerSec: 1,
+      lastSampleMonoNs: 0n,
+      freqPpm: 1,
+      source: 'gps+pps',
+      state: 'locked',
+    });
     t.false(await w.save(ts, 0));
     t.regex(errors[0] ?? '', /cannot save the clock state .*service\.state_dir/);
   }

@@ -42,9 +42,27 @@ function world(o: { seed: number; freqPpm: number; jitterNs: number; rtcAheadNs:
       const mono = monoAtSec(k);
       clock.advance(mono - clock.nowNs());
       const utc = UTC0 + BigInt(k) * S;
-      if (which.gps) layer.addSample({ monoNs: mono + BigInt(Math.round(g() * o.jitterNs)), utcNs: utc, errorNs: 10_000, source: 'gps+pps' });
-      if (which.rtc) layer.addSample({ monoNs: mono + BigInt(Math.round(g() * o.jitterNs)), utcNs: utc + BigInt(o.rtcAheadNs), errorNs: 20_000, source: 'rtc' });
-      if (which.ntp && k % 64 === 0) layer.addSample({ monoNs: mono, utcNs: utc + BigInt(Math.round(g() * 1e6)), errorNs: 5_000_000, source: 'ntp' });
+      if (which.gps)
+        layer.addSample({
+          monoNs: mono + BigInt(Math.round(g() * o.jitterNs)),
+          utcNs: utc,
+          errorNs: 10_000,
+          source: 'gps+pps',
+        });
+      if (which.rtc)
+        layer.addSample({
+          monoNs: mono + BigInt(Math.round(g() * o.jitterNs)),
+          utcNs: utc + BigInt(o.rtcAheadNs),
+          errorNs: 20_000,
+          source: 'rtc',
+        });
+      if (which.ntp && k % 64 === 0)
+        layer.addSample({
+          monoNs: mono,
+          utcNs: utc + BigInt(Math.round(g() * 1e6)),
+          errorNs: 5_000_000,
+          source: 'ntp',
+        });
     }
     clock.advance(monoAtSec(k) - 400_000_000n - clock.nowNs()); // report between two pulses
   };
@@ -55,23 +73,48 @@ const row = (rows: SourceReport[], name: SourceName) => rows.find((r) => r.name 
 
 for (const seed of [1, 2]) {
   test(`sources report: selection, reach, offsets and frequency of every source in virtual time (seed ${seed})`, (t) => {
-    const freqPpm = 12.5 + seed, jitterNs = 2_000, rtcAheadNs = 50_000;
+    const freqPpm = 12.5 + seed,
+      jitterNs = 2_000,
+      rtcAheadNs = 50_000;
     const w = world({ seed, freqPpm, jitterNs, rtcAheadNs });
     w.run(600, { gps: true, rtc: true, ntp: true });
     const rows = w.layer.sourcesReport(['gps+pps', 'rtc', 'ntp']);
-    t.deepEqual(rows.map((r) => r.name), ['gps+pps', 'rtc', 'ntp'], 'in order of preference');
-    const gps = row(rows, 'gps+pps'), rtc = row(rows, 'rtc'), ntp = row(rows, 'ntp');
-    t.like(gps, { mode: '#', stateChar: '*', state: 'in use', selected: true, reach: 0o377, samples: 64, fromPrior: false });
+    t.deepEqual(
+      rows.map((r) => r.name),
+      ['gps+pps', 'rtc', 'ntp'],
+      'in order of preference',
+    );
+    const gps = row(rows, 'gps+pps'),
+      rtc = row(rows, 'rtc'),
+      ntp = row(rows, 'ntp');
+    t.like(gps, {
+      mode: '#',
+      stateChar: '*',
+      state: 'in use',
+      selected: true,
+      reach: 0o377,
+      samples: 64,
+      fromPrior: false,
+    });
     t.like(rtc, { mode: '#', stateChar: '-', state: 'standby', selected: false, reach: 0o377 });
     t.like(ntp, { mode: '^', reach: 0o377, selected: false });
-    t.true(Math.abs(gps.pollSec! - 1) < 0.01 && Math.abs(ntp.pollSec! - 64) < 0.1, `poll ${gps.pollSec} / ${ntp.pollSec}`);
+    t.true(
+      Math.abs(gps.pollSec! - 1) < 0.01 && Math.abs(ntp.pollSec! - 64) < 0.1,
+      `poll ${gps.pollSec} / ${ntp.pollSec}`,
+    );
     // The local clock's frequency against each source, within a few of its own sigmas.
-    t.true(Math.abs(gps.freqPpm! - freqPpm) < 5 * gps.freqSigmaPpm! + 0.01, `freq ${gps.freqPpm} ± ${gps.freqSigmaPpm} vs ${freqPpm}`);
+    t.true(
+      Math.abs(gps.freqPpm! - freqPpm) < 5 * gps.freqSigmaPpm! + 0.01,
+      `freq ${gps.freqPpm} ± ${gps.freqSigmaPpm} vs ${freqPpm}`,
+    );
     t.true(gps.freqSigmaPpm! > 0 && gps.freqSigmaPpm! < 0.05, `sigma ${gps.freqSigmaPpm}`);
     // Std Dev is the jitter fed in; the offsets have chrony's sign: our clock minus the source.
     t.true(gps.stdDevNs! > 0.6 * jitterNs && gps.stdDevNs! < 1.5 * jitterNs, `std dev ${gps.stdDevNs}`);
     t.true(Math.abs(gps.offsetNs!) < 4 * jitterNs, `gps offset ${gps.offsetNs}`);
-    t.true(Math.abs(rtc.offsetNs! + rtcAheadNs) < 4 * jitterNs, `rtc offset ${rtc.offsetNs} (the RTC is ${rtcAheadNs} ns ahead: ours is behind it)`);
+    t.true(
+      Math.abs(rtc.offsetNs! + rtcAheadNs) < 4 * jitterNs,
+      `rtc offset ${rtc.offsetNs} (the RTC is ${rtcAheadNs} ns ahead: ours is behind it)`,
+    );
     t.true(Math.abs(gps.lastSampleAgeSec! - 0.6) < 0.01, `age ${gps.lastSampleAgeSec}`);
     t.is(gps.sampleErrorNs, 10_000);
     t.notThrows(() => JSON.stringify(rows), 'JSON-safe: no bigint');
@@ -94,11 +137,24 @@ test('sources report: a source with samples but no estimate is "locking"; one ex
   const w = world({ seed: 4, freqPpm: 3, jitterNs: 1_000, rtcAheadNs: 0 });
   w.run(2, { gps: true });
   const rows = w.layer.sourcesReport(['gps+pps', 'rtc']);
-  t.like(row(rows, 'gps+pps'), { stateChar: '?', state: 'locking', samples: 2, freqPpm: null, offsetNs: rows[0]!.offsetNs });
-  t.like(row(rows, 'rtc'), { stateChar: '?', state: 'no samples', reach: 0, samples: 0, lastSampleAgeSec: null, offsetNs: null });
+  t.like(row(rows, 'gps+pps'), {
+    stateChar: '?',
+    state: 'locking',
+    samples: 2,
+    freqPpm: null,
+    offsetNs: rows[0]!.offsetNs,
+  });
+  t.like(row(rows, 'rtc'), {
+    stateChar: '?',
+    state: 'no samples',
+    reach: 0,
+    samples: 0,
+    lastSampleAgeSec: null,
+    offsetNs: null,
+  });
 });
 
-test('sources report: with the last run\'s frequency two pulses lock, and the row says the frequency is the prior\'s', (t) => {
+test("sources report: with the last run's frequency two pulses lock, and the row says the frequency is the prior's", (t) => {
   const w = world({ seed: 5, freqPpm: 7, jitterNs: 1_000, rtcAheadNs: 0 });
   w.layer.setFrequencyPrior({ freqPpm: 7, sigmaPpm: 0.5 });
   w.run(2, { gps: true });
@@ -132,24 +188,84 @@ test('compact figures as chronyc prints them', (t) => {
 });
 
 const FIXED: SourceReport[] = [
-  { name: 'gps+pps', mode: '#', stateChar: '*', state: 'in use', selected: true, reach: 0o377, pollSec: 1, samples: 64, used: 63, spanSec: 63, lastSampleAgeSec: 0.6,
-    offsetNs: -479, measuredOffsetNs: -621, sampleErrorNs: 10_000, freqPpm: -12.3456, freqSigmaPpm: 0.0021, stdDevNs: 1_734, boundNs: 2_520, fromPrior: false },
-  { name: 'rtc', mode: '#', stateChar: '-', state: 'standby', selected: false, reach: 0o376, pollSec: 1, samples: 64, used: 64, spanSec: 63, lastSampleAgeSec: 1.6,
-    offsetNs: 3_215_000, measuredOffsetNs: 3_190_000, sampleErrorNs: 20_000, freqPpm: -11.002, freqSigmaPpm: 0.01, stdDevNs: 2_100, boundNs: 40_100, fromPrior: false },
-  { name: 'ntp', mode: '^', stateChar: '?', state: 'no samples', selected: false, reach: 0, pollSec: null, samples: 0, used: null, spanSec: 0, lastSampleAgeSec: null,
-    offsetNs: null, measuredOffsetNs: null, sampleErrorNs: null, freqPpm: null, freqSigmaPpm: null, stdDevNs: null, boundNs: null, fromPrior: false },
+  {
+    name: 'gps+pps',
+    mode: '#',
+    stateChar: '*',
+    state: 'in use',
+    selected: true,
+    reach: 0o377,
+    pollSec: 1,
+    samples: 64,
+    used: 63,
+    spanSec: 63,
+    lastSampleAgeSec: 0.6,
+    offsetNs: -479,
+    measuredOffsetNs: -621,
+    sampleErrorNs: 10_000,
+    freqPpm: -12.3456,
+    freqSigmaPpm: 0.0021,
+    stdDevNs: 1_734,
+    boundNs: 2_520,
+    fromPrior: false,
+  },
+  {
+    name: 'rtc',
+    mode: '#',
+    stateChar: '-',
+    state: 'standby',
+    selected: false,
+    reach: 0o376,
+    pollSec: 1,
+    samples: 64,
+    used: 64,
+    spanSec: 63,
+    lastSampleAgeSec: 1.6,
+    offsetNs: 3_215_000,
+    measuredOffsetNs: 3_190_000,
+    sampleErrorNs: 20_000,
+    freqPpm: -11.002,
+    freqSigmaPpm: 0.01,
+    stdDevNs: 2_100,
+    boundNs: 40_100,
+    fromPrior: false,
+  },
+  {
+    name: 'ntp',
+    mode: '^',
+    stateChar: '?',
+    state: 'no samples',
+    selected: false,
+    reach: 0,
+    pollSec: null,
+    samples: 0,
+    used: null,
+    spanSec: 0,
+    lastSampleAgeSec: null,
+    offsetNs: null,
+    measuredOffsetNs: null,
+    sampleErrorNs: null,
+    freqPpm: null,
+    freqSigmaPpm: null,
+    stdDevNs: null,
+    boundNs: null,
+    fromPrior: false,
+  },
 ];
 
 test('clock sources table: fixed rows, chrony-like columns within 80 characters', (t) => {
   const text = formatSources(FIXED);
-  t.is(text, [
-    'MS Name      Reach Poll LastRx  Last sample                  Freq ppm    ± 1σ',
-    '=============================================================================',
-    '#* gps+pps     377   1s      1   -479ns[ -621ns] +/-   10µs   -12.346   0.002',
-    '#- rtc         376   1s      2  +3215µs[+3190µs] +/-   20µs   -11.002   0.010',
-    '^? ntp           0    -      -                                      -       -',
-    '',
-  ].join('\n'));
+  t.is(
+    text,
+    [
+      'MS Name      Reach Poll LastRx  Last sample                  Freq ppm    ± 1σ',
+      '=============================================================================',
+      '#* gps+pps     377   1s      1   -479ns[ -621ns] +/-   10µs   -12.346   0.002',
+      '#- rtc         376   1s      2  +3215µs[+3190µs] +/-   20µs   -11.002   0.010',
+      '^? ntp           0    -      -                                      -       -',
+      '',
+    ].join('\n'),
+  );
   for (const l of text.split('\n')) t.true(l.length <= 80, `${l.length}: ${l}`);
   const v = formatSources(FIXED, { verbose: true });
   t.regex(v, /Source state '\*' = in use/);
@@ -165,7 +281,10 @@ test('clock sources and status through a real status socket; no service: a clear
   const w = world({ seed: 6, freqPpm: 20, jitterNs: 1_500, rtcAheadNs: 0 });
   w.run(100, { gps: true, rtc: true });
   const status: LiveStatus = {
-    pid: 4242, version: 'test', config: 'test.toml', startedAtUtc: '2026-06-24T19:00:00.000Z',
+    pid: 4242,
+    version: 'test',
+    config: 'test.toml',
+    startedAtUtc: '2026-06-24T19:00:00.000Z',
     clock: { state: 'locked', source: 'gps+pps', errorBoundUs: 2.5, freqPpm: 20, ppsPulses: 100, ppsLabelled: 100 },
     schedule: { nextStartUtc: '2026-06-27T19:00:00.000Z', countdownSec: 3 * 86_400 - 9, timeZone: 'Europe/Berlin' },
     health: { problems: [] },
@@ -179,7 +298,10 @@ test('clock sources and status through a real status socket; no service: a clear
   t.regex(table.stdout, /^#\* gps\+pps\s+377\s+1s\s+1\s/m);
   t.regex(table.stdout, /^#- rtc\s+377/m);
   const json = await runCli(['clock', 'sources', '--socket', server.path, '--json']);
-  t.deepEqual((JSON.parse(json.stdout) as { sources: SourceReport[] }).sources, JSON.parse(JSON.stringify(status.sources)));
+  t.deepEqual(
+    (JSON.parse(json.stdout) as { sources: SourceReport[] }).sources,
+    JSON.parse(JSON.stringify(status.sources)),
+  );
   const human = await runCli(['status', '--socket', server.path]);
   t.is(human.code, 0, human.stderr);
   t.regex(human.stdout, /start 2026-06-27 21:00:00 CEST \(19:00:00 UTC\), in 2 d 23:59:51/);

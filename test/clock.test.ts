@@ -43,7 +43,10 @@ test('GPS+PPS: each label pairs with the edge before it at a learned delay, neve
       src.onFix({ monoNs: mono0 + k * S + d, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
     }
   }
-  t.deepEqual(samples.map((s) => [s.monoNs - mono0, s.utcNs - utc0]), [0n, 1n, 2n, 3n, 4n].map((k) => [k * S, k * S]));
+  t.deepEqual(
+    samples.map((s) => [s.monoNs - mono0, s.utcNs - utc0]),
+    [0n, 1n, 2n, 3n, 4n].map((k) => [k * S, k * S]),
+  );
   t.is(src.status.labelDelayMs, 150);
 });
 
@@ -78,7 +81,8 @@ for (const seed of [1, 2, 3]) {
     const offsetNs = 1_790_000_000n * S;
     const jitterNs = 2_000; // kernel PPS timestamp noise
     const st = new SourceStats('gps+pps');
-    let inside = 0, total = 0;
+    let inside = 0,
+      total = 0;
     for (let k = 0; k < 600; k++) {
       const utc = offsetNs + BigInt(k) * S;
       const trueMono = BigInt(Math.round(k * 1e9 * (1 + freqPpm * 1e-6)));
@@ -122,7 +126,12 @@ test('clock layer: locks on samples, falls into holdover when they stop, bound g
   const layer = new ClockLayer(clock, { onStateChange: (ts) => changes.push(`${ts.state}/${ts.source}`) });
   t.is(layer.timescale().state, 'unsynchronized');
   for (let k = 0; k < 6; k++) {
-    layer.addSample({ monoNs: clock.nowNs(), utcNs: 1_790_000_000n * S + BigInt(k) * S, errorNs: 10_000, source: 'gps+pps' });
+    layer.addSample({
+      monoNs: clock.nowNs(),
+      utcNs: 1_790_000_000n * S + BigInt(k) * S,
+      errorNs: 10_000,
+      source: 'gps+pps',
+    });
     clock.advance(S);
   }
   const locked = layer.timescale();
@@ -131,6 +140,9 @@ test('clock layer: locks on samples, falls into holdover when they stop, bound g
   clock.advance(60n * S);
   const held = layer.timescale();
   t.is(held.state, 'holdover');
-  t.true(held.errorBoundAt(clock.nowNs()) >= boundLocked + 60 * WANDER_NS_PER_SEC, 'grows at least by the frequency wander allowance');
+  t.true(
+    held.errorBoundAt(clock.nowNs()) >= boundLocked + 60 * WANDER_NS_PER_SEC,
+    'grows at least by the frequency wander allowance',
+  );
   t.deepEqual(changes, ['locked/gps+pps', 'holdover/gps+pps']);
 });

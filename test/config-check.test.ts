@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { configProblems, ntpServerProblem, type CheckEnv } from '../src/cli/config-check.js';
 import { doctor } from '../src/cli/doctor.js';
-import { BOOT_CONFIG_PATH, DEFAULT_CONFIG_PATH, decodeConfigText, loadConfigFile, PACKAGE_DIR, parseConfig, systemConfigPath } from '../src/service/config.js';
+import {
+  BOOT_CONFIG_PATH,
+  DEFAULT_CONFIG_PATH,
+  decodeConfigText,
+  loadConfigFile,
+  PACKAGE_DIR,
+  parseConfig,
+  systemConfigPath,
+} from '../src/service/config.js';
 import { runCli } from './helpers/cli.js';
 import { FakePi, HEADPHONES, HIFIBERRY } from './helpers/fake-pi.js';
 
@@ -17,8 +25,14 @@ import { FakePi, HEADPHONES, HIFIBERRY } from './helpers/fake-pi.js';
 
 const NOW_NS = BigInt(Date.parse('2026-06-01T12:00:00Z')) * 1_000_000n;
 const dirs: string[] = [];
-const tmp = () => { const d = mkdtempSync(join(tmpdir(), 'jas-cc-')); dirs.push(d); return d; };
-test.after.always(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'jas-cc-'));
+  dirs.push(d);
+  return d;
+};
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** A folder with the bundled music and a config whose keys the test overrides. */
 function setup(extra = ''): { dir: string; file: string } {
@@ -32,50 +46,109 @@ function setup(extra = ''): { dir: string; file: string } {
 }
 
 const env = (over: Partial<CheckEnv> = {}): CheckEnv => ({
-  findFfmpeg: () => ({ path: '/usr/bin/ffmpeg' }), audioOutputs: async () => [{ name: 'Default ALSA Device' }], utcNowNs: NOW_NS, processEnv: {}, ...over,
+  findFfmpeg: () => ({ path: '/usr/bin/ffmpeg' }),
+  audioOutputs: async () => [{ name: 'Default ALSA Device' }],
+  utcNowNs: NOW_NS,
+  processEnv: {},
+  ...over,
 });
-const keys = async (toml: string, over: Partial<CheckEnv> = {}) => (await configProblems(loadConfigFile(setup(toml).file), env(over))).map((p) => p.key);
+const keys = async (toml: string, over: Partial<CheckEnv> = {}) =>
+  (await configProblems(loadConfigFile(setup(toml).file), env(over))).map((p) => p.key);
 
 test('a config that can work has no problems', async (t) => {
-  t.deepEqual(await keys('[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T22:00:00+02:00"\n[ntp]\nservers = ["pool.ntp.org", "192.168.1.10:123", "[fe80::1]:123"]\n'), []);
+  t.deepEqual(
+    await keys(
+      '[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T22:00:00+02:00"\n[ntp]\nservers = ["pool.ntp.org", "192.168.1.10:123", "[fe80::1]:123"]\n',
+    ),
+    [],
+  );
 });
 
 test('each config that cannot work is caught, naming the key', async (t) => {
   const missing = await configProblems(parseConfig('[playlist]\npath = "nowhere.m3u8"\n', '/x/c.toml', tmp()), env());
-  t.deepEqual(missing.map((p) => p.key), ['playlist.path']);
+  t.deepEqual(
+    missing.map((p) => p.key),
+    ['playlist.path'],
+  );
   t.regex(missing[0]!.message, /playlist\.path = "nowhere\.m3u8" \(.*nowhere\.m3u8\): file not found/);
 
-  t.deepEqual(await keys('', { findFfmpeg: () => { throw new Error('ffmpeg not found. Install it with "sudo apt-get install ffmpeg"'); } }), ['audio.ffmpeg']);
+  t.deepEqual(
+    await keys('', {
+      findFfmpeg: () => {
+        throw new Error('ffmpeg not found. Install it with "sudo apt-get install ffmpeg"');
+      },
+    }),
+    ['audio.ffmpeg'],
+  );
   t.deepEqual(await keys('[audio]\ndevice = "hw:CARD=Nope,DEV=0"\n'), ['audio.device']);
   const dev = await configProblems(loadConfigFile(setup('[audio]\ndevice = "USB Thing (USB Audio)"\n').file), env());
-  t.regex(dev[0]!.message, /audio\.device = "USB Thing \(USB Audio\)": no such audio output here; there are: "Default ALSA Device"/);
+  t.regex(
+    dev[0]!.message,
+    /audio\.device = "USB Thing \(USB Audio\)": no such audio output here; there are: "Default ALSA Device"/,
+  );
   t.deepEqual(await keys('[audio]\ndevice = "Default ALSA Device"\n'), [], 'an output that exists');
-  t.deepEqual(await keys('[audio]\noutput = "wav"\ndevice = "hw:CARD=Nope,DEV=0"\n'), [], 'the device is not used with output = "wav"');
+  t.deepEqual(
+    await keys('[audio]\noutput = "wav"\ndevice = "hw:CARD=Nope,DEV=0"\n'),
+    [],
+    'the device is not used with output = "wav"',
+  );
 
   const { dir, file } = setup();
   writeFileSync(join(dir, 'afile'), '');
   const c = loadConfigFile(file);
-  const unwritable = await configProblems({ ...c, service: { ...c.service, state_dir: join(dir, 'afile', 'state') } }, env());
-  t.deepEqual(unwritable.map((p) => p.key), ['service.state_dir']);
+  const unwritable = await configProblems(
+    { ...c, service: { ...c.service, state_dir: join(dir, 'afile', 'state') } },
+    env(),
+  );
+  t.deepEqual(
+    unwritable.map((p) => p.key),
+    ['service.state_dir'],
+  );
   t.regex(unwritable[0]!.message, /afile is a file, not a folder/);
 
-  t.deepEqual(await keys('[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n'), ['schedule.stop'], 'stop before start');
-  t.deepEqual(await keys('[schedule]\nstart = "daily 18:00"\ntimezone = "UTC"\nstop = "2026-06-01T11:00:00Z"\n'), ['schedule.stop'], 'stop before the next daily start');
-  t.deepEqual(await keys('[ntp]\nservers = ["pool.ntp.org:abc", "ntp://x", "a b", "300.1.2.3"]\n'), ['ntp.servers[0]', 'ntp.servers[1]', 'ntp.servers[2]', 'ntp.servers[3]']);
+  t.deepEqual(
+    await keys('[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n'),
+    ['schedule.stop'],
+    'stop before start',
+  );
+  t.deepEqual(
+    await keys('[schedule]\nstart = "daily 18:00"\ntimezone = "UTC"\nstop = "2026-06-01T11:00:00Z"\n'),
+    ['schedule.stop'],
+    'stop before the next daily start',
+  );
+  t.deepEqual(await keys('[ntp]\nservers = ["pool.ntp.org:abc", "ntp://x", "a b", "300.1.2.3"]\n'), [
+    'ntp.servers[0]',
+    'ntp.servers[1]',
+    'ntp.servers[2]',
+    'ntp.servers[3]',
+  ]);
 });
 
 test('NTP server syntax', (t) => {
-  for (const ok of ['pool.ntp.org', 'de.pool.ntp.org:123', '10.0.0.1', '[2001:db8::1]:123', '2001:db8::1', 'leader']) t.is(ntpServerProblem(ok), undefined, ok);
+  for (const ok of ['pool.ntp.org', 'de.pool.ntp.org:123', '10.0.0.1', '[2001:db8::1]:123', '2001:db8::1', 'leader'])
+    t.is(ntpServerProblem(ok), undefined, ok);
   t.regex(ntpServerProblem('pool.ntp.org:99999')!, /port "99999"/);
   t.regex(ntpServerProblem('-bad-.org')!, /not a host name/);
 });
 
 test('config check (CLI): exit 1 with one message and fix per problem; 0 for a good one; --no-machine checks the file alone', async (t) => {
-  const bad = setup('[audio]\nffmpeg = "/nonexistent/ffmpeg"\n[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n[ntp]\nservers = ["ntp://x"]\n');
-  writeFileSync(join(bad.dir, 'c.toml'), `${'[playlist]\npath = "gone.m3u8"\n'}${'[audio]\nffmpeg = "/nonexistent/ffmpeg"\n[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n[ntp]\nservers = ["ntp://x"]\n'}`);
+  const bad = setup(
+    '[audio]\nffmpeg = "/nonexistent/ffmpeg"\n[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n[ntp]\nservers = ["ntp://x"]\n',
+  );
+  writeFileSync(
+    join(bad.dir, 'c.toml'),
+    `${'[playlist]\npath = "gone.m3u8"\n'}${'[audio]\nffmpeg = "/nonexistent/ffmpeg"\n[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n[ntp]\nservers = ["ntp://x"]\n'}`,
+  );
   const r = await runCli(['config', 'check', bad.file]);
   t.is(r.code, 1, r.stderr);
-  for (const re of [/playlist\.path = "gone\.m3u8".*file not found\n {2}fix: /, /ffmpeg at \/nonexistent\/ffmpeg .*does not exist/, /schedule\.stop = .* is not after the start/, /ntp\.servers\[0\] = "ntp:\/\/x"/, /4 problems: this config cannot work on this machine/]) t.regex(r.stderr, re);
+  for (const re of [
+    /playlist\.path = "gone\.m3u8".*file not found\n {2}fix: /,
+    /ffmpeg at \/nonexistent\/ffmpeg .*does not exist/,
+    /schedule\.stop = .* is not after the start/,
+    /ntp\.servers\[0\] = "ntp:\/\/x"/,
+    /4 problems: this config cannot work on this machine/,
+  ])
+    t.regex(r.stderr, re);
   t.notRegex(r.stderr, /\n\s+at /, 'no stack trace');
   const fileOnly = await runCli(['config', 'check', '--no-machine', bad.file]);
   t.is(fileOnly.code, 1);
@@ -95,27 +168,49 @@ test('the boot partition config wins over /etc, and says so; BOM and CRLF accept
   t.deepEqual(systemConfigPath(root), { path: join(root, DEFAULT_CONFIG_PATH) });
   mkdirSync(join(root, 'boot/firmware'), { recursive: true });
   // As Notepad saves it: a BOM, CRLF line ends (a multi-line string must not keep the CRs).
-  writeFileSync(join(root, BOOT_CONFIG_PATH), '\uFEFF[audio]\r\nvolume_db = -6\r\n[schedule]\r\nstart = "2026-06-27T18:55:00+02:00"\r\n[playlist]\r\npath = """Music/\r\nPlaylist.m3u8"""\r\n');
+  writeFileSync(
+    join(root, BOOT_CONFIG_PATH),
+    '\uFEFF[audio]\r\nvolume_db = -6\r\n[schedule]\r\nstart = "2026-06-27T18:55:00+02:00"\r\n[playlist]\r\npath = """Music/\r\nPlaylist.m3u8"""\r\n',
+  );
   t.deepEqual(systemConfigPath(root), { path: join(root, BOOT_CONFIG_PATH), shadows: join(root, DEFAULT_CONFIG_PATH) });
   const c = loadConfigFile(join(root, BOOT_CONFIG_PATH));
   t.is(c.audio.volume_db, -6);
   t.is(c.playlist.path, 'Music/\nPlaylist.m3u8');
-  t.is(decodeConfigText(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('[audio]\r\nvolume_db = -9\r\n', 'utf16le')])), '[audio]\nvolume_db = -9\n', 'UTF-16 (Notepad "Unicode")');
+  t.is(
+    decodeConfigText(
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('[audio]\r\nvolume_db = -9\r\n', 'utf16le')]),
+    ),
+    '[audio]\nvolume_db = -9\n',
+    'UTF-16 (Notepad "Unicode")',
+  );
 
   const r = await runCli(['config', 'check', '--no-machine'], { env: { JAUDIOSYNC_ROOT: root } });
   t.is(r.code, 0, r.stderr);
-  t.regex(r.stdout, new RegExp(`^# config: ${join(root, BOOT_CONFIG_PATH)} \\(on the boot partition: it takes precedence over ${join(root, DEFAULT_CONFIG_PATH)}\\)`, 'm'));
+  t.regex(
+    r.stdout,
+    new RegExp(
+      `^# config: ${join(root, BOOT_CONFIG_PATH)} \\(on the boot partition: it takes precedence over ${join(root, DEFAULT_CONFIG_PATH)}\\)`,
+      'm',
+    ),
+  );
   t.regex(r.stdout, /^volume_db = -6$/m);
   const d = await runCli(['doctor', '--json'], { env: { JAUDIOSYNC_ROOT: root } });
   const checks = (JSON.parse(d.stdout) as { checks: Array<{ name: string; detail: string }> }).checks;
-  t.is(checks.find((c) => c.name === 'config')?.detail.startsWith(`${join(root, BOOT_CONFIG_PATH)} (on the boot partition`), true);
+  t.is(
+    checks
+      .find((c) => c.name === 'config')
+      ?.detail.startsWith(`${join(root, BOOT_CONFIG_PATH)} (on the boot partition`),
+    true,
+  );
 });
 
 async function runDoctor(pi: FakePi, toml: string, over: Partial<CheckEnv> = {}) {
   const { file } = setup(toml);
   const out = new PassThrough();
   let text = '';
-  out.on('data', (d) => { text += d; });
+  out.on('data', (d) => {
+    text += d;
+  });
   const code = await doctor(loadConfigFile(file), { root: pi.root, env: env(over), ppsWatchMs: 5, out });
   return { code, text };
 }
@@ -124,31 +219,62 @@ test('doctor reads the config it is given (I2C bus and address, ports, PPS files
   const pi = new FakePi('pi5-6.6').serial0('ttyS0').pps(0, 18).cards([HEADPHONES]);
   dirs.push(pi.root);
   pi.file('dev/i2c-3', '');
-  const r = await runDoctor(pi, '[rtc]\nbus = 3\naddress = 0x51\nsqw = "/sys/class/pps/pps1/assert"\n[service]\nled_gpio = 23\n');
+  const r = await runDoctor(
+    pi,
+    '[rtc]\nbus = 3\naddress = 0x51\nsqw = "/sys/class/pps/pps1/assert"\n[service]\nled_gpio = 23\n',
+  );
   t.is(r.code, 1, 'no time source in a fake tree');
   t.regex(r.text, /\[ok {2}\] board: Raspberry Pi 5 Model B Rev 1\.0, kernel 6\.6\.51\+rpt-rpi-2712/);
   t.regex(r.text, /\[ok {2}\] I2C bus: \/dev\/i2c-3\n/, 'rtc.bus, not a hard-coded 1');
-  t.regex(r.text, /\[WARN\] UART: \/dev\/serial0 is ttyS0, the mini-UART: its baud rate follows the VPU core clock.*\n {7}fix: add dtoverlay=disable-bt/);
-  t.regex(r.text, /\[WARN\] PPS \(GPS\): \/sys\/class\/pps\/pps0\/assert \(GPIO18\) exists but has never pulsed.*\n {7}fix: check the wire to GPIO18/);
-  t.regex(r.text, /\[WARN\] PPS \(DS3231 SQW\): \/sys\/class\/pps\/pps1\/assert does not exist \(PPS devices here: pps0 \(GPIO18\)\)\n {7}fix: add dtoverlay=pps-gpio,gpiopin=17/);
-  t.regex(r.text, /\[ok {2}\] GPIO: gpiochip571 "pinctrl-rp1" base 571 \(kernel 6\.6\+ numbering\): GPIO18 = sysfs 589, GPIO23 = sysfs 594/);
+  t.regex(
+    r.text,
+    /\[WARN\] UART: \/dev\/serial0 is ttyS0, the mini-UART: its baud rate follows the VPU core clock.*\n {7}fix: add dtoverlay=disable-bt/,
+  );
+  t.regex(
+    r.text,
+    /\[WARN\] PPS \(GPS\): \/sys\/class\/pps\/pps0\/assert \(GPIO18\) exists but has never pulsed.*\n {7}fix: check the wire to GPIO18/,
+  );
+  t.regex(
+    r.text,
+    /\[WARN\] PPS \(DS3231 SQW\): \/sys\/class\/pps\/pps1\/assert does not exist \(PPS devices here: pps0 \(GPIO18\)\)\n {7}fix: add dtoverlay=pps-gpio,gpiopin=17/,
+  );
+  t.regex(
+    r.text,
+    /\[ok {2}\] GPIO: gpiochip571 "pinctrl-rp1" base 571 \(kernel 6\.6\+ numbering\): GPIO18 = sysfs 589, GPIO23 = sysfs 594/,
+  );
   t.regex(r.text, /\[WARN\] audio latency: the onboard headphone jack/);
   t.regex(r.text, /\[FAIL\] time source/);
 });
 
 test('doctor: a PPS that pulsed but stopped, a HAT DAC, a config that cannot work (exit 1, each problem named)', async (t) => {
-  const pi = new FakePi('pi4-6.6').serial0('ttyAMA0').pps(0, 18, '1780000000.000001234#42').cards([HEADPHONES, HIFIBERRY]);
+  const pi = new FakePi('pi4-6.6')
+    .serial0('ttyAMA0')
+    .pps(0, 18, '1780000000.000001234#42')
+    .cards([HEADPHONES, HIFIBERRY]);
   dirs.push(pi.root);
-  const rtaudio = [{ name: 'bcm2835 Headphones (bcm2835 Headphones)' }, { name: 'snd_rpi_hifiberry_dacplus (HiFiBerry DAC+ HiFi pcm512x-hifi-0)' }];
-  const good = await runDoctor(pi, '[audio]\ndevice = "hw:CARD=sndrpihifiberry,DEV=0"\n', { audioOutputs: async () => rtaudio });
+  const rtaudio = [
+    { name: 'bcm2835 Headphones (bcm2835 Headphones)' },
+    { name: 'snd_rpi_hifiberry_dacplus (HiFiBerry DAC+ HiFi pcm512x-hifi-0)' },
+  ];
+  const good = await runDoctor(pi, '[audio]\ndevice = "hw:CARD=sndrpihifiberry,DEV=0"\n', {
+    audioOutputs: async () => rtaudio,
+  });
   t.notRegex(good.text, /\[FAIL\] audio\.device/, 'the HAT by its ALSA name is found');
   // The HAT unplugged (its overlay not loaded): only the jack is left.
-  const r = await runDoctor(pi, '[audio]\ndevice = "hw:CARD=Device,DEV=0"\n[ntp]\nservers = ["a b"]\n', { audioOutputs: async () => rtaudio });
+  const r = await runDoctor(pi, '[audio]\ndevice = "hw:CARD=Device,DEV=0"\n[ntp]\nservers = ["a b"]\n', {
+    audioOutputs: async () => rtaudio,
+  });
   t.is(r.code, 1);
   t.regex(r.text, /\[ok {2}\] UART: \/dev\/serial0 -> ttyAMA0 \(PL011\)/);
   t.regex(r.text, /pulsed before \(seq 42\) but not in the last/);
-  t.regex(r.text, /\[FAIL\] audio\.device: audio\.device = "hw:CARD=Device,DEV=0": no such audio output here; there are: "hw:CARD=Headphones,DEV=0", "hw:CARD=sndrpihifiberry,DEV=0"\n/);
+  t.regex(
+    r.text,
+    /\[FAIL\] audio\.device: audio\.device = "hw:CARD=Device,DEV=0": no such audio output here; there are: "hw:CARD=Headphones,DEV=0", "hw:CARD=sndrpihifiberry,DEV=0"\n/,
+  );
   t.regex(r.text, /\[FAIL\] ntp\.servers\[0\]/);
-  t.regex(good.text, /audio: hw:CARD=Headphones,DEV=0 \[onboard-headphones\], hw:CARD=sndrpihifiberry,DEV=0 \[i2s-hat\]/);
+  t.regex(
+    good.text,
+    /audio: hw:CARD=Headphones,DEV=0 \[onboard-headphones\], hw:CARD=sndrpihifiberry,DEV=0 \[i2s-hat\]/,
+  );
   t.notRegex(good.text, /audio latency/, 'the HAT is used, not the jack');
 });

@@ -2,12 +2,28 @@ import test from 'ava';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, embeddedConfig, loadConfigFile, PACKAGE_DIR, parseConfig, parseStartSpec, resolveStart, resolvePath } from '../src/service/config.js';
+import {
+  ConfigError,
+  embeddedConfig,
+  loadConfigFile,
+  PACKAGE_DIR,
+  parseConfig,
+  parseStartSpec,
+  resolveStart,
+  resolvePath,
+} from '../src/service/config.js';
 
 const S = 1_000_000_000n;
 
 function errorOf(toml: string, file = '/etc/jaudiosync/config.toml'): ConfigError {
-  const e = (() => { try { parseConfig(toml, file, '/etc/jaudiosync'); } catch (err) { return err; } return undefined; })();
+  const e = (() => {
+    try {
+      parseConfig(toml, file, '/etc/jaudiosync');
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  })();
   if (!(e instanceof ConfigError)) throw new Error(`expected a ConfigError for:\n${toml}`);
   return e;
 }
@@ -37,8 +53,14 @@ test('impossible values are rejected with what is expected', (t) => {
   t.regex(errorOf('[gps]\nbaud = 1234\n').message, /gps\.baud = 1234: expected a standard baud rate/);
   t.regex(errorOf('[audio]\nsample_rate = 12345\n').message, /audio\.sample_rate = 12345: expected 44100, 48000/);
   t.regex(errorOf('[audio]\nperiod_frames = 300\n').message, /power of two/);
-  t.regex(errorOf('[hardware]\nmode = "maybe"\n').message, /hardware\.mode = "maybe": expected one of "auto", "real", "simulated"/);
-  t.regex(errorOf('[schedule]\nstart = "2026-06-27T18:55:00"\n').message, /schedule\.start.*ISO 8601 instant with offset/);
+  t.regex(
+    errorOf('[hardware]\nmode = "maybe"\n').message,
+    /hardware\.mode = "maybe": expected one of "auto", "real", "simulated"/,
+  );
+  t.regex(
+    errorOf('[schedule]\nstart = "2026-06-27T18:55:00"\n').message,
+    /schedule\.start.*ISO 8601 instant with offset/,
+  );
 });
 
 test('broken TOML says where', (t) => {
@@ -65,7 +87,10 @@ test('start specs: next whole 10 s at least 5 s away, relative, absolute with of
   t.is(resolveStart(next, 1000n * S + 6n * S), 1020n * S); // 1006 -> earliest 1011 -> 1020
   t.is(resolveStart(next, 1005n * S), 1010n * S); // exactly 5 s away is allowed
   t.is(resolveStart(parseStartSpec('+2.5')!, 100n * S), 102n * S + 500_000_000n);
-  t.is(resolveStart(parseStartSpec('2026-06-27T18:55:00+02:00')!, 0n), BigInt(Date.UTC(2026, 5, 27, 16, 55)) * 1_000_000n);
+  t.is(
+    resolveStart(parseStartSpec('2026-06-27T18:55:00+02:00')!, 0n),
+    BigInt(Date.UTC(2026, 5, 27, 16, 55)) * 1_000_000n,
+  );
   t.is(parseStartSpec('2026-06-27T18:55:00'), undefined, 'a local time without offset differs per device');
   t.is(parseStartSpec('next-0s'), undefined);
 });

@@ -10,13 +10,24 @@ import { rigCallbackDelayNs } from '../src/sim/virtual-sink.js';
  * without a saved rate, through stalls. Seeded.
  */
 
-const P = 1024, RATE = 48_000;
+const P = 1024,
+  RATE = 48_000;
 const SAMPLE_NS = 1e9 / RATE;
 const AHEAD = 6; // the engine asks for a period about this far ahead of the newest callback
 
-interface Run { errs: Array<{ sec: number; ns: number }>; dac: DacClock; firstMeasuredSec?: number }
+interface Run {
+  errs: Array<{ sec: number; ns: number }>;
+  dac: DacClock;
+  firstMeasuredSec?: number;
+}
 
-function run(o: { ppm: number; prior?: number; seed: number; minutes: number; stalls?: Array<{ atSec: number; ms: number }> }): Run {
+function run(o: {
+  ppm: number;
+  prior?: number;
+  seed: number;
+  minutes: number;
+  stalls?: Array<{ atSec: number; ms: number }>;
+}): Run {
   const rnd = seededRandom(o.seed);
   const dac = new DacClock(P, RATE, o.prior);
   const per = (P * 1e9) / (RATE * (1 + o.ppm * 1e-6));
@@ -27,7 +38,10 @@ function run(o: { ppm: number; prior?: number; seed: number; minutes: number; st
     const popNs = 1e9 + p * per;
     let seenNs = popNs + rigCallbackDelayNs(rnd);
     // A stall: every callback due inside it runs at its end (a burst).
-    for (const st of o.stalls ?? []) { const a = 1e9 + st.atSec * 1e9; if (seenNs >= a && seenNs < a + st.ms * 1e6) seenNs = a + st.ms * 1e6 + (seenNs - a) * 1e-3; }
+    for (const st of o.stalls ?? []) {
+      const a = 1e9 + st.atSec * 1e9;
+      if (seenNs >= a && seenNs < a + st.ms * 1e6) seenNs = a + st.ms * 1e6 + (seenNs - a) * 1e-3;
+    }
     dac.observe(p, BigInt(Math.round(seenNs)));
     const q = dac.popMonoNs(p + AHEAD);
     if (q !== undefined) errs.push({ sec: (p * P) / RATE, ns: Number(q) - (1e9 + (p + AHEAD) * per) });
@@ -46,11 +60,16 @@ for (const ppm of [0, 80, -80]) {
       const late = r.errs.filter((e) => e.sec >= 60).map((e) => e.ns);
       const s = span(late);
       const rate = r.dac.rate();
-      t.log(`seed ${seed}: fit adopted at ${r.firstMeasuredSec?.toFixed(1)} s; after 60 s the prediction is ${us(s.min)} … ${us(s.max)} off (wander ${us(s.max - s.min)}); rate ${rate.ppm.toFixed(3)} ± ${rate.sigmaPpm.toFixed(3)} ppm; ${r.dac.corrections} corrections, ${r.dac.heldBack} held back as noise`);
+      t.log(
+        `seed ${seed}: fit adopted at ${r.firstMeasuredSec?.toFixed(1)} s; after 60 s the prediction is ${us(s.min)} … ${us(s.max)} off (wander ${us(s.max - s.min)}); rate ${rate.ppm.toFixed(3)} ± ${rate.sigmaPpm.toFixed(3)} ppm; ${r.dac.corrections} corrections, ${r.dac.heldBack} held back as noise`,
+      );
       t.true(r.firstMeasuredSec! > 2, 'a couple of seconds of callbacks do not replace the prior');
       t.true(s.max - s.min <= SAMPLE_NS, `wander ${s.max - s.min} ns`);
       t.true(Math.max(-s.min, s.max) <= SAMPLE_NS, 'within a sample of the truth');
-      t.true(Math.abs(rate.ppm - ppm) < 0.1 && Math.abs(rate.ppm - ppm) < 4 * rate.sigmaPpm + 0.02, `rate ${rate.ppm} ± ${rate.sigmaPpm}`);
+      t.true(
+        Math.abs(rate.ppm - ppm) < 0.1 && Math.abs(rate.ppm - ppm) < 4 * rate.sigmaPpm + 0.02,
+        `rate ${rate.ppm} ± ${rate.sigmaPpm}`,
+      );
       t.true(r.dac.heldBack > r.dac.corrections, 'most refits are noise and change nothing');
       t.is(r.dac.savableRatePpm(), rate.ppm);
     }

@@ -40,17 +40,20 @@ test('a missing file and an undecodable file are DecodeErrors naming the file', 
 
 test('ffmpeg lookup: configured path must exist, else a clear install hint', (t) => {
   t.throws(() => findFfmpeg('/no/such/ffmpeg'), { message: /\/no\/such\/ffmpeg.*apt-get install ffmpeg/s });
-  t.throws(() => findFfmpeg(undefined, { PATH: '/nonexistent' }), { message: /ffmpeg not found.*apt-get install ffmpeg/s });
+  t.throws(() => findFfmpeg(undefined, { PATH: '/nonexistent' }), {
+    message: /ffmpeg not found.*apt-get install ffmpeg/s,
+  });
   t.is(findFfmpeg(undefined, { JAUDIOSYNC_FFMPEG: ffmpeg }).origin, 'env');
 });
 
 test('a manifest-length track decodes in a window behind playback: paused when full, resumed as chunks are released, identical to the whole decode', async (t) => {
   const click = join(music, '01 - Click Track.flac');
   const whole = await decodeFile(ffmpeg, click, fmt);
-  const chunk = 65_536, ahead = 4 * chunk; // 5.5 s ahead at 48 kHz: the 30 s track needs several refills
+  const chunk = 65_536,
+    ahead = 4 * chunk; // 5.5 s ahead at 48 kHz: the 30 s track needs several refills
   const d = await decodeToChunks(ffmpeg, click, fmt, { intoFrames: whole.frames, aheadFrames: ahead });
   t.false(d.complete, 'resolved with the first window, the rest to come');
-  t.is(d.frames, whole.frames, 'the timeline length is the manifest\'s from the start');
+  t.is(d.frames, whole.frames, "the timeline length is the manifest's from the start");
   // Paused: nothing more arrives however long we wait, beyond what was in flight in the pipe.
   const held = d.pcm.decodedFrames;
   await new Promise((r) => setTimeout(r, 300));
@@ -64,7 +67,10 @@ test('a manifest-length track decodes in a window behind playback: paused when f
     for (let wait = 0; d.pcm.decodedFrames < f + n && wait < 200; wait++) await new Promise((r) => setTimeout(r, 10));
     const got = Buffer.alloc(n * 4);
     d.pcm.copyFrames(f, f + n, got, 0);
-    if (!got.equals(whole.pcm.subarray(f * 4, (f + n) * 4))) { t.fail(`frames ${f}..${f + n} differ`); return; }
+    if (!got.equals(whole.pcm.subarray(f * 4, (f + n) * 4))) {
+      t.fail(`frames ${f}..${f + n} differ`);
+      return;
+    }
     d.pcm.releaseBefore(f + n);
     maxHeld = Math.max(maxHeld, d.pcm.bytesInRam);
   }

@@ -5,9 +5,22 @@ import { join } from 'node:path';
 import { DriftLog, formatRecord } from '../src/time/drift-log.js';
 
 test('records are JSON lines with a version and ns as decimal strings', (t) => {
-  const line = formatRecord({ kind: 'sample', source: 'gps+pps', monoNs: 123n, utcNs: 1_790_000_000_123_456_789n, errorNs: 10_000 });
+  const line = formatRecord({
+    kind: 'sample',
+    source: 'gps+pps',
+    monoNs: 123n,
+    utcNs: 1_790_000_000_123_456_789n,
+    errorNs: 10_000,
+  });
   t.true(line.endsWith('\n'));
-  t.deepEqual(JSON.parse(line), { v: 1, kind: 'sample', source: 'gps+pps', monoNs: '123', utcNs: '1790000000123456789', errorNs: 10000 });
+  t.deepEqual(JSON.parse(line), {
+    v: 1,
+    kind: 'sample',
+    source: 'gps+pps',
+    monoNs: '123',
+    utcNs: '1790000000123456789',
+    errorNs: 10000,
+  });
 });
 
 test('the log rotates by size and keeps a bounded number of files', async (t) => {
@@ -36,7 +49,10 @@ test('an unwritable log is reported once and never throws', async (t) => {
   writeFileSync(path, ''); // a file where a directory is needed: every append fails
   const said: string[] = [];
   const log = new DriftLog({ path: join(path, 'drift.jsonl'), onError: (m) => said.push(m), flushMs: 60_000 });
-  for (let i = 0; i < 3; i++) { log.add({ kind: 'event', monoNs: 1n, message: 'm' }); await log.flush(); }
+  for (let i = 0; i < 3; i++) {
+    log.add({ kind: 'event', monoNs: 1n, message: 'm' });
+    await log.flush();
+  }
   await log.close();
   t.is(said.length, 1);
   t.regex(said[0]!, /drift log .*drift\.jsonl: .*dropped until it is writable/);

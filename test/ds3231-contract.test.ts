@@ -12,7 +12,10 @@ import { hrtimeClock } from '../src/time/clock.js';
 
 const realBus = process.env.JAUDIOSYNC_TEST_I2C_BUS;
 const targets: Array<{ name: string; open: () => Promise<I2cBus> }> = [
-  { name: 'emulator', open: async () => new Ds3231Emulator({ trueNowNs: () => BigInt(Date.now()) * 1_000_000n, basePpm: 0.8 }) },
+  {
+    name: 'emulator',
+    open: async () => new Ds3231Emulator({ trueNowNs: () => BigInt(Date.now()) * 1_000_000n, basePpm: 0.8 }),
+  },
 ];
 if (realBus) targets.push({ name: `real DS3231 on bus ${realBus}`, open: () => openI2cBus(Number(realBus)) });
 else test.skip('DS3231 contract on a real chip: set JAUDIOSYNC_TEST_I2C_BUS=1 on a Pi with a DS3231', () => {});

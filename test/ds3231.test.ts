@@ -2,7 +2,14 @@ import test from 'ava';
 import { Ds3231, Ds3231Error } from '../drivers/rtc/ds3231.js';
 import { Ds3231Emulator } from '../drivers/rtc/ds3231-emulator.js';
 import {
-  decodeTemperature, decodeTime, encodeHours12, encodeTemperature, encodeTime, REG, dateTimeFromUtcSec, utcSecFromDateTime,
+  decodeTemperature,
+  decodeTime,
+  encodeHours12,
+  encodeTemperature,
+  encodeTime,
+  REG,
+  dateTimeFromUtcSec,
+  utcSecFromDateTime,
 } from '../drivers/rtc/registers.js';
 import { VirtualClock } from '../src/time/clock.js';
 
@@ -13,9 +20,13 @@ function rig(opts: Partial<ConstructorParameters<typeof Ds3231Emulator>[0]> = {}
   const clock = new VirtualClock(T0);
   const chip = new Ds3231Emulator({ trueNowNs: () => clock.nowNs(), ...opts });
   const rtc = new Ds3231(chip, {
-    busNumber: 1, nowNs: () => clock.nowNs(), backoffMs: 1,
+    busNumber: 1,
+    nowNs: () => clock.nowNs(),
+    backoffMs: 1,
     sleep: async (ms) => clock.advance(BigInt(Math.round(ms * 1e6))),
-    waitUntilNs: async (t) => { if (t > clock.nowNs()) clock.advance(t - clock.nowNs()); },
+    waitUntilNs: async (t) => {
+      if (t > clock.nowNs()) clock.advance(t - clock.nowNs());
+    },
   });
   return { clock, chip, rtc };
 }
@@ -33,7 +44,13 @@ test('BCD time registers round-trip for every day 2000-2099', (t) => {
 
 test('12 h mode is read correctly (a chip set by another tool)', async (t) => {
   const { chip, rtc } = rig();
-  for (const [h, expected] of [[0, 0], [11, 11], [12, 12], [13, 13], [23, 23]] as const) {
+  for (const [h, expected] of [
+    [0, 0],
+    [11, 11],
+    [12, 12],
+    [13, 13],
+    [23, 23],
+  ] as const) {
     await rtc.set(Date.UTC(2030, 4, 6, h, 7, 8) / 1000);
     await chip.writeByte(0x68, REG.HOURS, encodeHours12(h));
     const r = await rtc.read();
@@ -53,8 +70,10 @@ test('aging offset: positive slows the oscillator ~0.1 ppm per LSB, applied at o
   const { clock, chip, rtc } = rig({ basePpm: 1.5 });
   await rtc.set(Number(T0 / S));
   const drift = (seconds: bigint) => {
-    const start = clock.nowNs(), rtcStart = chip.rtcNsAt(start);
-    return Number(chip.rtcNsAt(start + seconds * S) - rtcStart - seconds * S) / Number(seconds); // ns per s = ppm * 1000
+    const start = clock.nowNs(),
+      rtcStart = chip.rtcNsAt(start);
+    // ns per s = ppm * 1000
+    return Number(chip.rtcNsAt(start + seconds * S) - rtcStart - seconds * S) / Number(seconds);
   };
   t.true(Math.abs(drift(1000n) - 1500) < 1);
   await rtc.setAging(10);
@@ -84,7 +103,10 @@ test('transient I2C errors are retried; persistent ones are reported with what t
   t.is(rtc.i2cErrors, 2);
   chip.faults.push(...Array(10).fill('NACK'));
   const nack = await t.throwsAsync(rtc.read(), { instanceOf: Ds3231Error });
-  t.regex(nack!.message, /DS3231 at 0x68 on I2C bus 1: reading the time failed after 4 attempts \(EREMOTEIO\).*i2cdetect -y 1/);
+  t.regex(
+    nack!.message,
+    /DS3231 at 0x68 on I2C bus 1: reading the time failed after 4 attempts \(EREMOTEIO\).*i2cdetect -y 1/,
+  );
   chip.faults.splice(0);
   chip.faults.push(...Array(10).fill('EBUSY'));
   const busy = await t.throwsAsync(rtc.read(), { instanceOf: Ds3231Error });

@@ -44,11 +44,19 @@ test('500 status clients that write garbage or hold the socket open leak no desc
 });
 
 test('a daily start without a manifest: a restart during the playlist rejoins it (frames counted here and cached), not next week', async (t) => {
-  const d = serviceDir([['a.flac', 440, 30], ['b.flac', 660, 60]], []);
+  const d = serviceDir(
+    [
+      ['a.flac', 440, 30],
+      ['b.flac', 660, 60],
+    ],
+    [],
+  );
   // Started 35 s ago today, UTC: track 2 plays now.
   const at = new Date(Date.now() - 35_000);
   const hhmmss = at.toISOString().slice(11, 19);
-  d.writeAll(baseConfig({ start: `daily ${hhmmss}` }).map((l) => (l.startsWith('start =') ? `${l}\ntimezone = "UTC"` : l)));
+  d.writeAll(
+    baseConfig({ start: `daily ${hhmmss}` }).map((l) => (l.startsWith('start =') ? `${l}\ntimezone = "UTC"` : l)),
+  );
   const svc = spawnCli(['run', '--service', '--config', d.cfg]);
   try {
     await svc.waitFor(/counting the frames of 2 of 2 tracks/);
@@ -79,13 +87,25 @@ test('SIGHUP mid-track: the volume changes with a ramp and no gap, other changes
     await svc.waitFor(/first sample placed/);
     await until('3 s into the track', async () => ((await statusOf(d.dir)).playback?.positionSec ?? 0) > 3, 30_000);
     // The same config with the volume halved and a gap between tracks.
-    d.writeAll(baseConfig({ start: '+2' }).map((l) => (l === 'output = "wav"' ? 'output = "wav"\nvolume_db = -6.0206' : l === 'path = "list.m3u8"' ? 'path = "list.m3u8"\ngap_ms = 500' : l)));
+    d.writeAll(
+      baseConfig({ start: '+2' }).map((l) =>
+        l === 'output = "wav"'
+          ? 'output = "wav"\nvolume_db = -6.0206'
+          : l === 'path = "list.m3u8"'
+            ? 'path = "list.m3u8"\ngap_ms = 500'
+            : l,
+      ),
+    );
     svc.child.kill('SIGHUP');
     await svc.waitFor(/SIGHUP: .* reloaded; applied now: audio\.volume_db; at the next start: playlist\.gap_ms/);
     await svc.waitFor(/playlist finished/, 60_000);
     svc.child.kill('SIGTERM');
     t.is(await svc.exited, 0);
-    t.notRegex(svc.output, /first sample placed[\s\S]*first sample placed/, 'one start: the reload did not restart playback');
+    t.notRegex(
+      svc.output,
+      /first sample placed[\s\S]*first sample placed/,
+      'one start: the reload did not restart playback',
+    );
 
     const wav = readWav16(readFileSync(join(d.dir, 'out.wav')));
     const side = JSON.parse(readFileSync(join(d.dir, 'out.wav.json'), 'utf8')) as { segments: unknown[] };
@@ -95,11 +115,20 @@ test('SIGHUP mid-track: the volume changes with a ramp and no gap, other changes
     while (onset < wav.frames && at(onset) === 0) onset++;
     const end = onset + 12 * 48_000;
     // A 440 Hz sine at 48 kHz is never exactly 0 twice in a row: a run of zeros is a gap.
-    let longestZeroRun = 0, run = 0;
-    for (let f = onset; f < end - 1; f++) { run = at(f) === 0 ? run + 1 : 0; longestZeroRun = Math.max(longestZeroRun, run); }
+    let longestZeroRun = 0,
+      run = 0;
+    for (let f = onset; f < end - 1; f++) {
+      run = at(f) === 0 ? run + 1 : 0;
+      longestZeroRun = Math.max(longestZeroRun, run);
+    }
     t.true(longestZeroRun <= 1, `gap of ${longestZeroRun} frames inside the track`);
-    const peak = (from: number) => { let m = 0; for (let f = from; f < from + 4800; f++) m = Math.max(m, Math.abs(at(f))); return m; };
-    const early = peak(onset + 48_000), late = peak(end - 2 * 48_000);
+    const peak = (from: number) => {
+      let m = 0;
+      for (let f = from; f < from + 4800; f++) m = Math.max(m, Math.abs(at(f)));
+      return m;
+    };
+    const early = peak(onset + 48_000),
+      late = peak(end - 2 * 48_000);
     t.true(Math.abs(late / early - 0.5) < 0.02, `after the reload the level is halved: ${early} -> ${late}`);
   } finally {
     svc.child.kill('SIGKILL');

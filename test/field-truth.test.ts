@@ -24,7 +24,10 @@ test('auto with no timing hardware: the twins run, and status (JSON and text), t
     t.true(s.clock?.simulated, 'the clock block says its source is simulated');
     const text = await runCli(['status', '--config', d.cfg]);
     t.regex(text.stdout, /SIMULATED/);
-    t.regex(svc.output, /timing hardware: hardware\.mode = "auto" and no timing hardware .*SIMULATED GPS, PPS and DS3231/);
+    t.regex(
+      svc.output,
+      /timing hardware: hardware\.mode = "auto" and no timing hardware .*SIMULATED GPS, PPS and DS3231/,
+    );
     t.regex(svc.output, /SIMULATED clock/, 'the status line says SIMULATED');
     await svc.waitFor(/nothing more is scheduled/);
     const side = JSON.parse(readFileSync(join(d.dir, 'out.wav.json'), 'utf8')) as { simulated: boolean };
@@ -39,7 +42,13 @@ test('auto with no timing hardware: the twins run, and status (JSON and text), t
 test('mode "real" with the GPS missing: the service stays up, says so once, waits, and picks the GPS up when it appears', async (t) => {
   const d = serviceDir([['a.flac', 440, 2]], baseConfig({ mode: 'real', start: '+3600' }));
   const gpsDir = join(d.dir, 'gps');
-  d.write(['[gps]', `port = "${join(gpsDir, 'gps-device')}"`, `pps = "${join(gpsDir, 'pps0-assert')}"`, '[rtc]', 'bus = 99']);
+  d.write([
+    '[gps]',
+    `port = "${join(gpsDir, 'gps-device')}"`,
+    `pps = "${join(gpsDir, 'pps0-assert')}"`,
+    '[rtc]',
+    'bus = 99',
+  ]);
   const svc = spawnCli(['run', '--service', '--config', d.cfg]);
   let rig: RealtimeGpsRig | undefined;
   try {
@@ -57,9 +66,21 @@ test('mode "real" with the GPS missing: the service stays up, says so once, wait
     rig = await RealtimeGpsRig.create(conv, { dir: gpsDir });
     await rig.start();
     await svc.waitFor(/GPS on .*gps-device: found, in use now/, 60_000);
-    const after = await until('a GPS+PPS lock', async () => { const s = await statusOf(d.dir); return s.clock?.source === 'gps+pps' && s.clock.state === 'locked' ? s : undefined; }, 90_000, 500);
+    const after = await until(
+      'a GPS+PPS lock',
+      async () => {
+        const s = await statusOf(d.dir);
+        return s.clock?.source === 'gps+pps' && s.clock.state === 'locked' ? s : undefined;
+      },
+      90_000,
+      500,
+    );
     t.is(after.hardware?.gps, 'real');
-    t.is(svc.output.match(/GPS on .*gps-device: .*trying again in the background/g)?.length, 1, 'the missing GPS is said once, not per retry');
+    t.is(
+      svc.output.match(/GPS on .*gps-device: .*trying again in the background/g)?.length,
+      1,
+      'the missing GPS is said once, not per retry',
+    );
     svc.child.kill('SIGTERM');
     t.is(await svc.exited, 0);
   } finally {
@@ -73,13 +94,21 @@ test('a second instance on the same state folder exits at once naming the first,
   const first = spawnCli(['run', '--service', '--config', d.cfg]);
   try {
     await first.waitFor(/status: jaudiosync status/);
-    const snapshot = () => readdirSync(d.dir, { recursive: true }).map(String).sort().map((f) => `${f} ${statSync(join(d.dir, f)).mtimeMs}`);
+    const snapshot = () =>
+      readdirSync(d.dir, { recursive: true })
+        .map(String)
+        .sort()
+        .map((f) => `${f} ${statSync(join(d.dir, f)).mtimeMs}`);
     const before = snapshot();
     const second = await runCli(['run', '--service', '--config', d.cfg]);
     t.is(second.code, 1);
     t.regex(second.stderr, new RegExp(`already running \\(pid ${first.child.pid}\\)`));
     t.notRegex(second.stdout, /timing|status:/, 'it started nothing');
-    t.deepEqual(snapshot().filter((l) => !/clock\.json|\.tmp/.test(l)), before.filter((l) => !/clock\.json|\.tmp/.test(l)), 'no file created or touched by the second');
+    t.deepEqual(
+      snapshot().filter((l) => !/clock\.json|\.tmp/.test(l)),
+      before.filter((l) => !/clock\.json|\.tmp/.test(l)),
+      'no file created or touched by the second',
+    );
     first.child.kill('SIGTERM');
     t.is(await first.exited, 0);
     t.false(existsSync(join(d.dir, 'state', 'jaudiosync.pid')), 'the lock goes with the process');
@@ -91,14 +120,23 @@ test('a second instance on the same state folder exits at once naming the first,
 test('a stale resume position (track 99 of 1) is reported and ignored: it plays from the top, once', async (t) => {
   const d = serviceDir([['a.flac', 440, 1.5]], baseConfig({ start: '+2' }));
   mkdirSync(join(d.dir, 'state'), { recursive: true });
-  writeFileSync(join(d.dir, 'state', 'resume.json'), JSON.stringify({ v: 1, playlist: join(d.dir, 'list.m3u8'), track: 99, savedAtUtc: new Date().toISOString() }));
+  writeFileSync(
+    join(d.dir, 'state', 'resume.json'),
+    JSON.stringify({ v: 1, playlist: join(d.dir, 'list.m3u8'), track: 99, savedAtUtc: new Date().toISOString() }),
+  );
   const svc = spawnCli(['run', '--service', '--resume', '--config', d.cfg]);
   try {
     await svc.waitFor(/first sample placed/);
-    t.regex(svc.output, /--resume: .*resume\.json says track 99, but .*list\.m3u8 has 1 tracks: ignored, starting at track 1/);
+    t.regex(
+      svc.output,
+      /--resume: .*resume\.json says track 99, but .*list\.m3u8 has 1 tracks: ignored, starting at track 1/,
+    );
     t.notRegex(svc.output, /this start failed/);
     const s = await statusOf(d.dir);
-    t.true(s.health!.problems.some((p) => /says track 99/.test(p)), 'a status problem, not only a log line');
+    t.true(
+      s.health!.problems.some((p) => /says track 99/.test(p)),
+      'a status problem, not only a log line',
+    );
     svc.child.kill('SIGTERM');
     t.is(await svc.exited, 0);
   } finally {
@@ -107,7 +145,10 @@ test('a stale resume position (track 99 of 1) is reported and ignored: it plays 
 });
 
 test('no time source at all: the start waits and says why (clock.max_error_ms is finite by default), instead of playing on the system clock', async (t) => {
-  const d = serviceDir([['a.flac', 440, 2]], baseConfig({ mode: 'real', start: '+2', more: ['[gps]', 'enabled = false', '[rtc]', 'enabled = false'] }));
+  const d = serviceDir(
+    [['a.flac', 440, 2]],
+    baseConfig({ mode: 'real', start: '+2', more: ['[gps]', 'enabled = false', '[rtc]', 'enabled = false'] }),
+  );
   const svc = spawnCli(['run', '--service', '--config', d.cfg]);
   try {
     await svc.waitFor(/start instant: waiting: no time source configured/);

@@ -38,9 +38,23 @@ test('a fleet config with keys parses; config check prints it back as TOML that 
 test('bad fleet settings are refused naming the key and what is expected', (t) => {
   t.regex(problems('[fleet]\nenabled = true\n'), /fleet\.id: fleet\.enabled = true needs fleet\.id/);
   t.regex(problems('[fleet]\nid = "a/b"\n'), /fleet\.id = "a\/b": expected "" or 1-64 letters/);
-  t.regex(problems('[fleet]\nbrokers = ["leader:1883"]\n'), /fleet\.brokers\.0 = "leader:1883": expected "mqtt:\/\/HOST:PORT"/);
-  t.regex(problems('[[fleet.keys]]\nid = "x"\nrole = "admin"\npublic_key = "AAAA"\n'), /fleet\.keys\.0\.public_key = "AAAA": expected an Ed25519 public key/);
-  t.regex(problems('[[fleet.keys]]\nid = "x"\nrole = "boss"\npublic_key = "AAAA"\n'), /fleet\.keys\.0\.role = "boss": expected one of "admin", "dj", "volume"/);
-  t.regex(problems(`[[fleet.keys]]\nid = "x"\nrole = "dj"\npublic_key = "${key}"\n[[fleet.keys]]\nid = "x"\nrole = "admin"\npublic_key = "${key}"\n`), /fleet\.keys.*expected every key id once/);
+  t.regex(
+    problems('[fleet]\nbrokers = ["leader:1883"]\n'),
+    /fleet\.brokers\.0 = "leader:1883": expected "mqtt:\/\/HOST:PORT"/,
+  );
+  t.regex(
+    problems('[[fleet.keys]]\nid = "x"\nrole = "admin"\npublic_key = "AAAA"\n'),
+    /fleet\.keys\.0\.public_key = "AAAA": expected an Ed25519 public key/,
+  );
+  t.regex(
+    problems('[[fleet.keys]]\nid = "x"\nrole = "boss"\npublic_key = "AAAA"\n'),
+    /fleet\.keys\.0\.role = "boss": expected one of "admin", "dj", "volume"/,
+  );
+  t.regex(
+    problems(
+      `[[fleet.keys]]\nid = "x"\nrole = "dj"\npublic_key = "${key}"\n[[fleet.keys]]\nid = "x"\nrole = "admin"\npublic_key = "${key}"\n`,
+    ),
+    /fleet\.keys.*expected every key id once/,
+  );
   t.regex(problems('[fleet]\nlead = 3\n'), /unknown key "fleet\.lead" in \[fleet\]/);
 });

@@ -20,20 +20,31 @@ test('simulated GPS through a socat pty and a PPS file: the clock locks on the r
   const source = new GpsPpsSource(clock);
   const gps = new SerialGps({ path: rig.serialPath, baudRate: 9600, nowNs: hrtimeClock.nowNs }, source);
   const pps = new SysfsPps({ path: rig.ppsPath, converter: conv, pollMs: 20 }, source);
-  t.teardown(async () => { pps.stop(); await gps.close(); await rig.stop(); });
+  t.teardown(async () => {
+    pps.stop();
+    await gps.close();
+    await rig.stop();
+  });
   await rig.start();
   await gps.open();
   await pps.start();
   const deadline = hrtimeClock.nowNs() + 15_000_000_000n;
   while (clock.timescale().state !== 'locked' && hrtimeClock.nowNs() < deadline) await sleepNs(hrtimeClock, 100e6);
   const ts = clock.timescale();
-  t.is(ts.state, 'locked', `pulses ${source.status.pulses}, labelled ${source.status.labelled}, rejected ${source.status.rejected}`);
+  t.is(
+    ts.state,
+    'locked',
+    `pulses ${source.status.pulses}, labelled ${source.status.labelled}, rejected ${source.status.rejected}`,
+  );
   t.is(ts.source, 'gps+pps');
   t.true(gps.counters.sentences >= 9, 'sentences really travelled through serialport');
   t.is(gps.counters.badChecksum + gps.counters.garbage, 0);
   t.is(source.status.satellites, 9);
   // The learned label delay is the receiver's latency plus the RMC's serial time (~70 chars at 9600 baud).
-  t.true(source.status.labelDelayMs! > 180 && source.status.labelDelayMs! < 320, `label delay ${source.status.labelDelayMs} ms`);
+  t.true(
+    source.status.labelDelayMs! > 180 && source.status.labelDelayMs! < 320,
+    `label delay ${source.status.labelDelayMs} ms`,
+  );
   // Truth is the realtime clock; allow the converter's own uncertainty besides the bound.
   const nowNs = hrtimeClock.nowNs();
   const errNs = Math.abs(Number(ts.utcAt(nowNs) - conv.toRealtime(nowNs)));
@@ -46,10 +57,18 @@ test('GPS unplugged and replugged: the driver says so once and reads again', asy
   const rig = await RealtimeGpsRig.create(conv, { latencyMs: 150 });
   const messages: string[] = [];
   let fixes = 0;
-  const sink = { onFix: () => { fixes++; }, onStatus: (m: string) => messages.push(m) };
+  const sink = {
+    onFix: () => {
+      fixes++;
+    },
+    onStatus: (m: string) => messages.push(m),
+  };
   // Open the symlink, as a udev name would be: it survives the replug.
   const gps = new SerialGps({ path: `${rig.dir}/gps-device`, baudRate: 9600, nowNs: hrtimeClock.nowNs }, sink);
-  t.teardown(async () => { await gps.close(); await rig.stop(); });
+  t.teardown(async () => {
+    await gps.close();
+    await rig.stop();
+  });
   await rig.start();
   await gps.open();
   while (fixes < 2) await sleepNs(hrtimeClock, 100e6);
@@ -71,12 +90,22 @@ test('line noise, an outage and a no-fix spell through the pty: counted, never a
   // after it is whole), so an unseeded run could now and then damage no sentence at all.
   // Seconds 3-4 from now: a tunnel (silence); 5-6: fix lost (status V, no PPS); noise all along.
   const rig = await RealtimeGpsRig.create(conv, {
-    latencyMs: 120, sentences: ['RMC', 'GGA', 'GSA', 'ZDA'], lineNoise: 0.3, random: seededRandom(7),
-    outage: (s) => s - startSec >= 3 && s - startSec < 5, noFixAt: (s) => s - startSec >= 5 && s - startSec < 7,
+    latencyMs: 120,
+    sentences: ['RMC', 'GGA', 'GSA', 'ZDA'],
+    lineNoise: 0.3,
+    random: seededRandom(7),
+    outage: (s) => s - startSec >= 3 && s - startSec < 5,
+    noFixAt: (s) => s - startSec >= 5 && s - startSec < 7,
   });
   const fixes: Array<{ valid: boolean; utcNs: bigint | null; monoNs: bigint; reason?: string }> = [];
-  const gps = new SerialGps({ path: rig.serialPath, baudRate: 9600, nowNs: hrtimeClock.nowNs }, { onFix: (f) => fixes.push(f) });
-  t.teardown(async () => { await gps.close(); await rig.stop(); });
+  const gps = new SerialGps(
+    { path: rig.serialPath, baudRate: 9600, nowNs: hrtimeClock.nowNs },
+    { onFix: (f) => fixes.push(f) },
+  );
+  t.teardown(async () => {
+    await gps.close();
+    await rig.stop();
+  });
   await gps.open(); // listening before the first (seeded to be damaged) sentence goes out
   await rig.start();
   await sleepNs(hrtimeClock, 8.5e9);
@@ -91,5 +120,8 @@ test('line noise, an outage and a no-fix spell through the pty: counted, never a
     const sec = Number(f.utcNs! / 1_000_000_000n) - startSec;
     t.false(sec >= 3 && sec < 7, `no valid fix in the outage or the no-fix spell (second ${sec})`);
   }
-  t.true(fixes.some((f) => !f.valid && /status V|no fix/.test(f.reason ?? '')), 'the no-fix spell is reported as such');
+  t.true(
+    fixes.some((f) => !f.valid && /status V|no fix/.test(f.reason ?? '')),
+    'the no-fix spell is reported as such',
+  );
 });

@@ -9,7 +9,10 @@ const capture = (name: string) => join(PACKAGE_DIR, 'test', 'fixtures', 'nmea', 
 test('gps monitor --replay --json: one object per time fix with utc, valid and reason', async (t) => {
   const r = await runCli(['gps', 'monitor', '--replay', capture('ublox-lea-4h.log'), '--json']);
   t.is(r.code, 0, r.stderr);
-  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { utc: string; valid: boolean; reason?: string; sentence: string });
+  const rows = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { utc: string; valid: boolean; reason?: string; sentence: string });
   t.true(rows.length > 10);
   for (const row of rows) {
     t.regex(row.utc, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
@@ -17,7 +20,10 @@ test('gps monitor --replay --json: one object per time fix with utc, valid and r
     t.is(row.reason === undefined, row.valid);
   }
   t.is(rows[0]!.valid, false, 'the receiver starts without a fix');
-  t.true(rows.some((row) => row.valid && row.utc.startsWith('2006-08-10')), 'a 2006 capture keeps its 2006 dates');
+  t.true(
+    rows.some((row) => row.valid && row.utc.startsWith('2006-08-10')),
+    'a 2006 capture keeps its 2006 dates',
+  );
 });
 
 test('gps monitor on a missing port says what to check', async (t) => {
@@ -48,7 +54,10 @@ test('rtc without an I2C bus fails with the config.txt hint, never a stack trace
 test('pps monitor --simulate shows pulses about a second apart', async (t) => {
   const r = await runCli(['pps', 'monitor', '--simulate', '--seconds', '3.5', '--json']);
   t.is(r.code, 0, r.stderr);
-  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; intervalNs: number | null; missed: number });
+  const rows = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { seq: number; intervalNs: number | null; missed: number });
   t.true(rows.length >= 2, r.stdout);
   for (const row of rows.slice(1)) t.true(Math.abs(row.intervalNs! - 1e9) < 1e6, `interval ${row.intervalNs}`);
 });
@@ -67,10 +76,17 @@ test('doctor names each missing piece with its fix and exits 1 without any time 
 test('clock monitor --json: once a second, state, source, systemMinusUtcNs, errorBoundNs, freqPpm, samples', async (t) => {
   const r = await runCli(['clock', 'monitor', '--duration', '9', '--json']);
   t.is(r.code, 0, r.stderr);
-  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const rows = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   t.true(rows.length >= 7 && rows.length <= 10, `${rows.length} rows`);
-  for (const row of rows) for (const k of ['state', 'source', 'systemMinusUtcNs', 'errorBoundNs', 'freqPpm', 'samples']) t.true(k in row, k);
-  t.true(rows.some((row) => row.state === 'locking' || row.state === 'unsynchronized'), 'it starts unlocked');
+  for (const row of rows)
+    for (const k of ['state', 'source', 'systemMinusUtcNs', 'errorBoundNs', 'freqPpm', 'samples']) t.true(k in row, k);
+  t.true(
+    rows.some((row) => row.state === 'locking' || row.state === 'unsynchronized'),
+    'it starts unlocked',
+  );
   const last = rows.at(-1)!;
   t.is(last.state, 'locked');
   t.is(last.source, 'gps+pps');

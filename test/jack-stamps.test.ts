@@ -9,15 +9,23 @@ import { seededRandom } from '../src/sim/oscillator.js';
  * the fitted line sees through wander and stalls in the stamps that the per-cycle reading inherits.
  */
 
-const RATE = 48_000, PERIOD = 256, CYCLE_US = (PERIOD / RATE) * 1e6;
+const RATE = 48_000,
+  PERIOD = 256,
+  CYCLE_US = (PERIOD / RATE) * 1e6;
 
 function recording(cycles: number, stampNoiseUs: (k: number) => number, onset: number): StampedRecording {
   const data = new Float32Array(cycles * PERIOD * 2);
   for (let f = onset; f < cycles * PERIOD; f++) data[f * 2] = 0.5;
   return {
-    channels: 2, rate: RATE, data,
-    stamps: Array.from({ length: cycles }, (_, k) => [k * PERIOD, 1_000_000 + k * CYCLE_US + stampNoiseUs(k)] as [number, number]),
-    mapJackUs: 1_000_000, mapRealtimeNs: 5_000_000_000n,
+    channels: 2,
+    rate: RATE,
+    data,
+    stamps: Array.from(
+      { length: cycles },
+      (_, k) => [k * PERIOD, 1_000_000 + k * CYCLE_US + stampNoiseUs(k)] as [number, number],
+    ),
+    mapJackUs: 1_000_000,
+    mapRealtimeNs: 5_000_000_000n,
   };
 }
 
@@ -27,7 +35,8 @@ test('clean stamps: both readings give the deadline of the onset frame, to the n
   t.is(onsetFrame(r, 0), onset);
   t.is(onsetFrame(r, 1), -1, 'a silent channel has no onset');
   const want = 5_000_000_000n + BigInt(Math.round((onset / RATE) * 1e9));
-  for (const mode of ['cycle', 'fit'] as const) t.true(Math.abs(Number(onsetRealtimeNs(r, 0, 1e-4, mode)! - want)) <= 1, mode);
+  for (const mode of ['cycle', 'fit'] as const)
+    t.true(Math.abs(Number(onsetRealtimeNs(r, 0, 1e-4, mode)! - want)) <= 1, mode);
   t.is(onsetRealtimeNs(r, 1), undefined);
 });
 
@@ -35,7 +44,10 @@ test('wandering and stalled stamps: the fitted line stays on the deadlines, the 
   const rnd = seededRandom(42);
   // ±60 µs DLL-like wander, and a stall of late stamps just before the onset.
   let wander = 0;
-  const noise = Array.from({ length: 1500 }, (_, k) => (wander += 6 * gaussian(rnd)) + (k >= 690 && k < 700 ? 2500 : 0));
+  const noise = Array.from(
+    { length: 1500 },
+    (_, k) => (wander += 6 * gaussian(rnd)) + (k >= 690 && k < 700 ? 2500 : 0),
+  );
   const mean = noise.reduce((a, b) => a + b, 0) / noise.length;
   const onset = 699 * PERIOD + 10;
   const r = recording(1500, (k) => noise[k]! - mean, onset);

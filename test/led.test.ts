@@ -39,9 +39,17 @@ test('the driver follows the state onto the LED and switches it off when stopped
 
 test('the LED never shows a lock on twins the config did not ask for', (t) => {
   const base = { clockState: 'locked', playing: false };
-  t.is(ledPatternFor({ ...base, simulated: true, simulationAsked: false }), 'unsynchronized', 'auto on a bare machine: twins, not a lock');
+  t.is(
+    ledPatternFor({ ...base, simulated: true, simulationAsked: false }),
+    'unsynchronized',
+    'auto on a bare machine: twins, not a lock',
+  );
   t.is(ledPatternFor({ ...base, playing: true, simulated: true, simulationAsked: false }), 'unsynchronized');
-  t.is(ledPatternFor({ ...base, simulated: true, simulationAsked: true }), 'locked', 'hardware.mode = "simulated": asked for');
+  t.is(
+    ledPatternFor({ ...base, simulated: true, simulationAsked: true }),
+    'locked',
+    'hardware.mode = "simulated": asked for',
+  );
   t.is(ledPatternFor({ ...base, simulated: false, simulationAsked: false }), 'locked');
   t.is(ledPatternFor({ ...base, clockState: 'holdover', simulated: false, simulationAsked: false }), 'holdover');
 });

@@ -6,14 +6,22 @@ import { createLogger, REPEAT_WINDOW_MS } from '../src/service/log.js';
 
 function sink() {
   const lines: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { lines.push(...String(chunk).split('\n').filter(Boolean)); cb(); } }) as unknown as NodeJS.WriteStream;
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  }) as unknown as NodeJS.WriteStream;
   return { lines, stream };
 }
 
 test('under systemd each line carries its journal priority, and no colour', (t) => {
   const old = process.env.JOURNAL_STREAM;
   process.env.JOURNAL_STREAM = '8:12345';
-  t.teardown(() => { if (old === undefined) delete process.env.JOURNAL_STREAM; else process.env.JOURNAL_STREAM = old; });
+  t.teardown(() => {
+    if (old === undefined) delete process.env.JOURNAL_STREAM;
+    else process.env.JOURNAL_STREAM = old;
+  });
   const { lines, stream } = sink();
   const log = createLogger(stream);
   log.info('ready');
@@ -27,7 +35,10 @@ test('the same warning within a minute is counted, then said with its count', (t
   const { lines, stream } = sink();
   let now = 0;
   const log = createLogger(stream, false, () => now);
-  for (let i = 0; i < 50; i++) { log.warn('DS3231: EIO reading the time'); now += 1000; }
+  for (let i = 0; i < 50; i++) {
+    log.warn('DS3231: EIO reading the time');
+    now += 1000;
+  }
   t.deepEqual(lines, ['warning: DS3231: EIO reading the time'], 'printed once in the first minute');
   now = REPEAT_WINDOW_MS + 10_000;
   log.warn('DS3231: EIO reading the time');

@@ -16,16 +16,25 @@ const DAY_MS = 86_400_000;
 
 /** gpsd TPVs we deliberately give no valid fix for. */
 const STRICTER: Record<string, { times: string[]; why: string }> = {
-  'ublox-lea-5h.log': { times: ['2010-08-21T08:55:15.000Z'], why: 'the capture ends after GGA/GLL for this second: no dated sentence, and GGA/GLL dates are never used' },
+  'ublox-lea-5h.log': {
+    times: ['2010-08-21T08:55:15.000Z'],
+    why: 'the capture ends after GGA/GLL for this second: no dated sentence, and GGA/GLL dates are never used',
+  },
 };
 
-interface Tpv { mode: number; time?: string }
+interface Tpv {
+  mode: number;
+  time?: string;
+}
 
 for (const log of logs) {
   test(`capture ${log}: every gpsd fix is ours to the millisecond, with the date the sentences carry`, (t) => {
     const text = readFileSync(join(dir, log), 'latin1');
     const { fixes } = replayCapture(text);
-    const tpvs = readFileSync(join(dir, `${log}.chk`), 'utf8').split('\n').filter((l) => l.includes('"class":"TPV"')).map((l) => JSON.parse(l) as Tpv);
+    const tpvs = readFileSync(join(dir, `${log}.chk`), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"class":"TPV"'))
+      .map((l) => JSON.parse(l) as Tpv);
     const valid = fixes.filter((f) => f.valid);
     const ourTods = new Set(valid.map((f) => Number(f.utcNs! / 1_000_000n) % DAY_MS));
     const stricter = STRICTER[log];
@@ -51,7 +60,8 @@ for (const log of logs) {
     const withFix = new Set(tpvs.filter((o) => o.mode >= 2 && o.time).map((o) => Date.parse(o.time!) % DAY_MS));
     for (const f of valid) {
       const tod = Number(f.utcNs! / 1_000_000n) % DAY_MS;
-      if (noFix.has(tod) && !withFix.has(tod)) t.fail(`valid ${f.sentence} at line ${f.line} while gpsd reports no fix`);
+      if (noFix.has(tod) && !withFix.has(tod))
+        t.fail(`valid ${f.sentence} at line ${f.line} while gpsd reports no fix`);
     }
     if (stricter) t.log(`stricter than gpsd: ${stricter.why}`);
   });
@@ -60,11 +70,15 @@ for (const log of logs) {
 test('captures: no rollover is flagged in genuine old captures; binary noise never throws', (t) => {
   for (const log of logs) {
     const { fixes, stats } = replayCapture(readFileSync(join(dir, log), 'latin1'));
-    t.false(fixes.some((f) => f.rolloverCorrected), log);
+    t.false(
+      fixes.some((f) => f.rolloverCorrected),
+      log,
+    );
     t.true(stats.sentences > 0, log);
   }
   // The emulator's buggy receiver, replayed with a floor, is corrected and says so.
-  const buggy = sentencesForSecond(Date.UTC(2026, 10, 24, 12) / 1000, { rolloverBug: true, sentences: ['RMC'] })[0]!.text;
+  const buggy = sentencesForSecond(Date.UTC(2026, 10, 24, 12) / 1000, { rolloverBug: true, sentences: ['RMC'] })[0]!
+    .text;
   const { fixes } = replayCapture(buggy, { floorUtcNs: BigInt(Date.UTC(2026, 0, 1)) * 1_000_000n });
   t.true(fixes[0]!.rolloverCorrected);
   t.is(new Date(Number(fixes[0]!.utcNs! / 1_000_000n)).toISOString(), '2026-11-24T12:00:00.000Z');

@@ -33,7 +33,11 @@ function check(st: SourceStats, atMonoNs: bigint): { errNs: number; boundNs: num
   const ts = st.estimate()!;
   const k = Number(atMonoNs - MONO0) / (1e9 * (1 + TRUE_PPM * 1e-6));
   const truthUtc = UTC0 + BigInt(Math.round(k * 1e9));
-  return { errNs: Math.abs(Number(ts.utcAt(atMonoNs) - truthUtc)), boundNs: ts.errorBoundAt(atMonoNs), freqPpm: ts.freqPpm };
+  return {
+    errNs: Math.abs(Number(ts.utcAt(atMonoNs) - truthUtc)),
+    boundNs: ts.errorBoundAt(atMonoNs),
+    freqPpm: ts.freqPpm,
+  };
 }
 
 test('NMEA only: a handful of samples claims no frequency (0, or the prior), never hundreds of ppm; the bound holds the truth', (t) => {
@@ -49,8 +53,10 @@ test('NMEA only: a handful of samples claims no frequency (0, or the prior), nev
       const ys = samples.slice(0, i + 1).map((x) => Number(x.utcNs - x.monoNs - (s.utcNs - s.monoNs)));
       if (Math.abs(fitLine(xs, ys).b / 1000) > MAX_PLAUSIBLE_FREQ_PPM) wildFits++;
       const r = check(st, s.monoNs + 30n * S);
-      if (Math.abs(r.freqPpm) > MAX_PLAUSIBLE_FREQ_PPM) t.fail(`seed ${seed}, ${i + 1} samples: ${r.freqPpm} ppm claimed`);
-      if (r.errNs > r.boundNs) t.fail(`seed ${seed}, ${i + 1} samples: error ${r.errNs} ns outside the bound ${r.boundNs} ns`);
+      if (Math.abs(r.freqPpm) > MAX_PLAUSIBLE_FREQ_PPM)
+        t.fail(`seed ${seed}, ${i + 1} samples: ${r.freqPpm} ppm claimed`);
+      if (r.errNs > r.boundNs)
+        t.fail(`seed ${seed}, ${i + 1} samples: error ${r.errNs} ns outside the bound ${r.boundNs} ns`);
     });
     const few = new SourceStats('gps');
     samples.slice(0, 5).forEach((s) => few.add(s));
@@ -59,7 +65,7 @@ test('NMEA only: a handful of samples claims no frequency (0, or the prior), nev
   t.true(wildFits > 40, `the bare fit was beyond ±${MAX_PLAUSIBLE_FREQ_PPM} ppm ${wildFits} times`);
 });
 
-test('NMEA only with a prior from an earlier PPS lock: the unmeasurable slope is the prior\'s', (t) => {
+test("NMEA only with a prior from an earlier PPS lock: the unmeasurable slope is the prior's", (t) => {
   const st = new SourceStats('gps');
   st.prior = { freqPpm: TRUE_PPM + 1.5, sigmaPpm: 5 };
   nmeaSamples(6, 7).forEach((s) => st.add(s));

@@ -14,7 +14,8 @@ function sentence(body: string): string {
 }
 
 function feed(lines: string[], monoNs = 0n): { sky: SkyView; emitted: GpsSky[] } {
-  const gate = new FixGate(), sky = new SkyView();
+  const gate = new FixGate(),
+    sky = new SkyView();
   const emitted: GpsSky[] = [];
   for (const l of lines) {
     const s = sky.pass(gate.pass(parseNmeaLine(l, monoNs)));
@@ -53,11 +54,19 @@ test('NMEA 4.10 multi-GNSS: GSA system IDs and per-talker GSV numbering meet; L1
     sentence('GNGLL,3806.62964,N,12237.61382,W,223745.00,A,D'),
   ]);
   const s = sky.current!;
-  t.deepEqual(s.satellites.map(brief), ['GPS:29:43*', 'GPS:20:37*', 'GLONASS:82:39*', 'GLONASS:66:-', 'Galileo:3:40*', 'Galileo:5:39', 'BeiDou:27:44*']);
+  t.deepEqual(s.satellites.map(brief), [
+    'GPS:29:43*',
+    'GPS:20:37*',
+    'GLONASS:82:39*',
+    'GLONASS:66:-',
+    'Galileo:3:40*',
+    'Galileo:5:39',
+    'BeiDou:27:44*',
+  ]);
   t.like(s, { inView: 7, used: 5, fixMode: '3D', hdop: 0.54 });
 });
 
-test('old extended numbering: BeiDou 201-263 and Galileo 301-336 become the constellation\'s own numbers', (t) => {
+test("old extended numbering: BeiDou 201-263 and Galileo 301-336 become the constellation's own numbers", (t) => {
   const { sky } = feed([
     sentence('BDGSA,A,3,214,,,,,,,,,,,,2.5,1.2,2.2'),
     sentence('BDGSV,1,1,02,214,34,246,25,206,08,330,'),
@@ -68,7 +77,10 @@ test('old extended numbering: BeiDou 201-263 and Galileo 301-336 become the cons
 });
 
 test('no fix: GSA mode 1 with empty DOPs; a satellite GSA lists but GSV shows untracked is not used', (t) => {
-  const a = feed([sentence('GPGSA,A,1,,,,,,,,,,,,,99.99,99.99,99.99'), sentence('GPGGA,000000.00,,,,,0,00,99.99,,,,,,')]);
+  const a = feed([
+    sentence('GPGSA,A,1,,,,,,,,,,,,,99.99,99.99,99.99'),
+    sentence('GPGGA,000000.00,,,,,0,00,99.99,,,,,,'),
+  ]);
   t.like(a.sky.current!, { fixMode: 'no fix', used: 0 });
   t.is(a.sky.current!.hdop, undefined, '99.99 means none');
   const b = feed([
@@ -86,7 +98,8 @@ test('without GSA or GSV, GGA gives what it can: a fix or none, satellites used,
 });
 
 test('a garbled part of a GSV cycle leaves the rest; a sky the receiver stopped sending is forgotten after SKY_STALE_NS', (t) => {
-  const gate = new FixGate(), sky = new SkyView();
+  const gate = new FixGate(),
+    sky = new SkyView();
   const at = (l: string, mono: bigint) => sky.pass(gate.pass(parseNmeaLine(l, mono)));
   at(sentence('GPGSA,A,3,13,44,,,,,,,,,,,1.8,1.1,1.5'), 0n);
   at(sentence('GPGSV,3,1,09,13,22,062,23,16,25,306,30,18,68,358,39,21,35,292,'), 0n);
@@ -101,17 +114,26 @@ test('a garbled part of a GSV cycle leaves the rest; a sky the receiver stopped 
 });
 
 test('a live sky stays while it keeps coming, whichever sentence ends each block (GLL carries no time of ours)', (t) => {
-  const gate = new FixGate(), sky = new SkyView();
+  const gate = new FixGate(),
+    sky = new SkyView();
   const at = (l: string, sec: number) => sky.pass(gate.pass(parseNmeaLine(l, BigInt(sec) * 1_000_000_000n)));
   const seen: Array<number | undefined> = [];
   for (let sec = 0; sec < 40; sec++) {
     at(sentence('GPGSA,A,3,13,16,,,,,,,,,,,1.8,1.1,1.5'), sec);
     if (sec > 0) seen.push(sky.current?.inView);
     at(sentence('GPGSV,1,1,02,13,22,062,23,16,25,306,30'), sec);
-    at(sec === 0 ? sentence('GPGGA,000000.00,4404.1,N,12118.8,W,1,02,1.1,1.0,M,0,M,,') : sentence('GPGLL,4404.1,N,12118.8,W,000000.00,A,A'), sec);
+    at(
+      sec === 0
+        ? sentence('GPGGA,000000.00,4404.1,N,12118.8,W,1,02,1.1,1.0,M,0,M,,')
+        : sentence('GPGLL,4404.1,N,12118.8,W,000000.00,A,A'),
+      sec,
+    );
   }
   t.like(sky.current, { inView: 2, used: 2, fixMode: '3D' });
-  t.true(seen.every((n) => n === 2), `satellites in view between blocks: ${seen}`);
+  t.true(
+    seen.every((n) => n === 2),
+    `satellites in view between blocks: ${seen}`,
+  );
 });
 
 // ---- Real captures against gpsd ----
@@ -121,10 +143,15 @@ const logs = readdirSync(dir).filter((f) => f.endsWith('.log'));
 const DAY_MS = 86_400_000;
 
 /** gpsd numbers Galileo from 301 and BeiDou from 401; the rest as NMEA does. */
-const gpsdPrn = (s: SatelliteInView) => (s.system === 'Galileo' ? 300 + s.prn : s.system === 'BeiDou' ? 400 + s.prn : s.prn);
+const gpsdPrn = (s: SatelliteInView) =>
+  s.system === 'Galileo' ? 300 + s.prn : s.system === 'BeiDou' ? 400 + s.prn : s.prn;
 const satKey = (prn: number, el?: number, az?: number, ss?: number) => `${prn}/${el}/${az}/${ss ?? '-'}`;
 
-interface GpsdSky { hdop?: number; uSat?: number; satellites?: Array<{ PRN: number; el: number; az: number; ss?: number; used: boolean }> }
+interface GpsdSky {
+  hdop?: number;
+  uSat?: number;
+  satellites?: Array<{ PRN: number; el: number; az: number; ss?: number; used: boolean }>;
+}
 
 /**
  * Where gpsd reports another fix mode than the receiver's own GSA: gpsd calls a fix 3D when GGA
@@ -138,7 +165,8 @@ const MODE_DIFFERS: Record<string, string[]> = {
 const HDOP_DIFFERS = new Set(['haicom-305N.log']);
 
 function replaySky(text: string) {
-  const gate = new FixGate(), sky = new SkyView();
+  const gate = new FixGate(),
+    sky = new SkyView();
   const skies: GpsSky[] = [];
   const modeAt = new Map<number, string | undefined>();
   let tod: number | undefined;
@@ -164,24 +192,38 @@ for (const log of logs) {
     const gpsdSkies = chk.filter((l) => l.includes('"class":"SKY"')).map((l) => JSON.parse(l) as GpsdSky);
     // 1. Every satellite list gpsd gave is in one of our skies, same elevation, azimuth and SNR, and
     //    one of those agrees on which are used.
-    const ours = skies.filter((s) => s.satellites.length).map((s) => new Map(s.satellites.map((x) => [satKey(gpsdPrn(x), x.elevationDeg, x.azimuthDeg, x.snrDbHz), x.used])));
+    const ours = skies
+      .filter((s) => s.satellites.length)
+      .map(
+        (s) => new Map(s.satellites.map((x) => [satKey(gpsdPrn(x), x.elevationDeg, x.azimuthDeg, x.snrDbHz), x.used])),
+      );
     let lists = 0;
     for (const g of gpsdSkies.filter((x) => x.satellites)) {
       lists++;
       const keys = g.satellites!.map((x) => satKey(x.PRN, x.el, x.az, x.ss));
       const matches = ours.filter((m) => keys.every((k) => m.has(k)));
-      if (!matches.length) { t.fail(`gpsd's sky ${keys.slice(0, 4).join(' ')}... is none of ours`); break; }
+      if (!matches.length) {
+        t.fail(`gpsd's sky ${keys.slice(0, 4).join(' ')}... is none of ours`);
+        break;
+      }
       if (!matches.some((m) => g.satellites!.every((x) => m.get(satKey(x.PRN, x.el, x.az, x.ss)) === x.used))) {
-        t.fail(`gpsd's used ${g.satellites!.filter((x) => x.used).map((x) => x.PRN).join(',')} in none of our skies with these satellites`);
+        t.fail(
+          `gpsd's used ${g
+            .satellites!.filter((x) => x.used)
+            .map((x) => x.PRN)
+            .join(',')} in none of our skies with these satellites`,
+        );
         break;
       }
     }
     // 2. HDOP moves through the same values; every count of used satellites we give, gpsd gave
     //    (gpsd also reports the partial counts of a multi-constellation GSA burst).
-    const ourHdop = dedupe(skies.map((s) => s.hdop).filter((h) => h !== undefined)), gpsdHdop = dedupe(gpsdSkies.map((s) => s.hdop).filter((h) => h !== undefined));
+    const ourHdop = dedupe(skies.map((s) => s.hdop).filter((h) => h !== undefined)),
+      gpsdHdop = dedupe(gpsdSkies.map((s) => s.hdop).filter((h) => h !== undefined));
     if (!HDOP_DIFFERS.has(log)) t.deepEqual(ourHdop, gpsdHdop);
     const gpsdUsed = new Set(gpsdSkies.map((s) => s.uSat).filter((u) => u !== undefined));
-    for (const u of new Set(skies.map((s) => s.used).filter((u) => u !== undefined))) t.true(gpsdUsed.has(u), `we say ${u} used, gpsd never did`);
+    for (const u of new Set(skies.map((s) => s.used).filter((u) => u !== undefined)))
+      t.true(gpsdUsed.has(u), `we say ${u} used, gpsd never did`);
     // 3. Fix mode per second against gpsd's TPV mode (0/1 none, 2 2D, 3 3D).
     let seconds = 0;
     for (const l of chk.filter((x) => x.includes('"class":"TPV"'))) {
@@ -199,7 +241,9 @@ for (const log of logs) {
       const want = tpv.mode <= 1 ? ['no fix'] : tpv.mode === 2 ? ['2D', 'fix'] : ['3D', 'fix'];
       t.true(want.includes(mine!), `${hms}: gpsd mode ${tpv.mode}, ours ${mine}`);
     }
-    t.log(`${lists} gpsd satellite lists, ${seconds} seconds of fix mode compared${HDOP_DIFFERS.has(log) ? '; HDOP not compared (GGA and GSA disagree)' : ''}`);
+    t.log(
+      `${lists} gpsd satellite lists, ${seconds} seconds of fix mode compared${HDOP_DIFFERS.has(log) ? '; HDOP not compared (GGA and GSA disagree)' : ''}`,
+    );
     if (gpsdSkies.some((s) => s.satellites)) t.true(lists > 0 && ours.length > 0);
     if (log !== 'meinberg-gps164.log') t.true(seconds > 0, 'some seconds compared');
   });

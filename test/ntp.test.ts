@@ -13,7 +13,9 @@ import { RealtimeConverter } from '../src/time/realtime-converter.js';
  * A real UDP SNTP server on loopback, started by the test: it answers with this machine's clock
  * shifted by `offsetNs` and holds each reply for `holdMs` (network delay), or misbehaves on request.
  */
-async function server(opts: { offsetNs?: bigint; holdMs?: number; kiss?: string; wrongOrigin?: boolean; unsynced?: boolean } = {}): Promise<{ addr: string; sock: Socket; requests: number }> {
+async function server(
+  opts: { offsetNs?: bigint; holdMs?: number; kiss?: string; wrongOrigin?: boolean; unsynced?: boolean } = {},
+): Promise<{ addr: string; sock: Socket; requests: number }> {
   const conv = new RealtimeConverter();
   const sock = createSocket('udp4');
   const state = { addr: '', sock, requests: 0 };
@@ -23,7 +25,8 @@ async function server(opts: { offsetNs?: bigint; holdMs?: number; kiss?: string;
     const reply = Buffer.alloc(48);
     reply[0] = ((opts.unsynced ? 3 : 0) << 6) | (4 << 3) | 4;
     reply[1] = opts.kiss ? 0 : 1;
-    if (opts.kiss) reply.write(opts.kiss, 12, 'ascii'); else reply.write('GPS', 12, 'ascii');
+    if (opts.kiss) reply.write(opts.kiss, 12, 'ascii');
+    else reply.write('GPS', 12, 'ascii');
     msg.copy(reply, 24, 40, 48); // originate = the client's transmit stamp
     if (opts.wrongOrigin) reply[24] ^= 0xff;
     utcNsToNtp(rx, reply, 32);
@@ -63,7 +66,10 @@ test('a burst keeps the minimum-delay reply and feeds one NTP sample per server'
   const s = await server({ offsetNs: -40_000_000n });
   t.teardown(() => s.sock.close());
   const samples: TimeSample[] = [];
-  const src = new NtpSource({ addSample: (x) => samples.push(x) }, { servers: [s.addr], nowNs: hrtimeClock.nowNs, burst: 3 });
+  const src = new NtpSource(
+    { addSample: (x) => samples.push(x) },
+    { servers: [s.addr], nowNs: hrtimeClock.nowNs, burst: 3 },
+  );
   const replies = await src.pollOnce();
   t.is(s.requests, 3);
   t.is(replies.length, 1);
@@ -77,11 +83,22 @@ test("kiss-o'-death DENY stops asking that server; RATE backs off; silence is re
   const rate = await server({ kiss: 'RATE' });
   const dead = createSocket('udp4');
   await new Promise<void>((r) => dead.bind(0, '127.0.0.1', r)); // bound, never answers
-  t.teardown(() => { deny.sock.close(); rate.sock.close(); dead.close(); });
-  const said: string[] = [];
-  const src = new NtpSource({ addSample: () => t.fail('no sample from misbehaving servers') }, {
-    servers: [deny.addr, rate.addr, `127.0.0.1:${dead.address().port}`], nowNs: hrtimeClock.nowNs, burst: 2, timeoutMs: 200, log: (m) => said.push(m),
+  t.teardown(() => {
+    deny.sock.close();
+    rate.sock.close();
+    dead.close();
   });
+  const said: string[] = [];
+  const src = new NtpSource(
+    { addSample: () => t.fail('no sample from misbehaving servers') },
+    {
+      servers: [deny.addr, rate.addr, `127.0.0.1:${dead.address().port}`],
+      nowNs: hrtimeClock.nowNs,
+      burst: 2,
+      timeoutMs: 200,
+      log: (m) => said.push(m),
+    },
+  );
   await src.pollOnce();
   await src.pollOnce();
   t.is(deny.requests, 1, 'DENY: never again');
@@ -93,7 +110,10 @@ test("kiss-o'-death DENY stops asking that server; RATE backs off; silence is re
 test('replies that do not echo our transmit stamp, or from an unsynchronized server, are not believed', async (t) => {
   const spoof = await server({ wrongOrigin: true });
   const unsynced = await server({ unsynced: true });
-  t.teardown(() => { spoof.sock.close(); unsynced.sock.close(); });
+  t.teardown(() => {
+    spoof.sock.close();
+    unsynced.sock.close();
+  });
   await t.throwsAsync(sntpQuery(spoof.addr, hrtimeClock.nowNs, 300), { message: /no reply within 300 ms/ });
   await t.throwsAsync(sntpQuery(unsynced.addr, hrtimeClock.nowNs, 300), { message: /not synchronized/ });
 });
@@ -102,10 +122,28 @@ test('NTP only: clock monitor locks on a loopback SNTP server and reports the sy
   const s = await server({ offsetNs: 30_000_000n });
   t.teardown(() => s.sock.close());
   const dir = mkdtempSync(join(tmpdir(), 'jas-ntp-'));
-  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[gps]', 'enabled = false', '[rtc]', 'enabled = false', '[ntp]', `servers = ["${s.addr}"]`, 'poll_s = 1'].join('\n'));
+  writeFileSync(
+    join(dir, 'c.toml'),
+    [
+      '[hardware]',
+      'mode = "simulated"',
+      '[gps]',
+      'enabled = false',
+      '[rtc]',
+      'enabled = false',
+      '[ntp]',
+      `servers = ["${s.addr}"]`,
+      'poll_s = 1',
+    ].join('\n'),
+  );
   const r = await runCli(['clock', 'monitor', '--config', join(dir, 'c.toml'), '--duration', '9', '--json']);
   t.is(r.code, 0, r.stderr);
-  const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { state: string; source: string; systemMinusUtcNs: number; errorBoundNs: number };
+  const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    state: string;
+    source: string;
+    systemMinusUtcNs: number;
+    errorBoundNs: number;
+  };
   t.is(last.source, 'ntp');
   t.is(last.state, 'locked');
   // The server is 30 ms ahead of this machine's clock: the system clock is 30 ms behind NTP's UTC.

@@ -1,5 +1,13 @@
 import test from 'ava';
-import { buildPlan, CONFIG_STOP_FADE_MS, dbToGain, pieceGainAt, planDigest, PLAN_FADE_MS, type PlanBaseline } from '../src/player/plan.js';
+import {
+  buildPlan,
+  CONFIG_STOP_FADE_MS,
+  dbToGain,
+  pieceGainAt,
+  planDigest,
+  PLAN_FADE_MS,
+  type PlanBaseline,
+} from '../src/player/plan.js';
 import { PLAN_OP_NAMES, type PlanOp } from '../src/player/plan-ops.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 
@@ -13,10 +21,19 @@ const STARTS = [0, 60 * RATE, 90 * RATE];
 const END = 180 * RATE;
 
 function baseline(over: Partial<PlanBaseline> = {}): PlanBaseline {
-  return { startUtcNs: T0, sampleRate: RATE, trackStartFrames: STARTS, endFrame: END, volumeDb: 0, pauses: [], ...over };
+  return {
+    startUtcNs: T0,
+    sampleRate: RATE,
+    trackStartFrames: STARTS,
+    endFrame: END,
+    volumeDb: 0,
+    pauses: [],
+    ...over,
+  };
 }
 const at = (sec: number) => T0 + BigInt(Math.round(sec * 1e9));
-const close = (t: { true(c: boolean, m?: string): void }, a: number | undefined, b: number, eps = 1e-6, m = '') => t.true(a !== undefined && Math.abs(a - b) <= eps, `${m} ${a} vs ${b}`);
+const close = (t: { true(c: boolean, m?: string): void }, a: number | undefined, b: number, eps = 1e-6, m = '') =>
+  t.true(a !== undefined && Math.abs(a - b) <= eps, `${m} ${a} vs ${b}`);
 
 test('the baseline: frame 0 sounds at the start, the timeline runs at the sample rate and ends at endFrame', (t) => {
   const p = buildPlan(baseline(), []);
@@ -34,7 +51,10 @@ test('the baseline: frame 0 sounds at the start, the timeline runs at the sample
 });
 
 test('pause fades out ending at its instant and holds; resume runs on from the held frame with a fade-in', (t) => {
-  const p = buildPlan(baseline(), [{ atUtcNs: at(10), op: 'pause' }, { atUtcNs: at(20), op: 'resume' }]);
+  const p = buildPlan(baseline(), [
+    { atUtcNs: at(10), op: 'pause' },
+    { atUtcNs: at(20), op: 'resume' },
+  ]);
   t.is(p.gainAt(at(10) - FADE), 1, 'the fade starts PLAN_FADE_MS before');
   close(t, p.gainAt(at(10) - FADE / 2n), 0.5);
   close(t, p.frameAt(at(10) - 1n), 10 * RATE, 0.1, 'still running until the instant');
@@ -65,7 +85,11 @@ test('skip: to the start of the track n on, clamped at track 0, past the last tr
   const before = buildPlan(baseline(), [{ atUtcNs: at(-5), op: 'skip', n: 1 }]);
   t.is(planDigest(before) === planDigest(buildPlan(baseline(), [])), false, 'the op is part of the digest');
   t.is(before.frameAt(at(0)), 0, 'before the first frame a skip is a no-op');
-  const held = buildPlan(baseline(), [{ atUtcNs: at(10), op: 'pause' }, { atUtcNs: at(12), op: 'skip', n: 1 }, { atUtcNs: at(14), op: 'resume' }]);
+  const held = buildPlan(baseline(), [
+    { atUtcNs: at(10), op: 'pause' },
+    { atUtcNs: at(12), op: 'skip', n: 1 },
+    { atUtcNs: at(14), op: 'resume' },
+  ]);
   t.deepEqual(held.stateAt(at(13)), { state: 'held', frame: 60 * RATE, track: 1 }, 'while held: moves the held frame');
   t.is(held.frameAt(at(14)), 60 * RATE);
   t.is(held.gainAt(at(14)), 1, 'resuming on a track start: unfaded');
@@ -78,11 +102,18 @@ test('seek: track start plus offset, fade-in after the jump; past the end is the
   close(t, p.gainAt(at(5) + FADE / 2n), 0.5);
   t.is(buildPlan(baseline(), [{ atUtcNs: at(5), op: 'seek', track: 2, offsetSec: 500 }]).endUtcNs, at(5));
   t.is(buildPlan(baseline(), [{ atUtcNs: at(5), op: 'seek', track: 7, offsetSec: 0 }]).frameAt(at(6)), undefined);
-  t.is(buildPlan(baseline(), [{ atUtcNs: at(5), op: 'seek', track: 1, offsetSec: -3 }]).frameAt(at(5)), 60 * RATE, 'negative offset: 0');
+  t.is(
+    buildPlan(baseline(), [{ atUtcNs: at(5), op: 'seek', track: 1, offsetSec: -3 }]).frameAt(at(5)),
+    60 * RATE,
+    'negative offset: 0',
+  );
 });
 
 test('stop fades over fadeMs from its instant, then silence; a later start restarts; a start inside the fade cancels it', (t) => {
-  const p = buildPlan(baseline(), [{ atUtcNs: at(30), op: 'stop', fadeMs: 2000 }, { atUtcNs: at(40), op: 'start', fromTrack: 1 }]);
+  const p = buildPlan(baseline(), [
+    { atUtcNs: at(30), op: 'stop', fadeMs: 2000 },
+    { atUtcNs: at(40), op: 'start', fromTrack: 1 },
+  ]);
   t.is(p.gainAt(at(30)), 1);
   close(t, p.gainAt(at(31)), 0.5);
   close(t, p.frameAt(at(31.5)), 31.5 * RATE, 1e-3, 'the music runs on through the fade');
@@ -91,10 +122,22 @@ test('stop fades over fadeMs from its instant, then silence; a later start resta
   t.is(p.frameAt(at(40)), 60 * RATE);
   t.is(p.gainAt(at(40)), 1);
   t.is(p.endUtcNs, at(160), 'track 1 from 40 s: the timeline ends 120 s later');
-  const cancel = buildPlan(baseline(), [{ atUtcNs: at(30), op: 'stop', fadeMs: 2000 }, { atUtcNs: at(31), op: 'start', fromTrack: 0 }]);
+  const cancel = buildPlan(baseline(), [
+    { atUtcNs: at(30), op: 'stop', fadeMs: 2000 },
+    { atUtcNs: at(31), op: 'start', fromTrack: 0 },
+  ]);
   t.is(cancel.frameAt(at(33)), 2 * RATE, 'still running after the stop would have ended');
-  close(t, cancel.gainAt(at(31) - FADE / 2n), 0.5 * (1 - 0.98 / 2), 1e-6, 'the jump fades out from where the stop fade had got to');
-  const noop = buildPlan(baseline(), [{ atUtcNs: at(30), op: 'stop', fadeMs: 0 }, { atUtcNs: at(31), op: 'stop', fadeMs: 5000 }]);
+  close(
+    t,
+    cancel.gainAt(at(31) - FADE / 2n),
+    0.5 * (1 - 0.98 / 2),
+    1e-6,
+    'the jump fades out from where the stop fade had got to',
+  );
+  const noop = buildPlan(baseline(), [
+    { atUtcNs: at(30), op: 'stop', fadeMs: 0 },
+    { atUtcNs: at(31), op: 'stop', fadeMs: 5000 },
+  ]);
   t.is(noop.endUtcNs, at(30), 'stopping a stopped plan changes nothing');
 });
 
@@ -110,7 +153,8 @@ test('volume ramps linearly in amplitude from its value at the instant; mute and
   const p = buildPlan(baseline(), [
     { atUtcNs: at(10), op: 'volume', db: -20, rampMs: 1000 },
     { atUtcNs: at(10.5), op: 'volume', db: 0, rampMs: 0 },
-    { atUtcNs: at(20), op: 'mute' }, { atUtcNs: at(30), op: 'unmute' },
+    { atUtcNs: at(20), op: 'mute' },
+    { atUtcNs: at(30), op: 'unmute' },
   ]);
   t.is(p.gainAt(at(10)), 1);
   close(t, p.gainAt(at(10.25)), 1 + (0.1 - 1) * 0.25);
@@ -122,12 +166,28 @@ test('volume ramps linearly in amplitude from its value at the instant; mute and
   t.is(p.gainAt(at(30)), 0);
   close(t, p.gainAt(at(30) + FADE / 2n), 0.5);
   t.is(p.gainAt(at(31)), 1);
-  t.is(buildPlan(baseline(), [{ atUtcNs: at(1), op: 'volume', db: -200, rampMs: 0 }]).gainAt(at(2)), 0, 'below PLAN_MIN_DB: silence');
-  t.is(buildPlan(baseline(), [{ atUtcNs: at(1), op: 'volume', db: 40, rampMs: 0 }]).gainAt(at(2)), dbToGain(12), 'clamped at PLAN_MAX_DB');
+  t.is(
+    buildPlan(baseline(), [{ atUtcNs: at(1), op: 'volume', db: -200, rampMs: 0 }]).gainAt(at(2)),
+    0,
+    'below PLAN_MIN_DB: silence',
+  );
+  t.is(
+    buildPlan(baseline(), [{ atUtcNs: at(1), op: 'volume', db: 40, rampMs: 0 }]).gainAt(at(2)),
+    dbToGain(12),
+    'clamped at PLAN_MAX_DB',
+  );
 });
 
 test('config pauses are silent windows while the timeline runs on; overlapping windows merge', (t) => {
-  const p = buildPlan(baseline({ pauses: [{ fromUtcNs: at(10), toUtcNs: at(20) }, { fromUtcNs: at(15), toUtcNs: at(25) }] }), []);
+  const p = buildPlan(
+    baseline({
+      pauses: [
+        { fromUtcNs: at(10), toUtcNs: at(20) },
+        { fromUtcNs: at(15), toUtcNs: at(25) },
+      ],
+    }),
+    [],
+  );
   close(t, p.gainAt(at(10) - FADE / 2n), 0.5);
   t.is(p.gainAt(at(10)), 0);
   t.is(p.gainAt(at(22)), 0);
@@ -147,8 +207,17 @@ test('ops that make no sense are no-ops: resume while running, pause while held,
   t.deepEqual(digestOfEffect([{ atUtcNs: at(10), op: 'resume' }]), plain);
   t.deepEqual(digestOfEffect([{ atUtcNs: at(10), op: 'skip', n: NaN }]), plain);
   t.deepEqual(digestOfEffect([{ atUtcNs: at(10), op: 'volume', db: Infinity, rampMs: 0 }]), plain);
-  t.deepEqual(digestOfEffect([{ atUtcNs: at(10), op: 'pause' }, { atUtcNs: at(11), op: 'pause' }, { atUtcNs: at(12), op: 'resume' }]),
-    digestOfEffect([{ atUtcNs: at(10), op: 'pause' }, { atUtcNs: at(12), op: 'resume' }]));
+  t.deepEqual(
+    digestOfEffect([
+      { atUtcNs: at(10), op: 'pause' },
+      { atUtcNs: at(11), op: 'pause' },
+      { atUtcNs: at(12), op: 'resume' },
+    ]),
+    digestOfEffect([
+      { atUtcNs: at(10), op: 'pause' },
+      { atUtcNs: at(12), op: 'resume' },
+    ]),
+  );
   t.is(planDigest(buildPlan(baseline(), [])), none);
   t.regex(none, /^[0-9a-f]{16}$/);
 });
@@ -161,12 +230,23 @@ function randomOps(rnd: () => number, n: number): PlanOp[] {
     const kind = PLAN_OP_NAMES[Math.floor(rnd() * PLAN_OP_NAMES.length)]!;
     const track = Math.floor(rnd() * 4) - (rnd() < 0.1 ? 2 : 0);
     switch (kind) {
-      case 'start': ops.push({ atUtcNs, op: kind, fromTrack: track }); break;
-      case 'stop': ops.push({ atUtcNs, op: kind, fadeMs: rnd() * 3000 }); break;
-      case 'skip': ops.push({ atUtcNs, op: kind, n: Math.floor(rnd() * 5) - 2 }); break;
-      case 'seek': ops.push({ atUtcNs, op: kind, track, offsetSec: rnd() * 70 - 5 }); break;
-      case 'volume': ops.push({ atUtcNs, op: kind, db: -40 + rnd() * 50, rampMs: rnd() < 0.3 ? 0 : rnd() * 4000 }); break;
-      default: ops.push({ atUtcNs, op: kind } as PlanOp);
+      case 'start':
+        ops.push({ atUtcNs, op: kind, fromTrack: track });
+        break;
+      case 'stop':
+        ops.push({ atUtcNs, op: kind, fadeMs: rnd() * 3000 });
+        break;
+      case 'skip':
+        ops.push({ atUtcNs, op: kind, n: Math.floor(rnd() * 5) - 2 });
+        break;
+      case 'seek':
+        ops.push({ atUtcNs, op: kind, track, offsetSec: rnd() * 70 - 5 });
+        break;
+      case 'volume':
+        ops.push({ atUtcNs, op: kind, db: -40 + rnd() * 50, rampMs: rnd() < 0.3 ? 0 : rnd() * 4000 });
+        break;
+      default:
+        ops.push({ atUtcNs, op: kind } as PlanOp);
     }
   }
   return ops;
@@ -189,13 +269,20 @@ test('deterministic: equal inputs give equal plans; ops at distinct instants fol
 });
 
 test('pieces evaluated per frame agree with frameAt and gainAt, and jump exactly at the discontinuities (seeded)', (t) => {
-  let checked = 0, jumps = 0;
+  let checked = 0,
+    jumps = 0;
   for (let seed = 100; seed < 140; seed++) {
     const rnd = seededRandom(seed);
-    const plan = buildPlan(baseline({ pauses: [{ fromUtcNs: at(50), toUtcNs: at(51) }], stopUtcNs: rnd() < 0.5 ? at(200) : undefined }), randomOps(rnd, 12));
+    const plan = buildPlan(
+      baseline({ pauses: [{ fromUtcNs: at(50), toUtcNs: at(51) }], stopUtcNs: rnd() < 0.5 ? at(200) : undefined }),
+      randomOps(rnd, 12),
+    );
     // Windows the size of a 1024-frame period at random phases, some on op instants.
     for (let w = 0; w < 400; w++) {
-      const u0 = rnd() < 0.2 && plan.ops.length ? plan.ops[Math.floor(rnd() * plan.ops.length)]!.atUtcNs - BigInt(Math.floor(rnd() * 21e6)) : at(-25 + rnd() * 270);
+      const u0 =
+        rnd() < 0.2 && plan.ops.length
+          ? plan.ops[Math.floor(rnd() * plan.ops.length)]!.atUtcNs - BigInt(Math.floor(rnd() * 21e6))
+          : at(-25 + rnd() * 270);
       const u1 = u0 + 21_333_333n;
       const pieces = plan.pieces(u0, u1);
       t.is(pieces[0]!.fromUtcNs, u0);
@@ -203,7 +290,11 @@ test('pieces evaluated per frame agree with frameAt and gainAt, and jump exactly
       for (let k = 1; k < pieces.length; k++) t.is(pieces[k]!.fromUtcNs, pieces[k - 1]!.toUtcNs);
       const disc = plan.discontinuities(u0, u1);
       // Every discontinuity starts a piece; every piece marked as a jump starts at one.
-      for (const d of disc) t.true(pieces.some((p) => p.fromUtcNs === d), 'a piece starts at each discontinuity');
+      for (const d of disc)
+        t.true(
+          pieces.some((p) => p.fromUtcNs === d),
+          'a piece starts at each discontinuity',
+        );
       for (const p of pieces) if (p.jump) t.true(disc.includes(p.fromUtcNs), 'a jump is a discontinuity');
       jumps += disc.length;
       for (const p of pieces) {

@@ -40,7 +40,10 @@ function sysfsRig(): PpsRig {
   return {
     via: 'kernel',
     async start(sink) {
-      pps = new SysfsPps({ path, nowNs: () => clock.nowNs(), converter: { toMono: (rt) => ({ monoNs: rt - offset, errorNs: 200 }) } }, sink);
+      pps = new SysfsPps(
+        { path, nowNs: () => clock.nowNs(), converter: { toMono: (rt) => ({ monoNs: rt - offset, errorNs: 200 }) } },
+        sink,
+      );
       await pps.start();
       pps.stop(); // polled by hand below: the contract is about what a poll sees
     },
@@ -57,7 +60,10 @@ function sysfsRig(): PpsRig {
       emu.pulse(monoNs + offset);
       await pps!.poll();
     },
-    stop() { pps?.stop(); rmSync(dir, { recursive: true, force: true }); },
+    stop() {
+      pps?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -74,7 +80,16 @@ function gpioRig(): PpsRig {
   return {
     via: 'gpio',
     async start(sink) {
-      pps = new GpioPps({ bcmPin: 18, edge: 'rising', nowNs: () => clock.nowNs(), sysfsGpioRoot: root, factory: (n, e) => (gpio = new FakeGpio(n, e)) }, sink);
+      pps = new GpioPps(
+        {
+          bcmPin: 18,
+          edge: 'rising',
+          nowNs: () => clock.nowNs(),
+          sysfsGpioRoot: root,
+          factory: (n, e) => (gpio = new FakeGpio(n, e)),
+        },
+        sink,
+      );
       pps.start();
     },
     async edge(monoNs) {
@@ -83,12 +98,20 @@ function gpioRig(): PpsRig {
       clock.advance(1_500_000n);
       gpio!.fire(); // contact bounce 1.5 ms later is not a new pulse
     },
-    async lose(monoNs) { clock.advance(monoNs - clock.nowNs()); },
-    stop() { pps?.stop(); rmSync(root, { recursive: true, force: true }); },
+    async lose(monoNs) {
+      clock.advance(monoNs - clock.nowNs());
+    },
+    stop() {
+      pps?.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
   };
 }
 
-const rigs: Array<[string, () => PpsRig]> = [['sysfs file twin', sysfsRig], ['GPIO twin', gpioRig]];
+const rigs: Array<[string, () => PpsRig]> = [
+  ['sysfs file twin', sysfsRig],
+  ['GPIO twin', gpioRig],
+];
 
 for (const [name, make] of rigs) {
   test(`PPS contract (${name}): each edge once, in order, within the stated error; missed pulses counted; silent once stopped`, async (t) => {
@@ -103,13 +126,24 @@ for (const [name, make] of rigs) {
     await rig.lose(t0 + 3n * S);
     await rig.edge(t0 + 4n * S);
     await rig.edge(t0 + 5n * S);
-    t.deepEqual(pulses.map((p) => p.missed), [0, 0, 2, 0], 'two lost pulses counted on the next one');
+    t.deepEqual(
+      pulses.map((p) => p.missed),
+      [0, 0, 2, 0],
+      'two lost pulses counted on the next one',
+    );
     const edges = [t0, t0 + S, t0 + 4n * S, t0 + 5n * S];
     pulses.forEach((p, i) => {
-      t.true(Math.abs(Number(p.monoNs - edges[i]!)) <= p.errorNs, `pulse ${i}: ${p.monoNs - edges[i]!} ns off, error ${p.errorNs}`);
+      t.true(
+        Math.abs(Number(p.monoNs - edges[i]!)) <= p.errorNs,
+        `pulse ${i}: ${p.monoNs - edges[i]!} ns off, error ${p.errorNs}`,
+      );
       t.is(p.via, rig.via);
     });
-    t.deepEqual(pulses.slice(1).map((p, i) => p.seq - pulses[i]!.seq), [1, 3, 1], 'sequence numbers count every second, seen or not');
+    t.deepEqual(
+      pulses.slice(1).map((p, i) => p.seq - pulses[i]!.seq),
+      [1, 3, 1],
+      'sequence numbers count every second, seen or not',
+    );
     rig.stop();
     const n = pulses.length;
     await rig.edge(t0 + 6n * S).catch(() => {});
@@ -148,8 +182,10 @@ function faultRig() {
   const said: string[] = [];
   const faults: Array<string | undefined> = [];
   const pulses: PpsPulse[] = [];
-  const pps = new SysfsPps({ path, nowNs: () => clock.nowNs(), converter: { toMono: (rt) => ({ monoNs: rt, errorNs: 0 }) } },
-    { addPulse: (p) => pulses.push(p), onStatus: (m) => said.push(m), onFault: (m) => faults.push(m) });
+  const pps = new SysfsPps(
+    { path, nowNs: () => clock.nowNs(), converter: { toMono: (rt) => ({ monoNs: rt, errorNs: 0 }) } },
+    { addPulse: (p) => pulses.push(p), onStatus: (m) => said.push(m), onFault: (m) => faults.push(m) },
+  );
   return { dir, path, clock, said, faults, pulses, pps };
 }
 
@@ -182,7 +218,10 @@ test('PPS faults: a device that stops pulsing (frozen) is said once after 3 s, a
   writeFileSync(r.path, '1790000000.000000123#7\n');
   await r.pps.poll();
   t.regex(r.said[1]!, /pulses again/);
-  for (let k = 0; k < 5; k++) { r.clock.advance(S); await r.pps.poll(); }
+  for (let k = 0; k < 5; k++) {
+    r.clock.advance(S);
+    await r.pps.poll();
+  }
   t.regex(r.said[2]!, /no new pulse for 3 s \(sequence stuck at 7\): the GPS lost its fix or its PPS wire is loose/);
   t.is(r.said.length, 3, 'said once, not once a poll');
   t.is(r.pps.fault, r.said[2]);
@@ -193,7 +232,10 @@ const root = process.getuid?.() === 0;
 test('PPS faults: unreadable is a permission (a group), not a missing overlay; missing names the overlay', async (t) => {
   const r = faultRig();
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
-  const missing = new SysfsPps({ path: join(r.dir, 'nope'), converter: { toMono: (rt) => ({ monoNs: rt, errorNs: 0 }) } }, { addPulse: () => {} });
+  const missing = new SysfsPps(
+    { path: join(r.dir, 'nope'), converter: { toMono: (rt) => ({ monoNs: rt, errorNs: 0 }) } },
+    { addPulse: () => {} },
+  );
   await t.throwsAsync(missing.start(), { message: /nope: ENOENT.*dtoverlay=pps-gpio,gpiopin=18/ });
   await r.pps.start();
   r.pps.stop();
@@ -206,7 +248,16 @@ test('PPS faults: unreadable is a permission (a group), not a missing overlay; m
     return;
   }
   await r.pps.poll();
-  t.regex(r.said[0]!, /cannot be read \(EACCES.*may not read it: give the user running jaudiosync read access through a group/);
+  t.regex(
+    r.said[0]!,
+    /cannot be read \(EACCES.*may not read it: give the user running jaudiosync read access through a group/,
+  );
   t.notRegex(r.said[0]!, /dtoverlay/);
-  await t.throwsAsync(new SysfsPps({ path: r.path, converter: { toMono: (rt) => ({ monoNs: rt, errorNs: 0 }) } }, { addPulse: () => {} }).start(), { message: /EACCES.*through a group/ });
+  await t.throwsAsync(
+    new SysfsPps(
+      { path: r.path, converter: { toMono: (rt) => ({ monoNs: rt, errorNs: 0 }) } },
+      { addPulse: () => {} },
+    ).start(),
+    { message: /EACCES.*through a group/ },
+  );
 });

@@ -15,7 +15,8 @@ const S = 1_000_000_000n;
 test('sysfs assert lines parse exactly; malformed ones do not', (t) => {
   t.deepEqual(parseAssert('1790000000.000012345#42\n'), { realtimeNs: 1_790_000_000n * S + 12_345n, seq: 42 });
   t.is(parseAssert('0.000000000#0\n')?.seq, 0);
-  for (const bad of ['', '1790000000.12345#1', '1790000000.000012345', 'x.000000000#1']) t.is(parseAssert(bad), undefined, bad);
+  for (const bad of ['', '1790000000.12345#1', '1790000000.000012345', 'x.000000000#1'])
+    t.is(parseAssert(bad), undefined, bad);
 });
 
 test('kernel PPS: new pulses reported once, missed ones counted by sequence, conversion applied', async (t) => {
@@ -25,7 +26,10 @@ test('kernel PPS: new pulses reported once, missed ones counted by sequence, con
   const emu = new PpsFileEmulator({ path, dropProbability: 0.5, random: () => [0.9, 0.9, 0.1, 0.1, 0.9][n++ % 5]! });
   const pulses: PpsPulse[] = [];
   const offsetNs = 1_700_000_000n * S; // realtime = mono + offset
-  const pps = new SysfsPps({ path, converter: { toMono: (rt) => ({ monoNs: rt - offsetNs, errorNs: 300 }) } }, { addPulse: (p) => pulses.push(p) });
+  const pps = new SysfsPps(
+    { path, converter: { toMono: (rt) => ({ monoNs: rt - offsetNs, errorNs: 300 }) } },
+    { addPulse: (p) => pulses.push(p) },
+  );
   await pps.start();
   pps.stop(); // poll by hand
   await pps.poll();
@@ -37,14 +41,27 @@ test('kernel PPS: new pulses reported once, missed ones counted by sequence, con
     await pps.poll(); // a second read of the same pulse is not a new one
   }
   // Pulses 3 and 4 were dropped by the twin (random 0.1 < 0.5): seq jumps from 2 to 5.
-  t.deepEqual(pulses.map((p) => [p.seq, p.missed]), [[1, 0], [2, 0], [5, 2]]);
-  t.deepEqual(pulses.map((p) => p.monoNs), [101n * S, 102n * S, 105n * S]);
+  t.deepEqual(
+    pulses.map((p) => [p.seq, p.missed]),
+    [
+      [1, 0],
+      [2, 0],
+      [5, 2],
+    ],
+  );
+  t.deepEqual(
+    pulses.map((p) => p.monoNs),
+    [101n * S, 102n * S, 105n * S],
+  );
   t.is(pulses[0]!.errorNs, 300 + KERNEL_PPS_ERROR_NS);
   t.is(pps.missed, 2);
 });
 
 test('a missing PPS device is a clear error naming the overlay', async (t) => {
-  const pps = new SysfsPps({ path: '/nonexistent/pps0/assert', converter: { toMono: (r) => ({ monoNs: r, errorNs: 0 }) } }, { addPulse: () => {} });
+  const pps = new SysfsPps(
+    { path: '/nonexistent/pps0/assert', converter: { toMono: (r) => ({ monoNs: r, errorNs: 0 }) } },
+    { addPulse: () => {} },
+  );
   await t.throwsAsync(pps.start(), { message: /\/nonexistent\/pps0\/assert.*dtoverlay=pps-gpio,gpiopin=18/s });
 });
 
@@ -103,15 +120,33 @@ test('GPIO PPS: userspace-grade pulses, bounces ignored, gaps counted', (t) => {
   const clock = new VirtualClock(10n * S);
   let gpio: FakeGpio | undefined;
   const pulses: PpsPulse[] = [];
-  const pps = new GpioPps({ bcmPin: 18, edge: 'rising', nowNs: () => clock.nowNs(), sysfsGpioRoot: root,
-    factory: (n, edge) => (gpio = new FakeGpio(n, edge)) }, { addPulse: (p) => pulses.push(p) });
+  const pps = new GpioPps(
+    {
+      bcmPin: 18,
+      edge: 'rising',
+      nowNs: () => clock.nowNs(),
+      sysfsGpioRoot: root,
+      factory: (n, edge) => (gpio = new FakeGpio(n, edge)),
+    },
+    { addPulse: (p) => pulses.push(p) },
+  );
   pps.start();
   t.is(gpio!.sysfsNumber, 18);
   gpio!.fire();
-  clock.advance(2_000_000n); gpio!.fire(); // contact bounce 2 ms later
-  clock.advance(998_000_000n); gpio!.fire();
-  clock.advance(3n * S); gpio!.fire(); // two seconds without edges (lost signal)
-  t.deepEqual(pulses.map((p) => [p.monoNs - 10n * S, p.seq, p.missed, p.via]), [[0n, 1, 0, 'gpio'], [S, 2, 0, 'gpio'], [4n * S, 5, 2, 'gpio']]);
+  clock.advance(2_000_000n);
+  gpio!.fire(); // contact bounce 2 ms later
+  clock.advance(998_000_000n);
+  gpio!.fire();
+  clock.advance(3n * S);
+  gpio!.fire(); // two seconds without edges (lost signal)
+  t.deepEqual(
+    pulses.map((p) => [p.monoNs - 10n * S, p.seq, p.missed, p.via]),
+    [
+      [0n, 1, 0, 'gpio'],
+      [S, 2, 0, 'gpio'],
+      [4n * S, 5, 2, 'gpio'],
+    ],
+  );
   t.is(pps.bounces, 1);
   pps.stop();
   t.true(gpio!.unexported);

@@ -19,8 +19,12 @@ const UTC0 = 1_790_000_000n * S;
 function world(seed: number, tempC: (sec: number) => number) {
   let trueNs = 0n;
   const chip = new Ds3231Emulator({
-    trueNowNs: () => UTC0 + trueNs, basePpm: 1.3, tempCoeffPpmPerC2: -0.0005, temperatureC: (t) => tempC(Number(t - UTC0) / 1e9),
-    conversionJitterPpm: 0.02, random: seededRandom(seed * 31 + 7),
+    trueNowNs: () => UTC0 + trueNs,
+    basePpm: 1.3,
+    tempCoeffPpmPerC2: -0.0005,
+    temperatureC: (t) => tempC(Number(t - UTC0) / 1e9),
+    conversionJitterPpm: 0.02,
+    random: seededRandom(seed * 31 + 7),
   });
   const rnd = seededRandom(seed);
   const buf = Buffer.alloc(2);
@@ -30,31 +34,47 @@ function world(seed: number, tempC: (sec: number) => number) {
       trueNs = BigInt(sec) * S;
       void chip.readI2cBlock(chip.address, REG.TEMP_MSB, 2, buf);
       const offsetNs = Number(chip.rtcNsAt(UTC0 + trueNs) - (UTC0 + trueNs));
-      return { monoNs: trueNs, offsetNs, measuredNs: offsetNs + gaussian(rnd) * 2000, tempC: decodeTemperature(buf[0]!, buf[1]!) };
+      return {
+        monoNs: trueNs,
+        offsetNs,
+        measuredNs: offsetNs + gaussian(rnd) * 2000,
+        tempC: decodeTemperature(buf[0]!, buf[1]!),
+      };
     },
   };
 }
 
 /** A box on a bike: 40 °C ± 8 over 40 min, ± 3 over 5 min. */
-const rideTemp = (phase: number) => (s: number) => 40 + 8 * Math.sin((2 * Math.PI * s) / 2400 + phase) + 3.2 * Math.sin((2 * Math.PI * s) / 310);
+const rideTemp = (phase: number) => (s: number) =>
+  40 + 8 * Math.sin((2 * Math.PI * s) / 2400 + phase) + 3.2 * Math.sin((2 * Math.PI * s) / 310);
 
 for (const outageSec of [300, 1800]) {
   test(`holdover of ${outageSec} s after 90 min of GPS: the temperature model against the plain rate line`, (t) => {
-    let worstModel = 0, worstLine = 0, outside = 0, checked = 0;
+    let worstModel = 0,
+      worstLine = 0,
+      outside = 0,
+      checked = 0;
     for (let seed = 1; seed <= 6; seed++) {
       const w = world(seed, rideTemp(seed));
       const model = new RtcRateModel();
-      const xs: number[] = [], ys: number[] = [];
+      const xs: number[] = [],
+        ys: number[] = [];
       const learnSec = 5400;
       for (let s = 0; s < learnSec; s++) {
         const m = w.at(s);
         model.addTemperature(m.monoNs, m.tempC);
         model.addMeasurement(m.monoNs, m.measuredNs);
-        if (s >= learnSec - 3600) { xs.push(s); ys.push(m.measuredNs); } // what the plain line used: the last hour
+        if (s >= learnSec - 3600) {
+          xs.push(s);
+          ys.push(m.measuredNs);
+        } // what the plain line used: the last hour
       }
       const f = model.fit()!;
       t.is(f.terms, 'rate+quadratic', 'a 20 °C swing supports the quadratic term');
-      const line = fitLine(xs.map((x) => x - (learnSec - 1)), ys);
+      const line = fitLine(
+        xs.map((x) => x - (learnSec - 1)),
+        ys,
+      );
       for (let s = learnSec; s < learnSec + outageSec; s++) {
         const m = w.at(s);
         model.addTemperature(m.monoNs, m.tempC); // the temperature is still read in the tunnel
@@ -66,9 +86,14 @@ for (const outageSec of [300, 1800]) {
         checked++;
         if (errModel > 3 * p.sigmaNs + 30 * p.sinceSec) outside++; // RtcSource's bound: 3σ + 0.03 ppm
       }
-      if (seed === 1) t.log(`seed 1 fit: r0 ${f.r0Ppm.toFixed(3)} ± ${f.r0SigmaPpm.toFixed(3)} ppm, r1 ${f.r1PpmPerC.toFixed(4)} ppm/°C, r2 ${f.r2PpmPerC2.toFixed(5)} ppm/°C², rms ${(f.rmsNs / 1000).toFixed(2)} µs, walk ${f.walkNsPerSqrtSec.toFixed(0)} ns/√s`);
+      if (seed === 1)
+        t.log(
+          `seed 1 fit: r0 ${f.r0Ppm.toFixed(3)} ± ${f.r0SigmaPpm.toFixed(3)} ppm, r1 ${f.r1PpmPerC.toFixed(4)} ppm/°C, r2 ${f.r2PpmPerC2.toFixed(5)} ppm/°C², rms ${(f.rmsNs / 1000).toFixed(2)} µs, walk ${f.walkNsPerSqrtSec.toFixed(0)} ns/√s`,
+        );
     }
-    t.log(`over ${outageSec} s, 6 seeds: worst error with the temperature model ${(worstModel / 1000).toFixed(1)} µs, with the rate line ${(worstLine / 1000).toFixed(1)} µs; bound broken in ${outside} of ${checked} seconds`);
+    t.log(
+      `over ${outageSec} s, 6 seeds: worst error with the temperature model ${(worstModel / 1000).toFixed(1)} µs, with the rate line ${(worstLine / 1000).toFixed(1)} µs; bound broken in ${outside} of ${checked} seconds`,
+    );
     t.true(worstModel < worstLine / 3, 'the temperature model is several times better');
     t.true(worstModel < (outageSec <= 300 ? 20_000 : 100_000), `worst ${worstModel} ns`);
     t.true(outside <= 0.01 * checked, 'the bound holds (≥ 99 %)');
@@ -78,7 +103,11 @@ for (const outageSec of [300, 1800]) {
 test('a temperature that barely moves supports no temperature terms: the model is the rate line', (t) => {
   const w = world(9, () => 41); // a box that stays at 41 °C
   const model = new RtcRateModel();
-  for (let s = 0; s < 1200; s++) { const m = w.at(s); model.addTemperature(m.monoNs, m.tempC); model.addMeasurement(m.monoNs, m.measuredNs); }
+  for (let s = 0; s < 1200; s++) {
+    const m = w.at(s);
+    model.addTemperature(m.monoNs, m.tempC);
+    model.addMeasurement(m.monoNs, m.measuredNs);
+  }
   const f = model.fit()!;
   t.is(f.terms, 'rate');
   t.true(Math.abs(f.r0Ppm - (1.3 - 0.0005 * 16 * 16)) < 0.05, `rate ${f.r0Ppm}`);
@@ -88,6 +117,14 @@ test('a temperature that barely moves supports no temperature terms: the model i
 test('a short stretch of measurements (7 min after a restart) supports no temperature model, however much the temperature moved', (t) => {
   const w = world(11, rideTemp(0.3));
   const model = new RtcRateModel();
-  for (let s = 0; s < 420; s++) { const m = w.at(s); model.addTemperature(m.monoNs, m.tempC); model.addMeasurement(m.monoNs, m.measuredNs); }
-  t.is(model.fit()!.terms, 'rate', 'temperature and time move together over minutes: the plain line, with its wide bound');
+  for (let s = 0; s < 420; s++) {
+    const m = w.at(s);
+    model.addTemperature(m.monoNs, m.tempC);
+    model.addMeasurement(m.monoNs, m.measuredNs);
+  }
+  t.is(
+    model.fit()!.terms,
+    'rate',
+    'temperature and time move together over minutes: the plain line, with its wide bound',
+  );
 });

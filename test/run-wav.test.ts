@@ -21,25 +21,64 @@ const ffmpeg = findFfmpeg().path;
 test('jaudiosync run: first sample on the start instant, tracks gapless, then it exits', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-run-'));
   // Two tracks whose very first sample is loud (sine with a phase), at different rates and formats.
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t+1):s=48000:d=1.2', '-ac', '2', join(dir, 'a.flac')]);
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.4*sin(2*PI*660*t+1):s=44100:d=0.9', '-ac', '2', join(dir, 'b.wav')]);
-  writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n#EXTINF:1,Test - A\na.flac\nmissing.ogg\n#EXTINF:1,Test - B\nb.wav\n');
-  writeFileSync(join(dir, 'config.toml'), [
-    '[hardware]', 'mode = "simulated"',
-    '[schedule]', 'start = "+2"',
-    '[playlist]', 'path = "list.m3u8"',
-    '[audio]', 'output = "wav"', 'wav_path = "out.wav"',
-  ].join('\n'));
+  execFileSync(ffmpeg, [
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'aevalsrc=0.5*sin(2*PI*440*t+1):s=48000:d=1.2',
+    '-ac',
+    '2',
+    join(dir, 'a.flac'),
+  ]);
+  execFileSync(ffmpeg, [
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'aevalsrc=0.4*sin(2*PI*660*t+1):s=44100:d=0.9',
+    '-ac',
+    '2',
+    join(dir, 'b.wav'),
+  ]);
+  writeFileSync(
+    join(dir, 'list.m3u8'),
+    '#EXTM3U\n#EXTINF:1,Test - A\na.flac\nmissing.ogg\n#EXTINF:1,Test - B\nb.wav\n',
+  );
+  writeFileSync(
+    join(dir, 'config.toml'),
+    [
+      '[hardware]',
+      'mode = "simulated"',
+      '[schedule]',
+      'start = "+2"',
+      '[playlist]',
+      'path = "list.m3u8"',
+      '[audio]',
+      'output = "wav"',
+      'wav_path = "out.wav"',
+    ].join('\n'),
+  );
   const r = await runCli(['run', '--config', join(dir, 'config.toml')]);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /clock: .* -> locked \(gps\+pps\)/);
   t.regex(r.stdout, /ready in \d+ ms: .*locked \(gps\+pps, ±[\d.]+ µs\)/, 'ready only on a settled GPS lock');
   t.regex(r.stdout, /first sample placed/);
   t.regex(r.stdout, /playlist finished/);
-  t.regex(r.stdout + r.stderr, /line 4 \(missing\.ogg\): music file not found.*skipping it/, 'a missing file is named with its playlist line');
+  t.regex(
+    r.stdout + r.stderr,
+    /line 4 \(missing\.ogg\): music file not found.*skipping it/,
+    'a missing file is named with its playlist line',
+  );
 
   const wav = readWav16(readFileSync(join(dir, 'out.wav')));
-  const side = JSON.parse(readFileSync(join(dir, 'out.wav.json'), 'utf8')) as { firstFrameRealtimeNs: string; startUtcNs: string; sampleRate: number };
+  const side = JSON.parse(readFileSync(join(dir, 'out.wav.json'), 'utf8')) as {
+    firstFrameRealtimeNs: string;
+    startUtcNs: string;
+    sampleRate: number;
+  };
   t.is(wav.sampleRate, 48000);
   t.is(wav.channels, 2);
   const frameAt = (f: number) => wav.data.readInt16LE(f * 4);
@@ -65,7 +104,10 @@ test('jaudiosync run: first sample on the start instant, tracks gapless, then it
   // Silence after the playlist (if the aligner resampled, its interpolation may ring into 2 frames).
   const resampled = !played.equals(playlistPcm);
   const after = wav.data.subarray((onset + a.frames + b.frames + (resampled ? 3 : 0)) * 4);
-  t.true(after.every((x) => x === 0), 'silence after the playlist');
+  t.true(
+    after.every((x) => x === 0),
+    'silence after the playlist',
+  );
 });
 
 test('jaudiosync run with a broken config says which key and exits non-zero', async (t) => {
@@ -78,10 +120,32 @@ test('jaudiosync run with a broken config says which key and exits non-zero', as
 
 test('with no audio device at all it says so in one line and plays into the WAV file instead', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-nodev-'));
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t+1):s=48000:d=0.5', '-ac', '2', join(dir, 'a.flac')]);
+  execFileSync(ffmpeg, [
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'aevalsrc=0.5*sin(2*PI*440*t+1):s=48000:d=0.5',
+    '-ac',
+    '2',
+    join(dir, 'a.flac'),
+  ]);
   writeFileSync(join(dir, 'list.m3u8'), 'a.flac\n');
-  writeFileSync(join(dir, 'config.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+1"', '[playlist]', 'path = "list.m3u8"',
-    '[audio]', 'output = "alsa"', 'wav_path = "fallback.wav"'].join('\n'));
+  writeFileSync(
+    join(dir, 'config.toml'),
+    [
+      '[hardware]',
+      'mode = "simulated"',
+      '[schedule]',
+      'start = "+1"',
+      '[playlist]',
+      'path = "list.m3u8"',
+      '[audio]',
+      'output = "alsa"',
+      'wav_path = "fallback.wav"',
+    ].join('\n'),
+  );
   // An empty HOME and no sound card: ALSA has no default device to offer.
   mkdirSync(join(dir, 'home'));
   const r = await runCli(['run', '--config', join(dir, 'config.toml')], { env: { HOME: join(dir, 'home') } });
@@ -91,7 +155,10 @@ test('with no audio device at all it says so in one line and plays into the WAV 
   t.regex(said[0]!, /writing the output to .*fallback\.wav instead/);
   t.notRegex(r.stdout + r.stderr, /ALSA lib/, "libasound's probing noise stays out of the service's output");
   const wav = readWav16(readFileSync(join(dir, 'fallback.wav')));
-  t.true(wav.data.some((b) => b !== 0), 'the track is in the file');
+  t.true(
+    wav.data.some((b) => b !== 0),
+    'the track is in the file',
+  );
 });
 
 test('config check prints the resolved config; playlist lists entries and problems', async (t) => {
@@ -102,19 +169,63 @@ test('config check prints the resolved config; playlist lists entries and proble
   writeFileSync(join(dir, 'l.m3u8'), `#EXTM3U\nnothere.mp3\n${join(PACKAGE_DIR, 'Music', '01 - Click Track.flac')}\n`);
   const p = await runCli(['playlist', join(dir, 'l.m3u8'), '--json']);
   t.is(p.code, 1, 'a problem makes the exit code non-zero');
-  const doc = JSON.parse(p.stdout) as { entries: Array<{ line: number; exists: boolean; sampleRate?: number; durationSec?: number; problem?: string }> };
-  t.deepEqual(doc.entries.map((e) => [e.line, e.exists, e.problem]), [[2, false, 'file not found'], [3, true, undefined]]);
+  const doc = JSON.parse(p.stdout) as {
+    entries: Array<{ line: number; exists: boolean; sampleRate?: number; durationSec?: number; problem?: string }>;
+  };
+  t.deepEqual(
+    doc.entries.map((e) => [e.line, e.exists, e.problem]),
+    [
+      [2, false, 'file not found'],
+      [3, true, undefined],
+    ],
+  );
   t.is(doc.entries[1]!.sampleRate, 48000);
   t.true(Math.abs(doc.entries[1]!.durationSec! - 30) < 0.01);
 });
 
 test('play PLAYLIST --from-track 2 --clock system: one-off playback from the second track, no waiting for a lock', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-play-'));
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t+1):s=48000:d=0.5', '-ac', '2', join(dir, 'a.flac')]);
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.3*sin(2*PI*660*t+1):s=48000:d=0.5', '-ac', '2', join(dir, 'b.flac')]);
+  execFileSync(ffmpeg, [
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'aevalsrc=0.5*sin(2*PI*440*t+1):s=48000:d=0.5',
+    '-ac',
+    '2',
+    join(dir, 'a.flac'),
+  ]);
+  execFileSync(ffmpeg, [
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'aevalsrc=0.3*sin(2*PI*660*t+1):s=48000:d=0.5',
+    '-ac',
+    '2',
+    join(dir, 'b.flac'),
+  ]);
   writeFileSync(join(dir, 'l.m3u8'), 'a.flac\nb.flac\n');
   const started = Date.now();
-  const r = await runCli(['play', join(dir, 'l.m3u8'), '--from-track', '2', '--clock', 'system', '--at', '+1', '--output', 'wav', '--wav', join(dir, 'o.wav')], { env: { HOME: dir } });
+  const r = await runCli(
+    [
+      'play',
+      join(dir, 'l.m3u8'),
+      '--from-track',
+      '2',
+      '--clock',
+      'system',
+      '--at',
+      '+1',
+      '--output',
+      'wav',
+      '--wav',
+      join(dir, 'o.wav'),
+    ],
+    { env: { HOME: dir } },
+  );
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout + r.stderr, /no time source configured/);
   t.true(Date.now() - started < 15_000, 'did not wait for a lock that cannot come');

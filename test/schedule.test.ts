@@ -5,7 +5,13 @@ import { nextOccurrence, previousOccurrence, zonedToUtcMs, type Occurrences } fr
 /** Every device computes the same UTC instant from the same config, right across DST changes. */
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-const daily = (hour: number, minute: number, timeZone: string): Occurrences => ({ kind: 'daily', hour, minute, second: 0, timeZone });
+const daily = (hour: number, minute: number, timeZone: string): Occurrences => ({
+  kind: 'daily',
+  hour,
+  minute,
+  second: 0,
+  timeZone,
+});
 
 test('daily 18:55 Europe/Berlin: 17:55 UTC in winter, 16:55 UTC in summer, across both changes of 2026', (t) => {
   const o = daily(18, 55, 'Europe/Berlin');
@@ -13,8 +19,13 @@ test('daily 18:55 Europe/Berlin: 17:55 UTC in winter, 16:55 UTC in summer, acros
   const days = ['2026-03-27', '2026-03-28', '2026-03-29', '2026-03-30', '2026-10-24', '2026-10-25', '2026-10-26'];
   const got = days.map((d) => iso(nextOccurrence(o, Date.parse(`${d}T00:00:00Z`))));
   t.deepEqual(got, [
-    '2026-03-27T17:55:00.000Z', '2026-03-28T17:55:00.000Z', '2026-03-29T16:55:00.000Z', '2026-03-30T16:55:00.000Z',
-    '2026-10-24T16:55:00.000Z', '2026-10-25T17:55:00.000Z', '2026-10-26T17:55:00.000Z',
+    '2026-03-27T17:55:00.000Z',
+    '2026-03-28T17:55:00.000Z',
+    '2026-03-29T16:55:00.000Z',
+    '2026-03-30T16:55:00.000Z',
+    '2026-10-24T16:55:00.000Z',
+    '2026-10-25T17:55:00.000Z',
+    '2026-10-26T17:55:00.000Z',
   ]);
 });
 
@@ -51,8 +62,16 @@ test('config: daily and cron starts use schedule.timezone; a playlist still play
   const spec = parseStartSpec(c.schedule.start)!;
   const now = BigInt(Date.parse('2026-06-26T17:30:00Z')) * 1_000_000n; // 19:30 in Berlin
   const opts = { timeZone: c.schedule.timezone };
-  t.is(iso(Number(resolveStart(spec, now, opts) / 1_000_000n)), '2026-06-27T16:55:00.000Z', 'nothing playing: tomorrow');
-  t.is(iso(Number(resolveStart(spec, now, { ...opts, playingSec: 3 * 3600 }) / 1_000_000n)), '2026-06-26T16:55:00.000Z', 'a 3 h playlist began 35 min ago: join it');
+  t.is(
+    iso(Number(resolveStart(spec, now, opts) / 1_000_000n)),
+    '2026-06-27T16:55:00.000Z',
+    'nothing playing: tomorrow',
+  );
+  t.is(
+    iso(Number(resolveStart(spec, now, { ...opts, playingSec: 3 * 3600 }) / 1_000_000n)),
+    '2026-06-26T16:55:00.000Z',
+    'a 3 h playlist began 35 min ago: join it',
+  );
 });
 
 test('config: a bad time zone, daily time or cron expression names the key and what is expected', (t) => {
@@ -60,8 +79,14 @@ test('config: a bad time zone, daily time or cron expression names the key and w
     const e = t.throws(() => parseConfig(toml, 'c.toml', '/'));
     t.regex(e!.message, re);
   };
-  bad('[schedule]\nstart = "daily 18:55"\ntimezone = "Europe/Berlinn"\n', /schedule\.timezone = "Europe\/Berlinn": expected an IANA time zone/);
-  bad('[schedule]\nstart = "daily 25:00"\n', /schedule\.start = "daily 25:00": expected an ISO 8601 instant .* "daily HH:MM"/);
+  bad(
+    '[schedule]\nstart = "daily 18:55"\ntimezone = "Europe/Berlinn"\n',
+    /schedule\.timezone = "Europe\/Berlinn": expected an IANA time zone/,
+  );
+  bad(
+    '[schedule]\nstart = "daily 25:00"\n',
+    /schedule\.start = "daily 25:00": expected an ISO 8601 instant .* "daily HH:MM"/,
+  );
   bad('[schedule]\nstart = "cron 61 18 * * 5"\n', /schedule\.start = "cron 61 18 \* \* 5"/);
 });
 
@@ -78,5 +103,8 @@ test('config check says the next start, and which time zone a daily start is in'
   t.truthy(m, r.stdout);
   const next = Date.parse(m![1]!);
   t.true(next > Date.now() && next - Date.now() <= 86_400_000, 'within the next day');
-  t.true([16, 17].includes(new Date(next).getUTCHours()) && new Date(next).getUTCMinutes() === 55, '18:55 in Berlin is 16:55 or 17:55 UTC');
+  t.true(
+    [16, 17].includes(new Date(next).getUTCHours()) && new Date(next).getUTCMinutes() === 55,
+    '18:55 in Berlin is 16:55 or 17:55 UTC',
+  );
 });

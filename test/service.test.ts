@@ -15,14 +15,39 @@ import { readWav16, runCli, spawnCli } from './helpers/cli.js';
 
 const ffmpeg = findFfmpeg().path;
 const tone = (file: string, hz: number, secs: number) =>
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `aevalsrc=0.5*sin(2*PI*${hz}*t):s=48000:d=${secs}`, '-ac', '2', file]);
+  execFileSync(ffmpeg, [
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `aevalsrc=0.5*sin(2*PI*${hz}*t):s=48000:d=${secs}`,
+    '-ac',
+    '2',
+    file,
+  ]);
 
 function serviceDir(tracks: Array<[string, number, number]>, start = '+1') {
   const dir = mkdtempSync(join(tmpdir(), 'jas-svc-'));
   for (const [name, hz, secs] of tracks) tone(join(dir, name), hz, secs);
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n' + tracks.map(([n]) => `${n}\n`).join(''));
-  const config = (s: string) => ['[hardware]', 'mode = "simulated"', '[schedule]', `start = "${s}"`, '[playlist]', 'path = "list.m3u8"',
-    '[audio]', 'output = "wav"', 'wav_path = "out.wav"', '[service]', 'state_dir = "state"', 'runtime_dir = "run"', ''].join('\n');
+  const config = (s: string) =>
+    [
+      '[hardware]',
+      'mode = "simulated"',
+      '[schedule]',
+      `start = "${s}"`,
+      '[playlist]',
+      'path = "list.m3u8"',
+      '[audio]',
+      'output = "wav"',
+      'wav_path = "out.wav"',
+      '[service]',
+      'state_dir = "state"',
+      'runtime_dir = "run"',
+      '',
+    ].join('\n');
   writeFileSync(join(dir, 'c.toml'), config(start));
   return { dir, config, cfg: join(dir, 'c.toml') };
 }
@@ -30,7 +55,12 @@ function serviceDir(tracks: Array<[string, number, number]>, start = '+1') {
 /** The status as `status --json` prints it, read in-process (one CLI start per test is enough). */
 const status = async (cfg: string) => {
   try {
-    const json = await readStatus(join(cfg, '..', 'run', 'status.sock')) as { clock: { state: string; source: string }; playback?: { state: string; track?: number }; schedule?: { note?: string; decision?: string }; health: { problems: string[] } };
+    const json = (await readStatus(join(cfg, '..', 'run', 'status.sock'))) as {
+      clock: { state: string; source: string };
+      playback?: { state: string; track?: number };
+      schedule?: { note?: string; decision?: string };
+      health: { problems: string[] };
+    };
     return { code: 0, stderr: '', json };
   } catch (e) {
     return { code: 1, stderr: (e as Error).message, json: undefined };
@@ -50,7 +80,7 @@ test('run --service: status over the socket, idle after a one-off start, SIGHUP 
     await svc.waitFor(/nothing more is scheduled/);
     t.is((await status(cfg)).json!.playback?.state, 'idle');
     const human = await runCli(['status', '--config', cfg]);
-    t.regex(human.stdout, /clock\s+SIMULATED locked on gps\+pps/, "a lock on the twins says so");
+    t.regex(human.stdout, /clock\s+SIMULATED locked on gps\+pps/, 'a lock on the twins says so');
 
     writeFileSync(cfg, config('+1') + '[audio]\nvolume_db = "loud"\n');
     svc.child.kill('SIGHUP');
@@ -86,7 +116,11 @@ test('SIGTERM while playing fades out over half a second instead of stopping on 
     const wav = readWav16(readFileSync(join(dir, 'out.wav')));
     let last = wav.frames - 1;
     while (last > 0 && wav.data.readInt16LE(last * 4) === 0) last--;
-    const peak = (from: number, to: number) => { let m = 0; for (let f = Math.max(0, from); f < to; f++) m = Math.max(m, Math.abs(wav.data.readInt16LE(f * 4))); return m; };
+    const peak = (from: number, to: number) => {
+      let m = 0;
+      for (let f = Math.max(0, from); f < to; f++) m = Math.max(m, Math.abs(wav.data.readInt16LE(f * 4)));
+      return m;
+    };
     const full = peak(last - 48000, last - 30000); // before the fade
     const mid = peak(last - 12500, last - 11500); // about half-way through it
     const end = peak(last - 1000, last + 1);
@@ -99,12 +133,19 @@ test('SIGTERM while playing fades out over half a second instead of stopping on 
 });
 
 test('--resume starts at the track that was playing when the service stopped', async (t) => {
-  const { dir, cfg } = serviceDir([['a.flac', 300, 1], ['b.flac', 600, 8], ['c.flac', 900, 1]]);
+  const { dir, cfg } = serviceDir([
+    ['a.flac', 300, 1],
+    ['b.flac', 600, 8],
+    ['c.flac', 900, 1],
+  ]);
   const first = spawnCli(['run', '--config', cfg]);
   await first.waitFor(/now playing 2\/3/);
   first.child.kill('SIGTERM');
   await first.exited;
-  const saved = JSON.parse(readFileSync(join(dir, 'state', 'resume.json'), 'utf8')) as { track: number; playlist: string };
+  const saved = JSON.parse(readFileSync(join(dir, 'state', 'resume.json'), 'utf8')) as {
+    track: number;
+    playlist: string;
+  };
   t.is(saved.track, 2);
   const again = spawnCli(['run', '--resume', '--config', cfg]);
   await again.waitFor(/--resume: from track 2/);
@@ -121,9 +162,12 @@ test('kill -9 at random moments while state is written: the file always parses (
 let n = 0; for (;;) { n++; await writeFileAtomic(${JSON.stringify(path)}, JSON.stringify({ v: 1, track: n, pad: 'x'.repeat(n % 5000) }) + '\\n'); if (n === 1) process.stdout.write('go\\n'); await new Promise((r) => setTimeout(r, 1)); }`;
   // (A millisecond between writes: hundreds of writes per run, without hogging a core the audio tests beside it need.)
   writeFileSync(join(dir, 'writer.mts'), script);
-  let runs = 0, sawWrites = 0;
+  let runs = 0,
+    sawWrites = 0;
   for (let i = 0; i < 25; i++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(dir, 'writer.mts')], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dir, 'writer.mts')], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     // Killed at a random moment once it is writing.
     await new Promise((r) => child.stdout.once('data', r));
     await new Promise((r) => setTimeout(r, Math.random() * 200));

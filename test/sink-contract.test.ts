@@ -47,7 +47,11 @@ function contract(name: string, make: () => Promise<Harness>, o: { runMs: number
     let afterStop = 0;
     let stopped = false;
     const frameBytes = FORMAT.channels * 2;
-    await sink.start((p) => { if (stopped) afterStop++; asked.push(p); return Buffer.alloc(sink.periodFrames * frameBytes); });
+    await sink.start((p) => {
+      if (stopped) afterStop++;
+      asked.push(p);
+      return Buffer.alloc(sink.periodFrames * frameBytes);
+    });
     t.true(typeof sink.description === 'string' && sink.description.length > 0, 'the device is named');
     t.is(sink.periodFrames, P);
     const underrunsSeen: number[] = [];
@@ -56,9 +60,15 @@ function contract(name: string, make: () => Promise<Harness>, o: { runMs: number
       await h.wait(100);
       underrunsSeen.push(sink.underrunPeriods);
       const last = asked.at(-1);
-      if (last !== undefined && last !== pres.at(-1)?.[0]) { const m = sink.presentationMonoNs(last); if (m !== undefined) pres.push([last, m]); }
+      if (last !== undefined && last !== pres.at(-1)?.[0]) {
+        const m = sink.presentationMonoNs(last);
+        if (m !== undefined) pres.push([last, m]);
+      }
     }
-    t.true(asked.length >= Math.floor(o.runMs / (PERIOD_NS / 1e6)) - 8, `${asked.length} periods asked in ${o.runMs} ms`);
+    t.true(
+      asked.length >= Math.floor(o.runMs / (PERIOD_NS / 1e6)) - 8,
+      `${asked.length} periods asked in ${o.runMs} ms`,
+    );
     t.is(asked[0], 0, 'from period 0');
     let skipped = 0;
     for (let i = 1; i < asked.length; i++) {
@@ -66,14 +76,23 @@ function contract(name: string, make: () => Promise<Harness>, o: { runMs: number
       skipped += asked[i]! - asked[i - 1]! - 1;
     }
     t.true(Number.isInteger(sink.underrunPeriods) && sink.underrunPeriods >= 0);
-    for (let i = 1; i < underrunsSeen.length; i++) t.true(underrunsSeen[i]! >= underrunsSeen[i - 1]!, 'underruns never decrease');
-    t.true(skipped <= sink.underrunPeriods, `periods skipped (${skipped}) are silence the sink counted (${sink.underrunPeriods})`);
+    for (let i = 1; i < underrunsSeen.length; i++)
+      t.true(underrunsSeen[i]! >= underrunsSeen[i - 1]!, 'underruns never decrease');
+    t.true(
+      skipped <= sink.underrunPeriods,
+      `periods skipped (${skipped}) are silence the sink counted (${sink.underrunPeriods})`,
+    );
     t.true(pres.length >= 3, 'the sink comes to know when periods are heard');
     // After the first half (the DAC clock's early estimates may move by ms on a loaded machine):
     // periods apart by the period, to within a DAC's possible rate plus 2 ms of the estimate's noise.
-    const p0 = pres[pres.length >> 1]!, pN = pres.at(-1)!;
-    const expected = (pN[0] - p0[0]) * PERIOD_NS, actual = Number(pN[1] - p0[1]);
-    t.true(Math.abs(actual - expected) <= DAC_MAX_PPM * 1e-6 * expected + 2e6, `periods ${p0[0]}…${pN[0]}: ${actual} ns apart, nominally ${expected.toFixed(0)}`);
+    const p0 = pres[pres.length >> 1]!,
+      pN = pres.at(-1)!;
+    const expected = (pN[0] - p0[0]) * PERIOD_NS,
+      actual = Number(pN[1] - p0[1]);
+    t.true(
+      Math.abs(actual - expected) <= DAC_MAX_PPM * 1e-6 * expected + 2e6,
+      `periods ${p0[0]}…${pN[0]}: ${actual} ns apart, nominally ${expected.toFixed(0)}`,
+    );
     for (let i = 1; i < pres.length; i++) t.true(pres[i]![1] > pres[i - 1]![1], 'increasing');
     const ppm = sink.dacRatePpm?.();
     t.true(ppm === undefined || (Number.isFinite(ppm) && Math.abs(ppm) <= DAC_MAX_PPM), `rate ${ppm}`);
@@ -85,17 +104,37 @@ function contract(name: string, make: () => Promise<Harness>, o: { runMs: number
   });
 }
 
-contract('virtual DAC (the twin)', async () => {
-  const clock = new VirtualClock(0n);
-  const sink = new VirtualSink({ clock, format: FORMAT, periodFrames: P, queuePeriods: 4, dacPpm: 70, random: seededRandom(3), stalls: [{ atNs: 1_500_000_000n, durationNs: 300_000_000n }] });
-  return { sink, wait: async (ms) => clock.advance(BigInt(ms) * 1_000_000n), done: () => {} };
-}, { runMs: 4000 });
+contract(
+  'virtual DAC (the twin)',
+  async () => {
+    const clock = new VirtualClock(0n);
+    const sink = new VirtualSink({
+      clock,
+      format: FORMAT,
+      periodFrames: P,
+      queuePeriods: 4,
+      dacPpm: 70,
+      random: seededRandom(3),
+      stalls: [{ atNs: 1_500_000_000n, durationNs: 300_000_000n }],
+    });
+    return { sink, wait: async (ms) => clock.advance(BigInt(ms) * 1_000_000n), done: () => {} };
+  },
+  { runMs: 4000 },
+);
 
-contract('WAV file sink', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-sinkc-'));
-  const sink = new WavFileSink({ path: join(dir, 'out.wav'), format: FORMAT, periodFrames: P, clock: hrtimeClock });
-  return { sink, wait: (ms) => new Promise((r) => setTimeout(r, ms)), done: () => rmSync(dir, { recursive: true, force: true }) };
-}, { runMs: 1500 });
+contract(
+  'WAV file sink',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jas-sinkc-'));
+    const sink = new WavFileSink({ path: join(dir, 'out.wav'), format: FORMAT, periodFrames: P, clock: hrtimeClock });
+    return {
+      sink,
+      wait: (ms) => new Promise((r) => setTimeout(r, ms)),
+      done: () => rmSync(dir, { recursive: true, force: true }),
+    };
+  },
+  { runMs: 1500 },
+);
 
 // The real ALSA path: audify -> ALSA jack plugin -> JACK (dummy driver). ALSA reads the rig's
 // .asoundrc from HOME (this test file runs in its own process).
@@ -112,37 +151,67 @@ test.after.always(() => {
   if (rig) setTimeout(() => process.exit(0), 500).unref();
 });
 
-contract('audify sink on the JACK rig', async () => {
-  await onRig();
-  const sink = new AudifySink({ format: FORMAT, periodFrames: P, queuePeriods: 4, deviceName: 'default', nowNs: hrNow, onNotice: () => {} });
-  return { sink, wait: (ms) => new Promise((r) => setTimeout(r, ms)), done: () => {} };
-}, { runMs: 3000, serial: true });
+contract(
+  'audify sink on the JACK rig',
+  async () => {
+    await onRig();
+    const sink = new AudifySink({
+      format: FORMAT,
+      periodFrames: P,
+      queuePeriods: 4,
+      deviceName: 'default',
+      nowNs: hrNow,
+      onNotice: () => {},
+    });
+    return { sink, wait: (ms) => new Promise((r) => setTimeout(r, ms)), done: () => {} };
+  },
+  { runMs: 3000, serial: true },
+);
 
-test.serial('audify sink: a named device that is not there is an error naming it and listing the ones there are', async (t) => {
-  await onRig();
-  const sink = new AudifySink({ format: FORMAT, periodFrames: P, queuePeriods: 4, deviceName: 'USB Audio CODEC', nowNs: hrNow, onNotice: () => {} });
-  const e = await t.throwsAsync(sink.start(() => Buffer.alloc(P * 4)), { instanceOf: AudioDeviceUnavailableError });
-  const err = e as AudioDeviceUnavailableError;
-  t.is(err.device, 'USB Audio CODEC');
-  t.is(err.reason, 'missing');
-  t.true(err.available.length > 0, 'the rig has devices');
-  t.regex(err.message, /"USB Audio CODEC" not found; the devices there are: ".+"/);
-  for (const name of err.available) t.true(err.message.includes(`"${name}"`));
-  t.true(err instanceof NoAudioDeviceError, 'still a NoAudioDeviceError for callers that fall back');
-  await sink.stop();
-});
+test.serial(
+  'audify sink: a named device that is not there is an error naming it and listing the ones there are',
+  async (t) => {
+    await onRig();
+    const sink = new AudifySink({
+      format: FORMAT,
+      periodFrames: P,
+      queuePeriods: 4,
+      deviceName: 'USB Audio CODEC',
+      nowNs: hrNow,
+      onNotice: () => {},
+    });
+    const e = await t.throwsAsync(
+      sink.start(() => Buffer.alloc(P * 4)),
+      { instanceOf: AudioDeviceUnavailableError },
+    );
+    const err = e as AudioDeviceUnavailableError;
+    t.is(err.device, 'USB Audio CODEC');
+    t.is(err.reason, 'missing');
+    t.true(err.available.length > 0, 'the rig has devices');
+    t.regex(err.message, /"USB Audio CODEC" not found; the devices there are: ".+"/);
+    for (const name of err.available) t.true(err.message.includes(`"${name}"`));
+    t.true(err instanceof NoAudioDeviceError, 'still a NoAudioDeviceError for callers that fall back');
+    await sink.stop();
+  },
+);
 
 test('the WAV sink writes a valid file for what it was asked', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-sinkw-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const sink = new WavFileSink({ path: join(dir, 'o.wav'), format: FORMAT, periodFrames: P, clock: hrtimeClock });
   let n = 0;
-  await sink.start(() => { n++; return Buffer.alloc(P * 4, 1); });
+  await sink.start(() => {
+    n++;
+    return Buffer.alloc(P * 4, 1);
+  });
   await new Promise((r) => setTimeout(r, 300));
   await sink.stop();
   const wav = readFileSync(join(dir, 'o.wav'));
   const parsed = readWav16(wav);
   t.is(parsed.sampleRate, FORMAT.sampleRate);
   t.is(parsed.data.length, n * P * 4, 'the data chunk holds every period asked');
-  t.true(parsed.data.every((b) => b === 1), 'and exactly what each period held');
+  t.true(
+    parsed.data.every((b) => b === 1),
+    'and exactly what each period held',
+  );
 });

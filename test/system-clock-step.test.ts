@@ -22,11 +22,20 @@ test('system clock stepped -1 h while waiting for the start and +1 h while playi
   t.true(existsSync(LIBFAKETIME), `${LIBFAKETIME} is missing: scripts/setup.sh --test installs libfaketime`);
   const startMs = Math.ceil((Date.now() + 30_000) / 1000) * 1000;
   const d = serviceDir([['a.flac', 440, 10]], []);
-  d.writeAll(baseConfig({ start: new Date(startMs).toISOString() }).map((l) => (l.startsWith('start =') ? `${l}\nwake_early_s = 5` : l)));
+  d.writeAll(
+    baseConfig({ start: new Date(startMs).toISOString() }).map((l) =>
+      l.startsWith('start =') ? `${l}\nwake_early_s = 5` : l,
+    ),
+  );
   const offsetFile = join(d.dir, 'faketime');
   writeFileSync(offsetFile, '+0\n');
   const svc = spawnCli(['run', '--service', '--config', d.cfg], {
-    env: { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offsetFile, FAKETIME_CACHE_DURATION: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
+    env: {
+      LD_PRELOAD: LIBFAKETIME,
+      FAKETIME_TIMESTAMP_FILE: offsetFile,
+      FAKETIME_CACHE_DURATION: '1',
+      FAKETIME_DONT_FAKE_MONOTONIC: '1',
+    },
   });
   try {
     await svc.waitFor(/next start .*: sleeping until 5 s before it/);
@@ -39,9 +48,16 @@ test('system clock stepped -1 h while waiting for the start and +1 h while playi
     await svc.waitFor(/playlist finished/, 60_000);
     svc.child.kill('SIGTERM');
     t.is(await svc.exited, 0);
-    t.notRegex(svc.output, /(^|\n)(warning: )?clock stepped by -?3600|re-seek/, 'the disciplined clock never followed the system clock');
+    t.notRegex(
+      svc.output,
+      /(^|\n)(warning: )?clock stepped by -?3600|re-seek/,
+      'the disciplined clock never followed the system clock',
+    );
 
-    const side = JSON.parse(readFileSync(join(d.dir, 'out.wav.json'), 'utf8')) as { firstFrameMonoNs: string; startUtcNs: string };
+    const side = JSON.parse(readFileSync(join(d.dir, 'out.wav.json'), 'utf8')) as {
+      firstFrameMonoNs: string;
+      startUtcNs: string;
+    };
     const realOffsetNs = estimateRealtimeOffset().offsetNs; // this process's clock is not stepped
     const firstFrameTrueNs = BigInt(side.firstFrameMonoNs) + realOffsetNs;
     t.is(BigInt(side.startUtcNs), BigInt(startMs) * 1_000_000n, 'the configured instant');

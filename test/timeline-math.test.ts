@@ -1,8 +1,22 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { framesAtRate, matchManifest, repeatManifest, slotAt as manifestSlotAt, type Manifest } from '../src/player/manifest.js';
+import {
+  framesAtRate,
+  matchManifest,
+  repeatManifest,
+  slotAt as manifestSlotAt,
+  type Manifest,
+} from '../src/player/manifest.js';
 import type { PlaylistEntry } from '../src/player/m3u.js';
-import { buildTimeline, frameAtUtc, gapFramesFor, joinFrame, slotAt, slotIndexFor, timelineSec } from '../src/player/timeline.js';
+import {
+  buildTimeline,
+  frameAtUtc,
+  gapFramesFor,
+  joinFrame,
+  slotAt,
+  slotIndexFor,
+  timelineSec,
+} from '../src/player/timeline.js';
 
 /** The timeline is pure arithmetic: checked against a frame-by-frame walk of the same inputs. */
 
@@ -23,25 +37,32 @@ function walk(frames: number[], gap: number, passes: number): Array<[number, num
 }
 
 test('slotAt agrees with a frame-by-frame walk: gaps, repeats, skipped (0-frame) slots', (t) => {
-  fc.assert(fc.property(
-    fc.array(fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constant(0)), { minLength: 0, maxLength: 7 }),
-    fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 3 }),
-    (frames, gap, passes) => {
-      const tl = buildTimeline(frames, { sampleRate: 100, gapFrames: gap, repeat: passes });
-      const want = walk(frames, gap, passes);
-      if (tl.endFrame !== want.length) return false;
-      for (let f = -3; f < want.length + 5; f++) {
-        const s = slotAt(tl, f);
-        const w = f >= 0 ? want[f] : undefined;
-        if (!w) { if (s) return false; continue; }
-        if (!s || s.index !== w[0] || s.frameInTrack !== w[1]) return false;
-        if (s.pass !== Math.floor(w[0] / frames.length) || s.indexInPass !== w[0] % frames.length) return false;
-        // The slot of a frame is also where a late join decodes from.
-        if (slotIndexFor(tl, f) !== s.index) return false;
-      }
-      return true;
-    },
-  ), SEED);
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constant(0)), { minLength: 0, maxLength: 7 }),
+      fc.integer({ min: 0, max: 9 }),
+      fc.integer({ min: 1, max: 3 }),
+      (frames, gap, passes) => {
+        const tl = buildTimeline(frames, { sampleRate: 100, gapFrames: gap, repeat: passes });
+        const want = walk(frames, gap, passes);
+        if (tl.endFrame !== want.length) return false;
+        for (let f = -3; f < want.length + 5; f++) {
+          const s = slotAt(tl, f);
+          const w = f >= 0 ? want[f] : undefined;
+          if (!w) {
+            if (s) return false;
+            continue;
+          }
+          if (!s || s.index !== w[0] || s.frameInTrack !== w[1]) return false;
+          if (s.pass !== Math.floor(w[0] / frames.length) || s.indexInPass !== w[0] % frames.length) return false;
+          // The slot of a frame is also where a late join decodes from.
+          if (slotIndexFor(tl, f) !== s.index) return false;
+        }
+        return true;
+      },
+    ),
+    SEED,
+  );
   t.pass();
 });
 
@@ -83,8 +104,17 @@ test('manifest pairing: by line and path, then path alone; the rest reported onc
   const manifest = [mEntry(2, 'a.flac'), mEntry(3, 'b.flac'), mEntry(4, 'c.flac')];
   const playlist = [entry(3, 'a.flac'), entry(4, 'b.flac'), entry(5, 'd.flac')];
   const m = matchManifest(playlist, manifest);
-  t.deepEqual(m.slots.map((e) => e?.raw), ['a.flac', 'b.flac', undefined]);
-  t.deepEqual(m.mismatches.map((x) => [x.kind, x.path]), [['not-in-playlist', 'c.flac'], ['not-in-manifest', 'd.flac']]);
+  t.deepEqual(
+    m.slots.map((e) => e?.raw),
+    ['a.flac', 'b.flac', undefined],
+  );
+  t.deepEqual(
+    m.mismatches.map((x) => [x.kind, x.path]),
+    [
+      ['not-in-playlist', 'c.flac'],
+      ['not-in-manifest', 'd.flac'],
+    ],
+  );
   t.regex(m.mismatches[0]!.message, /c\.flac.*not in the playlist: silence for its slot/);
   t.regex(m.mismatches[1]!.message, /line 5 \(d\.flac\) is not in the timeline manifest: not played \(rebuild/);
 });
@@ -92,32 +122,60 @@ test('manifest pairing: by line and path, then path alone; the rest reported onc
 test('manifest pairing: the same file twice pairs in order; a repeated list pairs pass with pass and reports once', (t) => {
   const manifest = [mEntry(1, 'x.flac'), mEntry(2, 'y.flac'), mEntry(3, 'x.flac')];
   const playlist = [entry(1, 'x.flac'), entry(2, 'y.flac'), entry(3, 'x.flac')];
-  t.deepEqual(matchManifest(playlist, manifest).slots.map((e) => e?.line), [1, 2, 3]);
+  t.deepEqual(
+    matchManifest(playlist, manifest).slots.map((e) => e?.line),
+    [1, 2, 3],
+  );
   const shorter = [entry(1, 'x.flac'), entry(2, 'y.flac')];
   const twice = matchManifest([...shorter, ...shorter], [...manifest, ...manifest]);
-  t.deepEqual(twice.slots.map((e) => e?.line), [1, 2, undefined, 1, 2, undefined]);
+  t.deepEqual(
+    twice.slots.map((e) => e?.line),
+    [1, 2, undefined, 1, 2, undefined],
+  );
   t.is(twice.mismatches.length, 1, 'one missing slot, said once for both passes');
 });
 
 test('a skipped manifest slot takes its playlist entry along and is no mismatch', (t) => {
-  const manifest = [mEntry(1, 'a.flac'), { line: 2, path: 'broken.mp3', sha256: '', frames: 0, skipped: 'no audio' }, mEntry(3, 'c.flac')];
+  const manifest = [
+    mEntry(1, 'a.flac'),
+    { line: 2, path: 'broken.mp3', sha256: '', frames: 0, skipped: 'no audio' },
+    mEntry(3, 'c.flac'),
+  ];
   const m = matchManifest([entry(1, 'a.flac'), entry(2, 'broken.mp3'), entry(3, 'c.flac')], manifest);
   t.deepEqual(m.mismatches, []);
 });
 
 test('a manifest at another rate scales from cumulative starts: no drift over many tracks', (t) => {
-  const m: Manifest = { v: 1, sampleRate: 44100, channels: 2, entries: Array.from({ length: 1000 }, (_, i) => mEntry(i + 1, `t${i}.flac`, 44100 * 180 + 7)), totalFrames: 0 };
+  const m: Manifest = {
+    v: 1,
+    sampleRate: 44100,
+    channels: 2,
+    entries: Array.from({ length: 1000 }, (_, i) => mEntry(i + 1, `t${i}.flac`, 44100 * 180 + 7)),
+    totalFrames: 0,
+  };
   const at48 = framesAtRate(m, 48000);
   const sum = at48.reduce((a, b) => a + b, 0);
   t.is(sum, Math.round((1000 * (44100 * 180 + 7) * 48000) / 44100), 'the whole timeline to the frame');
-  t.true(at48.every((f) => Math.abs(f - (44100 * 180 + 7) * 48000 / 44100) <= 1));
-  t.deepEqual(framesAtRate(m, 44100), m.entries.map((e) => e.frames));
+  t.true(at48.every((f) => Math.abs(f - ((44100 * 180 + 7) * 48000) / 44100) <= 1));
+  t.deepEqual(
+    framesAtRate(m, 44100),
+    m.entries.map((e) => e.frames),
+  );
 });
 
 test('manifest slotAt (kept for callers of the manifest alone) is the timeline arithmetic', (t) => {
-  const m: Manifest = { v: 1, sampleRate: 48000, channels: 2, entries: [mEntry(1, 'a', 48000), mEntry(2, 'b', 38400), mEntry(3, 'c', 57600)], totalFrames: 144000 };
+  const m: Manifest = {
+    v: 1,
+    sampleRate: 48000,
+    channels: 2,
+    entries: [mEntry(1, 'a', 48000), mEntry(2, 'b', 38400), mEntry(3, 'c', 57600)],
+    totalFrames: 144000,
+  };
   const twice = repeatManifest(m, 2);
-  t.deepEqual([manifestSlotAt(twice, 0, 144000 + 10)!.index, manifestSlotAt(twice, 0, 144000 + 10)!.frameInTrack], [3, 10]);
+  t.deepEqual(
+    [manifestSlotAt(twice, 0, 144000 + 10)!.index, manifestSlotAt(twice, 0, 144000 + 10)!.frameInTrack],
+    [3, 10],
+  );
   t.is(manifestSlotAt(twice, 4800, 48000 + 100), undefined);
   t.is(manifestSlotAt(twice, 4800, 52800)!.entry.path, 'b');
 });

@@ -16,7 +16,18 @@ import { alignedDiff, halfFrameDiff } from './helpers/compare.js';
 
 const ffmpeg = findFfmpeg().path;
 const tone = (file: string, hz: number, secs: number, rate = 48000) =>
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `aevalsrc=0.4*sin(2*PI*${hz}*t+1):s=${rate}:d=${secs}`, '-ac', '2', file]);
+  execFileSync(ffmpeg, [
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `aevalsrc=0.4*sin(2*PI*${hz}*t+1):s=${rate}:d=${secs}`,
+    '-ac',
+    '2',
+    file,
+  ]);
 
 function playlistDir() {
   const dir = mkdtempSync(join(tmpdir(), 'jas-tl-'));
@@ -31,24 +42,53 @@ test('timeline build writes hashes and frame counts; show reports the slot of a 
   const dir = playlistDir();
   const b = await runCli(['timeline', 'build', join(dir, 'list.m3u8')]);
   t.is(b.code, 0, b.stderr);
-  const m = JSON.parse(readFileSync(join(dir, 'list.m3u8.manifest.json'), 'utf8')) as { entries: Array<{ frames: number; sha256: string }>; totalFrames: number };
-  t.deepEqual(m.entries.map((e) => e.frames), [48000, 38400, 57600]);
+  const m = JSON.parse(readFileSync(join(dir, 'list.m3u8.manifest.json'), 'utf8')) as {
+    entries: Array<{ frames: number; sha256: string }>;
+    totalFrames: number;
+  };
+  t.deepEqual(
+    m.entries.map((e) => e.frames),
+    [48000, 38400, 57600],
+  );
   t.is(m.totalFrames, 144000);
   tone(join(dir, 'b.flac'), 880, 0.8, 44100); // this device got another b.flac
   const s = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--json']);
   t.is(s.code, 1);
   const rows = (JSON.parse(s.stdout) as { tracks: Array<{ status: string; startFrame: number }> }).tracks;
-  t.deepEqual(rows.map((r) => [r.startFrame, r.status.split(':')[0]]), [[0, 'ok'], [48000, 'DIFFERS here'], [86400, 'ok']]);
+  t.deepEqual(
+    rows.map((r) => [r.startFrame, r.status.split(':')[0]]),
+    [
+      [0, 'ok'],
+      [48000, 'DIFFERS here'],
+      [86400, 'ok'],
+    ],
+  );
 });
 
 test('a device with a differing file plays silence for its slot and the next track exactly on its frame', async (t) => {
   const dir = playlistDir();
   t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
   tone(join(dir, 'b.flac'), 880, 0.75, 44100); // differs, and is shorter
-  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+3"', '[playlist]', 'path = "list.m3u8"', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
+  writeFileSync(
+    join(dir, 'c.toml'),
+    [
+      '[hardware]',
+      'mode = "simulated"',
+      '[schedule]',
+      'start = "+3"',
+      '[playlist]',
+      'path = "list.m3u8"',
+      '[audio]',
+      'output = "wav"',
+      'wav_path = "out.wav"',
+    ].join('\n'),
+  );
   const r = await runCli(['run', '--config', join(dir, 'c.toml')]);
   t.is(r.code, 0, r.stdout + r.stderr);
-  t.regex(r.stdout + r.stderr, /line 3 \(b\.flac\): .*differs from the one in the timeline manifest; playing silence for its 0\.8 s/);
+  t.regex(
+    r.stdout + r.stderr,
+    /line 3 \(b\.flac\): .*differs from the one in the timeline manifest; playing silence for its 0\.8 s/,
+  );
   const wav = readWav16(readFileSync(join(dir, 'out.wav')));
   let onset = 0;
   while (wav.data.readInt16LE(onset * 4) === 0) onset++;
@@ -62,49 +102,85 @@ test('a device with a differing file plays silence for its slot and the next tra
   };
   check(wav.data.subarray(onset * 4, (onset + 48000) * 4), a.pcm, 'track a');
   // Silence for exactly the slot of b (resampling may ring into its first and last two frames).
-  t.true(wav.data.subarray((onset + 48002) * 4, (onset + 86398) * 4).every((x) => x === 0), 'silence for the slot of b');
-  t.true(wav.data.subarray((onset + 47000) * 4, (onset + 48000) * 4).some((x) => x !== 0) && wav.data.subarray((onset + 86400) * 4, (onset + 87000) * 4).some((x) => x !== 0), 'the slot is not longer than b');
+  t.true(
+    wav.data.subarray((onset + 48002) * 4, (onset + 86398) * 4).every((x) => x === 0),
+    'silence for the slot of b',
+  );
+  t.true(
+    wav.data.subarray((onset + 47000) * 4, (onset + 48000) * 4).some((x) => x !== 0) &&
+      wav.data.subarray((onset + 86400) * 4, (onset + 87000) * 4).some((x) => x !== 0),
+    'the slot is not longer than b',
+  );
   check(wav.data.subarray((onset + 86400) * 4, (onset + 144000) * 4), c.pcm, 'track c');
 });
 
 test('late join with a manifest: starts inside the timeline on the frame that belongs there', async (t) => {
   const dir = playlistDir();
   // A longer timeline so that the join lands inside it: three copies of the list.
-  writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\na.flac\nb.flac\nc.flac\na.flac\nb.flac\nc.flac\na.flac\nb.flac\nc.flac\n');
+  writeFileSync(
+    join(dir, 'list.m3u8'),
+    '#EXTM3U\na.flac\nb.flac\nc.flac\na.flac\nb.flac\nc.flac\na.flac\nb.flac\nc.flac\n',
+  );
   t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
   // The start is 1 s after the process starts (taken after the builds: on a loaded machine they
   // take seconds each): the clock locks ~4 s later, so it joins ~3 s late.
   const at = new Date(Date.now() + 1000).toISOString();
   // repeat = 3: a 27 s timeline, so that even a slow lock on a loaded machine joins inside it.
-  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', `start = "${at}"`, '[playlist]', 'path = "list.m3u8"', 'repeat = 3', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
+  writeFileSync(
+    join(dir, 'c.toml'),
+    [
+      '[hardware]',
+      'mode = "simulated"',
+      '[schedule]',
+      `start = "${at}"`,
+      '[playlist]',
+      'path = "list.m3u8"',
+      'repeat = 3',
+      '[audio]',
+      'output = "wav"',
+      'wav_path = "out.wav"',
+    ].join('\n'),
+  );
   const r = await runCli(['run', '--config', join(dir, 'c.toml')]);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /joined late at 0:\d\d into the playlist/);
   const wav = readWav16(readFileSync(join(dir, 'out.wav')));
-  const side = JSON.parse(readFileSync(join(dir, 'out.wav.json'), 'utf8')) as { firstFrameRealtimeNs: string; startUtcNs: string };
+  const side = JSON.parse(readFileSync(join(dir, 'out.wav.json'), 'utf8')) as {
+    firstFrameRealtimeNs: string;
+    startUtcNs: string;
+  };
   // Rebuild the timeline and compare: wav frame k must carry timeline frame k + shift.
-  const parts = await Promise.all(['a', 'b', 'c'].map((n) => decodeFile(ffmpeg, join(dir, `${n}.flac`), { sampleRate: 48000, channels: 2 })));
+  const parts = await Promise.all(
+    ['a', 'b', 'c'].map((n) => decodeFile(ffmpeg, join(dir, `${n}.flac`), { sampleRate: 48000, channels: 2 })),
+  );
   const once = [...parts, ...parts, ...parts].map((p) => p.pcm);
   const timeline = Buffer.concat(Array.from({ length: 3 }, () => once).flat());
-  const shift = Math.round(Number(BigInt(side.firstFrameRealtimeNs) - BigInt(side.startUtcNs)) * 48000 / 1e9);
+  const shift = Math.round((Number(BigInt(side.firstFrameRealtimeNs) - BigInt(side.startUtcNs)) * 48000) / 1e9);
   let onset = 0;
   while (wav.data.readInt16LE(onset * 4) === 0 && wav.data.readInt16LE(onset * 4 + 2) === 0) onset++;
   const f = onset + shift;
   t.true(f > 48000, `joined at timeline frame ${f}`);
   const got = wav.data.subarray((onset + 100) * 4, (onset + 4900) * 4);
-  let best = Infinity, bestLag = 0;
+  let best = Infinity,
+    bestLag = 0;
   for (let lag = -2; lag <= 2; lag++) {
     const want = timeline.subarray((f + 100 + lag) * 4, (f + 4900 + lag) * 4);
     let d = 0;
     for (let i = 0; i < got.length; i += 2) d = Math.max(d, Math.abs(got.readInt16LE(i) - want.readInt16LE(i)));
-    if (d < best) { best = d; bestLag = lag; }
+    if (d < best) {
+      best = d;
+      bestLag = lag;
+    }
   }
   // On the exact frame, as far as the clock itself knows: a busy machine may leave the simulated
   // GPS's clock a few µs off, and a bound over half a frame (10.4 µs) allows the next frame.
   const b = /joined late .*±([\d.]+) (ns|µs|ms)\)/.exec(r.stdout);
   const boundUs = b ? Number(b[1]) * { ns: 1e-3, µs: 1, ms: 1e3 }[b[2] as 'ns' | 'µs' | 'ms'] : 0;
   const allowed = Math.floor(boundUs * 48e-3 + 0.5);
-  t.true(Math.abs(bestLag) <= allowed, `on the exact frame: lag ${bestLag}, the clock's bound ±${boundUs} µs allows ${allowed}`);
+  t.true(
+    Math.abs(bestLag) <= allowed,
+    `on the exact frame: lag ${bestLag}, the clock's bound ±${boundUs} µs allows ${allowed}`,
+  );
   // Bit-exact unless the clock moved enough for the aligner to resample (then within half a frame:
   // at most ~470 for this 550 Hz tone; a whole frame off would be ~940 and another lag would win).
   t.true(best <= 600, `max sample difference ${best}`);
@@ -114,8 +190,16 @@ test('what plays at an instant is a lookup on the manifest; repeat makes one lon
   const dir = playlistDir();
   t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
   const start = '2026-06-27T18:55:00+02:00';
-  const ask = async (at: string) => JSON.parse((await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--start', start, '--at', at, '--json'])).stdout) as { timelineFrame: number; playing: { track: number; frame: number } | null };
-  t.deepEqual((await ask('2026-06-27T18:55:01.500+02:00')).playing, { track: 2, path: 'b.flac', frame: 24000, positionSec: 0.5 });
+  const ask = async (at: string) =>
+    JSON.parse(
+      (await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--start', start, '--at', at, '--json'])).stdout,
+    ) as { timelineFrame: number; playing: { track: number; frame: number } | null };
+  t.deepEqual((await ask('2026-06-27T18:55:01.500+02:00')).playing, {
+    track: 2,
+    path: 'b.flac',
+    frame: 24000,
+    positionSec: 0.5,
+  });
   t.is((await ask('2026-06-27T18:54:59+02:00')).playing, null, 'before the start');
   t.is((await ask('2026-06-27T18:55:05+02:00')).playing, null, 'after the end');
   const m = JSON.parse(readFileSync(join(dir, 'list.m3u8.manifest.json'), 'utf8'));
@@ -136,17 +220,33 @@ test('timeline build with a failing entry writes nothing (an old manifest is lef
   t.regex(r.stderr, /1 of 3 entries failed \(above\): no manifest written.*--skip-failed/s);
   t.false(existsSync(out), 'no manifest written');
   writeFileSync(out, '{"old": true}');
-  t.regex((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).stderr, /existing .*manifest\.json is left as it was/);
+  t.regex(
+    (await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).stderr,
+    /existing .*manifest\.json is left as it was/,
+  );
   t.is(readFileSync(out, 'utf8'), '{"old": true}');
   const s = await runCli(['timeline', 'build', '--skip-failed', join(dir, 'list.m3u8')]);
   t.is(s.code, 0, s.stderr);
-  t.regex(s.stdout, /2 tracks, 0:02 at 48000 Hz\n1 entry left out on every device \(--skip-failed\): line 3 \(not-here\.flac\)/);
+  t.regex(
+    s.stdout,
+    /2 tracks, 0:02 at 48000 Hz\n1 entry left out on every device \(--skip-failed\): line 3 \(not-here\.flac\)/,
+  );
   const m = JSON.parse(readFileSync(out, 'utf8')) as { entries: Array<{ frames: number; skipped?: string }> };
-  t.deepEqual(m.entries.map((e) => [e.frames, e.skipped !== undefined]), [[48000, false], [0, true], [57600, false]]);
+  t.deepEqual(
+    m.entries.map((e) => [e.frames, e.skipped !== undefined]),
+    [
+      [48000, false],
+      [0, true],
+      [57600, false],
+    ],
+  );
   t.is(statSync(out).mode & 0o777, 0o644, 'readable by the service user, like the music');
   const show = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--json']);
   t.is(show.code, 0, show.stdout);
-  t.deepEqual((JSON.parse(show.stdout) as { tracks: Array<{ startFrame: number }> }).tracks.map((x) => x.startFrame), [0, 48000, 48000]);
+  t.deepEqual(
+    (JSON.parse(show.stdout) as { tracks: Array<{ startFrame: number }> }).tracks.map((x) => x.startFrame),
+    [0, 48000, 48000],
+  );
   writeFileSync(join(dir, 'none.m3u8'), 'x.flac\ny.flac\n');
   const none = await runCli(['timeline', 'build', '--skip-failed', join(dir, 'none.m3u8')]);
   t.is(none.code, 1);
@@ -164,9 +264,24 @@ test('timeline show pairs by line and path: a byte-identical playlist is ok, an 
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n# edited\na.flac\nc.flac\nd.flac\n');
   const edited = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--json']);
   t.is(edited.code, 1);
-  const j = JSON.parse(edited.stdout) as { tracks: Array<{ status: string; line: number }>; notInManifest: Array<{ path: string }>; plays: boolean; verdict: string };
-  t.deepEqual(j.tracks.map((r) => [r.line, r.status.split(':')[0]]), [[3, 'ok'], [3, 'NOT IN THE PLAYLIST here'], [4, 'ok']]);
-  t.deepEqual(j.notInManifest.map((x) => x.path), ['d.flac']);
+  const j = JSON.parse(edited.stdout) as {
+    tracks: Array<{ status: string; line: number }>;
+    notInManifest: Array<{ path: string }>;
+    plays: boolean;
+    verdict: string;
+  };
+  t.deepEqual(
+    j.tracks.map((r) => [r.line, r.status.split(':')[0]]),
+    [
+      [3, 'ok'],
+      [3, 'NOT IN THE PLAYLIST here'],
+      [4, 'ok'],
+    ],
+  );
+  t.deepEqual(
+    j.notInManifest.map((x) => x.path),
+    ['d.flac'],
+  );
   t.false(j.plays);
   t.regex(j.verdict, /will NOT play the shared timeline as built: 1 slot silent here/);
   // Gaps and repeats from the config: the slots move, the lookup finds the second pass.
@@ -175,15 +290,47 @@ test('timeline show pairs by line and path: a byte-identical playlist is ok, an 
   const g = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--config', join(dir, 'c.toml'), '--json']);
   t.is(g.code, 0, g.stdout);
   const gj = JSON.parse(g.stdout) as { tracks: Array<{ startFrame: number }>; totalFrames: number; repeat: number };
-  t.deepEqual(gj.tracks.map((r) => r.startFrame), [0, 72000, 134400]);
+  t.deepEqual(
+    gj.tracks.map((r) => r.startFrame),
+    [0, 72000, 134400],
+  );
   t.is(gj.totalFrames, 2 * 144000 + 5 * 24000);
   const start = '2026-06-27T18:55:00+02:00';
-  const at = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--config', join(dir, 'c.toml'), '--start', start, '--at', '2026-06-27T18:55:04.600+02:00', '--json']);
+  const at = await runCli([
+    'timeline',
+    'show',
+    join(dir, 'list.m3u8'),
+    '--config',
+    join(dir, 'c.toml'),
+    '--start',
+    start,
+    '--at',
+    '2026-06-27T18:55:04.600+02:00',
+    '--json',
+  ]);
   // a 0-1 s, b 1.5-2.3 s, c 2.8-4.0 s, pass 2 from 4.5 s: 4.6 s is 0.1 s into a.flac again.
   t.deepEqual(JSON.parse(at.stdout).playing, { track: 1, pass: 2, path: 'a.flac', frame: 4800, positionSec: 0.1 });
-  const gap = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--config', join(dir, 'c.toml'), '--start', start, '--at', '2026-06-27T18:55:01.200+02:00']);
+  const gap = await runCli([
+    'timeline',
+    'show',
+    join(dir, 'list.m3u8'),
+    '--config',
+    join(dir, 'c.toml'),
+    '--start',
+    start,
+    '--at',
+    '2026-06-27T18:55:01.200+02:00',
+  ]);
   t.regex(gap.stdout, /nothing plays then: in a gap/);
-  const bad = await runCli(['timeline', 'show', join(dir, 'list.m3u8'), '--start', '2026-06-27T18:55', '--at', '2026-06-27T18:56:00Z']);
+  const bad = await runCli([
+    'timeline',
+    'show',
+    join(dir, 'list.m3u8'),
+    '--start',
+    '2026-06-27T18:55',
+    '--at',
+    '2026-06-27T18:56:00Z',
+  ]);
   t.is(bad.code, 1);
   t.regex(bad.stderr, /--start "2026-06-27T18:55" has no UTC offset.*"2026-06-27T18:55\+01:00"/);
 });
@@ -192,13 +339,32 @@ test('a run whose manifest differs from the playlist plays what pairs and report
   const dir = playlistDir();
   t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\na.flac\nc.flac\n'); // b.flac taken out after the build
-  writeFileSync(join(dir, 'c.toml'), ['[hardware]', 'mode = "simulated"', '[schedule]', 'start = "+3"', '[playlist]', 'path = "list.m3u8"', '[audio]', 'output = "wav"', 'wav_path = "out.wav"'].join('\n'));
+  writeFileSync(
+    join(dir, 'c.toml'),
+    [
+      '[hardware]',
+      'mode = "simulated"',
+      '[schedule]',
+      'start = "+3"',
+      '[playlist]',
+      'path = "list.m3u8"',
+      '[audio]',
+      'output = "wav"',
+      'wav_path = "out.wav"',
+    ].join('\n'),
+  );
   const r = await runCli(['run', '--config', join(dir, 'c.toml')]);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout + r.stderr, /"b\.flac" \(line 3 when it was built\) is not in the playlist: silence for its slot/);
   const wav = readWav16(readFileSync(join(dir, 'out.wav')));
   let onset = 0;
   while (wav.data.readInt16LE(onset * 4) === 0) onset++;
-  t.true(wav.data.subarray((onset + 48010) * 4, (onset + 86390) * 4).every((x) => x === 0), 'silence for the slot of b');
-  t.true(wav.data.subarray((onset + 86400) * 4, (onset + 87000) * 4).some((x) => x !== 0), `c on its frame after it\n${r.stdout}${r.stderr}`);
+  t.true(
+    wav.data.subarray((onset + 48010) * 4, (onset + 86390) * 4).every((x) => x === 0),
+    'silence for the slot of b',
+  );
+  t.true(
+    wav.data.subarray((onset + 86400) * 4, (onset + 87000) * 4).some((x) => x !== 0),
+    `c on its frame after it\n${r.stdout}${r.stderr}`,
+  );
 });

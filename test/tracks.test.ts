@@ -24,7 +24,10 @@ function synthPcm(track: number, frames: number, opts: ChunkedDecodeOptions) {
   for (let f0 = 0; f0 < frames; f0 += block) {
     const n = Math.min(block, frames - f0);
     const b = Buffer.alloc(n * 4);
-    for (let i = 0; i < n; i++) { b.writeInt16LE(sampleOf(track, f0 + i), i * 4); b.writeInt16LE(-sampleOf(track, f0 + i), i * 4 + 2); }
+    for (let i = 0; i < n; i++) {
+      b.writeInt16LE(sampleOf(track, f0 + i), i * 4);
+      b.writeInt16LE(-sampleOf(track, f0 + i), i * 4 + 2);
+    }
     pcm.append(b, opts.intoFrames);
   }
   const decodedFrames = pcm.decodedFrames;
@@ -33,13 +36,21 @@ function synthPcm(track: number, frames: number, opts: ChunkedDecodeOptions) {
 }
 
 test('PcmChunks: what goes in comes out across chunk edges; released chunks free RAM and read as silence', (t) => {
-  fc.assert(fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 5000 }), (frames, a, b) => {
-    const d = synthPcm(3, frames, {});
-    const from = Math.min(a, frames - 1), to = Math.min(frames, from + 1 + b);
-    const out = d.pcm.slice(from, to);
-    for (let i = 0; i < to - from; i++) if (out.readInt16LE(i * 4) !== sampleOf(3, from + i)) return false;
-    return d.pcm.bytesInRam >= frames * 4;
-  }));
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 5000 }),
+      fc.integer({ min: 0, max: 5000 }),
+      fc.integer({ min: 0, max: 5000 }),
+      (frames, a, b) => {
+        const d = synthPcm(3, frames, {});
+        const from = Math.min(a, frames - 1),
+          to = Math.min(frames, from + 1 + b);
+        const out = d.pcm.slice(from, to);
+        for (let i = 0; i < to - from; i++) if (out.readInt16LE(i * 4) !== sampleOf(3, from + i)) return false;
+        return d.pcm.bytesInRam >= frames * 4;
+      },
+    ),
+  );
   const d = synthPcm(1, 5000, {});
   const before = d.pcm.bytesInRam;
   d.pcm.releaseBefore(2600);
@@ -58,7 +69,10 @@ test('PcmChunks: a manifest length pads with silence or cuts; frames before keep
   t.is(cut.frames, 1200);
   t.true(cut.pcm.bytesInRam <= 3 * 512 * 4, 'nothing past the manifest length is held');
   const joined = synthPcm(2, 5000, { keepFromFrame: 4000 });
-  t.true(joined.pcm.bytesInRam <= Math.ceil((5000 - 3584) / 512) * 512 * 4, `only from the join point: ${joined.pcm.bytesInRam} bytes`);
+  t.true(
+    joined.pcm.bytesInRam <= Math.ceil((5000 - 3584) / 512) * 512 * 4,
+    `only from the join point: ${joined.pcm.bytesInRam} bytes`,
+  );
   t.is(joined.pcm.slice(4000, 4001).readInt16LE(0), sampleOf(2, 4000));
 });
 
@@ -74,16 +88,31 @@ async function queue(n: number, framesEach: number, withManifest: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
   const es = entries(n, dir);
   const decoded: Array<{ index: number; keepFromFrame: number }> = [];
-  const manifest: Manifest | undefined = withManifest ? {
-    v: 1, sampleRate: RATE, channels: 2, totalFrames: n * framesEach,
-    entries: await Promise.all(es.map(async (e) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: framesEach }))),
-  } : undefined;
+  const manifest: Manifest | undefined = withManifest
+    ? {
+        v: 1,
+        sampleRate: RATE,
+        channels: 2,
+        totalFrames: n * framesEach,
+        entries: await Promise.all(
+          es.map(async (e) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: framesEach })),
+        ),
+      }
+    : undefined;
   const problems: string[] = [];
-  const q = new TrackQueue(es, 'ffmpeg', fmt, 0, { onProblem: (m) => problems.push(m) }, async (_f, path, _fmt, opts) => {
-    const index = es.findIndex((e) => e.path === path);
-    decoded.push({ index, keepFromFrame: opts.keepFromFrame ?? 0 });
-    return synthPcm(index, framesEach, opts);
-  }, manifest);
+  const q = new TrackQueue(
+    es,
+    'ffmpeg',
+    fmt,
+    0,
+    { onProblem: (m) => problems.push(m) },
+    async (_f, path, _fmt, opts) => {
+      const index = es.findIndex((e) => e.path === path);
+      decoded.push({ index, keepFromFrame: opts.keepFromFrame ?? 0 });
+      return synthPcm(index, framesEach, opts);
+    },
+    manifest,
+  );
   return { q, decoded, problems };
 }
 
@@ -91,7 +120,11 @@ test('TrackQueue: at most the unplayed rest of one track and, near its end, the 
   const framesEach = 300 * RATE; // 5 min tracks
   const { q, decoded } = await queue(6, framesEach, false);
   await q.prepare(0);
-  t.deepEqual(decoded.map((d) => d.index), [0], 'the next track is not decoded at the start of a long one');
+  t.deepEqual(
+    decoded.map((d) => d.index),
+    [0],
+    'the next track is not decoded at the start of a long one',
+  );
   let peak = 0;
   const out = Buffer.alloc(100 * 4);
   for (let frame = 0; frame < 6 * framesEach; frame += 100) {
@@ -106,7 +139,10 @@ test('TrackQueue: at most the unplayed rest of one track and, near its end, the 
   const bound = (framesEach + (PRELOAD_MIN_LEAD_SEC + 3) * RATE) * 4;
   t.true(peak <= bound, `peak ${peak} bytes, bound ${bound}`);
   t.true(peak < 2 * framesEach * 4 * 0.7, 'well under two whole tracks');
-  t.deepEqual(decoded.map((d) => d.index), [0, 1, 2, 3, 4, 5]);
+  t.deepEqual(
+    decoded.map((d) => d.index),
+    [0, 1, 2, 3, 4, 5],
+  );
 });
 
 test('TrackQueue: a late join decodes only the slot it joins, kept from the join point; a wrong early guess is redone', async (t) => {
@@ -115,11 +151,18 @@ test('TrackQueue: a late join decodes only the slot it joins, kept from the join
   const joinAt = 4 * framesEach + 123_456;
   await q.prepare(joinAt + 60 * RATE); // a guess a minute ahead (the system clock was off)
   await q.prepare(joinAt);
-  t.deepEqual(decoded.map((d) => d.index), [4, 4], 'the joined slot only, decoded again for the earlier point');
+  t.deepEqual(
+    decoded.map((d) => d.index),
+    [4, 4],
+    'the joined slot only, decoded again for the earlier point',
+  );
   const out = Buffer.alloc(4);
   q.render(joinAt, 1, out);
   t.is(out.readInt16LE(0), sampleOf(4, 123_456));
-  t.true(q.bytesInRam <= (framesEach - 123_456 + 3 * RATE + 2 * 512) * 4, `only from the join point: ${q.bytesInRam} bytes`);
+  t.true(
+    q.bytesInRam <= (framesEach - 123_456 + 3 * RATE + 2 * 512) * 4,
+    `only from the join point: ${q.bytesInRam} bytes`,
+  );
   q.render(4 * framesEach, 1, out);
   t.is(out.readInt16LE(0), 0, 'before the join point nothing is held');
 });
@@ -138,7 +181,10 @@ test('TrackQueue: a file differing from the manifest plays silence for exactly i
     const expect = f < 2000 ? sampleOf(0, f) : f < 4000 ? 0 : sampleOf(2, f - 4000);
     t.is(out.readInt16LE(0), expect, `frame ${f}`);
   }
-  t.true(problems.some((p) => /line 3 .*differs from the one in the timeline manifest.*silence/.test(p)), problems.join('\n'));
+  t.true(
+    problems.some((p) => /line 3 .*differs from the one in the timeline manifest.*silence/.test(p)),
+    problems.join('\n'),
+  );
 });
 
 for (const withManifest of [true, false]) {
@@ -146,24 +192,37 @@ for (const withManifest of [true, false]) {
     const framesEach = 300 * RATE;
     const { q, decoded } = await queue(6, framesEach, withManifest);
     const out = Buffer.alloc(4);
-    const heard = (frame: number) => { q.render(frame, 1, out); return out.readInt16LE(0); };
+    const heard = (frame: number) => {
+      q.render(frame, 1, out);
+      return out.readInt16LE(0);
+    };
     await q.prepare(0);
-    for (let f = 0; f < 3 * framesEach + 5000; f += 1000) { q.advance(f); await q.whenIdle(); }
+    for (let f = 0; f < 3 * framesEach + 5000; f += 1000) {
+      q.advance(f);
+      await q.whenIdle();
+    }
     t.is(heard(3 * framesEach + 4000), sampleOf(3, 4000));
     // An hour's step back lands in track 1, long since freed.
     const back = framesEach + 77_777;
     q.seek(back);
     await q.whenIdle();
     t.is(heard(back), sampleOf(1, 77_777), 'the track of a jump back is decoded again');
-    for (let f = back; f < 2 * framesEach + 1000; f += 1000) { q.advance(f); await q.whenIdle(); }
+    for (let f = back; f < 2 * framesEach + 1000; f += 1000) {
+      q.advance(f);
+      await q.whenIdle();
+    }
     t.is(heard(2 * framesEach + 500), sampleOf(2, 500), 'and the next one follows on its frame');
     // Forward past anything decoded so far.
     const ahead = 5 * framesEach + 12_345;
     q.seek(ahead);
     await q.whenIdle();
     t.is(heard(ahead), sampleOf(5, 12_345), 'the track of a jump forward');
-    t.true(q.inRam.every((tr) => tr.index === 5), `only the track played now is held: ${q.inRam.map((tr) => tr.index)}`);
-    if (withManifest) t.is(decoded.filter((d) => d.index === 4).length, 0, 'with a manifest the skipped track is never decoded');
+    t.true(
+      q.inRam.every((tr) => tr.index === 5),
+      `only the track played now is held: ${q.inRam.map((tr) => tr.index)}`,
+    );
+    if (withManifest)
+      t.is(decoded.filter((d) => d.index === 4).length, 0, 'with a manifest the skipped track is never decoded');
   });
 }
 
@@ -186,7 +245,11 @@ test('TrackQueue: a decode still running when a seek comes never lands in the qu
   gates.shift()!();
   await q.whenIdle();
   await new Promise((r) => setTimeout(r, 20));
-  t.deepEqual(q.inRam.map((tr) => tr.index), [0], 'the stale decode of track 1 was dropped');
+  t.deepEqual(
+    q.inRam.map((tr) => tr.index),
+    [0],
+    'the stale decode of track 1 was dropped',
+  );
   const out = Buffer.alloc(4);
   q.render(100, 1, out);
   t.is(out.readInt16LE(0), sampleOf(0, 100));
@@ -197,12 +260,18 @@ for (const withManifest of [true, false]) {
     const framesEach = 10 * RATE;
     const { q } = await queue(3, framesEach, withManifest);
     const out = Buffer.alloc(4);
-    const heard = (frame: number) => { q.render(frame, 1, out); return out.readInt16LE(0); };
+    const heard = (frame: number) => {
+      q.render(frame, 1, out);
+      return out.readInt16LE(0);
+    };
     await q.prepare(0);
     const daysAhead = 3 * 86_400 * RATE;
     q.seek(daysAhead);
     // Bounded: a queue that keeps asking for entries past the end never settles.
-    const settled = await Promise.race([q.whenIdle().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    const settled = await Promise.race([
+      q.whenIdle().then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+    ]);
     t.true(settled, 'the queue settles past the end');
     t.is(heard(daysAhead), 0);
     t.is(q.endFrame, 3 * framesEach, 'the timeline ends where it did');
@@ -231,40 +300,94 @@ test('TrackQueue: a manifest and a playlist that differ play what pairs (silence
   const es = entries(4, dir); // t0..t3 on lines 2..5
   const m = async (e: PlaylistEntry) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: 1000 });
   // Built from t0, t1, t2, t3; this device's playlist lost t1 (lines moved up) and gained a new t9.
-  const manifest: Manifest = { v: 1, sampleRate: RATE, channels: 2, totalFrames: 4000, entries: await Promise.all(es.map(m)) };
+  const manifest: Manifest = {
+    v: 1,
+    sampleRate: RATE,
+    channels: 2,
+    totalFrames: 4000,
+    entries: await Promise.all(es.map(m)),
+  };
   writeFileSync(join(dir, 't9.bin'), 'track 9');
-  const here: PlaylistEntry[] = [{ ...es[0]!, line: 2 }, { ...es[2]!, line: 3 }, { ...es[3]!, line: 4 }, { line: 5, raw: 't9.bin', path: join(dir, 't9.bin') }];
+  const here: PlaylistEntry[] = [
+    { ...es[0]!, line: 2 },
+    { ...es[2]!, line: 3 },
+    { ...es[3]!, line: 4 },
+    { line: 5, raw: 't9.bin', path: join(dir, 't9.bin') },
+  ];
   const problems: string[] = [];
-  const q = new TrackQueue(here, 'ffmpeg', fmt, 0, { onProblem: (p) => problems.push(p) },
-    async (_f, path, _fmt, opts) => synthPcm(es.findIndex((e) => e.path === path), 1000, opts), manifest);
-  t.deepEqual(q.mismatches.map((x) => [x.kind, x.path]), [['not-in-playlist', 't1.bin'], ['not-in-manifest', 't9.bin']]);
-  t.true(problems.some((p) => /t1\.bin.*not in the playlist: silence/.test(p)) && problems.some((p) => /t9\.bin.*not in the timeline manifest/.test(p)), problems.join('\n'));
+  const q = new TrackQueue(
+    here,
+    'ffmpeg',
+    fmt,
+    0,
+    { onProblem: (p) => problems.push(p) },
+    async (_f, path, _fmt, opts) =>
+      synthPcm(
+        es.findIndex((e) => e.path === path),
+        1000,
+        opts,
+      ),
+    manifest,
+  );
+  t.deepEqual(
+    q.mismatches.map((x) => [x.kind, x.path]),
+    [
+      ['not-in-playlist', 't1.bin'],
+      ['not-in-manifest', 't9.bin'],
+    ],
+  );
+  t.true(
+    problems.some((p) => /t1\.bin.*not in the playlist: silence/.test(p)) &&
+      problems.some((p) => /t9\.bin.*not in the timeline manifest/.test(p)),
+    problems.join('\n'),
+  );
   t.is(q.slotCount, 4);
   await q.prepare(0);
-  t.deepEqual(q.inRam.map((tr) => [tr.index, tr.silentBecause !== undefined]), [[0, false], [1, true], [2, false]],
-    'the track after a slot of silence is decoded up front, not when the silence begins');
+  t.deepEqual(
+    q.inRam.map((tr) => [tr.index, tr.silentBecause !== undefined]),
+    [
+      [0, false],
+      [1, true],
+      [2, false],
+    ],
+    'the track after a slot of silence is decoded up front, not when the silence begins',
+  );
   const heard = await playThrough(q, 4000);
   for (const [f, v] of heard) {
     const slot = Math.floor(f / 1000);
     t.is(v, slot === 1 ? 0 : sampleOf(slot, f - slot * 1000), `frame ${f}`);
   }
-  t.is(q.endFrame, 4000, 'the timeline is the manifest\'s');
+  t.is(q.endFrame, 4000, "the timeline is the manifest's");
 });
 
 test('TrackQueue: a slot skipped on every device (0 frames) is left out without a gap of its own', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
   const es = entries(3, dir);
-  const manifest: Manifest = { v: 1, sampleRate: RATE, channels: 2, totalFrames: 2000, entries: [
-    { line: es[0]!.line, path: es[0]!.raw, sha256: await sha256File(es[0]!.path), frames: 1000 },
-    { line: es[1]!.line, path: es[1]!.raw, sha256: '', frames: 0, skipped: 'undecodable when built' },
-    { line: es[2]!.line, path: es[2]!.raw, sha256: await sha256File(es[2]!.path), frames: 1000 },
-  ] };
+  const manifest: Manifest = {
+    v: 1,
+    sampleRate: RATE,
+    channels: 2,
+    totalFrames: 2000,
+    entries: [
+      { line: es[0]!.line, path: es[0]!.raw, sha256: await sha256File(es[0]!.path), frames: 1000 },
+      { line: es[1]!.line, path: es[1]!.raw, sha256: '', frames: 0, skipped: 'undecodable when built' },
+      { line: es[2]!.line, path: es[2]!.raw, sha256: await sha256File(es[2]!.path), frames: 1000 },
+    ],
+  };
   const decoded: number[] = [];
-  const q = new TrackQueue(es, 'ffmpeg', fmt, 50, { onProblem: () => {} }, async (_f, path, _fmt, opts) => {
-    const i = es.findIndex((e) => e.path === path);
-    decoded.push(i);
-    return synthPcm(i, 1000, opts);
-  }, manifest);
+  const q = new TrackQueue(
+    es,
+    'ffmpeg',
+    fmt,
+    50,
+    { onProblem: () => {} },
+    async (_f, path, _fmt, opts) => {
+      const i = es.findIndex((e) => e.path === path);
+      decoded.push(i);
+      return synthPcm(i, 1000, opts);
+    },
+    manifest,
+  );
   t.deepEqual(q.mismatches, []);
   const heard = await playThrough(q, 2100, 50);
   t.is(heard.get(1000), 0, 'the gap after track 0');
@@ -277,25 +400,61 @@ test('TrackQueue without a manifest: a missing file says this device is now off 
   const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
   const es = entries(3, dir);
   const problems: string[] = [];
-  const q = new TrackQueue(es, 'ffmpeg', fmt, 0, { onProblem: (p) => problems.push(p) }, async (_f, path, _fmt, opts) => {
-    const i = es.findIndex((e) => e.path === path);
-    if (i === 1) throw new Error('music file not found');
-    return synthPcm(i, 1000, opts);
-  });
+  const q = new TrackQueue(
+    es,
+    'ffmpeg',
+    fmt,
+    0,
+    { onProblem: (p) => problems.push(p) },
+    async (_f, path, _fmt, opts) => {
+      const i = es.findIndex((e) => e.path === path);
+      if (i === 1) throw new Error('music file not found');
+      return synthPcm(i, 1000, opts);
+    },
+  );
   const heard = await playThrough(q, 2000);
   t.is(heard.get(1000), sampleOf(2, 0), 'track 2 moved into the slot of track 1');
-  t.true(problems.some((p) => /line 3 \(t1\.bin\).*this device is now off the shared timeline.*jaudiosync timeline build/.test(p)), problems.join('\n'));
+  t.true(
+    problems.some((p) =>
+      /line 3 \(t1\.bin\).*this device is now off the shared timeline.*jaudiosync timeline build/.test(p),
+    ),
+    problems.join('\n'),
+  );
 });
 
 test('TrackQueue: a manifest built at another rate is scaled, said once, and still one fixed timeline', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
   const es = entries(2, dir);
-  const manifest: Manifest = { v: 1, sampleRate: 2 * RATE, channels: 2, totalFrames: 4000,
-    entries: await Promise.all(es.map(async (e) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: 2000 }))) };
+  const manifest: Manifest = {
+    v: 1,
+    sampleRate: 2 * RATE,
+    channels: 2,
+    totalFrames: 4000,
+    entries: await Promise.all(
+      es.map(async (e) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: 2000 })),
+    ),
+  };
   const problems: string[] = [];
-  const q = new TrackQueue(es, 'ffmpeg', fmt, 0, { onProblem: (p) => problems.push(p) },
-    async (_f, path, _fmt, opts) => synthPcm(es.findIndex((e) => e.path === path), 1000, opts), manifest);
-  t.is(problems.filter((p) => /manifest is for 2000 Hz, the output is 1000 Hz: its frame counts are scaled/.test(p)).length, 1, problems.join('\n'));
+  const q = new TrackQueue(
+    es,
+    'ffmpeg',
+    fmt,
+    0,
+    { onProblem: (p) => problems.push(p) },
+    async (_f, path, _fmt, opts) =>
+      synthPcm(
+        es.findIndex((e) => e.path === path),
+        1000,
+        opts,
+      ),
+    manifest,
+  );
+  t.is(
+    problems.filter((p) => /manifest is for 2000 Hz, the output is 1000 Hz: its frame counts are scaled/.test(p))
+      .length,
+    1,
+    problems.join('\n'),
+  );
   const heard = await playThrough(q, 2000);
   t.is(heard.get(1000), sampleOf(1, 0));
   t.is(q.endFrame, 2000);

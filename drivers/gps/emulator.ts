@@ -45,10 +45,12 @@ export function withLineNoise(text: string, rnd: () => number): string {
   if (rnd() < 0.5) {
     const i = 1 + Math.floor(rnd() * (text.length - 6));
     // Never the same character again: a hit must break the sentence, or a test counting hits lies.
-    const code = 33 + ((text.charCodeAt(i) - 33 + 1 + Math.floor(rnd() * 89)) % 90 + 90) % 90;
+    const code = 33 + ((((text.charCodeAt(i) - 33 + 1 + Math.floor(rnd() * 89)) % 90) + 90) % 90);
     return text.slice(0, i) + String.fromCharCode(code) + text.slice(i + 1);
   }
-  const junk = Array.from({ length: 8 + Math.floor(rnd() * 24) }, () => String.fromCharCode(Math.floor(rnd() * 256))).join('');
+  const junk = Array.from({ length: 8 + Math.floor(rnd() * 24) }, () =>
+    String.fromCharCode(Math.floor(rnd() * 256)),
+  ).join('');
   return junk + text;
 }
 
@@ -59,14 +61,14 @@ export function sentencesForSecond(utcSec: number, opts: NmeaEmulatorOptions = {
   const hms = `${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}.00`;
   const dmy = `${p2(d.getUTCDate())}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCFullYear() % 100)}`;
   const fix = !opts.noFix;
-  const sats = fix ? opts.satellites ?? 9 : 0;
+  const sats = fix ? (opts.satellites ?? 9) : 0;
   const bodies: Record<string, string> = {
     RMC: `${talker}RMC,${hms},${fix ? 'A' : 'V'},5230.1234,N,01324.5678,E,0.0,0.0,${dmy},,,${fix ? 'A' : 'N'}`,
     GGA: `${talker}GGA,${hms},5230.1234,N,01324.5678,E,${fix ? 1 : 0},${p2(sats)},0.9,34.0,M,44.0,M,,`,
     ZDA: `${talker}ZDA,${hms},${p2(d.getUTCDate())},${p2(d.getUTCMonth() + 1)},${d.getUTCFullYear()},00,00`,
     GSA: `${talker}GSA,A,${fix ? 3 : 1},${fix ? '05,12,15,18,20,24,25,29,31' : ',,,,,,,,'},,,,1.8,0.9,1.5`,
   };
-  const nsPerChar = 10 * 1e9 / (opts.baudRate ?? 9600); // 8N1: ten bits a character
+  const nsPerChar = (10 * 1e9) / (opts.baudRate ?? 9600); // 8N1: ten bits a character
   let atNs = (opts.latencyMs ?? 150) * 1e6;
   return (opts.sentences ?? ['RMC', 'GGA']).map((s) => {
     const text = sentence(bodies[s]!);

@@ -80,19 +80,32 @@ export function parseNmeaLine(line: string, monoNs: bigint, opts: NmeaOptions = 
   const address = fields[0]!;
   const talker = address.slice(0, 2);
   const sentence = address.slice(2);
-  if (address.length !== 5 || !(TIME_TALKERS.has(talker) || SKY_TALKERS.has(talker))) return { kind: 'other', talker, sentence };
+  if (address.length !== 5 || !(TIME_TALKERS.has(talker) || SKY_TALKERS.has(talker)))
+    return { kind: 'other', talker, sentence };
   if (!TIME_TALKERS.has(talker) && sentence !== 'GSV' && sentence !== 'GSA') return { kind: 'other', talker, sentence };
   switch (sentence) {
-    case 'RMC': return rmc(fields, talker, monoNs, opts);
-    case 'ZDA': return zda(fields, talker, monoNs, opts);
-    case 'GGA': return gga(line, fields, talker, monoNs);
-    case 'GSV': return { kind: 'other', talker, sentence, sky: gsv(fields, talker, monoNs) };
-    case 'GSA': return { kind: 'other', talker, sentence, sky: gsa(fields, talker, monoNs) };
-    default: return { kind: 'other', talker, sentence };
+    case 'RMC':
+      return rmc(fields, talker, monoNs, opts);
+    case 'ZDA':
+      return zda(fields, talker, monoNs, opts);
+    case 'GGA':
+      return gga(line, fields, talker, monoNs);
+    case 'GSV':
+      return { kind: 'other', talker, sentence, sky: gsv(fields, talker, monoNs) };
+    case 'GSA':
+      return { kind: 'other', talker, sentence, sky: gsa(fields, talker, monoNs) };
+    default:
+      return { kind: 'other', talker, sentence };
   }
 }
 
-function invalid(sentence: TimeSentence, talker: string, monoNs: bigint, reason: string, utcNs: bigint | null = null): NmeaResult {
+function invalid(
+  sentence: TimeSentence,
+  talker: string,
+  monoNs: bigint,
+  reason: string,
+  utcNs: bigint | null = null,
+): NmeaResult {
   return { kind: 'fix', fix: { monoNs, utcNs, valid: false, reason, talker, sentence } };
 }
 
@@ -133,19 +146,37 @@ function dated(sentence: TimeSentence, talker: string, monoNs: bigint, utcNs: bi
   return { kind: 'fix', fix: { monoNs, utcNs, valid: true, talker, sentence } };
 }
 
-const QUALITY: Record<string, number> = { none: 0, fix: 1, delta: 2, pps: 3, rtk: 4, frtk: 5, estimated: 6, manual: 7, simulation: 8 };
+const QUALITY: Record<string, number> = {
+  none: 0,
+  fix: 1,
+  delta: 2,
+  pps: 3,
+  rtk: 4,
+  frtk: 5,
+  estimated: 6,
+  manual: 7,
+  simulation: 8,
+};
 
 function gga(line: string, f: string[], talker: string, monoNs: bigint): NmeaResult {
   const todNs = parseTimeOfDay(f[1] ?? '');
   try {
     const p = nmea.parseNmeaSentence(line.slice(line.lastIndexOf('$')).trim());
     if (p.sentenceId === 'GGA') {
-      return { kind: 'context', context: { monoNs, quality: QUALITY[p.fixType] ?? 0, satellites: p.satellitesInView, ...dop('hdop', f[8]) }, todNs };
+      return {
+        kind: 'context',
+        context: { monoNs, quality: QUALITY[p.fixType] ?? 0, satellites: p.satellitesInView, ...dop('hdop', f[8]) },
+        todNs,
+      };
     }
   } catch {
     // nmea-simple is stricter about empty fields than receivers are; fall back to the raw fields.
   }
-  return { kind: 'context', context: { monoNs, quality: Number(f[6]) || 0, satellites: Number(f[7]) || 0, ...dop('hdop', f[8]) }, todNs };
+  return {
+    kind: 'context',
+    context: { monoNs, quality: Number(f[6]) || 0, satellites: Number(f[7]) || 0, ...dop('hdop', f[8]) },
+    todNs,
+  };
 }
 
 /** A status older than this (s of the receiver's own time) says nothing about a ZDA. */
@@ -168,14 +199,24 @@ export class FixGate {
     if (r.kind !== 'fix') return r;
     const tod = r.fix.utcNs !== null ? ((r.fix.utcNs % DAY_NS) + DAY_NS) % DAY_NS : undefined;
     if (r.fix.sentence === 'RMC') {
-      if (tod !== undefined) this.status = { ok: r.fix.valid || r.fix.reason?.includes('rollover') === true, todNs: tod };
+      if (tod !== undefined)
+        this.status = { ok: r.fix.valid || r.fix.reason?.includes('rollover') === true, todNs: tod };
       return r;
     }
     if (r.fix.sentence === 'ZDA' && r.fix.valid) {
       const s = this.status;
       const fresh = s && tod !== undefined && absDiffTod(tod, s.todNs) <= FIX_STATUS_MAX_AGE_NS;
-      if (!s || !fresh) return { kind: 'fix', fix: { ...r.fix, valid: false, reason: 'ZDA without a fix status from RMC or GGA: the receiver may have no fix' } };
-      if (!s.ok) return { kind: 'fix', fix: { ...r.fix, valid: false, reason: 'no fix (ZDA while RMC/GGA report none)' } };
+      if (!s || !fresh)
+        return {
+          kind: 'fix',
+          fix: {
+            ...r.fix,
+            valid: false,
+            reason: 'ZDA without a fix status from RMC or GGA: the receiver may have no fix',
+          },
+        };
+      if (!s.ok)
+        return { kind: 'fix', fix: { ...r.fix, valid: false, reason: 'no fix (ZDA while RMC/GGA report none)' } };
     }
     return r;
   }
@@ -191,14 +232,48 @@ function absDiffTod(a: bigint, b: bigint): bigint {
 /** Talkers whose GSV/GSA we read beyond the time talkers: QZSS and NavIC. */
 const SKY_TALKERS = new Set(['GQ', 'GI']);
 /** NMEA 4.10 GSA system IDs, and the talker each constellation's GSV comes under. */
-const SYSTEM_BY_ID: Record<string, GnssSystem> = { 1: 'GPS', 2: 'GLONASS', 3: 'Galileo', 4: 'BeiDou', 5: 'QZSS', 6: 'NavIC' };
-const SYSTEM_BY_TALKER: Record<string, GnssSystem> = { GP: 'GPS', GL: 'GLONASS', GA: 'Galileo', GB: 'BeiDou', BD: 'BeiDou', GQ: 'QZSS', GI: 'NavIC' };
+const SYSTEM_BY_ID: Record<string, GnssSystem> = {
+  1: 'GPS',
+  2: 'GLONASS',
+  3: 'Galileo',
+  4: 'BeiDou',
+  5: 'QZSS',
+  6: 'NavIC',
+};
+const SYSTEM_BY_TALKER: Record<string, GnssSystem> = {
+  GP: 'GPS',
+  GL: 'GLONASS',
+  GA: 'Galileo',
+  GB: 'BeiDou',
+  BD: 'BeiDou',
+  GQ: 'QZSS',
+  GI: 'NavIC',
+};
 /** DOP values receivers send when they have none. */
 const DOP_UNKNOWN = 99;
 
 export type SkyPart =
-  | { type: 'GSV'; talker: string; monoNs: bigint; total: number; index: number; inView: number; signalId?: string; satellites: Array<Omit<SatelliteInView, 'used'>> }
-  | { type: 'GSA'; talker: string; monoNs: bigint; mode?: 1 | 2 | 3; system?: GnssSystem; prns: number[]; pdop?: number; hdop?: number; vdop?: number };
+  | {
+      type: 'GSV';
+      talker: string;
+      monoNs: bigint;
+      total: number;
+      index: number;
+      inView: number;
+      signalId?: string;
+      satellites: Array<Omit<SatelliteInView, 'used'>>;
+    }
+  | {
+      type: 'GSA';
+      talker: string;
+      monoNs: bigint;
+      mode?: 1 | 2 | 3;
+      system?: GnssSystem;
+      prns: number[];
+      pdop?: number;
+      hdop?: number;
+      vdop?: number;
+    };
 
 /**
  * The constellation of a PRN and its number within it: the NMEA 4.10 system ID or the talker where
@@ -210,9 +285,17 @@ function satelliteOf(prn: number, talker: string, explicit?: GnssSystem): { syst
   const base = explicit ?? SYSTEM_BY_TALKER[talker];
   if (prn >= 401 && prn <= 463) return { system: 'BeiDou', prn: prn - 400 };
   if (prn >= 301 && prn <= 336) return { system: 'Galileo', prn: prn - 300 };
-  if (prn >= 201 && prn <= 263 && (base === 'BeiDou' || base === 'GPS' || base === undefined)) return { system: 'BeiDou', prn: prn - 200 };
+  if (prn >= 201 && prn <= 263 && (base === 'BeiDou' || base === 'GPS' || base === undefined))
+    return { system: 'BeiDou', prn: prn - 200 };
   if (base !== 'GPS' && base !== undefined) return { system: base, prn };
-  const system: GnssSystem = prn >= 65 && prn <= 96 ? 'GLONASS' : (prn >= 33 && prn <= 64) || (prn >= 120 && prn <= 158) ? 'SBAS' : prn >= 193 && prn <= 199 ? 'QZSS' : 'GPS';
+  const system: GnssSystem =
+    prn >= 65 && prn <= 96
+      ? 'GLONASS'
+      : (prn >= 33 && prn <= 64) || (prn >= 120 && prn <= 158)
+        ? 'SBAS'
+        : prn >= 193 && prn <= 199
+          ? 'QZSS'
+          : 'GPS';
   return { system, prn };
 }
 
@@ -231,7 +314,9 @@ function dop(name: 'hdop' | 'pdop' | 'vdop', field: string | undefined): Partial
 }
 
 function gsv(f: string[], talker: string, monoNs: bigint): SkyPart | undefined {
-  const total = num(f[1]), index = num(f[2]), inView = num(f[3]);
+  const total = num(f[1]),
+    index = num(f[2]),
+    inView = num(f[3]);
   if (!total || !index || index > total || inView === undefined) return undefined;
   // Four fields per satellite after the header; NMEA 4.10 appends a signal ID.
   const body = f.slice(4);
@@ -240,8 +325,15 @@ function gsv(f: string[], talker: string, monoNs: bigint): SkyPart | undefined {
   for (let i = 0; i < body.length; i += 4) {
     const prn = num(body[i]);
     if (!prn) continue;
-    const el = num(body[i + 1]), az = num(body[i + 2]), snr = num(body[i + 3]);
-    satellites.push({ ...satelliteOf(prn, talker), ...(el !== undefined ? { elevationDeg: el } : {}), ...(az !== undefined ? { azimuthDeg: az } : {}), ...(snr !== undefined ? { snrDbHz: snr } : {}) });
+    const el = num(body[i + 1]),
+      az = num(body[i + 2]),
+      snr = num(body[i + 3]);
+    satellites.push({
+      ...satelliteOf(prn, talker),
+      ...(el !== undefined ? { elevationDeg: el } : {}),
+      ...(az !== undefined ? { azimuthDeg: az } : {}),
+      ...(snr !== undefined ? { snrDbHz: snr } : {}),
+    });
   }
   return { type: 'GSV', talker, monoNs, total, index, inView, ...(signalId ? { signalId } : {}), satellites };
 }
@@ -253,10 +345,20 @@ function gsa(f: string[], talker: string, monoNs: bigint): SkyPart | undefined {
   if (end < 3) return undefined;
   const m = num(f[2]);
   const system = withSystem ? SYSTEM_BY_ID[f[18]!] : undefined;
-  const prns = f.slice(3, end).map(num).filter((p): p is number => p !== undefined && p > 0);
+  const prns = f
+    .slice(3, end)
+    .map(num)
+    .filter((p): p is number => p !== undefined && p > 0);
   return {
-    type: 'GSA', talker, monoNs, ...(m === 1 || m === 2 || m === 3 ? { mode: m } : {}), ...(system ? { system } : {}), prns,
-    ...dop('pdop', f[end]), ...dop('hdop', f[end + 1]), ...dop('vdop', f[end + 2]),
+    type: 'GSA',
+    talker,
+    monoNs,
+    ...(m === 1 || m === 2 || m === 3 ? { mode: m } : {}),
+    ...(system ? { system } : {}),
+    prns,
+    ...dop('pdop', f[end]),
+    ...dop('hdop', f[end + 1]),
+    ...dop('vdop', f[end + 2]),
   };
 }
 
@@ -265,7 +367,14 @@ export const SKY_STALE_NS = 15_000_000_000n;
 const FIX_MODE: Record<1 | 2 | 3, FixMode> = { 1: 'no fix', 2: '2D', 3: '3D' };
 
 /** What a GSA burst said: the satellites used (by system and PRN), the fix mode, DOP; when (mono ns). */
-interface GsaState { keys: Set<string>; mode?: 1 | 2 | 3; pdop?: number; hdop?: number; vdop?: number; monoNs: bigint }
+interface GsaState {
+  keys: Set<string>;
+  mode?: 1 | 2 | 3;
+  pdop?: number;
+  hdop?: number;
+  vdop?: number;
+  monoNs: bigint;
+}
 
 /**
  * Assembles the sky as gpsd does: a GSV block (every constellation's multi-part cycle, ended by the
@@ -339,7 +448,12 @@ export class SkyView {
         const k = keyOf(s.system, s.prn);
         const had = byKey.get(k);
         // The same satellite on two signals (L1, L5): keep the stronger.
-        if (!had || (s.snrDbHz ?? -1) > (had.snrDbHz ?? -1)) byKey.set(k, { ...had, ...s, ...(had?.snrDbHz !== undefined && s.snrDbHz === undefined ? { snrDbHz: had.snrDbHz } : {}) });
+        if (!had || (s.snrDbHz ?? -1) > (had.snrDbHz ?? -1))
+          byKey.set(k, {
+            ...had,
+            ...s,
+            ...(had?.snrDbHz !== undefined && s.snrDbHz === undefined ? { snrDbHz: had.snrDbHz } : {}),
+          });
       }
     }
     this.inView = [...byKey.values()];
@@ -372,8 +486,15 @@ export class SkyView {
   /** Forgets what the receiver stopped sending (SKY_STALE_NS); replays at mono 0 never expire. */
   private expire(nowNs: bigint): boolean {
     let changed = false;
-    if (this.gsvMonoNs !== undefined && nowNs - this.gsvMonoNs > SKY_STALE_NS) { this.inView = undefined; this.gsvMonoNs = undefined; changed = true; }
-    if (this.gsaState && nowNs - this.gsaState.monoNs > SKY_STALE_NS) { this.gsaState = undefined; changed = true; }
+    if (this.gsvMonoNs !== undefined && nowNs - this.gsvMonoNs > SKY_STALE_NS) {
+      this.inView = undefined;
+      this.gsvMonoNs = undefined;
+      changed = true;
+    }
+    if (this.gsaState && nowNs - this.gsaState.monoNs > SKY_STALE_NS) {
+      this.gsaState = undefined;
+      changed = true;
+    }
     return changed;
   }
 
@@ -384,13 +505,21 @@ export class SkyView {
     // when that GSV is as new as the GSA: an older one says nothing of the satellites used now.
     const sameEpoch = this.gsvSeq > this.gsaSeq;
     const untracked = (s: Omit<SatelliteInView, 'used'>) => sameEpoch && s.snrDbHz === undefined;
-    const satellites: SatelliteInView[] = (this.inView ?? []).map((s) => ({ ...s, used: !untracked(s) && (used?.has(keyOf(s.system, s.prn)) ?? false) }));
-    const untrackedListed = used ? (this.inView ?? []).filter((s) => untracked(s) && used.has(keyOf(s.system, s.prn))).length : 0;
-    const fixMode: FixMode | undefined = g?.mode !== undefined ? FIX_MODE[g.mode] : this.gga ? (this.gga.quality > 0 ? 'fix' : 'no fix') : undefined;
+    const satellites: SatelliteInView[] = (this.inView ?? []).map((s) => ({
+      ...s,
+      used: !untracked(s) && (used?.has(keyOf(s.system, s.prn)) ?? false),
+    }));
+    const untrackedListed = used
+      ? (this.inView ?? []).filter((s) => untracked(s) && used.has(keyOf(s.system, s.prn))).length
+      : 0;
+    const fixMode: FixMode | undefined =
+      g?.mode !== undefined ? FIX_MODE[g.mode] : this.gga ? (this.gga.quality > 0 ? 'fix' : 'no fix') : undefined;
     const hdop = g?.hdop ?? this.gga?.hdop;
     return {
       ...(fixMode ? { fixMode } : {}),
-      ...(hdop !== undefined ? { hdop } : {}), ...(g?.pdop !== undefined ? { pdop: g.pdop } : {}), ...(g?.vdop !== undefined ? { vdop: g.vdop } : {}),
+      ...(hdop !== undefined ? { hdop } : {}),
+      ...(g?.pdop !== undefined ? { pdop: g.pdop } : {}),
+      ...(g?.vdop !== undefined ? { vdop: g.vdop } : {}),
       ...(this.inView ? { inView: this.inView.length } : {}),
       ...(used ? { used: used.size - untrackedListed } : this.gga ? { used: this.gga.satellites } : {}),
       satellites,

@@ -32,10 +32,13 @@ export function parseLenientDateMs(s: string): number | undefined {
   const v = s.trim().toLowerCase();
   let y: number, m: number, d: number;
   let r: RegExpExecArray | null;
-  if ((r = /^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:$|[t\s])/.exec(v))) [y, m, d] = [Number(r[1]), Number(r[2]), Number(r[3])];
+  if ((r = /^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:$|[t\s])/.exec(v)))
+    [y, m, d] = [Number(r[1]), Number(r[2]), Number(r[3])];
   else if ((r = /^(\d{4})(\d{2})(\d{2})(?:$|[t\s])/.exec(v))) [y, m, d] = [Number(r[1]), Number(r[2]), Number(r[3])];
-  else if ((r = /^(\d{1,2})\s+([a-z]{3})[a-z]*\.?,?\s+(\d{4})(?:$|\s)/.exec(v))) [y, m, d] = [Number(r[3]), MONTHS.indexOf(r[2]!) + 1, Number(r[1])];
-  else if ((r = /^([a-z]{3})[a-z]*\.?\s+(\d{1,2}),?\s+(\d{4})(?:$|\s)/.exec(v))) [y, m, d] = [Number(r[3]), MONTHS.indexOf(r[1]!) + 1, Number(r[2])];
+  else if ((r = /^(\d{1,2})\s+([a-z]{3})[a-z]*\.?,?\s+(\d{4})(?:$|\s)/.exec(v)))
+    [y, m, d] = [Number(r[3]), MONTHS.indexOf(r[2]!) + 1, Number(r[1])];
+  else if ((r = /^([a-z]{3})[a-z]*\.?\s+(\d{1,2}),?\s+(\d{4})(?:$|\s)/.exec(v)))
+    [y, m, d] = [Number(r[3]), MONTHS.indexOf(r[1]!) + 1, Number(r[2])];
   else return undefined;
   if (m < 1 || m > 12 || d < 1) return undefined;
   const ms = Date.UTC(y, m - 1, d);
@@ -48,7 +51,10 @@ export function captureDate(text: string): { utcNs?: bigint; problem?: string } 
   const m = /^#\s*Date\s*[:=]\s*(.*)$/im.exec(text);
   if (!m) return {};
   const ms = parseLenientDateMs(m[1]!);
-  return ms === undefined ? { problem: `the capture's "# Date:" header "${m[1]!.trim()}" is not a date (write e.g. 2019-03-14): no week-rollover floor from it` }
+  return ms === undefined
+    ? {
+        problem: `the capture's "# Date:" header "${m[1]!.trim()}" is not a date (write e.g. 2019-03-14): no week-rollover floor from it`,
+      }
     : { utcNs: BigInt(ms) * 1_000_000n };
 }
 
@@ -57,7 +63,10 @@ export function captureDateNs(text: string): bigint | undefined {
   return captureDate(text).utcNs;
 }
 
-export function replayCapture(text: string, opts: NmeaOptions = {}): { fixes: ReplayedFix[]; stats: ReplayStats; floorUtcNs?: bigint; problem?: string } {
+export function replayCapture(
+  text: string,
+  opts: NmeaOptions = {},
+): { fixes: ReplayedFix[]; stats: ReplayStats; floorUtcNs?: bigint; problem?: string } {
   const header = opts.floorUtcNs === undefined ? captureDate(text) : {};
   const floorUtcNs = opts.floorUtcNs ?? header.utcNs;
   const gate = new FixGate();
@@ -69,11 +78,22 @@ export function replayCapture(text: string, opts: NmeaOptions = {}): { fixes: Re
     if (line.startsWith('#')) return;
     const r = gate.pass(parseNmeaLine(line, 0n, { ...opts, floorUtcNs }));
     switch (r.kind) {
-      case 'garbage': if (line.trim()) stats.garbage++; return;
-      case 'bad-checksum': stats.badChecksum++; return;
-      case 'context': stats.sentences++; satellites = r.context.satellites; return;
-      case 'other': stats.sentences++; return;
-      case 'fix': stats.sentences++; fixes.push({ ...r.fix, line: i + 1, satellites });
+      case 'garbage':
+        if (line.trim()) stats.garbage++;
+        return;
+      case 'bad-checksum':
+        stats.badChecksum++;
+        return;
+      case 'context':
+        stats.sentences++;
+        satellites = r.context.satellites;
+        return;
+      case 'other':
+        stats.sentences++;
+        return;
+      case 'fix':
+        stats.sentences++;
+        fixes.push({ ...r.fix, line: i + 1, satellites });
     }
   });
   return { fixes, stats, floorUtcNs, ...(header.problem ? { problem: header.problem } : {}) };

@@ -27,7 +27,10 @@ export interface SerialGpsOptions extends NmeaOptions {
 /** Reopen delays grow from 0.5 s to this cap: a replugged GPS is found within seconds. */
 const MAX_REOPEN_DELAY_MS = 8_000;
 const FIRST_REOPEN_DELAY_MS = 500;
-/** An open port with no byte for this long is reopened: NMEA comes every second, fix or not; long enough that a receiver restarting itself is not interrupted. */
+/**
+ * An open port with no byte for this long is reopened: NMEA comes every second, fix or not; long enough that a receiver
+ * restarting itself is not interrupted.
+ */
 export const SILENT_REOPEN_MS = 10_000;
 
 export class SerialGps {
@@ -44,7 +47,10 @@ export class SerialGps {
   /** Fix mode, satellites and DOP from GSA/GSV/GGA, handed up through sink.onSky. */
   readonly sky = new SkyView();
 
-  constructor(private readonly opts: SerialGpsOptions, private readonly sink: GpsSink) {}
+  constructor(
+    private readonly opts: SerialGpsOptions,
+    private readonly sink: GpsSink,
+  ) {}
 
   /** Opens the port; resolves once it is open (or rejects with a message naming the port). */
   async open(): Promise<void> {
@@ -54,11 +60,20 @@ export class SerialGps {
   private tryOpen(): Promise<void> {
     return new Promise((resolve, reject) => {
       // SerialPort takes a binding in place of its own (its options type just does not say so).
-      const options = { path: this.opts.path, baudRate: this.opts.baudRate, autoOpen: false, ...(this.opts.binding ? { binding: this.opts.binding } : {}) };
+      const options = {
+        path: this.opts.path,
+        baudRate: this.opts.baudRate,
+        autoOpen: false,
+        ...(this.opts.binding ? { binding: this.opts.binding } : {}),
+      };
       const port = new SerialPort(options as ConstructorParameters<typeof SerialPort>[0]);
       port.open((err) => {
         if (err) {
-          reject(new Error(`GPS serial port ${this.opts.path}: ${err.message}. Is the GPS plugged in, the UART enabled (enable_uart=1) and the serial console off?`));
+          reject(
+            new Error(
+              `GPS serial port ${this.opts.path}: ${err.message}. Is the GPS plugged in, the UART enabled (enable_uart=1) and the serial console off?`,
+            ),
+          );
           return;
         }
         this.attach(port);
@@ -92,11 +107,24 @@ export class SerialGps {
     const sky = this.sky.pass(r);
     if (sky) this.sink.onSky?.(sky);
     switch (r.kind) {
-      case 'garbage': this.counters.garbage++; return;
-      case 'bad-checksum': this.counters.badChecksum++; return;
-      case 'other': this.counters.sentences++; this.counters.unsupported++; return;
-      case 'context': this.counters.sentences++; this.sink.onContext?.(r.context); return;
-      case 'fix': this.counters.sentences++; this.sink.onFix(r.fix); return;
+      case 'garbage':
+        this.counters.garbage++;
+        return;
+      case 'bad-checksum':
+        this.counters.badChecksum++;
+        return;
+      case 'other':
+        this.counters.sentences++;
+        this.counters.unsupported++;
+        return;
+      case 'context':
+        this.counters.sentences++;
+        this.sink.onContext?.(r.context);
+        return;
+      case 'fix':
+        this.counters.sentences++;
+        this.sink.onFix(r.fix);
+        return;
     }
   }
 

@@ -32,7 +32,9 @@ export type GnssSystem = 'GPS' | 'SBAS' | 'GLONASS' | 'Galileo' | 'BeiDou' | 'QZ
 /** One satellite from GSV, as cgps/gpsmon list them. */
 export interface SatelliteInView {
   system: GnssSystem;
-  /** The PRN as the receiver sends it (NMEA numbering: GLONASS 65-96 on old receivers, 1-based per system on NMEA 4.10). */
+  /**
+   * The PRN as the receiver sends it (NMEA numbering: GLONASS 65-96 on old receivers, 1-based per system on NMEA 4.10).
+   */
   prn: number;
   elevationDeg?: number;
   azimuthDeg?: number;

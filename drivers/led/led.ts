@@ -11,7 +11,10 @@ export interface LedOutput {
 }
 
 /** The part of onoff's Gpio an LED needs. */
-interface OnoffOut { writeSync(v: 0 | 1): void; unexport(): void }
+interface OnoffOut {
+  writeSync(v: 0 | 1): void;
+  unexport(): void;
+}
 
 export async function openGpioLed(bcmPin: number, sysfsRoot?: string): Promise<LedOutput> {
   const n = sysfsGpioNumber(bcmPin, sysfsRoot);
@@ -20,7 +23,9 @@ export async function openGpioLed(bcmPin: number, sysfsRoot?: string): Promise<L
   try {
     gpio = new Gpio(n, 'out');
   } catch (e) {
-    throw new Error(`cannot drive the status LED on GPIO${bcmPin} (sysfs ${n}): ${(e as Error).message}. Is the user in the gpio group?`);
+    throw new Error(
+      `cannot drive the status LED on GPIO${bcmPin} (sysfs ${n}): ${(e as Error).message}. Is the user in the gpio group?`,
+    );
   }
   return { set: (on) => gpio.writeSync(on ? 1 : 0), close: () => gpio.unexport() };
 }

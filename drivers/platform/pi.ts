@@ -9,7 +9,11 @@ import { basename, join } from 'node:path';
  */
 
 const read = (p: string): string | undefined => {
-  try { return readFileSync(p, 'latin1'); } catch { return undefined; }
+  try {
+    return readFileSync(p, 'latin1');
+  } catch {
+    return undefined;
+  }
 };
 
 /** The board, e.g. "Raspberry Pi 4 Model B Rev 1.4" (device tree; NUL-terminated there). */
@@ -21,7 +25,12 @@ export function piModel(root = ''): string | undefined {
 
 export const isRaspberryPi = (model: string | undefined): boolean => Boolean(model?.startsWith('Raspberry Pi'));
 
-export interface GpioChip { name: string; base: number; label: string; ngpio: number }
+export interface GpioChip {
+  name: string;
+  base: number;
+  label: string;
+  ngpio: number;
+}
 
 /** The sysfs GPIO chips (gpiochipN with its base, label and line count). */
 export function gpioChips(root = ''): GpioChip[] {
@@ -31,9 +40,14 @@ export function gpioChips(root = ''): GpioChip[] {
 /** The chips in a sysfs GPIO class folder. */
 export function readGpioChips(dir: string): GpioChip[] {
   let names: string[];
-  try { names = readdirSync(dir).filter((d) => d.startsWith('gpiochip')); } catch { return []; }
+  try {
+    names = readdirSync(dir).filter((d) => d.startsWith('gpiochip'));
+  } catch {
+    return [];
+  }
   return names.flatMap((name) => {
-    const base = Number(read(join(dir, name, 'base'))), ngpio = Number(read(join(dir, name, 'ngpio')));
+    const base = Number(read(join(dir, name, 'base'))),
+      ngpio = Number(read(join(dir, name, 'ngpio')));
     const label = read(join(dir, name, 'label'))?.trim() ?? '';
     return Number.isInteger(base) && Number.isInteger(ngpio) ? [{ name, base, label, ngpio }] : [];
   });
@@ -82,7 +96,13 @@ export interface PpsDevice {
 export function ppsDevices(root = ''): PpsDevice[] {
   const dir = join(root, 'sys/class/pps');
   let names: string[];
-  try { names = readdirSync(dir).filter((d) => /^pps\d+$/.test(d)).sort(); } catch { return []; }
+  try {
+    names = readdirSync(dir)
+      .filter((d) => /^pps\d+$/.test(d))
+      .sort();
+  } catch {
+    return [];
+  }
   return names.map((name) => {
     const source = read(join(dir, name, 'name'))?.trim() ?? '';
     const m = /^pps@([0-9a-f]+)\b/i.exec(source);
@@ -115,17 +135,32 @@ export function alsaPlaybackPcms(root = ''): AlsaPcm[] {
   for (let i = 0; i < lines.length; i++) {
     const m = /^\s*(\d+)\s+\[([^\]]+?)\s*\]:\s+(\S+)\s+-\s+(.*)$/.exec(lines[i]!);
     if (!m) continue;
-    const card = Number(m[1]), cardId = m[2]!, driver = m[3]!, shortName = m[4]!.trim();
+    const card = Number(m[1]),
+      cardId = m[2]!,
+      driver = m[3]!,
+      shortName = m[4]!.trim();
     const longName = lines[i + 1]?.trim() ?? shortName;
     const cardDir = join(root, 'proc/asound', `card${card}`);
     let pcms: string[] = [];
-    try { pcms = readdirSync(cardDir).filter((d) => /^pcm\d+p$/.test(d)).sort(); } catch { /* no PCM list */ }
+    try {
+      pcms = readdirSync(cardDir)
+        .filter((d) => /^pcm\d+p$/.test(d))
+        .sort();
+    } catch {
+      /* no PCM list */
+    }
     for (const p of pcms) {
       const device = Number(/\d+/.exec(p)![0]);
       const pcmId = /^id:\s*(.*)$/m.exec(read(join(cardDir, p, 'info')) ?? '')?.[1]?.trim() ?? '';
       out.push({
-        card, cardId, device, driver, longName, kind: cardKind(driver, shortName, longName),
-        alsaName: `hw:CARD=${cardId},DEV=${device}`, rtaudioName: `${shortName} (${pcmId})`,
+        card,
+        cardId,
+        device,
+        driver,
+        longName,
+        kind: cardKind(driver, shortName, longName),
+        alsaName: `hw:CARD=${cardId},DEV=${device}`,
+        rtaudioName: `${shortName} (${pcmId})`,
       });
     }
   }
@@ -136,7 +171,10 @@ function cardKind(driver: string, shortName: string, longName: string): CardKind
   if (driver === 'USB-Audio') return 'usb';
   if (/headpho/i.test(driver) || /Headphones/.test(shortName)) return 'onboard-headphones';
   if (/hdmi/i.test(driver + shortName)) return 'hdmi';
-  if (/^snd_rpi_|simple-card|audio-graph|hifiberry|iqaudio|justboom|allo/i.test(shortName + ' ' + longName + ' ' + driver)) return 'i2s-hat';
+  if (
+    /^snd_rpi_|simple-card|audio-graph|hifiberry|iqaudio|justboom|allo/i.test(shortName + ' ' + longName + ' ' + driver)
+  )
+    return 'i2s-hat';
   return 'other';
 }
 
@@ -161,4 +199,3 @@ export function platformSummary(root = ''): { model?: string; isPi: boolean; ker
   const model = piModel(root);
   return { model, isPi: isRaspberryPi(model), kernel: kernelRelease(root) };
 }
-

@@ -27,10 +27,18 @@ const MIN_EDGE_SPACING_NS = 500_000_000n;
  * Pi 5's RP1 chip sits above the SoC's own: see headerGpioChip). Throws naming sysfs when no chip fits.
  */
 export function sysfsGpioNumber(bcmPin: number, sysfsGpioRoot = '/sys/class/gpio'): number {
-  if (!existsSync(sysfsGpioRoot)) throw new Error(`cannot read GPIO chips in ${sysfsGpioRoot}: it does not exist. Is this a Raspberry Pi with sysfs GPIO?`);
+  if (!existsSync(sysfsGpioRoot))
+    throw new Error(
+      `cannot read GPIO chips in ${sysfsGpioRoot}: it does not exist. Is this a Raspberry Pi with sysfs GPIO?`,
+    );
   const chips = readGpioChips(sysfsGpioRoot);
   const chip = headerGpioChip(chips, bcmPin);
-  if (!chip) throw new Error(chips.length ? `no GPIO chip in ${sysfsGpioRoot} has a pin ${bcmPin}` : `cannot read GPIO chips in ${sysfsGpioRoot}: none there. Is this a Raspberry Pi with sysfs GPIO?`);
+  if (!chip)
+    throw new Error(
+      chips.length
+        ? `no GPIO chip in ${sysfsGpioRoot} has a pin ${bcmPin}`
+        : `cannot read GPIO chips in ${sysfsGpioRoot}: none there. Is this a Raspberry Pi with sysfs GPIO?`,
+    );
   return chip.base + bcmPin;
 }
 
@@ -50,7 +58,10 @@ export class GpioPps {
   pulses = 0;
   bounces = 0;
 
-  constructor(private readonly opts: GpioPpsOptions, private readonly sink: PpsSink) {}
+  constructor(
+    private readonly opts: GpioPpsOptions,
+    private readonly sink: PpsSink,
+  ) {}
 
   start(): void {
     const n = sysfsGpioNumber(this.opts.bcmPin, this.opts.sysfsGpioRoot);
@@ -58,13 +69,19 @@ export class GpioPps {
     this.gpio.watch((err) => {
       const monoNs = this.opts.nowNs(); // first: every statement before it is latency
       if (this.gpio === undefined) return; // stopped: an edge already queued is not reported
-      if (err) { this.sink.onStatus?.(`PPS on GPIO${this.opts.bcmPin}: ${err.message}`); return; }
+      if (err) {
+        this.sink.onStatus?.(`PPS on GPIO${this.opts.bcmPin}: ${err.message}`);
+        return;
+      }
       this.onEdge(monoNs);
     });
   }
 
   private onEdge(monoNs: bigint): void {
-    if (this.lastNs !== undefined && monoNs - this.lastNs < MIN_EDGE_SPACING_NS) { this.bounces++; return; }
+    if (this.lastNs !== undefined && monoNs - this.lastNs < MIN_EDGE_SPACING_NS) {
+      this.bounces++;
+      return;
+    }
     const missed = this.lastNs === undefined ? 0 : Math.max(0, Math.round(Number(monoNs - this.lastNs) / 1e9) - 1);
     this.lastNs = monoNs;
     this.seq += 1 + missed;
@@ -88,9 +105,18 @@ export async function onoffFactory(): Promise<GpioFactory> {
 export class FakeGpio implements GpioLike {
   private cb?: (err: Error | null | undefined, value: number) => void;
   unexported = false;
-  constructor(readonly sysfsNumber: number, readonly edge: 'rising' | 'falling') {}
-  watch(cb: (err: Error | null | undefined, value: number) => void): void { this.cb = cb; }
-  unexport(): void { this.unexported = true; }
+  constructor(
+    readonly sysfsNumber: number,
+    readonly edge: 'rising' | 'falling',
+  ) {}
+  watch(cb: (err: Error | null | undefined, value: number) => void): void {
+    this.cb = cb;
+  }
+  unexport(): void {
+    this.unexported = true;
+  }
   /** Delivers an edge (the caller's clock decides when "now" is). */
-  fire(err?: Error): void { this.cb?.(err ?? null, this.edge === 'rising' ? 1 : 0); }
+  fire(err?: Error): void {
+    this.cb?.(err ?? null, this.edge === 'rising' ? 1 : 0);
+  }
 }

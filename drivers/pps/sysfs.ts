@@ -43,7 +43,8 @@ export const PPS_FROZEN_AFTER_NS = 3_000_000_000n;
 
 /** What to do about a PPS file that cannot be read, by error code. */
 export function ppsReadHint(code: string | undefined, path: string): string {
-  if (code === 'ENOENT' || code === 'ENODEV') return 'Is dtoverlay=pps-gpio,gpiopin=18 in /boot/firmware/config.txt (and the Pi rebooted since)?';
+  if (code === 'ENOENT' || code === 'ENODEV')
+    return 'Is dtoverlay=pps-gpio,gpiopin=18 in /boot/firmware/config.txt (and the Pi rebooted since)?';
   if (code === 'EACCES' || code === 'EPERM') {
     return `The device is there but this user may not read it: give the user running jaudiosync read access through a group (ls -l ${path}; a udev rule such as SUBSYSTEM=="pps", GROUP="dialout", MODE="0640", and the user in that group).`;
   }
@@ -71,7 +72,10 @@ export class SysfsPps {
   pulses = 0;
   missed = 0;
 
-  constructor(private readonly opts: SysfsPpsOptions, private readonly sink: PpsSink) {}
+  constructor(
+    private readonly opts: SysfsPpsOptions,
+    private readonly sink: PpsSink,
+  ) {}
 
   /** What is wrong with the device now, if anything (for status). */
   get fault(): string | undefined {
@@ -109,14 +113,21 @@ export class SysfsPps {
         text = await readFile(this.opts.path, 'latin1');
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        return this.setFault('unreadable', `PPS device ${this.opts.path} cannot be read (${(e as Error).message}). ${ppsReadHint(code, this.opts.path)}`);
+        return this.setFault(
+          'unreadable',
+          `PPS device ${this.opts.path} cannot be read (${(e as Error).message}). ${ppsReadHint(code, this.opts.path)}`,
+        );
       }
       const a = parseAssert(text);
       if (!a && !NO_PULSE_YET.test(text)) {
         const shown = JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text.trim());
-        return this.setFault('garbage', `PPS device ${this.opts.path} reads ${shown}, not "SECONDS.NANOSECONDS#SEQUENCE": ${ppsReadHint(undefined, this.opts.path)} Ignored until it does`);
+        return this.setFault(
+          'garbage',
+          `PPS device ${this.opts.path} reads ${shown}, not "SECONDS.NANOSECONDS#SEQUENCE": ${ppsReadHint(undefined, this.opts.path)} Ignored until it does`,
+        );
       }
-      if (!a || a.realtimeNs === 0n || a.seq === this.lastSeq) return this.checkFrozen(); // no pulse yet, or the same one
+      // no pulse yet, or the same one
+      if (!a || a.realtimeNs === 0n || a.seq === this.lastSeq) return this.checkFrozen();
       const missed = this.lastSeq === undefined ? 0 : Math.max(0, a.seq - this.lastSeq - 1);
       this.lastSeq = a.seq;
       this.lastNewNs = this.nowNs();
@@ -124,7 +135,14 @@ export class SysfsPps {
       this.missed += missed;
       this.setFault(undefined);
       const { monoNs, errorNs } = this.opts.converter.toMono(a.realtimeNs);
-      this.sink.addPulse({ monoNs, realtimeNs: a.realtimeNs, seq: a.seq, missed, errorNs: errorNs + KERNEL_PPS_ERROR_NS, via: 'kernel' });
+      this.sink.addPulse({
+        monoNs,
+        realtimeNs: a.realtimeNs,
+        seq: a.seq,
+        missed,
+        errorNs: errorNs + KERNEL_PPS_ERROR_NS,
+        via: 'kernel',
+      });
     } finally {
       this.reading = false;
     }
@@ -133,13 +151,16 @@ export class SysfsPps {
   /** Readable, well-formed, and still the same pulse: past PPS_FROZEN_AFTER_NS that is a fault. */
   private checkFrozen(): void {
     if (this._fault && this._fault.kind !== 'frozen') this.setFault(undefined); // readable and sane again
-    const since = this.lastNewNs ??= this.nowNs();
+    const since = (this.lastNewNs ??= this.nowNs());
     const silentNs = this.nowNs() - since;
     if (silentNs < PPS_FROZEN_AFTER_NS || this._fault) return;
     const sec = Number(silentNs / 1_000_000_000n);
-    this.setFault('frozen', this.lastSeq === undefined
-      ? `no pulse on PPS device ${this.opts.path} for ${sec} s: the GPS has no fix yet (it pulses only with one), or its PPS wire is not on the GPIO that dtoverlay=pps-gpio,gpiopin=N names`
-      : `PPS device ${this.opts.path}: no new pulse for ${sec} s (sequence stuck at ${this.lastSeq}): the GPS lost its fix or its PPS wire is loose; the clock holds over meanwhile`);
+    this.setFault(
+      'frozen',
+      this.lastSeq === undefined
+        ? `no pulse on PPS device ${this.opts.path} for ${sec} s: the GPS has no fix yet (it pulses only with one), or its PPS wire is not on the GPIO that dtoverlay=pps-gpio,gpiopin=N names`
+        : `PPS device ${this.opts.path}: no new pulse for ${sec} s (sequence stuck at ${this.lastSeq}): the GPS lost its fix or its PPS wire is loose; the clock holds over meanwhile`,
+    );
   }
 
   /** Says a fault once when it begins, and once when it clears. */
@@ -148,7 +169,10 @@ export class SysfsPps {
     const was = this._fault;
     this._fault = kind ? { kind, message: message! } : undefined;
     if (kind) this.sink.onStatus?.(message!);
-    else if (was) this.sink.onStatus?.(`PPS device ${this.opts.path}: ${was.kind === 'frozen' ? 'pulses again' : 'readable again'}`);
+    else if (was)
+      this.sink.onStatus?.(
+        `PPS device ${this.opts.path}: ${was.kind === 'frozen' ? 'pulses again' : 'readable again'}`,
+      );
     this.sink.onFault?.(this._fault?.message);
   }
 }

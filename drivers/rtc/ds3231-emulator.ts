@@ -1,8 +1,18 @@
 import { gaussian } from '../pps/emulator.js';
 import { I2cError, type I2cBus } from './i2c.js';
 import {
-  AGING_PPM_PER_LSB, CONTROL, decodeAging, decodeTime, encodeHours12, encodeTemperature, encodeTime,
-  LAST_REGISTER, REG, STATUS, dateTimeFromUtcSec, utcSecFromDateTime,
+  AGING_PPM_PER_LSB,
+  CONTROL,
+  decodeAging,
+  decodeTime,
+  encodeHours12,
+  encodeTemperature,
+  encodeTime,
+  LAST_REGISTER,
+  REG,
+  STATUS,
+  dateTimeFromUtcSec,
+  utcSecFromDateTime,
 } from './registers.js';
 
 /**
@@ -72,7 +82,8 @@ export class Ds3231Emulator implements I2cBus {
     this.nsPerByte = BigInt(opts.nsPerByte ?? 90_000);
     const now = opts.trueNowNs();
     this.anchorTrueNs = now;
-    this.anchorRtcNs = (opts.initialUtcSec !== undefined ? BigInt(opts.initialUtcSec) * NS : now) + (opts.initialOffsetNs ?? 0n);
+    this.anchorRtcNs =
+      (opts.initialUtcSec !== undefined ? BigInt(opts.initialUtcSec) * NS : now) + (opts.initialOffsetNs ?? 0n);
     this.lastConversionTrueNs = now;
     this.convert(now);
   }
@@ -129,7 +140,8 @@ export class Ds3231Emulator implements I2cBus {
     const bytes = [...buffer.subarray(0, length)];
     // The bytes land one after another; the seconds byte resets the chain when it is acknowledged.
     const time = Buffer.from(this.timeRegisters(start));
-    let timeTouched = false, secondsAt: bigint | undefined;
+    let timeTouched = false,
+      secondsAt: bigint | undefined;
     bytes.forEach((b, i) => {
       const reg = (command + i) % (LAST_REGISTER + 1);
       const landedNs = start + this.nsPerByte * BigInt(3 + i); // acknowledged after address, pointer and itself
@@ -165,7 +177,8 @@ export class Ds3231Emulator implements I2cBus {
   private transaction(address: number, dataBytes: number): bigint {
     this.transactions++;
     const fault = this.faults.shift();
-    if (address !== this.address || fault === 'NACK') throw new I2cError('EREMOTEIO', `no acknowledge from 0x${address.toString(16)}`);
+    if (address !== this.address || fault === 'NACK')
+      throw new I2cError('EREMOTEIO', `no acknowledge from 0x${address.toString(16)}`);
     if (fault) throw new I2cError(fault, `injected ${fault}`);
     const now = this.opts.trueNowNs();
     const start = now > this.busFreeAtNs ? now : this.busFreeAtNs;
@@ -183,12 +196,18 @@ export class Ds3231Emulator implements I2cBus {
   private readRegister(reg: number, now: bigint): number {
     if (reg <= REG.YEAR) return this.timeRegisters(now)[reg]!;
     switch (reg) {
-      case REG.CONTROL: return now < this.convUntilTrueNs || this.stuckBsy ? this.control : this.control & ~CONTROL.CONV;
-      case REG.STATUS: return this.status | (now < this.convUntilTrueNs || this.stuckBsy ? STATUS.BSY : 0);
-      case REG.AGING: return this.aging & 0xff;
-      case REG.TEMP_MSB: return this.tempRegs[0];
-      case REG.TEMP_LSB: return this.tempRegs[1];
-      default: return 0; // alarm registers: not modelled, read as zero
+      case REG.CONTROL:
+        return now < this.convUntilTrueNs || this.stuckBsy ? this.control : this.control & ~CONTROL.CONV;
+      case REG.STATUS:
+        return this.status | (now < this.convUntilTrueNs || this.stuckBsy ? STATUS.BSY : 0);
+      case REG.AGING:
+        return this.aging & 0xff;
+      case REG.TEMP_MSB:
+        return this.tempRegs[0];
+      case REG.TEMP_LSB:
+        return this.tempRegs[1];
+      default:
+        return 0; // alarm registers: not modelled, read as zero
     }
   }
 
@@ -202,9 +221,14 @@ export class Ds3231Emulator implements I2cBus {
         }
         break;
       // OSF can only be cleared by writing 0; A1F/A2F likewise; EN32kHz is read/write.
-      case REG.STATUS: this.status = (this.status & b & (STATUS.OSF | STATUS.A1F | STATUS.A2F)) | (b & STATUS.EN32KHZ); break;
-      case REG.AGING: this.aging = decodeAging(b); break; // takes effect at the next conversion
-      default: break;
+      case REG.STATUS:
+        this.status = (this.status & b & (STATUS.OSF | STATUS.A1F | STATUS.A2F)) | (b & STATUS.EN32KHZ);
+        break;
+      case REG.AGING:
+        this.aging = decodeAging(b);
+        break; // takes effect at the next conversion
+      default:
+        break;
     }
   }
 
@@ -227,8 +251,15 @@ export class Ds3231Emulator implements I2cBus {
     this.reanchor(trueNs);
     const c = this.opts.temperatureC?.(trueNs) ?? 25;
     this.tempRegs = encodeTemperature(Math.round(c * 4) / 4);
-    const jitterPpm = this.opts.conversionJitterPpm && this.opts.random ? gaussian(this.opts.random) * this.opts.conversionJitterPpm : 0;
-    this.ppm = (this.opts.basePpm ?? 0) + (this.opts.tempCoeffPpmPerC2 ?? 0) * (c - 25) ** 2 - AGING_PPM_PER_LSB * this.aging + jitterPpm;
+    const jitterPpm =
+      this.opts.conversionJitterPpm && this.opts.random
+        ? gaussian(this.opts.random) * this.opts.conversionJitterPpm
+        : 0;
+    this.ppm =
+      (this.opts.basePpm ?? 0) +
+      (this.opts.tempCoeffPpmPerC2 ?? 0) * (c - 25) ** 2 -
+      AGING_PPM_PER_LSB * this.aging +
+      jitterPpm;
     this.lastConversionTrueNs = trueNs;
   }
 
@@ -240,6 +271,7 @@ export class Ds3231Emulator implements I2cBus {
 
   /** Applies the automatic conversions (every 64 s) due before trueNs. */
   private catchUp(trueNs: bigint): void {
-    while (trueNs - this.lastConversionTrueNs >= AUTO_CONVERSION_NS) this.convert(this.lastConversionTrueNs + AUTO_CONVERSION_NS);
+    while (trueNs - this.lastConversionTrueNs >= AUTO_CONVERSION_NS)
+      this.convert(this.lastConversionTrueNs + AUTO_CONVERSION_NS);
   }
 }

@@ -1,7 +1,16 @@
 import { I2cError, type I2cBus } from './i2c.js';
 import {
-  AGING_PPM_PER_LSB, CONTROL, decodeAging, decodeTemperature, decodeTime, encodeAging, encodeTime,
-  REG, STATUS, dateTimeFromUtcSec, utcSecFromDateTime,
+  AGING_PPM_PER_LSB,
+  CONTROL,
+  decodeAging,
+  decodeTemperature,
+  decodeTime,
+  encodeAging,
+  encodeTime,
+  REG,
+  STATUS,
+  dateTimeFromUtcSec,
+  utcSecFromDateTime,
 } from './registers.js';
 
 /**
@@ -26,7 +35,10 @@ export interface Ds3231Options {
 }
 
 export class Ds3231Error extends Error {
-  constructor(message: string, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
     super(message);
     this.name = 'Ds3231Error';
   }
@@ -67,7 +79,10 @@ export class Ds3231 {
   readonly address: number;
   i2cErrors = 0;
 
-  constructor(private readonly bus: I2cBus, private readonly opts: Ds3231Options) {
+  constructor(
+    private readonly bus: I2cBus,
+    private readonly opts: Ds3231Options,
+  ) {
     this.address = opts.address ?? 0x68;
   }
 
@@ -90,7 +105,11 @@ export class Ds3231 {
       } catch (e) {
         this.i2cErrors++;
         const code = (e as I2cError).code ?? 'EIO';
-        if (i >= attempts || code === 'ENOENT' || code === 'EACCES') throw new Ds3231Error(`${this.where}: ${what} failed after ${i} attempt${i > 1 ? 's' : ''} (${code}). ${hint(code, this.opts.busNumber, this.address)}`, code);
+        if (i >= attempts || code === 'ENOENT' || code === 'EACCES')
+          throw new Ds3231Error(
+            `${this.where}: ${what} failed after ${i} attempt${i > 1 ? 's' : ''} (${code}). ${hint(code, this.opts.busNumber, this.address)}`,
+            code,
+          );
         await sleep(delay);
         delay *= 2;
       }
@@ -103,9 +122,21 @@ export class Ds3231 {
     const monoNs = this.opts.nowNs();
     const t = decodeTime(regs);
     const osf = (regs[REG.STATUS]! & STATUS.OSF) !== 0;
-    if (!t) return { utcNs: 0n, monoNs, trustworthy: false, reason: `time registers hold no valid time (${[...regs.subarray(0, 7)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})` };
+    if (!t)
+      return {
+        utcNs: 0n,
+        monoNs,
+        trustworthy: false,
+        reason: `time registers hold no valid time (${[...regs.subarray(0, 7)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`,
+      };
     const utcNs = BigInt(utcSecFromDateTime(t)) * NS;
-    if (osf) return { utcNs, monoNs, trustworthy: false, reason: 'oscillator-stopped flag set: the RTC lost power, its time is not to be trusted until set' };
+    if (osf)
+      return {
+        utcNs,
+        monoNs,
+        trustworthy: false,
+        reason: 'oscillator-stopped flag set: the RTC lost power, its time is not to be trusted until set',
+      };
     if (t.year > 2099) return { utcNs, monoNs, trustworthy: false, reason: 'century bit set: a year past 2099' };
     return { utcNs, monoNs, trustworthy: true };
   }
@@ -123,7 +154,10 @@ export class Ds3231 {
    * bus time to the seconds byte. Returns how late the write started (ns; negative = early) and how
    * long the bus call took.
    */
-  async setAligned(utcSec: number, monoAtUtcNs: (utcNs: bigint) => bigint): Promise<{ lateNs: number; writeNs: number }> {
+  async setAligned(
+    utcSec: number,
+    monoAtUtcNs: (utcNs: bigint) => bigint,
+  ): Promise<{ lateNs: number; writeNs: number }> {
     const regs = encodeTime(dateTimeFromUtcSec(utcSec));
     const targetNs = monoAtUtcNs(BigInt(utcSec) * NS) - BigInt(this.opts.secondsWriteLeadNs ?? 270_000);
     await (this.opts.waitUntilNs ?? ((t) => this.waitUntil(t)))(targetNs);
@@ -137,12 +171,15 @@ export class Ds3231 {
   private async waitUntil(targetNs: bigint): Promise<void> {
     const now = this.opts.nowNs();
     if (targetNs - now > SPIN_NS) await new Promise((r) => setTimeout(r, Number(targetNs - now - SPIN_NS) / 1e6));
-    while (this.opts.nowNs() < targetNs) { /* spin the last few ms */ }
+    while (this.opts.nowNs() < targetNs) {
+      /* spin the last few ms */
+    }
   }
 
   private async clearOsf(): Promise<void> {
     const status = await this.io('reading the status', () => this.bus.readByte(this.address, REG.STATUS));
-    if (status & STATUS.OSF) await this.io('clearing OSF', () => this.bus.writeByte(this.address, REG.STATUS, status & ~STATUS.OSF));
+    if (status & STATUS.OSF)
+      await this.io('clearing OSF', () => this.bus.writeByte(this.address, REG.STATUS, status & ~STATUS.OSF));
   }
 
   async temperatureC(): Promise<number> {
@@ -154,9 +191,11 @@ export class Ds3231 {
   /** Forces a temperature conversion (which also applies a new aging value) and waits for it. */
   async convert(): Promise<void> {
     const sleep = this.sleep;
-    const busy = async () => (await this.io('reading the status', () => this.bus.readByte(this.address, REG.STATUS))) & STATUS.BSY;
+    const busy = async () =>
+      (await this.io('reading the status', () => this.bus.readByte(this.address, REG.STATUS))) & STATUS.BSY;
     for (let waited = 0; await busy(); waited += CONVERSION_POLL_MS) {
-      if (waited >= CONVERSION_TIMEOUT_MS) throw new Ds3231Error(`${this.where}: busy (BSY) for over ${CONVERSION_TIMEOUT_MS} ms; power-cycle the module`);
+      if (waited >= CONVERSION_TIMEOUT_MS)
+        throw new Ds3231Error(`${this.where}: busy (BSY) for over ${CONVERSION_TIMEOUT_MS} ms; power-cycle the module`);
       await sleep(CONVERSION_POLL_MS);
     }
     const control = await this.io('reading the control register', () => this.bus.readByte(this.address, REG.CONTROL));
@@ -164,13 +203,18 @@ export class Ds3231 {
     for (let waited = 0; ; waited += CONVERSION_POLL_MS) {
       const c = await this.io('reading the control register', () => this.bus.readByte(this.address, REG.CONTROL));
       if (!(c & CONTROL.CONV)) return;
-      if (waited >= CONVERSION_TIMEOUT_MS) throw new Ds3231Error(`${this.where}: temperature conversion did not finish within ${CONVERSION_TIMEOUT_MS} ms (BSY stuck); power-cycle the module`);
+      if (waited >= CONVERSION_TIMEOUT_MS)
+        throw new Ds3231Error(
+          `${this.where}: temperature conversion did not finish within ${CONVERSION_TIMEOUT_MS} ms (BSY stuck); power-cycle the module`,
+        );
       await sleep(CONVERSION_POLL_MS);
     }
   }
 
   async aging(): Promise<{ lsb: number; ppm: number }> {
-    const lsb = decodeAging(await this.io('reading the aging offset', () => this.bus.readByte(this.address, REG.AGING)));
+    const lsb = decodeAging(
+      await this.io('reading the aging offset', () => this.bus.readByte(this.address, REG.AGING)),
+    );
     return { lsb, ppm: -lsb * AGING_PPM_PER_LSB };
   }
 
@@ -184,19 +228,24 @@ export class Ds3231 {
   /** 1 Hz square wave on SQW (INTCN=0, RS=00); 32 kHz output off unless asked. */
   async enableSqw1Hz(opts: { batteryBacked?: boolean; out32kHz?: boolean } = {}): Promise<void> {
     const control = await this.io('reading the control register', () => this.bus.readByte(this.address, REG.CONTROL));
-    const next = (control & ~(CONTROL.INTCN | CONTROL.RS1 | CONTROL.RS2 | CONTROL.BBSQW | CONTROL.CONV)) | (opts.batteryBacked ? CONTROL.BBSQW : 0);
+    const next =
+      (control & ~(CONTROL.INTCN | CONTROL.RS1 | CONTROL.RS2 | CONTROL.BBSQW | CONTROL.CONV)) |
+      (opts.batteryBacked ? CONTROL.BBSQW : 0);
     await this.io('writing the control register', () => this.bus.writeByte(this.address, REG.CONTROL, next));
     const status = await this.io('reading the status', () => this.bus.readByte(this.address, REG.STATUS));
     const s = opts.out32kHz ? status | STATUS.EN32KHZ : status & ~STATUS.EN32KHZ;
     // Write 1 to OSF/A1F/A2F so that this write clears none of them.
-    await this.io('writing the status', () => this.bus.writeByte(this.address, REG.STATUS, s | STATUS.OSF | STATUS.A1F | STATUS.A2F));
+    await this.io('writing the status', () =>
+      this.bus.writeByte(this.address, REG.STATUS, s | STATUS.OSF | STATUS.A1F | STATUS.A2F),
+    );
   }
 
   async info(): Promise<RtcInfo> {
     const reading = await this.read();
     const regs = Buffer.alloc(0x13);
     await this.io('reading the registers', () => this.bus.readI2cBlock(this.address, REG.SECONDS, 0x13, regs));
-    const control = regs[REG.CONTROL]!, status = regs[REG.STATUS]!;
+    const control = regs[REG.CONTROL]!,
+      status = regs[REG.STATUS]!;
     const agingLsb = decodeAging(regs[REG.AGING]!);
     return {
       reading,
@@ -215,11 +264,18 @@ export class Ds3231 {
 export function hint(code: string, bus: number, address: number): string {
   const a = `0x${address.toString(16)}`;
   switch (code) {
-    case 'ENOENT': return `/dev/i2c-${bus} does not exist: is dtparam=i2c_arm=on set in /boot/firmware/config.txt (then reboot)?`;
-    case 'EACCES': return `no permission on /dev/i2c-${bus}: run as a member of the i2c group.`;
-    case 'EBUSY': return `the kernel rtc-ds1307 driver owns ${a}: remove dtoverlay=i2c-rtc,ds3231 from /boot/firmware/config.txt and reboot, or unbind it (echo 1-00${a.slice(2)} > /sys/bus/i2c/drivers/rtc-ds1307/unbind).`;
-    case 'ENXIO': case 'EREMOTEIO': return `nothing answers at ${a}: check the module's power and SDA/SCL wiring (pins 3 and 5), and i2cdetect -y ${bus}.`;
-    case 'ETIMEDOUT': return 'the bus timed out: a stuck SDA line or a long cable; power-cycle the module.';
-    default: return 'an I2C transfer failed: check the wiring and the module\'s power.';
+    case 'ENOENT':
+      return `/dev/i2c-${bus} does not exist: is dtparam=i2c_arm=on set in /boot/firmware/config.txt (then reboot)?`;
+    case 'EACCES':
+      return `no permission on /dev/i2c-${bus}: run as a member of the i2c group.`;
+    case 'EBUSY':
+      return `the kernel rtc-ds1307 driver owns ${a}: remove dtoverlay=i2c-rtc,ds3231 from /boot/firmware/config.txt and reboot, or unbind it (echo 1-00${a.slice(2)} > /sys/bus/i2c/drivers/rtc-ds1307/unbind).`;
+    case 'ENXIO':
+    case 'EREMOTEIO':
+      return `nothing answers at ${a}: check the module's power and SDA/SCL wiring (pins 3 and 5), and i2cdetect -y ${bus}.`;
+    case 'ETIMEDOUT':
+      return 'the bus timed out: a stuck SDA line or a long cable; power-cycle the module.';
+    default:
+      return "an I2C transfer failed: check the wiring and the module's power.";
   }
 }

@@ -4,9 +4,19 @@
  */
 export interface I2cBus {
   /** Write `command` as the register pointer, then read `length` bytes in one transaction. */
-  readI2cBlock(address: number, command: number, length: number, buffer: Buffer): Promise<{ bytesRead: number; buffer: Buffer }>;
+  readI2cBlock(
+    address: number,
+    command: number,
+    length: number,
+    buffer: Buffer,
+  ): Promise<{ bytesRead: number; buffer: Buffer }>;
   /** Write `command` as the register pointer, then `length` bytes, in one transaction. */
-  writeI2cBlock(address: number, command: number, length: number, buffer: Buffer): Promise<{ bytesWritten: number; buffer: Buffer }>;
+  writeI2cBlock(
+    address: number,
+    command: number,
+    length: number,
+    buffer: Buffer,
+  ): Promise<{ bytesWritten: number; buffer: Buffer }>;
   readByte(address: number, command: number): Promise<number>;
   writeByte(address: number, command: number, byte: number): Promise<void>;
   close(): Promise<void>;
@@ -14,7 +24,10 @@ export interface I2cBus {
 
 /** An error as the kernel's i2c-dev reports it (errno codes). */
 export class I2cError extends Error {
-  constructor(readonly code: 'EIO' | 'ENXIO' | 'EREMOTEIO' | 'EBUSY' | 'ETIMEDOUT' | 'ENOENT' | 'EACCES', message: string) {
+  constructor(
+    readonly code: 'EIO' | 'ENXIO' | 'EREMOTEIO' | 'EBUSY' | 'ETIMEDOUT' | 'ENOENT' | 'EACCES',
+    message: string,
+  ) {
     super(message);
     this.name = 'I2cError';
   }

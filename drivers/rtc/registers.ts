@@ -1,12 +1,31 @@
 /** DS3231 register map and BCD time encoding (datasheet, "Timekeeping Registers"). Pure, no I/O. */
 
 export const REG = {
-  SECONDS: 0x00, MINUTES: 0x01, HOURS: 0x02, DAY: 0x03, DATE: 0x04, MONTH: 0x05, YEAR: 0x06,
-  CONTROL: 0x0e, STATUS: 0x0f, AGING: 0x10, TEMP_MSB: 0x11, TEMP_LSB: 0x12,
+  SECONDS: 0x00,
+  MINUTES: 0x01,
+  HOURS: 0x02,
+  DAY: 0x03,
+  DATE: 0x04,
+  MONTH: 0x05,
+  YEAR: 0x06,
+  CONTROL: 0x0e,
+  STATUS: 0x0f,
+  AGING: 0x10,
+  TEMP_MSB: 0x11,
+  TEMP_LSB: 0x12,
 } as const;
 export const LAST_REGISTER = 0x12;
 
-export const CONTROL = { EOSC: 0x80, BBSQW: 0x40, CONV: 0x20, RS2: 0x10, RS1: 0x08, INTCN: 0x04, A2IE: 0x02, A1IE: 0x01 } as const;
+export const CONTROL = {
+  EOSC: 0x80,
+  BBSQW: 0x40,
+  CONV: 0x20,
+  RS2: 0x10,
+  RS1: 0x08,
+  INTCN: 0x04,
+  A2IE: 0x02,
+  A1IE: 0x01,
+} as const;
 export const STATUS = { OSF: 0x80, EN32KHZ: 0x08, BSY: 0x04, A2F: 0x02, A1F: 0x01 } as const;
 const HOURS_12H = 0x40;
 const HOURS_PM = 0x20;
@@ -16,7 +35,12 @@ export const toBcd = (n: number): number => ((Math.floor(n / 10) << 4) | (n % 10
 export const fromBcd = (b: number): number => (b >> 4) * 10 + (b & 0x0f);
 
 export interface RtcDateTime {
-  year: number; month: number; day: number; hours: number; minutes: number; seconds: number;
+  year: number;
+  month: number;
+  day: number;
+  hours: number;
+  minutes: number;
+  seconds: number;
   /** Day of week register (1-7); the DS3231 only counts it, we write Monday = 1 (ISO). */
   weekday: number;
 }
@@ -25,14 +49,20 @@ export interface RtcDateTime {
 export function encodeTime(t: RtcDateTime): Buffer {
   if (t.year < 2000 || t.year > 2099) throw new RangeError(`the DS3231 keeps years 2000-2099, not ${t.year}`);
   return Buffer.from([
-    toBcd(t.seconds), toBcd(t.minutes), toBcd(t.hours), t.weekday,
-    toBcd(t.day), toBcd(t.month), toBcd(t.year - 2000),
+    toBcd(t.seconds),
+    toBcd(t.minutes),
+    toBcd(t.hours),
+    t.weekday,
+    toBcd(t.day),
+    toBcd(t.month),
+    toBcd(t.year - 2000),
   ]);
 }
 
 /** Decodes 0x00-0x06 (12 h or 24 h mode; century bit = 2100s). Undefined when a field is impossible. */
 export function decodeTime(r: Buffer): RtcDateTime | undefined {
-  const seconds = fromBcd(r[0]! & 0x7f), minutes = fromBcd(r[1]! & 0x7f);
+  const seconds = fromBcd(r[0]! & 0x7f),
+    minutes = fromBcd(r[1]! & 0x7f);
   let hours: number;
   if (r[2]! & HOURS_12H) {
     const h12 = fromBcd(r[2]! & 0x1f);
@@ -42,7 +72,8 @@ export function decodeTime(r: Buffer): RtcDateTime | undefined {
     hours = fromBcd(r[2]! & 0x3f);
   }
   const weekday = r[3]! & 0x07;
-  const day = fromBcd(r[4]! & 0x3f), month = fromBcd(r[5]! & 0x1f);
+  const day = fromBcd(r[4]! & 0x3f),
+    month = fromBcd(r[5]! & 0x1f);
   const year = 2000 + fromBcd(r[6]!) + (r[5]! & MONTH_CENTURY ? 100 : 0);
   if (seconds > 59 || minutes > 59 || hours > 23 || month < 1 || month > 12 || day < 1) return undefined;
   const probe = new Date(Date.UTC(year, month - 1, day));
@@ -53,8 +84,12 @@ export function decodeTime(r: Buffer): RtcDateTime | undefined {
 export function dateTimeFromUtcSec(utcSec: number): RtcDateTime {
   const d = new Date(utcSec * 1000);
   return {
-    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(),
-    hours: d.getUTCHours(), minutes: d.getUTCMinutes(), seconds: d.getUTCSeconds(),
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hours: d.getUTCHours(),
+    minutes: d.getUTCMinutes(),
+    seconds: d.getUTCSeconds(),
     weekday: ((d.getUTCDay() + 6) % 7) + 1,
   };
 }
@@ -71,7 +106,7 @@ export function encodeHours12(hours: number): number {
 
 /** Temperature registers: MSB is a signed integer °C, the top two bits of LSB are quarters. */
 export function decodeTemperature(msb: number, lsb: number): number {
-  const raw = (((msb << 24) >> 24) * 4) + (lsb >> 6); // sign-extend, then count quarters
+  const raw = ((msb << 24) >> 24) * 4 + (lsb >> 6); // sign-extend, then count quarters
   return raw / 4;
 }
 
@@ -86,6 +121,7 @@ export const AGING_MIN_LSB = -128;
 export const AGING_MAX_LSB = 127;
 export const decodeAging = (b: number): number => (b << 24) >> 24;
 export const encodeAging = (lsb: number): number => {
-  if (!Number.isInteger(lsb) || lsb < AGING_MIN_LSB || lsb > AGING_MAX_LSB) throw new RangeError(`aging offset ${lsb}: expected an integer from ${AGING_MIN_LSB} to ${AGING_MAX_LSB}`);
+  if (!Number.isInteger(lsb) || lsb < AGING_MIN_LSB || lsb > AGING_MAX_LSB)
+    throw new RangeError(`aging offset ${lsb}: expected an integer from ${AGING_MIN_LSB} to ${AGING_MAX_LSB}`);
   return lsb & 0xff;
 };

@@ -27,24 +27,56 @@ const fromCwd = (p: string) => resolve(process.cwd(), p);
 /** The calibration store the service reads: rtc.calibration, or "" = <state dir>/rtc-calibration.json. */
 export const calibrationPath = rtcCalibrationPath;
 
-export async function calibrateRecord(o: { config: Config; reference: string; subject: string; duration: string; out?: string; log: Logger }): Promise<number> {
+export async function calibrateRecord(o: {
+  config: Config;
+  reference: string;
+  subject: string;
+  duration: string;
+  out?: string;
+  log: Logger;
+}): Promise<number> {
   const durationSec = parseDuration(o.duration); // refuse a bad duration before anything starts
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   process.once('SIGTERM', () => abort.abort());
   // The state dir is ours to create; a folder the user named must exist (a typo is not created).
   if (o.out === undefined) await mkdir(stateDir(o.config), { recursive: true });
-  const out = o.out !== undefined ? fromCwd(o.out) : join(stateDir(o.config), `calibration-${o.subject}-vs-${o.reference}.jsonl`);
-  await record({ config: o.config, hardware: chooseHardware(o.config), reference: o.reference as RecordReference, subject: o.subject as RecordSubject, durationSec, out, calibrationPath: calibrationPath(o.config), log: o.log, abort: abort.signal });
+  const out =
+    o.out !== undefined ? fromCwd(o.out) : join(stateDir(o.config), `calibration-${o.subject}-vs-${o.reference}.jsonl`);
+  await record({
+    config: o.config,
+    hardware: chooseHardware(o.config),
+    reference: o.reference as RecordReference,
+    subject: o.subject as RecordSubject,
+    durationSec,
+    out,
+    calibrationPath: calibrationPath(o.config),
+    log: o.log,
+    abort: abort.signal,
+  });
   return 0;
 }
 
-export async function calibrateReport(files: string[], o: { svg?: string; json?: boolean; reference?: string }): Promise<number> {
+export async function calibrateReport(
+  files: string[],
+  o: { svg?: string; json?: boolean; reference?: string },
+): Promise<number> {
   const paths = files.map(fromCwd);
   const bytes = paths.reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
   // Large recordings take seconds (minutes on a Pi): show it moving.
-  const progress = bytes > PROGRESS_FROM_BYTES ? new Progress({ label: 'calibrate report', total: bytes, unit: 'MiB read', amount: (v) => (v / 1048576).toFixed(0) }) : undefined;
-  const { report, series } = await buildReport(paths, { reference: o.reference ? REF_MAP[o.reference] : undefined, onBytes: progress && ((n) => progress.tick(n)) });
+  const progress =
+    bytes > PROGRESS_FROM_BYTES
+      ? new Progress({
+          label: 'calibrate report',
+          total: bytes,
+          unit: 'MiB read',
+          amount: (v) => (v / 1048576).toFixed(0),
+        })
+      : undefined;
+  const { report, series } = await buildReport(paths, {
+    reference: o.reference ? REF_MAP[o.reference] : undefined,
+    onBytes: progress && ((n) => progress.tick(n)),
+  });
   progress?.finish();
   if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(formatReport(report));
@@ -58,28 +90,49 @@ export async function calibrateReport(files: string[], o: { svg?: string; json?:
 
 function recordingFiles(config: Config, files: string[]): string[] {
   if (files.length) return files.map(fromCwd);
-  if (!config.clock.drift_log) throw new Error('give the recording (FILE...), or set clock.drift_log in the config to use the service\'s drift log');
+  if (!config.clock.drift_log)
+    throw new Error(
+      "give the recording (FILE...), or set clock.drift_log in the config to use the service's drift log",
+    );
   return [resolvePath(config, config.clock.drift_log)];
 }
 
-export async function calibrateApply(files: string[], o: { config: Config; dryRun: boolean; simulate: boolean; assumeReal?: boolean; log: Logger }): Promise<number> {
+export async function calibrateApply(
+  files: string[],
+  o: { config: Config; dryRun: boolean; simulate: boolean; assumeReal?: boolean; log: Logger },
+): Promise<number> {
   const paths = recordingFiles(o.config, files);
   const { report } = await buildReport(paths);
   const d = report.devices[0];
-  if (report.devices.length > 1) throw new Error(`apply takes the recordings of ONE device (got ${report.devices.map((x) => x.device).join(', ')}): run it on each device with its own recording`);
-  if (!d || (!d.subjects.rtc && !d.subjects.system)) throw new Error(`nothing to apply: ${d?.problems.join('; ') || 'no analysable subject in the recording'}`);
+  if (report.devices.length > 1)
+    throw new Error(
+      `apply takes the recordings of ONE device (got ${report.devices.map((x) => x.device).join(', ')}): run it on each device with its own recording`,
+    );
+  if (!d || (!d.subjects.rtc && !d.subjects.system))
+    throw new Error(`nothing to apply: ${d?.problems.join('; ') || 'no analysable subject in the recording'}`);
   const rec = d.recording;
   if (d.subjects.rtc) {
     const why = applyRefusal(d.subjects.rtc, rec.simulatedSources, { simulated: o.simulate, assumeReal: o.assumeReal });
     if (why) throw new Error(`not trimming the DS3231: ${why}`);
   }
-  const opened = d.subjects.rtc ? await openRtc({ bus: o.config.rtc.bus, address: o.config.rtc.address, simulate: o.simulate }) : undefined;
+  const opened = d.subjects.rtc
+    ? await openRtc({ bus: o.config.rtc.bus, address: o.config.rtc.address, simulate: o.simulate })
+    : undefined;
   try {
     await applyCalibration({
-      rtc: opened?.rtc, rtcAnalysis: d.subjects.rtc, systemAnalysis: d.subjects.system, recording: rec,
-      calibrationPath: calibrationPath(o.config), dryRun: o.dryRun, nowIso: new Date().toISOString(), log: o.log.info,
+      rtc: opened?.rtc,
+      rtcAnalysis: d.subjects.rtc,
+      systemAnalysis: d.subjects.system,
+      recording: rec,
+      calibrationPath: calibrationPath(o.config),
+      dryRun: o.dryRun,
+      nowIso: new Date().toISOString(),
+      log: o.log.info,
     });
-    if (!o.dryRun) o.log.info(`next: record again for an hour or more (calibrate record --out NEW-FILE), then jaudiosync calibrate verify NEW-FILE`);
+    if (!o.dryRun)
+      o.log.info(
+        `next: record again for an hour or more (calibrate record --out NEW-FILE), then jaudiosync calibrate verify NEW-FILE`,
+      );
   } finally {
     await opened?.bus.close();
   }

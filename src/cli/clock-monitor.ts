@@ -59,9 +59,22 @@ const COLUMNS: Array<[string, number, (r: MonitorRow) => string]> = [
   ['Samples', 7, (r) => String(r.samples)],
   ['NMEA/s', 6, (r) => (r.nmeaPerSec == null ? '-' : r.nmeaPerSec.toFixed(1))],
   ['Fix', 6, (r) => r.fixMode ?? '-'],
-  ['Sats', 5, (r) => (r.satellites == null ? '-' : r.satellitesInView != null ? `${r.satellites}/${r.satellitesInView}` : String(r.satellites))],
+  [
+    'Sats',
+    5,
+    (r) =>
+      r.satellites == null
+        ? '-'
+        : r.satellitesInView != null
+          ? `${r.satellites}/${r.satellitesInView}`
+          : String(r.satellites),
+  ],
   ['RTC-UTC', 10, (r) => (r.rtcMinusUtcNs === undefined ? '-' : `${(r.rtcMinusUtcNs / 1e3).toFixed(1)} µs`)],
-  ['RTC ppm', 8, (r) => (r.rtcRatePpm === undefined ? '-' : `${r.rtcRatePpm >= 0 ? '+' : ''}${r.rtcRatePpm.toFixed(3)}`)],
+  [
+    'RTC ppm',
+    8,
+    (r) => (r.rtcRatePpm === undefined ? '-' : `${r.rtcRatePpm >= 0 ? '+' : ''}${r.rtcRatePpm.toFixed(3)}`),
+  ],
 ];
 
 /** The columns shown: "Local" only when the schedule's zone is not UTC itself. */
@@ -71,17 +84,26 @@ const LEFT = new Set(['UTC', 'Local', 'State', 'Source']);
 
 /** The header row: column names over the figures, with their units. */
 export function monitorHeader(local = true): string {
-  return columnsFor(local).map(([name, w]) => (LEFT.has(name) ? name.padEnd(w) : name.padStart(w))).join('  ').trimEnd();
+  return columnsFor(local)
+    .map(([name, w]) => (LEFT.has(name) ? name.padEnd(w) : name.padStart(w)))
+    .join('  ')
+    .trimEnd();
 }
 
 export function formatMonitorRow(r: MonitorRow, local = true): string {
-  return columnsFor(local).map(([name, w, f]) => (LEFT.has(name) ? f(r).padEnd(w) : f(r).padStart(w))).join('  ').trimEnd();
+  return columnsFor(local)
+    .map(([name, w, f]) => (LEFT.has(name) ? f(r).padEnd(w) : f(r).padStart(w)))
+    .join('  ')
+    .trimEnd();
 }
 
 /** "21:00:01 CEST": the time of day in a zone. */
 export function localTime(utcMs: number, timeZone: string): string {
   const w = wallClock(utcMs, timeZone);
-  const name = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' }).formatToParts(new Date(utcMs)).find((p) => p.type === 'timeZoneName')?.value ?? '';
+  const name =
+    new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' })
+      .formatToParts(new Date(utcMs))
+      .find((p) => p.type === 'timeZoneName')?.value ?? '';
   return `${[w.hour, w.minute, w.second].map((n) => String(n).padStart(2, '0')).join(':')} ${name}`.trim();
 }
 
@@ -89,15 +111,24 @@ export async function clockMonitor(o: ClockMonitorOptions): Promise<number> {
   // Every option checked before anything starts (a bad one must leave no simulated GPS behind).
   const durationSec = o.duration !== undefined ? secondsOption('--duration', o.duration) : undefined;
   const baud = o.baud !== undefined ? configIntOption('--baud', o.baud, 'gps', 'baud', 'a baud rate') : undefined;
-  const rtcBus = o.rtcBus !== undefined ? configIntOption('--rtc-bus', o.rtcBus, 'rtc', 'bus', 'an I2C bus number') : undefined;
+  const rtcBus =
+    o.rtcBus !== undefined ? configIntOption('--rtc-bus', o.rtcBus, 'rtc', 'bus', 'an I2C bus number') : undefined;
   const log = createLogger(o.json ? process.stderr : process.stdout, false);
-  const over = { gpsPort: o.gpsPort, baud, ppsPath: o.ppsPath !== undefined ? pathOption(o.ppsPath) : undefined, rtcBus, ntpServers: o.ntp };
+  const over = {
+    gpsPort: o.gpsPort,
+    baud,
+    ppsPath: o.ppsPath !== undefined ? pathOption(o.ppsPath) : undefined,
+    rtcBus,
+    ntpServers: o.ntp,
+  };
   const chain = await startTimingChain(o.config, log, { ...over, hardware: chooseHardware(o.config, over) });
   if (!o.json) log.info(`timing: ${chain.describe}`);
   const zone = o.config.schedule.timezone || systemTimeZone();
   const showLocal = !['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT'].includes(zone);
   let stopped = false;
-  const stop = () => { stopped = true; };
+  const stop = () => {
+    stopped = true;
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const endNs = durationSec !== undefined ? hrtimeClock.nowNs() + BigInt(Math.round(durationSec * 1e9)) : undefined;
@@ -125,8 +156,20 @@ export async function clockMonitor(o: ClockMonitorOptions): Promise<number> {
       samples,
       samplesBySource: counts,
       ...(chain.gpsSource ? { nmeaPerSec: nmeaPerSec === undefined ? null : Number(nmeaPerSec.toFixed(2)) } : {}),
-      ...(chain.rtcSource?.drift ? { rtcMinusUtcNs: Math.round(chain.rtcSource.drift.offsetNs), rtcRatePpm: Number(chain.rtcSource.drift.ratePpm.toFixed(4)) } : {}),
-      ...(gps ? { satellites: sky?.used ?? gps.satellites ?? null, satellitesInView: sky?.inView ?? null, fixMode: sky?.fixMode ?? null, ppsPulses: gps.pulses } : {}),
+      ...(chain.rtcSource?.drift
+        ? {
+            rtcMinusUtcNs: Math.round(chain.rtcSource.drift.offsetNs),
+            rtcRatePpm: Number(chain.rtcSource.drift.ratePpm.toFixed(4)),
+          }
+        : {}),
+      ...(gps
+        ? {
+            satellites: sky?.used ?? gps.satellites ?? null,
+            satellitesInView: sky?.inView ?? null,
+            fixMode: sky?.fixMode ?? null,
+            ppsPulses: gps.pulses,
+          }
+        : {}),
     };
     if (o.json) process.stdout.write(JSON.stringify(row) + '\n');
     else {

@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Option, type Command as Program } from 'commander';
 import type { PlanOpName } from '../player/plan-ops.js';
-import { DEFAULT_CONFIG_PATH, embeddedConfig, loadConfigFile, parseStartSpec, resolvePath, resolveStart, stateDir, type Config } from '../service/config.js';
+import {
+  DEFAULT_CONFIG_PATH,
+  embeddedConfig,
+  loadConfigFile,
+  parseStartSpec,
+  resolvePath,
+  resolveStart,
+  stateDir,
+  type Config,
+} from '../service/config.js';
 import { formatDuration } from '../service/status.js';
 import { ID_PATTERN, RIDE_PATTERN, rideIdOf, ROLES, type Role } from '../fleet/command.js';
 import { FleetCore, REJECT_TEXT } from '../fleet/core.js';
@@ -28,8 +37,19 @@ const CONNECT_TIMEOUT_MS = 5_000;
 /** A status older than this (3 status periods and some) is stale in `fleet status`. */
 const STALE_AFTER_S = 10;
 
-interface BrokerOpts { config?: string; broker?: string; username?: string; passwordFile?: string }
-interface SendOpts extends BrokerOpts { key: string; at?: string; target?: string[]; wait?: boolean; ride?: string }
+interface BrokerOpts {
+  config?: string;
+  broker?: string;
+  username?: string;
+  passwordFile?: string;
+}
+interface SendOpts extends BrokerOpts {
+  key: string;
+  at?: string;
+  target?: string[];
+  wait?: boolean;
+  ride?: string;
+}
 
 /** The fleet commands use the installed config when there is one, like the service. */
 function fleetConfig(path?: string): Config {
@@ -38,14 +58,21 @@ function fleetConfig(path?: string): Config {
 }
 
 function needFleetId(config: Config): string {
-  if (!config.fleet.id) throw new Error(`${config.source} has no fleet.id: set [fleet] id (the same on every device), or pass --config with the fleet's config`);
+  if (!config.fleet.id)
+    throw new Error(
+      `${config.source} has no fleet.id: set [fleet] id (the same on every device), or pass --config with the fleet's config`,
+    );
   return config.fleet.id;
 }
 
 async function connect(config: Config, o: BrokerOpts): Promise<MqttClient> {
   const url = o.broker ?? config.fleet.brokers[0];
-  if (!url) throw new Error(`no broker: set fleet.brokers in ${config.source} or pass --broker mqtt://HOST:PORT (without a broker: "fleet sign ... --out FILE", then "fleet apply FILE" on each device)`);
-  const pwFile = o.passwordFile ?? (config.fleet.password_file ? resolvePath(config, config.fleet.password_file) : undefined);
+  if (!url)
+    throw new Error(
+      `no broker: set fleet.brokers in ${config.source} or pass --broker mqtt://HOST:PORT (without a broker: "fleet sign ... --out FILE", then "fleet apply FILE" on each device)`,
+    );
+  const pwFile =
+    o.passwordFile ?? (config.fleet.password_file ? resolvePath(config, config.fleet.password_file) : undefined);
   let password: string | undefined;
   if (pwFile) {
     try {
@@ -57,11 +84,18 @@ async function connect(config: Config, o: BrokerOpts): Promise<MqttClient> {
   const username = o.username ?? (config.fleet.username || undefined);
   try {
     return await mqtt.connectAsync(url, {
-      protocolVersion: 4, clean: true, clientId: `jas-cli-${randomBytes(6).toString('hex')}`, username, password,
-      reconnectPeriod: 0, connectTimeout: CONNECT_TIMEOUT_MS,
+      protocolVersion: 4,
+      clean: true,
+      clientId: `jas-cli-${randomBytes(6).toString('hex')}`,
+      username,
+      password,
+      reconnectPeriod: 0,
+      connectTimeout: CONNECT_TIMEOUT_MS,
     });
   } catch (e) {
-    throw new Error(`cannot connect to the broker ${url}${username ? ` as "${username}"` : ''}: ${(e as Error).message}`);
+    throw new Error(
+      `cannot connect to the broker ${url}${username ? ` as "${username}"` : ''}: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -74,7 +108,11 @@ interface DeviceView {
 }
 
 /** Subscribes to status and presence and collects them (retained first, live after). */
-function watchDevices(client: MqttClient, fleet: string, onChange?: () => void): { devices: Map<string, DeviceView>; settled: Promise<void> } {
+function watchDevices(
+  client: MqttClient,
+  fleet: string,
+  onChange?: () => void,
+): { devices: Map<string, DeviceView>; settled: Promise<void> } {
   const t = topics(fleet);
   const devices = new Map<string, DeviceView>();
   let lastMsgMs = Date.now();
@@ -85,7 +123,11 @@ function watchDevices(client: MqttClient, fleet: string, onChange?: () => void):
     const view = devices.get(device) ?? { device };
     if (topic === t.online(device)) view.online = payload.toString() === '1';
     else if (topic === t.status(device)) {
-      if (payload.length === 0) { devices.delete(device); onChange?.(); return; } // cleared
+      if (payload.length === 0) {
+        devices.delete(device);
+        onChange?.();
+        return;
+      } // cleared
       try {
         const s = JSON.parse(payload.toString('utf8')) as FleetStatusMessage;
         if (s.v !== 1 || s.fleet !== fleet || typeof s.commands !== 'object') return;
@@ -100,11 +142,17 @@ function watchDevices(client: MqttClient, fleet: string, onChange?: () => void):
   });
   const settled = new Promise<void>((resolve, reject) => {
     client.subscribe([t.statusAll, t.onlineAll], { qos: 1 }, (err) => {
-      if (err) { reject(new Error(`subscribing to the fleet's status: ${err.message}`)); return; }
+      if (err) {
+        reject(new Error(`subscribing to the fleet's status: ${err.message}`));
+        return;
+      }
       const started = Date.now();
       lastMsgMs = Date.now();
       const poll = setInterval(() => {
-        if (Date.now() - lastMsgMs >= DISCOVERY_QUIET_MS || Date.now() - started >= DISCOVERY_MAX_MS) { clearInterval(poll); resolve(); }
+        if (Date.now() - lastMsgMs >= DISCOVERY_QUIET_MS || Date.now() - started >= DISCOVERY_MAX_MS) {
+          clearInterval(poll);
+          resolve();
+        }
       }, 50);
     });
   });
@@ -114,7 +162,8 @@ function watchDevices(client: MqttClient, fleet: string, onChange?: () => void):
 /** The ride the devices are on (most of them), else the one the config's schedule gives now. */
 function chooseRide(config: Config, devices: Map<string, DeviceView>, given?: string): { ride: string; why: string } {
   if (given) {
-    if (!RIDE_PATTERN.test(given)) throw new Error(`--ride "${given}": expected a ride id such as ${rideIdOf(utcNowNs())} (fleet status shows it)`);
+    if (!RIDE_PATTERN.test(given))
+      throw new Error(`--ride "${given}": expected a ride id such as ${rideIdOf(utcNowNs())} (fleet status shows it)`);
     return { ride: given, why: '--ride' };
   }
   const votes = new Map<string, number>();
@@ -126,7 +175,9 @@ function chooseRide(config: Config, devices: Map<string, DeviceView>, given?: st
     const start = resolveStart(spec, utcNowNs(), { timeZone: config.schedule.timezone, playingSec: 86_400 });
     return { ride: rideIdOf(start), why: `schedule.start of ${config.source}` };
   }
-  throw new Error(`no device reports its ride and ${config.source}'s schedule.start ("${config.schedule.start}") names no shared instant: pass --ride (fleet status shows it)`);
+  throw new Error(
+    `no device reports its ride and ${config.source}'s schedule.start ("${config.schedule.start}") names no shared instant: pass --ride (fleet status shows it)`,
+  );
 }
 
 /** WHEN as elsewhere: "+SECONDS" or ISO 8601 with offset; default the next whole second after lead_ms. */
@@ -139,7 +190,9 @@ export function resolveAt(when: string | undefined, leadMs: number, nowNs: bigin
   const spec = parseStartSpec(when);
   if (spec?.kind === 'absolute') return spec.utcNs;
   if (spec?.kind === 'relative') return nowNs + BigInt(Math.round(spec.sec * 1e9));
-  throw new Error(`--at "${when}": expected "+SECONDS" or an ISO 8601 instant with offset (e.g. 2026-06-27T19:30:00+02:00)`);
+  throw new Error(
+    `--at "${when}": expected "+SECONDS" or an ISO 8601 instant with offset (e.g. 2026-06-27T19:30:00+02:00)`,
+  );
 }
 
 function loadKey(path: string): OperatorKey {
@@ -147,14 +200,23 @@ function loadKey(path: string): OperatorKey {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read the key file ${path}: ${(e as Error).message} (make one with "jaudiosync fleet keygen")`);
+    throw new Error(
+      `cannot read the key file ${path}: ${(e as Error).message} (make one with "jaudiosync fleet keygen")`,
+    );
   }
   return parseOperatorKey(text, path);
 }
 
 function num(name: string, s: string | undefined, opts: { int?: boolean; min?: number; max?: number } = {}): number {
   const v = Number(s);
-  if (s === undefined || s.trim() === '' || !Number.isFinite(v) || (opts.int && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max)) {
+  if (
+    s === undefined ||
+    s.trim() === '' ||
+    !Number.isFinite(v) ||
+    (opts.int && !Number.isInteger(v)) ||
+    (opts.min !== undefined && v < opts.min) ||
+    (opts.max !== undefined && v > opts.max)
+  ) {
     const range = opts.min !== undefined && opts.max !== undefined ? ` from ${opts.min} to ${opts.max}` : '';
     throw new Error(`${name} "${s ?? ''}": expected ${opts.int ? 'a whole number' : 'a number'}${range}`);
   }
@@ -162,35 +224,60 @@ function num(name: string, s: string | undefined, opts: { int?: boolean; min?: n
 }
 
 /** The op's arguments from the command line (tracks 1-based there, 0-based in the command). */
-function opArgs(op: PlanOpName, pos: string[], o: { fadeMs?: string; rampMs?: string; fromTrack?: string }): Record<string, number> {
+function opArgs(
+  op: PlanOpName,
+  pos: string[],
+  o: { fadeMs?: string; rampMs?: string; fromTrack?: string },
+): Record<string, number> {
   switch (op) {
-    case 'start': return { fromTrack: num('--from-track', o.fromTrack ?? '1', { int: true, min: 1, max: 100_000 }) - 1 };
-    case 'stop': return { fadeMs: num('--fade-ms', o.fadeMs ?? '1000', { int: true, min: 0, max: 60_000 }) };
+    case 'start':
+      return { fromTrack: num('--from-track', o.fromTrack ?? '1', { int: true, min: 1, max: 100_000 }) - 1 };
+    case 'stop':
+      return { fadeMs: num('--fade-ms', o.fadeMs ?? '1000', { int: true, min: 0, max: 60_000 }) };
     case 'skip': {
       const n = num('N', pos[0] ?? '1', { int: true, min: -9_999, max: 9_999 });
       if (n === 0) throw new Error('skip 0 does nothing: give N (e.g. 1 for the next track, -1 for the previous)');
       return { n };
     }
-    case 'seek': return { track: num('TRACK', pos[0], { int: true, min: 1, max: 100_000 }) - 1, offsetSec: num('OFFSET', pos[1] ?? '0', { min: 0, max: 86_400 }) };
-    case 'volume': return { db: num('DB', pos[0], { min: -90, max: 12 }), rampMs: num('--ramp-ms', o.rampMs ?? '0', { int: true, min: 0, max: 60_000 }) };
-    default: return {};
+    case 'seek':
+      return {
+        track: num('TRACK', pos[0], { int: true, min: 1, max: 100_000 }) - 1,
+        offsetSec: num('OFFSET', pos[1] ?? '0', { min: 0, max: 86_400 }),
+      };
+    case 'volume':
+      return {
+        db: num('DB', pos[0], { min: -90, max: 12 }),
+        rampMs: num('--ramp-ms', o.rampMs ?? '0', { int: true, min: 0, max: 60_000 }),
+      };
+    default:
+      return {};
   }
 }
 
 function describe(op: PlanOpName, args: Record<string, number>): string {
   switch (op) {
-    case 'start': return `start from track ${args.fromTrack! + 1}`;
-    case 'stop': return `stop (fade ${args.fadeMs} ms)`;
-    case 'skip': return `skip ${args.n! > 0 ? '+' : ''}${args.n}`;
-    case 'seek': return `seek to track ${args.track! + 1} at ${args.offsetSec} s`;
-    case 'volume': return `volume ${args.db} dB${args.rampMs ? ` over ${args.rampMs} ms` : ''}`;
-    default: return op;
+    case 'start':
+      return `start from track ${args.fromTrack! + 1}`;
+    case 'stop':
+      return `stop (fade ${args.fadeMs} ms)`;
+    case 'skip':
+      return `skip ${args.n! > 0 ? '+' : ''}${args.n}`;
+    case 'seek':
+      return `seek to track ${args.track! + 1} at ${args.offsetSec} s`;
+    case 'volume':
+      return `volume ${args.db} dB${args.rampMs ? ` over ${args.rampMs} ms` : ''}`;
+    default:
+      return op;
   }
 }
 
 const iso = (ns: bigint) => new Date(Number(ns / 1_000_000n)).toISOString();
 
-async function sendCommand(op: PlanOpName, pos: string[], o: SendOpts & { fadeMs?: string; rampMs?: string; fromTrack?: string }): Promise<number> {
+async function sendCommand(
+  op: PlanOpName,
+  pos: string[],
+  o: SendOpts & { fadeMs?: string; rampMs?: string; fromTrack?: string },
+): Promise<number> {
   const config = fleetConfig(o.config);
   const fleet = needFleetId(config);
   const key = loadKey(o.key);
@@ -206,7 +293,9 @@ async function sendCommand(op: PlanOpName, pos: string[], o: SendOpts & { fadeMs
     const { envelope, command } = signCommand({ fleet, ride, op, args, atUtcNs: at, issuedUtcNs: now, target }, key);
     await client.publishAsync(topics(fleet).cmd, envelope, { qos: 1 });
     const inSec = Number(at - utcNowNs()) / 1e9;
-    process.stdout.write(`sent ${describe(op, args)} at ${iso(at)} (${inSec >= 0 ? `in ${inSec.toFixed(1)} s` : `${(-inSec).toFixed(1)} s ago: devices apply it late`}) to ${target === '*' ? 'every device' : target.join(', ')} of fleet "${fleet}", ride ${ride} (${why}); id ${command.id.slice(0, 16)}\n`);
+    process.stdout.write(
+      `sent ${describe(op, args)} at ${iso(at)} (${inSec >= 0 ? `in ${inSec.toFixed(1)} s` : `${(-inSec).toFixed(1)} s ago: devices apply it late`}) to ${target === '*' ? 'every device' : target.join(', ')} of fleet "${fleet}", ride ${ride} (${why}); id ${command.id.slice(0, 16)}\n`,
+    );
     if (!o.wait) return 0;
     return await waitForConfirmations(devices, command.id, at, target);
   } finally {
@@ -215,12 +304,19 @@ async function sendCommand(op: PlanOpName, pos: string[], o: SendOpts & { fadeMs
 }
 
 function validTargets(list: string[]): string[] {
-  for (const d of list) if (!ID_PATTERN.test(d)) throw new Error(`--target "${d}": expected a device id (letters, digits, "_", "." or "-")`);
+  for (const d of list)
+    if (!ID_PATTERN.test(d))
+      throw new Error(`--target "${d}": expected a device id (letters, digits, "_", "." or "-")`);
   return [...new Set(list)];
 }
 
 /** Until `at`: which devices list the command in their status. Exit 1 naming the ones that did not. */
-async function waitForConfirmations(devices: Map<string, DeviceView>, id: string, atNs: bigint, target: '*' | string[]): Promise<number> {
+async function waitForConfirmations(
+  devices: Map<string, DeviceView>,
+  id: string,
+  atNs: bigint,
+  target: '*' | string[],
+): Promise<number> {
   const expected = target === '*' ? [...devices.keys()] : target;
   if (expected.length === 0) {
     process.stdout.write('no device has reported on this broker: nothing can confirm the command\n');
@@ -231,7 +327,9 @@ async function waitForConfirmations(devices: Map<string, DeviceView>, id: string
   const ok = confirmed();
   const missing = expected.filter((d) => !ok.includes(d));
   const late = ok.map((d) => devices.get(d)!.status!.commands.recent.find((r) => r.id === id)!).filter((r) => r.lateMs);
-  process.stdout.write(`confirmed before its instant by ${ok.length}/${expected.length} device${expected.length === 1 ? '' : 's'}${ok.length ? `: ${ok.sort().join(', ')}` : ''}${late.length ? ` (${late.length} late)` : ''}\n`);
+  process.stdout.write(
+    `confirmed before its instant by ${ok.length}/${expected.length} device${expected.length === 1 ? '' : 's'}${ok.length ? `: ${ok.sort().join(', ')}` : ''}${late.length ? ` (${late.length} late)` : ''}\n`,
+  );
   if (missing.length) {
     const why = (d: string) => {
       const v = devices.get(d);
@@ -239,7 +337,12 @@ async function waitForConfirmations(devices: Map<string, DeviceView>, id: string
       if (v.online === false) return 'offline: it catches up from the retained plan when it reconnects';
       return 'no confirmation yet';
     };
-    process.stdout.write(`NOT confirmed: ${missing.sort().map((d) => `${d} (${why(d)})`).join(', ')}\n`);
+    process.stdout.write(
+      `NOT confirmed: ${missing
+        .sort()
+        .map((d) => `${d} (${why(d)})`)
+        .join(', ')}\n`,
+    );
     return 1;
   }
   return 0;
@@ -247,22 +350,35 @@ async function waitForConfirmations(devices: Map<string, DeviceView>, id: string
 
 function fleetStatusRows(devices: Map<string, DeviceView>): Array<Record<string, unknown>> {
   const digests = new Map<string, number>();
-  for (const d of devices.values()) if (d.status) digests.set(d.status.commands.digest, (digests.get(d.status.commands.digest) ?? 0) + 1);
+  for (const d of devices.values())
+    if (d.status) digests.set(d.status.commands.digest, (digests.get(d.status.commands.digest) ?? 0) + 1);
   const majority = [...digests].sort((a, b) => b[1] - a[1])[0]?.[0];
   const now = utcNowNs();
-  return [...devices.values()].sort((a, b) => (a.device < b.device ? -1 : 1)).map((d) => {
-    const s = d.status;
-    const ageSec = s ? Number(now - BigInt(s.utcNs)) / 1e9 : undefined;
-    return {
-      device: d.device, online: d.online ?? null, ride: s?.ride ?? null,
-      clock: s ? { ...s.clock } : null, simulated: s?.simulated ?? null,
-      track: s?.playback?.track ?? null, tracks: s?.playback?.tracks ?? null, positionSec: s?.playback?.positionSec ?? null, state: s?.playback?.state ?? null,
-      gainDb: s?.playback?.gainDb ?? null, muted: s?.playback?.muted ?? null,
-      digest: s?.commands.digest ?? null, sameDigest: s ? s.commands.digest === majority : null, commands: s?.commands.count ?? null,
-      rejected: s?.commands.rejected ?? {}, planDigest: s?.planDigest ?? null,
-      lastSeenSec: ageSec !== undefined ? Math.max(0, Math.round(ageSec * 10) / 10) : null,
-    };
-  });
+  return [...devices.values()]
+    .sort((a, b) => (a.device < b.device ? -1 : 1))
+    .map((d) => {
+      const s = d.status;
+      const ageSec = s ? Number(now - BigInt(s.utcNs)) / 1e9 : undefined;
+      return {
+        device: d.device,
+        online: d.online ?? null,
+        ride: s?.ride ?? null,
+        clock: s ? { ...s.clock } : null,
+        simulated: s?.simulated ?? null,
+        track: s?.playback?.track ?? null,
+        tracks: s?.playback?.tracks ?? null,
+        positionSec: s?.playback?.positionSec ?? null,
+        state: s?.playback?.state ?? null,
+        gainDb: s?.playback?.gainDb ?? null,
+        muted: s?.playback?.muted ?? null,
+        digest: s?.commands.digest ?? null,
+        sameDigest: s ? s.commands.digest === majority : null,
+        commands: s?.commands.count ?? null,
+        rejected: s?.commands.rejected ?? {},
+        planDigest: s?.planDigest ?? null,
+        lastSeenSec: ageSec !== undefined ? Math.max(0, Math.round(ageSec * 10) / 10) : null,
+      };
+    });
 }
 
 function formatRows(rows: Array<Record<string, unknown>>): string {
@@ -270,20 +386,44 @@ function formatRows(rows: Array<Record<string, unknown>>): string {
   const header = ['device', 'online', 'clock', 'hardware', 'playing', 'gain', 'commands', 'last seen'];
   const lines = rows.map((r) => {
     const c = r.clock as FleetStatusMessage['clock'] | null;
-    const bound = c?.errorBoundUs == null ? '' : c.errorBoundUs < 1000 ? ` ±${c.errorBoundUs.toFixed(1)} µs` : ` ±${(c.errorBoundUs / 1000).toFixed(1)} ms`;
+    const bound =
+      c?.errorBoundUs == null
+        ? ''
+        : c.errorBoundUs < 1000
+          ? ` ±${c.errorBoundUs.toFixed(1)} µs`
+          : ` ±${(c.errorBoundUs / 1000).toFixed(1)} ms`;
     const rejected = Object.values(r.rejected as Record<string, number>).reduce((a, b) => a + b, 0);
     const seen = r.lastSeenSec as number | null;
     return [
-      r.device as string, r.online === null ? '?' : r.online ? 'yes' : 'NO',
-      c ? `${c.state} ${c.source}${bound}` : '-', r.simulated === null ? '-' : r.simulated ? 'simulated' : 'real',
-      r.track ? `${r.track}/${r.tracks} ${formatDuration((r.positionSec as number) ?? 0)}` : (r.state as string) ?? '-',
+      r.device as string,
+      r.online === null ? '?' : r.online ? 'yes' : 'NO',
+      c ? `${c.state} ${c.source}${bound}` : '-',
+      r.simulated === null ? '-' : r.simulated ? 'simulated' : 'real',
+      r.track
+        ? `${r.track}/${r.tracks} ${formatDuration((r.positionSec as number) ?? 0)}`
+        : ((r.state as string) ?? '-'),
       r.gainDb === null ? '-' : `${(r.gainDb as number).toFixed(1)} dB${r.muted ? ' muted' : ''}`,
-      r.digest === null ? '-' : `${r.commands} ${r.sameDigest ? 'same' : `DIFFERENT ${r.digest as string}`}${rejected ? `, ${rejected} rejected` : ''}`,
-      seen === null ? 'never' : seen > STALE_AFTER_S ? `${formatDuration(seen)} ago (stale)` : `${seen.toFixed(0)} s ago`,
+      r.digest === null
+        ? '-'
+        : `${r.commands} ${r.sameDigest ? 'same' : `DIFFERENT ${r.digest as string}`}${rejected ? `, ${rejected} rejected` : ''}`,
+      seen === null
+        ? 'never'
+        : seen > STALE_AFTER_S
+          ? `${formatDuration(seen)} ago (stale)`
+          : `${seen.toFixed(0)} s ago`,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  return [header, ...lines].map((l) => l.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    [header, ...lines]
+      .map((l) =>
+        l
+          .map((x, i) => x.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 async function statusFleet(o: BrokerOpts & { json?: boolean; watch?: boolean }): Promise<number> {
@@ -291,9 +431,14 @@ async function statusFleet(o: BrokerOpts & { json?: boolean; watch?: boolean }):
   const fleet = needFleetId(config);
   const client = await connect(config, o);
   let dirty = false;
-  const { devices, settled } = watchDevices(client, fleet, () => { dirty = true; });
+  const { devices, settled } = watchDevices(client, fleet, () => {
+    dirty = true;
+  });
   await settled;
-  const show = () => process.stdout.write(o.json ? JSON.stringify(fleetStatusRows(devices)) + '\n' : formatRows(fleetStatusRows(devices)));
+  const show = () =>
+    process.stdout.write(
+      o.json ? JSON.stringify(fleetStatusRows(devices)) + '\n' : formatRows(fleetStatusRows(devices)),
+    );
   show();
   if (!o.watch) {
     await client.endAsync().catch(() => {});
@@ -306,7 +451,10 @@ async function statusFleet(o: BrokerOpts & { json?: boolean; watch?: boolean }):
       if (!o.json && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
       show();
     }, 1000);
-    const end = () => { clearInterval(timer); resolve(); };
+    const end = () => {
+      clearInterval(timer);
+      resolve();
+    };
     process.once('SIGINT', end);
     process.once('SIGTERM', end);
   });
@@ -314,7 +462,11 @@ async function statusFleet(o: BrokerOpts & { json?: boolean; watch?: boolean }):
   return 0;
 }
 
-async function signToFile(op: PlanOpName, pos: string[], o: SendOpts & { out: string; fadeMs?: string; rampMs?: string; fromTrack?: string }): Promise<number> {
+async function signToFile(
+  op: PlanOpName,
+  pos: string[],
+  o: SendOpts & { out: string; fadeMs?: string; rampMs?: string; fromTrack?: string },
+): Promise<number> {
   const config = fleetConfig(o.config);
   const fleet = needFleetId(config);
   const key = loadKey(o.key);
@@ -331,14 +483,19 @@ async function signToFile(op: PlanOpName, pos: string[], o: SendOpts & { out: st
     // a new file
   }
   writeFileSync(o.out, `${existing}${existing && !existing.endsWith('\n') ? '\n' : ''}${envelope}\n`);
-  process.stdout.write(`wrote ${describe(op, args)} at ${iso(at)} for ride ${ride} (${why}) to ${o.out}; id ${command.id.slice(0, 16)}\n`);
+  process.stdout.write(
+    `wrote ${describe(op, args)} at ${iso(at)} for ride ${ride} (${why}) to ${o.out}; id ${command.id.slice(0, 16)}\n`,
+  );
   return 0;
 }
 
 async function applyFile(file: string, o: { config?: string; stateDir?: string }): Promise<number> {
   const config = fleetConfig(o.config);
   const fleet = needFleetId(config);
-  if (!config.fleet.enabled) throw new Error(`fleet control is off in ${config.source} (fleet.enabled = false): the service would ignore the commands`);
+  if (!config.fleet.enabled)
+    throw new Error(
+      `fleet control is off in ${config.source} (fleet.enabled = false): the service would ignore the commands`,
+    );
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -348,11 +505,18 @@ async function applyFile(file: string, o: { config?: string; stateDir?: string }
   const envelopes = splitEnvelopes(text);
   if (envelopes.length === 0) throw new Error(`${file} holds no envelopes (one per line, as "fleet sign" writes them)`);
   // The device checks them again; here they are checked so that the operator hears about a bad one now.
-  const core = new FleetCore({ fleet, device: '-', keys: keyTable(config.fleet.keys), utcNowNs, rideId: () => undefined });
+  const core = new FleetCore({
+    fleet,
+    device: '-',
+    keys: keyTable(config.fleet.keys),
+    utcNowNs,
+    rideId: () => undefined,
+  });
   const good: string[] = [];
   envelopes.forEach((e, i) => {
     const r = core.ingest(e, 'inbox')[0]!;
-    if (r.kind === 'rejected') process.stdout.write(`line ${i + 1}: rejected: ${REJECT_TEXT[r.reason]} (${r.detail})\n`);
+    if (r.kind === 'rejected')
+      process.stdout.write(`line ${i + 1}: rejected: ${REJECT_TEXT[r.reason]} (${r.detail})\n`);
     else if (r.kind === 'duplicate') process.stdout.write(`line ${i + 1}: a duplicate of an earlier line\n`);
     else good.push(e);
   });
@@ -360,14 +524,17 @@ async function applyFile(file: string, o: { config?: string; stateDir?: string }
   if (good.length) {
     const path = await writeInbox(dir, `${Date.now()}-${randomBytes(4).toString('hex')}`, good);
     handOver(dir, path);
-    process.stdout.write(`${good.length} command${good.length === 1 ? '' : 's'} handed to the service in ${path}: it takes them in within seconds, or at its next start\n`);
+    process.stdout.write(
+      `${good.length} command${good.length === 1 ? '' : 's'} handed to the service in ${path}: it takes them in within seconds, or at its next start\n`,
+    );
   }
   return good.length === envelopes.length ? 0 : 1;
 }
 
 /** The installed service's state folder (systemd StateDirectory) when this is its config. */
 function serviceStateDir(config: Config): string {
-  if (!config.service.state_dir && config.source === DEFAULT_CONFIG_PATH && existsSync('/var/lib/jaudiosync')) return '/var/lib/jaudiosync';
+  if (!config.service.state_dir && config.source === DEFAULT_CONFIG_PATH && existsSync('/var/lib/jaudiosync'))
+    return '/var/lib/jaudiosync';
   return stateDir(config);
 }
 
@@ -391,7 +558,9 @@ async function keygen(o: { id: string; role: string; out?: string }): Promise<nu
   if (existsSync(out)) throw new Error(`${out} exists: not overwriting a key (choose another --out)`);
   writeFileSync(out, file, { mode: 0o600 });
   chmodSync(out, 0o600);
-  process.stderr.write(`private key written to ${out} (0600): keep it with the operator, never on a device\nadd this to the config of every device:\n\n`);
+  process.stderr.write(
+    `private key written to ${out} (0600): keep it with the operator, never on a device\nadd this to the config of every device:\n\n`,
+  );
   process.stdout.write(keyEntryToml(key));
   return 0;
 }
@@ -432,41 +601,53 @@ function opArgsOptions(c: Program, op: PlanOpName): Program {
 
 /** Adds `jaudiosync fleet ...` to the program. */
 export function registerFleet(program: Program, setExit: (code: number) => void): void {
-  const fleet = program.command('fleet').description('fleet control over MQTT: signed commands that take effect on the same sample everywhere');
-  fleet.command('keygen')
-    .description('make an operator key: writes the private key (0600) and prints the [[fleet.keys]] entry for every device')
-    .requiredOption('--id <name>', 'key id (e.g. the operator\'s name)')
+  const fleet = program
+    .command('fleet')
+    .description('fleet control over MQTT: signed commands that take effect on the same sample everywhere');
+  fleet
+    .command('keygen')
+    .description(
+      'make an operator key: writes the private key (0600) and prints the [[fleet.keys]] entry for every device',
+    )
+    .requiredOption('--id <name>', "key id (e.g. the operator's name)")
     .addOption(new Option('--role <role>', 'what it may command').choices([...ROLES]).makeOptionMandatory())
     .option('--out <file>', 'private key file (default: NAME.key)')
     .action(async (o: { id: string; role: string; out?: string }) => setExit(await keygen(o)));
   for (const { op, args, what } of OPS) {
     const c = fleet.command(`${op}${args ? ` ${args}` : ''}`).description(what);
-    opArgsOptions(commonOptions(c, { wait: true }), op)
-      .action(async (...a: unknown[]) => {
-        const pos = a.slice(0, -2).filter((x): x is string => typeof x === 'string');
-        setExit(await sendCommand(op, pos, a[a.length - 2] as SendOpts));
-      });
+    opArgsOptions(commonOptions(c, { wait: true }), op).action(async (...a: unknown[]) => {
+      const pos = a.slice(0, -2).filter((x): x is string => typeof x === 'string');
+      setExit(await sendCommand(op, pos, a[a.length - 2] as SendOpts));
+    });
   }
-  fleet.command('status')
+  fleet
+    .command('status')
     .description("every device's presence, clock, playback, gain and command set (same/different), from the broker")
     .option('--json', 'machine-readable')
     .option('--watch', 'keep showing changes until Ctrl-C')
     .option('-c, --config <path>', 'config with [fleet]')
-    .option('--broker <url>', 'broker URL').option('--username <name>', 'broker user').option('--password-file <file>', 'broker password file')
+    .option('--broker <url>', 'broker URL')
+    .option('--username <name>', 'broker user')
+    .option('--password-file <file>', 'broker password file')
     .action(async (o: BrokerOpts & { json?: boolean; watch?: boolean }) => setExit(await statusFleet(o)));
-  const sign = fleet.command('sign')
+  const sign = fleet
+    .command('sign')
     .description('write a signed command to a file instead of sending it (for "fleet apply" over ssh or a USB stick)')
     .argument('<op>', OPS.map((x) => x.op).join('|'))
     .argument('[args...]', 'as for the op (skip N, seek TRACK [OFFSET], volume DB)')
     .requiredOption('--out <file>', 'file to append the envelope to');
   commonOptions(sign, { wait: false })
-    .option('--fade-ms <ms>', 'stop: fade length', '1000').option('--ramp-ms <ms>', 'volume: ramp length', '0').option('--from-track <n>', 'start: track (1-based)', '1')
+    .option('--fade-ms <ms>', 'stop: fade length', '1000')
+    .option('--ramp-ms <ms>', 'volume: ramp length', '0')
+    .option('--from-track <n>', 'start: track (1-based)', '1')
     .action(async (op: string, rest: string[], o: SendOpts & { out: string }) => {
-      if (!OPS.some((x) => x.op === op)) throw new Error(`unknown op "${op}": expected one of ${OPS.map((x) => x.op).join(', ')}`);
+      if (!OPS.some((x) => x.op === op))
+        throw new Error(`unknown op "${op}": expected one of ${OPS.map((x) => x.op).join(', ')}`);
       setExit(await signToFile(op as PlanOpName, rest, o));
     });
-  fleet.command('apply')
-    .description('hand signed envelopes from a file to this device\'s service, without any broker')
+  fleet
+    .command('apply')
+    .description("hand signed envelopes from a file to this device's service, without any broker")
     .argument('<file>', 'envelopes, one per line (fleet sign writes them)')
     .option('-c, --config <path>', "the service's config (keys, fleet id, state_dir)")
     .option('--state-dir <dir>', "the service's state folder (default: as the service finds it)")

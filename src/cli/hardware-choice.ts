@@ -17,7 +17,9 @@ export function chooseHardware(config: Config, over: ChainOverrides = {}): Hardw
   if (mode === 'real') return realHardware('hardware.mode = "real"');
   const found = timingPartsPresent(config, over);
   if (found.length) return realHardware(`hardware.mode = "auto": found ${found.join(', ')}`);
-  return twinHardware(`hardware.mode = "auto" and no timing hardware on this machine (no ${candidatePaths(config, over).join(', ')}): SIMULATED GPS, PPS and DS3231, for a demo only; set hardware.mode = "real" on a Pi`);
+  return twinHardware(
+    `hardware.mode = "auto" and no timing hardware on this machine (no ${candidatePaths(config, over).join(', ')}): SIMULATED GPS, PPS and DS3231, for a demo only; set hardware.mode = "real" on a Pi`,
+  );
 }
 
 function candidatePaths(config: Config, over: ChainOverrides): string[] {

@@ -40,30 +40,48 @@ export async function openRtc(t: RtcTarget): Promise<{ rtc: Ds3231; bus: I2cBus 
       bus = await openI2cBus(t.bus);
     } catch (e) {
       const code = e instanceof I2cError ? e.code : 'ENOENT';
-      throw new Ds3231Error(`DS3231 at 0x${t.address.toString(16)} on I2C bus ${t.bus}: ${(e as Error).message}. ${hint(code, t.bus, t.address)}`, code);
+      throw new Ds3231Error(
+        `DS3231 at 0x${t.address.toString(16)} on I2C bus ${t.bus}: ${(e as Error).message}. ${hint(code, t.bus, t.address)}`,
+        code,
+      );
     }
   }
   return { rtc: new Ds3231(bus, { busNumber: t.bus, address: t.address, nowNs: hrtimeClock.nowNs }), bus };
 }
 
-export async function rtcCommand(action: string, t: RtcTarget, o: { fromGps?: boolean; fromSystem?: boolean; value?: string; config: Config }): Promise<number> {
+export async function rtcCommand(
+  action: string,
+  t: RtcTarget,
+  o: { fromGps?: boolean; fromSystem?: boolean; value?: string; config: Config },
+): Promise<number> {
   // A real DS3231 is never set from a simulated reference (the twins run on this machine's own clock).
   const hardware = action === 'set' && o.fromGps ? chooseHardware(o.config) : undefined;
-  if (hardware?.simulated && !t.simulate) throw new Error(`refusing to set the DS3231 on I2C bus ${t.bus} from a SIMULATED GPS (${hardware.why}); connect the GPS (or set hardware.mode = "real" and gps.port), or use --from-system`);
+  if (hardware?.simulated && !t.simulate)
+    throw new Error(
+      `refusing to set the DS3231 on I2C bus ${t.bus} from a SIMULATED GPS (${hardware.why}); connect the GPS (or set hardware.mode = "real" and gps.port), or use --from-system`,
+    );
   const { rtc, bus } = await openRtc(t);
   try {
     switch (action) {
       case 'read': {
         const r = await rtc.read();
-        out(r.trustworthy ? isoFromUtcNs(r.utcNs).replace('.000Z', 'Z') : `${isoFromUtcNs(r.utcNs)} NOT TRUSTWORTHY: ${r.reason}`);
+        out(
+          r.trustworthy
+            ? isoFromUtcNs(r.utcNs).replace('.000Z', 'Z')
+            : `${isoFromUtcNs(r.utcNs)} NOT TRUSTWORTHY: ${r.reason}`,
+        );
         return r.trustworthy ? 0 : 1;
       }
       case 'info': {
         const i = await rtc.info();
-        out(`time         ${isoFromUtcNs(i.reading.utcNs)}${i.reading.trustworthy ? '' : `  (NOT TRUSTWORTHY: ${i.reading.reason})`}`);
+        out(
+          `time         ${isoFromUtcNs(i.reading.utcNs)}${i.reading.trustworthy ? '' : `  (NOT TRUSTWORTHY: ${i.reading.reason})`}`,
+        );
         out(`temperature  ${i.temperatureC.toFixed(2)} °C`);
         out(`aging        ${i.agingLsb} LSB (${i.agingPpm >= 0 ? '+' : ''}${i.agingPpm.toFixed(1)} ppm)`);
-        out(`SQW          ${i.sqw1Hz ? `1 Hz${i.batteryBackedSqw ? ', battery-backed' : ''}` : 'off (INTCN=1 or RS≠00)'}`);
+        out(
+          `SQW          ${i.sqw1Hz ? `1 Hz${i.batteryBackedSqw ? ', battery-backed' : ''}` : 'off (INTCN=1 or RS≠00)'}`,
+        );
         out(`32 kHz out   ${i.out32kHz ? 'on' : 'off'}`);
         out(`OSF          ${i.reading.trustworthy ? 'clear' : 'set'}`);
         return 0;
@@ -83,7 +101,10 @@ export async function rtcCommand(action: string, t: RtcTarget, o: { fromGps?: bo
           stop = chain.stop;
           const deadline = hrtimeClock.nowNs() + BigInt(o.config.clock.lock_timeout_s * 1e9);
           while (chain.clock.timescale().state !== 'locked') {
-            if (hrtimeClock.nowNs() > deadline) { await stop(); throw new Error(`no GPS lock within ${o.config.clock.lock_timeout_s} s: ${chain.describe}`); }
+            if (hrtimeClock.nowNs() > deadline) {
+              await stop();
+              throw new Error(`no GPS lock within ${o.config.clock.lock_timeout_s} s: ${chain.describe}`);
+            }
             await sleepNs(hrtimeClock, 100e6);
           }
           const ts = chain.clock.timescale();
@@ -93,16 +114,23 @@ export async function rtcCommand(action: string, t: RtcTarget, o: { fromGps?: bo
         const target = Number(utcNow() / 1_000_000_000n) + 2; // far enough ahead to wait for it precisely
         const r = await rtc.setAligned(target, monoAt);
         await stop();
-        out(`RTC set to ${new Date(target * 1000).toISOString()} on the second; write started ${(r.lateNs / 1000).toFixed(1)} µs late, took ${(r.writeNs / 1000).toFixed(0)} µs`);
+        out(
+          `RTC set to ${new Date(target * 1000).toISOString()} on the second; write started ${(r.lateNs / 1000).toFixed(1)} µs late, took ${(r.writeNs / 1000).toFixed(0)} µs`,
+        );
         return 0;
       }
       case 'aging': {
         if (o.value !== undefined) {
           const lsb = Number(o.value);
-          if (!Number.isInteger(lsb) || lsb < -128 || lsb > 127) throw new Error(`aging value "${o.value}": expected an integer from -128 to 127 (≈0.1 ppm per step, positive = slower)`);
+          if (!Number.isInteger(lsb) || lsb < -128 || lsb > 127)
+            throw new Error(
+              `aging value "${o.value}": expected an integer from -128 to 127 (≈0.1 ppm per step, positive = slower)`,
+            );
           const before = await rtc.aging();
           await rtc.setAging(lsb);
-          out(`aging ${before.lsb} -> ${lsb} LSB (was ${before.ppm.toFixed(1)} ppm, now ${(-lsb * 0.1).toFixed(1)} ppm), applied by a forced conversion`);
+          out(
+            `aging ${before.lsb} -> ${lsb} LSB (was ${before.ppm.toFixed(1)} ppm, now ${(-lsb * 0.1).toFixed(1)} ppm), applied by a forced conversion`,
+          );
         } else {
           const a = await rtc.aging();
           out(`aging ${a.lsb} LSB (${a.ppm >= 0 ? '+' : ''}${a.ppm.toFixed(1)} ppm)`);
@@ -131,29 +159,56 @@ export function fixLine(f: GpsTimeFix | ReplayedFix, v: FixLineView = {}, json =
   const utc = f.utcNs !== null ? isoFromUtcNs(f.utcNs) : null;
   const used = v.sky?.used ?? v.satellites;
   if (json) {
-    return JSON.stringify({ utc, valid: f.valid, ...(f.valid ? {} : { reason: f.reason }), talker: f.talker, sentence: f.sentence,
-      satellites: used ?? null, fixMode: v.sky?.fixMode ?? null, satellitesInView: v.sky?.inView ?? null, hdop: v.sky?.hdop ?? null,
+    return JSON.stringify({
+      utc,
+      valid: f.valid,
+      ...(f.valid ? {} : { reason: f.reason }),
+      talker: f.talker,
+      sentence: f.sentence,
+      satellites: used ?? null,
+      fixMode: v.sky?.fixMode ?? null,
+      satellitesInView: v.sky?.inView ?? null,
+      hdop: v.sky?.hdop ?? null,
       ...(v.sky ? { sky: v.sky.satellites } : {}),
-      ...(v.pps ? { ppsPulses: v.pps.pulses, ppsJitterNs: v.pps.jitterNs === undefined ? null : Math.round(v.pps.jitterNs), ppsLastAgeSec: v.pps.lastAgeSec ?? null } : {}),
-      ...(f.rolloverCorrected ? { rolloverCorrected: true } : {}), ...('line' in f ? { line: f.line } : {}) });
+      ...(v.pps
+        ? {
+            ppsPulses: v.pps.pulses,
+            ppsJitterNs: v.pps.jitterNs === undefined ? null : Math.round(v.pps.jitterNs),
+            ppsLastAgeSec: v.pps.lastAgeSec ?? null,
+          }
+        : {}),
+      ...(f.rolloverCorrected ? { rolloverCorrected: true } : {}),
+      ...('line' in f ? { line: f.line } : {}),
+    });
   }
-  const state = f.valid ? (f.rolloverCorrected ? 'valid (week rollover corrected +1024 weeks)' : 'valid') : `invalid: ${f.reason}`;
+  const state = f.valid
+    ? f.rolloverCorrected
+      ? 'valid (week rollover corrected +1024 weeks)'
+      : 'valid'
+    : `invalid: ${f.reason}`;
   const mode = (v.sky?.fixMode ?? '-').padEnd(6);
   const sats = `sats ${used ?? '-'}${v.sky?.inView !== undefined ? `/${v.sky.inView}` : ''}`.padEnd(10);
   const hdop = `HDOP ${v.sky?.hdop !== undefined ? v.sky.hdop.toFixed(1) : '-'}`.padEnd(9);
-  const pps = !v.pps ? '' : v.pps.lastAgeSec === undefined || v.pps.lastAgeSec > PPS_STALE_SEC ? `${'PPS none'.padEnd(20)}  `
-    : `${`PPS jitter ${v.pps.jitterNs === undefined ? '-' : formatNs(v.pps.jitterNs)}`.padEnd(20)}  `;
+  const pps = !v.pps
+    ? ''
+    : v.pps.lastAgeSec === undefined || v.pps.lastAgeSec > PPS_STALE_SEC
+      ? `${'PPS none'.padEnd(20)}  `
+      : `${`PPS jitter ${v.pps.jitterNs === undefined ? '-' : formatNs(v.pps.jitterNs)}`.padEnd(20)}  `;
   return `${utc ?? '-'.padEnd(24)}  ${f.talker}${f.sentence}  ${mode} ${sats} ${hdop} ${pps}${state}`;
 }
 
 /** The sky as cgps sums it up, then its satellites strongest first ("G18 39*": * = used), wrapped. */
 export function skyLines(sky: GpsSky, columns = 100): string[] {
-  return [`sky: ${formatSky(sky)}`, ...wrapTokens(formatSatellites(sky), columns - 1, '     ').map((l, i) => (i ? l : `     ${l}`))];
+  return [
+    `sky: ${formatSky(sky)}`,
+    ...wrapTokens(formatSatellites(sky), columns - 1, '     ').map((l, i) => (i ? l : `     ${l}`)),
+  ];
 }
 
 /** The sky after every line of a capture that holds a time fix (a second pass, as the driver sees it). */
 function skyAtLines(text: string, lines: Set<number>): Map<number, GpsSky> {
-  const gate = new FixGate(), sky = new SkyView();
+  const gate = new FixGate(),
+    sky = new SkyView();
   const at = new Map<number, GpsSky>();
   text.split('\n').forEach((line, i) => {
     if (line.startsWith('#')) return;
@@ -166,21 +221,37 @@ function skyAtLines(text: string, lines: Set<number>): Map<number, GpsSky> {
 /** Seconds between the sky's satellite lists in a live monitor: a list a second would bury the fixes. */
 const SKY_EVERY_SEC = 10;
 
-export async function gpsMonitor(o: { port?: string; baud?: string; replay?: string; floor?: string; json?: boolean; simulate?: boolean; config: Config; seconds?: string }): Promise<number> {
+export async function gpsMonitor(o: {
+  port?: string;
+  baud?: string;
+  replay?: string;
+  floor?: string;
+  json?: boolean;
+  simulate?: boolean;
+  config: Config;
+  seconds?: string;
+}): Promise<number> {
   const floorUtcNs = o.floor !== undefined ? parseFloor(o.floor) : undefined;
   const columns = process.stdout.isTTY ? process.stdout.columns : 100;
   const seconds = o.seconds !== undefined ? secondsOption('--seconds', o.seconds) : undefined;
   const baudOption = o.baud !== undefined ? configIntOption('--baud', o.baud, 'gps', 'baud', 'a baud rate') : undefined;
   if (o.replay) {
     let text: string;
-    try { text = readFileSync(pathOption(o.replay), 'latin1'); } catch (e) { throw new Error(`cannot read the capture ${o.replay}: ${(e as Error).message}`); }
+    try {
+      text = readFileSync(pathOption(o.replay), 'latin1');
+    } catch (e) {
+      throw new Error(`cannot read the capture ${o.replay}: ${(e as Error).message}`);
+    }
     const r = replayCapture(text, { floorUtcNs, rollover: o.config.gps.rollover });
     if (r.problem) process.stderr.write(`warning: ${r.problem}; give --floor DATE\n`);
     const skies = skyAtLines(text, new Set(r.fixes.map((f) => f.line)));
     for (const f of r.fixes) out(fixLine(f, { satellites: f.satellites, sky: skies.get(f.line) }, o.json));
     const lastSky = r.fixes.length ? skies.get(r.fixes.at(-1)!.line) : undefined;
     if (!o.json && lastSky) for (const l of skyLines(lastSky, columns)) out(l);
-    if (!o.json) out(`${r.stats.sentences} sentences, ${r.fixes.filter((f) => f.valid).length} valid time fixes, ${r.stats.badChecksum} bad checksums, ${r.stats.garbage} garbage lines skipped`);
+    if (!o.json)
+      out(
+        `${r.stats.sentences} sentences, ${r.fixes.filter((f) => f.valid).length} valid time fixes, ${r.stats.badChecksum} bad checksums, ${r.stats.garbage} garbage lines skipped`,
+      );
     return 0;
   }
   let rig: RealtimeGpsRig | undefined;
@@ -188,11 +259,17 @@ export async function gpsMonitor(o: { port?: string; baud?: string; replay?: str
   const baud = baudOption ?? o.config.gps.baud;
   const conv = new RealtimeConverter();
   if (o.simulate) {
-    rig = await RealtimeGpsRig.create(conv, { talker: o.config.sim.talker, latencyMs: o.config.sim.gps_latency_ms, sentences: ['RMC', 'GGA', 'ZDA'] });
+    rig = await RealtimeGpsRig.create(conv, {
+      talker: o.config.sim.talker,
+      latencyMs: o.config.sim.gps_latency_ms,
+      sentences: ['RMC', 'GGA', 'ZDA'],
+    });
     await rig.start();
     path = rig.serialPath;
   } else if (!existsSync(path)) {
-    throw new Error(`GPS serial port ${path} does not exist: plug in the GPS, enable the UART (enable_uart=1), or give --port (try --simulate to see what a GPS looks like)`);
+    throw new Error(
+      `GPS serial port ${path} does not exist: plug in the GPS, enable the UART (enable_uart=1), or give --port (try --simulate to see what a GPS looks like)`,
+    );
   }
   // The PPS beside the NMEA, when there is one: seen or not, and its jitter.
   const ppsPath = rig?.ppsPath ?? (o.config.gps.pps && existsSync(o.config.gps.pps) ? o.config.gps.pps : undefined);
@@ -201,32 +278,69 @@ export async function gpsMonitor(o: { port?: string; baud?: string; replay?: str
   let pps: SysfsPps | undefined;
   if (ppsPath) {
     conv.start();
-    pps = new SysfsPps({ path: ppsPath, converter: conv }, {
-      addPulse: (p: PpsPulse) => { jitter.add(p.seq, p.monoNs); lastPulseMonoNs = p.monoNs; },
-      onStatus: (m: string) => process.stderr.write(`${m}\n`),
-    });
-    try { await pps.start(); } catch (e) { process.stderr.write(`${(e as Error).message} Monitoring NMEA only.\n`); pps = undefined; }
+    pps = new SysfsPps(
+      { path: ppsPath, converter: conv },
+      {
+        addPulse: (p: PpsPulse) => {
+          jitter.add(p.seq, p.monoNs);
+          lastPulseMonoNs = p.monoNs;
+        },
+        onStatus: (m: string) => process.stderr.write(`${m}\n`),
+      },
+    );
+    try {
+      await pps.start();
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message} Monitoring NMEA only.\n`);
+      pps = undefined;
+    }
   }
   let sats: number | undefined;
   let sky: GpsSky | undefined;
   let skyShownNs: bigint | undefined;
   const view = (): FixLineView => ({
-    satellites: sats, sky,
-    ...(pps ? { pps: { pulses: pps.pulses, jitterNs: jitter.jitterNs(), lastAgeSec: lastPulseMonoNs === undefined ? undefined : Number(hrtimeClock.nowNs() - lastPulseMonoNs) / 1e9 } } : {}),
+    satellites: sats,
+    sky,
+    ...(pps
+      ? {
+          pps: {
+            pulses: pps.pulses,
+            jitterNs: jitter.jitterNs(),
+            lastAgeSec: lastPulseMonoNs === undefined ? undefined : Number(hrtimeClock.nowNs() - lastPulseMonoNs) / 1e9,
+          },
+        }
+      : {}),
   });
-  const gps = new SerialGps({ path, baudRate: baud, nowNs: hrtimeClock.nowNs, floorUtcNs: floorUtcNs ?? BUILD_FLOOR_UTC_NS, rollover: o.config.gps.rollover }, {
-    onFix: (f) => {
-      out(fixLine(f, view(), o.json));
-      const now = hrtimeClock.nowNs();
-      if (!o.json && sky?.satellites.length && (skyShownNs === undefined || now - skyShownNs >= BigInt(SKY_EVERY_SEC * 1e9))) {
-        skyShownNs = now;
-        for (const l of skyLines(sky, columns)) out(l);
-      }
+  const gps = new SerialGps(
+    {
+      path,
+      baudRate: baud,
+      nowNs: hrtimeClock.nowNs,
+      floorUtcNs: floorUtcNs ?? BUILD_FLOOR_UTC_NS,
+      rollover: o.config.gps.rollover,
     },
-    onContext: (c) => { sats = c.satellites; },
-    onSky: (s) => { sky = s; },
-    onStatus: (m) => process.stderr.write(`${m}\n`),
-  });
+    {
+      onFix: (f) => {
+        out(fixLine(f, view(), o.json));
+        const now = hrtimeClock.nowNs();
+        if (
+          !o.json &&
+          sky?.satellites.length &&
+          (skyShownNs === undefined || now - skyShownNs >= BigInt(SKY_EVERY_SEC * 1e9))
+        ) {
+          skyShownNs = now;
+          for (const l of skyLines(sky, columns)) out(l);
+        }
+      },
+      onContext: (c) => {
+        sats = c.satellites;
+      },
+      onSky: (s) => {
+        sky = s;
+      },
+      onStatus: (m) => process.stderr.write(`${m}\n`),
+    },
+  );
   try {
     await gps.open();
     await waitForSignalOrSeconds(seconds);
@@ -238,28 +352,57 @@ export async function gpsMonitor(o: { port?: string; baud?: string; replay?: str
   }
   if (!o.json) {
     if (sky) for (const l of skyLines(sky, columns)) out(l);
-    out(`${gps.counters.sentences} sentences, ${gps.counters.badChecksum} bad checksums, ${gps.counters.garbage} garbage lines${pps ? `; PPS ${pps.pulses} pulses${jitter.jitterNs() !== undefined ? `, jitter ${formatNs(jitter.jitterNs()!)}` : ''}` : ''}`);
+    out(
+      `${gps.counters.sentences} sentences, ${gps.counters.badChecksum} bad checksums, ${gps.counters.garbage} garbage lines${pps ? `; PPS ${pps.pulses} pulses${jitter.jitterNs() !== undefined ? `, jitter ${formatNs(jitter.jitterNs()!)}` : ''}` : ''}`,
+    );
   }
   return 0;
 }
 
-export async function ppsMonitor(o: { device?: string; path?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }): Promise<number> {
+export async function ppsMonitor(o: {
+  device?: string;
+  path?: string;
+  gpio?: string;
+  simulate?: boolean;
+  json?: boolean;
+  seconds?: string;
+}): Promise<number> {
   const seconds = o.seconds !== undefined ? secondsOption('--seconds', o.seconds) : undefined;
   // BCM GPIO numbers on a Pi: 0-53 (the config's service.led_gpio takes the same).
   const pin = o.gpio !== undefined ? intOption('--gpio', o.gpio, 0, 53, 'a BCM GPIO number') : undefined;
-  if (o.device !== undefined && !/^pps\d+$/.test(o.device)) throw new OptionError(`--device "${o.device}": expected a kernel PPS device name such as pps0 (ls /sys/class/pps)`);
+  if (o.device !== undefined && !/^pps\d+$/.test(o.device))
+    throw new OptionError(`--device "${o.device}": expected a kernel PPS device name such as pps0 (ls /sys/class/pps)`);
   let prev: bigint | undefined;
   let pulses = 0;
   let fault: string | undefined;
   const sink = {
-    onFault: (m: string | undefined) => { fault = m; },
+    onFault: (m: string | undefined) => {
+      fault = m;
+    },
     addPulse: (p: PpsPulse) => {
       pulses++;
       const interval = prev !== undefined ? Number(p.monoNs - prev) : undefined;
       prev = p.monoNs;
-      if (o.json) { out(JSON.stringify({ seq: p.seq, monoNs: String(p.monoNs), realtime: p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : null, intervalNs: interval ?? null, missed: p.missed, via: p.via })); return; }
-      const iv = interval !== undefined ? `interval ${(interval / 1e6).toFixed(3)} ms (${((interval - 1e9 * (1 + p.missed)) / 1e3).toFixed(1)} µs off)` : 'first pulse';
-      out(`#${p.seq}  ${p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : `mono ${p.monoNs}`}  ${iv}${p.missed ? `  MISSED ${p.missed}` : ''}  [${p.via}]`);
+      if (o.json) {
+        out(
+          JSON.stringify({
+            seq: p.seq,
+            monoNs: String(p.monoNs),
+            realtime: p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : null,
+            intervalNs: interval ?? null,
+            missed: p.missed,
+            via: p.via,
+          }),
+        );
+        return;
+      }
+      const iv =
+        interval !== undefined
+          ? `interval ${(interval / 1e6).toFixed(3)} ms (${((interval - 1e9 * (1 + p.missed)) / 1e3).toFixed(1)} µs off)`
+          : 'first pulse';
+      out(
+        `#${p.seq}  ${p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : `mono ${p.monoNs}`}  ${iv}${p.missed ? `  MISSED ${p.missed}` : ''}  [${p.via}]`,
+      );
     },
     onStatus: (m: string) => process.stderr.write(`${m}\n`),
   };
@@ -271,14 +414,25 @@ export async function ppsMonitor(o: { device?: string; path?: string; gpio?: str
     for (const s of stops.reverse()) await s();
   }
   // A monitor that saw no pulse, or ends on a fault, has found a problem: say so in the exit code.
-  if (pulses === 0) process.stderr.write(`jaudiosync: no PPS pulse seen${fault ? ` (${fault})` : ': is the GPS fixed, and its PPS wire on the configured GPIO?'}\n`);
+  if (pulses === 0)
+    process.stderr.write(
+      `jaudiosync: no PPS pulse seen${fault ? ` (${fault})` : ': is the GPS fixed, and its PPS wire on the configured GPIO?'}\n`,
+    );
   return pulses === 0 || fault ? 1 : 0;
 }
 
-async function startPps(o: { device?: string; path?: string; simulate?: boolean }, pin: number | undefined, sink: PpsSinkLike, stops: Array<() => unknown>): Promise<void> {
+async function startPps(
+  o: { device?: string; path?: string; simulate?: boolean },
+  pin: number | undefined,
+  sink: PpsSinkLike,
+  stops: Array<() => unknown>,
+): Promise<void> {
   if (pin !== undefined) {
     out(`GPIO${pin} is sysfs GPIO ${sysfsGpioNumber(pin)}; timestamps are userspace-grade (~50 µs, ms tails)`);
-    const pps = new GpioPps({ bcmPin: pin, edge: 'rising', nowNs: hrtimeClock.nowNs, factory: await onoffFactory() }, sink);
+    const pps = new GpioPps(
+      { bcmPin: pin, edge: 'rising', nowNs: hrtimeClock.nowNs, factory: await onoffFactory() },
+      sink,
+    );
     pps.start();
     stops.push(() => pps.stop());
   } else {
@@ -310,7 +464,12 @@ function parseFloor(s: string): bigint {
 function waitForSignalOrSeconds(seconds?: number): Promise<void> {
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
-    const done = () => { process.off('SIGINT', done); process.off('SIGTERM', done); if (timer) clearTimeout(timer); resolve(); };
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      if (timer) clearTimeout(timer);
+      resolve();
+    };
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
     if (seconds !== undefined) timer = setTimeout(done, seconds * 1000);

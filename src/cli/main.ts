@@ -1,7 +1,18 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { BOOT_CONFIG_PATH, configToToml, DEFAULT_CONFIG_PATH, embeddedConfig, loadConfigFile, PACKAGE_DIR, parseStartSpec, resolveStart, systemConfigPath, type Config } from '../service/config.js';
+import {
+  BOOT_CONFIG_PATH,
+  configToToml,
+  DEFAULT_CONFIG_PATH,
+  embeddedConfig,
+  loadConfigFile,
+  PACKAGE_DIR,
+  parseStartSpec,
+  resolveStart,
+  systemConfigPath,
+  type Config,
+} from '../service/config.js';
 import { configCheckCommand } from './config-check.js';
 import { systemTimeZone } from '../service/schedule.js';
 import { createLogger } from '../service/log.js';
@@ -28,7 +39,13 @@ import { join, resolve } from 'node:path';
 
 /** The service's fleet control: the ride a command names is its start instant (src/fleet/command.ts). */
 const fleetStarter: NonNullable<ServeOptions['startFleet']> = ({ rideStartUtcNs, ...o }) =>
-  startFleet({ ...o, rideId: () => { const u = rideStartUtcNs(); return u === undefined ? undefined : rideIdOf(u); } });
+  startFleet({
+    ...o,
+    rideId: () => {
+      const u = rideStartUtcNs();
+      return u === undefined ? undefined : rideIdOf(u);
+    },
+  });
 
 /** The jaudiosync command line. Every failure is one clear message and a non-zero exit, never a stack trace. */
 
@@ -74,9 +91,13 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride();
   let exitCode = 0;
 
-  program.command('run')
+  program
+    .command('run')
     .description('discipline the clock and play the playlist at the configured instant (the service)')
-    .option('-c, --config <path>', 'config file (default: the embedded default: simulated hardware where none is found, the bundled playlist, next whole 10 s; with --service: /boot/firmware/jaudiosync.toml, else /etc/jaudiosync/config.toml)')
+    .option(
+      '-c, --config <path>',
+      'config file (default: the embedded default: simulated hardware where none is found, the bundled playlist, next whole 10 s; with --service: /boot/firmware/jaudiosync.toml, else /etc/jaudiosync/config.toml)',
+    )
     .option('--at <when>', 'start instead at "next-10s", "+SECONDS" or an ISO 8601 instant with offset')
     .addOption(new Option('--output <kind>', 'audio output').choices(['alsa', 'wav']))
     .option('--wav <path>', 'WAV file to write when there is no audio device (or with --output wav)')
@@ -84,30 +105,79 @@ export async function main(argv: string[]): Promise<number> {
     .option('--from-track <n>', 'start the timeline at track n')
     .option('--resume', 'start at the track that was playing when the service last stopped')
     .option('--service', 'stay up when nothing more is scheduled, retry failed starts (the systemd unit uses this)')
-    .action(async (o: { config?: string; at?: string; output?: 'alsa' | 'wav'; wav?: string; quiet?: boolean; fromTrack?: string; resume?: boolean; service?: boolean }) => {
-      const log = createLogger(process.stdout, o.quiet);
-      const fromTrack = o.fromTrack !== undefined ? intOption('--from-track', o.fromTrack, 1, undefined, 'a track number') : undefined;
-      if (fromTrack !== undefined && o.resume) throw new Error('--from-track and --resume: choose one');
-      const at = o.at !== undefined ? o.at.trim() : undefined;
-      if (at !== undefined) startOption('--at', at);
-      const load = o.service ? () => loadSystemConfig(o.config, (m) => log.info(m)) : () => loadConfig(o.config);
-      await serve({ loadConfig: load, hardware: (c) => chooseHardware(c), startFleet: fleetStarter, log, processStartNs, service: Boolean(o.service), resume: Boolean(o.resume), fromTrack, at, output: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined, version: version() });
-    });
+    .action(
+      async (o: {
+        config?: string;
+        at?: string;
+        output?: 'alsa' | 'wav';
+        wav?: string;
+        quiet?: boolean;
+        fromTrack?: string;
+        resume?: boolean;
+        service?: boolean;
+      }) => {
+        const log = createLogger(process.stdout, o.quiet);
+        const fromTrack =
+          o.fromTrack !== undefined
+            ? intOption('--from-track', o.fromTrack, 1, undefined, 'a track number')
+            : undefined;
+        if (fromTrack !== undefined && o.resume) throw new Error('--from-track and --resume: choose one');
+        const at = o.at !== undefined ? o.at.trim() : undefined;
+        if (at !== undefined) startOption('--at', at);
+        const load = o.service ? () => loadSystemConfig(o.config, (m) => log.info(m)) : () => loadConfig(o.config);
+        await serve({
+          loadConfig: load,
+          hardware: (c) => chooseHardware(c),
+          startFleet: fleetStarter,
+          log,
+          processStartNs,
+          service: Boolean(o.service),
+          resume: Boolean(o.resume),
+          fromTrack,
+          at,
+          output: o.output,
+          wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined,
+          version: version(),
+        });
+      },
+    );
 
-  for (const [name, what, extra] of [['install', 'install as a boot service (root): user, /opt/jaudiosync, config, unit; checks config.txt', ['--edit-boot-config', 'also add the missing config.txt lines (backed up first)']], ['uninstall', 'remove the boot service (root); config and state are kept unless --purge', ['--purge', 'also remove the config, the state and the user']]] as const) {
-    program.command(name)
+  for (const [name, what, extra] of [
+    [
+      'install',
+      'install as a boot service (root): user, /opt/jaudiosync, config, unit; checks config.txt',
+      ['--edit-boot-config', 'also add the missing config.txt lines (backed up first)'],
+    ],
+    [
+      'uninstall',
+      'remove the boot service (root); config and state are kept unless --purge',
+      ['--purge', 'also remove the config, the state and the user'],
+    ],
+  ] as const) {
+    program
+      .command(name)
       .description(what)
       .option(extra[0], extra[1])
       .option('--root <dir>', 'install into this folder instead of / (images, tests)')
       .action(async (o: { editBootConfig?: boolean; purge?: boolean; root?: string }) => {
-        const args = [join(PACKAGE_DIR, 'systemd', 'install.sh'), ...(name === 'uninstall' ? ['--uninstall'] : []),
-          ...(o.editBootConfig ? ['--edit-boot-config'] : []), ...(o.purge ? ['--purge'] : []), ...(o.root ? ['--root', o.root] : [])];
-        exitCode = await new Promise<number>((r) => spawn('bash', args, { stdio: 'inherit' }).on('close', (c) => r(c ?? 1)));
+        const args = [
+          join(PACKAGE_DIR, 'systemd', 'install.sh'),
+          ...(name === 'uninstall' ? ['--uninstall'] : []),
+          ...(o.editBootConfig ? ['--edit-boot-config'] : []),
+          ...(o.purge ? ['--purge'] : []),
+          ...(o.root ? ['--root', o.root] : []),
+        ];
+        exitCode = await new Promise<number>((r) =>
+          spawn('bash', args, { stdio: 'inherit' }).on('close', (c) => r(c ?? 1)),
+        );
       });
   }
 
-  const cal = program.command('calibrate').description('drift experiments: record clocks against a reference, analyse, trim the DS3231');
-  cal.command('record')
+  const cal = program
+    .command('calibrate')
+    .description('drift experiments: record clocks against a reference, analyse, trim the DS3231');
+  cal
+    .command('record')
     .description('record the system clock and/or the RTC against a reference (appends: run it again to continue)')
     .addOption(new Option('--reference <ref>', 'what to measure against').choices(['gps', 'ntp', 'rtc']).default('gps'))
     .addOption(new Option('--subject <s>', 'what to measure').choices(['system', 'rtc', 'both']).default('both'))
@@ -115,32 +185,67 @@ export async function main(argv: string[]): Promise<number> {
     .option('--out <file>', 'the recording (default: in the state directory)')
     .option('-c, --config <path>', 'config file (devices, NTP servers, hardware mode)')
     .action(async (o: { reference: string; subject: string; duration: string; out?: string; config?: string }) => {
-      exitCode = await calibrateRecord({ config: loadConfig(o.config), reference: o.reference, subject: o.subject, duration: o.duration, out: o.out, log: createLogger(process.stdout) });
+      exitCode = await calibrateRecord({
+        config: loadConfig(o.config),
+        reference: o.reference,
+        subject: o.subject,
+        duration: o.duration,
+        out: o.out,
+        log: createLogger(process.stdout),
+      });
     });
-  cal.command('report')
-    .argument('<files...>', 'recordings or drift logs (rotated FILE.1, FILE.2 join FILE; other files are other devices)')
+  cal
+    .command('report')
+    .argument(
+      '<files...>',
+      'recordings or drift logs (rotated FILE.1, FILE.2 join FILE; other files are other devices)',
+    )
     .description('rate, uncertainty, temperature dependence, Allan deviation, holdover; every pair of devices')
     .option('--svg <dir>', 'write plots and an index.html there')
     .option('--json', 'machine-readable')
-    .addOption(new Option('--reference <ref>', 'which source the system clock is measured against').choices(['gps', 'ntp', 'rtc']))
-    .action(async (files: string[], o: { svg?: string; json?: boolean; reference?: string }) => { exitCode = await calibrateReport(files, o); });
-  cal.command('apply')
+    .addOption(
+      new Option('--reference <ref>', 'which source the system clock is measured against').choices([
+        'gps',
+        'ntp',
+        'rtc',
+      ]),
+    )
+    .action(async (files: string[], o: { svg?: string; json?: boolean; reference?: string }) => {
+      exitCode = await calibrateReport(files, o);
+    });
+  cal
+    .command('apply')
     .argument('[files...]', 'the recording (default: clock.drift_log)')
     .description('trim the DS3231 aging offset by the measured rate, save the old value, write the calibration file')
     .option('--dry-run', 'say what would change, change nothing')
     .option('--simulate', 'on a simulated DS3231')
-    .option('--assume-real', 'trust a recording without a header record (an older drift log) to come from real GPS and DS3231')
+    .option(
+      '--assume-real',
+      'trust a recording without a header record (an older drift log) to come from real GPS and DS3231',
+    )
     .option('-c, --config <path>', 'config file (rtc.bus, rtc.address, rtc.calibration)')
-    .action(async (files: string[], o: { dryRun?: boolean; simulate?: boolean; assumeReal?: boolean; config?: string }) => {
-      exitCode = await calibrateApply(files, { config: loadConfig(o.config), dryRun: Boolean(o.dryRun), simulate: Boolean(o.simulate), assumeReal: Boolean(o.assumeReal), log: createLogger(process.stdout) });
-    });
-  cal.command('verify')
+    .action(
+      async (files: string[], o: { dryRun?: boolean; simulate?: boolean; assumeReal?: boolean; config?: string }) => {
+        exitCode = await calibrateApply(files, {
+          config: loadConfig(o.config),
+          dryRun: Boolean(o.dryRun),
+          simulate: Boolean(o.simulate),
+          assumeReal: Boolean(o.assumeReal),
+          log: createLogger(process.stdout),
+        });
+      },
+    );
+  cal
+    .command('verify')
     .argument('[files...]', 'a recording made after apply (default: clock.drift_log)')
     .description('how much better the RTC runs than before the last apply')
     .option('-c, --config <path>', 'config file')
-    .action(async (files: string[], o: { config?: string }) => { exitCode = await calibrateVerify(files, { config: loadConfig(o.config) }); });
+    .action(async (files: string[], o: { config?: string }) => {
+      exitCode = await calibrateVerify(files, { config: loadConfig(o.config) });
+    });
 
-  program.command('simulate')
+  program
+    .command('simulate')
     .description('whole devices in one simulated world (virtual time)')
     .command('ride')
     .description('the ride simulator: N devices with their clocks, GPS, RTC and DAC twins; the sync error between them')
@@ -148,15 +253,20 @@ export async function main(argv: string[]): Promise<number> {
     .option('--hours <h>', 'ride length', '4')
     .addOption(new Option('--gps <which>', 'devices with a GPS').choices(['all', 'some', 'none']).default('all'))
     .addOption(new Option('--pps <kind>', 'PPS path').choices(['kernel', 'gpio']).default('kernel'))
-    .addOption(new Option('--calibrated <yn>', 'RTCs calibrated (calibrate apply) or not').choices(['yes', 'no']).default('yes'))
+    .addOption(
+      new Option('--calibrated <yn>', 'RTCs calibrated (calibrate apply) or not').choices(['yes', 'no']).default('yes'),
+    )
     .option('--events <e>', '"default", "none" or a JSON file of events', 'default')
     .option('--seed <s>', 'random seed (the same seed gives the same ride)', '1')
     .option('--json', 'every figure, machine-readable')
-    .option('--svg <file>', 'plot each device\'s played error and the spread over the ride, outages and events shaded')
+    .option('--svg <file>', "plot each device's played error and the spread over the ride, outages and events shaded")
     .option('--html <file>', 'a report: the plot, the phases and the per-device table (readable on a phone)')
-    .action(async (o: SimulateOptions) => { exitCode = await simulateCommand(o); });
+    .action(async (o: SimulateOptions) => {
+      exitCode = await simulateCommand(o);
+    });
 
-  program.command('status')
+  program
+    .command('status')
     .description("the running service's clock, schedule, playback and health (from its status socket)")
     .option('--json', 'machine-readable')
     .option('-c, --config <path>', "the service's config (for service.runtime_dir)")
@@ -167,63 +277,114 @@ export async function main(argv: string[]): Promise<number> {
         config = o.config ? loadConfigFile(o.config) : undefined;
       } catch (e) {
         // The file may be mid-edit: the service still runs on the config it loaded.
-        process.stderr.write(`note: ${(e as Error).message.split('\n')[0]}; looking for the socket in the usual places\n`);
+        process.stderr.write(
+          `note: ${(e as Error).message.split('\n')[0]}; looking for the socket in the usual places\n`,
+        );
       }
       exitCode = await statusCommand({ json: Boolean(o.json), socket: o.socket, config });
     });
 
-  program.command('play')
+  program
+    .command('play')
     .argument('<playlist>', 'm3u/m3u8 file')
     .description('one-off playback of a playlist: the whole service path, no config file needed')
-    .option('--at <when>', 'start at "+SECONDS" (after the clock is ready), "next-10s" or an ISO 8601 instant with offset', '+3')
+    .option(
+      '--at <when>',
+      'start at "+SECONDS" (after the clock is ready), "next-10s" or an ISO 8601 instant with offset',
+      '+3',
+    )
     .option('--device <name>', 'ALSA output as `jaudiosync devices` lists it')
-    .addOption(new Option('--clock <source>', 'time source (default: whatever is found)').choices(['system', 'gps', 'rtc', 'ntp']))
+    .addOption(
+      new Option('--clock <source>', 'time source (default: whatever is found)').choices([
+        'system',
+        'gps',
+        'rtc',
+        'ntp',
+      ]),
+    )
     .option('--from-track <n>', 'start the timeline at track n')
     .option('--trim-ms <x>', 'latency trim: + plays later')
     .addOption(new Option('--output <kind>', 'audio output').choices(['alsa', 'wav']))
     .option('--wav <path>', 'WAV file to write (with --output wav, or when there is no device)')
     .option('-c, --config <path>', 'config file for everything else')
-    .action(async (file: string, o: { at: string; device?: string; clock?: string; fromTrack?: string; trimMs?: string; output?: 'alsa' | 'wav'; wav?: string; config?: string }) => {
-      const base = loadConfig(o.config);
-      const at = o.at.trim();
-      startOption('--at', at);
-      const fromTrack = o.fromTrack !== undefined ? intOption('--from-track', o.fromTrack, 1, undefined, 'a track number') : undefined;
-      const trimMs = o.trimMs !== undefined ? configNumberOption('--trim-ms', o.trimMs, 'audio', 'latency_trim_ms', 'a number of milliseconds') : base.audio.latency_trim_ms;
-      const config: Config = {
-        ...base,
-        playlist: { ...base.playlist, path: resolve(file), manifest: '' },
-        audio: { ...base.audio, device: o.device ?? base.audio.device, latency_trim_ms: trimMs },
-        gps: { ...base.gps, enabled: o.clock === undefined || o.clock === 'gps' ? base.gps.enabled : false },
-        rtc: { ...base.rtc, enabled: o.clock === undefined || o.clock === 'rtc' ? base.rtc.enabled : false },
-        // --clock system asks for the unsynchronized system clock: play on it (status says so).
-        clock: { ...base.clock, when_unsure: o.clock === 'system' ? 'start' : base.clock.when_unsure },
-      };
-      if (o.clock === 'ntp' && config.ntp.servers.length === 0) throw new Error('--clock ntp needs ntp.servers in the config (--config FILE)');
-      await readPlaylist(config.playlist.path); // an audio file, an empty or binary file: said now, before any hardware starts
-      const log = createLogger(process.stdout);
-      const abort = new AbortController();
-      process.once('SIGINT', () => abort.abort());
-      process.once('SIGTERM', () => abort.abort());
-      const lock = await takeLock(config);
-      try {
-        const hardware = chooseHardware(config);
-        if (config.gps.enabled || config.rtc.enabled) log.info(`timing hardware: ${hardware.why}`);
-        const chain = await startTimingChain(config, log, { hardware });
-        log.info(`timing: ${chain.describe}`);
+    .action(
+      async (
+        file: string,
+        o: {
+          at: string;
+          device?: string;
+          clock?: string;
+          fromTrack?: string;
+          trimMs?: string;
+          output?: 'alsa' | 'wav';
+          wav?: string;
+          config?: string;
+        },
+      ) => {
+        const base = loadConfig(o.config);
+        const at = o.at.trim();
+        startOption('--at', at);
+        const fromTrack =
+          o.fromTrack !== undefined
+            ? intOption('--from-track', o.fromTrack, 1, undefined, 'a track number')
+            : undefined;
+        const trimMs =
+          o.trimMs !== undefined
+            ? configNumberOption('--trim-ms', o.trimMs, 'audio', 'latency_trim_ms', 'a number of milliseconds')
+            : base.audio.latency_trim_ms;
+        const config: Config = {
+          ...base,
+          playlist: { ...base.playlist, path: resolve(file), manifest: '' },
+          audio: { ...base.audio, device: o.device ?? base.audio.device, latency_trim_ms: trimMs },
+          gps: { ...base.gps, enabled: o.clock === undefined || o.clock === 'gps' ? base.gps.enabled : false },
+          rtc: { ...base.rtc, enabled: o.clock === undefined || o.clock === 'rtc' ? base.rtc.enabled : false },
+          // --clock system asks for the unsynchronized system clock: play on it (status says so).
+          clock: { ...base.clock, when_unsure: o.clock === 'system' ? 'start' : base.clock.when_unsure },
+        };
+        if (o.clock === 'ntp' && config.ntp.servers.length === 0)
+          throw new Error('--clock ntp needs ntp.servers in the config (--config FILE)');
+        // an audio file, an empty or binary file: said now, before any hardware starts
+        await readPlaylist(config.playlist.path);
+        const log = createLogger(process.stdout);
+        const abort = new AbortController();
+        process.once('SIGINT', () => abort.abort());
+        process.once('SIGTERM', () => abort.abort());
+        const lock = await takeLock(config);
         try {
-          await run({ config, log, chain, at, output: { kind: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined }, processStartNs, abort: abort.signal, fromTrack });
+          const hardware = chooseHardware(config);
+          if (config.gps.enabled || config.rtc.enabled) log.info(`timing hardware: ${hardware.why}`);
+          const chain = await startTimingChain(config, log, { hardware });
+          log.info(`timing: ${chain.describe}`);
+          try {
+            await run({
+              config,
+              log,
+              chain,
+              at,
+              output: { kind: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined },
+              processStartNs,
+              abort: abort.signal,
+              fromTrack,
+            });
+          } finally {
+            await chain.stop();
+          }
         } finally {
-          await chain.stop();
+          await lock.release();
         }
-      } finally {
-        await lock.release();
-      }
-    });
+      },
+    );
 
   const cfg = program.command('config').description('config files');
-  cfg.command('check')
-    .argument('[file]', 'config file (default: the one the service uses: /boot/firmware/jaudiosync.toml, else /etc/jaudiosync/config.toml, else the embedded default)')
-    .description('validate a config, print it with every default filled in and the next start; exit 1 when it cannot work here (playlist, ffmpeg, audio device, state folder, stop, NTP servers)')
+  cfg
+    .command('check')
+    .argument(
+      '[file]',
+      'config file (default: the one the service uses: /boot/firmware/jaudiosync.toml, else /etc/jaudiosync/config.toml, else the embedded default)',
+    )
+    .description(
+      'validate a config, print it with every default filled in and the next start; exit 1 when it cannot work here (playlist, ffmpeg, audio device, state folder, stop, NTP servers)',
+    )
     .option('--no-machine', 'check the file only, not this machine (playlist, ffmpeg, audio device, state folder)')
     .action(async (file: string | undefined, o: { machine: boolean }) => {
       const c = loadSystemConfig(file, (m) => process.stdout.write(`# ${m}\n`));
@@ -232,32 +393,52 @@ export async function main(argv: string[]): Promise<number> {
       const spec = parseStartSpec(c.schedule.start)!;
       const nowNs = BigInt(Date.now()) * 1_000_000n;
       const next = resolveStart(spec, nowNs, { timeZone: c.schedule.timezone });
-      const zone = c.schedule.timezone || `${systemTimeZone()} (the system's: set schedule.timezone so that every device agrees)`;
+      const zone =
+        c.schedule.timezone || `${systemTimeZone()} (the system's: set schedule.timezone so that every device agrees)`;
       const when = spec.kind === 'daily' || spec.kind === 'cron' ? `; time zone ${zone}` : '';
-      process.stdout.write(`# next start: ${new Date(Number(next / 1_000_000n)).toISOString()}${next < nowNs ? ' (in the past: a device started now joins late, or the playlist is over)' : ''}${when}\n`);
+      process.stdout.write(
+        `# next start: ${new Date(Number(next / 1_000_000n)).toISOString()}${next < nowNs ? ' (in the past: a device started now joins late, or the playlist is over)' : ''}${when}\n`,
+      );
       exitCode = await configCheckCommand(c, { utcNowNs: nowNs, machine: o.machine });
     });
 
-  cfg.command('example')
+  cfg
+    .command('example')
     .description('print an example config with every key documented')
-    .action(() => { process.stdout.write(readFileSync(join(PACKAGE_DIR, 'examples', 'config.toml'), 'utf8')); });
+    .action(() => {
+      process.stdout.write(readFileSync(join(PACKAGE_DIR, 'examples', 'config.toml'), 'utf8'));
+    });
 
-  program.command('playlist')
+  program
+    .command('playlist')
     .argument('<playlist>', 'm3u/m3u8 file')
     .option('--json', 'one JSON document')
     .description('list the entries of a playlist: line, path, exists, format, duration, problem')
-    .action(async (file: string, o: { json?: boolean }) => { exitCode = await playlistCommand(file, o.json ?? false); });
+    .action(async (file: string, o: { json?: boolean }) => {
+      exitCode = await playlistCommand(file, o.json ?? false);
+    });
 
   const tl = program.command('timeline').description('the timeline manifest every device follows');
   tl.command('build')
     .argument('<playlist>', 'm3u/m3u8 file')
     .option('--out <file>', 'manifest file (default: PLAYLIST.manifest.json, which run picks up)')
-    .option('--skip-failed', 'when entries cannot be decoded, write the manifest anyway with them left out on every device')
+    .option(
+      '--skip-failed',
+      'when entries cannot be decoded, write the manifest anyway with them left out on every device',
+    )
     .option('-c, --config <path>', 'config file (output rate, ffmpeg)')
-    .description('decode every entry, write file hashes and frame counts (only when all decode): copy it with the playlist to every device')
+    .description(
+      'decode every entry, write file hashes and frame counts (only when all decode): copy it with the playlist to every device',
+    )
     .action(async (file: string, o: { out?: string; config?: string; skipFailed?: boolean }) => {
       const c = loadConfig(o.config);
-      exitCode = await timelineBuild(file, { out: o.out, rate: c.audio.sample_rate, channels: c.audio.channels, ffmpeg: c.audio.ffmpeg || undefined, skipFailed: Boolean(o.skipFailed) });
+      exitCode = await timelineBuild(file, {
+        out: o.out,
+        rate: c.audio.sample_rate,
+        channels: c.audio.channels,
+        ffmpeg: c.audio.ffmpeg || undefined,
+        skipFailed: Boolean(o.skipFailed),
+      });
     });
   tl.command('show')
     .argument('<playlist>', 'm3u/m3u8 file')
@@ -266,17 +447,25 @@ export async function main(argv: string[]): Promise<number> {
     .option('--start <iso>', 'the start instant of the timeline, for --at')
     .option('--json', 'one JSON document')
     .option('-c, --config <path>', 'config file (playlist.gap_ms and playlist.repeat)')
-    .description('each track\'s slot on the timeline (gaps and repeats included), and whether this device has the right file for it')
-    .action(async (file: string, o: { manifest?: string; json?: boolean; at?: string; start?: string; config?: string }) => {
-      const c = loadConfig(o.config);
-      exitCode = await timelineShow(file, { ...o, gapMs: c.playlist.gap_ms, repeat: c.playlist.repeat });
+    .description(
+      "each track's slot on the timeline (gaps and repeats included), and whether this device has the right file for it",
+    )
+    .action(
+      async (file: string, o: { manifest?: string; json?: boolean; at?: string; start?: string; config?: string }) => {
+        const c = loadConfig(o.config);
+        exitCode = await timelineShow(file, { ...o, gapMs: c.playlist.gap_ms, repeat: c.playlist.repeat });
+      },
+    );
+
+  program
+    .command('devices')
+    .description('list the audio output devices by name')
+    .action(async () => {
+      exitCode = await devicesCommand();
     });
 
-  program.command('devices')
-    .description('list the audio output devices by name')
-    .action(async () => { exitCode = await devicesCommand(); });
-
-  program.command('rtc')
+  program
+    .command('rtc')
     .argument('<action>', 'info | read | set | aging')
     .argument('[value]', 'for aging: the new offset, -128..127 (≈0.1 ppm per step, positive = slower)')
     .description('the DS3231: show it, read or set its time (on the second), read or trim its aging offset')
@@ -286,14 +475,32 @@ export async function main(argv: string[]): Promise<number> {
     .option('--address <hex>', 'I2C address', '0x68')
     .option('--simulate', 'use the DS3231 emulator (a fresh chip each time) instead of the bus')
     .option('-c, --config <path>', 'config file (for --from-gps)')
-    .action(async (action: string, value: string | undefined, o: { fromGps?: boolean; fromSystem?: boolean; bus: string; address: string; simulate?: boolean; config?: string }) => {
-      const bus = configIntOption('--bus', o.bus, 'rtc', 'bus', 'an I2C bus number');
-      const address = configIntOption('--address', o.address, 'rtc', 'address', 'an I2C address such as 0x68');
-      exitCode = await rtcCommand(action, { bus, address, simulate: o.simulate ?? false }, { ...o, value, config: loadConfig(o.config) });
-    });
+    .action(
+      async (
+        action: string,
+        value: string | undefined,
+        o: {
+          fromGps?: boolean;
+          fromSystem?: boolean;
+          bus: string;
+          address: string;
+          simulate?: boolean;
+          config?: string;
+        },
+      ) => {
+        const bus = configIntOption('--bus', o.bus, 'rtc', 'bus', 'an I2C bus number');
+        const address = configIntOption('--address', o.address, 'rtc', 'address', 'an I2C address such as 0x68');
+        exitCode = await rtcCommand(
+          action,
+          { bus, address, simulate: o.simulate ?? false },
+          { ...o, value, config: loadConfig(o.config) },
+        );
+      },
+    );
 
   const gps = program.command('gps').description('the GPS receiver');
-  gps.command('monitor')
+  gps
+    .command('monitor')
     .description('one line per time fix: UTC, valid or why not, talker, sentence, satellites')
     .option('--port <path>', 'serial port (default: gps.port of the config)')
     .option('--baud <n>', 'baud rate (default: gps.baud)')
@@ -303,11 +510,25 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)')
     .option('--json', 'one JSON object per line')
     .option('-c, --config <path>', 'config file')
-    .action(async (o: { port?: string; baud?: string; replay?: string; floor?: string; json?: boolean; simulate?: boolean; config?: string; seconds?: string }) => {
-      exitCode = await gpsMonitor({ ...o, config: loadConfig(o.config) });
-    });
+    .action(
+      async (o: {
+        port?: string;
+        baud?: string;
+        replay?: string;
+        floor?: string;
+        json?: boolean;
+        simulate?: boolean;
+        config?: string;
+        seconds?: string;
+      }) => {
+        exitCode = await gpsMonitor({ ...o, config: loadConfig(o.config) });
+      },
+    );
 
-  program.command('pps').description('the PPS pulse').command('monitor')
+  program
+    .command('pps')
+    .description('the PPS pulse')
+    .command('monitor')
     .description('edges, intervals, missed pulses')
     .option('--device <ppsN>', 'kernel PPS device', 'pps0')
     .option('--path <file>', 'a kernel PPS assert file to read instead (an emulator may stand in for /sys/class/pps)')
@@ -315,20 +536,42 @@ export async function main(argv: string[]): Promise<number> {
     .option('--simulate', 'monitor the simulated PPS')
     .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)')
     .option('--json', 'one JSON object per line')
-    .action(async (o: { device?: string; path?: string; gpio?: string; simulate?: boolean; json?: boolean; seconds?: string }) => { exitCode = await ppsMonitor(o); });
+    .action(
+      async (o: {
+        device?: string;
+        path?: string;
+        gpio?: string;
+        simulate?: boolean;
+        json?: boolean;
+        seconds?: string;
+      }) => {
+        exitCode = await ppsMonitor(o);
+      },
+    );
 
   const clk = program.command('clock').description('the disciplined clock');
-  clk.command('sources')
-    .description("every time source of the running service as `chronyc sources` shows them: state, reach, last sample, frequency")
+  clk
+    .command('sources')
+    .description(
+      'every time source of the running service as `chronyc sources` shows them: state, reach, last sample, frequency',
+    )
     .option('--json', 'machine-readable')
-    .option('-v, --verbose', 'a legend, and each source\'s window, jitter and error bound')
+    .option('-v, --verbose', "a legend, and each source's window, jitter and error bound")
     .option('-c, --config <path>', "the service's config (for service.runtime_dir)")
     .option('--socket <path>', 'the status socket (default: found in the usual runtime folders)')
     .action(async (o: { json?: boolean; verbose?: boolean; config?: string; socket?: string }) => {
-      exitCode = await clockSourcesCommand({ json: o.json, verbose: o.verbose, socket: o.socket, config: o.config ? loadConfigFile(o.config) : undefined });
+      exitCode = await clockSourcesCommand({
+        json: o.json,
+        verbose: o.verbose,
+        socket: o.socket,
+        config: o.config ? loadConfigFile(o.config) : undefined,
+      });
     });
-  clk.command('monitor')
-    .description('run the clock layer alone and print state, source, system clock offset, bound, frequency once a second')
+  clk
+    .command('monitor')
+    .description(
+      'run the clock layer alone and print state, source, system clock offset, bound, frequency once a second',
+    )
     .option('-c, --config <path>', 'config file (default: the embedded default)')
     .option('--gps-port <path>', 'GPS serial port')
     .option('--baud <n>', 'GPS baud rate')
@@ -337,19 +580,36 @@ export async function main(argv: string[]): Promise<number> {
     .option('--ntp <host...>', 'NTP servers (host or host:port), the fallback')
     .option('--duration <s>', 'stop after s seconds (default: until Ctrl-C)')
     .option('--json', 'one JSON object per line')
-    .action(async (o: { config?: string; gpsPort?: string; baud?: string; ppsPath?: string; rtcBus?: string; ntp?: string[]; duration?: string; json?: boolean }) => {
-      exitCode = await clockMonitor({ ...o, config: loadConfig(o.config) });
-    });
+    .action(
+      async (o: {
+        config?: string;
+        gpsPort?: string;
+        baud?: string;
+        ppsPath?: string;
+        rtcBus?: string;
+        ntp?: string[];
+        duration?: string;
+        json?: boolean;
+      }) => {
+        exitCode = await clockMonitor({ ...o, config: loadConfig(o.config) });
+      },
+    );
 
-  registerFleet(program, (code) => { exitCode = code; });
+  registerFleet(program, (code) => {
+    exitCode = code;
+  });
 
-  program.command('doctor')
+  program
+    .command('doctor')
     .description('check the wiring and the system, with a fix for each problem')
     .option('--json', 'one JSON document')
     .option('-c, --config <path>', 'config file (default: as `config check`)')
     .action(async (o: { json?: boolean; config?: string }) => {
       const notes: string[] = [];
-      exitCode = await doctor(loadSystemConfig(o.config, (m) => notes.push(m.replace(/^config: /, ''))), { ...o, configNote: notes[0] });
+      exitCode = await doctor(
+        loadSystemConfig(o.config, (m) => notes.push(m.replace(/^config: /, ''))),
+        { ...o, configNote: notes[0] },
+      );
     });
 
   try {

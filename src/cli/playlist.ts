@@ -37,7 +37,8 @@ async function inspect(e: PlaylistEntry): Promise<Row> {
     row.format = meta.format.container ?? extname(e.path).slice(1);
     row.sampleRate = meta.format.sampleRate;
     row.durationSec = meta.format.duration;
-    const tagTitle = meta.common.artist && meta.common.title ? `${meta.common.artist} - ${meta.common.title}` : meta.common.title;
+    const tagTitle =
+      meta.common.artist && meta.common.title ? `${meta.common.artist} - ${meta.common.title}` : meta.common.title;
     row.title = row.title ?? tagTitle;
     if (!meta.format.duration) row.problem = 'no audio duration found: may not be decodable';
   } catch (err) {
@@ -53,8 +54,10 @@ export function summaryLine(rows: readonly Row[]): string {
   const totalSec = known.reduce((a, r) => a + r.durationSec!, 0);
   const problems = rows.filter((r) => r.problem).length;
   const unknown = entries.length - known.length;
-  return `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, total length ${formatDuration(totalSec)}${unknown ? ` (without ${unknown} of unknown length)` : ''}, `
-    + `${problems ? `${problems} problem${problems > 1 ? 's' : ''}` : 'no problems'}`;
+  return (
+    `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, total length ${formatDuration(totalSec)}${unknown ? ` (without ${unknown} of unknown length)` : ''}, ` +
+    `${problems ? `${problems} problem${problems > 1 ? 's' : ''}` : 'no problems'}`
+  );
 }
 
 export async function playlistCommand(file: string, json: boolean): Promise<number> {
@@ -64,14 +67,26 @@ export async function playlistCommand(file: string, json: boolean): Promise<numb
   for (const p of pl.problems) rows.push({ line: p.line, path: '', exists: false, problem: p.message });
   rows.sort((a, b) => a.line - b.line);
   // A playlist that lists only other playlists or images is worth one clear word.
-  for (const r of rows) if (r.problem?.startsWith('not readable') && r.exists && isPlaylistName(r.path)) r.problem = 'is a playlist, not a music file (nested playlists are not followed)';
+  for (const r of rows)
+    if (r.problem?.startsWith('not readable') && r.exists && isPlaylistName(r.path))
+      r.problem = 'is a playlist, not a music file (nested playlists are not followed)';
   if (json) {
-    process.stdout.write(JSON.stringify({ playlist: pl.path, encoding: pl.encoding, notes: pl.notes ?? [], entries: rows, summary: summaryLine(rows) }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(
+        { playlist: pl.path, encoding: pl.encoding, notes: pl.notes ?? [], entries: rows, summary: summaryLine(rows) },
+        null,
+        2,
+      ) + '\n',
+    );
   } else {
     for (const n of pl.notes ?? []) process.stdout.write(`note: ${n}\n`);
     for (const r of rows) {
-      const info = r.problem ? `PROBLEM: ${r.problem}` : `${r.format ?? '?'} ${r.sampleRate ?? '?'} Hz ${r.durationSec?.toFixed(1) ?? '?'} s  ${r.title ?? ''}`;
-      process.stdout.write(`${String(r.line).padStart(4)}  ${r.path || '-'}\n      ${info}\n${r.hint ? `      (${r.hint})\n` : ''}`);
+      const info = r.problem
+        ? `PROBLEM: ${r.problem}`
+        : `${r.format ?? '?'} ${r.sampleRate ?? '?'} Hz ${r.durationSec?.toFixed(1) ?? '?'} s  ${r.title ?? ''}`;
+      process.stdout.write(
+        `${String(r.line).padStart(4)}  ${r.path || '-'}\n      ${info}\n${r.hint ? `      (${r.hint})\n` : ''}`,
+      );
     }
     process.stdout.write(`${summaryLine(rows)}\n`);
   }

@@ -43,10 +43,19 @@ const ETA_AFTER_SEC = 2;
 const BAR_CHARS = 20;
 
 /** The words of one progress report (pure): "12/36 tracks (33 %), 1:02 elapsed, about 2:04 left". */
-export function formatProgress(o: { done: number; total: number; elapsedSec: number; unit?: string; amount?: (v: number) => string }): string {
+export function formatProgress(o: {
+  done: number;
+  total: number;
+  elapsedSec: number;
+  unit?: string;
+  amount?: (v: number) => string;
+}): string {
   const amount = o.amount ?? ((v: number) => String(Math.round(v)));
   const frac = o.total > 0 ? Math.min(1, Math.max(0, o.done / o.total)) : 0;
-  const eta = o.done > 0 && o.elapsedSec >= ETA_AFTER_SEC ? `about ${formatDuration(Math.ceil((o.elapsedSec * (o.total - o.done)) / o.done))} left` : 'estimating the time left';
+  const eta =
+    o.done > 0 && o.elapsedSec >= ETA_AFTER_SEC
+      ? `about ${formatDuration(Math.ceil((o.elapsedSec * (o.total - o.done)) / o.done))} left`
+      : 'estimating the time left';
   return `${amount(o.done)}/${amount(o.total)}${o.unit ? ` ${o.unit}` : ''} (${Math.floor(frac * 100)} %), ${formatDuration(o.elapsedSec)} elapsed, ${eta}`;
 }
 
@@ -96,11 +105,19 @@ export class Progress {
     const elapsed = Number(this.nowNs() - this.startNs) / 1e9;
     const amount = this.o.amount ?? ((v: number) => String(Math.round(v)));
     if (this.drawn) this.stream.write('\r\x1b[2K');
-    this.stream.write(`${this.o.label}: ${amount(this.done)}/${amount(this.o.total)}${this.o.unit ? ` ${this.o.unit}` : ''} in ${formatDuration(elapsed)}${summary ? `; ${summary}` : ''}\n`);
+    this.stream.write(
+      `${this.o.label}: ${amount(this.done)}/${amount(this.o.total)}${this.o.unit ? ` ${this.o.unit}` : ''} in ${formatDuration(elapsed)}${summary ? `; ${summary}` : ''}\n`,
+    );
   }
 
   private words(now: bigint): string {
-    return formatProgress({ done: this.done, total: this.o.total, elapsedSec: Number(now - this.startNs) / 1e9, unit: this.o.unit, amount: this.o.amount });
+    return formatProgress({
+      done: this.done,
+      total: this.o.total,
+      elapsedSec: Number(now - this.startNs) / 1e9,
+      unit: this.o.unit,
+      amount: this.o.amount,
+    });
   }
 
   /** "label [#####·····] 12/36 tracks (33 %), ..., note", cut to the terminal's width. */

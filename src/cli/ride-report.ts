@@ -44,15 +44,37 @@ export function rideSpans(r: RideResult, unitSec: number): { spans: Span[]; mark
   for (const e of r.options.events) {
     const who = name(e);
     const what = e.label ?? e.kind;
-    if (e.kind === 'gps-outage') spans.push({ x0: e.atSec / unitSec, x1: Math.min(rideSec, e.atSec + (e.durationSec ?? 60)) / unitSec, label: `GPS outage${who === 'all' ? '' : ` ${who}`}: ${what} (${mins(e.durationSec ?? 60)})`, color: '#fde2b5' });
-    else if (e.kind === 'crash') spans.push({ x0: e.atSec / unitSec, x1: (e.atSec + (e.durationSec ?? 5)) / unitSec, label: `${who}: ${what}`, color: '#f7d4d4' });
+    if (e.kind === 'gps-outage')
+      spans.push({
+        x0: e.atSec / unitSec,
+        x1: Math.min(rideSec, e.atSec + (e.durationSec ?? 60)) / unitSec,
+        label: `GPS outage${who === 'all' ? '' : ` ${who}`}: ${what} (${mins(e.durationSec ?? 60)})`,
+        color: '#fde2b5',
+      });
+    else if (e.kind === 'crash')
+      spans.push({
+        x0: e.atSec / unitSec,
+        x1: (e.atSec + (e.durationSec ?? 5)) / unitSec,
+        label: `${who}: ${what}`,
+        color: '#f7d4d4',
+      });
     else if (e.kind === 'late-boot') {
       const d = r.devices[Number(e.device)];
       const joined = d?.joins.find((j) => j.atSec === e.atSec);
-      spans.push({ x0: 0, x1: (e.atSec + (joined?.joinedAfterSec ?? 0)) / unitSec, label: `${who}: ${what}, silent until it joins`, color: '#e4d9f2' });
+      spans.push({
+        x0: 0,
+        x1: (e.atSec + (joined?.joinedAfterSec ?? 0)) / unitSec,
+        label: `${who}: ${what}, silent until it joins`,
+        color: '#e4d9f2',
+      });
     } else if (e.kind === 'missing-file') {
       const [a, b] = songSpan(r, e.atSec);
-      spans.push({ x0: a / unitSec, x1: Math.min(rideSec, b) / unitSec, label: `${who}: ${what} (silence for that song)`, color: '#d8f0d2' });
+      spans.push({
+        x0: a / unitSec,
+        x1: Math.min(rideSec, b) / unitSec,
+        label: `${who}: ${what} (silence for that song)`,
+        color: '#d8f0d2',
+      });
     } else markers.push([e.atSec / unitSec, `${who}: ${what}`]);
   }
   return { spans, markers };
@@ -70,13 +92,19 @@ export function rideChart(r: RideResult, width = DESKTOP_WIDTH): string {
     const env = r.playedErrorUs.devices[i] ?? new Float64Array();
     const points = Array.from(env, (v, k) => [((k + 0.5) * step) / unitSec, v * u.perUs] as const);
     const silent = !env.some((v) => Number.isFinite(v));
-    return { label: d.name, points, color: COLORS[i % COLORS.length], note: silent ? 'silent: never played' : d.gps ? undefined : 'no GPS' };
+    return {
+      label: d.name,
+      points,
+      color: COLORS[i % COLORS.length],
+      note: silent ? 'silent: never played' : d.gps ? undefined : 'no GPS',
+    };
   });
   // The spread, on the same buckets (its largest value in each).
   const spread: Array<readonly [number, number]> = [];
   for (let k = 0; k * step < r.spreadUs.length; k++) {
     let m = NaN;
-    for (let s = k * step; s < Math.min(r.spreadUs.length, (k + 1) * step); s++) if (r.spreadUs[s]! >= 0 && !(m >= r.spreadUs[s]!)) m = r.spreadUs[s]!;
+    for (let s = k * step; s < Math.min(r.spreadUs.length, (k + 1) * step); s++)
+      if (r.spreadUs[s]! >= 0 && !(m >= r.spreadUs[s]!)) m = r.spreadUs[s]!;
     spread.push([((k + 0.5) * step) / unitSec, m * u.perUs]);
   }
   series.push({ label: 'spread between devices', points: spread, color: '#000000', dashed: true });
@@ -85,7 +113,12 @@ export function rideChart(r: RideResult, width = DESKTOP_WIDTH): string {
   const basePhase = o.gps === 'all' ? 'all with GPS' : o.gps === 'some' ? 'GPS on one, RTC on the rest' : 'RTC only';
   return chart(series, {
     title: `Sync over the ride: ${o.devices} devices, ${basePhase}${spans.some((s) => s.label.startsWith('GPS outage')) ? ', GPS outages shaded' : ''}`,
-    xLabel: unitSec === 60 ? 'minutes into the ride' : 'hours into the ride', yLabel: `|played − true| (${u.unit})`, yFromZero: true, spans, markers, width,
+    xLabel: unitSec === 60 ? 'minutes into the ride' : 'hours into the ride',
+    yLabel: `|played − true| (${u.unit})`,
+    yFromZero: true,
+    spans,
+    markers,
+    width,
   });
 }
 
@@ -93,7 +126,8 @@ function deviceRows(r: RideResult): string[][] {
   return r.devices.map((d) => {
     const silent = d.content.checkedSec === 0;
     return [
-      d.name, d.gps ? 'yes' : 'no',
+      d.name,
+      d.gps ? 'yes' : 'no',
       silent ? 'never played' : `${formatUs(d.playedUs.mean)} ± ${formatUs(d.playedUs.sd)}`,
       `${formatUs(d.clock.p50Us)} / ${formatUs(d.clock.p99Us)} / ${formatUs(d.clock.maxUs)}`,
       `${d.clock.boundBrokenPct.toFixed(2)} %`,
@@ -103,18 +137,44 @@ function deviceRows(r: RideResult): string[][] {
   });
 }
 
-export const DEVICE_HEAD = ['device', 'GPS', 'played error mean ± sd', 'clock vs truth p50 / p99 / max', 'bound broken', 'joins', 'audible'];
+export const DEVICE_HEAD = [
+  'device',
+  'GPS',
+  'played error mean ± sd',
+  'clock vs truth p50 / p99 / max',
+  'bound broken',
+  'joins',
+  'audible',
+];
 export const PHASE_HEAD = ['phase', 'seconds', 'p50', 'p99', 'max'];
 
 export function phaseRows(r: RideResult): string[][] {
-  return [['whole ride', String(Object.values(r.phases).reduce((a, p) => a + p.seconds, 0)), formatUs(r.syncErrorUs.p50), formatUs(r.syncErrorUs.p99), formatUs(r.syncErrorUs.max)],
-    ...Object.entries(r.phases).map(([k, v]) => [k, String(v.seconds), formatUs(v.p50), formatUs(v.p99), formatUs(v.max)])];
+  return [
+    [
+      'whole ride',
+      String(Object.values(r.phases).reduce((a, p) => a + p.seconds, 0)),
+      formatUs(r.syncErrorUs.p50),
+      formatUs(r.syncErrorUs.p99),
+      formatUs(r.syncErrorUs.max),
+    ],
+    ...Object.entries(r.phases).map(([k, v]) => [
+      k,
+      String(v.seconds),
+      formatUs(v.p50),
+      formatUs(v.p99),
+      formatUs(v.max),
+    ]),
+  ];
 }
 
 /** Text columns padded to their widest cell. */
 export function textTable(head: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
   const w = head.map((h, i) => rows.reduce((a, r) => Math.max(a, [...(r[i] ?? '')].length), [...h].length));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i]!))).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...rows.map(line)];
 }
 
@@ -124,7 +184,9 @@ export function deviceTable(r: RideResult): string[] {
 
 export function rideHtml(r: RideResult, svgName: string, phoneSvgName: string): string {
   const o = r.options;
-  const events = o.events.length ? `<ul>${o.events.map((e) => `<li>${esc(`${e.label ?? e.kind} (${name(e)}) at ${e.atSec} s${e.durationSec ? ` for ${e.durationSec} s` : ''}`)}</li>`).join('')}</ul>` : '<p>none</p>';
+  const events = o.events.length
+    ? `<ul>${o.events.map((e) => `<li>${esc(`${e.label ?? e.kind} (${name(e)}) at ${e.atSec} s${e.durationSec ? ` for ${e.durationSec} s` : ''}`)}</li>`).join('')}</ul>`
+    : '<p>none</p>';
   const body = `<h1>Ride simulation</h1>
 <p class="verdict${r.syncErrorUs.max > 1000 ? ' warn' : ''}">${esc(`${o.devices} devices, ${o.hours} h, GPS ${o.gps}, PPS ${o.pps}, RTC ${o.calibrated ? 'calibrated' : 'uncalibrated'}, seed ${o.seed}: the speakers were ${formatUs(r.syncErrorUs.p99)} apart or closer 99 % of the time, at worst ${formatUs(r.syncErrorUs.max)} (sound travels 34 cm per ms). SIMULATED: twins of every clock, GPS and DAC, in virtual time.`)}</p>
 <figure><a href="${esc(svgName)}"><picture><source media="(max-width: 600px)" srcset="${esc(phoneSvgName)}"><img src="${esc(svgName)}" alt="sync error over the ride"></picture></a>

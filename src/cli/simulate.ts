@@ -10,7 +10,16 @@ import { deviceTable, formatUs, PHONE_WIDTH, rideChart, rideHtml } from './ride-
 /** `jaudiosync simulate ride`: the ride simulator's CLI (src/sim/ride.ts does the work). */
 
 export interface SimulateOptions {
-  devices: string; hours: string; gps: string; pps: string; calibrated: string; events: string; seed: string; json?: boolean; svg?: string; html?: string;
+  devices: string;
+  hours: string;
+  gps: string;
+  pps: string;
+  calibrated: string;
+  events: string;
+  seed: string;
+  json?: boolean;
+  svg?: string;
+  html?: string;
 }
 
 function readEvents(spec: string, devices: number, hours: number): RideEvent[] {
@@ -20,14 +29,19 @@ function readEvents(spec: string, devices: number, hours: number): RideEvent[] {
   try {
     parsed = JSON.parse(readFileSync(spec, 'utf8'));
   } catch (e) {
-    throw new Error(`--events ${spec}: ${(e as Error).message} (expected "default", "none" or a JSON file: [{"kind":"gps-outage","device":"all","atSec":600,"durationSec":120}, ...])`);
+    throw new Error(
+      `--events ${spec}: ${(e as Error).message} (expected "default", "none" or a JSON file: [{"kind":"gps-outage","device":"all","atSec":600,"durationSec":120}, ...])`,
+    );
   }
   if (!Array.isArray(parsed)) throw new Error(`--events ${spec}: expected a JSON array of events`);
   const kinds = ['gps-outage', 'late-boot', 'crash', 'rtc-lost-power', 'missing-file'];
   parsed.forEach((e: RideEvent, i) => {
-    if (!kinds.includes(e.kind)) throw new Error(`--events ${spec}: event ${i + 1} has kind "${e.kind}", expected one of ${kinds.join(', ')}`);
-    if (!(e.device === 'all' || (Number.isInteger(e.device) && e.device >= 0 && e.device < devices))) throw new Error(`--events ${spec}: event ${i + 1}: device must be "all" or 0 to ${devices - 1}`);
-    if (!(typeof e.atSec === 'number' && e.atSec >= 0)) throw new Error(`--events ${spec}: event ${i + 1}: atSec must be a number of seconds into the ride`);
+    if (!kinds.includes(e.kind))
+      throw new Error(`--events ${spec}: event ${i + 1} has kind "${e.kind}", expected one of ${kinds.join(', ')}`);
+    if (!(e.device === 'all' || (Number.isInteger(e.device) && e.device >= 0 && e.device < devices)))
+      throw new Error(`--events ${spec}: event ${i + 1}: device must be "all" or 0 to ${devices - 1}`);
+    if (!(typeof e.atSec === 'number' && e.atSec >= 0))
+      throw new Error(`--events ${spec}: event ${i + 1}: atSec must be a number of seconds into the ride`);
   });
   return parsed as RideEvent[];
 }
@@ -42,7 +56,10 @@ export function formatRide(r: RideResult): string {
     `events: ${o.events.length ? o.events.map((e) => `${e.label ?? e.kind} (${e.device === 'all' ? 'all' : `pi-${Number(e.device) + 1}`}) at ${e.atSec} s${e.durationSec ? ` for ${e.durationSec} s` : ''}`).join('; ') : 'none'}`,
     '',
     `inter-device sync error (spread of the true instants one frame is played): p50 ${us(r.syncErrorUs.p50)}, p99 ${us(r.syncErrorUs.p99)}, max ${us(r.syncErrorUs.max)}`,
-    ...Object.entries(r.phases).map(([k, v]) => `  ${k.padEnd(28)} ${String(v.seconds).padStart(6)} s   p50 ${us(v.p50).padStart(9)}   p99 ${us(v.p99).padStart(9)}   max ${us(v.max).padStart(9)}`),
+    ...Object.entries(r.phases).map(
+      ([k, v]) =>
+        `  ${k.padEnd(28)} ${String(v.seconds).padStart(6)} s   p50 ${us(v.p50).padStart(9)}   p99 ${us(v.p99).padStart(9)}   max ${us(v.max).padStart(9)}`,
+    ),
     '',
     ...deviceTable(r),
   ];
@@ -50,19 +67,37 @@ export function formatRide(r: RideResult): string {
 }
 
 export async function simulateCommand(o: SimulateOptions): Promise<number> {
-  const devices = Number(o.devices), hours = Number(o.hours), seed = Number(o.seed);
-  if (!(Number.isInteger(devices) && devices >= 1 && devices <= 64)) throw new Error(`--devices "${o.devices}": expected 1 to 64`);
+  const devices = Number(o.devices),
+    hours = Number(o.hours),
+    seed = Number(o.seed);
+  if (!(Number.isInteger(devices) && devices >= 1 && devices <= 64))
+    throw new Error(`--devices "${o.devices}": expected 1 to 64`);
   if (!(hours > 0 && hours <= 48)) throw new Error(`--hours "${o.hours}": expected more than 0, at most 48`);
   if (!Number.isInteger(seed)) throw new Error(`--seed "${o.seed}": expected an integer`);
   // Refuse an unwritable output before simulating for minutes.
-  for (const [opt, file] of [['--svg', o.svg], ['--html', o.html]] as const) {
+  for (const [opt, file] of [
+    ['--svg', o.svg],
+    ['--html', o.html],
+  ] as const) {
     const why = file !== undefined ? await whyNotWritable(resolve(file)) : undefined;
     if (why) throw new Error(`${opt} ${file}: ${why}`);
   }
   let progress: Progress | undefined;
   const r = await simulateRide({
-    devices, hours, gps: o.gps as GpsMode, pps: o.pps as 'kernel' | 'gpio', calibrated: o.calibrated === 'yes', events: readEvents(o.events, devices, hours), seed,
-    onProgress: (done, total) => (progress ??= new Progress({ label: 'simulate ride', total, unit: 'simulated device-hours', amount: (v) => (v / 3600).toFixed(1) })).update(done),
+    devices,
+    hours,
+    gps: o.gps as GpsMode,
+    pps: o.pps as 'kernel' | 'gpio',
+    calibrated: o.calibrated === 'yes',
+    events: readEvents(o.events, devices, hours),
+    seed,
+    onProgress: (done, total) =>
+      (progress ??= new Progress({
+        label: 'simulate ride',
+        total,
+        unit: 'simulated device-hours',
+        amount: (v) => (v / 3600).toFixed(1),
+      })).update(done),
   });
   progress?.finish();
   if (o.json) {

@@ -18,7 +18,10 @@ function candidates(config?: Config): string[] {
   return [...new Set(dirs.map((d) => join(d, STATUS_SOCKET)))];
 }
 
-export interface StatusTarget { socket?: string; config?: Config }
+export interface StatusTarget {
+  socket?: string;
+  config?: Config;
+}
 
 /**
  * The running service's status, or undefined after saying on stderr why there is none (no socket:
@@ -28,7 +31,9 @@ export async function readLiveStatus(o: StatusTarget, what = 'status'): Promise<
   const tried = o.socket ? [o.socket] : candidates(o.config);
   const path = tried.find((p) => existsSync(p)) ?? tried[0]!;
   if (!o.socket && !tried.some((p) => existsSync(p))) {
-    process.stderr.write(`no jaudiosync status socket found (looked at ${tried.join(', ')}): is the service running? (systemctl status jaudiosync)${what === 'status' ? '' : `\n${what}`}\n`);
+    process.stderr.write(
+      `no jaudiosync status socket found (looked at ${tried.join(', ')}): is the service running? (systemctl status jaudiosync)${what === 'status' ? '' : `\n${what}`}\n`,
+    );
     return undefined;
   }
   try {
@@ -42,6 +47,8 @@ export async function readLiveStatus(o: StatusTarget, what = 'status'): Promise<
 export async function statusCommand(o: { json: boolean } & StatusTarget): Promise<number> {
   const s = await readLiveStatus(o);
   if (!s) return 1;
-  process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s, process.stdout.isTTY ? process.stdout.columns : 80));
+  process.stdout.write(
+    o.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s, process.stdout.isTTY ? process.stdout.columns : 80),
+  );
   return 0;
 }

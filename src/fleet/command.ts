@@ -53,7 +53,9 @@ export function rideStartUtcNs(ride: string): bigint | undefined {
   return Number.isFinite(ms) ? BigInt(ms) * 1_000_000n + BigInt(ride.slice(20, 29)) : undefined;
 }
 
-const utcNsString = z.string().regex(/^\d{1,19}$/, { message: 'expected UTC ns as a decimal string' })
+const utcNsString = z
+  .string()
+  .regex(/^\d{1,19}$/, { message: 'expected UTC ns as a decimal string' })
   .refine((s) => BigInt(s) <= MAX_UTC_NS, { message: 'instant out of range' });
 const id = z.string().regex(ID_PATTERN);
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -127,7 +129,8 @@ export interface Envelope {
 /** The envelope as text; pure shape checks (no signature here). */
 export function parseEnvelope(text: string | Buffer): ParseResult<Envelope> {
   const size = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
-  if (size > MAX_ENVELOPE_BYTES) return { ok: false, reason: 'oversized', detail: `${size} bytes (at most ${MAX_ENVELOPE_BYTES})` };
+  if (size > MAX_ENVELOPE_BYTES)
+    return { ok: false, reason: 'oversized', detail: `${size} bytes (at most ${MAX_ENVELOPE_BYTES})` };
   let raw: unknown;
   try {
     raw = JSON.parse(typeof text === 'string' ? text : text.toString('utf8'));
@@ -135,12 +138,26 @@ export function parseEnvelope(text: string | Buffer): ParseResult<Envelope> {
     return { ok: false, reason: 'malformed', detail: 'not JSON' };
   }
   const r = raw as Record<string, unknown>;
-  if (!r || typeof r !== 'object' || Array.isArray(r) || Object.keys(r).length !== 3 || r.v !== COMMAND_VERSION
-    || typeof r.cmd !== 'string' || typeof r.sig !== 'string' || !isBase64(r.cmd) || !/^[A-Za-z0-9+/]{86}==$/.test(r.sig)) {
+  if (
+    !r ||
+    typeof r !== 'object' ||
+    Array.isArray(r) ||
+    Object.keys(r).length !== 3 ||
+    r.v !== COMMAND_VERSION ||
+    typeof r.cmd !== 'string' ||
+    typeof r.sig !== 'string' ||
+    !isBase64(r.cmd) ||
+    !/^[A-Za-z0-9+/]{86}==$/.test(r.sig)
+  ) {
     return { ok: false, reason: 'malformed', detail: 'expected {"v":1,"cmd":BASE64,"sig":BASE64}' };
   }
   const bytes = Buffer.from(r.cmd, 'base64');
-  if (bytes.length > MAX_COMMAND_BYTES) return { ok: false, reason: 'oversized', detail: `command of ${bytes.length} bytes (at most ${MAX_COMMAND_BYTES})` };
+  if (bytes.length > MAX_COMMAND_BYTES)
+    return {
+      ok: false,
+      reason: 'oversized',
+      detail: `command of ${bytes.length} bytes (at most ${MAX_COMMAND_BYTES})`,
+    };
   return { ok: true, value: { bytes, signature: Buffer.from(r.sig, 'base64') } };
 }
 
@@ -172,8 +189,16 @@ export function parseCommand(bytes: Buffer): ParseResult<Command> {
   return {
     ok: true,
     value: {
-      id: commandId(bytes), fleet: c.fleet, ride: c.ride, kid: c.kid, nonce: c.nonce, issuedUtcNs: BigInt(c.issued), atUtcNs: BigInt(c.at),
-      op: c.op, args: c.args as Record<string, number>, target: c.target,
+      id: commandId(bytes),
+      fleet: c.fleet,
+      ride: c.ride,
+      kid: c.kid,
+      nonce: c.nonce,
+      issuedUtcNs: BigInt(c.issued),
+      atUtcNs: BigInt(c.at),
+      op: c.op,
+      args: c.args as Record<string, number>,
+      target: c.target,
     },
   };
 }
@@ -181,8 +206,16 @@ export function parseCommand(bytes: Buffer): ParseResult<Command> {
 /** The bytes an operator signs, in a fixed key order (devices accept any order: the bytes are what count). */
 export function encodeCommand(c: Omit<Command, 'id'>): Buffer {
   const json: CommandJson = {
-    v: COMMAND_VERSION, fleet: c.fleet, ride: c.ride, kid: c.kid, nonce: c.nonce, issued: c.issuedUtcNs.toString(), at: c.atUtcNs.toString(),
-    op: c.op, args: c.args, target: c.target,
+    v: COMMAND_VERSION,
+    fleet: c.fleet,
+    ride: c.ride,
+    kid: c.kid,
+    nonce: c.nonce,
+    issued: c.issuedUtcNs.toString(),
+    at: c.atUtcNs.toString(),
+    op: c.op,
+    args: c.args,
+    target: c.target,
   } as CommandJson;
   const bytes = Buffer.from(JSON.stringify(json), 'utf8');
   const check = parseCommand(bytes);
@@ -199,12 +232,21 @@ export function toPlanOp(c: Command): PlanOp {
   const a = c.args;
   const at = c.atUtcNs;
   switch (c.op) {
-    case 'start': return { atUtcNs: at, op: 'start', fromTrack: a.fromTrack! };
-    case 'stop': return { atUtcNs: at, op: 'stop', fadeMs: a.fadeMs! };
-    case 'skip': return { atUtcNs: at, op: 'skip', n: a.n! };
-    case 'seek': return { atUtcNs: at, op: 'seek', track: a.track!, offsetSec: a.offsetSec! };
-    case 'volume': return { atUtcNs: at, op: 'volume', db: a.db!, rampMs: a.rampMs! };
-    case 'pause': case 'resume': case 'mute': case 'unmute': return { atUtcNs: at, op: c.op };
+    case 'start':
+      return { atUtcNs: at, op: 'start', fromTrack: a.fromTrack! };
+    case 'stop':
+      return { atUtcNs: at, op: 'stop', fadeMs: a.fadeMs! };
+    case 'skip':
+      return { atUtcNs: at, op: 'skip', n: a.n! };
+    case 'seek':
+      return { atUtcNs: at, op: 'seek', track: a.track!, offsetSec: a.offsetSec! };
+    case 'volume':
+      return { atUtcNs: at, op: 'volume', db: a.db!, rampMs: a.rampMs! };
+    case 'pause':
+    case 'resume':
+    case 'mute':
+    case 'unmute':
+      return { atUtcNs: at, op: c.op };
   }
 }
 

@@ -11,15 +11,46 @@ import { verifyBytes, type PublicKeyEntry } from './keys.js';
  * id) or an envelope already judged is answered from memory, so replays cost a hash.
  */
 
-export type RejectReason = 'oversized' | 'malformed' | 'other-fleet' | 'unknown-key' | 'role' | 'signature'
-  | 'old-ride' | 'issued-future' | 'at-too-far' | 'rate-limit' | 'too-many' | 'overload';
-export const REJECT_REASONS: readonly RejectReason[] = ['oversized', 'malformed', 'other-fleet', 'unknown-key', 'role', 'signature',
-  'old-ride', 'issued-future', 'at-too-far', 'rate-limit', 'too-many', 'overload'];
+export type RejectReason =
+  | 'oversized'
+  | 'malformed'
+  | 'other-fleet'
+  | 'unknown-key'
+  | 'role'
+  | 'signature'
+  | 'old-ride'
+  | 'issued-future'
+  | 'at-too-far'
+  | 'rate-limit'
+  | 'too-many'
+  | 'overload';
+export const REJECT_REASONS: readonly RejectReason[] = [
+  'oversized',
+  'malformed',
+  'other-fleet',
+  'unknown-key',
+  'role',
+  'signature',
+  'old-ride',
+  'issued-future',
+  'at-too-far',
+  'rate-limit',
+  'too-many',
+  'overload',
+];
 export const REJECT_TEXT: Record<RejectReason, string> = {
-  oversized: 'oversized envelope', malformed: 'malformed envelope or command', 'other-fleet': 'command for another fleet',
-  'unknown-key': 'signed by an unknown key', role: "op beyond the key's role", signature: 'bad signature', 'old-ride': 'command for an old ride',
-  'issued-future': '"issued" too far in the future', 'at-too-far': '"at" too far ahead', 'rate-limit': 'key over its rate limit',
-  'too-many': 'too many commands held', overload: 'dropped unread: the queue of envelopes to check was full (a flood)',
+  oversized: 'oversized envelope',
+  malformed: 'malformed envelope or command',
+  'other-fleet': 'command for another fleet',
+  'unknown-key': 'signed by an unknown key',
+  role: "op beyond the key's role",
+  signature: 'bad signature',
+  'old-ride': 'command for an old ride',
+  'issued-future': '"issued" too far in the future',
+  'at-too-far': '"at" too far ahead',
+  'rate-limit': 'key over its rate limit',
+  'too-many': 'too many commands held',
+  overload: 'dropped unread: the queue of envelopes to check was full (a flood)',
 };
 
 /** Where an envelope came from: the store was checked when first accepted (no time or rate checks again). */
@@ -68,7 +99,9 @@ export class FleetCore {
   readonly counts: Record<RejectReason | 'accepted' | 'duplicate' | 'pending', number>;
 
   constructor(private readonly opts: CoreOptions) {
-    this.counts = Object.fromEntries([...REJECT_REASONS, 'accepted', 'duplicate', 'pending'].map((k) => [k, 0])) as FleetCore['counts'];
+    this.counts = Object.fromEntries(
+      [...REJECT_REASONS, 'accepted', 'duplicate', 'pending'].map((k) => [k, 0]),
+    ) as FleetCore['counts'];
     this.baseRide = opts.rideId();
   }
 
@@ -78,15 +111,23 @@ export class FleetCore {
     const key = commandId(Buffer.from(text, 'utf8'));
     const cached = this.seen.get(key);
     if (cached) {
-      const r = cached.kind === 'accepted' || cached.kind === 'pending' ? { kind: 'duplicate' as const, id: cached.command.id } : cached;
+      const r =
+        cached.kind === 'accepted' || cached.kind === 'pending'
+          ? { kind: 'duplicate' as const, id: cached.command.id }
+          : cached;
       this.count(r);
       return [r];
     }
     const results = this.judge(text, source);
     const first = results[0]!;
     // Verdicts that cannot change with time are remembered (the rest may pass later).
-    if (first.kind === 'accepted' || first.kind === 'pending' || first.kind === 'duplicate'
-      || (first.kind === 'rejected' && !['issued-future', 'at-too-far', 'rate-limit', 'too-many', 'old-ride'].includes(first.reason))) {
+    if (
+      first.kind === 'accepted' ||
+      first.kind === 'pending' ||
+      first.kind === 'duplicate' ||
+      (first.kind === 'rejected' &&
+        !['issued-future', 'at-too-far', 'rate-limit', 'too-many', 'old-ride'].includes(first.reason))
+    ) {
       if (this.seen.size >= SEEN_MAX) this.seen.delete(this.seen.keys().next().value!);
       this.seen.set(key, first);
     }
@@ -106,19 +147,29 @@ export class FleetCore {
     const parsed = parseCommand(env.value.bytes);
     if (!parsed.ok) return [{ kind: 'rejected', reason: parsed.reason, detail: parsed.detail }];
     const c = parsed.value;
-    const reject = (reason: RejectReason, detail: string): IngestResult[] => [{ kind: 'rejected', reason, detail, kid: c.kid }];
+    const reject = (reason: RejectReason, detail: string): IngestResult[] => [
+      { kind: 'rejected', reason, detail, kid: c.kid },
+    ];
     if (c.fleet !== this.opts.fleet) return reject('other-fleet', `fleet "${c.fleet}", this is "${this.opts.fleet}"`);
     const key = this.opts.keys.get(c.kid);
     if (!key) return reject('unknown-key', `key "${c.kid}" is not in fleet.keys`);
     if (!ROLE_OPS[key.role].includes(c.op)) return reject('role', `key "${c.kid}" (${key.role}) may not ${c.op}`);
-    if (!verifyBytes(env.value.bytes, env.value.signature, key.key)) return reject('signature', `signature does not verify with key "${c.kid}"`);
+    if (!verifyBytes(env.value.bytes, env.value.signature, key.key))
+      return reject('signature', `signature does not verify with key "${c.kid}"`);
     const nowNs = this.opts.utcNowNs();
     if (source !== 'store') {
-      if (c.issuedUtcNs > nowNs + MAX_ISSUED_AHEAD_NS) return reject('issued-future', `issued ${Number(c.issuedUtcNs - nowNs) / 1e9} s in the future`);
-      if (c.atUtcNs > nowNs + MAX_AT_AHEAD_NS) return reject('at-too-far', `at ${Number(c.atUtcNs - nowNs) / 1e9} s ahead`);
-      if (this.overRate(c)) return reject('rate-limit', `key "${c.kid}" issued over ${RATE_MAX} commands within ${Number(RATE_WINDOW_NS) / 1e9} s`);
+      if (c.issuedUtcNs > nowNs + MAX_ISSUED_AHEAD_NS)
+        return reject('issued-future', `issued ${Number(c.issuedUtcNs - nowNs) / 1e9} s in the future`);
+      if (c.atUtcNs > nowNs + MAX_AT_AHEAD_NS)
+        return reject('at-too-far', `at ${Number(c.atUtcNs - nowNs) / 1e9} s ahead`);
+      if (this.overRate(c))
+        return reject(
+          'rate-limit',
+          `key "${c.kid}" issued over ${RATE_MAX} commands within ${Number(RATE_WINDOW_NS) / 1e9} s`,
+        );
     }
-    if (this.baseRide !== undefined && c.ride < this.baseRide && !this.closure().has(c.ride)) return reject('old-ride', `ride ${c.ride}, this device is on ${this.baseRide}`);
+    if (this.baseRide !== undefined && c.ride < this.baseRide && !this.closure().has(c.ride))
+      return reject('old-ride', `ride ${c.ride}, this device is on ${this.baseRide}`);
     if (this.held.size >= MAX_COMMANDS) return reject('too-many', `${MAX_COMMANDS} commands held already`);
     this.held.set(id, { command: c, text });
     this.noteIssued(c);
@@ -128,7 +179,10 @@ export class FleetCore {
     // A start can make held commands of its ride count: report them too.
     const lateOf = (x: Command) => Math.max(0, Number(nowNs - x.atUtcNs));
     const newly = [...this.counted].filter((x) => x !== id && !before.has(x)).map((x) => this.held.get(x)!.command);
-    return [{ kind: 'accepted', command: c, lateNs: lateOf(c) }, ...newly.map((x) => ({ kind: 'accepted' as const, command: x, lateNs: lateOf(x) }))];
+    return [
+      { kind: 'accepted', command: c, lateNs: lateOf(c) },
+      ...newly.map((x) => ({ kind: 'accepted' as const, command: x, lateNs: lateOf(x) })),
+    ];
   }
 
   private overRate(c: Command): boolean {
@@ -145,7 +199,12 @@ export class FleetCore {
   }
 
   private closure(): Set<string> {
-    return this.baseRide === undefined ? new Set() : rideClosure(this.baseRide, [...this.held.values()].map((h) => h.command));
+    return this.baseRide === undefined
+      ? new Set()
+      : rideClosure(
+          this.baseRide,
+          [...this.held.values()].map((h) => h.command),
+        );
   }
 
   private recount(): void {

@@ -24,7 +24,9 @@ export function sortCommands(commands: Iterable<Command>): Command[] {
 
 /** The operations this device folds into its plan: those targeting it, in order. */
 export function foldCommands(commands: Iterable<Command>, device: string): PlanOp[] {
-  return sortCommands(commands).filter((c) => targets(c, device)).map(toPlanOp);
+  return sortCommands(commands)
+    .filter((c) => targets(c, device))
+    .map(toPlanOp);
 }
 
 /**
@@ -38,7 +40,10 @@ export function rideClosure(baseRide: string, commands: Iterable<Command>): Set<
     grew = false;
     for (const s of starts) {
       const next = rideIdOf(s.atUtcNs);
-      if (rides.has(s.ride) && !rides.has(next)) { rides.add(next); grew = true; }
+      if (rides.has(s.ride) && !rides.has(next)) {
+        rides.add(next);
+        grew = true;
+      }
     }
   }
   return rides;

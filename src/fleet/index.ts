@@ -48,7 +48,15 @@ export interface DeviceStatus {
   clock: { state: string; source: string; errorBoundUs: number | null };
   /** True when any of the hardware is a twin: status never pretends. */
   simulated: boolean;
-  playback?: { state: string; track?: number; tracks?: number; positionSec?: number; syncErrorUs?: number; gainDb?: number; muted?: boolean };
+  playback?: {
+    state: string;
+    track?: number;
+    tracks?: number;
+    positionSec?: number;
+    syncErrorUs?: number;
+    gainDb?: number;
+    muted?: boolean;
+  };
   /** The plan's digest (plan.ts), when the session has one. */
   planDigest?: string;
 }
@@ -144,7 +152,9 @@ const RECENT_MAX = 64;
 /** This device's id in topics: fleet.device, else the hostname made topic-safe. */
 export function deviceIdOf(config: Config): string {
   if (config.fleet.device) return config.fleet.device;
-  const h = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64);
+  const h = hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .slice(0, 64);
   return ID_PATTERN.test(h) ? h : 'device';
 }
 
@@ -153,8 +163,24 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const device = o.device ?? deviceIdOf(o.config);
   if (!f.enabled) {
     return {
-      enabled: false, device, ops: () => [], refresh: () => [], stop: async () => {},
-      snapshot: () => ({ enabled: false, device, fleet: f.id, digest: '', count: 0, pending: 0, rejected: {}, duplicates: 0, recent: [], queued: 0, longestSliceMs: 0 }),
+      enabled: false,
+      device,
+      ops: () => [],
+      refresh: () => [],
+      stop: async () => {},
+      snapshot: () => ({
+        enabled: false,
+        device,
+        fleet: f.id,
+        digest: '',
+        count: 0,
+        pending: 0,
+        rejected: {},
+        duplicates: 0,
+        recent: [],
+        queued: 0,
+        longestSliceMs: 0,
+      }),
     };
   }
   const fleet = new FleetRuntime(o, device);
@@ -162,7 +188,11 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   return fleet;
 }
 
-interface Item { text: string; source: Source; done?: () => void }
+interface Item {
+  text: string;
+  source: Source;
+  done?: () => void;
+}
 
 class FleetRuntime implements Fleet {
   readonly enabled = true;
@@ -194,9 +224,18 @@ class FleetRuntime implements Fleet {
   private inboxBusy = false;
   private readonly random: () => number;
 
-  constructor(private readonly o: FleetOptions, readonly device: string) {
+  constructor(
+    private readonly o: FleetOptions,
+    readonly device: string,
+  ) {
     this.t = topics(o.config.fleet.id);
-    this.core = new FleetCore({ fleet: o.config.fleet.id, device, keys: keyTable(o.config.fleet.keys), utcNowNs: o.utcNowNs, rideId: o.rideId });
+    this.core = new FleetCore({
+      fleet: o.config.fleet.id,
+      device,
+      keys: keyTable(o.config.fleet.keys),
+      utcNowNs: o.utcNowNs,
+      rideId: o.rideId,
+    });
     this.budgetAtNs = o.clock.nowNs();
     this.random = o.random ?? Math.random;
   }
@@ -209,7 +248,9 @@ class FleetRuntime implements Fleet {
     for (const e of stored.envelopes) this.handle(this.core.ingest(e, 'store'), 'store');
     await this.takeInbox();
     const n = this.core.commands().length;
-    log.info(`fleet "${config.fleet.id}" as device "${this.device}": ${n} stored command${n === 1 ? '' : 's'} of ride ${this.core.ride() ?? '(not known yet)'}; ${config.fleet.keys.length} operator key${config.fleet.keys.length === 1 ? '' : 's'}`);
+    log.info(
+      `fleet "${config.fleet.id}" as device "${this.device}": ${n} stored command${n === 1 ? '' : 's'} of ride ${this.core.ride() ?? '(not known yet)'}; ${config.fleet.keys.length} operator key${config.fleet.keys.length === 1 ? '' : 's'}`,
+    );
     this.flushAccepted();
     this.tick();
     this.connect();
@@ -227,14 +268,22 @@ class FleetRuntime implements Fleet {
       try {
         password = readFileSync(path, 'utf8').split('\n')[0]!.trim();
       } catch (e) {
-        this.o.log.error(`fleet: cannot read fleet.password_file ${path} (${(e as Error).message}): not connecting to the broker; playback is not affected`);
+        this.o.log.error(
+          `fleet: cannot read fleet.password_file ${path} (${(e as Error).message}): not connecting to the broker; playback is not affected`,
+        );
         return;
       }
     }
     this.link = new BrokerLink({
-      brokers: f.brokers, clientId: `jas-${f.id}-${this.device}`.slice(0, 128), username: f.username, password, clean: false,
+      brokers: f.brokers,
+      clientId: `jas-${f.id}-${this.device}`.slice(0, 128),
+      username: f.username,
+      password,
+      clean: false,
       will: { topic: this.t.online(this.device), payload: '0', retain: true, qos: 1 },
-      subscribe: [this.t.cmd, this.t.plan], clock: this.o.clock, random: this.random,
+      subscribe: [this.t.cmd, this.t.plan],
+      clock: this.o.clock,
+      random: this.random,
       onMessage: (topic, payload, _retained, done) => this.onMessage(topic, payload, done),
       onConnect: (url) => {
         this.o.log.info(`fleet: connected to ${url}`);
@@ -245,7 +294,10 @@ class FleetRuntime implements Fleet {
         this.planKnown = false;
       },
       onSubscribed: () => {
-        this.o.clock.setTimer(PLAN_SETTLE_MS * 1e6, () => { this.planKnown = true; this.schedulePlanPublish(); });
+        this.o.clock.setTimer(PLAN_SETTLE_MS * 1e6, () => {
+          this.planKnown = true;
+          this.schedulePlanPublish();
+        });
       },
       onDisconnect: (why) => this.o.log.warn(`fleet: ${why}; retrying (playback is not affected)`),
     });
@@ -253,7 +305,10 @@ class FleetRuntime implements Fleet {
   }
 
   private onMessage(topic: string, payload: Buffer, done: () => void): void {
-    if (this.stopped) { done(); return; }
+    if (this.stopped) {
+      done();
+      return;
+    }
     // Taken off the socket at once (so that pings and acks keep flowing in a flood), checked later
     // within the CPU budget; beyond MAX_QUEUE_BYTES waiting, an envelope is dropped unread.
     done();
@@ -267,7 +322,10 @@ class FleetRuntime implements Fleet {
       this.enqueue([{ text: payload.toString('utf8'), source: 'cmd' }]);
     } else if (topic === this.t.plan) {
       const plan = this.parsePlan(payload);
-      if (!plan || plan.envelopes.length === 0) { this.schedulePlanPublish(); return; }
+      if (!plan || plan.envelopes.length === 0) {
+        this.schedulePlanPublish();
+        return;
+      }
       const items: Item[] = plan.envelopes.map((text) => ({ text, source: 'plan' as const }));
       items[items.length - 1]!.done = () => this.schedulePlanPublish();
       this.enqueue(items);
@@ -286,7 +344,13 @@ class FleetRuntime implements Fleet {
     }
     try {
       const p = JSON.parse(payload.toString('utf8')) as PlanMessage;
-      if (p.v !== 1 || typeof p.ride !== 'string' || !Array.isArray(p.envelopes) || !p.envelopes.every((e) => typeof e === 'string')) throw new Error('shape');
+      if (
+        p.v !== 1 ||
+        typeof p.ride !== 'string' ||
+        !Array.isArray(p.envelopes) ||
+        !p.envelopes.every((e) => typeof e === 'string')
+      )
+        throw new Error('shape');
       this.retainedPlan = { ride: p.ride, texts: new Set(p.envelopes) };
       return p;
     } catch {
@@ -300,7 +364,10 @@ class FleetRuntime implements Fleet {
     const bytes = items.reduce((n, i) => n + i.text.length, 0);
     if (this.queueBytes + bytes > MAX_QUEUE_BYTES) {
       this.core.counts.overload += items.length;
-      this.noteReject('overload', `${items.length} envelope${items.length === 1 ? '' : 's'} while ${this.queue.length} wait`);
+      this.noteReject(
+        'overload',
+        `${items.length} envelope${items.length === 1 ? '' : 's'} while ${this.queue.length} wait`,
+      );
       items.at(-1)?.done?.();
       return;
     }
@@ -341,7 +408,15 @@ class FleetRuntime implements Fleet {
   private handle(results: IngestResult[], source: Source): void {
     // (a start can make held commands count: they come back accepted with it)
     for (const r of results) {
-      if (r.kind === 'accepted') this.newlyAccepted.push({ id: r.command.id, op: r.command.op, kid: r.command.kid, atUtcNs: r.command.atUtcNs, lateNs: r.lateNs, source });
+      if (r.kind === 'accepted')
+        this.newlyAccepted.push({
+          id: r.command.id,
+          op: r.command.op,
+          kid: r.command.kid,
+          atUtcNs: r.command.atUtcNs,
+          lateNs: r.lateNs,
+          source,
+        });
       else if (r.kind === 'rejected') this.noteReject(r.reason, r.detail);
     }
   }
@@ -349,7 +424,10 @@ class FleetRuntime implements Fleet {
   private noteReject(reason: RejectReason, detail: string): void {
     const now = this.o.clock.nowNs();
     const last = this.rejectLog.get(reason);
-    if (last && now - last.atNs < REJECT_LOG_EVERY_NS) { last.since++; return; }
+    if (last && now - last.atNs < REJECT_LOG_EVERY_NS) {
+      last.since++;
+      return;
+    }
     const more = last?.since ? ` (and ${last.since} more since the last report)` : '';
     this.o.log.warn(`fleet: rejected: ${REJECT_TEXT[reason]}: ${detail}${more}; no effect`);
     this.rejectLog.set(reason, { atNs: now, since: 0 });
@@ -361,13 +439,20 @@ class FleetRuntime implements Fleet {
     if (fresh.length === 0) return;
     const ride = this.core.ride();
     for (const a of fresh) {
-      const late = a.lateNs > 0 ? `; arrived ${(a.lateNs / 1e9).toFixed(3)} s after its instant: applied retroactively (re-placed onto the plan)` : '';
-      this.o.log.info(`fleet: accepted ${a.op} from "${a.kid}" at ${isoNs(a.atUtcNs)} (${a.id.slice(0, 12)}, via ${a.source})${late}`);
+      const late =
+        a.lateNs > 0
+          ? `; arrived ${(a.lateNs / 1e9).toFixed(3)} s after its instant: applied retroactively (re-placed onto the plan)`
+          : '';
+      this.o.log.info(
+        `fleet: accepted ${a.op} from "${a.kid}" at ${isoNs(a.atUtcNs)} (${a.id.slice(0, 12)}, via ${a.source})${late}`,
+      );
     }
     try {
       this.o.onOps(this.core.ops(), { ride, digest: this.core.digest(), accepted: fresh });
     } catch (e) {
-      this.o.log.error(`fleet: applying the commands failed (${(e as Error).message}): the previous plan stays in force`);
+      this.o.log.error(
+        `fleet: applying the commands failed (${(e as Error).message}): the previous plan stays in force`,
+      );
     }
     void this.persist().then(() => this.confirm(fresh));
   }
@@ -377,7 +462,12 @@ class FleetRuntime implements Fleet {
     try {
       for (const a of fresh) {
         if (!this.core.has(a.id)) continue;
-        this.recent.push({ id: a.id, op: a.op, at: a.atUtcNs.toString(), ...(a.lateNs > 0 ? { lateMs: Math.round(a.lateNs / 1e6) } : {}) });
+        this.recent.push({
+          id: a.id,
+          op: a.op,
+          at: a.atUtcNs.toString(),
+          ...(a.lateNs > 0 ? { lateMs: Math.round(a.lateNs / 1e6) } : {}),
+        });
       }
       this.recent.splice(0, Math.max(0, this.recent.length - RECENT_MAX));
       this.publishStatus();
@@ -389,14 +479,19 @@ class FleetRuntime implements Fleet {
 
   /** Atomic, coalesced: one write at a time, the latest set last. */
   private persist(): Promise<void> {
-    if (this.persisting) { this.persistAgain = true; return this.persisting; }
+    if (this.persisting) {
+      this.persistAgain = true;
+      return this.persisting;
+    }
     const write = async (): Promise<void> => {
       do {
         this.persistAgain = false;
         try {
           await writeStoredCommands(this.o.stateDir, this.o.config.fleet.id, this.core.envelopes());
         } catch (e) {
-          this.o.log.warn(`fleet: cannot save the accepted commands in ${this.o.stateDir} (${(e as Error).message}); they hold until a restart`);
+          this.o.log.warn(
+            `fleet: cannot save the accepted commands in ${this.o.stateDir} (${(e as Error).message}); they hold until a restart`,
+          );
         }
       } while (this.persistAgain);
       this.persisting = undefined;
@@ -448,9 +543,23 @@ class FleetRuntime implements Fleet {
     const s = this.o.status();
     const rejected = this.rejectedCounts();
     return {
-      v: 1, device: this.device, fleet: this.o.config.fleet.id, ride: this.core.ride(), utcNs: this.o.utcNowNs().toString(),
-      clock: s.clock, simulated: s.simulated, playback: s.playback, planDigest: s.planDigest,
-      commands: { digest: this.core.digest(), count: this.core.commands().length, pending: this.core.pendingCount, recent: [...this.recent], rejected, duplicates: this.core.counts.duplicate },
+      v: 1,
+      device: this.device,
+      fleet: this.o.config.fleet.id,
+      ride: this.core.ride(),
+      utcNs: this.o.utcNowNs().toString(),
+      clock: s.clock,
+      simulated: s.simulated,
+      playback: s.playback,
+      planDigest: s.planDigest,
+      commands: {
+        digest: this.core.digest(),
+        count: this.core.commands().length,
+        pending: this.core.pendingCount,
+        recent: [...this.recent],
+        rejected,
+        duplicates: this.core.counts.duplicate,
+      },
     };
   }
 
@@ -498,14 +607,26 @@ class FleetRuntime implements Fleet {
 
   snapshot(): FleetSnapshot {
     return {
-      enabled: true, device: this.device, fleet: this.o.config.fleet.id, broker: this.link?.broker, ride: this.core.ride(), digest: this.core.digest(),
-      count: this.core.commands().length, pending: this.core.pendingCount, rejected: this.rejectedCounts(), duplicates: this.core.counts.duplicate, recent: [...this.recent],
-      queued: this.queue.length, longestSliceMs: this.longestSliceNs / 1e6,
+      enabled: true,
+      device: this.device,
+      fleet: this.o.config.fleet.id,
+      broker: this.link?.broker,
+      ride: this.core.ride(),
+      digest: this.core.digest(),
+      count: this.core.commands().length,
+      pending: this.core.pendingCount,
+      rejected: this.rejectedCounts(),
+      duplicates: this.core.counts.duplicate,
+      recent: [...this.recent],
+      queued: this.queue.length,
+      longestSliceMs: this.longestSliceNs / 1e6,
     };
   }
 
   private rejectedCounts(): Partial<Record<RejectReason, number>> {
-    return Object.fromEntries(Object.entries(this.core.counts).filter(([k, v]) => v > 0 && !['accepted', 'duplicate', 'pending'].includes(k)));
+    return Object.fromEntries(
+      Object.entries(this.core.counts).filter(([k, v]) => v > 0 && !['accepted', 'duplicate', 'pending'].includes(k)),
+    );
   }
 
   async stop(): Promise<void> {
@@ -519,7 +640,14 @@ class FleetRuntime implements Fleet {
 }
 
 function acceptedOf(c: Command, utcNowNs: bigint, source: AcceptedInfo['source']): AcceptedInfo {
-  return { id: c.id, op: c.op, kid: c.kid, atUtcNs: c.atUtcNs, lateNs: Math.max(0, Number(utcNowNs - c.atUtcNs)), source };
+  return {
+    id: c.id,
+    op: c.op,
+    kid: c.kid,
+    atUtcNs: c.atUtcNs,
+    lateNs: Math.max(0, Number(utcNowNs - c.atUtcNs)),
+    source,
+  };
 }
 
 function isoNs(utcNs: bigint): string {

@@ -32,7 +32,9 @@ export function publicKeyBase64(key: KeyObject): string {
 }
 
 /** The `[[fleet.keys]]` of a config as key objects. */
-export function keyTable(keys: ReadonlyArray<{ id: string; role: Role; public_key: string }>): Map<string, PublicKeyEntry> {
+export function keyTable(
+  keys: ReadonlyArray<{ id: string; role: Role; public_key: string }>,
+): Map<string, PublicKeyEntry> {
   return new Map(keys.map((k) => [k.id, { id: k.id, role: k.role, key: publicKeyFromBase64(k.public_key) }]));
 }
 
@@ -53,8 +55,16 @@ export function parseOperatorKey(text: string, path: string): OperatorKey {
   } catch {
     throw new Error(`${path}: not a jaudiosync key file (expected the JSON that "jaudiosync fleet keygen" writes)`);
   }
-  if (raw.v !== 1 || typeof raw.kid !== 'string' || !ID_PATTERN.test(raw.kid) || !ROLES.includes(raw.role as Role) || typeof raw.private_key !== 'string') {
-    throw new Error(`${path}: not a jaudiosync key file (expected v, kid, role and private_key as "jaudiosync fleet keygen" writes them)`);
+  if (
+    raw.v !== 1 ||
+    typeof raw.kid !== 'string' ||
+    !ID_PATTERN.test(raw.kid) ||
+    !ROLES.includes(raw.role as Role) ||
+    typeof raw.private_key !== 'string'
+  ) {
+    throw new Error(
+      `${path}: not a jaudiosync key file (expected v, kid, role and private_key as "jaudiosync fleet keygen" writes them)`,
+    );
   }
   let privateKey: KeyObject;
   try {
@@ -62,8 +72,14 @@ export function parseOperatorKey(text: string, path: string): OperatorKey {
   } catch (e) {
     throw new Error(`${path}: the private key does not load (${(e as Error).message})`);
   }
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${path}: expected an Ed25519 key, found ${privateKey.asymmetricKeyType}`);
-  return { id: raw.kid, role: raw.role as Role, privateKey, publicKeyBase64: publicKeyBase64(createPublicKey(privateKey)) };
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new Error(`${path}: expected an Ed25519 key, found ${privateKey.asymmetricKeyType}`);
+  return {
+    id: raw.kid,
+    role: raw.role as Role,
+    privateKey,
+    publicKeyBase64: publicKeyBase64(createPublicKey(privateKey)),
+  };
 }
 
 export function signBytes(bytes: Uint8Array, key: KeyObject): Buffer {

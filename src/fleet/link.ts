@@ -62,9 +62,16 @@ export class BrokerLink {
     const url = this.opts.brokers[this.brokerIndex % this.opts.brokers.length]!;
     this.brokerIndex++;
     const options: IClientOptions = {
-      protocolVersion: 4, clientId: this.opts.clientId, clean: this.opts.clean, keepalive: KEEPALIVE_S,
-      reconnectPeriod: 0, connectTimeout: CONNECT_TIMEOUT_MS, resubscribe: false,
-      username: this.opts.username || undefined, password: this.opts.password || undefined, will: this.opts.will,
+      protocolVersion: 4,
+      clientId: this.opts.clientId,
+      clean: this.opts.clean,
+      keepalive: KEEPALIVE_S,
+      reconnectPeriod: 0,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      resubscribe: false,
+      username: this.opts.username || undefined,
+      password: this.opts.password || undefined,
+      will: this.opts.will,
     };
     const client = mqtt.connect(url, options);
     this.client = client;
@@ -72,9 +79,19 @@ export class BrokerLink {
     let lastError = '';
     client.handleMessage = (packet, callback) => {
       let called = false;
-      const done = () => { if (!called) { called = true; callback(); } };
+      const done = () => {
+        if (!called) {
+          called = true;
+          callback();
+        }
+      };
       try {
-        this.opts.onMessage(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), packet.retain, done);
+        this.opts.onMessage(
+          packet.topic,
+          Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+          packet.retain,
+          done,
+        );
       } catch {
         done();
       }
@@ -83,7 +100,9 @@ export class BrokerLink {
       this.attempt = 0;
       this.connectedTo = url;
       this.opts.onConnect?.(url);
-      client.subscribe([...this.opts.subscribe], { qos: 1 }, (err) => { if (!err) this.opts.onSubscribed?.(); });
+      client.subscribe([...this.opts.subscribe], { qos: 1 }, (err) => {
+        if (!err) this.opts.onSubscribed?.();
+      });
     });
     client.on('error', (e) => {
       // Reported on close; an error event must have a listener or it would throw.
@@ -97,7 +116,11 @@ export class BrokerLink {
       client.removeAllListeners('connect');
       client.end(true);
       if (this.stopped) return;
-      this.opts.onDisconnect?.(was ? `lost ${was}${lastError ? ` (${lastError})` : ''}` : `cannot connect to ${url}${lastError ? ` (${lastError})` : ''}`);
+      this.opts.onDisconnect?.(
+        was
+          ? `lost ${was}${lastError ? ` (${lastError})` : ''}`
+          : `cannot connect to ${url}${lastError ? ` (${lastError})` : ''}`,
+      );
       this.scheduleReconnect();
     });
   }
@@ -124,10 +147,16 @@ export class BrokerLink {
     const client = this.client;
     if (!client) return;
     if (last && this.connected) {
-      await Promise.race([this.publish(last.topic, last.payload, { retain: true, qos: 1 }), new Promise((r) => this.opts.clock.setTimer(1e9, () => r(false)))]);
+      await Promise.race([
+        this.publish(last.topic, last.payload, { retain: true, qos: 1 }),
+        new Promise((r) => this.opts.clock.setTimer(1e9, () => r(false))),
+      ]);
     }
     // A client that never connected may not call back: bounded by a second either way.
-    await Promise.race([new Promise<void>((resolve) => client.end(false, {}, () => resolve())), new Promise((r) => this.opts.clock.setTimer(1e9, () => r(undefined)))]);
+    await Promise.race([
+      new Promise<void>((resolve) => client.end(false, {}, () => resolve())),
+      new Promise((r) => this.opts.clock.setTimer(1e9, () => r(undefined))),
+    ]);
     client.end(true);
   }
 }

@@ -18,10 +18,20 @@ export interface CommandSpec {
 }
 
 export function signCommand(spec: CommandSpec, key: OperatorKey): { envelope: string; command: Command } {
-  if (!ROLE_OPS[key.role].includes(spec.op)) throw new Error(`key "${key.id}" has role ${key.role}, which may not ${spec.op} (allowed: ${ROLE_OPS[key.role].join(', ')})`);
+  if (!ROLE_OPS[key.role].includes(spec.op))
+    throw new Error(
+      `key "${key.id}" has role ${key.role}, which may not ${spec.op} (allowed: ${ROLE_OPS[key.role].join(', ')})`,
+    );
   const c: Omit<Command, 'id'> = {
-    fleet: spec.fleet, ride: spec.ride, kid: key.id, nonce: spec.nonce ?? randomBytes(8).toString('hex'), issuedUtcNs: spec.issuedUtcNs,
-    atUtcNs: spec.atUtcNs, op: spec.op, args: spec.args, target: spec.target ?? '*',
+    fleet: spec.fleet,
+    ride: spec.ride,
+    kid: key.id,
+    nonce: spec.nonce ?? randomBytes(8).toString('hex'),
+    issuedUtcNs: spec.issuedUtcNs,
+    atUtcNs: spec.atUtcNs,
+    op: spec.op,
+    args: spec.args,
+    target: spec.target ?? '*',
   };
   const bytes = encodeCommand(c);
   return { envelope: encodeEnvelope(bytes, signBytes(bytes, key.privateKey)), command: { ...c, id: commandId(bytes) } };

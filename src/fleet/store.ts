@@ -19,7 +19,10 @@ export interface StoredCommands {
 }
 
 /** The stored envelopes, or [] with a note when there is no file or it is unreadable. */
-export async function readStoredCommands(stateDir: string, fleet: string): Promise<{ envelopes: string[]; note?: string }> {
+export async function readStoredCommands(
+  stateDir: string,
+  fleet: string,
+): Promise<{ envelopes: string[]; note?: string }> {
   const path = join(stateDir, COMMANDS_FILE);
   let text: string;
   try {
@@ -30,8 +33,10 @@ export async function readStoredCommands(stateDir: string, fleet: string): Promi
   }
   try {
     const s = JSON.parse(text) as StoredCommands;
-    if (s.v !== 1 || !Array.isArray(s.envelopes) || !s.envelopes.every((x) => typeof x === 'string')) throw new Error('unexpected content');
-    if (s.fleet !== fleet) return { envelopes: [], note: `${path} is for fleet "${s.fleet}", this is "${fleet}": ignoring it` };
+    if (s.v !== 1 || !Array.isArray(s.envelopes) || !s.envelopes.every((x) => typeof x === 'string'))
+      throw new Error('unexpected content');
+    if (s.fleet !== fleet)
+      return { envelopes: [], note: `${path} is for fleet "${s.fleet}", this is "${fleet}": ignoring it` };
     return { envelopes: s.envelopes };
   } catch (e) {
     return { envelopes: [], note: `${path} is damaged (${(e as Error).message}): starting without stored commands` };
@@ -55,7 +60,10 @@ export function splitEnvelopes(text: string): string[] {
       // not one JSON document: read it line by line
     }
   }
-  return t.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return t
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 /** Drops envelopes into the inbox for the service to take in. */

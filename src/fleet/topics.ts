@@ -40,7 +40,15 @@ export interface FleetStatusMessage {
   utcNs: string;
   clock: { state: string; source: string; errorBoundUs: number | null };
   simulated: boolean;
-  playback?: { state: string; track?: number; tracks?: number; positionSec?: number; syncErrorUs?: number; gainDb?: number; muted?: boolean };
+  playback?: {
+    state: string;
+    track?: number;
+    tracks?: number;
+    positionSec?: number;
+    syncErrorUs?: number;
+    gainDb?: number;
+    muted?: boolean;
+  };
   /** The session's plan digest, when it gives one. */
   planDigest?: string;
   commands: {

@@ -59,7 +59,11 @@ const REFIT_EVERY = 16;
 /** Refit the rate after this many new envelope samples (~2.7 s at 1024 frames): a crystal's rate moves slowly. */
 const RATE_REFIT_BLOCKS = 8;
 
-interface Line { a: number; b: number; p0: number }
+interface Line {
+  a: number;
+  b: number;
+  p0: number;
+}
 
 export class DacClock {
   private ps: number[] = [];
@@ -93,7 +97,11 @@ export class DacClock {
    * `priorPpm`: the device's rate as a previous run measured it (+ = fast): used until the fit here
    * knows better, so a restart places its first frame as well as a long-running stream.
    */
-  constructor(readonly periodFrames: number, readonly nominalRate: number, priorPpm?: number) {
+  constructor(
+    readonly periodFrames: number,
+    readonly nominalRate: number,
+    priorPpm?: number,
+  ) {
     const usable = priorPpm !== undefined && Number.isFinite(priorPpm) && Math.abs(priorPpm) < DAC_MAX_PPM;
     this.priorB = this.rateB = this.nominalB / (1 + (usable ? priorPpm! : 0) * 1e-6);
     this.priorSigmaPpm = this.rateSigmaPpm = usable ? DAC_SAVED_SIGMA_PPM : DAC_NOMINAL_SIGMA_PPM;
@@ -124,7 +132,9 @@ export class DacClock {
     return this.ppmOf(this.rateB);
   }
 
-  /** Something went wrong that may have put wrong period numbers in the fit: nothing from now on is saved until a reset. */
+  /**
+   * Something went wrong that may have put wrong period numbers in the fit: nothing from now on is saved until a reset.
+   */
   markFaulted(): void {
     this.faulted = true;
   }
@@ -138,11 +148,14 @@ export class DacClock {
     const t = Number(monoNs - this.baseNs);
     this.ps.push(period);
     this.ts.push(t);
-    if (this.ps.length > DAC_WINDOW) { this.ps.shift(); this.ts.shift(); }
+    if (this.ps.length > DAC_WINDOW) {
+      this.ps.shift();
+      this.ts.shift();
+    }
     // The block's earliest callback against the nominal line (any fixed line ranks them the same
     // within a block to far below a ns).
     const r = t - this.nominalB * period;
-    if (!this.block || r < this.block.r) this.block = { p: period, t, r, n: (this.block?.n ?? 0) };
+    if (!this.block || r < this.block.r) this.block = { p: period, t, r, n: this.block?.n ?? 0 };
     this.block.n++;
     if (this.block.n >= DAC_BLOCK) {
       this.blocks.push({ p: this.block.p, t: this.block.t });
@@ -159,8 +172,17 @@ export class DacClock {
    * same crystal's: it stays, as the prior of what follows, with its uncertainty.
    */
   reset(): void {
-    this.ps = []; this.ts = []; this.blocks = []; this.block = undefined; this.line = undefined; this.rateFit = undefined;
-    this.baseNs = undefined; this.dirty = false; this.faulted = false; this.stepNs = undefined; this.lastA = undefined;
+    this.ps = [];
+    this.ts = [];
+    this.blocks = [];
+    this.block = undefined;
+    this.line = undefined;
+    this.rateFit = undefined;
+    this.baseNs = undefined;
+    this.dirty = false;
+    this.faulted = false;
+    this.stepNs = undefined;
+    this.lastA = undefined;
     this.priorB = this.rateB;
     this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_SAVE_MAX_SIGMA_PPM);
     this.measured = false;
@@ -170,20 +192,23 @@ export class DacClock {
   private fitRate(): { b: number; sigmaPpm: number } | undefined {
     if (this.blocks.length < DAC_MIN_BLOCKS) return undefined;
     // Early on every new envelope sample counts; later every RATE_REFIT_BLOCKS-th.
-    if (this.rateFit && this.blocks.length >= 4 * DAC_MIN_BLOCKS && this.blocksSinceRateFit < RATE_REFIT_BLOCKS) return this.rateFit;
+    if (this.rateFit && this.blocks.length >= 4 * DAC_MIN_BLOCKS && this.blocksSinceRateFit < RATE_REFIT_BLOCKS)
+      return this.rateFit;
     this.blocksSinceRateFit = 0;
     return (this.rateFit = this.fitBlocks());
   }
 
   private fitBlocks(): { b: number; sigmaPpm: number } | undefined {
     const pRef = this.blocks.at(-1)!.p;
-    let xs = this.blocks.map((k) => k.p - pRef), ys = this.blocks.map((k) => k.t);
+    let xs = this.blocks.map((k) => k.p - pRef),
+      ys = this.blocks.map((k) => k.t);
     const first = fitLine(xs, ys);
     // A block whose every callback was late (a stall) sits far above the envelope: drop it.
     const res = xs.map((x, i) => ys[i]! - (first.a + first.b * x));
     const spread = quantile(res.map(Math.abs), 0.5) || 1;
     const keep = res.map((r) => r <= 4 * spread);
-    xs = xs.filter((_, i) => keep[i]); ys = ys.filter((_, i) => keep[i]);
+    xs = xs.filter((_, i) => keep[i]);
+    ys = ys.filter((_, i) => keep[i]);
     if (xs.length < DAC_MIN_BLOCKS) return undefined;
     const fit = fitLine(xs, ys);
     // A floor: jitter-free callbacks (a simulation) fit exactly, and a zero σ would divide by zero.
@@ -198,12 +223,15 @@ export class DacClock {
     // Rate: the prior, joined by the fit (inverse-variance weights) once the fit knows it to
     // DAC_ADOPT_SIGMA_PPM; "measured" once the fit outweighs the prior.
     const fit = this.fitRate();
-    let b = this.priorB, sigmaPpm = this.priorSigmaPpm, measured = false;
+    let b = this.priorB,
+      sigmaPpm = this.priorSigmaPpm,
+      measured = false;
     if (fit && fit.sigmaPpm < DAC_ADOPT_SIGMA_PPM) {
       const maxDev = this.nominalB * DAC_MAX_PPM * 1e-6;
       const fitB = Math.min(this.nominalB + maxDev, Math.max(this.nominalB - maxDev, fit.b));
       this.clamped = fitB !== fit.b;
-      const wPrior = 1 / this.priorSigmaPpm ** 2, wFit = 1 / fit.sigmaPpm ** 2;
+      const wPrior = 1 / this.priorSigmaPpm ** 2,
+        wFit = 1 / fit.sigmaPpm ** 2;
       b = (wPrior * this.priorB + wFit * fitB) / (wPrior + wFit);
       sigmaPpm = 1 / Math.sqrt(wPrior + wFit);
       measured = wFit > wPrior;
@@ -242,7 +270,9 @@ export class DacClock {
       }
     }
     if (old) this.corrections++;
-    this.rateB = b; this.rateSigmaPpm = sigmaPpm; this.measured = measured;
+    this.rateB = b;
+    this.rateSigmaPpm = sigmaPpm;
+    this.measured = measured;
     this.line = { a, b, p0 };
     return this.line;
   }

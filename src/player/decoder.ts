@@ -25,7 +25,10 @@ export interface DecodedTrack {
 }
 
 export class DecodeError extends Error {
-  constructor(readonly path: string, message: string) {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'DecodeError';
   }
@@ -69,7 +72,12 @@ export const DECODE_RESUME_SEC = 45;
  * it resolves once the first window is decoded and goes on as playback releases chunks; a failure
  * after that leaves the rest of the track silent. `pcm.dispose()` stops a decode still going.
  */
-export async function decodeToChunks(ffmpegPath: string, path: string, format: PcmFormat, opts: ChunkedDecodeOptions = {}): Promise<ChunkedTrack> {
+export async function decodeToChunks(
+  ffmpegPath: string,
+  path: string,
+  format: PcmFormat,
+  opts: ChunkedDecodeOptions = {},
+): Promise<ChunkedTrack> {
   const pcm = new PcmChunks(BYTES_PER_SAMPLE * format.channels, opts.keepFromFrame ?? 0);
   if (opts.intoFrames !== undefined) {
     pcm.frames = opts.intoFrames; // known from the manifest before a single frame is decoded
@@ -96,8 +104,26 @@ export async function decodeFile(ffmpegPath: string, path: string, format: PcmFo
 }
 
 function ffmpegArgs(path: string, format: PcmFormat): string[] {
-  return ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', path, '-map', '0:a:0', '-vn',
-    '-f', 's16le', '-acodec', 'pcm_s16le', '-ar', String(format.sampleRate), '-ac', String(format.channels), 'pipe:1'];
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-i',
+    path,
+    '-map',
+    '0:a:0',
+    '-vn',
+    '-f',
+    's16le',
+    '-acodec',
+    'pcm_s16le',
+    '-ar',
+    String(format.sampleRate),
+    '-ac',
+    String(format.channels),
+    'pipe:1',
+  ];
 }
 
 async function checkExists(path: string): Promise<void> {
@@ -109,23 +135,37 @@ async function checkExists(path: string): Promise<void> {
 }
 
 const failure = (path: string, code: number | null, stderr: string) =>
-  new DecodeError(path, `ffmpeg could not decode ${path} (exit ${code}): ${stderr.trim().split('\n').slice(-2).join(' ') || 'no output'}`);
+  new DecodeError(
+    path,
+    `ffmpeg could not decode ${path} (exit ${code}): ${stderr.trim().split('\n').slice(-2).join(' ') || 'no output'}`,
+  );
 
 /** Runs ffmpeg on one file, handing its PCM to onData; resolves to the wall time it took (ms). */
-async function runFfmpeg(ffmpegPath: string, path: string, format: PcmFormat, onData: (c: Buffer) => void): Promise<number> {
+async function runFfmpeg(
+  ffmpegPath: string,
+  path: string,
+  format: PcmFormat,
+  onData: (c: Buffer) => void,
+): Promise<number> {
   await checkExists(path);
   const t0 = process.hrtime.bigint();
   const child = spawn(ffmpegPath, ffmpegArgs(path, format), { stdio: ['ignore', 'pipe', 'pipe'] });
   let received = 0;
   let stderr = '';
-  child.stdout.on('data', (c: Buffer) => { received += c.length; onData(c); });
-  child.stderr.on('data', (c: Buffer) => { if (stderr.length < 4000) stderr += c.toString(); });
+  child.stdout.on('data', (c: Buffer) => {
+    received += c.length;
+    onData(c);
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    if (stderr.length < 4000) stderr += c.toString();
+  });
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', (e) => reject(new DecodeError(path, `cannot run ffmpeg (${ffmpegPath}): ${e.message}`)));
     child.on('close', (c) => resolve(c));
   });
   if (code !== 0) throw failure(path, code, stderr);
-  if (received < BYTES_PER_SAMPLE * format.channels) throw new DecodeError(path, `ffmpeg decoded no audio from ${path}`);
+  if (received < BYTES_PER_SAMPLE * format.channels)
+    throw new DecodeError(path, `ffmpeg decoded no audio from ${path}`);
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
@@ -133,16 +173,32 @@ async function runFfmpeg(ffmpegPath: string, path: string, format: PcmFormat, on
  * ffmpeg into `pcm`, at most `aheadFrames` beyond what playback released: resolves when the first
  * window is full (complete: false) or ffmpeg has finished (complete: true), whichever comes first.
  */
-async function streamFfmpeg(ffmpegPath: string, path: string, format: PcmFormat, pcm: PcmChunks, intoFrames: number, aheadFrames: number): Promise<{ decodeMs: number; complete: boolean }> {
+async function streamFfmpeg(
+  ffmpegPath: string,
+  path: string,
+  format: PcmFormat,
+  pcm: PcmChunks,
+  intoFrames: number,
+  aheadFrames: number,
+): Promise<{ decodeMs: number; complete: boolean }> {
   await checkExists(path);
   const t0 = process.hrtime.bigint();
   const ms = () => Number(process.hrtime.bigint() - t0) / 1e6;
   const child = spawn(ffmpegPath, ffmpegArgs(path, format), { stdio: ['ignore', 'pipe', 'pipe'] });
   const resumeFrames = Math.floor(aheadFrames * (DECODE_RESUME_SEC / DECODE_AHEAD_SEC));
   const ahead = () => pcm.decodedFrames - pcm.firstKeptFrame;
-  let paused = false, settled = false, disposed = false, received = 0, stderr = '';
+  let paused = false,
+    settled = false,
+    disposed = false,
+    received = 0,
+    stderr = '';
   return new Promise((resolve, reject) => {
-    const settle = (f: () => void) => { if (!settled) { settled = true; f(); } };
+    const settle = (f: () => void) => {
+      if (!settled) {
+        settled = true;
+        f();
+      }
+    };
     child.stdout.on('data', (c: Buffer) => {
       received += c.length;
       pcm.append(c, intoFrames);
@@ -152,16 +208,30 @@ async function streamFfmpeg(ffmpegPath: string, path: string, format: PcmFormat,
         settle(() => resolve({ decodeMs: ms(), complete: false }));
       }
     });
-    pcm.onRelease = () => { if (paused && ahead() < resumeFrames) { paused = false; child.stdout.resume(); } };
-    pcm.onDispose = () => { disposed = true; child.kill('SIGKILL'); };
-    child.stderr.on('data', (c: Buffer) => { if (stderr.length < 4000) stderr += c.toString(); });
-    child.on('error', (e) => settle(() => reject(new DecodeError(path, `cannot run ffmpeg (${ffmpegPath}): ${e.message}`))));
+    pcm.onRelease = () => {
+      if (paused && ahead() < resumeFrames) {
+        paused = false;
+        child.stdout.resume();
+      }
+    };
+    pcm.onDispose = () => {
+      disposed = true;
+      child.kill('SIGKILL');
+    };
+    child.stderr.on('data', (c: Buffer) => {
+      if (stderr.length < 4000) stderr += c.toString();
+    });
+    child.on('error', (e) =>
+      settle(() => reject(new DecodeError(path, `cannot run ffmpeg (${ffmpegPath}): ${e.message}`))),
+    );
     child.on('close', (code) => {
       pcm.onRelease = undefined;
       pcm.onDispose = undefined;
       if (disposed) return settle(() => reject(new DecodeError(path, 'decode stopped: the track was dropped')));
-      if (code !== 0) return settle(() => reject(failure(path, code, stderr))); // after the first window: the rest stays silent
-      if (received < BYTES_PER_SAMPLE * format.channels) return settle(() => reject(new DecodeError(path, `ffmpeg decoded no audio from ${path}`)));
+      // after the first window: the rest stays silent
+      if (code !== 0) return settle(() => reject(failure(path, code, stderr)));
+      if (received < BYTES_PER_SAMPLE * format.channels)
+        return settle(() => reject(new DecodeError(path, `ffmpeg decoded no audio from ${path}`)));
       pcm.seal(intoFrames);
       settle(() => resolve({ decodeMs: ms(), complete: true }));
     });

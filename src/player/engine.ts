@@ -79,12 +79,31 @@ export interface EngineEvents {
 }
 
 /** One stretch of a period read continuously from the timeline: from output frame `atFrame` on. */
-export interface WrittenPart { atFrame: number; count: number; pos: number; ratio: number }
-/** What was written into a stream period: `pos`/`ratio` extrapolate the first part to frame 0 (the common case: one part). */
-export interface Written { period: number; pos: number; ratio: number; parts: WrittenPart[] }
+export interface WrittenPart {
+  atFrame: number;
+  count: number;
+  pos: number;
+  ratio: number;
+}
+/**
+ * What was written into a stream period: `pos`/`ratio` extrapolate the first part to frame 0 (the common case: one
+ * part).
+ */
+export interface Written {
+  period: number;
+  pos: number;
+  ratio: number;
+  parts: WrittenPart[];
+}
 
 /** A stretch of output frames [k0, k1) of one period, read from the timeline (or silent). */
-interface Span { k0: number; k1: number; target?: number; framesPerOut: number; place: boolean }
+interface Span {
+  k0: number;
+  k1: number;
+  target?: number;
+  framesPerOut: number;
+  place: boolean;
+}
 
 export class PlaybackEngine {
   private pos?: number;
@@ -144,16 +163,21 @@ export class PlaybackEngine {
     const out = Buffer.alloc(this.opts.dry ? 0 : P * this.tracks.frameBytes);
     const pres0 = this.sink.presentationMonoNs(p);
     const pres1 = this.sink.presentationMonoNs(p + 1);
-    if (pres0 === undefined || pres1 === undefined) { this.continuing = false; return out; }
+    if (pres0 === undefined || pres1 === undefined) {
+      this.continuing = false;
+      return out;
+    }
     const ts = this.opts.timescale();
     const trim = BigInt(Math.round(this.opts.trimNs));
     // The plan is asked at u − trim: positive trim plays everything later.
-    const u0 = ts.utcAt(pres0) - trim, u1 = ts.utcAt(pres1) - trim;
+    const u0 = ts.utcAt(pres0) - trim,
+      u1 = ts.utcAt(pres1) - trim;
     const nsPerOut = Number(u1 - u0) / P;
     const plan = this.opts.plan();
     const pieces = plan.pieces(u0, u1);
     // A discontinuity between the last period's window and this one (the timescale moved) still counts.
-    const missedJump = this.lastU1 !== undefined && this.lastU1 < u0 && plan.discontinuities(this.lastU1, u0).length > 0;
+    const missedJump =
+      this.lastU1 !== undefined && this.lastU1 < u0 && plan.discontinuities(this.lastU1, u0).length > 0;
     this.lastU1 = u1;
     // An underrun moved the device's numbering on: what was being followed is gone, place again.
     const underrun = this.sink.underrunPeriods !== this.underrunsSeen;
@@ -161,7 +185,10 @@ export class PlaybackEngine {
     const spans = toSpans(pieces, u0, nsPerOut, P, missedJump || underrun);
     const parts: WrittenPart[] = [];
     for (const s of spans) {
-      if (s.target === undefined) { this.continuing = false; continue; }
+      if (s.target === undefined) {
+        this.continuing = false;
+        continue;
+      }
       const part = this.playSpan(p, s, ts, pres0, out, underrun);
       if (part) parts.push(part);
     }
@@ -175,7 +202,11 @@ export class PlaybackEngine {
     else if (!this.opts.dry) out.fill(0);
     const end = this.tracks.endFrame;
     const planEnd = plan.endUtcNs;
-    if (!this.finishedSaid && this.pos !== undefined && ((end !== undefined && this.pos >= end) || (planEnd !== undefined && u0 >= planEnd))) {
+    if (
+      !this.finishedSaid &&
+      this.pos !== undefined &&
+      ((end !== undefined && this.pos >= end) || (planEnd !== undefined && u0 >= planEnd))
+    ) {
       this.finishedSaid = true;
       this.events.onFinished?.();
     }
@@ -183,7 +214,14 @@ export class PlaybackEngine {
   }
 
   /** Reads one span of the timeline into `out`: placing it exactly, or following on with resampling. */
-  private playSpan(p: number, s: Span, ts: Timescale, pres0: bigint, out: Buffer, underrun: boolean): WrittenPart | undefined {
+  private playSpan(
+    p: number,
+    s: Span,
+    ts: Timescale,
+    pres0: bigint,
+    out: Buffer,
+    underrun: boolean,
+  ): WrittenPart | undefined {
     const P = this.sink.periodFrames;
     const count = s.k1 - s.k0;
     const target = s.target!;
@@ -191,17 +229,26 @@ export class PlaybackEngine {
     let place = s.place || first || !this.continuing;
     if (first) {
       // The first frame waits for a good enough clock, and for the period that reaches frame 0.
-      if (ts.errorBoundAt(this.opts.nowNs()) > this.opts.maxErrorNs || target + count * s.framesPerOut <= 0) return undefined;
+      if (ts.errorBoundAt(this.opts.nowNs()) > this.opts.maxErrorNs || target + count * s.framesPerOut <= 0)
+        return undefined;
     }
     let ratio = 1;
     if (place) {
       this.pos = Math.round(target); // on the exact sample
       if (first) {
-        this.events.onStartPlaced?.({ startStreamFrame: p * P + s.k0 - this.pos, firstTimelineFrame: Math.max(0, this.pos), timescale: ts });
+        this.events.onStartPlaced?.({
+          startStreamFrame: p * P + s.k0 - this.pos,
+          firstTimelineFrame: Math.max(0, this.pos),
+          timescale: ts,
+        });
       } else {
         this.placements++;
         this.tracks.seek?.(this.pos);
-        this.events.onPlaced?.({ streamFrame: p * P + s.k0, timelineFrame: this.pos, why: underrun ? 'underrun' : 'jump' });
+        this.events.onPlaced?.({
+          streamFrame: p * P + s.k0,
+          timelineFrame: this.pos,
+          why: underrun ? 'underrun' : 'jump',
+        });
       }
       this.lastErrorFrames = this.pos - target;
     } else {
@@ -218,18 +265,28 @@ export class PlaybackEngine {
       const ff = s.framesPerOut; // timeline frames per output frame that would hold the error constant
       // Errors inside what the clock itself knows (its bound) are its noise, not drift: chasing them
       // would resample an ideal device for nothing. Real drift soon exceeds it, and then we track.
-      const noiseFrames = Math.max(EXACT_ERROR_FRAMES, (2 * ts.errorBoundAt(pres0) * this.sink.format.sampleRate) / 1e9);
+      const noiseFrames = Math.max(
+        EXACT_ERROR_FRAMES,
+        (2 * ts.errorBoundAt(pres0) * this.sink.format.sampleRate) / 1e9,
+      );
       if (!place && (this.resampling || Math.abs(error) > noiseFrames || Math.abs(ff - 1) > EXACT_RATIO)) {
         this.resampling = true;
-        ratio = Math.min(1 + MAX_RATIO_DEVIATION, Math.max(1 - MAX_RATIO_DEVIATION, ff - (CORRECTION_GAIN * error) / P));
+        ratio = Math.min(
+          1 + MAX_RATIO_DEVIATION,
+          Math.max(1 - MAX_RATIO_DEVIATION, ff - (CORRECTION_GAIN * error) / P),
+        );
       }
       this.lastErrorFrames = error;
     }
     this.lastRatio = ratio;
     this.continuing = true;
-    if (TRACE) process.stderr.write(`trace p ${p} k ${s.k0} err ${this.lastErrorFrames.toFixed(3)} ff ${((s.framesPerOut - 1) * 1e6).toFixed(1)} ratio ${((ratio - 1) * 1e6).toFixed(1)}${place ? ' placed' : ''}\n`);
+    if (TRACE)
+      process.stderr.write(
+        `trace p ${p} k ${s.k0} err ${this.lastErrorFrames.toFixed(3)} ff ${((s.framesPerOut - 1) * 1e6).toFixed(1)} ratio ${((ratio - 1) * 1e6).toFixed(1)}${place ? ' placed' : ''}\n`,
+      );
     const part: WrittenPart = { atFrame: s.k0, count, pos: this.pos!, ratio };
-    if (!this.opts.dry) this.render(this.pos!, ratio, count, out.subarray(s.k0 * this.tracks.frameBytes, s.k1 * this.tracks.frameBytes));
+    if (!this.opts.dry)
+      this.render(this.pos!, ratio, count, out.subarray(s.k0 * this.tracks.frameBytes, s.k1 * this.tracks.frameBytes));
     this.pos! += count * ratio;
     return part;
   }
@@ -238,24 +295,36 @@ export class PlaybackEngine {
    * Per frame: the plan's gain at the frame's own UTC instant times the local gain, and the channel
    * mode. Silent pieces (held, ended) are zeroed. Nothing to do when all is unity and stereo.
    */
-  private mix(out: Buffer, pieces: PlanPiece[], u0: bigint, nsPerOut: number, pres0: bigint, pres1: bigint, P: number): void {
+  private mix(
+    out: Buffer,
+    pieces: PlanPiece[],
+    u0: bigint,
+    nsPerOut: number,
+    pres0: bigint,
+    pres1: bigint,
+    P: number,
+  ): void {
     const ch = this.sink.format.channels;
     const mode = this.opts.channelMode ?? 'stereo';
-    const l0 = this.opts.localGainAt?.(pres0) ?? 1, l1 = this.opts.localGainAt?.(pres1) ?? 1;
+    const l0 = this.opts.localGainAt?.(pres0) ?? 1,
+      l1 = this.opts.localGainAt?.(pres1) ?? 1;
     const unity = l0 === 1 && l1 === 1 && pieces.every((x) => x.frame !== undefined && x.gainA.length === 0);
     if (mode === 'stereo' && unity) return;
     if (!this.gains || this.gains.length !== P) this.gains = new Float32Array(P);
     const g = this.gains;
     for (const piece of pieces) {
-      const k0 = frameIndex(piece.fromUtcNs, u0, nsPerOut, P), k1 = frameIndex(piece.toUtcNs, u0, nsPerOut, P);
+      const k0 = frameIndex(piece.fromUtcNs, u0, nsPerOut, P),
+        k1 = frameIndex(piece.toUtcNs, u0, nsPerOut, P);
       const off = Number(piece.fromUtcNs - u0);
-      for (let k = k0; k < k1; k++) g[k] = piece.frame === undefined ? 0 : pieceGainAt(piece, k * nsPerOut - off) * (l0 + ((l1 - l0) * k) / P);
+      for (let k = k0; k < k1; k++)
+        g[k] = piece.frame === undefined ? 0 : pieceGainAt(piece, k * nsPerOut - off) * (l0 + ((l1 - l0) * k) / P);
     }
     const d = new Int16Array(out.buffer, out.byteOffset, out.length / 2);
     for (let i = 0; i < P; i++) {
       const gi = g[i]!;
       if (ch === 2 && mode !== 'stereo') {
-        const l = d[2 * i]!, r = d[2 * i + 1]!;
+        const l = d[2 * i]!,
+          r = d[2 * i + 1]!;
         const v = mode === 'mono' ? (l + r) / 2 : mode === 'left' ? l : r;
         d[2 * i] = d[2 * i + 1] = clamp16(v * gi);
       } else if (gi !== 1) {
@@ -304,15 +373,27 @@ function toSpans(pieces: PlanPiece[], u0: bigint, nsPerOut: number, P: number, p
   const spans: Span[] = [];
   let pendingPlace = placeFirst;
   for (const piece of pieces) {
-    const k0 = frameIndex(piece.fromUtcNs, u0, nsPerOut, P), k1 = frameIndex(piece.toUtcNs, u0, nsPerOut, P);
+    const k0 = frameIndex(piece.fromUtcNs, u0, nsPerOut, P),
+      k1 = frameIndex(piece.toUtcNs, u0, nsPerOut, P);
     const running = piece.frame !== undefined;
     const place = pendingPlace || (running && piece.jump);
-    if (k0 === k1) { if (running && piece.jump) pendingPlace = true; continue; }
+    if (k0 === k1) {
+      if (running && piece.jump) pendingPlace = true;
+      continue;
+    }
     pendingPlace = false;
     const last = spans.at(-1);
-    if (running && last?.target !== undefined && !place) { last.k1 = k1; continue; }
-    if (!running && last && last.target === undefined) { last.k1 = k1; continue; }
-    const target = running ? piece.frame! + (k0 * nsPerOut - Number(piece.fromUtcNs - u0)) * piece.framesPerNs : undefined;
+    if (running && last?.target !== undefined && !place) {
+      last.k1 = k1;
+      continue;
+    }
+    if (!running && last && last.target === undefined) {
+      last.k1 = k1;
+      continue;
+    }
+    const target = running
+      ? piece.frame! + (k0 * nsPerOut - Number(piece.fromUtcNs - u0)) * piece.framesPerNs
+      : undefined;
     spans.push({ k0, k1, target, framesPerOut: piece.framesPerNs * nsPerOut, place });
   }
   return spans;

@@ -17,12 +17,14 @@ export const FFMPEG_MISSING_HINT =
 
 export function findFfmpeg(configured?: string, env: NodeJS.ProcessEnv = process.env): FfmpegChoice {
   if (configured) {
-    if (!existsSync(configured)) throw new Error(`ffmpeg at ${configured} (from the config) does not exist. ${FFMPEG_MISSING_HINT}`);
+    if (!existsSync(configured))
+      throw new Error(`ffmpeg at ${configured} (from the config) does not exist. ${FFMPEG_MISSING_HINT}`);
     return { path: configured, origin: 'config' };
   }
   const fromEnv = env.JAUDIOSYNC_FFMPEG;
   if (fromEnv) {
-    if (!existsSync(fromEnv)) throw new Error(`ffmpeg at ${fromEnv} (from JAUDIOSYNC_FFMPEG) does not exist. ${FFMPEG_MISSING_HINT}`);
+    if (!existsSync(fromEnv))
+      throw new Error(`ffmpeg at ${fromEnv} (from JAUDIOSYNC_FFMPEG) does not exist. ${FFMPEG_MISSING_HINT}`);
     return { path: fromEnv, origin: 'env' };
   }
   try {

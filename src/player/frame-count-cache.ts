@@ -16,7 +16,13 @@ import { sha256File, type Manifest } from './manifest.js';
 
 export const FRAME_COUNT_CACHE = 'frame-counts.json';
 
-interface CacheEntry { size: number; mtimeMs: number; sampleRate: number; frames: number; sha256: string }
+interface CacheEntry {
+  size: number;
+  mtimeMs: number;
+  sampleRate: number;
+  frames: number;
+  sha256: string;
+}
 type Cache = Record<string, CacheEntry>;
 
 export interface CountOptions {
@@ -49,7 +55,10 @@ export async function countedManifest(pl: Playlist, o: CountOptions): Promise<Co
   };
   const toCount = present.filter((p) => !hit(p));
   if (toCount.length && o.cacheOnly) return undefined;
-  if (toCount.length) o.log(`counting the frames of ${toCount.length} of ${pl.entries.length} tracks (once per file; kept in ${cachePath}) so that a late start or a restart lands on the exact frame`);
+  if (toCount.length)
+    o.log(
+      `counting the frames of ${toCount.length} of ${pl.entries.length} tracks (once per file; kept in ${cachePath}) so that a late start or a restart lands on the exact frame`,
+    );
   let changed = false;
   const entries: Manifest['entries'] = [];
   for (const p of present) {
@@ -57,21 +66,46 @@ export async function countedManifest(pl: Playlist, o: CountOptions): Promise<Co
     if (!c) {
       try {
         const d = await decodeToChunks(o.ffmpeg, p.e.path, o.format, { keepFromFrame: Number.POSITIVE_INFINITY });
-        c = cache[p.e.path] = { size: p.size, mtimeMs: p.mtimeMs, sampleRate: o.format.sampleRate, frames: d.frames, sha256: await sha256File(p.e.path) };
+        c = cache[p.e.path] = {
+          size: p.size,
+          mtimeMs: p.mtimeMs,
+          sampleRate: o.format.sampleRate,
+          frames: d.frames,
+          sha256: await sha256File(p.e.path),
+        };
         changed = true;
       } catch (err) {
         missing.push(p.e);
         continue;
       }
     }
-    entries.push({ line: p.e.line, path: p.e.raw, sha256: c.sha256, frames: c.frames, ...(p.e.title ? { title: p.e.title } : {}) });
+    entries.push({
+      line: p.e.line,
+      path: p.e.raw,
+      sha256: c.sha256,
+      frames: c.frames,
+      ...(p.e.title ? { title: p.e.title } : {}),
+    });
   }
-  if (changed) await writeFileAtomic(cachePath, JSON.stringify(cache) + '\n', { createDir: true }).catch((e: Error) => o.log(`cannot keep the frame counts in ${cachePath}: ${e.message}`));
+  if (changed)
+    await writeFileAtomic(cachePath, JSON.stringify(cache) + '\n', { createDir: true }).catch((e: Error) =>
+      o.log(`cannot keep the frame counts in ${cachePath}: ${e.message}`),
+    );
   missing.sort((a, b) => a.line - b.line);
   for (const e of missing) {
-    o.onProblem(`timeline unverified: playlist line ${e.line} (${e.raw}) is missing or unreadable on this device, so every later track plays earlier here than on the others; copy the file, or build a manifest (jaudiosync timeline build) and copy it with the music`);
+    o.onProblem(
+      `timeline unverified: playlist line ${e.line} (${e.raw}) is missing or unreadable on this device, so every later track plays earlier here than on the others; copy the file, or build a manifest (jaudiosync timeline build) and copy it with the music`,
+    );
   }
-  return { v: 1, sampleRate: o.format.sampleRate, channels: o.format.channels, entries, totalFrames: entries.reduce((a, x) => a + x.frames, 0), counted: true, missing };
+  return {
+    v: 1,
+    sampleRate: o.format.sampleRate,
+    channels: o.format.channels,
+    entries,
+    totalFrames: entries.reduce((a, x) => a + x.frames, 0),
+    counted: true,
+    missing,
+  };
 }
 
 async function readCache(path: string): Promise<Cache> {

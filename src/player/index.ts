@@ -6,7 +6,15 @@
  */
 export { readPlaylist, parseM3u, PlaylistError, type Playlist, type PlaylistEntry } from './m3u.js';
 export { buildTimeline, slotAt, joinFrame, gapFramesFor, timelineSec, type Timeline } from './timeline.js';
-export { readManifest, writeManifest, buildManifest, manifestTimeline, matchManifest, manifestPathFor, type Manifest } from './manifest.js';
+export {
+  readManifest,
+  writeManifest,
+  buildManifest,
+  manifestTimeline,
+  matchManifest,
+  manifestPathFor,
+  type Manifest,
+} from './manifest.js';
 export { countedManifest, type CountedManifest } from './frame-count-cache.js';
 export { decodeToChunks, decodeFile, DecodeError, type PcmFormat } from './decoder.js';
 export { findFfmpeg } from './ffmpeg.js';

@@ -59,7 +59,10 @@ export function parseM3u(text: string, playlistPath: string, opts: ParseOptions 
       const inf = /^#EXTINF:\s*(-?[\d.]+)?[^,]*(?:,(.*))?$/i.exec(line);
       if (inf) {
         const secs = inf[1] !== undefined ? Number(inf[1]) : NaN;
-        pending = { durationSec: Number.isFinite(secs) && secs >= 0 ? secs : undefined, title: inf[2]?.trim() || undefined };
+        pending = {
+          durationSec: Number.isFinite(secs) && secs >= 0 ? secs : undefined,
+          title: inf[2]?.trim() || undefined,
+        };
       }
       return; // #EXTM3U, #EXTVLCOPT, #PLAYLIST and plain comments
     }
@@ -73,7 +76,10 @@ export function parseM3u(text: string, playlistPath: string, opts: ParseOptions 
         return;
       }
     } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(line)) {
-      problems.push({ line: lineNo, message: `"${line}" is a network stream; jaudiosync plays local files only (there is no network on the ride)` });
+      problems.push({
+        line: lineNo,
+        message: `"${line}" is a network stream; jaudiosync plays local files only (there is no network on the ride)`,
+      });
       pending = {};
       return;
     } else {
@@ -97,25 +103,33 @@ function resolveEntry(line: string, baseDir: string, exists: (p: string) => bool
   if (exists(literal)) return { path: literal };
   const tries: Array<{ path: string; hint: string }> = [];
   const decoded = percentDecode(line);
-  if (decoded !== undefined) tries.push({ path: abs(decoded), hint: `percent-encoded (as VLC writes it): read as "${decoded}"` });
+  if (decoded !== undefined)
+    tries.push({ path: abs(decoded), hint: `percent-encoded (as VLC writes it): read as "${decoded}"` });
   const windows = line.includes('\\') || /^[a-z]:[\\/]/i.test(line);
   if (windows) {
     const fwd = (decoded ?? line).replace(/\\/g, '/');
     const drive = /^[a-z]:\//i.test(fwd);
-    if (!drive) tries.push({ path: abs(fwd), hint: `a Windows path: read as "${fwd}" (write entries with forward slashes)` });
+    if (!drive)
+      tries.push({ path: abs(fwd), hint: `a Windows path: read as "${fwd}" (write entries with forward slashes)` });
     else {
       // C:\Music\Sub\a.flac: the music was copied somewhere else; look for its tail beside the playlist.
       const parts = fwd.slice(3).split('/').filter(Boolean);
       for (let k = 0; k < parts.length; k++) {
         const tail = parts.slice(k).join('/');
-        tries.push({ path: resolve(baseDir, tail), hint: `a Windows path: found as "${tail}" beside the playlist (write entries relative to the playlist, with forward slashes)` });
+        tries.push({
+          path: resolve(baseDir, tail),
+          hint: `a Windows path: found as "${tail}" beside the playlist (write entries relative to the playlist, with forward slashes)`,
+        });
       }
     }
   }
   const found = tries.find((t) => exists(t.path));
   if (found) return found;
   if (windows) {
-    return { path: tries[0]?.path ?? literal, hint: `"${line}" is a Windows path: copy the music beside the playlist (or into a folder under it) and write each entry relative to the playlist, with forward slashes` };
+    return {
+      path: tries[0]?.path ?? literal,
+      hint: `"${line}" is a Windows path: copy the music beside the playlist (or into a folder under it) and write each entry relative to the playlist, with forward slashes`,
+    };
   }
   return tries[0] ?? { path: literal };
 }
@@ -132,7 +146,10 @@ function percentDecode(s: string): string | undefined {
 
 /** A playlist file that cannot be read as one: named, with what to do. */
 export class PlaylistError extends Error {
-  constructor(readonly path: string, message: string) {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'PlaylistError';
   }
@@ -171,8 +188,9 @@ export function decodePlaylistText(bytes: Buffer): { text: string; encoding: 'ut
  * Windows-1252 differs from Latin-1 only in 0x80-0x9F (curly quotes, dashes, €). Done here because
  * Node's TextDecoder('windows-1252') decodes those bytes as Latin-1's control characters.
  */
-const CP1252_80_9F = '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f'
-  + '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+const CP1252_80_9F =
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
 
 export function decodeWindows1252(bytes: Buffer): string {
   let out = '';
@@ -190,21 +208,45 @@ export async function readPlaylist(path: string, opts: ParseOptions = {}): Promi
     bytes = await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a folder, not a playlist file (give the .m3u/.m3u8 inside it)'
-      : code === 'EACCES' ? 'permission denied (the user running jaudiosync must be able to read it)' : (e as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'file not found'
+        : code === 'EISDIR'
+          ? 'is a folder, not a playlist file (give the .m3u/.m3u8 inside it)'
+          : code === 'EACCES'
+            ? 'permission denied (the user running jaudiosync must be able to read it)'
+            : (e as Error).message;
     throw new PlaylistError(path, `playlist ${path}: ${why}`);
   }
-  if (bytes.length === 0) throw new PlaylistError(path, `playlist ${path}: empty file (0 bytes): write one music file per line (jaudiosync config example shows the format)`);
+  if (bytes.length === 0)
+    throw new PlaylistError(
+      path,
+      `playlist ${path}: empty file (0 bytes): write one music file per line (jaudiosync config example shows the format)`,
+    );
   const head = bytes.subarray(0, SNIFF_BYTES);
   const audio = sniffAudio(head);
-  if (audio) throw new PlaylistError(path, `playlist ${path} is an audio file (${audio}), not a playlist: give an .m3u/.m3u8 that lists it (a text file with one music file per line)`);
-  if (head.includes(0)) throw new PlaylistError(path, `playlist ${path} is binary data, not a text playlist (.m3u/.m3u8: one music file per line)`);
+  if (audio)
+    throw new PlaylistError(
+      path,
+      `playlist ${path} is an audio file (${audio}), not a playlist: give an .m3u/.m3u8 that lists it (a text file with one music file per line)`,
+    );
+  if (head.includes(0))
+    throw new PlaylistError(
+      path,
+      `playlist ${path} is binary data, not a text playlist (.m3u/.m3u8: one music file per line)`,
+    );
   const { text, encoding } = decodePlaylistText(bytes);
   const pl = parseM3u(text, path, opts);
   pl.encoding = encoding;
-  if (encoding !== 'utf-8') pl.notes = [`${path} is not UTF-8: read as Latin-1/Windows-1252 (save it as UTF-8, .m3u8, so that every device reads it alike)`];
+  if (encoding !== 'utf-8')
+    pl.notes = [
+      `${path} is not UTF-8: read as Latin-1/Windows-1252 (save it as UTF-8, .m3u8, so that every device reads it alike)`,
+    ];
   if (pl.entries.length === 0 && pl.problems.length === 0) {
-    throw new PlaylistError(path, `playlist ${path} lists no music files (only comments or blank lines): write one music file per line, relative to the playlist's folder`);
+    throw new PlaylistError(
+      path,
+      `playlist ${path} lists no music files (only comments or blank lines): write one music file per line, relative to the playlist's folder`,
+    );
   }
   return pl;
 }

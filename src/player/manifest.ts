@@ -42,7 +42,10 @@ export const MANIFEST_MODE = 0o644;
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(path).on('data', (d) => h.update(d)).on('error', reject).on('end', () => resolve(h.digest('hex')));
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
   });
 }
 
@@ -66,8 +69,12 @@ export interface FailedEntry {
  * entries come back in `failed` and as skipped slots in the manifest; the caller decides whether a
  * manifest with skipped slots may be written.
  */
-export async function buildManifest(pl: Playlist, ffmpeg: string, format: PcmFormat,
-  onEntry?: (index: number, entry: PlaylistEntry) => void): Promise<{ manifest: Manifest; failed: FailedEntry[] }> {
+export async function buildManifest(
+  pl: Playlist,
+  ffmpeg: string,
+  format: PcmFormat,
+  onEntry?: (index: number, entry: PlaylistEntry) => void,
+): Promise<{ manifest: Manifest; failed: FailedEntry[] }> {
   const entries: ManifestEntry[] = [];
   const failed: FailedEntry[] = [];
   for (const [i, e] of pl.entries.entries()) {
@@ -83,7 +90,13 @@ export async function buildManifest(pl: Playlist, ffmpeg: string, format: PcmFor
       entries.push({ line: e.line, path: e.raw, sha256: '', frames: 0, ...title, skipped: message });
     }
   }
-  const manifest: Manifest = { v: 1, sampleRate: format.sampleRate, channels: format.channels, entries, totalFrames: entries.reduce((a, x) => a + x.frames, 0) };
+  const manifest: Manifest = {
+    v: 1,
+    sampleRate: format.sampleRate,
+    channels: format.channels,
+    entries,
+    totalFrames: entries.reduce((a, x) => a + x.frames, 0),
+  };
   return { manifest, failed };
 }
 
@@ -108,10 +121,21 @@ export async function readManifest(path: string): Promise<Manifest> {
   try {
     m = JSON.parse(await readFile(path, 'utf8')) as Manifest;
   } catch (e) {
-    throw new Error(`timeline manifest ${path}: ${(e as Error).message} (rebuild it: jaudiosync timeline build PLAYLIST)`);
+    throw new Error(
+      `timeline manifest ${path}: ${(e as Error).message} (rebuild it: jaudiosync timeline build PLAYLIST)`,
+    );
   }
-  const ok = m && m.v === 1 && Number.isInteger(m.sampleRate) && m.sampleRate > 0 && Array.isArray(m.entries) && m.entries.every(validEntry);
-  if (!ok) throw new Error(`timeline manifest ${path} is not a version-1 manifest (rebuild it: jaudiosync timeline build PLAYLIST)`);
+  const ok =
+    m &&
+    m.v === 1 &&
+    Number.isInteger(m.sampleRate) &&
+    m.sampleRate > 0 &&
+    Array.isArray(m.entries) &&
+    m.entries.every(validEntry);
+  if (!ok)
+    throw new Error(
+      `timeline manifest ${path} is not a version-1 manifest (rebuild it: jaudiosync timeline build PLAYLIST)`,
+    );
   return m;
 }
 
@@ -140,7 +164,10 @@ export function framesAtRate(m: Manifest, sampleRate: number): number[] {
 }
 
 /** The manifest's timeline (its entries as given: repeat it first, or pass `repeat`). */
-export function manifestTimeline(m: Manifest, o: { gapFrames?: number; repeat?: number; sampleRate?: number } = {}): Timeline {
+export function manifestTimeline(
+  m: Manifest,
+  o: { gapFrames?: number; repeat?: number; sampleRate?: number } = {},
+): Timeline {
   const sampleRate = o.sampleRate ?? m.sampleRate;
   return buildTimeline(framesAtRate(m, sampleRate), { sampleRate, gapFrames: o.gapFrames, repeat: o.repeat });
 }
@@ -195,7 +222,10 @@ export function matchManifest(playlist: readonly PlaylistEntry[], manifest: read
   const take = (q: number[] | undefined) => {
     while (q?.length) {
       const i = q.shift()!;
-      if (!used.has(i)) { used.add(i); return i; }
+      if (!used.has(i)) {
+        used.add(i);
+        return i;
+      }
     }
     return undefined;
   };
@@ -210,14 +240,29 @@ export function matchManifest(playlist: readonly PlaylistEntry[], manifest: read
   });
   const seen = new Set<string>();
   const mismatches: ManifestMismatch[] = [];
-  const add = (x: ManifestMismatch) => { if (!seen.has(x.message)) { seen.add(x.message); mismatches.push(x); } };
+  const add = (x: ManifestMismatch) => {
+    if (!seen.has(x.message)) {
+      seen.add(x.message);
+      mismatches.push(x);
+    }
+  };
   manifest.forEach((m, k) => {
     if (slots[k] || m.skipped !== undefined) return;
-    add({ kind: 'not-in-playlist', line: m.line, path: m.path, message: `timeline manifest entry "${m.path}" (line ${m.line} when it was built) is not in the playlist: silence for its slot on this device` });
+    add({
+      kind: 'not-in-playlist',
+      line: m.line,
+      path: m.path,
+      message: `timeline manifest entry "${m.path}" (line ${m.line} when it was built) is not in the playlist: silence for its slot on this device`,
+    });
   });
   playlist.forEach((e, i) => {
     if (used.has(i)) return;
-    add({ kind: 'not-in-manifest', line: e.line, path: e.raw, message: `playlist line ${e.line} (${e.raw}) is not in the timeline manifest: not played (rebuild the manifest: jaudiosync timeline build)` });
+    add({
+      kind: 'not-in-manifest',
+      line: e.line,
+      path: e.raw,
+      message: `playlist line ${e.line} (${e.raw}) is not in the timeline manifest: not played (rebuild the manifest: jaudiosync timeline build)`,
+    });
   });
   return { slots, mismatches };
 }

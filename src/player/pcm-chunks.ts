@@ -18,7 +18,11 @@ export class PcmChunks {
   /** Length on the timeline; set by `seal` (a manifest's count or what was decoded). */
   frames = 0;
 
-  constructor(readonly frameBytes: number, keepFromFrame = 0, readonly chunkFrames = CHUNK_FRAMES) {
+  constructor(
+    readonly frameBytes: number,
+    keepFromFrame = 0,
+    readonly chunkFrames = CHUNK_FRAMES,
+  ) {
     this.chunkBytes = chunkFrames * frameBytes;
     this.firstKept = Math.floor(keepFromFrame / chunkFrames);
   }

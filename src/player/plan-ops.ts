@@ -25,4 +25,14 @@ export type PlanOp =
 
 export type PlanOpName = PlanOp['op'];
 
-export const PLAN_OP_NAMES: readonly PlanOpName[] = ['start', 'stop', 'pause', 'resume', 'skip', 'seek', 'volume', 'mute', 'unmute'];
+export const PLAN_OP_NAMES: readonly PlanOpName[] = [
+  'start',
+  'stop',
+  'pause',
+  'resume',
+  'skip',
+  'seek',
+  'volume',
+  'mute',
+  'unmute',
+];

@@ -45,7 +45,10 @@ import type { PlanOp } from './plan-ops.js';
  * to [0, PLAN_MAX_RAMP_MS]. An op inside a fade cuts that fade where it starts its own.
  */
 
-/** Short fade around pauses, jumps, mutes and config pauses (ms): long enough not to click, short enough to be "at" the instant. */
+/**
+ * Short fade around pauses, jumps, mutes and config pauses (ms): long enough not to click, short enough to be "at" the
+ * instant.
+ */
 export const PLAN_FADE_MS = 20;
 /** The config's schedule.stop fades out over this long (ms) from the stop instant. */
 export const CONFIG_STOP_FADE_MS = 1000;
@@ -91,10 +94,15 @@ class Ramp {
 
   /** Index of the last point at or before u (the last of equal instants: right-continuous), or -1. */
   indexAt(u: bigint): number {
-    let lo = 0, hi = this.ts.length - 1, found = -1;
+    let lo = 0,
+      hi = this.ts.length - 1,
+      found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (this.ts[mid]! <= u) { found = mid; lo = mid + 1; } else hi = mid - 1;
+      if (this.ts[mid]! <= u) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
     return found;
   }
@@ -115,14 +123,18 @@ class Ramp {
   /** Linear from its value at `fromUtcNs` to `target` at `toUtcNs` (equal instants: a step); later points go. */
   rampTo(fromUtcNs: bigint, toUtcNs: bigint, target: number): void {
     const v = this.valueAt(fromUtcNs);
-    while (this.ts.length && this.ts.at(-1)! > fromUtcNs) { this.ts.pop(); this.vs.pop(); }
+    while (this.ts.length && this.ts.at(-1)! > fromUtcNs) {
+      this.ts.pop();
+      this.vs.pop();
+    }
     this.ts.push(fromUtcNs, toUtcNs);
     this.vs.push(v, target);
   }
 
   /** Points strictly inside (u0, u1). */
   pointsIn(u0: bigint, u1: bigint, out: bigint[]): void {
-    for (let i = this.indexAt(u0) + 1; i < this.ts.length && this.ts[i]! < u1; i++) if (this.ts[i]! > u0) out.push(this.ts[i]!);
+    for (let i = this.indexAt(u0) + 1; i < this.ts.length && this.ts[i]! < u1; i++)
+      if (this.ts[i]! > u0) out.push(this.ts[i]!);
   }
 }
 
@@ -163,14 +175,21 @@ export class Plan {
   private readonly windows = new Ramp(1);
   private readonly framesPerNs: number;
 
-  constructor(readonly baseline: PlanBaseline, ops: readonly PlanOp[]) {
+  constructor(
+    readonly baseline: PlanBaseline,
+    ops: readonly PlanOp[],
+  ) {
     this.framesPerNs = baseline.sampleRate / 1e9;
     this.volume = new Ramp(dbToGain(baseline.volumeDb));
     this.segs = [{ fromUtcNs: undefined, kind: 'run', anchorUtcNs: baseline.startUtcNs, anchorFrame: 0, jump: false }];
     const all: PlanOp[] = [...ops];
-    if (baseline.stopUtcNs !== undefined) all.unshift({ atUtcNs: baseline.stopUtcNs, op: 'stop', fadeMs: CONFIG_STOP_FADE_MS });
+    if (baseline.stopUtcNs !== undefined)
+      all.unshift({ atUtcNs: baseline.stopUtcNs, op: 'stop', fadeMs: CONFIG_STOP_FADE_MS });
     // Stable: ops at one instant keep the caller's order (the config stop first).
-    this.ops = all.map((op, i) => ({ op, i })).sort((a, b) => (a.op.atUtcNs < b.op.atUtcNs ? -1 : a.op.atUtcNs > b.op.atUtcNs ? 1 : a.i - b.i)).map((x) => x.op);
+    this.ops = all
+      .map((op, i) => ({ op, i }))
+      .sort((a, b) => (a.op.atUtcNs < b.op.atUtcNs ? -1 : a.op.atUtcNs > b.op.atUtcNs ? 1 : a.i - b.i))
+      .map((x) => x.op);
     for (const op of this.ops) this.apply(op);
     this.addNaturalEnds();
     this.addWindows();
@@ -186,7 +205,12 @@ export class Plan {
 
   /** Total gain at u (linear): volume × mute × transport fades × config pauses. */
   gainAt(utcNs: bigint): number {
-    return this.volume.valueAt(utcNs) * this.mute.valueAt(utcNs) * this.transport.valueAt(utcNs) * this.windows.valueAt(utcNs);
+    return (
+      this.volume.valueAt(utcNs) *
+      this.mute.valueAt(utcNs) *
+      this.transport.valueAt(utcNs) *
+      this.windows.valueAt(utcNs)
+    );
   }
 
   /** State at u, with the frame (running: where it is; held: where it holds) and its track (0-based). */
@@ -201,12 +225,16 @@ export class Plan {
   discontinuities(fromUtcNs: bigint, toUtcNs: bigint): bigint[] {
     const out: bigint[] = [];
     for (const s of this.segs) {
-      if (s.fromUtcNs !== undefined && s.fromUtcNs >= fromUtcNs && s.fromUtcNs < toUtcNs && out.at(-1) !== s.fromUtcNs) out.push(s.fromUtcNs);
+      if (s.fromUtcNs !== undefined && s.fromUtcNs >= fromUtcNs && s.fromUtcNs < toUtcNs && out.at(-1) !== s.fromUtcNs)
+        out.push(s.fromUtcNs);
     }
     return out;
   }
 
-  /** From this instant on the plan is silent for good (stopped, or past the timeline's end); undefined: not (yet) known to end. */
+  /**
+   * From this instant on the plan is silent for good (stopped, or past the timeline's end); undefined: not (yet) known
+   * to end.
+   */
   get endUtcNs(): bigint | undefined {
     const last = this.segs.at(-1)!;
     return last.kind === 'end' ? last.fromUtcNs : undefined;
@@ -218,7 +246,8 @@ export class Plan {
    */
   pieces(u0: bigint, u1: bigint): PlanPiece[] {
     const cuts: bigint[] = [u0];
-    for (const s of this.segs) if (s.fromUtcNs !== undefined && s.fromUtcNs > u0 && s.fromUtcNs < u1) cuts.push(s.fromUtcNs);
+    for (const s of this.segs)
+      if (s.fromUtcNs !== undefined && s.fromUtcNs > u0 && s.fromUtcNs < u1) cuts.push(s.fromUtcNs);
     for (const r of [this.volume, this.mute, this.transport, this.windows]) r.pointsIn(u0, u1, cuts);
     cuts.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const out: PlanPiece[] = [];
@@ -226,17 +255,31 @@ export class Plan {
       const from = cuts[j]!;
       if (j > 0 && from === cuts[j - 1]) continue;
       let to = u1;
-      for (let k = j + 1; k < cuts.length; k++) if (cuts[k]! > from) { to = cuts[k]!; break; }
+      for (let k = j + 1; k < cuts.length; k++)
+        if (cuts[k]! > from) {
+          to = cuts[k]!;
+          break;
+        }
       const s = this.segmentAt(from);
-      const gainA: number[] = [], gainB: number[] = [];
+      const gainA: number[] = [],
+        gainB: number[] = [];
       for (const r of [this.volume, this.mute, this.transport, this.windows]) {
         const i = r.indexAt(from);
-        const a = r.valueAt(from), b = r.slopeAfter(i);
-        if (a !== 1 || b !== 0) { gainA.push(a); gainB.push(b); }
+        const a = r.valueAt(from),
+          b = r.slopeAfter(i);
+        if (a !== 1 || b !== 0) {
+          gainA.push(a);
+          gainB.push(b);
+        }
       }
       out.push({
-        fromUtcNs: from, toUtcNs: to, frame: s.kind === 'run' ? this.runFrame(s, from) : undefined,
-        framesPerNs: s.kind === 'run' ? this.framesPerNs : 0, jump: s.jump && s.fromUtcNs === from, gainA, gainB,
+        fromUtcNs: from,
+        toUtcNs: to,
+        frame: s.kind === 'run' ? this.runFrame(s, from) : undefined,
+        framesPerNs: s.kind === 'run' ? this.framesPerNs : 0,
+        jump: s.jump && s.fromUtcNs === from,
+        gainA,
+        gainB,
       });
     }
     return out;
@@ -245,11 +288,13 @@ export class Plan {
   // ---- folding ----
 
   private segmentAt(u: bigint): Segment {
-    let lo = 0, hi = this.segs.length - 1;
+    let lo = 0,
+      hi = this.segs.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       const f = this.segs[mid]!.fromUtcNs;
-      if (f === undefined || f <= u) lo = mid; else hi = mid - 1;
+      if (f === undefined || f <= u) lo = mid;
+      else hi = mid - 1;
     }
     return this.segs[lo]!;
   }
@@ -260,10 +305,15 @@ export class Plan {
 
   private trackOf(frame: number): number {
     const starts = this.baseline.trackStartFrames;
-    let lo = 0, hi = starts.length - 1, found = 0;
+    let lo = 0,
+      hi = starts.length - 1,
+      found = 0;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (starts[mid]! <= frame) { found = mid; lo = mid + 1; } else hi = mid - 1;
+      if (starts[mid]! <= frame) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
     return found;
   }
@@ -309,10 +359,16 @@ export class Plan {
         this.push({ fromUtcNs: a, kind: 'end', anchorUtcNs: a, anchorFrame: NaN, jump: true });
         return;
       }
-      if (hold) { this.push({ fromUtcNs: a, kind: 'hold', anchorUtcNs: a, anchorFrame: frame, jump: true }); return; }
+      if (hold) {
+        this.push({ fromUtcNs: a, kind: 'hold', anchorUtcNs: a, anchorFrame: frame, jump: true });
+        return;
+      }
       if (audible) fadeOutEndingAt();
       if (this.isTrackStart(frame)) this.transport.rampTo(a, a, 1);
-      else { this.transport.rampTo(a, a, 0); this.transport.rampTo(a, a + fadeNs, 1); }
+      else {
+        this.transport.rampTo(a, a, 0);
+        this.transport.rampTo(a, a + fadeNs, 1);
+      }
       this.push({ fromUtcNs: a, kind: 'run', anchorUtcNs: a, anchorFrame: frame, jump: true });
     };
     const num = (x: number) => Number.isFinite(x);
@@ -326,7 +382,10 @@ export class Plan {
         const wasAudible = f >= 0 && (this.baseline.endFrame === undefined || f < this.baseline.endFrame);
         const frame = this.trackStart(Math.trunc(op.fromTrack));
         if (wasAudible) fadeOutEndingAt();
-        if (frame === undefined) { this.push({ fromUtcNs: a, kind: 'end', anchorUtcNs: a, anchorFrame: NaN, jump: true }); return; }
+        if (frame === undefined) {
+          this.push({ fromUtcNs: a, kind: 'end', anchorUtcNs: a, anchorFrame: NaN, jump: true });
+          return;
+        }
         this.transport.rampTo(a, a, 1);
         this.push({ fromUtcNs: a, kind: 'run', anchorUtcNs: a, anchorFrame: frame, jump: true });
         return;
@@ -346,7 +405,8 @@ export class Plan {
       case 'resume':
         if (st.kind !== 'hold') return;
         this.transport.rampTo(a, a, 0);
-        if (this.isTrackStart(st.frame)) this.transport.rampTo(a, a, 1); else this.transport.rampTo(a, a + fadeNs, 1);
+        if (this.isTrackStart(st.frame)) this.transport.rampTo(a, a, 1);
+        else this.transport.rampTo(a, a + fadeNs, 1);
         this.push({ fromUtcNs: a, kind: 'run', anchorUtcNs: a, anchorFrame: st.frame, jump: true });
         return;
       case 'skip': {
@@ -358,7 +418,10 @@ export class Plan {
       case 'seek': {
         if (!num(op.track) || !num(op.offsetSec) || st.kind === 'end' || st.frame < 0) return;
         const start = this.trackStart(Math.trunc(op.track));
-        jumpTo(start === undefined ? undefined : start + Math.round(Math.max(0, op.offsetSec) * this.baseline.sampleRate), st.kind === 'hold');
+        jumpTo(
+          start === undefined ? undefined : start + Math.round(Math.max(0, op.offsetSec) * this.baseline.sampleRate),
+          st.kind === 'hold',
+        );
         return;
       }
       case 'volume':
@@ -397,11 +460,15 @@ export class Plan {
   /** Config pauses: silent windows, merged where their fades would overlap. */
   private addWindows(): void {
     const fadeNs = BigInt(PLAN_FADE_MS * 1_000_000);
-    const ws = [...this.baseline.pauses].filter((w) => w.toUtcNs > w.fromUtcNs).sort((x, y) => (x.fromUtcNs < y.fromUtcNs ? -1 : x.fromUtcNs > y.fromUtcNs ? 1 : 0));
+    const ws = [...this.baseline.pauses]
+      .filter((w) => w.toUtcNs > w.fromUtcNs)
+      .sort((x, y) => (x.fromUtcNs < y.fromUtcNs ? -1 : x.fromUtcNs > y.fromUtcNs ? 1 : 0));
     const merged: Array<{ fromUtcNs: bigint; toUtcNs: bigint }> = [];
     for (const w of ws) {
       const last = merged.at(-1);
-      if (last && w.fromUtcNs - fadeNs <= last.toUtcNs + fadeNs) { if (w.toUtcNs > last.toUtcNs) last.toUtcNs = w.toUtcNs; } else merged.push({ ...w });
+      if (last && w.fromUtcNs - fadeNs <= last.toUtcNs + fadeNs) {
+        if (w.toUtcNs > last.toUtcNs) last.toUtcNs = w.toUtcNs;
+      } else merged.push({ ...w });
     }
     for (const w of merged) {
       this.windows.rampTo(w.fromUtcNs - fadeNs, w.fromUtcNs, 0);
@@ -424,9 +491,17 @@ export function plainPlan(startUtcNs: bigint, sampleRate: number): Plan {
 export function planDigest(plan: Plan): string {
   const b = plan.baseline;
   const canon = {
-    startUtcNs: String(b.startUtcNs), sampleRate: b.sampleRate, trackStartFrames: b.trackStartFrames, endFrame: b.endFrame ?? null,
-    volumeDb: b.volumeDb, pauses: b.pauses.map((p) => [String(p.fromUtcNs), String(p.toUtcNs)]),
-    ops: plan.ops.map((o) => Object.keys(o).sort().map((k) => [k, String((o as unknown as Record<string, unknown>)[k])])),
+    startUtcNs: String(b.startUtcNs),
+    sampleRate: b.sampleRate,
+    trackStartFrames: b.trackStartFrames,
+    endFrame: b.endFrame ?? null,
+    volumeDb: b.volumeDb,
+    pauses: b.pauses.map((p) => [String(p.fromUtcNs), String(p.toUtcNs)]),
+    ops: plan.ops.map((o) =>
+      Object.keys(o)
+        .sort()
+        .map((k) => [k, String((o as unknown as Record<string, unknown>)[k])]),
+    ),
   };
   return createHash('sha256').update(JSON.stringify(canon)).digest('hex').slice(0, 16);
 }

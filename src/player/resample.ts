@@ -4,12 +4,21 @@
  * from `srcStartFrame` on and must cover floor(pos) - 1 ... floor(last) + 2. Pure, no allocation
  * besides the output.
  */
-export function resampleCubic(src: Int16Array, srcStartFrame: number, channels: number, pos: number, ratio: number, count: number, out: Int16Array): void {
+export function resampleCubic(
+  src: Int16Array,
+  srcStartFrame: number,
+  channels: number,
+  pos: number,
+  ratio: number,
+  count: number,
+  out: Int16Array,
+): void {
   for (let i = 0; i < count; i++) {
     const x = pos + i * ratio - srcStartFrame;
     const k = Math.floor(x);
     const t = x - k;
-    const t2 = t * t, t3 = t2 * t;
+    const t2 = t * t,
+      t3 = t2 * t;
     // Catmull-Rom weights for samples k-1, k, k+1, k+2.
     const w0 = -0.5 * t3 + t2 - 0.5 * t;
     const w1 = 1.5 * t3 - 2.5 * t2 + 1;

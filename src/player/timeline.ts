@@ -39,9 +39,11 @@ export function gapFramesFor(gapMs: number, sampleRate: number): number {
 export function buildTimeline(framesPerPass: readonly number[], o: TimelineOptions): Timeline {
   const gapFrames = o.gapFrames ?? 0;
   const passes = Math.max(1, Math.floor(o.repeat ?? 1));
-  if (!Number.isInteger(gapFrames) || gapFrames < 0) throw new RangeError(`gap of ${gapFrames} frames: expected a whole number from 0`);
+  if (!Number.isInteger(gapFrames) || gapFrames < 0)
+    throw new RangeError(`gap of ${gapFrames} frames: expected a whole number from 0`);
   const bad = framesPerPass.findIndex((f) => !Number.isInteger(f) || f < 0);
-  if (bad >= 0) throw new RangeError(`slot ${bad + 1} has ${framesPerPass[bad]} frames: expected a whole number from 0`);
+  if (bad >= 0)
+    throw new RangeError(`slot ${bad + 1} has ${framesPerPass[bad]} frames: expected a whole number from 0`);
   const frames: number[] = [];
   for (let p = 0; p < passes; p++) frames.push(...framesPerPass);
   const starts: number[] = [];
@@ -80,7 +82,8 @@ export interface SlotAt {
 export function slotIndexFor(tl: Timeline, frame: number): number {
   if (frame < 0 || tl.frames.length === 0) return 0;
   if (frame >= tl.endFrame) return tl.frames.length;
-  let lo = 0, hi = tl.starts.length - 1;
+  let lo = 0,
+    hi = tl.starts.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
     if (tl.starts[mid]! <= frame) lo = mid;
@@ -96,7 +99,14 @@ export function slotAt(tl: Timeline, frame: number): SlotAt | undefined {
   const startFrame = tl.starts[index]!;
   const frames = tl.frames[index]!;
   if (frame >= startFrame + frames) return undefined; // in the gap after it
-  return { index, pass: Math.floor(index / tl.slotsPerPass), indexInPass: index % tl.slotsPerPass, startFrame, frames, frameInTrack: frame - startFrame };
+  return {
+    index,
+    pass: Math.floor(index / tl.slotsPerPass),
+    indexInPass: index % tl.slotsPerPass,
+    startFrame,
+    frames,
+    frameInTrack: frame - startFrame,
+  };
 }
 
 /** The timeline frame sounding at `utcNs` for a start at `startUtcNs` (floor; negative before the start). */

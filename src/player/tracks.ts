@@ -1,7 +1,20 @@
 import { existsSync } from 'node:fs';
-import { decodeToChunks, DecodeError, type ChunkedDecodeOptions, type ChunkedTrack, type PcmFormat } from './decoder.js';
+import {
+  decodeToChunks,
+  DecodeError,
+  type ChunkedDecodeOptions,
+  type ChunkedTrack,
+  type PcmFormat,
+} from './decoder.js';
 import type { PlaylistEntry } from './m3u.js';
-import { emptyFileProblem, framesAtRate, matchManifest, sha256File, type Manifest, type ManifestMismatch } from './manifest.js';
+import {
+  emptyFileProblem,
+  framesAtRate,
+  matchManifest,
+  sha256File,
+  type Manifest,
+  type ManifestMismatch,
+} from './manifest.js';
 import { PcmChunks } from './pcm-chunks.js';
 import { buildTimeline, slotIndexFor, type Timeline } from './timeline.js';
 
@@ -49,7 +62,12 @@ export interface TrackQueueEvents {
   onLoaded?(track: TimelineTrack, decodeMs: number): void;
 }
 
-export type TrackDecoder = (ffmpeg: string, path: string, f: PcmFormat, opts: ChunkedDecodeOptions) => Promise<ChunkedTrack>;
+export type TrackDecoder = (
+  ffmpeg: string,
+  path: string,
+  f: PcmFormat,
+  opts: ChunkedDecodeOptions,
+) => Promise<ChunkedTrack>;
 
 export class TrackQueue {
   private loaded: TimelineTrack[] = [];
@@ -82,9 +100,14 @@ export class TrackQueue {
     this.frameBytes = 2 * format.channels;
     if (manifest) {
       if (manifest.sampleRate !== format.sampleRate) {
-        events.onProblem(`the timeline manifest is for ${manifest.sampleRate} Hz, the output is ${format.sampleRate} Hz: its frame counts are scaled to the output rate (as on every device with this rate); rebuild it with this rate for exact lengths`);
+        events.onProblem(
+          `the timeline manifest is for ${manifest.sampleRate} Hz, the output is ${format.sampleRate} Hz: its frame counts are scaled to the output rate (as on every device with this rate); rebuild it with this rate for exact lengths`,
+        );
       }
-      this.timeline = buildTimeline(framesAtRate(manifest, format.sampleRate), { sampleRate: format.sampleRate, gapFrames });
+      this.timeline = buildTimeline(framesAtRate(manifest, format.sampleRate), {
+        sampleRate: format.sampleRate,
+        gapFrames,
+      });
       const match = matchManifest(entries, manifest.entries);
       this.slotEntries = match.slots;
       this.mismatches = match.mismatches;
@@ -119,7 +142,9 @@ export class TrackQueue {
 
   /** Frames of lead before a track's end at which the next one is decoded. */
   get preloadLeadFrames(): number {
-    return Math.ceil(Math.max(PRELOAD_MIN_LEAD_SEC, (PRELOAD_DECODE_FACTOR * this.lastDecodeMs) / 1000) * this.format.sampleRate);
+    return Math.ceil(
+      Math.max(PRELOAD_MIN_LEAD_SEC, (PRELOAD_DECODE_FACTOR * this.lastDecodeMs) / 1000) * this.format.sampleRate,
+    );
   }
 
   /**
@@ -131,7 +156,14 @@ export class TrackQueue {
     const keepFrom = Math.max(0, frame - this.keepBehindFrames);
     for (;;) {
       // A track held from later than needed (an earlier guess of the join point): decode it again.
-      this.loaded = this.keep((t) => !(frame >= t.startFrame && frame < t.startFrame + t.frames && t.pcm.firstKeptFrame > Math.max(0, keepFrom - t.startFrame)));
+      this.loaded = this.keep(
+        (t) =>
+          !(
+            frame >= t.startFrame &&
+            frame < t.startFrame + t.frames &&
+            t.pcm.firstKeptFrame > Math.max(0, keepFrom - t.startFrame)
+          ),
+      );
       if (this.loaded.length === 0) this.skipTo(keepFrom);
       this.dropBefore(keepFrom);
       const holding = this.loaded.find((t) => frame < t.startFrame + t.frames);
@@ -139,7 +171,8 @@ export class TrackQueue {
       const last = this.loaded.at(-1)!;
       // Enough: a track with audio is ready after the one playing, or what is loaded reaches past
       // the preload lead (slots of silence count for the lead, not as the next track).
-      const nextAudible = holding && this.loaded.some((t) => t.startFrame > holding.startFrame && t.silentBecause === undefined);
+      const nextAudible =
+        holding && this.loaded.some((t) => t.startFrame > holding.startFrame && t.silentBecause === undefined);
       if (holding && (nextAudible || last.startFrame + last.frames - frame > this.preloadLeadFrames)) return;
       await this.loadNext(keepFrom);
     }
@@ -199,8 +232,13 @@ export class TrackQueue {
 
   /** The decode in flight; cleared when it settles unless a seek has replaced it. */
   private track(p: Promise<void>): void {
-    const tracked: Promise<void> = p.catch((e) => { this.events.onProblem(`decoding after a seek failed: ${(e as Error).message}`); })
-      .finally(() => { if (this.loading === tracked) this.loading = undefined; });
+    const tracked: Promise<void> = p
+      .catch((e) => {
+        this.events.onProblem(`decoding after a seek failed: ${(e as Error).message}`);
+      })
+      .finally(() => {
+        if (this.loading === tracked) this.loading = undefined;
+      });
     this.loading = tracked;
   }
 
@@ -255,27 +293,37 @@ export class TrackQueue {
       const index = this.nextIndex++;
       if (this.timeline) {
         // A skipped slot (0 frames, left out on every device) holds nothing: on to the next.
-        if (this.timeline.frames[index] === 0) { this.nextStartFrame = this.timeline.starts[index + 1] ?? this.timeline.endFrame + this.gapFrames; continue; }
+        if (this.timeline.frames[index] === 0) {
+          this.nextStartFrame = this.timeline.starts[index + 1] ?? this.timeline.endFrame + this.gapFrames;
+          continue;
+        }
         await this.loadSlot(index, keepFrom, generation);
         return;
       }
       const entry = this.entries[index]!;
       try {
         // Only what follows the join point is kept (a seek far into a track).
-        const d = await this.decode(this.ffmpegPath, entry.path, this.format, { keepFromFrame: Math.max(0, keepFrom - this.nextStartFrame) });
+        const d = await this.decode(this.ffmpegPath, entry.path, this.format, {
+          keepFromFrame: Math.max(0, keepFrom - this.nextStartFrame),
+        });
         if (generation !== this.generation) return;
         this.lastDecodeMs = d.decodeMs;
         const track: TimelineTrack = { index, entry, startFrame: this.nextStartFrame, frames: d.frames, pcm: d.pcm };
-        if (!this.decodedSlots.some((k) => k.index === index)) this.decodedSlots.push({ index, startFrame: track.startFrame, frames: d.frames });
+        if (!this.decodedSlots.some((k) => k.index === index))
+          this.decodedSlots.push({ index, startFrame: track.startFrame, frames: d.frames });
         this.nextStartFrame += d.frames + this.gapFrames;
         this.loaded.push(track);
         this.events.onLoaded?.(track, d.decodeMs);
         return;
       } catch (e) {
         if (generation !== this.generation) return;
-        const why = emptyFileProblem(entry.path) ?? (e instanceof DecodeError ? e.message : `decoding failed: ${(e as Error).message}`);
-        this.events.onProblem(`playlist line ${entry.line} (${entry.raw}): ${why}; skipping it, so every later track on this device starts earlier than on the others: this device is now off the shared timeline. `
-          + 'To keep devices in sync whatever files they lack, build a timeline manifest (jaudiosync timeline build PLAYLIST) and copy it beside the playlist on every device: a missing file then plays silence for exactly its slot');
+        const why =
+          emptyFileProblem(entry.path) ??
+          (e instanceof DecodeError ? e.message : `decoding failed: ${(e as Error).message}`);
+        this.events.onProblem(
+          `playlist line ${entry.line} (${entry.raw}): ${why}; skipping it, so every later track on this device starts earlier than on the others: this device is now off the shared timeline. ` +
+            'To keep devices in sync whatever files they lack, build a timeline manifest (jaudiosync timeline build PLAYLIST) and copy it beside the playlist on every device: a missing file then plays silence for exactly its slot',
+        );
       }
     }
     this.exhausted = true;
@@ -292,18 +340,32 @@ export class TrackQueue {
     pcm.seal(frames);
     const paired = this.slotEntries![index];
     // A slot with no playlist entry (reported once, in mismatches) is silence under the manifest's name.
-    const entry: PlaylistEntry = paired ?? { line: m.line, raw: m.path, path: '', ...(m.title ? { title: m.title } : {}) };
+    const entry: PlaylistEntry = paired ?? {
+      line: m.line,
+      raw: m.path,
+      path: '',
+      ...(m.title ? { title: m.title } : {}),
+    };
     const where = `playlist line ${entry.line} (${entry.raw})`;
     try {
       if (!paired) throw new DecodeError(m.path, 'not in the playlist');
       if (!existsSync(entry.path)) throw new DecodeError(entry.path, `music file not found: ${entry.path}`);
-      if ((await sha256File(entry.path)) !== m.sha256) throw new DecodeError(entry.path, `${entry.path} differs from the one in the timeline manifest`);
-      const d = await this.decode(this.ffmpegPath, entry.path, this.format, { intoFrames: frames, keepFromFrame: Math.max(0, keepFrom - startFrame) });
-      if (generation !== this.generation) { d.pcm.dispose(); return; }
+      if ((await sha256File(entry.path)) !== m.sha256)
+        throw new DecodeError(entry.path, `${entry.path} differs from the one in the timeline manifest`);
+      const d = await this.decode(this.ffmpegPath, entry.path, this.format, {
+        intoFrames: frames,
+        keepFromFrame: Math.max(0, keepFrom - startFrame),
+      });
+      if (generation !== this.generation) {
+        d.pcm.dispose();
+        return;
+      }
       this.lastDecodeMs = d.decodeMs;
       pcm = d.pcm;
       if (d.complete !== false && Math.abs(d.decodedFrames - frames) > LENGTH_MISMATCH_WARN_FRAMES) {
-        this.events.onProblem(`${where}: decoded to ${d.decodedFrames} frames, the manifest says ${frames}: ${d.decodedFrames < frames ? 'padded with silence' : 'cut'} to keep the timeline (a different ffmpeg?)`);
+        this.events.onProblem(
+          `${where}: decoded to ${d.decodedFrames} frames, the manifest says ${frames}: ${d.decodedFrames < frames ? 'padded with silence' : 'cut'} to keep the timeline (a different ffmpeg?)`,
+        );
       }
       const track: TimelineTrack = { index, entry, startFrame, frames, pcm };
       this.loaded.push(track);
@@ -311,7 +373,10 @@ export class TrackQueue {
     } catch (e) {
       if (generation !== this.generation) return;
       const why = (e as Error).message;
-      if (paired) this.events.onProblem(`${where}: ${why}; playing silence for its ${(frames / this.format.sampleRate).toFixed(1)} s so that everything after stays in sync`);
+      if (paired)
+        this.events.onProblem(
+          `${where}: ${why}; playing silence for its ${(frames / this.format.sampleRate).toFixed(1)} s so that everything after stays in sync`,
+        );
       this.loaded.push({ index, entry, startFrame, frames, pcm, silentBecause: why });
     }
     if (last) this.exhausted = true;

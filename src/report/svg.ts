@@ -50,7 +50,18 @@ export interface ChartOptions {
   guides?: readonly Guide[];
 }
 
-export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+export const COLORS = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#9467bd',
+  '#ff7f0e',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#7f7f7f',
+  '#bcbd22',
+];
 const SPAN_COLORS = ['#fde2b5', '#d6e9f8', '#e4d9f2', '#d8f0d2', '#f7d4d4'];
 /** Average advance of a sans-serif character, in em: 0.6 overestimates most text (safe for overlap). */
 export const TEXT_EM_WIDTH = 0.6;
@@ -59,7 +70,8 @@ const TITLE_FONT = 15;
 const LANE = 17;
 const LEGEND_ROW = 18;
 
-export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+export const esc = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 export const textWidth = (s: string, size = FONT) => [...s].length * TEXT_EM_WIDTH * size;
 
 /** Round-number ticks over [lo, hi]: 1, 2, 5 × 10^k steps, at most `count` + 1 of them. */
@@ -73,9 +85,24 @@ export function niceTicks(lo: number, hi: number, count = 6): number[] {
   return out;
 }
 
-const SUP: Record<string, string> = { '-': '⁻', 0: '⁰', 1: '¹', 2: '²', 3: '³', 4: '⁴', 5: '⁵', 6: '⁶', 7: '⁷', 8: '⁸', 9: '⁹' };
+const SUP: Record<string, string> = {
+  '-': '⁻',
+  0: '⁰',
+  1: '¹',
+  2: '²',
+  3: '³',
+  4: '⁴',
+  5: '⁵',
+  6: '⁶',
+  7: '⁷',
+  8: '⁸',
+  9: '⁹',
+};
 function fmtTick(v: number, log: boolean): string {
-  if (log) { const k = Math.round(Math.log10(v)); return k >= 0 && k <= 3 ? String(10 ** k) : `10${[...String(k)].map((c) => SUP[c] ?? c).join('')}`; }
+  if (log) {
+    const k = Math.round(Math.log10(v));
+    return k >= 0 && k <= 3 ? String(10 ** k) : `10${[...String(k)].map((c) => SUP[c] ?? c).join('')}`;
+  }
   if (v === 0) return '0';
   const a = Math.abs(v);
   if (a >= 1e5 || a < 1e-3) return v.toExponential(0);
@@ -88,7 +115,12 @@ function n(v: number): string {
   return v.toFixed(1);
 }
 
-interface Box { x: number; y: number; w: number; h: number }
+interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
 const overlaps = (a: Box, b: Box) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 
 /**
@@ -96,7 +128,11 @@ const overlaps = (a: Box, b: Box) => a.x < b.x + b.w && b.x < a.x + a.w && a.y <
  * anchor's x, with a swatch of its span's colour, in the lowest lane where it touches no other label.
  * No leader lines: nothing crosses a label.
  */
-function laneLabels(items: ReadonlyArray<{ x: number; label: string }>, left: number, right: number): Array<{ x: number; lane: number; label: string }> {
+function laneLabels(
+  items: ReadonlyArray<{ x: number; label: string }>,
+  left: number,
+  right: number,
+): Array<{ x: number; lane: number; label: string }> {
   const placed: Array<{ box: Box; lane: number }> = [];
   return items.map((it) => {
     const w = SWATCH + textWidth(it.label) + 8;
@@ -104,7 +140,10 @@ function laneLabels(items: ReadonlyArray<{ x: number; label: string }>, left: nu
     const candidates = [at(it.x), at(it.x - w)];
     for (let lane = 0; ; lane++) {
       const box = candidates.find((c) => !placed.some((p) => p.lane === lane && overlaps(p.box, c)));
-      if (box) { placed.push({ box, lane }); return { x: box.x, lane, label: it.label }; }
+      if (box) {
+        placed.push({ box, lane });
+        return { x: box.x, lane, label: it.label };
+      }
     }
   });
 }
@@ -112,28 +151,59 @@ function laneLabels(items: ReadonlyArray<{ x: number; label: string }>, left: nu
 const SWATCH = 14;
 
 /** Legend entries flowing in rows under the plot; one too long for a row is wrapped onto rows of its own. */
-function legendRows(entries: ReadonlyArray<{ text: string }>, left: number, right: number): Array<{ x: number; row: number; lines: string[] }> {
-  let x = left, row = 0;
+function legendRows(
+  entries: ReadonlyArray<{ text: string }>,
+  left: number,
+  right: number,
+): Array<{ x: number; row: number; lines: string[] }> {
+  let x = left,
+    row = 0;
   return entries.map((e) => {
     const lines = wrapText(e.text, right - left - 22 - 4);
     const w = 22 + lines.reduce((m, l) => Math.max(m, textWidth(l)), 0) + 16;
-    if (x > left && (x + w > right || lines.length > 1)) { row++; x = left; }
+    if (x > left && (x + w > right || lines.length > 1)) {
+      row++;
+      x = left;
+    }
     const at = { x, row, lines };
-    if (lines.length > 1) { row += lines.length; x = left; } else x += w;
+    if (lines.length > 1) {
+      row += lines.length;
+      x = left;
+    } else x += w;
     return at;
   });
 }
 
 /** Min and max of each pixel column, in order: a long line keeps its envelope at a few points per pixel. */
-function decimate(pts: ReadonlyArray<readonly [number, number]>, px: (v: number) => number, columns: number): Array<readonly [number, number]> {
+function decimate(
+  pts: ReadonlyArray<readonly [number, number]>,
+  px: (v: number) => number,
+  columns: number,
+): Array<readonly [number, number]> {
   if (pts.length <= columns * 4) return pts as Array<readonly [number, number]>;
   const out: Array<readonly [number, number]> = [];
-  let col = NaN, lo: readonly [number, number] | undefined, hi: readonly [number, number] | undefined;
-  const flush = () => { if (lo && hi) { if (lo[0] <= hi[0]) out.push(lo, hi); else out.push(hi, lo); } lo = hi = undefined; };
+  let col = NaN,
+    lo: readonly [number, number] | undefined,
+    hi: readonly [number, number] | undefined;
+  const flush = () => {
+    if (lo && hi) {
+      if (lo[0] <= hi[0]) out.push(lo, hi);
+      else out.push(hi, lo);
+    }
+    lo = hi = undefined;
+  };
   for (const p of pts) {
-    if (!Number.isFinite(p[1])) { flush(); out.push(p); col = NaN; continue; }
+    if (!Number.isFinite(p[1])) {
+      flush();
+      out.push(p);
+      col = NaN;
+      continue;
+    }
     const c = Math.floor(px(p[0]));
-    if (c !== col) { flush(); col = c; }
+    if (c !== col) {
+      flush();
+      col = c;
+    }
     if (!lo || p[1] < lo[1]) lo = p;
     if (!hi || p[1] > hi[1]) hi = p;
   }
@@ -154,15 +224,22 @@ export function wrapText(text: string, maxWidth: number, size = FONT): string[] 
   let cur = '';
   for (const w of text.split(' ')) {
     const next = cur ? `${cur} ${w}` : w;
-    if (cur && textWidth(next, size) > maxWidth) { lines.push(cur); cur = w; } else cur = next;
+    if (cur && textWidth(next, size) > maxWidth) {
+      lines.push(cur);
+      cur = w;
+    } else cur = next;
   }
   if (cur) lines.push(cur);
   return lines;
 }
 
 function extent(values: Iterable<number>): [number, number] {
-  let lo = Infinity, hi = -Infinity;
-  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
   return [lo, hi];
 }
 
@@ -171,41 +248,81 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
   const log = Boolean(o.log);
   const ok = (x: number, y: number) => Number.isFinite(x) && Number.isFinite(y) && (!log || (x > 0 && y > 0));
   const tx = (v: number) => (log ? Math.log10(v) : v);
-  const xs: number[] = [], ys: number[] = [];
+  const xs: number[] = [],
+    ys: number[] = [];
   for (const s of series) {
-    for (const [x, y] of s.points) if (ok(x, y)) { xs.push(tx(x)); ys.push(tx(y)); }
-    for (const [x, lo, hi] of s.errorBars ?? []) if (ok(x, lo) && ok(x, hi)) { ys.push(tx(lo), tx(hi)); }
+    for (const [x, y] of s.points)
+      if (ok(x, y)) {
+        xs.push(tx(x));
+        ys.push(tx(y));
+      }
+    for (const [x, lo, hi] of s.errorBars ?? [])
+      if (ok(x, lo) && ok(x, hi)) {
+        ys.push(tx(lo), tx(hi));
+      }
   }
   for (const sp of o.spans ?? []) if (Number.isFinite(sp.x0) && Number.isFinite(sp.x1)) xs.push(tx(sp.x0), tx(sp.x1));
   const titleLines = wrapText(o.title, W - 20, TITLE_FONT);
-  const title = titleLines.map((l, i) => `<text class="title" x="${n(W / 2)}" y="${20 + i * 18}" text-anchor="middle" font-size="${TITLE_FONT}" font-weight="bold">${esc(l)}</text>`).join('\n');
+  const title = titleLines
+    .map(
+      (l, i) =>
+        `<text class="title" x="${n(W / 2)}" y="${20 + i * 18}" text-anchor="middle" font-size="${TITLE_FONT}" font-weight="bold">${esc(l)}</text>`,
+    )
+    .join('\n');
   const titleExtra = (titleLines.length - 1) * 18;
   if (ys.length === 0) {
     return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} 80" width="${W}" height="80" style="max-width:100%;height:auto" font-family="sans-serif" font-size="${FONT}">\n<rect width="${W}" height="80" fill="white"/>\n${title}\n<text x="20" y="55">no data to plot</text>\n</svg>\n`;
   }
   let [x0, x1] = extent(xs);
   let [y0, y1] = extent(ys);
-  if (log) { x0 = Math.floor(x0); x1 = Math.ceil(x1); y0 = Math.floor(y0); y1 = Math.ceil(y1); }
-  if (o.yFromZero && !log) { y0 = Math.min(0, y0); }
-  if (x1 === x0) { x0 -= 1; x1 += 1; }
-  if (y1 === y0) { y1 += y0 === 0 ? 1 : Math.abs(y0) * 0.1; }
-  const yt = log ? Array.from({ length: y1 - y0 + 1 }, (_, k) => 10 ** (y0 + k)) : niceTicks(y0, y1 + (y1 - y0) * 0.04, 6);
+  if (log) {
+    x0 = Math.floor(x0);
+    x1 = Math.ceil(x1);
+    y0 = Math.floor(y0);
+    y1 = Math.ceil(y1);
+  }
+  if (o.yFromZero && !log) {
+    y0 = Math.min(0, y0);
+  }
+  if (x1 === x0) {
+    x0 -= 1;
+    x1 += 1;
+  }
+  if (y1 === y0) {
+    y1 += y0 === 0 ? 1 : Math.abs(y0) * 0.1;
+  }
+  const yt = log
+    ? Array.from({ length: y1 - y0 + 1 }, (_, k) => 10 ** (y0 + k))
+    : niceTicks(y0, y1 + (y1 - y0) * 0.04, 6);
   if (!log) y1 = Math.max(y1, yt.at(-1)!); // the top tick closes the axis: no data above the last label
   // Left margin: the widest y tick label.
   const yLabels = yt.map((v) => fmtTick(v, log));
   const left = 30 + yLabels.reduce((a, l) => Math.max(a, textWidth(l)), 0) + 8;
   const right = W - 16;
   // Lanes for span and marker labels between the title and the plot.
-  const laneItems = [...(o.spans ?? []).map((s) => ({ at: s.x0, label: s.label })), ...(o.markers ?? []).map(([x, label]) => ({ at: x, label }))]
-    .map((l) => ({ ...l, label: ellipsize(l.label, right - left - 10) }));
+  const laneItems = [
+    ...(o.spans ?? []).map((s) => ({ at: s.x0, label: s.label })),
+    ...(o.markers ?? []).map(([x, label]) => ({ at: x, label })),
+  ].map((l) => ({ ...l, label: ellipsize(l.label, right - left - 10) }));
   const pxRaw = (v: number) => left + ((tx(v) - x0) / (x1 - x0)) * (right - left);
-  const lanes = laneLabels(laneItems.map((l) => ({ x: pxRaw(l.at), label: l.label })), left, right);
+  const lanes = laneLabels(
+    laneItems.map((l) => ({ x: pxRaw(l.at), label: l.label })),
+    left,
+    right,
+  );
   const laneCount = lanes.reduce((a, l) => Math.max(a, l.lane + 1), 0);
   const top = 34 + titleExtra + laneCount * LANE + (laneCount ? 4 : 0);
   const plotH = o.height ?? 300;
   const bottom = top + plotH;
   // Legend under the x axis title.
-  const entries = [...series.map((s, k) => ({ text: `${s.label}${s.note ? ` (${s.note})` : ''}`, color: s.color ?? COLORS[k % COLORS.length]!, dashed: s.dashed, dots: s.style === 'dots' }))];
+  const entries = [
+    ...series.map((s, k) => ({
+      text: `${s.label}${s.note ? ` (${s.note})` : ''}`,
+      color: s.color ?? COLORS[k % COLORS.length]!,
+      dashed: s.dashed,
+      dots: s.style === 'dots',
+    })),
+  ];
   const legend = legendRows(entries, left, right);
   const legendTop = bottom + 60; // below the x axis title's box (baseline bottom + 34, descenders)
   const rows = legend.reduce((m, l) => Math.max(m, l.row + l.lines.length), 0);
@@ -214,23 +331,36 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
   const py = (v: number) => bottom - ((tx(v) - y0) / (y1 - y0)) * plotH;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${n(H)}" width="${W}" height="${n(H)}" style="max-width:100%;height:auto" font-family="sans-serif" font-size="${FONT}">`,
-    `<rect width="${W}" height="${n(H)}" fill="white"/>`, title,
+    `<rect width="${W}" height="${n(H)}" fill="white"/>`,
+    title,
     `<defs><clipPath id="plot"><rect x="${n(left)}" y="${n(top)}" width="${n(right - left)}" height="${n(plotH)}"/></clipPath></defs>`,
   ];
   // Spans first (under everything), each with its label in a lane.
   (o.spans ?? []).forEach((s, k) => {
-    const a = Math.max(left, px(s.x0)), b = Math.min(right, px(s.x1));
-    if (b > a) parts.push(`<rect class="span" x="${n(a)}" y="${n(top)}" width="${n(Math.max(1, b - a))}" height="${n(plotH)}" fill="${s.color ?? SPAN_COLORS[k % SPAN_COLORS.length]}" opacity="0.8"><title>${esc(s.label)}</title></rect>`);
+    const a = Math.max(left, px(s.x0)),
+      b = Math.min(right, px(s.x1));
+    if (b > a)
+      parts.push(
+        `<rect class="span" x="${n(a)}" y="${n(top)}" width="${n(Math.max(1, b - a))}" height="${n(plotH)}" fill="${s.color ?? SPAN_COLORS[k % SPAN_COLORS.length]}" opacity="0.8"><title>${esc(s.label)}</title></rect>`,
+      );
   });
-  const xt = log ? Array.from({ length: x1 - x0 + 1 }, (_, k) => 10 ** (x0 + k)) : niceTicks(x0, x1, Math.max(2, Math.floor((right - left) / 90)));
+  const xt = log
+    ? Array.from({ length: x1 - x0 + 1 }, (_, k) => 10 ** (x0 + k))
+    : niceTicks(x0, x1, Math.max(2, Math.floor((right - left) / 90)));
   for (const v of xt) {
     const x = px(v);
     if (x < left - 0.5 || x > right + 0.5) continue;
-    parts.push(`<line x1="${n(x)}" x2="${n(x)}" y1="${n(top)}" y2="${n(bottom)}" stroke="#e5e5e5"/>`, `<text class="tick" x="${n(x)}" y="${n(bottom + 16)}" text-anchor="middle">${esc(fmtTick(v, log))}</text>`);
+    parts.push(
+      `<line x1="${n(x)}" x2="${n(x)}" y1="${n(top)}" y2="${n(bottom)}" stroke="#e5e5e5"/>`,
+      `<text class="tick" x="${n(x)}" y="${n(bottom + 16)}" text-anchor="middle">${esc(fmtTick(v, log))}</text>`,
+    );
   }
   yt.forEach((v, i) => {
     const y = py(v);
-    parts.push(`<line x1="${n(left)}" x2="${n(right)}" y1="${n(y)}" y2="${n(y)}" stroke="#e5e5e5"/>`, `<text class="tick" x="${n(left - 6)}" y="${n(y + 4)}" text-anchor="end">${esc(yLabels[i]!)}</text>`);
+    parts.push(
+      `<line x1="${n(left)}" x2="${n(right)}" y1="${n(y)}" y2="${n(y)}" stroke="#e5e5e5"/>`,
+      `<text class="tick" x="${n(left - 6)}" y="${n(y + 4)}" text-anchor="end">${esc(yLabels[i]!)}</text>`,
+    );
   });
   parts.push(
     `<rect x="${n(left)}" y="${n(top)}" width="${n(right - left)}" height="${n(plotH)}" fill="none" stroke="#333"/>`,
@@ -239,7 +369,10 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
   );
   for (const [x, label] of o.markers ?? []) {
     const X = px(x);
-    if (X >= left && X <= right) parts.push(`<line class="marker" x1="${n(X)}" x2="${n(X)}" y1="${n(top)}" y2="${n(bottom)}" stroke="#777" stroke-dasharray="4 3"><title>${esc(label)}</title></line>`);
+    if (X >= left && X <= right)
+      parts.push(
+        `<line class="marker" x1="${n(X)}" x2="${n(X)}" y1="${n(top)}" y2="${n(bottom)}" stroke="#777" stroke-dasharray="4 3"><title>${esc(label)}</title></line>`,
+      );
   }
   lanes.forEach((l, k) => {
     const y = 34 + titleExtra + l.lane * LANE + 12;
@@ -256,39 +389,77 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
   entries.forEach((e, k) => {
     const at = legend[k]!;
     const y = legendTop + at.row * LEGEND_ROW;
-    const swatch = e.dots ? `<circle cx="${n(at.x + 9)}" cy="${n(y - 4)}" r="3" fill="${e.color}"/>` : `<line x1="${n(at.x)}" x2="${n(at.x + 18)}" y1="${n(y - 4)}" y2="${n(y - 4)}" stroke="${e.color}" stroke-width="2.5"${e.dashed ? ' stroke-dasharray="5 3"' : ''}/>`;
-    const text = at.lines.map((l, i) => `<text class="legend" x="${n(at.x + 22)}" y="${n(y + i * LEGEND_ROW)}">${esc(l)}</text>`).join('');
+    const swatch = e.dots
+      ? `<circle cx="${n(at.x + 9)}" cy="${n(y - 4)}" r="3" fill="${e.color}"/>`
+      : `<line x1="${n(at.x)}" x2="${n(at.x + 18)}" y1="${n(y - 4)}" y2="${n(y - 4)}" stroke="${e.color}" stroke-width="2.5"${e.dashed ? ' stroke-dasharray="5 3"' : ''}/>`;
+    const text = at.lines
+      .map((l, i) => `<text class="legend" x="${n(at.x + 22)}" y="${n(y + i * LEGEND_ROW)}">${esc(l)}</text>`)
+      .join('');
     parts.push(`<g class="legend-item">${swatch}${text}</g>`);
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }
 
-function seriesSvg(s: Series, color: string, px: (v: number) => number, py: (v: number) => number, ok: (x: number, y: number) => boolean, columns: number): string[] {
+function seriesSvg(
+  s: Series,
+  color: string,
+  px: (v: number) => number,
+  py: (v: number) => number,
+  ok: (x: number, y: number) => boolean,
+  columns: number,
+): string[] {
   const out: string[] = [];
   const label = `<title>${esc(s.label)}</title>`;
   if (s.style === 'dots') {
-    const dots = s.points.filter(([x, y]) => ok(x, y)).map(([x, y]) => `<circle cx="${n(px(x))}" cy="${n(py(y))}" r="2.5"/>`);
-    if (dots.length) out.push(`<g class="series" data-label="${esc(s.label)}" fill="${color}">${label}${dots.join('')}</g>`);
+    const dots = s.points
+      .filter(([x, y]) => ok(x, y))
+      .map(([x, y]) => `<circle cx="${n(px(x))}" cy="${n(py(y))}" r="2.5"/>`);
+    if (dots.length)
+      out.push(`<g class="series" data-label="${esc(s.label)}" fill="${color}">${label}${dots.join('')}</g>`);
   } else {
-    let d = '', pen = false;
+    let d = '',
+      pen = false;
     for (const [x, y] of decimate(s.points, px, columns)) {
-      if (!ok(x, y)) { pen = false; continue; }
+      if (!ok(x, y)) {
+        pen = false;
+        continue;
+      }
       d += `${pen ? 'L' : 'M'}${n(px(x))} ${n(py(y))}`;
       pen = true;
     }
-    if (d) out.push(`<path class="series" data-label="${esc(s.label)}" d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5 3"' : ''}>${label}</path>`);
+    if (d)
+      out.push(
+        `<path class="series" data-label="${esc(s.label)}" d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5 3"' : ''}>${label}</path>`,
+      );
   }
-  const bars = (s.errorBars ?? []).filter(([x, lo, hi]) => ok(x, lo) && ok(x, hi)).map(([x, lo, hi]) => {
-    const X = px(x);
-    return `M${n(X)} ${n(py(lo))}V${n(py(hi))}M${n(X - 3)} ${n(py(lo))}h6M${n(X - 3)} ${n(py(hi))}h6`;
-  });
-  if (bars.length) out.push(`<path class="error-bars" data-label="${esc(s.label)}" d="${bars.join('')}" stroke="${color}" stroke-width="1" fill="none"/>`);
+  const bars = (s.errorBars ?? [])
+    .filter(([x, lo, hi]) => ok(x, lo) && ok(x, hi))
+    .map(([x, lo, hi]) => {
+      const X = px(x);
+      return `M${n(X)} ${n(py(lo))}V${n(py(hi))}M${n(X - 3)} ${n(py(lo))}h6M${n(X - 3)} ${n(py(hi))}h6`;
+    });
+  if (bars.length)
+    out.push(
+      `<path class="error-bars" data-label="${esc(s.label)}" d="${bars.join('')}" stroke="${color}" stroke-width="1" fill="none"/>`,
+    );
   return out;
 }
 
-/** Reference slopes on log-log axes: grey lines through a point, each labelled where it leaves the plot (labels that would collide are left to the caption). */
-function guideLines(guides: readonly Guide[], px: (v: number) => number, py: (v: number) => number, left: number, right: number, top: number, bottom: number, log: boolean): string[] {
+/**
+ * Reference slopes on log-log axes: grey lines through a point, each labelled where it leaves the plot (labels that
+ * would collide are left to the caption).
+ */
+function guideLines(
+  guides: readonly Guide[],
+  px: (v: number) => number,
+  py: (v: number) => number,
+  left: number,
+  right: number,
+  top: number,
+  bottom: number,
+  log: boolean,
+): string[] {
   if (!log || guides.length === 0) return [];
   const out: string[] = ['<g class="guides" stroke="#9a9a9a" stroke-dasharray="2 3" clip-path="url(#plot)">'];
   const labels: string[] = [];
@@ -296,19 +467,28 @@ function guideLines(guides: readonly Guide[], px: (v: number) => number, py: (v:
   for (const g of guides) {
     const [gx, gy] = g.through;
     if (!(gx > 0 && gy > 0)) continue;
-    const X0 = px(gx), Y0 = py(gy);
+    const X0 = px(gx),
+      Y0 = py(gy);
     // The line in pixels: log-log slope s is dy/dx = -s * (plotH/decadesY)/(plotW/decadesX); take two far points.
     const at = (x: number) => py(gy * (x / gx) ** g.slope);
-    const xa = gx / 1e6, xb = gx * 1e6;
+    const xa = gx / 1e6,
+      xb = gx * 1e6;
     out.push(`<line x1="${n(px(xa))}" y1="${n(at(xa))}" x2="${n(px(xb))}" y2="${n(at(xb))}"/>`);
     // Where it leaves the plot on the right, or through the top/bottom edge first.
-    let ex = right, ey = Y0 + ((at(gx * 10) - Y0) / (px(gx * 10) - X0)) * (right - X0);
-    if (ey < top || ey > bottom) { ey = ey < top ? top : bottom; ex = X0 + ((ey - Y0) * (px(gx * 10) - X0)) / (at(gx * 10) - Y0); }
+    let ex = right,
+      ey = Y0 + ((at(gx * 10) - Y0) / (px(gx * 10) - X0)) * (right - X0);
+    if (ey < top || ey > bottom) {
+      ey = ey < top ? top : bottom;
+      ex = X0 + ((ey - Y0) * (px(gx * 10) - X0)) / (at(gx * 10) - Y0);
+    }
     const w = textWidth(g.label, 11) + 4;
     const box: Box = { x: Math.min(ex, right - w) - 2, y: Math.max(top + 2, Math.min(bottom - 14, ey - 12)), w, h: 13 };
-    if (!Number.isFinite(box.x) || !Number.isFinite(box.y) || box.x < left || placed.some((b) => overlaps(b, box))) continue;
+    if (!Number.isFinite(box.x) || !Number.isFinite(box.y) || box.x < left || placed.some((b) => overlaps(b, box)))
+      continue;
     placed.push(box);
-    labels.push(`<text class="guide-label" x="${n(box.x + 2)}" y="${n(box.y + 10)}" font-size="11" fill="#666">${esc(g.label)}</text>`);
+    labels.push(
+      `<text class="guide-label" x="${n(box.x + 2)}" y="${n(box.y + 10)}" font-size="11" fill="#666">${esc(g.label)}</text>`,
+    );
   }
   out.push('</g>', ...labels);
   return out;

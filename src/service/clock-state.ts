@@ -35,46 +35,75 @@ interface ClockStateFile {
   simulated?: boolean;
 }
 
-export async function readClockPrior(dir: string, nowUtcMs: number, simulated = false): Promise<{ prior?: FrequencyPrior; note: string }> {
+export async function readClockPrior(
+  dir: string,
+  nowUtcMs: number,
+  simulated = false,
+): Promise<{ prior?: FrequencyPrior; note: string }> {
   const path = join(dir, CLOCK_STATE_FILE);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    return { note: missing ? `no saved clock frequency yet (${path}): locking from scratch` : `cannot read ${path}: ${(e as Error).message}; locking from scratch` };
+    return {
+      note: missing
+        ? `no saved clock frequency yet (${path}): locking from scratch`
+        : `cannot read ${path}: ${(e as Error).message}; locking from scratch`,
+    };
   }
   let s: ClockStateFile;
   try {
     s = JSON.parse(text) as ClockStateFile;
-    if (s.v !== 1 || !Number.isFinite(s.freqPpm) || Math.abs(s.freqPpm) > 1000 || !Number.isFinite(s.savedAtUtcMs)) throw new Error('unexpected content');
+    if (s.v !== 1 || !Number.isFinite(s.freqPpm) || Math.abs(s.freqPpm) > 1000 || !Number.isFinite(s.savedAtUtcMs))
+      throw new Error('unexpected content');
   } catch (e) {
-    return { note: `${path} is not a clock state file (${(e as Error).message}): ignored; it is rewritten once locked` };
+    return {
+      note: `${path} is not a clock state file (${(e as Error).message}): ignored; it is rewritten once locked`,
+    };
   }
   if (Boolean(s.simulated) !== simulated) {
-    return { note: `${path} was measured on ${s.simulated ? 'SIMULATED' : 'real'} hardware, this run is on ${simulated ? 'SIMULATED' : 'real'}: ignored, locking from scratch` };
+    return {
+      note: `${path} was measured on ${s.simulated ? 'SIMULATED' : 'real'} hardware, this run is on ${simulated ? 'SIMULATED' : 'real'}: ignored, locking from scratch`,
+    };
   }
   const ageDays = (nowUtcMs - s.savedAtUtcMs) / 86_400_000;
-  if (ageDays > MAX_AGE_DAYS || ageDays < -1) return { note: `${path} was written ${ageDays.toFixed(0)} days ago: too old to trust, locking from scratch` };
+  if (ageDays > MAX_AGE_DAYS || ageDays < -1)
+    return { note: `${path} was written ${ageDays.toFixed(0)} days ago: too old to trust, locking from scratch` };
   const prior = { freqPpm: s.freqPpm, sigmaPpm: PRIOR_SIGMA_PPM + AGING_PPM_PER_DAY * Math.max(0, ageDays) };
-  return { prior, note: `clock frequency from the last run: ${s.freqPpm.toFixed(3)} ppm ± ${prior.sigmaPpm.toFixed(1)} (${s.source}, ${ageDays < 1 ? `${(ageDays * 24).toFixed(1)} h` : `${ageDays.toFixed(0)} days`} ago)` };
+  return {
+    prior,
+    note: `clock frequency from the last run: ${s.freqPpm.toFixed(3)} ppm ± ${prior.sigmaPpm.toFixed(1)} (${s.source}, ${ageDays < 1 ? `${(ageDays * 24).toFixed(1)} h` : `${ageDays.toFixed(0)} days`} ago)`,
+  };
 }
 
 /** Saves the frequency when the timescale is locked on a measuring source; says a failure once. */
 export class ClockStateWriter {
   private warned = false;
 
-  constructor(private readonly dir: string, private readonly onError: (m: string) => void) {}
+  constructor(
+    private readonly dir: string,
+    private readonly onError: (m: string) => void,
+  ) {}
 
   async save(ts: Timescale, nowUtcMs: number, simulated = false): Promise<boolean> {
     if (ts.state !== 'locked' || !MEASURING_SOURCES.has(ts.source)) return false;
-    const s: ClockStateFile = { v: 1, freqPpm: ts.freqPpm, source: ts.source, savedAtUtcMs: nowUtcMs, ...(simulated ? { simulated } : {}) };
+    const s: ClockStateFile = {
+      v: 1,
+      freqPpm: ts.freqPpm,
+      source: ts.source,
+      savedAtUtcMs: nowUtcMs,
+      ...(simulated ? { simulated } : {}),
+    };
     try {
       await writeFileAtomic(join(this.dir, CLOCK_STATE_FILE), JSON.stringify(s) + '\n', { createDir: true });
       this.warned = false;
       return true;
     } catch (e) {
-      if (!this.warned) this.onError(`cannot save the clock state in ${this.dir}: ${(e as Error).message} (set service.state_dir to a writable folder); a restart will lock from scratch`);
+      if (!this.warned)
+        this.onError(
+          `cannot save the clock state in ${this.dir}: ${(e as Error).message} (set service.state_dir to a writable folder); a restart will lock from scratch`,
+        );
       this.warned = true;
       return false;
     }
@@ -88,18 +117,36 @@ export class ClockStateWriter {
  */
 export const DAC_STATE_FILE = 'dac.json';
 
-interface DacStateFile { v: 1; device: string; sampleRate: number; ppm: number; savedAtUtcMs: number }
+interface DacStateFile {
+  v: 1;
+  device: string;
+  sampleRate: number;
+  ppm: number;
+  savedAtUtcMs: number;
+}
 
 export async function readDacPrior(dir: string, device: string, sampleRate: number): Promise<number | undefined> {
   try {
     const s = JSON.parse(await readFile(join(dir, DAC_STATE_FILE), 'utf8')) as DacStateFile;
-    return s.v === 1 && s.device === device && s.sampleRate === sampleRate && Number.isFinite(s.ppm) && Math.abs(s.ppm) < 1000 ? s.ppm : undefined;
+    return s.v === 1 &&
+      s.device === device &&
+      s.sampleRate === sampleRate &&
+      Number.isFinite(s.ppm) &&
+      Math.abs(s.ppm) < 1000
+      ? s.ppm
+      : undefined;
   } catch {
     return undefined; // none yet, or unreadable: the nominal rate, as on a first start
   }
 }
 
-export async function saveDacRate(dir: string, device: string, sampleRate: number, ppm: number, nowUtcMs: number): Promise<void> {
+export async function saveDacRate(
+  dir: string,
+  device: string,
+  sampleRate: number,
+  ppm: number,
+  nowUtcMs: number,
+): Promise<void> {
   const s: DacStateFile = { v: 1, device, sampleRate, ppm, savedAtUtcMs: nowUtcMs };
   await writeFileAtomic(join(dir, DAC_STATE_FILE), JSON.stringify(s) + '\n', { createDir: true });
 }

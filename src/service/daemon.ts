@@ -15,7 +15,16 @@ import type { PlanOp } from '../player/plan-ops.js';
 import { systemTimeZone } from './schedule.js';
 import { readCpuTempC } from '../time/drift-log.js';
 import { writeFileAtomic } from '../util/files.js';
-import { isRepeating, parseStartSpec, resolvePath, resolveStart, runtimeDir, stateDir, type Config, type StartSpecParsed } from './config.js';
+import {
+  isRepeating,
+  parseStartSpec,
+  resolvePath,
+  resolveStart,
+  runtimeDir,
+  stateDir,
+  type Config,
+  type StartSpecParsed,
+} from './config.js';
 import { startTimingChain, type HardwareFactory, type TimingChain } from './hardware.js';
 import { acquireInstanceLock, ensurePrivateDir, type InstanceLock } from './instance-lock.js';
 import { driveLed, ledPatternFor, type LedPattern } from './led.js';
@@ -62,7 +71,13 @@ export interface ServeOptions {
   startFleet?(o: Omit<FleetOptions, 'rideId'> & { rideStartUtcNs(): bigint | undefined }): Promise<Fleet>;
 }
 
-interface ResumeState { v: 1; playlist: string; track: number; title?: string; savedAtUtc: string }
+interface ResumeState {
+  v: 1;
+  playlist: string;
+  track: number;
+  title?: string;
+  savedAtUtc: string;
+}
 
 /** What the service holds while it runs. */
 interface Service {
@@ -97,7 +112,16 @@ export async function serve(o: ServeOptions): Promise<void> {
   const config = o.loadConfig();
   const lock = await takeLock(config);
   const s: Service = {
-    o, log: o.log, config, audio: config.audio, hardware: o.hardware(config), live: newLive(o, config), stopping: false, wake: new AbortController(), wavWritten: false, fleetOps: [],
+    o,
+    log: o.log,
+    config,
+    audio: config.audio,
+    hardware: o.hardware(config),
+    live: newLive(o, config),
+    stopping: false,
+    wake: new AbortController(),
+    wavWritten: false,
+    fleetOps: [],
     chain: undefined as unknown as TimingChain,
   };
   // Signals first: a SIGTERM (or the output going away) while the clock starts must still stop us.
@@ -121,13 +145,21 @@ export async function serve(o: ServeOptions): Promise<void> {
 /** One jaudiosync per state and runtime folder (the service, or `play`): see instance-lock.ts. */
 export async function takeLock(config: Config): Promise<InstanceLock> {
   const runDir = runtimeDir(config);
-  if (!config.service.runtime_dir && !process.env.RUNTIME_DIRECTORY && !process.env.XDG_RUNTIME_DIR) await ensurePrivateDir(runDir);
+  if (!config.service.runtime_dir && !process.env.RUNTIME_DIRECTORY && !process.env.XDG_RUNTIME_DIR)
+    await ensurePrivateDir(runDir);
   return acquireInstanceLock([stateDir(config), runDir]);
 }
 
 function newLive(o: ServeOptions, config: Config): LiveStatus {
   // Labels for people (not timing): the system clock's reading at start; the board it runs on.
-  return { pid: process.pid, version: o.version, config: config.source, startedAtUtc: new Date().toISOString(), platform: platformSummary(), health: { problems: [] } };
+  return {
+    pid: process.pid,
+    version: o.version,
+    config: config.source,
+    startedAtUtc: new Date().toISOString(),
+    platform: platformSummary(),
+    health: { problems: [] },
+  };
 }
 
 /** The starts, one after another, until SIGTERM (or the end of a one-off start without --service). */
@@ -148,7 +180,9 @@ async function schedule(s: Service): Promise<void> {
     if (!isRepeating(spec) && pendingFleetStart(s) === undefined) {
       if (!s.o.service) break;
       s.live.playback = { state: 'idle' };
-      s.live.schedule = { note: 'the one-off start is over: nothing more is scheduled (edit schedule.start, then systemctl reload jaudiosync)' };
+      s.live.schedule = {
+        note: 'the one-off start is over: nothing more is scheduled (edit schedule.start, then systemctl reload jaudiosync)',
+      };
       s.log.info(s.live.schedule.note!);
       await untilAborted(s.wake.signal);
       if (!s.stopping) s.wake = new AbortController();
@@ -164,7 +198,10 @@ async function schedule(s: Service): Promise<void> {
 async function nextOccurrence(s: Service, spec: StartSpecParsed, notBeforeUtcNs?: bigint): Promise<bigint | undefined> {
   const start = await configuredOccurrence(s, spec, notBeforeUtcNs);
   const fleetStart = pendingFleetStart(s);
-  const chosen = fleetStart !== undefined && (start === undefined || start <= s.lastPlayedStartUtcNs! || fleetStart < start) ? fleetStart : start;
+  const chosen =
+    fleetStart !== undefined && (start === undefined || start <= s.lastPlayedStartUtcNs! || fleetStart < start)
+      ? fleetStart
+      : start;
   if (chosen !== undefined) {
     s.rideStartUtcNs = chosen;
     s.live.schedule = { ...s.live.schedule, nextStartUtc: isoFromUtcNs(chosen) };
@@ -173,7 +210,11 @@ async function nextOccurrence(s: Service, spec: StartSpecParsed, notBeforeUtcNs?
   return chosen;
 }
 
-async function configuredOccurrence(s: Service, spec: StartSpecParsed, notBeforeUtcNs?: bigint): Promise<bigint | undefined> {
+async function configuredOccurrence(
+  s: Service,
+  spec: StartSpecParsed,
+  notBeforeUtcNs?: bigint,
+): Promise<bigint | undefined> {
   if (spec.kind !== 'absolute' && !isRepeating(spec)) {
     if (!(await waitForClock(s))) return undefined;
     const start = resolveOnce(s, spec, utcNow(s));
@@ -205,22 +246,43 @@ async function sleepUntilWake(s: Service, startUtcNs: bigint): Promise<boolean> 
 }
 
 /** One start through run(): its outcome, or 'retry' after a failure (reported, retried in 30 s). */
-async function playOnce(s: Service, startUtcNs: bigint, fromTrack?: number): Promise<{ startUtcNs?: bigint } | 'retry'> {
+async function playOnce(
+  s: Service,
+  startUtcNs: bigint,
+  fromTrack?: number,
+): Promise<{ startUtcNs?: bigint } | 'retry'> {
   const stop = new AbortController();
-  const onWake = () => { if (s.stopping) stop.abort(); };
+  const onWake = () => {
+    if (s.stopping) stop.abort();
+  };
   s.wake.signal.addEventListener('abort', onWake);
   try {
     const r = await run({
-      config: s.config, log: s.log, chain: s.chain, abort: stop.signal, live: s.live, fromTrack, processStartNs: s.o.processStartNs,
-      at: s.o.at, resolveStart: () => startUtcNs, ops: () => s.fleetOps,
-      output: { kind: s.o.output, wavPath: s.o.wavPath, appendWav: s.wavWritten }, liveAudio: () => s.audio,
-      onTrack: (i, title) => saveResume(s, i + 1, title), onSession: (x) => { s.session = x; },
+      config: s.config,
+      log: s.log,
+      chain: s.chain,
+      abort: stop.signal,
+      live: s.live,
+      fromTrack,
+      processStartNs: s.o.processStartNs,
+      at: s.o.at,
+      resolveStart: () => startUtcNs,
+      ops: () => s.fleetOps,
+      output: { kind: s.o.output, wavPath: s.o.wavPath, appendWav: s.wavWritten },
+      liveAudio: () => s.audio,
+      onTrack: (i, title) => saveResume(s, i + 1, title),
+      onSession: (x) => {
+        s.session = x;
+      },
     });
     s.wavWritten ||= r.output.startsWith('WAV');
     if (!stop.signal.aborted) saveResume(s, 1); // the playlist ended: the next start begins at the top
     return { startUtcNs: r.startUtcNs };
   } catch (e) {
-    if (e instanceof NothingToJoinError) { s.log.info(e.message); return { startUtcNs }; }
+    if (e instanceof NothingToJoinError) {
+      s.log.info(e.message);
+      return { startUtcNs };
+    }
     if (!s.o.service) throw e;
     const m = `this start failed: ${(e as Error).message}; trying again in ${RETRY_AFTER_MS / 1000} s or on reload`;
     s.log.error(m);
@@ -239,13 +301,19 @@ async function playOnce(s: Service, startUtcNs: bigint, fromTrack?: number): Pro
 function pendingFleetStart(s: Service): bigint | undefined {
   const starts = s.fleetOps.filter((op) => op.op === 'start').map((op) => op.atUtcNs);
   const last = starts.length ? starts.reduce((a, b) => (b > a ? b : a)) : undefined;
-  return last !== undefined && (s.lastPlayedStartUtcNs === undefined || last > s.lastPlayedStartUtcNs) ? last : undefined;
+  return last !== undefined && (s.lastPlayedStartUtcNs === undefined || last > s.lastPlayedStartUtcNs)
+    ? last
+    : undefined;
 }
 
 /** Starts fleet control: its operations go into the plan of the session playing now and of every later one. */
 function startFleetFor(s: Service, start: NonNullable<ServeOptions['startFleet']>): Promise<Fleet> {
   return start({
-    config: s.config, log: s.log, clock: hrtimeClock, utcNowNs: () => utcNow(s), stateDir: stateDir(s.config),
+    config: s.config,
+    log: s.log,
+    clock: hrtimeClock,
+    utcNowNs: () => utcNow(s),
+    stateDir: stateDir(s.config),
     rideStartUtcNs: () => s.rideStartUtcNs,
     status: () => deviceStatus(s),
     onOps: (ops, info) => {
@@ -253,7 +321,10 @@ function startFleetFor(s: Service, start: NonNullable<ServeOptions['startFleet']
       s.fleetOps = ops;
       s.fleetDigest = info.digest;
       for (const a of info.accepted) {
-        if (a.lateNs > 0) s.log.info(`fleet: ${a.op} (${a.id.slice(0, 12)}) arrived ${(a.lateNs / 1e6).toFixed(0)} ms after its instant: re-placed onto the plan`);
+        if (a.lateNs > 0)
+          s.log.info(
+            `fleet: ${a.op} (${a.id.slice(0, 12)}) arrived ${(a.lateNs / 1e6).toFixed(0)} ms after its instant: re-placed onto the plan`,
+          );
       }
       s.session?.opsChanged();
       // An operator's start while the service idles between rides: plan it now.
@@ -270,7 +341,13 @@ function deviceStatus(s: Service): DeviceStatus {
   return {
     clock: { state: ts.state, source: ts.source, errorBoundUs: Number.isFinite(bound) ? bound / 1000 : null },
     simulated: s.chain.simulated,
-    playback: p && { state: p.state, track: p.track, tracks: p.tracks, positionSec: p.positionSec, syncErrorUs: p.syncErrorUs },
+    playback: p && {
+      state: p.state,
+      track: p.track,
+      tracks: p.tracks,
+      positionSec: p.positionSec,
+      syncErrorUs: p.syncErrorUs,
+    },
     planDigest: s.fleetDigest,
   };
 }
@@ -281,7 +358,11 @@ async function waitForClock(s: Service): Promise<boolean> {
   if (s.resolved?.spec === text) return true;
   const deadline = hrtimeClock.nowNs() + BigInt(Math.round(s.config.clock.lock_timeout_s * 1e9));
   s.live.playback = { state: 'waiting for the clock' };
-  while (!clockSettled(s.chain.clock.timescale(), hrtimeClock.nowNs(), Boolean(s.chain.gpsSource)) && hrtimeClock.nowNs() < deadline && s.chain.hasSources) {
+  while (
+    !clockSettled(s.chain.clock.timescale(), hrtimeClock.nowNs(), Boolean(s.chain.gpsSource)) &&
+    hrtimeClock.nowNs() < deadline &&
+    s.chain.hasSources
+  ) {
     await sleepMono(hrtimeClock, CLOCK_POLL_MS * 1e6, s.wake.signal);
     if (s.wake.signal.aborted) {
       if (!s.stopping) s.wake = new AbortController();
@@ -301,7 +382,9 @@ function utcNow(s: Service): bigint {
   return s.chain.clock.timescale().utcAt(hrtimeClock.nowNs());
 }
 
-/** A config that waited for the current start to end takes over now (restarting the clock only if its settings changed). */
+/**
+ * A config that waited for the current start to end takes over now (restarting the clock only if its settings changed).
+ */
 async function applyPending(s: Service): Promise<void> {
   const next = s.pending;
   if (!next) return;
@@ -331,7 +414,12 @@ function reload(s: Service): void {
     return;
   }
   const plan = reloadPlan(s.pending ?? s.config, next);
-  s.audio = { ...s.audio, volume_db: next.audio.volume_db, latency_trim_ms: next.audio.latency_trim_ms, channel_mode: next.audio.channel_mode };
+  s.audio = {
+    ...s.audio,
+    volume_db: next.audio.volume_db,
+    latency_trim_ms: next.audio.latency_trim_ms,
+    channel_mode: next.audio.channel_mode,
+  };
   if (plan.live.includes('audio.volume_db')) s.session?.setVolume(next.audio.volume_db);
   const playing = s.session !== undefined;
   const parts = [
@@ -354,8 +442,11 @@ async function playingSec(s: Service): Promise<number | undefined> {
   try {
     const pl = await loadPlaylist(resolvePath(config, config.playlist.path));
     const m = await countedManifest(pl, {
-      ffmpeg: findFfmpeg(config.audio.ffmpeg || undefined).path, format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels },
-      cacheDir: stateDir(config), log: s.log.info, onProblem: () => {}, // run() reports the missing files
+      ffmpeg: findFfmpeg(config.audio.ffmpeg || undefined).path,
+      format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels },
+      cacheDir: stateDir(config),
+      log: s.log.info,
+      onProblem: () => {}, // run() reports the missing files
     });
     return m && playingSecOf(repeatManifest(m, config.playlist.repeat), config);
   } catch {
@@ -365,9 +456,16 @@ async function playingSec(s: Service): Promise<number | undefined> {
 
 function saveResume(s: Service, track: number, title?: string): void {
   const path = join(stateDir(s.config), RESUME_FILE);
-  const state: ResumeState = { v: 1, playlist: resolvePath(s.config, s.config.playlist.path), track, title, savedAtUtc: isoFromUtcNs(utcNow(s)) };
-  void writeFileAtomic(path, JSON.stringify(state) + '\n', { createDir: true })
-    .catch((e: Error) => s.log.warn(`cannot save the resume position in ${path}: ${e.message}`));
+  const state: ResumeState = {
+    v: 1,
+    playlist: resolvePath(s.config, s.config.playlist.path),
+    track,
+    title,
+    savedAtUtc: isoFromUtcNs(utcNow(s)),
+  };
+  void writeFileAtomic(path, JSON.stringify(state) + '\n', { createDir: true }).catch((e: Error) =>
+    s.log.warn(`cannot save the resume position in ${path}: ${e.message}`),
+  );
 }
 
 /** The saved track, when it is one of this playlist's; anything else is said and ignored (track 1). */
@@ -379,14 +477,21 @@ async function readResume(s: Service): Promise<number | undefined> {
     state = JSON.parse(await readFile(path, 'utf8')) as ResumeState;
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    s.log.warn(missing ? `--resume: nothing saved yet (${path}): starting at track 1` : `--resume: ${path} is unreadable (${(e as Error).message}): starting at track 1`);
+    s.log.warn(
+      missing
+        ? `--resume: nothing saved yet (${path}): starting at track 1`
+        : `--resume: ${path} is unreadable (${(e as Error).message}): starting at track 1`,
+    );
     return undefined;
   }
   if (state.playlist !== playlist) {
     s.log.warn(`--resume: ${path} is for ${state.playlist}, not ${playlist}: starting at track 1`);
     return undefined;
   }
-  const tracks = await loadPlaylist(playlist).then((p) => p.entries.length, () => undefined);
+  const tracks = await loadPlaylist(playlist).then(
+    (p) => p.entries.length,
+    () => undefined,
+  );
   if (!Number.isInteger(state.track) || state.track < 1 || (tracks !== undefined && state.track > tracks)) {
     const m = `--resume: ${path} says track ${state.track}, but ${playlist} has ${tracks ?? 'no readable'} tracks: ignored, starting at track 1`;
     s.log.warn(m);
@@ -404,7 +509,9 @@ function addProblem(live: LiveStatus, m: string): void {
 
 function startCpuTemp(s: Service): () => void {
   let timer = hrtimeClock.setTimer(0, function tick() {
-    void readCpuTempC().then((c) => { s.cpuTempC = c; });
+    void readCpuTempC().then((c) => {
+      s.cpuTempC = c;
+    });
     timer = hrtimeClock.setTimer(CPU_TEMP_EVERY_MS * 1e6, tick);
   });
   return () => timer.cancel();
@@ -433,13 +540,25 @@ function snapshot(s: Service): LiveStatus {
   const hardware = chain.hardware();
   live.hardware = hardware;
   live.clock = {
-    state: ts.state, source: ts.source, errorBoundUs: Number.isFinite(bound) ? bound / 1000 : null, freqPpm: ts.freqPpm, simulated: hardware.simulated,
-    rtcTempC: chain.rtcLoop?.temperatureC, cpuTempC: s.cpuTempC, satellites: gps?.satellites, ppsPulses: gps?.pulses, ppsLabelled: gps?.labelled, gps: gps?.sky,
+    state: ts.state,
+    source: ts.source,
+    errorBoundUs: Number.isFinite(bound) ? bound / 1000 : null,
+    freqPpm: ts.freqPpm,
+    simulated: hardware.simulated,
+    rtcTempC: chain.rtcLoop?.temperatureC,
+    cpuTempC: s.cpuTempC,
+    satellites: gps?.satellites,
+    ppsPulses: gps?.pulses,
+    ppsLabelled: gps?.labelled,
+    gps: gps?.sky,
   };
   live.sources = chain.clock.sourcesReport(expectedSources(s));
   if (live.schedule) live.schedule.timeZone = s.config.schedule.timezone || systemTimeZone();
-  const start = s.session?.startUtcNs ?? (live.schedule?.nextStartUtc ? BigInt(Date.parse(live.schedule.nextStartUtc)) * 1_000_000n : undefined);
-  if (live.schedule && start !== undefined) live.schedule.countdownSec = Math.max(0, Number(start - ts.utcAt(now)) / 1e9);
+  const start =
+    s.session?.startUtcNs ??
+    (live.schedule?.nextStartUtc ? BigInt(Date.parse(live.schedule.nextStartUtc)) * 1_000_000n : undefined);
+  if (live.schedule && start !== undefined)
+    live.schedule.countdownSec = Math.max(0, Number(start - ts.utcAt(now)) / 1e9);
   live.health = { ...live.health!, ...chain.health(), ppsFault: gps?.ppsFault };
   if (s.fleet?.enabled) live.fleet = s.fleet.snapshot();
   return live;
@@ -447,13 +566,19 @@ function snapshot(s: Service): LiveStatus {
 
 /** The sources this config asks for: listed by `clock sources` even before their first sample. */
 function expectedSources(s: Service): SourceName[] {
-  return [...(s.chain.gpsSource ? ['gps+pps' as const] : []), ...(s.chain.rtcSource ? ['rtc' as const] : []), ...(s.config.ntp.servers.length ? ['ntp' as const] : [])];
+  return [
+    ...(s.chain.gpsSource ? ['gps+pps' as const] : []),
+    ...(s.chain.rtcSource ? ['rtc' as const] : []),
+    ...(s.config.ntp.servers.length ? ['ntp' as const] : []),
+  ];
 }
 
 function ledPattern(s: Service): LedPattern {
   return ledPatternFor({
-    clockState: s.chain.clock.timescale().state, playing: s.live.playback?.state === 'playing',
-    simulated: s.chain.simulated, simulationAsked: s.config.hardware.mode === 'simulated',
+    clockState: s.chain.clock.timescale().state,
+    playing: s.live.playback?.state === 'playing',
+    simulated: s.chain.simulated,
+    simulationAsked: s.config.hardware.mode === 'simulated',
   });
 }
 
@@ -477,7 +602,9 @@ function handleSignals(s: Service): () => void {
     s.stopping = true;
     s.wake.abort();
   };
-  const sigTerm = () => onTerm('SIGTERM'), sigInt = () => onTerm('SIGINT'), sigHup = () => reload(s);
+  const sigTerm = () => onTerm('SIGTERM'),
+    sigInt = () => onTerm('SIGINT'),
+    sigHup = () => reload(s);
   process.on('SIGTERM', sigTerm);
   process.on('SIGINT', sigInt);
   process.on('SIGHUP', sigHup);

@@ -132,11 +132,24 @@ export async function startTimingChain(config: Config, log: Logger, o: ChainOpti
     startNtp(w);
     startServoRecords(w, () => rtc?.loop);
     const h = gpsHealth(w, gps?.counters, () => rtc?.i2cErrors() ?? 0);
-    const describe = w.parts.length ? w.parts.join('; ') : 'no GPS, RTC or NTP configured: system clock (unsynchronized)';
+    const describe = w.parts.length
+      ? w.parts.join('; ')
+      : 'no GPS, RTC or NTP configured: system clock (unsynchronized)';
     return {
-      clock: w.clock, gpsSource: gps?.source, rtcSource: rtc?.source, get rtcLoop() { return rtc?.loop; }, converter: w.converter,
-      simulated: w.status.simulated, describe, hasSources: w.parts.length > 0, hardware: () => ({ ...w.status }),
-      systemMinusUtcNs: () => systemMinusUtcNs(w), health: h, stop,
+      clock: w.clock,
+      gpsSource: gps?.source,
+      rtcSource: rtc?.source,
+      get rtcLoop() {
+        return rtc?.loop;
+      },
+      converter: w.converter,
+      simulated: w.status.simulated,
+      describe,
+      hasSources: w.parts.length > 0,
+      hardware: () => ({ ...w.status }),
+      systemMinusUtcNs: () => systemMinusUtcNs(w),
+      health: h,
+      stop,
     };
   } catch (e) {
     await stop();
@@ -150,20 +163,49 @@ async function wire(config: Config, log: Logger, o: ChainOptions): Promise<Wirin
   converter.start();
   const stops: Wiring['stops'] = [() => converter.stop()];
   const driftLog = config.clock.drift_log
-    ? new DriftLog({ path: resolvePath(config, config.clock.drift_log), maxBytes: o.driftLogMaxBytes, onError: (m) => log.warn(m), header: driftLogHeader(config, o) })
+    ? new DriftLog({
+        path: resolvePath(config, config.clock.drift_log),
+        maxBytes: o.driftLogMaxBytes,
+        onError: (m) => log.warn(m),
+        header: driftLogHeader(config, o),
+      })
     : undefined;
   if (driftLog) stops.push(() => driftLog.close());
   const event = (message: string) => driftLog?.add({ kind: 'event', monoNs: mono.nowNs(), message });
   const clock = new ClockLayer(mono, {
-    onStateChange: (ts, prev) => { const m = `clock: ${prev.state} (${prev.source}) -> ${ts.state} (${ts.source})`; log.info(m); event(m); },
-    onStep: (ns, ts, why) => { const m = `clock stepped by ${(ns / 1e6).toFixed(3)} ms (${why})`; if (ts.state !== 'unsynchronized' && !why.startsWith('first lock')) log.warn(m); event(m); },
-    onSample: (s) => driftLog?.add({ kind: 'sample', source: s.source, monoNs: s.monoNs, utcNs: s.utcNs, errorNs: s.errorNs }),
+    onStateChange: (ts, prev) => {
+      const m = `clock: ${prev.state} (${prev.source}) -> ${ts.state} (${ts.source})`;
+      log.info(m);
+      event(m);
+    },
+    onStep: (ns, ts, why) => {
+      const m = `clock stepped by ${(ns / 1e6).toFixed(3)} ms (${why})`;
+      if (ts.state !== 'unsynchronized' && !why.startsWith('first lock')) log.warn(m);
+      event(m);
+    },
+    onSample: (s) =>
+      driftLog?.add({ kind: 'sample', source: s.source, monoNs: s.monoNs, utcNs: s.utcNs, errorNs: s.errorNs }),
   });
   const absent: PartState = 'absent';
   const w: Wiring = {
-    config, log, o, mono, clock, converter, driftLog, event, stops, retriers: [], parts: [],
+    config,
+    log,
+    o,
+    mono,
+    clock,
+    converter,
+    driftLog,
+    event,
+    stops,
+    retriers: [],
+    parts: [],
     // Twins only count where a part is configured: the bare system clock is nobody's simulation.
-    status: { simulated: o.hardware.simulated && (config.gps.enabled || config.rtc.enabled), gps: absent, pps: absent, rtc: absent },
+    status: {
+      simulated: o.hardware.simulated && (config.gps.enabled || config.rtc.enabled),
+      gps: absent,
+      pps: absent,
+      rtc: absent,
+    },
   };
   await keepClockState(w);
   return w;
@@ -174,9 +216,13 @@ function driftLogHeader(config: Config, o: ChainOptions): HeaderRecord {
   const sim = o.hardware.simulated;
   const pps = config.gps.enabled && Boolean(o.ppsPath ?? config.gps.pps);
   return {
-    kind: 'header', program: 'jaudiosync', describe: o.hardware.why,
+    kind: 'header',
+    program: 'jaudiosync',
+    describe: o.hardware.why,
     simulated: {
-      ...(config.gps.enabled ? { gps: sim } : {}), ...(pps ? { pps: sim } : {}), ...(config.rtc.enabled ? { rtc: sim } : {}),
+      ...(config.gps.enabled ? { gps: sim } : {}),
+      ...(pps ? { pps: sim } : {}),
+      ...(config.rtc.enabled ? { rtc: sim } : {}),
       ...((o.ntpServers ?? config.ntp.servers).length ? { ntp: false } : {}),
     },
   };
@@ -192,8 +238,14 @@ async function keepClockState(w: Wiring): Promise<void> {
   w.clock.setFrequencyPrior(saved.prior);
   const writer = new ClockStateWriter(dir, (m) => w.log.warn(m));
   const save = () => writer.save(w.clock.timescale(), realtimeMs(), simulated);
-  let timer = w.mono.setTimer(CLOCK_STATE_EVERY_MS * 1e6, function tick() { void save(); timer = w.mono.setTimer(CLOCK_STATE_EVERY_MS * 1e6, tick); });
-  w.stops.push(async () => { timer.cancel(); await save(); });
+  let timer = w.mono.setTimer(CLOCK_STATE_EVERY_MS * 1e6, function tick() {
+    void save();
+    timer = w.mono.setTimer(CLOCK_STATE_EVERY_MS * 1e6, tick);
+  });
+  w.stops.push(async () => {
+    timer.cancel();
+    await save();
+  });
 }
 
 function systemMinusUtcNs(w: Wiring): number {
@@ -206,7 +258,10 @@ const partKind = (w: Wiring): PartState => (w.status.simulated ? 'simulated' : '
 /** GPS NMEA + PPS: each opened now if it is there, else tried again in the background. */
 async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): GpsCounters | undefined }> {
   const { config, o, log } = w;
-  const source = new GpsPpsSource(w.clock, (m) => { log.info(m); w.event(m); });
+  const source = new GpsPpsSource(w.clock, (m) => {
+    log.info(m);
+    w.event(m);
+  });
   let driver: SerialGps | undefined;
   const counters = () => driver?.counters;
   const ports = await o.hardware.gps(config, w.converter, o);
@@ -215,25 +270,53 @@ async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): 
   const baud = o.baud ?? config.gps.baud;
   const retry = { clock: w.mono, warn: log.warn, info: log.info };
   w.status.gps = 'waiting';
-  w.retriers.push(await keepTrying(`GPS on ${ports.port}`, async () => {
-    const gps = new SerialGps({ path: ports.port, baudRate: baud, nowNs: () => w.mono.nowNs(), floorUtcNs: BUILD_FLOOR_UTC_NS, rollover: config.gps.rollover }, source);
-    await gps.open();
-    driver = gps;
-    w.stops.push(() => gps.close());
-    w.status.gps = partKind(w);
-  }, retry));
+  w.retriers.push(
+    await keepTrying(
+      `GPS on ${ports.port}`,
+      async () => {
+        const gps = new SerialGps(
+          {
+            path: ports.port,
+            baudRate: baud,
+            nowNs: () => w.mono.nowNs(),
+            floorUtcNs: BUILD_FLOOR_UTC_NS,
+            rollover: config.gps.rollover,
+          },
+          source,
+        );
+        await gps.open();
+        driver = gps;
+        w.stops.push(() => gps.close());
+        w.status.gps = partKind(w);
+      },
+      retry,
+    ),
+  );
   if (!ports.pps) return { source, counters };
   w.status.pps = 'waiting';
-  w.retriers.push(await keepTrying(`PPS ${ports.pps}`, async () => {
-    // Pulses to the source; a fault of the device (unreadable, garbage, frozen) is a warning and a status line.
-    const pps = new SysfsPps({ path: ports.pps!, converter: w.converter }, {
-      addPulse: (p) => source.addPulse(p), onFault: (m) => source.onFault(m),
-      onStatus: (m) => { log.warn(m); w.event(m); },
-    });
-    await pps.start();
-    w.stops.push(() => pps.stop());
-    w.status.pps = partKind(w);
-  }, { ...retry, warn: (m) => log.warn(`${m}. Until then the clock has NMEA time only (millisecond class)`) }));
+  w.retriers.push(
+    await keepTrying(
+      `PPS ${ports.pps}`,
+      async () => {
+        // Pulses to the source; a fault of the device (unreadable, garbage, frozen) is a warning and a status line.
+        const pps = new SysfsPps(
+          { path: ports.pps!, converter: w.converter },
+          {
+            addPulse: (p) => source.addPulse(p),
+            onFault: (m) => source.onFault(m),
+            onStatus: (m) => {
+              log.warn(m);
+              w.event(m);
+            },
+          },
+        );
+        await pps.start();
+        w.stops.push(() => pps.stop());
+        w.status.pps = partKind(w);
+      },
+      { ...retry, warn: (m) => log.warn(`${m}. Until then the clock has NMEA time only (millisecond class)`) },
+    ),
+  );
   return { source, counters };
 }
 
@@ -244,36 +327,73 @@ async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop;
   const calibrationPath = rtcCalibrationPath(config);
   const calibration = await readRtcCalibration(calibrationPath, (m) => log.warn(m), w.status.simulated);
   const source = new RtcSource(w.clock, calibration);
-  const out: { source: RtcSource; loop?: RtcLoop; errors: number; i2cErrors(): number } = { source, errors: 0, i2cErrors: () => out.errors };
+  const out: { source: RtcSource; loop?: RtcLoop; errors: number; i2cErrors(): number } = {
+    source,
+    errors: 0,
+    i2cErrors: () => out.errors,
+  };
   w.parts.push(`DS3231 at 0x${config.rtc.address.toString(16)} on I2C bus ${busNumber}`);
   w.status.rtc = 'waiting';
-  w.retriers.push(await keepTrying(`RTC (DS3231 on I2C bus ${busNumber})`, async () => {
-    const chip = await o.hardware.rtc(config, w.converter, busNumber);
-    const rtc = new Ds3231(chip.bus, { busNumber, address: config.rtc.address, nowNs: () => w.mono.nowNs() });
-    const loop = new RtcLoop({
-      rtc, source, clock: w.clock, nowNs: () => w.mono.nowNs(), timers: w.mono, sqwPath: chip.sqwPath, converter: w.converter, setOnLock: config.rtc.set_on_lock,
-      driftLog: w.driftLog, calibrationPath, calibration, simulated: w.status.simulated,
-      log: (level, m) => { if (level === 'warn') out.errors++; (level === 'warn' ? log.warn : log.info)(m); w.event(m); },
-    });
-    try {
-      await loop.start();
-    } catch (e) {
-      await chip.stop();
-      throw e;
-    }
-    out.loop = loop;
-    w.stops.push(() => chip.stop(), () => loop.stop(), readRtcTemperature(w, rtc, loop));
-    log.info(`RTC: ${chip.describe}`);
-    w.status.rtc = partKind(w);
-  }, { clock: w.mono, warn: log.warn, info: log.info }));
+  w.retriers.push(
+    await keepTrying(
+      `RTC (DS3231 on I2C bus ${busNumber})`,
+      async () => {
+        const chip = await o.hardware.rtc(config, w.converter, busNumber);
+        const rtc = new Ds3231(chip.bus, { busNumber, address: config.rtc.address, nowNs: () => w.mono.nowNs() });
+        const loop = new RtcLoop({
+          rtc,
+          source,
+          clock: w.clock,
+          nowNs: () => w.mono.nowNs(),
+          timers: w.mono,
+          sqwPath: chip.sqwPath,
+          converter: w.converter,
+          setOnLock: config.rtc.set_on_lock,
+          driftLog: w.driftLog,
+          calibrationPath,
+          calibration,
+          simulated: w.status.simulated,
+          log: (level, m) => {
+            if (level === 'warn') out.errors++;
+            (level === 'warn' ? log.warn : log.info)(m);
+            w.event(m);
+          },
+        });
+        try {
+          await loop.start();
+        } catch (e) {
+          await chip.stop();
+          throw e;
+        }
+        out.loop = loop;
+        w.stops.push(
+          () => chip.stop(),
+          () => loop.stop(),
+          readRtcTemperature(w, rtc, loop),
+        );
+        log.info(`RTC: ${chip.describe}`);
+        w.status.rtc = partKind(w);
+      },
+      { clock: w.mono, warn: log.warn, info: log.info },
+    ),
+  );
   return out;
 }
 
 /** Reads the DS3231's temperature every 64 s; returns its stop. */
 function readRtcTemperature(w: Wiring, rtc: Ds3231, loop: RtcLoop): () => void {
-  const read = () => void rtc.temperatureC().then((c) => { loop.temperatureC = c; }, () => {});
+  const read = () =>
+    void rtc.temperatureC().then(
+      (c) => {
+        loop.temperatureC = c;
+      },
+      () => {},
+    );
   read();
-  let timer = w.mono.setTimer(RTC_TEMP_EVERY_MS * 1e6, function tick() { read(); timer = w.mono.setTimer(RTC_TEMP_EVERY_MS * 1e6, tick); });
+  let timer = w.mono.setTimer(RTC_TEMP_EVERY_MS * 1e6, function tick() {
+    read();
+    timer = w.mono.setTimer(RTC_TEMP_EVERY_MS * 1e6, tick);
+  });
   return () => timer.cancel();
 }
 
@@ -281,8 +401,17 @@ function startNtp(w: Wiring): void {
   const servers = w.o.ntpServers ?? w.config.ntp.servers;
   if (!servers.length) return;
   const ntp = new NtpSource(w.clock, {
-    servers, nowNs: () => w.mono.nowNs(), pollSec: w.config.ntp.poll_s, log: (m) => { w.log.warn(m); w.event(m); },
-    betterSourceLocked: () => { const ts = w.clock.timescale(); return ts.state === 'locked' && ts.source !== 'ntp' && ts.source !== 'system'; },
+    servers,
+    nowNs: () => w.mono.nowNs(),
+    pollSec: w.config.ntp.poll_s,
+    log: (m) => {
+      w.log.warn(m);
+      w.event(m);
+    },
+    betterSourceLocked: () => {
+      const ts = w.clock.timescale();
+      return ts.state === 'locked' && ts.source !== 'ntp' && ts.source !== 'system';
+    },
   });
   ntp.start();
   w.stops.push(() => ntp.stop());
@@ -295,30 +424,56 @@ function startServoRecords(w: Wiring, loop: () => RtcLoop | undefined): void {
   if (!driftLog) return;
   let cpuTempC: number | undefined;
   const record = () => {
-    void readCpuTempC().then((c) => { cpuTempC = c; });
+    void readCpuTempC().then((c) => {
+      cpuTempC = c;
+    });
     const now = w.mono.nowNs();
     const ts = w.clock.timescale();
     if (ts.state === 'unsynchronized') return;
-    driftLog.add({ kind: 'servo', monoNs: now, utcNs: ts.utcAt(now), state: ts.state, source: ts.source, freqPpm: ts.freqPpm,
-      errorBoundNs: Math.round(ts.errorBoundAt(now)), systemMinusUtcNs: systemMinusUtcNs(w), cpuTempC, rtcTempC: loop()?.temperatureC });
+    driftLog.add({
+      kind: 'servo',
+      monoNs: now,
+      utcNs: ts.utcAt(now),
+      state: ts.state,
+      source: ts.source,
+      freqPpm: ts.freqPpm,
+      errorBoundNs: Math.round(ts.errorBoundAt(now)),
+      systemMinusUtcNs: systemMinusUtcNs(w),
+      cpuTempC,
+      rtcTempC: loop()?.temperatureC,
+    });
   };
-  let timer = w.mono.setTimer(SERVO_RECORD_MS * 1e6, function tick() { record(); timer = w.mono.setTimer(SERVO_RECORD_MS * 1e6, tick); });
+  let timer = w.mono.setTimer(SERVO_RECORD_MS * 1e6, function tick() {
+    record();
+    timer = w.mono.setTimer(SERVO_RECORD_MS * 1e6, tick);
+  });
   w.stops.push(() => timer.cancel());
 }
 
 /** Health counters; the NMEA rate is over a moving window (sampled every second, not "since the last call"). */
-function gpsHealth(w: Wiring, gpsCounters: (() => GpsCounters | undefined) | undefined, i2cErrors: () => number): TimingChain['health'] {
+function gpsHealth(
+  w: Wiring,
+  gpsCounters: (() => GpsCounters | undefined) | undefined,
+  i2cErrors: () => number,
+): TimingChain['health'] {
   const rate = new CounterRate();
   let perSec: number | undefined;
   const sample = () => {
     const counters = gpsCounters?.();
     if (counters) perSec = rate.update(w.mono.nowNs(), counters.sentences);
   };
-  let timer = w.mono.setTimer(1e9, function tick() { sample(); timer = w.mono.setTimer(1e9, tick); });
+  let timer = w.mono.setTimer(1e9, function tick() {
+    sample();
+    timer = w.mono.setTimer(1e9, tick);
+  });
   w.stops.push(() => timer.cancel());
   return () => {
     sample();
     const counters = gpsCounters?.();
-    return { i2cErrors: i2cErrors(), nmeaPerSec: counters ? perSec : undefined, nmeaBad: counters ? counters.badChecksum + counters.garbage : undefined };
+    return {
+      i2cErrors: i2cErrors(),
+      nmeaPerSec: counters ? perSec : undefined,
+      nmeaBad: counters ? counters.badChecksum + counters.garbage : undefined,
+    };
   };
 }

@@ -3,8 +3,23 @@
  * chooses (real devices or twins: this layer never imports src/sim), one start through the session
  * core (run), the daemon (schedule, reload, signals, status socket, one instance), logging.
  */
-export { loadConfigFile, embeddedConfig, parseConfig, ConfigError, stateDir, runtimeDir, rtcCalibrationPath, type Config } from './config.js';
-export { startTimingChain, type TimingChain, type HardwareFactory, type HardwareStatus, type PartState } from './hardware.js';
+export {
+  loadConfigFile,
+  embeddedConfig,
+  parseConfig,
+  ConfigError,
+  stateDir,
+  runtimeDir,
+  rtcCalibrationPath,
+  type Config,
+} from './config.js';
+export {
+  startTimingChain,
+  type TimingChain,
+  type HardwareFactory,
+  type HardwareStatus,
+  type PartState,
+} from './hardware.js';
 export { realHardware } from './hardware-real.js';
 export { run, type RunOptions } from './run.js';
 export { serve, takeLock, type ServeOptions } from './daemon.js';

@@ -12,7 +12,10 @@ import { join } from 'node:path';
 export const PID_FILE = 'jaudiosync.pid';
 
 export class AlreadyRunningError extends Error {
-  constructor(readonly pid: number, readonly dir: string) {
+  constructor(
+    readonly pid: number,
+    readonly dir: string,
+  ) {
     super(`already running (pid ${pid}) on ${dir}: stop it first (systemctl stop jaudiosync, or kill ${pid})`);
     this.name = 'AlreadyRunningError';
   }
@@ -36,7 +39,11 @@ export async function acquireInstanceLock(dirs: string[], pid = process.pid): Pr
     await Promise.all(taken.map((p) => unlink(p).catch(() => {})));
     throw e;
   }
-  return { release: async () => { await Promise.all(taken.map((p) => removeIfOurs(p, pid))); } };
+  return {
+    release: async () => {
+      await Promise.all(taken.map((p) => removeIfOurs(p, pid)));
+    },
+  };
 }
 
 async function takeOne(dir: string, pid: number): Promise<string> {
@@ -49,7 +56,8 @@ async function takeOne(dir: string, pid: number): Promise<string> {
       await fh.close();
       return path;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create the lock ${path}: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new Error(`cannot create the lock ${path}: ${(e as Error).message}`);
       const holder = await runningHolder(path);
       if (holder !== undefined && holder !== pid) throw new AlreadyRunningError(holder, dir);
       await unlink(path).catch(() => {}); // stale: its process is gone
@@ -88,7 +96,9 @@ function isJaudiosync(pid: number): boolean {
 async function removeIfOurs(path: string, pid: number): Promise<void> {
   try {
     if (Number((await readFile(path, 'utf8')).trim()) === pid) await unlink(path);
-  } catch { /* already gone */ }
+  } catch {
+    /* already gone */
+  }
 }
 
 /**
@@ -98,7 +108,14 @@ async function removeIfOurs(path: string, pid: number): Promise<void> {
 export async function ensurePrivateDir(dir: string, uid = process.getuid?.()): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const st = await lstat(dir);
-  if (!st.isDirectory()) throw new Error(`runtime folder ${dir} is not a folder (a symlink?): remove it, or set service.runtime_dir`);
-  if (uid !== undefined && st.uid !== uid) throw new Error(`runtime folder ${dir} belongs to user ${st.uid}, not to us (${uid}): remove it, or set service.runtime_dir`);
-  if ((st.mode & 0o022) !== 0) throw new Error(`runtime folder ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}): remove it, or set service.runtime_dir`);
+  if (!st.isDirectory())
+    throw new Error(`runtime folder ${dir} is not a folder (a symlink?): remove it, or set service.runtime_dir`);
+  if (uid !== undefined && st.uid !== uid)
+    throw new Error(
+      `runtime folder ${dir} belongs to user ${st.uid}, not to us (${uid}): remove it, or set service.runtime_dir`,
+    );
+  if ((st.mode & 0o022) !== 0)
+    throw new Error(
+      `runtime folder ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}): remove it, or set service.runtime_dir`,
+    );
 }

@@ -13,11 +13,16 @@ export type LedPattern = 'unsynchronized' | 'locked' | 'holdover' | 'playing' | 
 export function ledLit(pattern: LedPattern, tMs: number): boolean {
   const t = ((tMs % 2000) + 2000) % 2000;
   switch (pattern) {
-    case 'unsynchronized': return t % 250 < 125; // 4 Hz
-    case 'locked': return t < 1000; // 0.5 Hz
-    case 'holdover': return t < 150 || (t >= 300 && t < 450); // two flashes every 2 s
-    case 'playing': return true;
-    case 'off': return false;
+    case 'unsynchronized':
+      return t % 250 < 125; // 4 Hz
+    case 'locked':
+      return t < 1000; // 0.5 Hz
+    case 'holdover':
+      return t < 150 || (t >= 300 && t < 450); // two flashes every 2 s
+    case 'playing':
+      return true;
+    case 'off':
+      return false;
   }
 }
 
@@ -30,14 +35,23 @@ export function driveLed(out: LedOutput, pattern: () => LedPattern, clock: Monot
     out.set(ledLit(pattern(), Number(clock.nowNs() - t0) / 1e6));
     timer = clock.setTimer(LED_TICK_MS * 1e6, tick);
   });
-  return () => { timer.cancel(); out.set(false); out.close(); };
+  return () => {
+    timer.cancel();
+    out.set(false);
+    out.close();
+  };
 }
 
 /**
  * The pattern for the service's state. Twins the config did not ask for (auto on a bare machine)
  * never show "locked": a rider glancing at the LED must not believe a simulated lock.
  */
-export function ledPatternFor(o: { clockState: string; playing: boolean; simulated: boolean; simulationAsked: boolean }): LedPattern {
+export function ledPatternFor(o: {
+  clockState: string;
+  playing: boolean;
+  simulated: boolean;
+  simulationAsked: boolean;
+}): LedPattern {
   if (o.simulated && !o.simulationAsked) return 'unsynchronized';
   if (o.playing) return 'playing';
   return o.clockState === 'locked' ? 'locked' : o.clockState === 'holdover' ? 'holdover' : 'unsynchronized';

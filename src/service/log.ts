@@ -20,14 +20,21 @@ const STATUS_EVERY_MS_NO_TTY = 10_000;
  */
 export const REPEAT_WINDOW_MS = 60_000;
 
-export function createLogger(stream: NodeJS.WriteStream = process.stdout, quiet = false, nowMs: () => number = Date.now): Logger {
+export function createLogger(
+  stream: NodeJS.WriteStream = process.stdout,
+  quiet = false,
+  nowMs: () => number = Date.now,
+): Logger {
   const repeats = new Map<string, { firstMs: number; count: number }>();
   const tty = Boolean(stream.isTTY) && !process.env.NO_COLOR;
   const journal = !stream.isTTY && Boolean(process.env.JOURNAL_STREAM);
   let statusShown = false;
   let lastStatusMs = -Infinity;
   const clearStatus = () => {
-    if (statusShown) { stream.write('\r\x1b[2K'); statusShown = false; }
+    if (statusShown) {
+      stream.write('\r\x1b[2K');
+      statusShown = false;
+    }
   };
   const line = (level: Level, msg: string) => {
     if (level !== 'info') {
@@ -35,10 +42,14 @@ export function createLogger(stream: NodeJS.WriteStream = process.stdout, quiet 
       for (const [k, r] of repeats) {
         if (now - r.firstMs < REPEAT_WINDOW_MS) continue;
         repeats.delete(k);
-        if (r.count > 0) emit(level, `${k} (repeated ${r.count} more time${r.count > 1 ? 's' : ''} in ${REPEAT_WINDOW_MS / 1000} s)`);
+        if (r.count > 0)
+          emit(level, `${k} (repeated ${r.count} more time${r.count > 1 ? 's' : ''} in ${REPEAT_WINDOW_MS / 1000} s)`);
       }
       const r = repeats.get(msg);
-      if (r) { r.count++; return; }
+      if (r) {
+        r.count++;
+        return;
+      }
       repeats.set(msg, { firstMs: now, count: 0 });
     }
     emit(level, msg);
@@ -47,19 +58,31 @@ export function createLogger(stream: NodeJS.WriteStream = process.stdout, quiet 
     clearStatus();
     // Under systemd (JOURNAL_STREAM set) a "<N>" prefix is the line's journal priority.
     const priority = journal ? { info: '<6>', warn: '<4>', error: '<3>' }[level] : '';
-    const tag = priority + (tty ? { info: '', warn: '\x1b[33mwarning:\x1b[0m ', error: '\x1b[31merror:\x1b[0m ' }[level]
-      : { info: '', warn: 'warning: ', error: 'error: ' }[level]);
+    const tag =
+      priority +
+      (tty
+        ? { info: '', warn: '\x1b[33mwarning:\x1b[0m ', error: '\x1b[31merror:\x1b[0m ' }[level]
+        : { info: '', warn: 'warning: ', error: 'error: ' }[level]);
     (level === 'error' ? process.stderr : stream).write(`${tag}${msg}\n`);
   };
   return {
-    info: (m) => { if (!quiet) line('info', m); },
+    info: (m) => {
+      if (!quiet) line('info', m);
+    },
     warn: (m) => line('warn', m),
     error: (m) => line('error', m),
     status: (s) => {
       if (quiet) return;
-      if (tty) { stream.write(`\r\x1b[2K${s}`); statusShown = true; return; }
+      if (tty) {
+        stream.write(`\r\x1b[2K${s}`);
+        statusShown = true;
+        return;
+      }
       const now = Date.now();
-      if (now - lastStatusMs >= STATUS_EVERY_MS_NO_TTY) { lastStatusMs = now; stream.write(`${s}\n`); }
+      if (now - lastStatusMs >= STATUS_EVERY_MS_NO_TTY) {
+        lastStatusMs = now;
+        stream.write(`${s}\n`);
+      }
     },
   };
 }

@@ -10,7 +10,8 @@ import type { Logger } from './log.js';
 /**
  * The audio output a start plays to. ALSA (through audify) on the configured device; a WAV file
  * when asked (audio.output = "wav", --output wav) or, in a demo (the embedded default config, or
- * simulated timing hardware) on a machine without any audio device. A named device that is missing or busy is an error naming it and
+ * simulated timing hardware) on a machine without any audio device. A named device that is missing or busy is an
+ * error naming it and
  * listing the ones there are: the service tries again, instead of silently writing a file for the
  * whole ride. The WAV file gets a sidecar (FILE.json) saying where its frames sit in time.
  */
@@ -39,13 +40,22 @@ export interface OpenedOutput {
   started(startUtcNs: bigint): void;
 }
 
-export async function openOutput(config: Config, fill: (p: number) => Buffer, ctx: OutputContext): Promise<OpenedOutput> {
+export async function openOutput(
+  config: Config,
+  fill: (p: number) => Buffer,
+  ctx: OutputContext,
+): Promise<OpenedOutput> {
   const kind = ctx.choice?.kind ?? config.audio.output;
   if (kind === 'wav') return openWav(config, fill, ctx);
   const sink = new AudifySink({
-    format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels }, periodFrames: config.audio.period_frames,
-    queuePeriods: config.audio.queue_periods, deviceName: config.audio.device, nowNs: hrtimeClock.nowNs,
-    extraLatencyNs: config.audio.output_latency_ms * 1e6, dacPriorPpm: ctx.dacPriorPpm, onNotice: (m) => ctx.log.warn(m),
+    format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels },
+    periodFrames: config.audio.period_frames,
+    queuePeriods: config.audio.queue_periods,
+    deviceName: config.audio.device,
+    nowNs: hrtimeClock.nowNs,
+    extraLatencyNs: config.audio.output_latency_ms * 1e6,
+    dacPriorPpm: ctx.dacPriorPpm,
+    onNotice: (m) => ctx.log.warn(m),
   });
   try {
     await sink.start(fill);
@@ -55,9 +65,13 @@ export async function openOutput(config: Config, fill: (p: number) => Buffer, ct
     // A demo (the embedded default, or simulated timing hardware) records instead; a real device never
     // writes a file for a whole ride when its DAC is missing: the service says so and tries again.
     if (config.source !== EMBEDDED_CONFIG_NAME && !ctx.simulated) {
-      throw new Error(`audio device "${config.audio.device}": ${e.message}. Check audio.device (jaudiosync devices lists them) and the DAC's cable; set audio.output = "wav" to record to a file instead`);
+      throw new Error(
+        `audio device "${config.audio.device}": ${e.message}. Check audio.device (jaudiosync devices lists them) and the DAC's cable; set audio.output = "wav" to record to a file instead`,
+      );
     }
-    ctx.log.warn(`no audio device (${e.message}): a demo set-up, writing the output to ${wavPathOf(config, ctx)} instead`);
+    ctx.log.warn(
+      `no audio device (${e.message}): a demo set-up, writing the output to ${wavPathOf(config, ctx)} instead`,
+    );
     return openWav(config, fill, ctx);
   }
 }
@@ -74,19 +88,49 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
   let startUtcNs: bigint | undefined;
   const writeSidecar = () => {
     if (!first || startUtcNs === undefined) return;
-    const segment = { fileFrame: first.fileFrame, firstFrameRealtimeNs: String(ctx.converter.toRealtime(first.monoNs)), firstFrameMonoNs: String(first.monoNs), startUtcNs: String(startUtcNs) };
-    void appendSidecar(`${path}.json`, { sampleRate, simulated: ctx.simulated, ...segment }, Boolean(ctx.choice?.appendWav)).catch(() => {});
+    const segment = {
+      fileFrame: first.fileFrame,
+      firstFrameRealtimeNs: String(ctx.converter.toRealtime(first.monoNs)),
+      firstFrameMonoNs: String(first.monoNs),
+      startUtcNs: String(startUtcNs),
+    };
+    void appendSidecar(
+      `${path}.json`,
+      { sampleRate, simulated: ctx.simulated, ...segment },
+      Boolean(ctx.choice?.appendWav),
+    ).catch(() => {});
   };
   const sink = new WavFileSink({
-    path, format: { sampleRate, channels: config.audio.channels }, periodFrames: config.audio.period_frames, clock: hrtimeClock, append: ctx.choice?.appendWav,
-    onFirstFrame: (monoNs, fileFrame) => { first = { monoNs, fileFrame }; writeSidecar(); },
+    path,
+    format: { sampleRate, channels: config.audio.channels },
+    periodFrames: config.audio.period_frames,
+    clock: hrtimeClock,
+    append: ctx.choice?.appendWav,
+    onFirstFrame: (monoNs, fileFrame) => {
+      first = { monoNs, fileFrame };
+      writeSidecar();
+    },
     onError: (m) => ctx.log.warn(m),
   });
   await sink.start(fill);
-  return { sink, started: (u) => { startUtcNs = u; writeSidecar(); } };
+  return {
+    sink,
+    started: (u) => {
+      startUtcNs = u;
+      writeSidecar();
+    },
+  };
 }
 
-interface Sidecar { sampleRate: number; simulated: boolean; fileFrame: number; firstFrameRealtimeNs: string; firstFrameMonoNs: string; startUtcNs: string; segments?: Array<Omit<Sidecar, 'segments' | 'sampleRate' | 'simulated'>> }
+interface Sidecar {
+  sampleRate: number;
+  simulated: boolean;
+  fileFrame: number;
+  firstFrameRealtimeNs: string;
+  firstFrameMonoNs: string;
+  startUtcNs: string;
+  segments?: Array<Omit<Sidecar, 'segments' | 'sampleRate' | 'simulated'>>;
+}
 
 /**
  * FILE.json: the first segment's fields at the top (what a reader of a single start needs) and every
@@ -98,7 +142,9 @@ async function appendSidecar(path: string, seg: Sidecar, append: boolean): Promi
     try {
       const prev = JSON.parse(await readFile(path, 'utf8')) as Sidecar;
       if (prev.segments) doc = prev;
-    } catch { /* none yet */ }
+    } catch {
+      /* none yet */
+    }
   }
   const { fileFrame, firstFrameRealtimeNs, firstFrameMonoNs, startUtcNs } = seg;
   doc.segments = [...(doc.segments ?? []), { fileFrame, firstFrameRealtimeNs, firstFrameMonoNs, startUtcNs }];

@@ -26,7 +26,8 @@ export function reloadPlan(old: Config, next: Config): ReloadPlan {
   const nextStart: string[] = [];
   for (const section of Object.keys(next) as Array<keyof Config>) {
     if (section === 'source' || section === 'baseDir') continue;
-    const a = old[section] as Record<string, unknown>, b = next[section] as Record<string, unknown>;
+    const a = old[section] as Record<string, unknown>,
+      b = next[section] as Record<string, unknown>;
     for (const key of new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})])) {
       if (JSON.stringify(a?.[key]) === JSON.stringify(b?.[key])) continue;
       const name = `${section}.${key}`;
@@ -34,6 +35,11 @@ export function reloadPlan(old: Config, next: Config): ReloadPlan {
     }
   }
   if (old.baseDir !== next.baseDir) nextStart.push('(the config file moved: relative paths)');
-  const restartClock = nextStart.some((k) => (CLOCK_SECTIONS as readonly string[]).includes(k.split('.')[0]!) || k === 'clock.drift_log' || k === 'service.state_dir');
+  const restartClock = nextStart.some(
+    (k) =>
+      (CLOCK_SECTIONS as readonly string[]).includes(k.split('.')[0]!) ||
+      k === 'clock.drift_log' ||
+      k === 'service.state_dir',
+  );
   return { live, nextStart, restartClock };
 }

@@ -43,12 +43,15 @@ export async function keepTrying(name: string, attempt: () => Promise<void>, o: 
       return;
     } catch (e) {
       const message = (e as Error).message;
-      if (message !== lastError) o.warn(`${name}: ${message}; trying again in the background (every ${RETRY_MAX_MS / 1000} s at most)`);
+      if (message !== lastError)
+        o.warn(`${name}: ${message}; trying again in the background (every ${RETRY_MAX_MS / 1000} s at most)`);
       if (lastError === undefined) o.onState?.('waiting');
       lastError = message;
     }
     if (stopped) return;
-    timer = o.clock.setTimer(delayMs * 1e6, () => { if (!stopped) inFlight = once(); });
+    timer = o.clock.setTimer(delayMs * 1e6, () => {
+      if (!stopped) inFlight = once();
+    });
     delayMs = Math.min(RETRY_MAX_MS, delayMs * 2);
   };
   inFlight = once();

@@ -69,15 +69,18 @@ export class RtcLoop {
     if (!first.trustworthy) this.sayUntrustworthy(first.reason!);
     await this.o.rtc.enableSqw1Hz({ batteryBacked: false });
     if (this.o.sqwPath) {
-      this.sqw = new SysfsPps({ path: this.o.sqwPath, converter: this.o.converter }, {
-        addPulse: (p) => {
-          if (p.monoNs < this.ignoreEdgesUntilNs) return; // an edge of the old phase, from before the set
-          this.lastEdgeMonoNs = p.monoNs;
-          this.o.source.addEdge(p.monoNs, p.errorNs);
-          void this.readAndLabel();
+      this.sqw = new SysfsPps(
+        { path: this.o.sqwPath, converter: this.o.converter },
+        {
+          addPulse: (p) => {
+            if (p.monoNs < this.ignoreEdgesUntilNs) return; // an edge of the old phase, from before the set
+            this.lastEdgeMonoNs = p.monoNs;
+            this.o.source.addEdge(p.monoNs, p.errorNs);
+            void this.readAndLabel();
+          },
+          onStatus: (m) => this.o.log('warn', `RTC SQW: ${m}`),
         },
-        onStatus: (m) => this.o.log('warn', `RTC SQW: ${m}`),
-      });
+      );
       await this.sqw.start();
     } else {
       this.poll();
@@ -104,16 +107,25 @@ export class RtcLoop {
         const d = this.o.source.drift;
         if (reference && d) {
           this.o.driftLog?.add({
-            kind: 'rtc', monoNs: r.monoNs, utcNs: reference.utcAt(r.monoNs), rtcMinusUtcNs: d.offsetNs, rtcRatePpm: d.ratePpm, rtcTempC: this.temperatureC,
+            kind: 'rtc',
+            monoNs: r.monoNs,
+            utcNs: reference.utcAt(r.monoNs),
+            rtcMinusUtcNs: d.offsetNs,
+            rtcRatePpm: d.ratePpm,
+            rtcTempC: this.temperatureC,
             ...this.edgeOffset(r, reference),
           });
           if (d.measurements >= SAVE_RATE_AFTER_MEASUREMENTS && d.measurements % SAVE_RATE_AFTER_MEASUREMENTS === 0) {
-            await this.saveCalibration({ ratePpm: d.ratePpm, rateUncertaintyPpm: Math.max(3 * d.rateStdPpm, 0.01) }, reference.utcAt(r.monoNs));
+            await this.saveCalibration(
+              { ratePpm: d.ratePpm, rateUncertaintyPpm: Math.max(3 * d.rateStdPpm, 0.01) },
+              reference.utcAt(r.monoNs),
+            );
           }
         }
       }
       // Never after stop(): a service shutting down must not write the chip.
-      if (reference && this.o.setOnLock && !this.setDone && !this.stopped) await this.maybeSet(reference, r.trustworthy);
+      if (reference && this.o.setOnLock && !this.setDone && !this.stopped)
+        await this.maybeSet(reference, r.trustworthy);
     } catch (e) {
       this.o.log('warn', (e as Error).message);
     } finally {
@@ -125,7 +137,10 @@ export class RtcLoop {
    * This one edge against the reference (RTC second minus UTC at the edge, ns): what `calibrate`
    * fits (rtcMinusUtcNs is the source's fitted intercept, which moves only at each refit).
    */
-  private edgeOffset(r: { utcNs: bigint; monoNs: bigint }, reference: import('../time/timescale.js').Timescale): { edgeOffsetNs?: number } {
+  private edgeOffset(
+    r: { utcNs: bigint; monoNs: bigint },
+    reference: import('../time/timescale.js').Timescale,
+  ): { edgeOffsetNs?: number } {
     const edge = this.lastEdgeMonoNs;
     if (edge === undefined || r.monoNs - edge > EDGE_LABEL_MAX_NS || r.monoNs < edge) return {};
     return { edgeOffsetNs: Number((r.utcNs / 1_000_000_000n) * 1_000_000_000n - reference.utcAt(edge)) };
@@ -153,8 +168,14 @@ export class RtcLoop {
     this.o.source.resetMeasurements();
     this.ignoreEdgesUntilNs = this.o.nowNs() + SETTLE_AFTER_SET_NS;
     // Bus time and our own lateness bound how well the set landed.
-    await this.saveCalibration({ setAtUtcNs: BigInt(target) * 1_000_000_000n, setErrorNs: Math.abs(res.lateNs) + res.writeNs });
-    this.o.log('info', `DS3231 set from GPS on the second (${trustworthy ? `it was ${(off! / 1e6).toFixed(3)} ms off` : 'it had lost power'}); write started ${(res.lateNs / 1e3).toFixed(0)} µs late${this.setDone ? '' : ': measuring it again'}`);
+    await this.saveCalibration({
+      setAtUtcNs: BigInt(target) * 1_000_000_000n,
+      setErrorNs: Math.abs(res.lateNs) + res.writeNs,
+    });
+    this.o.log(
+      'info',
+      `DS3231 set from GPS on the second (${trustworthy ? `it was ${(off! / 1e6).toFixed(3)} ms off` : 'it had lost power'}); write started ${(res.lateNs / 1e3).toFixed(0)} µs late${this.setDone ? '' : ': measuring it again'}`,
+    );
   }
 
   private async saveCalibration(update: Partial<RtcCalibration>, measuredAtUtcNs?: bigint): Promise<void> {
@@ -162,7 +183,13 @@ export class RtcLoop {
     this.o.calibration = merged;
     if (!this.o.calibrationPath) return;
     try {
-      await writeRtcCalibration(this.o.calibrationPath, merged, measuredAtUtcNs, (m) => this.o.log('warn', m), this.o.simulated);
+      await writeRtcCalibration(
+        this.o.calibrationPath,
+        merged,
+        measuredAtUtcNs,
+        (m) => this.o.log('warn', m),
+        this.o.simulated,
+      );
     } catch (e) {
       this.o.log('warn', `cannot write the RTC calibration ${this.o.calibrationPath}: ${(e as Error).message}`);
     }

@@ -10,7 +10,16 @@ import type { OutputSink } from '../player/sinks/sink.js';
 import { hrtimeClock } from '../time/clock.js';
 import { isoFromUtcNs } from '../time/timescale.js';
 import { PlaybackSession, type SessionEvents, type SessionOptions, type SessionSnapshot } from '../session/session.js';
-import { isRepeating, parsePause, parseStartSpec, resolvePath, resolveStart, stateDir, type Config, type StartSpecParsed } from './config.js';
+import {
+  isRepeating,
+  parsePause,
+  parseStartSpec,
+  resolvePath,
+  resolveStart,
+  stateDir,
+  type Config,
+  type StartSpecParsed,
+} from './config.js';
 import { readDacPrior, saveDacRate } from './clock-state.js';
 import type { Logger } from './log.js';
 import type { TimingChain } from './hardware.js';
@@ -46,7 +55,10 @@ export interface RunOptions {
   live?: LiveStatus;
   /** A new track began: its index in the playlist as written (0-based), for resume. */
   onTrack?(index: number, title: string): void;
-  /** The audio settings read live (volume, trim, channel mode): the service's reload updates them. Default: config.audio. */
+  /**
+   * The audio settings read live (volume, trim, channel mode): the service's reload updates them. Default:
+   * config.audio.
+   */
   liveAudio?: () => Config['audio'];
   /** Operations beyond the config (the fleet's commands), read whenever the plan is rebuilt. */
   ops?: () => readonly PlanOp[];
@@ -68,31 +80,70 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   const { config, log, chain } = opts;
   const t0 = opts.processStartNs ?? hrtimeClock.nowNs();
   const problems: string[] = [];
-  const onProblem = (m: string) => { problems.push(m); log.warn(m); if (opts.live) addProblem(opts.live, m); };
+  const onProblem = (m: string) => {
+    problems.push(m);
+    log.warn(m);
+    if (opts.live) addProblem(opts.live, m);
+  };
   const spec = parseStartSpec(opts.at ?? config.schedule.start);
-  if (!spec) throw new Error(`start "${opts.at ?? config.schedule.start}" not understood: expected "next-10s", "+SECONDS", "daily HH:MM", "cron EXPR" or an ISO 8601 instant with offset`);
+  if (!spec)
+    throw new Error(
+      `start "${opts.at ?? config.schedule.start}" not understood: expected "next-10s", "+SECONDS", "daily HH:MM", "cron EXPR" or an ISO 8601 instant with offset`,
+    );
   const tl = await loadTimeline(config, opts.fromTrack, needsTimeline(opts, spec), log, onProblem);
   const format = { sampleRate: config.audio.sample_rate, channels: config.audio.channels };
-  const queue = new TrackQueue(tl.entries, findFfmpeg(config.audio.ffmpeg || undefined).path, format, gapFrames(config), {
-    onProblem,
-    onLoaded: (t, ms) => log.info(`loaded track ${t.index + 1}/${tl.entries.length} "${t.entry.title ?? t.entry.raw}" (${(t.frames / format.sampleRate).toFixed(1)} s) in ${ms.toFixed(0)} ms`),
-  }, undefined, tl.manifest);
+  const queue = new TrackQueue(
+    tl.entries,
+    findFfmpeg(config.audio.ffmpeg || undefined).path,
+    format,
+    gapFrames(config),
+    {
+      onProblem,
+      onLoaded: (t, ms) =>
+        log.info(
+          `loaded track ${t.index + 1}/${tl.entries.length} "${t.entry.title ?? t.entry.raw}" (${(t.frames / format.sampleRate).toFixed(1)} s) in ${ms.toFixed(0)} ms`,
+        ),
+    },
+    undefined,
+    tl.manifest,
+  );
   const timing = { timeZone: config.schedule.timezone, playingSec: tl.manifest && playingSecOf(tl.manifest, config) };
   const dacPriorPpm = await readDacPrior(stateDir(config), config.audio.device, format.sampleRate);
   let opened: OpenedOutput | undefined;
   const session = new PlaybackSession({
-    clock: hrtimeClock, timescale: () => chain.clock.timescale(), log, format, periodFrames: config.audio.period_frames, audio: queue, trackCount: tl.entries.length,
+    clock: hrtimeClock,
+    timescale: () => chain.clock.timescale(),
+    log,
+    format,
+    periodFrames: config.audio.period_frames,
+    audio: queue,
+    trackCount: tl.entries.length,
     name: tl.playlistPath,
-    openSink: async (fill) => (opened = await openOutput(config, fill, { choice: opts.output, dacPriorPpm, log, simulated: chain.simulated, converter: chain.converter })).sink,
+    openSink: async (fill) =>
+      (opened = await openOutput(config, fill, {
+        choice: opts.output,
+        dacPriorPpm,
+        log,
+        simulated: chain.simulated,
+        converter: chain.converter,
+      })).sink,
     ready: {
-      lockTimeoutSec: config.clock.lock_timeout_s, maxErrorNs: config.clock.max_error_ms * 1e6, whenUnsure: config.clock.when_unsure,
-      gpsConfigured: Boolean(chain.gpsSource), hasSources: chain.hasSources,
+      lockTimeoutSec: config.clock.lock_timeout_s,
+      maxErrorNs: config.clock.max_error_ms * 1e6,
+      whenUnsure: config.clock.when_unsure,
+      gpsConfigured: Boolean(chain.gpsSource),
+      hasSources: chain.hasSources,
     },
     resolveStart: opts.resolveStart ?? ((u) => resolveStart(spec, u, timing)),
     guessStart: (u) => resolveStart(spec, u, timing),
     live: liveSettings(opts.liveAudio ?? (() => config.audio)),
-    stopUtcNs: stopInstant(config), pauses: config.schedule.pauses.map((p) => parsePause(p)!), timeline: planTimeline(tl.manifest, config), ops: opts.ops,
-    outputLatencyNs: (config.audio.period_frames * config.audio.queue_periods / format.sampleRate) * 1e9 + config.audio.output_latency_ms * 1e6,
+    stopUtcNs: stopInstant(config),
+    pauses: config.schedule.pauses.map((p) => parsePause(p)!),
+    timeline: planTimeline(tl.manifest, config),
+    ops: opts.ops,
+    outputLatencyNs:
+      ((config.audio.period_frames * config.audio.queue_periods) / format.sampleRate) * 1e9 +
+      config.audio.output_latency_ms * 1e6,
     events: sessionEvents(opts, tl, t0, (u) => opened?.started(u)),
   });
   opts.onSession?.(session);
@@ -103,28 +154,47 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   try {
     const r = await session.run();
     log.info(opts.abort?.aborted ? 'stopped' : 'playlist finished');
-    return { startUtcNs: r.startUtcNs, problems, output: r.sink.description, readyMs: session.readyAtNs !== undefined ? Number(session.readyAtNs - t0) / 1e6 : undefined };
+    return {
+      startUtcNs: r.startUtcNs,
+      problems,
+      output: r.sink.description,
+      readyMs: session.readyAtNs !== undefined ? Number(session.readyAtNs - t0) / 1e6 : undefined,
+    };
   } finally {
     opts.abort?.removeEventListener('abort', stopOnAbort);
     await dacSaver.stop();
   }
 }
 
-function sessionEvents(opts: RunOptions, tl: LoadedTimeline, t0: bigint, started: (startUtcNs: bigint) => void): SessionEvents {
+function sessionEvents(
+  opts: RunOptions,
+  tl: LoadedTimeline,
+  t0: bigint,
+  started: (startUtcNs: bigint) => void,
+): SessionEvents {
   const { log, live, chain } = opts;
   return {
     onReady: (startUtcNs, readyAtNs) => {
       started(startUtcNs);
       const ts = chain.clock.timescale();
-      log.info(`ready in ${(Number(readyAtNs - t0) / 1e6).toFixed(0)} ms: start at ${isoFromUtcNs(startUtcNs)} (${formatClock(ts, readyAtNs)})`);
+      log.info(
+        `ready in ${(Number(readyAtNs - t0) / 1e6).toFixed(0)} ms: start at ${isoFromUtcNs(startUtcNs)} (${formatClock(ts, readyAtNs)})`,
+      );
       if (live) live.schedule = { ...live.schedule, nextStartUtc: isoFromUtcNs(startUtcNs) };
     },
     onPlaced: ({ firstTimelineFrame, timescale, sink }) => {
       const rate = opts.config.audio.sample_rate;
-      const how = firstTimelineFrame > 0 ? `joined late at ${formatDuration(firstTimelineFrame / rate)} into the playlist` : 'first sample placed';
-      log.info(`${how} on ${sink.description} (clock ${timescale.source}, ${formatErrorBound(timescale.errorBoundAt(hrtimeClock.nowNs()))})`);
+      const how =
+        firstTimelineFrame > 0
+          ? `joined late at ${formatDuration(firstTimelineFrame / rate)} into the playlist`
+          : 'first sample placed';
+      log.info(
+        `${how} on ${sink.description} (clock ${timescale.source}, ${formatErrorBound(timescale.errorBoundAt(hrtimeClock.nowNs()))})`,
+      );
     },
-    onDecision: (text) => { if (live) live.schedule = { ...live.schedule, decision: text }; },
+    onDecision: (text) => {
+      if (live) live.schedule = { ...live.schedule, decision: text };
+    },
     onTrack: (i, title) => opts.onTrack?.((tl.skip + i) % tl.originalLength, title),
     onTick: (s) => {
       log.status(statusLine(chain, s, tl.entries.length));
@@ -138,19 +208,43 @@ function statusLine(chain: TimingChain, s: SessionSnapshot, tracks: number): str
   const now = hrtimeClock.nowNs();
   const ts = chain.clock.timescale();
   const waiting = s.untilStartSec !== undefined && s.untilStartSec > 0;
-  return formatStatusLine({
-    clock: { state: ts.state, source: ts.source, errorBoundNs: ts.errorBoundAt(now), simulated: chain.simulated },
-    ...(waiting ? { startInSec: s.untilStartSec } : s.track !== undefined
-      ? { track: { number: s.track, count: tracks, positionSec: s.positionSec ?? 0, lengthSec: s.trackSec ?? 0, title: s.title ?? '' } } : { note: s.state }),
-    ...(s.syncErrorUs !== undefined ? { sync: { errorUs: s.syncErrorUs, dacPpm: s.ratioPpm ?? 0, reseeks: s.reseeks } } : {}),
-    underruns: s.underruns,
-  }, process.stdout.isTTY ? process.stdout.columns : undefined);
+  return formatStatusLine(
+    {
+      clock: { state: ts.state, source: ts.source, errorBoundNs: ts.errorBoundAt(now), simulated: chain.simulated },
+      ...(waiting
+        ? { startInSec: s.untilStartSec }
+        : s.track !== undefined
+          ? {
+              track: {
+                number: s.track,
+                count: tracks,
+                positionSec: s.positionSec ?? 0,
+                lengthSec: s.trackSec ?? 0,
+                title: s.title ?? '',
+              },
+            }
+          : { note: s.state }),
+      ...(s.syncErrorUs !== undefined
+        ? { sync: { errorUs: s.syncErrorUs, dacPpm: s.ratioPpm ?? 0, reseeks: s.reseeks } }
+        : {}),
+      underruns: s.underruns,
+    },
+    process.stdout.isTTY ? process.stdout.columns : undefined,
+  );
 }
 
 function playbackStatus(s: SessionSnapshot, tracks: number): NonNullable<LiveStatus['playback']> {
   return {
-    state: s.state, track: s.track, tracks, title: s.title, positionSec: s.positionSec, syncErrorUs: s.syncErrorUs, ratioPpm: s.ratioPpm,
-    reseeks: s.reseeks, underruns: s.underruns, device: s.device,
+    state: s.state,
+    track: s.track,
+    tracks,
+    title: s.title,
+    positionSec: s.positionSec,
+    syncErrorUs: s.syncErrorUs,
+    ratioPpm: s.ratioPpm,
+    reseeks: s.reseeks,
+    underruns: s.underruns,
+    device: s.device,
   };
 }
 
@@ -160,15 +254,33 @@ function addProblem(live: LiveStatus, m: string): void {
 }
 
 /** Saves the DAC's measured rate every minute and at the end, for the next start's first frame. */
-function keepDacRate(config: Config, sampleRate: number, session: PlaybackSession, log: Logger): { stop(): Promise<void> } {
+function keepDacRate(
+  config: Config,
+  sampleRate: number,
+  session: PlaybackSession,
+  log: Logger,
+): { stop(): Promise<void> } {
   const save = async () => {
     const ppm = session.sink?.dacRatePpm?.();
     if (ppm === undefined) return;
-    await saveDacRate(stateDir(config), config.audio.device, sampleRate, ppm, Number(hrtimeClock.nowNs() / 1_000_000n))
-      .catch((e: Error) => log.warn(`cannot save the audio device's rate in ${stateDir(config)}: ${e.message}`));
+    await saveDacRate(
+      stateDir(config),
+      config.audio.device,
+      sampleRate,
+      ppm,
+      Number(hrtimeClock.nowNs() / 1_000_000n),
+    ).catch((e: Error) => log.warn(`cannot save the audio device's rate in ${stateDir(config)}: ${e.message}`));
   };
-  let timer = hrtimeClock.setTimer(DAC_SAVE_EVERY_MS * 1e6, function tick() { void save(); timer = hrtimeClock.setTimer(DAC_SAVE_EVERY_MS * 1e6, tick); });
-  return { stop: async () => { timer.cancel(); await save(); } };
+  let timer = hrtimeClock.setTimer(DAC_SAVE_EVERY_MS * 1e6, function tick() {
+    void save();
+    timer = hrtimeClock.setTimer(DAC_SAVE_EVERY_MS * 1e6, tick);
+  });
+  return {
+    stop: async () => {
+      timer.cancel();
+      await save();
+    },
+  };
 }
 
 /**
@@ -185,7 +297,11 @@ function needsTimeline(opts: RunOptions, spec: StartSpecParsed): boolean {
 }
 
 function liveSettings(audio: () => Config['audio']): SessionOptions['live'] {
-  return { volumeDb: () => audio().volume_db, trimNs: () => audio().latency_trim_ms * 1e6, channelMode: () => audio().channel_mode };
+  return {
+    volumeDb: () => audio().volume_db,
+    trimNs: () => audio().latency_trim_ms * 1e6,
+    channelMode: () => audio().channel_mode,
+  };
 }
 
 function gapFrames(config: Config): number {
@@ -207,23 +323,45 @@ interface LoadedTimeline {
 }
 
 /** The playlist, and its timeline: the shared manifest, else frame counts this device made itself. */
-async function loadTimeline(config: Config, fromTrack: number | undefined, count: boolean, log: Logger, onProblem: (m: string) => void): Promise<LoadedTimeline> {
+async function loadTimeline(
+  config: Config,
+  fromTrack: number | undefined,
+  count: boolean,
+  log: Logger,
+  onProblem: (m: string) => void,
+): Promise<LoadedTimeline> {
   const playlistPath = resolvePath(config, config.playlist.path);
   const playlist = await loadPlaylist(playlistPath, log);
   for (const p of playlist.problems) onProblem(`playlist ${playlistPath} line ${p.line}: ${p.message}`);
   if (playlist.entries.length === 0) throw new Error(`playlist ${playlistPath} has no playable entries`);
   const skip = (fromTrack ?? 1) - 1;
-  if (skip < 0 || skip >= playlist.entries.length) throw new Error(`--from-track ${fromTrack}: the playlist has tracks 1 to ${playlist.entries.length}`);
+  if (skip < 0 || skip >= playlist.entries.length)
+    throw new Error(`--from-track ${fromTrack}: the playlist has tracks 1 to ${playlist.entries.length}`);
   const manifest = await timelineManifest(config, playlist, count, log, onProblem);
   // A timeline counted here holds only the files this device has: play those.
   const have = manifest && 'counted' in manifest ? new Set(manifest.entries.map((m) => m.line)) : undefined;
   const once = playlist.entries.slice(skip).filter((e) => !have || have.has(e.line));
   const entries = Array.from({ length: config.playlist.repeat }, () => once).flat();
-  const sliced = manifest && skip ? { ...manifest, entries: manifest.entries.filter((m) => m.line >= playlist.entries[skip]!.line) } : manifest;
-  return { entries, manifest: sliced && repeatManifest(sliced, config.playlist.repeat), skip, originalLength: playlist.entries.length, playlistPath };
+  const sliced =
+    manifest && skip
+      ? { ...manifest, entries: manifest.entries.filter((m) => m.line >= playlist.entries[skip]!.line) }
+      : manifest;
+  return {
+    entries,
+    manifest: sliced && repeatManifest(sliced, config.playlist.repeat),
+    skip,
+    originalLength: playlist.entries.length,
+    playlistPath,
+  };
 }
 
-async function timelineManifest(config: Config, playlist: Playlist, count: boolean, log: Logger, onProblem: (m: string) => void): Promise<Manifest | undefined> {
+async function timelineManifest(
+  config: Config,
+  playlist: Playlist,
+  count: boolean,
+  log: Logger,
+  onProblem: (m: string) => void,
+): Promise<Manifest | undefined> {
   const path = manifestPathOf(config);
   if (existsSync(path)) {
     try {
@@ -232,32 +370,52 @@ async function timelineManifest(config: Config, playlist: Playlist, count: boole
       return m;
     } catch (e) {
       // A damaged copy must not silence a ride: this device goes on its own counts, and says so.
-      onProblem(`${(e as Error).message}: playing on frame counts made here instead (copy the manifest again from another device)`);
+      onProblem(
+        `${(e as Error).message}: playing on frame counts made here instead (copy the manifest again from another device)`,
+      );
       count = true;
     }
   }
-  if (config.playlist.manifest) throw new Error(`timeline manifest ${path} not found: build it with "jaudiosync timeline build ${playlist.path}"`);
+  if (config.playlist.manifest)
+    throw new Error(`timeline manifest ${path} not found: build it with "jaudiosync timeline build ${playlist.path}"`);
   return countedManifest(playlist, {
-    ffmpeg: findFfmpeg(config.audio.ffmpeg || undefined).path, format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels },
-    cacheDir: stateDir(config), log: log.info, onProblem, cacheOnly: !count,
+    ffmpeg: findFfmpeg(config.audio.ffmpeg || undefined).path,
+    format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels },
+    cacheDir: stateDir(config),
+    log: log.info,
+    onProblem,
+    cacheOnly: !count,
   });
 }
 
 /** The timeline manifest a config means: playlist.manifest, else the one beside the playlist. */
 export function manifestPathOf(config: Config): string {
-  return config.playlist.manifest ? resolvePath(config, config.playlist.manifest) : manifestPathFor(resolvePath(config, config.playlist.path));
+  return config.playlist.manifest
+    ? resolvePath(config, config.playlist.manifest)
+    : manifestPathFor(resolvePath(config, config.playlist.path));
 }
 
 /** Track starts and end of a manifest's timeline, for the plan (skip and seek land on them). */
-function planTimeline(m: Manifest | undefined, config: Config): { trackStartFrames: number[]; endFrame: number } | undefined {
+function planTimeline(
+  m: Manifest | undefined,
+  config: Config,
+): { trackStartFrames: number[]; endFrame: number } | undefined {
   if (!m) return undefined;
-  const tl = manifestTimeline(m, { gapFrames: gapFramesFor(config.playlist.gap_ms, config.audio.sample_rate), sampleRate: config.audio.sample_rate });
+  const tl = manifestTimeline(m, {
+    gapFrames: gapFramesFor(config.playlist.gap_ms, config.audio.sample_rate),
+    sampleRate: config.audio.sample_rate,
+  });
   return { trackStartFrames: [...tl.starts], endFrame: tl.endFrame };
 }
 
 /** How long one playing of a (repeated) manifest's timeline lasts, gaps between tracks included (s). */
 export function playingSecOf(m: Manifest, config: Config): number {
-  return timelineSec(manifestTimeline(m, { gapFrames: gapFramesFor(config.playlist.gap_ms, config.audio.sample_rate), sampleRate: config.audio.sample_rate }));
+  return timelineSec(
+    manifestTimeline(m, {
+      gapFrames: gapFramesFor(config.playlist.gap_ms, config.audio.sample_rate),
+      sampleRate: config.audio.sample_rate,
+    }),
+  );
 }
 
 /** The playlist as people have them (encodings, VLC's escapes, Windows paths); what it noticed is said. */

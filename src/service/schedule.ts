@@ -33,14 +33,19 @@ export function parseCron(s: string, timeZone: string): { expr: string } | { err
   if (!m) return undefined;
   const expr = (m[1] ?? '').trim();
   if (expr.split(/\s+/).filter(Boolean).length !== 5) {
-    return { error: `cron expression "${expr}": expected 5 fields, MIN HOUR DOM MON DOW (e.g. "cron 0 18 * * 5" for Fridays at 18:00)` };
+    return {
+      error: `cron expression "${expr}": expected 5 fields, MIN HOUR DOM MON DOW (e.g. "cron 0 18 * * 5" for Fridays at 18:00)`,
+    };
   }
   try {
     cronParser.parseExpression(expr, { tz: timeZone, currentDate: new Date(0) }).next();
     return { expr };
   } catch (e) {
     const why = (e as Error).message;
-    if (NEVER_HAPPENS.test(why)) return { error: `cron expression "${expr}" never happens: no month it names has that day (e.g. 31 February); check the day of month and the month` };
+    if (NEVER_HAPPENS.test(why))
+      return {
+        error: `cron expression "${expr}" never happens: no month it names has that day (e.g. 31 February); check the day of month and the month`,
+      };
     return { error: `cron expression "${expr}": ${why} (expected MIN HOUR DOM MON DOW)` };
   }
 }
@@ -62,10 +67,22 @@ export function systemTimeZone(): string {
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 /** Wall-clock fields of a UTC instant in a zone. */
-export function wallClock(utcMs: number, timeZone: string): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
+export function wallClock(
+  utcMs: number,
+  timeZone: string,
+): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
   let f = formatters.get(timeZone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
     formatters.set(timeZone, f);
   }
   const p = Object.fromEntries(f.formatToParts(new Date(utcMs)).map((x) => [x.type, Number(x.value)]));
@@ -79,12 +96,23 @@ export function zoneOffsetMs(utcMs: number, timeZone: string): number {
 }
 
 /** The UTC instant of a wall-clock time in a zone, by the DST rules above. Month 1-12. */
-export function zonedToUtcMs(year: number, month: number, day: number, hour: number, minute: number, second: number, timeZone: string): number {
+export function zonedToUtcMs(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  timeZone: string,
+): number {
   const wall = Date.UTC(year, month - 1, day, hour, minute, second);
   // Any transition near this wall time lies between the offsets a day either side.
   const before = zoneOffsetMs(wall - 86_400_000, timeZone);
   const after = zoneOffsetMs(wall + 86_400_000, timeZone);
-  const valid = [...new Set([before, after])].map((o) => wall - o).filter((t) => zoneOffsetMs(t, timeZone) === wall - t).sort((a, b) => a - b);
+  const valid = [...new Set([before, after])]
+    .map((o) => wall - o)
+    .filter((t) => zoneOffsetMs(t, timeZone) === wall - t)
+    .sort((a, b) => a - b);
   if (valid.length) return valid[0]!; // twice (fall back): the first
   return wall - before; // never (spring forward): shifted by the gap
 }
@@ -97,7 +125,8 @@ function dailyAt(o: Extract<Occurrences, { kind: 'daily' }>, year: number, month
 /** The first occurrence strictly after `afterUtcMs`, or undefined (a one-off in the past). */
 export function nextOccurrence(o: Occurrences, afterUtcMs: number): number | undefined {
   switch (o.kind) {
-    case 'once': return o.utcMs > afterUtcMs ? o.utcMs : undefined;
+    case 'once':
+      return o.utcMs > afterUtcMs ? o.utcMs : undefined;
     case 'daily': {
       const w = wallClock(afterUtcMs, o.timeZone);
       for (let k = -1; k <= 2; k++) {
@@ -116,7 +145,8 @@ export function nextOccurrence(o: Occurrences, afterUtcMs: number): number | und
 /** The last occurrence at or before `atUtcMs` (a playlist that may still be playing), or undefined. */
 export function previousOccurrence(o: Occurrences, atUtcMs: number): number | undefined {
   switch (o.kind) {
-    case 'once': return o.utcMs <= atUtcMs ? o.utcMs : undefined;
+    case 'once':
+      return o.utcMs <= atUtcMs ? o.utcMs : undefined;
     case 'daily': {
       const w = wallClock(atUtcMs, o.timeZone);
       for (let k = 1; k >= -2; k--) {

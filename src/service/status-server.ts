@@ -25,10 +25,15 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-export async function startStatusServer(dir: string, snapshot: () => unknown, clock: MonotonicClock = hrtimeClock): Promise<StatusServer> {
+export async function startStatusServer(
+  dir: string,
+  snapshot: () => unknown,
+  clock: MonotonicClock = hrtimeClock,
+): Promise<StatusServer> {
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const path = join(dir, STATUS_SOCKET);
-  if (await answers(path)) throw new Error(`another jaudiosync is already serving ${path}: stop it first (systemctl stop jaudiosync)`);
+  if (await answers(path))
+    throw new Error(`another jaudiosync is already serving ${path}: stop it first (systemctl stop jaudiosync)`);
   await unlink(path).catch(() => {}); // a stale socket from a crash
   const open = new Set<Socket>();
   const server: Server = createServer((c) => serveOne(c, open, snapshot, clock));
@@ -39,11 +44,17 @@ export async function startStatusServer(dir: string, snapshot: () => unknown, cl
   await chmod(path, 0o660);
   return {
     path,
-    get connections() { return open.size; },
-    close: () => new Promise<void>((resolve) => {
-      for (const c of open) c.destroy();
-      server.close(() => { void unlink(path).catch(() => {}); resolve(); });
-    }),
+    get connections() {
+      return open.size;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of open) c.destroy();
+        server.close(() => {
+          void unlink(path).catch(() => {});
+          resolve();
+        });
+      }),
   };
 }
 
@@ -52,7 +63,11 @@ function serveOne(c: Socket, open: Set<Socket>, snapshot: () => unknown, clock: 
   open.add(c);
   let received = 0;
   let idle: TimerHandle | undefined = clock.setTimer(IDLE_TIMEOUT_MS * 1e6, () => c.destroy());
-  const forget = () => { idle?.cancel(); idle = undefined; open.delete(c); };
+  const forget = () => {
+    idle?.cancel();
+    idle = undefined;
+    open.delete(c);
+  };
   c.on('close', forget);
   c.on('error', () => c.destroy());
   c.on('data', (d: Buffer) => {
@@ -75,15 +90,31 @@ export function readStatus(path: string, timeoutMs = 3000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const c = connect(path);
     let text = '';
-    const timer = setTimeout(() => { c.destroy(); reject(new Error(`${path} did not answer within ${timeoutMs} ms`)); }, timeoutMs);
-    c.on('data', (d) => { text += d; });
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`${path} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    c.on('data', (d) => {
+      text += d;
+    });
     c.on('end', () => {
       clearTimeout(timer);
-      try { resolve(JSON.parse(text)); } catch { reject(new Error(`${path} answered something that is not a status: ${text.slice(0, 80)}`)); }
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(new Error(`${path} answered something that is not a status: ${text.slice(0, 80)}`));
+      }
     });
     c.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = e.code === 'ENOENT' ? 'no such socket: is the service running?' : e.code === 'EACCES' ? 'permission denied: add yourself to the jaudiosync group (sudo usermod -aG jaudiosync $USER, then log in again)' : e.code === 'ECONNREFUSED' ? 'nothing listens there (a stale socket: the service is not running)' : e.message;
+      const why =
+        e.code === 'ENOENT'
+          ? 'no such socket: is the service running?'
+          : e.code === 'EACCES'
+            ? 'permission denied: add yourself to the jaudiosync group (sudo usermod -aG jaudiosync $USER, then log in again)'
+            : e.code === 'ECONNREFUSED'
+              ? 'nothing listens there (a stale socket: the service is not running)'
+              : e.message;
       reject(new Error(`cannot read the status at ${path}: ${why}`));
     });
   });
@@ -92,7 +123,10 @@ export function readStatus(path: string, timeoutMs = 3000): Promise<unknown> {
 async function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = connect(path);
-    c.on('connect', () => { c.destroy(); resolve(true); });
+    c.on('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
     c.on('error', () => resolve(false));
   });
 }

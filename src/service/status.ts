@@ -69,21 +69,43 @@ export interface LiveStatus {
   /** Which timing parts are real, simulated, absent (not configured) or waiting (configured, not found yet). */
   hardware?: HardwareStatus;
   clock?: {
-    state: string; source: string; errorBoundUs: number | null; freqPpm: number;
+    state: string;
+    source: string;
+    errorBoundUs: number | null;
+    freqPpm: number;
     /** The source is a twin: its "lock" is on this machine's own clock, not on the world. */
     simulated?: boolean;
     /** `satellites` is GGA's count in use; `gps` the receiver's sky (GSA/GSV), when it sends them. */
-    rtcTempC?: number; cpuTempC?: number; satellites?: number; ppsPulses?: number; ppsLabelled?: number;
+    rtcTempC?: number;
+    cpuTempC?: number;
+    satellites?: number;
+    ppsPulses?: number;
+    ppsLabelled?: number;
     gps?: GpsSky;
   };
   /** timeZone: the schedule's zone (schedule.timezone, else the system's): times are shown in it beside UTC. */
   schedule?: { nextStartUtc?: string; countdownSec?: number; decision?: string; note?: string; timeZone?: string };
   playback?: {
-    state: string; track?: number; tracks?: number; title?: string; positionSec?: number;
-    syncErrorUs?: number; ratioPpm?: number; reseeks?: number; underruns?: number; device?: string;
+    state: string;
+    track?: number;
+    tracks?: number;
+    title?: string;
+    positionSec?: number;
+    syncErrorUs?: number;
+    ratioPpm?: number;
+    reseeks?: number;
+    underruns?: number;
+    device?: string;
   };
   /** ppsFault: what is wrong with the PPS device now (unreadable, garbage, frozen), with its fix. */
-  health?: { i2cErrors?: number; nmeaPerSec?: number; nmeaBad?: number; audioDevice?: string; ppsFault?: string; problems: string[] };
+  health?: {
+    i2cErrors?: number;
+    nmeaPerSec?: number;
+    nmeaBad?: number;
+    audioDevice?: string;
+    ppsFault?: string;
+    problems: string[];
+  };
   /** Every time source as `chronyc sources` shows them (ClockLayer.sourcesReport()). */
   sources?: SourceReport[];
 }
@@ -93,21 +115,47 @@ export function formatNs(ns: number, signed = false): string {
   if (!Number.isFinite(ns)) return '-';
   const sign = signed ? (ns < 0 ? '-' : '+') : ns < 0 ? '-' : '';
   const a = Math.abs(ns);
-  const body = a < 1e3 ? `${a.toFixed(0)} ns` : a < 1e6 ? `${(a / 1e3).toFixed(1)} µs` : a < 1e9 ? `${(a / 1e6).toFixed(2)} ms` : `${(a / 1e9).toFixed(2)} s`;
+  const body =
+    a < 1e3
+      ? `${a.toFixed(0)} ns`
+      : a < 1e6
+        ? `${(a / 1e3).toFixed(1)} µs`
+        : a < 1e9
+          ? `${(a / 1e6).toFixed(2)} ms`
+          : `${(a / 1e9).toFixed(2)} s`;
   return sign + body;
 }
 
 /** SNR at or above this (dB-Hz) is a strong signal, as cgps/gpsmon users read it: good timing needs a few. */
 export const STRONG_SNR_DBHZ = 30;
 
-const SYSTEM_LETTER: Record<string, string> = { GPS: 'G', SBAS: 'S', GLONASS: 'R', Galileo: 'E', BeiDou: 'C', QZSS: 'J', NavIC: 'I' };
+const SYSTEM_LETTER: Record<string, string> = {
+  GPS: 'G',
+  SBAS: 'S',
+  GLONASS: 'R',
+  Galileo: 'E',
+  BeiDou: 'C',
+  QZSS: 'J',
+  NavIC: 'I',
+};
 
 /** "3D fix, 8 of 12 satellites used (6 with SNR ≥ 30 dB-Hz), HDOP 0.9" from the receiver's sky. */
 export function formatSky(sky: GpsSky): string {
   const strong = sky.satellites.filter((s) => (s.snrDbHz ?? 0) >= STRONG_SNR_DBHZ).length;
-  const mode = sky.fixMode === undefined ? 'fix mode unknown' : sky.fixMode === 'fix' ? 'fix (2D/3D not reported)' : sky.fixMode === 'no fix' ? 'NO FIX' : `${sky.fixMode} fix`;
-  const sats = sky.inView !== undefined ? `${sky.used ?? '?'} of ${sky.inView} satellites used (${strong} with SNR ≥ ${STRONG_SNR_DBHZ} dB-Hz)`
-    : sky.used !== undefined ? `${sky.used} satellites used` : 'satellites unknown';
+  const mode =
+    sky.fixMode === undefined
+      ? 'fix mode unknown'
+      : sky.fixMode === 'fix'
+        ? 'fix (2D/3D not reported)'
+        : sky.fixMode === 'no fix'
+          ? 'NO FIX'
+          : `${sky.fixMode} fix`;
+  const sats =
+    sky.inView !== undefined
+      ? `${sky.used ?? '?'} of ${sky.inView} satellites used (${strong} with SNR ≥ ${STRONG_SNR_DBHZ} dB-Hz)`
+      : sky.used !== undefined
+        ? `${sky.used} satellites used`
+        : 'satellites unknown';
   return `${mode}, ${sats}${sky.hdop !== undefined ? `, HDOP ${sky.hdop.toFixed(1)}` : ''}`;
 }
 
@@ -115,7 +163,10 @@ export function formatSky(sky: GpsSky): string {
 export function formatSatellites(sky: GpsSky): string[] {
   return [...sky.satellites]
     .sort((a, b) => (b.snrDbHz ?? -1) - (a.snrDbHz ?? -1) || a.system.localeCompare(b.system) || a.prn - b.prn)
-    .map((s) => `${SYSTEM_LETTER[s.system] ?? '?'}${String(s.prn).padStart(2, '0')} ${s.snrDbHz === undefined ? ' -' : String(Math.round(s.snrDbHz)).padStart(2)}${s.used ? '*' : ' '}`);
+    .map(
+      (s) =>
+        `${SYSTEM_LETTER[s.system] ?? '?'}${String(s.prn).padStart(2, '0')} ${s.snrDbHz === undefined ? ' -' : String(Math.round(s.snrDbHz)).padStart(2)}${s.used ? '*' : ' '}`,
+    );
 }
 
 /** Tokens joined into lines of at most `width` characters, each line after the first indented. */
@@ -123,7 +174,10 @@ export function wrapTokens(tokens: string[], width: number, indent: string): str
   const lines: string[] = [];
   let cur = '';
   for (const t of tokens) {
-    if (cur && cur.length + 2 + t.length > width) { lines.push(cur); cur = indent + t; } else cur = cur ? `${cur}  ${t}` : t;
+    if (cur && cur.length + 2 + t.length > width) {
+      lines.push(cur);
+      cur = indent + t;
+    } else cur = cur ? `${cur}  ${t}` : t;
   }
   if (cur) lines.push(cur);
   return lines.map((l) => l.trimEnd());
@@ -135,8 +189,13 @@ export function formatPps(s: LiveStatus): string | undefined {
   if (c?.ppsPulses === undefined) return undefined;
   const src = s.sources?.find((x) => x.name === 'gps+pps');
   const jitter = src?.stdDevNs != null ? `, jitter ${formatNs(src.stdDevNs)}` : '';
-  const age = src?.lastSampleAgeSec != null && src.lastSampleAgeSec > 3 ? `, last labelled ${formatAge(src.lastSampleAgeSec)} ago` : '';
-  return c.ppsPulses === 0 ? 'PPS: no pulse seen' : `PPS ${c.ppsPulses} pulses${c.ppsLabelled !== undefined ? ` (${c.ppsLabelled} labelled)` : ''}${jitter}${age}`;
+  const age =
+    src?.lastSampleAgeSec != null && src.lastSampleAgeSec > 3
+      ? `, last labelled ${formatAge(src.lastSampleAgeSec)} ago`
+      : '';
+  return c.ppsPulses === 0
+    ? 'PPS: no pulse seen'
+    : `PPS ${c.ppsPulses} pulses${c.ppsLabelled !== undefined ? ` (${c.ppsLabelled} labelled)` : ''}${jitter}${age}`;
 }
 
 /** "12 s", "5 min", "3.2 h", "2.0 d": how long ago, compactly. */
@@ -150,26 +209,49 @@ export function formatAge(sec: number): string {
 
 /** `jaudiosync status` as text; `columns` wraps the satellite list (80 when not a terminal). */
 export function formatStatus(s: LiveStatus, columns = 80): string {
-  const c = s.clock, sc = s.schedule, p = s.playback, h = s.health;
+  const c = s.clock,
+    sc = s.schedule,
+    p = s.playback,
+    h = s.health;
   const tz = sc?.timeZone;
   const bound = c?.errorBoundUs == null ? 'unknown' : formatErrorBound(c.errorBoundUs * 1000);
   const indent = ' '.repeat(10);
   const lines = [
     `jaudiosync ${s.version}, pid ${s.pid}, config ${s.config}, up since ${formatInstant(s.startedAtUtc, tz)}${s.platform?.model ? `, on ${s.platform.model}` : ''}`,
-    ...(s.hardware ? [`hardware  ${s.hardware.simulated ? 'SIMULATED (twins on this machine\'s own clock: nothing here is about real time) — ' : ''}GPS ${s.hardware.gps}, PPS ${s.hardware.pps}, RTC ${s.hardware.rtc}`] : []),
+    ...(s.hardware
+      ? [
+          `hardware  ${s.hardware.simulated ? "SIMULATED (twins on this machine's own clock: nothing here is about real time) — " : ''}GPS ${s.hardware.gps}, PPS ${s.hardware.pps}, RTC ${s.hardware.rtc}`,
+        ]
+      : []),
     `clock     ${c ? `${c.simulated ? 'SIMULATED ' : ''}${c.state} on ${c.source}, error bound ${bound}, frequency ${c.freqPpm >= 0 ? '+' : ''}${c.freqPpm.toFixed(3)} ppm` : '?'}`,
   ];
-  const gpsParts = [c?.gps ? formatSky(c.gps) : c?.satellites !== undefined ? `${c.satellites} satellites used` : undefined, formatPps(s)].filter(Boolean);
+  const gpsParts = [
+    c?.gps ? formatSky(c.gps) : c?.satellites !== undefined ? `${c.satellites} satellites used` : undefined,
+    formatPps(s),
+  ].filter(Boolean);
   if (gpsParts.length) lines.push(`gps       ${gpsParts.join('; ')}`);
-  if (c?.gps?.satellites.length) lines.push(...wrapTokens(formatSatellites(c.gps), columns - 1, indent).map((l, i) => (i ? l : `${indent}${l}`)));
-  const temps = [c?.rtcTempC !== undefined ? `RTC ${c.rtcTempC.toFixed(2)} °C` : '', c?.cpuTempC !== undefined ? `CPU ${c.cpuTempC.toFixed(1)} °C` : ''].filter(Boolean);
+  if (c?.gps?.satellites.length)
+    lines.push(...wrapTokens(formatSatellites(c.gps), columns - 1, indent).map((l, i) => (i ? l : `${indent}${l}`)));
+  const temps = [
+    c?.rtcTempC !== undefined ? `RTC ${c.rtcTempC.toFixed(2)} °C` : '',
+    c?.cpuTempC !== undefined ? `CPU ${c.cpuTempC.toFixed(1)} °C` : '',
+  ].filter(Boolean);
   if (temps.length) lines.push(`temps     ${temps.join(', ')}`);
   const countdown = sc?.countdownSec ? `, in ${formatDuration(sc.countdownSec)}` : '';
-  lines.push(`schedule  ${sc?.nextStartUtc ? `start ${formatInstant(sc.nextStartUtc, tz)}${countdown}` : sc?.note ?? 'nothing scheduled'}${sc?.decision ? `; ${sc.decision}` : ''}`);
-  const sync = p?.syncErrorUs !== undefined ? `, sync error ${p.syncErrorUs.toFixed(1)} µs, DAC correction ${signed(p.ratioPpm ?? 0, 1)} ppm` : '';
-  lines.push(`playback  ${p ? `${p.state}${p.track ? `: track ${p.track}/${p.tracks} ${p.title ?? ''} at ${formatDuration(p.positionSec ?? 0)}` : ''}${sync}${p.reseeks ? `, ${p.reseeks} re-seeks` : ''}${p.underruns ? `, ${p.underruns} underruns` : ''}${p.device ? ` on ${p.device}` : ''}` : '?'}`);
+  lines.push(
+    `schedule  ${sc?.nextStartUtc ? `start ${formatInstant(sc.nextStartUtc, tz)}${countdown}` : (sc?.note ?? 'nothing scheduled')}${sc?.decision ? `; ${sc.decision}` : ''}`,
+  );
+  const sync =
+    p?.syncErrorUs !== undefined
+      ? `, sync error ${p.syncErrorUs.toFixed(1)} µs, DAC correction ${signed(p.ratioPpm ?? 0, 1)} ppm`
+      : '';
+  lines.push(
+    `playback  ${p ? `${p.state}${p.track ? `: track ${p.track}/${p.tracks} ${p.title ?? ''} at ${formatDuration(p.positionSec ?? 0)}` : ''}${sync}${p.reseeks ? `, ${p.reseeks} re-seeks` : ''}${p.underruns ? `, ${p.underruns} underruns` : ''}${p.device ? ` on ${p.device}` : ''}` : '?'}`,
+  );
   const problems = [...(h?.ppsFault ? [h.ppsFault] : []), ...(h?.problems ?? [])];
-  lines.push(`health    I2C errors ${h?.i2cErrors ?? 0}${h?.nmeaPerSec !== undefined ? `, NMEA ${h.nmeaPerSec.toFixed(1)} sentences/s (${h.nmeaBad ?? 0} bad)` : ''}${problems.length ? `\n${indent}${problems.join(`\n${indent}`)}` : ''}`);
+  lines.push(
+    `health    I2C errors ${h?.i2cErrors ?? 0}${h?.nmeaPerSec !== undefined ? `, NMEA ${h.nmeaPerSec.toFixed(1)} sentences/s (${h.nmeaBad ?? 0} bad)` : ''}${problems.length ? `\n${indent}${problems.join(`\n${indent}`)}` : ''}`,
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -198,7 +280,12 @@ const width = (s: string) => [...s].length;
 
 function cut(s: string, room: number): string {
   const chars = [...s];
-  return chars.length <= room ? s : `${chars.slice(0, Math.max(0, room - 1)).join('').trimEnd()}…`;
+  return chars.length <= room
+    ? s
+    : `${chars
+        .slice(0, Math.max(0, room - 1))
+        .join('')
+        .trimEnd()}…`;
 }
 
 /**
@@ -213,17 +300,28 @@ export function formatStatusLine(f: StatusLineFields, columns?: number): string 
   const t = f.track;
   const variants = [0, 1, 2, 3].map((level) => {
     const sim = f.clock.simulated ? (level === 0 ? 'SIMULATED ' : 'SIM ') : '';
-    const clock = level === 0 ? `${sim}clock ${unsync ? 'UNSYNCHRONIZED' : f.clock.state} (${f.clock.source}, ${bound})`
-      : `${sim}${unsync ? 'UNSYNC' : f.clock.state} ${f.clock.source} ${bound}`;
-    const trackText = t && [`track ${t.number}/${t.count} ${formatDuration(t.positionSec)}/${formatDuration(t.lengthSec)}`,
-      `${t.number}/${t.count} ${formatDuration(t.positionSec)}/${formatDuration(t.lengthSec)}`, `${t.number}/${t.count} ${formatDuration(t.positionSec)}`, `${t.number}/${t.count}`][level];
+    const clock =
+      level === 0
+        ? `${sim}clock ${unsync ? 'UNSYNCHRONIZED' : f.clock.state} (${f.clock.source}, ${bound})`
+        : `${sim}${unsync ? 'UNSYNC' : f.clock.state} ${f.clock.source} ${bound}`;
+    const trackText =
+      t &&
+      [
+        `track ${t.number}/${t.count} ${formatDuration(t.positionSec)}/${formatDuration(t.lengthSec)}`,
+        `${t.number}/${t.count} ${formatDuration(t.positionSec)}/${formatDuration(t.lengthSec)}`,
+        `${t.number}/${t.count} ${formatDuration(t.positionSec)}`,
+        `${t.number}/${t.count}`,
+      ][level];
     const where = f.startInSec !== undefined ? `start in ${formatDuration(Math.ceil(f.startInSec))}` : trackText;
     const s = f.sync;
-    const sync = s ? `sync err ${s.errorUs.toFixed(1)} µs${level < 2 ? `, DAC ${signed(s.dacPpm, 1)} ppm` : ''}${level === 0 && s.reseeks ? `, ${s.reseeks} re-seeks` : ''}` : undefined;
+    const sync = s
+      ? `sync err ${s.errorUs.toFixed(1)} µs${level < 2 ? `, DAC ${signed(s.dacPpm, 1)} ppm` : ''}${level === 0 && s.reseeks ? `, ${s.reseeks} re-seeks` : ''}`
+      : undefined;
     const under = f.underruns ? `underruns ${f.underruns}` : undefined;
     return { clock, where, sync, under, title: t && f.startInSec === undefined ? t.title : undefined };
   });
-  const render = (v: (typeof variants)[number], title?: string) => [v.clock, v.where && title ? `${v.where} ${title}` : v.where, f.note, v.sync, v.under].filter(Boolean).join(SEP);
+  const render = (v: (typeof variants)[number], title?: string) =>
+    [v.clock, v.where && title ? `${v.where} ${title}` : v.where, f.note, v.sync, v.under].filter(Boolean).join(SEP);
   if (columns === undefined) return render(variants[0]!, variants[0]!.title);
   const room = Math.max(20, columns - 1); // the last column would make some terminals wrap
   for (const v of variants) {

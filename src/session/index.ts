@@ -4,6 +4,14 @@
  * simulator in virtual time; the wake-up on the monotonic clock; when the clock is good enough.
  * Imports player and time only: hardware, outputs and schedules are the caller's.
  */
-export { PlaybackSession, NothingToJoinError, FADE_OUT_MS, type SessionOptions, type SessionEvents, type SessionSnapshot, type SessionAudio } from './session.js';
+export {
+  PlaybackSession,
+  NothingToJoinError,
+  FADE_OUT_MS,
+  type SessionOptions,
+  type SessionEvents,
+  type SessionSnapshot,
+  type SessionAudio,
+} from './session.js';
 export { sleepUntilUtc, sleepMono, untilAborted } from './wake.js';
 export { clockSettled, startDecision, placementLimitNs, type ReadinessPolicy } from './readiness.js';

@@ -17,7 +17,9 @@ export interface ReadinessPolicy {
   lockTimeoutSec: number;
   /** The start is placed only while the clock's error bound is under this (ns). */
   maxErrorNs: number;
-  /** At the start with a bound over maxErrorNs: "wait" (silence, then join late on the exact sample) or "start" anyway. */
+  /**
+   * At the start with a bound over maxErrorNs: "wait" (silence, then join late on the exact sample) or "start" anyway.
+   */
   whenUnsure: 'wait' | 'start';
   /** A GPS is configured: an RTC lock is a stopgap until GPS locks (or the lock timeout). */
   gpsConfigured: boolean;
@@ -48,10 +50,18 @@ export function formatBound(ns: number): string {
 /** What happens at the start instant, and the sentence that says so (log and status). */
 export function startDecision(ts: Timescale, nowNs: bigint, p: ReadinessPolicy): { onTime: boolean; text: string } {
   const boundNs = ts.errorBoundAt(nowNs);
-  if (boundNs <= p.maxErrorNs) return { onTime: true, text: `started on time (clock ${ts.source}, ${formatBound(boundNs)})` };
+  if (boundNs <= p.maxErrorNs)
+    return { onTime: true, text: `started on time (clock ${ts.source}, ${formatBound(boundNs)})` };
   const limit = `clock.max_error_ms = ${p.maxErrorNs / 1e6}`;
-  const why = !p.hasSources ? 'no time source configured (gps, rtc and ntp are all off)'
-    : ts.state === 'unsynchronized' ? `the clock has no lock yet (${ts.source})` : `the clock's bound ${formatBound(boundNs)} (${ts.source}, ${ts.state}) exceeds ${limit}`;
-  if (p.whenUnsure === 'start') return { onTime: false, text: `started anyway: ${why} (clock.when_unsure = "start"): other devices may not agree` };
-  return { onTime: false, text: `waiting: ${why}; silent until the clock is good, then joining late on the exact sample (clock.when_unsure = "start" plays anyway)` };
+  const why = !p.hasSources
+    ? 'no time source configured (gps, rtc and ntp are all off)'
+    : ts.state === 'unsynchronized'
+      ? `the clock has no lock yet (${ts.source})`
+      : `the clock's bound ${formatBound(boundNs)} (${ts.source}, ${ts.state}) exceeds ${limit}`;
+  if (p.whenUnsure === 'start')
+    return { onTime: false, text: `started anyway: ${why} (clock.when_unsure = "start"): other devices may not agree` };
+  return {
+    onTime: false,
+    text: `waiting: ${why}; silent until the clock is good, then joining late on the exact sample (clock.when_unsure = "start" plays anyway)`,
+  };
 }

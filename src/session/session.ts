@@ -81,7 +81,8 @@ export interface SessionEvents {
   onTick?(s: SessionSnapshot): void;
 }
 
-export type SessionState = 'opening' | 'waiting for the clock' | 'waiting' | 'playing' | 'fading out' | 'finished' | 'stopped';
+export type SessionState =
+  'opening' | 'waiting for the clock' | 'waiting' | 'playing' | 'fading out' | 'finished' | 'stopped';
 
 export interface SessionSnapshot {
   state: SessionState;
@@ -206,7 +207,9 @@ export class PlaybackSession {
       const now = clock.nowNs();
       if (!ready.hasSources || clockSettled(this.o.timescale(), now, ready.gpsConfigured)) return;
       if (now >= deadlineNs) {
-        this.o.log.warn(`no settled clock lock after ${ready.lockTimeoutSec} s: carrying on with the clock there is (the start instant decides: see below)`);
+        this.o.log.warn(
+          `no settled clock lock after ${ready.lockTimeoutSec} s: carrying on with the clock there is (the start instant decides: see below)`,
+        );
         return;
       }
       this.tick();
@@ -228,12 +231,18 @@ export class PlaybackSession {
     // Joining late: have the track that plays at the join point in RAM before the first frame is placed.
     await this.track(this.o.audio.prepare(lateNs > 0 ? joinFrame(lateNs, format.sampleRate) : 0));
     if (this.o.audio.finished) {
-      throw lateNs > 0 ? new NothingToJoinError(`the playlist ended before this device was ready (its start was ${Math.round(lateNs / 1e9)} s ago): nothing to join`)
+      throw lateNs > 0
+        ? new NothingToJoinError(
+            `the playlist ended before this device was ready (its start was ${Math.round(lateNs / 1e9)} s ago): nothing to join`,
+          )
         : new Error(`no track of ${this.o.name ?? 'the playlist'} could be decoded (see the warnings above)`);
     }
     this.rebuildPlan();
     const ended = this.plan!.endUtcNs;
-    if (ended !== undefined && ended <= utcNow) throw new NothingToJoinError(`the plan for this start ended ${Math.round(Number(utcNow - ended) / 1e9)} s ago (a stop): nothing to play`);
+    if (ended !== undefined && ended <= utcNow)
+      throw new NothingToJoinError(
+        `the plan for this start ended ${Math.round(Number(utcNow - ended) / 1e9)} s ago (a stop): nothing to play`,
+      );
     this.engine = this.makeEngine();
     this.state = 'waiting';
   }
@@ -241,19 +250,41 @@ export class PlaybackSession {
   private makeEngine(): PlaybackEngine {
     const { o } = this;
     const fadeNs = (o.fadeOutMs ?? FADE_OUT_MS) * 1e6;
-    return new PlaybackEngine(this.sink!, o.audio, {
-      plan: () => this.plan!, maxErrorNs: placementLimitNs(o.ready), timescale: o.timescale, nowNs: () => o.clock.nowNs(), dry: o.dry,
-      get trimNs() { return o.live.trimNs(); },
-      get channelMode() { return o.live.channelMode(); },
-      // The SIGTERM fade: this device's alone (not the shared plan), from what is not queued yet.
-      localGainAt: (monoNs) => (this.fadeFromNs === undefined ? 1 : Math.max(0, Math.min(1, 1 - Number(monoNs - this.fadeFromNs) / fadeNs))),
-    }, {
-      onStartPlaced: ({ firstTimelineFrame, timescale }) => o.events?.onPlaced?.({ firstTimelineFrame, timescale, sink: this.sink! }),
-      onFinished: () => { this.finished = true; },
-      // Never silent about the music moving: a re-seek (far off the timeline) or a re-placement after an underrun.
-      onSeek: (errorFrames) => o.log.warn(`re-seeked: the music was ${((errorFrames / o.format.sampleRate) * 1e3).toFixed(1)} ms off its timeline (a stall or a clock correction); back on its frame with a short fade`),
-      onPlaced: ({ why, timelineFrame }) => { if (why === 'underrun') o.log.warn(`an underrun: re-placed exactly on timeline frame ${timelineFrame}`); },
-    });
+    return new PlaybackEngine(
+      this.sink!,
+      o.audio,
+      {
+        plan: () => this.plan!,
+        maxErrorNs: placementLimitNs(o.ready),
+        timescale: o.timescale,
+        nowNs: () => o.clock.nowNs(),
+        dry: o.dry,
+        get trimNs() {
+          return o.live.trimNs();
+        },
+        get channelMode() {
+          return o.live.channelMode();
+        },
+        // The SIGTERM fade: this device's alone (not the shared plan), from what is not queued yet.
+        localGainAt: (monoNs) =>
+          this.fadeFromNs === undefined ? 1 : Math.max(0, Math.min(1, 1 - Number(monoNs - this.fadeFromNs) / fadeNs)),
+      },
+      {
+        onStartPlaced: ({ firstTimelineFrame, timescale }) =>
+          o.events?.onPlaced?.({ firstTimelineFrame, timescale, sink: this.sink! }),
+        onFinished: () => {
+          this.finished = true;
+        },
+        // Never silent about the music moving: a re-seek (far off the timeline) or a re-placement after an underrun.
+        onSeek: (errorFrames) =>
+          o.log.warn(
+            `re-seeked: the music was ${((errorFrames / o.format.sampleRate) * 1e3).toFixed(1)} ms off its timeline (a stall or a clock correction); back on its frame with a short fade`,
+          ),
+        onPlaced: ({ why, timelineFrame }) => {
+          if (why === 'underrun') o.log.warn(`an underrun: re-placed exactly on timeline frame ${timelineFrame}`);
+        },
+      },
+    );
   }
 
   /**
@@ -264,10 +295,17 @@ export class PlaybackSession {
     const { o } = this;
     if (this.startUtcNs === undefined) return;
     const baseline: PlanBaseline = {
-      startUtcNs: this.startUtcNs, sampleRate: o.format.sampleRate, trackStartFrames: o.timeline?.trackStartFrames ?? [], endFrame: o.timeline?.endFrame,
-      volumeDb: this.baseVolumeDb, stopUtcNs: o.stopUtcNs, pauses: o.pauses ?? [],
+      startUtcNs: this.startUtcNs,
+      sampleRate: o.format.sampleRate,
+      trackStartFrames: o.timeline?.trackStartFrames ?? [],
+      endFrame: o.timeline?.endFrame,
+      volumeDb: this.baseVolumeDb,
+      stopUtcNs: o.stopUtcNs,
+      pauses: o.pauses ?? [],
     };
-    const ops = [...(o.ops?.() ?? []), ...this.localOps].sort((a, b) => (a.atUtcNs < b.atUtcNs ? -1 : a.atUtcNs > b.atUtcNs ? 1 : 0));
+    const ops = [...(o.ops?.() ?? []), ...this.localOps].sort((a, b) =>
+      a.atUtcNs < b.atUtcNs ? -1 : a.atUtcNs > b.atUtcNs ? 1 : 0,
+    );
     this.plan = buildPlan(baseline, ops);
   }
 
@@ -278,8 +316,12 @@ export class PlaybackSession {
 
   /** A reload set a new volume: ramped from what plays now, starting after what is already queued. */
   setVolume(db: number): void {
-    if (this.startUtcNs === undefined) { this.baseVolumeDb = db; return; }
-    const atUtcNs = this.o.timescale().utcAt(this.o.clock.nowNs()) + BigInt(Math.round(this.latencyNs() + LIVE_CHANGE_MARGIN_NS));
+    if (this.startUtcNs === undefined) {
+      this.baseVolumeDb = db;
+      return;
+    }
+    const atUtcNs =
+      this.o.timescale().utcAt(this.o.clock.nowNs()) + BigInt(Math.round(this.latencyNs() + LIVE_CHANGE_MARGIN_NS));
     this.localOps.push({ atUtcNs, op: 'volume', db, rampMs: LIVE_VOLUME_RAMP_MS });
     this.rebuildPlan();
   }
@@ -309,13 +351,14 @@ export class PlaybackSession {
       }
       await sleepMono(clock, this.tickNs, this.aborted.signal);
     }
-    if (!this.aborted.signal.aborted) await sleepMono(clock, (this.o.drainMs ?? DEFAULT_DRAIN_MS) * 1e6, this.aborted.signal);
+    if (!this.aborted.signal.aborted)
+      await sleepMono(clock, (this.o.drainMs ?? DEFAULT_DRAIN_MS) * 1e6, this.aborted.signal);
     this.state = 'finished';
   }
 
   /** Time from writing a period to hearing it: what the caller says, else a bound of 8 periods. */
   private latencyNs(): number {
-    return this.o.outputLatencyNs ?? (8 * this.o.periodFrames / this.o.format.sampleRate) * 1e9;
+    return this.o.outputLatencyNs ?? ((8 * this.o.periodFrames) / this.o.format.sampleRate) * 1e9;
   }
 
   /** Looks at where playback is, says what changed, and tells the caller. */
@@ -339,7 +382,8 @@ export class PlaybackSession {
 
   /** Where the session is now, for status. */
   snapshot(): SessionSnapshot {
-    const sink = this.sink, engine = this.engine;
+    const sink = this.sink,
+      engine = this.engine;
     const base = { reseeks: engine?.seeks ?? 0, underruns: sink?.underrunPeriods ?? 0, device: sink?.description };
     if (!engine || this.startUtcNs === undefined) return { ...base, state: this.state };
     const rate = this.o.format.sampleRate;
@@ -348,12 +392,32 @@ export class PlaybackSession {
     const t = frame !== undefined ? this.o.audio.trackAt(frame) : undefined;
     const end = this.o.audio.endFrame;
     const done = this.finished && (frame === undefined || end === undefined || frame >= end);
-    const state: SessionState = this.state === 'fading out' || this.state === 'stopped' ? this.state
-      : untilStartSec > 0 ? 'waiting' : t ? 'playing' : done ? 'finished' : 'waiting for the clock';
+    const state: SessionState =
+      this.state === 'fading out' || this.state === 'stopped'
+        ? this.state
+        : untilStartSec > 0
+          ? 'waiting'
+          : t
+            ? 'playing'
+            : done
+              ? 'finished'
+              : 'waiting for the clock';
     return {
-      ...base, state, startUtcNs: this.startUtcNs, untilStartSec,
-      ...(t && frame !== undefined ? { track: t.index + 1, title: t.entry.title ?? t.entry.raw, positionSec: (frame - t.startFrame) / rate, trackSec: t.frames / rate } : {}),
-      ...(engine.placed ? { syncErrorUs: (engine.lastErrorFrames / rate) * 1e6, ratioPpm: (engine.lastRatio - 1) * 1e6 } : {}),
+      ...base,
+      state,
+      startUtcNs: this.startUtcNs,
+      untilStartSec,
+      ...(t && frame !== undefined
+        ? {
+            track: t.index + 1,
+            title: t.entry.title ?? t.entry.raw,
+            positionSec: (frame - t.startFrame) / rate,
+            trackSec: t.frames / rate,
+          }
+        : {}),
+      ...(engine.placed
+        ? { syncErrorUs: (engine.lastErrorFrames / rate) * 1e6, ratioPpm: (engine.lastRatio - 1) * 1e6 }
+        : {}),
     };
   }
 }

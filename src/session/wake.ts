@@ -18,11 +18,21 @@ const UNTRUSTED_POLL_NS = 250_000_000;
  * With `trustAfterNs`, an unsynchronized timescale (the bare system clock: fake-hwclock may have set
  * it hours off) is not believed until that long has passed: until then the wake waits for a lock.
  */
-export function sleepUntilUtc(clock: MonotonicClock, timescale: () => Timescale, targetUtcNs: bigint, abort?: AbortSignal, trustAfterNs?: number): Promise<void> {
+export function sleepUntilUtc(
+  clock: MonotonicClock,
+  timescale: () => Timescale,
+  targetUtcNs: bigint,
+  abort?: AbortSignal,
+  trustAfterNs?: number,
+): Promise<void> {
   const trustFromNs = trustAfterNs === undefined ? undefined : clock.nowNs() + BigInt(Math.round(trustAfterNs));
   return new Promise<void>((resolve) => {
     let timer: TimerHandle | undefined;
-    const done = () => { timer?.cancel(); abort?.removeEventListener('abort', done); resolve(); };
+    const done = () => {
+      timer?.cancel();
+      abort?.removeEventListener('abort', done);
+      resolve();
+    };
     if (abort?.aborted) return done();
     abort?.addEventListener('abort', done);
     const step = () => {
@@ -41,8 +51,14 @@ export function sleepUntilUtc(clock: MonotonicClock, timescale: () => Timescale,
 export function sleepMono(clock: MonotonicClock, delayNs: number, abort?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
     if (abort?.aborted) return resolve();
-    const onAbort = () => { timer.cancel(); resolve(); };
-    const timer = clock.setTimer(delayNs, () => { abort?.removeEventListener('abort', onAbort); resolve(); });
+    const onAbort = () => {
+      timer.cancel();
+      resolve();
+    };
+    const timer = clock.setTimer(delayNs, () => {
+      abort?.removeEventListener('abort', onAbort);
+      resolve();
+    });
     abort?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -46,7 +46,13 @@ export interface ClockWorldOptions {
    */
   systemClockSteps?: Array<{ atSec: number; stepNs: bigint }>;
   /** A DS3231 with SQW wired: its rate at 25 °C, residual temperature curvature, initial offset. */
-  rtc?: { ppm: number; tempCoeffPpmPerC2?: number; initialOffsetNs?: bigint; calibration?: RtcCalibration; conversionJitterPpm?: number };
+  rtc?: {
+    ppm: number;
+    tempCoeffPpmPerC2?: number;
+    initialOffsetNs?: bigint;
+    calibration?: RtcCalibration;
+    conversionJitterPpm?: number;
+  };
   /** A receiver with the week-rollover bug (dates 1024 weeks back), and the floor the driver knows. */
   rolloverBug?: boolean;
   floorUtcNs?: bigint;
@@ -91,25 +97,34 @@ export class ClockWorld {
     this.rnd = seededRandom(o.seed);
     this.startUtcNs = BigInt(o.startUtcSec ?? 1_790_000_000) * 1_000_000_000n;
     this.osc = new Oscillator({
-      ppm: o.sysPpm ?? -43, tempCoeffPpmPerC: o.sysTempCoeffPpmPerC ?? 0, randomWalkPpmPerSqrtS: o.sysRandomWalk ?? 0,
-      temperatureC: o.temperatureC ? (t) => o.temperatureC!(Number(t) / 1e9) : undefined, random: this.rnd,
+      ppm: o.sysPpm ?? -43,
+      tempCoeffPpmPerC: o.sysTempCoeffPpmPerC ?? 0,
+      randomWalkPpmPerSqrtS: o.sysRandomWalk ?? 0,
+      temperatureC: o.temperatureC ? (t) => o.temperatureC!(Number(t) / 1e9) : undefined,
+      random: this.rnd,
       startLocalNs: 123_456_789_000n, // the Pi has been up a while: its monotonic clock is not at 0
     });
     const localStart = this.osc.localAt(0n);
     this.localStart = localStart;
     this.clock = new VirtualClock(localStart);
     // The system clock of a Pi without network at boot: an hour off (whatever it saved at shutdown).
-    this.layer = new ClockLayer(this.clock, { onStep: (ns, _ts, why) => this.steps.push({ trueSec: this.probes.length, stepNs: ns, why }) },
-      () => this.startUtcNs + SYSTEM_CLOCK_ERROR_NS - localStart);
+    this.layer = new ClockLayer(
+      this.clock,
+      { onStep: (ns, _ts, why) => this.steps.push({ trueSec: this.probes.length, stepNs: ns, why }) },
+      () => this.startUtcNs + SYSTEM_CLOCK_ERROR_NS - localStart,
+    );
     this.source = new GpsPpsSource(this.layer);
     if (o.rtc) {
       const startUtcNs = this.startUtcNs;
       this.rtcChip = new Ds3231Emulator({
-        trueNowNs: () => startUtcNs + this.trueNowNs, basePpm: o.rtc.ppm, tempCoeffPpmPerC2: o.rtc.tempCoeffPpmPerC2,
+        trueNowNs: () => startUtcNs + this.trueNowNs,
+        basePpm: o.rtc.ppm,
+        tempCoeffPpmPerC2: o.rtc.tempCoeffPpmPerC2,
         temperatureC: o.temperatureC ? (t) => o.temperatureC!(Number(t - startUtcNs) / 1e9) : undefined,
         initialOffsetNs: o.rtc.initialOffsetNs,
         // Its own stream: switching the RTC's white FM on leaves every other draw of the world as it was.
-        conversionJitterPpm: o.rtc.conversionJitterPpm, random: seededRandom(o.seed * 31 + 7),
+        conversionJitterPpm: o.rtc.conversionJitterPpm,
+        random: seededRandom(o.seed * 31 + 7),
       });
       void this.rtcChip.writeByte(this.rtcChip.address, REG.CONTROL, 0); // INTCN=0, RS=00: 1 Hz on SQW
       this.rtcSource = new RtcSource(this.layer, o.rtc.calibration);
@@ -121,8 +136,11 @@ export class ClockWorld {
    * GPS), seeded with the frequency the last run saved, as the service does from its state file.
    */
   restart(prior?: FrequencyPrior): void {
-    this.layer = new ClockLayer(this.clock, { onStep: (ns, _ts, why) => this.steps.push({ trueSec: this.probes.length, stepNs: ns, why }) },
-      () => this.startUtcNs + SYSTEM_CLOCK_ERROR_NS - this.localStart);
+    this.layer = new ClockLayer(
+      this.clock,
+      { onStep: (ns, _ts, why) => this.steps.push({ trueSec: this.probes.length, stepNs: ns, why }) },
+      () => this.startUtcNs + SYSTEM_CLOCK_ERROR_NS - this.localStart,
+    );
     this.layer.setFrequencyPrior(prior);
     this.source = new GpsPpsSource(this.layer);
     if (this.rtcChip) this.rtcSource = new RtcSource(this.layer, this.o.rtc!.calibration);
@@ -133,9 +151,14 @@ export class ClockWorld {
   /** True time (ns from the start) at which the local clock read `localNs`. */
   trueAtLocal(localNs: bigint): bigint {
     const a = this.trueLocal;
-    let lo = 0, hi = a.length - 1;
+    let lo = 0,
+      hi = a.length - 1;
     if (hi < 0) return 0n;
-    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (a[mid]![1] <= localNs) lo = mid; else hi = mid - 1; }
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (a[mid]![1] <= localNs) lo = mid;
+      else hi = mid - 1;
+    }
     const [t0, l0] = a[lo]!;
     const next = a[lo + 1];
     if (!next) {
@@ -143,10 +166,10 @@ export class ClockWorld {
       // crystal's latest rate, not the nominal one (which would cost ppm x up to a second).
       const prev = a[lo - 1];
       if (!prev) return t0 + (localNs - l0);
-      return t0 + BigInt(Math.round(Number(localNs - l0) * Number(t0 - prev[0]) / Number(l0 - prev[1])));
+      return t0 + BigInt(Math.round((Number(localNs - l0) * Number(t0 - prev[0])) / Number(l0 - prev[1])));
     }
     const [t1, l1] = next;
-    return t0 + BigInt(Math.round(Number(localNs - l0) * Number(t1 - t0) / Number(l1 - l0)));
+    return t0 + BigInt(Math.round((Number(localNs - l0) * Number(t1 - t0)) / Number(l1 - l0)));
   }
 
   /** UTC at true time 0 of the run. */
@@ -171,14 +194,22 @@ export class ClockWorld {
     for (const edgeUtc of chip.sqwEdges(this.startUtcNs + fromTrue, this.startUtcNs + fromTrue + 1_000_000_000n)) {
       const edgeTrue = edgeUtc - this.startUtcNs;
       const jitter = BigInt(Math.round(gaussian(this.rnd) * 2_000));
-      this.schedule(edgeTrue, () => { const m = this.at(edgeTrue) + jitter; if (this.up) this.rtcSource!.addEdge(m); });
+      this.schedule(edgeTrue, () => {
+        const m = this.at(edgeTrue) + jitter;
+        if (this.up) this.rtcSource!.addEdge(m);
+      });
       const readTrue = edgeTrue + 10_000_000n;
       this.schedule(readTrue, () => {
         const readMono = this.at(readTrue);
         const label = (chip.rtcNsAt(this.startUtcNs + readTrue) / 1_000_000_000n) * 1_000_000_000n;
         if (!this.up) return;
         const ts = this.layer.timescale();
-        this.rtcSource!.addReading(label, readMono, ts.source === 'gps+pps' && ts.state === 'locked' ? ts : undefined, this.rtcTemperatureC());
+        this.rtcSource!.addReading(
+          label,
+          readMono,
+          ts.source === 'gps+pps' && ts.state === 'locked' ? ts : undefined,
+          this.rtcTemperatureC(),
+        );
       });
     }
   }
@@ -211,13 +242,25 @@ export class ClockWorld {
         this.schedule(edgeTrue, () => {
           const local = this.at(edgeTrue);
           // Kernel: stamped in CLOCK_REALTIME, brought back with the converter's (maybe stale) offset.
-          const monoNs = this.o.pps === 'gpio' ? local + noise : local + noise + this.systemOffsetNs - this.converterOffsetNs;
-          if (this.up) this.source.addPulse({ monoNs, seq: s, missed: 0, errorNs: this.o.pps === 'gpio' ? GPIO_PPS_ERROR_NS : KERNEL_PPS_ERROR_NS, via: this.o.pps === 'gpio' ? 'gpio' : 'kernel' });
+          const monoNs =
+            this.o.pps === 'gpio' ? local + noise : local + noise + this.systemOffsetNs - this.converterOffsetNs;
+          if (this.up)
+            this.source.addPulse({
+              monoNs,
+              seq: s,
+              missed: 0,
+              errorNs: this.o.pps === 'gpio' ? GPIO_PPS_ERROR_NS : KERNEL_PPS_ERROR_NS,
+              via: this.o.pps === 'gpio' ? 'gpio' : 'kernel',
+            });
         });
       }
       if (!silent) {
         const utcSec = Number(this.startUtcNs / 1_000_000_000n) + s + (this.o.labelErrorSec?.(s) ?? 0);
-        for (const sentence of sentencesForSecond(utcSec, { latencyMs: this.o.nmeaLatencyMs ?? 150, sentences: ['RMC', 'GGA'], rolloverBug: this.o.rolloverBug })) {
+        for (const sentence of sentencesForSecond(utcSec, {
+          latencyMs: this.o.nmeaLatencyMs ?? 150,
+          sentences: ['RMC', 'GGA'],
+          rolloverBug: this.o.rolloverBug,
+        })) {
           const jitterNs = gaussian(this.rnd) * (this.o.nmeaJitterMs ?? 2) * 1e6;
           const arriveTrue = edgeTrue + BigInt(Math.max(1_000_000, Math.round(sentence.atNs + jitterNs)));
           this.schedule(arriveTrue, () => {
@@ -225,7 +268,8 @@ export class ClockWorld {
             if (!this.up) return;
             const r = this.gate.pass(parseNmeaLine(sentence.text, mono, { floorUtcNs: this.o.floorUtcNs }));
             if (r.kind === 'fix') {
-              if (r.fix.valid && this.firstValidFixSec === undefined) this.firstValidFixSec = s + Number(arriveTrue - edgeTrue) / 1e9;
+              if (r.fix.valid && this.firstValidFixSec === undefined)
+                this.firstValidFixSec = s + Number(arriveTrue - edgeTrue) / 1e9;
               this.source.onFix(r.fix);
             } else if (r.kind === 'context') this.source.onContext(r.context);
           });
@@ -261,7 +305,6 @@ export class ClockWorld {
     this.queue.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.order - b.order));
     while (this.queue.length && this.queue[0]!.t < untilTrue) this.queue.shift()!.fn();
   }
-
 }
 
 export function percentile(values: number[], p: number): number {

@@ -16,7 +16,10 @@ export function twinHardware(why: string): HardwareFactory {
     why,
     async gps(config: Config, converter: RealtimeConverter, over: ChainOverrides): Promise<GpsPorts> {
       const rig = await RealtimeGpsRig.create(converter, {
-        talker: config.sim.talker, latencyMs: config.sim.gps_latency_ms, ppsJitterNs: config.sim.pps_jitter_ns, baudRate: over.baud ?? config.gps.baud,
+        talker: config.sim.talker,
+        latencyMs: config.sim.gps_latency_ms,
+        ppsJitterNs: config.sim.pps_jitter_ns,
+        baudRate: over.baud ?? config.gps.baud,
       });
       try {
         await rig.start();
@@ -26,14 +29,24 @@ export function twinHardware(why: string): HardwareFactory {
       }
       const pps = over.ppsPath ?? rig.ppsPath;
       return {
-        port: rig.serialPath, pps, stop: () => rig.stop(),
+        port: rig.serialPath,
+        pps,
+        stop: () => rig.stop(),
         describe: `SIMULATED GPS (NMEA via a socat pty, ${config.sim.talker} talker, ${config.sim.gps_latency_ms} ms after PPS) + SIMULATED kernel PPS`,
       };
     },
     async rtc(config: Config, converter: RealtimeConverter): Promise<RtcChip> {
-      const rig = new RealtimeRtcRig(converter, { ppm: config.sim.rtc_ppm, initialOffsetNs: BigInt(Math.round(config.sim.rtc_offset_ms * 1e6)) });
+      const rig = new RealtimeRtcRig(converter, {
+        ppm: config.sim.rtc_ppm,
+        initialOffsetNs: BigInt(Math.round(config.sim.rtc_offset_ms * 1e6)),
+      });
       rig.start();
-      return { bus: rig.chip, sqwPath: rig.sqwPath, describe: `SIMULATED DS3231 (${config.sim.rtc_ppm} ppm, SQW as a kernel PPS file)`, stop: async () => rig.stop() };
+      return {
+        bus: rig.chip,
+        sqwPath: rig.sqwPath,
+        describe: `SIMULATED DS3231 (${config.sim.rtc_ppm} ppm, SQW as a kernel PPS file)`,
+        stop: async () => rig.stop(),
+      };
     },
   };
 }

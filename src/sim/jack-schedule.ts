@@ -24,21 +24,36 @@ export interface ScheduledRecording extends StampedRecording {
 export function readScheduledRecording(prefix: string): ScheduledRecording {
   const base = readStampedRecording(prefix);
   const lines = readFileSync(`${prefix}.stamps`, 'utf8').trim().split('\n').slice(2);
-  const entries = lines.map((l) => l.split(' ').map(Number)).filter((c) => c.length >= 3).map((c) => [c[0]!, c[2]!] as [number, number]);
-  if (entries.length === 0) throw new Error(`${prefix}.stamps has no callback entry times: rebuild bench/jack-rec-stamped.c`);
+  const entries = lines
+    .map((l) => l.split(' ').map(Number))
+    .filter((c) => c.length >= 3)
+    .map((c) => [c[0]!, c[2]!] as [number, number]);
+  if (entries.length === 0)
+    throw new Error(`${prefix}.stamps has no callback entry times: rebuild bench/jack-rec-stamped.c`);
   const meta = existsSync(`${prefix}.meta`) ? readFileSync(`${prefix}.meta`, 'utf8') : '';
   const mm = /^monominusrealtime (-?\d+)/m.exec(meta);
   if (!mm) throw new Error(`${prefix}.meta is missing or not a jack-rec-stamped file`);
   const xrunFrames = [...meta.matchAll(/^xrun (\d+)/gm)].map((m) => Number(m[1]));
-  return { ...base, entries, monoMinusRealtimeNs: Number(mm[1]), xrunFrames, segments: anchorSegments(entries, xrunFrames, base.rate) };
+  return {
+    ...base,
+    entries,
+    monoMinusRealtimeNs: Number(mm[1]),
+    xrunFrames,
+    segments: anchorSegments(entries, xrunFrames, base.rate),
+  };
 }
 
 /** The schedule's phase per xrun-free segment: the earliest callback (entry − frame / rate) in it. */
-export function anchorSegments(entries: Array<[number, number]>, xrunFrames: number[], rate: number): ScheduledRecording['segments'] {
+export function anchorSegments(
+  entries: Array<[number, number]>,
+  xrunFrames: number[],
+  rate: number,
+): ScheduledRecording['segments'] {
   const bounds = [0, ...xrunFrames.filter((f) => f > 0)].sort((a, b) => a - b);
   const out: ScheduledRecording['segments'] = [];
   for (let s = 0; s < bounds.length; s++) {
-    const from = bounds[s]!, to = bounds[s + 1] ?? Infinity;
+    const from = bounds[s]!,
+      to = bounds[s + 1] ?? Infinity;
     let phase = Infinity;
     for (const [f, ns] of entries) if (f >= from && f < to) phase = Math.min(phase, ns - (f * 1e9) / rate);
     if (Number.isFinite(phase)) out.push({ fromFrame: from, phaseNs: phase });

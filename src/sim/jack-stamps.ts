@@ -23,7 +23,8 @@ export function readStampedRecording(prefix: string): StampedRecording {
   if (!head || !map) throw new Error(`${prefix}.stamps is not a jack-rec-stamped file`);
   const f32 = readFileSync(`${prefix}.f32`);
   return {
-    rate: Number(head[1]), channels: Number(head[2]),
+    rate: Number(head[1]),
+    channels: Number(head[2]),
     data: new Float32Array(f32.buffer, f32.byteOffset, f32.length / 4),
     stamps: lines.slice(2).map((l) => l.split(' ').map(Number) as [number, number]),
     mapJackUs: Number(map[1]),
@@ -54,12 +55,16 @@ export function presentationJackUs(r: StampedRecording, frame: number, mode: Pre
   if (mode === 'cycle') return r.stamps[c]![1] + ((frame - r.stamps[c]![0]) / r.rate) * 1e6;
   const window = r.stamps.slice(Math.max(0, c - FIT_WINDOW_CYCLES), c + FIT_WINDOW_CYCLES + 1);
   // Relative to the onset, so the doubles keep their µs fractions.
-  const xs = window.map(([f]) => f - frame), ys = window.map(([, us]) => us - r.stamps[c]![1]);
+  const xs = window.map(([f]) => f - frame),
+    ys = window.map(([, us]) => us - r.stamps[c]![1]);
   const first = fitLine(xs, ys);
   const res = xs.map((x, i) => ys[i]! - (first.a + first.b * x));
   const mad = median(res.map(Math.abs)) || 1;
   const keep = res.map((v) => Math.abs(v) <= FIT_REJECT_MADS * mad);
-  const line = fitLine(xs.filter((_, i) => keep[i]), ys.filter((_, i) => keep[i]));
+  const line = fitLine(
+    xs.filter((_, i) => keep[i]),
+    ys.filter((_, i) => keep[i]),
+  );
   return r.stamps[c]![1] + line.a;
 }
 
@@ -71,7 +76,12 @@ export function onsetFrame(r: StampedRecording, ch: number, threshold = 1e-4): n
 }
 
 /** System-clock ns at which channel `ch`'s first sample above `threshold` was presented, or undefined. */
-export function onsetRealtimeNs(r: StampedRecording, ch: number, threshold = 1e-4, mode: PresentationMode = 'cycle'): bigint | undefined {
+export function onsetRealtimeNs(
+  r: StampedRecording,
+  ch: number,
+  threshold = 1e-4,
+  mode: PresentationMode = 'cycle',
+): bigint | undefined {
   const onset = onsetFrame(r, ch, threshold);
   if (onset < 0) return undefined;
   return r.mapRealtimeNs + BigInt(Math.round((presentationJackUs(r, onset, mode) - r.mapJackUs) * 1000));

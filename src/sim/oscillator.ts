@@ -24,7 +24,10 @@ export class Oscillator {
   private walkPpm = 0;
   private fracNs = 0; // sub-ns remainder so that long runs do not round away a drift
 
-  constructor(private readonly o: OscillatorOptions, startTrueNs = 0n) {
+  constructor(
+    private readonly o: OscillatorOptions,
+    startTrueNs = 0n,
+  ) {
     this.trueNs = startTrueNs;
     this.localNs = o.startLocalNs ?? 0n;
   }
@@ -45,7 +48,8 @@ export class Oscillator {
       this.fracNs = exact - whole;
       this.localNs += BigInt(whole);
       this.trueNs += step;
-      if (this.o.randomWalkPpmPerSqrtS) this.walkPpm += gaussian(this.o.random) * this.o.randomWalkPpmPerSqrtS * Math.sqrt(Number(step) / 1e9);
+      if (this.o.randomWalkPpmPerSqrtS)
+        this.walkPpm += gaussian(this.o.random) * this.o.randomWalkPpmPerSqrtS * Math.sqrt(Number(step) / 1e9);
     }
     return this.localNs;
   }

@@ -39,7 +39,13 @@ export class RealtimeGpsRig {
   /** True UTC minus local monotonic (ns): fixed at creation. */
   private readonly truthOffsetNs: bigint;
 
-  private constructor(readonly dir: string, private pty: PtyPair, private readonly conv: RealtimeConverter, private readonly opts: RigOptions, private readonly ownDir: boolean) {
+  private constructor(
+    readonly dir: string,
+    private pty: PtyPair,
+    private readonly conv: RealtimeConverter,
+    private readonly opts: RigOptions,
+    private readonly ownDir: boolean,
+  ) {
     this.truthOffsetNs = conv.toRealtime(0n);
     this.ppsPath = join(dir, 'pps0-assert');
     this.pps = new PpsFileEmulator({ path: this.ppsPath, jitterNs: opts.ppsJitterNs ?? 1_500 });
@@ -89,7 +95,12 @@ export class RealtimeGpsRig {
       const text = this.opts.lineNoise && rnd() < this.opts.lineNoise ? withLineNoise(s.text, rnd) : s.text;
       const dueUtc = edgeUtc + BigInt(s.atNs);
       const delayMs = Number(dueUtc - this.truthNowNs()) / 1e6;
-      setTimeout(() => { if (!this.stopped) this.writer?.write(text, null, 'latin1').catch(() => {}); }, Math.max(0, delayMs));
+      setTimeout(
+        () => {
+          if (!this.stopped) this.writer?.write(text, null, 'latin1').catch(() => {});
+        },
+        Math.max(0, delayMs),
+      );
     }
   }
 

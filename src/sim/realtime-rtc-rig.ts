@@ -25,7 +25,11 @@ export class RealtimeRtcRig {
     const truthOffsetNs = conv.toRealtime(0n);
     this.truthNowNs = () => process.hrtime.bigint() + truthOffsetNs;
     this.stampOf = (trueNs) => conv.toRealtime(trueNs - truthOffsetNs);
-    this.chip = new Ds3231Emulator({ trueNowNs: this.truthNowNs, basePpm: opts.ppm ?? 1.5, initialOffsetNs: opts.initialOffsetNs ?? 2_000_000n });
+    this.chip = new Ds3231Emulator({
+      trueNowNs: this.truthNowNs,
+      basePpm: opts.ppm ?? 1.5,
+      initialOffsetNs: opts.initialOffsetNs ?? 2_000_000n,
+    });
     this.sqwPath = join(this.dir, 'pps1-assert');
     this.sqw = new PpsFileEmulator({ path: this.sqwPath, jitterNs: 1_500 });
   }
@@ -43,8 +47,20 @@ export class RealtimeRtcRig {
       // From just past the last edge: a timer firing a hair early must not emit the same edge twice.
       const from = this.lastEdge !== undefined && this.lastEdge + 1_000_000n > now ? this.lastEdge + 1_000_000n : now;
       const edge = this.chip.sqwEdges(from, from + 2_000_000_000n)[0];
-      if (edge === undefined) { this.timer = setTimeout(next, 200); return; } // SQW not enabled yet
-      this.timer = setTimeout(() => { if (!this.stopped) { this.lastEdge = edge; this.sqw.pulse(this.stampOf(edge)); } next(); }, Math.max(1, Number(edge - now) / 1e6));
+      if (edge === undefined) {
+        this.timer = setTimeout(next, 200);
+        return;
+      } // SQW not enabled yet
+      this.timer = setTimeout(
+        () => {
+          if (!this.stopped) {
+            this.lastEdge = edge;
+            this.sqw.pulse(this.stampOf(edge));
+          }
+          next();
+        },
+        Math.max(1, Number(edge - now) / 1e6),
+      );
     };
     next();
   }

@@ -48,7 +48,13 @@ export async function makeRidePlaylist(seed: number, totalSec: number, format: P
     manifestEntries.push({ line: i + 1, path: name, sha256: await sha256File(path), frames: n });
     frames += n;
   }
-  const manifest: Manifest = { v: 1, sampleRate: format.sampleRate, channels: format.channels, entries: manifestEntries, totalFrames: frames };
+  const manifest: Manifest = {
+    v: 1,
+    sampleRate: format.sampleRate,
+    channels: format.channels,
+    entries: manifestEntries,
+    totalFrames: frames,
+  };
   return ridePlaylistFrom({ dir, manifest, entries });
 }
 
@@ -56,8 +62,11 @@ export async function makeRidePlaylist(seed: number, totalSec: number, format: P
 export function ridePlaylistFrom(p: { dir: string; manifest: Manifest; entries: PlaylistEntry[] }): RidePlaylist {
   const { dir, manifest, entries } = p;
   return {
-    dir, manifest, entries,
-    entriesWithout: (missing) => entries.map((e, i) => (missing.has(i) ? { ...e, path: join(dir, 'not-on-this-device', e.raw) } : e)),
+    dir,
+    manifest,
+    entries,
+    entriesWithout: (missing) =>
+      entries.map((e, i) => (missing.has(i) ? { ...e, path: join(dir, 'not-on-this-device', e.raw) } : e)),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -68,7 +77,12 @@ export function ridePlaylistFrom(p: { dir: string; manifest: Manifest; entries: 
  * otherwise write a 58 MB song per device every few minutes, most of the simulation's time).
  */
 class RideSongPcm extends PcmChunks {
-  constructor(private readonly song: number, private readonly channels: number, frames: number, keepFromFrame: number) {
+  constructor(
+    private readonly song: number,
+    private readonly channels: number,
+    frames: number,
+    keepFromFrame: number,
+  ) {
     super(BYTES_PER_SAMPLE * channels, keepFromFrame);
     this.seal(frames);
   }
@@ -83,7 +97,8 @@ class RideSongPcm extends PcmChunks {
 
   override copyFrames(from: number, to: number, out: Buffer, outByte: number): void {
     for (let f = Math.max(from, this.firstKeptFrame); f < Math.min(to, this.frames); f++) {
-      for (let c = 0; c < this.channels; c++) out.writeInt16LE(rideSample(this.song, f), outByte + ((f - from) * this.channels + c) * BYTES_PER_SAMPLE);
+      for (let c = 0; c < this.channels; c++)
+        out.writeInt16LE(rideSample(this.song, f), outByte + ((f - from) * this.channels + c) * BYTES_PER_SAMPLE);
     }
   }
 }

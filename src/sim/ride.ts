@@ -83,12 +83,29 @@ export interface NoiseSettings {
 }
 
 export const DEFAULT_NOISE: NoiseSettings = {
-  sysPpm: 50, sysTempCoeff: 0.25, dacPpm: 100, rtcPpm: 2, rtcCalibratedPpm: 0.1, ppsJitterNs: 1700, callbackJitter: 1, tempSwingC: 8,
+  sysPpm: 50,
+  sysTempCoeff: 0.25,
+  dacPpm: 100,
+  rtcPpm: 2,
+  rtcCalibratedPpm: 0.1,
+  ppsJitterNs: 1700,
+  callbackJitter: 1,
+  tempSwingC: 8,
   // "Small steps" every 64 s (WORLD.md): 0.02 ppm each is ~25 µs of wander after 6 h, far below
   // what the calibrated rate's residual (0.1 ppm) costs in that time.
   rtcWhiteFmPpm: 0.02,
 };
-export const NO_NOISE: NoiseSettings = { sysPpm: 0, sysTempCoeff: 0, dacPpm: 0, rtcPpm: 0, rtcCalibratedPpm: 0, ppsJitterNs: 0, callbackJitter: 0, tempSwingC: 0, rtcWhiteFmPpm: 0 };
+export const NO_NOISE: NoiseSettings = {
+  sysPpm: 0,
+  sysTempCoeff: 0,
+  dacPpm: 0,
+  rtcPpm: 0,
+  rtcCalibratedPpm: 0,
+  ppsJitterNs: 0,
+  callbackJitter: 0,
+  tempSwingC: 0,
+  rtcWhiteFmPpm: 0,
+};
 
 const RATE = 48_000;
 /** UTC at true time 0 of every ride. */
@@ -110,7 +127,10 @@ const RTC_CONVERSION_SEC = 64;
 export interface DeviceResult {
   name: string;
   gps: boolean;
-  /** Per ride second (index from the start of the playlist): the true time error (ns) of the frame due then; NaN when not playing. */
+  /**
+   * Per ride second (index from the start of the playlist): the true time error (ns) of the frame due then; NaN when
+   * not playing.
+   */
   frameErrorNs: Float64Array;
   clock: { p50Us: number; p99Us: number; maxUs: number; boundBrokenPct: number };
   /** When it played each frame against when it should have (µs): mean and standard deviation. */
@@ -130,7 +150,10 @@ export interface RideResult {
   devices: Array<Omit<DeviceResult, 'frameErrorNs'>>;
   /** Spread per ride second (µs), NaN where fewer than two devices play: for plots. */
   spreadUs: Float64Array;
-  /** Per device (in order), its played error against truth for plots: the largest |error| (µs) in each stepSec bucket, NaN where it did not play. */
+  /**
+   * Per device (in order), its played error against truth for plots: the largest |error| (µs) in each stepSec bucket,
+   * NaN where it did not play.
+   */
   playedErrorUs: { stepSec: number; devices: Float64Array[] };
   /** The ride's songs on the timeline: frames of each (the manifest's counts). */
   songFrames: number[];
@@ -144,7 +167,8 @@ export function defaultEvents(devices: number, hours: number): RideEvent[] {
     { kind: 'gps-outage', device: 'all', atSec: Math.round(T * 0.55), durationSec: 300, label: 'tunnel' }, // WORLD.md: 10 s - 5 min
   ];
   if (devices >= 2) ev.push({ kind: 'late-boot', device: 1, atSec: Math.round(T * 0.1), label: 'booted late' });
-  if (devices >= 3) ev.push({ kind: 'crash', device: 2, atSec: Math.round(T * 0.4), durationSec: 5, label: 'crash, systemd restart' });
+  if (devices >= 3)
+    ev.push({ kind: 'crash', device: 2, atSec: Math.round(T * 0.4), durationSec: 5, label: 'crash, systemd restart' });
   if (devices >= 4) ev.push({ kind: 'rtc-lost-power', device: 3, atSec: 0, label: 'RTC never set' });
   if (devices >= 5) ev.push({ kind: 'missing-file', device: 4, atSec: Math.round(T * 0.7), label: 'song missing' });
   return ev;
@@ -155,17 +179,30 @@ function affects(e: RideEvent, i: number): boolean {
 }
 
 /** One device through the whole ride. */
-export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number, playlist: RidePlaylist, onSeconds?: (sec: number) => void): Promise<DeviceResult> {
+export async function runDevice(
+  i: number,
+  o: RideOptions,
+  noise: NoiseSettings,
+  startAfterSec: number,
+  rideSec: number,
+  playlist: RidePlaylist,
+  onSeconds?: (sec: number) => void,
+): Promise<DeviceResult> {
   const rnd = seededRandom(o.seed * 1000 + i);
   const u = () => 2 * rnd() - 1;
   const hasGps = o.gps === 'all' || (o.gps === 'some' && i === 0);
   const evs = o.events.filter((e) => affects(e, i));
-  const outages = evs.filter((e) => e.kind === 'gps-outage').map((e) => [startAfterSec + e.atSec, startAfterSec + e.atSec + (e.durationSec ?? 60)] as const);
+  const outages = evs
+    .filter((e) => e.kind === 'gps-outage')
+    .map((e) => [startAfterSec + e.atSec, startAfterSec + e.atSec + (e.durationSec ?? 60)] as const);
   const lateBoot = evs.find((e) => e.kind === 'late-boot');
   const crash = evs.find((e) => e.kind === 'crash');
   const rtcLost = evs.some((e) => e.kind === 'rtc-lost-power');
   const phase = rnd() * 2 * Math.PI;
-  const tempC = (t: number) => 40 + noise.tempSwingC * Math.sin((2 * Math.PI * t) / 2400 + phase) + 0.4 * noise.tempSwingC * Math.sin((2 * Math.PI * t) / 310);
+  const tempC = (t: number) =>
+    40 +
+    noise.tempSwingC * Math.sin((2 * Math.PI * t) / 2400 + phase) +
+    0.4 * noise.tempSwingC * Math.sin((2 * Math.PI * t) / 310);
   const rtcPpm = u() * noise.rtcPpm;
   // The DS3231's TCXO leaves a small curvature (±2 ppm over 0-40 °C in all): a calibration made
   // at the box's working temperature (what `calibrate` does) includes its mean effect.
@@ -178,20 +215,47 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   const setAtUtcNs = RIDE_UTC0_NS - BigInt(setAgoSec) * S;
   // The white FM since that set: a random walk of the RTC's time, σ growing as √t (its own stream,
   // so that switching it on leaves the other draws of the device as they were).
-  const wanderNs = gaussian(seededRandom(o.seed * 1000 + i + 500_000)) * noise.rtcWhiteFmPpm * 1e3 * Math.sqrt(RTC_CONVERSION_SEC * setAgoSec);
+  const wanderNs =
+    gaussian(seededRandom(o.seed * 1000 + i + 500_000)) *
+    noise.rtcWhiteFmPpm *
+    1e3 *
+    Math.sqrt(RTC_CONVERSION_SEC * setAgoSec);
   const calibration: RtcCalibration = o.calibrated
-    ? { ratePpm: workingRatePpm + u() * noise.rtcCalibratedPpm, rateUncertaintyPpm: Math.max(noise.rtcCalibratedPpm, 0.01), setAtUtcNs, setErrorNs: RTC_SET_ERROR_NS }
+    ? {
+        ratePpm: workingRatePpm + u() * noise.rtcCalibratedPpm,
+        rateUncertaintyPpm: Math.max(noise.rtcCalibratedPpm, 0.01),
+        setAtUtcNs,
+        setErrorNs: RTC_SET_ERROR_NS,
+      }
     : { ratePpm: 0, rateUncertaintyPpm: Math.max(noise.rtcPpm, 0.01), setAtUtcNs, setErrorNs: RTC_SET_ERROR_NS };
-  const sysPpm = u() * noise.sysPpm, sysTc = noise.sysTempCoeff * (0.6 + 0.8 * rnd());
+  const sysPpm = u() * noise.sysPpm,
+    sysTc = noise.sysTempCoeff * (0.6 + 0.8 * rnd());
   const world = new ClockWorld({
-    seed: o.seed * 7919 + i, sysPpm, sysTempCoeffPpmPerC: sysTc, temperatureC: tempC,
-    pps: o.pps, ppsJitterNs: noise.ppsJitterNs, nmeaJitterMs: o.perfect ? 0 : 2, noGps: !hasGps,
+    seed: o.seed * 7919 + i,
+    sysPpm,
+    sysTempCoeffPpmPerC: sysTc,
+    temperatureC: tempC,
+    pps: o.pps,
+    ppsJitterNs: noise.ppsJitterNs,
+    nmeaJitterMs: o.perfect ? 0 : 2,
+    noGps: !hasGps,
     outage: (s) => outages.some(([a, b]) => s >= a && s < b),
     // An RTC that lost power starts days off and says nothing useful until GPS sets it.
     startUtcSec: Number(RIDE_UTC0_NS / S),
     rtc: rtcLost
-      ? { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: 3n * 86_400n * S, conversionJitterPpm: noise.rtcWhiteFmPpm } // lost power: days off, nothing known
-      : { ppm: rtcPpm, tempCoeffPpmPerC2: rtcCurvature, initialOffsetNs: BigInt(Math.round(setErrorNs + workingRatePpm * 1e3 * setAgoSec + wanderNs)), calibration, conversionJitterPpm: noise.rtcWhiteFmPpm },
+      ? {
+          ppm: rtcPpm,
+          tempCoeffPpmPerC2: rtcCurvature,
+          initialOffsetNs: 3n * 86_400n * S,
+          conversionJitterPpm: noise.rtcWhiteFmPpm,
+        } // lost power: days off, nothing known
+      : {
+          ppm: rtcPpm,
+          tempCoeffPpmPerC2: rtcCurvature,
+          initialOffsetNs: BigInt(Math.round(setErrorNs + workingRatePpm * 1e3 * setAgoSec + wanderNs)),
+          calibration,
+          conversionJitterPpm: noise.rtcWhiteFmPpm,
+        },
   });
   const bootSec = lateBoot ? startAfterSec + lateBoot.atSec : 0;
   const dacPpm = u() * noise.dacPpm;
@@ -211,13 +275,19 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   const P = o.periodFrames ?? 4096;
   // The songs this device lacks: the manifest's slot of each missing-file event.
   const timeline = manifestTimeline(playlist.manifest);
-  const missing = new Set(evs.filter((e) => e.kind === 'missing-file').map((e) => slotAt(timeline, e.atSec * RATE)?.index).filter((x) => x !== undefined));
+  const missing = new Set(
+    evs
+      .filter((e) => e.kind === 'missing-file')
+      .map((e) => slotAt(timeline, e.atSec * RATE)?.index)
+      .filter((x) => x !== undefined),
+  );
   const entries = playlist.entriesWithout(missing);
   const problems = new Set<string>();
   const content = { checkedSec: 0, silentSec: 0, wrongSec: 0 };
   const probe = Buffer.alloc(4);
   let session: PlaybackSession | undefined;
-  let underruns = 0, seeks = 0;
+  let underruns = 0,
+    seeks = 0;
   /** Where the session put a heard period: each ride second's probe frame in it, against truth. */
   const onHeard = (own: PlaybackSession, queue: TrackQueue) => (h: HeardPeriod) => {
     const e = own.engine;
@@ -225,13 +295,17 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
     const w = e.writtenAt(h.period);
     if (!w || w.pos + P * w.ratio <= 0) return;
     const heardTrue = Number(world.trueAtLocal(h.heardNs));
-    const firstSec = Math.ceil(w.pos / RATE - 0.5), lastSec = Math.floor((w.pos + P * w.ratio) / RATE - 0.5);
+    const firstSec = Math.ceil(w.pos / RATE - 0.5),
+      lastSec = Math.floor((w.pos + P * w.ratio) / RATE - 0.5);
     for (let k = Math.max(0, firstSec); k <= lastSec && k < rideSec; k++) {
       const frame = (k + 0.5) * RATE;
       if (frame < w.pos || frame >= w.pos + P * w.ratio) continue;
       const t = heardTrue + ((frame - w.pos) / w.ratio) * (1e9 / RATE);
       frameErrorNs[k] = t - (startAfterSec * 1e9 + (frame * 1e9) / RATE);
-      if (joinedAt === undefined) { joinedAt = k; firstHeardSec = heardTrue / 1e9; }
+      if (joinedAt === undefined) {
+        joinedAt = k;
+        firstHeardSec = heardTrue / 1e9;
+      }
       // What the device holds for that frame (the engine runs dry: the queue is what it would play).
       queue.render(frame, 1, probe);
       const got = probe.readInt16LE(0);
@@ -245,15 +319,43 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   // The service's own session core: the stream opens at (re)start and plays silence while the clock
   // locks, the start is placed (or joined) once the clock is ready, a fresh queue per process.
   const startSession = () => {
-    const queue = new TrackQueue(entries, 'synthetic', { sampleRate: RATE, channels: 2 }, 0, { onProblem: (m) => problems.add(m) }, decodeRideSong, playlist.manifest);
+    const queue = new TrackQueue(
+      entries,
+      'synthetic',
+      { sampleRate: RATE, channels: 2 },
+      0,
+      { onProblem: (m) => problems.add(m) },
+      decodeRideSong,
+      playlist.manifest,
+    );
     const own: PlaybackSession = new PlaybackSession({
-      clock: world.clock, timescale: () => world.layer.timescale(), log: SILENT_LOG, format: { sampleRate: RATE, channels: 2 }, periodFrames: P,
-      audio: queue, trackCount: entries.length, dry: true, tickMs: RIDE_TICK_MS, resolveStart: () => startUtcNs,
-      ready: { lockTimeoutSec: RIDE_LOCK_TIMEOUT_SEC, maxErrorNs: Number.POSITIVE_INFINITY, whenUnsure: 'start', gpsConfigured: hasGps, hasSources: true },
+      clock: world.clock,
+      timescale: () => world.layer.timescale(),
+      log: SILENT_LOG,
+      format: { sampleRate: RATE, channels: 2 },
+      periodFrames: P,
+      audio: queue,
+      trackCount: entries.length,
+      dry: true,
+      tickMs: RIDE_TICK_MS,
+      resolveStart: () => startUtcNs,
+      ready: {
+        lockTimeoutSec: RIDE_LOCK_TIMEOUT_SEC,
+        maxErrorNs: Number.POSITIVE_INFINITY,
+        whenUnsure: 'start',
+        gpsConfigured: hasGps,
+        hasSources: true,
+      },
       live: { volumeDb: () => 0, trimNs: () => 0, channelMode: () => 'stereo' },
       openSink: async (fill) => {
         const sink = new VirtualSink({
-          clock: world.clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: rnd, dacPriorPpm: savedDac,
+          clock: world.clock,
+          format: { sampleRate: RATE, channels: 2 },
+          periodFrames: P,
+          queuePeriods: 4,
+          dacPpm,
+          random: rnd,
+          dacPriorPpm: savedDac,
           ...(noise.callbackJitter ? {} : { delayNs: () => 0 }),
         });
         sink.onHeard = onHeard(own, queue);
@@ -273,7 +375,11 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   };
   const totalSec = startAfterSec + rideSec;
   for (let s = 0; s < totalSec; s++) {
-    if (!world.up && s === bootSec) { world.restart(savedFreq !== undefined ? { freqPpm: savedFreq, sigmaPpm: 5 } : undefined); upSince = s; joinedAt = undefined; }
+    if (!world.up && s === bootSec) {
+      world.restart(savedFreq !== undefined ? { freqPpm: savedFreq, sigmaPpm: 5 } : undefined);
+      upSince = s;
+      joinedAt = undefined;
+    }
     if (crash && s === startAfterSec + crash.atSec && world.up) {
       savedFreq = world.layer.timescale().freqPpm;
       savedDac = session?.sink?.dacRatePpm?.();
@@ -291,8 +397,16 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
     world.run(1);
     // Decodes and the session's steps finish before virtual time moves on (real I/O: the file's hash).
     await session?.settled();
-    if (joinedAt !== undefined && s - startAfterSec >= joinedAt && (joins.length === 0 || joins.at(-1)!.atSec !== upSince - startAfterSec) && upSince > 0) {
-      joins.push({ atSec: upSince - startAfterSec, joinedAfterSec: Number(Math.max(0, (firstHeardSec ?? joinedAt + startAfterSec) - upSince).toFixed(2)) });
+    if (
+      joinedAt !== undefined &&
+      s - startAfterSec >= joinedAt &&
+      (joins.length === 0 || joins.at(-1)!.atSec !== upSince - startAfterSec) &&
+      upSince > 0
+    ) {
+      joins.push({
+        atSec: upSince - startAfterSec,
+        joinedAfterSec: Number(Math.max(0, (firstHeardSec ?? joinedAt + startAfterSec) - upSince).toFixed(2)),
+      });
     }
   }
   stopSession();
@@ -304,15 +418,29 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
   // Not while it runs on the bare system clock (just booted or restarted: it does not play then).
   const probes = world.probes.filter((p) => p.source !== 'system');
   const errs = probes.map((p) => Math.abs(p.errorNs) / 1000);
-  const played = Array.from(frameErrorNs).filter(Number.isFinite).map((x) => x / 1000);
+  const played = Array.from(frameErrorNs)
+    .filter(Number.isFinite)
+    .map((x) => x / 1000);
   const mean = played.reduce((a, b) => a + b, 0) / Math.max(1, played.length);
   const sd = Math.sqrt(played.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, played.length));
   return {
-    name: `pi-${i + 1}`, gps: hasGps, frameErrorNs, joins, audible, content, playedUs: { mean, sd }, truth: { sysPpm, dacPpm, rtcPpm },
+    name: `pi-${i + 1}`,
+    gps: hasGps,
+    frameErrorNs,
+    joins,
+    audible,
+    content,
+    playedUs: { mean, sd },
+    truth: { sysPpm, dacPpm, rtcPpm },
     clock: {
-      p50Us: percentile(errs, 50), p99Us: percentile(errs, 99), maxUs: Math.max(0, maxOf(errs) || 0),
+      p50Us: percentile(errs, 50),
+      p99Us: percentile(errs, 99),
+      maxUs: Math.max(0, maxOf(errs) || 0),
       // Only where a bound was claimed: "unsynchronized" says it does not know.
-      boundBrokenPct: (() => { const b = probes.filter((p) => p.state !== 'unsynchronized' && Number.isFinite(p.boundNs)); return b.length ? (100 * b.filter((p) => Math.abs(p.errorNs) > p.boundNs).length) / b.length : 0; })(),
+      boundBrokenPct: (() => {
+        const b = probes.filter((p) => p.state !== 'unsynchronized' && Number.isFinite(p.boundNs));
+        return b.length ? (100 * b.filter((p) => Math.abs(p.errorNs) > p.boundNs).length) / b.length : 0;
+      })(),
     },
   };
 }
@@ -321,35 +449,59 @@ export async function runDevice(i: number, o: RideOptions, noise: NoiseSettings,
  * Devices share nothing but truth, so they run in worker threads, one per core (RideOptions.threads),
  * each on its own seeded streams: the ride is the same whatever the thread count.
  */
-async function runDevices(o: RideOptions, noise: NoiseSettings, startAfterSec: number, rideSec: number, playlist: RidePlaylist): Promise<DeviceResult[]> {
+async function runDevices(
+  o: RideOptions,
+  noise: NoiseSettings,
+  startAfterSec: number,
+  rideSec: number,
+  playlist: RidePlaylist,
+): Promise<DeviceResult[]> {
   const threads = Math.min(o.devices, Math.max(1, o.threads ?? availableParallelism()));
   const results: DeviceResult[] = new Array(o.devices);
   const total = o.devices * (startAfterSec + rideSec);
   let done = 0;
-  const onSeconds = (sec: number) => { done += sec; o.onProgress?.(done, total); };
+  const onSeconds = (sec: number) => {
+    done += sec;
+    o.onProgress?.(done, total);
+  };
   if (threads === 1) {
-    for (let i = 0; i < o.devices; i++) results[i] = await runDevice(i, o, noise, startAfterSec, rideSec, playlist, onSeconds);
+    for (let i = 0; i < o.devices; i++)
+      results[i] = await runDevice(i, o, noise, startAfterSec, rideSec, playlist, onSeconds);
     return results;
   }
   // The worker is this folder's ride-worker in the form this module runs as (.ts under tsx, .js
   // built); from source, the thread registers tsx first (loader hooks are per thread).
   const ext = extname(fileURLToPath(import.meta.url));
   const workerUrl = new URL(`./ride-worker${ext}`, import.meta.url).href;
-  const source = ext === '.ts'
-    ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(workerUrl)}); })`
-    : `import(${JSON.stringify(workerUrl)})`;
+  const source =
+    ext === '.ts'
+      ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(workerUrl)}); })`
+      : `import(${JSON.stringify(workerUrl)})`;
   const plain = { dir: playlist.dir, manifest: playlist.manifest, entries: playlist.entries };
-  await Promise.all(Array.from({ length: threads }, (_, w) => new Promise<void>((resolve, reject) => {
-    const indices = Array.from({ length: o.devices }, (_, i) => i).filter((i) => i % threads === w);
-    const { onProgress: _p, ...cloneable } = o; // functions do not cross into a thread
-    const worker = new Worker(source, { eval: true, workerData: { indices, o: cloneable, noise, startAfterSec, rideSec, playlist: plain } });
-    worker.on('message', (m: { i: number; result: DeviceResult } | { seconds: number }) => {
-      if ('seconds' in m) onSeconds(m.seconds);
-      else results[m.i] = m.result;
-    });
-    worker.on('error', reject);
-    worker.on('exit', (code) => (code === 0 && indices.every((i) => results[i]) ? resolve() : reject(new Error(`ride simulation thread ${w} ended (exit code ${code}) before its devices were done`))));
-  })));
+  await Promise.all(
+    Array.from(
+      { length: threads },
+      (_, w) =>
+        new Promise<void>((resolve, reject) => {
+          const indices = Array.from({ length: o.devices }, (_, i) => i).filter((i) => i % threads === w);
+          const { onProgress: _p, ...cloneable } = o; // functions do not cross into a thread
+          const worker = new Worker(source, {
+            eval: true,
+            workerData: { indices, o: cloneable, noise, startAfterSec, rideSec, playlist: plain },
+          });
+          worker.on('message', (m: { i: number; result: DeviceResult } | { seconds: number }) => {
+            if ('seconds' in m) onSeconds(m.seconds);
+            else results[m.i] = m.result;
+          });
+          worker.on('error', reject);
+          worker.on('exit', (code) =>
+            code === 0 && indices.every((i) => results[i])
+              ? resolve()
+              : reject(new Error(`ride simulation thread ${w} ended (exit code ${code}) before its devices were done`)),
+          );
+        }),
+    ),
+  );
   return results;
 }
 
@@ -368,7 +520,9 @@ export async function simulateRide(o: RideOptions): Promise<RideResult> {
   }
   const spreadUs = new Float64Array(rideSec).fill(NaN);
   const phaseOf = (s: number) => {
-    const out = o.events.find((e) => e.kind === 'gps-outage' && e.device === 'all' && s >= e.atSec && s < e.atSec + (e.durationSec ?? 60));
+    const out = o.events.find(
+      (e) => e.kind === 'gps-outage' && e.device === 'all' && s >= e.atSec && s < e.atSec + (e.durationSec ?? 60),
+    );
     if (out) return 'GPS outage';
     if (o.gps === 'none') return 'RTC only';
     if (o.gps === 'some') return 'GPS on one, RTC on the rest';

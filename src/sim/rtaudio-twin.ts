@@ -37,7 +37,20 @@ export class RtAudioTwin implements RtAudioLike {
   constructor(private readonly o: RtAudioTwinOptions) {}
 
   getDevices() {
-    return [{ id: 0, name: 'twin', outputChannels: 2, inputChannels: 0, duplexChannels: 0, isDefaultOutput: true, isDefaultInput: false, sampleRates: [this.o.sampleRate], preferredSampleRate: this.o.sampleRate, nativeFormats: 2 }] as unknown as ReturnType<RtAudioLike['getDevices']>;
+    return [
+      {
+        id: 0,
+        name: 'twin',
+        outputChannels: 2,
+        inputChannels: 0,
+        duplexChannels: 0,
+        isDefaultOutput: true,
+        isDefaultInput: false,
+        sampleRates: [this.o.sampleRate],
+        preferredSampleRate: this.o.sampleRate,
+        nativeFormats: 2,
+      },
+    ] as unknown as ReturnType<RtAudioLike['getDevices']>;
   }
 
   getDefaultOutputDevice(): number {
@@ -107,9 +120,12 @@ export class RtAudioTwin implements RtAudioLike {
   /** The JS callback: late by the event loop, in order, and at a stall's end if due inside it. */
   private deliver(k: number): void {
     let at = this.o.clock.nowNs() + BigInt(Math.round(this.o.jsDelayNs(k)));
-    for (const st of this.o.stalls ?? []) if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;
+    for (const st of this.o.stalls ?? [])
+      if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;
     if (at < this.lastJsNs) at = this.lastJsNs;
     this.lastJsNs = at;
-    this.o.clock.setTimer(Number(at - this.o.clock.nowNs()), () => { if (this.running) this.cb?.(); });
+    this.o.clock.setTimer(Number(at - this.o.clock.nowNs()), () => {
+      if (this.running) this.cb?.();
+    });
   }
 }

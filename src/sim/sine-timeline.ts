@@ -5,7 +5,12 @@ export class SineTimeline implements TimelineAudio {
   readonly frameBytes: number;
   readonly endFrame = undefined;
 
-  constructor(readonly rate: number, readonly channels: number, readonly freqHz = 440, readonly amplitude = 12_000) {
+  constructor(
+    readonly rate: number,
+    readonly channels: number,
+    readonly freqHz = 440,
+    readonly amplitude = 12_000,
+  ) {
     this.frameBytes = 2 * channels;
   }
 

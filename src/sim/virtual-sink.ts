@@ -143,9 +143,12 @@ export class VirtualSink implements OutputSink {
         this.onHeard?.({ period: k, heardNs, content: Buffer.alloc(0) });
       } else {
         this.onHeard?.({ period: k, heardNs, content: item.pcm });
-        const delay = (this.o.minDelayNs ?? 30_000) + (this.o.delayNs?.() ?? Math.exp(Math.log(100_000) + 1.0 * gaussian(this.o.random)));
+        const delay =
+          (this.o.minDelayNs ?? 30_000) +
+          (this.o.delayNs?.() ?? Math.exp(Math.log(100_000) + 1.0 * gaussian(this.o.random)));
         let at = this.o.clock.nowNs() + BigInt(Math.round(delay));
-        for (const st of this.o.stalls ?? []) if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;
+        for (const st of this.o.stalls ?? [])
+          if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;
         this.o.clock.setTimer(Number(at - this.o.clock.nowNs()), () => {
           if (this.stopped) return;
           const now = this.o.clock.nowNs();

@@ -107,7 +107,9 @@ export class ClockLayer implements SampleSink {
     const current = this.timescale();
     const nowNs = this.clock.nowNs();
     const names = [...new Set([...this.stats.keys(), ...expected])].sort((a, b) => SOURCE_RANK[a] - SOURCE_RANK[b]);
-    return names.map((name) => sourceRow(name, this.stats.get(name)?.report(), this.lastEstimate.get(name), this.seen.get(name), current, nowNs));
+    return names.map((name) =>
+      sourceRow(name, this.stats.get(name)?.report(), this.lastEstimate.get(name), this.seen.get(name), current, nowNs),
+    );
   }
 
   /** The current timescale snapshot (recomputed for holdover on every call). */
@@ -130,7 +132,8 @@ export class ClockLayer implements SampleSink {
     }
     if (best && best.state === 'locked' && !isLock(best, nowNs)) best = best.with({ state: 'unsynchronized' });
     // Running on the RTC after GPS went away is holdover, whatever the RTC's own freshness.
-    if (best?.source === 'rtc' && best.state === 'locked' && this.lastEstimate.has('gps+pps')) best = best.with({ state: 'holdover' });
+    if (best?.source === 'rtc' && best.state === 'locked' && this.lastEstimate.has('gps+pps'))
+      best = best.with({ state: 'holdover' });
     const previous = this.current;
     if (best) this.current = this.continuous(previous, best, nowNs);
     else if (this.current.source !== 'system' || Number(nowNs) - this.systemAtNs > SYSTEM_REFRESH_SEC * 1e9) {
@@ -184,9 +187,11 @@ function isLock(t: Timescale, nowNs: bigint): boolean {
 function better(a: Timescale, b: Timescale, nowNs: bigint): boolean {
   // A "locked" RTC of unknown history (±0.5 s, possibly days off after power loss) must not beat
   // GPS holdover on a µs-grade bound: it would step the timescale to whatever the RTC says.
-  const la = isLock(a, nowNs), lb = isLock(b, nowNs);
+  const la = isLock(a, nowNs),
+    lb = isLock(b, nowNs);
   if (la !== lb) return la;
-  const ea = a.errorBoundAt(nowNs), eb = b.errorBoundAt(nowNs);
+  const ea = a.errorBoundAt(nowNs),
+    eb = b.errorBoundAt(nowNs);
   if (ea !== eb) return ea < eb;
   return SOURCE_RANK[a.source] < SOURCE_RANK[b.source];
 }
@@ -224,7 +229,14 @@ export interface SourceReport {
   fromPrior: boolean;
 }
 
-function sourceRow(name: SourceName, r: SourceStatsReport | undefined, lastEst: Timescale | undefined, seen: { monoNs: bigint[]; measuredOffsetNs: number } | undefined, current: Timescale, nowNs: bigint): SourceReport {
+function sourceRow(
+  name: SourceName,
+  r: SourceStatsReport | undefined,
+  lastEst: Timescale | undefined,
+  seen: { monoNs: bigint[]; measuredOffsetNs: number } | undefined,
+  current: Timescale,
+  nowNs: bigint,
+): SourceReport {
   const est = r?.estimate ?? lastEst;
   const selected = current.source === name && name !== 'system';
   const last = r?.lastSample;
@@ -236,15 +248,23 @@ function sourceRow(name: SourceName, r: SourceStatsReport | undefined, lastEst: 
   else [stateChar, state] = selected ? ['*', 'in use'] : ['-', 'standby'];
   const fin = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
   return {
-    name, mode: name === 'ntp' ? '^' : '#', stateChar, state, selected,
+    name,
+    mode: name === 'ntp' ? '^' : '#',
+    stateChar,
+    state,
+    selected,
     reach: seen && pollNs !== undefined ? reachRegister(seen.monoNs, nowNs, pollNs) : seen?.monoNs.length ? 1 : 0,
     pollSec: pollNs !== undefined ? pollNs / 1e9 : null,
-    samples: r?.samples ?? 0, used: r?.used ?? null, spanSec: r?.spanSec ?? 0,
+    samples: r?.samples ?? 0,
+    used: r?.used ?? null,
+    spanSec: r?.spanSec ?? 0,
     lastSampleAgeSec: last ? Number(nowNs - last.monoNs) / 1e9 : null,
     offsetNs: last ? Number(current.utcAt(last.monoNs) - last.utcNs) : null,
     measuredOffsetNs: last && seen ? seen.measuredOffsetNs : null,
     sampleErrorNs: last ? last.errorNs : null,
-    freqPpm: fin(est?.freqPpm), freqSigmaPpm: fin(r?.freqSigmaPpm), stdDevNs: fin(r?.stdDevNs),
+    freqPpm: fin(est?.freqPpm),
+    freqSigmaPpm: fin(r?.freqSigmaPpm),
+    stdDevNs: fin(r?.stdDevNs),
     boundNs: est ? fin(est.errorBoundAt(nowNs)) : null,
     fromPrior: r?.fromPrior ?? false,
   };
@@ -253,7 +273,11 @@ function sourceRow(name: SourceName, r: SourceStatsReport | undefined, lastEst: 
 /** The median spacing of sample instants (ns), or undefined with fewer than two. */
 export function typicalSpacingNs(monoNs: readonly bigint[]): number | undefined {
   const sorted = [...monoNs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const gaps = sorted.slice(1).map((m, i) => Number(m - sorted[i]!)).filter((g) => g > 0).sort((a, b) => a - b);
+  const gaps = sorted
+    .slice(1)
+    .map((m, i) => Number(m - sorted[i]!))
+    .filter((g) => g > 0)
+    .sort((a, b) => a - b);
   return gaps.length ? gaps[Math.floor(gaps.length / 2)] : undefined;
 }
 

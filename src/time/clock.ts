@@ -61,7 +61,11 @@ export class VirtualClock implements MonotonicClock {
       cancelled: false,
     };
     this.timers.push(timer);
-    return { cancel: () => { timer.cancelled = true; } };
+    return {
+      cancel: () => {
+        timer.cancelled = true;
+      },
+    };
   }
 
   /** Runs every timer due up to now + deltaNs, in order, then sets now to that instant. */

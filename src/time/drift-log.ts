@@ -10,8 +10,27 @@ export const DRIFT_LOG_VERSION = 1;
 
 export type DriftRecord =
   | { kind: 'sample'; source: string; monoNs: bigint; utcNs: bigint; errorNs: number }
-  | { kind: 'servo'; monoNs: bigint; utcNs: bigint; state: string; source: string; freqPpm: number; errorBoundNs: number; systemMinusUtcNs?: number; cpuTempC?: number; rtcTempC?: number }
-  | { kind: 'rtc'; monoNs: bigint; utcNs: bigint; rtcMinusUtcNs: number; edgeOffsetNs?: number; rtcRatePpm?: number; rtcTempC?: number }
+  | {
+      kind: 'servo';
+      monoNs: bigint;
+      utcNs: bigint;
+      state: string;
+      source: string;
+      freqPpm: number;
+      errorBoundNs: number;
+      systemMinusUtcNs?: number;
+      cpuTempC?: number;
+      rtcTempC?: number;
+    }
+  | {
+      kind: 'rtc';
+      monoNs: bigint;
+      utcNs: bigint;
+      rtcMinusUtcNs: number;
+      edgeOffsetNs?: number;
+      rtcRatePpm?: number;
+      rtcTempC?: number;
+    }
   | { kind: 'event'; monoNs: bigint; utcNs?: bigint; message: string }
   | HeaderRecord;
 
@@ -87,16 +106,24 @@ export class DriftLog {
     let text = this.pending.join('');
     this.pending = [];
     try {
-      if (this.size === undefined) this.size = await stat(this.o.path).then((s) => s.size, () => 0);
+      if (this.size === undefined)
+        this.size = await stat(this.o.path).then(
+          (s) => s.size,
+          () => 0,
+        );
       if (this.size > 0 && this.size + text.length > (this.o.maxBytes ?? DEFAULT_MAX_BYTES)) await this.rotate();
       if (this.headerDue && this.o.header) text = formatRecord(this.o.header) + text;
       await appendFile(this.o.path, text);
       this.headerDue = false;
       this.size += Buffer.byteLength(text);
-      if (this.failed) { this.failed = false; this.o.onError?.(`drift log ${this.o.path} is writable again`); }
+      if (this.failed) {
+        this.failed = false;
+        this.o.onError?.(`drift log ${this.o.path} is writable again`);
+      }
     } catch (e) {
       // A full disk or a read-only file system: say it once, keep the service running, drop the batch.
-      if (!this.failed) this.o.onError?.(`drift log ${this.o.path}: ${(e as Error).message}; records are dropped until it is writable`);
+      if (!this.failed)
+        this.o.onError?.(`drift log ${this.o.path}: ${(e as Error).message}; records are dropped until it is writable`);
       this.failed = true;
     }
   }

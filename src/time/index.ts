@@ -15,5 +15,13 @@ export { RtcSource, type RtcCalibration } from './sources/rtc.js';
 export { NtpSource } from './sources/ntp.js';
 export { RtcRateModel } from './rtc-model.js';
 export { DriftLog, formatRecord, type DriftRecord, type HeaderRecord } from './drift-log.js';
-export { defaultCalibrationPath, readCalibration, updateCalibration, readRtcCalibration, writeRtcCalibration, rtcSetHeld, type CalibrationFile } from './rtc-calibration.js';
+export {
+  defaultCalibrationPath,
+  readCalibration,
+  updateCalibration,
+  readRtcCalibration,
+  writeRtcCalibration,
+  rtcSetHeld,
+  type CalibrationFile,
+} from './rtc-calibration.js';
 export { fitLine, median, quantile } from './regress.js';

@@ -19,7 +19,10 @@ export class RealtimeConverter implements RealtimeToMono {
   private uncertaintyNs: number;
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly readers: RealtimeReaders = processReaders, private readonly log: (m: string) => void = () => {}) {
+  constructor(
+    private readonly readers: RealtimeReaders = processReaders,
+    private readonly log: (m: string) => void = () => {},
+  ) {
     const e = estimateRealtimeOffset(readers);
     this.offsetNs = e.offsetNs;
     this.uncertaintyNs = e.uncertaintyNs;

@@ -57,7 +57,8 @@ export function estimateRealtimeOffset(
         break;
       }
       prevMono = mono;
-      if (++guard > 10_000_000) throw new Error('Date.now() does not advance: cannot relate realtime to monotonic time');
+      if (++guard > 10_000_000)
+        throw new Error('Date.now() does not advance: cannot relate realtime to monotonic time');
     }
     if (best!.bracketNs <= MAX_BRACKET_NS) break;
   }

@@ -22,17 +22,24 @@ export function fitLine(xs: readonly number[], ys: readonly number[], ws?: reado
   const n = xs.length;
   if (n !== ys.length || (ws && ws.length !== n)) throw new Error('fitLine: arrays of different length');
   if (n === 0) throw new Error('fitLine: no points');
-  let sw = 0, sx = 0, sy = 0;
+  let sw = 0,
+    sx = 0,
+    sy = 0;
   for (let i = 0; i < n; i++) {
     const w = ws ? ws[i]! : 1;
-    sw += w; sx += w * xs[i]!; sy += w * ys[i]!;
+    sw += w;
+    sx += w * xs[i]!;
+    sy += w * ys[i]!;
   }
-  const xMean = sx / sw, yMean = sy / sw;
-  let sxx = 0, sxy = 0;
+  const xMean = sx / sw,
+    yMean = sy / sw;
+  let sxx = 0,
+    sxy = 0;
   for (let i = 0; i < n; i++) {
     const w = ws ? ws[i]! : 1;
     const dx = xs[i]! - xMean;
-    sxx += w * dx * dx; sxy += w * dx * (ys[i]! - yMean);
+    sxx += w * dx * dx;
+    sxy += w * dx * (ys[i]! - yMean);
   }
   const b = sxx > 0 ? sxy / sxx : 0;
   const a = yMean - b * xMean;

@@ -72,7 +72,11 @@ export interface CalibrationFile {
 }
 
 /** A patch: a key left out (or undefined) keeps its value, null removes it; nested objects merge one level. */
-export type CalibrationPatch = { [K in keyof CalibrationFile]?: CalibrationFile[K] extends object | undefined ? (Partial<NonNullable<CalibrationFile[K]>> | null) : (CalibrationFile[K] | null) };
+export type CalibrationPatch = {
+  [K in keyof CalibrationFile]?: CalibrationFile[K] extends object | undefined
+    ? Partial<NonNullable<CalibrationFile[K]>> | null
+    : CalibrationFile[K] | null;
+};
 
 export interface ReadResult {
   file?: CalibrationFile;
@@ -84,8 +88,10 @@ function validate(raw: unknown): CalibrationFile {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('not a JSON object');
   const f = raw as CalibrationFile;
   if (typeof f.ratePpm !== 'number' || !Number.isFinite(f.ratePpm)) throw new Error('ratePpm must be a number');
-  if (typeof f.rateUncertaintyPpm !== 'number' || !(f.rateUncertaintyPpm >= 0)) throw new Error('rateUncertaintyPpm must be a number ≥ 0');
-  if (f.setAt !== undefined && !Number.isFinite(Date.parse(f.setAt))) throw new Error(`setAt "${String(f.setAt)}" is not an ISO 8601 instant`);
+  if (typeof f.rateUncertaintyPpm !== 'number' || !(f.rateUncertaintyPpm >= 0))
+    throw new Error('rateUncertaintyPpm must be a number ≥ 0');
+  if (f.setAt !== undefined && !Number.isFinite(Date.parse(f.setAt)))
+    throw new Error(`setAt "${String(f.setAt)}" is not an ISO 8601 instant`);
   return f;
 }
 
@@ -109,7 +115,10 @@ function merge(cur: Record<string, unknown>, patch: Record<string, unknown>): Re
   const out: Record<string, unknown> = { ...cur };
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined) continue;
-    if (v === null) { delete out[k]; continue; }
+    if (v === null) {
+      delete out[k];
+      continue;
+    }
     const old = out[k];
     const plain = (x: unknown) => typeof x === 'object' && x !== null && !Array.isArray(x);
     out[k] = plain(v) && plain(old) ? { ...(old as object), ...(v as object) } : v;
@@ -131,8 +140,14 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
-      if (age > STALE_LOCK_MS || Date.now() > deadline) { await unlink(lock).catch(() => {}); continue; }
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > STALE_LOCK_MS || Date.now() > deadline) {
+        await unlink(lock).catch(() => {});
+        continue;
+      }
       await new Promise((r) => setTimeout(r, LOCK_RETRY_MS));
     }
   }
@@ -149,7 +164,11 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
  * A patch that leaves the file without ratePpm gets the "nothing known" defaults (0 ± 2 ppm: the
  * DS3231's datasheet bound).
  */
-export async function updateCalibration(path: string, patch: CalibrationPatch, warn: (m: string) => void = () => {}): Promise<CalibrationFile> {
+export async function updateCalibration(
+  path: string,
+  patch: CalibrationPatch,
+  warn: (m: string) => void = () => {},
+): Promise<CalibrationFile> {
   await mkdir(dirname(path), { recursive: true }); // the state dir may not exist before the first write
   return withLock(path, async () => {
     const cur = await readCalibration(path);
@@ -187,31 +206,52 @@ export async function rtcSetHeld(path: string): Promise<string | undefined> {
 
 // ---- The clock layer's view (what src/service/hardware.ts and rtc-loop.ts call) ----
 
-/** Reads the rate and last set for the RTC source; undefined when there is none; a broken file is said through `warn`. */
-export async function readRtcCalibration(path: string, warn: (m: string) => void, simulated = false): Promise<RtcCalibration | undefined> {
+/**
+ * Reads the rate and last set for the RTC source; undefined when there is none; a broken file is said through `warn`.
+ */
+export async function readRtcCalibration(
+  path: string,
+  warn: (m: string) => void,
+  simulated = false,
+): Promise<RtcCalibration | undefined> {
   const r = await readCalibration(path);
   if (r.problem) warn(`${r.problem}; ignoring it. Delete it, or let the next GPS lock rewrite it.`);
   const f = r.file;
   if (!f) return undefined;
   if (Boolean(f.simulated) !== simulated) {
-    warn(`${path} was written on ${f.simulated ? 'SIMULATED' : 'real'} hardware and this run is on ${simulated ? 'SIMULATED' : 'real'} hardware: ignoring its rate and last set`);
+    warn(
+      `${path} was written on ${f.simulated ? 'SIMULATED' : 'real'} hardware and this run is on ${simulated ? 'SIMULATED' : 'real'} hardware: ignoring its rate and last set`,
+    );
     return undefined;
   }
   const setMs = f.setAt ? Date.parse(f.setAt) : NaN;
   return {
-    ratePpm: f.ratePpm, rateUncertaintyPpm: f.rateUncertaintyPpm,
-    setAtUtcNs: Number.isFinite(setMs) ? BigInt(setMs) * 1_000_000n : undefined, setErrorNs: f.setErrorNs,
+    ratePpm: f.ratePpm,
+    rateUncertaintyPpm: f.rateUncertaintyPpm,
+    setAtUtcNs: Number.isFinite(setMs) ? BigInt(setMs) * 1_000_000n : undefined,
+    setErrorNs: f.setErrorNs,
   };
 }
 
 const iso = (utcNs: bigint) => new Date(Number(utcNs / 1_000_000n)).toISOString();
 
 /** The service's write: its measured rate and/or last set, merged into the store. */
-export async function writeRtcCalibration(path: string, c: RtcCalibration, measuredAtUtcNs?: bigint, warn?: (m: string) => void, simulated = false): Promise<void> {
-  await updateCalibration(path, {
-    simulated: simulated ? true : null,
-    ratePpm: Number(c.ratePpm.toFixed(4)), rateUncertaintyPpm: Number(c.rateUncertaintyPpm.toFixed(4)),
-    ...(c.setAtUtcNs !== undefined ? { setAt: iso(c.setAtUtcNs), setErrorNs: c.setErrorNs } : {}),
-    ...(measuredAtUtcNs !== undefined ? { measuredAt: iso(measuredAtUtcNs) } : {}),
-  }, warn);
+export async function writeRtcCalibration(
+  path: string,
+  c: RtcCalibration,
+  measuredAtUtcNs?: bigint,
+  warn?: (m: string) => void,
+  simulated = false,
+): Promise<void> {
+  await updateCalibration(
+    path,
+    {
+      simulated: simulated ? true : null,
+      ratePpm: Number(c.ratePpm.toFixed(4)),
+      rateUncertaintyPpm: Number(c.rateUncertaintyPpm.toFixed(4)),
+      ...(c.setAtUtcNs !== undefined ? { setAt: iso(c.setAtUtcNs), setErrorNs: c.setErrorNs } : {}),
+      ...(measuredAtUtcNs !== undefined ? { measuredAt: iso(measuredAtUtcNs) } : {}),
+    },
+    warn,
+  );
 }

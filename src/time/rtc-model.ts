@@ -57,7 +57,13 @@ export interface RtcModelFit {
   inflation: number;
 }
 
-interface Point { tSec: number; offsetNs: number; i1: number; i2: number; tempC?: number }
+interface Point {
+  tSec: number;
+  offsetNs: number;
+  i1: number;
+  i2: number;
+  tempC?: number;
+}
 
 export class RtcRateModel {
   private points: Point[] = [];
@@ -105,13 +111,15 @@ export class RtcRateModel {
   /** The integrals at time t (the temperature held since its last reading: the chip's rate steps at conversions). */
   private integralsAt(t: number): { i1: number; i2: number } {
     if (!this.lastT || this.tref === undefined || t <= this.lastT.tSec) return { i1: this.i1, i2: this.i2 };
-    const d = this.lastT.tempC - this.tref, dt = t - this.lastT.tSec;
+    const d = this.lastT.tempC - this.tref,
+      dt = t - this.lastT.tSec;
     return { i1: this.i1 + d * dt, i2: this.i2 + d * d * dt };
   }
 
   private advance(t: number): void {
     const { i1, i2 } = this.integralsAt(t);
-    this.i1 = i1; this.i2 = i2;
+    this.i1 = i1;
+    this.i2 = i2;
     if (this.lastT) this.lastT.tSec = Math.max(this.lastT.tSec, t);
   }
 
@@ -158,22 +166,39 @@ export class RtcRateModel {
 }
 
 interface Solved {
-  theta: number[]; cols: number; cov: number[][]; sigma2: number; inflation: number;
-  anchorNs: number; anchorTSec: number; anchorI1: number; anchorI2: number; fit: RtcModelFit;
+  theta: number[];
+  cols: number;
+  cov: number[][];
+  sigma2: number;
+  inflation: number;
+  anchorNs: number;
+  anchorTSec: number;
+  anchorI1: number;
+  anchorI2: number;
+  fit: RtcModelFit;
 }
 
 /** Least squares over the points with the temperature terms their span supports (at most maxCols columns). */
 function fitPoints(pts: readonly Point[], maxCols = 4): Solved | undefined {
   if (pts.length < MIN_POINTS) return undefined;
-  let tMin = Infinity, tMax = -Infinity;
-  for (const p of pts) if (p.tempC !== undefined) { tMin = Math.min(tMin, p.tempC); tMax = Math.max(tMax, p.tempC); }
+  let tMin = Infinity,
+    tMax = -Infinity;
+  for (const p of pts)
+    if (p.tempC !== undefined) {
+      tMin = Math.min(tMin, p.tempC);
+      tMax = Math.max(tMax, p.tempC);
+    }
   const span = tMax - tMin;
   const enough = pts.length >= MIN_TEMPERATURE_POINTS;
-  const cols = Math.min(maxCols, !enough ? 2 : span >= RTC_MODEL_MIN_SPAN_QUADRATIC_C ? 4 : span >= RTC_MODEL_MIN_SPAN_LINEAR_C ? 3 : 2);
+  const cols = Math.min(
+    maxCols,
+    !enough ? 2 : span >= RTC_MODEL_MIN_SPAN_QUADRATIC_C ? 4 : span >= RTC_MODEL_MIN_SPAN_LINEAR_C ? 3 : 2,
+  );
   // Columns: 1, t, I1, I2 (rates in ns/s = ppm·1e3), centred and scaled so the solve is well conditioned.
   const n = pts.length;
   const raw = (p: Point, j: number) => (j === 0 ? 1 : j === 1 ? p.tSec : j === 2 ? p.i1 : p.i2);
-  const mean = new Array<number>(cols).fill(0), scale = new Array<number>(cols).fill(1);
+  const mean = new Array<number>(cols).fill(0),
+    scale = new Array<number>(cols).fill(1);
   for (const p of pts) for (let j = 1; j < cols; j++) mean[j]! += raw(p, j) / n;
   for (let j = 1; j < cols; j++) {
     let acc = 0;
@@ -184,28 +209,46 @@ function fitPoints(pts: readonly Point[], maxCols = 4): Solved | undefined {
   const A = Array.from({ length: cols }, () => new Array<number>(cols).fill(0));
   const b = new Array<number>(cols).fill(0);
   for (const p of pts) {
-    for (let i = 0; i < cols; i++) { const xi = x(p, i); b[i]! += xi * p.offsetNs; for (let j = 0; j < cols; j++) A[i]![j]! += xi * x(p, j); }
+    for (let i = 0; i < cols; i++) {
+      const xi = x(p, i);
+      b[i]! += xi * p.offsetNs;
+      for (let j = 0; j < cols; j++) A[i]![j]! += xi * x(p, j);
+    }
   }
   const Ainv = invert(A);
   if (!Ainv) return cols > 2 ? fitPoints(pts, cols - 1) : undefined;
   const beta = Ainv.map((row) => row.reduce((acc, v, j) => acc + v * b[j]!, 0));
-  const model = (p: Point) => { let v = 0; for (let j = 0; j < cols; j++) v += x(p, j) * beta[j]!; return v; };
+  const model = (p: Point) => {
+    let v = 0;
+    for (let j = 0; j < cols; j++) v += x(p, j) * beta[j]!;
+    return v;
+  };
   const res = pts.map((p) => p.offsetNs - model(p));
   const rss = res.reduce((acc, r) => acc + r * r, 0);
   // Correlated residuals (a random walk) say less than n independent ones: inflate by the lag-1
   // autocorrelation's effective-sample factor.
-  let c0 = 0, c1 = 0;
-  for (let i = 0; i < n; i++) { c0 += res[i]! * res[i]!; if (i > 0) c1 += res[i]! * res[i - 1]!; }
+  let c0 = 0,
+    c1 = 0;
+  for (let i = 0; i < n; i++) {
+    c0 += res[i]! * res[i]!;
+    if (i > 0) c1 += res[i]! * res[i - 1]!;
+  }
   const rho = c0 > 0 ? Math.min(0.99, Math.max(0, c1 / c0)) : 0;
   const sigma2 = (rss / Math.max(1, n - cols)) * ((1 + rho) / (1 - rho));
   // Back to raw units: theta_j = beta_j / scale_j (j ≥ 1); the covariance likewise.
   const theta = beta.map((v, j) => (j === 0 ? v : v / scale[j]!));
-  const cov = Ainv.map((row, i) => row.map((v, j) => (sigma2 * v) / ((i === 0 ? 1 : scale[i]!) * (j === 0 ? 1 : scale[j]!))));
+  const cov = Ainv.map((row, i) =>
+    row.map((v, j) => (sigma2 * v) / ((i === 0 ? 1 : scale[i]!) * (j === 0 ? 1 : scale[j]!))),
+  );
   // The random walk: how residuals spread over WALK_LAG_SEC beyond their white part.
-  let dsum = 0, dn = 0;
+  let dsum = 0,
+    dn = 0;
   for (let i = 0, k = 0; i < n; i++) {
     while (k < n && pts[k]!.tSec < pts[i]!.tSec + WALK_LAG_SEC) k++;
-    if (k < n) { dsum += (res[k]! - res[i]!) ** 2; dn++; }
+    if (k < n) {
+      dsum += (res[k]! - res[i]!) ** 2;
+      dn++;
+    }
   }
   const rms = Math.sqrt(rss / n);
   const walk = Math.sqrt((dn ? Math.max(0, dsum / dn - 2 * rms * rms * (1 - rho)) : 0) / WALK_LAG_SEC);
@@ -215,18 +258,39 @@ function fitPoints(pts: readonly Point[], maxCols = 4): Solved | undefined {
   const anchorNs = model(last) + tail.reduce((acc, r) => acc + r, 0) / tail.length;
   const ppm = (j: number) => (cols > j ? theta[j]! / 1000 : 0);
   return {
-    theta, cols, cov, sigma2, inflation: 1, anchorNs, anchorTSec: last.tSec, anchorI1: last.i1, anchorI2: last.i2,
+    theta,
+    cols,
+    cov,
+    sigma2,
+    inflation: 1,
+    anchorNs,
+    anchorTSec: last.tSec,
+    anchorI1: last.i1,
+    anchorI2: last.i2,
     fit: {
-      r0Ppm: ppm(1), r1PpmPerC: ppm(2), r2PpmPerC2: ppm(3), r0SigmaPpm: Math.sqrt(cov[1]![1]!) / 1000,
-      terms: cols === 4 ? 'rate+quadratic' : cols === 3 ? 'rate+linear' : 'rate', rmsNs: rms, walkNsPerSqrtSec: walk, n, inflation: 1,
+      r0Ppm: ppm(1),
+      r1PpmPerC: ppm(2),
+      r2PpmPerC2: ppm(3),
+      r0SigmaPpm: Math.sqrt(cov[1]![1]!) / 1000,
+      terms: cols === 4 ? 'rate+quadratic' : cols === 3 ? 'rate+linear' : 'rate',
+      rmsNs: rms,
+      walkNsPerSqrtSec: walk,
+      n,
+      inflation: 1,
     },
   };
 }
 
 /** Offset and 1σ at (t, I1, I2) from a solved model, anchored where its measurements ended. */
-function predictFrom(s: Solved, t: number, i1: number, i2: number): { offsetNs: number; sigmaNs: number; sinceSec: number } {
+function predictFrom(
+  s: Solved,
+  t: number,
+  i1: number,
+  i2: number,
+): { offsetNs: number; sigmaNs: number; sinceSec: number } {
   const g = [0, t - s.anchorTSec, i1 - s.anchorI1, i2 - s.anchorI2];
-  let offsetNs = s.anchorNs, v = 0;
+  let offsetNs = s.anchorNs,
+    v = 0;
   for (let j = 1; j < s.cols; j++) offsetNs += g[j]! * s.theta[j]!;
   for (let i = 1; i < s.cols; i++) for (let j = 1; j < s.cols; j++) v += g[i]! * s.cov[i]![j]! * g[j]!;
   const dt = Math.max(0, t - s.anchorTSec);

@@ -89,7 +89,10 @@ export class SourceStats {
     this.cache = undefined;
   }
 
-  constructor(readonly source: SourceName, private readonly windowSamples = WINDOW_SAMPLES) {}
+  constructor(
+    readonly source: SourceName,
+    private readonly windowSamples = WINDOW_SAMPLES,
+  ) {}
 
   get count(): number {
     return this.samples.length;
@@ -133,7 +136,8 @@ export class SourceStats {
    */
   report(): SourceStatsReport {
     const { ts, fit } = this.computed();
-    const first = this.samples[0], last = this.samples.at(-1);
+    const first = this.samples[0],
+      last = this.samples.at(-1);
     return {
       source: this.source,
       samples: this.samples.length,
@@ -147,13 +151,16 @@ export class SourceStats {
   private compute(diag: { fit?: FitDiagnostics }): Timescale | undefined {
     if (this.samples.length < MIN_SAMPLES_FOR_LOCK) {
       const ts = this.estimateWithPrior();
-      if (ts && this.prior) diag.fit = { used: this.samples.length, freqSigmaPpm: this.prior.sigmaPpm, fromPrior: true };
+      if (ts && this.prior)
+        diag.fit = { used: this.samples.length, freqSigmaPpm: this.prior.sigmaPpm, fromPrior: true };
       return ts;
     }
     const ref = this.samples.at(-1)!;
     const fit = this.fit(this.samples, ref);
     // Reject outliers once, then refit on the survivors.
-    const kept = this.samples.filter((s, i) => Math.abs(fit.residuals[i]!) <= Math.max(OUTLIER_FACTOR * fit.line.rms, 3 * s.errorNs));
+    const kept = this.samples.filter(
+      (s, i) => Math.abs(fit.residuals[i]!) <= Math.max(OUTLIER_FACTOR * fit.line.rms, 3 * s.errorNs),
+    );
     if (kept.length < MIN_SAMPLES_FOR_LOCK) return undefined;
     let { line } = kept.length === this.samples.length ? fit : this.fit(kept, ref);
     if (kept.some((s) => s.lateOnly)) line = this.lowerEnvelope(kept, ref, line);
@@ -195,7 +202,9 @@ export class SourceStats {
     const wSum = ws.reduce((a, b) => a + b, 0);
     const a = adj.reduce((m, y, i) => m + ws[i]! * y, 0) / wSum;
     const slopeSigmaNs = p.sigmaPpm * 1000;
-    const consistent = this.samples.every((s, i) => Math.abs(adj[i]! - a) <= BOUND_SIGMAS * (s.errorNs + slopeSigmaNs * Math.abs(xs[i]!)));
+    const consistent = this.samples.every(
+      (s, i) => Math.abs(adj[i]! - a) <= BOUND_SIGMAS * (s.errorNs + slopeSigmaNs * Math.abs(xs[i]!)),
+    );
     if (!consistent) return undefined;
     const sampleErrNs = this.samples.reduce((m, s) => Math.max(m, s.errorNs), 0);
     const leverSec = xs.reduce((m, x, i) => m + ws[i]! * Math.abs(x), 0) / wSum;

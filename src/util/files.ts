@@ -11,7 +11,11 @@ import { basename, dirname, join } from 'node:path';
  * Writes a file so that a power cut leaves either the old or the new content, never a torn one:
  * write a temp file beside it, fsync it, rename it over the target, fsync the directory.
  */
-export async function writeFileAtomic(path: string, content: string, opts: { createDir?: boolean; mode?: number } = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  content: string,
+  opts: { createDir?: boolean; mode?: number } = {},
+): Promise<void> {
   if (opts.createDir) await mkdir(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const fh = await open(tmp, 'w', opts.mode ?? 0o640);
@@ -64,5 +68,8 @@ export async function whyNotWritable(path: string): Promise<string | undefined> 
 
 /** Size of a file in bytes, 0 when it does not exist. */
 export async function fileSize(path: string): Promise<number> {
-  return stat(path).then((s) => s.size, () => 0);
+  return stat(path).then(
+    (s) => s.size,
+    () => 0,
+  );
 }

@@ -8,7 +8,10 @@ const DAY_SEC = 86_400;
  */
 export function formatDuration(sec: number): string {
   const s = Math.max(0, Math.floor(Number.isFinite(sec) ? sec : 0));
-  const d = Math.floor(s / DAY_SEC), h = Math.floor((s % DAY_SEC) / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const d = Math.floor(s / DAY_SEC),
+    h = Math.floor((s % DAY_SEC) / 3600),
+    m = Math.floor((s % 3600) / 60),
+    r = s % 60;
   const ss = String(r).padStart(2, '0');
   if (d) return `${d} d ${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${ss}`;
   return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;

@@ -25,7 +25,14 @@ export function startAudioRig(): AudioRig {
   }
   const dir = mkdtempSync(join(tmpdir(), 'jas-rig-'));
   execFileSync('bash', [script, 'start', dir], { stdio: 'inherit' });
-  return { dir, home: join(dir, 'home'), stop: () => { execFileSync('bash', [script, 'stop', dir]); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    dir,
+    home: join(dir, 'home'),
+    stop: () => {
+      execFileSync('bash', [script, 'stop', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** JACK output ports of clients other than the server itself (a player's out_000, out_001...). */

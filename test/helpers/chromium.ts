@@ -15,7 +15,10 @@ import { join, relative } from 'node:path';
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 export function requireChromium(): string {
-  if (!existsSync(CHROMIUM)) throw new Error(`headless Chromium is needed for this test and ${CHROMIUM} does not exist: apt-get install -y chromium (scripts/setup.sh installs it), or set CHROMIUM=/path/to/chrome`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `headless Chromium is needed for this test and ${CHROMIUM} does not exist: apt-get install -y chromium (scripts/setup.sh installs it), or set CHROMIUM=/path/to/chrome`,
+    );
   return CHROMIUM;
 }
 
@@ -27,8 +30,16 @@ export interface FrameResult {
   /** Loaded images (a phone width gets the phone drawing): the one shown, its width on the page. */
   images: Array<{ src: string; width: number; naturalWidth: number }>;
 }
-export interface SvgResult { file: string; texts: number; overlaps: Array<{ a: string; b: string }>; outside: string[] }
-export interface Probe { frames: FrameResult[]; svgs: SvgResult[] }
+export interface SvgResult {
+  file: string;
+  texts: number;
+  overlaps: Array<{ a: string; b: string }>;
+  outside: string[];
+}
+export interface Probe {
+  frames: FrameResult[];
+  svgs: SvgResult[];
+}
 
 const PROBE = `<script>
 addEventListener('load', () => {
@@ -58,24 +69,61 @@ addEventListener('load', () => {
  * Loads each page at its width and draws each SVG file inline at its own drawing width.
  * Everything must live under `dir` (the probe page is written there; file:// frames need one origin).
  */
-export async function probe(dir: string, pages: ReadonlyArray<{ file: string; width: number }>, svgFiles: readonly string[] = []): Promise<Probe> {
+export async function probe(
+  dir: string,
+  pages: ReadonlyArray<{ file: string; width: number }>,
+  svgFiles: readonly string[] = [],
+): Promise<Probe> {
   const bin = requireChromium();
-  const frames = pages.map((p) => `<iframe src="${relative(dir, p.file)}" width="${p.width}" height="800" style="border:0;display:block"></iframe>`);
-  const svgs = svgFiles.map((f) => readFileSync(f, 'utf8').replace('<svg ', `<svg data-file="${relative(dir, f)}" `).replace('style="max-width:100%;height:auto"', 'style="display:block"'));
+  const frames = pages.map(
+    (p) =>
+      `<iframe src="${relative(dir, p.file)}" width="${p.width}" height="800" style="border:0;display:block"></iframe>`,
+  );
+  const svgs = svgFiles.map((f) =>
+    readFileSync(f, 'utf8')
+      .replace('<svg ', `<svg data-file="${relative(dir, f)}" `)
+      .replace('style="max-width:100%;height:auto"', 'style="display:block"'),
+  );
   const page = join(dir, `.probe-${process.pid}.html`);
-  writeFileSync(page, `<!doctype html><html><head><meta charset="utf-8"><style>body{margin:0}</style></head><body>${frames.join('\n')}\n${svgs.join('\n')}${PROBE}</body></html>`);
+  writeFileSync(
+    page,
+    `<!doctype html><html><head><meta charset="utf-8"><style>body{margin:0}</style></head><body>${frames.join('\n')}\n${svgs.join('\n')}${PROBE}</body></html>`,
+  );
   const profile = mkdtempSync(join(tmpdir(), 'jas-chromium-'));
   const widest = pages.reduce((a, p) => Math.max(a, p.width), 800);
   try {
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(bin, [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-        '--allow-file-access-from-files', `--user-data-dir=${profile}`, '--hide-scrollbars', `--window-size=${widest + 40},900`, '--virtual-time-budget=10000', '--dump-dom', `file://${page}`,
-      ], { timeout: 90_000, maxBuffer: 64 << 20 }, (err, out, errText) => (err ? reject(new Error(`chromium failed: ${err.message}\n${errText}`)) : resolve(out)));
+      execFile(
+        bin,
+        [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+          '--allow-file-access-from-files',
+          `--user-data-dir=${profile}`,
+          '--hide-scrollbars',
+          `--window-size=${widest + 40},900`,
+          '--virtual-time-budget=10000',
+          '--dump-dom',
+          `file://${page}`,
+        ],
+        { timeout: 90_000, maxBuffer: 64 << 20 },
+        (err, out, errText) => (err ? reject(new Error(`chromium failed: ${err.message}\n${errText}`)) : resolve(out)),
+      );
     });
     const m = /<pre id="jas-probe">([\s\S]*?)<\/pre>/.exec(stdout);
     if (!m) throw new Error(`the probe did not run in chromium (no result in the DOM):\n${stdout.slice(0, 2000)}`);
-    return JSON.parse(m[1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&')) as Probe;
+    return JSON.parse(
+      m[1]!
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&quot;/g, '"')
+        .replace(/&amp;/g, '&'),
+    ) as Probe;
   } finally {
     rmSync(page, { force: true });
     rmSync(profile, { recursive: true, force: true });

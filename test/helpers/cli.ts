@@ -15,7 +15,10 @@ export interface CliResult {
  * socket, none writes the user's, and two tests never trip the one-instance lock of each other.
  */
 function privateDirs(): NodeJS.ProcessEnv {
-  return { XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'jas-state-')), XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'jas-run-')) };
+  return {
+    XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'jas-state-')),
+    XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'jas-run-')),
+  };
 }
 
 /** Runs the CLI from source in a child process (as a user would run the bin). */
@@ -23,21 +26,37 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_DIR, 'src/cli/bin.ts'), ...args], {
       // A state directory of its own: no test sees another's saved clock, none writes the user's.
-      cwd: PACKAGE_DIR, env: { ...process.env, ...privateDirs(), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: PACKAGE_DIR,
+      env: { ...process.env, ...privateDirs(), ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`jaudiosync ${args.join(' ')} timed out\n${stdout}\n${stderr}`)); }, opts.timeoutMs ?? 90_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    let stdout = '',
+      stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`jaudiosync ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 90_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
 /** Reads a 16-bit PCM WAV file written by WavFileSink or jack_rec. */
 export function readWav16(buf: Buffer): { channels: number; sampleRate: number; data: Buffer; frames: number } {
-  if (buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') throw new Error('not a WAV file');
+  if (buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE')
+    throw new Error('not a WAV file');
   let off = 12;
-  let channels = 0, sampleRate = 0, bits = 0;
+  let channels = 0,
+    sampleRate = 0,
+    bits = 0;
   while (off + 8 <= buf.length) {
     const id = buf.toString('ascii', off, off + 4);
     const size = buf.readUInt32LE(off + 4);
@@ -58,13 +77,19 @@ export function readWav16(buf: Buffer): { channels: number; sampleRate: number; 
 /** A long-running CLI child (the service): its output so far, and a wait for a line matching a pattern. */
 export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_DIR, 'src/cli/bin.ts'), ...args], {
-    cwd: PACKAGE_DIR, env: { ...process.env, ...privateDirs(), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: PACKAGE_DIR,
+    env: { ...process.env, ...privateDirs(), ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   const waiters: Array<{ re: RegExp; resolve: () => void }> = [];
   const onData = (d: Buffer) => {
     out += d.toString();
-    for (const w of [...waiters]) if (w.re.test(out)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+    for (const w of [...waiters])
+      if (w.re.test(out)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
@@ -72,14 +97,27 @@ export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {})
   return {
     child,
     exited,
-    get output() { return out; },
+    get output() {
+      return out;
+    },
     /** Resolves once the output (from the start) matches; rejects after timeoutMs with the output. */
     waitFor(re: RegExp, timeoutMs = 60_000): Promise<void> {
       if (re.test(out)) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no ${re} within ${timeoutMs} ms:\n${out}`)), timeoutMs);
-        waiters.push({ re, resolve: () => { clearTimeout(timer); resolve(); } });
-        void exited.then(() => setTimeout(() => { clearTimeout(timer); if (!re.test(out)) reject(new Error(`exited before ${re}:\n${out}`)); }, 50));
+        waiters.push({
+          re,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+        void exited.then(() =>
+          setTimeout(() => {
+            clearTimeout(timer);
+            if (!re.test(out)) reject(new Error(`exited before ${re}:\n${out}`));
+          }, 50),
+        );
       });
     },
   };

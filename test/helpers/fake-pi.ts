@@ -12,13 +12,28 @@ import { dirname, join } from 'node:path';
 export type Board = 'pi3-6.1' | 'pi4-6.6' | 'pi5-6.6' | 'laptop';
 
 const CHIPS: Record<Board, Array<[number, string, number]>> = {
-  'pi3-6.1': [[0, 'pinctrl-bcm2835', 54], [504, 'raspberrypi-exp-gpio', 8]],
-  'pi4-6.6': [[512, 'pinctrl-bcm2711', 58], [570, 'raspberrypi-exp-gpio', 8]],
-  'pi5-6.6': [[512, 'gpio-brcmstb@107d508500', 32], [544, 'gpio-brcmstb@107d508520', 4], [548, 'gpio-brcmstb@107d517c00', 17], [565, 'gpio-brcmstb@107d517c20', 6], [571, 'pinctrl-rp1', 54]],
+  'pi3-6.1': [
+    [0, 'pinctrl-bcm2835', 54],
+    [504, 'raspberrypi-exp-gpio', 8],
+  ],
+  'pi4-6.6': [
+    [512, 'pinctrl-bcm2711', 58],
+    [570, 'raspberrypi-exp-gpio', 8],
+  ],
+  'pi5-6.6': [
+    [512, 'gpio-brcmstb@107d508500', 32],
+    [544, 'gpio-brcmstb@107d508520', 4],
+    [548, 'gpio-brcmstb@107d517c00', 17],
+    [565, 'gpio-brcmstb@107d517c20', 6],
+    [571, 'pinctrl-rp1', 54],
+  ],
   laptop: [],
 };
 const MODEL: Record<Board, string | undefined> = {
-  'pi3-6.1': 'Raspberry Pi 3 Model B Plus Rev 1.3', 'pi4-6.6': 'Raspberry Pi 4 Model B Rev 1.4', 'pi5-6.6': 'Raspberry Pi 5 Model B Rev 1.0', laptop: undefined,
+  'pi3-6.1': 'Raspberry Pi 3 Model B Plus Rev 1.3',
+  'pi4-6.6': 'Raspberry Pi 4 Model B Rev 1.4',
+  'pi5-6.6': 'Raspberry Pi 5 Model B Rev 1.0',
+  laptop: undefined,
 };
 
 export class FakePi {
@@ -27,7 +42,10 @@ export class FakePi {
   constructor(board: Board) {
     const model = MODEL[board];
     if (model) this.file('proc/device-tree/model', `${model}\0`);
-    this.file('proc/sys/kernel/osrelease', board === 'pi3-6.1' ? '6.1.21-v8+\n' : board === 'pi5-6.6' ? '6.6.51+rpt-rpi-2712\n' : '6.6.51+rpt-rpi-v8\n');
+    this.file(
+      'proc/sys/kernel/osrelease',
+      board === 'pi3-6.1' ? '6.1.21-v8+\n' : board === 'pi5-6.6' ? '6.6.51+rpt-rpi-2712\n' : '6.6.51+rpt-rpi-v8\n',
+    );
     mkdirSync(join(this.root, 'dev'), { recursive: true });
     for (const [base, label, ngpio] of CHIPS[board]) {
       this.file(`sys/class/gpio/gpiochip${base}/base`, `${base}\n`);
@@ -60,13 +78,52 @@ export class FakePi {
 
   /** ALSA cards as /proc/asound/cards and cardN/pcmMp/info show them. */
   cards(list: Array<{ id: string; driver: string; name: string; longName: string; pcms: string[] }>): this {
-    this.file('proc/asound/cards', list.map((c, i) => `${String(i).padStart(2)} [${c.id.padEnd(15)}]: ${c.driver} - ${c.name}\n                      ${c.longName}\n`).join(''));
-    list.forEach((c, i) => c.pcms.forEach((id, d) => this.file(`proc/asound/card${i}/pcm${d}p/info`, `card: ${i}\ndevice: ${d}\nsubdevice: 0\nstream: PLAYBACK\nid: ${id}\nname: \n`)));
+    this.file(
+      'proc/asound/cards',
+      list
+        .map(
+          (c, i) =>
+            `${String(i).padStart(2)} [${c.id.padEnd(15)}]: ${c.driver} - ${c.name}\n                      ${c.longName}\n`,
+        )
+        .join(''),
+    );
+    list.forEach((c, i) =>
+      c.pcms.forEach((id, d) =>
+        this.file(
+          `proc/asound/card${i}/pcm${d}p/info`,
+          `card: ${i}\ndevice: ${d}\nsubdevice: 0\nstream: PLAYBACK\nid: ${id}\nname: \n`,
+        ),
+      ),
+    );
     return this;
   }
 }
 
-export const HEADPHONES = { id: 'Headphones', driver: 'bcm2835_headpho', name: 'bcm2835 Headphones', longName: 'bcm2835 Headphones', pcms: ['bcm2835 Headphones'] };
-export const HIFIBERRY = { id: 'sndrpihifiberry', driver: 'HifiberryDacp', name: 'snd_rpi_hifiberry_dacplus', longName: 'snd_rpi_hifiberry_dacplus', pcms: ['HiFiBerry DAC+ HiFi pcm512x-hifi-0'] };
-export const USB_DAC = { id: 'Device', driver: 'USB-Audio', name: 'USB Audio Device', longName: 'C-Media Electronics Inc. USB Audio Device at usb-0000:01:00.0-1.3, full speed', pcms: ['USB Audio'] };
-export const HDMI = { id: 'vc4hdmi0', driver: 'vc4-hdmi', name: 'vc4-hdmi-0', longName: 'vc4-hdmi-0', pcms: ['MAI PCM i2s-hifi-0'] };
+export const HEADPHONES = {
+  id: 'Headphones',
+  driver: 'bcm2835_headpho',
+  name: 'bcm2835 Headphones',
+  longName: 'bcm2835 Headphones',
+  pcms: ['bcm2835 Headphones'],
+};
+export const HIFIBERRY = {
+  id: 'sndrpihifiberry',
+  driver: 'HifiberryDacp',
+  name: 'snd_rpi_hifiberry_dacplus',
+  longName: 'snd_rpi_hifiberry_dacplus',
+  pcms: ['HiFiBerry DAC+ HiFi pcm512x-hifi-0'],
+};
+export const USB_DAC = {
+  id: 'Device',
+  driver: 'USB-Audio',
+  name: 'USB Audio Device',
+  longName: 'C-Media Electronics Inc. USB Audio Device at usb-0000:01:00.0-1.3, full speed',
+  pcms: ['USB Audio'],
+};
+export const HDMI = {
+  id: 'vc4hdmi0',
+  driver: 'vc4-hdmi',
+  name: 'vc4-hdmi-0',
+  longName: 'vc4-hdmi-0',
+  pcms: ['MAI PCM i2s-hifi-0'],
+};

@@ -20,12 +20,21 @@ if (!configPath || !stateDir || !ride) {
 }
 const config = loadConfigFile(configPath);
 const log = createLogger(process.stderr);
-const out = (o: object) => process.stdout.write(JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+const out = (o: object) =>
+  process.stdout.write(JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
 const fleet = await startFleet({
-  config, log, clock: hrtimeClock, stateDir, device,
+  config,
+  log,
+  clock: hrtimeClock,
+  stateDir,
+  device,
   utcNowNs: () => BigInt(Date.now()) * 1_000_000n,
   rideId: () => ride,
-  status: () => ({ clock: { state: 'locked', source: 'system', errorBoundUs: null }, simulated: true, playback: { state: 'fleet test harness: no playback' } }),
+  status: () => ({
+    clock: { state: 'locked', source: 'system', errorBoundUs: null },
+    simulated: true,
+    playback: { state: 'fleet test harness: no playback' },
+  }),
   onOps: (ops, info) => out({ event: 'ops', ops, digest: info.digest, accepted: info.accepted }),
 });
 out({ event: 'ready', device: fleet.device, ops: fleet.ops() });
@@ -43,6 +52,12 @@ process.once('SIGINT', () => void stop());
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();
 process.on('SIGUSR2', () => {
-  out({ event: 'snapshot', snapshot: fleet.snapshot(), rssBytes: process.memoryUsage().rss, cpuUs: process.cpuUsage(), loopDelayMaxMs: loop.max / 1e6 });
+  out({
+    event: 'snapshot',
+    snapshot: fleet.snapshot(),
+    rssBytes: process.memoryUsage().rss,
+    cpuUs: process.cpuUsage(),
+    loopDelayMaxMs: loop.max / 1e6,
+  });
   loop.reset();
 });

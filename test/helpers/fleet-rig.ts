@@ -20,9 +20,18 @@ import { startMosquitto, startRelay, type Mosquitto, type Relay } from './mosqui
 export const FLEET = 'mass';
 export const DEVICES = ['bike1', 'bike2', 'bike3'] as const;
 
-export interface OpsEvent { event: 'ops' | 'ready'; ops: Array<Record<string, unknown>>; digest?: string }
+export interface OpsEvent {
+  event: 'ops' | 'ready';
+  ops: Array<Record<string, unknown>>;
+  digest?: string;
+}
 
-export interface DeviceSnapshot { rssBytes: number; cpuUs: { user: number; system: number }; loopDelayMaxMs: number; snapshot: { count: number; rejected: Record<string, number>; duplicates: number } }
+export interface DeviceSnapshot {
+  rssBytes: number;
+  cpuUs: { user: number; system: number };
+  loopDelayMaxMs: number;
+  snapshot: { count: number; rejected: Record<string, number>; duplicates: number };
+}
 
 export class DeviceProc {
   child?: ChildProcess;
@@ -31,12 +40,20 @@ export class DeviceProc {
   output = '';
   private waiters: Array<() => void> = [];
 
-  constructor(readonly name: string, readonly configPath: string, readonly stateDir: string, readonly ride: string) {}
+  constructor(
+    readonly name: string,
+    readonly configPath: string,
+    readonly stateDir: string,
+    readonly ride: string,
+  ) {}
 
   start(): Promise<void> {
     this.events = [];
-    const c = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_DIR, 'test/helpers/fleet-device.ts'), this.configPath, this.stateDir, this.ride],
-      { cwd: PACKAGE_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(PACKAGE_DIR, 'test/helpers/fleet-device.ts'), this.configPath, this.stateDir, this.ride],
+      { cwd: PACKAGE_DIR, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.child = c;
     let buf = '';
     c.stdout!.on('data', (d: Buffer) => {
@@ -55,7 +72,9 @@ export class DeviceProc {
         this.waiters.splice(0).forEach((w) => w());
       }
     });
-    c.stderr!.on('data', (d: Buffer) => { this.output += d.toString(); });
+    c.stderr!.on('data', (d: Buffer) => {
+      this.output += d.toString();
+    });
     return this.until(() => this.events.some((e) => e.event === 'ready'), 60_000, 'ready');
   }
 
@@ -67,9 +86,15 @@ export class DeviceProc {
   until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
     if (cond()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.output}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.output}`)),
+        timeoutMs,
+      );
       const check = () => {
-        if (cond()) { clearTimeout(timer); resolve(); } else this.waiters.push(check);
+        if (cond()) {
+          clearTimeout(timer);
+          resolve();
+        } else this.waiters.push(check);
       };
       this.waiters.push(check);
     });
@@ -111,7 +136,11 @@ export interface FleetRig {
   /** Every device's retained status, as the broker holds it now. */
   statuses(): Promise<Map<string, FleetStatusMessage>>;
   /** Until every listed device's status satisfies cond. */
-  waitStatus(cond: (s: FleetStatusMessage) => boolean, devices?: string[], timeoutMs?: number): Promise<Map<string, FleetStatusMessage>>;
+  waitStatus(
+    cond: (s: FleetStatusMessage) => boolean,
+    devices?: string[],
+    timeoutMs?: number,
+  ): Promise<Map<string, FleetStatusMessage>>;
   close(): Promise<void>;
 }
 
@@ -120,17 +149,33 @@ export async function startFleetRig(o: { rideStartUtcNs?: bigint; brokerExtra?: 
   const pw = (u: string) => `pw-${u}-${Math.random().toString(36).slice(2)}`;
   const users = Object.fromEntries(['op', ...DEVICES].map((u) => [u, pw(u)]));
   for (const [u, p] of Object.entries(users)) writeFileSync(join(dir, `${u}.pw`), `${p}\n`, { mode: 0o600 });
-  const broker = await startMosquitto({ fleet: FLEET, operators: [{ name: 'op', password: users.op! }], devices: DEVICES.map((d) => ({ name: d, password: users[d]! })), extra: o.brokerExtra });
+  const broker = await startMosquitto({
+    fleet: FLEET,
+    operators: [{ name: 'op', password: users.op! }],
+    devices: DEVICES.map((d) => ({ name: d, password: users[d]! })),
+    extra: o.brokerExtra,
+  });
   const { key, file } = generateOperatorKey('ops-lead', 'admin');
   const keyPath = join(dir, 'ops-lead.key');
   writeFileSync(keyPath, file, { mode: 0o600 });
   const knob = generateOperatorKey('knob', 'volume').key;
-  const keysToml = [key, knob].map((k) => `[[fleet.keys]]\nid = "${k.id}"\nrole = "${k.role}"\npublic_key = "${k.publicKeyBase64}"\n`).join('\n');
+  const keysToml = [key, knob]
+    .map((k) => `[[fleet.keys]]\nid = "${k.id}"\nrole = "${k.role}"\npublic_key = "${k.publicKeyBase64}"\n`)
+    .join('\n');
   const ride = rideIdOf(o.rideStartUtcNs ?? (BigInt(Date.now()) / 1000n) * 1_000_000_000n);
-  const fleetToml = (user: string, url: string, device?: string) => [
-    '[fleet]', 'enabled = true', `id = "${FLEET}"`, ...(device ? [`device = "${device}"`] : []), `brokers = ["${url}"]`,
-    `username = "${user}"`, `password_file = "${user}.pw"`, 'lead_ms = 2500', '', keysToml,
-  ].join('\n');
+  const fleetToml = (user: string, url: string, device?: string) =>
+    [
+      '[fleet]',
+      'enabled = true',
+      `id = "${FLEET}"`,
+      ...(device ? [`device = "${device}"`] : []),
+      `brokers = ["${url}"]`,
+      `username = "${user}"`,
+      `password_file = "${user}.pw"`,
+      'lead_ms = 2500',
+      '',
+      keysToml,
+    ].join('\n');
   const relays: Record<string, Relay> = {};
   const devices: Record<string, DeviceProc> = {};
   for (const d of DEVICES) {
@@ -142,7 +187,14 @@ export async function startFleetRig(o: { rideStartUtcNs?: bigint; brokerExtra?: 
   const operatorConfig = join(dir, 'operator.toml');
   writeFileSync(operatorConfig, fleetToml('op', broker.url));
   await Promise.all(Object.values(devices).map((d) => d.start()));
-  const client = async (user = 'op') => mqtt.connectAsync(broker.url, { protocolVersion: 4, username: user, password: users[user], clean: true, reconnectPeriod: 0 });
+  const client = async (user = 'op') =>
+    mqtt.connectAsync(broker.url, {
+      protocolVersion: 4,
+      username: user,
+      password: users[user],
+      clean: true,
+      reconnectPeriod: 0,
+    });
   const statuses = async () => {
     const c = await client();
     const got = new Map<string, FleetStatusMessage>();
@@ -154,22 +206,58 @@ export async function startFleetRig(o: { rideStartUtcNs?: bigint; brokerExtra?: 
     await c.endAsync();
     return got;
   };
-  const waitStatus = async (cond: (s: FleetStatusMessage) => boolean, which: string[] = [...DEVICES], timeoutMs = 60_000) => {
+  const waitStatus = async (
+    cond: (s: FleetStatusMessage) => boolean,
+    which: string[] = [...DEVICES],
+    timeoutMs = 60_000,
+  ) => {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const s = await statuses();
       if (which.every((d) => s.has(d) && cond(s.get(d)!))) return s;
       if (Date.now() > until) {
-        const brief = Object.fromEntries([...s].map(([d, x]) => [d, { ride: x.ride, count: x.commands.count, pending: x.commands.pending, digest: x.commands.digest, rejected: x.commands.rejected, duplicates: x.commands.duplicates }]));
+        const brief = Object.fromEntries(
+          [...s].map(([d, x]) => [
+            d,
+            {
+              ride: x.ride,
+              count: x.commands.count,
+              pending: x.commands.pending,
+              digest: x.commands.digest,
+              rejected: x.commands.rejected,
+              duplicates: x.commands.duplicates,
+            },
+          ]),
+        );
         throw new Error(`status condition not met within ${timeoutMs} ms: ${JSON.stringify(brief)}`);
       }
       await new Promise((r) => setTimeout(r, 500));
     }
   };
   return {
-    dir, broker, relays, devices, key, knob, keyPath, operatorConfig, ride,
-    cli: (args) => runCli(['fleet', ...args, '--config', operatorConfig, ...(['status', 'apply', 'keygen'].includes(args[0]!) ? [] : ['--key', keyPath])], { timeoutMs: 90_000 }),
-    client, statuses, waitStatus,
+    dir,
+    broker,
+    relays,
+    devices,
+    key,
+    knob,
+    keyPath,
+    operatorConfig,
+    ride,
+    cli: (args) =>
+      runCli(
+        [
+          'fleet',
+          ...args,
+          '--config',
+          operatorConfig,
+          ...(['status', 'apply', 'keygen'].includes(args[0]!) ? [] : ['--key', keyPath]),
+        ],
+        { timeoutMs: 90_000 },
+      ),
+    client,
+    statuses,
+    waitStatus,
     close: async () => {
       await Promise.all(Object.values(devices).map((d) => d.stop('SIGKILL')));
       await Promise.all(Object.values(relays).map((r) => r.close()));

@@ -46,18 +46,46 @@ export interface World {
 
 export async function world(leadSec = 45): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'jas-fleet-e2e-'));
-  LEVELS.forEach((level, i) => execFileSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', `aevalsrc=mod(n\\,32768)/32768|${level}:s=${RATE}:d=${TRACK_SEC}`,
-    '-sample_fmt', 's16', join(dir, `t${i}.flac`)]));
+  LEVELS.forEach((level, i) =>
+    execFileSync(ffmpeg, [
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `aevalsrc=mod(n\\,32768)/32768|${level}:s=${RATE}:d=${TRACK_SEC}`,
+      '-sample_fmt',
+      's16',
+      join(dir, `t${i}.flac`),
+    ]),
+  );
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\nt0.flac\nt1.flac\nt2.flac\n');
   const users = Object.fromEntries(['op', ...NAMES].map((u) => [u, `pw-${u}-${Math.random().toString(36).slice(2)}`]));
   for (const [u, p] of Object.entries(users)) writeFileSync(join(dir, `${u}.pw`), `${p}\n`, { mode: 0o600 });
-  const broker = await startMosquitto({ fleet: FLEET, operators: [{ name: 'op', password: users.op! }], devices: NAMES.map((d) => ({ name: d, password: users[d]! })) });
+  const broker = await startMosquitto({
+    fleet: FLEET,
+    operators: [{ name: 'op', password: users.op! }],
+    devices: NAMES.map((d) => ({ name: d, password: users[d]! })),
+  });
   const { key, file } = generateOperatorKey('ops-lead', 'admin');
   const keyPath = join(dir, 'ops-lead.key');
   writeFileSync(keyPath, file, { mode: 0o600 });
   const startUtcNs = (BigInt(Date.now()) / 1000n + BigInt(leadSec)) * 1_000_000_000n;
-  const fleetToml = (user: string, url: string) => ['[fleet]', 'enabled = true', `id = "${FLEET}"`, `brokers = ["${url}"]`, `username = "${user}"`,
-    `password_file = "${user}.pw"`, 'lead_ms = 3000', '', '[[fleet.keys]]', 'id = "ops-lead"', 'role = "admin"', `public_key = "${key.publicKeyBase64}"`, ''];
+  const fleetToml = (user: string, url: string) => [
+    '[fleet]',
+    'enabled = true',
+    `id = "${FLEET}"`,
+    `brokers = ["${url}"]`,
+    `username = "${user}"`,
+    `password_file = "${user}.pw"`,
+    'lead_ms = 3000',
+    '',
+    '[[fleet.keys]]',
+    'id = "ops-lead"',
+    'role = "admin"',
+    `public_key = "${key.publicKeyBase64}"`,
+    '',
+  ];
   const relays: Record<string, Relay> = {};
   const devs: Dev[] = [];
   for (const name of NAMES) {
@@ -65,23 +93,45 @@ export async function world(leadSec = 45): Promise<World> {
     mkdirSync(join(dir, `state-${name}`));
     mkdirSync(join(dir, `run-${name}`));
     const config = join(dir, `${name}.toml`);
-    writeFileSync(config, [
-      '[hardware]', 'mode = "simulated"',
-      '[schedule]', `start = "${new Date(Number(startUtcNs / 1_000_000n)).toISOString().replace('.000Z', 'Z')}"`,
-      '[playlist]', 'path = "list.m3u8"',
-      '[audio]', 'output = "wav"', `wav_path = "${name}.wav"`,
-      '[service]', `state_dir = "state-${name}"`, `runtime_dir = "run-${name}"`,
-      ...fleetToml(name, relays[name]!.url).map((l) => (l === '[fleet]' ? `[fleet]\ndevice = "${name}"` : l)),
-    ].join('\n'));
+    writeFileSync(
+      config,
+      [
+        '[hardware]',
+        'mode = "simulated"',
+        '[schedule]',
+        `start = "${new Date(Number(startUtcNs / 1_000_000n)).toISOString().replace('.000Z', 'Z')}"`,
+        '[playlist]',
+        'path = "list.m3u8"',
+        '[audio]',
+        'output = "wav"',
+        `wav_path = "${name}.wav"`,
+        '[service]',
+        `state_dir = "state-${name}"`,
+        `runtime_dir = "run-${name}"`,
+        ...fleetToml(name, relays[name]!.url).map((l) => (l === '[fleet]' ? `[fleet]\ndevice = "${name}"` : l)),
+      ].join('\n'),
+    );
     devs.push({ name, config, wav: join(dir, `${name}.wav`) });
   }
   const opConfig = join(dir, 'operator.toml');
   writeFileSync(opConfig, fleetToml('op', broker.url).join('\n'));
   return {
-    dir, broker, relays, devs, startUtcNs, keyPath, opConfig,
-    cli: (args) => runCli(['fleet', ...args, '--config', opConfig, ...(args[0] === 'status' ? [] : ['--key', keyPath])], { timeoutMs: 90_000 }),
+    dir,
+    broker,
+    relays,
+    devs,
+    startUtcNs,
+    keyPath,
+    opConfig,
+    cli: (args) =>
+      runCli(['fleet', ...args, '--config', opConfig, ...(args[0] === 'status' ? [] : ['--key', keyPath])], {
+        timeoutMs: 90_000,
+      }),
     close: async () => {
-      for (const d of devs) { d.proc?.child.kill('SIGKILL'); await d.proc?.exited; }
+      for (const d of devs) {
+        d.proc?.child.kill('SIGKILL');
+        await d.proc?.exited;
+      }
       for (const r of Object.values(relays)) await r.close();
       await broker.stop();
       if (!process.env.JAS_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
@@ -94,7 +144,9 @@ export async function startRun(fail: (m: string) => void, d: Dev): Promise<void>
   d.proc = spawnCli(['run', '--config', d.config]);
   await d.proc.waitFor(new RegExp(`fleet "${FLEET}" as device "${d.name}"|first sample placed|joined late`), 120_000);
   if (!new RegExp(`fleet "${FLEET}" as device "${d.name}"`).test(d.proc.output)) {
-    fail(`jaudiosync run did not start fleet control (no 'fleet "${FLEET}" as device' line): the session core does not call startFleet yet.\n${d.proc.output}`);
+    fail(
+      `jaudiosync run did not start fleet control (no 'fleet "${FLEET}" as device' line): the session core does not call startFleet yet.\n${d.proc.output}`,
+    );
     throw new Error('fleet control not wired into jaudiosync run');
   }
 }
@@ -104,12 +156,20 @@ export async function stopRun(d: Dev): Promise<void> {
   await d.proc?.exited;
 }
 
-export interface Played { samples: Int16Array; firstNs: bigint; frames: number }
+export interface Played {
+  samples: Int16Array;
+  firstNs: bigint;
+  frames: number;
+}
 
 export function played(d: Dev): Played {
   const w = readWav16(readFileSync(d.wav));
   const side = JSON.parse(readFileSync(`${d.wav}.json`, 'utf8')) as { firstFrameRealtimeNs: string };
-  return { samples: new Int16Array(w.data.buffer, w.data.byteOffset, w.frames * 2), firstNs: BigInt(side.firstFrameRealtimeNs), frames: w.frames };
+  return {
+    samples: new Int16Array(w.data.buffer, w.data.byteOffset, w.frames * 2),
+    firstNs: BigInt(side.firstFrameRealtimeNs),
+    frames: w.frames,
+  };
 }
 
 export const utcOf = (p: Played, frame: number) => p.firstNs + BigInt(Math.round(frame * SAMPLE_NS));

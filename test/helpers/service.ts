@@ -6,13 +6,26 @@ import { findFfmpeg } from '../../src/player/ffmpeg.js';
 import { readStatus } from '../../src/service/status-server.js';
 import type { LiveStatus } from '../../src/service/status.js';
 
-/** A folder with tones, a playlist and a config for a service under test (WAV output, own state and runtime folders). */
+/**
+ * A folder with tones, a playlist and a config for a service under test (WAV output, own state and runtime folders).
+ */
 
 const ffmpeg = findFfmpeg().path;
 
 /** A sine whose first sample is loud (phase 1 rad), so that its onset in a recording is exact. */
 export function tone(file: string, hz: number, secs: number, amplitude = 0.5): void {
-  execFileSync(ffmpeg, ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `aevalsrc=${amplitude}*sin(2*PI*${hz}*t+1):s=48000:d=${secs}`, '-ac', '2', file]);
+  execFileSync(ffmpeg, [
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `aevalsrc=${amplitude}*sin(2*PI*${hz}*t+1):s=48000:d=${secs}`,
+    '-ac',
+    '2',
+    file,
+  ]);
 }
 
 export interface ServiceDir {
@@ -38,11 +51,18 @@ export function serviceDir(tracks: Array<[string, number, number]>, base: string
 /** The usual test config: simulated hardware unless overridden, WAV output, own state/runtime folders. */
 export function baseConfig(o: { mode?: string; start: string; more?: string[] }): string[] {
   return [
-    '[hardware]', `mode = "${o.mode ?? 'simulated'}"`,
-    '[schedule]', `start = "${o.start}"`,
-    '[playlist]', 'path = "list.m3u8"',
-    '[audio]', 'output = "wav"', 'wav_path = "out.wav"',
-    '[service]', 'state_dir = "state"', 'runtime_dir = "run"',
+    '[hardware]',
+    `mode = "${o.mode ?? 'simulated'}"`,
+    '[schedule]',
+    `start = "${o.start}"`,
+    '[playlist]',
+    'path = "list.m3u8"',
+    '[audio]',
+    'output = "wav"',
+    'wav_path = "out.wav"',
+    '[service]',
+    'state_dir = "state"',
+    'runtime_dir = "run"',
     ...(o.more ?? []),
   ];
 }
@@ -57,7 +77,12 @@ export function fdCount(pid: number): number {
 }
 
 /** Polls until cond() holds (returns its truthy value) or rejects after timeoutMs naming what it waited for. */
-export async function until<T>(what: string, cond: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function until<T>(
+  what: string,
+  cond: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
   const t0 = Date.now();
   for (;;) {
     const v = await cond();

@@ -8,7 +8,10 @@ import { ClockWorld, percentile, type ClockWorldOptions } from '../../src/sim/cl
  */
 
 const ride: Partial<ClockWorldOptions> = {
-  sysPpm: -43, sysRandomWalk: 0.002, sysTempCoeffPpmPerC: 0.25, temperatureC: (t) => 50 + 5 * Math.sin(t / 600),
+  sysPpm: -43,
+  sysRandomWalk: 0.002,
+  sysTempCoeffPpmPerC: 0.25,
+  temperatureC: (t) => 50 + 5 * Math.sin(t / 600),
 };
 
 function honest(t: import('ava').ExecutionContext, w: ClockWorld, label: string): void {
@@ -25,7 +28,11 @@ test('cold start with GPS + kernel PPS: locked, within 100 µs in seconds, µs-c
   t.true(firstGood >= 0 && firstGood < 30, `first within 100 µs at probe ${firstGood}`);
   const steady = w.probes.slice(60).map((p) => Math.abs(p.errorNs));
   t.true(percentile(steady, 99) < 10_000, `p99 ${percentile(steady, 99)} ns`);
-  t.deepEqual(w.steps.map((s) => s.why), ['first lock on gps+pps'], 'the only step is the first lock');
+  t.deepEqual(
+    w.steps.map((s) => s.why),
+    ['first lock on gps+pps'],
+    'the only step is the first lock',
+  );
   honest(t, w, 'cold start');
 });
 
@@ -74,7 +81,15 @@ test('a receiver that labels the wrong second for a while is rejected, not belie
 
 test('the system clock stepped by +1 h and -1 h mid-run: the timescale does not notice', (t) => {
   const H = 3_600_000_000_000n;
-  const w = new ClockWorld({ seed: 16, pps: 'kernel', ...ride, systemClockSteps: [{ atSec: 201, stepNs: H }, { atSec: 401, stepNs: -H }] });
+  const w = new ClockWorld({
+    seed: 16,
+    pps: 'kernel',
+    ...ride,
+    systemClockSteps: [
+      { atSec: 201, stepNs: H },
+      { atSec: 401, stepNs: -H },
+    ],
+  });
   w.run(600);
   t.is(w.steps.length, 1, 'only the first lock stepped');
   const after = w.probes.slice(60).map((p) => Math.abs(p.errorNs));
@@ -85,7 +100,8 @@ test('the system clock stepped by +1 h and -1 h mid-run: the timescale does not 
 test('the same seed gives the same run', (t) => {
   const a = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });
   const b = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });
-  a.run(120); b.run(120);
+  a.run(120);
+  b.run(120);
   t.deepEqual(a.probes, b.probes);
 });
 
@@ -101,13 +117,25 @@ test('a receiver whose labels move for good (UTC offset learnt) is believed afte
 
 test('1 h GPS outage with a DS3231 on SQW: the RTC, measured while GPS was there, carries the clock', (t) => {
   // RTC: 0.3 ppm at 25 °C plus a residual temperature curve: its rate moves ~0.3 ppm over the ride.
-  const w = new ClockWorld({ seed: 18, pps: 'kernel', ...ride, rtc: { ppm: 0.3, tempCoeffPpmPerC2: 0.0006, initialOffsetNs: 300_000n }, outage: (s) => s >= 600 });
+  const w = new ClockWorld({
+    seed: 18,
+    pps: 'kernel',
+    ...ride,
+    rtc: { ppm: 0.3, tempCoeffPpmPerC2: 0.0006, initialOffsetNs: 300_000n },
+    outage: (s) => s >= 600,
+  });
   w.run(600 + 3600);
   const drift = w.rtcSource!.drift!;
   t.true(drift.measurements > 500, 'the RTC was measured against GPS while it was there');
   // It started 300 µs ahead and gained at its measured rate for the 600 s of GPS.
-  t.true(Math.abs(drift.offsetNs - (300_000 + drift.ratePpm * 1e3 * 600)) < 20_000, `RTC offset ${drift.offsetNs} ns at ${drift.ratePpm} ppm`);
-  t.true(drift.ratePpm > 0.5 && drift.ratePpm < 1.0, `RTC rate ${drift.ratePpm} ppm (0.3 at 25 °C, more in a 50 °C box)`);
+  t.true(
+    Math.abs(drift.offsetNs - (300_000 + drift.ratePpm * 1e3 * 600)) < 20_000,
+    `RTC offset ${drift.offsetNs} ns at ${drift.ratePpm} ppm`,
+  );
+  t.true(
+    drift.ratePpm > 0.5 && drift.ratePpm < 1.0,
+    `RTC rate ${drift.ratePpm} ppm (0.3 at 25 °C, more in a 50 °C box)`,
+  );
   const end = w.probes.at(-1)!;
   t.is(end.source, 'rtc');
   t.is(end.state, 'holdover');
@@ -121,7 +149,13 @@ test('1 h GPS outage with a DS3231 on SQW: the RTC, measured while GPS was there
 });
 
 test('a week-rollover receiver: dates corrected against the floor, the clock locks on the true time', (t) => {
-  const w = new ClockWorld({ seed: 19, pps: 'kernel', ...ride, rolloverBug: true, floorUtcNs: BigInt(Date.UTC(2026, 0, 1)) * 1_000_000n });
+  const w = new ClockWorld({
+    seed: 19,
+    pps: 'kernel',
+    ...ride,
+    rolloverBug: true,
+    floorUtcNs: BigInt(Date.UTC(2026, 0, 1)) * 1_000_000n,
+  });
   w.run(120);
   t.is(w.probes.at(-1)!.state, 'locked');
   t.true(Math.abs(w.probes.at(-1)!.errorNs) < 10_000);
@@ -134,14 +168,30 @@ test('a week-rollover receiver: dates corrected against the floor, the clock loc
 test('RTC only (no GPS this boot), calibrated and set 6 h ago: locked on the RTC with an honest bound', (t) => {
   const startUtcSec = 1_790_000_000;
   const w = new ClockWorld({
-    seed: 20, pps: 'none', noGps: true, ...ride, startUtcSec,
+    seed: 20,
+    pps: 'none',
+    noGps: true,
+    ...ride,
+    startUtcSec,
     // Set on the second 6 h ago, since then gaining its calibrated 1.2 ppm (26 ms), give or take.
-    rtc: { ppm: 1.2, initialOffsetNs: 25_920_000n + 150_000n, calibration: { ratePpm: 1.2, rateUncertaintyPpm: 0.05, setAtUtcNs: BigInt(startUtcSec - 6 * 3600) * 1_000_000_000n, setErrorNs: 200_000 } },
+    rtc: {
+      ppm: 1.2,
+      initialOffsetNs: 25_920_000n + 150_000n,
+      calibration: {
+        ratePpm: 1.2,
+        rateUncertaintyPpm: 0.05,
+        setAtUtcNs: BigInt(startUtcSec - 6 * 3600) * 1_000_000_000n,
+        setErrorNs: 200_000,
+      },
+    },
   });
   w.run(600);
   const last = w.probes.at(-1)!;
   t.is(last.source, 'rtc');
   t.is(last.state, 'locked');
-  t.true(Math.abs(last.errorNs) < 1_000_000, `error ${last.errorNs} ns: the calibrated drift since the set is taken out`);
+  t.true(
+    Math.abs(last.errorNs) < 1_000_000,
+    `error ${last.errorNs} ns: the calibrated drift since the set is taken out`,
+  );
   honest(t, w, 'RTC only');
 });

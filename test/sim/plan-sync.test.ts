@@ -23,8 +23,16 @@ const SAMPLE_NS = 1e9 / RATE;
 
 /** A constant level from frame 0 on: any change of gain shows in every sample; resampling keeps it exact. */
 const dc: TimelineAudio = {
-  frameBytes: 4, endFrame: undefined, advance: () => {},
-  render(frame, count, out) { for (let i = 0; i < count; i++) if (frame + i >= 0) { out.writeInt16LE(LEVEL, i * 4); out.writeInt16LE(LEVEL, i * 4 + 2); } },
+  frameBytes: 4,
+  endFrame: undefined,
+  advance: () => {},
+  render(frame, count, out) {
+    for (let i = 0; i < count; i++)
+      if (frame + i >= 0) {
+        out.writeInt16LE(LEVEL, i * 4);
+        out.writeInt16LE(LEVEL, i * 4 + 2);
+      }
+  },
 };
 
 const at = (sec: number) => UTC0 + BigInt(Math.round(sec * 1e9));
@@ -37,19 +45,52 @@ const OPS: PlanOp[] = [
   { atUtcNs: at(41.777_777), op: 'stop', fadeMs: 0 },
 ];
 
-interface Heard { trueNs: number; samples: Int16Array; period: number }
+interface Heard {
+  trueNs: number;
+  samples: Int16Array;
+  period: number;
+}
 
 function device(seed: number, dacPpm: number, phaseNs: bigint, plan: Plan) {
   const clock = new VirtualClock(0n);
   clock.advance(phaseNs); // the stream opens at a different instant: a different period phase
-  const sink = new VirtualSink({ clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: seededRandom(seed), minDelayNs: 0 });
-  const ts = new Timescale({ refMonoNs: 0n, refUtcNs: UTC0, freqPpm: 0, errorBoundNs: 1_000, errorGrowthNsPerSec: 0, source: 'gps+pps', state: 'locked', lastSampleMonoNs: 0n });
-  const engine = new PlaybackEngine(sink, dc, { plan: () => plan, trimNs: 0, timescale: () => ts, nowNs: () => clock.nowNs(), maxErrorNs: Infinity });
+  const sink = new VirtualSink({
+    clock,
+    format: { sampleRate: RATE, channels: 2 },
+    periodFrames: P,
+    queuePeriods: 4,
+    dacPpm,
+    random: seededRandom(seed),
+    minDelayNs: 0,
+  });
+  const ts = new Timescale({
+    refMonoNs: 0n,
+    refUtcNs: UTC0,
+    freqPpm: 0,
+    errorBoundNs: 1_000,
+    errorGrowthNsPerSec: 0,
+    source: 'gps+pps',
+    state: 'locked',
+    lastSampleMonoNs: 0n,
+  });
+  const engine = new PlaybackEngine(sink, dc, {
+    plan: () => plan,
+    trimNs: 0,
+    timescale: () => ts,
+    nowNs: () => clock.nowNs(),
+    maxErrorNs: Infinity,
+  });
   const heard: Heard[] = [];
   const truePeriodNs = (P * 1e9) / (RATE * (1 + dacPpm * 1e-6));
   sink.onHeard = (h) => {
     if (h.heardNs < at(29) - UTC0) return;
-    heard.push({ trueNs: Number(h.heardNs), period: h.period, samples: h.content.length ? new Int16Array(h.content.buffer, h.content.byteOffset, h.content.length / 2) : new Int16Array(2 * P) });
+    heard.push({
+      trueNs: Number(h.heardNs),
+      period: h.period,
+      samples: h.content.length
+        ? new Int16Array(h.content.buffer, h.content.byteOffset, h.content.length / 2)
+        : new Int16Array(2 * P),
+    });
   };
   void sink.start((p) => engine.fill(p));
   clock.advance(at(43) - UTC0 - clock.nowNs());
@@ -75,7 +116,10 @@ function device(seed: number, dacPpm: number, phaseNs: bigint, plan: Plan) {
 }
 
 test('two devices with different period phases and DAC rates put each action on the same sample', (t) => {
-  const plan = buildPlan({ startUtcNs: at(START), sampleRate: RATE, trackStartFrames: [0, 40 * RATE], volumeDb: 0, pauses: [] }, OPS);
+  const plan = buildPlan(
+    { startUtcNs: at(START), sampleRate: RATE, trackStartFrames: [0, 40 * RATE], volumeDb: 0, pauses: [] },
+    OPS,
+  );
   const devices = [device(1, 87, 0n, plan), device(2, -64, 7_777_777n, plan)];
   const rel = (u: bigint) => Number(u - UTC0);
   const half = Math.round(LEVEL * Math.pow(10, -6 / 20));
@@ -95,8 +139,11 @@ test('two devices with different period phases and DAC rates put each action on 
   }
   // The skip: each device's read position jumps to track 1's first frame at the frame of its instant.
   const jumps = devices.map((d) => d.jumpedTo(40 * RATE));
-  t.log(`skip (track 1's first frame): ${jumps.map((x) => `${(((x ?? NaN) - rel(OPS[3]!.atUtcNs)) / 1000).toFixed(2)} µs`).join(', ')} from the instant`);
-  for (const x of jumps) t.true(x !== undefined && Math.abs(x - rel(OPS[3]!.atUtcNs)) <= SAMPLE_NS, `skip heard ${x} ns`);
+  t.log(
+    `skip (track 1's first frame): ${jumps.map((x) => `${(((x ?? NaN) - rel(OPS[3]!.atUtcNs)) / 1000).toFixed(2)} µs`).join(', ')} from the instant`,
+  );
+  for (const x of jumps)
+    t.true(x !== undefined && Math.abs(x - rel(OPS[3]!.atUtcNs)) <= SAMPLE_NS, `skip heard ${x} ns`);
   t.true(Math.abs(jumps[0]! - jumps[1]!) <= SAMPLE_NS);
   t.is(devices[0]!.engine.seeks + devices[1]!.engine.seeks, 0);
 });

@@ -20,23 +20,56 @@ const UTC0 = 1_790_000_000_000_000_000n;
 const START_NS = 5_000_000_000n; // the playlist starts 5 s into the run
 
 function perfectClock(): Timescale {
-  return new Timescale({ refMonoNs: 0n, refUtcNs: UTC0, freqPpm: 0, errorBoundNs: 1_000, errorGrowthNsPerSec: 0, source: 'gps+pps', state: 'locked', lastSampleMonoNs: 0n });
+  return new Timescale({
+    refMonoNs: 0n,
+    refUtcNs: UTC0,
+    freqPpm: 0,
+    errorBoundNs: 1_000,
+    errorGrowthNsPerSec: 0,
+    source: 'gps+pps',
+    state: 'locked',
+    lastSampleMonoNs: 0n,
+  });
 }
 
-function rig(dacPpm: number, seed: number, opts: { dry?: boolean; trimNs?: number; stalls?: Array<{ atNs: bigint; durationNs: bigint }> } = {}) {
+function rig(
+  dacPpm: number,
+  seed: number,
+  opts: { dry?: boolean; trimNs?: number; stalls?: Array<{ atNs: bigint; durationNs: bigint }> } = {},
+) {
   const clock = new VirtualClock(0n);
   // minDelayNs 0: the constant part of the callback latency is the real rig's to measure (bench/);
   // here the tests see placement and tracking alone.
-  const sink = new VirtualSink({ clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: seededRandom(seed), stalls: opts.stalls, minDelayNs: 0 });
+  const sink = new VirtualSink({
+    clock,
+    format: { sampleRate: RATE, channels: 2 },
+    periodFrames: P,
+    queuePeriods: 4,
+    dacPpm,
+    random: seededRandom(seed),
+    stalls: opts.stalls,
+    minDelayNs: 0,
+  });
   const ts = perfectClock();
   const timeline = new SineTimeline(RATE, 2);
   const plan = plainPlan(UTC0 + START_NS, RATE);
-  const engine = new PlaybackEngine(sink, timeline, { plan: () => plan, trimNs: opts.trimNs ?? 0, timescale: () => ts, nowNs: () => clock.nowNs(), maxErrorNs: Infinity, dry: opts.dry });
+  const engine = new PlaybackEngine(sink, timeline, {
+    plan: () => plan,
+    trimNs: opts.trimNs ?? 0,
+    timescale: () => ts,
+    nowNs: () => clock.nowNs(),
+    maxErrorNs: Infinity,
+    dry: opts.dry,
+  });
   const errorsNs: Array<{ atNs: bigint; errorNs: number }> = [];
   const heard: Array<{ heardNs: bigint; content: Buffer; pos?: number }> = [];
   sink.onHeard = (h) => {
     const w = engine.writtenAt(h.period);
-    if (w) errorsNs.push({ atNs: h.heardNs, errorNs: Number(h.heardNs - START_NS - BigInt(opts.trimNs ?? 0)) - (w.pos * 1e9) / RATE });
+    if (w)
+      errorsNs.push({
+        atNs: h.heardNs,
+        errorNs: Number(h.heardNs - START_NS - BigInt(opts.trimNs ?? 0)) - (w.pos * 1e9) / RATE,
+      });
     if (!opts.dry) heard.push({ heardNs: h.heardNs, content: h.content, pos: w?.pos });
   };
   void sink.start((p) => engine.fill(p));
@@ -49,8 +82,11 @@ for (const ppm of [100, -100]) {
     r.clock.advance(4n * 3600n * 1_000_000_000n);
     const after = r.errorsNs.filter((e) => e.atNs > START_NS + 60_000_000_000n).map((e) => Math.abs(e.errorNs));
     const sorted = after.sort((a, b) => a - b);
-    const p99 = sorted[Math.floor(0.99 * sorted.length)]!, worst = sorted.at(-1)!;
-    t.log(`${after.length} periods after convergence: |error| p99 ${(p99 / 1000).toFixed(2)} µs, worst ${(worst / 1000).toFixed(2)} µs`);
+    const p99 = sorted[Math.floor(0.99 * sorted.length)]!,
+      worst = sorted.at(-1)!;
+    t.log(
+      `${after.length} periods after convergence: |error| p99 ${(p99 / 1000).toFixed(2)} µs, worst ${(worst / 1000).toFixed(2)} µs`,
+    );
     t.true(after.length > 600_000);
     t.true(p99 <= 1e9 / RATE, `p99 ${p99} ns > one sample`);
     t.true(worst <= 2e9 / RATE, `worst ${worst} ns > 2 samples`);
@@ -86,7 +122,8 @@ test('drift correction is click-free: the played sine has no discontinuity', (t)
   // or a jump of the read position makes it hundreds.
   let worst = 0;
   const startAt = samples.findIndex((v) => v !== 0) + 2;
-  for (let i = startAt; i < samples.length - 1; i++) worst = Math.max(worst, Math.abs(samples[i + 1]! - 2 * samples[i]! + samples[i - 1]!));
+  for (let i = startAt; i < samples.length - 1; i++)
+    worst = Math.max(worst, Math.abs(samples[i + 1]! - 2 * samples[i]! + samples[i - 1]!));
   t.true(worst < 60, `worst second difference ${worst}`);
   t.true(r.engine.lastRatio !== 1, 'it really was resampling');
 });

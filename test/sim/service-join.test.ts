@@ -21,17 +21,48 @@ const START_NS = 5n * S;
 
 /** A clock that is right, but only knows it (a small bound) from `goodFromNs` on. */
 function clockKnownFrom(goodFromNs: bigint, clock: VirtualClock) {
-  return () => new Timescale({
-    refMonoNs: 0n, refUtcNs: UTC0, freqPpm: 0, errorGrowthNsPerSec: 0, source: clock.nowNs() >= goodFromNs ? 'gps+pps' : 'rtc', state: 'locked', lastSampleMonoNs: 0n,
-    errorBoundNs: clock.nowNs() >= goodFromNs ? 2_000 : 5_000_000,
-  });
+  return () =>
+    new Timescale({
+      refMonoNs: 0n,
+      refUtcNs: UTC0,
+      freqPpm: 0,
+      errorGrowthNsPerSec: 0,
+      source: clock.nowNs() >= goodFromNs ? 'gps+pps' : 'rtc',
+      state: 'locked',
+      lastSampleMonoNs: 0n,
+      errorBoundNs: clock.nowNs() >= goodFromNs ? 2_000 : 5_000_000,
+    });
 }
 
-function device(clock: VirtualClock, seed: number, dacPpm: number, maxErrorNs: number, goodFromNs: bigint, dacPriorPpm?: number, startAtNs = 0n) {
+function device(
+  clock: VirtualClock,
+  seed: number,
+  dacPpm: number,
+  maxErrorNs: number,
+  goodFromNs: bigint,
+  dacPriorPpm?: number,
+  startAtNs = 0n,
+) {
   if (startAtNs > clock.nowNs()) clock.advance(startAtNs - clock.nowNs());
-  const sink = new VirtualSink({ clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm, random: seededRandom(seed), minDelayNs: 0, dacPriorPpm });
+  const sink = new VirtualSink({
+    clock,
+    format: { sampleRate: RATE, channels: 2 },
+    periodFrames: P,
+    queuePeriods: 4,
+    dacPpm,
+    random: seededRandom(seed),
+    minDelayNs: 0,
+    dacPriorPpm,
+  });
   const plan = plainPlan(UTC0 + START_NS, RATE);
-  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), { plan: () => plan, trimNs: 0, timescale: clockKnownFrom(goodFromNs, clock), nowNs: () => clock.nowNs(), maxErrorNs, dry: true });
+  const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), {
+    plan: () => plan,
+    trimNs: 0,
+    timescale: clockKnownFrom(goodFromNs, clock),
+    nowNs: () => clock.nowNs(),
+    maxErrorNs,
+    dry: true,
+  });
   const heard: Array<{ heardNs: bigint; pos: number; errorNs: number }> = [];
   sink.onHeard = (h) => {
     const w = engine.writtenAt(h.period);

@@ -22,16 +22,40 @@ const S = 1_000_000_000n;
 const START = 5n * S;
 const SAMPLE_NS = 1e9 / RATE;
 
-function rig(seed: number, stalls: Array<{ atNs: bigint; durationNs: bigint }>, o: { xrun?: boolean; adaptive?: boolean } = {}) {
+function rig(
+  seed: number,
+  stalls: Array<{ atNs: bigint; durationNs: bigint }>,
+  o: { xrun?: boolean; adaptive?: boolean } = {},
+) {
   const clock = new VirtualClock(0n);
   const sink = new VirtualSink({
-    clock, format: { sampleRate: RATE, channels: 2 }, periodFrames: P, queuePeriods: 4, dacPpm: 60, random: seededRandom(seed), minDelayNs: 0, stalls,
-    xrunOnUnderrun: o.xrun, maxQueuePeriods: o.adaptive ? 48 : undefined,
+    clock,
+    format: { sampleRate: RATE, channels: 2 },
+    periodFrames: P,
+    queuePeriods: 4,
+    dacPpm: 60,
+    random: seededRandom(seed),
+    minDelayNs: 0,
+    stalls,
+    xrunOnUnderrun: o.xrun,
+    maxQueuePeriods: o.adaptive ? 48 : undefined,
   });
-  const ts = new Timescale({ refMonoNs: 0n, refUtcNs: UTC0, freqPpm: 0, errorBoundNs: 1_000, errorGrowthNsPerSec: 0, source: 'gps+pps', state: 'locked', lastSampleMonoNs: 0n });
+  const ts = new Timescale({
+    refMonoNs: 0n,
+    refUtcNs: UTC0,
+    freqPpm: 0,
+    errorBoundNs: 1_000,
+    errorGrowthNsPerSec: 0,
+    source: 'gps+pps',
+    state: 'locked',
+    lastSampleMonoNs: 0n,
+  });
   const plan = plainPlan(UTC0 + START, RATE);
-  const engine = new PlaybackEngine(sink, { frameBytes: 4, endFrame: undefined, render: () => {}, advance: () => {} },
-    { plan: () => plan, trimNs: 0, timescale: () => ts, nowNs: () => clock.nowNs(), maxErrorNs: Infinity, dry: true });
+  const engine = new PlaybackEngine(
+    sink,
+    { frameBytes: 4, endFrame: undefined, render: () => {}, advance: () => {} },
+    { plan: () => plan, trimNs: 0, timescale: () => ts, nowNs: () => clock.nowNs(), maxErrorNs: Infinity, dry: true },
+  );
   const heard: Array<{ atNs: bigint; errorNs: number }> = [];
   sink.onHeard = (h) => {
     const w = engine.writtenAt(h.period);
@@ -53,14 +77,16 @@ for (const ms of [50, 120, 250, 500]) {
       const atNs = 40n * S;
       const r = rig(ms + (xrun ? 1 : 0), [{ atNs, durationNs: BigInt(ms) * 1_000_000n }], { xrun });
       r.clock.advance(70n * S);
-      const drained = ms * 1e6 > 4 * (P * 1e9) / RATE; // the queue holds four periods (85 ms)
+      const drained = ms * 1e6 > (4 * (P * 1e9)) / RATE; // the queue holds four periods (85 ms)
       if (xrun) t.is(r.sink.xruns > 0, drained, 'an xrun exactly when the queue drained');
       else t.is(r.sink.underrunPeriods > 0, drained, 'silence inserted exactly when the queue drained');
       const after = r.heard.filter((h) => h.atNs > atNs);
       const worst = Math.max(...after.map((h) => Math.abs(h.errorNs)));
       const sorted = after.map((h) => Math.abs(h.errorNs)).sort((a, b) => a - b);
       const p99 = sorted[Math.floor(0.99 * sorted.length)]!;
-      t.log(`${ms} ms: underrun periods ${r.sink.underrunPeriods}, xruns ${r.sink.xruns}, re-placements ${r.engine.placements}, re-seeks ${r.engine.seeks}; after it |error| p99 ${(p99 / 1000).toFixed(1)} µs, worst ${(worst / 1000).toFixed(1)} µs over ${after.length} heard parts`);
+      t.log(
+        `${ms} ms: underrun periods ${r.sink.underrunPeriods}, xruns ${r.sink.xruns}, re-placements ${r.engine.placements}, re-seeks ${r.engine.seeks}; after it |error| p99 ${(p99 / 1000).toFixed(1)} µs, worst ${(worst / 1000).toFixed(1)} µs over ${after.length} heard parts`,
+      );
       t.true(after.length > 1000);
       // A restarted device's clock is learned again from a few dozen callbacks: its envelope is a
       // little late at first (this jitter's earliest of 16-50 callbacks); a gap keeps the clock.

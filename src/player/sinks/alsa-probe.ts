@@ -30,9 +30,21 @@ export function probeAlsaOutputs(env: NodeJS.ProcessEnv = process.env): Promise<
     process.stdout.write(JSON.stringify(outs));
     process.exit(0);`;
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--input-type=module', '-e', script], { env, timeout: PROBE_TIMEOUT_MS }, (err, stdout) => {
-      if (err) { resolve([]); return; }
-      try { resolve(JSON.parse(stdout) as AlsaOutput[]); } catch { resolve([]); }
-    });
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      { env, timeout: PROBE_TIMEOUT_MS },
+      (err, stdout) => {
+        if (err) {
+          resolve([]);
+          return;
+        }
+        try {
+          resolve(JSON.parse(stdout) as AlsaOutput[]);
+        } catch {
+          resolve([]);
+        }
+      },
+    );
   });
 }

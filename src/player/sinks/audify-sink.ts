@@ -28,13 +28,30 @@ import { DacClock } from '../dac-clock.js';
 const RTAUDIO_API_LINUX_ALSA = 2; // RtAudioApi.LINUX_ALSA (a const enum, unusable under isolatedModules)
 type RtAudio = InstanceType<typeof audify.RtAudio>;
 /** What the sink uses of RtAudio: the real one, or a twin in tests (`rtAudio` option). */
-export type RtAudioLike = Pick<RtAudio, 'getDevices' | 'getDefaultOutputDevice' | 'openStream' | 'start' | 'stop' | 'closeStream' | 'write' | 'getStreamLatency' | 'setFrameOutputCallback' | 'streamTime'>;
-/** Callbacks after a stall over which consumed-minus-callbacks is watched for one more silent period (~0.34 s at 1024). */
+export type RtAudioLike = Pick<
+  RtAudio,
+  | 'getDevices'
+  | 'getDefaultOutputDevice'
+  | 'openStream'
+  | 'start'
+  | 'stop'
+  | 'closeStream'
+  | 'write'
+  | 'getStreamLatency'
+  | 'setFrameOutputCallback'
+  | 'streamTime'
+>;
+/**
+ * Callbacks after a stall over which consumed-minus-callbacks is watched for one more silent period (~0.34 s at 1024).
+ */
 const UNDERRUN_WINDOW = 16;
 const RTAUDIO_FORMAT_SINT16 = 0x2 as Parameters<RtAudio['openStream']>[2];
 /** RtAudioStreamFlags.RTAUDIO_SCHEDULE_REALTIME: SCHED_RR for RtAudio's callback thread where allowed. */
 const RTAUDIO_SCHEDULE_REALTIME = 0x8 as Parameters<RtAudio['openStream']>[8];
-/** The write-ahead queue grows from the lateness seen up to this much audio (ms): a plan change reaches the output within it. */
+/**
+ * The write-ahead queue grows from the lateness seen up to this much audio (ms): a plan change reaches the output
+ * within it.
+ */
 const QUEUE_MAX_AHEAD_MS = 1000;
 
 export interface AudifySinkOptions {
@@ -63,10 +80,15 @@ export interface AudifySinkOptions {
 export function realtimeAllowed(): { allowed: boolean; why: string } {
   if (process.getuid?.() === 0) return { allowed: true, why: 'running as root' };
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max realtime priority'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max realtime priority'));
     const soft = line ? Number(line.trim().split(/\s+/)[3]) : NaN;
     if (soft > 0) return { allowed: true, why: `realtime priority limit ${soft}` };
-    return { allowed: false, why: 'realtime priority limit 0: allow it (systemd LimitRTPRIO=95, or "@audio - rtprio 95" in /etc/security/limits.d/ for a user in the audio group)' };
+    return {
+      allowed: false,
+      why: 'realtime priority limit 0: allow it (systemd LimitRTPRIO=95, or "@audio - rtprio 95" in /etc/security/limits.d/ for a user in the audio group)',
+    };
   } catch {
     return { allowed: false, why: 'cannot read /proc/self/limits' };
   }
@@ -100,7 +122,11 @@ export class AudifySink implements OutputSink {
     this.periodFrames = opts.periodFrames;
     this.dac = new DacClock(opts.periodFrames, opts.format.sampleRate, opts.dacPriorPpm);
     const periodNs = (opts.periodFrames * 1e9) / opts.format.sampleRate;
-    this.sizer = new QueueSizer(opts.queuePeriods, Math.max(opts.queuePeriods, Math.ceil((QUEUE_MAX_AHEAD_MS * 1e6) / periodNs)), periodNs);
+    this.sizer = new QueueSizer(
+      opts.queuePeriods,
+      Math.max(opts.queuePeriods, Math.ceil((QUEUE_MAX_AHEAD_MS * 1e6) / periodNs)),
+      periodNs,
+    );
   }
 
   /** Periods written ahead now. */
@@ -109,18 +135,19 @@ export class AudifySink implements OutputSink {
   }
 
   private notice(message: string): void {
-    if (this.opts.onNotice) this.opts.onNotice(message); else process.emitWarning(message);
+    if (this.opts.onNotice) this.opts.onNotice(message);
+    else process.emitWarning(message);
   }
 
   get underrunPeriods(): number {
     return this.underruns;
   }
 
-
   async start(fill: (p: number) => Buffer): Promise<void> {
     this.fill = fill;
     // Ask a child first: with no device at all, libasound's complaints stay out of our output.
-    if (!this.opts.rtAudio && (await probeAlsaOutputs()).length === 0) throw new NoAudioDeviceError('no ALSA output device found');
+    if (!this.opts.rtAudio && (await probeAlsaOutputs()).length === 0)
+      throw new NoAudioDeviceError('no ALSA output device found');
     let rt: RtAudioLike;
     try {
       rt = this.opts.rtAudio ? this.opts.rtAudio() : new audify.RtAudio(RTAUDIO_API_LINUX_ALSA);
@@ -129,19 +156,27 @@ export class AudifySink implements OutputSink {
     }
     const devices = rt.getDevices().filter((d) => d.outputChannels > 0);
     if (devices.length === 0) throw new NoAudioDeviceError('no ALSA output device found');
-    const dev = this.opts.deviceName === 'default'
-      ? devices.find((d) => d.id === rt.getDefaultOutputDevice()) ?? devices[0]!
-      : devices.find((d) => d.name === rtaudioDeviceName(this.opts.deviceName)); // hw:CARD=… names too
+    const dev =
+      this.opts.deviceName === 'default'
+        ? (devices.find((d) => d.id === rt.getDefaultOutputDevice()) ?? devices[0]!)
+        : devices.find((d) => d.name === rtaudioDeviceName(this.opts.deviceName)); // hw:CARD=… names too
     const names = devices.map((d) => d.name);
     if (!dev) throw new AudioDeviceUnavailableError(this.opts.deviceName, 'missing', names);
     this.description = `ALSA "${dev.name}"`;
     const rtOk = realtimeAllowed();
-    if (!rtOk.allowed) this.notice(`audio thread: realtime scheduling refused (${rtOk.why}); a busy machine may then underrun`);
+    if (!rtOk.allowed)
+      this.notice(`audio thread: realtime scheduling refused (${rtOk.why}); a busy machine may then underrun`);
     try {
       rt.openStream(
         { deviceId: dev.id, nChannels: this.format.channels, firstChannel: 0 },
-        null, RTAUDIO_FORMAT_SINT16, this.format.sampleRate, this.periodFrames, 'jaudiosync',
-        null, () => this.onPeriodTaken(), RTAUDIO_SCHEDULE_REALTIME,
+        null,
+        RTAUDIO_FORMAT_SINT16,
+        this.format.sampleRate,
+        this.periodFrames,
+        'jaudiosync',
+        null,
+        () => this.onPeriodTaken(),
+        RTAUDIO_SCHEDULE_REALTIME,
         (_type, msg) => this.onDeviceError(msg),
       );
     } catch (e) {
@@ -163,7 +198,9 @@ export class AudifySink implements OutputSink {
     this.inQueue.push(p);
   }
 
-  /** A stall may have drained the queue: watch the next UNDERRUN_WINDOW callbacks for a silent period not yet counted. */
+  /**
+   * A stall may have drained the queue: watch the next UNDERRUN_WINDOW callbacks for a silent period not yet counted.
+   */
   private suspect(): void {
     if (this.suspectUntil < this.callbacks) this.gaps = [];
     this.suspectUntil = this.callbacks + UNDERRUN_WINDOW;
@@ -173,9 +210,14 @@ export class AudifySink implements OutputSink {
     return (this.periodFrames * 1e9) / this.format.sampleRate;
   }
 
-  /** Silence the device inserted: the numbering moves on by as much, the DAC clock's fit must not see the change as rate. */
+  /**
+   * Silence the device inserted: the numbering moves on by as much, the DAC clock's fit must not see the change as
+   * rate.
+   */
   private countSilence(total: number, why: string): void {
-    this.notice(`audio queue gap: ${total - this.underruns} period(s) of silence (${why}); the music is re-placed on its sample`);
+    this.notice(
+      `audio queue gap: ${total - this.underruns} period(s) of silence (${why}); the music is re-placed on its sample`,
+    );
     this.underruns = total;
   }
 
@@ -185,7 +227,9 @@ export class AudifySink implements OutputSink {
     if (/underrun|xrun/i.test(msg)) {
       this.xruns++;
       this.dac.reset();
-      this.notice(`audio device xrun ${this.xruns} (${msg}): its clock is learned again and the music re-placed on its sample`);
+      this.notice(
+        `audio device xrun ${this.xruns} (${msg}): its clock is learned again and the music re-placed on its sample`,
+      );
       return;
     }
     this.notice(`audio device: ${msg}`);
@@ -200,7 +244,10 @@ export class AudifySink implements OutputSink {
     // for certain. And it is always writing one more: the queue is still empty (we have not written
     // since it ran dry), so that one is silent too.
     const certain = consumed - this.written;
-    if (certain > this.underruns) { this.countSilence(certain + 1, 'the queue ran dry'); this.suspect(); }
+    if (certain > this.underruns) {
+      this.countSilence(certain + 1, 'the queue ran dry');
+      this.suspect();
+    }
     // A stall that ends while the first silent period is being written leaves nothing completed to
     // count. Periods consumed minus callbacks (minus the silence counted) is, in a steady stream, a
     // constant: −1 while callbacks arrive within their period (they come before RtAudio's tick), 0
@@ -212,7 +259,8 @@ export class AudifySink implements OutputSink {
     if (this.suspectUntil >= this.callbacks) {
       this.gaps.push(gap);
       if (this.gaps.length === UNDERRUN_WINDOW) {
-        if (this.steadyGap !== undefined && Math.min(...this.gaps) === this.steadyGap + 1) this.countSilence(this.underruns + 1, 'a silent period still being written when the stall ended');
+        if (this.steadyGap !== undefined && Math.min(...this.gaps) === this.steadyGap + 1)
+          this.countSilence(this.underruns + 1, 'a silent period still being written when the stall ended');
         this.suspectUntil = 0;
       }
     } else {
@@ -263,7 +311,15 @@ export class AudifySink implements OutputSink {
     // audify (1.10) never releases the frame callback's thread-safe function, so the process stays
     // alive after this: the CLI exits explicitly.
     rt.setFrameOutputCallback(null);
-    try { rt.stop(); } catch { /* already stopped */ }
-    try { rt.closeStream(); } catch { /* already closed */ }
+    try {
+      rt.stop();
+    } catch {
+      /* already stopped */
+    }
+    try {
+      rt.closeStream();
+    } catch {
+      /* already closed */
+    }
   }
 }

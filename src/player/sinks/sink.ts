@@ -41,9 +41,16 @@ export class NoAudioDeviceError extends Error {
  * message names it and lists the devices there are, so a retry (or the user) can act on it.
  */
 export class AudioDeviceUnavailableError extends NoAudioDeviceError {
-  constructor(readonly device: string, readonly reason: 'missing' | 'busy', readonly available: string[], detail?: string) {
-    super(`ALSA output device "${device}" ${reason === 'missing' ? 'not found' : `is busy (another program holds it${detail ? `: ${detail}` : ''})`}; `
-      + `the devices there are: ${available.length ? available.map((n) => `"${n}"`).join(', ') : 'none'} (set audio.device to one of them; "jaudiosync devices" lists them)`);
+  constructor(
+    readonly device: string,
+    readonly reason: 'missing' | 'busy',
+    readonly available: string[],
+    detail?: string,
+  ) {
+    super(
+      `ALSA output device "${device}" ${reason === 'missing' ? 'not found' : `is busy (another program holds it${detail ? `: ${detail}` : ''})`}; ` +
+        `the devices there are: ${available.length ? available.map((n) => `"${n}"`).join(', ') : 'none'} (set audio.device to one of them; "jaudiosync devices" lists them)`,
+    );
     this.name = 'AudioDeviceUnavailableError';
   }
 }
@@ -61,7 +68,11 @@ export class QueueSizer {
   private worstNs = 0;
   target: number;
 
-  constructor(readonly minPeriods: number, readonly maxPeriods: number, readonly periodNs: number) {
+  constructor(
+    readonly minPeriods: number,
+    readonly maxPeriods: number,
+    readonly periodNs: number,
+  ) {
     this.target = minPeriods;
   }
 

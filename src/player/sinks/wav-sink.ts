@@ -41,22 +41,38 @@ export function wavHeader(format: PcmFormat, dataBytes: number): Buffer {
   const blockAlign = format.channels * BYTES_PER_SAMPLE;
   const riffBytes = WAV_HEADER_BYTES - 8 + dataBytes;
   const big = riffBytes > RIFF_MAX;
-  h.write(big ? 'RF64' : 'RIFF', 0); h.writeUInt32LE(big ? RIFF_MAX : riffBytes, 4); h.write('WAVE', 8);
-  h.write(big ? 'ds64' : 'JUNK', 12); h.writeUInt32LE(JUNK_BYTES, 16);
+  h.write(big ? 'RF64' : 'RIFF', 0);
+  h.writeUInt32LE(big ? RIFF_MAX : riffBytes, 4);
+  h.write('WAVE', 8);
+  h.write(big ? 'ds64' : 'JUNK', 12);
+  h.writeUInt32LE(JUNK_BYTES, 16);
   if (big) {
-    h.writeBigUInt64LE(BigInt(riffBytes), 20); h.writeBigUInt64LE(BigInt(dataBytes), 28);
-    h.writeBigUInt64LE(BigInt(dataBytes / blockAlign), 36); h.writeUInt32LE(0, 44);
+    h.writeBigUInt64LE(BigInt(riffBytes), 20);
+    h.writeBigUInt64LE(BigInt(dataBytes), 28);
+    h.writeBigUInt64LE(BigInt(dataBytes / blockAlign), 36);
+    h.writeUInt32LE(0, 44);
   }
-  h.write('fmt ', 48); h.writeUInt32LE(16, 52); h.writeUInt16LE(1, 56); h.writeUInt16LE(format.channels, 58);
-  h.writeUInt32LE(format.sampleRate, 60); h.writeUInt32LE(format.sampleRate * blockAlign, 64);
-  h.writeUInt16LE(blockAlign, 68); h.writeUInt16LE(8 * BYTES_PER_SAMPLE, 70);
-  h.write('data', 72); h.writeUInt32LE(big ? RIFF_MAX : dataBytes, 76);
+  h.write('fmt ', 48);
+  h.writeUInt32LE(16, 52);
+  h.writeUInt16LE(1, 56);
+  h.writeUInt16LE(format.channels, 58);
+  h.writeUInt32LE(format.sampleRate, 60);
+  h.writeUInt32LE(format.sampleRate * blockAlign, 64);
+  h.writeUInt16LE(blockAlign, 68);
+  h.writeUInt16LE(8 * BYTES_PER_SAMPLE, 70);
+  h.write('data', 72);
+  h.writeUInt32LE(big ? RIFF_MAX : dataBytes, 76);
   return h;
 }
 
 /** The PCM bytes of a file this sink wrote, when its header matches the format (for append). */
 function existingData(h: Buffer, fileBytes: number, format: PcmFormat): number | undefined {
-  if (h.length < WAV_HEADER_BYTES || !/^(RIFF|RF64)$/.test(h.toString('ascii', 0, 4)) || h.toString('ascii', 72, 76) !== 'data') return undefined;
+  if (
+    h.length < WAV_HEADER_BYTES ||
+    !/^(RIFF|RF64)$/.test(h.toString('ascii', 0, 4)) ||
+    h.toString('ascii', 72, 76) !== 'data'
+  )
+    return undefined;
   if (h.readUInt16LE(58) !== format.channels || h.readUInt32LE(60) !== format.sampleRate) return undefined;
   const blockAlign = format.channels * BYTES_PER_SAMPLE;
   // The file's length, not the header, is the truth after a crash between two header updates.
@@ -97,7 +113,9 @@ export class WavFileSink implements OutputSink {
     try {
       this.file = await this.openFile();
     } catch (e) {
-      throw new Error(`cannot write the output WAV file ${this.opts.path}: ${(e as Error).message}. Set audio.wav_path to a writable place.`);
+      throw new Error(
+        `cannot write the output WAV file ${this.opts.path}: ${(e as Error).message}. Set audio.wav_path to a writable place.`,
+      );
     }
     await this.file.write(wavHeader(this.format, this.dataBytes), 0, WAV_HEADER_BYTES, 0);
     this.t0Ns = this.headerAtNs = this.opts.clock.nowNs();
@@ -123,7 +141,10 @@ export class WavFileSink implements OutputSink {
   }
 
   private schedule(): void {
-    this.timer = this.opts.clock.setTimer(TICK_MS * 1e6, () => { this.tick(); this.schedule(); });
+    this.timer = this.opts.clock.setTimer(TICK_MS * 1e6, () => {
+      this.tick();
+      this.schedule();
+    });
   }
 
   private tick(): void {
@@ -136,17 +157,22 @@ export class WavFileSink implements OutputSink {
     const data = Buffer.concat(chunks);
     const pos = WAV_HEADER_BYTES + this.dataBytes;
     this.dataBytes += data.length;
-    const header = now - this.headerAtNs >= BigInt(HEADER_EVERY_MS * 1e6) ? wavHeader(this.format, this.dataBytes) : undefined;
+    const header =
+      now - this.headerAtNs >= BigInt(HEADER_EVERY_MS * 1e6) ? wavHeader(this.format, this.dataBytes) : undefined;
     if (header) this.headerAtNs = now;
     const file = this.file;
-    this.pending = this.pending.then(async () => {
-      await file.write(data, 0, data.length, pos);
-      if (header) await file.write(header, 0, WAV_HEADER_BYTES, 0);
-    }).catch((e: Error) => {
-      if (this.failed) return;
-      this.failed = true;
-      this.opts.onError?.(`writing ${this.opts.path} failed (${e.message}); the rest of the output is not recorded (what was written stays a valid WAV file)`);
-    });
+    this.pending = this.pending
+      .then(async () => {
+        await file.write(data, 0, data.length, pos);
+        if (header) await file.write(header, 0, WAV_HEADER_BYTES, 0);
+      })
+      .catch((e: Error) => {
+        if (this.failed) return;
+        this.failed = true;
+        this.opts.onError?.(
+          `writing ${this.opts.path} failed (${e.message}); the rest of the output is not recorded (what was written stays a valid WAV file)`,
+        );
+      });
   }
 
   presentationMonoNs(streamPeriod: number): bigint | undefined {

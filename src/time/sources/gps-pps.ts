@@ -59,7 +59,10 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   private relabels = 0;
   readonly status: GpsPpsStatus = { pulses: 0, labelled: 0, rejected: 0 };
 
-  constructor(private readonly sink: SampleSink, private readonly log: (msg: string) => void = () => {}) {}
+  constructor(
+    private readonly sink: SampleSink,
+    private readonly log: (msg: string) => void = () => {},
+  ) {}
 
   addPulse(pulse: PpsPulse): void {
     this.status.pulses++;
@@ -104,7 +107,14 @@ export class GpsPpsSource implements GpsSink, PpsSink {
     this.status.labelDelayMs = median(this.delaysNs) / 1e6;
     this.lastPair = { monoNs: pulse.monoNs, utcNs: fix.utcNs };
     this.status.labelled++;
-    this.sink.addSample({ monoNs: pulse.monoNs, utcNs: fix.utcNs, errorNs: pulse.errorNs, source: 'gps+pps', lateOnly: pulse.via === 'gpio', restart });
+    this.sink.addSample({
+      monoNs: pulse.monoNs,
+      utcNs: fix.utcNs,
+      errorNs: pulse.errorNs,
+      source: 'gps+pps',
+      lateOnly: pulse.via === 'gpio',
+      restart,
+    });
   }
 
   /** The unused edge this label belongs to, or undefined (counted and explained) when none fits. */
@@ -130,10 +140,18 @@ export class GpsPpsSource implements GpsSink, PpsSink {
         if (!wholeSeconds) return this.reject(why);
         // A whole-second shift: count how long the new labelling holds before believing it.
         const r = this.relabel;
-        const holds = r && r.shiftSec === shiftSec && Math.abs(Number(pulse.monoNs - r.last.monoNs) - Number(fix.utcNs! - r.last.utcNs)) <= tolerance;
+        const holds =
+          r &&
+          r.shiftSec === shiftSec &&
+          Math.abs(Number(pulse.monoNs - r.last.monoNs) - Number(fix.utcNs! - r.last.utcNs)) <= tolerance;
         this.relabel = { shiftSec, edges: holds ? r!.edges + 1 : 1, last: { monoNs: pulse.monoNs, utcNs: fix.utcNs! } };
-        if (this.relabel.edges < RELABEL_CONFIRM_EDGES) return this.reject(`${why} (${this.relabel.edges}/${RELABEL_CONFIRM_EDGES} edges of a ${shiftSec} s relabel)`);
-        this.log(`GPS labels moved by ${shiftSec} s and held for ${RELABEL_CONFIRM_EDGES} s: believing them (a receiver correcting its UTC offset?)`);
+        if (this.relabel.edges < RELABEL_CONFIRM_EDGES)
+          return this.reject(
+            `${why} (${this.relabel.edges}/${RELABEL_CONFIRM_EDGES} edges of a ${shiftSec} s relabel)`,
+          );
+        this.log(
+          `GPS labels moved by ${shiftSec} s and held for ${RELABEL_CONFIRM_EDGES} s: believing them (a receiver correcting its UTC offset?)`,
+        );
         this.relabel = undefined;
         this.relabels++;
         return pulse;

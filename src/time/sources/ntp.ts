@@ -25,7 +25,11 @@ export interface NtpReply {
 }
 
 export class NtpError extends Error {
-  constructor(readonly server: string, message: string, readonly kiss?: string) {
+  constructor(
+    readonly server: string,
+    message: string,
+    readonly kiss?: string,
+  ) {
     super(`NTP server ${server}: ${message}`);
     this.name = 'NtpError';
   }
@@ -68,14 +72,21 @@ export function sntpQuery(server: string, nowNs: () => bigint, timeoutMs = 1000)
     const done = (err?: Error, reply?: NtpReply) => {
       clearTimeout(timer);
       sock.close();
-      if (err) reject(err); else resolve(reply!);
+      if (err) reject(err);
+      else resolve(reply!);
     };
-    const timer = setTimeout(() => done(new NtpError(server, `no reply within ${timeoutMs} ms (unreachable, or no network)`)), timeoutMs);
+    const timer = setTimeout(
+      () => done(new NtpError(server, `no reply within ${timeoutMs} ms (unreachable, or no network)`)),
+      timeoutMs,
+    );
     sock.on('error', (e) => done(new NtpError(server, e.message)));
     sock.on('message', (msg) => {
       const t4 = nowNs();
       if (msg.length < 48) return done(new NtpError(server, `short reply (${msg.length} bytes)`));
-      const li = msg[0]! >> 6, vn = (msg[0]! >> 3) & 7, mode = msg[0]! & 7, stratum = msg[1]!;
+      const li = msg[0]! >> 6,
+        vn = (msg[0]! >> 3) & 7,
+        mode = msg[0]! & 7,
+        stratum = msg[1]!;
       if (!msg.subarray(24, 32).equals(nonce)) return; // not the reply to our request: ignore it
       if (mode !== 4 || vn < 3) return done(new NtpError(server, `not a server reply (mode ${mode}, version ${vn})`));
       if (stratum === 0) {
@@ -83,10 +94,15 @@ export function sntpQuery(server: string, nowNs: () => bigint, timeoutMs = 1000)
         return done(new NtpError(server, `kiss-o'-death ${code}`, code));
       }
       if (li === 3 || stratum > 15) return done(new NtpError(server, 'the server itself is not synchronized'));
-      const t2 = ntpToUtcNs(msg, 32), t3 = ntpToUtcNs(msg, 40);
+      const t2 = ntpToUtcNs(msg, 32),
+        t3 = ntpToUtcNs(msg, 40);
       const delayNs = Number(t4 - t1) - Number(t3 - t2);
       done(undefined, {
-        server, monoNs: t1 + (t4 - t1) / 2n, utcNs: t2 + (t3 - t2) / 2n, delayNs: Math.max(0, delayNs), stratum,
+        server,
+        monoNs: t1 + (t4 - t1) / 2n,
+        utcNs: t2 + (t3 - t2) / 2n,
+        delayNs: Math.max(0, delayNs),
+        stratum,
         rootErrorNs: shortToNs(msg, 4) / 2 + shortToNs(msg, 8),
       });
     });
@@ -124,7 +140,10 @@ export class NtpSource {
   private readonly unreachable = new Set<string>();
   lastReplies: NtpReply[] = [];
 
-  constructor(private readonly sink: SampleSink, private readonly o: NtpSourceOptions) {}
+  constructor(
+    private readonly sink: SampleSink,
+    private readonly o: NtpSourceOptions,
+  ) {}
 
   start(): void {
     const loop = async () => {
@@ -143,11 +162,19 @@ export class NtpSource {
     const replies: NtpReply[] = [];
     for (const server of this.o.servers) {
       const skip = this.skip.get(server) ?? 0;
-      if (skip > 0) { this.skip.set(server, skip - 1); continue; }
+      if (skip > 0) {
+        this.skip.set(server, skip - 1);
+        continue;
+      }
       const best = await this.burst(server);
       if (!best) continue;
       replies.push(best);
-      this.sink.addSample({ monoNs: best.monoNs, utcNs: best.utcNs, errorNs: best.delayNs / 2 + best.rootErrorNs + 1_000_000, source: 'ntp' });
+      this.sink.addSample({
+        monoNs: best.monoNs,
+        utcNs: best.utcNs,
+        errorNs: best.delayNs / 2 + best.rootErrorNs + 1_000_000,
+        source: 'ntp',
+      });
     }
     this.lastReplies = replies;
     return replies;
@@ -165,10 +192,15 @@ export class NtpSource {
         const err = e as NtpError;
         if (err.kiss) {
           this.skip.set(server, err.kiss === 'RATE' ? RATE_BACKOFF_POLLS : Number.POSITIVE_INFINITY);
-          this.o.log?.(`${err.message}: ${err.kiss === 'RATE' ? `backing off for ${RATE_BACKOFF_POLLS} polls` : 'not asking it again'}`);
+          this.o.log?.(
+            `${err.message}: ${err.kiss === 'RATE' ? `backing off for ${RATE_BACKOFF_POLLS} polls` : 'not asking it again'}`,
+          );
           return best;
         }
-        if (!this.unreachable.has(server)) { this.unreachable.add(server); this.o.log?.(err.message); }
+        if (!this.unreachable.has(server)) {
+          this.unreachable.add(server);
+          this.o.log?.(err.message);
+        }
         return best;
       }
     }

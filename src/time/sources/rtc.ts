@@ -66,11 +66,21 @@ export class RtcSource {
   private labelled?: { monoNs: bigint; rtcUtcNs: bigint; errorNs: number };
   private measurements: RtcMeasurement[] = [];
   private sinceFit = 0;
-  private model?: { refMonoNs: bigint; offsetNs: number; ratePpm: number; rateStdPpm: number; offsetStdNs: number; lastMonoNs: bigint };
+  private model?: {
+    refMonoNs: bigint;
+    offsetNs: number;
+    ratePpm: number;
+    rateStdPpm: number;
+    offsetStdNs: number;
+    lastMonoNs: bigint;
+  };
   /** The rate against temperature and time (used once it has a fit with temperature terms). */
   readonly tempModel = new RtcRateModel();
 
-  constructor(private readonly sink: SampleSink, private readonly calibration?: RtcCalibration) {}
+  constructor(
+    private readonly sink: SampleSink,
+    private readonly calibration?: RtcCalibration,
+  ) {}
 
   /** An SQW falling edge (or a caught seconds rollover) at local monotonic monoNs. */
   addEdge(monoNs: bigint, errorNs = SQW_EDGE_ERROR_NS): void {
@@ -83,7 +93,8 @@ export class RtcSource {
    * measurement of the RTC instead of a sample.
    */
   addReading(rtcUtcNs: bigint, readMonoNs: bigint, reference?: Timescale, temperatureC?: number): void {
-    if (temperatureC !== undefined && Number.isFinite(temperatureC)) this.tempModel.addTemperature(readMonoNs, temperatureC);
+    if (temperatureC !== undefined && Number.isFinite(temperatureC))
+      this.tempModel.addTemperature(readMonoNs, temperatureC);
     const edge = this.lastEdge;
     if (!edge || readMonoNs < edge.monoNs || readMonoNs - edge.monoNs > MAX_READ_DELAY_NS) return;
     if (this.labelled?.monoNs === edge.monoNs) return; // this edge is labelled already
@@ -93,13 +104,25 @@ export class RtcSource {
       if (reference.errorBoundAt(edge.monoNs) <= MEASURE_MAX_BOUND_NS) this.measure(edge.monoNs, rtcUtcNs, reference);
       return;
     }
-    this.sink.addSample({ monoNs: edge.monoNs, utcNs: rtcUtcNs - BigInt(Math.round(this.predictOffsetNs(edge.monoNs))), errorNs: this.errorAt(edge.monoNs, edge.errorNs), source: 'rtc' });
+    this.sink.addSample({
+      monoNs: edge.monoNs,
+      utcNs: rtcUtcNs - BigInt(Math.round(this.predictOffsetNs(edge.monoNs))),
+      errorNs: this.errorAt(edge.monoNs, edge.errorNs),
+      source: 'rtc',
+    });
   }
 
   /** The RTC's measured offset and rate against the reference, once there are enough measurements. */
   get drift(): { offsetNs: number; ratePpm: number; rateStdPpm: number; measurements: number } | undefined {
     const m = this.model;
-    return m && { offsetNs: m.offsetNs, ratePpm: m.ratePpm, rateStdPpm: m.rateStdPpm, measurements: this.measurements.length };
+    return (
+      m && {
+        offsetNs: m.offsetNs,
+        ratePpm: m.ratePpm,
+        rateStdPpm: m.rateStdPpm,
+        measurements: this.measurements.length,
+      }
+    );
   }
 
   /** Forget the measurements (after the RTC was set: its offset jumped). */
@@ -124,13 +147,20 @@ export class RtcSource {
     this.sinceFit = 0;
     const ref = this.measurements.at(-1)!.monoNs;
     const xs = this.measurements.map((m) => Number(m.monoNs - ref) / 1e9);
-    const fit = fitLine(xs, this.measurements.map((m) => m.offsetNs));
+    const fit = fitLine(
+      xs,
+      this.measurements.map((m) => m.offsetNs),
+    );
     this.model = {
-      refMonoNs: ref, offsetNs: fit.a, ratePpm: fit.b / 1000, rateStdPpm: fit.bStdErr / 1000,
+      refMonoNs: ref,
+      offsetNs: fit.a,
+      ratePpm: fit.b / 1000,
+      rateStdPpm: fit.bStdErr / 1000,
       // A wandering RTC (white FM: the TCXO's 64 s steps) leaves correlated residuals, and then the
       // intercept's standard error says far less than how far the line's end can be from the RTC
       // now; the residuals' own spread says it.
-      offsetStdNs: Math.max(fit.aStdErr, fit.rms), lastMonoNs: ref,
+      offsetStdNs: Math.max(fit.aStdErr, fit.rms),
+      lastMonoNs: ref,
     };
   }
 
@@ -161,7 +191,9 @@ export class RtcSource {
     const cal = this.calibration;
     if (!m && cal?.setAtUtcNs !== undefined && this.labelled) {
       const sinceSetSec = Math.abs(Number(this.labelled.rtcUtcNs - cal.setAtUtcNs)) / 1e9;
-      return edgeErrorNs + (cal.setErrorNs ?? 1_000_000) + (cal.rateUncertaintyPpm + RTC_WANDER_PPM) * 1000 * sinceSetSec;
+      return (
+        edgeErrorNs + (cal.setErrorNs ?? 1_000_000) + (cal.rateUncertaintyPpm + RTC_WANDER_PPM) * 1000 * sinceSetSec
+      );
     }
     if (!m) return RTC_UNCALIBRATED_ERROR_NS;
     const tm = this.temperaturePrediction(monoNs);
