@@ -17,6 +17,8 @@ export const STATUS_SOCKET = 'status.sock';
 export const REQUEST_MAX_BYTES = 1024;
 /** A client that neither finishes reading its answer nor closes within this is cut off. */
 export const IDLE_TIMEOUT_MS = 2_000;
+/** One snapshot serves every client within this (ms): far below the 1 s anything in it changes at. */
+export const STATUS_REUSE_MS = 50;
 
 export interface StatusServer {
   path: string;
@@ -36,7 +38,8 @@ export async function startStatusServer(
     throw new Error(`another jaudiosync is already serving ${path}: stop it first (systemctl stop jaudiosync)`);
   await unlink(path).catch(() => {}); // a stale socket from a crash
   const open = new Set<Socket>();
-  const server: Server = createServer((c) => serveOne(c, open, snapshot, clock));
+  const text = cachedText(snapshot, clock);
+  const server: Server = createServer((c) => serveOne(c, open, text, clock));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve());
@@ -59,7 +62,7 @@ export async function startStatusServer(
 }
 
 /** One connection: answer at once, read (and drop) at most REQUEST_MAX_BYTES, end; destroy it if it lingers. */
-function serveOne(c: Socket, open: Set<Socket>, snapshot: () => unknown, clock: MonotonicClock): void {
+function serveOne(c: Socket, open: Set<Socket>, statusText: () => string, clock: MonotonicClock): void {
   open.add(c);
   let received = 0;
   let idle: TimerHandle | undefined = clock.setTimer(IDLE_TIMEOUT_MS * 1e6, () => c.destroy());
@@ -74,15 +77,29 @@ function serveOne(c: Socket, open: Set<Socket>, snapshot: () => unknown, clock: 
     received += d.length;
     if (received > REQUEST_MAX_BYTES) c.destroy();
   });
-  let text: string;
-  try {
-    text = JSON.stringify(snapshot()) + '\n';
-  } catch (e) {
-    text = JSON.stringify({ error: `status unavailable: ${(e as Error).message}` }) + '\n';
-  }
   // end() half-closes: the client reads the answer and sees EOF; our side closes once it closes
   // too (allowHalfOpen is false), or the idle timer destroys it.
-  c.end(text);
+  c.end(statusText());
+}
+
+/**
+ * The status as text, built at most once per STATUS_REUSE_MS: a burst of clients (a watch loop in
+ * every terminal, a script gone wrong) costs one snapshot, not one each, and never starves playback.
+ */
+function cachedText(snapshot: () => unknown, clock: MonotonicClock): () => string {
+  let text = '';
+  let builtNs = -1n;
+  return () => {
+    const now = clock.nowNs();
+    if (builtNs >= 0n && now - builtNs < BigInt(STATUS_REUSE_MS * 1e6)) return text;
+    try {
+      text = JSON.stringify(snapshot()) + '\n';
+    } catch (e) {
+      text = JSON.stringify({ error: `status unavailable: ${(e as Error).message}` }) + '\n';
+    }
+    builtNs = now;
+    return text;
+  };
 }
 
 /** Reads the status from a socket; rejects naming the socket when nothing answers. */
