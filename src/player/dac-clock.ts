@@ -58,6 +58,8 @@ const NOISE_SMOOTHING = 0.2;
 const REFIT_EVERY = 16;
 /** Refit the rate after this many new envelope samples (~2.7 s at 1024 frames): a crystal's rate moves slowly. */
 const RATE_REFIT_BLOCKS = 8;
+/** With many envelope samples held, refit after 1/this of them are new (a 3 % change of the data). */
+const RATE_REFIT_SHARE = 32;
 
 interface Line {
   a: number;
@@ -192,7 +194,10 @@ export class DacClock {
   private fitRate(): { b: number; sigmaPpm: number } | undefined {
     if (this.blocks.length < DAC_MIN_BLOCKS) return undefined;
     // Early on every new envelope sample counts; later every RATE_REFIT_BLOCKS-th.
-    if (this.rateFit && this.blocks.length >= 4 * DAC_MIN_BLOCKS && this.blocksSinceRateFit < RATE_REFIT_BLOCKS)
+    // Once many are held, one new block moves the fit little: refit after a fixed share of them
+    // (at the full window every 64 blocks, ~22 s at 1024 frames), so a refit's cost stays flat.
+    const refitAfter = Math.max(RATE_REFIT_BLOCKS, Math.floor(this.blocks.length / RATE_REFIT_SHARE));
+    if (this.rateFit && this.blocks.length >= 4 * DAC_MIN_BLOCKS && this.blocksSinceRateFit < refitAfter)
       return this.rateFit;
     this.blocksSinceRateFit = 0;
     return (this.rateFit = this.fitBlocks());

@@ -70,6 +70,7 @@ export class ClockLayer implements SampleSink {
   setFrequencyPrior(prior: FrequencyPrior | undefined): void {
     this.prior = prior;
     for (const st of this.stats.values()) st.prior = prior;
+    this.version++;
   }
 
   addSample(sample: TimeSample): void {
@@ -81,6 +82,7 @@ export class ClockLayer implements SampleSink {
       st.prior = this.prior;
     }
     st.add(sample);
+    this.version++;
     this.update();
   }
 
@@ -118,8 +120,16 @@ export class ClockLayer implements SampleSink {
     return this.current;
   }
 
+  /** The instant and inputs the current timescale was selected for: asked again at both, it stands. */
+  private updatedAt?: { nowNs: bigint; version: number };
+  /** Counts what changes the selection besides time: samples and the frequency prior. */
+  private version = 0;
+
   private update(): void {
     const nowNs = this.clock.nowNs();
+    // Many readers ask at one instant (each period of a simulation, status, the aligner): same answer.
+    if (this.updatedAt?.nowNs === nowNs && this.updatedAt.version === this.version) return;
+    this.updatedAt = { nowNs, version: this.version };
     let best: Timescale | undefined;
     for (const st of this.stats.values()) {
       const fresh = st.estimate();

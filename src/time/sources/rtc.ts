@@ -32,6 +32,8 @@ export interface RtcMeasurement {
   monoNs: bigint;
   /** RTC minus reference (ns) at that edge: positive = RTC ahead. */
   offsetNs: number;
+  /** monoNs in seconds from the first measurement kept since the last reset (for the fit without BigInt). */
+  sec: number;
 }
 
 /** SQW edge timestamps through a second pps-gpio instance: as good as the GPS PPS path. */
@@ -65,6 +67,7 @@ export class RtcSource {
   private lastEdge?: { monoNs: bigint; errorNs: number };
   private labelled?: { monoNs: bigint; rtcUtcNs: bigint; errorNs: number };
   private measurements: RtcMeasurement[] = [];
+  private measureOriginNs?: bigint;
   private sinceFit = 0;
   private model?: {
     refMonoNs: bigint;
@@ -128,12 +131,15 @@ export class RtcSource {
   /** Forget the measurements (after the RTC was set: its offset jumped). */
   resetMeasurements(): void {
     this.measurements = [];
+    this.measureOriginNs = undefined;
     this.model = undefined;
     this.tempModel.clear();
   }
 
   private measure(monoNs: bigint, rtcUtcNs: bigint, reference: Timescale): void {
-    this.measurements.push({ monoNs, offsetNs: Number(rtcUtcNs - reference.utcAt(monoNs)) });
+    this.measureOriginNs ??= monoNs;
+    const sec = Number(monoNs - this.measureOriginNs) / 1e9;
+    this.measurements.push({ monoNs, offsetNs: Number(rtcUtcNs - reference.utcAt(monoNs)), sec });
     this.tempModel.addMeasurement(monoNs, this.measurements.at(-1)!.offsetNs);
     if (this.measurements.length > MAX_MEASUREMENTS) this.measurements.shift();
     if (this.measurements.length < 4) return;
@@ -145,8 +151,9 @@ export class RtcSource {
       return;
     }
     this.sinceFit = 0;
-    const ref = this.measurements.at(-1)!.monoNs;
-    const xs = this.measurements.map((m) => Number(m.monoNs - ref) / 1e9);
+    const last = this.measurements.at(-1)!;
+    const ref = last.monoNs;
+    const xs = this.measurements.map((m) => m.sec - last.sec);
     const fit = fitLine(
       xs,
       this.measurements.map((m) => m.offsetNs),
