@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { readWav16, spawnCli } from './helpers/cli.js';
-import { baseConfig, fdCount, serviceDir, statusOf, until } from './helpers/service.js';
+import { baseConfig, fdCount, serviceDir, statusOf, until, PLAYING } from './helpers/service.js';
 
 /**
  * The service under the faults of issue 12, as real processes: a status socket that bad clients
@@ -89,7 +89,7 @@ test('SIGHUP mid-track: the volume changes with a ramp and no gap, other changes
   const d = serviceDir([['a.flac', 440, 12]], baseConfig({ start: '+2' }));
   const svc = spawnCli(['run', '--service', '--config', d.cfg]);
   try {
-    await svc.waitFor(/first sample placed/);
+    await svc.waitFor(PLAYING);
     await until('3 s into the track', async () => ((await statusOf(d.dir)).playback?.positionSec ?? 0) > 3, 30_000);
     // The same config with the volume halved and a gap between tracks.
     d.writeAll(
@@ -108,7 +108,7 @@ test('SIGHUP mid-track: the volume changes with a ramp and no gap, other changes
     t.is(await svc.exited, 0);
     t.notRegex(
       svc.output,
-      /first sample placed[\s\S]*first sample placed/,
+      /(first sample placed|joined late)[\s\S]*(first sample placed|joined late)/,
       'one start: the reload did not restart playback',
     );
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { RealtimeGpsRig } from '../src/sim/realtime-gps-rig.js';
 import { RealtimeConverter } from '../src/time/realtime-converter.js';
 import { runCli, spawnCli } from './helpers/cli.js';
-import { baseConfig, serviceDir, statusOf, until } from './helpers/service.js';
+import { baseConfig, serviceDir, statusOf, until, PLAYING } from './helpers/service.js';
 
 /**
  * Field truth, as a rider's Pi meets it (issue 12): a status never claims a lock that is not real,
@@ -18,7 +18,7 @@ test('auto with no timing hardware: the twins run, and status (JSON and text), t
   d.write(['[gps]', `port = "${join(d.dir, 'no-serial')}"`, `pps = "${join(d.dir, 'no-pps')}"`, '[rtc]', 'bus = 99']);
   const svc = spawnCli(['run', '--service', '--config', d.cfg]);
   try {
-    await svc.waitFor(/first sample placed/);
+    await svc.waitFor(PLAYING);
     const s = await statusOf(d.dir);
     t.deepEqual(s.hardware, { simulated: true, gps: 'simulated', pps: 'simulated', rtc: 'simulated' });
     t.true(s.clock?.simulated, 'the clock block says its source is simulated');
@@ -126,7 +126,7 @@ test('a stale resume position (track 99 of 1) is reported and ignored: it plays 
   );
   const svc = spawnCli(['run', '--service', '--resume', '--config', d.cfg]);
   try {
-    await svc.waitFor(/first sample placed/);
+    await svc.waitFor(PLAYING);
     t.regex(
       svc.output,
       /--resume: .*resume\.json says track 99, but .*list\.m3u8 has 1 tracks: ignored, starting at track 1/,

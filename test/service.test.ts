@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { readStatus } from '../src/service/status-server.js';
 import { readWav16, runCli, spawnCli } from './helpers/cli.js';
+import { PLAYING } from './helpers/service.js';
 
 /**
  * The service as systemd runs it (`run --service`), as a real process: the status socket, idling
@@ -28,7 +29,7 @@ const tone = (file: string, hz: number, secs: number) =>
     file,
   ]);
 
-function serviceDir(tracks: Array<[string, number, number]>, start = '+1') {
+function serviceDir(tracks: Array<[string, number, number]>, start = '+3') {
   const dir = mkdtempSync(join(tmpdir(), 'jas-svc-'));
   for (const [name, hz, secs] of tracks) tone(join(dir, name), hz, secs);
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n' + tracks.map(([n]) => `${n}\n`).join(''));
@@ -91,10 +92,10 @@ test('run --service: status over the socket, idle after a one-off start, SIGHUP 
 
     // Relative starts are resolved once per process: a new one (another text) plays again.
     writeFileSync(cfg, config('+2'));
-    const placedBefore = svc.output.match(/first sample placed/g)!.length;
+    const placedBefore = svc.output.match(/first sample placed|joined late/g)!.length;
     svc.child.kill('SIGHUP');
     await svc.waitFor(/SIGHUP: .*c\.toml reloaded/);
-    await svc.waitFor(new RegExp(`(first sample placed[\\s\\S]*){${placedBefore + 1}}`));
+    await svc.waitFor(new RegExp(`((first sample placed|joined late)[\\s\\S]*){${placedBefore + 1}}`));
     t.pass('the reloaded config played again');
 
     svc.child.kill('SIGTERM');
@@ -109,7 +110,7 @@ test('SIGTERM while playing fades out over half a second instead of stopping on 
   const { dir, cfg } = serviceDir([['long.flac', 330, 20]]);
   const svc = spawnCli(['run', '--service', '--config', cfg]);
   try {
-    await svc.waitFor(/first sample placed/);
+    await svc.waitFor(PLAYING);
     await new Promise((r) => setTimeout(r, 1500));
     svc.child.kill('SIGTERM');
     t.is(await svc.exited, 0, svc.output);

@@ -91,3 +91,9 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * The service's line when playback began: on its first sample, or (on a machine loaded enough that
+ * it was ready only after its start instant) joined late onto the exact frame. Either is playing.
+ */
+export const PLAYING = /first sample placed|joined late/;
