@@ -110,17 +110,31 @@ EOF
   echo "$kver" > "$out/kernel-version"
 }
 
+# The boot's initramfs: the base's, carrying this work tree's guest script, which its init puts in
+# place of the one baked into the base image (a base is kept for weeks; the steps change).
+fresh_initrd() {
+  local d=$1 out=$2 x
+  x=$(mktemp -d)
+  (cd "$x" && gzip -dc "$d/initrd.gz" | cpio -id --quiet)
+  cp "$SRC/scripts/arm64-guest.sh" "$x/guest.sh"
+  grep -q '^cp /guest.sh' "$x/init" \
+    || sed -i 's#^exec switch_root /newroot /jas/guest.sh#cp /guest.sh /newroot/jas/guest.sh; chmod +x /newroot/jas/guest.sh\n&#' "$x/init"
+  (cd "$x" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"
+  rm -rf "$x"
+}
+
 # Boots the guest once: STAGE is passed on the command line, IN (a tar on a raw disk) is /dev/vdc,
 # OUT (an empty raw disk) is /dev/vdb, where the guest writes a tar of its results.
 boot() {
   local suite=$1 disk=$2 stage=$3 net=$4 limit=$5 in=${6:-} log=$7 d="$WORK/$1"
   local args=(-M virt -cpu cortex-a72 -smp 2 -m 4096 -display none -monitor none -no-reboot
-    -serial "file:$log" -kernel "$d/vmlinuz" -initrd "$d/initrd.gz"
+    -serial "file:$log" -kernel "$d/vmlinuz" -initrd "$d/initrd-boot.gz"
     -append "console=ttyAMA0 panic=5 jas_stage=$stage"
     -drive "if=none,id=root,file=$disk,format=qcow2,cache=unsafe" -device virtio-blk-pci,drive=root
     -drive "if=none,id=out,file=$d/out.img,format=raw" -device virtio-blk-pci,drive=out)
   [ -n "$in" ] && args+=(-drive "if=none,id=in,file=$in,format=raw,readonly=on" -device virtio-blk-pci,drive=in)
   if [ "$net" = net ]; then args+=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0); else args+=(-nic none); fi
+  fresh_initrd "$d" "$d/initrd-boot.gz"
   rm -f "$d/out.img"; truncate -s 3G "$d/out.img"
   nice -n 19 timeout "$limit" qemu-system-aarch64 "${args[@]}" || say "qemu ended with $? (timeout or crash): see $log"
   rm -rf "$d/out"; mkdir -p "$d/out"
