@@ -4,8 +4,8 @@
 //  - signature verifications per second (Ed25519, node:crypto) and whole envelopes checked per second;
 //  - RSS and CPU of a device's fleet layer: idle (connected, status every 2 s) and in a flood of
 //    10 000 envelopes, against the same process with fleet control off;
-//  - the spread in UTC of the frame where a command took effect: needs `jaudiosync run` to run the
-//    fleet (test/fleet-e2e.test.ts measures it); said as not measured here.
+//  - the spread in UTC of the frame where a command took effect is bench/fleet-sync.ts's (three
+//    `jaudiosync run` processes).
 // The devices are test/helpers/fleet-device.ts processes (each one's fleet layer, no playback).
 // Run: nice -n 10 node --import tsx bench/fleet.ts [--commands N]
 import { spawn } from 'node:child_process';
@@ -309,7 +309,7 @@ try {
     `worst event-loop delay during the flood (what playback would feel; its audio queue holds ~85 ms): fleet on ${onSnap.loopDelayMaxMs.toFixed(1)} ms, the same process with fleet off ${offSnap.loopDelayMaxMs.toFixed(1)} ms (the machine's own scheduling delays); the longest stretch of fleet work at once ${onSnap.snapshot.longestSliceMs.toFixed(1)} ms (wall time, preemption included)`,
   );
   console.log(
-    'spread in UTC of the frame where a command took effect: not measured here (needs the session to run the fleet: test/fleet-e2e.test.ts logs it)',
+    'spread in UTC of the frame where a command took effect: see bench/fleet-sync.ts (three jaudiosync run processes)',
   );
   await op.endAsync();
 } finally {
