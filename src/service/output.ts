@@ -91,6 +91,7 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
     const segment = {
       fileFrame: first.fileFrame,
       firstFrameRealtimeNs: String(ctx.converter.toRealtime(first.monoNs)),
+      firstFrameRealtimeErrorNs: Math.round(ctx.converter.errorNs),
       firstFrameMonoNs: String(first.monoNs),
       startUtcNs: String(startUtcNs),
     };
@@ -127,6 +128,8 @@ interface Sidecar {
   simulated: boolean;
   fileFrame: number;
   firstFrameRealtimeNs: string;
+  /** How far firstFrameRealtimeNs may be off (ns): the realtime<->monotonic estimate's bound. */
+  firstFrameRealtimeErrorNs: number;
   firstFrameMonoNs: string;
   startUtcNs: string;
   segments?: Array<Omit<Sidecar, 'segments' | 'sampleRate' | 'simulated'>>;
@@ -146,7 +149,7 @@ async function appendSidecar(path: string, seg: Sidecar, append: boolean): Promi
       /* none yet */
     }
   }
-  const { fileFrame, firstFrameRealtimeNs, firstFrameMonoNs, startUtcNs } = seg;
-  doc.segments = [...(doc.segments ?? []), { fileFrame, firstFrameRealtimeNs, firstFrameMonoNs, startUtcNs }];
+  const { segments: _s, sampleRate: _r, simulated: _x, ...segment } = seg;
+  doc.segments = [...(doc.segments ?? []), segment];
   await writeFile(path, JSON.stringify(doc) + '\n');
 }

@@ -49,6 +49,11 @@ export class RealtimeConverter implements RealtimeToMono {
     return { monoNs: realtimeNs - this.offsetNs, errorNs: this.uncertaintyNs };
   }
 
+  /** How far the current offset may be off (ns): the estimator's own bound (a busy CPU widens it). */
+  get errorNs(): number {
+    return this.uncertaintyNs;
+  }
+
   toRealtime(monoNs: bigint): bigint {
     return monoNs + this.offsetNs;
   }
