@@ -124,6 +124,18 @@ export class ClockLayer implements SampleSink {
   private updatedAt?: { nowNs: bigint; version: number };
   /** Counts what changes the selection besides time: samples and the frequency prior. */
   private version = 0;
+  /** The estimate the output was last joined to (see continuous). */
+  private joined?: Timescale;
+  /** Each estimate in another state, made once: the selection asks for them again and again. */
+  private restated = new WeakMap<Timescale, Map<Timescale['state'], Timescale>>();
+
+  private withState(t: Timescale, state: Timescale['state']): Timescale {
+    let m = this.restated.get(t);
+    if (!m) this.restated.set(t, (m = new Map()));
+    let r = m.get(state);
+    if (!r) m.set(state, (r = t.with({ state })));
+    return r;
+  }
 
   private update(): void {
     const nowNs = this.clock.nowNs();
@@ -137,14 +149,18 @@ export class ClockLayer implements SampleSink {
       const est = fresh ?? this.lastEstimate.get(st.source);
       if (!est) continue;
       const silent = est.ageSec(nowNs) > HOLDOVER_AFTER_SEC;
-      const cand = silent ? est.with({ state: 'holdover' }) : est;
+      const cand = silent ? this.withState(est, 'holdover') : est;
       if (!best || better(cand, best, nowNs)) best = cand;
     }
-    if (best && best.state === 'locked' && !isLock(best, nowNs)) best = best.with({ state: 'unsynchronized' });
+    if (best && best.state === 'locked' && !isLock(best, nowNs)) best = this.withState(best, 'unsynchronized');
     // Running on the RTC after GPS went away is holdover, whatever the RTC's own freshness.
     if (best?.source === 'rtc' && best.state === 'locked' && this.lastEstimate.has('gps+pps'))
-      best = best.with({ state: 'holdover' });
+      best = this.withState(best, 'holdover');
     const previous = this.current;
+    // The same estimate as last time: the output already slews onto it (re-joining it now would
+    // give the same line), so it stands.
+    if (best && best === this.joined) return;
+    this.joined = best;
     if (best) this.current = this.continuous(previous, best, nowNs);
     else if (this.current.source !== 'system' || Number(nowNs) - this.systemAtNs > SYSTEM_REFRESH_SEC * 1e9) {
       this.current = this.systemTimescale();
