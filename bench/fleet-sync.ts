@@ -15,6 +15,7 @@ import {
   sentAt,
   startRun,
   stopRun,
+  TRACK_SEC,
   untilUtc,
   utcOf,
   world,
@@ -42,7 +43,7 @@ try {
   for (let i = 0; i < COMMANDS; i++) {
     const db = i % 2 ? 0 : -6;
     const t0 = Date.now();
-    const r = await w.cli(['volume', String(db), '--wait']);
+    const r = await w.cli(['volume', String(db), '--ramp-ms', '0', '--wait']);
     if (r.code !== 0) throw new Error(`volume ${db}: ${r.stdout}${r.stderr}`);
     sent.push({ atNs: sentAt(r.stdout), db, confirmMs: Date.now() - t0 });
     await untilUtc(sent.at(-1)!.atNs + 500_000_000n);
@@ -53,12 +54,14 @@ try {
   const spreads: number[] = [],
     lates: number[] = [];
   for (const c of sent) {
-    const utcs = ps.map((p) =>
-      utcOf(
-        p,
-        firstWhere(p, frameAt(p, c.atNs) - 48_000, (r) => near(r, level(0, c.db)))!,
-      ),
-    );
+    // The level of the track playing at the instant (tracks of TRACK_SEC, none skipped), searched
+    // from 0.1 s before it: the commands alternate levels and are over 0.5 s apart.
+    const track = Math.floor(Number(c.atNs - w.startUtcNs) / 1e9 / TRACK_SEC);
+    const utcs = ps.map((p) => {
+      const f = firstWhere(p, frameAt(p, c.atNs) - 4_800, (r) => near(r, level(track, c.db)));
+      if (f === undefined) throw new Error(`volume ${c.db} dB at ${c.atNs}: the new level never shows in a WAV`);
+      return utcOf(p, f);
+    });
     const offs = utcs.map((u) => Number(u - c.atNs) / 1e3);
     spreads.push(Math.max(...offs) - Math.min(...offs));
     lates.push(...offs);
