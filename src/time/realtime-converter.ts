@@ -11,6 +11,8 @@ import { estimateRealtimeOffset, processReaders, type RealtimeReaders } from './
 export const REFRESH_MS = 2_000;
 /** A change beyond this between refreshes is a step, not a slew. */
 export const STEP_THRESHOLD_NS = 1_000_000;
+/** A refresh bracketed worse than this (ns) is not used (the offset in use is better; see refresh). */
+export const REFRESH_MAX_UNCERTAINTY_NS = 5_000;
 /** Attempts per periodic refresh: each spins up to 1 ms, so keep the event loop free. */
 const REFRESH_ATTEMPTS = 4;
 
@@ -39,6 +41,9 @@ export class RealtimeConverter implements RealtimeToMono {
 
   refresh(): void {
     const e = estimateRealtimeOffset(this.readers, REFRESH_ATTEMPTS);
+    // Every attempt preempted (a busy CPU): the estimate is worse than the one in use by more than
+    // a slew can have moved it in one refresh; keep the old one, the next refresh measures again.
+    if (e.uncertaintyNs > Math.max(4 * this.uncertaintyNs, REFRESH_MAX_UNCERTAINTY_NS)) return;
     const jump = Number(e.offsetNs - this.offsetNs);
     if (Math.abs(jump) > STEP_THRESHOLD_NS) this.log(`system clock stepped by ${(jump / 1e6).toFixed(3)} ms`);
     this.offsetNs = e.offsetNs;
