@@ -13,7 +13,7 @@ import {
   near,
   played,
   sentAt,
-  startRun,
+  startAll,
   stopRun,
   TRACK_SEC,
   untilUtc,
@@ -33,12 +33,9 @@ console.log(
 );
 const w = await world(40);
 try {
-  for (const d of w.devs)
-    await startRun((m) => {
-      throw new Error(m);
-    }, d);
-  await Promise.all(w.devs.map((d) => d.proc!.waitFor(/first sample placed|joined late/, 180_000)));
-  await untilUtc(w.startUtcNs + 2_000_000_000n);
+  await startAll((m) => {
+    throw new Error(m);
+  }, w);
   const sent: Array<{ atNs: bigint; db: number; confirmMs: number }> = [];
   for (let i = 0; i < COMMANDS; i++) {
     const db = i % 2 ? 0 : -6;

@@ -17,6 +17,7 @@ import {
   right,
   SAMPLE_NS,
   sentAt,
+  startAll,
   startRun as startDevice,
   stopRun,
   untilUtc,
@@ -55,9 +56,7 @@ test.serial(
     t.timeout(600_000);
     const w = await world();
     try {
-      for (const d of w.devs) await startRun(t, d);
-      await Promise.all(w.devs.map((d) => d.proc!.waitFor(/first sample placed|joined late/, 180_000)));
-      await untilUtc(w.startUtcNs + 2_000_000_000n);
+      await startAll((m) => t.fail(m), w);
       const vol = await w.cli(['volume', '-12', '--wait']);
       t.is(vol.code, 0, vol.stdout + vol.stderr);
       const skip = await w.cli(['skip', '--wait']);
@@ -111,9 +110,7 @@ test.serial(
     t.timeout(600_000);
     const w = await world();
     try {
-      for (const d of w.devs) await startRun(t, d);
-      await Promise.all(w.devs.map((d) => d.proc!.waitFor(/first sample placed|joined late/, 180_000)));
-      await untilUtc(w.startUtcNs + 2_000_000_000n);
+      await startAll((m) => t.fail(m), w);
       const pause = await w.cli(['pause', '--wait']);
       t.is(pause.code, 0, pause.stdout);
       // bike3 goes down while paused; the resume is sent without it.
@@ -164,9 +161,7 @@ test.serial(
     t.timeout(600_000);
     const w = await world();
     try {
-      for (const d of w.devs) await startRun(t, d);
-      await Promise.all(w.devs.map((d) => d.proc!.waitFor(/first sample placed|joined late/, 180_000)));
-      await untilUtc(w.startUtcNs + 2_000_000_000n);
+      await startAll((m) => t.fail(m), w);
       w.relays.bike2!.cut();
       await waitUntil(async () => {
         const s = await w.cli(['status', '--json']);
@@ -220,9 +215,7 @@ test.serial(
     t.timeout(600_000);
     const w = await world();
     try {
-      for (const d of w.devs) await startRun(t, d);
-      await Promise.all(w.devs.map((d) => d.proc!.waitFor(/first sample placed|joined late/, 180_000)));
-      await untilUtc(w.startUtcNs + 2_000_000_000n);
+      await startAll((m) => t.fail(m), w);
       const forger = generateOperatorKey('ops-lead', 'admin').key;
       const now = BigInt(Date.now()) * 1_000_000n;
       const ride = rideIdOf(w.startUtcNs);

@@ -92,10 +92,10 @@ test('run --service: status over the socket, idle after a one-off start, SIGHUP 
 
     // Relative starts are resolved once per process: a new one (another text) plays again.
     writeFileSync(cfg, config('+2'));
-    const placedBefore = svc.output.match(/first sample placed|joined late/g)!.length;
+    const placedBefore = svc.output.match(new RegExp(PLAYING.source, 'g'))!.length;
     svc.child.kill('SIGHUP');
     await svc.waitFor(/SIGHUP: .*c\.toml reloaded/);
-    await svc.waitFor(new RegExp(`((first sample placed|joined late)[\\s\\S]*){${placedBefore + 1}}`));
+    await svc.waitFor(new RegExp(`((${PLAYING.source})[\\s\\S]*){${placedBefore + 1}}`));
     t.pass('the reloaded config played again');
 
     svc.child.kill('SIGTERM');

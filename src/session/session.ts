@@ -281,7 +281,10 @@ export class PlaybackSession {
             `re-seeked: the music was ${((errorFrames / o.format.sampleRate) * 1e3).toFixed(1)} ms off its timeline (a stall or a clock correction); back on its frame with a short fade`,
           ),
         onPlaced: ({ why, timelineFrame }) => {
-          if (why === 'underrun') o.log.warn(`an underrun: re-placed exactly on timeline frame ${timelineFrame}`);
+          if (why === 'underrun')
+            o.log.warn(
+              `an underrun: re-placed on timeline frame ${timelineFrame} (where the DAC clock puts the device now)`,
+            );
         },
       },
     );

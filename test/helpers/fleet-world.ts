@@ -6,6 +6,7 @@ import { findFfmpeg } from '../../src/player/ffmpeg.js';
 import { generateOperatorKey } from '../../src/fleet/keys.js';
 import { readWav16, runCli, spawnCli } from './cli.js';
 import { startMosquitto, startRelay, type Mosquitto, type Relay } from './mosquitto.js';
+import { PLAYING } from './service.js';
 
 /**
  * A fleet of three `jaudiosync run` processes on simulated hardware writing WAV files, a real
@@ -142,13 +143,20 @@ export async function world(leadSec = 45): Promise<World> {
 /** Starts a device's `jaudiosync run`; fails the test at once if the service does not run fleet control. */
 export async function startRun(fail: (m: string) => void, d: Dev): Promise<void> {
   d.proc = spawnCli(['run', '--config', d.config]);
-  await d.proc.waitFor(new RegExp(`fleet "${FLEET}" as device "${d.name}"|first sample placed|joined late`), 120_000);
+  await d.proc.waitFor(new RegExp(`fleet "${FLEET}" as device "${d.name}"|${PLAYING.source}`), 120_000);
   if (!new RegExp(`fleet "${FLEET}" as device "${d.name}"`).test(d.proc.output)) {
     fail(
       `jaudiosync run did not start fleet control (no 'fleet "${FLEET}" as device' line): the session core does not call startFleet yet.\n${d.proc.output}`,
     );
     throw new Error('fleet control not wired into jaudiosync run');
   }
+}
+
+/** Starts every device, waits until each plays (on its first sample or joined late), then 2 s into the ride. */
+export async function startAll(fail: (m: string) => void, w: World): Promise<void> {
+  for (const d of w.devs) await startRun(fail, d);
+  await Promise.all(w.devs.map((d) => d.proc!.waitFor(PLAYING, 180_000)));
+  await untilUtc(w.startUtcNs + 2_000_000_000n);
 }
 
 export async function stopRun(d: Dev): Promise<void> {
