@@ -14,12 +14,26 @@ stage=$(sed -n 's/.*jas_stage=\([a-z]*\).*/\1/p' /proc/cmdline)
 mkdir -p /out; : > /out/steps.txt
 say() { echo "[guest $(date +%H:%M:%S)] $*" > /dev/console; }
 
+# True once process $1 has ended, or false after $2 seconds.
+wait_for() {
+  i=0
+  while kill -0 "$1" 2>/dev/null; do
+    [ "$i" -ge "$2" ] && return 1
+    sleep 5; i=$((i + 5))
+  done
+  return 0
+}
+
 # Runs a step, records "STEP name rc=N Ts", and shows the end of its output on the console.
 step() {
   name=$1; shift
   say "step $name: $*"
   t0=$(date +%s.%N)
-  "$@" > "/out/$name.log" 2>&1
+  "$@" > "/out/$name.log" 2>&1 &
+  pid=$!
+  # A step can take an hour emulated: every 5 minutes, its last line on the console shows it is alive.
+  while ! wait_for "$pid" 300; do say "step $name running: $(tail -n 1 "/out/$name.log" | cut -c1-150)"; done
+  wait "$pid"
   rc=$?
   t1=$(date +%s.%N)
   line="STEP $name rc=$rc $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }')"
