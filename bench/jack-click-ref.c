@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,6 +82,8 @@ int main(int argc, char **argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   if (jack_activate(client)) { fprintf(stderr, "jack-click-ref: cannot activate\n"); return 1; }
+  /* Memory pressure must not make the reference's realtime callback late. */
+  if (mlockall(MCL_CURRENT)) perror("jack-click-ref: mlockall (a loaded run may xrun)");
   if (jack_connect(client, jack_port_name(port), argv[2])) { fprintf(stderr, "jack-click-ref: cannot connect to %s\n", argv[2]); return 1; }
   printf("ready\n");
   fflush(stdout);

@@ -1,11 +1,13 @@
 /*
  * A JACK recorder that timestamps every cycle: registers input ports NAME:in_1..in_N, records them
  * into RAM, and notes for each process cycle the JACK time (jack_get_cycle_times) at which its first
- * frame is presented, and the CLOCK_MONOTONIC instant its callback was entered (the driver's own
+ * frame is presented, the CLOCK_MONOTONIC instant its callback was entered (the driver's own
  * schedule, read late but never early: the bench anchors on the earliest callback rather than
- * JACK's DLL). Xruns are counted through jack_set_xrun_callback with the frame they happened at.
+ * JACK's DLL) and JACK's frame counter (a cycle this client missed shows as a gap in it). Xruns are
+ * counted through jack_set_xrun_callback with the frame they happened at. Its memory is locked and
+ * touched before it starts, so that memory pressure cannot make its realtime callback late.
  * At the end it writes the samples (float32, interleaved), the cycle stamps ("frame usecs
- * mono_ns"), a bracketed pair (jack_get_time, CLOCK_REALTIME) to map JACK time onto the system
+ * mono_ns jack_frame"), a bracketed pair (jack_get_time, CLOCK_REALTIME) to map JACK time onto the system
  * clock, and OUTPREFIX.meta: CLOCK_MONOTONIC − CLOCK_REALTIME and one "xrun FRAME" line per xrun.
  * Used by bench/start-error.ts and the two-player test.
  *
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,7 +28,7 @@ static jack_port_t **ports;
 static int channels;
 static float *samples;
 static size_t capacity_frames, frames_done;
-static struct stamp { uint64_t frame; jack_time_t usecs; int64_t mono_ns; } *stamps;
+static struct stamp { uint64_t frame; jack_time_t usecs; int64_t mono_ns; jack_nframes_t jack_frame; } *stamps;
 static uint64_t xrun_frames[4096];
 static volatile int n_xruns;
 
@@ -49,6 +52,7 @@ static int process(jack_nframes_t n, void *arg) {
   stamps[n_stamps].frame = frames_done;
   stamps[n_stamps].usecs = cur_usecs;
   stamps[n_stamps].mono_ns = entry;
+  stamps[n_stamps].jack_frame = cur_frames;
   n_stamps++;
   for (int c = 0; c < channels; c++) {
     const float *in = jack_port_get_buffer(ports[c], n);
@@ -72,6 +76,10 @@ int main(int argc, char **argv) {
   max_stamps = capacity_frames / 16 + 16;
   stamps = calloc(max_stamps, sizeof *stamps);
   ports = calloc(channels, sizeof *ports);
+  if (!samples || !stamps || !ports) { fprintf(stderr, "jack-rec-stamped: out of memory\n"); return 1; }
+  /* calloc's pages are mapped on first write: touch them now (they are locked once active). */
+  memset(samples, 0, capacity_frames * channels * sizeof(float));
+  memset(stamps, 0, max_stamps * sizeof *stamps);
   for (int c = 0; c < channels; c++) {
     char name[32];
     snprintf(name, sizeof name, "in_%d", c + 1);
@@ -82,6 +90,8 @@ int main(int argc, char **argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   if (jack_activate(client)) { fprintf(stderr, "jack-rec-stamped: cannot activate\n"); return 1; }
+  /* Everything mapped now (buffers, libraries, JACK's thread) stays in RAM. */
+  if (mlockall(MCL_CURRENT)) perror("jack-rec-stamped: mlockall (a loaded run may xrun)");
   printf("ready %u\n", rate);
   fflush(stdout);
   while (!stop && frames_done < (size_t)(seconds * rate)) usleep(10000);
@@ -99,7 +109,7 @@ int main(int argc, char **argv) {
   f = fopen(path, "w");
   fprintf(f, "rate %u channels %d frames %zu\nmap %llu %lld.%09ld %llu\n", rate, channels, frames_done,
           (unsigned long long)best_jack, (long long)best_rt.tv_sec, best_rt.tv_nsec, (unsigned long long)best_gap);
-  for (size_t i = 0; i < n_stamps; i++) fprintf(f, "%llu %llu %lld\n", (unsigned long long)stamps[i].frame, (unsigned long long)stamps[i].usecs, (long long)stamps[i].mono_ns);
+  for (size_t i = 0; i < n_stamps; i++) fprintf(f, "%llu %llu %lld %u\n", (unsigned long long)stamps[i].frame, (unsigned long long)stamps[i].usecs, (long long)stamps[i].mono_ns, stamps[i].jack_frame);
   fclose(f);
   /* CLOCK_MONOTONIC − CLOCK_REALTIME, the tightest of many bracketed reads; the xruns. */
   int64_t best_mr = INT64_MAX, mono_minus_rt = 0;

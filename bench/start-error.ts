@@ -8,8 +8,11 @@
 // The track is a click every second (a 2 ms pulse at 0.5). Per player and run: the start error (the
 // first click's onset against the scheduled instant, on the system clock, which is the simulated
 // GPS's truth), and the in-track deviation (each later click's onset from the first's, against
-// whole seconds). A run with an xrun, a click not heard, or a player that joined late is invalid:
-// it is reported and repeated (up to twice the runs asked for).
+// whole seconds). A run where the rig failed is invalid: its reference read more than REF_MAX_US off
+// (JACK's driver late restarts its schedule, a recorder that missed a cycle: said with the run from
+// JACK's log, which names the late client), a click not heard, or a player that joined late; it is
+// reported and repeated (up to twice the runs asked for). A player's own JACK client being late, or a
+// driver restart the reference read through, is what the players must survive: the run counts.
 //
 // Loads (--load): idle; cpu = two busy loops at the bench's priority (stress-ng --cpu 2 when
 // installed); overload = the busy loops plus memory and I/O pressure (stress-ng --vm 1 --vm-bytes
@@ -20,7 +23,7 @@
 // Run: node --import tsx bench/start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S]
 //      (needs jackd2, libjack-jackd2-dev, cc, ffmpeg; stress-ng for the loaded variants; scripts/setup.sh --test)
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
@@ -48,6 +51,11 @@ const RATE = 48_000,
  */
 const LEAD_SEC = load === 'idle' ? 10 : 15;
 const JUMP_US = 1000;
+/**
+ * The rig held when its JACK-native reference reads within this of its schedule (µs; idle it reads ~20-40):
+ * a quarter of a jump, so a player's jump is never the rig's. Past it the run is invalid and repeated.
+ */
+const REF_MAX_US = 250;
 
 // ---- build the JACK clients ----
 const build = join(PACKAGE_DIR, 'bench', 'build');
@@ -188,8 +196,30 @@ interface RunResult {
   why: string[];
   sources: Source[];
   xruns: number;
+  /** Cycles in which JACK found a player's ALSA plugin client not finished (the player was late). */
+  playerLate: number;
+  /** What JACK's log and the recording say happened to the rig (xruns, missed cycles). */
+  rigSaid: string[];
   load1: number;
 }
+
+/**
+ * What JACK's log says went wrong since `from`: the driver itself late (its schedule restarts: the
+ * recording's time base moves), one of the rig's own clients late (recorder or reference: the
+ * recording may miss a cycle), or a player's client late (the player's own trouble, to be measured).
+ */
+function jackXruns(from: number): { driver: number; rig: number; player: number; next: number } {
+  const text = readFileSync(join(dir, 'jackd.log'), 'utf8');
+  const lines = text.slice(from).split('\n');
+  const late = (l: string) => /XRun: client (?:= )?(\S+)/.exec(l)?.[1] ?? '';
+  return {
+    driver: lines.filter((l) => /JackTimedDriver::Process XRun/.test(l)).length,
+    rig: lines.filter((l) => /^(stamprec|clickref)$/.test(late(l))).length,
+    player: lines.filter((l) => late(l) !== '' && !/^(stamprec|clickref)$/.test(late(l))).length,
+    next: text.length,
+  };
+}
+let jackLogAt = 0;
 
 async function oneRun(i: number): Promise<RunResult> {
   const prefix = join(dir, `run${i}`);
@@ -215,8 +245,17 @@ async function oneRun(i: number): Promise<RunResult> {
     if (p.code !== 0) why.push(`player ${k + 1} exited ${p.code}: ${p.out.trim().split('\n').at(-1)}`);
     if (/joined late/.test(p.out)) why.push(`player ${k + 1} joined late (not ready ${LEAD_SEC} s ahead)`);
   });
-  const r = readScheduledRecording(prefix);
-  if (r.xrunFrames.length) why.push(`${r.xrunFrames.length} JACK xrun(s)`);
+  const x = jackXruns(jackLogAt);
+  jackLogAt = x.next;
+  // A late player does not move the driver's schedule: then one anchor holds for the whole run.
+  const r = readScheduledRecording(prefix, { splitAtXruns: x.driver > 0 || x.rig > 0 });
+  // What happened to the rig, said with the run; the reference's clicks decide whether it held.
+  const rigSaid: string[] = [];
+  if (x.driver) rigSaid.push(`${x.driver} JACK driver xrun(s) (its schedule restarted)`);
+  if (x.rig) rigSaid.push(`the recorder or reference late in ${x.rig} JACK cycle(s)`);
+  if (r.missedCycles) rigSaid.push(`the recorder missed ${r.missedCycles} cycle(s)`);
+  if (r.xrunFrames.length && !x.driver && !x.rig && !x.player)
+    rigSaid.push(`${r.xrunFrames.length} JACK xrun(s) its log does not explain`);
   const sources: Source[] = [];
   for (const [name, ch] of [
     ['player 1', 0],
@@ -253,8 +292,21 @@ async function oneRun(i: number): Promise<RunResult> {
     }
     sources.push({ name, startUs, devUs, worstUs });
   }
+  const refRead = sources.find((x) => x.name === 'reference');
+  if (refRead && (refRead.worstUs > REF_MAX_US || Math.abs(refRead.startUs) > REF_MAX_US))
+    why.push(
+      `the reference read ${refRead.worstUs.toFixed(0)} µs off in-track, ${refRead.startUs.toFixed(0)} µs at start: the rig's time base did not hold${rigSaid.length ? ` (${rigSaid.join('; ')})` : ''}`,
+    );
   for (const f of ['f32', 'stamps', 'meta']) rmSync(`${prefix}.${f}`, { force: true });
-  return { valid: why.length === 0, why, sources, xruns: r.xrunFrames.length, load1: loadavg()[0]! };
+  return {
+    valid: why.length === 0,
+    why,
+    sources,
+    xruns: r.xrunFrames.length,
+    playerLate: x.player,
+    rigSaid,
+    load1: loadavg()[0]!,
+  };
 }
 
 const q = (xs: number[], p: number) =>
@@ -274,7 +326,7 @@ try {
       .map((x) => `${x.name} start ${x.startUs.toFixed(1)} µs, in-track worst ${x.worstUs.toFixed(1)} µs`)
       .join('; ');
     console.log(
-      `run ${attempt + 1}${res.valid ? '' : ' INVALID'}: ${s}${res.why.length ? ` [${res.why.join('; ')}]` : ''} (load ${res.load1.toFixed(1)})`,
+      `run ${attempt + 1}${res.valid ? '' : ' INVALID'}: ${s}${res.why.length ? ` [${res.why.join('; ')}]` : ''}${res.playerLate ? ` (a player's JACK client late in ${res.playerLate} cycle(s))` : ''}${res.valid && res.rigSaid.length ? ` (rig: ${res.rigSaid.join('; ')}; the reference held)` : ''} (load ${res.load1.toFixed(1)})`,
     );
   }
 } finally {
@@ -307,6 +359,13 @@ console.log(
       .flatMap((x) => x.why)
       .join('; ') || 'none'
   })`,
+);
+const lateCycles = valid.reduce((a, x) => a + x.playerLate, 0);
+console.log(
+  `valid runs in which the rig had trouble and its reference held: ${valid.filter((x) => x.rigSaid.length).length}`,
+);
+console.log(
+  `a player's JACK client late (JACK's log): ${lateCycles} cycle(s) in ${valid.filter((x) => x.playerLate).length} of the valid runs`,
 );
 console.log(
   `mean start error ${mean.toFixed(1)} µs (systematic: the ALSA jack plugin's latency, removed by audio.latency_trim_ms); players − reference: mean ${(vsRef.reduce((a, b) => a + b, 0) / vsRef.length).toFixed(1)} µs`,

@@ -19,6 +19,12 @@ import { fitLine, quantile } from '../time/regress.js';
  *    or later by more than its own noise plus what the rate's uncertainty allows since the line was
  *    set, or when the rate moved beyond its uncertainty: corrections inside the noise are not
  *    applied, so an ideal device is left alone.
+ *  - A moved grid: callbacks all later than the line by more than DAC_SHIFT_MIN_NS for
+ *    DAC_SHIFT_SPAN_NS (at the device's cadence, not a burst after a stall) mean its periods now
+ *    come later than learned, with no xrun reported (a device or sound server that stalled; JACK's
+ *    dummy driver restarts its schedule when late): the clock is learned again from those callbacks
+ *    (keeping the rate) and `gridMoves` counts it, so the player re-places. An earlier grid needs no
+ *    detector: an early callback proves the line late at once.
  *  - Savable: a rate is offered for saving (`savableRatePpm`) only when it was measured, is known to
  *    DAC_SAVE_MAX_SIGMA_PPM, is not at the clamp, and no fault was reported since the last reset.
  */
@@ -27,6 +33,17 @@ import { fitLine, quantile } from '../time/regress.js';
 export const DAC_WINDOW = 1000;
 /** Block length (observations) of the envelope samples the rate is fitted through. */
 export const DAC_BLOCK = 16;
+/**
+ * Callbacks later than the line by more than this (ns) for DAC_SHIFT_SPAN_NS mean the grid moved: 2 ms is
+ * above the loaded rig's everyday lateness (p99 ~2.1 ms above the envelope, the tail rarely twice in a row)
+ * and below the smallest unreported grid move seen on it (3.5 ms).
+ */
+export const DAC_SHIFT_MIN_NS = 2_000_000;
+/** ...over this span of arrival times (ns): a burst after a stall arrives at once; a moved grid keeps its cadence. */
+export const DAC_SHIFT_SPAN_NS = 1_000_000_000;
+/** ...and at least this many callbacks. */
+const DAC_SHIFT_MIN_CALLBACKS = 2 * DAC_BLOCK;
+
 /** Envelope samples kept: 2048 blocks of 16 periods of 1024 frames are ~11 min, enough for < 0.1 ppm. */
 export const DAC_MAX_BLOCKS = 2048;
 /** Fewer envelope samples than this give no rate fit (a line through 8 minima is the least that says anything). */
@@ -94,6 +111,11 @@ export class DacClock {
   /** Estimates that replaced the one in use, and those held back as noise. */
   corrections = 0;
   heldBack = 0;
+  /** Times the grid was found moved later (see the class comment), and by how much the last time (ns). */
+  gridMoves = 0;
+  lastGridMoveNs = 0;
+  /** The current run of callbacks all late beyond DAC_SHIFT_MIN_NS: its first time, length and least lateness. */
+  private lateRun?: { fromT: number; n: number; leastNs: number };
 
   /**
    * `priorPpm`: the device's rate as a previous run measured it (+ = fast): used until the fit here
@@ -167,6 +189,31 @@ export class DacClock {
     }
     this.sinceFit++;
     if (!this.line || this.ps.length < 2 * DAC_MIN_OBSERVATIONS || this.sinceFit >= REFIT_EVERY) this.dirty = true;
+    this.watchGrid(period, t);
+  }
+
+  /** Finds a grid that moved later: see the class comment. */
+  private watchGrid(period: number, t: number): void {
+    const line = this.line;
+    if (!line) return;
+    const lateNs = t - (line.a + line.b * (period - line.p0));
+    if (lateNs <= DAC_SHIFT_MIN_NS) {
+      this.lateRun = undefined;
+      return;
+    }
+    const run = (this.lateRun ??= { fromT: t, n: 0, leastNs: lateNs });
+    run.n++;
+    run.leastNs = Math.min(run.leastNs, lateNs);
+    if (run.n < DAC_SHIFT_MIN_CALLBACKS || t - run.fromT < DAC_SHIFT_SPAN_NS) return;
+    // Learn again from the late run alone (callbacks of the new grid), keeping the rate as the prior.
+    const base = this.baseNs!;
+    const kept: Array<[number, bigint]> = [];
+    for (let i = 0; i < this.ps.length; i++)
+      if (this.ts[i]! >= run.fromT) kept.push([this.ps[i]!, base + BigInt(Math.round(this.ts[i]!))]);
+    this.reset();
+    for (const [p, ns] of kept) this.observe(p, ns);
+    this.gridMoves++;
+    this.lastGridMoveNs = run.leastNs;
   }
 
   /**
@@ -185,6 +232,7 @@ export class DacClock {
     this.faulted = false;
     this.stepNs = undefined;
     this.lastA = undefined;
+    this.lateRun = undefined;
     this.priorB = this.rateB;
     this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_SAVE_MAX_SIGMA_PPM);
     this.measured = false;
@@ -221,7 +269,9 @@ export class DacClock {
   }
 
   private estimate(): Line | undefined {
-    if (!this.dirty) return this.line;
+    // While every callback comes late beyond DAC_SHIFT_MIN_NS the grid may have moved: a fit across
+    // the step would tilt the line to meet it (a rate hundreds of ppm off). Hold until watchGrid decides.
+    if (!this.dirty || this.lateRun) return this.line;
     this.dirty = false;
     this.sinceFit = 0;
     if (this.ps.length < DAC_MIN_OBSERVATIONS) return (this.line = undefined);

@@ -24,7 +24,8 @@ export interface TimelineAudio {
  * across. Between discontinuities the read position follows the target by fractional resampling
  * (feed-forward of the measured DAC/UTC ratio plus a proportional correction, bounded so no one
  * hears it), and only an error far beyond that range re-seeks. A start in the past is a late join.
- * An underrun the sink reports (its period count jumps) re-places the read position exactly.
+ * An underrun the sink reports (its period count jumps) or a moved device grid (its clock learned
+ * again) re-places the read position exactly.
  */
 
 /** Correct this fraction of the position error per period: ~20 periods (0.4 s) time constant. */
@@ -75,7 +76,7 @@ export interface EngineEvents {
   onFinished?(): void;
   onSeek?(errorFrames: number): void;
   /** The read position was placed on a plan discontinuity (jump) or after an underrun (re-place). */
-  onPlaced?(info: { streamFrame: number; timelineFrame: number; why: 'jump' | 'underrun' }): void;
+  onPlaced?(info: { streamFrame: number; timelineFrame: number; why: 'jump' | 'underrun' | 'regrid' }): void;
 }
 
 /** One stretch of a period read continuously from the timeline: from output frame `atFrame` on. */
@@ -115,6 +116,7 @@ export class PlaybackEngine {
   private continuing = false;
   private lastU1?: bigint;
   private underrunsSeen = 0;
+  private gridMovesSeen = 0;
   private gains?: Float32Array;
   seeks = 0;
   /** Placements on plan discontinuities and underrun re-placements. */
@@ -179,17 +181,19 @@ export class PlaybackEngine {
     const missedJump =
       this.lastU1 !== undefined && this.lastU1 < u0 && plan.discontinuities(this.lastU1, u0).length > 0;
     this.lastU1 = u1;
-    // An underrun moved the device's numbering on: what was being followed is gone, place again.
+    // An underrun moved the device's numbering on, or its grid moved: what was followed is gone, place again.
     const underrun = this.sink.underrunPeriods !== this.underrunsSeen;
     this.underrunsSeen = this.sink.underrunPeriods;
-    const spans = toSpans(pieces, u0, nsPerOut, P, missedJump || underrun);
+    const regrid = (this.sink.gridMoves ?? 0) !== this.gridMovesSeen;
+    this.gridMovesSeen = this.sink.gridMoves ?? 0;
+    const spans = toSpans(pieces, u0, nsPerOut, P, missedJump || underrun || regrid);
     const parts: WrittenPart[] = [];
     for (const s of spans) {
       if (s.target === undefined) {
         this.continuing = false;
         continue;
       }
-      const part = this.playSpan(p, s, ts, pres0, out, underrun);
+      const part = this.playSpan(p, s, ts, pres0, out, underrun ? 'underrun' : regrid ? 'regrid' : 'jump');
       if (part) parts.push(part);
     }
     if (parts.length) {
@@ -220,7 +224,7 @@ export class PlaybackEngine {
     ts: Timescale,
     pres0: bigint,
     out: Buffer,
-    underrun: boolean,
+    why: 'jump' | 'underrun' | 'regrid',
   ): WrittenPart | undefined {
     const P = this.sink.periodFrames;
     const count = s.k1 - s.k0;
@@ -247,7 +251,7 @@ export class PlaybackEngine {
         this.events.onPlaced?.({
           streamFrame: p * P + s.k0,
           timelineFrame: this.pos,
-          why: underrun ? 'underrun' : 'jump',
+          why,
         });
       }
       this.lastErrorFrames = this.pos - target;

@@ -285,6 +285,10 @@ export class PlaybackSession {
             o.log.warn(
               `an underrun: re-placed on timeline frame ${timelineFrame} (where the DAC clock puts the device now)`,
             );
+          if (why === 'regrid')
+            o.log.warn(
+              `the audio device's periods moved: re-placed on timeline frame ${timelineFrame} (where the DAC clock, learned again, puts the device now)`,
+            );
         },
       },
     );

@@ -6,8 +6,9 @@ import { readStampedRecording, type StampedRecording } from './jack-stamps.js';
  * schedule instead of JACK's DLL. The dummy driver wakes at deadlines exactly one period apart on
  * CLOCK_MONOTONIC; a process callback is entered late, never early, so within a stretch without
  * xruns the earliest (entry − frame / rate) is the schedule's phase, and frame f is at that phase
- * plus f / rate. An xrun may move the schedule: each xrun-free segment is anchored on its own.
- * Pure reading and arithmetic (the files are the input).
+ * plus f / rate. An xrun may move the schedule: each xrun-free segment is anchored on its own, unless
+ * the caller knows that none moved it (JACK's log names the late client: a late player does not move
+ * the driver's schedule, the driver's own lateness does). Pure reading and arithmetic.
  */
 
 export interface ScheduledRecording extends StampedRecording {
@@ -17,17 +18,20 @@ export interface ScheduledRecording extends StampedRecording {
   monoMinusRealtimeNs: number;
   /** Frames at which JACK reported an xrun to the recorder. */
   xrunFrames: number[];
+  /** Cycles the recorder was not called for (gaps in JACK's frame counter between its callbacks). */
+  missedCycles: number;
   /** Per xrun-free segment: its first frame and the CLOCK_MONOTONIC ns of frame 0 on its schedule. */
   segments: Array<{ fromFrame: number; phaseNs: number }>;
 }
 
-export function readScheduledRecording(prefix: string): ScheduledRecording {
+export function readScheduledRecording(prefix: string, opts: { splitAtXruns?: boolean } = {}): ScheduledRecording {
   const base = readStampedRecording(prefix);
   const lines = readFileSync(`${prefix}.stamps`, 'utf8').trim().split('\n').slice(2);
   const entries = lines
     .map((l) => l.split(' ').map(Number))
     .filter((c) => c.length >= 3)
     .map((c) => [c[0]!, c[2]!] as [number, number]);
+  const jackFrames = lines.map((l) => Number(l.split(' ')[3]));
   if (entries.length === 0)
     throw new Error(`${prefix}.stamps has no callback entry times: rebuild bench/jack-rec-stamped.c`);
   const meta = existsSync(`${prefix}.meta`) ? readFileSync(`${prefix}.meta`, 'utf8') : '';
@@ -39,8 +43,25 @@ export function readScheduledRecording(prefix: string): ScheduledRecording {
     entries,
     monoMinusRealtimeNs: Number(mm[1]),
     xrunFrames,
-    segments: anchorSegments(entries, xrunFrames, base.rate),
+    missedCycles: countMissedCycles(entries, jackFrames),
+    segments: anchorSegments(entries, opts.splitAtXruns === false ? [] : xrunFrames, base.rate),
   };
+}
+
+/**
+ * Callbacks whose JACK frame counter advanced by more than the frames the recorder got since the
+ * previous one: the recorder was not run for a cycle, and its own frame count left the schedule.
+ * Zero when the file has no counter column (an older recorder).
+ */
+export function countMissedCycles(entries: Array<[number, number]>, jackFrames: number[]): number {
+  let missed = 0;
+  for (let i = 1; i < entries.length; i++) {
+    const [a, b] = [jackFrames[i - 1]!, jackFrames[i]!];
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return 0;
+    // JACK's counter is 32 bits and wraps.
+    if ((b - a) >>> 0 !== entries[i]![0] - entries[i - 1]![0]) missed++;
+  }
+  return missed;
 }
 
 /** The schedule's phase per xrun-free segment: the earliest callback (entry − frame / rate) in it. */

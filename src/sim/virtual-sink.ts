@@ -41,6 +41,11 @@ export interface VirtualSinkOptions {
   delayNs?: () => number;
   /** Event-loop stalls: callbacks due inside [atNs, atNs + durationNs) run at its end. */
   stalls?: Array<{ atNs: bigint; durationNs: bigint }>;
+  /**
+   * The device's own clock stops, unreported (JACK's dummy driver late: it restarts its schedule): the
+   * first period due at or after atNs is taken durationNs late, and the grid goes on from there.
+   */
+  clockPauses?: Array<{ atNs: bigint; durationNs: bigint }>;
   /** Grow the write-ahead queue from the callback lateness seen, up to this many periods (as the audify sink does). */
   maxQueuePeriods?: number;
   /**
@@ -77,6 +82,7 @@ export class VirtualSink implements OutputSink {
   private popped = 0;
   private startNs = 0n;
   private stopped = false;
+  private pausesTaken: Array<{ atNs: bigint; durationNs: bigint }> = [];
   /** Called for every period as the device plays it. */
   onHeard?: (h: HeardPeriod) => void;
 
@@ -120,9 +126,20 @@ export class VirtualSink implements OutputSink {
     }
   }
 
+  get gridMoves(): number {
+    return this.dac.gridMoves;
+  }
+
   private schedulePop(): void {
     const k = this.popped;
-    const due = this.popTrueNs(k);
+    let due = this.popTrueNs(k);
+    const pause = this.o.clockPauses?.find((x) => due >= x.atNs && this.pausesTaken.indexOf(x) < 0);
+    if (pause) {
+      this.pausesTaken.push(pause);
+      this.segK = k;
+      this.startNs = due + pause.durationNs;
+      due = this.startNs;
+    }
     this.o.clock.setTimer(Number(due - this.o.clock.nowNs()), () => {
       if (this.stopped) return;
       this.popped++;

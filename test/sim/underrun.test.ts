@@ -2,7 +2,7 @@ import test from 'ava';
 import { PlaybackEngine } from '../../src/player/engine.js';
 import { plainPlan } from '../../src/player/plan.js';
 import { seededRandom } from '../../src/sim/oscillator.js';
-import { VirtualSink } from '../../src/sim/virtual-sink.js';
+import { rigCallbackDelayNs, VirtualSink } from '../../src/sim/virtual-sink.js';
 import { VirtualClock } from '../../src/time/clock.js';
 import { Timescale } from '../../src/time/timescale.js';
 
@@ -25,18 +25,26 @@ const SAMPLE_NS = 1e9 / RATE;
 function rig(
   seed: number,
   stalls: Array<{ atNs: bigint; durationNs: bigint }>,
-  o: { xrun?: boolean; adaptive?: boolean } = {},
+  o: {
+    xrun?: boolean;
+    adaptive?: boolean;
+    pauses?: Array<{ atNs: bigint; durationNs: bigint }>;
+    rigJitter?: boolean;
+  } = {},
 ) {
   const clock = new VirtualClock(0n);
+  const random = seededRandom(seed);
   const sink = new VirtualSink({
     clock,
     format: { sampleRate: RATE, channels: 2 },
     periodFrames: P,
     queuePeriods: 4,
     dacPpm: 60,
-    random: seededRandom(seed),
+    random,
     minDelayNs: 0,
     stalls,
+    clockPauses: o.pauses,
+    delayNs: o.rigJitter ? () => rigCallbackDelayNs(random) : undefined,
     xrunOnUnderrun: o.xrun,
     maxQueuePeriods: o.adaptive ? 48 : undefined,
   });
@@ -93,6 +101,7 @@ for (const ms of [50, 120, 250, 500]) {
       t.true(worst <= (xrun ? 2 : 1) * SAMPLE_NS, `worst ${worst} ns`);
       t.true(p99 <= (xrun ? 1.5 : 1) * SAMPLE_NS, `p99 ${p99} ns`);
       t.is(r.engine.seeks, 0, 'no re-seek: re-placed');
+      t.is(r.sink.gridMoves, 0, 'a stall is not a moved grid');
       if (drained) t.true(r.engine.placements >= 1);
     });
   }
@@ -107,4 +116,53 @@ test('the queue grows from the lateness it saw: the same stall again drains noth
   t.true(r.sink.queueTarget >= 14, `the queue grew to ${r.sink.queueTarget} periods`);
   r.clock.advance(25n * S);
   t.is(r.sink.underrunPeriods, first, 'the second did not');
+});
+
+/** Heard errors (ns, absolute) from `fromNs` on: p99 and worst. */
+function errorsAfter(heard: Array<{ atNs: bigint; errorNs: number }>, fromNs: bigint) {
+  const sorted = heard
+    .filter((h) => h.atNs > fromNs)
+    .map((h) => Math.abs(h.errorNs))
+    .sort((a, b) => a - b);
+  return { n: sorted.length, p99: sorted[Math.floor(0.99 * sorted.length)]!, worst: sorted.at(-1)! };
+}
+
+for (const ms of [3, 8, 30, 120]) {
+  for (const rigJitter of [false, true]) {
+    test(`the device's clock pauses ${ms} ms and says nothing (JACK's driver late)${rigJitter ? ", callbacks with the rig's jitter" : ''}: found, learned again, every later frame on its sample`, (t) => {
+      const atNs = 40n * S;
+      const r = rig(100 + ms, [], { pauses: [{ atNs, durationNs: BigInt(ms) * 1_000_000n }], rigJitter });
+      r.clock.advance(70n * S);
+      t.is(r.sink.gridMoves, 1, 'the moved grid found once');
+      t.is(r.sink.xruns, 0);
+      t.is(r.engine.seeks, 0, 'no re-seek: re-placed');
+      t.true(r.engine.placements >= 1, 're-placed');
+      // Found after DAC_SHIFT_SPAN_NS of late callbacks and re-placed: from 2 s after the pause on,
+      // every frame is where the new grid's clock, learned from a second of callbacks, puts it.
+      const soon = errorsAfter(r.heard, atNs + 2n * S),
+        later = errorsAfter(r.heard, atNs + 10n * S);
+      t.log(
+        `${ms} ms pause: from 2 s after it |error| p99 ${(soon.p99 / 1000).toFixed(1)} µs, worst ${(soon.worst / 1000).toFixed(1)} µs; from 10 s ${(later.worst / 1000).toFixed(1)} µs`,
+      );
+      t.true(soon.n > 1000);
+      if (rigJitter) {
+        // The rig's jitter rarely comes within 0.1 ms of the envelope: the earliest of a second of
+        // callbacks is a few hundred µs late, and the line comes down as earlier ones arrive.
+        t.true(soon.worst <= 400_000, `worst ${soon.worst} ns`);
+        t.true(later.worst <= 2 * SAMPLE_NS, `from 10 s worst ${later.worst} ns`);
+      } else {
+        t.true(soon.worst <= 2 * SAMPLE_NS, `worst ${soon.worst} ns`);
+        t.true(soon.p99 <= 1.5 * SAMPLE_NS, `p99 ${soon.p99} ns`);
+      }
+    });
+  }
+}
+
+test("the rig's heavy-tailed callback jitter for 10 minutes is not a moved grid", (t) => {
+  const r = rig(77, [], { rigJitter: true });
+  r.clock.advance(600n * S);
+  t.is(r.sink.gridMoves, 0);
+  const e = errorsAfter(r.heard, 60n * S);
+  t.log(`worst |error| after the first minute: ${(e.worst / 1000).toFixed(1)} µs`);
+  t.true(e.worst <= 2 * SAMPLE_NS, `worst ${e.worst} ns`);
 });

@@ -18,7 +18,9 @@ import { DacClock } from '../dac-clock.js';
  *    after a stall, its minimum over the next callbacks finds the one silent period the first rule
  *    cannot see (still being written when we woke);
  *  - an ALSA xrun (RtAudio reports "underrun") restarts the device on a new phase: the DAC clock
- *    is reset and learned again (keeping the rate), and the player re-places when it knows;
+ *    is reset and learned again (keeping the rate), and the player re-places when it knows; a
+ *    device whose periods come later with nothing reported (the JACK plugin when JACK's driver was
+ *    late) is found by the DAC clock itself (gridMoves), and the player re-places as well;
  *  - the callback thread asks for realtime scheduling (RTAUDIO_SCHEDULE_REALTIME); whether the
  *    system allows it is said once;
  *  - the pop instant of period p, and the DAC's true rate, come from the lower envelope of the
@@ -141,6 +143,10 @@ export class AudifySink implements OutputSink {
 
   get underrunPeriods(): number {
     return this.underruns;
+  }
+
+  get gridMoves(): number {
+    return this.dac.gridMoves;
   }
 
   async start(fill: (p: number) => Buffer): Promise<void> {
@@ -275,7 +281,12 @@ export class AudifySink implements OutputSink {
     // skip it.
     const p = this.inQueue.shift() ?? this.callbacks - 1 + this.underruns;
     if (this.callbacks > this.opts.queuePeriods) {
+      const moves = this.dac.gridMoves;
       this.dac.observe(p, nowNs);
+      if (this.dac.gridMoves !== moves)
+        this.notice(
+          `audio device: its periods come ${(this.dac.lastGridMoveNs / 1e6).toFixed(1)} ms or more later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again and the music re-placed on its sample`,
+        );
       const pop = this.dac.popMonoNs(p);
       if (pop !== undefined) {
         const lateNs = Number(nowNs - pop);

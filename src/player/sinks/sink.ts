@@ -22,6 +22,11 @@ export interface OutputSink {
   /** Device xruns (the device stopped and restarted at a new phase: its clock is learned again). */
   readonly xruns?: number;
   /**
+   * Times the device's periods were found coming later than learned with no xrun reported (a device or
+   * sound server that stalled): its clock was learned again, and the engine re-places when this changes.
+   */
+  readonly gridMoves?: number;
+  /**
    * The device's measured rate against the monotonic clock (ppm, + = fast) to save for the next
    * start: undefined unless it was measured well here (not a prior, not at a clamp, not from a faulted run).
    */
