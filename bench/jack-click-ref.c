@@ -5,9 +5,10 @@
  *
  * Time comes from the driver's own schedule, not JACK's DLL: the dummy driver wakes at deadlines
  * exactly one period apart on CLOCK_MONOTONIC, and a process callback runs late, never early, so
- * the earliest (entry time − frames·period) seen since the last xrun is the schedule's phase. Frame
- * f of the stream is then at anchor + f / rate, mapped to CLOCK_REALTIME by an offset read at start
- * (the bench does not step the system clock). An xrun starts a new anchor.
+ * the earliest (entry time − frames·period) seen is the schedule's phase. Frame f of the stream is
+ * then at anchor + f / rate, mapped to CLOCK_REALTIME by an offset read at start (the bench does not
+ * step the system clock). After an xrun, the earliest phase of the next CANDIDATE_CYCLES callbacks
+ * later than the anchor by MOVED_NS means the driver restarted its schedule: it is the new anchor.
  *
  *   jack-click-ref NAME DEST START_REALTIME_NS INTERVAL_NS COUNT PULSE_FRAMES
  */
@@ -31,6 +32,12 @@ static uint64_t frames_done;
 static int64_t anchor_ns; /* CLOCK_MONOTONIC ns of stream frame 0 by the earliest callback */
 static int anchored;
 static volatile int xruns;
+/* After an xrun: callbacks watched (~0.34 s at 1024 frames), and how much later their earliest phase
+ * must be to mean a restarted schedule (ns): realtime callbacks here come within tens of µs. */
+#define CANDIDATE_CYCLES 16
+#define MOVED_NS 500000
+static int cand_n = -1;
+static int64_t cand_ns;
 static int seen_xruns;
 static volatile sig_atomic_t stop;
 
@@ -40,8 +47,17 @@ static int process(jack_nframes_t n, void *arg) {
   (void)arg;
   int64_t entry = now_ns(CLOCK_MONOTONIC);
   int64_t phase = entry - (int64_t)llround((double)frames_done * 1e9 / rate);
-  if (seen_xruns != xruns) { seen_xruns = xruns; anchored = 0; }
+  /* An xrun may have restarted the driver's schedule (later: its deadline was missed) or only made a
+   * client late. The earliest phase of the next CANDIDATE_CYCLES callbacks says which. */
+  if (seen_xruns != xruns) { seen_xruns = xruns; cand_n = 0; cand_ns = INT64_MAX; }
   if (!anchored || phase < anchor_ns) { anchor_ns = phase; anchored = 1; }
+  if (cand_n >= 0) {
+    if (phase < cand_ns) cand_ns = phase;
+    if (++cand_n >= CANDIDATE_CYCLES) {
+      if (cand_ns > anchor_ns + MOVED_NS) anchor_ns = cand_ns; /* the schedule restarted, later */
+      cand_n = -1;
+    }
+  }
   float *out = jack_port_get_buffer(port, n);
   memset(out, 0, n * sizeof *out);
   const double frame_ns = 1e9 / rate, per = (double)interval_ns / frame_ns;

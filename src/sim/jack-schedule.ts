@@ -64,7 +64,16 @@ export function countMissedCycles(entries: Array<[number, number]>, jackFrames: 
   return missed;
 }
 
-/** The schedule's phase per xrun-free segment: the earliest callback (entry − frame / rate) in it. */
+/**
+ * A segment whose earliest phase is no later than the one before it plus this (ns) is the same schedule
+ * (the xrun only made a client late); later, the driver restarted it. Realtime callbacks come within tens of µs.
+ */
+export const SCHEDULE_MOVED_NS = 500_000;
+
+/**
+ * The schedule's phase per xrun-free segment: the earliest callback (entry − frame / rate) in it;
+ * segments on the same schedule (see SCHEDULE_MOVED_NS) are one, with the earliest of their phases.
+ */
 export function anchorSegments(
   entries: Array<[number, number]>,
   xrunFrames: number[],
@@ -77,7 +86,10 @@ export function anchorSegments(
       to = bounds[s + 1] ?? Infinity;
     let phase = Infinity;
     for (const [f, ns] of entries) if (f >= from && f < to) phase = Math.min(phase, ns - (f * 1e9) / rate);
-    if (Number.isFinite(phase)) out.push({ fromFrame: from, phaseNs: phase });
+    if (!Number.isFinite(phase)) continue;
+    const prev = out.at(-1);
+    if (prev && phase <= prev.phaseNs + SCHEDULE_MOVED_NS) prev.phaseNs = Math.min(prev.phaseNs, phase);
+    else out.push({ fromFrame: from, phaseNs: phase });
   }
   return out;
 }
