@@ -323,7 +323,9 @@ async function oneRun(i: number): Promise<RunResult> {
 
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
-const loadHow = startLoad();
+// Emulator VMs on the machine (the arm64 check's qemu, say) are part of the load: name them.
+const vms = spawnSync('sh', ['-c', 'pgrep -a "^qemu-system" | cut -c1-80'], { encoding: 'utf8' }).stdout.trim();
+const loadHow = startLoad() + (vms ? `; beside it: ${vms.split('\n').length} emulator VM(s) (${vms.split('\n')[0]}…)` : '');
 console.log(
   `start-error bench: ${runs} valid runs wanted, load ${load} (${loadHow}), ${clicks} clicks per run; JACK dummy 48 kHz period ${PERIOD} -R; ${cpus()[0]?.model} x${cpus().length}; load average at start ${loadavg()
     .map((x) => x.toFixed(2))
