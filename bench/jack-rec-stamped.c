@@ -3,7 +3,7 @@
  * into RAM, and notes for each process cycle the JACK time (jack_get_cycle_times) at which its first
  * frame is presented, the CLOCK_MONOTONIC instant its callback was entered (the driver's own
  * schedule, read late but never early: the bench anchors on the earliest callback rather than
- * JACK's DLL) and JACK's frame counter (a cycle this client missed shows as a gap in it). Xruns are
+ * JACK's DLL) and JACK's frame counter (a callback run late, in a later cycle, reads that cycle's). Xruns are
  * counted through jack_set_xrun_callback with the frame they happened at. Its memory is locked and
  * touched before it starts, so that memory pressure cannot make its realtime callback late.
  * At the end it writes the samples (float32, interleaved), the cycle stamps ("frame usecs

@@ -9,7 +9,7 @@
 // first click's onset against the scheduled instant, on the system clock, which is the simulated
 // GPS's truth), and the in-track deviation (each later click's onset from the first's, against
 // whole seconds). A run where the rig failed is invalid: its reference read more than REF_MAX_US off
-// (JACK's driver late restarts its schedule, a recorder that missed a cycle: said with the run from
+// (JACK's driver late restarts its schedule, a recorder late for its cycles: said with the run from
 // JACK's log, which names the late client), a click not heard, or a player that joined late; it is
 // reported and repeated (up to twice the runs asked for). A player's own JACK client being late, or a
 // driver restart the reference read through, is what the players must survive: the run counts.
@@ -253,7 +253,7 @@ async function oneRun(i: number): Promise<RunResult> {
   const rigSaid: string[] = [];
   if (x.driver) rigSaid.push(`${x.driver} JACK driver xrun(s) (its schedule restarted)`);
   if (x.rig) rigSaid.push(`the recorder or reference late in ${x.rig} JACK cycle(s)`);
-  if (r.missedCycles) rigSaid.push(`the recorder missed ${r.missedCycles} cycle(s)`);
+  if (r.lateCycles) rigSaid.push(`the recorder's callback ran in a later JACK cycle ${r.lateCycles} time(s)`);
   if (r.xrunFrames.length && !x.driver && !x.rig && !x.player)
     rigSaid.push(`${r.xrunFrames.length} JACK xrun(s) its log does not explain`);
   const sources: Source[] = [];
@@ -325,7 +325,8 @@ const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 // Emulator VMs on the machine (the arm64 check's qemu, say) are part of the load: name them.
 const vms = spawnSync('sh', ['-c', 'pgrep -a "^qemu-system" | cut -c1-80'], { encoding: 'utf8' }).stdout.trim();
-const loadHow = startLoad() + (vms ? `; beside it: ${vms.split('\n').length} emulator VM(s) (${vms.split('\n')[0]}…)` : '');
+const loadHow =
+  startLoad() + (vms ? `; beside it: ${vms.split('\n').length} emulator VM(s) (${vms.split('\n')[0]}…)` : '');
 console.log(
   `start-error bench: ${runs} valid runs wanted, load ${load} (${loadHow}), ${clicks} clicks per run; JACK dummy 48 kHz period ${PERIOD} -R; ${cpus()[0]?.model} x${cpus().length}; load average at start ${loadavg()
     .map((x) => x.toFixed(2))

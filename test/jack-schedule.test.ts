@@ -1,5 +1,5 @@
 import test from 'ava';
-import { anchorSegments, countMissedCycles } from '../src/sim/jack-schedule.js';
+import { anchorSegments, countLateCycles } from '../src/sim/jack-schedule.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 
 /** The start-error bench's reading of a JACK recording: one schedule through client xruns, a new one after a restart. */
@@ -33,11 +33,11 @@ test("a driver restart (the schedule 3 ms later) starts a new segment at the xru
   t.true(Math.abs(segs[1]!.phaseNs - segs[0]!.phaseNs - 3_000_000) < 2_000);
 });
 
-test('missed cycles: a gap in JACK frame counter between two callbacks, modulo 2^32', (t) => {
+test('late cycles: JACK frame counter moved other than the frames recorded between two callbacks, modulo 2^32', (t) => {
   const e: Array<[number, number]> = [0, 1, 2, 3].map((c) => [c * P, c * PERIOD_NS]);
-  t.is(countMissedCycles(e, [0, P, 2 * P, 3 * P]), 0);
-  t.is(countMissedCycles(e, [0, P, 3 * P, 4 * P]), 1);
+  t.is(countLateCycles(e, [0, P, 2 * P, 3 * P]), 0);
+  t.is(countLateCycles(e, [0, P, 3 * P, 4 * P]), 1);
   const top = 2 ** 32 - P;
-  t.is(countMissedCycles(e, [top - P, top, 0, P]), 0, 'the counter wraps');
-  t.is(countMissedCycles(e, [NaN, NaN, NaN, NaN]), 0, 'an older recorder has no counter');
+  t.is(countLateCycles(e, [top - P, top, 0, P]), 0, 'the counter wraps');
+  t.is(countLateCycles(e, [NaN, NaN, NaN, NaN]), 0, 'an older recorder has no counter');
 });

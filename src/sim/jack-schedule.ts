@@ -18,8 +18,8 @@ export interface ScheduledRecording extends StampedRecording {
   monoMinusRealtimeNs: number;
   /** Frames at which JACK reported an xrun to the recorder. */
   xrunFrames: number[];
-  /** Cycles the recorder was not called for (gaps in JACK's frame counter between its callbacks). */
-  missedCycles: number;
+  /** Recorder callbacks run after JACK had moved on to a later cycle (its frame counter ahead of theirs). */
+  lateCycles: number;
   /** Per xrun-free segment: its first frame and the CLOCK_MONOTONIC ns of frame 0 on its schedule. */
   segments: Array<{ fromFrame: number; phaseNs: number }>;
 }
@@ -43,17 +43,18 @@ export function readScheduledRecording(prefix: string, opts: { splitAtXruns?: bo
     entries,
     monoMinusRealtimeNs: Number(mm[1]),
     xrunFrames,
-    missedCycles: countMissedCycles(entries, jackFrames),
+    lateCycles: countLateCycles(entries, jackFrames),
     segments: anchorSegments(entries, opts.splitAtXruns === false ? [] : xrunFrames, base.rate),
   };
 }
 
 /**
- * Callbacks whose JACK frame counter advanced by more than the frames the recorder got since the
- * previous one: the recorder was not run for a cycle, and its own frame count left the schedule.
- * Zero when the file has no counter column (an older recorder).
+ * Callbacks whose JACK frame counter advanced by other than the frames the recorder got since the
+ * previous one: the callback ran late, when JACK was already in a later cycle (the counter read is
+ * that cycle's). Said with a run; the reference decides whether the time base held. Zero when the
+ * file has no counter column (an older recorder).
  */
-export function countMissedCycles(entries: Array<[number, number]>, jackFrames: number[]): number {
+export function countLateCycles(entries: Array<[number, number]>, jackFrames: number[]): number {
   let missed = 0;
   for (let i = 1; i < entries.length; i++) {
     const [a, b] = [jackFrames[i - 1]!, jackFrames[i]!];
