@@ -16,7 +16,12 @@ const RATE = 48_000,
 const PERIOD_NS = (P * 1e9) / RATE;
 const S = 1_000_000_000n;
 
-function rig(seed: number, stalls: Array<{ atNs: bigint; durationNs: bigint }>, jsDelayNs?: (k: number) => number) {
+function rig(
+  seed: number,
+  stalls: Array<{ atNs: bigint; durationNs: bigint }>,
+  jsDelayNs?: (k: number) => number,
+  devicePauses?: Array<{ atNs: bigint; durationNs: bigint }>,
+) {
   const clock = new VirtualClock(0n);
   const rnd = seededRandom(seed);
   const twin = new RtAudioTwin({
@@ -24,6 +29,7 @@ function rig(seed: number, stalls: Array<{ atNs: bigint; durationNs: bigint }>, 
     periodFrames: P,
     sampleRate: RATE,
     stalls,
+    devicePauses,
     jsDelayNs: jsDelayNs ?? (() => 50_000 + 300_000 * rnd()),
   });
   const notices: string[] = [];
@@ -100,4 +106,22 @@ test('a steady backlog (callbacks 1.5 periods late for seconds, the queue never 
   t.is(r.twin.played.filter((j) => j < 0).length, 0, 'the queue never ran dry');
   t.is(r.sink.underrunPeriods, 0, 'nothing counted');
   t.deepEqual(r.wrong(), []);
+});
+
+test("the device's periods come 12 ms later with nothing reported (JACK's driver late): found within about a second, said, and presented right again", (t) => {
+  const atNs = 20n * S;
+  const r = rig(5, [], undefined, [{ atNs, durationNs: 12_000_000n }]);
+  r.clock.advance(40n * S);
+  t.is(r.sink.gridMoves, 1);
+  t.is(r.sink.underrunPeriods, 0, 'no silence: the device only came later');
+  t.deepEqual(r.wrong(), [], 'every buffer numbered with its device period');
+  const said = r.notices.filter((m) => /later than learned, with no xrun reported/.test(m));
+  t.is(said.length, 1, r.notices.join(' | '));
+  t.regex(said[0]!, /its periods come 1\d\.\d ms or more later/);
+  // Fills from 1.5 s after the pause on present their period where the device really plays it.
+  const after = r.presErr.filter((x) => x.atNs > atNs + 1_500_000_000n);
+  const worst = Math.max(...after.map((x) => Math.abs(x.errNs)));
+  t.log(`presentation error from 1.5 s after the pause: worst ${(worst / 1000).toFixed(1)} µs`);
+  t.true(after.length > 500);
+  t.true(worst < 400_000, `worst ${worst} ns`);
 });

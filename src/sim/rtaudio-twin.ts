@@ -21,6 +21,11 @@ export interface RtAudioTwinOptions {
   jsDelayNs: (k: number) => number;
   /** Event-loop stalls (virtual ns): callbacks due inside one run at its end. */
   stalls?: Array<{ atNs: bigint; durationNs: bigint }>;
+  /**
+   * The device's clock stops, unreported (a sound server late for its deadline): the first event due at
+   * or after atNs comes durationNs late, and every later one with it.
+   */
+  devicePauses?: Array<{ atNs: bigint; durationNs: bigint }>;
 }
 
 export class RtAudioTwin implements RtAudioLike {
@@ -33,6 +38,8 @@ export class RtAudioTwin implements RtAudioLike {
   private running = false;
   private lastJsNs = 0n;
   private startNs = 0n;
+  /** Device pauses taken: from event fromK on, events come ns later. */
+  private shifts: Array<{ fromK: number; ns: bigint; pause: { atNs: bigint } }> = [];
 
   constructor(private readonly o: RtAudioTwinOptions) {}
 
@@ -100,7 +107,9 @@ export class RtAudioTwin implements RtAudioLike {
   /** When event k begins: at once while the device buffer fills, then one period apart. */
   private eventNs(k: number): bigint {
     const b = this.o.devicePeriods ?? 4;
-    return this.startNs + BigInt(Math.round(Math.max(0, k - b + 1) * this.periodNs));
+    let shift = 0n;
+    for (const x of this.shifts) if (k >= x.fromK) shift += x.ns;
+    return this.startNs + shift + BigInt(Math.round(Math.max(0, k - b + 1) * this.periodNs));
   }
 
   private event(k: number): void {
@@ -109,7 +118,12 @@ export class RtAudioTwin implements RtAudioLike {
     this.played[k] = buf ?? -1;
     if (buf !== undefined) this.deliver(k);
     // writei returns when the device has room for the next: then the tick, then event k + 1.
-    const next = this.eventNs(k + 1);
+    let next = this.eventNs(k + 1);
+    const pause = this.o.devicePauses?.find((x) => next >= x.atNs && !this.shifts.some((y) => y.pause === x));
+    if (pause) {
+      this.shifts.push({ fromK: k + 1, ns: pause.durationNs, pause });
+      next = this.eventNs(k + 1);
+    }
     this.o.clock.setTimer(Number(next - this.o.clock.nowNs()), () => {
       if (!this.running) return;
       this.streamTime += this.o.periodFrames / this.o.sampleRate;
