@@ -20,7 +20,7 @@
 // memory and I/O pressure). JACK runs SCHED_FIFO (-R) and is not slowed by the load; the players
 // compete with it as a service would.
 //
-// Run: node --import tsx bench/start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S]
+// Run: node --import tsx bench/start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S] [--keep DIR]
 //      (needs jackd2, libjack-jackd2-dev, cc, ffmpeg; stress-ng for the loaded variants; scripts/setup.sh --test)
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -37,6 +37,8 @@ const opt = (name: string, d: string) => {
 const runs = Number(opt('--runs', '20'));
 const load = opt('--load', 'idle') as 'idle' | 'cpu' | 'overload';
 const clicks = Number(opt('--clicks', '20'));
+const keepDir = args.includes('--keep') ? opt('--keep', '') : '';
+if (keepDir) mkdirSync(keepDir, { recursive: true });
 if (!['idle', 'cpu', 'overload'].includes(load) || !(runs > 0) || !(clicks >= 2)) {
   console.error('usage: start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S]');
   process.exit(2);
@@ -237,6 +239,8 @@ async function oneRun(i: number): Promise<RunResult> {
   const refDone = new Promise((r) => ref.on('close', r));
   const startIso = new Date(startMs).toISOString();
   const players = await Promise.all(homes.map((h) => runPlayer(h, startIso)));
+  // --keep DIR: the players' own output per run (with JAUDIOSYNC_TRACE_ALIGN=1, their per-period trace).
+  if (keepDir) players.forEach((p, k) => writeFileSync(join(keepDir, `run${i + 1}-player${k + 1}.log`), p.out));
   await refDone;
   recorder.kill('SIGTERM');
   await recorderDone;

@@ -261,3 +261,37 @@ test('PPS faults: unreadable is a permission (a group), not a missing overlay; m
     { message: /EACCES.*through a group/ },
   );
 });
+
+test('kernel PPS reads once just after each edge is due, at pollMs while it is overdue, never much more than a second apart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-ppsr-'));
+  const path = join(dir, 'assert');
+  const offset = 1_790_000_000n * S;
+  const emu = new PpsFileEmulator({ path });
+  const clock = new VirtualClock(10n * S);
+  const pps = new SysfsPps(
+    {
+      path,
+      pollMs: 50,
+      nowNs: () => clock.nowNs(),
+      converter: { toMono: (rt) => ({ monoNs: rt - offset, errorNs: 200 }) },
+    },
+    { addPulse: () => {} },
+  );
+  try {
+    await pps.start();
+    pps.stop();
+    t.is(pps.nextReadMs(), 50, 'no pulse yet: poll');
+    emu.pulse(10n * S + offset);
+    clock.advance(3_000_000n); // read 3 ms after the edge
+    await pps.poll();
+    t.is(pps.pulses, 1);
+    t.is(pps.nextReadMs(), 1017, 'next read 20 ms after the next edge is due');
+    clock.advance(1_017_000_000n);
+    await pps.poll(); // the edge did not come (no fix, a late pulse)
+    t.is(pps.nextReadMs(), 50, 'overdue: poll');
+    pps['opts'].converter = { toMono: (rt) => ({ monoNs: rt - offset + 60n * S, errorNs: 200 }) };
+    t.is(pps.nextReadMs(), 1100, 'a converter gone wrong never stops the reads');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -3,9 +3,9 @@ import type { PpsSink } from './types.js';
 
 /**
  * Kernel PPS through sysfs: /sys/class/pps/ppsN/assert reads "sec.nsec#seq", stamped by the
- * kernel at the interrupt in CLOCK_REALTIME. sysfs does not notify, so we poll; the sequence number
- * tells missed and repeated pulses apart, and an injected converter puts the realtime stamp on the
- * local monotonic axis.
+ * kernel at the interrupt in CLOCK_REALTIME. sysfs does not notify, so we poll: once just after each
+ * edge is due, and at pollMs while it is late. The sequence number tells missed and repeated pulses
+ * apart, and an injected converter puts the realtime stamp on the local monotonic axis.
  */
 
 export interface PpsAssert {
@@ -29,7 +29,7 @@ export interface SysfsPpsOptions {
   /** e.g. /sys/class/pps/pps0/assert */
   path: string;
   converter: RealtimeToMono;
-  /** Poll interval: 20 Hz reads a pulse within 50 ms of its edge at negligible cost. */
+  /** Poll interval while a pulse is due or overdue: 20 Hz reads it within 50 ms of its edge. */
   pollMs?: number;
   /** Local monotonic clock (ns), for telling a frozen device; process.hrtime by default. */
   nowNs?: () => bigint;
@@ -57,6 +57,12 @@ export function ppsReadHint(code: string | undefined, path: string): string {
  */
 export const KERNEL_PPS_ERROR_NS = 10_000;
 const DEFAULT_POLL_MS = 50;
+/**
+ * After a pulse, the next read is this long after the next edge is due (ns), then every pollMs until
+ * it comes: about one read a second instead of twenty (the stamp is the kernel's, so reading it a little
+ * later costs no precision; two PPS sources at 20 Hz were half of the player's CPU while playing).
+ */
+export const PPS_READ_AFTER_EDGE_NS = 20_000_000n;
 
 /** The kernel's content before the first pulse (all zeros, sequence 0). */
 const NO_PULSE_YET = /^0\.0{9}#0\s*$/;
@@ -64,6 +70,8 @@ const NO_PULSE_YET = /^0\.0{9}#0\s*$/;
 export class SysfsPps {
   private timer?: NodeJS.Timeout;
   private lastSeq?: number;
+  /** The last pulse's kernel stamp: the next edge is due a second later. */
+  private lastRealtimeNs?: bigint;
   private reading = false;
   /** The fault now in force (unreadable, garbage, frozen), said once when it begins. */
   private _fault?: { kind: 'unreadable' | 'garbage' | 'frozen'; message: string };
@@ -95,12 +103,29 @@ export class SysfsPps {
       throw new Error(`PPS device ${this.opts.path}: ${(e as Error).message}. ${ppsReadHint(code, this.opts.path)}`);
     }
     this.lastNewNs = this.nowNs();
-    this.timer = setInterval(() => void this.poll(), this.opts.pollMs ?? DEFAULT_POLL_MS);
+    this.schedule(this.opts.pollMs ?? DEFAULT_POLL_MS);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => {
+      void this.poll().then(() => {
+        if (this.timer) this.schedule(this.nextReadMs());
+      });
+    }, ms);
+  }
+
+  /** Until the next read: just after the next edge is due, or pollMs while one is due or overdue. */
+  nextReadMs(): number {
+    const pollMs = this.opts.pollMs ?? DEFAULT_POLL_MS;
+    if (this.lastRealtimeNs === undefined) return pollMs;
+    const dueMono = this.opts.converter.toMono(this.lastRealtimeNs + 1_000_000_000n).monoNs + PPS_READ_AFTER_EDGE_NS;
+    // Never much longer than a second: a converter gone wrong must not stop the reads.
+    return Math.min(1100, Math.max(pollMs, Number(dueMono - this.nowNs()) / 1e6));
   }
 
   /** One poll: reads the file and reports a new pulse, or a fault once. Exposed for tests. */
@@ -130,6 +155,7 @@ export class SysfsPps {
       if (!a || a.realtimeNs === 0n || a.seq === this.lastSeq) return this.checkFrozen();
       const missed = this.lastSeq === undefined ? 0 : Math.max(0, a.seq - this.lastSeq - 1);
       this.lastSeq = a.seq;
+      this.lastRealtimeNs = a.realtimeNs;
       this.lastNewNs = this.nowNs();
       this.pulses++;
       this.missed += missed;
