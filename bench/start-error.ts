@@ -20,7 +20,9 @@
 // memory and I/O pressure). JACK runs SCHED_FIFO (-R) and is not slowed by the load; the players
 // compete with it as a service would.
 //
-// Run: node --import tsx bench/start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S] [--keep DIR]
+// Run: node --import tsx bench/start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S]
+//      [--lead S] [--keep DIR] (--lead: seconds from launching the players to the start, 10 idle / 15
+//      loaded by default; a device in the field is booted and locked minutes before)
 //      (needs jackd2, libjack-jackd2-dev, cc, ffmpeg; stress-ng for the loaded variants; scripts/setup.sh --test)
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -39,10 +41,6 @@ const load = opt('--load', 'idle') as 'idle' | 'cpu' | 'overload';
 const clicks = Number(opt('--clicks', '20'));
 const keepDir = args.includes('--keep') ? opt('--keep', '') : '';
 if (keepDir) mkdirSync(keepDir, { recursive: true });
-if (!['idle', 'cpu', 'overload'].includes(load) || !(runs > 0) || !(clicks >= 2)) {
-  console.error('usage: start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S]');
-  process.exit(2);
-}
 const RATE = 48_000,
   PERIOD = 1024,
   PULSE_FRAMES = 96;
@@ -51,7 +49,11 @@ const RATE = 48_000,
  * load). Each player keeps its state folder across runs, as a device does across rides: from the
  * second run on it starts with the DAC rate its last run saved.
  */
-const LEAD_SEC = load === 'idle' ? 10 : 15;
+const LEAD_SEC = Number(opt('--lead', load === 'idle' ? '10' : '15'));
+if (!['idle', 'cpu', 'overload'].includes(load) || !(runs > 0) || !(clicks >= 2) || !(LEAD_SEC >= 3)) {
+  console.error('usage: start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S] [--lead S>=3] [--keep DIR]');
+  process.exit(2);
+}
 const JUMP_US = 1000;
 /**
  * The rig held when its JACK-native reference reads within this of its schedule (µs; idle it reads ~20-40):

@@ -2,7 +2,7 @@ import test from 'ava';
 import { anchorSegments, countLateCycles } from '../src/sim/jack-schedule.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 
-/** The start-error bench's reading of a JACK recording: one schedule through client xruns, a new one after a restart. */
+/** The start-error bench's reading of a JACK recording: one schedule through client xruns, a new one at a restart. */
 
 const RATE = 48_000,
   P = 1024,

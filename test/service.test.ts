@@ -88,7 +88,10 @@ test('run --service: status over the socket, idle after a one-off start, SIGHUP 
     await svc.waitFor(/SIGHUP: the config could not be reloaded, keeping the running one/);
     const after = await status(cfg);
     t.is(after.code, 0, 'still serving');
-    t.true(after.json!.health.problems.some((p) => /could not be reloaded/.test(p)));
+    t.true(
+      after.json!.health.problems.some((p) => /could not be reloaded/.test(p)),
+      JSON.stringify(after.json!.health),
+    );
 
     // Relative starts are resolved once per process: a new one (another text) plays again.
     writeFileSync(cfg, config('+2'));

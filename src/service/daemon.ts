@@ -82,6 +82,8 @@ interface ResumeState {
 /** What the service holds while it runs. */
 interface Service {
   o: ServeOptions;
+  /** Bumped by what the very next status must show (a problem, a reload): the status cache is not reused across it. */
+  statusChanges: number;
   log: Logger;
   config: Config;
   /** A config loaded by SIGHUP that waits for the current start to end. */
@@ -113,6 +115,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const lock = await takeLock(config);
   const s: Service = {
     o,
+    statusChanges: 0,
     log: o.log,
     config,
     audio: config.audio,
@@ -286,7 +289,7 @@ async function playOnce(
     if (!s.o.service) throw e;
     const m = `this start failed: ${(e as Error).message}; trying again in ${RETRY_AFTER_MS / 1000} s or on reload`;
     s.log.error(m);
-    addProblem(s.live, m);
+    addProblem(s, m);
     s.live.playback = { state: 'failed, retrying' };
     await sleepMono(hrtimeClock, RETRY_AFTER_MS * 1e6, s.wake.signal);
     if (s.wake.signal.aborted && !s.stopping) s.wake = new AbortController();
@@ -404,13 +407,14 @@ async function applyPending(s: Service): Promise<void> {
 
 /** SIGHUP: live audio settings at once; the rest at the next start (or now, between starts). */
 function reload(s: Service): void {
+  s.statusChanges++;
   let next: Config;
   try {
     next = s.o.loadConfig();
   } catch (e) {
     const m = `SIGHUP: the config could not be reloaded, keeping the running one: ${(e as Error).message}`;
     s.log.error(m);
-    addProblem(s.live, m);
+    addProblem(s, m);
     return;
   }
   const plan = reloadPlan(s.pending ?? s.config, next);
@@ -495,16 +499,17 @@ async function readResume(s: Service): Promise<number | undefined> {
   if (!Number.isInteger(state.track) || state.track < 1 || (tracks !== undefined && state.track > tracks)) {
     const m = `--resume: ${path} says track ${state.track}, but ${playlist} has ${tracks ?? 'no readable'} tracks: ignored, starting at track 1`;
     s.log.warn(m);
-    addProblem(s.live, m);
+    addProblem(s, m);
     return undefined;
   }
   s.log.info(`--resume: from track ${state.track}${state.title ? ` (${state.title})` : ''}, saved ${state.savedAtUtc}`);
   return state.track;
 }
 
-function addProblem(live: LiveStatus, m: string): void {
-  live.health ??= { problems: [] };
-  live.health.problems = [...live.health.problems.filter((p) => p !== m).slice(-9), m];
+function addProblem(s: Service, m: string): void {
+  s.live.health ??= { problems: [] };
+  s.live.health.problems = [...s.live.health.problems.filter((p) => p !== m).slice(-9), m];
+  s.statusChanges++;
 }
 
 function startCpuTemp(s: Service): () => void {
@@ -521,7 +526,12 @@ function startCpuTemp(s: Service): () => void {
 async function startStatus(s: Service): Promise<() => Promise<void>> {
   let server: StatusServer;
   try {
-    server = await startStatusServer(runtimeDir(s.config), () => snapshot(s), hrtimeClock);
+    server = await startStatusServer(
+      runtimeDir(s.config),
+      () => snapshot(s),
+      hrtimeClock,
+      () => s.statusChanges,
+    );
   } catch (e) {
     s.log.warn(`no status socket: ${(e as Error).message}`);
     return async () => {};

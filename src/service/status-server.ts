@@ -31,6 +31,8 @@ export async function startStatusServer(
   dir: string,
   snapshot: () => unknown,
   clock: MonotonicClock = hrtimeClock,
+  /** Changes when something happened that the next status must show (it is then built afresh). */
+  changes: () => number = () => 0,
 ): Promise<StatusServer> {
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const path = join(dir, STATUS_SOCKET);
@@ -38,7 +40,7 @@ export async function startStatusServer(
     throw new Error(`another jaudiosync is already serving ${path}: stop it first (systemctl stop jaudiosync)`);
   await unlink(path).catch(() => {}); // a stale socket from a crash
   const open = new Set<Socket>();
-  const text = cachedText(snapshot, clock);
+  const text = cachedText(snapshot, clock, changes);
   const server: Server = createServer((c) => serveOne(c, open, text, clock));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -85,13 +87,17 @@ function serveOne(c: Socket, open: Set<Socket>, statusText: () => string, clock:
 /**
  * The status as text, built at most once per STATUS_REUSE_MS: a burst of clients (a watch loop in
  * every terminal, a script gone wrong) costs one snapshot, not one each, and never starves playback.
+ * Not reused across a change the caller counts (a problem, a reload): a status asked for right after
+ * a SIGHUP shows what it did.
  */
-function cachedText(snapshot: () => unknown, clock: MonotonicClock): () => string {
+function cachedText(snapshot: () => unknown, clock: MonotonicClock, changes: () => number): () => string {
   let text = '';
   let builtNs = -1n;
+  let builtAt = 0;
   return () => {
     const now = clock.nowNs();
-    if (builtNs >= 0n && now - builtNs < BigInt(STATUS_REUSE_MS * 1e6)) return text;
+    if (builtNs >= 0n && now - builtNs < BigInt(STATUS_REUSE_MS * 1e6) && changes() === builtAt) return text;
+    builtAt = changes();
     try {
       text = JSON.stringify(snapshot()) + '\n';
     } catch (e) {
