@@ -199,7 +199,6 @@ interface RunResult {
   valid: boolean;
   why: string[];
   sources: Source[];
-  xruns: number;
   /** Cycles in which JACK found a player's ALSA plugin client not finished (the player was late). */
   playerLate: number;
   /** What JACK's log and the recording say happened to the rig (xruns, missed cycles). */
@@ -215,11 +214,12 @@ interface RunResult {
 function jackXruns(from: number): { driver: number; rig: number; player: number; next: number } {
   const text = readFileSync(join(dir, 'jackd.log'), 'utf8');
   const lines = text.slice(from).split('\n');
-  const late = (l: string) => /XRun: client (?:= )?(\S+)/.exec(l)?.[1] ?? '';
+  const late = lines.map((l) => /XRun: client (?:= )?(\S+)/.exec(l)?.[1]).filter((c) => c !== undefined);
+  const rig = late.filter((c) => c === 'stamprec' || c === 'clickref').length;
   return {
     driver: lines.filter((l) => /JackTimedDriver::Process XRun/.test(l)).length,
-    rig: lines.filter((l) => /^(stamprec|clickref)$/.test(late(l))).length,
-    player: lines.filter((l) => late(l) !== '' && !/^(stamprec|clickref)$/.test(late(l))).length,
+    rig,
+    player: late.length - rig,
     next: text.length,
   };
 }
@@ -320,7 +320,6 @@ async function oneRun(i: number): Promise<RunResult> {
     valid: why.length === 0,
     why,
     sources,
-    xruns: r.xrunFrames.length,
     playerLate: x.player,
     rigSaid,
     load1: loadavg()[0]!,

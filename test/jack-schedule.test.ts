@@ -1,5 +1,8 @@
 import test from 'ava';
-import { anchorSegments, countLateCycles } from '../src/sim/jack-schedule.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { anchorSegments, countLateCycles, readScheduledRecording } from '../src/sim/jack-schedule.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 
 /** The start-error bench's reading of a JACK recording: one schedule through client xruns, a new one at a restart. */
@@ -40,4 +43,22 @@ test('late cycles: JACK frame counter moved other than the frames recorded betwe
   const top = 2 ** 32 - P;
   t.is(countLateCycles(e, [top - P, top, 0, P]), 0, 'the counter wraps');
   t.is(countLateCycles(e, [NaN, NaN, NaN, NaN]), 0, 'an older recorder has no counter');
+});
+
+test("a recording's late cycle is counted on the cycle it happened, past a line the recorder cut short", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-jsched-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const prefix = join(dir, 'rec');
+  const cycle = (c: number, jackFrame: number) => `${c * P} 0 ${Math.round(1e9 + c * PERIOD_NS)} ${jackFrame}`;
+  // Cycle 3 ran late: JACK's counter had moved on a cycle; a short line (a write cut off) sits before it.
+  const rows = [cycle(0, 0), cycle(1, P), '7', cycle(2, 2 * P), cycle(3, 4 * P), cycle(4, 5 * P)];
+  writeFileSync(
+    `${prefix}.stamps`,
+    [`rate ${RATE} channels 1 frames ${5 * P}`, 'map 0 0.0 0', ...rows].join('\n') + '\n',
+  );
+  writeFileSync(`${prefix}.f32`, Buffer.alloc(5 * P * 4));
+  writeFileSync(`${prefix}.meta`, 'monominusrealtime 0\nxruns 0\n');
+  const r = readScheduledRecording(prefix);
+  t.is(r.entries.length, 5);
+  t.is(r.lateCycles, 1, 'cycle 3, and nowhere else');
 });

@@ -111,7 +111,10 @@ export class DacClock {
   /** Estimates that replaced the one in use, and those held back as noise. */
   corrections = 0;
   heldBack = 0;
-  /** Times the grid was found moved later (see the class comment), and by how much the last time (ns). */
+  /**
+   * Times the grid was found moved later (see the class comment), and the least lateness of the last
+   * such run (ns): the move is at most that (each callback is late by the move plus its own delay).
+   */
   gridMoves = 0;
   lastGridMoveNs = 0;
   /** The current run of callbacks all late beyond DAC_SHIFT_MIN_NS: its first time, length and least lateness. */

@@ -26,12 +26,14 @@ export interface ScheduledRecording extends StampedRecording {
 
 export function readScheduledRecording(prefix: string, opts: { splitAtXruns?: boolean } = {}): ScheduledRecording {
   const base = readStampedRecording(prefix);
-  const lines = readFileSync(`${prefix}.stamps`, 'utf8').trim().split('\n').slice(2);
-  const entries = lines
+  const rows = readFileSync(`${prefix}.stamps`, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(2)
     .map((l) => l.split(' ').map(Number))
-    .filter((c) => c.length >= 3)
-    .map((c) => [c[0]!, c[2]!] as [number, number]);
-  const jackFrames = lines.map((l) => Number(l.split(' ')[3]));
+    .filter((c) => c.length >= 3);
+  const entries = rows.map((c) => [c[0]!, c[2]!] as [number, number]);
+  const jackFrames = rows.map((c) => c[3] ?? NaN);
   if (entries.length === 0)
     throw new Error(`${prefix}.stamps has no callback entry times: rebuild bench/jack-rec-stamped.c`);
   const meta = existsSync(`${prefix}.meta`) ? readFileSync(`${prefix}.meta`, 'utf8') : '';
@@ -55,14 +57,14 @@ export function readScheduledRecording(prefix: string, opts: { splitAtXruns?: bo
  * file has no counter column (an older recorder).
  */
 export function countLateCycles(entries: Array<[number, number]>, jackFrames: number[]): number {
-  let missed = 0;
+  let late = 0;
   for (let i = 1; i < entries.length; i++) {
     const [a, b] = [jackFrames[i - 1]!, jackFrames[i]!];
     if (!Number.isFinite(a) || !Number.isFinite(b)) return 0;
     // JACK's counter is 32 bits and wraps.
-    if ((b - a) >>> 0 !== entries[i]![0] - entries[i - 1]![0]) missed++;
+    if ((b - a) >>> 0 !== entries[i]![0] - entries[i - 1]![0]) late++;
   }
-  return missed;
+  return late;
 }
 
 /**

@@ -285,7 +285,7 @@ export class AudifySink implements OutputSink {
       this.dac.observe(p, nowNs);
       if (this.dac.gridMoves !== moves)
         this.notice(
-          `audio device: its periods come ${(this.dac.lastGridMoveNs / 1e6).toFixed(1)} ms or more later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again and the music re-placed on its sample`,
+          `audio device: its periods come up to ${(this.dac.lastGridMoveNs / 1e6).toFixed(1)} ms later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again from them and the music re-placed where that puts the device`,
         );
       const pop = this.dac.popMonoNs(p);
       if (pop !== undefined) {
