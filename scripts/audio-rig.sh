@@ -58,7 +58,9 @@ case "$cmd" in
     fi
     if [ ! -S "$sock" ] || ! pactl -s "unix:$sock" info >/dev/null 2>&1; then
       rm -f "$sock"
-      HOME="$dir/home" nohup pulseaudio -n --daemonize=no --exit-idle-time=-1 --system=false \
+      # Its runtime folder inside the rig's too (without one it makes a /tmp/pulse-* per start, never removed).
+      mkdir -p -m 700 "$dir/run"
+      HOME="$dir/home" XDG_RUNTIME_DIR="$dir/run" nohup pulseaudio -n --daemonize=no --exit-idle-time=-1 --system=false \
         -L module-null-sink -L "module-native-protocol-unix socket=$sock auth-anonymous=1" \
         >"$dir/pulse.log" 2>&1 &
       echo $! > "$dir/pulse.pid"

@@ -1,7 +1,6 @@
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { onsetRealtimeNs, readStampedRecording } from '../src/sim/jack-stamps.js';
@@ -9,6 +8,7 @@ import { decodeFile } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { playerPorts, startAudioRig } from './helpers/audio-rig.js';
 import { readWav16, runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * The real audio path: jaudiosync plays a short track through audify -> ALSA -> the ALSA jack
@@ -23,7 +23,7 @@ const PERIOD = 1024; // the default audio.period_frames
 test.serial('audify really plays a track through ALSA into JACK', async (t) => {
   const rig = startAudioRig();
   t.teardown(() => rig.stop());
-  const dir = mkdtempSync(join(tmpdir(), 'jas-jack-'));
+  const dir = tempDir('jas-jack-');
   execFileSync(ffmpeg, [
     '-loglevel',
     'error',
@@ -202,12 +202,12 @@ function followTrack(rec: Pcm, first: number, track: Pcm): { jumps: number; unma
  * 1 ms, and each must land near the scheduled instant (within the JACK path's own latency).
  */
 test.serial('two players with the same start instant start together on the real audio path', async (t) => {
-  const build = mkdtempSync(join(tmpdir(), 'jas-recb-'));
+  const build = tempDir('jas-recb-');
   const rec = join(build, 'jack-rec-stamped');
   execFileSync('cc', ['-O2', '-o', rec, join(PACKAGE_DIR, 'bench', 'jack-rec-stamped.c'), '-ljack']);
   const rig = startAudioRig();
   t.teardown(() => rig.stop());
-  const dir = mkdtempSync(join(tmpdir(), 'jas-two-'));
+  const dir = tempDir('jas-two-');
   execFileSync(findFfmpeg().path, [
     '-loglevel',
     'error',

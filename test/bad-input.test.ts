@@ -1,10 +1,10 @@
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * Bad input, as users bring it, through the real CLI process: configs, playlists, audio files,
@@ -361,7 +361,7 @@ test('the bad-input table has a few dozen cases, each with its own message', (t)
 
 for (const c of cases) {
   test(`bad input: ${c.name}`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'jas-bad-'));
+    const dir = tempDir('jas-bad-');
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     for (const sub of ['tmp', 'run', 'state']) mkdirSync(join(dir, sub));
     for (const [name, content] of Object.entries(c.files ?? {})) {

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * The offline bundle: scripts/bundle.sh packs the built project with its production node_modules;
@@ -16,7 +16,7 @@ import { PACKAGE_DIR } from '../src/service/config.js';
 const run = promisify(execFile);
 
 test('bundle: built project + production node_modules; unpacked elsewhere it runs and installs', async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'jas-bundle-'));
+  const out = tempDir('jas-bundle-');
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const b = await run('bash', [join(PACKAGE_DIR, 'scripts', 'bundle.sh'), '--out', out], { maxBuffer: 1 << 24 });
   const file = readdirSync(out).find((f) => /^jaudiosync-.*\.tar\.gz$/.test(f));

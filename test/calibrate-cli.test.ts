@@ -1,10 +1,10 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { driftRecordingLines } from '../src/sim/drift-recording.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * `calibrate record|apply|verify` as a user meets them: paths relative to where they stand, bad
@@ -19,7 +19,7 @@ interface Run {
 }
 
 /** The CLI from source, in `cwd`, with a state directory of its own. */
-function cli(args: string[], cwd: string, state = mkdtempSync(join(tmpdir(), 'jas-state-'))): Promise<Run> {
+function cli(args: string[], cwd: string, state = tempDir('jas-state-')): Promise<Run> {
   return new Promise((resolve) => {
     // tsx by its full URL: `--import tsx` would be looked up from cwd, which is not the project.
     const child = spawn(
@@ -49,7 +49,7 @@ const simulatedConfig = (dir: string) => {
 };
 
 test('record: bad durations are refused before anything starts', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-rec-'));
+  const dir = tempDir('jas-rec-');
   const durations = ['0', '0s', 'abc', '-5m', '40d'];
   const runs = await Promise.all(
     durations.map((d) =>
@@ -70,7 +70,7 @@ test('record: bad durations are refused before anything starts', async (t) => {
 });
 
 test('record: --out into a missing folder fails with the folder named, relative to the current directory; nothing claims success', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-rec-'));
+  const dir = tempDir('jas-rec-');
   const cfg = simulatedConfig(dir);
   const rel = await cli(['calibrate', 'record', '--duration', '5s', '--out', 'cal/r.jsonl', '--config', cfg], dir);
   t.is(rel.code, 1, rel.out);
@@ -137,8 +137,8 @@ function recording(
 }
 
 test('apply: never a real DS3231 from a simulated or unlabelled recording; never from minutes or a coarse rate; with --simulate it trims and merges into the store the service reads; verify refuses the same recording', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-apply-'));
-  const state = mkdtempSync(join(tmpdir(), 'jas-state-'));
+  const dir = tempDir('jas-apply-');
+  const state = tempDir('jas-state-');
   const cfg = join(dir, 'c.toml');
   // real hardware asked for (there is no /dev/i2c-7 here: it must not get that far)
   writeFileSync(cfg, '[rtc]\nbus = 7\n');
@@ -214,8 +214,8 @@ test('apply and verify: a coarse rate is refused; a recording made after the tri
     'real sources, 6 h, ±0.01: trimmed',
   );
   t.is(applyRefusal(fine, undefined, { simulated: false, assumeReal: true }), undefined);
-  const dir = mkdtempSync(join(tmpdir(), 'jas-verify-'));
-  const state = mkdtempSync(join(tmpdir(), 'jas-state-'));
+  const dir = tempDir('jas-verify-');
+  const state = tempDir('jas-state-');
   const cfg = join(dir, 'c.toml');
   writeFileSync(cfg, '');
   recording(dir, 'before.jsonl', { seconds: 2 * 3600, seed: 5 });

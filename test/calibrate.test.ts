@@ -1,12 +1,12 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyse, overlappingAdev, type PhasePoint } from '../calibrate/analysis.js';
 import { buildReport, formatReport, writeSvgs } from '../calibrate/report.js';
 import { gaussian } from '../drivers/pps/emulator.js';
 import { driftRecordingLines } from '../src/sim/drift-recording.js';
 import { seededRandom } from '../src/sim/oscillator.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * The analysis recovers what was injected into simulated clocks: their rate, their temperature
@@ -20,7 +20,7 @@ const cpuTemp = (t: number) => 45 + 10 * Math.sin((2 * Math.PI * t) / 5400) + 2 
 const rtcTemp = (t: number) => 30 + 8 * Math.sin((2 * Math.PI * t) / 7200);
 
 function writeRecording(lines: Iterable<string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-cal-'));
+  const dir = tempDir('jas-cal-');
   const path = join(dir, 'pi-a.jsonl');
   writeFileSync(path, [...lines].join('\n') + '\n');
   return path;
@@ -136,7 +136,7 @@ test('an interrupted recording (two runs, a reboot between) is one measurement; 
 test('a recording with CRLF line ends and no newline after its last line reads as the same records', async (t) => {
   const lines = [...driftRecordingLines({ seconds: 1800, seed: 5, ppsJitterNs: 1000, system: { ppm: -7 } })];
   const plain = await buildReport([writeRecording(lines)]);
-  const dir = mkdtempSync(join(tmpdir(), 'jas-crlf-'));
+  const dir = tempDir('jas-crlf-');
   const crlf = join(dir, 'pi-crlf.jsonl');
   writeFileSync(crlf, lines.join('\r\n')); // Windows line ends, cut before the final newline
   const other = await buildReport([crlf]);
@@ -189,7 +189,7 @@ test('several devices side by side: each ppm and the drift between every pair; S
   const text = formatReport(report);
   t.regex(text, /rtc pi-a vs pi-b after 1 h: 7\.\d+ ms uncalibrated/);
   t.regex(text, /rtc pi-a vs pi-b after 3 h: not predicted/);
-  const dir = mkdtempSync(join(tmpdir(), 'jas-svg-'));
+  const dir = tempDir('jas-svg-');
   const files = await writeSvgs(dir, report, series);
   for (const f of ['system-allan.svg', 'rtc-residual.svg', 'rtc-temperature.svg', 'rtc-allan-phone.svg', 'index.html'])
     t.true(files.includes(f), f);
@@ -224,7 +224,7 @@ test('apply on the emulated DS3231: the aging register moves by the measured rat
   };
   const before = driftPpm(86_400);
   t.true(Math.abs(before - 2.34) < 0.05, `the chip runs ${before} ppm fast`);
-  const dir = mkdtempSync(join(tmpdir(), 'jas-apply-'));
+  const dir = tempDir('jas-apply-');
   const path = join(dir, 'rtc-calibration.json');
   const analysis = {
     frequency: { ppm: before, uncertaintyPpm: 0.01, points: 86_400, spanSec: 86_400 },
@@ -306,7 +306,7 @@ test('apply on the emulated DS3231: the aging register moves by the measured rat
 
 test('calibrate record (simulated hardware) writes GPS samples and RTC records in the drift-log format; run again, it continues the same file', async (t) => {
   const { runCli } = await import('./helpers/cli.js');
-  const dir = mkdtempSync(join(tmpdir(), 'jas-rec-'));
+  const dir = tempDir('jas-rec-');
   const cfg = join(dir, 'c.toml');
   writeFileSync(cfg, '[hardware]\nmode = "simulated"\n');
   const out = join(dir, 'rec.jsonl');
@@ -499,7 +499,7 @@ test('48 h at 1 Hz: the report and its plots are drawn (no "Maximum call stack s
   );
   const { report, series } = await buildReport([path]);
   t.is(report.devices[0]!.subjects.system!.series.points, 48 * 3600);
-  const dir = mkdtempSync(join(tmpdir(), 'jas-48h-'));
+  const dir = tempDir('jas-48h-');
   const files = await writeSvgs(dir, report, series);
   for (const f of files.filter((x) => x.endsWith('.svg'))) {
     const svg = readFileSync(join(dir, f), 'utf8');

@@ -1,12 +1,12 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOCK_STATE_FILE, ClockStateWriter, PRIOR_SIGMA_PPM, readClockPrior } from '../src/service/clock-state.js';
 import { MIN_SAMPLES_FOR_LOCK, SourceStats } from '../src/time/sourcestats.js';
 import { Timescale } from '../src/time/timescale.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 import { gaussian } from '../drivers/pps/emulator.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * A frequency saved by the last run lets a restart lock on two pulses, with an honest bound; a
@@ -80,7 +80,7 @@ test('without a prior nothing locks before the full minimum; a contradicted prio
 });
 
 test('clock state: written atomically when locked on GPS+PPS, read back as a prior with its age', async (t) => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'jas-cs-')), 'nested', 'state');
+  const dir = join(tempDir('jas-cs-'), 'nested', 'state');
   const errors: string[] = [];
   const w = new ClockStateWriter(dir, (m) => errors.push(m));
   const base = { refMonoNs: 0n, refUtcNs: 0n, errorBoundNs: 1000, errorGrowthNsPerSec: 10, lastSampleMonoNs: 0n };
@@ -99,7 +99,7 @@ test('clock state: written atomically when locked on GPS+PPS, read back as a pri
 });
 
 test('clock state: missing, corrupt, stale or unwritable is said and never fatal', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-cs-'));
+  const dir = tempDir('jas-cs-');
   t.regex((await readClockPrior(dir, 0)).note, /no saved clock frequency yet/);
   writeFileSync(join(dir, CLOCK_STATE_FILE), '{"v":1,"freqPpm":');
   const corrupt = await readClockPrior(dir, 0);

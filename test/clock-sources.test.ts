@@ -1,6 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtualClock } from '../src/time/clock.js';
 import { ClockLayer, reachRegister, typicalSpacingNs, type SourceReport } from '../src/time/clock-layer.js';
@@ -9,6 +8,7 @@ import { compactAge, compactNs, formatSources } from '../src/cli/clock-sources.j
 import { startStatusServer } from '../src/service/status-server.js';
 import type { LiveStatus } from '../src/service/status.js';
 import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 
 const S = 1_000_000_000n;
 const UTC0 = 1_790_000_000n * S;
@@ -276,7 +276,7 @@ test('clock sources table: fixed rows, chrony-like columns within 80 characters'
 });
 
 test('clock sources and status through a real status socket; no service: a clear message', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-sources-'));
+  const dir = tempDir('jas-sources-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const w = world({ seed: 6, freqPpm: 20, jitterNs: 1_500, rtcAheadNs: 0 });
   w.run(100, { gps: true, rtc: true });

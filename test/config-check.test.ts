@@ -1,6 +1,5 @@
 import test from 'ava';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { configProblems, ntpServerProblem, type CheckEnv } from '../src/cli/config-check.js';
@@ -16,6 +15,7 @@ import {
 } from '../src/service/config.js';
 import { runCli } from './helpers/cli.js';
 import { FakePi, HEADPHONES, HIFIBERRY } from './helpers/fake-pi.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * Configs the schema accepts but that cannot work (issue 14): `config check` and `doctor` catch each,
@@ -26,7 +26,7 @@ import { FakePi, HEADPHONES, HIFIBERRY } from './helpers/fake-pi.js';
 const NOW_NS = BigInt(Date.parse('2026-06-01T12:00:00Z')) * 1_000_000n;
 const dirs: string[] = [];
 const tmp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'jas-cc-'));
+  const d = tempDir('jas-cc-');
   dirs.push(d);
   return d;
 };

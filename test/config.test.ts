@@ -1,6 +1,5 @@
 import test from 'ava';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ConfigError,
@@ -12,6 +11,7 @@ import {
   resolveStart,
   resolvePath,
 } from '../src/service/config.js';
+import { tempDir } from './helpers/tmp.js';
 
 const S = 1_000_000_000n;
 
@@ -73,7 +73,7 @@ test('a missing config file says so and how to run without one', (t) => {
 });
 
 test('relative paths resolve against the config file folder', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-cfg-'));
+  const dir = tempDir('jas-cfg-');
   const file = join(dir, 'c.toml');
   writeFileSync(file, '[playlist]\npath = "songs/list.m3u8"\ngap_ms = 500\n');
   const c = loadConfigFile(file);

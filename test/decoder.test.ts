@@ -1,10 +1,10 @@
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeFile, decodeToChunks, DecodeError } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { tempDir } from './helpers/tmp.js';
 
 const music = join(PACKAGE_DIR, 'Music');
 const ffmpeg = findFfmpeg().path;
@@ -31,7 +31,7 @@ test('tracks at other rates come out at the output rate: 20 s of 32 kHz Vorbis =
 test('a missing file and an undecodable file are DecodeErrors naming the file', async (t) => {
   const missing = await t.throwsAsync(decodeFile(ffmpeg, '/nope/missing.flac', fmt), { instanceOf: DecodeError });
   t.regex(missing!.message, /not found: \/nope\/missing\.flac/);
-  const dir = mkdtempSync(join(tmpdir(), 'jas-dec-'));
+  const dir = tempDir('jas-dec-');
   const junk = join(dir, 'junk.mp3');
   writeFileSync(junk, Buffer.from('this is not audio at all, only text pretending'.repeat(20)));
   const bad = await t.throwsAsync(decodeFile(ffmpeg, junk, fmt), { instanceOf: DecodeError });

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DriftLog, formatRecord } from '../src/time/drift-log.js';
+import { tempDir } from './helpers/tmp.js';
 
 test('records are JSON lines with a version and ns as decimal strings', (t) => {
   const line = formatRecord({
@@ -24,7 +24,7 @@ test('records are JSON lines with a version and ns as decimal strings', (t) => {
 });
 
 test('the log rotates by size and keeps a bounded number of files', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-drift-'));
+  const dir = tempDir('jas-drift-');
   const path = join(dir, 'drift.jsonl');
   const log = new DriftLog({ path, maxBytes: 2_000, keep: 2, flushMs: 60_000 });
   for (let round = 0; round < 8; round++) {
@@ -44,7 +44,7 @@ test('the log rotates by size and keeps a bounded number of files', async (t) =>
 });
 
 test('an unwritable log is reported once and never throws', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-drift-'));
+  const dir = tempDir('jas-drift-');
   const path = join(dir, 'sub');
   writeFileSync(path, ''); // a file where a directory is needed: every append fails
   const said: string[] = [];

@@ -1,6 +1,5 @@
 import test from 'ava';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PlanOp } from '../src/player/plan-ops.js';
 import { parseConfig, type Config } from '../src/service/config.js';
@@ -12,6 +11,7 @@ import { generateOperatorKey, parseOperatorKey } from '../src/fleet/keys.js';
 import { signCommand } from '../src/fleet/sign.js';
 import { COMMANDS_FILE } from '../src/fleet/store.js';
 import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * Without a broker: keys from `fleet keygen`, envelopes from `fleet sign`, handed to a device with
@@ -53,7 +53,7 @@ async function device(
 test.serial(
   'keygen, sign, apply: the running device takes the commands in; a restart re-reads them before it returns',
   async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'jas-fleet-files-'));
+    const dir = tempDir('jas-fleet-files-');
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const kg = await runCli(['fleet', 'keygen', '--id', 'alice', '--role', 'dj', '--out', join(dir, 'alice.key')]);
     t.is(kg.code, 0, kg.stderr);
@@ -193,7 +193,7 @@ test.serial(
 test.serial(
   'a damaged state file is said once and playback goes on with no stored commands; fleet disabled does nothing',
   async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'jas-fleet-files-'));
+    const dir = tempDir('jas-fleet-files-');
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, COMMANDS_FILE), '{"v":1,"fleet":"mass","envel');
     const config = parseConfig('[fleet]\nenabled = true\nid = "mass"\n', 'c', dir);

@@ -1,7 +1,6 @@
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPortMock } from 'serialport';
 import { sentence, sentencesForSecond } from '../drivers/gps/emulator.js';
@@ -9,6 +8,7 @@ import { SerialGps, type SerialBinding } from '../drivers/gps/serial-gps.js';
 import type { GpsTimeFix } from '../drivers/gps/types.js';
 import { PtyPair } from '../drivers/pty.js';
 import { hrtimeClock, sleepNs } from '../src/time/clock.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * One contract, two wires: what the GPS driver must do with whatever arrives on its serial port,
@@ -83,7 +83,7 @@ async function mockWire(): Promise<Wire> {
 
 /** A socat pty pair; the driver opens the symlink, as it would a udev name. */
 async function ptyWire(): Promise<Wire> {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-gpsc-'));
+  const dir = tempDir('jas-gpsc-');
   let pty = await PtyPair.create(dir);
   let writer: FileHandle | undefined = await open(pty.emulatorPath, 'w');
   return {

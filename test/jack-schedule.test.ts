@@ -1,9 +1,9 @@
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { anchorSegments, countLateCycles, readScheduledRecording } from '../src/sim/jack-schedule.js';
 import { seededRandom } from '../src/sim/oscillator.js';
+import { tempDir } from './helpers/tmp.js';
 
 /** The start-error bench's reading of a JACK recording: one schedule through client xruns, a new one at a restart. */
 
@@ -46,7 +46,7 @@ test('late cycles: JACK frame counter moved other than the frames recorded betwe
 });
 
 test("a recording's late cycle is counted on the cycle it happened, past a line the recorder cut short", (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-jsched-'));
+  const dir = tempDir('jas-jsched-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const prefix = join(dir, 'rec');
   const cycle = (c: number, jackFrame: number) => `${c * P} 0 ${Math.round(1e9 + c * PERIOD_NS)} ${jackFrame}`;

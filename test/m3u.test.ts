@@ -49,10 +49,10 @@ test('network URLs and broken file URIs are problems with their line, not entrie
   t.regex(pl.problems[0]!.message, /network stream/);
 });
 
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPlaylist, sniffAudio } from '../src/player/m3u.js';
+import { tempDir } from './helpers/tmp.js';
 
 const files = (...paths: string[]) => {
   const s = new Set(paths);
@@ -99,7 +99,7 @@ test('Windows paths: backslashes tried with forward slashes; a drive path found 
 });
 
 function dir() {
-  return mkdtempSync(join(tmpdir(), 'jas-m3u-'));
+  return tempDir('jas-m3u-');
 }
 
 test('a Latin-1 (Windows-1252) playlist is detected and read as such, and says so', async (t) => {

@@ -1,13 +1,13 @@
 import test from 'ava';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
 import { ntpToUtcNs, NtpSource, sntpQuery, utcNsToNtp } from '../src/time/sources/ntp.js';
 import type { TimeSample } from '../src/time/sample.js';
 import { hrtimeClock } from '../src/time/clock.js';
 import { RealtimeConverter } from '../src/time/realtime-converter.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * A real UDP SNTP server on loopback, started by the test: it answers with this machine's clock
@@ -121,7 +121,7 @@ test('replies that do not echo our transmit stamp, or from an unsynchronized ser
 test('NTP only: clock monitor locks on a loopback SNTP server and reports the system clock against it', async (t) => {
   const s = await server({ offsetNs: 30_000_000n });
   t.teardown(() => s.sock.close());
-  const dir = mkdtempSync(join(tmpdir(), 'jas-ntp-'));
+  const dir = tempDir('jas-ntp-');
   writeFileSync(
     join(dir, 'c.toml'),
     [

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * `jaudiosync gps monitor | head`: the reader closes the pipe after a few lines. The command must
@@ -60,7 +60,7 @@ const cases: Array<[string, string[], number]> = [
 
 for (const [name, args, lines] of cases) {
   test(`${name} | head: stops cleanly, no EPIPE stack, no temp folder or socat left`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'jas-head-'));
+    const dir = tempDir('jas-head-');
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     for (const sub of ['tmp', 'run', 'state']) mkdirSync(join(dir, sub));
     writeFileSync(

@@ -1,6 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   alsaPlaybackPcms,
@@ -17,6 +16,7 @@ import { devSerialPorts, listSerialPorts } from '../drivers/platform/serial-port
 import { sysfsGpioNumber } from '../drivers/pps/gpio.js';
 import { formatDevices } from '../src/cli/devices.js';
 import { FakePi, HDMI, HEADPHONES, HIFIBERRY, USB_DAC } from './helpers/fake-pi.js';
+import { tempDir } from './helpers/tmp.js';
 
 /** The Pi's quirks, each read from a fake /proc, /sys and /dev tree (a temp folder as the root). */
 
@@ -127,7 +127,7 @@ test('serial ports without udevadm: no spawn, the /dev names instead (serial0 fi
   );
 
   let listed = 0;
-  const noUdev = mkdtempSync(join(tmpdir(), 'jas-path-'));
+  const noUdev = tempDir('jas-path-');
   t.teardown(() => rmSync(noUdev, { recursive: true, force: true }));
   const ports = await listSerialPorts({
     pathEnv: noUdev,
@@ -141,7 +141,7 @@ test('serial ports without udevadm: no spawn, the /dev names instead (serial0 fi
 });
 
 test("serial ports: a udevadm that fails (serialport's real list rejects) falls back to /dev, no crash", async (t) => {
-  const bin = mkdtempSync(join(tmpdir(), 'jas-bin-'));
+  const bin = tempDir('jas-bin-');
   t.teardown(() => rmSync(bin, { recursive: true, force: true }));
   writeFileSync(join(bin, 'udevadm'), '#!/bin/sh\necho "udevadm: broken" >&2\nexit 1\n');
   chmodSync(join(bin, 'udevadm'), 0o755);

@@ -1,16 +1,16 @@
 import test from 'ava';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 
 /** `jaudiosync playlist` on a playlist as people have them: VLC escapes, Latin-1, a summary line. */
 
 const FLAC = join(PACKAGE_DIR, 'Music', '01 - Click Track.flac');
 
 test('playlist: a Latin-1 file with a VLC percent-encoded entry is read, said so, and summed up', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-plcli-'));
+  const dir = tempDir('jas-plcli-');
   mkdirSync(join(dir, 'sub dir'));
   copyFileSync(FLAC, join(dir, 'sub dir', 'a.flac'));
   copyFileSync(FLAC, join(dir, 'Chéri.flac'));

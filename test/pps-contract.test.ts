@@ -1,12 +1,12 @@
 import test from 'ava';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PpsFileEmulator } from '../drivers/pps/emulator.js';
 import { FakeGpio, GpioPps } from '../drivers/pps/gpio.js';
 import { PPS_FROZEN_AFTER_NS, SysfsPps } from '../drivers/pps/sysfs.js';
 import type { PpsPulse, PpsSink } from '../drivers/pps/types.js';
 import { VirtualClock } from '../src/time/clock.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * One contract for every PPS path: what the clock layer may rely on from a PPS driver, run on the
@@ -30,7 +30,7 @@ interface PpsRig {
 
 /** Kernel PPS: realtime = mono + offset; the file twin writes the stamp, the driver polls it. */
 function sysfsRig(): PpsRig {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-ppsc-'));
+  const dir = tempDir('jas-ppsc-');
   const path = join(dir, 'assert');
   const offset = 1_790_000_000n * S;
   let dropNext = false;
@@ -69,7 +69,7 @@ function sysfsRig(): PpsRig {
 
 /** GPIO PPS: the twin GPIO fires at the instant the virtual clock says; chip base 512 (kernel 6.6+). */
 function gpioRig(): PpsRig {
-  const root = mkdtempSync(join(tmpdir(), 'jas-gpioc-'));
+  const root = tempDir('jas-gpioc-');
   mkdirSync(join(root, 'gpiochip512'));
   writeFileSync(join(root, 'gpiochip512', 'base'), '512\n');
   writeFileSync(join(root, 'gpiochip512', 'label'), 'pinctrl-bcm2711\n');
@@ -175,7 +175,7 @@ if (realPps) {
 
 /** The sysfs driver's faults: each said once with the right hint, and said again when it clears. */
 function faultRig() {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-ppsf-'));
+  const dir = tempDir('jas-ppsf-');
   const path = join(dir, 'assert');
   writeFileSync(path, '0.000000000#0\n');
   const clock = new VirtualClock(0n);
@@ -263,7 +263,7 @@ test('PPS faults: unreadable is a permission (a group), not a missing overlay; m
 });
 
 test('kernel PPS reads once just after each edge is due, at pollMs while it is overdue, never much more than a second apart', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-ppsr-'));
+  const dir = tempDir('jas-ppsr-');
   const path = join(dir, 'assert');
   const offset = 1_790_000_000n * S;
   const emu = new PpsFileEmulator({ path });

@@ -1,6 +1,5 @@
 import test from 'ava';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PpsFileEmulator } from '../drivers/pps/emulator.js';
 import { FakeGpio, GpioPps, sysfsGpioNumber } from '../drivers/pps/gpio.js';
@@ -9,6 +8,7 @@ import type { PpsPulse } from '../drivers/pps/types.js';
 import { estimateRealtimeOffset } from '../src/time/realtime.js';
 import { RealtimeConverter } from '../src/time/realtime-converter.js';
 import { VirtualClock } from '../src/time/clock.js';
+import { tempDir } from './helpers/tmp.js';
 
 const S = 1_000_000_000n;
 
@@ -20,7 +20,7 @@ test('sysfs assert lines parse exactly; malformed ones do not', (t) => {
 });
 
 test('kernel PPS: new pulses reported once, missed ones counted by sequence, conversion applied', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-pps-'));
+  const dir = tempDir('jas-pps-');
   const path = join(dir, 'assert');
   let n = 0;
   const emu = new PpsFileEmulator({ path, dropProbability: 0.5, random: () => [0.9, 0.9, 0.1, 0.1, 0.9][n++ % 5]! });
@@ -98,7 +98,7 @@ test('realtime->monotonic conversion follows a stepped system clock and says so'
 });
 
 test('GPIO base offset: GPIO18 is 530 when the SoC chip starts at 512 (kernel 6.6+)', (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'jas-gpio-'));
+  const root = tempDir('jas-gpio-');
   const chip = (name: string, base: number, label: string, ngpio: number) => {
     mkdirSync(join(root, name));
     writeFileSync(join(root, name, 'base'), `${base}\n`);
@@ -112,7 +112,7 @@ test('GPIO base offset: GPIO18 is 530 when the SoC chip starts at 512 (kernel 6.
 });
 
 test('GPIO PPS: userspace-grade pulses, bounces ignored, gaps counted', (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'jas-gpio-'));
+  const root = tempDir('jas-gpio-');
   mkdirSync(join(root, 'gpiochip0'));
   writeFileSync(join(root, 'gpiochip0', 'base'), '0');
   writeFileSync(join(root, 'gpiochip0', 'label'), 'pinctrl-bcm2835');

@@ -1,6 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildReport, writeSvgs } from '../calibrate/report.js';
 import { formatRide } from '../src/cli/simulate.js';
@@ -11,6 +10,7 @@ import { driftRecordingLines } from '../src/sim/drift-recording.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 import { simulateRide, type RideResult } from '../src/sim/ride.js';
 import { probe } from './helpers/chromium.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * Every plot is rendered from seeded data and its structure checked: the series it must have, its
@@ -239,7 +239,7 @@ test('ride plot (hand-made result): a line per device plus the spread, the outag
 });
 
 test('ride plot and report from a seeded short ride (3 devices, 0.2 h, one silent throughout), and both reports in Chromium at phone and desktop widths: no horizontal overflow, no label over another', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-reports-'));
+  const dir = tempDir('jas-reports-');
   const r = await simulateRide({
     devices: 3,
     hours: 0.2,

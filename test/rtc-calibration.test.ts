@@ -1,12 +1,12 @@
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readRtcCalibration, writeRtcCalibration } from '../src/time/rtc-calibration.js';
 import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 
 test('the RTC calibration file round-trips; a broken one is reported and ignored', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-cal-'));
+  const dir = tempDir('jas-cal-');
   const path = join(dir, 'rtc.json');
   const setAtUtcNs = BigInt(Date.UTC(2026, 10, 24, 12)) * 1_000_000n;
   await writeRtcCalibration(path, { ratePpm: 1.23456, rateUncertaintyPpm: 0.02, setAtUtcNs, setErrorNs: 300_000 });
@@ -24,7 +24,7 @@ test('the RTC calibration file round-trips; a broken one is reported and ignored
 });
 
 test('on a GPS lock the (simulated) DS3231 is set on the second and the set is recorded', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-cal-'));
+  const dir = tempDir('jas-cal-');
   writeFileSync(
     join(dir, 'c.toml'),
     [
@@ -63,7 +63,7 @@ test('on a GPS lock the (simulated) DS3231 is set on the second and the set is r
 
 test("the calibration store merges every write: the service's set, calibrate apply's trim and a recording mark all survive each other", async (t) => {
   const { defaultCalibrationPath, readCalibration, updateCalibration } = await import('../src/time/rtc-calibration.js');
-  const dir = mkdtempSync(join(tmpdir(), 'jas-store-'));
+  const dir = tempDir('jas-store-');
   t.is(defaultCalibrationPath('/var/lib/jaudiosync'), '/var/lib/jaudiosync/rtc-calibration.json');
   const path = defaultCalibrationPath(join(dir, 'state')); // the state dir does not exist yet: created
   t.deepEqual(await readCalibration(path), {});
@@ -98,7 +98,7 @@ test("the calibration store merges every write: the service's set, calibrate app
 
 test('a broken calibration file is reported, kept aside and replaced, never silently trusted', async (t) => {
   const { readCalibration, updateCalibration } = await import('../src/time/rtc-calibration.js');
-  const dir = mkdtempSync(join(tmpdir(), 'jas-store-'));
+  const dir = tempDir('jas-store-');
   const path = join(dir, 'rtc-calibration.json');
   writeFileSync(path, '{"ratePpm": 1.2, "rateUncertaintyPpm": "small"}');
   t.regex(
@@ -118,7 +118,7 @@ test('a broken calibration file is reported, kept aside and replaced, never sile
 test('rtcSetHeld: a live calibrate record holds the RTC; a dead one does not', async (t) => {
   const { rtcSetHeld, updateCalibration } = await import('../src/time/rtc-calibration.js');
   const { spawn } = await import('node:child_process');
-  const dir = mkdtempSync(join(tmpdir(), 'jas-store-'));
+  const dir = tempDir('jas-store-');
   const path = join(dir, 'rtc-calibration.json');
   t.is(await rtcSetHeld(path), undefined, 'no store: nothing held');
   const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);

@@ -1,13 +1,13 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeFile } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { readWav16, runCli } from './helpers/cli.js';
 import { alignedDiff, halfFrameDiff } from './helpers/compare.js';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * The whole `jaudiosync run` path on the twins, in real time: simulated GPS through a socat pty,
@@ -19,7 +19,7 @@ import { PACKAGE_DIR } from '../src/service/config.js';
 const ffmpeg = findFfmpeg().path;
 
 test('jaudiosync run: first sample on the start instant, tracks gapless, then it exits', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-run-'));
+  const dir = tempDir('jas-run-');
   // Two tracks whose very first sample is loud (sine with a phase), at different rates and formats.
   execFileSync(ffmpeg, [
     '-loglevel',
@@ -111,7 +111,7 @@ test('jaudiosync run: first sample on the start instant, tracks gapless, then it
 });
 
 test('jaudiosync run with a broken config says which key and exits non-zero', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-run-'));
+  const dir = tempDir('jas-run-');
   writeFileSync(join(dir, 'bad.toml'), '[audio]\nsample_rate = "fast"\n');
   const r = await runCli(['run', '--config', join(dir, 'bad.toml')]);
   t.is(r.code, 1);
@@ -119,7 +119,7 @@ test('jaudiosync run with a broken config says which key and exits non-zero', as
 });
 
 test('with no audio device at all it says so in one line and plays into the WAV file instead', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-nodev-'));
+  const dir = tempDir('jas-nodev-');
   execFileSync(ffmpeg, [
     '-loglevel',
     'error',
@@ -165,7 +165,7 @@ test('config check prints the resolved config; playlist lists entries and proble
   const c = await runCli(['config', 'check']);
   t.is(c.code, 0);
   t.regex(c.stdout, /\[audio\]\nsample_rate = 48000|sample_rate = 48000/);
-  const dir = mkdtempSync(join(tmpdir(), 'jas-pl-'));
+  const dir = tempDir('jas-pl-');
   writeFileSync(join(dir, 'l.m3u8'), `#EXTM3U\nnothere.mp3\n${join(PACKAGE_DIR, 'Music', '01 - Click Track.flac')}\n`);
   const p = await runCli(['playlist', join(dir, 'l.m3u8'), '--json']);
   t.is(p.code, 1, 'a problem makes the exit code non-zero');
@@ -184,7 +184,7 @@ test('config check prints the resolved config; playlist lists entries and proble
 });
 
 test('play PLAYLIST --from-track 2 --clock system: one-off playback from the second track, no waiting for a lock', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-play-'));
+  const dir = tempDir('jas-play-');
   execFileSync(ffmpeg, [
     '-loglevel',
     'error',

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { parseConfig, parseStartSpec, resolveStart } from '../src/service/config.js';
 import { nextOccurrence, previousOccurrence, zonedToUtcMs, type Occurrences } from '../src/service/schedule.js';
+import { tempDir } from './helpers/tmp.js';
 
 /** Every device computes the same UTC instant from the same config, right across DST changes. */
 
@@ -92,10 +93,9 @@ test('config: a bad time zone, daily time or cron expression names the key and w
 
 test('config check says the next start, and which time zone a daily start is in', async (t) => {
   const { runCli } = await import('./helpers/cli.js');
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'jas-sched-'));
+  const dir = tempDir('jas-sched-');
   writeFileSync(join(dir, 'c.toml'), '[schedule]\nstart = "daily 18:55"\ntimezone = "Europe/Berlin"\n');
   const r = await runCli(['config', 'check', '--no-machine', join(dir, 'c.toml')]);
   t.is(r.code, 0, r.stderr);

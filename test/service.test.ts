@@ -1,12 +1,12 @@
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { readStatus } from '../src/service/status-server.js';
 import { readWav16, runCli, spawnCli } from './helpers/cli.js';
 import { PLAYING } from './helpers/service.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * The service as systemd runs it (`run --service`), as a real process: the status socket, idling
@@ -30,7 +30,7 @@ const tone = (file: string, hz: number, secs: number) =>
   ]);
 
 function serviceDir(tracks: Array<[string, number, number]>, start = '+3') {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-svc-'));
+  const dir = tempDir('jas-svc-');
   for (const [name, hz, secs] of tracks) tone(join(dir, name), hz, secs);
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n' + tracks.map(([n]) => `${n}\n`).join(''));
   const config = (s: string) =>
@@ -159,7 +159,7 @@ test('--resume starts at the track that was playing when the service stopped', a
 });
 
 test('kill -9 at random moments while state is written: the file always parses (many runs)', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-kill-'));
+  const dir = tempDir('jas-kill-');
   const path = join(dir, 'resume.json');
   // A writer that rewrites the state file as fast as it can, each time a little longer.
   const script = `import { writeFileAtomic } from ${JSON.stringify(join(process.cwd(), 'src/util/files.ts'))};

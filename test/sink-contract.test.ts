@@ -1,6 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DAC_MAX_PPM } from '../src/player/dac-clock.js';
 import { AudifySink } from '../src/player/sinks/audify-sink.js';
@@ -11,6 +10,7 @@ import { VirtualSink } from '../src/sim/virtual-sink.js';
 import { hrtimeClock, VirtualClock } from '../src/time/clock.js';
 import { startAudioRig } from './helpers/audio-rig.js';
 import { readWav16 } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * One contract for every OutputSink: the virtual DAC (the twin), the WAV file sink, and the audify
@@ -128,7 +128,7 @@ contract(
 contract(
   'WAV file sink',
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'jas-sinkc-'));
+    const dir = tempDir('jas-sinkc-');
     const sink = new WavFileSink({ path: join(dir, 'out.wav'), format: FORMAT, periodFrames: P, clock: hrtimeClock });
     return {
       sink,
@@ -199,7 +199,7 @@ test.serial(
 );
 
 test('the WAV sink writes a valid file for what it was asked', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-sinkw-'));
+  const dir = tempDir('jas-sinkw-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const sink = new WavFileSink({ path: join(dir, 'o.wav'), format: FORMAT, periodFrames: P, clock: hrtimeClock });
   let n = 0;

@@ -1,14 +1,13 @@
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { readStatus, startStatusServer } from '../src/service/status-server.js';
 import { VirtualClock } from '../src/time/clock.js';
+import { tempDir } from './helpers/tmp.js';
 
 /** The status socket reuses one snapshot for a burst of clients, but never across a change a user must see. */
 
 test('a burst within STATUS_REUSE_MS shares one snapshot; a counted change (a problem, a reload) is in the very next status', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-stsrv-'));
+  const dir = tempDir('jas-stsrv-');
   const clock = new VirtualClock(0n);
   let built = 0,
     changes = 0;

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * The unit file is valid for systemd and hardened (exposure <= 3.0); the installer is idempotent,
@@ -18,7 +18,7 @@ const MAX_EXPOSURE = 3.0;
 
 /** The unit as it would be installed here: this node, this checkout. */
 function localUnit(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-unit-'));
+  const dir = tempDir('jas-unit-');
   const path = join(dir, 'jaudiosync.service');
   writeFileSync(
     path,
@@ -60,7 +60,7 @@ test(`systemd-analyze security rates the unit's exposure <= ${MAX_EXPOSURE}`, as
 });
 
 function fakeRoot(bootConfig: string) {
-  const root = mkdtempSync(join(tmpdir(), 'jas-root-'));
+  const root = tempDir('jas-root-');
   mkdirSync(join(root, 'etc'));
   mkdirSync(join(root, 'boot', 'firmware'), { recursive: true });
   writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n');

@@ -1,12 +1,12 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeFile } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { readWav16, runCli } from './helpers/cli.js';
 import { alignedDiff, halfFrameDiff } from './helpers/compare.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * The manifest makes every device's timeline identical: a device whose file differs plays silence
@@ -30,7 +30,7 @@ const tone = (file: string, hz: number, secs: number, rate = 48000) =>
   ]);
 
 function playlistDir() {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-tl-'));
+  const dir = tempDir('jas-tl-');
   tone(join(dir, 'a.flac'), 330, 1.0);
   tone(join(dir, 'b.flac'), 440, 0.8, 44100);
   tone(join(dir, 'c.flac'), 550, 1.2);

@@ -1,13 +1,13 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChunkedDecodeOptions } from '../src/player/decoder.js';
 import type { PlaylistEntry } from '../src/player/m3u.js';
 import { sha256File, type Manifest } from '../src/player/manifest.js';
 import { PcmChunks } from '../src/player/pcm-chunks.js';
 import { PRELOAD_MIN_LEAD_SEC, TrackQueue } from '../src/player/tracks.js';
+import { tempDir } from './helpers/tmp.js';
 
 /**
  * The queue's memory bound and its late-join bookkeeping, with a synthetic decoder whose every
@@ -85,7 +85,7 @@ function entries(n: number, dir: string): PlaylistEntry[] {
 }
 
 async function queue(n: number, framesEach: number, withManifest: boolean) {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const dir = tempDir('jas-q-');
   const es = entries(n, dir);
   const decoded: Array<{ index: number; keepFromFrame: number }> = [];
   const manifest: Manifest | undefined = withManifest
@@ -227,7 +227,7 @@ for (const withManifest of [true, false]) {
 }
 
 test('TrackQueue: a decode still running when a seek comes never lands in the queue', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const dir = tempDir('jas-q-');
   const es = entries(4, dir);
   const framesEach = 200 * RATE; // longer than the preload lead: track 1 waits for the advance
   const gates: Array<() => void> = [];
@@ -296,7 +296,7 @@ async function playThrough(q: TrackQueue, until: number, step = 100): Promise<Ma
 }
 
 test('TrackQueue: a manifest and a playlist that differ play what pairs (silence for the rest) and say so, never refuse', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const dir = tempDir('jas-q-');
   const es = entries(4, dir); // t0..t3 on lines 2..5
   const m = async (e: PlaylistEntry) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: 1000 });
   // Built from t0, t1, t2, t3; this device's playlist lost t1 (lines moved up) and gained a new t9.
@@ -361,7 +361,7 @@ test('TrackQueue: a manifest and a playlist that differ play what pairs (silence
 });
 
 test('TrackQueue: a slot skipped on every device (0 frames) is left out without a gap of its own', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const dir = tempDir('jas-q-');
   const es = entries(3, dir);
   const manifest: Manifest = {
     v: 1,
@@ -397,7 +397,7 @@ test('TrackQueue: a slot skipped on every device (0 frames) is left out without 
 });
 
 test('TrackQueue without a manifest: a missing file says this device is now off the shared timeline, and how to fix it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const dir = tempDir('jas-q-');
   const es = entries(3, dir);
   const problems: string[] = [];
   const q = new TrackQueue(
@@ -423,7 +423,7 @@ test('TrackQueue without a manifest: a missing file says this device is now off 
 });
 
 test('TrackQueue: a manifest built at another rate is scaled, said once, and still one fixed timeline', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-q-'));
+  const dir = tempDir('jas-q-');
   const es = entries(2, dir);
   const manifest: Manifest = {
     v: 1,

@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../../src/service/config.js';
+import { tempDir } from './tmp.js';
 
 /**
  * The JACK + ALSA-jack-plugin rig (scripts/audio-rig.sh) for tests: its own folder and HOME, so
@@ -23,7 +23,7 @@ export function startAudioRig(): AudioRig {
       throw new Error(`${tool} is not installed: run scripts/setup.sh (apt packages jackd2, pulseaudio)`);
     }
   }
-  const dir = mkdtempSync(join(tmpdir(), 'jas-rig-'));
+  const dir = tempDir('jas-rig-');
   execFileSync('bash', [script, 'start', dir], { stdio: 'inherit' });
   return {
     dir,

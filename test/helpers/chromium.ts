@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { tempDir } from './tmp.js';
 
 /**
  * Opens pages in headless Chromium (Debian's `chromium`) and returns what a probe measured there.
@@ -89,7 +89,7 @@ export async function probe(
     page,
     `<!doctype html><html><head><meta charset="utf-8"><style>body{margin:0}</style></head><body>${frames.join('\n')}\n${svgs.join('\n')}${PROBE}</body></html>`,
   );
-  const profile = mkdtempSync(join(tmpdir(), 'jas-chromium-'));
+  const profile = tempDir('jas-chromium-');
   const widest = pages.reduce((a, p) => Math.max(a, p.width), 800);
   try {
     const stdout = await new Promise<string>((resolve, reject) => {

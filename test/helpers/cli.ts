@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../../src/service/config.js';
+import { tempDir } from './tmp.js';
 
 export interface CliResult {
   code: number | null;
@@ -16,8 +15,8 @@ export interface CliResult {
  */
 function privateDirs(): NodeJS.ProcessEnv {
   return {
-    XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'jas-state-')),
-    XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'jas-run-')),
+    XDG_STATE_HOME: tempDir('jas-state-'),
+    XDG_RUNTIME_DIR: tempDir('jas-run-'),
   };
 }
 

@@ -1,6 +1,6 @@
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { tempDir } from './tmp.js';
 
 /**
  * A fake root ("/") with what a Raspberry Pi shows in /proc, /sys and /dev, built from published
@@ -37,7 +37,7 @@ const MODEL: Record<Board, string | undefined> = {
 };
 
 export class FakePi {
-  readonly root = mkdtempSync(join(tmpdir(), 'jas-fakepi-'));
+  readonly root = tempDir('jas-fakepi-');
 
   constructor(board: Board) {
     const model = MODEL[board];

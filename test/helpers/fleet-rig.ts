@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { PACKAGE_DIR } from '../../src/service/config.js';
@@ -9,6 +8,7 @@ import { rideIdOf } from '../../src/fleet/command.js';
 import type { FleetStatusMessage } from '../../src/fleet/topics.js';
 import { runCli, type CliResult } from './cli.js';
 import { startMosquitto, startRelay, type Mosquitto, type Relay } from './mosquitto.js';
+import { tempDir } from './tmp.js';
 
 /**
  * The fleet tests' world: a real mosquitto with passwords and an ACL, three device processes
@@ -145,7 +145,7 @@ export interface FleetRig {
 }
 
 export async function startFleetRig(o: { rideStartUtcNs?: bigint; brokerExtra?: string[] } = {}): Promise<FleetRig> {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-fleet-'));
+  const dir = tempDir('jas-fleet-');
   const pw = (u: string) => `pw-${u}-${Math.random().toString(36).slice(2)}`;
   const users = Object.fromEntries(['op', ...DEVICES].map((u) => [u, pw(u)]));
   for (const [u, p] of Object.entries(users)) writeFileSync(join(dir, `${u}.pw`), `${p}\n`, { mode: 0o600 });

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findFfmpeg } from '../../src/player/ffmpeg.js';
 import { generateOperatorKey } from '../../src/fleet/keys.js';
 import { readWav16, runCli, spawnCli } from './cli.js';
 import { startMosquitto, startRelay, type Mosquitto, type Relay } from './mosquitto.js';
 import { PLAYING } from './service.js';
+import { tempDir } from './tmp.js';
 
 /**
  * A fleet of three `jaudiosync run` processes on simulated hardware writing WAV files, a real
@@ -46,7 +46,7 @@ export interface World {
 }
 
 export async function world(leadSec = 45): Promise<World> {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-fleet-e2e-'));
+  const dir = tempDir('jas-fleet-e2e-');
   LEVELS.forEach((level, i) =>
     execFileSync(ffmpeg, [
       '-loglevel',

@@ -1,8 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempDir } from './tmp.js';
 
 /**
  * A real mosquitto (Debian's) on loopback for the fleet tests, set up as README's "Fleet control"
@@ -89,7 +89,7 @@ export async function startMosquitto(o: {
   devices: BrokerUser[];
   extra?: string[];
 }): Promise<Mosquitto> {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-mosquitto-'));
+  const dir = tempDir('jas-mosquitto-');
   const port = await freePort();
   writeFileSync(
     join(dir, 'passwd'),

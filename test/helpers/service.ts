@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findFfmpeg } from '../../src/player/ffmpeg.js';
 import { readStatus } from '../../src/service/status-server.js';
 import type { LiveStatus } from '../../src/service/status.js';
+import { tempDir } from './tmp.js';
 
 /**
  * A folder with tones, a playlist and a config for a service under test (WAV output, own state and runtime folders).
@@ -38,7 +38,7 @@ export interface ServiceDir {
 }
 
 export function serviceDir(tracks: Array<[string, number, number]>, base: string[], prefix = 'jas-ft-'): ServiceDir {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = tempDir(prefix);
   for (const [name, hz, secs] of tracks) tone(join(dir, name), hz, secs);
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\n' + tracks.map(([n]) => `${n}\n`).join(''));
   const cfg = join(dir, 'c.toml');
