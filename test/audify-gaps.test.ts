@@ -81,6 +81,15 @@ test('stalls of 30-500 ms at every phase of the period: the numbering is right a
         silent,
         `${ms} ms at phase ${phase}/8: counted ${r.sink.underrunPeriods} silent periods, there were ${silent}`,
       );
+      // And said so: the notices add up to the silence, each saying what the music does next.
+      const gaps = r.notices.map((m) =>
+        /^audio queue gap: (\d+) period\(s\) of silence \(.+\); .*goes on from the frame that belongs there$/.exec(m),
+      );
+      t.is(
+        gaps.reduce((n, g) => n + Number(g?.[1] ?? 0), 0),
+        silent,
+        r.notices.join(' | '),
+      );
       // Right from the first buffer written after the stall, except a silent period still being
       // written when the stall ended: that one is found once the callbacks' backlog has cleared (16
       // callbacks), and the buffers already queued by then (the queue has grown) play one off.

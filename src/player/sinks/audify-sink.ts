@@ -222,7 +222,7 @@ export class AudifySink implements OutputSink {
    */
   private countSilence(total: number, why: string): void {
     this.notice(
-      `audio queue gap: ${total - this.underruns} period(s) of silence (${why}); the music is re-placed on its sample`,
+      `audio queue gap: ${total - this.underruns} period(s) of silence (${why}); the period count moves on by as much, so the music goes on from the frame that belongs there`,
     );
     this.underruns = total;
   }
@@ -234,7 +234,7 @@ export class AudifySink implements OutputSink {
       this.xruns++;
       this.dac.reset();
       this.notice(
-        `audio device xrun ${this.xruns} (${msg}): its clock is learned again and the music re-placed on its sample`,
+        `audio device xrun ${this.xruns} (${msg}): it restarted on a new phase; its clock is learned again from the next callbacks (keeping the rate) and the music re-placed where that puts the device`,
       );
       return;
     }
