@@ -16,6 +16,8 @@ import { formatMonitorRow, monitorHeader, type MonitorRow } from '../src/cli/clo
 import { fixLine } from '../src/cli/hardware-cli.js';
 import type { GpsSky } from '../drivers/gps/types.js';
 import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
+import { join } from 'node:path';
 
 /** Terminal views: formatters with fixed inputs, the progress utility and the moving rates in virtual time. */
 
@@ -376,7 +378,7 @@ test('timeline build shows its progress off a terminal, and ends with the result
     'build',
     'Music/Playlist.m3u8',
     '--out',
-    `/tmp/jas-views-manifest-${process.pid}.json`,
+    join(tempDir('jas-views-'), 'manifest.json'),
   ]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /^timeline build: 4\/4 tracks in \d+:\d\d\n$/m);
