@@ -132,6 +132,17 @@ test('aligned set: the RTC second boundary lands on the UTC second', async (t) =
   t.true((await rtc.read()).trustworthy);
 });
 
+test('aligned set retried after a bus error: it says how late the write that set it started', async (t) => {
+  const { clock, chip, rtc } = rig({ initialUtcSec: Number(T0 / S) - 3600 });
+  clock.advance(123_456_789n);
+  const target = Number(T0 / S) + 2;
+  chip.faults.push('EIO'); // the first attempt fails; the retry comes after the 1 ms backoff
+  const res = await rtc.setAligned(target, (utcNs) => utcNs);
+  const offNs = Number(chip.rtcNsAt(BigInt(target) * S) - BigInt(target) * S);
+  t.true(res.lateNs >= 1_000_000, `late ${res.lateNs} ns`);
+  t.is(-offNs, res.lateNs, 'the chain restarted as late as the write said (the RTC is behind by as much)');
+});
+
 test('pointer auto-increment wraps after 0x12; SQW edges fall on the RTC seconds', async (t) => {
   const { clock, chip, rtc } = rig({ basePpm: 2 });
   const b = Buffer.alloc(3);

@@ -161,8 +161,12 @@ export class Ds3231 {
     const regs = encodeTime(dateTimeFromUtcSec(utcSec));
     const targetNs = monoAtUtcNs(BigInt(utcSec) * NS) - BigInt(this.opts.secondsWriteLeadNs ?? 270_000);
     await (this.opts.waitUntilNs ?? ((t) => this.waitUntil(t)))(targetNs);
-    const startNs = this.opts.nowNs();
-    await this.io('setting the time', () => this.bus.writeI2cBlock(this.address, REG.SECONDS, regs.length, regs));
+    // The attempt that succeeded is the one that set it: a retry after a bus error starts later.
+    let startNs = 0n;
+    await this.io('setting the time', () => {
+      startNs = this.opts.nowNs();
+      return this.bus.writeI2cBlock(this.address, REG.SECONDS, regs.length, regs);
+    });
     const endNs = this.opts.nowNs();
     await this.clearOsf();
     return { lateNs: Number(startNs - targetNs), writeNs: Number(endNs - startNs) };

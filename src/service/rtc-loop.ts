@@ -17,6 +17,12 @@ import { rtcSetHeld, writeRtcCalibration } from '../time/rtc-calibration.js';
 export const SET_THRESHOLD_NS = 1_000_000;
 /** Measurements needed before the RTC's offset is trusted enough to decide a set. */
 const MEASUREMENTS_BEFORE_SET = 10;
+/**
+ * Sets per run before giving up: a set is checked by measuring again, and one that did not land (a
+ * reference still settling, a retried write) is done again; a chip still off after this many is
+ * said, not set forever.
+ */
+const MAX_SETS_PER_RUN = 3;
 /** Polling without SQW: start this long before the expected rollover, then read every POLL_MS. */
 const POLL_LEAD_MS = 15;
 const POLL_MS = 1;
@@ -55,6 +61,7 @@ export class RtcLoop {
   private untrustworthySaid = false;
   private heldSaid = false;
   private setDone = false;
+  private sets = 0;
   private reading = false;
   private lastSec?: bigint;
   private lastReadEndNs?: bigint;
@@ -157,14 +164,26 @@ export class RtcLoop {
     const d = this.o.source.drift;
     const off = d && d.measurements >= MEASUREMENTS_BEFORE_SET ? Math.abs(d.offsetNs) : undefined;
     if (trustworthy && (off === undefined || off <= SET_THRESHOLD_NS)) {
-      if (off !== undefined) this.setDone = true; // measured and close enough: leave it be
+      if (off === undefined) return;
+      // Measured and close enough: leave it be (and, after a set, say that it landed).
+      this.setDone = true;
+      if (this.sets) this.o.log('info', `DS3231 checked after the set: ${(off / 1e6).toFixed(3)} ms from GPS`);
+      return;
+    }
+    if (this.sets >= MAX_SETS_PER_RUN) {
+      this.setDone = true;
+      this.o.log(
+        'warn',
+        `DS3231 still ${(off! / 1e6).toFixed(3)} ms from GPS after ${this.sets} sets: not setting it again this run (a bus that fails writes, or a chip that does not keep its time: see jaudiosync clock sources -v)`,
+      );
       return;
     }
     const target = Number(reference.utcAt(this.o.nowNs()) / 1_000_000_000n) + 2;
     const res = await this.o.rtc.setAligned(target, (u) => reference.monoAt(u));
-    // A write that started late (a busy moment) set it off by that much: measure again and, if it
-    // is off by more than the threshold, set it again (maybeSet runs until setDone).
-    this.setDone = Math.abs(res.lateNs) <= SET_THRESHOLD_NS / 2;
+    // Every set is checked: the chip is measured again (MEASUREMENTS_BEFORE_SET readings) and set
+    // again if it is still off by more than the threshold (a write that started late, a reference
+    // that was still settling when the set was timed).
+    this.sets++;
     this.o.source.resetMeasurements();
     this.ignoreEdgesUntilNs = this.o.nowNs() + SETTLE_AFTER_SET_NS;
     // Bus time and our own lateness bound how well the set landed.
@@ -174,7 +193,7 @@ export class RtcLoop {
     });
     this.o.log(
       'info',
-      `DS3231 set from GPS on the second (${trustworthy ? `it was ${(off! / 1e6).toFixed(3)} ms off` : 'it had lost power'}); write started ${(res.lateNs / 1e3).toFixed(0)} µs late${this.setDone ? '' : ': measuring it again'}`,
+      `DS3231 set from GPS on the second (${trustworthy ? `it was ${(off! / 1e6).toFixed(3)} ms off` : 'it had lost power'}); write started ${(res.lateNs / 1e3).toFixed(0)} µs late: measuring it again`,
     );
   }
 
