@@ -7,11 +7,12 @@
 //  - SIGTERM to exit.
 // Run: npm run build && node --import tsx bench/field.ts [--runs N]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { scratchDir } from './scratch.js';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] || 3);
@@ -98,7 +99,7 @@ function config(dir: string, start: string, audio = ''): void {
 
 /** A daily start 150 s ago, three 2-minute MP3s: a restart joins track 2. */
 async function dailyRestart(manifest: boolean): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-bench-field-'));
+  const dir = scratchDir('jas-bench-field-');
   for (const [i, hz] of [220, 330, 440].entries()) tone(join(dir, `t${i + 1}.mp3`), hz, 120);
   writeFileSync(join(dir, 'list.m3u8'), '#EXTM3U\nt1.mp3\nt2.mp3\nt3.mp3\n');
   if (manifest) execFileSync(process.execPath, [bin, 'timeline', 'build', join(dir, 'list.m3u8')], { stdio: 'ignore' });
@@ -117,7 +118,7 @@ async function dailyRestart(manifest: boolean): Promise<void> {
 
 /** SIGHUP halving the volume mid-track: the longest run of silent frames inside the music. */
 async function reloadGap(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-bench-field-'));
+  const dir = scratchDir('jas-bench-field-');
   tone(join(dir, 'a.mp3'), 440, 12);
   writeFileSync(join(dir, 'list.m3u8'), 'a.mp3\n');
   config(dir, '+2');
@@ -147,7 +148,7 @@ async function reloadGap(): Promise<void> {
 
 /** 500 bad status clients, then SIGTERM. */
 async function statusClients(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'jas-bench-field-'));
+  const dir = scratchDir('jas-bench-field-');
   tone(join(dir, 'a.mp3'), 440, 2);
   writeFileSync(join(dir, 'list.m3u8'), 'a.mp3\n');
   config(dir, '+3600');

@@ -4,14 +4,15 @@
 // restarts that find the frequency the previous run saved (a crash, or a reboot mid-ride).
 // Run: npm run build && node --import tsx bench/late-join.ts [--runs N]
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { scratchDir } from './scratch.js';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] || 4);
-const dir = mkdtempSync(join(tmpdir(), 'jas-join-'));
+const dir = scratchDir('jas-join-');
 execFileSync('ffmpeg', [
   '-loglevel',
   'error',

@@ -2,17 +2,18 @@
 // time from process start to "ready and waiting for the start instant", peak RSS, CPU while playing.
 // Run: npm run build && node --import tsx bench/run.ts [--config FILE] [--at +SECONDS]
 import { spawn } from 'node:child_process';
-import { readFileSync, mkdtempSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { scratchDir } from './scratch.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const dir = mkdtempSync(join(tmpdir(), 'jas-bench-'));
+const dir = scratchDir('jas-bench-');
 const cliArgs = ['run', '--output', 'wav', '--wav', join(dir, 'out.wav'), '--at', opt('--at') ?? '+1'];
 if (opt('--config')) cliArgs.push('--config', opt('--config')!);
 const clkTck = 100; // USER_HZ on Linux

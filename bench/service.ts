@@ -5,12 +5,13 @@
 // measured process: its idle CPU includes them; on a Pi with real devices it does not.
 // Run: npm run build && node --import tsx bench/service.ts
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { scratchDir } from './scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'jas-svc-bench-'));
+const dir = scratchDir('jas-svc-bench-');
 const CLK_TCK = 100;
 const IDLE_MEASURE_S = 20;
 
