@@ -149,3 +149,21 @@ test('clock state: missing, corrupt, stale or unwritable is said and never fatal
   }
   t.truthy(readFileSync(join(dir, CLOCK_STATE_FILE), 'utf8'), 'the old file is untouched');
 });
+
+test("the audio device's rate: saved with its uncertainty, read back for the same device and rate only", async (t) => {
+  const { DAC_STATE_FILE, readDacPrior, saveDacRate } = await import('../src/service/clock-state.js');
+  const dir = tempDir('jas-dac-');
+  t.is(await readDacPrior(dir, 'default', 48000), undefined, 'none yet');
+  await saveDacRate(dir, 'default', 48000, { ppm: -12.5, sigmaPpm: 4.2 }, Date.UTC(2026, 11, 2));
+  t.deepEqual(await readDacPrior(dir, 'default', 48000), { ppm: -12.5, sigmaPpm: 4.2 });
+  t.is(await readDacPrior(dir, 'hw:CARD=Device', 48000), undefined, 'another device');
+  t.is(await readDacPrior(dir, 'default', 44100), undefined, 'another sample rate');
+  // A file from before the uncertainty was kept held only rates known to 1 ppm.
+  const legacy = { v: 1, device: 'default', sampleRate: 48000, ppm: 7, savedAtUtcMs: 0 };
+  writeFileSync(join(dir, DAC_STATE_FILE), JSON.stringify(legacy));
+  t.deepEqual(await readDacPrior(dir, 'default', 48000), { ppm: 7, sigmaPpm: 1 });
+  writeFileSync(join(dir, DAC_STATE_FILE), JSON.stringify({ ...legacy, sigmaPpm: 'x' }));
+  t.is(await readDacPrior(dir, 'default', 48000), undefined, 'a broken uncertainty: the nominal rate');
+  writeFileSync(join(dir, DAC_STATE_FILE), '{"v":1,');
+  t.is(await readDacPrior(dir, 'default', 48000), undefined, 'a broken file: the nominal rate');
+});

@@ -1,5 +1,11 @@
 import test from 'ava';
-import { DAC_MAX_PPM, DAC_SAVE_MAX_SIGMA_PPM, DacClock } from '../src/player/dac-clock.js';
+import {
+  DAC_MAX_PPM,
+  DAC_SAVE_MAX_SIGMA_PPM,
+  DAC_SAVED_SIGMA_PPM,
+  DacClock,
+  type DacRate,
+} from '../src/player/dac-clock.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 import { rigCallbackDelayNs } from '../src/sim/virtual-sink.js';
 
@@ -23,7 +29,7 @@ interface Run {
 
 function run(o: {
   ppm: number;
-  prior?: number;
+  prior?: DacRate;
   seed: number;
   minutes: number;
   stalls?: Array<{ atSec: number; ms: number }>;
@@ -71,14 +77,14 @@ for (const ppm of [0, 80, -80]) {
         `rate ${rate.ppm} ± ${rate.sigmaPpm}`,
       );
       t.true(r.dac.heldBack > r.dac.corrections, 'most refits are noise and change nothing');
-      t.is(r.dac.savableRatePpm(), rate.ppm);
+      t.deepEqual(r.dac.savableRate(), { ppm: rate.ppm, sigmaPpm: rate.sigmaPpm });
     }
   });
 }
 
 test('a saved rate (2 ppm off today) places well from the first seconds', (t) => {
   for (const seed of [4, 5, 6]) {
-    const r = run({ ppm: -60, prior: -58, seed, minutes: 2 });
+    const r = run({ ppm: -60, prior: { ppm: -58, sigmaPpm: 1 }, seed, minutes: 2 });
     const early = span(r.errs.filter((e) => e.sec >= 2 && e.sec < 10).map((e) => e.ns));
     const later = span(r.errs.filter((e) => e.sec >= 10).map((e) => e.ns));
     t.log(`seed ${seed}: 2-10 s ${us(early.min)} … ${us(early.max)}, from 10 s ${us(later.min)} … ${us(later.max)}`);
@@ -87,6 +93,31 @@ test('a saved rate (2 ppm off today) places well from the first seconds', (t) =>
     t.true(Math.max(-later.min, later.max) <= SAMPLE_NS, `${later.min} … ${later.max} ns`);
     t.true(r.firstMeasuredSec! > 10, 'the saved rate is kept until a fit knows better than it (±3 ppm)');
   }
+});
+
+test('a short run saves its rate with its uncertainty; the next short run starts from it and moves the music less', (t) => {
+  // A device started 8 s ahead of a 22 s track, twice: how far the prediction moves from the start on.
+  const wander = (r: Run) => {
+    const xs = r.errs.filter((e) => e.sec >= 8).map((e) => e.ns);
+    return Math.max(...xs.map((x) => Math.abs(x - xs[0]!)));
+  };
+  let fromNominalNs = 0,
+    fromSavedNs = 0;
+  for (const seed of [11, 12, 13, 14, 15, 16, 17, 18]) {
+    const first = run({ ppm: 45, seed, minutes: 0.5 });
+    const saved = first.dac.savableRate();
+    t.truthy(saved, `seed ${seed}: 30 s of callbacks know the rate to ${first.dac.rate().sigmaPpm.toFixed(1)} ppm`);
+    t.true(saved!.sigmaPpm > DAC_SAVE_MAX_SIGMA_PPM / 100 && saved!.sigmaPpm <= DAC_SAVE_MAX_SIGMA_PPM);
+    t.true(Math.abs(saved!.ppm - 45) <= 3 * saved!.sigmaPpm, `saved ${saved!.ppm} ± ${saved!.sigmaPpm} ppm`);
+    const again = run({ ppm: 45, prior: saved, seed: seed + 100, minutes: 0.5 });
+    t.true(again.dac.rate().sigmaPpm <= Math.max(saved!.sigmaPpm, DAC_SAVED_SIGMA_PPM), 'it starts from the saved σ');
+    fromSavedNs = Math.max(fromSavedNs, wander(again));
+    fromNominalNs = Math.max(fromNominalNs, wander(run({ ppm: 45, seed: seed + 100, minutes: 0.5 })));
+  }
+  t.log(
+    `worst move within the track: ${us(fromNominalNs)} from the nominal rate, ${us(fromSavedNs)} from the saved one`,
+  );
+  t.true(fromSavedNs < fromNominalNs / 2);
 });
 
 test('stalls of 50-500 ms (late bursts of callbacks) do not move the line', (t) => {
@@ -98,24 +129,24 @@ test('stalls of 50-500 ms (late bursts of callbacks) do not move the line', (t) 
   t.true(s.max - s.min <= SAMPLE_NS && Math.max(-s.min, s.max) <= SAMPLE_NS);
 });
 
-test('only a rate measured well is saved: not a prior, not one known worse than 1 ppm, not a clamped or faulted one', (t) => {
-  const short = run({ ppm: 30, seed: 8, minutes: 0.2 });
-  t.is(short.dac.savableRatePpm(), undefined, '12 s of callbacks: not known to 1 ppm');
+test('only a rate measured well is saved: not a prior, not one known worse than 10 ppm, not a clamped or faulted one', (t) => {
+  const short = run({ ppm: 30, seed: 8, minutes: 0.05 });
+  t.is(short.dac.savableRate(), undefined, '3 s of callbacks: not measured');
   t.true(short.dac.rate().sigmaPpm > DAC_SAVE_MAX_SIGMA_PPM);
-  const prior = new DacClock(P, RATE, 12);
-  t.is(prior.savableRatePpm(), undefined, 'a prior is not a measurement');
+  const prior = new DacClock(P, RATE, { ppm: 12, sigmaPpm: 1 });
+  t.is(prior.savableRate(), undefined, 'a prior is not a measurement');
   t.is(prior.rate().ppm.toFixed(6), '12.000000');
   const wild = run({ ppm: 350, seed: 9, minutes: 3 });
   t.true(Math.abs(wild.dac.rate().ppm - DAC_MAX_PPM) < 0.1, `beyond any DAC: clamped (${wild.dac.rate().ppm})`);
-  t.is(wild.dac.savableRatePpm(), undefined, 'a clamped rate is never saved');
+  t.is(wild.dac.savableRate(), undefined, 'a clamped rate is never saved');
   const good = run({ ppm: -20, seed: 10, minutes: 3 });
-  t.not(good.dac.savableRatePpm(), undefined);
+  t.not(good.dac.savableRate(), undefined);
   good.dac.markFaulted();
-  t.is(good.dac.savableRatePpm(), undefined, 'faulted: not saved');
+  t.is(good.dac.savableRate(), undefined, 'faulted: not saved');
   const rateBefore = good.dac.rate().ppm;
   good.dac.reset();
   t.is(good.dac.popMonoNs(0), undefined, 'after a reset it learns the offset again');
   t.is(good.dac.rate().ppm, rateBefore, 'the crystal is the same: its rate stays, as the prior');
-  t.is(good.dac.savableRatePpm(), undefined, 'and is not offered again until measured again');
-  t.is(new DacClock(P, RATE, 900).rate().ppm, 0, 'a saved rate beyond any DAC is ignored');
+  t.is(good.dac.savableRate(), undefined, 'and is not offered again until measured again');
+  t.is(new DacClock(P, RATE, { ppm: 900, sigmaPpm: 1 }).rate().ppm, 0, 'a saved rate beyond any DAC is ignored');
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DAC_MAX_PPM } from '../src/player/dac-clock.js';
+import { DAC_MAX_PPM, DAC_SAVE_MAX_SIGMA_PPM } from '../src/player/dac-clock.js';
 import { AudifySink } from '../src/player/sinks/audify-sink.js';
 import { AudioDeviceUnavailableError, NoAudioDeviceError, type OutputSink } from '../src/player/sinks/sink.js';
 import { WavFileSink } from '../src/player/sinks/wav-sink.js';
@@ -20,7 +20,7 @@ import { tempDir } from './helpers/tmp.js';
  *  - each fill returns one period; description names the device;
  *  - presentationMonoNs(p), once known, is increasing, and periods are a period apart to within the
  *    DAC's possible rate (±DAC_MAX_PPM) plus the estimate's own noise;
- *  - dacRatePpm() is undefined or a rate a DAC can have;
+ *  - dacRate() is undefined or a rate a DAC can have, with an uncertainty it was measured to;
  *  - after stop() resolves nothing more is filled, and a second stop() is harmless.
  */
 
@@ -97,8 +97,15 @@ function contract(name: string, make: () => Promise<Harness>, o: { runMs: number
       `periods ${p0[0]}…${pN[0]}: ${actual} ns apart, nominally ${expected.toFixed(0)} (grid moves ${pN[2]})`,
     );
     for (let i = 1; i < pres.length; i++) t.true(pres[i]![1] > pres[i - 1]![1], 'increasing');
-    const ppm = sink.dacRatePpm?.();
-    t.true(ppm === undefined || (Number.isFinite(ppm) && Math.abs(ppm) <= DAC_MAX_PPM), `rate ${ppm}`);
+    const rate = sink.dacRate?.();
+    t.true(
+      rate === undefined ||
+        (Number.isFinite(rate.ppm) &&
+          Math.abs(rate.ppm) <= DAC_MAX_PPM &&
+          rate.sigmaPpm > 0 &&
+          rate.sigmaPpm <= DAC_SAVE_MAX_SIGMA_PPM),
+      `rate ${JSON.stringify(rate)}`,
+    );
     await sink.stop();
     stopped = true;
     await h.wait(300);

@@ -25,9 +25,17 @@ import { fitLine, quantile } from '../time/regress.js';
  *    dummy driver restarts its schedule when late): the clock is learned again from those callbacks
  *    (keeping the rate) and `gridMoves` counts it, so the player re-places. An earlier grid needs no
  *    detector: an early callback proves the line late at once.
- *  - Savable: a rate is offered for saving (`savableRatePpm`) only when it was measured, is known to
- *    DAC_SAVE_MAX_SIGMA_PPM, is not at the clamp, and no fault was reported since the last reset.
+ *  - Savable: a rate is offered for saving (`savableRate`), with its uncertainty, only when it was
+ *    measured, is known to DAC_SAVE_MAX_SIGMA_PPM, is not at the clamp, and no fault was reported
+ *    since the last reset. The next start weighs it by that uncertainty (never below
+ *    DAC_SAVED_SIGMA_PPM): a short run's rate, known to a few ppm, still beats the nominal prior.
  */
+
+/** A device's rate against the local clock (+ = fast) and its 1σ uncertainty, as saved between runs. */
+export interface DacRate {
+  ppm: number;
+  sigmaPpm: number;
+}
 
 /** Raw observations kept for the offset: ~20 s of 1024-frame periods. */
 export const DAC_WINDOW = 1000;
@@ -54,7 +62,7 @@ export const DAC_MIN_OBSERVATIONS = 16;
 export const DAC_MAX_PPM = 200;
 /** How well the nominal rate knows an unknown DAC (ppm, 1σ): the crystals' spread. */
 export const DAC_NOMINAL_SIGMA_PPM = 100;
-/** How well a saved rate knows the DAC today (ppm, 1σ): temperature and aging move it by a few ppm. */
+/** How well a saved rate knows the DAC today at best (ppm, 1σ): temperature and aging move it by a few ppm. */
 export const DAC_SAVED_SIGMA_PPM = 3;
 /**
  * A fit replaces the prior only once it knows the rate to this (ppm, 1σ) and better than the prior:
@@ -63,8 +71,14 @@ export const DAC_SAVED_SIGMA_PPM = 3;
 export const DAC_ADOPT_SIGMA_PPM = 30;
 /** No fit knows the rate better than this (ppm, 1σ): far below anything audible. */
 const DAC_MIN_SIGMA_PPM = 0.001;
-/** A rate is saved only when known to this (ppm, 1σ): a worse one would make the next start worse. */
-export const DAC_SAVE_MAX_SIGMA_PPM = 1;
+/**
+ * A rate is saved only when known to this (ppm, 1σ): ten times better than the nominal prior. (Saved
+ * only when known to 1 ppm, a device started 10 s ahead never saved one and began every run on the
+ * nominal rate: its fit, ±10 ppm after seconds, then moved the music by up to ~100 µs within a track.)
+ */
+export const DAC_SAVE_MAX_SIGMA_PPM = 10;
+/** After a device reset the rate stays, as a prior no tighter than this (ppm, 1σ). */
+const DAC_RESET_MIN_SIGMA_PPM = 1;
 /** An old callback bounds the offset with this many standard deviations of the rate's uncertainty as slack. */
 export const DAC_BOUND_SIGMAS = 1;
 /** Never apply a correction smaller than this (ns): far below a sample, far above float noise. */
@@ -121,17 +135,25 @@ export class DacClock {
   private lateRun?: { fromT: number; n: number; leastNs: number };
 
   /**
-   * `priorPpm`: the device's rate as a previous run measured it (+ = fast): used until the fit here
-   * knows better, so a restart places its first frame as well as a long-running stream.
+   * `prior`: the device's rate as a previous run measured it: weighed by its uncertainty (at least
+   * DAC_SAVED_SIGMA_PPM) against the fit here, so a restart places its first frame as well as a
+   * long-running stream.
    */
   constructor(
     readonly periodFrames: number,
     readonly nominalRate: number,
-    priorPpm?: number,
+    prior?: DacRate,
   ) {
-    const usable = priorPpm !== undefined && Number.isFinite(priorPpm) && Math.abs(priorPpm) < DAC_MAX_PPM;
-    this.priorB = this.rateB = this.nominalB / (1 + (usable ? priorPpm! : 0) * 1e-6);
-    this.priorSigmaPpm = this.rateSigmaPpm = usable ? DAC_SAVED_SIGMA_PPM : DAC_NOMINAL_SIGMA_PPM;
+    const usable =
+      prior !== undefined &&
+      Number.isFinite(prior.ppm) &&
+      Math.abs(prior.ppm) < DAC_MAX_PPM &&
+      Number.isFinite(prior.sigmaPpm) &&
+      prior.sigmaPpm < DAC_NOMINAL_SIGMA_PPM;
+    this.priorB = this.rateB = this.nominalB / (1 + (usable ? prior.ppm : 0) * 1e-6);
+    this.priorSigmaPpm = this.rateSigmaPpm = usable
+      ? Math.max(DAC_SAVED_SIGMA_PPM, prior.sigmaPpm)
+      : DAC_NOMINAL_SIGMA_PPM;
   }
 
   private get nominalB(): number {
@@ -153,10 +175,10 @@ export class DacClock {
   }
 
   /** The rate to save for the next start, or undefined: not measured, not known well, clamped or faulted. */
-  savableRatePpm(): number | undefined {
+  savableRate(): DacRate | undefined {
     this.estimate();
     if (!this.measured || this.clamped || this.faulted || this.rateSigmaPpm > DAC_SAVE_MAX_SIGMA_PPM) return undefined;
-    return this.ppmOf(this.rateB);
+    return { ppm: this.ppmOf(this.rateB), sigmaPpm: this.rateSigmaPpm };
   }
 
   /**
@@ -237,7 +259,7 @@ export class DacClock {
     this.lastA = undefined;
     this.lateRun = undefined;
     this.priorB = this.rateB;
-    this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_SAVE_MAX_SIGMA_PPM);
+    this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_RESET_MIN_SIGMA_PPM);
     this.measured = false;
   }
 

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DacRate } from '../player/dac-clock.js';
 import type { FrequencyPrior } from '../time/sourcestats.js';
 import type { Timescale } from '../time/timescale.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -122,18 +123,26 @@ interface DacStateFile {
   device: string;
   sampleRate: number;
   ppm: number;
+  /** 1σ of ppm as measured (absent in files from before it was kept: those were known to 1 ppm). */
+  sigmaPpm?: number;
   savedAtUtcMs: number;
 }
 
-export async function readDacPrior(dir: string, device: string, sampleRate: number): Promise<number | undefined> {
+/** What a file without sigmaPpm was known to: only rates known to 1 ppm were saved then. */
+const DAC_LEGACY_SIGMA_PPM = 1;
+
+export async function readDacPrior(dir: string, device: string, sampleRate: number): Promise<DacRate | undefined> {
   try {
     const s = JSON.parse(await readFile(join(dir, DAC_STATE_FILE), 'utf8')) as DacStateFile;
+    const sigmaPpm = s.sigmaPpm ?? DAC_LEGACY_SIGMA_PPM;
     return s.v === 1 &&
       s.device === device &&
       s.sampleRate === sampleRate &&
       Number.isFinite(s.ppm) &&
-      Math.abs(s.ppm) < 1000
-      ? s.ppm
+      Math.abs(s.ppm) < 1000 &&
+      Number.isFinite(sigmaPpm) &&
+      sigmaPpm > 0
+      ? { ppm: s.ppm, sigmaPpm }
       : undefined;
   } catch {
     return undefined; // none yet, or unreadable: the nominal rate, as on a first start
@@ -144,9 +153,9 @@ export async function saveDacRate(
   dir: string,
   device: string,
   sampleRate: number,
-  ppm: number,
+  rate: DacRate,
   nowUtcMs: number,
 ): Promise<void> {
-  const s: DacStateFile = { v: 1, device, sampleRate, ppm, savedAtUtcMs: nowUtcMs };
+  const s: DacStateFile = { v: 1, device, sampleRate, ppm: rate.ppm, sigmaPpm: rate.sigmaPpm, savedAtUtcMs: nowUtcMs };
   await writeFileAtomic(join(dir, DAC_STATE_FILE), JSON.stringify(s) + '\n', { createDir: true });
 }

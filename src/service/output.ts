@@ -6,6 +6,7 @@ import { hrtimeClock } from '../time/clock.js';
 import type { RealtimeConverter } from '../time/realtime-converter.js';
 import { EMBEDDED_CONFIG_NAME, resolvePath, type Config } from './config.js';
 import type { Logger } from './log.js';
+import type { DacRate } from '../player/dac-clock.js';
 
 /**
  * The audio output a start plays to. ALSA (through audify) on the configured device; a WAV file
@@ -27,7 +28,7 @@ export interface OutputChoice {
 
 export interface OutputContext {
   choice?: OutputChoice;
-  dacPriorPpm?: number;
+  dacPrior?: DacRate;
   log: Logger;
   /** The timing hardware is simulated: the sidecar says so. */
   simulated: boolean;
@@ -54,7 +55,7 @@ export async function openOutput(
     deviceName: config.audio.device,
     nowNs: hrtimeClock.nowNs,
     extraLatencyNs: config.audio.output_latency_ms * 1e6,
-    dacPriorPpm: ctx.dacPriorPpm,
+    dacPrior: ctx.dacPrior,
     onNotice: (m) => ctx.log.warn(m),
   });
   try {

@@ -108,7 +108,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     tl.manifest,
   );
   const timing = { timeZone: config.schedule.timezone, playingSec: tl.manifest && playingSecOf(tl.manifest, config) };
-  const dacPriorPpm = await readDacPrior(stateDir(config), config.audio.device, format.sampleRate);
+  const dacPrior = await readDacPrior(stateDir(config), config.audio.device, format.sampleRate);
   let opened: OpenedOutput | undefined;
   const session = new PlaybackSession({
     clock: hrtimeClock,
@@ -122,7 +122,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     openSink: async (fill) =>
       (opened = await openOutput(config, fill, {
         choice: opts.output,
-        dacPriorPpm,
+        dacPrior,
         log,
         simulated: chain.simulated,
         converter: chain.converter,
@@ -261,13 +261,13 @@ function keepDacRate(
   log: Logger,
 ): { stop(): Promise<void> } {
   const save = async () => {
-    const ppm = session.sink?.dacRatePpm?.();
-    if (ppm === undefined) return;
+    const rate = session.sink?.dacRate?.();
+    if (rate === undefined) return;
     await saveDacRate(
       stateDir(config),
       config.audio.device,
       sampleRate,
-      ppm,
+      rate,
       Number(hrtimeClock.nowNs() / 1_000_000n),
     ).catch((e: Error) => log.warn(`cannot save the audio device's rate in ${stateDir(config)}: ${e.message}`));
   };

@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { manifestTimeline } from '../player/manifest.js';
 import { slotAt } from '../player/timeline.js';
 import { TrackQueue } from '../player/tracks.js';
+import type { DacRate } from '../player/dac-clock.js';
 import { PlaybackSession, type SessionLog } from '../session/session.js';
 import { gaussian } from '../../drivers/pps/emulator.js';
 import { ClockWorld, maxOf, percentile } from './clock-world.js';
@@ -271,7 +272,7 @@ export async function runDevice(
   // A device booting late today ran on earlier days: its state directory holds the crystal's
   // frequency and the DAC's rate as measured then (a few ppm off now: temperature).
   let savedFreq: number | undefined = lateBoot ? sysPpm + sysTc * (40 - 25) + 2 * u() : undefined;
-  let savedDac: number | undefined = lateBoot ? dacPpm + u() : undefined;
+  let savedDac: DacRate | undefined = lateBoot ? { ppm: dacPpm + u(), sigmaPpm: 1 } : undefined;
   const P = o.periodFrames ?? 4096;
   // The songs this device lacks: the manifest's slot of each missing-file event.
   const timeline = manifestTimeline(playlist.manifest);
@@ -355,7 +356,7 @@ export async function runDevice(
           queuePeriods: 4,
           dacPpm,
           random: rnd,
-          dacPriorPpm: savedDac,
+          dacPrior: savedDac,
           ...(noise.callbackJitter ? {} : { delayNs: () => 0 }),
         });
         sink.onHeard = onHeard(own, queue);
@@ -382,7 +383,7 @@ export async function runDevice(
     }
     if (crash && s === startAfterSec + crash.atSec && world.up) {
       savedFreq = world.layer.timescale().freqPpm;
-      savedDac = session?.sink?.dacRatePpm?.();
+      savedDac = session?.sink?.dacRate?.();
       stopSession();
       world.up = false;
       audible.push(`${crash.durationSec ?? 5} s of silence at ${formatDuration(crash.atSec)} into the ride (crash)`);

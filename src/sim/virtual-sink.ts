@@ -1,6 +1,6 @@
 import { gaussian } from '../../drivers/pps/emulator.js';
 import type { PcmFormat } from '../player/decoder.js';
-import { DacClock } from '../player/dac-clock.js';
+import { DacClock, type DacRate } from '../player/dac-clock.js';
 import { QueueSizer, type OutputSink } from '../player/sinks/sink.js';
 import type { VirtualClock } from '../time/clock.js';
 
@@ -22,8 +22,8 @@ export function rigCallbackDelayNs(random: () => number): number {
 
 export interface VirtualSinkOptions {
   clock: VirtualClock;
-  /** The DAC's rate as a previous run measured it (ppm), see DacClock. */
-  dacPriorPpm?: number;
+  /** The DAC's rate as a previous run measured it, see DacClock. */
+  dacPrior?: DacRate;
   format: PcmFormat;
   periodFrames: number;
   queuePeriods: number;
@@ -89,7 +89,7 @@ export class VirtualSink implements OutputSink {
   constructor(private readonly o: VirtualSinkOptions) {
     this.format = o.format;
     this.periodFrames = o.periodFrames;
-    this.dac = new DacClock(o.periodFrames, o.format.sampleRate, o.dacPriorPpm);
+    this.dac = new DacClock(o.periodFrames, o.format.sampleRate, o.dacPrior);
     this.sizer = new QueueSizer(o.queuePeriods, o.maxQueuePeriods ?? o.queuePeriods, this.truePeriodNs());
   }
 
@@ -187,8 +187,8 @@ export class VirtualSink implements OutputSink {
     return this.dac.popMonoNs(streamPeriod + (this.o.devicePeriods ?? 4));
   }
 
-  dacRatePpm(): number | undefined {
-    return this.dac.savableRatePpm();
+  dacRate(): DacRate | undefined {
+    return this.dac.savableRate();
   }
 
   async stop(): Promise<void> {

@@ -40,7 +40,7 @@ function device(
   dacPpm: number,
   maxErrorNs: number,
   goodFromNs: bigint,
-  dacPriorPpm?: number,
+  dacPrior?: DacRate,
   startAtNs = 0n,
 ) {
   if (startAtNs > clock.nowNs()) clock.advance(startAtNs - clock.nowNs());
@@ -52,7 +52,7 @@ function device(
     dacPpm,
     random: seededRandom(seed),
     minDelayNs: 0,
-    dacPriorPpm,
+    dacPrior,
   });
   const plan = plainPlan(UTC0 + START_NS, RATE);
   const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), {
@@ -97,13 +97,13 @@ test('a restart in the middle of the playlist rejoins on the exact frame: the DA
   const clock = new VirtualClock(0n);
   const a = device(clock, 3, 80, 1_000_000, 0n);
   clock.advance(40n * S);
-  const savedPpm = a.sink.dacRatePpm();
-  t.true(savedPpm !== undefined && Math.abs(savedPpm - 80) < 2, `the first run measured its DAC at ${savedPpm} ppm`);
+  const saved = a.sink.dacRate();
+  t.true(saved !== undefined && Math.abs(saved.ppm - 80) < 2, `the first run measured its DAC at ${saved?.ppm} ppm`);
   void a.sink.stop(); // the crash
   const lastA = a.heard.at(-1)!;
   clock.advance(3n * S); // systemd restarts it
   // Same device, new process: the clock relocks 1.5 s after the restart, the stream has run that long.
-  const b = device(clock, 4, 80, 1_000_000, 43n * S + 1_500_000_000n, savedPpm);
+  const b = device(clock, 4, 80, 1_000_000, 43n * S + 1_500_000_000n, saved);
   clock.advance(30n * S);
   const firstB = b.heard.find((h) => h.pos + P > 0)!;
   t.true(firstB.pos > lastA.pos + 3 * RATE, 'the playlist went on while the device was down: no shift');

@@ -4,7 +4,7 @@ import { rtaudioDeviceName } from '../../../drivers/platform/pi.js';
 import type { PcmFormat } from '../decoder.js';
 import { AudioDeviceUnavailableError, NoAudioDeviceError, QueueSizer, type OutputSink } from './sink.js';
 import { probeAlsaOutputs } from './alsa-probe.js';
-import { DacClock } from '../dac-clock.js';
+import { DacClock, type DacRate } from '../dac-clock.js';
 
 /**
  * ALSA through audify (RtAudio). audify keeps a queue of written periods and pops one per device
@@ -67,8 +67,8 @@ export interface AudifySinkOptions {
   nowNs: () => bigint;
   /** Latency after the period is popped, beyond RtAudio's own buffer (ns): device / server delay. */
   extraLatencyNs?: number;
-  /** The device's rate as the last run measured it (ppm): see DacClock. */
-  dacPriorPpm?: number;
+  /** The device's rate as the last run measured it: see DacClock. */
+  dacPrior?: DacRate;
   /** Things worth a line in the log (realtime scheduling refused, an xrun): default process warnings. */
   onNotice?: (message: string) => void;
   /** RtAudio for ALSA, or a twin (tests); given, the device probe in a child process is skipped. */
@@ -122,7 +122,7 @@ export class AudifySink implements OutputSink {
   constructor(private readonly opts: AudifySinkOptions) {
     this.format = opts.format;
     this.periodFrames = opts.periodFrames;
-    this.dac = new DacClock(opts.periodFrames, opts.format.sampleRate, opts.dacPriorPpm);
+    this.dac = new DacClock(opts.periodFrames, opts.format.sampleRate, opts.dacPrior);
     const periodNs = (opts.periodFrames * 1e9) / opts.format.sampleRate;
     this.sizer = new QueueSizer(
       opts.queuePeriods,
@@ -299,8 +299,8 @@ export class AudifySink implements OutputSink {
     while (this.written - this.callbacks < this.sizer.target) this.writeNext();
   }
 
-  dacRatePpm(): number | undefined {
-    return this.dac.savableRatePpm();
+  dacRate(): DacRate | undefined {
+    return this.dac.savableRate();
   }
 
   presentationMonoNs(streamPeriod: number): bigint | undefined {

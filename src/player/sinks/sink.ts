@@ -1,4 +1,5 @@
 import type { PcmFormat } from '../decoder.js';
+import type { DacRate } from '../dac-clock.js';
 
 /**
  * An audio output as the player sees it: a stream of fixed-size periods, numbered from 0 in the
@@ -27,10 +28,11 @@ export interface OutputSink {
    */
   readonly gridMoves?: number;
   /**
-   * The device's measured rate against the monotonic clock (ppm, + = fast) to save for the next
-   * start: undefined unless it was measured well here (not a prior, not at a clamp, not from a faulted run).
+   * The device's measured rate against the monotonic clock (ppm, + = fast) and its uncertainty, to
+   * save for the next start: undefined unless it was measured here (not a prior, not at a clamp, not
+   * from a faulted run) to DAC_SAVE_MAX_SIGMA_PPM.
    */
-  dacRatePpm?(): number | undefined;
+  dacRate?(): DacRate | undefined;
   stop(): Promise<void>;
 }
 
