@@ -79,6 +79,28 @@ const dir = mkdtempSync(join(tmpdir(), 'jas-start-'));
 const rig = join(PACKAGE_DIR, 'scripts', 'audio-rig.sh');
 const rigEnv = { ...process.env, RIG_PERIOD: String(PERIOD), RIG_REQUIRE_RT: '1' };
 execFileSync('bash', [rig, 'start', dir], { stdio: 'inherit', env: rigEnv });
+/** Every process the bench started: stopped, with the rig, when it is interrupted (Ctrl-C, SIGTERM). */
+const children = new Set<ChildProcess>();
+let stopping = false;
+function own<C extends ChildProcess>(c: C): C {
+  if (stopping) c.kill('SIGTERM');
+  children.add(c);
+  c.on('exit', () => children.delete(c));
+  return c;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, async () => {
+    stopping = true; // no further run starts
+    console.error(`start-error bench: ${sig}: stopping its players, recorder, load and JACK rig`);
+    // SIGTERM first: a player fades out and stops its simulated GPS and RTC as it exits; then SIGKILL.
+    for (const c of children) c.kill('SIGTERM');
+    for (let waitedMs = 0; children.size && waitedMs < 5000; waitedMs += 100)
+      await new Promise((r) => setTimeout(r, 100));
+    for (const c of children) c.kill('SIGKILL');
+    execFileSync('bash', [rig, 'stop', dir]);
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
 const sock = join(dir, 'pulse.sock');
 // One HOME per player, each with a default PCM into its own recorder ports (the reference is in_5).
 const homes = [1, 2].map((n) => {
@@ -119,34 +141,36 @@ function startLoad(): string {
     );
   const how: string[] = [];
   if (hasStressNg) {
-    loaders.push(spawn('stress-ng', ['--cpu', '2', '--quiet'], { stdio: 'ignore' }));
+    loaders.push(own(spawn('stress-ng', ['--cpu', '2', '--quiet'], { stdio: 'ignore' })));
     how.push('stress-ng --cpu 2');
   } else {
-    for (let i = 0; i < 2; i++) loaders.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    for (let i = 0; i < 2; i++) loaders.push(own(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' })));
     how.push('two shell busy loops');
   }
   if (load === 'overload') {
     const scratch = join(dir, 'stress');
     mkdirSync(scratch);
     loaders.push(
-      spawn(
-        'stress-ng',
-        [
-          '--vm',
-          '1',
-          '--vm-bytes',
-          '40%',
-          '--io',
-          '1',
-          '--hdd',
-          '1',
-          '--hdd-bytes',
-          '256M',
-          '--temp-path',
-          scratch,
-          '--quiet',
-        ],
-        { stdio: 'ignore' },
+      own(
+        spawn(
+          'stress-ng',
+          [
+            '--vm',
+            '1',
+            '--vm-bytes',
+            '40%',
+            '--io',
+            '1',
+            '--hdd',
+            '1',
+            '--hdd-bytes',
+            '256M',
+            '--temp-path',
+            scratch,
+            '--quiet',
+          ],
+          { stdio: 'ignore' },
+        ),
       ),
     );
     how.push('stress-ng --vm 1 --vm-bytes 40% --io 1 --hdd 1 (memory and I/O pressure)');
@@ -170,13 +194,11 @@ function runPlayer(home: string, startIso: string): Promise<{ code: number | nul
   );
   return new Promise((resolve) => {
     // Its own runtime folder: two players must not share one status socket.
-    const c = spawn(
-      process.execPath,
-      [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), 'run', '--config', join(home, 'c.toml')],
-      {
+    const c = own(
+      spawn(process.execPath, [join(PACKAGE_DIR, 'bin', 'jaudiosync.js'), 'run', '--config', join(home, 'c.toml')], {
         env: { ...process.env, HOME: home, XDG_RUNTIME_DIR: home, XDG_STATE_HOME: join(home, 'state') },
         stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      }),
     );
     let out = '';
     c.stdout.on('data', (d) => {
@@ -228,15 +250,19 @@ let jackLogAt = 0;
 async function oneRun(i: number): Promise<RunResult> {
   const prefix = join(dir, `run${i}`);
   const recSeconds = LEAD_SEC + 1 + clicks + 3;
-  const recorder = spawn(rec, ['stamprec', '5', String(recSeconds), prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const recorder = own(
+    spawn(rec, ['stamprec', '5', String(recSeconds), prefix], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
   const recorderDone = new Promise((r) => recorder.on('close', r));
   await new Promise<void>((r) => recorder.stdout.once('data', () => r()));
   const startMs = Date.now() + LEAD_SEC * 1000 + Math.floor(Math.random() * 1000);
   const startNs = BigInt(startMs) * 1_000_000n;
-  const ref = spawn(
-    clickRef,
-    ['clickref', 'stamprec:in_5', String(startNs), '1000000000', String(clicks), String(PULSE_FRAMES)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+  const ref = own(
+    spawn(
+      clickRef,
+      ['clickref', 'stamprec:in_5', String(startNs), '1000000000', String(clicks), String(PULSE_FRAMES)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
   );
   const refDone = new Promise((r) => ref.on('close', r));
   const startIso = new Date(startMs).toISOString();
@@ -302,7 +328,7 @@ async function oneRun(i: number): Promise<RunResult> {
     const devUs = ks.map((k) => (byClick.get(k)! - t0 - (k - k0) * 1e9) / 1000);
     // A click lost or doubled is the music not where it belongs: a jump, whatever the others read.
     const worstUs = missing || extra ? Infinity : Math.max(...devUs.map(Math.abs));
-    if (worstUs > JUMP_US) {
+    if (worstUs > JUMP_US && !stopping) {
       const told = said(/gap|xrun|underrun|re-seek|re-placed|moved/i);
       console.log(
         `  ${name} jumped in run ${i + 1}: ${missing ? `${missing} click(s) lost; ` : ''}${extra ? `${extra} extra; ` : ''}${devUs.map((d) => d.toFixed(0)).join(' ')} µs${told ? `; it said: ${told}` : '; it said nothing'}`,
@@ -339,8 +365,9 @@ console.log(
 );
 const results: RunResult[] = [];
 try {
-  for (let attempt = 0; results.filter((x) => x.valid).length < runs && attempt < 2 * runs; attempt++) {
+  for (let attempt = 0; results.filter((x) => x.valid).length < runs && attempt < 2 * runs && !stopping; attempt++) {
     const res = await oneRun(attempt);
+    if (stopping) break; // interrupted: this run was cut short
     results.push(res);
     const s = res.sources
       .map((x) => `${x.name} start ${x.startUs.toFixed(1)} µs, in-track worst ${x.worstUs.toFixed(1)} µs`)
@@ -354,6 +381,8 @@ try {
   execFileSync('bash', [rig, 'stop', dir]);
   rmSync(dir, { recursive: true, force: true });
 }
+// Interrupted: the signal handler ends the process once its players are gone; no figures from a cut run.
+if (stopping) await new Promise(() => {});
 
 const valid = results.filter((x) => x.valid);
 const invalid = results.length - valid.length;
