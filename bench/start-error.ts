@@ -355,9 +355,22 @@ async function oneRun(i: number): Promise<RunResult> {
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 // Emulator VMs on the machine (the arm64 check's qemu, say) are part of the load: name them.
-const vms = spawnSync('sh', ['-c', 'pgrep -a "^qemu-system" | cut -c1-80'], { encoding: 'utf8' }).stdout.trim();
+// A VM paused with SIGSTOP (to keep a measurement quiet) is said to be paused: it takes no CPU.
+const vms = spawnSync('sh', ['-c', 'pgrep -a "^qemu-system" | cut -c1-80'], { encoding: 'utf8' })
+  .stdout.trim()
+  .split('\n')
+  .filter(Boolean)
+  .map((line) => {
+    const stat = existsSync(`/proc/${line.split(' ')[0]}/stat`)
+      ? readFileSync(`/proc/${line.split(' ')[0]}/stat`, 'utf8')
+      : '';
+    return / T /.test(stat.slice(stat.lastIndexOf(')'), stat.lastIndexOf(')') + 4)) ? `${line} [paused]` : line;
+  });
 const loadHow =
-  startLoad() + (vms ? `; beside it: ${vms.split('\n').length} emulator VM(s) (${vms.split('\n')[0]}…)` : '');
+  startLoad() +
+  (vms.length
+    ? `; beside it: ${vms.length} emulator VM(s)${vms.every((v) => v.endsWith('[paused]')) ? ', paused' : ''} (${vms[0]}…)`
+    : '');
 console.log(
   `start-error bench: ${runs} valid runs wanted, load ${load} (${loadHow}), ${clicks} clicks per run; JACK dummy 48 kHz period ${PERIOD} -R; ${cpus()[0]?.model} x${cpus().length}; load average at start ${loadavg()
     .map((x) => x.toFixed(2))
