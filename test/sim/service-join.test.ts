@@ -4,6 +4,7 @@ import { plainPlan } from '../../src/player/plan.js';
 import { seededRandom } from '../../src/sim/oscillator.js';
 import { SineTimeline } from '../../src/sim/sine-timeline.js';
 import { VirtualSink } from '../../src/sim/virtual-sink.js';
+import type { DacRate } from '../../src/player/dac-clock.js';
 import { VirtualClock } from '../../src/time/clock.js';
 import { Timescale } from '../../src/time/timescale.js';
 
