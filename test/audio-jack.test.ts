@@ -223,8 +223,25 @@ test.serial('two players with the same start instant start together on the real 
   /** One pair of players into the recorder: their onsets against the scheduled instant (µs). */
   const pair = async (attempt: number): Promise<number[]> => {
     const prefix = join(dir, `rec${attempt}`);
-    const recorder = spawn(rec, ['stamprec', '4', '16', prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((r) => recorder.stdout.once('data', () => r()));
+    // It records 25 s and exits by itself: the players take 15 s to the start and a few to exit.
+    const recorder = spawn(rec, ['stamprec', '4', '25', prefix], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Listened to from the start: a recorder that ended before the players did must not hang the test.
+    const recorderClosed = new Promise((r) => recorder.on('close', r));
+    let recErr = '';
+    recorder.stderr.on('data', (d) => (recErr += d));
+    // Ready when it prints; a recorder that cannot join JACK exits instead: say so, never hang.
+    const ready = await Promise.race([
+      new Promise<boolean>((r) => recorder.stdout.once('data', () => r(true))),
+      new Promise<boolean>((r) => recorder.once('exit', () => r(false))),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 30_000).unref()),
+    ]);
+    if (!ready) {
+      recorder.kill('SIGKILL');
+      const jackLog = existsSync(join(rig.dir, 'jackd.log')) ? readFileSync(join(rig.dir, 'jackd.log'), 'utf8') : '';
+      throw new Error(
+        `the JACK recorder did not start: ${recErr.trim() || 'no output in 30 s'}\njackd.log:\n${jackLog.slice(-2000)}`,
+      );
+    }
     // Far enough ahead that both players are ready (from source, cold clock, other tests running
     // beside this one): a player still locking at the instant would join late and cut the click.
     const startMs = Date.now() + 15_000;
@@ -246,7 +263,7 @@ test.serial('two players with the same start instant start together on the real 
     for (const r of results) t.is(r.code, 0, r.stdout + r.stderr);
     for (const r of results) t.notRegex(r.stdout, /joined late/, `a player was not ready in time:\n${r.stdout}`);
     recorder.kill('SIGTERM');
-    await new Promise((r) => recorder.on('close', r));
+    await recorderClosed;
     t.true(existsSync(`${prefix}.stamps`));
     const recording = readStampedRecording(prefix);
     const onsetsUs = [0, 1].map((p) => {
