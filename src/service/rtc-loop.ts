@@ -172,9 +172,13 @@ export class RtcLoop {
     }
     if (this.sets >= MAX_SETS_PER_RUN) {
       this.setDone = true;
+      // Off by a measured amount, or (no measurement) still reading as untrustworthy after the sets.
+      const still = trustworthy
+        ? `${(off! / 1e6).toFixed(3)} ms from GPS`
+        : 'reading as not set (see the warning above)';
       this.o.log(
         'warn',
-        `DS3231 still ${(off! / 1e6).toFixed(3)} ms from GPS after ${this.sets} sets: not setting it again this run (a bus that fails writes, or a chip that does not keep its time: see jaudiosync clock sources -v)`,
+        `DS3231 still ${still} after ${this.sets} sets: not setting it again this run (a bus that fails writes, or a chip that does not keep its time: see jaudiosync clock sources -v)`,
       );
       return;
     }
