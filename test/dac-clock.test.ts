@@ -6,6 +6,7 @@ import {
   DacClock,
   type DacRate,
 } from '../src/player/dac-clock.js';
+import { gaussian } from '../drivers/pps/emulator.js';
 import { seededRandom } from '../src/sim/oscillator.js';
 import { rigCallbackDelayNs } from '../src/sim/virtual-sink.js';
 
@@ -35,6 +36,7 @@ function run(o: {
   stalls?: Array<{ atSec: number; ms: number }>;
 }): Run {
   const rnd = seededRandom(o.seed);
+
   const dac = new DacClock(P, RATE, o.prior);
   const per = (P * 1e9) / (RATE * (1 + o.ppm * 1e-6));
   const errs: Run['errs'] = [];
@@ -118,6 +120,44 @@ test('a short run saves its rate with its uncertainty; the next short run starts
     `worst move within the track: ${us(fromNominalNs)} from the nominal rate, ${us(fromSavedNs)} from the saved one`,
   );
   t.true(fromSavedNs < fromNominalNs / 2);
+});
+
+test('under a floor that wanders (AR(1), 8-60 s memory, 30-60 µs) the rate claims no more than it knows', (t) => {
+  // Fitted as if its residuals were independent, a 60 s rate claimed 0.8 ppm and was off by 2-4σ in
+  // most seeds: the wander tilts the line and no residual shows it.
+  const SEEDS = 20;
+  for (const floor of [
+    { tauSec: 8, ampNs: 30_000 },
+    { tauSec: 20, ampNs: 40_000 },
+    { tauSec: 60, ampNs: 60_000 },
+  ]) {
+    const hits = { 20: 0, 30: 0, 60: 0 } as Record<number, number>;
+    const worst = { 20: 0, 30: 0, 60: 0 } as Record<number, number>;
+    for (let seed = 0; seed < SEEDS; seed++) {
+      const rnd = seededRandom(500 + seed);
+      const ppm = Math.round((rnd() - 0.5) * 160);
+      const dac = new DacClock(P, RATE);
+      const per = (P * 1e9) / (RATE * (1 + ppm * 1e-6));
+      const phi = Math.exp(-P / RATE / floor.tauSec);
+      let floorNs = floor.ampNs * gaussian(rnd);
+      for (let p = 0; p * P < 60 * RATE; p++) {
+        floorNs = phi * floorNs + Math.sqrt(1 - phi * phi) * floor.ampNs * gaussian(rnd);
+        dac.observe(p, BigInt(Math.round(1e9 + p * per + floorNs + rigCallbackDelayNs(rnd))));
+        dac.popMonoNs(p + AHEAD); // as the player asks, every period
+        const sec = Math.round(((p + 1) * P) / RATE);
+        if ((p + 1) * P < sec * RATE || p * P >= sec * RATE || !(sec in hits)) continue;
+        const r = dac.rate();
+        const z = Math.abs(r.ppm - ppm) / r.sigmaPpm;
+        if (z <= 2) hits[sec]!++;
+        worst[sec] = Math.max(worst[sec]!, z);
+      }
+    }
+    const say = Object.keys(hits)
+      .map((s) => `${s} s: ${hits[+s]}/${SEEDS} within 2σ, worst ${worst[+s]!.toFixed(1)}σ`)
+      .join('; ');
+    t.log(`memory ${floor.tauSec} s, ${us(floor.ampNs)}: ${say}`);
+    for (const s of [20, 30, 60]) t.true(hits[s]! >= SEEDS - 2, `${s} s: ${hits[s]}/${SEEDS} within 2σ`);
+  }
 });
 
 test('stalls of 50-500 ms (late bursts of callbacks) do not move the line', (t) => {

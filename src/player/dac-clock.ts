@@ -11,7 +11,8 @@ import { fitLine, quantile } from '../time/regress.js';
  *    with inverse-variance weights once the fit knows the rate to DAC_ADOPT_SIGMA_PPM: the prior
  *    rules until the fit knows better than it. The fit is a line through block minima (the earliest
  *    callback of every DAC_BLOCK): a stall or a late burst never lowers a minimum, only the
- *    least-delayed callbacks count. Its standard error is the fit's own.
+ *    least-delayed callbacks count. Its uncertainty is the fit's own standard error plus what the
+ *    floor's slow wander (DAC_FLOOR_WANDER_NS) can tilt a line over the span fitted.
  *  - Offset: from the earliest callbacks. Each callback bounds the line from above (it cannot be
  *    early); the tightest bound, with the rate's uncertainty as slack over the distance, is the
  *    offset: recent callbacks count while the rate is uncertain, the whole window once it is known.
@@ -69,6 +70,14 @@ export const DAC_SAVED_SIGMA_PPM = 3;
  * a fit of a couple of seconds of jittery callbacks is tens of ppm off (seen on the JACK rig).
  */
 export const DAC_ADOPT_SIGMA_PPM = 30;
+/**
+ * How far the least callback delay itself wanders (ns, 1σ), over tens of seconds: the audio thread's
+ * and the event loop's wake-up, not the device. A seeded AR(1) floor of 40-60 µs with 8-60 s memory
+ * reproduces the JACK rig's in-track figures (median ~50 µs, worst ~100 µs at a 10 s lead); fitted
+ * as if the residuals were independent, a 60 s rate claimed 0.8 ppm and was off by 2-4σ in 14 of 20
+ * seeds. The wander is not in the residuals of one window, so it is a named prior, not a measurement.
+ */
+export const DAC_FLOOR_WANDER_NS = 60_000;
 /** No fit knows the rate better than this (ppm, 1σ): far below anything audible. */
 const DAC_MIN_SIGMA_PPM = 0.001;
 /**
@@ -166,11 +175,13 @@ export class DacClock {
 
   /** The rate in use (ppm, + = fast) once it was measured here, not assumed. */
   measuredPpm(): number | undefined {
+    this.estimate();
     return this.measured ? this.ppmOf(this.rateB) : undefined;
   }
 
   /** The rate in use and its uncertainty (ppm), measured or prior. */
   rate(): { ppm: number; sigmaPpm: number; measured: boolean } {
+    this.estimate();
     return { ppm: this.ppmOf(this.rateB), sigmaPpm: this.rateSigmaPpm, measured: this.measured };
   }
 
@@ -289,8 +300,13 @@ export class DacClock {
     ys = ys.filter((_, i) => keep[i]);
     if (xs.length < DAC_MIN_BLOCKS) return undefined;
     const fit = fitLine(xs, ys);
+    // The fit's own error assumes independent residuals; the floor's wander (see DAC_FLOOR_WANDER_NS)
+    // tilts a line over a span T by up to √2·wander/T, which no residual shows: both count.
+    const spanNs = (xs.at(-1)! - xs[0]!) * this.nominalB;
+    const wanderPpm = ((Math.SQRT2 * DAC_FLOOR_WANDER_NS) / spanNs) * 1e6;
+    const fitPpm = (fit.bStdErr / this.nominalB) * 1e6;
     // A floor: jitter-free callbacks (a simulation) fit exactly, and a zero σ would divide by zero.
-    return { b: fit.b, sigmaPpm: Math.max(DAC_MIN_SIGMA_PPM, (fit.bStdErr / this.nominalB) * 1e6) };
+    return { b: fit.b, sigmaPpm: Math.max(DAC_MIN_SIGMA_PPM, Math.hypot(fitPpm, wanderPpm)) };
   }
 
   private estimate(): Line | undefined {
