@@ -30,6 +30,11 @@ for (const target of targets) {
     const r = await rtc.read();
     t.true(r.trustworthy, r.reason);
     t.true(Math.abs(Number(r.utcNs / 1_000_000_000n) - nowSec) <= 1);
+    // The seconds register alone (what polling without SQW reads) is the full read's seconds.
+    const s = await rtc.readSeconds();
+    const full = Number((await rtc.read()).utcNs / 1_000_000_000n) % 60;
+    t.true(s.seconds === full || (s.seconds + 1) % 60 === full, `seconds ${s.seconds}, then ${full}`);
+    t.true(s.startMonoNs < s.endMonoNs);
     const temp = await rtc.temperatureC();
     t.true(temp > -40 && temp < 85 && Number.isInteger(temp * 4), `temperature ${temp}`);
     const before = await rtc.aging();

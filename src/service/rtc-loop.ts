@@ -26,6 +26,8 @@ const MAX_SETS_PER_RUN = 3;
 /** Polling without SQW: start this long before the expected rollover, then read every POLL_MS. */
 const POLL_LEAD_MS = 15;
 const POLL_MS = 1;
+/** The dense reads' phase steps by this fraction of their spacing each second (the golden ratio's: never repeats). */
+const GOLDEN_FRACTION = 0.618_034;
 
 export interface RtcLoopOptions {
   rtc: Ds3231;
@@ -63,8 +65,8 @@ export class RtcLoop {
   private setDone = false;
   private sets = 0;
   private reading = false;
-  private lastSec?: bigint;
-  private lastReadEndNs?: bigint;
+  private lastPoll?: { seconds: number; startMonoNs: bigint; endMonoNs: bigint };
+  private polledEdges = 0;
   private lastEdgeMonoNs?: bigint;
   private ignoreEdgesUntilNs = 0n;
   temperatureC?: number;
@@ -218,30 +220,40 @@ export class RtcLoop {
     }
   }
 
-  /** No SQW: catch the seconds register rolling over, reading densely just before it is due. */
+  /**
+   * No SQW: catch the seconds register rolling over, reading it alone densely just before it is due.
+   * The chip latches at each read's START, so the edge lies between the two reads' starts (not their
+   * returns: that would place it a read's bus time late). The dense reads begin at a phase that moves
+   * by a fraction of their spacing every second, so the edges' placement errors average out instead
+   * of repeating the same offset.
+   */
   private poll(): void {
     if (this.stopped) return;
     void (async () => {
       try {
-        const r = await this.o.rtc.read();
-        const sec = r.utcNs / 1_000_000_000n;
-        if (this.lastSec !== undefined && sec !== this.lastSec && this.lastReadEndNs !== undefined) {
-          // The rollover happened between the two reads: its middle, good to half the gap.
-          const edge = this.lastReadEndNs + (r.monoNs - this.lastReadEndNs) / 2n;
+        const r = await this.o.rtc.readSeconds();
+        const prev = this.lastPoll;
+        this.lastPoll = r;
+        if (prev && r.seconds !== prev.seconds) {
+          const edge = prev.startMonoNs + (r.startMonoNs - prev.startMonoNs) / 2n;
+          // Half the gap between the starts, plus the call's own span (where in it the START fell).
+          this.o.source.addEdge(
+            edge,
+            Number(r.startMonoNs - prev.startMonoNs) / 2 + Number(r.endMonoNs - r.startMonoNs),
+          );
           this.lastEdgeMonoNs = edge;
-          this.o.source.addEdge(edge, Number(r.monoNs - this.lastReadEndNs) / 2 + 200_000);
-          this.lastSec = sec;
-          this.lastReadEndNs = r.monoNs;
+          this.lastPoll = undefined;
           void this.readAndLabel();
-          this.pollTimer = this.o.timers.setTimer((1000 - POLL_LEAD_MS) * 1e6, () => this.poll());
+          this.polledEdges++;
+          const ditherNs = ((this.polledEdges * GOLDEN_FRACTION) % 1) * POLL_MS * 1e6;
+          this.pollTimer = this.o.timers.setTimer((1000 - POLL_LEAD_MS) * 1e6 + ditherNs, () => this.poll());
           return;
         }
-        this.lastSec = sec;
-        this.lastReadEndNs = r.monoNs;
       } catch (e) {
+        this.lastPoll = undefined;
         this.o.log('warn', (e as Error).message);
       }
-      this.pollTimer = this.o.timers.setTimer((this.lastSec === undefined ? 100 : POLL_MS) * 1e6, () => this.poll());
+      this.pollTimer = this.o.timers.setTimer((this.lastPoll === undefined ? 100 : POLL_MS) * 1e6, () => this.poll());
     })();
   }
 

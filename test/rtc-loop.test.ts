@@ -1,0 +1,150 @@
+import test from 'ava';
+import type { RealtimeToMono } from '../drivers/pps/sysfs.js';
+import { Ds3231 } from '../drivers/rtc/ds3231.js';
+import { Ds3231Emulator } from '../drivers/rtc/ds3231-emulator.js';
+import type { I2cBus } from '../drivers/rtc/i2c.js';
+import { REG, STATUS } from '../drivers/rtc/registers.js';
+import { RtcLoop } from '../src/service/rtc-loop.js';
+import type { ClockLayer } from '../src/time/clock-layer.js';
+import { VirtualClock } from '../src/time/clock.js';
+import { RtcSource } from '../src/time/sources/rtc.js';
+import { Timescale } from '../src/time/timescale.js';
+
+/**
+ * The RTC loop's set on a GPS lock, in virtual time, on the DS3231 twin at register level (no SQW:
+ * the seconds register is polled for its rollover): a chip off by ms is set, measured again and said
+ * to have landed; a chip that does not keep what is written is set three times, then said, never
+ * set again; a chip that always reads as having lost power gets the same, in words, not a NaN.
+ */
+
+const S = 1_000_000_000n;
+const T0 = 1_790_000_000n * S; // true UTC at virtual mono 0
+const BYTE_NS = 90_000n;
+const STEP_NS = 100_000;
+
+function world(o: { offsetNs: bigint; wrap?: (chip: Ds3231Emulator) => I2cBus }) {
+  const clock = new VirtualClock(0n);
+  const chip = new Ds3231Emulator({ trueNowNs: () => T0 + clock.nowNs(), initialOffsetNs: o.offsetNs });
+  const waitNs = (ns: bigint) => new Promise<void>((r) => clock.setTimer(Number(ns), r));
+  // A real bus call returns once its bytes are through (100 kHz: 90 µs a byte); the twin answers at
+  // once, and the registers it reads are the chip's at the transaction's START, as on the chip.
+  const bus = o.wrap ? o.wrap(chip) : chip;
+  const blocking: I2cBus = Object.assign(Object.create(bus) as I2cBus, {
+    readI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
+      const r = await bus.readI2cBlock(address, command, length, buffer);
+      await waitNs(BigInt(2 + length) * BYTE_NS);
+      return r;
+    },
+    writeI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
+      const r = await bus.writeI2cBlock(address, command, length, buffer);
+      await waitNs(BigInt(2 + length) * BYTE_NS);
+      return r;
+    },
+  });
+  const rtc = new Ds3231(blocking, {
+    busNumber: 1,
+    nowNs: () => clock.nowNs(),
+    backoffMs: 1,
+    sleep: (ms) => waitNs(BigInt(Math.round(ms * 1e6))),
+    waitUntilNs: (t) => waitNs(t > clock.nowNs() ? t - clock.nowNs() : 0n),
+  });
+  // GPS + PPS locked: mono 0 is T0, exactly (the reference is not what is tested here).
+  const gps = new Timescale({
+    refMonoNs: 0n,
+    refUtcNs: T0,
+    freqPpm: 0,
+    errorBoundNs: 1_000,
+    errorGrowthNsPerSec: 0,
+    source: 'gps+pps',
+    state: 'locked',
+    lastSampleMonoNs: 0n,
+  });
+  const logs: string[] = [];
+  const loop = new RtcLoop({
+    rtc,
+    source: new RtcSource({ addSample: () => {} }),
+    clock: { timescale: () => gps } as unknown as ClockLayer,
+    nowNs: () => clock.nowNs(),
+    timers: clock,
+    converter: undefined as unknown as RealtimeToMono, // only for an SQW file; this chip is polled
+    setOnLock: true,
+    log: (level, m) => logs.push(`${level}: ${m}`),
+  });
+  const runFor = async (sec: number) => {
+    for (let i = 0; i < (sec * 1e9) / STEP_NS; i++) {
+      clock.advance(STEP_NS);
+      await new Promise(setImmediate);
+    }
+  };
+  // Where the chip's second boundary is against true UTC (ns, + = ahead).
+  const chipAheadNs = () => Number(chip.rtcNsAt(T0 + clock.nowNs()) - (T0 + clock.nowNs()));
+  return { clock, chip, loop, logs, runFor, chipAheadNs };
+}
+
+const sets = (logs: string[]) => logs.filter((l) => l.includes('DS3231 set from GPS')).length;
+
+test('a chip 5 ms ahead is set on the second, measured again, and said to have landed', async (t) => {
+  const w = world({ offsetNs: 5_000_000n });
+  t.is(w.chipAheadNs(), 5e6, 'the twin starts 5 ms ahead');
+  const started = w.loop.start(); // its bus calls take virtual time: the clock runs meanwhile
+  await w.runFor(40);
+  await started;
+  w.loop.stop();
+  t.log(w.logs.join('\n'));
+  t.is(sets(w.logs), 1);
+  t.regex(w.logs.join('\n'), /it was 5\.\d{3} ms off/);
+  const checked = /DS3231 checked after the set: ([\d.]+) ms from GPS/.exec(w.logs.join('\n'));
+  t.truthy(checked, 'the set is checked by measuring again');
+  t.true(Number(checked![1]) < 1);
+  t.log(`the chip is now ${(w.chipAheadNs() / 1e6).toFixed(3)} ms ahead`);
+  t.true(Math.abs(w.chipAheadNs()) < 1_000_000, 'the chip now keeps GPS time');
+});
+
+test('a chip whose time writes are lost is set three times, then said, and left alone', async (t) => {
+  const w = world({
+    offsetNs: 5_000_000n,
+    // The bus acknowledges the time write and nothing lands (a chip that does not keep what it is told).
+    wrap: (chip) =>
+      Object.assign(Object.create(chip) as Ds3231Emulator, {
+        writeI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) =>
+          command === REG.SECONDS
+            ? { bytesWritten: length, buffer }
+            : chip.writeI2cBlock(address, command, length, buffer),
+      }),
+  });
+  const started = w.loop.start();
+  await w.runFor(90);
+  await started;
+  t.log(w.logs.join('\n'));
+  t.is(sets(w.logs), 3);
+  t.regex(w.logs.join('\n'), /warn: DS3231 still 5\.\d{3} ms from GPS after 3 sets: not setting it again this run/);
+  const before = w.logs.length;
+  await w.runFor(30);
+  w.loop.stop();
+  t.is(sets(w.logs), 3, 'never set again');
+  t.is(w.logs.length, before, 'and not said again');
+});
+
+test('a chip that always reads as having lost power is set three times, then said in words', async (t) => {
+  const w = world({
+    offsetNs: 0n,
+    wrap: (chip) =>
+      Object.assign(Object.create(chip) as Ds3231Emulator, {
+        readI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
+          const r = await chip.readI2cBlock(address, command, length, buffer);
+          if (command <= REG.STATUS && command + length > REG.STATUS) buffer[REG.STATUS - command]! |= STATUS.OSF;
+          return r;
+        },
+      }),
+  });
+  const started = w.loop.start();
+  await w.runFor(30);
+  await started;
+  w.loop.stop();
+  const text = w.logs.join('\n');
+  t.log(text);
+  t.is(sets(w.logs), 3);
+  t.regex(text, /it had lost power/);
+  t.regex(text, /DS3231 still reading as not set \(see the warning above\) after 3 sets/);
+  t.notRegex(text, /NaN/);
+});
