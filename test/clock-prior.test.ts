@@ -164,6 +164,8 @@ test("the audio device's rate: saved with its uncertainty, read back for the sam
   t.deepEqual(await readDacPrior(dir, 'default', 48000), { ppm: 7, sigmaPpm: 1 });
   writeFileSync(join(dir, DAC_STATE_FILE), JSON.stringify({ ...legacy, sigmaPpm: 'x' }));
   t.is(await readDacPrior(dir, 'default', 48000), undefined, 'a broken uncertainty: the nominal rate');
+  writeFileSync(join(dir, DAC_STATE_FILE), JSON.stringify({ ...legacy, ppm: 450 }));
+  t.is(await readDacPrior(dir, 'default', 48000), undefined, 'beyond any DAC (the clamp is 200 ppm): the nominal rate');
   writeFileSync(join(dir, DAC_STATE_FILE), '{"v":1,');
   t.is(await readDacPrior(dir, 'default', 48000), undefined, 'a broken file: the nominal rate');
 });

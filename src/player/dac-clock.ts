@@ -101,6 +101,17 @@ const RATE_REFIT_BLOCKS = 8;
 /** With many envelope samples held, refit after 1/this of them are new (a 3 % change of the data). */
 const RATE_REFIT_SHARE = 32;
 
+/** A saved rate worth starting from: within any DAC's reach, and known better than the nominal rate. */
+export function isPlausibleDacRate(r: DacRate): boolean {
+  return (
+    Number.isFinite(r.ppm) &&
+    Math.abs(r.ppm) < DAC_MAX_PPM &&
+    Number.isFinite(r.sigmaPpm) &&
+    r.sigmaPpm > 0 &&
+    r.sigmaPpm < DAC_NOMINAL_SIGMA_PPM
+  );
+}
+
 interface Line {
   a: number;
   b: number;
@@ -153,12 +164,7 @@ export class DacClock {
     readonly nominalRate: number,
     prior?: DacRate,
   ) {
-    const usable =
-      prior !== undefined &&
-      Number.isFinite(prior.ppm) &&
-      Math.abs(prior.ppm) < DAC_MAX_PPM &&
-      Number.isFinite(prior.sigmaPpm) &&
-      prior.sigmaPpm < DAC_NOMINAL_SIGMA_PPM;
+    const usable = prior !== undefined && isPlausibleDacRate(prior);
     this.priorB = this.rateB = this.nominalB / (1 + (usable ? prior.ppm : 0) * 1e-6);
     this.priorSigmaPpm = this.rateSigmaPpm = usable
       ? Math.max(DAC_SAVED_SIGMA_PPM, prior.sigmaPpm)

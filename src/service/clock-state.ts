@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DacRate } from '../player/dac-clock.js';
+import { isPlausibleDacRate, type DacRate } from '../player/dac-clock.js';
 import type { FrequencyPrior } from '../time/sourcestats.js';
 import type { Timescale } from '../time/timescale.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -134,15 +134,9 @@ const DAC_LEGACY_SIGMA_PPM = 1;
 export async function readDacPrior(dir: string, device: string, sampleRate: number): Promise<DacRate | undefined> {
   try {
     const s = JSON.parse(await readFile(join(dir, DAC_STATE_FILE), 'utf8')) as DacStateFile;
-    const sigmaPpm = s.sigmaPpm ?? DAC_LEGACY_SIGMA_PPM;
-    return s.v === 1 &&
-      s.device === device &&
-      s.sampleRate === sampleRate &&
-      Number.isFinite(s.ppm) &&
-      Math.abs(s.ppm) < 1000 &&
-      Number.isFinite(sigmaPpm) &&
-      sigmaPpm > 0
-      ? { ppm: s.ppm, sigmaPpm }
+    const rate = { ppm: s.ppm, sigmaPpm: s.sigmaPpm ?? DAC_LEGACY_SIGMA_PPM };
+    return s.v === 1 && s.device === device && s.sampleRate === sampleRate && isPlausibleDacRate(rate)
+      ? rate
       : undefined;
   } catch {
     return undefined; // none yet, or unreadable: the nominal rate, as on a first start
