@@ -7,7 +7,7 @@ import { seededRandom } from '../src/sim/oscillator.js';
 import { SineTimeline } from '../src/sim/sine-timeline.js';
 import { VirtualSink } from '../src/sim/virtual-sink.js';
 import { VirtualClock } from '../src/time/clock.js';
-import { Timescale } from '../src/time/timescale.js';
+import { perfectGpsTimescale } from '../src/sim/perfect-clock.js';
 
 const args = process.argv.slice(2);
 const hours = Number(args[args.indexOf('--hours') + 1] || 4);
@@ -29,16 +29,7 @@ for (const ppm of [100, -100, 20]) {
     random: seededRandom(7),
     minDelayNs: 30_000,
   });
-  const ts = new Timescale({
-    refMonoNs: 0n,
-    refUtcNs: UTC0,
-    freqPpm: 0,
-    errorBoundNs: 1_000,
-    errorGrowthNsPerSec: 0,
-    source: 'gps+pps',
-    state: 'locked',
-    lastSampleMonoNs: 0n,
-  });
+  const ts = perfectGpsTimescale(UTC0);
   const plan = plainPlan(UTC0 + START, RATE);
   const engine = new PlaybackEngine(sink, new SineTimeline(RATE, 2), {
     plan: () => plan,

@@ -3,8 +3,8 @@ import { PlaybackEngine, type ChannelMode, type TimelineAudio } from '../src/pla
 import { buildPlan, plainPlan, PLAN_FADE_MS, type Plan } from '../src/player/plan.js';
 import type { PlanOp } from '../src/player/plan-ops.js';
 import type { OutputSink } from '../src/player/sinks/sink.js';
-import { Timescale } from '../src/time/timescale.js';
 import { parseConfig } from '../src/service/config.js';
+import { perfectGpsTimescale } from '../src/sim/perfect-clock.js';
 
 const RATE = 48000,
   P = 256;
@@ -35,17 +35,7 @@ const idealSink = (): OutputSink => ({
   presentationMonoNs: (p) => BigInt(Math.round((p * P * 1e9) / RATE)),
 });
 
-const perfect = () =>
-  new Timescale({
-    refMonoNs: 0n,
-    refUtcNs: UTC0,
-    freqPpm: 0,
-    errorBoundNs: 100,
-    errorGrowthNsPerSec: 0,
-    source: 'gps+pps',
-    state: 'locked',
-    lastSampleMonoNs: 0n,
-  });
+const perfect = () => perfectGpsTimescale(UTC0, 100);
 
 function engine(mode: ChannelMode, plan: Plan = plainPlan(UTC0, RATE), localGainAt?: (monoNs: bigint) => number) {
   const ts = perfect();

@@ -8,7 +8,7 @@ import { RtcLoop } from '../src/service/rtc-loop.js';
 import type { ClockLayer } from '../src/time/clock-layer.js';
 import { VirtualClock } from '../src/time/clock.js';
 import { RtcSource } from '../src/time/sources/rtc.js';
-import { Timescale } from '../src/time/timescale.js';
+import { perfectGpsTimescale } from '../src/sim/perfect-clock.js';
 
 /**
  * The RTC loop's set on a GPS lock, in virtual time, on the DS3231 twin at register level (no SQW:
@@ -49,16 +49,7 @@ function world(o: { offsetNs: bigint; wrap?: (chip: Ds3231Emulator) => I2cBus })
     waitUntilNs: (t) => waitNs(t > clock.nowNs() ? t - clock.nowNs() : 0n),
   });
   // GPS + PPS locked: mono 0 is T0, exactly (the reference is not what is tested here).
-  const gps = new Timescale({
-    refMonoNs: 0n,
-    refUtcNs: T0,
-    freqPpm: 0,
-    errorBoundNs: 1_000,
-    errorGrowthNsPerSec: 0,
-    source: 'gps+pps',
-    state: 'locked',
-    lastSampleMonoNs: 0n,
-  });
+  const gps = perfectGpsTimescale(T0);
   const logs: string[] = [];
   const loop = new RtcLoop({
     rtc,

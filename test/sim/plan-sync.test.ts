@@ -5,7 +5,7 @@ import type { PlanOp } from '../../src/player/plan-ops.js';
 import { seededRandom } from '../../src/sim/oscillator.js';
 import { VirtualSink } from '../../src/sim/virtual-sink.js';
 import { VirtualClock } from '../../src/time/clock.js';
-import { Timescale } from '../../src/time/timescale.js';
+import { perfectGpsTimescale } from '../../src/sim/perfect-clock.js';
 
 /**
  * Sample-exact actions: two virtual devices with different DAC crystals, period phases and callback
@@ -63,16 +63,7 @@ function device(seed: number, dacPpm: number, phaseNs: bigint, plan: Plan) {
     random: seededRandom(seed),
     minDelayNs: 0,
   });
-  const ts = new Timescale({
-    refMonoNs: 0n,
-    refUtcNs: UTC0,
-    freqPpm: 0,
-    errorBoundNs: 1_000,
-    errorGrowthNsPerSec: 0,
-    source: 'gps+pps',
-    state: 'locked',
-    lastSampleMonoNs: 0n,
-  });
+  const ts = perfectGpsTimescale(UTC0);
   const engine = new PlaybackEngine(sink, dc, {
     plan: () => plan,
     trimNs: 0,

@@ -6,6 +6,7 @@ import { SineTimeline } from '../../src/sim/sine-timeline.js';
 import { VirtualSink } from '../../src/sim/virtual-sink.js';
 import { VirtualClock } from '../../src/time/clock.js';
 import { Timescale } from '../../src/time/timescale.js';
+import { perfectGpsTimescale } from '../../src/sim/perfect-clock.js';
 
 /**
  * The aligner on a virtual DAC in virtual time: a perfect clock (the virtual clock is UTC), a DAC
@@ -20,16 +21,7 @@ const UTC0 = 1_790_000_000_000_000_000n;
 const START_NS = 5_000_000_000n; // the playlist starts 5 s into the run
 
 function perfectClock(): Timescale {
-  return new Timescale({
-    refMonoNs: 0n,
-    refUtcNs: UTC0,
-    freqPpm: 0,
-    errorBoundNs: 1_000,
-    errorGrowthNsPerSec: 0,
-    source: 'gps+pps',
-    state: 'locked',
-    lastSampleMonoNs: 0n,
-  });
+  return perfectGpsTimescale(UTC0);
 }
 
 function rig(

@@ -4,7 +4,7 @@ import { plainPlan } from '../../src/player/plan.js';
 import { seededRandom } from '../../src/sim/oscillator.js';
 import { rigCallbackDelayNs, VirtualSink } from '../../src/sim/virtual-sink.js';
 import { VirtualClock } from '../../src/time/clock.js';
-import { Timescale } from '../../src/time/timescale.js';
+import { perfectGpsTimescale } from '../../src/sim/perfect-clock.js';
 
 /**
  * Underruns prevented, detected, recovered: event-loop stalls of 50-500 ms on a virtual DAC. A stall
@@ -48,16 +48,7 @@ function rig(
     xrunOnUnderrun: o.xrun,
     maxQueuePeriods: o.adaptive ? 48 : undefined,
   });
-  const ts = new Timescale({
-    refMonoNs: 0n,
-    refUtcNs: UTC0,
-    freqPpm: 0,
-    errorBoundNs: 1_000,
-    errorGrowthNsPerSec: 0,
-    source: 'gps+pps',
-    state: 'locked',
-    lastSampleMonoNs: 0n,
-  });
+  const ts = perfectGpsTimescale(UTC0);
   const plan = plainPlan(UTC0 + START, RATE);
   const engine = new PlaybackEngine(
     sink,
