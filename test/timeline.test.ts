@@ -182,7 +182,11 @@ test('late join with a manifest: starts inside the timeline on the frame that be
   const allowed = Math.floor((boundUs + refUs) * 48e-3 + 0.5);
   t.true(
     Math.abs(bestLag) <= allowed,
-    `on the exact frame: lag ${bestLag}, the clock's bound ±${boundUs} µs and the reference's ±${refUs} µs allow ${allowed}`,
+    `on the exact frame: lag ${bestLag}, the clock's bound ±${boundUs} µs and the reference's ±${refUs} µs allow ${allowed}; sidecar ${JSON.stringify(side)}; the run said:\n${r.stdout
+      .split('\n')
+      .filter((l) => /clock|locked|joined|converter|stepped|late/i.test(l))
+      .slice(0, 20)
+      .join('\n')}`,
   );
   // Bit-exact unless the clock moved enough for the aligner to resample (then within half a frame:
   // at most ~470 for this 550 Hz tone; a whole frame off would be ~940 and another lag would win).
