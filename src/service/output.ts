@@ -4,6 +4,7 @@ import { NoAudioDeviceError, type OutputSink } from '../player/sinks/sink.js';
 import { WavFileSink } from '../player/sinks/wav-sink.js';
 import { hrtimeClock } from '../time/clock.js';
 import type { RealtimeConverter } from '../time/realtime-converter.js';
+import type { Timescale } from '../time/timescale.js';
 import { EMBEDDED_CONFIG_NAME, resolvePath, type Config } from './config.js';
 import type { Logger } from './log.js';
 import type { DacRate } from '../player/dac-clock.js';
@@ -39,6 +40,8 @@ export interface OpenedOutput {
   sink: OutputSink;
   /** Call once the start instant is known: completes the WAV sidecar (no-op for ALSA). */
   started(startUtcNs: bigint): void;
+  /** Call when the first sample is placed: the sidecar keeps where the disciplined clock put frame 0. */
+  placed?(clock: Timescale): void;
 }
 
 export async function openOutput(
@@ -87,6 +90,7 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
   const sampleRate = config.audio.sample_rate;
   let first: { monoNs: bigint; fileFrame: number } | undefined;
   let startUtcNs: bigint | undefined;
+  let clock: Timescale | undefined;
   const writeSidecar = () => {
     if (!first || startUtcNs === undefined) return;
     const segment = {
@@ -95,6 +99,11 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
       firstFrameRealtimeErrorNs: Math.round(ctx.converter.errorNs),
       firstFrameMonoNs: String(first.monoNs),
       startUtcNs: String(startUtcNs),
+      ...(clock && {
+        firstFrameClockUtcNs: String(clock.utcAt(first.monoNs)),
+        clockErrorBoundNs: Math.round(clock.errorBoundAt(first.monoNs)),
+        clockSource: clock.source,
+      }),
     };
     void appendSidecar(
       `${path}.json`,
@@ -121,6 +130,10 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
       startUtcNs = u;
       writeSidecar();
     },
+    placed: (ts) => {
+      clock = ts;
+      writeSidecar();
+    },
   };
 }
 
@@ -133,6 +146,10 @@ interface Sidecar {
   firstFrameRealtimeErrorNs: number;
   firstFrameMonoNs: string;
   startUtcNs: string;
+  /** Where the disciplined clock put frame 0 (UTC ns) when the first sample was placed, and its bound. */
+  firstFrameClockUtcNs?: string;
+  clockErrorBoundNs?: number;
+  clockSource?: string;
   segments?: Array<Omit<Sidecar, 'segments' | 'sampleRate' | 'simulated'>>;
 }
 

@@ -8,7 +8,7 @@ import { countedManifest } from '../player/frame-count-cache.js';
 import { TrackQueue } from '../player/tracks.js';
 import type { OutputSink } from '../player/sinks/sink.js';
 import { hrtimeClock } from '../time/clock.js';
-import { isoFromUtcNs } from '../time/timescale.js';
+import { isoFromUtcNs, type Timescale } from '../time/timescale.js';
 import { PlaybackSession, type SessionEvents, type SessionOptions, type SessionSnapshot } from '../session/session.js';
 import {
   isRepeating,
@@ -144,7 +144,10 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     outputLatencyNs:
       ((config.audio.period_frames * config.audio.queue_periods) / format.sampleRate) * 1e9 +
       config.audio.output_latency_ms * 1e6,
-    events: sessionEvents(opts, tl, t0, (u) => opened?.started(u)),
+    events: sessionEvents(opts, tl, t0, {
+      started: (u) => opened?.started(u),
+      placed: (ts) => opened?.placed?.(ts),
+    }),
   });
   opts.onSession?.(session);
   const stopOnAbort = () => session.abort('fade');
@@ -170,12 +173,12 @@ function sessionEvents(
   opts: RunOptions,
   tl: LoadedTimeline,
   t0: bigint,
-  started: (startUtcNs: bigint) => void,
+  output: { started: (startUtcNs: bigint) => void; placed: (clock: Timescale) => void },
 ): SessionEvents {
   const { log, live, chain } = opts;
   return {
     onReady: (startUtcNs, readyAtNs) => {
-      started(startUtcNs);
+      output.started(startUtcNs);
       const ts = chain.clock.timescale();
       log.info(
         `ready in ${(Number(readyAtNs - t0) / 1e6).toFixed(0)} ms: start at ${isoFromUtcNs(startUtcNs)} (${formatClock(ts, readyAtNs)})`,
@@ -183,6 +186,7 @@ function sessionEvents(
       if (live) live.schedule = { ...live.schedule, nextStartUtc: isoFromUtcNs(startUtcNs) };
     },
     onPlaced: ({ firstTimelineFrame, timescale, sink }) => {
+      output.placed(timescale);
       const rate = opts.config.audio.sample_rate;
       const how =
         firstTimelineFrame > 0

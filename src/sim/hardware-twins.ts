@@ -32,7 +32,7 @@ export function twinHardware(why: string): HardwareFactory {
         port: rig.serialPath,
         pps,
         stop: () => rig.stop(),
-        describe: `SIMULATED GPS (NMEA via a socat pty, ${config.sim.talker} talker, ${config.sim.gps_latency_ms} ms after PPS) + SIMULATED kernel PPS`,
+        describe: `SIMULATED GPS (NMEA via a socat pty, ${config.sim.talker} talker, ${config.sim.gps_latency_ms} ms after PPS; its true time is this machine's clock as read at start, ±${(rig.truthVsRealtimeNs / 1e3).toFixed(1)} µs) + SIMULATED kernel PPS`,
       };
     },
     async rtc(config: Config, converter: RealtimeConverter): Promise<RtcChip> {

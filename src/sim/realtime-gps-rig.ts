@@ -38,6 +38,12 @@ export class RealtimeGpsRig {
 
   /** True UTC minus local monotonic (ns): fixed at creation. */
   private readonly truthOffsetNs: bigint;
+  /**
+   * How far that truth may be from this machine's CLOCK_REALTIME (ns): the realtime estimate's own
+   * bound when it was taken (a busy CPU widens it to tens of µs). Anything that checks this world's
+   * time against the system clock must allow it.
+   */
+  readonly truthVsRealtimeNs: number;
 
   private constructor(
     readonly dir: string,
@@ -47,6 +53,7 @@ export class RealtimeGpsRig {
     private readonly ownDir: boolean,
   ) {
     this.truthOffsetNs = conv.toRealtime(0n);
+    this.truthVsRealtimeNs = conv.errorNs;
     this.ppsPath = join(dir, 'pps0-assert');
     this.pps = new PpsFileEmulator({ path: this.ppsPath, jitterNs: opts.ppsJitterNs ?? 1_500 });
   }
