@@ -142,7 +142,16 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
     say "github.com cannot be reached: building audify from source (cmake) without trying its prebuilt binary"
     export npm_config_build_from_source=audify
   fi
-  say "installing npm packages (audify, i2c-bus and epoll build native code: a few minutes on a Pi)"
+  # Native builds on every core the memory allows (audify alone compiles ~260 C/C++ files, libopus
+  # among them: one at a time they take most of the install on a Pi); ~400 MB per compiler, so a
+  # 512 MB Pi 3A+ builds one at a time and a Pi 4 all four at once.
+  mem_mb=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null || echo 0)
+  jobs=$(( mem_mb / 400 )); cores=$(nproc 2>/dev/null || echo 1)
+  [ "$jobs" -gt "$cores" ] && jobs=$cores
+  [ "$jobs" -lt 1 ] && jobs=1
+  export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$jobs}" # cmake-js (audify)
+  export npm_config_jobs="${npm_config_jobs:-$jobs}"                       # node-gyp (i2c-bus, epoll)
+  say "installing npm packages (audify, i2c-bus and epoll build native code, $jobs compiler(s) at once: a few minutes on a Pi)"
   npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi
