@@ -142,7 +142,7 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
     say "github.com cannot be reached: building audify from source (cmake) without trying its prebuilt binary"
     export npm_config_build_from_source=audify
   fi
-  # Native builds on every core the memory allows (audify alone compiles ~260 C/C++ files, libopus
+  # Native builds on every core the memory allows (audify alone compiles ~160 C/C++ files, libopus
   # among them: one at a time they take most of the install on a Pi); ~400 MB per compiler, so a
   # 512 MB Pi 3A+ builds one at a time and a Pi 4 all four at once.
   mem_mb=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null || echo 0)
