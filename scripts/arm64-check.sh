@@ -13,7 +13,11 @@
 # Too slow for CI (tens of minutes per suite under emulation): run it before a release or after a
 # change to setup, dependencies or native code. The guest's figures are emulated ARM, not a Pi's.
 #
-#   scripts/arm64-check.sh [bookworm|trixie|all] [--phase base|check|offline|all] [--work DIR]
+#   scripts/arm64-check.sh [bookworm|trixie|all] [--phase base|check|offline|all] [--work DIR] [--resume]
+#
+# --resume: a check that was interrupted (its guest killed, the host rebooted) boots its kept disk
+# again and runs only the steps that have no result yet, on the current tree (steps.txt says which
+# tree each part ran on). The check's disk is kept until every step has run.
 #
 # Needs root on the host (debootstrap), and qemu-system-arm, debootstrap, e2fsprogs, cpio, which it
 # installs with apt-get when missing. The guest reaches only Debian's mirror and the npm registry.
@@ -25,6 +29,7 @@ WORK="${ARM64_WORK:-/var/tmp/jaudiosync-arm64}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITES=(bookworm trixie)
 PHASE=all
+RESUME=0
 # Per phase, the longest a guest may run before the check gives up on it (emulation is slow).
 TIMEOUT_BASE=${TIMEOUT_BASE:-14400}
 TIMEOUT_CHECK=${TIMEOUT_CHECK:-28800}
@@ -35,7 +40,8 @@ while [ $# -gt 0 ]; do
     all) SUITES=(bookworm trixie); shift ;;
     --phase) PHASE="${2:?--phase needs base, check, offline or all}"; shift 2 ;;
     --work) WORK="${2:?--work needs a folder}"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --resume) RESUME=1; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "arm64-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -129,7 +135,7 @@ boot() {
   local suite=$1 disk=$2 stage=$3 net=$4 limit=$5 in=${6:-} log=$7 d="$WORK/$1"
   local args=(-M virt -cpu cortex-a72 -smp 2 -m 4096 -display none -monitor none -no-reboot
     -serial "file:$log" -kernel "$d/vmlinuz" -initrd "$d/initrd-boot.gz"
-    -append "console=ttyAMA0 panic=5 jas_stage=$stage"
+    -append "console=ttyAMA0 panic=5 jas_stage=$stage jas_resume=$RESUME"
     -drive "if=none,id=root,file=$disk,format=qcow2,cache=unsafe" -device virtio-blk-pci,drive=root
     -drive "if=none,id=out,file=$d/out.img,format=raw" -device virtio-blk-pci,drive=out)
   [ -n "$in" ] && args+=(-drive "if=none,id=in,file=$in,format=raw,readonly=on" -device virtio-blk-pci,drive=in)
@@ -187,7 +193,8 @@ phase_base() {
 # The project as a tar on a raw disk (the files git knows, as they are in the work tree).
 project_disk() {
   local out=$1
-  (cd "$SRC" && git ls-files -co --exclude-standard | grep -v '^node_modules/' | tar -cf "$out" -T -)
+  (cd "$SRC" && git describe --always --dirty > .jas-tree \
+    && { git ls-files -co --exclude-standard | grep -v '^node_modules/'; echo .jas-tree; } | tar -cf "$out" -T - && rm -f .jas-tree)
   # The CAs this host trusts beyond Debian's (a TLS-inspecting proxy on the way to the registries):
   # the guest, whose traffic takes the same way, must trust them too.
   if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
@@ -200,13 +207,21 @@ phase_check() {
   local suite=$1 d="$WORK/$1"
   [ -f "$d/base.qcow2" ] || die "$suite: no base image (run --phase base)"
   [ -f "$d/initrd.gz" ] || die "$suite: no kernel/initrd in $d"
-  rm -f "$d/check.qcow2"
-  qemu-img create -q -f qcow2 -b "$d/base.qcow2" -F qcow2 "$d/check.qcow2"
+  if [ "$RESUME" = 1 ] && [ -f "$d/check.qcow2" ]; then
+    say "$suite: resuming the check on its kept disk (steps with a result are not run again)"
+    [ -f "$d/console-check.log" ] && cat "$d/console-check.log" >> "$d/console-check.earlier.log"
+  else
+    [ "$RESUME" = 1 ] && say "$suite: no kept check disk to resume: a fresh check"
+    rm -f "$d/check.qcow2"
+    qemu-img create -q -f qcow2 -b "$d/base.qcow2" -F qcow2 "$d/check.qcow2"
+  fi
   project_disk "$d/project.tar"
   say "$suite: check guest (network on): setup, --help, doctor, playlist, decode, run, tests, bundle"
   boot "$suite" "$d/check.qcow2" check net "$TIMEOUT_CHECK" "$d/project.tar" "$d/console-check.log"
-  rm -f "$d/check.qcow2" "$d/project.tar"
-  [ -f "$d/out/steps.txt" ] || die "$suite: the check guest wrote no results: see $d/console-check.log"
+  rm -f "$d/project.tar"
+  [ -f "$d/out/steps.txt" ] || die "$suite: the check guest wrote no results (its disk is kept for --resume): see $d/console-check.log"
+  if grep -q '^CHECK-COMPLETE' "$d/out/steps.txt"; then rm -f "$d/check.qcow2"
+  else say "$suite: the check did not finish: its disk is kept, --resume runs the rest"; fi
   mkdir -p "$d/results"; cp -r "$d/out/." "$d/results/"
   grep '^STEP' "$d/results/steps.txt" | sed 's/^/  /'
 }

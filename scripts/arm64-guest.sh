@@ -11,7 +11,11 @@ mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts 2>/dev/null; mount -
 mount -t tmpfs tmpfs /run 2>/dev/null; mount -t tmpfs tmpfs /tmp 2>/dev/null
 mount -o remount,rw / 2>/dev/null
 stage=$(sed -n 's/.*jas_stage=\([a-z]*\).*/\1/p' /proc/cmdline)
-mkdir -p /out; : > /out/steps.txt
+# jas_resume=1 (arm64-check.sh --resume): the disk of an interrupted check, booted again; a step with a
+# STEP line already is not run again (delete the line to redo it).
+resume=$(sed -n 's/.*jas_resume=\([01]\).*/\1/p' /proc/cmdline)
+mkdir -p /out
+if [ "$resume" = 1 ] && [ -f /out/steps.txt ]; then echo "RESUMED $(date -u +%FT%TZ)" >> /out/steps.txt; else : > /out/steps.txt; fi
 say() { echo "[guest $(date +%H:%M:%S)] $*" > /dev/console; }
 
 # True once process $1 has ended, or false after $2 seconds.
@@ -27,6 +31,7 @@ wait_for() {
 # Runs a step, records "STEP name rc=N Ts", and shows the end of its output on the console.
 step() {
   name=$1; shift
+  if grep -q "^STEP $name rc=" /out/steps.txt; then say "step $name: done before the resume, not run again"; return 0; fi
   say "step $name: $*"
   t0=$(date +%s.%N)
   "$@" > "/out/$name.log" 2>&1 &
@@ -71,11 +76,12 @@ check)
   network
   mkdir -p /root/jaudiosync && tar -xf /dev/vdc -C /root/jaudiosync
   cd /root/jaudiosync || finish
+  echo "TREE $(cat .jas-tree 2>/dev/null)" >> /out/steps.txt # the steps after it ran on this tree
   if [ -d .jas-ca ]; then # the host's extra CAs (see project_disk in arm64-check.sh)
     cp .jas-ca/*.crt /usr/local/share/ca-certificates/ && update-ca-certificates > /dev/null
     export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
   fi
-  echo "uname: $(uname -srm); cpus: $(nproc); $(grep MemTotal /proc/meminfo)" > /out/guest.txt
+  echo "uname: $(uname -srm); cpus: $(nproc); $(grep MemTotal /proc/meminfo)" >> /out/guest.txt
   step setup bash scripts/setup.sh
   node --version >> /out/guest.txt 2>&1
   step help node bin/jaudiosync.js --help
@@ -86,9 +92,13 @@ check)
   step run-wav sh -c 'node bin/jaudiosync.js run --output wav --wav /tmp/run.wav; r=$?; awk "{ printf \"cpu: %.1f s (user+system, with ffmpeg)\\n\", (\$16 + \$17) / 100 }" /proc/$$/stat; exit $r'
   ls -l /tmp/run.wav >> /out/run-wav.log 2>&1
   step bundle bash scripts/bundle.sh --debs --out /out
+  # Each test's child processes (the CLI run from source) take ~40 s here, not ~2 s: its guards against
+  # a hang are scaled (test/helpers/cli.ts) so that slowness is not read as a hang.
+  export JAS_TEST_TIMEOUT_SCALE=10
   step unit-tests npx ava --timeout=20m --concurrency 1 test/config.test.ts test/config-check.test.ts test/platform.test.ts \
     test/m3u.test.ts test/schedule.test.ts test/pps.test.ts test/ds3231.test.ts test/decoder.test.ts \
     test/tracks.test.ts test/log.test.ts test/drift-log.test.ts test/led.test.ts test/bundle.test.ts
+  echo "CHECK-COMPLETE" >> /out/steps.txt
   ;;
 offline)
   say "network: none ($(ls /sys/class/net | tr '\n' ' '))"

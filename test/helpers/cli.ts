@@ -20,6 +20,12 @@ function privateDirs(): NodeJS.ProcessEnv {
   };
 }
 
+/**
+ * Guards against a hang are multiplied by JAS_TEST_TIMEOUT_SCALE (default 1): under emulation (the
+ * arm64 check) a CLI started from source takes ~40 s, not ~2 s, and that is not a hang.
+ */
+export const TIMEOUT_SCALE = Math.max(1, Number(process.env.JAS_TEST_TIMEOUT_SCALE) || 1);
+
 /** Runs the CLI from source in a child process (as a user would run the bin). */
 export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
@@ -40,7 +46,7 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`jaudiosync ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
-    }, opts.timeoutMs ?? 90_000);
+    }, (opts.timeoutMs ?? 90_000) * TIMEOUT_SCALE);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
@@ -103,7 +109,8 @@ export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {})
     waitFor(re: RegExp, timeoutMs = 60_000): Promise<void> {
       if (re.test(out)) return Promise.resolve();
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${re} within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+        const limitMs = timeoutMs * TIMEOUT_SCALE;
+        const timer = setTimeout(() => reject(new Error(`no ${re} within ${limitMs} ms:\n${out}`)), limitMs);
         waiters.push({
           re,
           resolve: () => {
