@@ -32,8 +32,15 @@ can_root() { [ "${sudo[0]:-}" != none ]; }
 as_root() { "${sudo[@]}" "$@"; }
 export DEBIAN_FRONTEND=noninteractive
 apt_updated=0
+# A Pi unplugged during an earlier set-up leaves dpkg half-way, and apt-get then refuses every install.
+dpkg_recover() {
+  [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || return 0
+  say "an earlier package install was interrupted (power cut?): finishing it with dpkg --configure -a"
+  as_root dpkg --configure -a >/dev/null || say "dpkg --configure -a failed: run it by hand and read what it says"
+}
 apt_update() {
   [ "$apt_updated" = 1 ] && return 0
+  dpkg_recover
   as_root apt-get update -q >/dev/null || say "apt-get update failed; trying with the package lists there are"
   apt_updated=1
 }

@@ -459,3 +459,41 @@ test('TrackQueue: a manifest built at another rate is scaled, said once, and sti
   t.is(heard.get(1000), sampleOf(1, 0));
   t.is(q.endFrame, 2000);
 });
+
+for (const withManifest of [false, true]) {
+  test(`TrackQueue.silenceAt: a frame with no track is a gap, past the end, or a decode not done yet ${withManifest ? 'with' : 'without'} a manifest`, async (t) => {
+    const dir = tempDir('jas-q-');
+    const es = entries(2, dir);
+    const manifest: Manifest | undefined = withManifest
+      ? {
+          v: 1,
+          sampleRate: RATE,
+          channels: 2,
+          totalFrames: 2000,
+          entries: await Promise.all(
+            es.map(async (e) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: 1000 })),
+          ),
+        }
+      : undefined;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    // Two 1 s tracks 0.5 s apart: [0, 1000) gap [1000, 1500) [1500, 2500), the second decode held.
+    const q = new TrackQueue(es, 'ffmpeg', fmt, 500, { onProblem: () => {} }, async (_f, path, _fmt, opts) => {
+      const index = es.findIndex((e) => e.path === path);
+      if (index === 1) await held;
+      return synthPcm(index, 1000, opts);
+    }, manifest);
+    const preparing = q.prepare(0);
+    for (let i = 0; i < 200 && q.inRam.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    t.is(q.silenceAt(500), undefined, 'track 1 is there');
+    t.is(q.silenceAt(1200), 'gap');
+    t.is(q.silenceAt(1600), 'decoding', 'track 2 due but not decoded');
+    release();
+    await preparing;
+    await q.whenIdle();
+    t.is(q.silenceAt(1600), undefined, 'track 2 is there once decoded');
+    t.is(q.silenceAt(2600), withManifest ? 'end' : 'gap', 'without a manifest the end is known only once looked for');
+    await q.prepare(2600);
+    t.is(q.silenceAt(2600), 'end');
+  });
+}

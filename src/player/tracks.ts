@@ -62,6 +62,9 @@ export interface TrackQueueEvents {
   onLoaded?(track: TimelineTrack, decodeMs: number): void;
 }
 
+/** Why a frame of the timeline is silent on this device (see TrackQueue.silenceAt). */
+export type SilenceReason = 'gap' | 'end' | 'decoding';
+
 export type TrackDecoder = (
   ffmpeg: string,
   path: string,
@@ -186,6 +189,26 @@ export class TrackQueue {
   /** The track playing at a timeline frame, if it is in RAM. */
   trackAt(frame: number): TimelineTrack | undefined {
     return this.loaded.find((t) => frame >= t.startFrame && frame < t.startFrame + t.frames);
+  }
+
+  /**
+   * Why a timeline frame has no track in RAM: a gap between tracks (config), past the timeline's end,
+   * or its track not decoded yet (the decode is late: a slow CPU or card); undefined when one is there.
+   */
+  silenceAt(frame: number): SilenceReason | undefined {
+    if (this.trackAt(frame)) return undefined;
+    const end = this.endFrame;
+    if (end !== undefined && frame >= end) return 'end';
+    return this.inGap(frame) ? 'gap' : 'decoding';
+  }
+
+  private inGap(frame: number): boolean {
+    if (this.gapFrames === 0) return false;
+    const tl = this.timeline;
+    const ends = tl
+      ? tl.starts.map((s, i) => s + tl.frames[i]!)
+      : [...this.decodedSlots, ...this.loaded].map((t) => t.startFrame + t.frames);
+    return ends.some((e) => frame >= e && frame < e + this.gapFrames);
   }
 
   /** Copies timeline frames [frame, frame + count) into out (silence where nothing is loaded). */

@@ -207,6 +207,12 @@ function sessionEvents(
   };
 }
 
+/** States a rider must not misread on the status line: silence says it is silence, and why. */
+const STATE_NOTES: Partial<Record<SessionSnapshot['state'], string>> = {
+  'decoding late': 'SILENCE: the audio due is not decoded yet (slow CPU or card)',
+  'between tracks': 'between tracks (the configured gap)',
+};
+
 /** The status line a rider sees on a terminal (fitted to its width) and the journal (every 10 s). */
 function statusLine(chain: TimingChain, s: SessionSnapshot, tracks: number): string {
   const now = hrtimeClock.nowNs();
@@ -227,7 +233,7 @@ function statusLine(chain: TimingChain, s: SessionSnapshot, tracks: number): str
                 title: s.title ?? '',
               },
             }
-          : { note: s.state }),
+          : { note: STATE_NOTES[s.state] ?? s.state }),
       ...(s.syncErrorUs !== undefined
         ? { sync: { errorUs: s.syncErrorUs, dacPpm: s.ratioPpm ?? 0, reseeks: s.reseeks } }
         : {}),

@@ -3,7 +3,7 @@ import { PlaybackEngine, type ChannelMode, type TimelineAudio } from '../player/
 import { buildPlan, type Plan, type PlanBaseline } from '../player/plan.js';
 import type { PlanOp } from '../player/plan-ops.js';
 import type { OutputSink } from '../player/sinks/sink.js';
-import { joinFrame, type TimelineTrack } from '../player/tracks.js';
+import { joinFrame, type SilenceReason, type TimelineTrack } from '../player/tracks.js';
 import type { MonotonicClock } from '../time/clock.js';
 import type { Timescale } from '../time/timescale.js';
 import { clockSettled, placementLimitNs, startDecision, type ReadinessPolicy } from './readiness.js';
@@ -23,6 +23,8 @@ export interface SessionAudio extends TimelineAudio {
   prepare(frame: number): Promise<void>;
   readonly finished: boolean;
   trackAt(frame: number): TimelineTrack | undefined;
+  /** Why a frame with no track is silent (undefined: there is audio there, tracked or not). */
+  silenceAt(frame: number): SilenceReason | undefined;
   whenIdle(): Promise<void>;
 }
 
@@ -81,8 +83,21 @@ export interface SessionEvents {
   onTick?(s: SessionSnapshot): void;
 }
 
+/**
+ * After the start: 'starting' until the first frame is heard, 'between tracks' in a configured gap,
+ * 'decoding late' while the audio at the timeline's frame is not in RAM yet (silence: a slow CPU or card).
+ */
 export type SessionState =
-  'opening' | 'waiting for the clock' | 'waiting' | 'playing' | 'fading out' | 'finished' | 'stopped';
+  | 'opening'
+  | 'waiting for the clock'
+  | 'waiting'
+  | 'starting'
+  | 'playing'
+  | 'between tracks'
+  | 'decoding late'
+  | 'fading out'
+  | 'finished'
+  | 'stopped';
 
 export interface SessionSnapshot {
   state: SessionState;
@@ -129,6 +144,8 @@ export class PlaybackSession {
   private finished = false;
   private lastTrack = -1;
   private decided = false;
+  /** Monotonic ns since which the audio due has not been in RAM (see sayLateDecode). */
+  private lateSinceNs?: bigint;
   private plan?: Plan;
   private baseVolumeDb: number;
   /** This device's own operations: volume changes from a reload. */
@@ -378,6 +395,7 @@ export class PlaybackSession {
       (d.onTime ? this.o.log.info : this.o.log.warn)(`start instant: ${d.text}`);
       this.o.events?.onDecision?.(d.text, d.onTime);
     }
+    this.sayLateDecode(snap);
     if (snap.track !== undefined && snap.track - 1 !== this.lastTrack) {
       this.lastTrack = snap.track - 1;
       this.o.log.info(`now playing ${snap.track}/${this.o.trackCount}: ${snap.title}`);
@@ -385,6 +403,21 @@ export class PlaybackSession {
     }
     this.o.events?.onTick?.(snap);
     return snap;
+  }
+
+  /** A late decode is silence the rider hears: said when it begins and when the music is back. */
+  private sayLateDecode(snap: SessionSnapshot): void {
+    const now = this.o.clock.nowNs();
+    if (snap.state === 'decoding late' && this.lateSinceNs === undefined) {
+      this.lateSinceNs = now;
+      this.o.log.warn(
+        `silence: the audio due now is not decoded yet (this CPU or card is too slow for the playlist's format, or busy); it plays from where the shared timeline is once it is, in sync`,
+      );
+    } else if (snap.state !== 'decoding late' && this.lateSinceNs !== undefined) {
+      const sec = Number(now - this.lateSinceNs) / 1e9;
+      this.lateSinceNs = undefined;
+      this.o.log.info(`music again after ${sec.toFixed(1)} s of silence from a late decode`);
+    }
   }
 
   /** Where the session is now, for status. */
@@ -399,16 +432,21 @@ export class PlaybackSession {
     const t = frame !== undefined ? this.o.audio.trackAt(frame) : undefined;
     const end = this.o.audio.endFrame;
     const done = this.finished && (frame === undefined || end === undefined || frame >= end);
+    const silence = frame === undefined || t ? undefined : this.o.audio.silenceAt(frame);
     const state: SessionState =
       this.state === 'fading out' || this.state === 'stopped'
         ? this.state
         : untilStartSec > 0
           ? 'waiting'
-          : t
-            ? 'playing'
-            : done
-              ? 'finished'
-              : 'waiting for the clock';
+          : done || silence === 'end'
+            ? 'finished'
+            : frame === undefined
+              ? 'starting'
+              : silence === 'decoding'
+                ? 'decoding late'
+                : silence === 'gap'
+                  ? 'between tracks'
+                  : 'playing';
     return {
       ...base,
       state,

@@ -46,6 +46,7 @@ async function device(steps: Array<{ atSec: number; stepNs: bigint }>): Promise<
         prepare: async () => {},
         finished: false,
         trackAt: () => undefined,
+        silenceAt: () => undefined, // a sine everywhere
         whenIdle: async () => {},
       }),
       trackCount: 1,
