@@ -22,8 +22,24 @@ const T0 = 1_790_000_000n * S; // true UTC at virtual mono 0
 const BYTE_NS = 90_000n;
 const STEP_NS = 100_000;
 
-function world(o: { offsetNs: bigint; wrap?: (chip: Ds3231Emulator) => I2cBus }) {
+function world(o: {
+  offsetNs: bigint;
+  wrap?: (chip: Ds3231Emulator) => I2cBus;
+  /** The first long sleep (> 0.5 s) set after atNs fires lateNs late (a busy Pi). */
+  lateSleep?: { atNs: bigint; lateNs: number };
+}) {
   const clock = new VirtualClock(0n);
+  let lateSleep = o.lateSleep;
+  const timers = {
+    nowNs: () => clock.nowNs(),
+    setTimer: (delayNs: number, fn: () => void) => {
+      const late = lateSleep && clock.nowNs() >= lateSleep.atNs && delayNs > 5e8 ? lateSleep.lateNs : 0;
+      if (late) lateSleep = undefined;
+      return clock.setTimer(delayNs + late, fn);
+    },
+  };
+  let reads1 = 0; // one-byte reads: the seconds register polled
+  let edges = 0; // rollovers placed
   const chip = new Ds3231Emulator({ trueNowNs: () => T0 + clock.nowNs(), initialOffsetNs: o.offsetNs });
   const waitNs = (ns: bigint) => new Promise<void>((r) => clock.setTimer(Number(ns), r));
   // A real bus call returns once its bytes are through (100 kHz: 90 µs a byte); the twin answers at
@@ -31,6 +47,7 @@ function world(o: { offsetNs: bigint; wrap?: (chip: Ds3231Emulator) => I2cBus })
   const bus = o.wrap ? o.wrap(chip) : chip;
   const blocking: I2cBus = Object.assign(Object.create(bus) as I2cBus, {
     readI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
+      if (length === 1) reads1++;
       const r = await bus.readI2cBlock(address, command, length, buffer);
       await waitNs(BigInt(2 + length) * BYTE_NS);
       return r;
@@ -51,12 +68,18 @@ function world(o: { offsetNs: bigint; wrap?: (chip: Ds3231Emulator) => I2cBus })
   // GPS + PPS locked: mono 0 is T0, exactly (the reference is not what is tested here).
   const gps = perfectGpsTimescale(T0);
   const logs: string[] = [];
+  const source = new RtcSource({ addSample: () => {} });
+  const addEdge = source.addEdge.bind(source);
+  source.addEdge = (...a: Parameters<RtcSource['addEdge']>) => {
+    edges++;
+    return addEdge(...a);
+  };
   const loop = new RtcLoop({
     rtc,
-    source: new RtcSource({ addSample: () => {} }),
+    source,
     clock: { timescale: () => gps } as unknown as ClockLayer,
     nowNs: () => clock.nowNs(),
-    timers: clock,
+    timers,
     converter: undefined as unknown as RealtimeToMono, // only for an SQW file; this chip is polled
     setOnLock: true,
     log: (level, m) => logs.push(`${level}: ${m}`),
@@ -69,7 +92,7 @@ function world(o: { offsetNs: bigint; wrap?: (chip: Ds3231Emulator) => I2cBus })
   };
   // Where the chip's second boundary is against true UTC (ns, + = ahead).
   const chipAheadNs = () => Number(chip.rtcNsAt(T0 + clock.nowNs()) - (T0 + clock.nowNs()));
-  return { clock, chip, loop, logs, runFor, chipAheadNs };
+  return { clock, chip, loop, logs, runFor, chipAheadNs, reads: () => ({ reads1, edges }) };
 }
 
 const sets = (logs: string[]) => logs.filter((l) => l.includes('DS3231 set from GPS')).length;
@@ -138,4 +161,22 @@ test('a chip that always reads as having lost power is set three times, then sai
   t.regex(text, /it had lost power/);
   t.regex(text, /DS3231 still reading as not set \(see the warning above\) after 3 sets/);
   t.notRegex(text, /NaN/);
+});
+
+test('a sleep that overshoots the rollover (a timer 30 ms late) waits for the next one: no second of dense reads', async (t) => {
+  const w = world({ offsetNs: 0n, lateSleep: { atNs: 20n * S, lateNs: 30_000_000 } });
+  const started = w.loop.start();
+  await w.runFor(20);
+  const before = w.reads();
+  await w.runFor(3);
+  const during = w.reads();
+  await w.runFor(7);
+  await started;
+  w.loop.stop();
+  const after = w.reads();
+  const readsIn3s = during.reads1 - before.reads1;
+  t.log(`one-byte reads in the 3 s with the late sleep: ${readsIn3s}; rollovers placed: ${before.edges} by 20 s, ${after.edges} by 30 s`);
+  // Each rollover takes ~15 dense reads (POLL_LEAD_MS at 1 ms); a lost second would take ~1000.
+  t.true(readsIn3s < 100, `${readsIn3s} reads: no second of dense reading`);
+  t.true(after.edges >= before.edges + 8, 'the rollovers after it are measured as before (one lost)');
 });

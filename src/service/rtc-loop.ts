@@ -28,6 +28,7 @@ const POLL_LEAD_MS = 15;
 const POLL_MS = 1;
 /** The dense reads' phase steps by this fraction of their spacing each second (the golden ratio's: never repeats). */
 const GOLDEN_FRACTION = 0.618_034;
+const SECOND_NS = 1_000_000_000n;
 
 export interface RtcLoopOptions {
   rtc: Ds3231;
@@ -68,6 +69,10 @@ export class RtcLoop {
   private lastPoll?: { seconds: number; startMonoNs: bigint; endMonoNs: bigint };
   private polledEdges = 0;
   private lastEdgeMonoNs?: bigint;
+  /** The last poll round slept past its rollover (see sleptPastEdge). */
+  private skippedLast = false;
+  /** The seconds register just after the last polled edge: the first read of the next round must still show it. */
+  private lastEdgeSeconds?: number;
   private ignoreEdgesUntilNs = 0n;
   temperatureC?: number;
 
@@ -233,6 +238,7 @@ export class RtcLoop {
       try {
         const r = await this.o.rtc.readSeconds();
         const prev = this.lastPoll;
+        if (!prev && this.sleptPastEdge(r.startMonoNs, r.seconds)) return;
         this.lastPoll = r;
         if (prev && r.seconds !== prev.seconds) {
           const edge = prev.startMonoNs + (r.startMonoNs - prev.startMonoNs) / 2n;
@@ -242,6 +248,7 @@ export class RtcLoop {
             Number(r.startMonoNs - prev.startMonoNs) / 2 + Number(r.endMonoNs - r.startMonoNs),
           );
           this.lastEdgeMonoNs = edge;
+          this.lastEdgeSeconds = r.seconds;
           this.lastPoll = undefined;
           void this.readAndLabel();
           this.polledEdges++;
@@ -255,6 +262,22 @@ export class RtcLoop {
       }
       this.pollTimer = this.o.timers.setTimer((this.lastPoll === undefined ? 100 : POLL_MS) * 1e6, () => this.poll());
     })();
+  }
+
+  /**
+   * The first read after the sleep came after the rollover it was to catch (a timer late by more than
+   * POLL_LEAD_MS: a busy Pi): reading densely would last a whole second. Sleep to the next rollover
+   * instead, once; a second time in a row (the chip's phase moved: a set) the dense reads find it.
+   */
+  private sleptPastEdge(readMonoNs: bigint, seconds: number): boolean {
+    const edge = this.lastEdgeMonoNs;
+    const overshot = edge !== undefined && !this.skippedLast && seconds !== this.lastEdgeSeconds;
+    this.skippedLast = overshot;
+    if (!overshot) return false;
+    const nextEdge = edge + (((readMonoNs - edge) / SECOND_NS) + 1n) * SECOND_NS;
+    const delayNs = Number(nextEdge - readMonoNs) - POLL_LEAD_MS * 1e6;
+    this.pollTimer = this.o.timers.setTimer(Math.max(0, delayNs), () => this.poll());
+    return true;
   }
 
   stop(): void {
