@@ -586,7 +586,8 @@ function expectedSources(s: Service): SourceName[] {
 function ledPattern(s: Service): LedPattern {
   return ledPatternFor({
     clockState: s.chain.clock.timescale().state,
-    playing: s.live.playback?.state === 'playing',
+    // A configured gap is part of playing; a late decode's silence is not (the LED must not say music).
+    playing: s.live.playback?.state === 'playing' || s.live.playback?.state === 'between tracks',
     simulated: s.chain.simulated,
     simulationAsked: s.config.hardware.mode === 'simulated',
   });
