@@ -146,26 +146,32 @@ test('late join with a manifest: starts inside the timeline on the frame that be
   t.regex(r.stdout, /joined late at 0:\d\d into the playlist/);
   const wav = readWav16(readFileSync(join(dir, 'out.wav')));
   const side = JSON.parse(readFileSync(join(dir, 'out.wav.json'), 'utf8')) as {
+    fileFrame: number;
     firstFrameRealtimeNs: string;
     firstFrameRealtimeErrorNs: number;
     firstFrameClockUtcNs: string;
+    placedStreamFrame: number;
+    placedClockUtcNs: string;
     clockErrorBoundNs: number;
     startUtcNs: string;
   };
-  // Rebuild the timeline and compare: wav frame k must carry timeline frame k + shift, where the
-  // disciplined clock put frame 0 (what the player answers for) ...
+  // Rebuild the timeline and compare: the first sample placed (at file frame k) must carry the
+  // timeline frame of the instant the disciplined clock gave frame k when it was placed (what the
+  // player answers for; the clock's rate against the monotonic clock, and a slew, are in that instant).
   const parts = await Promise.all(
     ['a', 'b', 'c'].map((n) => decodeFile(ffmpeg, join(dir, `${n}.flac`), { sampleRate: 48000, channels: 2 })),
   );
   const once = [...parts, ...parts, ...parts].map((p) => p.pcm);
   const timeline = Buffer.concat(Array.from({ length: 3 }, () => once).flat());
-  const shiftFrames = (Number(BigInt(side.firstFrameClockUtcNs) - BigInt(side.startUtcNs)) * 48000) / 1e9;
-  const shift = Math.round(shiftFrames);
-  let onset = 0;
-  while (wav.data.readInt16LE(onset * 4) === 0 && wav.data.readInt16LE(onset * 4 + 2) === 0) onset++;
-  const f = onset + shift;
+  const placedFrames = (Number(BigInt(side.placedClockUtcNs) - BigInt(side.startUtcNs)) * 48000) / 1e9;
+  const f = Math.round(placedFrames);
+  const k = side.fileFrame + side.placedStreamFrame;
+  const fromFrame0 = (Number(BigInt(side.firstFrameClockUtcNs) - BigInt(side.startUtcNs)) * 48000) / 1e9 + k;
+  t.log(
+    `placed at file frame ${k}: timeline frame ${placedFrames.toFixed(3)}; from frame 0's instant at the nominal rate ${fromFrame0.toFixed(3)} (the clock's rate and slew make the difference)`,
+  );
   t.true(f > 48000, `joined at timeline frame ${f}`);
-  const got = wav.data.subarray((onset + 100) * 4, (onset + 4900) * 4);
+  const got = wav.data.subarray((k + 100) * 4, (k + 4900) * 4);
   let best = Infinity,
     bestLag = 0;
   for (let lag = -2; lag <= 2; lag++) {
@@ -182,12 +188,14 @@ test('late join with a manifest: starts inside the timeline on the frame that be
     .filter((l) => /clock|locked|joined|stepped|late|SIMULATED GPS/i.test(l))
     .slice(0, 20)
     .join('\n');
-  // On the clock's frame (a fraction within half a frame of .5 may round either way).
-  const nearHalf = Math.abs(Math.abs(shiftFrames - Math.trunc(shiftFrames)) - 0.5) < 0.1;
+  // On the clock's frame (a fraction within a tenth of a frame of .5 may round either way).
+  const nearHalf = Math.abs(Math.abs(placedFrames - Math.trunc(placedFrames)) - 0.5) < 0.1;
   t.true(
     Math.abs(bestLag) <= (nearHalf ? 1 : 0),
-    `on the clock's frame: lag ${bestLag} (shift ${shiftFrames.toFixed(3)})`,
+    `on the clock's frame: lag ${bestLag} (timeline frame ${placedFrames.toFixed(3)} at file frame ${k})`,
   );
+  // Nothing before it: the file is silent up to the placed sample (the join is not early).
+  t.true(wav.data.subarray(0, k * 4).every((b) => b === 0), 'silence before the placed sample');
   // ... and the clock there as close to this test's reference, the system clock, as both bounds
   // allow: the clock's own, the realtime estimate's, and how well the simulated GPS's truth knows
   // the system clock (it was read when the twin started).

@@ -40,8 +40,11 @@ export interface OpenedOutput {
   sink: OutputSink;
   /** Call once the start instant is known: completes the WAV sidecar (no-op for ALSA). */
   started(startUtcNs: bigint): void;
-  /** Call when the first sample is placed: the sidecar keeps where the disciplined clock put frame 0. */
-  placed?(clock: Timescale): void;
+  /**
+   * Call when the first sample is placed (at stream frame streamFrame): the sidecar keeps where the
+   * disciplined clock put frame 0 and that sample, by the clock the player placed it with.
+   */
+  placed?(clock: Timescale, streamFrame: number): void;
 }
 
 export async function openOutput(
@@ -91,6 +94,7 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
   let first: { monoNs: bigint; fileFrame: number } | undefined;
   let startUtcNs: bigint | undefined;
   let clock: Timescale | undefined;
+  let placedStreamFrame = 0;
   const writeSidecar = () => {
     if (!first || startUtcNs === undefined) return;
     const segment = {
@@ -101,6 +105,9 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
       startUtcNs: String(startUtcNs),
       ...(clock && {
         firstFrameClockUtcNs: String(clock.utcAt(first.monoNs)),
+        placedStreamFrame,
+        // The file's frames are paced exactly at the nominal rate from frame 0's instant.
+        placedClockUtcNs: String(clock.utcAt(first.monoNs + BigInt(Math.round((placedStreamFrame * 1e9) / sampleRate)))),
         clockErrorBoundNs: Math.round(clock.errorBoundAt(first.monoNs)),
         clockSource: clock.source,
       }),
@@ -130,8 +137,9 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
       startUtcNs = u;
       writeSidecar();
     },
-    placed: (ts) => {
+    placed: (ts, streamFrame) => {
       clock = ts;
+      placedStreamFrame = streamFrame;
       writeSidecar();
     },
   };
@@ -148,6 +156,10 @@ interface Sidecar {
   startUtcNs: string;
   /** Where the disciplined clock put frame 0 (UTC ns) when the first sample was placed, and its bound. */
   firstFrameClockUtcNs?: string;
+  /** The stream frame (from this segment's fileFrame) where the first music sample was placed... */
+  placedStreamFrame?: number;
+  /** ...and the instant the disciplined clock gave it then (UTC ns): its timeline frame is (this − start) × rate. */
+  placedClockUtcNs?: string;
   clockErrorBoundNs?: number;
   clockSource?: string;
   segments?: Array<Omit<Sidecar, 'segments' | 'sampleRate' | 'simulated'>>;

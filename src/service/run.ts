@@ -146,7 +146,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       config.audio.output_latency_ms * 1e6,
     events: sessionEvents(opts, tl, t0, {
       started: (u) => opened?.started(u),
-      placed: (ts) => opened?.placed?.(ts),
+      placed: (ts, streamFrame) => opened?.placed?.(ts, streamFrame),
     }),
   });
   opts.onSession?.(session);
@@ -173,7 +173,7 @@ function sessionEvents(
   opts: RunOptions,
   tl: LoadedTimeline,
   t0: bigint,
-  output: { started: (startUtcNs: bigint) => void; placed: (clock: Timescale) => void },
+  output: { started: (startUtcNs: bigint) => void; placed: (clock: Timescale, streamFrame: number) => void },
 ): SessionEvents {
   const { log, live, chain } = opts;
   return {
@@ -185,8 +185,8 @@ function sessionEvents(
       );
       if (live) live.schedule = { ...live.schedule, nextStartUtc: isoFromUtcNs(startUtcNs) };
     },
-    onPlaced: ({ firstTimelineFrame, timescale, sink }) => {
-      output.placed(timescale);
+    onPlaced: ({ firstTimelineFrame, firstStreamFrame, timescale, sink }) => {
+      output.placed(timescale, firstStreamFrame);
       const rate = opts.config.audio.sample_rate;
       const how =
         firstTimelineFrame > 0

@@ -78,7 +78,8 @@ export interface SessionEvents {
   /** A new track began (0-based index in the timeline). */
   onTrack?(index: number, title: string): void;
   onDecision?(text: string, onTime: boolean): void;
-  onPlaced?(info: { firstTimelineFrame: number; timescale: Timescale; sink: OutputSink }): void;
+  /** The first sample placed: timeline frame firstTimelineFrame plays at stream frame firstStreamFrame. */
+  onPlaced?(info: { firstTimelineFrame: number; firstStreamFrame: number; timescale: Timescale; sink: OutputSink }): void;
   /** Every tick while the stream is open (the service saves the DAC's rate, updates status). */
   onTick?(s: SessionSnapshot): void;
 }
@@ -287,8 +288,13 @@ export class PlaybackSession {
           this.fadeFromNs === undefined ? 1 : Math.max(0, Math.min(1, 1 - Number(monoNs - this.fadeFromNs) / fadeNs)),
       },
       {
-        onStartPlaced: ({ firstTimelineFrame, timescale }) =>
-          o.events?.onPlaced?.({ firstTimelineFrame, timescale, sink: this.sink! }),
+        onStartPlaced: ({ startStreamFrame, firstTimelineFrame, timescale }) =>
+          o.events?.onPlaced?.({
+            firstTimelineFrame,
+            firstStreamFrame: startStreamFrame + firstTimelineFrame,
+            timescale,
+            sink: this.sink!,
+          }),
         onFinished: () => {
           this.finished = true;
         },
