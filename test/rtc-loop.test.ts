@@ -175,7 +175,9 @@ test('a sleep that overshoots the rollover (a timer 30 ms late) waits for the ne
   w.loop.stop();
   const after = w.reads();
   const readsIn3s = during.reads1 - before.reads1;
-  t.log(`one-byte reads in the 3 s with the late sleep: ${readsIn3s}; rollovers placed: ${before.edges} by 20 s, ${after.edges} by 30 s`);
+  t.log(
+    `one-byte reads in the 3 s with the late sleep: ${readsIn3s}; rollovers placed: ${before.edges} by 20 s, ${after.edges} by 30 s`,
+  );
   // Each rollover takes ~15 dense reads (POLL_LEAD_MS at 1 ms); a lost second would take ~1000.
   t.true(readsIn3s < 100, `${readsIn3s} reads: no second of dense reading`);
   t.true(after.edges >= before.edges + 8, 'the rollovers after it are measured as before (one lost)');

@@ -195,7 +195,10 @@ test('late join with a manifest: starts inside the timeline on the frame that be
     `on the clock's frame: lag ${bestLag} (timeline frame ${placedFrames.toFixed(3)} at file frame ${k})`,
   );
   // Nothing before it: the file is silent up to the placed sample (the join is not early).
-  t.true(wav.data.subarray(0, k * 4).every((b) => b === 0), 'silence before the placed sample');
+  t.true(
+    wav.data.subarray(0, k * 4).every((b) => b === 0),
+    'silence before the placed sample',
+  );
   // ... and the clock there as close to this test's reference, the system clock, as both bounds
   // allow: the clock's own, the realtime estimate's, and how well the simulated GPS's truth knows
   // the system clock (it was read when the twin started).

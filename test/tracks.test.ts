@@ -478,22 +478,88 @@ for (const withManifest of [false, true]) {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     // Two 1 s tracks 0.5 s apart: [0, 1000) gap [1000, 1500) [1500, 2500), the second decode held.
-    const q = new TrackQueue(es, 'ffmpeg', fmt, 500, { onProblem: () => {} }, async (_f, path, _fmt, opts) => {
-      const index = es.findIndex((e) => e.path === path);
-      if (index === 1) await held;
-      return synthPcm(index, 1000, opts);
-    }, manifest);
+    const q = new TrackQueue(
+      es,
+      'ffmpeg',
+      fmt,
+      500,
+      { onProblem: () => {} },
+      async (_f, path, _fmt, opts) => {
+        const index = es.findIndex((e) => e.path === path);
+        if (index === 1) await held;
+        return synthPcm(index, 1000, opts);
+      },
+      manifest,
+    );
     const preparing = q.prepare(0);
     for (let i = 0; i < 200 && q.inRam.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    t.is(q.silenceAt(500), undefined, 'track 1 is there');
-    t.is(q.silenceAt(1200), 'gap');
-    t.is(q.silenceAt(1600), 'decoding', 'track 2 due but not decoded');
+    t.is(q.silenceAt(500)?.reason, undefined, 'track 1 is there');
+    t.is(q.silenceAt(1200)?.reason, 'gap');
+    t.is(q.silenceAt(1600)?.reason, 'decoding', 'track 2 due but not decoded');
     release();
     await preparing;
     await q.whenIdle();
-    t.is(q.silenceAt(1600), undefined, 'track 2 is there once decoded');
-    t.is(q.silenceAt(2600), withManifest ? 'end' : 'gap', 'without a manifest the end is known only once looked for');
+    t.is(q.silenceAt(1600)?.reason, undefined, 'track 2 is there once decoded');
+    t.is(
+      q.silenceAt(2600)?.reason,
+      withManifest ? 'end' : 'gap',
+      'without a manifest the end is known only once looked for',
+    );
     await q.prepare(2600);
-    t.is(q.silenceAt(2600), 'end');
+    t.is(q.silenceAt(2600)?.reason, 'end');
   });
 }
+
+test('TrackQueue.silenceAt inside a track: a windowed decode behind playback, one failed part-way, a missing file, a seek still loading', async (t) => {
+  const dir = tempDir('jas-q-');
+  const es = entries(3, dir);
+  const manifest: Manifest = {
+    v: 1,
+    sampleRate: RATE,
+    channels: 2,
+    totalFrames: 15000,
+    entries: await Promise.all(
+      es.map(async (e) => ({ line: e.line, path: e.raw, sha256: await sha256File(e.path), frames: 5000 })),
+    ),
+  };
+  const { unlinkSync } = await import('node:fs');
+  unlinkSync(es[2]!.path); // the third file is missing on this device
+  const pcms: PcmChunks[] = [];
+  let holdSeek: Promise<void> | undefined;
+  // Three 5 s slots. A windowed decode: 400 of its 5000 frames in RAM when it returns, the rest still to come.
+  const q = new TrackQueue(
+    es,
+    'ffmpeg',
+    fmt,
+    0,
+    { onProblem: () => {} },
+    async (_f, _path, _fmt, opts) => {
+      if (holdSeek) await holdSeek;
+      const pcm = new PcmChunks(4, opts.keepFromFrame ?? 0, 512);
+      pcm.frames = opts.intoFrames!;
+      pcm.append(Buffer.alloc(400 * 4, 1), opts.intoFrames);
+      pcms.push(pcm);
+      return { path: '', format: fmt, pcm, frames: pcm.frames, decodedFrames: 400, complete: false, decodeMs: 1 };
+    },
+    manifest,
+  );
+  await q.prepare(0);
+  t.is(q.silenceAt(100), undefined, 'decoded audio');
+  t.is(q.silenceAt(600)?.reason, 'decoding', 'past what the decode has reached: late');
+  pcms[0]!.failedBecause = 'ffmpeg exited with code 1: invalid data';
+  t.deepEqual(q.silenceAt(600), { reason: 'failed', why: 'ffmpeg exited with code 1: invalid data' });
+  pcms[0]!.seal(5000);
+  t.is(q.silenceAt(600), undefined, 'a sealed track is padded to its slot: silence by design, said when decoded');
+  await q.prepare(12500);
+  const slot = q.silenceAt(12500);
+  t.is(slot?.reason, 'slot');
+  t.regex(slot?.why ?? '', /not found/);
+  let release!: () => void;
+  holdSeek = new Promise((r) => (release = r));
+  q.seek(2500);
+  t.is(q.silenceAt(2500)?.reason, 'seeking', 'a seek loading its audio is not a slow decode');
+  release();
+  holdSeek = undefined;
+  await q.whenIdle();
+  t.is(q.silenceAt(5100), undefined, 'track 2 loaded after the seek');
+});

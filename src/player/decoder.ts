@@ -228,8 +228,12 @@ async function streamFfmpeg(
       pcm.onRelease = undefined;
       pcm.onDispose = undefined;
       if (disposed) return settle(() => reject(new DecodeError(path, 'decode stopped: the track was dropped')));
-      // after the first window: the rest stays silent
-      if (code !== 0) return settle(() => reject(failure(path, code, stderr)));
+      if (code !== 0) {
+        // After the first window the caller has the track: the rest stays silent, and says why.
+        const e = failure(path, code, stderr);
+        if (settled) pcm.failedBecause = e.message;
+        return settle(() => reject(e));
+      }
       if (received < BYTES_PER_SAMPLE * format.channels)
         return settle(() => reject(new DecodeError(path, `ffmpeg decoded no audio from ${path}`)));
       pcm.seal(intoFrames);

@@ -17,6 +17,10 @@ export class PcmChunks {
   private firstKept = 0;
   /** Length on the timeline; set by `seal` (a manifest's count or what was decoded). */
   frames = 0;
+  /** True once decoding ended (`seal`): frames past decodedFrames are then padding, not yet to come. */
+  sealed = false;
+  /** Why decoding stopped part-way (a windowed decode whose ffmpeg failed): the rest stays silent. */
+  failedBecause?: string;
 
   constructor(
     readonly frameBytes: number,
@@ -68,6 +72,7 @@ export class PcmChunks {
   /** Ends decoding: the track is `frames` long (a manifest's count pads with silence or cuts). */
   seal(frames = this.decodedFrames): void {
     this.frames = frames;
+    this.sealed = true;
     const endByte = Math.min(this.appendedBytes, frames * this.frameBytes);
     const k = Math.floor(endByte / this.chunkBytes);
     const c = this.chunks[k];

@@ -63,7 +63,12 @@ export interface TrackQueueEvents {
 }
 
 /** Why a frame of the timeline is silent on this device (see TrackQueue.silenceAt). */
-export type SilenceReason = 'gap' | 'end' | 'decoding';
+export type SilenceReason = 'gap' | 'end' | 'slot' | 'failed' | 'seeking' | 'decoding';
+export interface Silence {
+  reason: SilenceReason;
+  /** For a slot of silence or a failed decode: the problem, in words. */
+  why?: string;
+}
 
 export type TrackDecoder = (
   ffmpeg: string,
@@ -90,6 +95,8 @@ export class TrackQueue {
   private readonly decodedSlots: Array<{ index: number; startFrame: number; frames: number }> = [];
   /** Bumped by a seek: a decode started before it is stale and must not touch the queue. */
   private generation = 0;
+  /** The frame a seek is loading the audio at, until it is in RAM. */
+  private seekingTo?: number;
 
   constructor(
     private readonly entries: readonly PlaylistEntry[],
@@ -192,21 +199,32 @@ export class TrackQueue {
   }
 
   /**
-   * Why a timeline frame has no track in RAM: a gap between tracks (config), past the timeline's end,
-   * or its track not decoded yet (the decode is late: a slow CPU or card); undefined when one is there.
+   * Why a timeline frame is silent on this device, or undefined when its audio is in RAM: a gap
+   * between tracks (config), past the timeline's end, a slot of silence (its file missing or
+   * different here), a decode that failed part-way, the audio at a new position still loading (a
+   * skip, a seek, a clock step), or its decode late (a slow CPU or card).
    */
-  silenceAt(frame: number): SilenceReason | undefined {
-    if (this.trackAt(frame)) return undefined;
+  silenceAt(frame: number): Silence | undefined {
+    const t = this.trackAt(frame);
+    if (t) {
+      if (t.silentBecause !== undefined) return { reason: 'slot', why: t.silentBecause };
+      if (frame - t.startFrame < t.pcm.decodedFrames || t.pcm.sealed) return undefined;
+      return t.pcm.failedBecause !== undefined
+        ? { reason: 'failed', why: t.pcm.failedBecause }
+        : { reason: 'decoding' };
+    }
     const end = this.endFrame;
-    if (end !== undefined && frame >= end) return 'end';
-    return this.inGap(frame) ? 'gap' : 'decoding';
+    if (end !== undefined && frame >= end) return { reason: 'end' };
+    if (this.inGap(frame)) return { reason: 'gap' };
+    return { reason: this.seekingTo !== undefined ? 'seeking' : 'decoding' };
   }
 
   private inGap(frame: number): boolean {
     if (this.gapFrames === 0) return false;
     const tl = this.timeline;
+    // A slot skipped on every device (0 frames) ends where the next begins: no gap of its own.
     const ends = tl
-      ? tl.starts.map((s, i) => s + tl.frames[i]!)
+      ? tl.starts.flatMap((s, i) => (tl.frames[i]! > 0 ? [s + tl.frames[i]!] : []))
       : [...this.decodedSlots, ...this.loaded].map((t) => t.startFrame + t.frames);
     return ends.some((e) => frame >= e && frame < e + this.gapFrames);
   }
@@ -250,7 +268,13 @@ export class TrackQueue {
     this.loaded = this.keep(() => false);
     this.loading = undefined;
     this.reposition(keepFrom);
-    this.track(this.prepare(frame));
+    const generation = this.generation;
+    this.seekingTo = frame;
+    this.track(
+      this.prepare(frame).finally(() => {
+        if (generation === this.generation) this.seekingTo = undefined;
+      }),
+    );
   }
 
   /** The decode in flight; cleared when it settles unless a seek has replaced it. */

@@ -107,7 +107,9 @@ async function openWav(config: Config, fill: (p: number) => Buffer, ctx: OutputC
         firstFrameClockUtcNs: String(clock.utcAt(first.monoNs)),
         placedStreamFrame,
         // The file's frames are paced exactly at the nominal rate from frame 0's instant.
-        placedClockUtcNs: String(clock.utcAt(first.monoNs + BigInt(Math.round((placedStreamFrame * 1e9) / sampleRate)))),
+        placedClockUtcNs: String(
+          clock.utcAt(first.monoNs + BigInt(Math.round((placedStreamFrame * 1e9) / sampleRate))),
+        ),
         clockErrorBoundNs: Math.round(clock.errorBoundAt(first.monoNs)),
         clockSource: clock.source,
       }),

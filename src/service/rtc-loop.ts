@@ -274,7 +274,7 @@ export class RtcLoop {
     const overshot = edge !== undefined && !this.skippedLast && seconds !== this.lastEdgeSeconds;
     this.skippedLast = overshot;
     if (!overshot) return false;
-    const nextEdge = edge + (((readMonoNs - edge) / SECOND_NS) + 1n) * SECOND_NS;
+    const nextEdge = edge + ((readMonoNs - edge) / SECOND_NS + 1n) * SECOND_NS;
     const delayNs = Number(nextEdge - readMonoNs) - POLL_LEAD_MS * 1e6;
     this.pollTimer = this.o.timers.setTimer(Math.max(0, delayNs), () => this.poll());
     return true;

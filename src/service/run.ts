@@ -208,10 +208,22 @@ function sessionEvents(
 }
 
 /** States a rider must not misread on the status line: silence says it is silence, and why. */
-const STATE_NOTES: Partial<Record<SessionSnapshot['state'], string>> = {
-  'decoding late': 'SILENCE: the audio due is not decoded yet (slow CPU or card)',
-  'between tracks': 'between tracks (the configured gap)',
-};
+function stateNote(s: SessionSnapshot): string {
+  switch (s.state) {
+    case 'decoding late':
+      return 'SILENCE: the audio due is not decoded yet (slow CPU or card)';
+    case 'decode failed':
+      return `SILENCE: decode failed (${s.silentBecause ?? 'ffmpeg'})`;
+    case 'silent slot':
+      return `SILENCE: ${s.silentBecause ?? 'this slot is silent here'}`;
+    case 'loading':
+      return 'SILENCE: loading the audio at the new position';
+    case 'between tracks':
+      return 'between tracks (the configured gap)';
+    default:
+      return s.state;
+  }
+}
 
 /** The status line a rider sees on a terminal (fitted to its width) and the journal (every 10 s). */
 function statusLine(chain: TimingChain, s: SessionSnapshot, tracks: number): string {
@@ -232,8 +244,10 @@ function statusLine(chain: TimingChain, s: SessionSnapshot, tracks: number): str
                 lengthSec: s.trackSec ?? 0,
                 title: s.title ?? '',
               },
+              // Paused, muted or silent within a track: the track shows, and so does the silence.
+              ...(s.state === 'playing' ? {} : { note: stateNote(s) }),
             }
-          : { note: STATE_NOTES[s.state] ?? s.state }),
+          : { note: stateNote(s) }),
       ...(s.syncErrorUs !== undefined
         ? { sync: { errorUs: s.syncErrorUs, dacPpm: s.ratioPpm ?? 0, reseeks: s.reseeks } }
         : {}),

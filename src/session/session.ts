@@ -3,7 +3,7 @@ import { PlaybackEngine, type ChannelMode, type TimelineAudio } from '../player/
 import { buildPlan, type Plan, type PlanBaseline } from '../player/plan.js';
 import type { PlanOp } from '../player/plan-ops.js';
 import type { OutputSink } from '../player/sinks/sink.js';
-import { joinFrame, type SilenceReason, type TimelineTrack } from '../player/tracks.js';
+import { joinFrame, type Silence, type SilenceReason, type TimelineTrack } from '../player/tracks.js';
 import type { MonotonicClock } from '../time/clock.js';
 import type { Timescale } from '../time/timescale.js';
 import { clockSettled, placementLimitNs, startDecision, type ReadinessPolicy } from './readiness.js';
@@ -23,8 +23,8 @@ export interface SessionAudio extends TimelineAudio {
   prepare(frame: number): Promise<void>;
   readonly finished: boolean;
   trackAt(frame: number): TimelineTrack | undefined;
-  /** Why a frame with no track is silent (undefined: there is audio there, tracked or not). */
-  silenceAt(frame: number): SilenceReason | undefined;
+  /** Why a frame is silent on this device (undefined: its audio is there). */
+  silenceAt(frame: number): Silence | undefined;
   whenIdle(): Promise<void>;
 }
 
@@ -79,14 +79,21 @@ export interface SessionEvents {
   onTrack?(index: number, title: string): void;
   onDecision?(text: string, onTime: boolean): void;
   /** The first sample placed: timeline frame firstTimelineFrame plays at stream frame firstStreamFrame. */
-  onPlaced?(info: { firstTimelineFrame: number; firstStreamFrame: number; timescale: Timescale; sink: OutputSink }): void;
+  onPlaced?(info: {
+    firstTimelineFrame: number;
+    firstStreamFrame: number;
+    timescale: Timescale;
+    sink: OutputSink;
+  }): void;
   /** Every tick while the stream is open (the service saves the DAC's rate, updates status). */
   onTick?(s: SessionSnapshot): void;
 }
 
 /**
- * After the start: 'starting' until the first frame is heard, 'between tracks' in a configured gap,
- * 'decoding late' while the audio at the timeline's frame is not in RAM yet (silence: a slow CPU or card).
+ * After the start, each silence says its cause: 'starting' until the first frame is heard, 'paused'
+ * and 'muted' by the plan (a command, a config pause), 'between tracks' in a configured gap, 'silent
+ * slot' (its file missing or different here), 'decode failed' part-way, 'loading' the audio at a new
+ * position (a skip, a clock step), 'decoding late' (a slow CPU or card).
  */
 export type SessionState =
   | 'opening'
@@ -94,11 +101,27 @@ export type SessionState =
   | 'waiting'
   | 'starting'
   | 'playing'
+  | 'paused'
+  | 'muted'
   | 'between tracks'
+  | 'silent slot'
+  | 'decode failed'
+  | 'loading'
   | 'decoding late'
   | 'fading out'
   | 'finished'
   | 'stopped';
+
+const SILENCE_STATES: Record<SilenceReason, SessionState> = {
+  gap: 'between tracks',
+  end: 'finished',
+  slot: 'silent slot',
+  failed: 'decode failed',
+  seeking: 'loading',
+  decoding: 'decoding late',
+};
+/** A plan gain below this (−80 dB) is silence: a mute or a config pause, not quiet music. */
+const SILENT_GAIN = 1e-4;
 
 export interface SessionSnapshot {
   state: SessionState;
@@ -113,6 +136,8 @@ export interface SessionSnapshot {
   reseeks: number;
   underruns: number;
   device?: string;
+  /** Why the music is silent here (a slot's missing file, a failed decode), in words. */
+  silentBecause?: string;
 }
 
 export class NothingToJoinError extends Error {
@@ -145,8 +170,8 @@ export class PlaybackSession {
   private finished = false;
   private lastTrack = -1;
   private decided = false;
-  /** Monotonic ns since which the audio due has not been in RAM (see sayLateDecode). */
-  private lateSinceNs?: bigint;
+  /** Since when (monotonic ns) the audio due has been silent from a late or failed decode. */
+  private decodeSilence?: { sinceNs: bigint; state: SessionState };
   private plan?: Plan;
   private baseVolumeDb: number;
   /** This device's own operations: volume changes from a reload. */
@@ -401,7 +426,7 @@ export class PlaybackSession {
       (d.onTime ? this.o.log.info : this.o.log.warn)(`start instant: ${d.text}`);
       this.o.events?.onDecision?.(d.text, d.onTime);
     }
-    this.sayLateDecode(snap);
+    this.sayDecodeSilence(snap);
     if (snap.track !== undefined && snap.track - 1 !== this.lastTrack) {
       this.lastTrack = snap.track - 1;
       this.o.log.info(`now playing ${snap.track}/${this.o.trackCount}: ${snap.title}`);
@@ -411,19 +436,45 @@ export class PlaybackSession {
     return snap;
   }
 
-  /** A late decode is silence the rider hears: said when it begins and when the music is back. */
-  private sayLateDecode(snap: SessionSnapshot): void {
+  /** A late or failed decode is silence the rider hears: said when it begins and when it ends. */
+  private sayDecodeSilence(snap: SessionSnapshot): void {
     const now = this.o.clock.nowNs();
-    if (snap.state === 'decoding late' && this.lateSinceNs === undefined) {
-      this.lateSinceNs = now;
+    const silent = snap.state === 'decoding late' || snap.state === 'decode failed';
+    if (silent && this.decodeSilence === undefined) {
+      this.decodeSilence = { sinceNs: now, state: snap.state };
       this.o.log.warn(
-        `silence: the audio due now is not decoded yet (this CPU or card is too slow for the playlist's format, or busy); it plays from where the shared timeline is once it is, in sync`,
+        snap.state === 'decoding late'
+          ? `silence: the audio due now is not decoded yet (this CPU or card is too slow for the playlist's format, or busy); it plays from where the shared timeline is once it is, in sync`
+          : `silence: track ${snap.track ?? '?'} could not be decoded to its end (${snap.silentBecause ?? 'ffmpeg failed'}); the rest of its slot is silent, the next track plays on time`,
       );
-    } else if (snap.state !== 'decoding late' && this.lateSinceNs !== undefined) {
-      const sec = Number(now - this.lateSinceNs) / 1e9;
-      this.lateSinceNs = undefined;
-      this.o.log.info(`music again after ${sec.toFixed(1)} s of silence from a late decode`);
+    } else if (!silent && this.decodeSilence !== undefined) {
+      const sec = (Number(now - this.decodeSilence.sinceNs) / 1e9).toFixed(1);
+      const cause = this.decodeSilence.state === 'decoding late' ? 'a late decode' : 'a failed decode';
+      this.decodeSilence = undefined;
+      this.o.log.info(
+        snap.state === 'playing'
+          ? `music again after ${sec} s of silence from ${cause}`
+          : `${sec} s of silence from ${cause}, now ${snap.state}`,
+      );
     }
+  }
+
+  /** What a listener hears now, in words: never "playing" over silence, never silence blamed on the wrong cause. */
+  private stateNow(untilStartSec: number, frame: number | undefined, done: boolean, silence?: Silence): SessionState {
+    if (this.state === 'fading out' || this.state === 'stopped') return this.state;
+    if (untilStartSec > 0) return 'waiting';
+    if (done || silence?.reason === 'end') return 'finished';
+    const now = this.o.clock.nowNs();
+    const ts = this.o.timescale();
+    const planned = this.plan?.stateAt(ts.utcAt(now)).state;
+    if (planned === 'ended') return 'stopped';
+    if (planned === 'held') return 'paused';
+    if (frame === undefined) {
+      // The engine holds the first frame until the clock's error is within the placement limit.
+      return ts.errorBoundAt(now) > placementLimitNs(this.o.ready) ? 'waiting for the clock' : 'starting';
+    }
+    if ((this.plan?.gainAt(ts.utcAt(now)) ?? 1) < SILENT_GAIN) return 'muted';
+    return silence ? SILENCE_STATES[silence.reason] : 'playing';
   }
 
   /** Where the session is now, for status. */
@@ -438,26 +489,14 @@ export class PlaybackSession {
     const t = frame !== undefined ? this.o.audio.trackAt(frame) : undefined;
     const end = this.o.audio.endFrame;
     const done = this.finished && (frame === undefined || end === undefined || frame >= end);
-    const silence = frame === undefined || t ? undefined : this.o.audio.silenceAt(frame);
-    const state: SessionState =
-      this.state === 'fading out' || this.state === 'stopped'
-        ? this.state
-        : untilStartSec > 0
-          ? 'waiting'
-          : done || silence === 'end'
-            ? 'finished'
-            : frame === undefined
-              ? 'starting'
-              : silence === 'decoding'
-                ? 'decoding late'
-                : silence === 'gap'
-                  ? 'between tracks'
-                  : 'playing';
+    const silence = frame === undefined ? undefined : this.o.audio.silenceAt(frame);
+    const state = this.stateNow(untilStartSec, frame, done, silence);
     return {
       ...base,
       state,
       startUtcNs: this.startUtcNs,
       untilStartSec,
+      ...(silence?.why !== undefined ? { silentBecause: silence.why } : {}),
       ...(t && frame !== undefined
         ? {
             track: t.index + 1,

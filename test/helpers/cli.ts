@@ -43,10 +43,13 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`jaudiosync ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
-    }, (opts.timeoutMs ?? 90_000) * TIMEOUT_SCALE);
+    const timer = setTimeout(
+      () => {
+        child.kill('SIGKILL');
+        reject(new Error(`jaudiosync ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+      },
+      (opts.timeoutMs ?? 90_000) * TIMEOUT_SCALE,
+    );
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });

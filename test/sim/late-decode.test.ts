@@ -43,15 +43,17 @@ async function play(o: { gapMs: number; releaseSecondAtSec: number; endSec: numb
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
   const entries = [0, 1, 2].map((i) => ({ line: i + 2, raw: `t${i}.flac`, path: `/music/t${i}.flac`, title: `T${i}` }));
-  const queue = new TrackQueue(entries, 'ffmpeg', fmt, (o.gapMs * RATE) / 1000, { onProblem: () => {} }, async (
-    _ff,
-    path,
-    _f,
-    opts,
-  ) => {
-    if (path.endsWith('t1.flac')) await held;
-    return tone(TRACK_SEC * RATE, opts);
-  });
+  const queue = new TrackQueue(
+    entries,
+    'ffmpeg',
+    fmt,
+    (o.gapMs * RATE) / 1000,
+    { onProblem: () => {} },
+    async (_ff, path, _f, opts) => {
+      if (path.endsWith('t1.flac')) await held;
+      return tone(TRACK_SEC * RATE, opts);
+    },
+  );
   const seen: Seen = { states: [], warnings: [], infos: [] };
   const session = new PlaybackSession({
     clock,
@@ -126,7 +128,10 @@ test('a track decoded late: "decoding late" while the silence lasts (never "wait
     `"decoding late" only while track 2 is due and not decoded (seen ${late[0]?.atSec}–${late.at(-1)?.atSec} s)`,
   );
   const after = afterStart.filter((s) => s.atSec > 104.3);
-  t.true(after.length > 0 && after.every((s) => s.state === 'playing' && s.track === 2), 'track 2 playing once decoded');
+  t.true(
+    after.length > 0 && after.every((s) => s.state === 'playing' && s.track === 2),
+    'track 2 playing once decoded',
+  );
   // On its slot of the shared timeline (from 102 s), not from its beginning: in sync with the others.
   const offSec = Math.max(...after.map((s) => Math.abs(s.positionSec! - (s.atSec - 102))));
   t.true(offSec < 0.1, `track 2 at its timeline position (off by up to ${offSec.toFixed(3)} s)`);
