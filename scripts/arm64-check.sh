@@ -16,8 +16,9 @@
 #   scripts/arm64-check.sh [bookworm|trixie|all] [--phase base|check|offline|all] [--work DIR] [--resume]
 #
 # --resume: a check that was interrupted (its guest killed, the host rebooted) boots its kept disk
-# again and runs only the steps that have no result yet, on the current tree (steps.txt says which
-# tree each part ran on). The check's disk is kept until every step has run.
+# again, runs setup.sh again (it rebuilds what the current tree changed), then only the steps that
+# have not passed yet; steps.txt says which tree each part ran on. The disk is kept until every step
+# has run.
 #
 # Needs root on the host (debootstrap), and qemu-system-arm, debootstrap, e2fsprogs, cpio, which it
 # installs with apt-get when missing. The guest reaches only Debian's mirror and the npm registry.
@@ -30,6 +31,7 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITES=(bookworm trixie)
 PHASE=all
 RESUME=0
+BOOT_RESUME=0 # 1 only while a kept check disk is booted again
 # Per phase, the longest a guest may run before the check gives up on it (emulation is slow).
 TIMEOUT_BASE=${TIMEOUT_BASE:-14400}
 TIMEOUT_CHECK=${TIMEOUT_CHECK:-28800}
@@ -135,7 +137,7 @@ boot() {
   local suite=$1 disk=$2 stage=$3 net=$4 limit=$5 in=${6:-} log=$7 d="$WORK/$1"
   local args=(-M virt -cpu cortex-a72 -smp 2 -m 4096 -display none -monitor none -no-reboot
     -serial "file:$log" -kernel "$d/vmlinuz" -initrd "$d/initrd-boot.gz"
-    -append "console=ttyAMA0 panic=5 jas_stage=$stage jas_resume=$RESUME"
+    -append "console=ttyAMA0 panic=5 jas_stage=$stage jas_resume=$BOOT_RESUME"
     -drive "if=none,id=root,file=$disk,format=qcow2,cache=unsafe" -device virtio-blk-pci,drive=root
     -drive "if=none,id=out,file=$d/out.img,format=raw" -device virtio-blk-pci,drive=out)
   [ -n "$in" ] && args+=(-drive "if=none,id=in,file=$in,format=raw,readonly=on" -device virtio-blk-pci,drive=in)
@@ -193,8 +195,11 @@ phase_base() {
 # The project as a tar on a raw disk (the files git knows, as they are in the work tree).
 project_disk() {
   local out=$1
-  (cd "$SRC" && git describe --always --dirty > .jas-tree \
-    && { git ls-files -co --exclude-standard | grep -v '^node_modules/'; echo .jas-tree; } | tar -cf "$out" -T - && rm -f .jas-tree)
+  local tree; tree=$(mktemp -d)
+  git -C "$SRC" describe --always --dirty > "$tree/.jas-tree"
+  (cd "$SRC" && git ls-files -co --exclude-standard | grep -v '^node_modules/' | tar -cf "$out" -T -)
+  tar -rf "$out" -C "$tree" .jas-tree
+  rm -rf "$tree"
   # The CAs this host trusts beyond Debian's (a TLS-inspecting proxy on the way to the registries):
   # the guest, whose traffic takes the same way, must trust them too.
   if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
@@ -208,7 +213,8 @@ phase_check() {
   [ -f "$d/base.qcow2" ] || die "$suite: no base image (run --phase base)"
   [ -f "$d/initrd.gz" ] || die "$suite: no kernel/initrd in $d"
   if [ "$RESUME" = 1 ] && [ -f "$d/check.qcow2" ]; then
-    say "$suite: resuming the check on its kept disk (steps with a result are not run again)"
+    BOOT_RESUME=1
+    say "$suite: resuming the check on its kept disk (steps that passed are not run again)"
     [ -f "$d/console-check.log" ] && cat "$d/console-check.log" >> "$d/console-check.earlier.log"
   else
     [ "$RESUME" = 1 ] && say "$suite: no kept check disk to resume: a fresh check"
@@ -218,6 +224,7 @@ phase_check() {
   project_disk "$d/project.tar"
   say "$suite: check guest (network on): setup, --help, doctor, playlist, decode, run, tests, bundle"
   boot "$suite" "$d/check.qcow2" check net "$TIMEOUT_CHECK" "$d/project.tar" "$d/console-check.log"
+  BOOT_RESUME=0
   rm -f "$d/project.tar"
   [ -f "$d/out/steps.txt" ] || die "$suite: the check guest wrote no results (its disk is kept for --resume): see $d/console-check.log"
   if grep -q '^CHECK-COMPLETE' "$d/out/steps.txt"; then rm -f "$d/check.qcow2"
@@ -247,7 +254,7 @@ for s in "${SUITES[@]}"; do
   case "$PHASE" in offline|all) phase_offline "$s" ;; esac
   if [ -d "$WORK/$s/results" ]; then
     { echo "# $s ($(cat "$WORK/$s/kernel-version" 2>/dev/null)), $(date -u +%FT%TZ), host load: $(cut -d' ' -f1-3 /proc/loadavg)"
-      cat "$WORK/$s/results/steps.txt" "$WORK/$s/results/offline-steps.txt" 2>/dev/null | grep '^STEP' || true; } > "$WORK/$s/summary.txt"
+      cat "$WORK/$s/results/steps.txt" "$WORK/$s/results/offline-steps.txt" 2>/dev/null | grep -E '^(STEP|TREE|RESUMED)' || true; } > "$WORK/$s/summary.txt"
     say "$s: summary in $WORK/$s/summary.txt"
   fi
 done

@@ -31,7 +31,7 @@ wait_for() {
 # Runs a step, records "STEP name rc=N Ts", and shows the end of its output on the console.
 step() {
   name=$1; shift
-  if grep -q "^STEP $name rc=" /out/steps.txt; then say "step $name: done before the resume, not run again"; return 0; fi
+  if grep -q "^STEP $name rc=0 " /out/steps.txt; then say "step $name: passed before the resume, not run again"; return 0; fi
   say "step $name: $*"
   t0=$(date +%s.%N)
   "$@" > "/out/$name.log" 2>&1 &
@@ -83,6 +83,10 @@ check)
   fi
   echo "uname: $(uname -srm); cpus: $(nproc); $(grep MemTotal /proc/meminfo)" >> /out/guest.txt
   step setup bash scripts/setup.sh
+  # A resumed check runs on the current tree: setup again rebuilds what it changed (and installs
+  # what its lock file changed) before any later step runs.
+  resumes=$(grep -c '^RESUMED' /out/steps.txt)
+  [ "$resumes" -gt 0 ] && step "setup-again-$resumes" bash scripts/setup.sh
   node --version >> /out/guest.txt 2>&1
   step help node bin/jaudiosync.js --help
   step doctor node bin/jaudiosync.js doctor

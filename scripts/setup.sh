@@ -36,7 +36,9 @@ apt_updated=0
 dpkg_recover() {
   [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || return 0
   say "an earlier package install was interrupted (power cut?): finishing it with dpkg --configure -a"
-  as_root dpkg --configure -a >/dev/null || say "dpkg --configure -a failed: run it by hand and read what it says"
+  # No prompt can be answered here: a changed config file keeps the one on disk.
+  as_root dpkg --force-confdef --force-confold --configure -a >/dev/null \
+    || say "dpkg --configure -a failed: run it by hand and read what it says"
 }
 apt_update() {
   [ "$apt_updated" = 1 ] && return 0
