@@ -25,8 +25,8 @@ const STEP_NS = 100_000;
 function world(o: {
   offsetNs: bigint;
   wrap?: (chip: Ds3231Emulator) => I2cBus;
-  /** The first long sleep (> 0.5 s) set after atNs fires lateNs late (a busy Pi). */
-  lateSleep?: { atNs: bigint; lateNs: number };
+  /** The first long sleep (> 0.5 s) set after atNs fires lateNs late (a busy Pi); every one with `always`. */
+  lateSleep?: { atNs: bigint; lateNs: number; always?: boolean };
 }) {
   const clock = new VirtualClock(0n);
   let lateSleep = o.lateSleep;
@@ -34,7 +34,7 @@ function world(o: {
     nowNs: () => clock.nowNs(),
     setTimer: (delayNs: number, fn: () => void) => {
       const late = lateSleep && clock.nowNs() >= lateSleep.atNs && delayNs > 5e8 ? lateSleep.lateNs : 0;
-      if (late) lateSleep = undefined;
+      if (late && !lateSleep?.always) lateSleep = undefined;
       return clock.setTimer(delayNs + late, fn);
     },
   };
@@ -181,4 +181,20 @@ test('a sleep that overshoots the rollover (a timer 30 ms late) waits for the ne
   // Each rollover takes ~15 dense reads (POLL_LEAD_MS at 1 ms); a lost second would take ~1000.
   t.true(readsIn3s < 100, `${readsIn3s} reads: no second of dense reading`);
   t.true(after.edges >= before.edges + 8, 'the rollovers after it are measured as before (one lost)');
+});
+
+test('sleeps that always overshoot (every timer 40 ms late) widen the lead: the rollovers are still caught, reads stay few', async (t) => {
+  const w = world({ offsetNs: 0n, lateSleep: { atNs: 10n * S, lateNs: 40_000_000, always: true } });
+  const started = w.loop.start();
+  await w.runFor(10);
+  const before = w.reads();
+  await w.runFor(20);
+  await started;
+  w.loop.stop();
+  const after = w.reads();
+  const edges = after.edges - before.edges,
+    reads = after.reads1 - before.reads1;
+  t.log(`in 20 s of late timers: ${edges} rollovers placed, ${reads} one-byte reads`);
+  t.true(edges >= 16, `${edges} of 20 rollovers placed (a few lost while the lead widens)`);
+  t.true(reads < 20 * 120, `${reads} reads: no second of dense reading`);
 });

@@ -25,6 +25,11 @@ const MEASUREMENTS_BEFORE_SET = 10;
 const MAX_SETS_PER_RUN = 3;
 /** Polling without SQW: start this long before the expected rollover, then read every POLL_MS. */
 const POLL_LEAD_MS = 15;
+/**
+ * Timers that keep overshooting (a busy Pi) double the lead, up to this; it shrinks back by 1 ms a
+ * second once they do not: ~50 one-byte reads a second at worst, not a rollover lost every other second.
+ */
+const POLL_LEAD_MAX_MS = 250;
 const POLL_MS = 1;
 /** The dense reads' phase steps by this fraction of their spacing each second (the golden ratio's: never repeats). */
 const GOLDEN_FRACTION = 0.618_034;
@@ -71,6 +76,8 @@ export class RtcLoop {
   private lastEdgeMonoNs?: bigint;
   /** The last poll round slept past its rollover (see sleptPastEdge). */
   private skippedLast = false;
+  /** How long before the expected rollover the dense reads begin (ms): see POLL_LEAD_MAX_MS. */
+  private pollLeadMs = POLL_LEAD_MS;
   /** The seconds register just after the last polled edge: the first read of the next round must still show it. */
   private lastEdgeSeconds?: number;
   private ignoreEdgesUntilNs = 0n;
@@ -253,7 +260,8 @@ export class RtcLoop {
           void this.readAndLabel();
           this.polledEdges++;
           const ditherNs = ((this.polledEdges * GOLDEN_FRACTION) % 1) * POLL_MS * 1e6;
-          this.pollTimer = this.o.timers.setTimer((1000 - POLL_LEAD_MS) * 1e6 + ditherNs, () => this.poll());
+          this.pollLeadMs = Math.max(POLL_LEAD_MS, this.pollLeadMs - 1);
+          this.pollTimer = this.o.timers.setTimer((1000 - this.pollLeadMs) * 1e6 + ditherNs, () => this.poll());
           return;
         }
       } catch (e) {
@@ -266,16 +274,18 @@ export class RtcLoop {
 
   /**
    * The first read after the sleep came after the rollover it was to catch (a timer late by more than
-   * POLL_LEAD_MS: a busy Pi): reading densely would last a whole second. Sleep to the next rollover
-   * instead, once; a second time in a row (the chip's phase moved: a set) the dense reads find it.
+   * the lead: a busy Pi): reading densely would last a whole second. Sleep to the next rollover, with
+   * twice the lead, instead; a second time in a row (the chip's phase moved: a set) the dense reads
+   * find it.
    */
   private sleptPastEdge(readMonoNs: bigint, seconds: number): boolean {
     const edge = this.lastEdgeMonoNs;
     const overshot = edge !== undefined && !this.skippedLast && seconds !== this.lastEdgeSeconds;
     this.skippedLast = overshot;
     if (!overshot) return false;
+    this.pollLeadMs = Math.min(POLL_LEAD_MAX_MS, this.pollLeadMs * 2);
     const nextEdge = edge + ((readMonoNs - edge) / SECOND_NS + 1n) * SECOND_NS;
-    const delayNs = Number(nextEdge - readMonoNs) - POLL_LEAD_MS * 1e6;
+    const delayNs = Number(nextEdge - readMonoNs) - this.pollLeadMs * 1e6;
     this.pollTimer = this.o.timers.setTimer(Math.max(0, delayNs), () => this.poll());
     return true;
   }
