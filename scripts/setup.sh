@@ -161,7 +161,15 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$jobs}" # cmake-js (audify)
   export npm_config_jobs="${npm_config_jobs:-$jobs}"                       # node-gyp (i2c-bus, epoll)
   say "installing npm packages (audify, i2c-bus and epoll build native code, $jobs compiler(s) at once: a few minutes on a Pi)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # A phone hotspot drops; a slow Pi (or the arm64 check's emulator) lets sockets time out: npm
+  # retries each fetch with a longer timeout, and the whole install is tried once more.
+  export npm_config_fetch_retries="${npm_config_fetch_retries:-5}"
+  export npm_config_fetch_timeout="${npm_config_fetch_timeout:-600000}"
+  if ! npm ci --no-audit --no-fund --loglevel=error; then
+    say "npm ci failed (see above): trying once more (a network drop or a socket timeout often passes)"
+    npm ci --no-audit --no-fund --loglevel=error \
+      || { say "npm ci failed twice: check the network (npm ping), then run scripts/setup.sh again"; exit 1; }
+  fi
   touch "$stamp"
 fi
 # The build (npm ci runs it too); rebuild when a source is newer than the output.
