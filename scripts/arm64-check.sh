@@ -213,6 +213,9 @@ phase_check() {
   [ -f "$d/base.qcow2" ] || die "$suite: no base image (run --phase base)"
   [ -f "$d/initrd.gz" ] || die "$suite: no kernel/initrd in $d"
   if [ "$RESUME" = 1 ] && [ -f "$d/check.qcow2" ]; then
+    # An overlay on a rebuilt base, or one a crash left damaged, would give a broken guest, not a result.
+    [ "$d/check.qcow2" -nt "$d/base.qcow2" ] || die "$suite: the base image is newer than the kept check disk: delete $d/check.qcow2 for a fresh check"
+    qemu-img check -q "$d/check.qcow2" || die "$suite: the kept check disk is damaged: delete $d/check.qcow2 for a fresh check"
     BOOT_RESUME=1
     say "$suite: resuming the check on its kept disk (steps that passed are not run again)"
     [ -f "$d/console-check.log" ] && cat "$d/console-check.log" >> "$d/console-check.earlier.log"
