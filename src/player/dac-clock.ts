@@ -17,9 +17,10 @@ import { fitLine, quantile } from '../time/regress.js';
  *    early); the tightest bound, with the rate's uncertainty as slack over the distance, is the
  *    offset: recent callbacks count while the rate is uncertain, the whole window once it is known.
  *  - A new estimate replaces the line in use when it is earlier (a callback proved the line late),
- *    or later by more than its own noise plus what the rate's uncertainty allows since the line was
- *    set, or when the rate moved beyond its uncertainty: corrections inside the noise are not
- *    applied, so an ideal device is left alone.
+ *    or later by more than its own noise (how far successive estimates move), or when the rate
+ *    moved beyond its uncertainty: corrections inside the noise are not applied, so an ideal device
+ *    is left alone. (Allowing a later estimate the rate's uncertainty over the distance as well was
+ *    tried on bench/dac-floor.ts: no better, the moves that matter are earlier estimates.)
  *  - A moved grid: callbacks all later than the line by more than DAC_SHIFT_MIN_NS for
  *    DAC_SHIFT_SPAN_NS (at the device's cadence, not a burst after a stall) mean its periods now
  *    come later than learned, with no xrun reported (a device or sound server that stalled; JACK's
@@ -358,12 +359,11 @@ export class DacClock {
     const old = this.line;
     if (old) {
       // Callbacks are never early: an estimate earlier than the line in use proves it late, and is
-      // taken. A later one is taken only beyond the noise plus how far the line's rate uncertainty
-      // can have carried it since it was set: a quiet stretch without an early callback is not news.
+      // taken. A later one is taken only beyond the estimate's own noise: a quiet stretch without
+      // an early callback is not news.
       const laterNs = a - (old.a + old.b * (p0 - old.p0));
-      const allowanceNs = noise;
       const rateMoved = Math.abs(this.ppmOf(b) - this.ppmOf(this.rateB)) > Math.max(sigmaPpm, this.rateSigmaPpm);
-      if (!rateMoved && laterNs >= -DAC_MIN_CORRECTION_NS && laterNs <= allowanceNs) {
+      if (!rateMoved && laterNs >= -DAC_MIN_CORRECTION_NS && laterNs <= noise) {
         this.heldBack++;
         // Keep the line (and its rate); what is known about the rate is the newest estimate's.
         this.rateSigmaPpm = sigmaPpm;
