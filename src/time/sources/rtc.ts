@@ -34,6 +34,8 @@ export interface RtcMeasurement {
   offsetNs: number;
   /** monoNs in seconds from the first measurement kept since the last reset (for the fit without BigInt). */
   sec: number;
+  /** How far the edge may be from where it was placed (ns): SQW's stamp, or a polled read's gap and span. */
+  edgeErrorNs: number;
 }
 
 /** SQW edge timestamps through a second pps-gpio instance: as good as the GPS PPS path. */
@@ -104,7 +106,8 @@ export class RtcSource {
     this.labelled = { monoNs: edge.monoNs, rtcUtcNs, errorNs: edge.errorNs };
     if (reference && reference.source !== 'rtc' && reference.state === 'locked') {
       // Measure only against a settled reference: while it slews, it would bend the RTC's rate.
-      if (reference.errorBoundAt(edge.monoNs) <= MEASURE_MAX_BOUND_NS) this.measure(edge.monoNs, rtcUtcNs, reference);
+      if (reference.errorBoundAt(edge.monoNs) <= MEASURE_MAX_BOUND_NS)
+        this.measure(edge.monoNs, rtcUtcNs, reference, edge.errorNs);
       return;
     }
     this.sink.addSample({
@@ -116,16 +119,29 @@ export class RtcSource {
   }
 
   /** The RTC's measured offset and rate against the reference, once there are enough measurements. */
-  get drift(): { offsetNs: number; ratePpm: number; rateStdPpm: number; measurements: number } | undefined {
+  get drift():
+    | { offsetNs: number; offsetUncertaintyNs: number; ratePpm: number; rateStdPpm: number; measurements: number }
+    | undefined {
     const m = this.model;
     return (
       m && {
         offsetNs: m.offsetNs,
+        offsetUncertaintyNs: this.offsetUncertaintyNs(m.offsetStdNs),
         ratePpm: m.ratePpm,
         rateStdPpm: m.rateStdPpm,
         measurements: this.measurements.length,
       }
     );
+  }
+
+  /**
+   * How far the measured offset may be from the truth (ns): the fit's own MODEL_SIGMAS, plus the
+   * edges' typical bound, which no fit sees (a polled edge is placed between two reads; on a slow
+   * machine, or an emulator, those reads are milliseconds apart and the offset is no better).
+   */
+  private offsetUncertaintyNs(offsetStdNs: number): number {
+    const bounds = this.measurements.map((x) => x.edgeErrorNs).sort((a, b) => a - b);
+    return MODEL_SIGMAS * offsetStdNs + (bounds[Math.floor(bounds.length / 2)] ?? 0);
   }
 
   /** Forget the measurements (after the RTC was set: its offset jumped). */
@@ -136,10 +152,10 @@ export class RtcSource {
     this.tempModel.clear();
   }
 
-  private measure(monoNs: bigint, rtcUtcNs: bigint, reference: Timescale): void {
+  private measure(monoNs: bigint, rtcUtcNs: bigint, reference: Timescale, edgeErrorNs: number): void {
     this.measureOriginNs ??= monoNs;
     const sec = Number(monoNs - this.measureOriginNs) / 1e9;
-    this.measurements.push({ monoNs, offsetNs: Number(rtcUtcNs - reference.utcAt(monoNs)), sec });
+    this.measurements.push({ monoNs, offsetNs: Number(rtcUtcNs - reference.utcAt(monoNs)), sec, edgeErrorNs });
     this.tempModel.addMeasurement(monoNs, this.measurements.at(-1)!.offsetNs);
     if (this.measurements.length > MAX_MEASUREMENTS) this.measurements.shift();
     if (this.measurements.length < 4) return;
