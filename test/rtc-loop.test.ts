@@ -22,6 +22,21 @@ const T0 = 1_790_000_000n * S; // true UTC at virtual mono 0
 const BYTE_NS = 90_000n;
 const STEP_NS = 100_000;
 
+/**
+ * The chip as a bus with some calls replaced; the others reach the chip itself (bound: a wrapper made
+ * with Object.create would take the chip's field writes as its own, and the chip would never see them).
+ */
+function chipWith(chip: Ds3231Emulator, over: Partial<I2cBus>): I2cBus {
+  return {
+    readI2cBlock: chip.readI2cBlock.bind(chip),
+    writeI2cBlock: chip.writeI2cBlock.bind(chip),
+    readByte: chip.readByte.bind(chip),
+    writeByte: chip.writeByte.bind(chip),
+    close: chip.close.bind(chip),
+    ...over,
+  };
+}
+
 function world(o: {
   offsetNs: bigint;
   wrap?: (chip: Ds3231Emulator) => I2cBus;
@@ -44,8 +59,10 @@ function world(o: {
   const waitNs = (ns: bigint) => new Promise<void>((r) => clock.setTimer(Number(ns), r));
   // A real bus call returns once its bytes are through (100 kHz: 90 µs a byte); the twin answers at
   // once, and the registers it reads are the chip's at the transaction's START, as on the chip.
-  const bus = o.wrap ? o.wrap(chip) : chip;
-  const blocking: I2cBus = Object.assign(Object.create(bus) as I2cBus, {
+  const bus = o.wrap ? o.wrap(chip) : chipWith(chip, {});
+  const blocking: I2cBus = chipWith(chip, {
+    readByte: (address, command) => bus.readByte(address, command),
+    writeByte: (address, command, byte) => bus.writeByte(address, command, byte),
     readI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
       if (length === 1) reads1++;
       const r = await bus.readI2cBlock(address, command, length, buffer);
@@ -119,7 +136,7 @@ test('a chip whose time writes are lost is set three times, then said, and left 
     offsetNs: 5_000_000n,
     // The bus acknowledges the time write and nothing lands (a chip that does not keep what it is told).
     wrap: (chip) =>
-      Object.assign(Object.create(chip) as Ds3231Emulator, {
+      chipWith(chip, {
         writeI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) =>
           command === REG.SECONDS
             ? { bytesWritten: length, buffer }
@@ -143,7 +160,7 @@ test('a chip that always reads as having lost power is set three times, then sai
   const w = world({
     offsetNs: 0n,
     wrap: (chip) =>
-      Object.assign(Object.create(chip) as Ds3231Emulator, {
+      chipWith(chip, {
         readI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
           const r = await chip.readI2cBlock(address, command, length, buffer);
           if (command <= REG.STATUS && command + length > REG.STATUS) buffer[REG.STATUS - command]! |= STATUS.OSF;
@@ -208,11 +225,7 @@ test('a slow machine (each read latched up to 3 ms into its call): a good set is
     // The call returns late and latches somewhere inside it (an emulator, a busy Pi Zero): the edge
     // is placed between the calls' starts, and each one's span is its honest uncertainty.
     wrap: (chip) =>
-      Object.assign(Object.create(chip) as Ds3231Emulator, {
-        // Writes reach the chip itself (not a shadow of its fields on this wrapper).
-        writeI2cBlock: chip.writeI2cBlock.bind(chip),
-        readByte: chip.readByte.bind(chip),
-        writeByte: chip.writeByte.bind(chip),
+      chipWith(chip, {
         readI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
           const delayNs = Math.round(random() * 3_000_000);
           await new Promise<void>((r) => clockRef!.setTimer(delayNs, r));
@@ -241,10 +254,7 @@ test('writes that take 1.5 ms (a slow machine) leave a good chip 1.5 ms off: sai
     // The write reaches the chip 1.5 ms after the call began (the seconds latch then), as on an
     // emulator: every set lands that late, whatever the loop does.
     wrap: (chip) =>
-      Object.assign(Object.create(chip) as Ds3231Emulator, {
-        readI2cBlock: chip.readI2cBlock.bind(chip),
-        readByte: chip.readByte.bind(chip),
-        writeByte: chip.writeByte.bind(chip),
+      chipWith(chip, {
         writeI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
           if (command === REG.SECONDS) await new Promise<void>((r) => clockRef!.setTimer(1_500_000, r));
           return chip.writeI2cBlock(address, command, length, buffer);
