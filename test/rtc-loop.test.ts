@@ -39,7 +39,8 @@ function chipWith(chip: Ds3231Emulator, over: Partial<I2cBus>): I2cBus {
 
 function world(o: {
   offsetNs: bigint;
-  wrap?: (chip: Ds3231Emulator) => I2cBus;
+  /** The bus the loop's driver talks to (calls that take virtual time use `sleepNs`). */
+  wrap?: (chip: Ds3231Emulator, sleepNs: (ns: number) => Promise<void>) => I2cBus;
   /** The first long sleep (> 0.5 s) set after atNs fires lateNs late (a busy Pi); every one with `always`. */
   lateSleep?: { atNs: bigint; lateNs: number; always?: boolean };
 }) {
@@ -59,7 +60,7 @@ function world(o: {
   const waitNs = (ns: bigint) => new Promise<void>((r) => clock.setTimer(Number(ns), r));
   // A real bus call returns once its bytes are through (100 kHz: 90 µs a byte); the twin answers at
   // once, and the registers it reads are the chip's at the transaction's START, as on the chip.
-  const bus = o.wrap ? o.wrap(chip) : chipWith(chip, {});
+  const bus = o.wrap ? o.wrap(chip, (ns) => waitNs(BigInt(ns))) : chipWith(chip, {});
   const blocking: I2cBus = chipWith(chip, {
     readByte: (address, command) => bus.readByte(address, command),
     writeByte: (address, command, byte) => bus.writeByte(address, command, byte),
@@ -109,7 +110,15 @@ function world(o: {
   };
   // Where the chip's second boundary is against true UTC (ns, + = ahead).
   const chipAheadNs = () => Number(chip.rtcNsAt(T0 + clock.nowNs()) - (T0 + clock.nowNs()));
-  return { clock, chip, loop, logs, runFor, chipAheadNs, reads: () => ({ reads1, edges }) };
+  /** Starts the loop, runs it for `sec` of virtual time, stops it; returns its log. */
+  const runLoop = async (sec: number): Promise<string> => {
+    const started = loop.start();
+    await runFor(sec);
+    await started;
+    loop.stop();
+    return logs.join('\n');
+  };
+  return { clock, chip, loop, logs, runFor, runLoop, chipAheadNs, reads: () => ({ reads1, edges }) };
 }
 
 const sets = (logs: string[]) => logs.filter((l) => l.includes('DS3231 set from GPS')).length;
@@ -219,26 +228,19 @@ test('sleeps that always overshoot (every timer 40 ms late) widen the lead: the 
 test('a slow machine (each read latched up to 3 ms into its call): a good set is not called faulty', async (t) => {
   const { seededRandom } = await import('../src/sim/oscillator.js');
   const random = seededRandom(11);
-  let clockRef: VirtualClock | undefined;
   const w = world({
     offsetNs: 16_000_000n,
     // The call returns late and latches somewhere inside it (an emulator, a busy Pi Zero): the edge
     // is placed between the calls' starts, and each one's span is its honest uncertainty.
-    wrap: (chip) =>
+    wrap: (chip, sleepNs) =>
       chipWith(chip, {
         readI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
-          const delayNs = Math.round(random() * 3_000_000);
-          await new Promise<void>((r) => clockRef!.setTimer(delayNs, r));
+          await sleepNs(Math.round(random() * 3_000_000));
           return chip.readI2cBlock(address, command, length, buffer);
         },
       }),
   });
-  clockRef = w.clock;
-  const started = w.loop.start();
-  await w.runFor(90);
-  await started;
-  w.loop.stop();
-  const text = w.logs.join('\n');
+  const text = await w.runLoop(90);
   t.log(text);
   t.log(`chip ahead by ${w.chipAheadNs()} ns at the end`);
   t.true(sets(w.logs) >= 1, 'a chip 16 ms off is set');
@@ -248,25 +250,19 @@ test('a slow machine (each read latched up to 3 ms into its call): a good set is
 });
 
 test('writes that take 1.5 ms (a slow machine) leave a good chip 1.5 ms off: said as the machine, not as a faulty chip', async (t) => {
-  let clockRef: VirtualClock | undefined;
   const w = world({
     offsetNs: 5_000_000n,
     // The write reaches the chip 1.5 ms after the call began (the seconds latch then), as on an
     // emulator: every set lands that late, whatever the loop does.
-    wrap: (chip) =>
+    wrap: (chip, sleepNs) =>
       chipWith(chip, {
         writeI2cBlock: async (address: number, command: number, length: number, buffer: Buffer) => {
-          if (command === REG.SECONDS) await new Promise<void>((r) => clockRef!.setTimer(1_500_000, r));
+          if (command === REG.SECONDS) await sleepNs(1_500_000);
           return chip.writeI2cBlock(address, command, length, buffer);
         },
       }),
   });
-  clockRef = w.clock;
-  const started = w.loop.start();
-  await w.runFor(90);
-  await started;
-  w.loop.stop();
-  const text = w.logs.join('\n');
+  const text = await w.runLoop(90);
   t.log(text);
   t.regex(
     text,
