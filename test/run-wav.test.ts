@@ -238,3 +238,39 @@ test('play PLAYLIST --from-track 2 --clock system: one-off playback from the sec
   t.is(bad.code, 1);
   t.regex(bad.stderr, /--from-track 5: the playlist has tracks 1 to 2/);
 });
+
+test('a planned stop before the playlist ends is said as a stop, not as the playlist finishing', async (t) => {
+  const dir = tempDir('jas-stop-');
+  const at = (ms: number) => new Date(Math.ceil((Date.now() + ms) / 1000) * 1000).toISOString();
+  writeFileSync(
+    join(dir, 'config.toml'),
+    [
+      '[hardware]',
+      'mode = "simulated"',
+      '[schedule]',
+      // After the simulated GPS's lock (~6 s here, longer on a loaded machine): 3 s of music.
+      `start = "${at(15_000)}"`,
+      `stop = "${at(18_000)}"`,
+      '[playlist]',
+      `path = "${join(PACKAGE_DIR, 'Music/Playlist.m3u8')}"`,
+      '[audio]',
+      'output = "wav"',
+      'wav_path = "out.wav"',
+    ].join('\n'),
+  );
+  const r = await runCli(['run', '--config', join(dir, 'config.toml')]);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /stopped at the planned stop \(schedule\.stop or a stop command\) before the playlist's end/);
+  t.notRegex(r.stdout, /playlist finished/, 'the 99 s playlist did not finish in 3 s');
+  // The music in the file lasts about as long as start to stop (and its fade), not the playlist.
+  const wav = readWav16(readFileSync(join(dir, 'out.wav')));
+  let first = 0,
+    last = 0;
+  for (let f = 0; f < wav.frames; f++)
+    if (wav.data.readInt16LE(f * 4) !== 0 || wav.data.readInt16LE(f * 4 + 2) !== 0) {
+      if (!first) first = f;
+      last = f;
+    }
+  const musicSec = (last - first) / wav.sampleRate;
+  t.true(musicSec > 1 && musicSec < 5, `${musicSec.toFixed(2)} s of music between start and stop`);
+});

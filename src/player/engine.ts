@@ -73,7 +73,8 @@ export type ChannelMode = 'stereo' | 'mono' | 'left' | 'right';
 
 export interface EngineEvents {
   onStartPlaced?(info: { startStreamFrame: number; firstTimelineFrame: number; timescale: Timescale }): void;
-  onFinished?(): void;
+  /** The music ended: the timeline's end was played ('end'), or the plan stopped it first ('stop'). */
+  onFinished?(how: 'end' | 'stop'): void;
   onSeek?(errorFrames: number): void;
   /** The read position was placed on a plan discontinuity (jump) or after an underrun (re-place). */
   onPlaced?(info: { streamFrame: number; timelineFrame: number; why: 'jump' | 'underrun' | 'regrid' }): void;
@@ -212,7 +213,7 @@ export class PlaybackEngine {
       ((end !== undefined && this.pos >= end) || (planEnd !== undefined && u0 >= planEnd))
     ) {
       this.finishedSaid = true;
-      this.events.onFinished?.();
+      this.events.onFinished?.(end !== undefined && this.pos >= end ? 'end' : 'stop');
     }
     return out;
   }

@@ -156,7 +156,13 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   const dacSaver = keepDacRate(config, format.sampleRate, session, log);
   try {
     const r = await session.run();
-    log.info(opts.abort?.aborted ? 'stopped' : 'playlist finished');
+    log.info(
+      opts.abort?.aborted
+        ? 'stopped'
+        : session.endedBy === 'stop'
+          ? "stopped at the planned stop (schedule.stop or a stop command) before the playlist's end"
+          : 'playlist finished',
+    );
     return {
       startUtcNs: r.startUtcNs,
       problems,

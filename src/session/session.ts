@@ -170,6 +170,8 @@ export class PlaybackSession {
   private finished = false;
   private lastTrack = -1;
   private decided = false;
+  /** How the music ended: its timeline played out, or the plan stopped it (schedule.stop, a stop command). */
+  endedBy?: 'end' | 'stop';
   /** Since when (monotonic ns) the audio due has been silent from a late or failed decode. */
   private decodeSilence?: { sinceNs: bigint; state: SessionState };
   private plan?: Plan;
@@ -320,8 +322,9 @@ export class PlaybackSession {
             timescale,
             sink: this.sink!,
           }),
-        onFinished: () => {
+        onFinished: (how) => {
           this.finished = true;
+          this.endedBy = how;
         },
         // Never silent about the music moving: a re-seek (far off the timeline) or a re-placement after an underrun.
         onSeek: (errorFrames) =>
