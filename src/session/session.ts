@@ -154,6 +154,10 @@ const LIVE_VOLUME_RAMP_MS = 300;
 /** ...and starts this long after what is already queued, so no frame already written would need it. */
 const LIVE_CHANGE_MARGIN_NS = 50_000_000;
 const DEFAULT_TICK_MS = 250;
+/** A late join re-prepares where the timeline has got to at most this often (see catchUpJoin)... */
+const JOIN_CATCH_UP_TRIES = 3;
+/** ...looking this far ahead: the first frame is placed a queue's length after the check. */
+const JOIN_CATCH_UP_AHEAD_NS = 500_000_000;
 /** Keep the stream open this long after the last frame is heard by our estimate: server and DAC buffers. */
 const DEFAULT_DRAIN_MS = 300;
 
@@ -275,6 +279,7 @@ export class PlaybackSession {
     const lateNs = Number(utcNow - this.startUtcNs);
     // Joining late: have the track that plays at the join point in RAM before the first frame is placed.
     await this.track(this.o.audio.prepare(lateNs > 0 ? joinFrame(lateNs, format.sampleRate) : 0));
+    if (lateNs > 0) await this.catchUpJoin();
     if (this.o.audio.finished) {
       throw lateNs > 0
         ? new NothingToJoinError(
@@ -290,6 +295,21 @@ export class PlaybackSession {
       );
     this.engine = this.makeEngine();
     this.state = 'waiting';
+  }
+
+  /**
+   * Decoding the join point takes seconds on a slow machine (or with short tracks, several of them):
+   * the timeline has moved on meanwhile. Have the audio where it is now, a few times at most, so the
+   * join does not begin in the silence of a decode that is already late.
+   */
+  private async catchUpJoin(): Promise<void> {
+    for (let i = 0; i < JOIN_CATCH_UP_TRIES && !this.aborted.signal.aborted; i++) {
+      const nowNs = this.o.timescale().utcAt(this.o.clock.nowNs()) + BigInt(JOIN_CATCH_UP_AHEAD_NS);
+      const frame = joinFrame(Number(nowNs - this.startUtcNs!), this.o.format.sampleRate);
+      const reason = this.o.audio.silenceAt(frame)?.reason;
+      if (reason !== 'decoding' && reason !== 'seeking') return;
+      await this.track(this.o.audio.prepare(frame));
+    }
   }
 
   private makeEngine(): PlaybackEngine {
