@@ -35,7 +35,13 @@ interface Seen {
   infos: string[];
 }
 
-async function play(o: { gapMs: number; releaseSecondAtSec: number; endSec: number }): Promise<Seen> {
+async function play(o: {
+  gapMs: number;
+  releaseSecondAtSec: number;
+  endSec: number;
+  /** A config pause window (virtual seconds): silent while the timeline runs on. */
+  pauseSec?: [number, number];
+}): Promise<Seen> {
   const clock = new VirtualClock(0n);
   const refUtc = 1_800_000_000n * S;
   const startUtcNs = refUtc + 2n * S;
@@ -65,6 +71,9 @@ async function play(o: { gapMs: number; releaseSecondAtSec: number; endSec: numb
     trackCount: entries.length,
     tickMs: 100,
     resolveStart: () => startUtcNs,
+    pauses: o.pauseSec
+      ? [{ fromUtcNs: refUtc + BigInt(o.pauseSec[0] * 1e9), toUtcNs: refUtc + BigInt(o.pauseSec[1] * 1e9) }]
+      : [],
     ready: { lockTimeoutSec: 5, maxErrorNs: 1_000_000, whenUnsure: 'wait', gpsConfigured: true, hasSources: true },
     live: { volumeDb: () => 0, trimNs: () => 0, channelMode: () => 'stereo' },
     events: {
@@ -156,4 +165,28 @@ test('a configured gap between tracks is "between tracks", not a late decode', a
     seen.states.some((s) => s.state === 'decoding late' || (s.atSec > 2.2 && s.state === 'waiting for the clock')),
   );
   t.is(seen.warnings.filter((w) => /not decoded yet/.test(w)).length, 0);
+});
+
+test('a pause window is "muted" while it lasts (the track still shows), then playing again', async (t) => {
+  const seen = await play({ gapMs: 0, releaseSecondAtSec: 0.5, endSec: 20, pauseSec: [8, 12] });
+  t.log(
+    runs(seen)
+      .map((x) => `${x.fromSec.toFixed(2)} s ${x.state}`)
+      .join(' | '),
+  );
+  const muted = seen.states.filter((s) => s.state === 'muted');
+  t.true(muted.length > 0, 'the window is said');
+  t.true(
+    muted.every((s) => s.atSec >= 7.9 && s.atSec <= 12.6),
+    `only in the window: ${muted[0]?.atSec}–${muted.at(-1)?.atSec} s`,
+  );
+  t.true(
+    muted.every((s) => s.track === 1),
+    'the track it is silent in still shows',
+  );
+  t.true(
+    seen.states.some((s) => s.atSec > 13 && s.state === 'playing'),
+    'playing after it',
+  );
+  t.false(seen.states.some((s) => s.atSec > 2.2 && s.atSec < 7.9 && s.state !== 'playing'));
 });
