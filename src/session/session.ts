@@ -490,7 +490,8 @@ export class PlaybackSession {
     const now = this.o.clock.nowNs();
     const ts = this.o.timescale();
     const planned = this.plan?.stateAt(ts.utcAt(now)).state;
-    if (planned === 'ended') return 'stopped';
+    // The plan ends at the playlist's end too: only a stop before it is 'stopped'.
+    if (planned === 'ended') return this.endedBy === 'end' ? 'finished' : 'stopped';
     if (planned === 'held') return 'paused';
     if (frame === undefined) {
       // The engine holds the first frame until the clock's error is within the placement limit.
