@@ -171,7 +171,6 @@ export class PlaybackSession {
   private abortKind?: 'fade' | 'now';
   private readonly aborted = new AbortController();
   private fadeFromNs?: bigint;
-  private finished = false;
   private lastTrack = -1;
   private decided = false;
   /** How the music ended: its timeline played out, or the plan stopped it (schedule.stop, a stop command). */
@@ -343,7 +342,6 @@ export class PlaybackSession {
             sink: this.sink!,
           }),
         onFinished: (how) => {
-          this.finished = true;
           this.endedBy = how;
         },
         // Never silent about the music moving: a re-seek (far off the timeline) or a re-placement after an underrun.
@@ -421,7 +419,7 @@ export class PlaybackSession {
         if (!this.engine!.placed || now > this.fadeFromNs + BigInt(Math.round(fadeNs + 2 * this.tickNs))) return;
       }
       const snap = this.tick();
-      if (this.finished && snap.state === 'finished') break;
+      if (this.endedBy !== undefined && snap.state === 'finished') break;
       const end = this.plan?.endUtcNs;
       if (end !== undefined && this.o.timescale().utcAt(now) >= end + BigInt(Math.round(this.latencyNs()))) {
         this.o.log.info('the plan stopped the music (a stop instant or command): faded out');
@@ -483,21 +481,26 @@ export class PlaybackSession {
   }
 
   /** What a listener hears now, in words: never "playing" over silence, never silence blamed on the wrong cause. */
-  private stateNow(untilStartSec: number, frame: number | undefined, done: boolean, silence?: Silence): SessionState {
+  private stateNow(
+    utcNowNs: bigint,
+    untilStartSec: number,
+    frame: number | undefined,
+    done: boolean,
+    silence?: Silence,
+  ): SessionState {
     if (this.state === 'fading out' || this.state === 'stopped') return this.state;
     if (untilStartSec > 0) return 'waiting';
     if (done || silence?.reason === 'end') return 'finished';
-    const now = this.o.clock.nowNs();
-    const ts = this.o.timescale();
-    const planned = this.plan?.stateAt(ts.utcAt(now)).state;
+    const planned = this.plan?.stateAt(utcNowNs).state;
     // The plan ends at the playlist's end too: only a stop before it is 'stopped'.
     if (planned === 'ended') return this.endedBy === 'end' ? 'finished' : 'stopped';
     if (planned === 'held') return 'paused';
     if (frame === undefined) {
       // The engine holds the first frame until the clock's error is within the placement limit.
-      return ts.errorBoundAt(now) > placementLimitNs(this.o.ready) ? 'waiting for the clock' : 'starting';
+      const boundNs = this.o.timescale().errorBoundAt(this.o.clock.nowNs());
+      return boundNs > placementLimitNs(this.o.ready) ? 'waiting for the clock' : 'starting';
     }
-    if ((this.plan?.gainAt(ts.utcAt(now)) ?? 1) < SILENT_GAIN) return 'muted';
+    if ((this.plan?.gainAt(utcNowNs) ?? 1) < SILENT_GAIN) return 'muted';
     return silence ? SILENCE_STATES[silence.reason] : 'playing';
   }
 
@@ -508,13 +511,14 @@ export class PlaybackSession {
     const base = { reseeks: engine?.seeks ?? 0, underruns: sink?.underrunPeriods ?? 0, device: sink?.description };
     if (!engine || this.startUtcNs === undefined) return { ...base, state: this.state };
     const rate = this.o.format.sampleRate;
-    const untilStartSec = Number(this.startUtcNs - this.o.timescale().utcAt(this.o.clock.nowNs())) / 1e9;
+    const utcNowNs = this.o.timescale().utcAt(this.o.clock.nowNs());
+    const untilStartSec = Number(this.startUtcNs - utcNowNs) / 1e9;
     const frame = engine.timelineFrameNow();
     const t = frame !== undefined ? this.o.audio.trackAt(frame) : undefined;
     const end = this.o.audio.endFrame;
-    const done = this.finished && (frame === undefined || end === undefined || frame >= end);
+    const done = this.endedBy !== undefined && (frame === undefined || end === undefined || frame >= end);
     const silence = frame === undefined ? undefined : this.o.audio.silenceAt(frame);
-    const state = this.stateNow(untilStartSec, frame, done, silence);
+    const state = this.stateNow(utcNowNs, untilStartSec, frame, done, silence);
     return {
       ...base,
       state,
