@@ -2,7 +2,8 @@
 // within a track and how honest the rate's claimed uncertainty is. The rig's callbacks (p1…p99
 // −0.9…+1.2 ms, a 1 % tail to 22 ms) ride on a least delay that is white, or an AR(1) with memory τ
 // and 1σ amplitude A: an AR(1) of 40-60 µs reproduces the JACK rig's in-track figures.
-// Run: node --import tsx bench/dac-floor.ts [--seeds N] [--lead SEC]
+// Run: node --import tsx bench/dac-floor.ts [--seeds N] [--lead SEC] [--no-hold] (--no-hold: the line
+// follows every estimate while the music plays, as before the hold)
 import { cpus } from 'node:os';
 import { gaussian } from '../drivers/pps/emulator.js';
 import { DacClock, type DacRate } from '../src/player/dac-clock.js';
@@ -13,6 +14,7 @@ const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
 const SEEDS = opt('--seeds', 20),
   LEAD_SEC = opt('--lead', 10),
+  HOLD = !args.includes('--no-hold'),
   TRACK_SEC = 22,
   RUN_SEC = 62;
 const P = 1024,
@@ -46,8 +48,9 @@ function one(seed: number, floor: (typeof FLOORS)[number], prior?: DacRate): See
   for (let p = 0; p * P < RUN_SEC * RATE; p++) {
     floorNs = phi * floorNs + Math.sqrt(1 - phi * phi) * floor.ampNs * gaussian(rnd);
     dac.observe(p, BigInt(Math.round(1e9 + p * per + floorNs + rigCallbackDelayNs(rnd))));
-    const q = dac.popMonoNs(p + AHEAD);
     const sec = (p * P) / RATE;
+    dac.hold(HOLD && sec >= LEAD_SEC); // as the player does once the music plays on
+    const q = dac.popMonoNs(p + AHEAD);
     if (q !== undefined && sec >= LEAD_SEC && sec < LEAD_SEC + TRACK_SEC)
       inTrack.push(Number(q) - (1e9 + (p + AHEAD) * per));
     const next = ((p + 1) * P) / RATE;
@@ -70,7 +73,7 @@ const sd = (xs: number[]) => {
 };
 
 console.log(
-  `dac-floor bench: ${SEEDS} seeds per row, a DAC ${DAC_PPM} ppm off, music from ${LEAD_SEC} s after the stream opened for ${TRACK_SEC} s; node ${process.version}, ${cpus()[0]?.model} x${cpus().length}`,
+  `dac-floor bench: ${SEEDS} seeds per row, a DAC ${DAC_PPM} ppm off, music from ${LEAD_SEC} s after the stream opened for ${TRACK_SEC} s, ${HOLD ? 'held while it plays' : 'not held'}; node ${process.version}, ${cpus()[0]?.model} x${cpus().length}`,
 );
 console.log(
   'floor                 prior    in-track move µs (median/p90/max)  start sd µs  rate: σ ppm and runs within 2σ at ' +

@@ -190,3 +190,62 @@ test('only a rate measured well is saved: not a prior, not one known worse than 
   t.is(good.dac.savableRate(), undefined, 'and is not offered again until measured again');
   t.is(new DacClock(P, RATE, { ppm: 900, sigmaPpm: 1 }).rate().ppm, 0, 'a saved rate beyond any DAC is ignored');
 });
+
+/** A saved rate on a callback floor that wanders (AR(1)); music from `leadSec`, held (or not) while it plays. */
+function wanderingFloor(o: {
+  seed: number;
+  tauSec: number;
+  ampNs: number;
+  hold: boolean;
+  leadSec: number;
+  sec: number;
+}) {
+  const rnd = seededRandom(o.seed);
+  const ppm = 45;
+  const dac = new DacClock(P, RATE, { ppm: ppm + 0.5, sigmaPpm: 0.5 });
+  const per = (P * 1e9) / (RATE * (1 + ppm * 1e-6));
+  const phi = Math.exp(-P / RATE / o.tauSec);
+  let floorNs = o.ampNs * gaussian(rnd);
+  const errs: Array<{ sec: number; ns: number }> = [];
+  for (let p = 0; p * P < o.sec * RATE; p++) {
+    floorNs = phi * floorNs + Math.sqrt(1 - phi * phi) * o.ampNs * gaussian(rnd);
+    dac.observe(p, BigInt(Math.round(1e9 + p * per + floorNs + rigCallbackDelayNs(rnd))));
+    const sec = (p * P) / RATE;
+    dac.hold(o.hold && sec >= o.leadSec); // as the engine does once the music plays on
+    const q = dac.popMonoNs(p + AHEAD);
+    if (q !== undefined && sec >= o.leadSec) errs.push({ sec, ns: Number(q) - (1e9 + (p + AHEAD) * per) });
+  }
+  return { errs, dac };
+}
+
+test('held while the music plays on: a floor that wanders moves the music within a track about half as much (≤ 50 µs), and the held line is not kept off', (t) => {
+  const TRACK_SEC = 22;
+  const moveWithin = (errs: Array<{ sec: number; ns: number }>, fromSec: number) => {
+    const xs = errs.filter((e) => e.sec >= fromSec && e.sec < fromSec + TRACK_SEC).map((e) => e.ns);
+    return Math.max(...xs.map((x) => Math.abs(x - xs[0]!)));
+  };
+  let heldWorstNs = 0,
+    freeWorstNs = 0;
+  for (const floor of [
+    { tauSec: 20, ampNs: 40_000 },
+    { tauSec: 60, ampNs: 60_000 },
+  ])
+    for (let seed = 0; seed < 10; seed++) {
+      const o = { seed: 900 + seed, ...floor, leadSec: 10, sec: 10 + TRACK_SEC };
+      heldWorstNs = Math.max(heldWorstNs, moveWithin(wanderingFloor({ ...o, hold: true }).errs, 10));
+      freeWorstNs = Math.max(freeWorstNs, moveWithin(wanderingFloor({ ...o, hold: false }).errs, 10));
+    }
+  t.log(
+    `worst move within a ${TRACK_SEC} s track from 10 s: held ${us(heldWorstNs)}, following every estimate ${us(freeWorstNs)}`,
+  );
+  t.true(heldWorstNs <= 0.6 * freeWorstNs && heldWorstNs <= 50_000, `held ${us(heldWorstNs)}, free ${us(freeWorstNs)}`);
+  // Held for 4 minutes on a floor that does not wander: the line is where the free one is, to a sample.
+  const held = wanderingFloor({ seed: 5, tauSec: 1, ampNs: 0, hold: true, leadSec: 10, sec: 250 });
+  const free = wanderingFloor({ seed: 5, tauSec: 1, ampNs: 0, hold: false, leadSec: 10, sec: 250 });
+  const lastNs = (r: typeof held) => r.errs.at(-1)!.ns;
+  t.log(
+    `after 4 min: held ${us(lastNs(held))} off the truth, free ${us(lastNs(free))}; ${held.dac.held} estimates held`,
+  );
+  t.true(held.dac.held > 0, 'the hold was in force');
+  t.true(Math.abs(lastNs(held)) <= SAMPLE_NS, `held ${us(lastNs(held))} off`);
+});

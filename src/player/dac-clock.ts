@@ -21,6 +21,14 @@ import { fitLine, quantile } from '../time/regress.js';
  *    moved beyond its uncertainty: corrections inside the noise are not applied, so an ideal device
  *    is left alone. (Allowing a later estimate the rate's uncertainty over the distance as well was
  *    tried on bench/dac-floor.ts: no better, the moves that matter are earlier estimates.)
+ *  - Held while the music plays on (`hold`, set by the player between discontinuities): the floor
+ *    itself wanders (DAC_FLOOR_WANDER_NS), so an estimate that moves by less than DAC_HOLD_NS moved
+ *    nothing at the device, only the callbacks' least delay. Once the offset was learned from
+ *    DAC_HOLD_AFTER_NS of callbacks and the rate is known to DAC_HOLD_MAX_SIGMA_PPM, such an estimate
+ *    keeps the line's place now (the newest rate turns the line about now), drifting toward it
+ *    slowly; a larger one moves it by the excess. On bench/dac-floor.ts (a saved rate; music 10 or
+ *    30 s after the stream opened) the worst move within a track fell from 73-103 to 42-51 µs on the
+ *    wandering floors, the start unchanged.
  *  - A moved grid: callbacks all later than the line by more than DAC_SHIFT_MIN_NS for
  *    DAC_SHIFT_SPAN_NS (at the device's cadence, not a burst after a stall) mean its periods now
  *    come later than learned, with no xrun reported (a device or sound server that stalled; JACK's
@@ -79,6 +87,25 @@ export const DAC_ADOPT_SIGMA_PPM = 30;
  * seeds. The wander is not in the residuals of one window, so it is a named prior, not a measurement.
  */
 export const DAC_FLOOR_WANDER_NS = 60_000;
+/**
+ * While held, an estimate within this of the line in use (ns) keeps the line's place, and one beyond
+ * it moves the line by the excess only: ~1.7σ of the floor's wander (DAC_FLOOR_WANDER_NS). On
+ * bench/dac-floor.ts 50 µs let a wandering floor move the music 48-60 µs within a track, 100 µs 22-53.
+ */
+export const DAC_HOLD_NS = 100_000;
+/** ...once the line was learned from this much of the stream (ns): held from 6 s, a seed in 20 kept one 100 µs off. */
+export const DAC_HOLD_AFTER_NS = 8_000_000_000;
+/**
+ * ...inside the band, the line drifts toward the estimate with this time constant (ns): a line that
+ * started off is not kept off for good. On bench/dac-floor.ts 30 s moved the music more within a track
+ * than 60 s; 120 s and 300 s no less.
+ */
+export const DAC_HOLD_TAU_NS = 60_000_000_000;
+/**
+ * ...and the rate is known to this (ppm, 1σ), as a saved rate is: a line held while the rate is still
+ * learned from the nominal prior would keep the error of the rate it was drawn with.
+ */
+const DAC_HOLD_MAX_SIGMA_PPM = DAC_SAVED_SIGMA_PPM;
 /** No fit knows the rate better than this (ppm, 1σ): far below anything audible. */
 const DAC_MIN_SIGMA_PPM = 0.001;
 /**
@@ -138,6 +165,8 @@ export class DacClock {
   private priorB: number;
   private priorSigmaPpm: number;
   private measured = false;
+  private holding = false;
+  private lastHeldT?: number;
   private clamped = false;
   private faulted = false;
   /** How far successive offset estimates move (ns, running average): the estimate's own noise. */
@@ -205,6 +234,18 @@ export class DacClock {
   markFaulted(): void {
     this.faulted = true;
   }
+
+  /**
+   * The music plays on (true) or was placed anew (false): while it plays on, estimates inside the
+   * floor's wander keep the line's place (see the class comment). A reset ends the hold.
+   */
+  hold(on: boolean): void {
+    if (!on) this.lastHeldT = undefined;
+    this.holding = on;
+  }
+
+  /** Estimates kept out of the line while the music played on (wholly, or but for their excess over DAC_HOLD_NS). */
+  held = 0;
 
   get observations(): number {
     return this.ps.length;
@@ -276,6 +317,8 @@ export class DacClock {
     this.stepNs = undefined;
     this.lastA = undefined;
     this.lateRun = undefined;
+    this.holding = false;
+    this.lastHeldT = undefined;
     this.priorB = this.rateB;
     this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_RESET_MIN_SIGMA_PPM);
     this.measured = false;
@@ -357,6 +400,8 @@ export class DacClock {
     this.stepNs = this.stepNs === undefined ? step : (1 - NOISE_SMOOTHING) * this.stepNs + NOISE_SMOOTHING * step;
     const noise = Math.max(DAC_MIN_CORRECTION_NS, this.stepNs);
     const old = this.line;
+    if (old && this.holding && sigmaPpm <= DAC_HOLD_MAX_SIGMA_PPM && this.ts.at(-1)! >= DAC_HOLD_AFTER_NS)
+      return this.holdLine(old, a, b, p0, sigmaPpm, measured);
     if (old) {
       // Callbacks are never early: an estimate earlier than the line in use proves it late, and is
       // taken. A later one is taken only beyond the estimate's own noise: a quiet stretch without
@@ -377,6 +422,27 @@ export class DacClock {
     this.measured = measured;
     this.line = { a, b, p0 };
     return this.line;
+  }
+
+  /**
+   * The music plays on: a move inside the floor's wander is the floor's, not the device's. Beyond
+   * DAC_HOLD_NS the excess moves the line at once (never a step the size of the band); inside it the
+   * line drifts toward the estimate with DAC_HOLD_TAU_NS, so it is not kept off for good. The newest
+   * rate turns the line about now (kept at an older one, a held line drifted off by its error).
+   */
+  private holdLine(old: Line, a: number, b: number, p0: number, sigmaPpm: number, measured: boolean): Line {
+    const t = this.ts.at(-1)!;
+    const dtNs = t - (this.lastHeldT ?? t);
+    this.lastHeldT = t;
+    const nowNs = old.a + old.b * (p0 - old.p0);
+    const movedNs = a - nowNs;
+    const excessNs = Math.sign(movedNs) * Math.max(0, Math.abs(movedNs) - DAC_HOLD_NS);
+    if (Math.abs(movedNs) > DAC_MIN_CORRECTION_NS) this.held++;
+    this.rateB = b;
+    this.rateSigmaPpm = sigmaPpm;
+    this.measured = measured;
+    const driftNs = (movedNs - excessNs) * Math.min(1, dtNs / DAC_HOLD_TAU_NS);
+    return (this.line = { a: nowNs + excessNs + driftNs, b: this.rateB, p0 });
   }
 
   /** Local monotonic ns at which stream period p is taken by the device, or undefined while learning. */

@@ -168,6 +168,7 @@ export class PlaybackEngine {
     const pres1 = this.sink.presentationMonoNs(p + 1);
     if (pres0 === undefined || pres1 === undefined) {
       this.continuing = false;
+      this.sink.holdPlacement?.(false);
       return out;
     }
     const ts = this.opts.timescale();
@@ -203,6 +204,8 @@ export class PlaybackEngine {
       if (this.history.length > 256) this.history.shift();
       this.tracks.advance(Math.floor(Math.min(...parts.map((x) => x.pos))));
     }
+    // While the music plays on, the sink's timing estimate keeps its place inside its own noise.
+    this.sink.holdPlacement?.(this.continuing);
     if (!this.opts.dry && parts.length) this.mix(out, pieces, u0, nsPerOut, pres0, pres1, P);
     else if (!this.opts.dry) out.fill(0);
     const end = this.tracks.endFrame;

@@ -182,6 +182,10 @@ export class VirtualSink implements OutputSink {
     });
   }
 
+  holdPlacement(on: boolean): void {
+    this.dac.hold(on);
+  }
+
   presentationMonoNs(streamPeriod: number): bigint | undefined {
     // Heard once the device has played the buffer ahead of it: in the DAC's own time, not nominal.
     return this.dac.popMonoNs(streamPeriod + (this.o.devicePeriods ?? 4));

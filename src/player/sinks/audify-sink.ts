@@ -303,6 +303,10 @@ export class AudifySink implements OutputSink {
     return this.dac.savableRate();
   }
 
+  holdPlacement(on: boolean): void {
+    this.dac.hold(on);
+  }
+
   presentationMonoNs(streamPeriod: number): bigint | undefined {
     // Heard once the device buffer ahead of it has played: counted in the DAC's own periods (a
     // 100 ppm DAC makes a nominal conversion of its buffer wrong by µs), then the fixed extra latency.

@@ -28,6 +28,11 @@ export interface OutputSink {
    */
   readonly gridMoves?: number;
   /**
+   * The music plays on from the last placement (true), or is about to be placed anew (false): while
+   * it plays on, the sink keeps its estimate of the device's timing from following noise (see DacClock.hold).
+   */
+  holdPlacement?(on: boolean): void;
+  /**
    * The device's measured rate against the monotonic clock (ppm, + = fast) and its uncertainty, to
    * save for the next start: undefined unless it was measured here (not a prior, not at a clamp, not
    * from a faulted run) to DAC_SAVE_MAX_SIGMA_PPM.
