@@ -249,3 +249,27 @@ test('held while the music plays on: a floor that wanders moves the music within
   t.true(held.dac.held > 0, 'the hold was in force');
   t.true(Math.abs(lastNs(held)) <= SAMPLE_NS, `held ${us(lastNs(held))} off`);
 });
+
+test('held: a callback 60 µs early leaves the line in place and is counted as held (the music 60 µs early by it); 160 µs early moves it by the excess', (t) => {
+  const per = (P * 1e9) / RATE;
+  const dac = new DacClock(P, RATE, { ppm: 0, sigmaPpm: 1 });
+  const at = (p: number, earlyNs = 0) => dac.observe(p, BigInt(Math.round(1e9 + p * per + 500_000 - earlyNs)));
+  let p = 0;
+  for (; p * per < 12e9; p++) at(p);
+  dac.hold(true);
+  for (let k = 0; k < 40; k++, p++) at(p);
+  const before = Number(dac.popMonoNs(p + AHEAD)!) - (1e9 + (p + AHEAD) * per);
+  t.is(dac.heldNs, 0, 'nothing held on a still floor');
+  at(p++, 60_000);
+  for (let k = 0; k < 20; k++, p++) at(p);
+  const after = Number(dac.popMonoNs(p + AHEAD)!) - (1e9 + (p + AHEAD) * per);
+  t.true(Math.abs(after - before) < 2_000, `the line moved ${us(after - before)}`);
+  t.true(dac.heldNs > 55_000 && dac.heldNs <= 60_000, `held ${us(dac.heldNs)}`);
+  at(p++, 160_000);
+  for (let k = 0; k < 20; k++, p++) at(p);
+  const moved = Number(dac.popMonoNs(p + AHEAD)!) - (1e9 + (p + AHEAD) * per) - after;
+  t.true(moved < -55_000 && moved > -65_000, `moved ${us(moved)} by the excess over 100 µs`);
+  dac.hold(false);
+  for (let k = 0; k < 20; k++, p++) at(p);
+  t.true(Math.abs(dac.heldNs) < 2_000, `released: the newest estimate is the line (held ${us(dac.heldNs)})`);
+});

@@ -102,8 +102,8 @@ export const DAC_HOLD_AFTER_NS = 8_000_000_000;
  */
 export const DAC_HOLD_TAU_NS = 60_000_000_000;
 /**
- * ...and the rate is known to this (ppm, 1σ), as a saved rate is: a line held while the rate is still
- * learned from the nominal prior would keep the error of the rate it was drawn with.
+ * ...and the rate is known to this (ppm, 1σ), as a saved rate is (3-4 ppm after a 30 s run): a line
+ * held while the rate is still learned from the nominal prior (6 ppm at 20 s) keeps more of its error.
  */
 const DAC_HOLD_MAX_SIGMA_PPM = DAC_SAVED_SIGMA_PPM;
 /** No fit knows the rate better than this (ppm, 1σ): far below anything audible. */
@@ -244,6 +244,16 @@ export class DacClock {
     this.holding = on;
   }
 
+  /**
+   * How much later the line in use is than the newest estimate (ns) at the newest callback: what the
+   * hold, or a later estimate inside the noise, keeps out of the line. The music plays this much early
+   * by that estimate: the player's sync error counts it.
+   */
+  get heldNs(): number {
+    this.estimate();
+    return this.heldNowNs;
+  }
+  private heldNowNs = 0;
   /** Estimates kept out of the line while the music played on (wholly, or but for their excess over DAC_HOLD_NS). */
   held = 0;
 
@@ -319,6 +329,7 @@ export class DacClock {
     this.lateRun = undefined;
     this.holding = false;
     this.lastHeldT = undefined;
+    this.heldNowNs = 0;
     this.priorB = this.rateB;
     this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_RESET_MIN_SIGMA_PPM);
     this.measured = false;
@@ -410,6 +421,7 @@ export class DacClock {
       const rateMoved = Math.abs(this.ppmOf(b) - this.ppmOf(this.rateB)) > Math.max(sigmaPpm, this.rateSigmaPpm);
       if (!rateMoved && laterNs >= -DAC_MIN_CORRECTION_NS && laterNs <= noise) {
         this.heldBack++;
+        this.heldNowNs = -laterNs;
         // Keep the line (and its rate); what is known about the rate is the newest estimate's.
         this.rateSigmaPpm = sigmaPpm;
         this.measured = measured;
@@ -417,6 +429,7 @@ export class DacClock {
       }
     }
     if (old) this.corrections++;
+    this.heldNowNs = 0;
     this.rateB = b;
     this.rateSigmaPpm = sigmaPpm;
     this.measured = measured;
@@ -442,6 +455,7 @@ export class DacClock {
     this.rateSigmaPpm = sigmaPpm;
     this.measured = measured;
     const driftNs = (movedNs - excessNs) * Math.min(1, dtNs / DAC_HOLD_TAU_NS);
+    this.heldNowNs = nowNs + excessNs + driftNs - a;
     return (this.line = { a: nowNs + excessNs + driftNs, b: this.rateB, p0 });
   }
 

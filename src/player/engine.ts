@@ -124,6 +124,10 @@ export class PlaybackEngine {
   placements = 0;
   /** Position error (frames) measured at the last period: positive = content ahead of the timeline. */
   lastErrorFrames = 0;
+  /** How far ahead the music plays by the sink's newest timing estimate (ns): what its hold keeps out of the line. */
+  get heldAheadNs(): number {
+    return this.sink.placementHeldNs?.() ?? 0;
+  }
   lastRatio = 1;
 
   constructor(

@@ -131,6 +131,7 @@ export interface SessionSnapshot {
   title?: string;
   positionSec?: number;
   trackSec?: number;
+  /** The music against the timeline by the device's newest timing estimate (µs, + = ahead), held part included. */
   syncErrorUs?: number;
   ratioPpm?: number;
   reseeks: number;
@@ -534,7 +535,11 @@ export class PlaybackSession {
           }
         : {}),
       ...(engine.placed
-        ? { syncErrorUs: (engine.lastErrorFrames / rate) * 1e6, ratioPpm: (engine.lastRatio - 1) * 1e6 }
+        ? {
+            // Against the device's newest timing estimate: the player's own error plus what the DAC clock holds back.
+            syncErrorUs: (engine.lastErrorFrames / rate) * 1e6 + engine.heldAheadNs / 1e3,
+            ratioPpm: (engine.lastRatio - 1) * 1e6,
+          }
         : {}),
     };
   }

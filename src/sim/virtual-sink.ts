@@ -186,6 +186,10 @@ export class VirtualSink implements OutputSink {
     this.dac.hold(on);
   }
 
+  placementHeldNs(): number {
+    return this.dac.heldNs;
+  }
+
   presentationMonoNs(streamPeriod: number): bigint | undefined {
     // Heard once the device has played the buffer ahead of it: in the DAC's own time, not nominal.
     return this.dac.popMonoNs(streamPeriod + (this.o.devicePeriods ?? 4));

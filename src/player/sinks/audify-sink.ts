@@ -307,6 +307,10 @@ export class AudifySink implements OutputSink {
     this.dac.hold(on);
   }
 
+  placementHeldNs(): number {
+    return this.dac.heldNs;
+  }
+
   presentationMonoNs(streamPeriod: number): bigint | undefined {
     // Heard once the device buffer ahead of it has played: counted in the DAC's own periods (a
     // 100 ppm DAC makes a nominal conversion of its buffer wrong by µs), then the fixed extra latency.

@@ -32,6 +32,8 @@ export interface OutputSink {
    * it plays on, the sink keeps its estimate of the device's timing from following noise (see DacClock.hold).
    */
   holdPlacement?(on: boolean): void;
+  /** How much later the timing estimate in use is than the newest (ns): the music plays that much ahead by it. */
+  placementHeldNs?(): number;
   /**
    * The device's measured rate against the monotonic clock (ppm, + = fast) and its uncertainty, to
    * save for the next start: undefined unless it was measured here (not a prior, not at a clamp, not
