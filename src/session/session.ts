@@ -420,7 +420,7 @@ export class PlaybackSession {
         if (!this.engine!.placed || now > this.fadeFromNs + BigInt(Math.round(fadeNs + 2 * this.tickNs))) return;
       }
       const snap = this.tick();
-      if (this.endedBy !== undefined && snap.state === 'finished') break;
+      if (this.endedBy !== undefined && (snap.state === 'finished' || snap.state === 'stopped')) break;
       const end = this.plan?.endUtcNs;
       if (end !== undefined && this.o.timescale().utcAt(now) >= end + BigInt(Math.round(this.latencyNs()))) {
         this.o.log.info('the plan stopped the music (a stop instant or command): faded out');
@@ -491,7 +491,9 @@ export class PlaybackSession {
   ): SessionState {
     if (this.state === 'fading out' || this.state === 'stopped') return this.state;
     if (untilStartSec > 0) return 'waiting';
-    if (done || silence?.reason === 'end') return 'finished';
+    // The engine's end: a planned stop before the playlist's end is a stop, not the playlist finishing.
+    if (done) return this.endedBy === 'stop' ? 'stopped' : 'finished';
+    if (silence?.reason === 'end') return 'finished';
     const planned = this.plan?.stateAt(utcNowNs).state;
     // The plan ends at the playlist's end too: only a stop before it is 'stopped'.
     if (planned === 'ended') return this.endedBy === 'end' ? 'finished' : 'stopped';

@@ -41,6 +41,8 @@ async function play(o: {
   endSec: number;
   /** A config pause window (virtual seconds): silent while the timeline runs on. */
   pauseSec?: [number, number];
+  /** A planned stop (virtual seconds), before the playlist's end. */
+  stopSec?: number;
 }): Promise<Seen> {
   const clock = new VirtualClock(0n);
   const refUtc = 1_800_000_000n * S;
@@ -71,6 +73,7 @@ async function play(o: {
     trackCount: entries.length,
     tickMs: 100,
     resolveStart: () => startUtcNs,
+    ...(o.stopSec !== undefined ? { stopUtcNs: refUtc + BigInt(o.stopSec * 1e9) } : {}),
     pauses: o.pauseSec
       ? [{ fromUtcNs: refUtc + BigInt(o.pauseSec[0] * 1e9), toUtcNs: refUtc + BigInt(o.pauseSec[1] * 1e9) }]
       : [],
@@ -189,4 +192,19 @@ test('a pause window is "muted" while it lasts (the track still shows), then pla
     'playing after it',
   );
   t.false(seen.states.some((s) => s.atSec > 2.2 && s.atSec < 7.9 && s.state !== 'playing'));
+});
+
+test('a planned stop before the playlist ends reads "stopped", never "finished"', async (t) => {
+  const seen = await play({ gapMs: 0, releaseSecondAtSec: 0.5, endSec: 12, stopSec: 8 });
+  const r = runs(seen);
+  t.log(r.map((x) => `${x.fromSec.toFixed(2)} s ${x.state}`).join(' | '));
+  t.false(
+    seen.states.some((s) => s.state === 'finished'),
+    'never "finished": the playlist did not reach its end',
+  );
+  t.is(seen.states.at(-1)?.state, 'stopped', 'the last state the session reported');
+  t.true(
+    seen.states.some((s) => s.atSec < 8 && s.state === 'playing'),
+    'it played before the stop',
+  );
 });
