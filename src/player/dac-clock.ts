@@ -90,20 +90,27 @@ export const DAC_FLOOR_WANDER_NS = 60_000;
 /**
  * While held, an estimate within this of the line in use (ns) keeps the line's place, and one beyond
  * it moves the line by the excess only: ~1.7σ of the floor's wander (DAC_FLOOR_WANDER_NS). On
- * bench/dac-floor.ts 50 µs let a wandering floor move the music 48-60 µs within a track, 100 µs 22-53.
+ * bench/dac-floor.ts (a saved rate, 10 and 30 s leads, wandering floors) the worst move within a track
+ * was 48-65 µs at 50 µs, 42-51 µs at 100 and at 150 µs.
  */
 export const DAC_HOLD_NS = 100_000;
-/** ...once the line was learned from this much of the stream (ns): held from 6 s, a seed in 20 kept one 100 µs off. */
+/**
+ * ...once the line was learned from this much of the stream (ns): held from 3 s, the line learned again
+ * after an unreported 8 ms pause (the rig's jitter, test/sim/underrun.test.ts) was kept 97 µs off; 6 s did.
+ */
 export const DAC_HOLD_AFTER_NS = 8_000_000_000;
 /**
  * ...inside the band, the line drifts toward the estimate with this time constant (ns): a line that
- * started off is not kept off for good. On bench/dac-floor.ts 30 s moved the music more within a track
- * than 60 s; 120 s and 300 s no less.
+ * started off is not kept off for good. On bench/dac-floor.ts (as above) the worst move within a track
+ * was 44-58 µs at 30 s, 42-51 µs at 60 s, 37-54 µs at 120-300 s, where a floor that does not wander
+ * moved it more (40-42 µs against 37 at a 30 s lead).
  */
 export const DAC_HOLD_TAU_NS = 60_000_000_000;
 /**
- * ...and the rate is known to this (ppm, 1σ), as a saved rate is (3-4 ppm after a 30 s run): a line
- * held while the rate is still learned from the nominal prior (6 ppm at 20 s) keeps more of its error.
+ * ...and the rate is known to this (ppm, 1σ): the least a saved rate is weighed at (a 30 s run saves
+ * 2.3-3.3 ppm: held from the start, or once the fit joins it). A line held while the rate is still
+ * learned from the nominal prior (6 ppm at 20 s) keeps more of its error; at 5 ppm two seeded sync
+ * tests (a 250 ms stall, a stop on two devices) missed their sample.
  */
 const DAC_HOLD_MAX_SIGMA_PPM = DAC_SAVED_SIGMA_PPM;
 /** No fit knows the rate better than this (ppm, 1σ): far below anything audible. */

@@ -492,7 +492,7 @@ export class PlaybackSession {
     if (this.state === 'fading out' || this.state === 'stopped') return this.state;
     if (untilStartSec > 0) return 'waiting';
     // The engine's end: a planned stop before the playlist's end is a stop, not the playlist finishing.
-    if (done) return this.endedBy === 'stop' ? 'stopped' : 'finished';
+    if (done) return this.endedBy === 'end' ? 'finished' : 'stopped';
     if (silence?.reason === 'end') return 'finished';
     const planned = this.plan?.stateAt(utcNowNs).state;
     // The plan ends at the playlist's end too: only a stop before it is 'stopped'.
