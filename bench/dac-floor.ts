@@ -5,10 +5,9 @@
 // Run: node --import tsx bench/dac-floor.ts [--seeds N] [--lead SEC] [--no-hold] (--no-hold: the line
 // follows every estimate while the music plays, as before the hold)
 import { cpus } from 'node:os';
-import { gaussian } from '../drivers/pps/emulator.js';
 import { DacClock, type DacRate } from '../src/player/dac-clock.js';
 import { seededRandom } from '../src/sim/oscillator.js';
-import { rigCallbackDelayNs } from '../src/sim/virtual-sink.js';
+import { rigCallbackDelayNs, wanderingFloorNs } from '../src/sim/virtual-sink.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
@@ -40,14 +39,12 @@ function one(seed: number, floor: (typeof FLOORS)[number], prior?: DacRate): See
   const rnd = seededRandom(seed);
   const dac = new DacClock(P, RATE, prior);
   const per = (P * 1e9) / (RATE * (1 + DAC_PPM * 1e-6));
-  const phi = floor.tauSec > 0 ? Math.exp(-P / RATE / floor.tauSec) : 0;
-  let floorNs = floor.ampNs * gaussian(rnd);
+  const floorNs = wanderingFloorNs(rnd, { ...floor, periodSec: P / RATE });
   const inTrack: number[] = [],
     z: number[] = [],
     sigma: number[] = [];
   for (let p = 0; p * P < RUN_SEC * RATE; p++) {
-    floorNs = phi * floorNs + Math.sqrt(1 - phi * phi) * floor.ampNs * gaussian(rnd);
-    dac.observe(p, BigInt(Math.round(1e9 + p * per + floorNs + rigCallbackDelayNs(rnd))));
+    dac.observe(p, BigInt(Math.round(1e9 + p * per + floorNs() + rigCallbackDelayNs(rnd))));
     const sec = (p * P) / RATE;
     dac.hold(HOLD && sec >= LEAD_SEC); // as the player does once the music plays on
     const q = dac.popMonoNs(p + AHEAD);

@@ -6,9 +6,8 @@ import {
   DacClock,
   type DacRate,
 } from '../src/player/dac-clock.js';
-import { gaussian } from '../drivers/pps/emulator.js';
 import { seededRandom } from '../src/sim/oscillator.js';
-import { rigCallbackDelayNs } from '../src/sim/virtual-sink.js';
+import { rigCallbackDelayNs, wanderingFloorNs } from '../src/sim/virtual-sink.js';
 
 /**
  * The DAC clock on callbacks with the JACK rig's jitter (p1…p99 −0.9…+1.2 ms around the cadence,
@@ -138,11 +137,9 @@ test('under a floor that wanders (AR(1), 8-60 s memory, 30-60 µs) the rate clai
       const ppm = Math.round((rnd() - 0.5) * 160);
       const dac = new DacClock(P, RATE);
       const per = (P * 1e9) / (RATE * (1 + ppm * 1e-6));
-      const phi = Math.exp(-P / RATE / floor.tauSec);
-      let floorNs = floor.ampNs * gaussian(rnd);
+      const floorNs = wanderingFloorNs(rnd, { ...floor, periodSec: P / RATE });
       for (let p = 0; p * P < 60 * RATE; p++) {
-        floorNs = phi * floorNs + Math.sqrt(1 - phi * phi) * floor.ampNs * gaussian(rnd);
-        dac.observe(p, BigInt(Math.round(1e9 + p * per + floorNs + rigCallbackDelayNs(rnd))));
+        dac.observe(p, BigInt(Math.round(1e9 + p * per + floorNs() + rigCallbackDelayNs(rnd))));
         dac.popMonoNs(p + AHEAD); // as the player asks, every period
         const sec = Math.round(((p + 1) * P) / RATE);
         if ((p + 1) * P < sec * RATE || p * P >= sec * RATE || !(sec in hits)) continue;
@@ -204,12 +201,10 @@ function wanderingFloor(o: {
   const ppm = 45;
   const dac = new DacClock(P, RATE, { ppm: ppm + 0.5, sigmaPpm: 0.5 });
   const per = (P * 1e9) / (RATE * (1 + ppm * 1e-6));
-  const phi = Math.exp(-P / RATE / o.tauSec);
-  let floorNs = o.ampNs * gaussian(rnd);
+  const floorNs = wanderingFloorNs(rnd, { ...o, periodSec: P / RATE });
   const errs: Array<{ sec: number; ns: number }> = [];
   for (let p = 0; p * P < o.sec * RATE; p++) {
-    floorNs = phi * floorNs + Math.sqrt(1 - phi * phi) * o.ampNs * gaussian(rnd);
-    dac.observe(p, BigInt(Math.round(1e9 + p * per + floorNs + rigCallbackDelayNs(rnd))));
+    dac.observe(p, BigInt(Math.round(1e9 + p * per + floorNs() + rigCallbackDelayNs(rnd))));
     const sec = (p * P) / RATE;
     dac.hold(o.hold && sec >= o.leadSec); // as the engine does once the music plays on
     const q = dac.popMonoNs(p + AHEAD);

@@ -20,6 +20,20 @@ export function rigCallbackDelayNs(random: () => number): number {
   return Math.max(0, 900_000 + 400_000 * gaussian(random));
 }
 
+/**
+ * The callbacks' least delay wandering as an AR(1) (ns): memory `tauSec` (0: white), 1σ `ampNs`, one
+ * step per call, a period of `periodSec` apart. What the DAC clock's model and tests put the rig's
+ * jitter on (an AR(1) of 40-60 µs reproduces the JACK rig's in-track figures).
+ */
+export function wanderingFloorNs(
+  random: () => number,
+  o: { tauSec: number; ampNs: number; periodSec: number },
+): () => number {
+  const phi = o.tauSec > 0 ? Math.exp(-o.periodSec / o.tauSec) : 0;
+  let floorNs = o.ampNs * gaussian(random);
+  return () => (floorNs = phi * floorNs + Math.sqrt(1 - phi * phi) * o.ampNs * gaussian(random));
+}
+
 export interface VirtualSinkOptions {
   clock: VirtualClock;
   /** The DAC's rate as a previous run measured it, see DacClock. */
