@@ -64,8 +64,10 @@ case "$cmd" in
         -L module-null-sink -L "module-native-protocol-unix socket=$sock auth-anonymous=1" \
         >"$dir/pulse.log" 2>&1 &
       echo $! > "$dir/pulse.pid"
-      for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-      [ -S "$sock" ] || { echo "audio-rig: pulseaudio did not start, see $dir/pulse.log" >&2; exit 1; }
+      # Ready when it answers, not when its socket exists: a player that opens ALSA in between finds
+      # no default ctl, so no "Default ALSA Device", and falls back to a WAV file.
+      for _ in $(seq 200); do pactl -s "unix:$sock" info >/dev/null 2>&1 && break; sleep 0.1; done
+      pactl -s "unix:$sock" info >/dev/null 2>&1 || { echo "audio-rig: pulseaudio did not answer in 20 s, see $dir/pulse.log" >&2; exit 1; }
     fi
     ;;
   stop)

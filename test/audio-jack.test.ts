@@ -49,18 +49,31 @@ test.serial('audify really plays a track through ALSA into JACK', async (t) => {
   );
 
   const player = runCli(['run', '--config', join(dir, 'config.toml')], { env: { HOME: rig.home } });
+  let playerDone = false;
+  void player.then(() => (playerDone = true));
   // The player's JACK ports appear when it opens the stream (before the start instant): record them.
   let ports: string[] = [];
   const deadline = Date.now() + 30_000;
-  while (ports.length < 2 && Date.now() < deadline) {
+  while (ports.length < 2 && !playerDone && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
     ports = playerPorts();
   }
-  t.is(ports.length, 2, 'the player opened a JACK client through ALSA');
+  if (ports.length < 2) {
+    // Say why: what the player printed (it may have ended, or not opened ALSA), and JACK's own log.
+    const ended = playerDone ? await player : undefined;
+    const jackLog = readFileSync(join(rig.dir, 'jackd.log'), 'utf8').slice(-1500);
+    const said = ended ? `it exited ${ended.code}:\n${ended.stdout}${ended.stderr}` : 'it was still running after 30 s';
+    t.fail(
+      `the player opened no JACK client through ALSA (ports: ${ports.join(', ') || 'none'}); ${said}\njackd.log:\n${jackLog}`,
+    );
+    return;
+  }
   const recPath = join(dir, 'rec.wav');
   t.log(recPath);
   // A large ring buffer (-B) so that the recorder's disk thread never drops a period on a busy machine.
-  const rec = spawn('jack_rec', ['-f', recPath, '-d', '8', '-b', '16', '-B', '1048576', ...ports.slice(0, 2)], {
+  // 16 s from the stream's opening: the start is 2.5 s after the clock locks, which took up to ~10 s
+  // under CI's load (jack_rec killed early leaves no readable file, so it records a fixed length).
+  const rec = spawn('jack_rec', ['-f', recPath, '-d', '16', '-b', '16', '-B', '1048576', ...ports.slice(0, 2)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let recErr = '';
@@ -87,7 +100,7 @@ test.serial('audify really plays a track through ALSA into JACK', async (t) => {
       last = f;
     }
   }
-  t.true(first >= 0, 'the recording is not silence');
+  t.true(first >= 0, `the recording is not silence; the player said:\n${r.stdout}`);
   // What the player said moved the music (each may leave a jump in the recording), and whether JACK
   // had an xrun that explains a moved device grid (a grid move with none would be a false alarm).
   const said = r.stdout.split('\n').filter((l) => /queue gap|device xrun|periods come up to|re-seeked/.test(l));
@@ -277,9 +290,11 @@ test.serial('two players with the same start instant start together on the real 
   let onsetsUs = await pair(1);
   // The ALSA jack plugin sometimes holds one more JACK cycle at a stream's start (a phase RtAudio
   // cannot report: its latency is static); bench/start-error.ts shows it as a run 5.3 ms late.
-  // One player exactly a cycle behind the other is that: measured once more, it must agree.
+  // One player a cycle behind the other is that (CI saw 5.004 and 10.025 ms: a cycle less 312 µs):
+  // measured once more, it must agree.
   const cycleUs = (256 / 48_000) * 1e6;
-  if (Math.abs(Math.abs(onsetsUs[0]! - onsetsUs[1]!) - cycleUs) < 100) {
+  // "About": the players' own start error (≤ 1 ms, what is checked) rides on the cycle.
+  if (Math.abs(Math.abs(onsetsUs[0]! - onsetsUs[1]!) - cycleUs) < 1000) {
     t.log(
       `one player a JACK cycle behind the other (${onsetsUs.map((u) => (u / 1000).toFixed(3)).join(', ')} ms): the plugin's start phase; once more`,
     );

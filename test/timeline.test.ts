@@ -123,9 +123,12 @@ test('late join with a manifest: starts inside the timeline on the frame that be
   );
   t.is((await runCli(['timeline', 'build', join(dir, 'list.m3u8')])).code, 0);
   // The start is 1 s after the process starts (taken after the builds: on a loaded machine they
-  // take seconds each): the clock locks ~4 s later, so it joins ~3 s late.
-  const at = new Date(Date.now() + 1000).toISOString();
-  // repeat = 3: a 27 s timeline, so that even a slow lock on a loaded machine joins inside it.
+  // take seconds each): the clock locks ~4 s later, so it joins ~3 s late; under CI's load the
+  // lock took 17-26 s (a join 26 s in left 1 s of a 27 s timeline).
+  const atMs = Date.now() + 1000;
+  const at = new Date(atMs).toISOString();
+  // repeat = 6: a 54 s timeline, so that even a slow lock on a loaded machine joins well inside it;
+  // stopped at 38 s so that a quick lock does not play 50 s of it.
   writeFileSync(
     join(dir, 'c.toml'),
     [
@@ -133,9 +136,10 @@ test('late join with a manifest: starts inside the timeline on the frame that be
       'mode = "simulated"',
       '[schedule]',
       `start = "${at}"`,
+      `stop = "${new Date(atMs + 38_000).toISOString()}"`,
       '[playlist]',
       'path = "list.m3u8"',
-      'repeat = 3',
+      'repeat = 6',
       '[audio]',
       'output = "wav"',
       'wav_path = "out.wav"',
@@ -162,7 +166,7 @@ test('late join with a manifest: starts inside the timeline on the frame that be
     ['a', 'b', 'c'].map((n) => decodeFile(ffmpeg, join(dir, `${n}.flac`), { sampleRate: 48000, channels: 2 })),
   );
   const once = [...parts, ...parts, ...parts].map((p) => p.pcm);
-  const timeline = Buffer.concat(Array.from({ length: 3 }, () => once).flat());
+  const timeline = Buffer.concat(Array.from({ length: 6 }, () => once).flat());
   const placedFrames = (Number(BigInt(side.placedClockUtcNs) - BigInt(side.startUtcNs)) * 48000) / 1e9;
   const f = Math.round(placedFrames);
   const k = side.fileFrame + side.placedStreamFrame;
@@ -195,7 +199,10 @@ test('late join with a manifest: starts inside the timeline on the frame that be
     .slice(0, 30)
     .join('\n');
   // Where the best lag is later on too: a jump after the placement, or a drift, shows here.
+  // Past either end (a join late in the timeline) there is nothing to compare: 'n/a', never a throw.
   const lagAt = (from: number) => {
+    const inside = m + from + 2000 <= wav.frames && fm + from + 3 + 2000 <= timeline.length / 4;
+    if (!inside) return 'n/a';
     let bestD = Infinity,
       lagBest = 0;
     for (let lag = -3; lag <= 3; lag++) {
