@@ -61,7 +61,7 @@ const PLAYING: StatusLineFields = {
 test('run status line: off a terminal the full line, every number labelled', (t) => {
   t.is(
     formatStatusLine(PLAYING),
-    'clock locked (gps+pps, ±1.2 µs) | track 3/12 1:23/4:05 A Very Long Song Title That Goes On And On (Extended Club Remix) | sync err 2.1 µs, DAC +0.0 ppm, 1 re-seeks',
+    'clock locked (gps+pps, ±1.2 µs) | track 3/12 1:23/4:05 A Very Long Song Title That Goes On And On (Extended Club Remix) | sync err 2.1 µs, DAC correction +0.0 ppm, 1 re-seeks',
   );
   t.is(
     formatStatusLine({
@@ -101,8 +101,8 @@ test('run status line at 72 columns: does not wrap, the sync error shows, the lo
     'locked gps+pps ±1.2 µs | 3/12 1:23 Pad | sync err 2.1 µs',
   );
   t.is(
-    formatStatusLine({ ...PLAYING, track: { ...PLAYING.track!, title: 'Pad' } }, 80),
-    'locked gps+pps ±1.2 µs | 3/12 1:23/4:05 Pad | sync err 2.1 µs, DAC +0.0 ppm',
+    formatStatusLine({ ...PLAYING, track: { ...PLAYING.track!, title: 'Pad' } }, 85),
+    'locked gps+pps ±1.2 µs | 3/12 1:23/4:05 Pad | sync err 2.1 µs, DAC corr +0.0 ppm',
   );
 });
 

@@ -288,6 +288,9 @@ function cut(s: string, room: number): string {
         .trimEnd()}…`;
 }
 
+/** The resampling that follows the DAC, as `status` names it (a bare "DAC" read like the DAC's own rate). */
+const DAC_LABEL = ['DAC correction', 'DAC corr'];
+
 /**
  * The `run` status line, fitted to `columns` (a terminal's width): the clock and the sync error
  * always show. Narrower, the labels shorten and the least useful figures go (re-seeks, the track's
@@ -315,7 +318,7 @@ export function formatStatusLine(f: StatusLineFields, columns?: number): string 
     const where = f.startInSec !== undefined ? `start in ${formatDuration(Math.ceil(f.startInSec))}` : trackText;
     const s = f.sync;
     const sync = s
-      ? `sync err ${s.errorUs.toFixed(1)} µs${level < 2 ? `, DAC ${signed(s.dacPpm, 1)} ppm` : ''}${level === 0 && s.reseeks ? `, ${s.reseeks} re-seeks` : ''}`
+      ? `sync err ${s.errorUs.toFixed(1)} µs${level < 2 ? `, ${DAC_LABEL[level]} ${signed(s.dacPpm, 1)} ppm` : ''}${level === 0 && s.reseeks ? `, ${s.reseeks} re-seeks` : ''}`
       : undefined;
     const under = f.underruns ? `underruns ${f.underruns}` : undefined;
     return { clock, where, sync, under, title: t && f.startInSec === undefined ? t.title : undefined };

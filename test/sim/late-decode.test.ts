@@ -1,5 +1,6 @@
 import test from 'ava';
 import type { ChunkedDecodeOptions } from '../../src/player/decoder.js';
+import { DAC_HOLD_NS, type DacRate } from '../../src/player/dac-clock.js';
 import { PcmChunks } from '../../src/player/pcm-chunks.js';
 import { TrackQueue } from '../../src/player/tracks.js';
 import { PlaybackSession, type SessionState } from '../../src/session/session.js';
@@ -30,7 +31,7 @@ function tone(frames: number, opts: ChunkedDecodeOptions) {
 }
 
 interface Seen {
-  states: Array<{ atSec: number; state: SessionState; track?: number; positionSec?: number }>;
+  states: Array<{ atSec: number; state: SessionState; track?: number; positionSec?: number; syncErrorUs?: number }>;
   warnings: string[];
   infos: string[];
 }
@@ -43,6 +44,10 @@ async function play(o: {
   pauseSec?: [number, number];
   /** A planned stop (virtual seconds), before the playlist's end. */
   stopSec?: number;
+  /** The DAC's rate saved by an earlier run (the DAC clock holds its line only once the rate is known). */
+  dacPrior?: DacRate;
+  /** Each callback's delay after its period left the queue (ns), by virtual time (default: the sink's random tail). */
+  callbackDelayNs?: (nowNs: bigint) => number;
 }): Promise<Seen> {
   const clock = new VirtualClock(0n);
   const refUtc = 1_800_000_000n * S;
@@ -85,6 +90,7 @@ async function play(o: {
           atSec: Number(clock.nowNs()) / 1e9,
           state: s.state,
           ...(s.track ? { track: s.track, positionSec: s.positionSec } : {}),
+          ...(s.syncErrorUs !== undefined ? { syncErrorUs: s.syncErrorUs } : {}),
         }),
     },
     openSink: async (fill) => {
@@ -95,6 +101,8 @@ async function play(o: {
         queuePeriods: 4,
         dacPpm: 0,
         random: seededRandom(5),
+        ...(o.dacPrior ? { dacPrior: o.dacPrior } : {}),
+        ...(o.callbackDelayNs ? { minDelayNs: 0, delayNs: () => o.callbackDelayNs!(clock.nowNs()) } : {}),
       });
       await sink.start(fill);
       return sink;
@@ -206,5 +214,40 @@ test('a planned stop before the playlist ends reads "stopped", never "finished"'
   t.true(
     seen.states.some((s) => s.atSec < 8 && s.state === 'playing'),
     'it played before the stop',
+  );
+});
+
+test('what the DAC clock holds back is in the sync error the status reports', async (t) => {
+  // A known DAC rate (so the line is held once the music plays on), callbacks 200 µs after their
+  // periods, then from 40 s on 60 µs sooner: the newest estimate puts the device 60 µs earlier, inside
+  // the hold's band, so the line keeps its place and the music plays 60 µs early by that estimate.
+  const earlierNs = 60_000;
+  t.true(earlierNs < DAC_HOLD_NS, 'inside the band: held, not followed');
+  const seen = await play({
+    gapMs: 0,
+    releaseSecondAtSec: 0.5,
+    endSec: 45,
+    dacPrior: { ppm: 0, sigmaPpm: 0.5 },
+    callbackDelayNs: (nowNs) => (nowNs < 40n * S ? 200_000 : 200_000 - earlierNs),
+  });
+  const err = (fromSec: number, toSec: number) =>
+    seen.states
+      .filter((s) => s.atSec >= fromSec && s.atSec < toSec && s.syncErrorUs !== undefined)
+      .map((s) => s.syncErrorUs!);
+  // Before: steady (at 8 kHz the engine keeps up to half a frame, 62 µs, of its own error).
+  const before = err(20, 40),
+    after = err(41, 44);
+  const baseUs = before[0]!;
+  const range = (us: number[]) => `${Math.min(...us).toFixed(1)}..${Math.max(...us).toFixed(1)} µs`;
+  t.log(`sync error 20-40 s: ${range(before)}; 41-44 s: ${range(after)}`);
+  t.true(before.length > 0 && after.length > 0, 'the status reported a sync error while playing');
+  t.true(
+    before.every((u) => Math.abs(u - baseUs) < 1),
+    'steady while the callbacks keep their delay',
+  );
+  // Held, not hidden: 60 µs more than before, though the music itself has not moved.
+  t.true(
+    after.every((u) => Math.abs(u - baseUs - earlierNs / 1e3) < 5),
+    `the held 60 µs is reported (41-44 s: ${after.map((u) => u.toFixed(1)).join(', ')})`,
   );
 });
