@@ -433,11 +433,29 @@ console.log(
 console.log(
   `mean start error ${mean.toFixed(1)} µs (systematic: the ALSA jack plugin's latency, removed by audio.latency_trim_ms); players − reference: mean ${(vsRef.reduce((a, b) => a + b, 0) / vsRef.length).toFixed(1)} µs`,
 );
+const refMean = ref.reduce((a, s) => a + s.startUs, 0) / ref.length;
 console.log(
   `reference (JACK-native): start spread p99 ${q(
-    ref.map((s) => Math.abs(s.startUs - ref[0]!.startUs)),
+    ref.map((s) => Math.abs(s.startUs - refMean)),
     0.99,
   ).toFixed(1)} µs, in-track worst ${Math.max(...ref.map((s) => s.worstUs)).toFixed(1)} µs: the rig's own floor`,
+);
+// What the spread is made of: each player against the reference of its run (the rig's time base
+// out), and the two players of a run against each other (what two devices side by side hear).
+const vsRefMean = vsRef.reduce((a, b) => a + b, 0) / vsRef.length;
+const pairApart = valid.flatMap((x) => {
+  const [a, b] = x.sources.filter((s) => s.name !== 'reference');
+  return a && b ? [Math.abs(a.startUs - b.startUs)] : [];
+});
+console.log(
+  `start: players − reference spread p99 ${q(
+    vsRef.map((v) => Math.abs(v - vsRefMean)),
+    0.99,
+  ).toFixed(1)} µs; the two players of a run apart: median ${q(pairApart, 0.5).toFixed(1)} µs, p99 ${q(pairApart, 0.99).toFixed(1)} µs`,
+);
+const inTrack = players.filter((s) => Number.isFinite(s.worstUs)).map((s) => s.worstUs);
+console.log(
+  `in-track worst per player-run: median ${q(inTrack, 0.5).toFixed(1)} µs, p90 ${q(inTrack, 0.9).toFixed(1)} µs, ${inTrack.filter((u) => u <= 50).length} of ${inTrack.length} within 50 µs`,
 );
 console.log('\n| | jaudiosync on this machine |');
 console.log('| --- | --- |');
