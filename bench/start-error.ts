@@ -451,7 +451,9 @@ console.log(
   `start: players − reference spread p99 ${q(
     vsRef.map((v) => Math.abs(v - vsRefMean)),
     0.99,
-  ).toFixed(1)} µs; the two players of a run apart: median ${q(pairApart, 0.5).toFixed(1)} µs, p99 ${q(pairApart, 0.99).toFixed(1)} µs`,
+  ).toFixed(
+    1,
+  )} µs; the two players of a run apart: median ${q(pairApart, 0.5).toFixed(1)} µs, p99 ${q(pairApart, 0.99).toFixed(1)} µs`,
 );
 const inTrack = players.filter((s) => Number.isFinite(s.worstUs)).map((s) => s.worstUs);
 console.log(
