@@ -18,9 +18,11 @@ export interface AudioRig {
 const script = join(PACKAGE_DIR, 'scripts', 'audio-rig.sh');
 
 export function startAudioRig(): AudioRig {
-  for (const tool of ['jackd', 'jack_lsp', 'jack_rec', 'pulseaudio']) {
+  for (const tool of ['jackd', 'jack_lsp', 'jack_rec', 'pulseaudio', 'pactl']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
-      throw new Error(`${tool} is not installed: run scripts/setup.sh (apt packages jackd2, pulseaudio)`);
+      throw new Error(
+        `${tool} is not installed: run scripts/setup.sh (apt packages jackd2, pulseaudio, pulseaudio-utils)`,
+      );
     }
   }
   const dir = tempDir('jas-rig-');
