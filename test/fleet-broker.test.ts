@@ -355,9 +355,11 @@ test.serial(
       await c.publishAsync(`jas/v1/${FLEET}/cmd`, 'end', { qos: 1 });
       await c.endAsync();
       // Every envelope is judged (replays of a forged one are answered from memory, and counted);
-      // of the knob's 2500 genuine commands, the 30 within its rate count.
+      // of the knob's 2500 genuine commands, the 30 within its rate count. Waited on without the
+      // duplicates, whose count varies from run to run (30-90): with them a device 19 envelopes short
+      // passed the mark (CI, bike3).
       const judged = (x: FleetStatusMessage) =>
-        Object.values(x.commands.rejected).reduce((a, b) => a + b, 0) + x.commands.duplicates + x.commands.count;
+        Object.values(x.commands.rejected).reduce((a, b) => a + b, 0) + x.commands.count;
       const s = await rig.waitStatus((x) => judged(x) >= 10_001, [...DEVICES], 300_000);
       for (const d of DEVICES) {
         const r = s.get(d)!.commands;

@@ -55,6 +55,12 @@ const RTAUDIO_SCHEDULE_REALTIME = 0x8 as Parameters<RtAudio['openStream']>[8];
  * within it.
  */
 const QUEUE_MAX_AHEAD_MS = 1000;
+/**
+ * JAUDIOSYNC_TRACE_ALIGN=1 (with the engine's trace): every 16th callback, the DAC clock's line as a
+ * phase of the period in CLOCK_MONOTONIC (comparable between two players on one sound server: the
+ * same device cycle has the same phase), its rate, and how late this callback came against it.
+ */
+const TRACE_DAC = Boolean(process.env.JAUDIOSYNC_TRACE_ALIGN);
 
 export interface AudifySinkOptions {
   format: PcmFormat;
@@ -212,6 +218,14 @@ export class AudifySink implements OutputSink {
     this.suspectUntil = this.callbacks + UNDERRUN_WINDOW;
   }
 
+  private traceDac(p: number, popNs: bigint, nowNs: bigint): void {
+    const phaseUs = (((Number(popNs) % this.periodNs) + this.periodNs) % this.periodNs) / 1e3;
+    const r = this.dac.rate();
+    process.stderr.write(
+      `trace dac p ${p} mono ${nowNs} phase ${phaseUs.toFixed(1)} late ${(Number(nowNs - popNs) / 1e3).toFixed(1)} ppm ${r.ppm.toFixed(2)} sigma ${r.sigmaPpm.toFixed(2)} held ${(this.dac.heldNs / 1e3).toFixed(1)}\n`,
+    );
+  }
+
   private get periodNs(): number {
     return (this.periodFrames * 1e9) / this.format.sampleRate;
   }
@@ -288,6 +302,7 @@ export class AudifySink implements OutputSink {
           `audio device: its periods come up to ${(this.dac.lastGridMoveNs / 1e6).toFixed(1)} ms later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again from them and the music re-placed where that puts the device`,
         );
       const pop = this.dac.popMonoNs(p);
+      if (TRACE_DAC && pop !== undefined && p % 16 === 0) this.traceDac(p, pop, nowNs);
       if (pop !== undefined) {
         const lateNs = Number(nowNs - pop);
         this.sizer.observe(lateNs);
