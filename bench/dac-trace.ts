@@ -8,6 +8,7 @@
 //   node --import tsx bench/dac-trace.ts DIR
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fitLine } from '../src/time/regress.js';
 
 const dir = process.argv[2];
 if (!dir) {
@@ -39,21 +40,14 @@ function readTrace(path: string): { lines: DacLine[]; atPlacement?: DacLine } {
 /** a − b as phases of one period: the nearest representative. */
 const phaseDiff = (a: number, b: number) => ((((a - b) % PERIOD_US) + 1.5 * PERIOD_US) % PERIOD_US) - PERIOD_US / 2;
 
-/** Phase drift (µs/s) over a trace from `fromNs` on: a least-squares slope. */
+/** Phase drift (µs/s) over a trace from `fromNs` on: the slope of a least-squares line. */
 function driftUsPerSec(lines: DacLine[], fromNs: number): number {
   const xs = lines.filter((l) => l.monoNs >= fromNs);
   if (xs.length < 3) return NaN;
-  const t = xs.map((l) => (l.monoNs - fromNs) / 1e9);
-  const y = xs.map((l) => phaseDiff(l.phaseUs, xs[0]!.phaseUs));
-  const mt = t.reduce((a, b) => a + b, 0) / t.length,
-    my = y.reduce((a, b) => a + b, 0) / y.length;
-  let sxy = 0,
-    sxx = 0;
-  t.forEach((ti, i) => {
-    sxy += (ti - mt) * (y[i]! - my);
-    sxx += (ti - mt) ** 2;
-  });
-  return sxy / sxx;
+  return fitLine(
+    xs.map((l) => (l.monoNs - fromNs) / 1e9),
+    xs.map((l) => phaseDiff(l.phaseUs, xs[0]!.phaseUs)),
+  ).b;
 }
 
 const runs = [...new Set(readdirSync(dir).flatMap((f) => /^run(\d+)-player[12]\.log$/.exec(f)?.[1] ?? []))].sort(

@@ -430,8 +430,9 @@ console.log(
 console.log(
   `a player's JACK client late (JACK's log): ${lateCycles} cycle(s) in ${valid.filter((x) => x.playerLate).length} of the valid runs`,
 );
+const vsRefMean = vsRef.reduce((a, b) => a + b, 0) / vsRef.length;
 console.log(
-  `mean start error ${mean.toFixed(1)} µs (systematic: the ALSA jack plugin's latency, removed by audio.latency_trim_ms); players − reference: mean ${(vsRef.reduce((a, b) => a + b, 0) / vsRef.length).toFixed(1)} µs`,
+  `mean start error ${mean.toFixed(1)} µs (systematic: the ALSA jack plugin's latency, removed by audio.latency_trim_ms); players − reference: mean ${vsRefMean.toFixed(1)} µs`,
 );
 const refMean = ref.reduce((a, s) => a + s.startUs, 0) / ref.length;
 console.log(
@@ -442,7 +443,6 @@ console.log(
 );
 // What the spread is made of: each player against the reference of its run (the rig's time base
 // out), and the two players of a run against each other (what two devices side by side hear).
-const vsRefMean = vsRef.reduce((a, b) => a + b, 0) / vsRef.length;
 const pairApart = valid.flatMap((x) => {
   const [a, b] = x.sources.filter((s) => s.name !== 'reference');
   return a && b ? [Math.abs(a.startUs - b.startUs)] : [];

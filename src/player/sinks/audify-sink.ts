@@ -4,7 +4,7 @@ import { rtaudioDeviceName } from '../../../drivers/platform/pi.js';
 import type { PcmFormat } from '../decoder.js';
 import { AudioDeviceUnavailableError, NoAudioDeviceError, QueueSizer, type OutputSink } from './sink.js';
 import { probeAlsaOutputs } from './alsa-probe.js';
-import { DacClock, type DacRate } from '../dac-clock.js';
+import { DAC_BLOCK, DacClock, type DacRate } from '../dac-clock.js';
 
 /**
  * ALSA through audify (RtAudio). audify keeps a queue of written periods and pops one per device
@@ -56,9 +56,10 @@ const RTAUDIO_SCHEDULE_REALTIME = 0x8 as Parameters<RtAudio['openStream']>[8];
  */
 const QUEUE_MAX_AHEAD_MS = 1000;
 /**
- * JAUDIOSYNC_TRACE_ALIGN=1 (with the engine's trace): every 16th callback, the DAC clock's line as a
- * phase of the period in CLOCK_MONOTONIC (comparable between two players on one sound server: the
- * same device cycle has the same phase), its rate, and how late this callback came against it.
+ * JAUDIOSYNC_TRACE_ALIGN=1 (with the engine's trace): once per DAC_BLOCK callbacks (the DAC clock's
+ * refit cadence), its line as a phase of the period in CLOCK_MONOTONIC (comparable between two players
+ * on one sound server: the same device cycle has the same phase), its rate, and how late this
+ * callback came against it.
  */
 const TRACE_DAC = Boolean(process.env.JAUDIOSYNC_TRACE_ALIGN);
 
@@ -302,7 +303,7 @@ export class AudifySink implements OutputSink {
           `audio device: its periods come up to ${(this.dac.lastGridMoveNs / 1e6).toFixed(1)} ms later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again from them and the music re-placed where that puts the device`,
         );
       const pop = this.dac.popMonoNs(p);
-      if (TRACE_DAC && pop !== undefined && p % 16 === 0) this.traceDac(p, pop, nowNs);
+      if (TRACE_DAC && pop !== undefined && p % DAC_BLOCK === 0) this.traceDac(p, pop, nowNs);
       if (pop !== undefined) {
         const lateNs = Number(nowNs - pop);
         this.sizer.observe(lateNs);
