@@ -155,10 +155,18 @@ test("the audio device's rate: saved with its uncertainty, read back for the sam
   const dir = tempDir('jas-dac-');
   t.is(await readDacPrior(dir, 'default', 48000), undefined, 'none yet');
   await saveDacRate(dir, 'default', 48000, { ppm: -12.5, sigmaPpm: 4.2 }, Date.UTC(2026, 11, 2));
-  t.deepEqual(await readDacPrior(dir, 'default', 48000), { ppm: -12.5, sigmaPpm: 4.2 });
+  t.deepEqual(await readDacPrior(dir, 'default', 48000), {
+    ppm: -12.5,
+    sigmaPpm: 4.2,
+    savedAtUtcMs: Date.UTC(2026, 11, 2),
+  });
+  // With the DS3231's temperature: the next start weighs the rate by how far that moved.
+  await saveDacRate(dir, 'default', 48000, { ppm: -12.5, sigmaPpm: 0.6 }, Date.UTC(2026, 11, 2), 23.25);
+  t.like(await readDacPrior(dir, 'default', 48000), { sigmaPpm: 0.6, tempC: 23.25 });
   t.is(await readDacPrior(dir, 'hw:CARD=Device', 48000), undefined, 'another device');
   t.is(await readDacPrior(dir, 'default', 44100), undefined, 'another sample rate');
-  // A file from before the uncertainty was kept held only rates known to 1 ppm.
+  // A file from before the uncertainty was kept held only rates known to 1 ppm (and a monotonic
+  // clock's ms as its date: its age is unknown).
   const legacy = { v: 1, device: 'default', sampleRate: 48000, ppm: 7, savedAtUtcMs: 0 };
   writeFileSync(join(dir, DAC_STATE_FILE), JSON.stringify(legacy));
   t.deepEqual(await readDacPrior(dir, 'default', 48000), { ppm: 7, sigmaPpm: 1 });

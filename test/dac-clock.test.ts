@@ -3,7 +3,9 @@ import {
   DAC_MAX_PPM,
   DAC_SAVE_MAX_SIGMA_PPM,
   DAC_SAVED_SIGMA_PPM,
+  DAC_TEMPCO_PPM_PER_C,
   DacClock,
+  dacPriorFromSaved,
   type DacRate,
 } from '../src/player/dac-clock.js';
 import { seededRandom } from '../src/sim/oscillator.js';
@@ -85,7 +87,9 @@ for (const ppm of [0, 80, -80]) {
 
 test('a saved rate (2 ppm off today) places well from the first seconds', (t) => {
   for (const seed of [4, 5, 6]) {
-    const r = run({ ppm: -60, prior: { ppm: -58, sigmaPpm: 1 }, seed, minutes: 2 });
+    // Saved at ± 1 ppm, the temperature then or now unknown: weighed at DAC_SAVED_SIGMA_PPM.
+    const prior = dacPriorFromSaved({ ppm: -58, sigmaPpm: 1 }, { ageDays: 1 });
+    const r = run({ ppm: -60, prior, seed, minutes: 2 });
     const early = span(r.errs.filter((e) => e.sec >= 2 && e.sec < 10).map((e) => e.ns));
     const later = span(r.errs.filter((e) => e.sec >= 10).map((e) => e.ns));
     t.log(`seed ${seed}: 2-10 s ${us(early.min)} … ${us(early.max)}, from 10 s ${us(later.min)} … ${us(later.max)}`);
@@ -267,4 +271,85 @@ test('held: a callback 60 µs early leaves the line in place and is counted as h
   dac.hold(false);
   for (let k = 0; k < 20; k++, p++) at(p);
   t.true(Math.abs(dac.heldNs) < 2_000, `released: the newest estimate is the line (held ${us(dac.heldNs)})`);
+});
+
+test('a saved rate as a prior: at the same temperature it keeps what it knew; a temperature change, an unknown one or age widen it', (t) => {
+  const saved = { ppm: 12, sigmaPpm: 0.4 };
+  const same = dacPriorFromSaved(saved, { ageDays: 0.5, tempDeltaC: 0 });
+  t.is(same.ppm, 12);
+  t.true(same.sigmaPpm > 0.4 && same.sigmaPpm < 1, `same temperature: ± ${same.sigmaPpm}`);
+  const unknown = dacPriorFromSaved(saved, { ageDays: 0.5 });
+  t.true(unknown.sigmaPpm >= DAC_SAVED_SIGMA_PPM, `temperature unknown: ± ${unknown.sigmaPpm}`);
+  const warmer = dacPriorFromSaved(saved, { ageDays: 0.5, tempDeltaC: 10 });
+  t.true(warmer.sigmaPpm >= 10 * DAC_TEMPCO_PPM_PER_C, `10 °C warmer: ± ${warmer.sigmaPpm}`);
+  const old = dacPriorFromSaved(saved, { ageDays: 365, tempDeltaC: 0 });
+  t.true(old.sigmaPpm > 4, `a year old: ± ${old.sigmaPpm}`);
+  t.true(dacPriorFromSaved(saved, { ageDays: 0, tempDeltaC: NaN }).sigmaPpm >= DAC_SAVED_SIGMA_PPM, 'NaN is unknown');
+});
+
+/** Short runs of one device in a row (music from 8 s for 22 s), each starting from what the last saved. */
+function runsInARow(seed: number, sameTemperature: boolean) {
+  let saved: DacRate | undefined;
+  const out: Array<{ startNs: number; moveNs: number; saved?: DacRate; z: number; rejected: boolean }> = [];
+  for (let k = 0; k < 6; k++) {
+    const prior = saved && dacPriorFromSaved(saved, { ageDays: 0.1, tempDeltaC: sameTemperature ? 0.3 : undefined });
+    const r = run({ ppm: 45, prior, seed: seed * 10 + k, minutes: 0.5 });
+    const xs = r.errs.filter((e) => e.sec >= 8).map((e) => e.ns);
+    const rate = r.dac.rate();
+    saved = r.dac.savableRate() ?? saved;
+    out.push({
+      startNs: Math.abs(xs[0]!),
+      moveNs: Math.max(...xs.map((x) => Math.abs(x - xs[0]!))),
+      saved,
+      z: Math.abs(rate.ppm - 45) / rate.sigmaPpm,
+      rejected: r.dac.priorRejected !== undefined,
+    });
+  }
+  return out;
+}
+
+test('runs at one temperature tighten the saved rate run by run: later starts land closer and move less, and the rate stays honest', (t) => {
+  const SEEDS = 8;
+  const worst = { same: { start: 0, move: 0 }, unknown: { start: 0, move: 0 } };
+  let lastSigma = 0,
+    firstSigma = 0,
+    outside3 = 0,
+    rejected = 0;
+  for (let seed = 1; seed <= SEEDS; seed++)
+    for (const [name, same] of [
+      ['same', true],
+      ['unknown', false],
+    ] as const) {
+      const runs = runsInARow(seed, same);
+      // From the third run on: the prior has had two runs to tighten.
+      for (const r of runs.slice(2)) {
+        worst[name].start = Math.max(worst[name].start, r.startNs);
+        worst[name].move = Math.max(worst[name].move, r.moveNs);
+      }
+      outside3 += runs.filter((r) => r.z > 3).length;
+      rejected += runs.filter((r) => r.rejected).length;
+      if (same) {
+        firstSigma = Math.max(firstSigma, runs[0]!.saved!.sigmaPpm);
+        lastSigma = Math.max(lastSigma, runs.at(-1)!.saved!.sigmaPpm);
+      }
+    }
+  t.log(
+    `runs 3-6 of ${SEEDS} seeds: at one temperature start ≤ ${us(worst.same.start)}, move ≤ ${us(worst.same.move)}; temperature unknown start ≤ ${us(worst.unknown.start)}, move ≤ ${us(worst.unknown.move)}; saved σ ${firstSigma.toFixed(2)} -> ${lastSigma.toFixed(2)} ppm`,
+  );
+  t.true(lastSigma < firstSigma / 2, 'the saved rate tightened');
+  t.true(worst.same.move < worst.unknown.move, 'the music moves less within a track');
+  t.true(worst.same.start <= worst.unknown.start, 'and starts no worse');
+  t.is(rejected, 0, 'an honest prior is never dropped');
+  t.true(outside3 <= 2, `${outside3} of ${2 * 6 * SEEDS} runs' rates more than 3σ off`);
+});
+
+test('a tight saved rate that is not this device (another DAC under the name) is dropped and said, and the music stays on its sample', (t) => {
+  for (const seed of [21, 22, 23]) {
+    const r = run({ ppm: 20, prior: { ppm: -30, sigmaPpm: 0.7 }, seed, minutes: 2 });
+    const late = span(r.errs.filter((e) => e.sec >= 60).map((e) => e.ns));
+    t.log(`seed ${seed}: dropped ${JSON.stringify(r.dac.priorRejected)}; after 60 s ${us(late.min)} … ${us(late.max)}`);
+    t.truthy(r.dac.priorRejected, 'the prior was dropped');
+    t.true(Math.abs(r.dac.rate().ppm - 20) < 1, `rate ${r.dac.rate().ppm}`);
+    t.true(Math.max(-late.min, late.max) <= SAMPLE_NS, 'within a sample after a minute');
+  }
 });

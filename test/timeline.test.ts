@@ -132,9 +132,12 @@ function placedSample(dir: string) {
   const side = JSON.parse(readFileSync(join(dir, 'out.wav.json'), 'utf8')) as {
     fileFrame: number;
     startUtcNs: string;
+    firstFrameRealtimeNs: string;
+    firstFrameRealtimeErrorNs: number;
     firstFrameClockUtcNs: string;
     placedStreamFrame: number;
     placedClockUtcNs: string;
+    clockErrorBoundNs: number;
   };
   const placedFrames = (Number(BigInt(side.placedClockUtcNs) - BigInt(side.startUtcNs)) * 48000) / 1e9;
   return { side, placedFrames, k: side.fileFrame + side.placedStreamFrame };

@@ -7,7 +7,8 @@ import { fitLine, quantile } from '../time/regress.js';
  *
  * A clock that knows its own noise (callbacks jitter by ms with a heavy tail; a rate fitted from
  * seconds of them is tens of ppm off, and a line refitted to that noise makes the player wander):
- *  - Rate: the prior (the rate a previous run saved, else nominal), joined by a fit of the envelope
+ *  - Rate: the prior (the rate a previous run saved, else nominal; dropped when the fit disagrees with
+ *    it beyond DAC_PRIOR_REJECT_SIGMAS), joined by a fit of the envelope
  *    with inverse-variance weights once the fit knows the rate to DAC_ADOPT_SIGMA_PPM: the prior
  *    rules until the fit knows better than it. The fit is a line through block minima (the earliest
  *    callback of every DAC_BLOCK): a stall or a late burst never lowers a minimum, only the
@@ -35,10 +36,12 @@ import { fitLine, quantile } from '../time/regress.js';
  *    dummy driver restarts its schedule when late): the clock is learned again from those callbacks
  *    (keeping the rate) and `gridMoves` counts it, so the player re-places. An earlier grid needs no
  *    detector: an early callback proves the line late at once.
- *  - Savable: a rate is offered for saving (`savableRate`), with its uncertainty, only when it was
- *    measured, is known to DAC_SAVE_MAX_SIGMA_PPM, is not at the clamp, and no fault was reported
- *    since the last reset. The next start weighs it by that uncertainty (never below
- *    DAC_SAVED_SIGMA_PPM): a short run's rate, known to a few ppm, still beats the nominal prior.
+ *  - Savable: a rate is offered for saving (`savableRate`), with its uncertainty, only when a fit
+ *    joined it, is known to DAC_SAVE_MAX_SIGMA_PPM, is not at the clamp, and no fault was reported
+ *    since the last reset. The next start weighs it by that uncertainty grown by what can have moved
+ *    the crystal since (dacPriorFromSaved): a short run's rate, known to a few ppm, still beats the
+ *    nominal prior, and runs at one temperature tighten it in turn (each start's prior is the last
+ *    run's result: 4.1 -> 1.7 ppm over six 30 s runs in test/dac-clock.test.ts).
  */
 
 /** A device's rate against the local clock (+ = fast) and its 1σ uncertainty, as saved between runs. */
@@ -72,8 +75,28 @@ export const DAC_MIN_OBSERVATIONS = 16;
 export const DAC_MAX_PPM = 200;
 /** How well the nominal rate knows an unknown DAC (ppm, 1σ): the crystals' spread. */
 export const DAC_NOMINAL_SIGMA_PPM = 100;
-/** How well a saved rate knows the DAC today at best (ppm, 1σ): temperature and aging move it by a few ppm. */
+/**
+ * How well a saved rate knows the DAC today when nothing says how far its temperature moved (ppm, 1σ):
+ * a crystal's rate moves a few ppm between a cold and a warm day.
+ */
 export const DAC_SAVED_SIGMA_PPM = 3;
+/**
+ * ...and when the temperature then and now is known (the DS3231's): the same crystal at the same
+ * temperature repeats to a fraction of a ppm (DAC_REPEAT_SIGMA_PPM); away from it, tuning-fork and
+ * AT-cut crystals move by up to ~0.5 ppm per °C near room temperature (DAC_TEMPCO_PPM_PER_C; the
+ * DAC sits in the same air as the RTC, not at its temperature); and they age ~5 ppm in the first year.
+ */
+export const DAC_REPEAT_SIGMA_PPM = 0.5;
+export const DAC_TEMPCO_PPM_PER_C = 0.5;
+export const DAC_AGING_PPM_PER_DAY = 5 / 365;
+/** No prior is weighed tighter than this (ppm, 1σ): what a run-to-run repeat of one crystal can promise. */
+const DAC_PRIOR_MIN_SIGMA_PPM = 0.3;
+/**
+ * A fit that disagrees with the prior by more than this many of their joint σ says the prior is not
+ * this device's rate (another DAC under the same name, a rate saved at another temperature): the
+ * prior is dropped and the fit learns from the nominal rate's breadth.
+ */
+export const DAC_PRIOR_REJECT_SIGMAS = 4;
 /**
  * A fit replaces the prior only once it knows the rate to this (ppm, 1σ) and better than the prior:
  * a fit of a couple of seconds of jittery callbacks is tens of ppm off (seen on the JACK rig).
@@ -136,6 +159,19 @@ const RATE_REFIT_BLOCKS = 8;
 /** With many envelope samples held, refit after 1/this of them are new (a 3 % change of the data). */
 const RATE_REFIT_SHARE = 32;
 
+/**
+ * A saved rate as the prior of a start: its uncertainty grown by what can have moved the crystal since
+ * (see DAC_REPEAT_SIGMA_PPM): its temperature, when known then and now, else DAC_SAVED_SIGMA_PPM, and age.
+ */
+export function dacPriorFromSaved(saved: DacRate, since: { ageDays: number; tempDeltaC?: number }): DacRate {
+  const agingPpm = DAC_AGING_PPM_PER_DAY * Math.max(0, since.ageDays);
+  const movedPpm =
+    since.tempDeltaC === undefined || !Number.isFinite(since.tempDeltaC)
+      ? Math.max(DAC_SAVED_SIGMA_PPM, saved.sigmaPpm)
+      : Math.hypot(saved.sigmaPpm, DAC_REPEAT_SIGMA_PPM, DAC_TEMPCO_PPM_PER_C * since.tempDeltaC);
+  return { ppm: saved.ppm, sigmaPpm: Math.hypot(movedPpm, agingPpm) };
+}
+
 /** A saved rate worth starting from: within any DAC's reach, and known better than the nominal rate. */
 export function isPlausibleDacRate(r: DacRate): boolean {
   return (
@@ -172,6 +208,8 @@ export class DacClock {
   private priorB: number;
   private priorSigmaPpm: number;
   private measured = false;
+  /** A fit joined the prior since the last reset: the rate in use holds something measured here. */
+  private fitJoined = false;
   private holding = false;
   private lastHeldT?: number;
   private clamped = false;
@@ -192,9 +230,15 @@ export class DacClock {
   private lateRun?: { fromT: number; n: number; leastNs: number };
 
   /**
-   * `prior`: the device's rate as a previous run measured it: weighed by its uncertainty (at least
-   * DAC_SAVED_SIGMA_PPM) against the fit here, so a restart places its first frame as well as a
-   * long-running stream.
+   * The prior, when the fit disagreed with it beyond DAC_PRIOR_REJECT_SIGMAS and it was dropped: its
+   * rate and the fit's then (ppm), for the log.
+   */
+  priorRejected?: { priorPpm: number; fitPpm: number };
+
+  /**
+   * `prior`: the device's rate as a previous run measured it, with what can have moved it since
+   * (dacPriorFromSaved): weighed by its uncertainty against the fit here, so a restart places its
+   * first frame as well as a long-running stream.
    */
   constructor(
     readonly periodFrames: number,
@@ -204,7 +248,7 @@ export class DacClock {
     const usable = prior !== undefined && isPlausibleDacRate(prior);
     this.priorB = this.rateB = this.nominalB / (1 + (usable ? prior.ppm : 0) * 1e-6);
     this.priorSigmaPpm = this.rateSigmaPpm = usable
-      ? Math.max(DAC_SAVED_SIGMA_PPM, prior.sigmaPpm)
+      ? Math.max(DAC_PRIOR_MIN_SIGMA_PPM, prior.sigmaPpm)
       : DAC_NOMINAL_SIGMA_PPM;
   }
 
@@ -228,10 +272,13 @@ export class DacClock {
     return { ppm: this.ppmOf(this.rateB), sigmaPpm: this.rateSigmaPpm, measured: this.measured };
   }
 
-  /** The rate to save for the next start, or undefined: not measured, not known well, clamped or faulted. */
+  /**
+   * The rate to save for the next start, or undefined: no fit joined it, not known well, clamped or
+   * faulted. With a prior, what is saved is the prior and the fit together: runs tighten it in turn.
+   */
   savableRate(): DacRate | undefined {
     this.estimate();
-    if (!this.measured || this.clamped || this.faulted || this.rateSigmaPpm > DAC_SAVE_MAX_SIGMA_PPM) return undefined;
+    if (!this.fitJoined || this.clamped || this.faulted || this.rateSigmaPpm > DAC_SAVE_MAX_SIGMA_PPM) return undefined;
     return { ppm: this.ppmOf(this.rateB), sigmaPpm: this.rateSigmaPpm };
   }
 
@@ -340,6 +387,7 @@ export class DacClock {
     this.priorB = this.rateB;
     this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_RESET_MIN_SIGMA_PPM);
     this.measured = false;
+    this.fitJoined = false;
   }
 
   /** The rate fit through the block minima, with a stall-rejecting second pass. */
@@ -394,11 +442,13 @@ export class DacClock {
       const maxDev = this.nominalB * DAC_MAX_PPM * 1e-6;
       const fitB = Math.min(this.nominalB + maxDev, Math.max(this.nominalB - maxDev, fit.b));
       this.clamped = fitB !== fit.b;
+      this.rejectPriorAgainst(fitB, fit.sigmaPpm);
       const wPrior = 1 / this.priorSigmaPpm ** 2,
         wFit = 1 / fit.sigmaPpm ** 2;
       b = (wPrior * this.priorB + wFit * fitB) / (wPrior + wFit);
       sigmaPpm = 1 / Math.sqrt(wPrior + wFit);
       measured = wFit > wPrior;
+      this.fitJoined = true;
     }
     // Offset: callbacks are never early, so each one bounds the line from above: the line at p0 is
     // no later than its time minus the rate times its distance, give or take what the rate's
@@ -442,6 +492,16 @@ export class DacClock {
     this.measured = measured;
     this.line = { a, b, p0 };
     return this.line;
+  }
+
+  /** Drops a prior the fit disagrees with beyond their joint noise (see DAC_PRIOR_REJECT_SIGMAS). */
+  private rejectPriorAgainst(fitB: number, fitSigmaPpm: number): void {
+    if (this.priorSigmaPpm >= DAC_NOMINAL_SIGMA_PPM) return;
+    const apartPpm = Math.abs(this.ppmOf(fitB) - this.ppmOf(this.priorB));
+    if (apartPpm <= DAC_PRIOR_REJECT_SIGMAS * Math.hypot(this.priorSigmaPpm, fitSigmaPpm)) return;
+    this.priorRejected = { priorPpm: this.ppmOf(this.priorB), fitPpm: this.ppmOf(fitB) };
+    this.priorB = this.nominalB;
+    this.priorSigmaPpm = DAC_NOMINAL_SIGMA_PPM;
   }
 
   /**

@@ -126,18 +126,34 @@ interface DacStateFile {
   /** 1σ of ppm as measured (absent in files from before it was kept: those were known to 1 ppm). */
   sigmaPpm?: number;
   savedAtUtcMs: number;
+  /** The DS3231's temperature when saved (°C), when one was read: the crystal's rate follows it. */
+  tempC?: number;
 }
+
+/** A saved DAC rate, when it was saved and at what temperature. */
+export interface SavedDacRate extends DacRate {
+  savedAtUtcMs?: number;
+  tempC?: number;
+}
+
+/** Any real save is later than this: earlier values are a monotonic clock's. */
+const UTC_2020_MS = Date.UTC(2020, 0, 1);
 
 /** What a file without sigmaPpm was known to: only rates known to 1 ppm were saved then. */
 const DAC_LEGACY_SIGMA_PPM = 1;
 
-export async function readDacPrior(dir: string, device: string, sampleRate: number): Promise<DacRate | undefined> {
+export async function readDacPrior(dir: string, device: string, sampleRate: number): Promise<SavedDacRate | undefined> {
   try {
     const s = JSON.parse(await readFile(join(dir, DAC_STATE_FILE), 'utf8')) as DacStateFile;
     const rate = { ppm: s.ppm, sigmaPpm: s.sigmaPpm ?? DAC_LEGACY_SIGMA_PPM };
-    return s.v === 1 && s.device === device && s.sampleRate === sampleRate && isPlausibleDacRate(rate)
-      ? rate
-      : undefined;
+    if (s.v !== 1 || s.device !== device || s.sampleRate !== sampleRate || !isPlausibleDacRate(rate)) return undefined;
+    // Files from before 2026-12-02 kept the monotonic clock's ms here, not UTC: their age is unknown.
+    const dated = Number.isFinite(s.savedAtUtcMs) && s.savedAtUtcMs > UTC_2020_MS;
+    return {
+      ...rate,
+      ...(dated && { savedAtUtcMs: s.savedAtUtcMs }),
+      ...(Number.isFinite(s.tempC) && { tempC: s.tempC }),
+    };
   } catch {
     return undefined; // none yet, or unreadable: the nominal rate, as on a first start
   }
@@ -149,7 +165,16 @@ export async function saveDacRate(
   sampleRate: number,
   rate: DacRate,
   nowUtcMs: number,
+  tempC?: number,
 ): Promise<void> {
-  const s: DacStateFile = { v: 1, device, sampleRate, ppm: rate.ppm, sigmaPpm: rate.sigmaPpm, savedAtUtcMs: nowUtcMs };
+  const s: DacStateFile = {
+    v: 1,
+    device,
+    sampleRate,
+    ppm: rate.ppm,
+    sigmaPpm: rate.sigmaPpm,
+    savedAtUtcMs: nowUtcMs,
+    ...(tempC !== undefined && Number.isFinite(tempC) && { tempC }),
+  };
   await writeFileAtomic(join(dir, DAC_STATE_FILE), JSON.stringify(s) + '\n', { createDir: true });
 }

@@ -21,6 +21,7 @@ import {
   type StartSpecParsed,
 } from './config.js';
 import { readDacPrior, saveDacRate } from './clock-state.js';
+import { dacPriorFromSaved, type DacRate } from '../player/dac-clock.js';
 import type { Logger } from './log.js';
 import type { TimingChain } from './hardware.js';
 import { openOutput, type OpenedOutput, type OutputChoice } from './output.js';
@@ -108,7 +109,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     tl.manifest,
   );
   const timing = { timeZone: config.schedule.timezone, playingSec: tl.manifest && playingSecOf(tl.manifest, config) };
-  const dacPrior = await readDacPrior(stateDir(config), config.audio.device, format.sampleRate);
+  const dacPrior = await dacPriorOf(config, format.sampleRate, chain, log);
   let opened: OpenedOutput | undefined;
   const session = new PlaybackSession({
     clock: hrtimeClock,
@@ -153,7 +154,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   const stopOnAbort = () => session.abort('fade');
   opts.abort?.addEventListener('abort', stopOnAbort);
   if (opts.abort?.aborted) session.abort('fade');
-  const dacSaver = keepDacRate(config, format.sampleRate, session, log);
+  const dacSaver = keepDacRate(config, format.sampleRate, session, chain, log);
   try {
     const r = await session.run();
     log.info(
@@ -196,7 +197,7 @@ function sessionEvents(
       const rate = opts.config.audio.sample_rate;
       const how =
         firstTimelineFrame > 0
-          ? `joined late at ${formatDuration(firstTimelineFrame / rate)} into the playlist`
+          ? `joined late at ${formatJoin(firstTimelineFrame / rate)} into the playlist`
           : 'first sample placed';
       log.info(
         `${how} on ${sink.description} (clock ${timescale.source}, ${formatErrorBound(timescale.errorBoundAt(hrtimeClock.nowNs()))})`,
@@ -283,11 +284,46 @@ function addProblem(live: LiveStatus, m: string): void {
   live.health.problems = [...live.health.problems.filter((p) => p !== m).slice(-9), m];
 }
 
+/** UTC ms now by the disciplined clock (or the system clock it falls back on): the DAC rate's age. */
+const utcMsNow = (chain: TimingChain) => Number(chain.clock.timescale().utcAt(hrtimeClock.nowNs()) / 1_000_000n);
+
+/**
+ * The saved DAC rate as this start's prior: its uncertainty grown by what can have moved the crystal
+ * since (the DS3231's temperature then and now, its age), said in the log.
+ */
+async function dacPriorOf(
+  config: Config,
+  sampleRate: number,
+  chain: TimingChain,
+  log: Logger,
+): Promise<DacRate | undefined> {
+  const saved = await readDacPrior(stateDir(config), config.audio.device, sampleRate);
+  if (!saved) return undefined;
+  const tempC = chain.rtcLoop?.temperatureC;
+  const ageDays = saved.savedAtUtcMs === undefined ? 0 : (utcMsNow(chain) - saved.savedAtUtcMs) / 86_400_000;
+  const tempDeltaC = tempC !== undefined && saved.tempC !== undefined ? tempC - saved.tempC : undefined;
+  const prior = dacPriorFromSaved(saved, { ageDays, tempDeltaC });
+  const temps =
+    tempDeltaC === undefined
+      ? 'the temperature then or now unknown'
+      : `saved at ${saved.tempC!.toFixed(1)} °C, now ${tempC!.toFixed(1)} °C`;
+  log.info(
+    `audio device rate from the last run: ${fmtPpm(prior.ppm)} ± ${prior.sigmaPpm.toFixed(1)} ppm (measured ± ${saved.sigmaPpm.toFixed(1)}; ${temps}${saved.savedAtUtcMs === undefined ? '' : `; ${formatAge(ageDays)} ago`})`,
+  );
+  return prior;
+}
+
+/** A join under a second late (a machine too busy to be ready at the start instant) in ms, not "0:00". */
+const formatJoin = (sec: number) => (sec < 1 ? `${(sec * 1000).toFixed(0)} ms` : formatDuration(sec));
+const fmtPpm = (ppm: number) => `${ppm >= 0 ? '+' : ''}${ppm.toFixed(2)}`;
+const formatAge = (days: number) => (days < 1 ? `${(days * 24).toFixed(1)} h` : `${days.toFixed(0)} days`);
+
 /** Saves the DAC's measured rate every minute and at the end, for the next start's first frame. */
 function keepDacRate(
   config: Config,
   sampleRate: number,
   session: PlaybackSession,
+  chain: TimingChain,
   log: Logger,
 ): { stop(): Promise<void> } {
   const save = async () => {
@@ -298,7 +334,8 @@ function keepDacRate(
       config.audio.device,
       sampleRate,
       rate,
-      Number(hrtimeClock.nowNs() / 1_000_000n),
+      utcMsNow(chain),
+      chain.rtcLoop?.temperatureC,
     ).catch((e: Error) => log.warn(`cannot save the audio device's rate in ${stateDir(config)}: ${e.message}`));
   };
   let timer = hrtimeClock.setTimer(DAC_SAVE_EVERY_MS * 1e6, function tick() {

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { manifestTimeline } from '../player/manifest.js';
 import { slotAt } from '../player/timeline.js';
 import { TrackQueue } from '../player/tracks.js';
-import type { DacRate } from '../player/dac-clock.js';
+import { dacPriorFromSaved, type DacRate } from '../player/dac-clock.js';
 import { PlaybackSession, type SessionLog } from '../session/session.js';
 import { gaussian } from '../../drivers/pps/emulator.js';
 import { ClockWorld, maxOf, percentile } from './clock-world.js';
@@ -273,6 +273,16 @@ export async function runDevice(
   // frequency and the DAC's rate as measured then (a few ppm off now: temperature).
   let savedFreq: number | undefined = lateBoot ? sysPpm + sysTc * (40 - 25) + 2 * u() : undefined;
   let savedDac: DacRate | undefined = lateBoot ? { ppm: dacPpm + u(), sigmaPpm: 1 } : undefined;
+  /** The temperature the DAC rate was saved at, when this ride saved it (a late boot's is from another day). */
+  let savedDacTempC: number | undefined;
+  // As the service weighs a saved rate: by what the temperature (the RTC's) did since it was saved.
+  const priorAt = (sec: number) =>
+    savedDac &&
+    dacPriorFromSaved(savedDac, {
+      ageDays: savedDacTempC === undefined ? 1 : 0,
+      tempDeltaC: savedDacTempC === undefined ? undefined : tempC(sec) - savedDacTempC,
+    });
+  let dacPrior = priorAt(0);
   const P = o.periodFrames ?? 4096;
   // The songs this device lacks: the manifest's slot of each missing-file event.
   const timeline = manifestTimeline(playlist.manifest);
@@ -356,7 +366,7 @@ export async function runDevice(
           queuePeriods: 4,
           dacPpm,
           random: rnd,
-          dacPrior: savedDac,
+          dacPrior,
           ...(noise.callbackJitter ? {} : { delayNs: () => 0 }),
         });
         sink.onHeard = onHeard(own, queue);
@@ -384,11 +394,13 @@ export async function runDevice(
     if (crash && s === startAfterSec + crash.atSec && world.up) {
       savedFreq = world.layer.timescale().freqPpm;
       savedDac = session?.sink?.dacRate?.();
+      savedDacTempC = tempC(s);
       stopSession();
       world.up = false;
       audible.push(`${crash.durationSec ?? 5} s of silence at ${formatDuration(crash.atSec)} into the ride (crash)`);
     }
     if (crash && !world.up && s === startAfterSec + crash.atSec + (crash.durationSec ?? 5)) {
+      dacPrior = priorAt(s);
       world.restart(savedFreq !== undefined ? { freqPpm: savedFreq, sigmaPpm: 5 } : undefined);
       upSince = s;
       joinedAt = undefined;

@@ -296,13 +296,19 @@ export class AudifySink implements OutputSink {
     // skip it.
     const p = this.inQueue.shift() ?? this.callbacks - 1 + this.underruns;
     if (this.callbacks > this.opts.queuePeriods) {
-      const moves = this.dac.gridMoves;
+      const moves = this.dac.gridMoves,
+        rejected = this.dac.priorRejected;
       this.dac.observe(p, nowNs);
       if (this.dac.gridMoves !== moves)
         this.notice(
           `audio device: its periods come up to ${(this.dac.lastGridMoveNs / 1e6).toFixed(1)} ms later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again from them and the music re-placed where that puts the device`,
         );
       const pop = this.dac.popMonoNs(p);
+      const r = this.dac.priorRejected;
+      if (r && !rejected)
+        this.notice(
+          `audio device: its rate measures ${r.fitPpm.toFixed(1)} ppm, beyond what the saved ${r.priorPpm.toFixed(1)} ppm allows (another device under the same name, or much warmer or colder): the saved rate is dropped and the rate learned afresh`,
+        );
       if (TRACE_DAC && pop !== undefined && p % DAC_BLOCK === 0) this.traceDac(p, pop, nowNs);
       if (pop !== undefined) {
         const lateNs = Number(nowNs - pop);
