@@ -226,6 +226,8 @@ interface RunResult {
   /** What JACK's log and the recording say happened to the rig (xruns, missed cycles). */
   rigSaid: string[];
   load1: number;
+  /** Each player's starting DAC rate and its σ, as its log said ('none': nothing saved yet). */
+  priors: string[];
 }
 
 /**
@@ -342,10 +344,15 @@ async function oneRun(i: number): Promise<RunResult> {
       `the reference read ${refRead.worstUs.toFixed(0)} µs off in-track, ${refRead.startUs.toFixed(0)} µs at start: the rig's time base did not hold${rigSaid.length ? ` (${rigSaid.join('; ')})` : ''}`,
     );
   for (const f of ['f32', 'stamps', 'meta']) rmSync(`${prefix}.${f}`, { force: true });
+  // The DAC rate each player started from (what its last run saved, weighed by what can have moved it).
+  const priors = players.map(
+    (p) => /audio device rate from the last run: (\S+ ± [\d.]+) ppm/.exec(p.out)?.[1] ?? 'none',
+  );
   return {
     valid: why.length === 0,
     why,
     sources,
+    priors,
     playerLate: x.player,
     rigSaid,
     load1: loadavg()[0]!,
@@ -386,7 +393,7 @@ try {
       .map((x) => `${x.name} start ${x.startUs.toFixed(1)} µs, in-track worst ${x.worstUs.toFixed(1)} µs`)
       .join('; ');
     console.log(
-      `run ${attempt + 1}${res.valid ? '' : ' INVALID'}: ${s}${res.why.length ? ` [${res.why.join('; ')}]` : ''}${res.playerLate ? ` (a player's JACK client late in ${res.playerLate} cycle(s))` : ''}${res.valid && res.rigSaid.length ? ` (rig: ${res.rigSaid.join('; ')}; the reference held)` : ''} (load ${res.load1.toFixed(1)})`,
+      `run ${attempt + 1}${res.valid ? '' : ' INVALID'}: ${s}${res.why.length ? ` [${res.why.join('; ')}]` : ''}${res.playerLate ? ` (a player's JACK client late in ${res.playerLate} cycle(s))` : ''}${res.valid && res.rigSaid.length ? ` (rig: ${res.rigSaid.join('; ')}; the reference held)` : ''} (load ${res.load1.toFixed(1)}; DAC priors ${res.priors.join(', ')} ppm)`,
     );
   }
 } finally {
