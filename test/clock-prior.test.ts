@@ -153,27 +153,54 @@ test('clock state: missing, corrupt, stale or unwritable is said and never fatal
 test("the audio device's rate: saved with its uncertainty, read back for the same device and rate only", async (t) => {
   const { DAC_STATE_FILE, readDacPrior, saveDacRate } = await import('../src/service/clock-state.js');
   const dir = tempDir('jas-dac-');
-  t.is(await readDacPrior(dir, 'default', 48000), undefined, 'none yet');
+  const read = (device = 'default', rate = 48000) => readDacPrior(dir, device, rate);
+  t.deepEqual(await read(), {}, 'none yet: nothing to say');
   await saveDacRate(dir, 'default', 48000, { ppm: -12.5, sigmaPpm: 4.2 }, Date.UTC(2026, 11, 2));
-  t.deepEqual(await readDacPrior(dir, 'default', 48000), {
-    ppm: -12.5,
-    sigmaPpm: 4.2,
-    savedAtUtcMs: Date.UTC(2026, 11, 2),
-  });
+  t.deepEqual((await read()).saved, { ppm: -12.5, sigmaPpm: 4.2, savedAtUtcMs: Date.UTC(2026, 11, 2) });
   // With the DS3231's temperature: the next start weighs the rate by how far that moved.
   await saveDacRate(dir, 'default', 48000, { ppm: -12.5, sigmaPpm: 0.6 }, Date.UTC(2026, 11, 2), 23.25);
-  t.like(await readDacPrior(dir, 'default', 48000), { sigmaPpm: 0.6, tempC: 23.25 });
-  t.is(await readDacPrior(dir, 'hw:CARD=Device', 48000), undefined, 'another device');
-  t.is(await readDacPrior(dir, 'default', 44100), undefined, 'another sample rate');
+  t.like((await read()).saved, { sigmaPpm: 0.6, tempC: 23.25 });
+  const other = await read('hw:CARD=Device');
+  t.is(other.saved, undefined, 'another device');
+  t.regex(other.note ?? '', /measured on default at 48000 Hz, this run plays to hw:CARD=Device .*ignored/);
+  t.regex((await read('default', 44100)).note ?? '', /at 44100 Hz: ignored/, 'another sample rate, said');
   // A file from before the uncertainty was kept held only rates known to 1 ppm (and a monotonic
   // clock's ms as its date: its age is unknown).
   const legacy = { v: 1, device: 'default', sampleRate: 48000, ppm: 7, savedAtUtcMs: 0 };
   writeFileSync(join(dir, DAC_STATE_FILE), JSON.stringify(legacy));
-  t.deepEqual(await readDacPrior(dir, 'default', 48000), { ppm: 7, sigmaPpm: 1 });
+  t.deepEqual(await read(), { saved: { ppm: 7, sigmaPpm: 1 } });
   writeFileSync(join(dir, DAC_STATE_FILE), JSON.stringify({ ...legacy, sigmaPpm: 'x' }));
-  t.is(await readDacPrior(dir, 'default', 48000), undefined, 'a broken uncertainty: the nominal rate');
+  t.regex((await read()).note ?? '', /holds no usable rate/, 'a broken uncertainty: the nominal rate, said');
   writeFileSync(join(dir, DAC_STATE_FILE), JSON.stringify({ ...legacy, ppm: 450 }));
-  t.is(await readDacPrior(dir, 'default', 48000), undefined, 'beyond any DAC (the clamp is 200 ppm): the nominal rate');
-  writeFileSync(join(dir, DAC_STATE_FILE), '{"v":1,');
-  t.is(await readDacPrior(dir, 'default', 48000), undefined, 'a broken file: the nominal rate');
+  t.regex((await read()).note ?? '', /within ±200 ppm/, 'beyond any DAC (the clamp is 200 ppm): said');
+  for (const broken of ['{"v":1,', 'null', '"x"']) {
+    writeFileSync(join(dir, DAC_STATE_FILE), broken);
+    const r = await read();
+    t.is(r.saved, undefined);
+    t.regex(r.note ?? '', /dac\.json is not a DAC state file .*ignored/, `${broken}: the nominal rate, said`);
+  }
+});
+
+test("the audio device's saved rate as a start's prior: its age and temperature said, a save dated ahead of now has no age", async (t) => {
+  const { dacPriorNow } = await import('../src/service/clock-state.js');
+  const savedAtUtcMs = Date.UTC(2026, 11, 2, 12);
+  const saved = { ppm: -4.25, sigmaPpm: 0.6, savedAtUtcMs, tempC: 21 };
+  const hour = 3600_000;
+  const same = dacPriorNow(saved, savedAtUtcMs + 5 * hour, 21.4);
+  t.regex(same.said, /-4\.25 ± 0\.8 ppm \(measured ± 0\.6; saved at 21\.0 °C, now 21\.4 °C; 5\.0 h ago\)/);
+  t.true(same.prior.sigmaPpm < 1, `same temperature: ± ${same.prior.sigmaPpm}`);
+  t.regex(dacPriorNow(saved, savedAtUtcMs + 34 * hour, 21).said, /1\.4 days ago/, 'days with a decimal');
+  const warm = dacPriorNow(saved, savedAtUtcMs + hour, 41);
+  t.true(warm.prior.sigmaPpm >= 10, `20 °C warmer: ± ${warm.prior.sigmaPpm}`);
+  const unknownNow = dacPriorNow(saved, savedAtUtcMs + hour);
+  t.regex(unknownNow.said, /the temperature then or now unknown/);
+  t.true(unknownNow.prior.sigmaPpm >= 3);
+  // Saved two days "ahead" of now: one of the clocks was wrong. Not "-48.0 h ago", and its
+  // temperature then is not trusted for a tight prior.
+  const ahead = dacPriorNow(saved, savedAtUtcMs - 48 * hour, 21);
+  t.regex(ahead.said, /the temperature then or now unknown; its age unknown\)/);
+  t.notRegex(ahead.said, /-[\d.]+ (h|days) ago/);
+  t.true(ahead.prior.sigmaPpm >= 3, `± ${ahead.prior.sigmaPpm}`);
+  t.regex(dacPriorNow(saved, savedAtUtcMs - 2 * hour, 21).said, /0\.0 h ago/, 'hours ahead: clock noise, age 0');
+  t.regex(dacPriorNow({ ppm: 1, sigmaPpm: 1 }, savedAtUtcMs).said, /its age unknown/, 'an undated (legacy) file');
 });

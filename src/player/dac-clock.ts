@@ -89,7 +89,10 @@ export const DAC_SAVED_SIGMA_PPM = 3;
 export const DAC_REPEAT_SIGMA_PPM = 0.5;
 export const DAC_TEMPCO_PPM_PER_C = 0.5;
 export const DAC_AGING_PPM_PER_DAY = 5 / 365;
-/** No prior is weighed tighter than this (ppm, 1σ): what a run-to-run repeat of one crystal can promise. */
+/**
+ * No prior handed in is weighed tighter than this (ppm, 1σ): a floor against a zero σ from any caller
+ * (dacPriorFromSaved's are already at least DAC_REPEAT_SIGMA_PPM).
+ */
 const DAC_PRIOR_MIN_SIGMA_PPM = 0.3;
 /**
  * A fit that disagrees with the prior by more than this many of their joint σ says the prior is not
@@ -130,8 +133,9 @@ export const DAC_HOLD_AFTER_NS = 8_000_000_000;
  */
 export const DAC_HOLD_TAU_NS = 60_000_000_000;
 /**
- * ...and the rate is known to this (ppm, 1σ): the least a saved rate is weighed at (a 30 s run saves
- * 2.3-3.3 ppm: held from the start, or once the fit joins it). A line held while the rate is still
+ * ...and the rate is known to this (ppm, 1σ): what a saved rate is weighed at when the temperature
+ * is unknown (a saved rate at a known temperature can be tighter and is held from the start; else the
+ * hold waits for the fit to join it). A line held while the rate is still
  * learned from the nominal prior (6 ppm at 20 s) keeps more of its error; at 5 ppm two seeded sync
  * tests (a 250 ms stall, a stop on two devices) missed their sample.
  */
@@ -144,6 +148,18 @@ const DAC_MIN_SIGMA_PPM = 0.001;
  * nominal rate: its fit, ±10 ppm after seconds, then moved the music by up to ~100 µs within a track.)
  */
 export const DAC_SAVE_MAX_SIGMA_PPM = 10;
+/**
+ * A rate is saved only once the fit alone knows it to this (ppm, 1σ): a fit this good disagrees with a
+ * wrong saved prior (another DAC 20+ ppm off) beyond DAC_PRIOR_REJECT_SIGMAS and drops it, so a short run
+ * never saves an old rate merely re-dated. (30 s of callbacks know it to ~3 ppm.)
+ */
+export const DAC_SAVE_FIT_MAX_SIGMA_PPM = 5;
+/**
+ * The window's rate is steady when each half's fit agrees with the whole's within this many joint σ. A
+ * step in the device's periods too small for watchGrid (a JACK driver restarting its schedule < 2 ms
+ * later) tilts the whole fit (seen: −26.6 ± 1.6 ppm saved by a device whose rate was −0.5): not saved.
+ */
+export const DAC_STEADY_SIGMAS = 4;
 /** After a device reset the rate stays, as a prior no tighter than this (ppm, 1σ). */
 const DAC_RESET_MIN_SIGMA_PPM = 1;
 /** An old callback bounds the offset with this many standard deviations of the rate's uncertainty as slack. */
@@ -189,12 +205,15 @@ interface Line {
   p0: number;
 }
 
+type Block = { p: number; t: number };
+type RateFit = { b: number; sigmaPpm: number };
+
 export class DacClock {
   private ps: number[] = [];
   private ts: number[] = []; // callback mono ns relative to baseNs
   private baseNs?: bigint;
   /** Envelope samples: the earliest observation of each block (against the nominal line). */
-  private blocks: Array<{ p: number; t: number }> = [];
+  private blocks: Block[] = [];
   private block?: { p: number; t: number; r: number; n: number };
   private rateFit?: { b: number; sigmaPpm: number };
   private blocksSinceRateFit = 0;
@@ -207,9 +226,13 @@ export class DacClock {
   /** The prior: a saved rate, nominal, or (after a reset) what was measured before. */
   private priorB: number;
   private priorSigmaPpm: number;
+  /** The prior is a saved rate (not nominal, nor what this run measured before a reset). */
+  private priorSaved: boolean;
   private measured = false;
   /** A fit joined the prior since the last reset: the rate in use holds something measured here. */
   private fitJoined = false;
+  /** The newest estimate's rate (ns per period) and σ with the fit joined, and the fit's own σ: what is saved. */
+  private joined?: { b: number; sigmaPpm: number; fitSigmaPpm: number };
   private holding = false;
   private lastHeldT?: number;
   private clamped = false;
@@ -225,6 +248,7 @@ export class DacClock {
    * such run (ns): the move is at most that (each callback is late by the move plus its own delay).
    */
   gridMoves = 0;
+
   lastGridMoveNs = 0;
   /** The current run of callbacks all late beyond DAC_SHIFT_MIN_NS: its first time, length and least lateness. */
   private lateRun?: { fromT: number; n: number; leastNs: number };
@@ -233,7 +257,7 @@ export class DacClock {
    * The prior, when the fit disagreed with it beyond DAC_PRIOR_REJECT_SIGMAS and it was dropped: its
    * rate and the fit's then (ppm), for the log.
    */
-  priorRejected?: { priorPpm: number; fitPpm: number };
+  priorRejected?: { priorPpm: number; fitPpm: number; saved: boolean };
 
   /**
    * `prior`: the device's rate as a previous run measured it, with what can have moved it since
@@ -246,6 +270,7 @@ export class DacClock {
     prior?: DacRate,
   ) {
     const usable = prior !== undefined && isPlausibleDacRate(prior);
+    this.priorSaved = usable;
     this.priorB = this.rateB = this.nominalB / (1 + (usable ? prior.ppm : 0) * 1e-6);
     this.priorSigmaPpm = this.rateSigmaPpm = usable
       ? Math.max(DAC_PRIOR_MIN_SIGMA_PPM, prior.sigmaPpm)
@@ -277,9 +302,39 @@ export class DacClock {
    * faulted. With a prior, what is saved is the prior and the fit together: runs tighten it in turn.
    */
   savableRate(): DacRate | undefined {
+    if (this.whyNotSavable() !== undefined) return undefined;
+    return { ppm: this.ppmOf(this.joined!.b), sigmaPpm: this.joined!.sigmaPpm };
+  }
+
+  /** Why savableRate has nothing to save, in words for the log; undefined when it has. */
+  whyNotSavable(): string | undefined {
     this.estimate();
-    if (!this.fitJoined || this.clamped || this.faulted || this.rateSigmaPpm > DAC_SAVE_MAX_SIGMA_PPM) return undefined;
-    return { ppm: this.ppmOf(this.rateB), sigmaPpm: this.rateSigmaPpm };
+    const j = this.fitJoined ? this.joined : undefined;
+    if (this.faulted) return 'a fault may have put wrong period numbers in its fit';
+    if (this.clamped) return `its fit is beyond any DAC (clamped at ${DAC_MAX_PPM} ppm)`;
+    if (!j || j.fitSigmaPpm > DAC_SAVE_FIT_MAX_SIGMA_PPM || j.sigmaPpm > DAC_SAVE_MAX_SIGMA_PPM)
+      return `not measured long enough here (known to ±${(j?.fitSigmaPpm ?? Infinity).toFixed(1)} ppm; a save needs ±${DAC_SAVE_FIT_MAX_SIGMA_PPM})`;
+    return this.unsteadyWhy();
+  }
+
+  /** Each half of the window's envelope against the whole's rate (see DAC_STEADY_SIGMAS). */
+  private unsteadyWhy(): string | undefined {
+    const whole = this.fitBlocks(this.blocks);
+    const mid = this.blocks.length >> 1;
+    for (const half of [this.blocks.slice(0, mid), this.blocks.slice(mid)]) {
+      const f = this.disagreeing(whole, half);
+      if (f && whole)
+        return `its rate was not steady (${fmtPpm(this.ppmOf(whole.b))} ppm over the run, ${fmtPpm(this.ppmOf(f.b))} over half of it: its periods stepped, or its clock wandered)`;
+    }
+    return undefined;
+  }
+
+  /** The fit of `half` when its rate disagrees with the whole's beyond DAC_STEADY_SIGMAS joint σ. */
+  private disagreeing(whole: RateFit | undefined, half: Block[]): RateFit | undefined {
+    const f = this.fitBlocks(half);
+    if (!whole || !f) return undefined;
+    const apartPpm = Math.abs(this.ppmOf(f.b) - this.ppmOf(whole.b));
+    return apartPpm > DAC_STEADY_SIGMAS * Math.hypot(f.sigmaPpm, whole.sigmaPpm) ? f : undefined;
   }
 
   /**
@@ -385,6 +440,7 @@ export class DacClock {
     this.lastHeldT = undefined;
     this.heldNowNs = 0;
     this.priorB = this.rateB;
+    this.priorSaved = false;
     this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_RESET_MIN_SIGMA_PPM);
     this.measured = false;
     this.fitJoined = false;
@@ -400,13 +456,14 @@ export class DacClock {
     if (this.rateFit && this.blocks.length >= 4 * DAC_MIN_BLOCKS && this.blocksSinceRateFit < refitAfter)
       return this.rateFit;
     this.blocksSinceRateFit = 0;
-    return (this.rateFit = this.fitBlocks());
+    return (this.rateFit = this.fitBlocks(this.blocks));
   }
 
-  private fitBlocks(): { b: number; sigmaPpm: number } | undefined {
-    const pRef = this.blocks.at(-1)!.p;
-    let xs = this.blocks.map((k) => k.p - pRef),
-      ys = this.blocks.map((k) => k.t);
+  private fitBlocks(blocks: Block[]): RateFit | undefined {
+    if (blocks.length < DAC_MIN_BLOCKS) return undefined;
+    const pRef = blocks.at(-1)!.p;
+    let xs = blocks.map((k) => k.p - pRef),
+      ys = blocks.map((k) => k.t);
     const first = fitLine(xs, ys);
     // A block whose every callback was late (a stall) sits far above the envelope: drop it.
     const res = xs.map((x, i) => ys[i]! - (first.a + first.b * x));
@@ -449,6 +506,7 @@ export class DacClock {
       sigmaPpm = 1 / Math.sqrt(wPrior + wFit);
       measured = wFit > wPrior;
       this.fitJoined = true;
+      this.joined = { b, sigmaPpm, fitSigmaPpm: fit.sigmaPpm };
     }
     // Offset: callbacks are never early, so each one bounds the line from above: the line at p0 is
     // no later than its time minus the rate times its distance, give or take what the rate's
@@ -499,7 +557,7 @@ export class DacClock {
     if (this.priorSigmaPpm >= DAC_NOMINAL_SIGMA_PPM) return;
     const apartPpm = Math.abs(this.ppmOf(fitB) - this.ppmOf(this.priorB));
     if (apartPpm <= DAC_PRIOR_REJECT_SIGMAS * Math.hypot(this.priorSigmaPpm, fitSigmaPpm)) return;
-    this.priorRejected = { priorPpm: this.ppmOf(this.priorB), fitPpm: this.ppmOf(fitB) };
+    this.priorRejected = { priorPpm: this.ppmOf(this.priorB), fitPpm: this.ppmOf(fitB), saved: this.priorSaved };
     this.priorB = this.nominalB;
     this.priorSigmaPpm = DAC_NOMINAL_SIGMA_PPM;
   }
@@ -539,3 +597,5 @@ export class DacClock {
     return f ? (this.periodFrames * 1e9) / f.b : undefined;
   }
 }
+
+const fmtPpm = (ppm: number) => `${ppm >= 0 ? '+' : ''}${ppm.toFixed(1)}`;

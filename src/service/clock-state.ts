@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isPlausibleDacRate, type DacRate } from '../player/dac-clock.js';
+import { DAC_MAX_PPM, dacPriorFromSaved, isPlausibleDacRate, type DacRate } from '../player/dac-clock.js';
 import type { FrequencyPrior } from '../time/sourcestats.js';
 import type { Timescale } from '../time/timescale.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -142,21 +142,81 @@ const UTC_2020_MS = Date.UTC(2020, 0, 1);
 /** What a file without sigmaPpm was known to: only rates known to 1 ppm were saved then. */
 const DAC_LEGACY_SIGMA_PPM = 1;
 
-export async function readDacPrior(dir: string, device: string, sampleRate: number): Promise<SavedDacRate | undefined> {
+/**
+ * The DAC rate the last run saved for this device and sample rate; a note when a file is there but
+ * not used (broken, another device or rate, beyond any DAC), for the log. No file: neither.
+ */
+export async function readDacPrior(
+  dir: string,
+  device: string,
+  sampleRate: number,
+): Promise<{ saved?: SavedDacRate; note?: string }> {
+  const path = join(dir, DAC_STATE_FILE);
+  let s: DacStateFile;
   try {
-    const s = JSON.parse(await readFile(join(dir, DAC_STATE_FILE), 'utf8')) as DacStateFile;
-    const rate = { ppm: s.ppm, sigmaPpm: s.sigmaPpm ?? DAC_LEGACY_SIGMA_PPM };
-    if (s.v !== 1 || s.device !== device || s.sampleRate !== sampleRate || !isPlausibleDacRate(rate)) return undefined;
-    // Files from before 2026-12-02 kept the monotonic clock's ms here, not UTC: their age is unknown.
-    const dated = Number.isFinite(s.savedAtUtcMs) && s.savedAtUtcMs > UTC_2020_MS;
+    s = JSON.parse(await readFile(path, 'utf8')) as DacStateFile;
+    if (typeof s !== 'object' || s === null) throw new Error('not an object');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {}; // none yet: the nominal rate, as on a first start
     return {
+      note: `${path} is not a DAC state file (${(e as Error).message}): ignored; the rate is learned afresh and saved again`,
+    };
+  }
+  const ignored = 'ignored, the rate is learned afresh';
+  if (s.device !== device || s.sampleRate !== sampleRate)
+    return {
+      note: `${path} was measured on ${s.device} at ${s.sampleRate} Hz, this run plays to ${device} at ${sampleRate} Hz: ${ignored}`,
+    };
+  const rate = { ppm: s.ppm, sigmaPpm: s.sigmaPpm ?? DAC_LEGACY_SIGMA_PPM };
+  if (s.v !== 1 || !isPlausibleDacRate(rate))
+    return {
+      note: `${path} holds no usable rate (${JSON.stringify(rate)}; a DAC is within ±${DAC_MAX_PPM} ppm): ${ignored}`,
+    };
+  // Files from before 2026-12-02 kept the monotonic clock's ms here, not UTC: their age is unknown.
+  const dated = Number.isFinite(s.savedAtUtcMs) && s.savedAtUtcMs > UTC_2020_MS;
+  return {
+    saved: {
       ...rate,
       ...(dated && { savedAtUtcMs: s.savedAtUtcMs }),
       ...(Number.isFinite(s.tempC) && { tempC: s.tempC }),
-    };
-  } catch {
-    return undefined; // none yet, or unreadable: the nominal rate, as on a first start
-  }
+    },
+  };
+}
+
+const MS_PER_DAY = 86_400_000;
+/** A save up to this far "ahead" of now is clock noise between two boots (days); beyond, its age is unknown. */
+const FUTURE_SAVE_SLACK_DAYS = 1;
+
+/**
+ * A saved DAC rate as this start's prior: its uncertainty grown by what can have moved the crystal
+ * since (dacPriorFromSaved), and the log's line saying so. A save dated ahead of now (this clock or
+ * that one was wrong) has no known age: its temperature then is not trusted either.
+ */
+export function dacPriorNow(
+  saved: SavedDacRate,
+  nowUtcMs: number,
+  tempNowC?: number,
+): { prior: DacRate; said: string } {
+  const sinceDays = saved.savedAtUtcMs === undefined ? undefined : (nowUtcMs - saved.savedAtUtcMs) / MS_PER_DAY;
+  const dated = sinceDays !== undefined && sinceDays >= -FUTURE_SAVE_SLACK_DAYS;
+  const ageDays = dated ? Math.max(0, sinceDays) : 0;
+  const tempThenC = dated ? saved.tempC : undefined;
+  const tempDeltaC = tempNowC !== undefined && tempThenC !== undefined ? tempNowC - tempThenC : undefined;
+  const prior = dacPriorFromSaved(saved, { ageDays, tempDeltaC });
+  const temps =
+    tempDeltaC === undefined
+      ? 'the temperature then or now unknown'
+      : `saved at ${tempThenC!.toFixed(1)} °C, now ${tempNowC!.toFixed(1)} °C`;
+  const age = !dated
+    ? 'its age unknown'
+    : ageDays < 1
+      ? `${(ageDays * 24).toFixed(1)} h ago`
+      : `${ageDays.toFixed(1)} days ago`;
+  const ppm = `${prior.ppm >= 0 ? '+' : ''}${prior.ppm.toFixed(2)}`;
+  return {
+    prior,
+    said: `audio device rate from the last run: ${ppm} ± ${prior.sigmaPpm.toFixed(1)} ppm (measured ± ${saved.sigmaPpm.toFixed(1)}; ${temps}; ${age})`,
+  };
 }
 
 export async function saveDacRate(

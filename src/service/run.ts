@@ -20,8 +20,8 @@ import {
   type Config,
   type StartSpecParsed,
 } from './config.js';
-import { readDacPrior, saveDacRate } from './clock-state.js';
-import { dacPriorFromSaved, type DacRate } from '../player/dac-clock.js';
+import { DAC_STATE_FILE, dacPriorNow, readDacPrior, saveDacRate } from './clock-state.js';
+import type { DacRate } from '../player/dac-clock.js';
 import type { Logger } from './log.js';
 import type { TimingChain } from './hardware.js';
 import { openOutput, type OpenedOutput, type OutputChoice } from './output.js';
@@ -297,26 +297,16 @@ async function dacPriorOf(
   chain: TimingChain,
   log: Logger,
 ): Promise<DacRate | undefined> {
-  const saved = await readDacPrior(stateDir(config), config.audio.device, sampleRate);
+  const { saved, note } = await readDacPrior(stateDir(config), config.audio.device, sampleRate);
+  if (note) log.info(note);
   if (!saved) return undefined;
-  const tempC = chain.rtcLoop?.temperatureC;
-  const ageDays = saved.savedAtUtcMs === undefined ? 0 : (utcMsNow(chain) - saved.savedAtUtcMs) / 86_400_000;
-  const tempDeltaC = tempC !== undefined && saved.tempC !== undefined ? tempC - saved.tempC : undefined;
-  const prior = dacPriorFromSaved(saved, { ageDays, tempDeltaC });
-  const temps =
-    tempDeltaC === undefined
-      ? 'the temperature then or now unknown'
-      : `saved at ${saved.tempC!.toFixed(1)} °C, now ${tempC!.toFixed(1)} °C`;
-  log.info(
-    `audio device rate from the last run: ${fmtPpm(prior.ppm)} ± ${prior.sigmaPpm.toFixed(1)} ppm (measured ± ${saved.sigmaPpm.toFixed(1)}; ${temps}${saved.savedAtUtcMs === undefined ? '' : `; ${formatAge(ageDays)} ago`})`,
-  );
+  const { prior, said } = dacPriorNow(saved, utcMsNow(chain), chain.rtcLoop?.temperatureC);
+  log.info(said);
   return prior;
 }
 
 /** A join under a second late (a machine too busy to be ready at the start instant) in ms, not "0:00". */
-const formatJoin = (sec: number) => (sec < 1 ? `${(sec * 1000).toFixed(0)} ms` : formatDuration(sec));
-const fmtPpm = (ppm: number) => `${ppm >= 0 ? '+' : ''}${ppm.toFixed(2)}`;
-const formatAge = (days: number) => (days < 1 ? `${(days * 24).toFixed(1)} h` : `${days.toFixed(0)} days`);
+const formatJoin = (sec: number) => (sec < 1 ? `${(sec * 1000).toFixed(sec < 0.01 ? 2 : 0)} ms` : formatDuration(sec));
 
 /** Saves the DAC's measured rate every minute and at the end, for the next start's first frame. */
 function keepDacRate(
@@ -345,6 +335,11 @@ function keepDacRate(
   return {
     stop: async () => {
       timer.cancel();
+      const why = session.sink?.dacUnsavedWhy?.();
+      if (why)
+        log.info(
+          `the audio device's rate is not saved for the next start: ${why}; ${DAC_STATE_FILE} keeps what it had`,
+        );
       await save();
     },
   };

@@ -393,8 +393,9 @@ export async function runDevice(
     }
     if (crash && s === startAfterSec + crash.atSec && world.up) {
       savedFreq = world.layer.timescale().freqPpm;
-      savedDac = session?.sink?.dacRate?.();
-      savedDacTempC = tempC(s);
+      // As the service: a run with nothing savable leaves the file as it was.
+      const saving = session?.sink?.dacRate?.();
+      if (saving) [savedDac, savedDacTempC] = [saving, tempC(s)];
       stopSession();
       world.up = false;
       audible.push(`${crash.durationSec ?? 5} s of silence at ${formatDuration(crash.atSec)} into the ride (crash)`);

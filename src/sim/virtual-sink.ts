@@ -213,6 +213,10 @@ export class VirtualSink implements OutputSink {
     return this.dac.savableRate();
   }
 
+  dacUnsavedWhy(): string | undefined {
+    return this.dac.whyNotSavable();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
   }

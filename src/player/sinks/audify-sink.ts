@@ -307,7 +307,9 @@ export class AudifySink implements OutputSink {
       const r = this.dac.priorRejected;
       if (r && !rejected)
         this.notice(
-          `audio device: its rate measures ${r.fitPpm.toFixed(1)} ppm, beyond what the saved ${r.priorPpm.toFixed(1)} ppm allows (another device under the same name, or much warmer or colder): the saved rate is dropped and the rate learned afresh`,
+          r.saved
+            ? `audio device: its rate measures ${r.fitPpm.toFixed(1)} ppm, beyond what the saved ${r.priorPpm.toFixed(1)} ppm allows (another device under the same name, or much warmer or colder): the saved rate is dropped and the rate learned afresh`
+            : `audio device: its rate measures ${r.fitPpm.toFixed(1)} ppm since it restarted, beyond the ${r.priorPpm.toFixed(1)} ppm measured before: that rate is dropped and the rate learned afresh`,
         );
       if (TRACE_DAC && pop !== undefined && p % DAC_BLOCK === 0) this.traceDac(p, pop, nowNs);
       if (pop !== undefined) {
@@ -323,6 +325,10 @@ export class AudifySink implements OutputSink {
 
   dacRate(): DacRate | undefined {
     return this.dac.savableRate();
+  }
+
+  dacUnsavedWhy(): string | undefined {
+    return this.dac.whyNotSavable();
   }
 
   holdPlacement(on: boolean): void {

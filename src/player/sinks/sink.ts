@@ -40,6 +40,8 @@ export interface OutputSink {
    * from a faulted run) to DAC_SAVE_MAX_SIGMA_PPM.
    */
   dacRate?(): DacRate | undefined;
+  /** Why dacRate has nothing to save, in words for the log (undefined: it has, or this sink keeps none). */
+  dacUnsavedWhy?(): string | undefined;
   stop(): Promise<void>;
 }
 
