@@ -1,4 +1,4 @@
-import { fitLine, quantile } from '../time/regress.js';
+import { bestStep, fitLine, quantile } from '../time/regress.js';
 
 /**
  * The audio device's clock as seen from the local monotonic clock: when stream period p leaves the
@@ -160,6 +160,21 @@ export const DAC_SAVE_FIT_MAX_SIGMA_PPM = 5;
  * later) tilts the whole fit (seen: −26.6 ± 1.6 ppm saved by a device whose rate was −0.5): not saved.
  */
 export const DAC_STEADY_SIGMAS = 4;
+/**
+ * A step in the envelope of at least this (ns) is the device's periods moving (a JACK driver
+ * restarting its schedule), not the floor's wander (tens of µs): the rate is fitted with the step
+ * taken out (one slope, two intercepts). Under it the tilt is at most a few ppm over a minute. One
+ * step per window: two or more tilt it still, and the rate is then not saved (DAC_STEADY_SIGMAS).
+ */
+export const DAC_RATE_STEP_MIN_NS = 300_000;
+/**
+ * ...when it stands out this many of its own standard errors (the envelope's noise, ~0.2 ms per block
+ * on the rig, over the samples on each side; the best of many splits is chosen, so well beyond 2-3)
+ */
+const DAC_STEP_SIGMAS = 6;
+/** ...with this many envelope samples (~11 s at 1024 frames) on each side, among this many splits at a time. */
+const DAC_STEP_MIN_BLOCKS = 32;
+const DAC_STEP_TRIES = 16;
 /** After a device reset the rate stays, as a prior no tighter than this (ppm, 1σ). */
 const DAC_RESET_MIN_SIGMA_PPM = 1;
 /** An old callback bounds the offset with this many standard deviations of the rate's uncertainty as slack. */
@@ -248,6 +263,8 @@ export class DacClock {
    * such run (ns): the move is at most that (each callback is late by the move plus its own delay).
    */
   gridMoves = 0;
+  /** Rate fits that found and took out a step in the device's periods (see DAC_RATE_STEP_MIN_NS). */
+  rateSteps = 0;
 
   lastGridMoveNs = 0;
   /** The current run of callbacks all late beyond DAC_SHIFT_MIN_NS: its first time, length and least lateness. */
@@ -463,7 +480,10 @@ export class DacClock {
     if (blocks.length < DAC_MIN_BLOCKS) return undefined;
     const pRef = blocks.at(-1)!.p;
     let xs = blocks.map((k) => k.p - pRef),
-      ys = blocks.map((k) => k.t);
+      ys = this.unstepped(
+        xs,
+        blocks.map((k) => k.t),
+      );
     const first = fitLine(xs, ys);
     // A block whose every callback was late (a stall) sits far above the envelope: drop it.
     const res = xs.map((x, i) => ys[i]! - (first.a + first.b * x));
@@ -480,6 +500,18 @@ export class DacClock {
     const fitPpm = (fit.bStdErr / this.nominalB) * 1e6;
     // A floor: jitter-free callbacks (a simulation) fit exactly, and a zero σ would divide by zero.
     return { b: fit.b, sigmaPpm: Math.max(DAC_MIN_SIGMA_PPM, Math.hypot(fitPpm, wanderPpm)) };
+  }
+
+  /**
+   * The envelope with a step in the device's periods taken out (see DAC_RATE_STEP_MIN_NS): a fit
+   * across it would tilt the rate to meet it.
+   */
+  private unstepped(xs: number[], ys: number[]): number[] {
+    const step = bestStep(xs, ys, DAC_STEP_MIN_BLOCKS, DAC_STEP_TRIES);
+    const size = Math.abs(step?.stepY ?? 0);
+    if (!step || size < DAC_RATE_STEP_MIN_NS || size < DAC_STEP_SIGMAS * step.stepStdErr) return ys;
+    this.rateSteps++;
+    return ys.map((y, i) => (i >= step.k ? y - step.stepY : y));
   }
 
   private estimate(): Line | undefined {

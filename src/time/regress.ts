@@ -73,3 +73,62 @@ export function quantile(values: readonly number[], q: number): number {
   const s = Float64Array.from(values).sort();
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
+
+/** A line whose points from index k on are offset by stepY: one slope, two intercepts. */
+export interface SteppedLineFit {
+  k: number;
+  b: number;
+  stepY: number;
+  /** Standard error of stepY, from the residuals. */
+  stepStdErr: number;
+  /** Sum of squared residuals. */
+  rss: number;
+}
+
+/** Least squares of y = a + b·x + stepY·[i ≥ k] (x ascending): the slope pooled within both segments. */
+export function fitSteppedLine(xs: readonly number[], ys: readonly number[], k: number): SteppedLineFit {
+  const seg = (from: number, to: number) => {
+    let sx = 0,
+      sy = 0;
+    for (let i = from; i < to; i++) [sx, sy] = [sx + xs[i]!, sy + ys[i]!];
+    return { xm: sx / (to - from), ym: sy / (to - from), n: to - from, from, to };
+  };
+  const [s0, s1] = [seg(0, k), seg(k, xs.length)];
+  let sxx = 0,
+    sxy = 0;
+  for (const s of [s0, s1])
+    for (let i = s.from; i < s.to; i++)
+      [sxx, sxy] = [sxx + (xs[i]! - s.xm) ** 2, sxy + (xs[i]! - s.xm) * (ys[i]! - s.ym)];
+  const b = sxx > 0 ? sxy / sxx : 0;
+  let rss = 0;
+  for (const s of [s0, s1]) for (let i = s.from; i < s.to; i++) rss += (ys[i]! - s.ym - b * (xs[i]! - s.xm)) ** 2;
+  const s2 = rss / Math.max(1, xs.length - 3);
+  const stepVar = s2 * (1 / s0.n + 1 / s1.n) + (s1.xm - s0.xm) ** 2 * (sxx > 0 ? s2 / sxx : Infinity);
+  return { k, b, stepY: s1.ym - b * s1.xm - (s0.ym - b * s0.xm), stepStdErr: Math.sqrt(stepVar), rss };
+}
+
+/**
+ * The best single step (least squares) among splits that leave at least `minSeg` points on each
+ * side: `tries` evenly spaced ones, then as many around the best, narrowing to every split.
+ * Undefined when there are too few points.
+ */
+export function bestStep(
+  xs: readonly number[],
+  ys: readonly number[],
+  minSeg: number,
+  tries: number,
+): SteppedLineFit | undefined {
+  let lo = minSeg,
+    hi = xs.length - minSeg;
+  if (hi < lo) return undefined;
+  for (;;) {
+    const spacing = Math.max(1, (hi - lo) / tries);
+    const ks = new Set(
+      Array.from({ length: Math.floor((hi - lo) / spacing) + 1 }, (_, j) => Math.round(lo + spacing * j)),
+    );
+    const best = [...ks].map((k) => fitSteppedLine(xs, ys, k)).reduce((x, y) => (y.rss < x.rss ? y : x));
+    if (spacing <= 1) return best;
+    lo = Math.max(minSeg, Math.floor(best.k - spacing));
+    hi = Math.min(xs.length - minSeg, Math.ceil(best.k + spacing));
+  }
+}
