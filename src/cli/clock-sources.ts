@@ -1,4 +1,5 @@
 import type { SourceReport } from '../time/clock-layer.js';
+import { signed } from '../util/format.js';
 import { formatErrorBound, type LiveStatus } from '../service/status.js';
 import { readLiveStatus, type StatusTarget } from './status.js';
 
@@ -61,7 +62,7 @@ export function formatSources(rows: readonly SourceReport[], o: { verbose?: bool
       r.offsetNs === null
         ? ''.padEnd(27)
         : `${compactNs(r.offsetNs).padStart(7)}[${compactNs(r.measuredOffsetNs).padStart(7)}] +/- ${compactNs(r.sampleErrorNs, false).padStart(6)}`;
-    const freq = r.freqPpm === null ? '-' : `${r.freqPpm >= 0 ? '+' : ''}${r.freqPpm.toFixed(3)}`;
+    const freq = r.freqPpm === null ? '-' : `${signed(r.freqPpm, 3)}`;
     const sigma = r.freqSigmaPpm === null ? '-' : r.freqSigmaPpm.toFixed(r.freqSigmaPpm < 10 ? 3 : 1);
     lines.push(
       `${r.mode}${r.stateChar} ${r.name.padEnd(9)} ${r.reach.toString(8).padStart(5)} ${poll(r.pollSec).padStart(4)} ${compactAge(r.lastSampleAgeSec).padStart(6)}  ${last}  ${freq.padStart(8)} ${sigma.padStart(7)}`,
@@ -87,7 +88,7 @@ export function formatClockSummary(s: LiveStatus): string {
   const c = s.clock;
   if (!c) return `jaudiosync pid ${s.pid}: no clock yet`;
   const bound = c.errorBoundUs === null ? 'unknown' : formatErrorBound(c.errorBoundUs * 1000);
-  return `clock ${c.state} on ${c.source}, error bound ${bound}, frequency ${c.freqPpm >= 0 ? '+' : ''}${c.freqPpm.toFixed(3)} ppm (jaudiosync pid ${s.pid})`;
+  return `clock ${c.state} on ${c.source}, error bound ${bound}, frequency ${signed(c.freqPpm, 3)} ppm (jaudiosync pid ${s.pid})`;
 }
 
 export async function clockSourcesCommand(o: { json?: boolean; verbose?: boolean } & StatusTarget): Promise<number> {

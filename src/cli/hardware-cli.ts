@@ -1,4 +1,5 @@
 import { chooseHardware } from './hardware-choice.js';
+import { signed } from '../util/format.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { Ds3231, Ds3231Error, hint } from '../../drivers/rtc/ds3231.js';
 import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
@@ -78,7 +79,7 @@ export async function rtcCommand(
           `time         ${isoFromUtcNs(i.reading.utcNs)}${i.reading.trustworthy ? '' : `  (NOT TRUSTWORTHY: ${i.reading.reason})`}`,
         );
         out(`temperature  ${i.temperatureC.toFixed(2)} °C`);
-        out(`aging        ${i.agingLsb} LSB (${i.agingPpm >= 0 ? '+' : ''}${i.agingPpm.toFixed(1)} ppm)`);
+        out(`aging        ${i.agingLsb} LSB (${signed(i.agingPpm, 1)} ppm)`);
         out(
           `SQW          ${i.sqw1Hz ? `1 Hz${i.batteryBackedSqw ? ', battery-backed' : ''}` : 'off (INTCN=1 or RS≠00)'}`,
         );
@@ -133,7 +134,7 @@ export async function rtcCommand(
           );
         } else {
           const a = await rtc.aging();
-          out(`aging ${a.lsb} LSB (${a.ppm >= 0 ? '+' : ''}${a.ppm.toFixed(1)} ppm)`);
+          out(`aging ${a.lsb} LSB (${signed(a.ppm, 1)} ppm)`);
         }
         return 0;
       }

@@ -1,4 +1,5 @@
 import { bestStep, fitLine, quantile } from '../time/regress.js';
+import { signed } from '../util/format.js';
 
 /**
  * The audio device's clock as seen from the local monotonic clock: when stream period p leaves the
@@ -244,9 +245,10 @@ export class DacClock {
   /** The prior is a saved rate (not nominal, nor what this run measured before a reset). */
   private priorSaved: boolean;
   private measured = false;
-  /** A fit joined the prior since the last reset: the rate in use holds something measured here. */
-  private fitJoined = false;
-  /** The newest estimate's rate (ns per period) and σ with the fit joined, and the fit's own σ: what is saved. */
+  /**
+   * Once a fit joined the prior since the last reset (the rate in use holds something measured here):
+   * the newest estimate's rate (ns per period) and σ, and the fit's own σ. What is saved.
+   */
   private joined?: { b: number; sigmaPpm: number; fitSigmaPpm: number };
   private holding = false;
   private lastHeldT?: number;
@@ -263,10 +265,9 @@ export class DacClock {
    * such run (ns): the move is at most that (each callback is late by the move plus its own delay).
    */
   gridMoves = 0;
+  lastGridMoveNs = 0;
   /** Rate fits that found and took out a step in the device's periods (see DAC_RATE_STEP_MIN_NS). */
   rateSteps = 0;
-
-  lastGridMoveNs = 0;
   /** The current run of callbacks all late beyond DAC_SHIFT_MIN_NS: its first time, length and least lateness. */
   private lateRun?: { fromT: number; n: number; leastNs: number };
 
@@ -326,7 +327,7 @@ export class DacClock {
   /** Why savableRate has nothing to save, in words for the log; undefined when it has. */
   whyNotSavable(): string | undefined {
     this.estimate();
-    const j = this.fitJoined ? this.joined : undefined;
+    const j = this.joined;
     if (this.faulted) return 'a fault may have put wrong period numbers in its fit';
     if (this.clamped) return `its fit is beyond any DAC (clamped at ${DAC_MAX_PPM} ppm)`;
     if (!j || j.fitSigmaPpm > DAC_SAVE_FIT_MAX_SIGMA_PPM || j.sigmaPpm > DAC_SAVE_MAX_SIGMA_PPM)
@@ -341,7 +342,7 @@ export class DacClock {
     for (const half of [this.blocks.slice(0, mid), this.blocks.slice(mid)]) {
       const f = this.disagreeing(whole, half);
       if (f && whole)
-        return `its rate was not steady (${fmtPpm(this.ppmOf(whole.b))} ppm over the run, ${fmtPpm(this.ppmOf(f.b))} over half of it: its periods stepped, or its clock wandered)`;
+        return `its rate was not steady (${signed(this.ppmOf(whole.b), 1)} ppm over the run, ${signed(this.ppmOf(f.b), 1)} over half of it: its periods stepped, or its clock wandered)`;
     }
     return undefined;
   }
@@ -460,7 +461,7 @@ export class DacClock {
     this.priorSaved = false;
     this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_RESET_MIN_SIGMA_PPM);
     this.measured = false;
-    this.fitJoined = false;
+    this.joined = undefined;
   }
 
   /** The rate fit through the block minima, with a stall-rejecting second pass. */
@@ -537,7 +538,6 @@ export class DacClock {
       b = (wPrior * this.priorB + wFit * fitB) / (wPrior + wFit);
       sigmaPpm = 1 / Math.sqrt(wPrior + wFit);
       measured = wFit > wPrior;
-      this.fitJoined = true;
       this.joined = { b, sigmaPpm, fitSigmaPpm: fit.sigmaPpm };
     }
     // Offset: callbacks are never early, so each one bounds the line from above: the line at p0 is
@@ -629,5 +629,3 @@ export class DacClock {
     return f ? (this.periodFrames * 1e9) / f.b : undefined;
   }
 }
-
-const fmtPpm = (ppm: number) => `${ppm >= 0 ? '+' : ''}${ppm.toFixed(1)}`;

@@ -4,6 +4,7 @@ import { DAC_MAX_PPM, dacPriorFromSaved, isPlausibleDacRate, type DacRate } from
 import type { FrequencyPrior } from '../time/sourcestats.js';
 import type { Timescale } from '../time/timescale.js';
 import { writeFileAtomic } from '../util/files.js';
+import { signed } from '../util/format.js';
 
 /**
  * The clock's learned frequency, kept across restarts (chrony's drift file): a service restarted
@@ -212,10 +213,9 @@ export function dacPriorNow(
     : ageDays < 1
       ? `${(ageDays * 24).toFixed(1)} h ago`
       : `${ageDays.toFixed(1)} days ago`;
-  const ppm = `${prior.ppm >= 0 ? '+' : ''}${prior.ppm.toFixed(2)}`;
   return {
     prior,
-    said: `audio device rate from the last run: ${ppm} ± ${prior.sigmaPpm.toFixed(1)} ppm (measured ± ${saved.sigmaPpm.toFixed(1)}; ${temps}; ${age})`,
+    said: `audio device rate from the last run: ${signed(prior.ppm, 2)} ± ${prior.sigmaPpm.toFixed(1)} ppm (measured ± ${saved.sigmaPpm.toFixed(1)}; ${temps}; ${age})`,
   };
 }
 

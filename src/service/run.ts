@@ -335,12 +335,13 @@ function keepDacRate(
   return {
     stop: async () => {
       timer.cancel();
+      // Nothing to save when there is a reason: said instead (save() would find no rate).
       const why = session.sink?.dacUnsavedWhy?.();
       if (why)
         log.info(
           `the audio device's rate is not saved for the next start: ${why}; ${DAC_STATE_FILE} keeps what it had`,
         );
-      await save();
+      else await save();
     },
   };
 }

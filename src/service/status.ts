@@ -2,7 +2,7 @@ import type { GpsSky } from '../../drivers/gps/types.js';
 import type { SourceReport } from '../time/clock-layer.js';
 import type { Timescale } from '../time/timescale.js';
 import type { HardwareStatus } from './hardware.js';
-import { formatDuration } from '../util/format.js';
+import { formatDuration, signed } from '../util/format.js';
 import { wallClock } from './schedule.js';
 
 /** What a rider wants to see, in one line: clock, countdown, track and position. */
@@ -223,7 +223,7 @@ export function formatStatus(s: LiveStatus, columns = 80): string {
           `hardware  ${s.hardware.simulated ? "SIMULATED (twins on this machine's own clock: nothing here is about real time) — " : ''}GPS ${s.hardware.gps}, PPS ${s.hardware.pps}, RTC ${s.hardware.rtc}`,
         ]
       : []),
-    `clock     ${c ? `${c.simulated ? 'SIMULATED ' : ''}${c.state} on ${c.source}, error bound ${bound}, frequency ${c.freqPpm >= 0 ? '+' : ''}${c.freqPpm.toFixed(3)} ppm` : '?'}`,
+    `clock     ${c ? `${c.simulated ? 'SIMULATED ' : ''}${c.state} on ${c.source}, error bound ${bound}, frequency ${signed(c.freqPpm, 3)} ppm` : '?'}`,
   ];
   const gpsParts = [
     c?.gps ? formatSky(c.gps) : c?.satellites !== undefined ? `${c.satellites} satellites used` : undefined,
@@ -254,8 +254,6 @@ export function formatStatus(s: LiveStatus, columns = 80): string {
   );
   return lines.join('\n') + '\n';
 }
-
-const signed = (v: number, digits: number) => `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
 
 /** What the `run` status line shows; every part but the clock is optional. */
 export interface StatusLineFields {

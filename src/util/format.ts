@@ -16,3 +16,6 @@ export function formatDuration(sec: number): string {
   if (d) return `${d} d ${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${ss}`;
   return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
+
+/** A number with its sign always shown ("+0.53", "-4.1"): a rate or an offset reads as a direction. */
+export const signed = (v: number, digits: number) => `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
