@@ -178,6 +178,11 @@ test('stalls of 50-500 ms (late bursts of callbacks) do not move the line', (t) 
 test('only a rate measured well is saved: not a prior, not one known worse than 10 ppm, not a clamped or faulted one', (t) => {
   const short = run({ ppm: 30, seed: 8, minutes: 0.05 });
   t.is(short.dac.savableRate(), undefined, '3 s of callbacks: not measured');
+  t.regex(
+    new DacClock(P, RATE).whyNotSavable() ?? '',
+    /^not measured here yet \(too few callbacks/,
+    'no fit: said in words',
+  );
   t.true(short.dac.rate().sigmaPpm > DAC_SAVE_MAX_SIGMA_PPM);
   const prior = new DacClock(P, RATE, { ppm: 12, sigmaPpm: 1 });
   t.is(prior.savableRate(), undefined, 'a prior is not a measurement');

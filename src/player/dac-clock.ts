@@ -330,8 +330,10 @@ export class DacClock {
     const j = this.joined;
     if (this.faulted) return 'a fault may have put wrong period numbers in its fit';
     if (this.clamped) return `its fit is beyond any DAC (clamped at ${DAC_MAX_PPM} ppm)`;
-    if (!j || j.fitSigmaPpm > DAC_SAVE_FIT_MAX_SIGMA_PPM || j.sigmaPpm > DAC_SAVE_MAX_SIGMA_PPM)
-      return `not measured long enough here (known to ±${(j?.fitSigmaPpm ?? Infinity).toFixed(1)} ppm; a save needs ±${DAC_SAVE_FIT_MAX_SIGMA_PPM})`;
+    if (!j)
+      return `not measured here yet (too few callbacks for a fit; a save needs ±${DAC_SAVE_FIT_MAX_SIGMA_PPM} ppm)`;
+    if (j.fitSigmaPpm > DAC_SAVE_FIT_MAX_SIGMA_PPM || j.sigmaPpm > DAC_SAVE_MAX_SIGMA_PPM)
+      return `not measured long enough here (known to ±${j.fitSigmaPpm.toFixed(1)} ppm; a save needs ±${DAC_SAVE_FIT_MAX_SIGMA_PPM})`;
     return this.unsteadyWhy();
   }
 
