@@ -6,7 +6,8 @@ import type { VirtualClock } from '../time/clock.js';
  * of written buffers; RtAudio's callback thread, whose event k pops a buffer (or plays silence when
  * the queue is empty), then blocks in writei until the device has room, then ticks streamTime (so a
  * silent event is counted only when its write returns); the device buffer filled at once at the
- * start (a burst of events); the JS frame callback for each pop delivered late by the event loop, in
+ * start (a burst of events), its delay read after each write (partial during the burst, as RtAudio's
+ * getStreamLatency reads it); the JS frame callback for each pop delivered late by the event loop, in
  * order, and all at once at the end of a stall. It records what really played in each device
  * period, so a test can check the sink's period numbering against the truth.
  */
@@ -38,6 +39,8 @@ export class RtAudioTwin implements RtAudioLike {
   private running = false;
   private lastJsNs = 0n;
   private startNs = 0n;
+  /** The device's delay after the newest write (frames): RtAudio's getStreamLatency, 0 before the first. */
+  private delayFrames = 0;
   /** Device pauses taken: from event fromK on, events come ns later. */
   private shifts: Array<{ fromK: number; ns: bigint; pause: { atNs: bigint } }> = [];
 
@@ -78,7 +81,7 @@ export class RtAudioTwin implements RtAudioLike {
   }
 
   getStreamLatency(): number {
-    return (this.o.devicePeriods ?? 4) * this.o.periodFrames;
+    return this.delayFrames;
   }
 
   start(): void {
@@ -117,6 +120,8 @@ export class RtAudioTwin implements RtAudioLike {
     const buf = this.queue.shift();
     this.played[k] = buf ?? -1;
     if (buf !== undefined) this.deliver(k);
+    // Its write: the buffer fills during the burst, and is full after every write from then on.
+    this.delayFrames = Math.min(k + 1, this.o.devicePeriods ?? 4) * this.o.periodFrames;
     // writei returns when the device has room for the next: then the tick, then event k + 1.
     let next = this.eventNs(k + 1);
     const pause = this.o.devicePauses?.find((x) => next >= x.atNs && !this.shifts.some((y) => y.pause === x));

@@ -56,6 +56,14 @@ const RTAUDIO_SCHEDULE_REALTIME = 0x8 as Parameters<RtAudio['openStream']>[8];
  */
 const QUEUE_MAX_AHEAD_MS = 1000;
 /**
+ * The device buffer ahead of a popped period is the deepest delay RtAudio read after its writes
+ * (snd_pcm_delay, getStreamLatency) over this many callbacks after the start-up burst. During the burst
+ * it reads the buffer still filling: 0, 1024, 2048 or 3072 of 4096 frames in 3 of 40 starts on the JACK
+ * rig; one start took 2048 and played two periods (42.7 ms) late, steady, with nothing said. From the
+ * fifth callback on every reading was the full 4096. (The DAC clock needs as many callbacks anyway.)
+ */
+const BUFFER_SETTLE_CALLBACKS = 16;
+/**
  * JAUDIOSYNC_TRACE_ALIGN=1 (with the engine's trace): once per DAC_BLOCK callbacks (the DAC clock's
  * refit cadence), its line as a phase of the period in CLOCK_MONOTONIC (comparable between two players
  * on one sound server: the same device cycle has the same phase), its rate, and how late this
@@ -123,7 +131,9 @@ export class AudifySink implements OutputSink {
   private suspectUntil = UNDERRUN_WINDOW;
   private sizer: QueueSizer;
   private dac: DacClock;
+  /** The device buffer's depth (frames), and how many readings it was taken from (see BUFFER_SETTLE_CALLBACKS). */
   private bufferFrames = 0;
+  private bufferReadings = 0;
   private stopped = false;
 
   constructor(private readonly opts: AudifySinkOptions) {
@@ -200,7 +210,17 @@ export class AudifySink implements OutputSink {
     this.rt = rt;
     for (let i = 0; i < this.opts.queuePeriods; i++) this.writeNext();
     rt.start();
-    this.bufferFrames = rt.getStreamLatency();
+  }
+
+  /** The deepest delay read after a write, until settled (see BUFFER_SETTLE_CALLBACKS). */
+  private readBufferDepth(): void {
+    if (this.bufferReadings >= BUFFER_SETTLE_CALLBACKS) return;
+    this.bufferFrames = Math.max(this.bufferFrames, this.rt!.getStreamLatency());
+    this.bufferReadings++;
+  }
+
+  private get bufferKnown(): boolean {
+    return this.bufferReadings >= BUFFER_SETTLE_CALLBACKS && this.bufferFrames > 0;
   }
 
   private writeNext(): void {
@@ -296,6 +316,7 @@ export class AudifySink implements OutputSink {
     // skip it.
     const p = this.inQueue.shift() ?? this.callbacks - 1 + this.underruns;
     if (this.callbacks > this.opts.queuePeriods) {
+      this.readBufferDepth();
       const moves = this.dac.gridMoves,
         rejected = this.dac.priorRejected;
       this.dac.observe(p, nowNs);
@@ -342,10 +363,9 @@ export class AudifySink implements OutputSink {
   presentationMonoNs(streamPeriod: number): bigint | undefined {
     // Heard once the device buffer ahead of it has played: counted in the DAC's own periods (a
     // 100 ppm DAC makes a nominal conversion of its buffer wrong by µs), then the fixed extra latency.
-    // RtAudio reports its ALSA buffer only once the stream runs (0 before): take the first real value
-    // and keep it, since per-callback delay readings jump on some drivers (snapcast #399).
-    if (this.bufferFrames === 0 && this.rt) this.bufferFrames = this.rt.getStreamLatency();
-    if (this.bufferFrames === 0) return undefined;
+    // The depth is taken once, when settled, and kept: per-callback delay readings jump on some
+    // drivers (snapcast #399).
+    if (!this.bufferKnown) return undefined;
     const pop = this.dac.popMonoNs(streamPeriod + this.bufferFrames / this.periodFrames);
     return pop === undefined ? undefined : pop + BigInt(Math.round(this.opts.extraLatencyNs ?? 0));
   }
