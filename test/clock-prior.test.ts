@@ -109,6 +109,16 @@ test('clock state: missing, corrupt, stale or unwritable is said and never fatal
   const stale = await readClockPrior(dir, Date.UTC(2026, 0, 1));
   t.is(stale.prior, undefined);
   t.regex(stale.note, /too old to trust/);
+  // Dated ahead of this clock: said so (it read "written -3 days ago: too old"); hours ahead are clock noise, age 0.
+  const savedAtUtcMs = Date.UTC(2026, 5, 1);
+  writeFileSync(join(dir, CLOCK_STATE_FILE), JSON.stringify({ v: 1, freqPpm: 3, source: 'gps+pps', savedAtUtcMs }));
+  const ahead = await readClockPrior(dir, savedAtUtcMs - 3 * 86_400_000);
+  t.is(ahead.prior, undefined);
+  t.regex(ahead.note, /is dated 3\.0 days ahead of this clock .*not trusted/);
+  const noise = await readClockPrior(dir, savedAtUtcMs - 2 * 3600_000);
+  t.is(noise.prior?.freqPpm, 3);
+  t.regex(noise.note, /\(gps\+pps, 0\.0 h ago\)/);
+  t.regex((await readClockPrior(dir, savedAtUtcMs + 40 * 3600_000)).note, /1\.7 days ago/, 'days with a decimal');
   if (process.getuid?.() !== 0) {
     const ro = join(dir, 'ro');
     mkdirSync(ro);

@@ -25,6 +25,14 @@ export const PRIOR_SIGMA_PPM = 5;
 const AGING_PPM_PER_DAY = 0.01;
 /** Older than this, the file tells nothing worth trusting. */
 const MAX_AGE_DAYS = 180;
+const MS_PER_DAY = 86_400_000;
+/** A save up to this far "ahead" of now is clock noise between two boots (days); beyond, its age is unknown. */
+const FUTURE_SAVE_SLACK_DAYS = 1;
+
+/** A saved file's age (days, ≥ 0) for the log: hours under a day, else days with a decimal. */
+function agoText(ageDays: number): string {
+  return ageDays < 1 ? `${(ageDays * 24).toFixed(1)} h ago` : `${ageDays.toFixed(1)} days ago`;
+}
 /** Only these sources measure the local frequency to far better than PRIOR_SIGMA_PPM. */
 const MEASURING_SOURCES = new Set(['gps+pps', 'ntp']);
 
@@ -69,13 +77,18 @@ export async function readClockPrior(
       note: `${path} was measured on ${s.simulated ? 'SIMULATED' : 'real'} hardware, this run is on ${simulated ? 'SIMULATED' : 'real'}: ignored, locking from scratch`,
     };
   }
-  const ageDays = (nowUtcMs - s.savedAtUtcMs) / 86_400_000;
-  if (ageDays > MAX_AGE_DAYS || ageDays < -1)
-    return { note: `${path} was written ${ageDays.toFixed(0)} days ago: too old to trust, locking from scratch` };
-  const prior = { freqPpm: s.freqPpm, sigmaPpm: PRIOR_SIGMA_PPM + AGING_PPM_PER_DAY * Math.max(0, ageDays) };
+  const sinceDays = (nowUtcMs - s.savedAtUtcMs) / MS_PER_DAY;
+  if (sinceDays > MAX_AGE_DAYS)
+    return { note: `${path} was written ${sinceDays.toFixed(0)} days ago: too old to trust, locking from scratch` };
+  if (sinceDays < -FUTURE_SAVE_SLACK_DAYS)
+    return {
+      note: `${path} is dated ${(-sinceDays).toFixed(1)} days ahead of this clock (this clock or the one that wrote it was wrong): not trusted, locking from scratch`,
+    };
+  const ageDays = Math.max(0, sinceDays);
+  const prior = { freqPpm: s.freqPpm, sigmaPpm: PRIOR_SIGMA_PPM + AGING_PPM_PER_DAY * ageDays };
   return {
     prior,
-    note: `clock frequency from the last run: ${s.freqPpm.toFixed(3)} ppm ± ${prior.sigmaPpm.toFixed(1)} (${s.source}, ${ageDays < 1 ? `${(ageDays * 24).toFixed(1)} h` : `${ageDays.toFixed(0)} days`} ago)`,
+    note: `clock frequency from the last run: ${s.freqPpm.toFixed(3)} ppm ± ${prior.sigmaPpm.toFixed(1)} (${s.source}, ${agoText(ageDays)})`,
   };
 }
 
@@ -184,10 +197,6 @@ export async function readDacPrior(
   };
 }
 
-const MS_PER_DAY = 86_400_000;
-/** A save up to this far "ahead" of now is clock noise between two boots (days); beyond, its age is unknown. */
-const FUTURE_SAVE_SLACK_DAYS = 1;
-
 /**
  * A saved DAC rate as this start's prior: its uncertainty grown by what can have moved the crystal
  * since (dacPriorFromSaved), and the log's line saying so. A save dated ahead of now (this clock or
@@ -208,11 +217,7 @@ export function dacPriorNow(
     tempDeltaC === undefined
       ? 'the temperature then or now unknown'
       : `saved at ${tempThenC!.toFixed(1)} °C, now ${tempNowC!.toFixed(1)} °C`;
-  const age = !dated
-    ? 'its age unknown'
-    : ageDays < 1
-      ? `${(ageDays * 24).toFixed(1)} h ago`
-      : `${ageDays.toFixed(1)} days ago`;
+  const age = dated ? agoText(ageDays) : 'its age unknown';
   return {
     prior,
     said: `audio device rate from the last run: ${signed(prior.ppm, 2)} ± ${prior.sigmaPpm.toFixed(1)} ppm (measured ± ${saved.sigmaPpm.toFixed(1)}; ${temps}; ${age})`,
