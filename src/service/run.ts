@@ -20,7 +20,8 @@ import {
   type Config,
   type StartSpecParsed,
 } from './config.js';
-import { DAC_STATE_FILE, dacPriorNow, readDacPrior, saveDacRate } from './clock-state.js';
+import { dacPriorNow, readDacPrior } from './clock-state.js';
+import { keepDacRate } from './dac-saver.js';
 import type { DacRate } from '../player/dac-clock.js';
 import type { Logger } from './log.js';
 import type { TimingChain } from './hardware.js';
@@ -73,9 +74,6 @@ export interface RunResult {
   output: string;
   readyMs?: number;
 }
-
-/** The audio device's measured rate is saved this often while playing (a crash keeps the last). */
-const DAC_SAVE_EVERY_MS = 60_000;
 
 export async function run(opts: RunOptions): Promise<RunResult> {
   const { config, log, chain } = opts;
@@ -154,7 +152,15 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   const stopOnAbort = () => session.abort('fade');
   opts.abort?.addEventListener('abort', stopOnAbort);
   if (opts.abort?.aborted) session.abort('fade');
-  const dacSaver = keepDacRate(config, format.sampleRate, session, chain, log);
+  const dacSaver = keepDacRate({
+    dir: stateDir(config),
+    device: config.audio.device,
+    sampleRate: format.sampleRate,
+    sink: () => session.sink,
+    now: () => ({ utcMs: utcMsNow(chain), tempC: chain.rtcLoop?.temperatureC }),
+    clock: hrtimeClock,
+    log,
+  });
   try {
     const r = await session.run();
     log.info(
@@ -307,44 +313,6 @@ async function dacPriorOf(
 
 /** A join under a second late (a machine too busy to be ready at the start instant) in ms, not "0:00". */
 const formatJoin = (sec: number) => (sec < 1 ? `${(sec * 1000).toFixed(sec < 0.01 ? 2 : 0)} ms` : formatDuration(sec));
-
-/** Saves the DAC's measured rate every minute and at the end, for the next start's first frame. */
-function keepDacRate(
-  config: Config,
-  sampleRate: number,
-  session: PlaybackSession,
-  chain: TimingChain,
-  log: Logger,
-): { stop(): Promise<void> } {
-  const save = async () => {
-    const rate = session.sink?.dacRate?.();
-    if (rate === undefined) return;
-    await saveDacRate(
-      stateDir(config),
-      config.audio.device,
-      sampleRate,
-      rate,
-      utcMsNow(chain),
-      chain.rtcLoop?.temperatureC,
-    ).catch((e: Error) => log.warn(`cannot save the audio device's rate in ${stateDir(config)}: ${e.message}`));
-  };
-  let timer = hrtimeClock.setTimer(DAC_SAVE_EVERY_MS * 1e6, function tick() {
-    void save();
-    timer = hrtimeClock.setTimer(DAC_SAVE_EVERY_MS * 1e6, tick);
-  });
-  return {
-    stop: async () => {
-      timer.cancel();
-      // Nothing to save when there is a reason: said instead (save() would find no rate).
-      const why = session.sink?.dacUnsavedWhy?.();
-      if (why)
-        log.info(
-          `the audio device's rate is not saved for the next start: ${why}; ${DAC_STATE_FILE} keeps what it had`,
-        );
-      else await save();
-    },
-  };
-}
 
 /**
  * Without a shared manifest this device counts frames itself (once per file, cached) only where the
