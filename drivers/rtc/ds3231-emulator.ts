@@ -203,9 +203,10 @@ export class Ds3231Emulator implements I2cBus {
       case REG.AGING:
         return this.aging & 0xff;
       case REG.TEMP_MSB:
-        return this.tempRegs[0];
       case REG.TEMP_LSB:
-        return this.tempRegs[1];
+        // The last conversion's, due or not: read alone (no time read to bring them on) they were the first's.
+        this.catchUp(now);
+        return this.tempRegs[reg - REG.TEMP_MSB]!;
       default:
         return 0; // alarm registers: not modelled, read as zero
     }

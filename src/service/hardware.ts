@@ -86,8 +86,6 @@ export interface TimingChain {
 export const BUILD_FLOOR_UTC_NS = BigInt(Date.UTC(2026, 0, 1)) * 1_000_000n;
 /** Servo records in the drift log, and temperature reads, once a second. */
 const SERVO_RECORD_MS = 1_000;
-/** The DS3231 converts its temperature every 64 s: reading it more often tells nothing new. */
-const RTC_TEMP_EVERY_MS = 64_000;
 
 export interface ChainOverrides {
   gpsPort?: string;
@@ -369,7 +367,6 @@ async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop;
         w.stops.push(
           () => chip.stop(),
           () => loop.stop(),
-          readRtcTemperature(w, rtc, loop),
         );
         log.info(`RTC: ${chip.describe}`);
         w.status.rtc = partKind(w);
@@ -378,23 +375,6 @@ async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop;
     ),
   );
   return out;
-}
-
-/** Reads the DS3231's temperature every 64 s; returns its stop. */
-function readRtcTemperature(w: Wiring, rtc: Ds3231, loop: RtcLoop): () => void {
-  const read = () =>
-    void rtc.temperatureC().then(
-      (c) => {
-        loop.temperatureC = c;
-      },
-      () => {},
-    );
-  read();
-  let timer = w.mono.setTimer(RTC_TEMP_EVERY_MS * 1e6, function tick() {
-    read();
-    timer = w.mono.setTimer(RTC_TEMP_EVERY_MS * 1e6, tick);
-  });
-  return () => timer.cancel();
 }
 
 function startNtp(w: Wiring): void {

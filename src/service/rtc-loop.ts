@@ -5,6 +5,7 @@ import type { MonotonicClock, TimerHandle } from '../time/clock.js';
 import type { DriftLog } from '../time/drift-log.js';
 import type { RtcCalibration, RtcSource } from '../time/sources/rtc.js';
 import { rtcSetHeld, writeRtcCalibration } from '../time/rtc-calibration.js';
+import { RtcTemperature } from './rtc-temperature.js';
 
 /**
  * Drives the DS3231: an SQW edge (second kernel PPS device) triggers a time read that labels it;
@@ -83,14 +84,22 @@ export class RtcLoop {
   /** The seconds register just after the last polled edge: the first read of the next round must still show it. */
   private lastEdgeSeconds?: number;
   private ignoreEdgesUntilNs = 0n;
-  temperatureC?: number;
+  private readonly temperature: RtcTemperature;
 
-  constructor(private readonly o: RtcLoopOptions) {}
+  constructor(private readonly o: RtcLoopOptions) {
+    this.temperature = new RtcTemperature({ read: () => o.rtc.temperatureC(), timers: o.timers, log: o.log });
+  }
+
+  /** The chip's temperature (°C), read every 64 s; undefined when it is not known now (see RTC_TEMP_MAX_AGE_NS). */
+  get temperatureC(): number | undefined {
+    return this.temperature.c;
+  }
 
   async start(): Promise<void> {
     const first = await this.o.rtc.read(); // fails here, with its hint, if the chip is not there
     if (!first.trustworthy) this.sayUntrustworthy(first.reason!);
     await this.o.rtc.enableSqw1Hz({ batteryBacked: false });
+    this.temperature.start();
     if (this.o.sqwPath) {
       this.sqw = new SysfsPps(
         { path: this.o.sqwPath, converter: this.o.converter },
@@ -304,6 +313,7 @@ export class RtcLoop {
 
   stop(): void {
     this.stopped = true;
+    this.temperature.stop();
     this.sqw?.stop();
     this.pollTimer?.cancel();
   }
