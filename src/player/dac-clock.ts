@@ -8,8 +8,8 @@ import { signed } from '../util/format.js';
  *
  * A clock that knows its own noise (callbacks jitter by ms with a heavy tail; a rate fitted from
  * seconds of them is tens of ppm off, and a line refitted to that noise makes the player wander):
- *  - Rate: the prior (the rate a previous run saved, else nominal; dropped when the fit disagrees with
- *    it beyond DAC_PRIOR_REJECT_SIGMAS), joined by a fit of the envelope
+ *  - Rate: the prior (the rate a previous run saved, else nominal; a fit that disagrees with it beyond
+ *    DAC_PRIOR_REJECT_SIGMAS is not joined, and drops a saved one only once steady), joined by a fit of the envelope
  *    with inverse-variance weights once the fit knows the rate to DAC_ADOPT_SIGMA_PPM: the prior
  *    rules until the fit knows better than it. The fit is a line through block minima (the earliest
  *    callback of every DAC_BLOCK): a stall or a late burst never lowers a minimum, only the
@@ -96,9 +96,14 @@ export const DAC_AGING_PPM_PER_DAY = 5 / 365;
  */
 const DAC_PRIOR_MIN_SIGMA_PPM = 0.3;
 /**
- * A fit that disagrees with the prior by more than this many of their joint σ says the prior is not
- * this device's rate (another DAC under the same name, a rate saved at another temperature): the
- * prior is dropped and the fit learns from the nominal rate's breadth.
+ * A fit that disagrees with the prior by more than this many of their joint σ: either the prior is not
+ * this device's rate (another DAC under the same name, a rate saved at another temperature) or the fit
+ * is tilted by steps in the device's periods. A saved prior is dropped (the fit learns from the
+ * nominal rate's breadth) once the fit is steady and known to DAC_SAVE_FIT_MAX_SIGMA_PPM; until then,
+ * and always against this stream's own rate from before a reset (the same crystal: a stall does not
+ * change it), the fit is not joined. On the rig a JACK driver that restarted five times in a minute
+ * left a staircase of sub-2 ms steps that fitted −157 ppm ten seconds after a reset; taken, it dropped
+ * the −0.6 measured before and moved the music 480 µs in the track.
  */
 export const DAC_PRIOR_REJECT_SIGMAS = 4;
 /**
@@ -275,7 +280,13 @@ export class DacClock {
    * The prior, when the fit disagreed with it beyond DAC_PRIOR_REJECT_SIGMAS and it was dropped: its
    * rate and the fit's then (ppm), for the log.
    */
-  priorRejected?: { priorPpm: number; fitPpm: number; saved: boolean };
+  priorRejected?: { priorPpm: number; fitPpm: number };
+  /**
+   * The newest fit disagrees with the prior and is not joined (see DAC_PRIOR_REJECT_SIGMAS): its rate
+   * and the prior's (ppm), whether the prior is a saved rate; and how many disputes began (for the log).
+   */
+  disputed?: { priorPpm: number; fitPpm: number; saved: boolean };
+  disputes = 0;
 
   /**
    * `prior`: the device's rate as a previous run measured it, with what can have moved it since
@@ -330,6 +341,11 @@ export class DacClock {
     const j = this.joined;
     if (this.faulted) return 'a fault may have put wrong period numbers in its fit';
     if (this.clamped) return `its fit is beyond any DAC (clamped at ${DAC_MAX_PPM} ppm)`;
+    const d = this.disputed;
+    if (d)
+      return d.saved
+        ? `its periods fit ${signed(d.fitPpm, 1)} ppm, far from the saved ${signed(d.priorPpm, 1)} ppm, and not yet steadily enough to tell which is right`
+        : `its periods fit ${signed(d.fitPpm, 1)} ppm since it restarted, far from the ${signed(d.priorPpm, 1)} ppm measured before: steps in its periods (a sound server restarting), not its rate`;
     if (!j)
       return `not measured here yet (too few callbacks for a fit; a save needs ±${DAC_SAVE_FIT_MAX_SIGMA_PPM} ppm)`;
     if (j.fitSigmaPpm > DAC_SAVE_FIT_MAX_SIGMA_PPM || j.sigmaPpm > DAC_SAVE_MAX_SIGMA_PPM)
@@ -464,6 +480,7 @@ export class DacClock {
     this.priorSigmaPpm = this.rateSigmaPpm = Math.max(this.rateSigmaPpm, DAC_RESET_MIN_SIGMA_PPM);
     this.measured = false;
     this.joined = undefined;
+    this.disputed = undefined;
   }
 
   /** The rate fit through the block minima, with a stall-rejecting second pass. */
@@ -534,13 +551,14 @@ export class DacClock {
       const maxDev = this.nominalB * DAC_MAX_PPM * 1e-6;
       const fitB = Math.min(this.nominalB + maxDev, Math.max(this.nominalB - maxDev, fit.b));
       this.clamped = fitB !== fit.b;
-      this.rejectPriorAgainst(fitB, fit.sigmaPpm);
-      const wPrior = 1 / this.priorSigmaPpm ** 2,
-        wFit = 1 / fit.sigmaPpm ** 2;
-      b = (wPrior * this.priorB + wFit * fitB) / (wPrior + wFit);
-      sigmaPpm = 1 / Math.sqrt(wPrior + wFit);
-      measured = wFit > wPrior;
-      this.joined = { b, sigmaPpm, fitSigmaPpm: fit.sigmaPpm };
+      if (this.fitJoins(fitB, fit.sigmaPpm)) {
+        const wPrior = 1 / this.priorSigmaPpm ** 2,
+          wFit = 1 / fit.sigmaPpm ** 2;
+        b = (wPrior * this.priorB + wFit * fitB) / (wPrior + wFit);
+        sigmaPpm = 1 / Math.sqrt(wPrior + wFit);
+        measured = wFit > wPrior;
+        this.joined = { b, sigmaPpm, fitSigmaPpm: fit.sigmaPpm };
+      }
     }
     // Offset: callbacks are never early, so each one bounds the line from above: the line at p0 is
     // no later than its time minus the rate times its distance, give or take what the rate's
@@ -586,14 +604,28 @@ export class DacClock {
     return this.line;
   }
 
-  /** Drops a prior the fit disagrees with beyond their joint noise (see DAC_PRIOR_REJECT_SIGMAS). */
-  private rejectPriorAgainst(fitB: number, fitSigmaPpm: number): void {
-    if (this.priorSigmaPpm >= DAC_NOMINAL_SIGMA_PPM) return;
-    const apartPpm = Math.abs(this.ppmOf(fitB) - this.ppmOf(this.priorB));
-    if (apartPpm <= DAC_PRIOR_REJECT_SIGMAS * Math.hypot(this.priorSigmaPpm, fitSigmaPpm)) return;
-    this.priorRejected = { priorPpm: this.ppmOf(this.priorB), fitPpm: this.ppmOf(fitB), saved: this.priorSaved };
-    this.priorB = this.nominalB;
-    this.priorSigmaPpm = DAC_NOMINAL_SIGMA_PPM;
+  /**
+   * Whether the fit joins the prior (see DAC_PRIOR_REJECT_SIGMAS): when they agree, or when a saved
+   * prior is dropped for a steady fit known to DAC_SAVE_FIT_MAX_SIGMA_PPM; not while a fit that
+   * disagrees cannot be trusted over the prior (`disputed`).
+   */
+  private fitJoins(fitB: number, fitSigmaPpm: number): boolean {
+    if (this.priorSigmaPpm >= DAC_NOMINAL_SIGMA_PPM) return true;
+    const fitPpm = this.ppmOf(fitB),
+      priorPpm = this.ppmOf(this.priorB);
+    const agree = Math.abs(fitPpm - priorPpm) <= DAC_PRIOR_REJECT_SIGMAS * Math.hypot(this.priorSigmaPpm, fitSigmaPpm);
+    if (!agree && this.priorSaved && fitSigmaPpm <= DAC_SAVE_FIT_MAX_SIGMA_PPM && this.unsteadyWhy() === undefined) {
+      this.priorRejected = { priorPpm, fitPpm };
+      this.priorB = this.nominalB;
+      this.priorSigmaPpm = DAC_NOMINAL_SIGMA_PPM;
+      this.priorSaved = false;
+    } else if (!agree) {
+      if (!this.disputed) this.disputes++;
+      this.disputed = { priorPpm, fitPpm, saved: this.priorSaved };
+      return false;
+    }
+    this.disputed = undefined;
+    return true;
   }
 
   /**

@@ -317,21 +317,10 @@ export class AudifySink implements OutputSink {
     const p = this.inQueue.shift() ?? this.callbacks - 1 + this.underruns;
     if (this.callbacks > this.opts.queuePeriods) {
       this.readBufferDepth();
-      const moves = this.dac.gridMoves,
-        rejected = this.dac.priorRejected;
+      const before = { moves: this.dac.gridMoves, rejected: this.dac.priorRejected, disputes: this.dac.disputes };
       this.dac.observe(p, nowNs);
-      if (this.dac.gridMoves !== moves)
-        this.notice(
-          `audio device: its periods come up to ${(this.dac.lastGridMoveNs / 1e6).toFixed(1)} ms later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again from them and the music re-placed where that puts the device`,
-        );
       const pop = this.dac.popMonoNs(p);
-      const r = this.dac.priorRejected;
-      if (r && !rejected)
-        this.notice(
-          r.saved
-            ? `audio device: its rate measures ${r.fitPpm.toFixed(1)} ppm, beyond what the saved ${r.priorPpm.toFixed(1)} ppm allows (another device under the same name, or much warmer or colder): the saved rate is dropped and the rate learned afresh`
-            : `audio device: its rate measures ${r.fitPpm.toFixed(1)} ppm since it restarted, beyond the ${r.priorPpm.toFixed(1)} ppm measured before: that rate is dropped and the rate learned afresh`,
-        );
+      this.sayDacNews(before);
       if (TRACE_DAC && pop !== undefined && p % DAC_BLOCK === 0) this.traceDac(p, pop, nowNs);
       if (pop !== undefined) {
         const lateNs = Number(nowNs - pop);
@@ -342,6 +331,28 @@ export class AudifySink implements OutputSink {
     }
     this.writeNext();
     while (this.written - this.callbacks < this.sizer.target) this.writeNext();
+  }
+
+  /** What the DAC clock learned in this callback that the log should have (once each). */
+  private sayDacNews(before: { moves: number; rejected?: object; disputes: number }): void {
+    const dac = this.dac;
+    if (dac.gridMoves !== before.moves)
+      this.notice(
+        `audio device: its periods come up to ${(dac.lastGridMoveNs / 1e6).toFixed(1)} ms later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again from them and the music re-placed where that puts the device`,
+      );
+    const r = dac.priorRejected;
+    if (r && !before.rejected)
+      this.notice(
+        `audio device: its rate measures ${r.fitPpm.toFixed(1)} ppm, steadily, beyond what the saved ${r.priorPpm.toFixed(1)} ppm allows (another device under the same name, or much warmer or colder): the saved rate is dropped and the rate learned afresh`,
+      );
+    const d = dac.disputed;
+    // The first dispute only: a fit may wobble in and out of one while its window holds the steps.
+    if (d && before.disputes === 0 && dac.disputes === 1)
+      this.notice(
+        d.saved
+          ? `audio device: its periods fit ${d.fitPpm.toFixed(1)} ppm, far from the saved ${d.priorPpm.toFixed(1)} ppm, but not yet steadily enough to drop it: the saved rate is kept meanwhile (steps in its periods tilt a short fit; another device under the same name would measure steadily)`
+          : `audio device: its periods since it restarted fit ${d.fitPpm.toFixed(1)} ppm, far from the ${d.priorPpm.toFixed(1)} ppm measured before: taken as steps in its periods (its sound server restarting), not as its rate: the rate measured before is kept`,
+      );
   }
 
   dacRate(): DacRate | undefined {
