@@ -227,7 +227,8 @@ interface Line {
 }
 
 type Block = { p: number; t: number };
-type RateFit = { b: number; sigmaPpm: number };
+/** A rate fit (ns per period) and its σ; whether a step in the envelope was taken out (see DAC_RATE_STEP_MIN_NS). */
+type RateFit = { b: number; sigmaPpm: number; stepped: boolean };
 
 export class DacClock {
   private ps: number[] = [];
@@ -236,7 +237,9 @@ export class DacClock {
   /** Envelope samples: the earliest observation of each block (against the nominal line). */
   private blocks: Block[] = [];
   private block?: { p: number; t: number; r: number; n: number };
-  private rateFit?: { b: number; sigmaPpm: number };
+  private rateFit?: RateFit;
+  /** The last rate fit judged against the prior, and whether it joins (see fitJoins): judged once per fit. */
+  private judged?: { fit: RateFit; joins: boolean };
   private blocksSinceRateFit = 0;
   private line?: Line;
   private dirty = false;
@@ -466,6 +469,7 @@ export class DacClock {
     this.block = undefined;
     this.line = undefined;
     this.rateFit = undefined;
+    this.judged = undefined;
     this.baseNs = undefined;
     this.dirty = false;
     this.faulted = false;
@@ -484,7 +488,7 @@ export class DacClock {
   }
 
   /** The rate fit through the block minima, with a stall-rejecting second pass. */
-  private fitRate(): { b: number; sigmaPpm: number } | undefined {
+  private fitRate(): RateFit | undefined {
     if (this.blocks.length < DAC_MIN_BLOCKS) return undefined;
     // Early on every new envelope sample counts; later every RATE_REFIT_BLOCKS-th.
     // Once many are held, one new block moves the fit little: refit after a fixed share of them
@@ -493,17 +497,20 @@ export class DacClock {
     if (this.rateFit && this.blocks.length >= 4 * DAC_MIN_BLOCKS && this.blocksSinceRateFit < refitAfter)
       return this.rateFit;
     this.blocksSinceRateFit = 0;
-    return (this.rateFit = this.fitBlocks(this.blocks));
+    this.rateFit = this.fitBlocks(this.blocks);
+    if (this.rateFit?.stepped) this.rateSteps++;
+    return this.rateFit;
   }
 
   private fitBlocks(blocks: Block[]): RateFit | undefined {
     if (blocks.length < DAC_MIN_BLOCKS) return undefined;
     const pRef = blocks.at(-1)!.p;
-    let xs = blocks.map((k) => k.p - pRef),
-      ys = this.unstepped(
-        xs,
-        blocks.map((k) => k.t),
-      );
+    let xs = blocks.map((k) => k.p - pRef);
+    const { ys: envelope, stepped } = this.unstepped(
+      xs,
+      blocks.map((k) => k.t),
+    );
+    let ys = envelope;
     const first = fitLine(xs, ys);
     // A block whose every callback was late (a stall) sits far above the envelope: drop it.
     const res = xs.map((x, i) => ys[i]! - (first.a + first.b * x));
@@ -519,19 +526,18 @@ export class DacClock {
     const wanderPpm = ((Math.SQRT2 * DAC_FLOOR_WANDER_NS) / spanNs) * 1e6;
     const fitPpm = (fit.bStdErr / this.nominalB) * 1e6;
     // A floor: jitter-free callbacks (a simulation) fit exactly, and a zero σ would divide by zero.
-    return { b: fit.b, sigmaPpm: Math.max(DAC_MIN_SIGMA_PPM, Math.hypot(fitPpm, wanderPpm)) };
+    return { b: fit.b, sigmaPpm: Math.max(DAC_MIN_SIGMA_PPM, Math.hypot(fitPpm, wanderPpm)), stepped };
   }
 
   /**
    * The envelope with a step in the device's periods taken out (see DAC_RATE_STEP_MIN_NS): a fit
    * across it would tilt the rate to meet it.
    */
-  private unstepped(xs: number[], ys: number[]): number[] {
+  private unstepped(xs: number[], ys: number[]): { ys: number[]; stepped: boolean } {
     const step = bestStep(xs, ys, DAC_STEP_MIN_BLOCKS, DAC_STEP_TRIES);
     const size = Math.abs(step?.stepY ?? 0);
-    if (!step || size < DAC_RATE_STEP_MIN_NS || size < DAC_STEP_SIGMAS * step.stepStdErr) return ys;
-    this.rateSteps++;
-    return ys.map((y, i) => (i >= step.k ? y - step.stepY : y));
+    if (!step || size < DAC_RATE_STEP_MIN_NS || size < DAC_STEP_SIGMAS * step.stepStdErr) return { ys, stepped: false };
+    return { ys: ys.map((y, i) => (i >= step.k ? y - step.stepY : y)), stepped: true };
   }
 
   private estimate(): Line | undefined {
@@ -551,7 +557,7 @@ export class DacClock {
       const maxDev = this.nominalB * DAC_MAX_PPM * 1e-6;
       const fitB = Math.min(this.nominalB + maxDev, Math.max(this.nominalB - maxDev, fit.b));
       this.clamped = fitB !== fit.b;
-      if (this.fitJoins(fitB, fit.sigmaPpm)) {
+      if (this.fitJoins(fit, fitB)) {
         const wPrior = 1 / this.priorSigmaPpm ** 2,
           wFit = 1 / fit.sigmaPpm ** 2;
         b = (wPrior * this.priorB + wFit * fitB) / (wPrior + wFit);
@@ -607,9 +613,15 @@ export class DacClock {
   /**
    * Whether the fit joins the prior (see DAC_PRIOR_REJECT_SIGMAS): when they agree, or when a saved
    * prior is dropped for a steady fit known to DAC_SAVE_FIT_MAX_SIGMA_PPM; not while a fit that
-   * disagrees cannot be trusted over the prior (`disputed`).
+   * disagrees cannot be trusted over the prior (`disputed`). Judged once per rate fit: estimates between
+   * refits reuse it, and the steadiness check fits the whole window and both halves again.
    */
-  private fitJoins(fitB: number, fitSigmaPpm: number): boolean {
+  private fitJoins(fit: RateFit, fitB: number): boolean {
+    if (this.judged?.fit !== fit) this.judged = { fit, joins: this.judge(fitB, fit.sigmaPpm) };
+    return this.judged.joins;
+  }
+
+  private judge(fitB: number, fitSigmaPpm: number): boolean {
     if (this.priorSigmaPpm >= DAC_NOMINAL_SIGMA_PPM) return true;
     const fitPpm = this.ppmOf(fitB),
       priorPpm = this.ppmOf(this.priorB);
