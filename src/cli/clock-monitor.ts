@@ -55,7 +55,7 @@ const COLUMNS: Array<[string, number, (r: MonitorRow) => string]> = [
   ['State', 12, (r) => r.state],
   ['Source', 8, (r) => r.source],
   ['Error bound', 11, (r) => formatErrorBound(r.errorBoundNs ?? Number.POSITIVE_INFINITY)],
-  ['Freq ppm', 9, (r) => `${signed(r.freqPpm, 3)}`],
+  ['Freq ppm', 9, (r) => signed(r.freqPpm, 3)],
   ['System-UTC', 11, (r) => `${signed(r.systemMinusUtcNs / 1e6, 3)} ms`],
   ['Samples', 7, (r) => String(r.samples)],
   ['NMEA/s', 6, (r) => (r.nmeaPerSec == null ? '-' : r.nmeaPerSec.toFixed(1))],
@@ -71,7 +71,7 @@ const COLUMNS: Array<[string, number, (r: MonitorRow) => string]> = [
           : String(r.satellites),
   ],
   ['RTC-UTC', 10, (r) => (r.rtcMinusUtcNs === undefined ? '-' : `${(r.rtcMinusUtcNs / 1e3).toFixed(1)} µs`)],
-  ['RTC ppm', 8, (r) => (r.rtcRatePpm === undefined ? '-' : `${signed(r.rtcRatePpm, 3)}`)],
+  ['RTC ppm', 8, (r) => (r.rtcRatePpm === undefined ? '-' : signed(r.rtcRatePpm, 3))],
 ];
 
 /** The columns shown: "Local" only when the schedule's zone is not UTC itself. */

@@ -62,7 +62,7 @@ export function formatSources(rows: readonly SourceReport[], o: { verbose?: bool
       r.offsetNs === null
         ? ''.padEnd(27)
         : `${compactNs(r.offsetNs).padStart(7)}[${compactNs(r.measuredOffsetNs).padStart(7)}] +/- ${compactNs(r.sampleErrorNs, false).padStart(6)}`;
-    const freq = r.freqPpm === null ? '-' : `${signed(r.freqPpm, 3)}`;
+    const freq = r.freqPpm === null ? '-' : signed(r.freqPpm, 3);
     const sigma = r.freqSigmaPpm === null ? '-' : r.freqSigmaPpm.toFixed(r.freqSigmaPpm < 10 ? 3 : 1);
     lines.push(
       `${r.mode}${r.stateChar} ${r.name.padEnd(9)} ${r.reach.toString(8).padStart(5)} ${poll(r.pollSec).padStart(4)} ${compactAge(r.lastSampleAgeSec).padStart(6)}  ${last}  ${freq.padStart(8)} ${sigma.padStart(7)}`,
