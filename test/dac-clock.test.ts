@@ -482,3 +482,49 @@ test('a staircase at the start beside a saved rate keeps the saved rate; a stead
     t.true(Math.abs(other.worstPpm - 25) < 4, `rate in use after a minute ${other.worstPpm} ppm`);
   }
 });
+
+/**
+ * A device's callbacks (rig jitter) whose periods step `stepNs` later at `atSec`, the music held from
+ * 10 s on as the engine holds it: the prediction's error (ns) per period from `checkSec` on.
+ */
+function heldStepRun(o: { seed: number; sec: number; atSec: number; stepNs: number; checkSec: number }) {
+  const rnd = seededRandom(o.seed);
+  const dac = new DacClock(P, RATE, { ppm: 0, sigmaPpm: 1 });
+  const per = (P * 1e9) / RATE;
+  const errs: number[] = [];
+  for (let p = 0; p < Math.round((o.sec * RATE) / P); p++) {
+    const sec = (p * P) / RATE;
+    const late = (q: number) => ((q * P) / RATE >= o.atSec ? o.stepNs : 0);
+    dac.hold(sec >= 10);
+    dac.observe(p, BigInt(Math.round(1e9 + p * per + late(p) + rigCallbackDelayNs(rnd))));
+    const q = dac.popMonoNs(p + AHEAD);
+    if (sec >= o.checkSec && q !== undefined) errs.push(Number(q) - (1e9 + (p + AHEAD) * per + late(p + AHEAD)));
+  }
+  return { dac, errs };
+}
+
+test('periods that step later by less than a grid move (no xrun) move the held line onto the new grid within seconds, and the step is counted', (t) => {
+  // Before, the old grid's callbacks kept the line early by the step until they left the window
+  // (~21 s): the music played that much late meanwhile.
+  for (const seed of [51, 52, 53])
+    for (const stepNs of [500_000, 1_500_000]) {
+      const { dac, errs } = heldStepRun({ seed, sec: 80, atSec: 40, stepNs, checkSec: 40 + 14 });
+      const s = span(errs);
+      t.log(
+        `seed ${seed}, a ${us(stepNs)} step at 40 s: from 54 s on the line is ${us(s.min)} … ${us(s.max)} off; ${dac.periodSteps} step(s) taken, the last ${us(dac.lastPeriodStepNs)}`,
+      );
+      t.true(Math.max(-s.min, s.max) < 100_000, `${us(s.min)} … ${us(s.max)} off`);
+      t.is(dac.periodSteps, 1);
+      t.true(Math.abs(dac.lastPeriodStepNs - stepNs) < 150_000, `step ${dac.lastPeriodStepNs} ns`);
+      t.is(dac.gridMoves, 0, 'not a grid move');
+    }
+  // Deep into a long stream the rate is refitted only every ~20 s: the late envelope asks for a refit.
+  const long = heldStepRun({ seed: 54, sec: 540, atSec: 480, stepNs: 1_000_000, checkSec: 480 + 14 });
+  const s = span(long.errs);
+  t.log(`a 1 ms step 8 min in: from 14 s after it the line is ${us(s.min)} … ${us(s.max)} off`);
+  t.true(Math.max(-s.min, s.max) < 100_000, `${us(s.min)} … ${us(s.max)} off`);
+  t.is(long.dac.periodSteps, 1);
+  // No step where there is none.
+  for (const seed of [51, 52, 53])
+    t.is(heldStepRun({ seed, sec: 120, atSec: 1e9, stepNs: 0, checkSec: 0 }).dac.periodSteps, 0);
+});

@@ -37,6 +37,12 @@ import { signed } from '../util/format.js';
  *    dummy driver restarts its schedule when late): the clock is learned again from those callbacks
  *    (keeping the rate) and `gridMoves` counts it, so the player re-places. An earlier grid needs no
  *    detector: an early callback proves the line late at once.
+ *  - A smaller move later (a step of DAC_RATE_STEP_MIN_NS up to DAC_SHIFT_MIN_NS, which callback
+ *    jitter hides from watchGrid) is found by the rate fit as a step in the envelope, within about
+ *    DAC_STEP_MIN_BLOCKS blocks (~11 s at 1024 frames) of it: the offset is then learned from the
+ *    callbacks after it, the line follows at once, held or not (the music resamples onto it), and
+ *    `periodSteps` counts it. Before, the old grid's callbacks kept the line early by the step until
+ *    they left the window (~21 s).
  *  - Savable: a rate is offered for saving (`savableRate`), with its uncertainty, only when a fit
  *    joined it, is known to DAC_SAVE_MAX_SIGMA_PPM, is not at the clamp, and no fault was reported
  *    since the last reset. The next start weighs it by that uncertainty grown by what can have moved
@@ -181,6 +187,12 @@ const DAC_STEP_SIGMAS = 6;
 /** ...with this many envelope samples (~11 s at 1024 frames) on each side, among this many splits at a time. */
 const DAC_STEP_MIN_BLOCKS = 32;
 const DAC_STEP_TRIES = 16;
+/**
+ * A step is looked for once this many envelope samples more than DAC_STEP_MIN_BLOCKS sit late: a few
+ * of the old grid's can be late by chance just before it (a third of them are, on the rig's jitter),
+ * and a search that cannot reach past them puts the step early, keeping old callbacks in the offset.
+ */
+const STEP_LOOK_MARGIN_BLOCKS = 4;
 /** After a device reset the rate stays, as a prior no tighter than this (ppm, 1σ). */
 const DAC_RESET_MIN_SIGMA_PPM = 1;
 /** An old callback bounds the offset with this many standard deviations of the rate's uncertainty as slack. */
@@ -227,8 +239,11 @@ interface Line {
 }
 
 type Block = { p: number; t: number };
-/** A rate fit (ns per period) and its σ; whether a step in the envelope was taken out (see DAC_RATE_STEP_MIN_NS). */
-type RateFit = { b: number; sigmaPpm: number; stepped: boolean };
+/**
+ * A rate fit (ns per period) and its σ; whether a step in the envelope was taken out (see
+ * DAC_RATE_STEP_MIN_NS), and when it was a step later: its size (ns) and the first period after it.
+ */
+type RateFit = { b: number; sigmaPpm: number; stepped: boolean; later?: { ns: number; fromP: number } };
 
 export class DacClock {
   private ps: number[] = [];
@@ -276,6 +291,15 @@ export class DacClock {
   lastGridMoveNs = 0;
   /** Rate fits that found and took out a step in the device's periods (see DAC_RATE_STEP_MIN_NS). */
   rateSteps = 0;
+  /**
+   * Steps later in the device's periods, under a grid move, that moved the line (the offset learned
+   * from the callbacks after it), and the last one's size (ns): see DAC_RATE_STEP_MIN_NS.
+   */
+  periodSteps = 0;
+  lastPeriodStepNs = 0;
+  private stepTakenFromP?: number;
+  /** Envelope samples in a row later than the line in use by DAC_RATE_STEP_MIN_NS: a step is looked for. */
+  private lateBlocks = 0;
   /** The current run of callbacks all late beyond DAC_SHIFT_MIN_NS: its first time, length and least lateness. */
   private lateRun?: { fromT: number; n: number; leastNs: number };
 
@@ -424,14 +448,29 @@ export class DacClock {
     if (!this.block || r < this.block.r) this.block = { p: period, t, r, n: this.block?.n ?? 0 };
     this.block.n++;
     if (this.block.n >= DAC_BLOCK) {
-      this.blocks.push({ p: this.block.p, t: this.block.t });
-      if (this.blocks.length > DAC_MAX_BLOCKS) this.blocks.shift();
+      this.pushBlock(this.block);
       this.block = undefined;
-      this.blocksSinceRateFit++;
     }
     this.sinceFit++;
     if (!this.line || this.ps.length < 2 * DAC_MIN_OBSERVATIONS || this.sinceFit >= REFIT_EVERY) this.dirty = true;
     this.watchGrid(period, t);
+  }
+
+  /**
+   * A new envelope sample. Once DAC_STEP_MIN_BLOCKS of them in a row sit later than the line in use by
+   * a step's worth (DAC_RATE_STEP_MIN_NS), the rate is refitted at once (and again every few blocks
+   * while they do): a fit over a long window is otherwise refitted only every ~22 s, and the step it
+   * finds is what lets the offset leave the old grid's callbacks.
+   */
+  private pushBlock(k: Block): void {
+    this.blocks.push({ p: k.p, t: k.t });
+    if (this.blocks.length > DAC_MAX_BLOCKS) this.blocks.shift();
+    this.blocksSinceRateFit++;
+    const line = this.line;
+    const lateNs = line ? k.t - (line.a + line.b * (k.p - line.p0)) : 0;
+    this.lateBlocks = lateNs >= DAC_RATE_STEP_MIN_NS ? this.lateBlocks + 1 : 0;
+    const due = this.lateBlocks - DAC_STEP_MIN_BLOCKS - STEP_LOOK_MARGIN_BLOCKS;
+    if (due >= 0 && due % RATE_REFIT_BLOCKS === 0) this.blocksSinceRateFit = Infinity;
   }
 
   /** Finds a grid that moved later: see the class comment. */
@@ -476,6 +515,8 @@ export class DacClock {
     this.stepNs = undefined;
     this.lastA = undefined;
     this.lateRun = undefined;
+    this.lateBlocks = 0;
+    this.stepTakenFromP = undefined;
     this.holding = false;
     this.lastHeldT = undefined;
     this.heldNowNs = 0;
@@ -506,7 +547,7 @@ export class DacClock {
     if (blocks.length < DAC_MIN_BLOCKS) return undefined;
     const pRef = blocks.at(-1)!.p;
     let xs = blocks.map((k) => k.p - pRef);
-    const { ys: envelope, stepped } = this.unstepped(
+    const { ys: envelope, step } = this.unstepped(
       xs,
       blocks.map((k) => k.t),
     );
@@ -525,19 +566,23 @@ export class DacClock {
     const spanNs = (xs.at(-1)! - xs[0]!) * this.nominalB;
     const wanderPpm = ((Math.SQRT2 * DAC_FLOOR_WANDER_NS) / spanNs) * 1e6;
     const fitPpm = (fit.bStdErr / this.nominalB) * 1e6;
+    // The block at the step can hold callbacks of both grids (its earliest then the old one's): the
+    // next is wholly new.
+    const after = blocks[Math.min(blocks.length - 1, (step?.k ?? 0) + 1)]!;
+    const later = step && step.stepY > 0 ? { ns: step.stepY, fromP: after.p } : undefined;
     // A floor: jitter-free callbacks (a simulation) fit exactly, and a zero σ would divide by zero.
-    return { b: fit.b, sigmaPpm: Math.max(DAC_MIN_SIGMA_PPM, Math.hypot(fitPpm, wanderPpm)), stepped };
+    return { b: fit.b, sigmaPpm: Math.max(DAC_MIN_SIGMA_PPM, Math.hypot(fitPpm, wanderPpm)), stepped: !!step, later };
   }
 
   /**
    * The envelope with a step in the device's periods taken out (see DAC_RATE_STEP_MIN_NS): a fit
    * across it would tilt the rate to meet it.
    */
-  private unstepped(xs: number[], ys: number[]): { ys: number[]; stepped: boolean } {
+  private unstepped(xs: number[], ys: number[]): { ys: number[]; step?: { k: number; stepY: number } } {
     const step = bestStep(xs, ys, DAC_STEP_MIN_BLOCKS, DAC_STEP_TRIES);
     const size = Math.abs(step?.stepY ?? 0);
-    if (!step || size < DAC_RATE_STEP_MIN_NS || size < DAC_STEP_SIGMAS * step.stepStdErr) return { ys, stepped: false };
-    return { ys: ys.map((y, i) => (i >= step.k ? y - step.stepY : y)), stepped: true };
+    if (!step || size < DAC_RATE_STEP_MIN_NS || size < DAC_STEP_SIGMAS * step.stepStdErr) return { ys };
+    return { ys: ys.map((y, i) => (i >= step.k ? y - step.stepY : y)), step };
   }
 
   private estimate(): Line | undefined {
@@ -566,25 +611,16 @@ export class DacClock {
         this.joined = { b, sigmaPpm, fitSigmaPpm: fit.sigmaPpm };
       }
     }
-    // Offset: callbacks are never early, so each one bounds the line from above: the line at p0 is
-    // no later than its time minus the rate times its distance, give or take what the rate's
-    // uncertainty makes of that distance. The tightest bound is the offset: recent callbacks count
-    // while the rate is uncertain, the whole window once it is well known.
     const p0 = this.ps.at(-1)!;
-    const slackNsPerPeriod = DAC_BOUND_SIGMAS * sigmaPpm * 1e-6 * b;
-    let a = Infinity;
-    for (let i = 0; i < this.ps.length; i++) {
-      const dp = p0 - this.ps[i]!;
-      const bound = this.ts[i]! + b * dp + slackNsPerPeriod * dp;
-      if (bound < a) a = bound;
-    }
+    const a = this.offsetNs(b, sigmaPpm, fit?.later?.fromP);
     // The estimate's own noise: how far successive estimates move (averaged over refits).
     const step = this.lastA === undefined ? 0 : Math.abs(a - (this.lastA.a + b * (p0 - this.lastA.p0)));
     this.lastA = { a, p0 };
     this.stepNs = this.stepNs === undefined ? step : (1 - NOISE_SMOOTHING) * this.stepNs + NOISE_SMOOTHING * step;
     const noise = Math.max(DAC_MIN_CORRECTION_NS, this.stepNs);
     const old = this.line;
-    if (old && this.holding && sigmaPpm <= DAC_HOLD_MAX_SIGMA_PPM && this.ts.at(-1)! >= DAC_HOLD_AFTER_NS)
+    const stepped = old !== undefined && this.periodsStepped(fit?.later, a - (old.a + old.b * (p0 - old.p0)));
+    if (old && !stepped && this.holding && sigmaPpm <= DAC_HOLD_MAX_SIGMA_PPM && this.ts.at(-1)! >= DAC_HOLD_AFTER_NS)
       return this.holdLine(old, a, b, p0, sigmaPpm, measured);
     if (old) {
       // Callbacks are never early: an estimate earlier than the line in use proves it late, and is
@@ -608,6 +644,41 @@ export class DacClock {
     this.measured = measured;
     this.line = { a, b, p0 };
     return this.line;
+  }
+
+  /**
+   * Offset at the newest callback: callbacks are never early, so each one bounds the line from above:
+   * the line at p0 is no later than its time minus the rate times its distance, give or take what the
+   * rate's uncertainty makes of that distance. The tightest bound is the offset: recent callbacks
+   * count while the rate is uncertain, the whole window once it is well known. Callbacks before a
+   * step later in the periods (`fromP`, see DAC_RATE_STEP_MIN_NS) bound the old grid, not this one.
+   */
+  private offsetNs(b: number, sigmaPpm: number, fromP = -Infinity): number {
+    const p0 = this.ps.at(-1)!;
+    const slackNsPerPeriod = DAC_BOUND_SIGMAS * sigmaPpm * 1e-6 * b;
+    let a = Infinity;
+    for (let i = 0; i < this.ps.length; i++) {
+      if (this.ps[i]! < fromP) continue;
+      const dp = p0 - this.ps[i]!;
+      const bound = this.ts[i]! + b * dp + slackNsPerPeriod * dp;
+      if (bound < a) a = bound;
+    }
+    return a;
+  }
+
+  /**
+   * Whether the estimate moved the line later by a step the rate fit found in the device's periods,
+   * not yet taken: the device moved (beyond the floor's wander, which the hold is for), so the line
+   * follows it at once, and it is counted for the log (`periodSteps`).
+   */
+  private periodsStepped(later: RateFit['later'], laterNs: number): boolean {
+    if (!later || later.fromP === this.stepTakenFromP || laterNs <= DAC_HOLD_NS) return false;
+    // The same step placed a little later by a refit with more data is not another one.
+    const sameStep = Math.abs(later.fromP - (this.stepTakenFromP ?? -Infinity)) < DAC_STEP_MIN_BLOCKS * DAC_BLOCK;
+    if (!sameStep) this.periodSteps++;
+    this.stepTakenFromP = later.fromP;
+    this.lastPeriodStepNs = later.ns;
+    return true;
   }
 
   /**

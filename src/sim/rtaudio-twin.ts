@@ -27,6 +27,8 @@ export interface RtAudioTwinOptions {
    * or after atNs comes durationNs late, and every later one with it.
    */
   devicePauses?: Array<{ atNs: bigint; durationNs: bigint }>;
+  /** false: a driver whose snd_pcm_delay never reads above 0 (RtAudio's getStreamLatency stays 0). */
+  reportsDelay?: boolean;
 }
 
 export class RtAudioTwin implements RtAudioLike {
@@ -121,7 +123,8 @@ export class RtAudioTwin implements RtAudioLike {
     this.played[k] = buf ?? -1;
     if (buf !== undefined) this.deliver(k);
     // Its write: the buffer fills during the burst, and is full after every write from then on.
-    this.delayFrames = Math.min(k + 1, this.o.devicePeriods ?? 4) * this.o.periodFrames;
+    if (this.o.reportsDelay !== false)
+      this.delayFrames = Math.min(k + 1, this.o.devicePeriods ?? 4) * this.o.periodFrames;
     // writei returns when the device has room for the next: then the tick, then event k + 1.
     let next = this.eventNs(k + 1);
     const pause = this.o.devicePauses?.find((x) => next >= x.atNs && !this.shifts.some((y) => y.pause === x));

@@ -5,6 +5,7 @@ import type { PcmFormat } from '../decoder.js';
 import { AudioDeviceUnavailableError, NoAudioDeviceError, QueueSizer, type OutputSink } from './sink.js';
 import { probeAlsaOutputs } from './alsa-probe.js';
 import { DAC_BLOCK, DacClock, type DacRate } from '../dac-clock.js';
+import { signed } from '../../util/format.js';
 
 /**
  * ALSA through audify (RtAudio). audify keeps a queue of written periods and pops one per device
@@ -63,6 +64,11 @@ const QUEUE_MAX_AHEAD_MS = 1000;
  * fifth callback on every reading was the full 4096. (The DAC clock needs as many callbacks anyway.)
  */
 const BUFFER_SETTLE_CALLBACKS = 16;
+/**
+ * RtAudio asks ALSA for this many periods of buffer (RtApiAlsa: "a fairly safe default"): the depth taken
+ * when the device never reports its delay (RtAudio keeps 0 unless snd_pcm_delay reads above it).
+ */
+const RTAUDIO_ALSA_PERIODS = 4;
 /**
  * JAUDIOSYNC_TRACE_ALIGN=1 (with the engine's trace): once per DAC_BLOCK callbacks (the DAC clock's
  * refit cadence), its line as a phase of the period in CLOCK_MONOTONIC (comparable between two players
@@ -216,11 +222,17 @@ export class AudifySink implements OutputSink {
   private readBufferDepth(): void {
     if (this.bufferReadings >= BUFFER_SETTLE_CALLBACKS) return;
     this.bufferFrames = Math.max(this.bufferFrames, this.rt!.getStreamLatency());
-    this.bufferReadings++;
+    if (++this.bufferReadings < BUFFER_SETTLE_CALLBACKS || this.bufferFrames > 0) return;
+    // Never placed, and nothing said, before: a driver whose delay reads 0 would have played silence.
+    this.bufferFrames = RTAUDIO_ALSA_PERIODS * this.periodFrames;
+    const ms = (this.bufferFrames * 1e3) / this.format.sampleRate;
+    this.notice(
+      `audio device: it never reported its delay (snd_pcm_delay read 0 in ${BUFFER_SETTLE_CALLBACKS} callbacks): its buffer is taken as the ${RTAUDIO_ALSA_PERIODS} periods RtAudio asks ALSA for (${this.bufferFrames} frames, ${ms.toFixed(1)} ms); if the music starts early or late by periods, measure it and set audio.latency_trim_ms`,
+    );
   }
 
   private get bufferKnown(): boolean {
-    return this.bufferReadings >= BUFFER_SETTLE_CALLBACKS && this.bufferFrames > 0;
+    return this.bufferReadings >= BUFFER_SETTLE_CALLBACKS;
   }
 
   private writeNext(): void {
@@ -317,7 +329,13 @@ export class AudifySink implements OutputSink {
     const p = this.inQueue.shift() ?? this.callbacks - 1 + this.underruns;
     if (this.callbacks > this.opts.queuePeriods) {
       this.readBufferDepth();
-      const before = { moves: this.dac.gridMoves, rejected: this.dac.priorRejected, disputes: this.dac.disputes };
+      const dac = this.dac;
+      const before = {
+        moves: dac.gridMoves,
+        steps: dac.periodSteps,
+        rejected: dac.priorRejected,
+        disputes: dac.disputes,
+      };
       this.dac.observe(p, nowNs);
       const pop = this.dac.popMonoNs(p);
       this.sayDacNews(before);
@@ -334,24 +352,28 @@ export class AudifySink implements OutputSink {
   }
 
   /** What the DAC clock learned in this callback that the log should have (once each). */
-  private sayDacNews(before: { moves: number; rejected?: object; disputes: number }): void {
+  private sayDacNews(before: { moves: number; steps: number; rejected?: object; disputes: number }): void {
     const dac = this.dac;
     if (dac.gridMoves !== before.moves)
       this.notice(
         `audio device: its periods come up to ${(dac.lastGridMoveNs / 1e6).toFixed(1)} ms later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again from them and the music re-placed where that puts the device`,
       );
+    if (dac.periodSteps !== before.steps)
+      this.notice(
+        `audio device: its periods stepped about ${(dac.lastPeriodStepNs / 1e3).toFixed(0)} µs later, with no xrun reported (its sound server or the device restarted its schedule): its clock is learned from the callbacks since, and the music follows it`,
+      );
     const r = dac.priorRejected;
     if (r && !before.rejected)
       this.notice(
-        `audio device: its rate measures ${r.fitPpm.toFixed(1)} ppm, steadily, beyond what the saved ${r.priorPpm.toFixed(1)} ppm allows (another device under the same name, or much warmer or colder): the saved rate is dropped and the rate learned afresh`,
+        `audio device: its rate measures ${signed(r.fitPpm, 1)} ppm, steadily, beyond what the saved ${signed(r.priorPpm, 1)} ppm allows (another device under the same name, or much warmer or colder): the saved rate is dropped and the rate learned afresh`,
       );
     const d = dac.disputed;
     // The first dispute only: a fit may wobble in and out of one while its window holds the steps.
     if (d && before.disputes === 0 && dac.disputes === 1)
       this.notice(
         d.saved
-          ? `audio device: its periods fit ${d.fitPpm.toFixed(1)} ppm, far from the saved ${d.priorPpm.toFixed(1)} ppm, but not yet steadily enough to drop it: the saved rate is kept meanwhile (steps in its periods tilt a short fit; another device under the same name would measure steadily)`
-          : `audio device: its periods since it restarted fit ${d.fitPpm.toFixed(1)} ppm, far from the ${d.priorPpm.toFixed(1)} ppm measured before: taken as steps in its periods (its sound server restarting), not as its rate: the rate measured before is kept`,
+          ? `audio device: its periods fit ${signed(d.fitPpm, 1)} ppm, far from the saved ${signed(d.priorPpm, 1)} ppm, but not yet steadily enough to drop it: the saved rate is kept meanwhile (steps in its periods tilt a short fit; another device under the same name would measure steadily)`
+          : `audio device: its periods since it restarted fit ${signed(d.fitPpm, 1)} ppm, far from the ${signed(d.priorPpm, 1)} ppm measured before: taken as steps in its periods (its sound server restarting), not as its rate: the rate measured before is kept`,
       );
   }
 
