@@ -528,3 +528,24 @@ test('periods that step later by less than a grid move (no xrun) move the held l
   for (const seed of [51, 52, 53])
     t.is(heldStepRun({ seed, sec: 120, atSec: 1e9, stepNs: 0, checkSec: 0 }).dac.periodSteps, 0);
 });
+
+test('a step in the periods seconds after the stream opened does not drop a saved rate on a short fit', (t) => {
+  // Seen on the rig (2 of 40 player-runs, 60 s lead): ~20 s after the stream opened, after JACK's
+  // driver restarted as the players connected, the fit said -17.0 and +19.1 ppm "steadily", dropped the
+  // saved -1.7 and -1.0, and the rate was learned afresh. A step too early to take out (it needs ~11 s
+  // on each side) tilts a 20 s fit by tens of ppm while its σ says ~4.
+  const prior = { ppm: -1, sigmaPpm: 1.2 };
+  for (const seed of [61, 62, 63])
+    for (const [atSec, ns] of [
+      [3, 400_000],
+      [5, 600_000],
+      [8, -500_000],
+    ] as const) {
+      const { dac, worstPpm } = movedRun({ seed, ppm: -1, prior, sec: 90, moves: [[atSec, ns]], checkSec: 0 });
+      t.log(
+        `seed ${seed}, ${us(ns)} at ${atSec} s: rate in use at worst ${worstPpm.toFixed(2)} ppm; rejected ${JSON.stringify(dac.priorRejected)}`,
+      );
+      t.is(dac.priorRejected, undefined, 'the saved rate is kept');
+      t.true(Math.abs(worstPpm + 1) < 5, `rate in use ${worstPpm} ppm`);
+    }
+});

@@ -105,7 +105,7 @@ const DAC_PRIOR_MIN_SIGMA_PPM = 0.3;
  * A fit that disagrees with the prior by more than this many of their joint σ: either the prior is not
  * this device's rate (another DAC under the same name, a rate saved at another temperature) or the fit
  * is tilted by steps in the device's periods. A saved prior is dropped (the fit learns from the
- * nominal rate's breadth) once the fit is steady and known to DAC_SAVE_FIT_MAX_SIGMA_PPM; until then,
+ * nominal rate's breadth) once the fit is steady and known to DAC_DROP_FIT_MAX_SIGMA_PPM; until then,
  * and always against this stream's own rate from before a reset (the same crystal: a stall does not
  * change it), the fit is not joined. On the rig a JACK driver that restarted five times in a minute
  * left a staircase of sub-2 ms steps that fitted −157 ppm ten seconds after a reset; taken, it dropped
@@ -162,10 +162,17 @@ const DAC_MIN_SIGMA_PPM = 0.001;
 export const DAC_SAVE_MAX_SIGMA_PPM = 10;
 /**
  * A rate is saved only once the fit alone knows it to this (ppm, 1σ): a fit this good disagrees with a
- * wrong saved prior (another DAC 20+ ppm off) beyond DAC_PRIOR_REJECT_SIGMAS and drops it, so a short run
- * never saves an old rate merely re-dated. (30 s of callbacks know it to ~3 ppm.)
+ * wrong saved prior (another DAC 20+ ppm off) beyond DAC_PRIOR_REJECT_SIGMAS, and a disputed fit is not
+ * saved, so a short run never saves an old rate merely re-dated. (30 s of callbacks know it to ~3 ppm.)
  */
 export const DAC_SAVE_FIT_MAX_SIGMA_PPM = 5;
+/**
+ * A saved rate is dropped for a disagreeing fit only once the fit knows the rate to this (ppm, 1σ),
+ * some 40 s of callbacks. At DAC_SAVE_FIT_MAX_SIGMA_PPM (~20 s) a step in the periods in the first
+ * seconds of the stream, too early for the step fit to take out, tilted the fit by tens of ppm while
+ * its σ said ~4: on the rig 2 of 40 player-runs dropped a good saved rate for -17.0 and +19.1 ppm.
+ */
+export const DAC_DROP_FIT_MAX_SIGMA_PPM = 2;
 /**
  * The window's rate is steady when each half's fit agrees with the whole's within this many joint σ. A
  * step in the device's periods too small for watchGrid (a JACK driver restarting its schedule < 2 ms
@@ -683,7 +690,7 @@ export class DacClock {
 
   /**
    * Whether the fit joins the prior (see DAC_PRIOR_REJECT_SIGMAS): when they agree, or when a saved
-   * prior is dropped for a steady fit known to DAC_SAVE_FIT_MAX_SIGMA_PPM; not while a fit that
+   * prior is dropped for a steady fit known to DAC_DROP_FIT_MAX_SIGMA_PPM; not while a fit that
    * disagrees cannot be trusted over the prior (`disputed`). Judged once per rate fit: estimates between
    * refits reuse it, and the steadiness check fits the whole window and both halves again.
    */
@@ -697,7 +704,7 @@ export class DacClock {
     const fitPpm = this.ppmOf(fitB),
       priorPpm = this.ppmOf(this.priorB);
     const agree = Math.abs(fitPpm - priorPpm) <= DAC_PRIOR_REJECT_SIGMAS * Math.hypot(this.priorSigmaPpm, fitSigmaPpm);
-    if (!agree && this.priorSaved && fitSigmaPpm <= DAC_SAVE_FIT_MAX_SIGMA_PPM && this.unsteadyWhy() === undefined) {
+    if (!agree && this.priorSaved && fitSigmaPpm <= DAC_DROP_FIT_MAX_SIGMA_PPM && this.unsteadyWhy() === undefined) {
       this.priorRejected = { priorPpm, fitPpm };
       this.priorB = this.nominalB;
       this.priorSigmaPpm = DAC_NOMINAL_SIGMA_PPM;
