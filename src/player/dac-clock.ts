@@ -304,6 +304,8 @@ export class DacClock {
    */
   periodSteps = 0;
   lastPeriodStepNs = 0;
+  /** The first period the newest offset was learned from, when a step later left the ones before out (for the trace). */
+  offsetFromP?: number;
   private stepTakenFromP?: number;
   /** Envelope samples in a row later than the line in use by DAC_RATE_STEP_MIN_NS: a step is looked for. */
   private lateBlocks = 0;
@@ -619,7 +621,8 @@ export class DacClock {
       }
     }
     const p0 = this.ps.at(-1)!;
-    const a = this.offsetNs(b, sigmaPpm, fit?.later?.fromP);
+    this.offsetFromP = fit?.later?.fromP;
+    const a = this.offsetNs(b, sigmaPpm, this.offsetFromP);
     // The estimate's own noise: how far successive estimates move (averaged over refits).
     const step = this.lastA === undefined ? 0 : Math.abs(a - (this.lastA.a + b * (p0 - this.lastA.p0)));
     this.lastA = { a, p0 };

@@ -255,7 +255,7 @@ export class AudifySink implements OutputSink {
     const phaseUs = (((Number(popNs) % this.periodNs) + this.periodNs) % this.periodNs) / 1e3;
     const r = this.dac.rate();
     process.stderr.write(
-      `trace dac p ${p} mono ${nowNs} phase ${phaseUs.toFixed(1)} late ${(Number(nowNs - popNs) / 1e3).toFixed(1)} ppm ${r.ppm.toFixed(2)} sigma ${r.sigmaPpm.toFixed(2)} held ${(this.dac.heldNs / 1e3).toFixed(1)}\n`,
+      `trace dac p ${p} mono ${nowNs} phase ${phaseUs.toFixed(1)} late ${(Number(nowNs - popNs) / 1e3).toFixed(1)} ppm ${r.ppm.toFixed(2)} sigma ${r.sigmaPpm.toFixed(2)} held ${(this.dac.heldNs / 1e3).toFixed(1)} steps ${this.dac.rateSteps} from ${this.dac.offsetFromP ?? '-'}\n`,
     );
   }
 
