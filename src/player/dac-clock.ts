@@ -59,6 +59,14 @@ export interface DacRate {
 
 /** Raw observations kept for the offset: ~20 s of 1024-frame periods. */
 export const DAC_WINDOW = 1000;
+/**
+ * The offset is bounded by the earliest callbacks back this far (ns): the window's, then the envelope
+ * samples before it. On the JACK rig (bench/callback-floor.ts, idle) the deepest callback of each 10 s
+ * sat 0-144 µs above a minute's deepest, and a 21 s window's floor up to ~100 µs above it; a known rate
+ * (a saved one, ±1 ppm) carries a callback a minute old to ±60 µs, as the slack allows for. Longer, an
+ * unreported step later under DAC_RATE_STEP_MIN_NS would hold the line early for longer.
+ */
+export const DAC_OFFSET_HORIZON_NS = 60_000_000_000;
 /** Block length (observations) of the envelope samples the rate is fitted through. */
 export const DAC_BLOCK = 16;
 /**
@@ -304,7 +312,7 @@ export class DacClock {
    */
   periodSteps = 0;
   lastPeriodStepNs = 0;
-  /** The first period the newest offset was learned from, when a step later left the ones before out (for the trace). */
+  /** The first period the newest offset was learned from, when a step later left those before out (the trace). */
   offsetFromP?: number;
   private stepTakenFromP?: number;
   /** Envelope samples in a row later than the line in use by DAC_RATE_STEP_MIN_NS: a step is looked for. */
@@ -660,19 +668,21 @@ export class DacClock {
    * Offset at the newest callback: callbacks are never early, so each one bounds the line from above:
    * the line at p0 is no later than its time minus the rate times its distance, give or take what the
    * rate's uncertainty makes of that distance. The tightest bound is the offset: recent callbacks
-   * count while the rate is uncertain, the whole window once it is well known. Callbacks before a
+   * count while the rate is uncertain, all back to DAC_OFFSET_HORIZON_NS once it is well known. Callbacks before a
    * step later in the periods (`fromP`, see DAC_RATE_STEP_MIN_NS) bound the old grid, not this one.
    */
   private offsetNs(b: number, sigmaPpm: number, fromP = -Infinity): number {
     const p0 = this.ps.at(-1)!;
     const slackNsPerPeriod = DAC_BOUND_SIGMAS * sigmaPpm * 1e-6 * b;
     let a = Infinity;
-    for (let i = 0; i < this.ps.length; i++) {
-      if (this.ps[i]! < fromP) continue;
-      const dp = p0 - this.ps[i]!;
-      const bound = this.ts[i]! + b * dp + slackNsPerPeriod * dp;
-      if (bound < a) a = bound;
-    }
+    const bound = (p: number, t: number) => {
+      const dp = p0 - p;
+      if (p >= fromP) a = Math.min(a, t + b * dp + slackNsPerPeriod * dp);
+    };
+    for (let i = 0; i < this.ps.length; i++) bound(this.ps[i]!, this.ts[i]!);
+    // Before the window, back to DAC_OFFSET_HORIZON_NS: the envelope samples are its earliest callbacks.
+    const fromT = this.ts.at(-1)! - DAC_OFFSET_HORIZON_NS;
+    for (const k of this.blocks) if (k.p < this.ps[0]! && k.t >= fromT) bound(k.p, k.t);
     return a;
   }
 
