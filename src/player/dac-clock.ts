@@ -17,7 +17,8 @@ import { signed } from '../util/format.js';
  *    floor's slow wander (DAC_FLOOR_WANDER_NS) can tilt a line over the span fitted.
  *  - Offset: from the earliest callbacks. Each callback bounds the line from above (it cannot be
  *    early); the tightest bound, with the rate's uncertainty as slack over the distance, is the
- *    offset: recent callbacks count while the rate is uncertain, the whole window once it is known.
+ *    offset: recent callbacks count while the rate is uncertain, all back to DAC_OFFSET_HORIZON_NS
+ *    (the window's, then the envelope samples before it) once it is known.
  *  - A new estimate replaces the line in use when it is earlier (a callback proved the line late),
  *    or later by more than its own noise (how far successive estimates move), or when the rate
  *    moved beyond its uncertainty: corrections inside the noise are not applied, so an ideal device
@@ -388,7 +389,7 @@ export class DacClock {
     const d = this.disputed;
     if (d)
       return d.saved
-        ? `its periods fit ${signed(d.fitPpm, 1)} ppm, far from the saved ${signed(d.priorPpm, 1)} ppm, and not yet steadily enough to tell which is right`
+        ? `its periods fit ${signed(d.fitPpm, 1)} ppm, far from the saved ${signed(d.priorPpm, 1)} ppm, and not yet steadily enough to tell which is right (a steady fit known to ±${DAC_DROP_FIT_MAX_SIGMA_PPM} ppm drops the saved rate)`
         : `its periods fit ${signed(d.fitPpm, 1)} ppm since it restarted, far from the ${signed(d.priorPpm, 1)} ppm measured before: steps in its periods (a sound server restarting), not its rate`;
     if (!j)
       return `not measured here yet (too few callbacks for a fit; a save needs ±${DAC_SAVE_FIT_MAX_SIGMA_PPM} ppm)`;
@@ -668,8 +669,9 @@ export class DacClock {
    * Offset at the newest callback: callbacks are never early, so each one bounds the line from above:
    * the line at p0 is no later than its time minus the rate times its distance, give or take what the
    * rate's uncertainty makes of that distance. The tightest bound is the offset: recent callbacks
-   * count while the rate is uncertain, all back to DAC_OFFSET_HORIZON_NS once it is well known. Callbacks before a
-   * step later in the periods (`fromP`, see DAC_RATE_STEP_MIN_NS) bound the old grid, not this one.
+   * count while the rate is uncertain, all back to DAC_OFFSET_HORIZON_NS once it is well known.
+   * Callbacks before a step later in the periods (`fromP`, see DAC_RATE_STEP_MIN_NS) bound the old
+   * grid, not this one.
    */
   private offsetNs(b: number, sigmaPpm: number, fromP = -Infinity): number {
     const p0 = this.ps.at(-1)!;
@@ -680,9 +682,11 @@ export class DacClock {
       if (p >= fromP) a = Math.min(a, t + b * dp + slackNsPerPeriod * dp);
     };
     for (let i = 0; i < this.ps.length; i++) bound(this.ps[i]!, this.ts[i]!);
-    // Before the window, back to DAC_OFFSET_HORIZON_NS: the envelope samples are its earliest callbacks.
+    // Before the window, back to DAC_OFFSET_HORIZON_NS: the envelope samples are its earliest callbacks
+    // (newest first, so the ~11 min of them kept for the rate are not all walked at every estimate).
     const fromT = this.ts.at(-1)! - DAC_OFFSET_HORIZON_NS;
-    for (const k of this.blocks) if (k.p < this.ps[0]! && k.t >= fromT) bound(k.p, k.t);
+    for (let j = this.blocks.length - 1; j >= 0 && this.blocks[j]!.t >= fromT; j--)
+      if (this.blocks[j]!.p < this.ps[0]!) bound(this.blocks[j]!.p, this.blocks[j]!.t);
     return a;
   }
 

@@ -4,7 +4,7 @@ import { rtaudioDeviceName } from '../../../drivers/platform/pi.js';
 import type { PcmFormat } from '../decoder.js';
 import { AudioDeviceUnavailableError, NoAudioDeviceError, QueueSizer, type OutputSink } from './sink.js';
 import { probeAlsaOutputs } from './alsa-probe.js';
-import { DAC_BLOCK, DacClock, type DacRate } from '../dac-clock.js';
+import { DAC_BLOCK, DAC_DROP_FIT_MAX_SIGMA_PPM, DacClock, type DacRate } from '../dac-clock.js';
 import { signed } from '../../util/format.js';
 
 /**
@@ -372,7 +372,7 @@ export class AudifySink implements OutputSink {
     if (d && before.disputes === 0 && dac.disputes === 1)
       this.notice(
         d.saved
-          ? `audio device: its periods fit ${signed(d.fitPpm, 1)} ppm, far from the saved ${signed(d.priorPpm, 1)} ppm, but not yet steadily enough to drop it: the saved rate is kept meanwhile (steps in its periods tilt a short fit; another device under the same name would measure steadily)`
+          ? `audio device: its periods fit ${signed(d.fitPpm, 1)} ppm, far from the saved ${signed(d.priorPpm, 1)} ppm, but not yet steadily enough to drop it (that needs a steady fit known to ±${DAC_DROP_FIT_MAX_SIGMA_PPM} ppm, some 40 s of callbacks): the saved rate is kept meanwhile (steps in its periods tilt a short fit; another device under the same name would measure steadily)`
           : `audio device: its periods since it restarted fit ${signed(d.fitPpm, 1)} ppm, far from the ${signed(d.priorPpm, 1)} ppm measured before: taken as steps in its periods (its sound server restarting), not as its rate: the rate measured before is kept`,
       );
   }
