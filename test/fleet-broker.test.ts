@@ -91,6 +91,32 @@ test.serial(
 );
 
 test.serial(
+  'a command that comes when its frames are already rendered is said late by how much: the log, the status and --wait',
+  async (t) => {
+    t.timeout(240_000);
+    // bike2 acts as if 5 s of audio were already rendered: a command 2.5–3.5 s ahead comes too late for it.
+    const rig = await startFleetRig({ renderedAheadMs: { bike2: 5_000 } });
+    try {
+      await rig.waitStatus((s) => s.ride === rig.ride);
+      const vol = await rig.cli(['volume', '-6', '--wait']);
+      t.is(vol.code, 0, vol.stdout + vol.stderr);
+      const m = /late on bike2 by ([\d.]+) ms\)/.exec(vol.stdout);
+      t.truthy(m, vol.stdout);
+      const ms = Number(m![1]);
+      t.true(ms > 1_000 && ms < 2_600, `late by ${ms} ms (5 s rendered, the instant 2.5-3.5 s ahead)`);
+      t.notRegex(vol.stdout, /late on bike[13]/, 'the others take it on its instant');
+      t.regex(
+        rig.devices.bike2!.output,
+        /fleet: accepted volume .*arrived when the audio to [\d.]+ ms past its instant was already rendered for the device/,
+      );
+      t.notRegex(rig.devices.bike1!.output, /already rendered/);
+    } finally {
+      await rig.close();
+    }
+  },
+);
+
+test.serial(
   'a device cut off or stopped when a command is sent is named by --wait, shows offline, and converges when it is back',
   async (t) => {
     t.timeout(300_000);

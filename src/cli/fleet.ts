@@ -326,9 +326,11 @@ async function waitForConfirmations(
   while (confirmed().length < expected.length && utcNowNs() < atNs) await new Promise((r) => setTimeout(r, 50));
   const ok = confirmed();
   const missing = expected.filter((d) => !ok.includes(d));
-  const late = ok.map((d) => devices.get(d)!.status!.commands.recent.find((r) => r.id === id)!).filter((r) => r.lateMs);
+  const late = ok
+    .map((d) => ({ d, ms: devices.get(d)!.status!.commands.recent.find((r) => r.id === id)!.lateMs }))
+    .filter((x) => x.ms);
   process.stdout.write(
-    `confirmed before its instant by ${ok.length}/${expected.length} device${expected.length === 1 ? '' : 's'}${ok.length ? `: ${ok.sort().join(', ')}` : ''}${late.length ? ` (${late.length} late)` : ''}\n`,
+    `confirmed before its instant by ${ok.length}/${expected.length} device${expected.length === 1 ? '' : 's'}${ok.length ? `: ${ok.sort().join(', ')}` : ''}${late.length ? ` (late on ${late.map((x) => `${x.d} by ${x.ms} ms`).join(', ')})` : ''}\n`,
   );
   if (missing.length) {
     const why = (d: string) => {

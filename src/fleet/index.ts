@@ -68,6 +68,11 @@ export interface AcceptedInfo {
   atUtcNs: bigint;
   /** How long after its instant the command arrived (0 if before): the device re-places onto the plan. */
   lateNs: number;
+  /**
+   * How far past its instant the audio was already rendered when it arrived (0 if not): frames queued
+   * for the device cannot be recalled, so the command takes effect that much late here.
+   */
+  queuedNs: number;
   /** How it came; "held": it waited for its ride (a start, or the config's ride becoming known). */
   source: Source | 'held';
 }
@@ -91,6 +96,8 @@ export interface FleetOptions {
   rideId(): string | undefined;
   status(): DeviceStatus;
   onOps(ops: PlanOp[], info: OpsInfo): void;
+  /** The plan's UTC up to which audio is already rendered for the device (undefined: nothing playing). */
+  renderedToUtcNs?(): bigint | undefined;
   /** In [0, 1): reconnect and plan-publish jitter (Math.random by default). */
   random?: () => number;
 }
@@ -407,16 +414,10 @@ class FleetRuntime implements Fleet {
 
   private handle(results: IngestResult[], source: Source): void {
     // (a start can make held commands count: they come back accepted with it)
+    const renderedTo = this.o.renderedToUtcNs?.();
     for (const r of results) {
       if (r.kind === 'accepted')
-        this.newlyAccepted.push({
-          id: r.command.id,
-          op: r.command.op,
-          kid: r.command.kid,
-          atUtcNs: r.command.atUtcNs,
-          lateNs: r.lateNs,
-          source,
-        });
+        this.newlyAccepted.push({ ...acceptedOf(r.command, this.o.utcNowNs(), renderedTo, source), lateNs: r.lateNs });
       else if (r.kind === 'rejected') this.noteReject(r.reason, r.detail);
     }
   }
@@ -442,7 +443,9 @@ class FleetRuntime implements Fleet {
       const late =
         a.lateNs > 0
           ? `; arrived ${(a.lateNs / 1e9).toFixed(3)} s after its instant: applied retroactively (re-placed onto the plan)`
-          : '';
+          : a.queuedNs > 0
+            ? `; arrived when the audio to ${(a.queuedNs / 1e6).toFixed(1)} ms past its instant was already rendered for the device: it takes effect up to that much late here`
+            : '';
       this.o.log.info(
         `fleet: accepted ${a.op} from "${a.kid}" at ${isoNs(a.atUtcNs)} (${a.id.slice(0, 12)}, via ${a.source})${late}`,
       );
@@ -466,7 +469,7 @@ class FleetRuntime implements Fleet {
           id: a.id,
           op: a.op,
           at: a.atUtcNs.toString(),
-          ...(a.lateNs > 0 ? { lateMs: Math.round(a.lateNs / 1e6) } : {}),
+          ...(missedNs(a) > 0 ? { lateMs: Math.round(missedNs(a) / 1e5) / 10 } : {}),
         });
       }
       this.recent.splice(0, Math.max(0, this.recent.length - RECENT_MAX));
@@ -504,7 +507,7 @@ class FleetRuntime implements Fleet {
     if (this.stopped) return this.core.ops();
     try {
       const newly = this.core.refresh();
-      for (const c of newly) this.newlyAccepted.push(acceptedOf(c, this.o.utcNowNs(), 'held'));
+      for (const c of newly) this.newlyAccepted.push(acceptedOf(c, this.o.utcNowNs(), this.o.renderedToUtcNs?.(), 'held'));
       this.flushAccepted();
     } catch (e) {
       this.o.log.error(`fleet: ${(e as Error).message}; the plan stays as it was`);
@@ -639,16 +642,25 @@ class FleetRuntime implements Fleet {
   }
 }
 
-function acceptedOf(c: Command, utcNowNs: bigint, source: AcceptedInfo['source']): AcceptedInfo {
+function acceptedOf(
+  c: Command,
+  utcNowNs: bigint,
+  renderedToUtcNs: bigint | undefined,
+  source: AcceptedInfo['source'],
+): AcceptedInfo {
   return {
     id: c.id,
     op: c.op,
     kid: c.kid,
     atUtcNs: c.atUtcNs,
     lateNs: Math.max(0, Number(utcNowNs - c.atUtcNs)),
+    queuedNs: renderedToUtcNs === undefined ? 0 : Math.max(0, Number(renderedToUtcNs - c.atUtcNs)),
     source,
   };
 }
+
+/** How late a command takes effect on this device: it came after its instant, or after its frames were rendered. */
+const missedNs = (a: AcceptedInfo) => Math.max(a.lateNs, a.queuedNs);
 
 function isoNs(utcNs: bigint): string {
   return new Date(Number(utcNs / 1_000_000n)).toISOString();

@@ -116,6 +116,10 @@ export class PlaybackEngine {
   /** The read position was on the timeline at the end of the last period (not silent, held or ended). */
   private continuing = false;
   private lastU1?: bigint;
+  /** The plan's UTC up to which periods are rendered (queued for the device, beyond recall); none yet: undefined. */
+  get renderedToUtcNs(): bigint | undefined {
+    return this.lastU1;
+  }
   private underrunsSeen = 0;
   private gridMovesSeen = 0;
   private gains?: Float32Array;

@@ -319,6 +319,7 @@ function startFleetFor(s: Service, start: NonNullable<ServeOptions['startFleet']
     stateDir: stateDir(s.config),
     rideStartUtcNs: () => s.rideStartUtcNs,
     status: () => deviceStatus(s),
+    renderedToUtcNs: () => s.session?.engine?.renderedToUtcNs,
     onOps: (ops, info) => {
       const hadStart = pendingFleetStart(s);
       s.fleetOps = ops;

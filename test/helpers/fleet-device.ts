@@ -9,6 +9,7 @@ import { startFleet } from '../../src/fleet/index.js';
  * is one device's fleet layer and nothing else (no clock chain, no playback). Its UTC is the system
  * clock, its status says "simulated", and every op list it would hand the session is printed as one
  * JSON line: {"event":"ops","ops":[...],"digest":...}. SIGTERM: presence "0", exit 0.
+ * JAS_TEST_RENDERED_AHEAD_MS: stands in for a session whose audio is rendered that far ahead of now.
  *
  *   node --import tsx test/helpers/fleet-device.ts CONFIG STATE_DIR RIDE [DEVICE]
  */
@@ -19,6 +20,8 @@ if (!configPath || !stateDir || !ride) {
   process.exit(2);
 }
 const config = loadConfigFile(configPath);
+const aheadMs = Number(process.env.JAS_TEST_RENDERED_AHEAD_MS ?? NaN);
+const utcNowNs = () => BigInt(Date.now()) * 1_000_000n;
 const log = createLogger(process.stderr);
 const out = (o: object) =>
   process.stdout.write(JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
@@ -28,7 +31,8 @@ const fleet = await startFleet({
   clock: hrtimeClock,
   stateDir,
   device,
-  utcNowNs: () => BigInt(Date.now()) * 1_000_000n,
+  utcNowNs,
+  ...(Number.isFinite(aheadMs) && { renderedToUtcNs: () => utcNowNs() + BigInt(aheadMs) * 1_000_000n }),
   rideId: () => ride,
   status: () => ({
     clock: { state: 'locked', source: 'system', errorBoundUs: null },

@@ -38,6 +38,8 @@ export class DeviceProc {
   events: OpsEvent[] = [];
   snapshots: DeviceSnapshot[] = [];
   output = '';
+  /** Set before start: the harness acts as if its audio were rendered this far ahead. */
+  renderedAheadMs?: number;
   private waiters: Array<() => void> = [];
 
   constructor(
@@ -52,7 +54,14 @@ export class DeviceProc {
     const c = spawn(
       process.execPath,
       ['--import', 'tsx', join(PACKAGE_DIR, 'test/helpers/fleet-device.ts'), this.configPath, this.stateDir, this.ride],
-      { cwd: PACKAGE_DIR, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        cwd: PACKAGE_DIR,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          ...(this.renderedAheadMs !== undefined && { JAS_TEST_RENDERED_AHEAD_MS: String(this.renderedAheadMs) }),
+        },
+      },
     );
     this.child = c;
     let buf = '';
@@ -144,7 +153,9 @@ export interface FleetRig {
   close(): Promise<void>;
 }
 
-export async function startFleetRig(o: { rideStartUtcNs?: bigint; brokerExtra?: string[] } = {}): Promise<FleetRig> {
+export async function startFleetRig(
+  o: { rideStartUtcNs?: bigint; brokerExtra?: string[]; renderedAheadMs?: Partial<Record<string, number>> } = {},
+): Promise<FleetRig> {
   const dir = tempDir('jas-fleet-');
   const pw = (u: string) => `pw-${u}-${Math.random().toString(36).slice(2)}`;
   const users = Object.fromEntries(['op', ...DEVICES].map((u) => [u, pw(u)]));
@@ -183,6 +194,7 @@ export async function startFleetRig(o: { rideStartUtcNs?: bigint; brokerExtra?: 
     writeFileSync(join(dir, `${d}.toml`), fleetToml(d, relays[d]!.url, d));
     mkdirSync(join(dir, `state-${d}`));
     devices[d] = new DeviceProc(d, join(dir, `${d}.toml`), join(dir, `state-${d}`), ride);
+    devices[d].renderedAheadMs = o.renderedAheadMs?.[d];
   }
   const operatorConfig = join(dir, 'operator.toml');
   writeFileSync(operatorConfig, fleetToml('op', broker.url));
