@@ -66,15 +66,19 @@ test('mode "real" with the GPS missing: the service stays up, says so once, wait
     rig = await RealtimeGpsRig.create(conv, { dir: gpsDir });
     await rig.start();
     await svc.waitFor(/GPS on .*gps-device: found, in use now/, 60_000);
+    let last: Awaited<ReturnType<typeof statusOf>> | undefined;
     const after = await until(
       'a GPS+PPS lock',
       async () => {
-        const s = await statusOf(d.dir);
+        const s = (last = await statusOf(d.dir));
         return s.clock?.source === 'gps+pps' && s.clock.state === 'locked' ? s : undefined;
       },
       90_000,
       500,
-    );
+    ).catch((e: Error) => {
+      // A flake under CI's load once: say what the service saw.
+      throw new Error(`${e.message}; last status ${JSON.stringify(last?.clock)}; service output:\n${svc.output.slice(-4000)}`);
+    });
     t.is(after.hardware?.gps, 'real');
     t.is(
       svc.output.match(/GPS on .*gps-device: .*trying again in the background/g)?.length,
