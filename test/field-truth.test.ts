@@ -77,7 +77,9 @@ test('mode "real" with the GPS missing: the service stays up, says so once, wait
       500,
     ).catch((e: Error) => {
       // A flake under CI's load once: say what the service saw.
-      throw new Error(`${e.message}; last status ${JSON.stringify(last?.clock)}; service output:\n${svc.output.slice(-4000)}`);
+      throw new Error(
+        `${e.message}; last status ${JSON.stringify(last?.clock)}; service output:\n${svc.output.slice(-4000)}`,
+      );
     });
     t.is(after.hardware?.gps, 'real');
     t.is(

@@ -63,7 +63,11 @@ function sameInstant(t: ExecutionContext, what: string, atNs: bigint, utcs: bigi
     );
 }
 
-const fleetLines = (d: Dev) => (d.proc?.output ?? '').split('\n').filter((l) => /fleet: /.test(l)).join(' | ');
+const fleetLines = (d: Dev) =>
+  (d.proc?.output ?? '')
+    .split('\n')
+    .filter((l) => /fleet: /.test(l))
+    .join(' | ');
 
 test.serial(
   'three jaudiosync run: volume, skip and stop take effect at the same UTC frame on all three (within one sample)',

@@ -507,7 +507,8 @@ class FleetRuntime implements Fleet {
     if (this.stopped) return this.core.ops();
     try {
       const newly = this.core.refresh();
-      for (const c of newly) this.newlyAccepted.push(acceptedOf(c, this.o.utcNowNs(), this.o.renderedToUtcNs?.(), 'held'));
+      for (const c of newly)
+        this.newlyAccepted.push(acceptedOf(c, this.o.utcNowNs(), this.o.renderedToUtcNs?.(), 'held'));
       this.flushAccepted();
     } catch (e) {
       this.o.log.error(`fleet: ${(e as Error).message}; the plan stays as it was`);
