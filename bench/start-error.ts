@@ -25,7 +25,16 @@
 //      loaded by default; a device in the field is booted and locked minutes before)
 //      (needs jackd2, libjack-jackd2-dev, cc, ffmpeg; stress-ng for the loaded variants; scripts/setup.sh --test)
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
@@ -225,6 +234,8 @@ interface RunResult {
   playerLate: number;
   /** What JACK's log and the recording say happened to the rig (xruns, missed cycles). */
   rigSaid: string[];
+  /** Times JACK's driver restarted its schedule during the run (its log): each moves the device's periods. */
+  driverRestarts: number;
   load1: number;
   /** Each player's starting DAC rate and its σ, as its log said ('none': nothing saved yet). */
   priors: string[];
@@ -266,6 +277,8 @@ async function oneRun(i: number): Promise<RunResult> {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     ),
   );
+  let refOut = '';
+  ref.stdout.on('data', (d: Buffer) => (refOut += d.toString()));
   const refDone = new Promise((r) => ref.on('close', r));
   const startIso = new Date(startMs).toISOString();
   const players = await Promise.all(homes.map((h) => runPlayer(h, startIso)));
@@ -343,6 +356,11 @@ async function oneRun(i: number): Promise<RunResult> {
     why.push(
       `the reference read ${refRead.worstUs.toFixed(0)} µs off in-track, ${refRead.startUs.toFixed(0)} µs at start: the rig's time base did not hold${rigSaid.length ? ` (${rigSaid.join('; ')})` : ''}`,
     );
+  // --keep: the recorder's cycle stamps and the reference's own anchor, to take the rig's time base apart.
+  if (keepDir) {
+    for (const f of ['stamps', 'meta']) copyFileSync(`${prefix}.${f}`, join(keepDir, `run${i + 1}.${f}`));
+    writeFileSync(join(keepDir, `run${i + 1}.reference`), refOut);
+  }
   for (const f of ['f32', 'stamps', 'meta']) rmSync(`${prefix}.${f}`, { force: true });
   // The DAC rate each player started from (what its last run saved, weighed by what can have moved it).
   const priors = players.map(
@@ -355,6 +373,7 @@ async function oneRun(i: number): Promise<RunResult> {
     priors,
     playerLate: x.player,
     rigSaid,
+    driverRestarts: x.driver,
     load1: loadavg()[0]!,
   };
 }
@@ -466,6 +485,27 @@ const inTrack = players.filter((s) => Number.isFinite(s.worstUs)).map((s) => s.w
 console.log(
   `in-track worst per player-run: median ${q(inTrack, 0.5).toFixed(1)} µs, p90 ${q(inTrack, 0.9).toFixed(1)} µs, ${inTrack.filter((u) => u <= 50).length} of ${inTrack.length} within 50 µs`,
 );
+// The runs in which JACK's driver never restarted its schedule: one anchor for the whole recording, no
+// device periods that moved under the players. On a real DAC the periods never move.
+const held = valid.filter((x) => x.driverRestarts === 0);
+const heldPlayers = held.flatMap((x) => x.sources.filter((s) => s.name !== 'reference'));
+if (heldPlayers.length >= 4) {
+  const m = heldPlayers.reduce((a, s) => a + s.startUs, 0) / heldPlayers.length;
+  const heldRef = held.flatMap((x) => x.sources.filter((s) => s.name === 'reference'));
+  const rm = heldRef.reduce((a, s) => a + s.startUs, 0) / heldRef.length;
+  const fin = heldPlayers.filter((s) => Number.isFinite(s.worstUs)).map((s) => s.worstUs);
+  console.log(
+    `runs in which JACK's driver held its schedule throughout: ${held.length} of ${valid.length}: start spread p99 ${q(
+      heldPlayers.map((s) => Math.abs(s.startUs - m)),
+      0.99,
+    ).toFixed(1)} µs (reference ${q(
+      heldRef.map((s) => Math.abs(s.startUs - rm)),
+      0.99,
+    ).toFixed(
+      1,
+    )} µs); in-track worst ${Math.max(...fin).toFixed(1)} µs, ${fin.filter((u) => u <= 50).length} of ${fin.length} within 50 µs`,
+  );
+} else console.log(`runs in which JACK's driver held its schedule throughout: ${held.length} of ${valid.length}`);
 console.log('\n| | jaudiosync on this machine |');
 console.log('| --- | --- |');
 console.log(

@@ -9,8 +9,8 @@
 # repository; else, when NodeSource cannot be reached, the official build from the npm registry's
 # node-linux-<arch> package (the same build NodeSource ships) in /usr/local/lib/nodejs. Without root
 # or sudo it stops and prints the commands. Native addons are built against the installed Node's
-# headers (npm_config_nodedir), so nothing is downloaded from nodejs.org; where github.com cannot be
-# reached, audify is built from source at once instead of first failing to fetch its prebuilt binary.
+# headers (npm_config_nodedir), so nothing is downloaded from nodejs.org; audify is built from source
+# and patched (scripts/audify-stamp.mjs) so that its period callback carries the audio thread's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -147,10 +147,10 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   else
     say "no Node headers in $node_prefix/include/node: node-gyp will try to download them (fails offline)"
   fi
-  if ! curl -fsI --connect-timeout 5 --max-time 10 https://github.com >/dev/null 2>&1; then
-    say "github.com cannot be reached: building audify from source (cmake) without trying its prebuilt binary"
-    export npm_config_build_from_source=audify
-  fi
+  # audify is built from source even where its prebuilt binary could be fetched: the install then
+  # patches it (scripts/audify-stamp.mjs: each period's time stamp from the audio thread) and rebuilds
+  # the one file, where a prebuilt binary would mean compiling all of it a second time.
+  export npm_config_build_from_source=audify
   # Native builds on every core the memory allows (audify alone compiles ~160 C/C++ files, libopus
   # among them: one at a time they take most of the install on a Pi); ~400 MB per compiler, so a
   # 512 MB Pi 3A+ builds one at a time and a Pi 4 all four at once.
@@ -172,6 +172,8 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   fi
   touch "$stamp"
 fi
+# An install from before the time stamp patch: applied and built now (a no-op once done).
+node scripts/audify-stamp.mjs
 # The build (npm ci runs it too); rebuild when a source is newer than the output.
 if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src drivers calibrate tsconfig.json -newer dist/src/cli/main.js -name '*.ts' -o -newer dist/src/cli/main.js -name tsconfig.json 2>/dev/null | head -n 1)" ]; then
   say "building"

@@ -22,6 +22,8 @@ function rig(
   jsDelayNs?: (k: number) => number,
   devicePauses?: Array<{ atNs: bigint; durationNs: bigint }>,
   reportsDelay?: boolean,
+  musicFromNs = 0n,
+  stamps = true,
 ) {
   const clock = new VirtualClock(0n);
   const rnd = seededRandom(seed);
@@ -32,9 +34,11 @@ function rig(
     stalls,
     devicePauses,
     reportsDelay,
+    stamps,
     jsDelayNs: jsDelayNs ?? (() => 50_000 + 300_000 * rnd()),
   });
   const notices: string[] = [];
+  const infos: string[] = [];
   const sink = new AudifySink({
     format: { sampleRate: RATE, channels: 2 },
     periodFrames: P,
@@ -42,13 +46,14 @@ function rig(
     deviceName: 'default',
     nowNs: () => clock.nowNs(),
     rtAudio: () => twin,
-    onNotice: (m) => notices.push(m),
+    onNotice: (m, level) => (level === 'info' ? infos : notices).push(m),
   });
   const numbered: number[] = []; // the p the sink gave the j-th buffer written
   /** At each fill: virtual time, p, and how far the sink's presentation time of p is from the truth (ns). */
   const presErr: Array<{ atNs: bigint; p: number; errNs: number }> = [];
   void sink.start((p) => {
     numbered.push(p);
+    if (clock.nowNs() >= musicFromNs) sink.musicPlays();
     const pres = sink.presentationMonoNs(p);
     if (pres !== undefined) presErr.push({ atNs: clock.nowNs(), p, errNs: Number(pres - twin.heardNs(p)) });
     return Buffer.alloc(P * 4);
@@ -58,7 +63,7 @@ function rig(
     twin.played
       .map((j, k) => ({ j, k }))
       .filter(({ j, k }) => j >= 0 && numbered[j] !== k && BigInt(Math.round(k * PERIOD_NS)) >= fromNs);
-  return { clock, sink, twin, wrong, notices, presErr };
+  return { clock, sink, twin, wrong, notices, infos, presErr };
 }
 
 test('no stall: every buffer numbered with its device period, no silence counted', async (t) => {
@@ -176,4 +181,60 @@ test('a device that never reports its delay (snd_pcm_delay reads 0): said, and p
   t.true(r.presErr.length > 300, `${r.presErr.length} presentations`);
   const worst = Math.max(...r.presErr.map((x) => Math.abs(x.errNs)));
   t.true(worst < 400_000, `a presentation ${(worst / 1e6).toFixed(2)} ms off`);
+});
+
+test('a queue gap while starting up (before any music) is said as such, at info, and left out of the underruns status reports; one in the music is a warning', async (t) => {
+  const r = rig(
+    7,
+    [
+      { atNs: 2n * S, durationNs: 250_000_000n },
+      // Longer than the queue the first one grew (QUEUE_MAX_AHEAD_MS).
+      { atNs: 12n * S, durationNs: 1_500_000_000n },
+    ],
+    undefined,
+    undefined,
+    undefined,
+    5n * S,
+  );
+  r.clock.advance(8n * S);
+  t.true(r.sink.underrunPeriods > 0, 'the start-up stall drained the queue');
+  t.is(r.sink.underrunPeriodsInMusic, 0);
+  t.deepEqual(r.notices, [], 'no warning for silence the device played before the music anyway');
+  const gaps = r.infos.filter((m) => /queue gap/.test(m));
+  t.is(gaps.length, 1, r.infos.join(' | '));
+  t.regex(
+    gaps[0]!,
+    /^audio queue gap before the music: \d+ period\(s\) of silence while starting up .*nothing to hear moved$/,
+  );
+  const before = r.sink.underrunPeriods;
+  r.clock.advance(10n * S);
+  t.true(r.sink.underrunPeriodsInMusic > 0);
+  t.is(r.sink.underrunPeriodsInMusic, r.sink.underrunPeriods - before);
+  t.is(r.notices.filter((m) => /^audio queue gap: /.test(m)).length, 1, r.notices.join(' | '));
+  t.deepEqual(r.wrong(13n * S), [], 'numbered right after both');
+});
+
+test("the audio thread's time stamp keeps the event loop's wake-up out of the DAC clock; without it the log says so", async (t) => {
+  // The event loop wakes 150-450 µs after each pop (a busy main thread), never sooner.
+  const late = (k: number) => 150_000 + 300_000 * seededRandom(k)();
+  const errUs = (stamps: boolean) => {
+    const r = rig(11, [], late, undefined, undefined, 0n, stamps);
+    r.clock.advance(40n * S);
+    const tail = r.presErr.filter((x) => x.atNs > 30n * S).map((x) => x.errNs / 1e3);
+    return { r, meanUs: tail.reduce((a, b) => a + b, 0) / tail.length, worstUs: Math.max(...tail.map(Math.abs)) };
+  };
+  const stamped = errUs(true);
+  const loop = errUs(false);
+  t.log(
+    `presented vs heard, 30-40 s: stamped mean ${stamped.meanUs.toFixed(1)} µs (worst ${stamped.worstUs.toFixed(1)}); event loop mean ${loop.meanUs.toFixed(1)} µs`,
+  );
+  t.true(stamped.worstUs < 5, `stamped: worst ${stamped.worstUs} µs`);
+  t.true(loop.meanUs > 100, `the event loop's floor is in the unstamped line: ${loop.meanUs} µs`);
+  t.truthy(stamped.r.infos.find((m) => /timed by the audio thread/.test(m)));
+  t.deepEqual(stamped.r.notices, []);
+  t.is(
+    loop.r.notices.filter((m) => /timed on the event loop .*audify-stamp\.mjs/.test(m)).length,
+    1,
+    loop.r.notices.join(' | '),
+  );
 });

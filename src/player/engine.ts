@@ -207,6 +207,7 @@ export class PlaybackEngine {
       if (part) parts.push(part);
     }
     if (parts.length) {
+      this.sink.musicPlays?.();
       const first = parts[0]!;
       this.history.push({ period: p, pos: first.pos - first.atFrame * first.ratio, ratio: first.ratio, parts });
       if (this.history.length > 256) this.history.shift();

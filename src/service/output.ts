@@ -62,7 +62,7 @@ export async function openOutput(
     nowNs: hrtimeClock.nowNs,
     extraLatencyNs: config.audio.output_latency_ms * 1e6,
     dacPrior: ctx.dacPrior,
-    onNotice: (m) => ctx.log.warn(m),
+    onNotice: (m, level) => (level === 'info' ? ctx.log.info(m) : ctx.log.warn(m)),
   });
   try {
     await sink.start(fill);

@@ -511,7 +511,11 @@ export class PlaybackSession {
   snapshot(): SessionSnapshot {
     const sink = this.sink,
       engine = this.engine;
-    const base = { reseeks: engine?.seeks ?? 0, underruns: sink?.underrunPeriods ?? 0, device: sink?.description };
+    const base = {
+      reseeks: engine?.seeks ?? 0,
+      underruns: sink?.underrunPeriodsInMusic ?? sink?.underrunPeriods ?? 0,
+      device: sink?.description,
+    };
     if (!engine || this.startUtcNs === undefined) return { ...base, state: this.state };
     const rate = this.o.format.sampleRate;
     const utcNowNs = this.o.timescale().utcAt(this.o.clock.nowNs());

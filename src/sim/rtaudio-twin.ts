@@ -8,8 +8,9 @@ import type { VirtualClock } from '../time/clock.js';
  * silent event is counted only when its write returns); the device buffer filled at once at the
  * start (a burst of events), its delay read after each write (partial during the burst, as RtAudio's
  * getStreamLatency reads it); the JS frame callback for each pop delivered late by the event loop, in
- * order, and all at once at the end of a stall. It records what really played in each device
- * period, so a test can check the sink's period numbering against the truth.
+ * order, and all at once at the end of a stall; with `stamps`, carrying the instant of its pop (audify
+ * as scripts/audify-stamp.mjs builds it), else nothing (audify as published). It records what
+ * really played in each device period, so a test can check the sink's period numbering against the truth.
  */
 
 export interface RtAudioTwinOptions {
@@ -29,6 +30,8 @@ export interface RtAudioTwinOptions {
   devicePauses?: Array<{ atNs: bigint; durationNs: bigint }>;
   /** false: a driver whose snd_pcm_delay never reads above 0 (RtAudio's getStreamLatency stays 0). */
   reportsDelay?: boolean;
+  /** The JS callback gets the pop's instant (ns), as audify patched by scripts/audify-stamp.mjs does. */
+  stamps?: boolean;
 }
 
 export class RtAudioTwin implements RtAudioLike {
@@ -37,7 +40,7 @@ export class RtAudioTwin implements RtAudioLike {
   readonly played: number[] = [];
   private readonly queue: number[] = [];
   private written = 0;
-  private cb: (() => void) | null = null;
+  private cb: ((stampNs?: number) => void) | null = null;
   private running = false;
   private lastJsNs = 0n;
   private startNs = 0n;
@@ -74,7 +77,7 @@ export class RtAudioTwin implements RtAudioLike {
     return this.o.periodFrames;
   }
 
-  setFrameOutputCallback(cb: (() => void) | null): void {
+  setFrameOutputCallback(cb: ((stampNs?: number) => void) | null): void {
     this.cb = cb;
   }
 
@@ -141,13 +144,14 @@ export class RtAudioTwin implements RtAudioLike {
 
   /** The JS callback: late by the event loop, in order, and at a stall's end if due inside it. */
   private deliver(k: number): void {
+    const poppedNs = Number(this.o.clock.nowNs());
     let at = this.o.clock.nowNs() + BigInt(Math.round(this.o.jsDelayNs(k)));
     for (const st of this.o.stalls ?? [])
       if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;
     if (at < this.lastJsNs) at = this.lastJsNs;
     this.lastJsNs = at;
     this.o.clock.setTimer(Number(at - this.o.clock.nowNs()), () => {
-      if (this.running) this.cb?.();
+      if (this.running) this.cb?.(this.o.stamps ? poppedNs : undefined);
     });
   }
 }

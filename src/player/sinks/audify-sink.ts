@@ -90,8 +90,11 @@ export interface AudifySinkOptions {
   extraLatencyNs?: number;
   /** The device's rate as the last run measured it: see DacClock. */
   dacPrior?: DacRate;
-  /** Things worth a line in the log (realtime scheduling refused, an xrun): default process warnings. */
-  onNotice?: (message: string) => void;
+  /**
+   * Things worth a line in the log (realtime scheduling refused, an xrun): default process warnings.
+   * 'info': nothing to hear was affected (a gap before the music began).
+   */
+  onNotice?: (message: string, level: 'warn' | 'info') => void;
   /** RtAudio for ALSA, or a twin (tests); given, the device probe in a child process is skipped. */
   rtAudio?: () => RtAudioLike;
 }
@@ -126,6 +129,10 @@ export class AudifySink implements OutputSink {
   private written = 0;
   private callbacks = 0;
   private underruns = 0;
+  /** Of those, the silent periods before the music first played on (starting up): nothing to hear moved. */
+  private underrunsBeforeMusic = 0;
+  /** The engine has written music (timeline frames) into a period: see musicPlays. */
+  private musicBegan = false;
   xruns = 0;
   private gaps: number[] = [];
   /** The period numbers of the buffers written and not yet reported popped, oldest first. */
@@ -159,13 +166,18 @@ export class AudifySink implements OutputSink {
     return this.sizer.target;
   }
 
-  private notice(message: string): void {
-    if (this.opts.onNotice) this.opts.onNotice(message);
-    else process.emitWarning(message);
+  private notice(message: string, level: 'warn' | 'info' = 'warn'): void {
+    if (this.opts.onNotice) this.opts.onNotice(message, level);
+    else if (level === 'warn') process.emitWarning(message);
   }
 
   get underrunPeriods(): number {
     return this.underruns;
+  }
+
+  /** Silent periods counted while the music played: what status reports (the start-up ones moved nothing heard). */
+  get underrunPeriodsInMusic(): number {
+    return this.underruns - this.underrunsBeforeMusic;
   }
 
   get gridMoves(): number {
@@ -204,7 +216,7 @@ export class AudifySink implements OutputSink {
         this.periodFrames,
         'jaudiosync',
         null,
-        () => this.onPeriodTaken(),
+        (stampNs?: number) => this.onPeriodTaken(stampNs),
         RTAUDIO_SCHEDULE_REALTIME,
         (_type, msg) => this.onDeviceError(msg),
       );
@@ -268,10 +280,20 @@ export class AudifySink implements OutputSink {
    * rate.
    */
   private countSilence(total: number, why: string): void {
-    this.notice(
-      `audio queue gap: ${total - this.underruns} period(s) of silence (${why}); the period count moves on by as much, so the music goes on from the frame that belongs there`,
-    );
+    const n = total - this.underruns;
     this.underruns = total;
+    if (!this.musicBegan) {
+      // Starting up (the clock locking, tracks loading) on a busy machine: silence the device played anyway.
+      this.underrunsBeforeMusic += n;
+      this.notice(
+        `audio queue gap before the music: ${n} period(s) of silence while starting up (${why}: this machine was busy); the period count moves on by as much, nothing to hear moved`,
+        'info',
+      );
+      return;
+    }
+    this.notice(
+      `audio queue gap: ${n} period(s) of silence (${why}); the period count moves on by as much, so the music goes on from the frame that belongs there`,
+    );
   }
 
   /** RtAudio's error callback: an ALSA underrun restarted the device on a new phase. */
@@ -288,10 +310,16 @@ export class AudifySink implements OutputSink {
     this.notice(`audio device: ${msg}`);
   }
 
-  private onPeriodTaken(): void {
+  /**
+   * One buffer taken by RtAudio's thread. `stampNs`: the instant it took it (audify built by
+   * scripts/audify-stamp.mjs); without it, now, when the event loop runs this: its wake-up is in it too.
+   */
+  private onPeriodTaken(stampNs?: number): void {
     if (this.stopped || !this.rt) return;
     const nowNs = this.opts.nowNs();
+    const takenNs = typeof stampNs === 'number' && Number.isFinite(stampNs) ? BigInt(Math.round(stampNs)) : undefined;
     this.callbacks++;
+    if (this.callbacks === 1) this.sayStamping(takenNs !== undefined);
     const consumed = Math.round((this.rt.streamTime * this.format.sampleRate) / this.periodFrames);
     // RtAudio cannot have popped more than we wrote: periods it completed beyond that were silence,
     // for certain. And it is always writing one more: the queue is still empty (we have not written
@@ -336,10 +364,10 @@ export class AudifySink implements OutputSink {
         rejected: dac.priorRejected,
         disputes: dac.disputes,
       };
-      this.dac.observe(p, nowNs);
+      this.dac.observe(p, takenNs ?? nowNs);
       const pop = this.dac.popMonoNs(p);
       this.sayDacNews(before);
-      if (TRACE_DAC && pop !== undefined && p % DAC_BLOCK === 0) this.traceDac(p, pop, nowNs);
+      if (TRACE_DAC && pop !== undefined && p % DAC_BLOCK === 0) this.traceDac(p, pop, takenNs ?? nowNs);
       if (pop !== undefined) {
         const lateNs = Number(nowNs - pop);
         this.sizer.observe(lateNs);
@@ -349,6 +377,15 @@ export class AudifySink implements OutputSink {
     }
     this.writeNext();
     while (this.written - this.callbacks < this.sizer.target) this.writeNext();
+  }
+
+  private sayStamping(stamped: boolean): void {
+    this.notice(
+      stamped
+        ? 'audio device: periods timed by the audio thread as it takes each buffer (audify with the callback stamp)'
+        : "audio device: periods timed on the event loop (this audify has no callback stamp: run npm ci, or node scripts/audify-stamp.mjs, to build it): the main thread's wake-up, tens of µs and more on a busy machine, is then in the DAC clock's time",
+      stamped ? 'info' : 'warn',
+    );
   }
 
   /** What the DAC clock learned in this callback that the log should have (once each). */
@@ -387,6 +424,10 @@ export class AudifySink implements OutputSink {
 
   holdPlacement(on: boolean): void {
     this.dac.hold(on);
+  }
+
+  musicPlays(): void {
+    this.musicBegan = true;
   }
 
   placementHeldNs(): number {

@@ -20,6 +20,13 @@ export interface OutputSink {
    * by as many: the engine re-places its read position when this changes).
    */
   readonly underrunPeriods: number;
+  /** Of those, the ones after the music began (status reports these; default all of them). */
+  readonly underrunPeriodsInMusic?: number;
+  /**
+   * The engine wrote timeline frames (music, or a planned silence) into a period: silence before the
+   * first such period moved nothing heard.
+   */
+  musicPlays?(): void;
   /** Device xruns (the device stopped and restarted at a new phase: its clock is learned again). */
   readonly xruns?: number;
   /**

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Gives audify's period callback the instant RtAudio's audio thread took the buffer (CLOCK_MONOTONIC
+// ns, the clock process.hrtime reads), and rebuilds audify. Without it the player can only stamp a
+// period when the event loop gets round to the callback: the main thread's wake-up (tens of µs, more
+// on a busy machine, and a different floor in every process) lands in the DAC clock. With it the DAC
+// clock sees the device and RtAudio's realtime thread only.
+//
+// Run by npm after every install (package.json "postinstall") and by scripts/setup.sh. Idempotent:
+// the patch is applied once (marker below) and audify rebuilt only when its binary predates the patch.
+// A different audify version, or a build that fails (no cmake or compiler), is said and left as it
+// was: the player then stamps on the event loop and its log says so.
+//
+//   node scripts/audify-stamp.mjs [--check]   (--check: exit 0 if patched and built, 1 if not)
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const MARKER = 'jaudiosync: callback stamp';
+const ORIGINAL = `                wrap->_frameOutputTsfn.NonBlockingCall(
+                    [](Napi::Env, Napi::Function callback) { callback.Call({}); });`;
+const PATCHED = `                // ${MARKER}: CLOCK_MONOTONIC ns when RtAudio's thread took this buffer.
+                struct timespec jasTs;
+                clock_gettime(CLOCK_MONOTONIC, &jasTs);
+                const double jasNs = (double)jasTs.tv_sec * 1e9 + (double)jasTs.tv_nsec;
+                wrap->_frameOutputTsfn.NonBlockingCall(
+                    [jasNs](Napi::Env env, Napi::Function callback)
+                    { callback.Call({Napi::Number::New(env, jasNs)}); });`;
+
+const say = (m) => process.stderr.write(`audify-stamp: ${m}\n`);
+
+function audifyDir() {
+  try {
+    return dirname(createRequire(import.meta.url).resolve('audify/package.json'));
+  } catch {
+    return undefined;
+  }
+}
+
+const dir = audifyDir();
+const check = process.argv.includes('--check');
+if (!dir) {
+  say('audify is not installed (npm ci first)');
+  process.exit(check ? 1 : 0);
+}
+const src = join(dir, 'src', 'rt_audio.cpp');
+const binary = join(dir, 'build', 'Release', 'audify.node');
+let text = readFileSync(src, 'utf8');
+const built = () => existsSync(binary) && statSync(binary).mtimeMs >= statSync(src).mtimeMs;
+if (check) process.exit(text.includes(MARKER) && built() ? 0 : 1);
+
+// audify's sources have Windows line ends.
+const eol = text.includes('\r\n') ? '\r\n' : '\n';
+const original = ORIGINAL.replaceAll('\n', eol);
+if (!text.includes(MARKER)) {
+  if (!text.includes(original)) {
+    say(
+      `${src} is not the audify this patch knows (package.json pins 1.10.1): left as it is; the player stamps periods on the event loop`,
+    );
+    process.exit(0);
+  }
+  if (!/#include <ctime>/.test(text)) text = text.replace('#include <cmath>', `#include <cmath>${eol}#include <ctime>`);
+  writeFileSync(src, text.replace(original, PATCHED.replaceAll('\n', eol)));
+  say("patched audify: its period callback carries the audio thread's time stamp");
+}
+if (built()) process.exit(0);
+say('rebuilding audify with the time stamp (cmake; a minute here, a few on a Pi)');
+try {
+  execFileSync('npm', ['run', '--silent', 'rebuild'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+} catch (e) {
+  say(
+    `rebuilding audify failed (${e.message.split('\n')[0]}): install cmake, g++ and libasound2-dev (scripts/setup.sh does) and run npm ci again; until then the player stamps periods on the event loop`,
+  );
+  process.exit(0);
+}
+say(built() ? 'audify rebuilt' : `audify rebuilt, but ${binary} is older than its source: run npm rebuild audify`);
