@@ -4,7 +4,7 @@
 # succeeds (RtAudio lists "Default ALSA Device" only then). Everything lives under one rig folder
 # with its own HOME/.asoundrc: the user's ALSA config is never touched.
 #
-#   scripts/audio-rig.sh start DIR   start (idempotent), prints nothing on success
+#   scripts/audio-rig.sh start DIR   start (idempotent; waits while another rig is in use), prints nothing on success
 #   scripts/audio-rig.sh stop DIR    stop what start started
 #   scripts/audio-rig.sh env DIR     print the environment a player or test needs (HOME=...)
 #
@@ -18,6 +18,30 @@ mkdir -p "$dir/home"
 dir=$(cd "$dir" && pwd)
 sock="$dir/pulse.sock"
 export JACK_NO_AUDIO_RESERVATION=1 JACK_NO_START_SERVER=1
+
+# One rig on the machine at a time: JACK's default server is shared, so two test files (or a test and
+# a bench) would record each other's players, or one stop the server under the other. start takes the
+# lock (waiting up to RIG_LOCK_WAIT_S, 900 s) for the process that called it (or RIG_HOLDER_PID);
+# stop gives it back; a lock whose process is gone is taken over.
+lock=${RIG_LOCK:-/tmp/jaudiosync-audio-rig.lock}
+acquire() {
+  local pid owner
+  for _ in $(seq $((${RIG_LOCK_WAIT_S:-900} * 10))); do
+    if mkdir "$lock" 2>/dev/null; then echo "${RIG_HOLDER_PID:-$PPID} $dir" >"$lock/owner"; return 0; fi
+    # (the owner file is written just after the folder: not there yet, look again)
+    { read -r pid owner <"$lock/owner"; } 2>/dev/null || { sleep 0.1; continue; }
+    [ "$owner" = "$dir" ] && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then rm -rf "$lock"; continue; fi
+    sleep 0.1
+  done
+  echo "audio-rig: the audio rig has been in use by process $pid ($owner) for ${RIG_LOCK_WAIT_S:-900} s; stop it, or remove $lock if that process is gone" >&2
+  exit 1
+}
+release() {
+  local pid owner
+  { read -r pid owner <"$lock/owner"; } 2>/dev/null || return 0
+  if [ "$owner" = "$dir" ]; then rm -rf "$lock"; fi
+}
 
 write_asoundrc() {
   # The recorder (bench/test) registers rec:in_1/rec:in_2 before a player opens; without it the
@@ -41,6 +65,7 @@ ASOUND
 
 case "$cmd" in
   start)
+    acquire
     write_asoundrc
     if ! jack_lsp >/dev/null 2>&1; then
       # Realtime scheduling where allowed (root, or an rtprio limit): without it a busy machine makes
@@ -84,6 +109,7 @@ case "$cmd" in
       case "$(ps -o stat= -p "$pid" 2>/dev/null || true)" in ""|Z*) ;; *) kill -9 "$pid" 2>/dev/null || true ;; esac
       rm -f "$dir/$p.pid"
     done
+    release
     ;;
   env)
     echo "HOME=$dir/home"
