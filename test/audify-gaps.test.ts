@@ -24,6 +24,7 @@ function rig(
   reportsDelay?: boolean,
   musicFromNs = 0n,
   stamps = true,
+  stampOffsetNs?: number,
 ) {
   const clock = new VirtualClock(0n);
   const rnd = seededRandom(seed);
@@ -35,6 +36,7 @@ function rig(
     devicePauses,
     reportsDelay,
     stamps,
+    stampOffsetNs,
     jsDelayNs: jsDelayNs ?? (() => 50_000 + 300_000 * rnd()),
   });
   const notices: string[] = [];
@@ -237,4 +239,20 @@ test("the audio thread's time stamp keeps the event loop's wake-up out of the DA
     1,
     loop.r.notices.join(' | '),
   );
+});
+
+test("a time stamp not on this process's monotonic clock is said once and not used: the periods are timed on the event loop", async (t) => {
+  for (const offNs of [5e9, -30e9]) {
+    const r = rig(13, [], () => 200_000, undefined, undefined, 0n, true, offNs);
+    r.clock.advance(30n * S);
+    t.is(r.notices.filter((m) => /time stamp reads .* not used/.test(m)).length, 1, r.notices.join(' | '));
+    t.false(r.notices.some((m) => /no callback stamp/.test(m)), 'it has one: only not on this clock');
+    t.deepEqual(r.wrong(), []);
+    const tail = r.presErr.filter((x) => x.atNs > 20n * S).map((x) => x.errNs / 1e3);
+    // Timed on the event loop: 200 µs late, as an unpatched audify would be; not seconds off.
+    t.true(
+      tail.every((e) => Math.abs(e - 200) < 5),
+      `presented ${Math.min(...tail)}..${Math.max(...tail)} µs off`,
+    );
+  }
 });

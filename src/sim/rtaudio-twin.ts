@@ -32,6 +32,8 @@ export interface RtAudioTwinOptions {
   reportsDelay?: boolean;
   /** The JS callback gets the pop's instant (ns), as audify patched by scripts/audify-stamp.mjs does. */
   stamps?: boolean;
+  /** ...read on another clock, this far off (ns): a build whose stamp is not CLOCK_MONOTONIC. */
+  stampOffsetNs?: number;
 }
 
 export class RtAudioTwin implements RtAudioLike {
@@ -144,7 +146,7 @@ export class RtAudioTwin implements RtAudioLike {
 
   /** The JS callback: late by the event loop, in order, and at a stall's end if due inside it. */
   private deliver(k: number): void {
-    const poppedNs = Number(this.o.clock.nowNs());
+    const poppedNs = Number(this.o.clock.nowNs()) + (this.o.stampOffsetNs ?? 0);
     let at = this.o.clock.nowNs() + BigInt(Math.round(this.o.jsDelayNs(k)));
     for (const st of this.o.stalls ?? [])
       if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;

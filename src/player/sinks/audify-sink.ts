@@ -48,6 +48,8 @@ export type RtAudioLike = Pick<
  * Callbacks after a stall over which consumed-minus-callbacks is watched for one more silent period (~0.34 s at 1024).
  */
 const UNDERRUN_WINDOW = 16;
+/** A stamp older than this when its callback runs is not on our clock (a stall that long ran the queue dry). */
+const STAMP_MAX_AGE_NS = 10_000_000_000n;
 const RTAUDIO_FORMAT_SINT16 = 0x2 as Parameters<RtAudio['openStream']>[2];
 /** RtAudioStreamFlags.RTAUDIO_SCHEDULE_REALTIME: SCHED_RR for RtAudio's callback thread where allowed. */
 const RTAUDIO_SCHEDULE_REALTIME = 0x8 as Parameters<RtAudio['openStream']>[8];
@@ -133,6 +135,8 @@ export class AudifySink implements OutputSink {
   private underrunsBeforeMusic = 0;
   /** The engine has written music (timeline frames) into a period: see musicPlays. */
   private musicBegan = false;
+  /** A stamp was found not on this process's monotonic clock: see stampOf. */
+  private stampsDistrusted = false;
   xruns = 0;
   private gaps: number[] = [];
   /** The period numbers of the buffers written and not yet reported popped, oldest first. */
@@ -317,9 +321,9 @@ export class AudifySink implements OutputSink {
   private onPeriodTaken(stampNs?: number): void {
     if (this.stopped || !this.rt) return;
     const nowNs = this.opts.nowNs();
-    const takenNs = typeof stampNs === 'number' && Number.isFinite(stampNs) ? BigInt(Math.round(stampNs)) : undefined;
+    const takenNs = this.stampOf(stampNs, nowNs);
     this.callbacks++;
-    if (this.callbacks === 1) this.sayStamping(takenNs !== undefined);
+    if (this.callbacks === 1 && !this.stampsDistrusted) this.sayStamping(takenNs !== undefined);
     const consumed = Math.round((this.rt.streamTime * this.format.sampleRate) / this.periodFrames);
     // RtAudio cannot have popped more than we wrote: periods it completed beyond that were silence,
     // for certain. And it is always writing one more: the queue is still empty (we have not written
@@ -377,6 +381,22 @@ export class AudifySink implements OutputSink {
     }
     this.writeNext();
     while (this.written - this.callbacks < this.sizer.target) this.writeNext();
+  }
+
+  /**
+   * The audio thread's stamp, while it reads as this process's monotonic clock: never after now, nor
+   * more than STAMP_MAX_AGE_NS before (an event-loop stall that long drained the queue long before).
+   * One that does not is said once, and the rest of the stream is timed on the event loop.
+   */
+  private stampOf(stampNs: number | undefined, nowNs: bigint): bigint | undefined {
+    if (this.stampsDistrusted || typeof stampNs !== 'number' || !Number.isFinite(stampNs)) return undefined;
+    const t = BigInt(Math.round(stampNs));
+    if (t <= nowNs && nowNs - t <= STAMP_MAX_AGE_NS) return t;
+    this.stampsDistrusted = true;
+    this.notice(
+      `audio device: the audio thread's time stamp reads ${((Number(t) - Number(nowNs)) / 1e9).toFixed(3)} s from this process's monotonic clock: not used; the periods are timed on the event loop from now on`,
+    );
+    return undefined;
   }
 
   private sayStamping(stamped: boolean): void {
