@@ -246,7 +246,10 @@ test("a time stamp not on this process's monotonic clock is said once and not us
     const r = rig(13, [], () => 200_000, undefined, undefined, 0n, true, offNs);
     r.clock.advance(30n * S);
     t.is(r.notices.filter((m) => /time stamp reads .* not used/.test(m)).length, 1, r.notices.join(' | '));
-    t.false(r.notices.some((m) => /no callback stamp/.test(m)), 'it has one: only not on this clock');
+    t.false(
+      r.notices.some((m) => /no callback stamp/.test(m)),
+      'it has one: only not on this clock',
+    );
     t.deepEqual(r.wrong(), []);
     const tail = r.presErr.filter((x) => x.atNs > 20n * S).map((x) => x.errNs / 1e3);
     // Timed on the event loop: 200 µs late, as an unpatched audify would be; not seconds off.
