@@ -6,13 +6,15 @@
 // clock sees the device and RtAudio's realtime thread only.
 //
 // Run by npm after every install (package.json "postinstall") and by scripts/setup.sh. Idempotent:
-// the patch is applied once (marker below) and audify rebuilt only when its binary predates the patch.
+// the patch is applied once (marker below) and audify rebuilt only when its binary was not built from
+// the patched source (build/Release/jaudiosync-stamp.txt).
 // A different audify version, or a build that fails (no cmake or compiler), is said and left as it
 // was: the player then stamps on the event loop and its log says so.
 //
 //   node scripts/audify-stamp.mjs [--check]   (--check: exit 0 if patched and built, 1 if not)
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -45,8 +47,12 @@ if (!dir) {
 }
 const src = join(dir, 'src', 'rt_audio.cpp');
 const binary = join(dir, 'build', 'Release', 'audify.node');
+// Written beside the binary after a build from the patched source (its hash): travels with an offline
+// bundle, where file times may not.
+const builtFrom = join(dir, 'build', 'Release', 'jaudiosync-stamp.txt');
 let text = readFileSync(src, 'utf8');
-const built = () => existsSync(binary) && statSync(binary).mtimeMs >= statSync(src).mtimeMs;
+const hash = () => createHash('sha256').update(readFileSync(src)).digest('hex');
+const built = () => existsSync(binary) && existsSync(builtFrom) && readFileSync(builtFrom, 'utf8').trim() === hash();
 if (check) process.exit(text.includes(MARKER) && built() ? 0 : 1);
 
 // audify's sources have Windows line ends.
@@ -73,4 +79,9 @@ try {
   );
   process.exit(0);
 }
-say(built() ? 'audify rebuilt' : `audify rebuilt, but ${binary} is older than its source: run npm rebuild audify`);
+if (!existsSync(binary)) {
+  say(`audify's build left no ${binary}: run npm ci again`);
+  process.exit(0);
+}
+writeFileSync(builtFrom, `${hash()}\n`);
+say('audify rebuilt');
