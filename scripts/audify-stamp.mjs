@@ -8,13 +8,14 @@
 // Run by npm after every install (package.json "postinstall") and by scripts/setup.sh. Idempotent:
 // the patch is applied once (marker below) and audify rebuilt only when its binary was not built from
 // the patched source (build/Release/jaudiosync-stamp.txt).
-// A different audify version, or a build that fails (no cmake or compiler), is said and left as it
-// was: the player then stamps on the event loop and its log says so.
+// A different audify version, or a build that fails (no cmake or compiler), is said and audify left as
+// it was built before (its binaries put back): the player then stamps on the event loop and says so.
 //
 //   node scripts/audify-stamp.mjs [--check]   (--check: exit 0 if patched and built, 1 if not)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -65,23 +66,34 @@ if (!text.includes(MARKER)) {
     );
     process.exit(0);
   }
-  if (!/#include <ctime>/.test(text)) text = text.replace('#include <cmath>', `#include <cmath>${eol}#include <ctime>`);
+  if (!/#include <ctime>/.test(text)) text = `#include <ctime>${eol}${text}`;
   writeFileSync(src, text.replace(original, PATCHED.replaceAll('\n', eol)));
   say("patched audify: its period callback carries the audio thread's time stamp");
 }
 if (built()) process.exit(0);
 say('rebuilding audify with the time stamp (cmake; a minute here, a few on a Pi)');
+// A failed cmake-js compile falls back to a clean rebuild, which deletes build/: keep the working
+// binaries (the published audify, without the stamp) to put back.
+const release = join(dir, 'build', 'Release');
+const saved = mkdtempSync(join(tmpdir(), 'audify-release-'));
+if (existsSync(release)) cpSync(release, saved, { recursive: true });
+const putBack = (why) => {
+  if (existsSync(join(saved, 'audify.node'))) {
+    rmSync(release, { recursive: true, force: true });
+    cpSync(saved, release, { recursive: true });
+  }
+  say(
+    `${why}: audify is left as it was built before (the player's log says whether its periods carry the stamp); install cmake, g++ and libasound2-dev (scripts/setup.sh does) and run node scripts/audify-stamp.mjs again`,
+  );
+};
 try {
   execFileSync('npm', ['run', '--silent', 'rebuild'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+  // It must load (a binary that does not would leave the player without ALSA).
+  execFileSync(process.execPath, ['-e', `require(${JSON.stringify(binary)})`], { stdio: 'ignore' });
+  writeFileSync(builtFrom, `${hash()}\n`);
+  say('audify rebuilt');
 } catch (e) {
-  say(
-    `rebuilding audify failed (${e.message.split('\n')[0]}): install cmake, g++ and libasound2-dev (scripts/setup.sh does) and run npm ci again; until then the player stamps periods on the event loop`,
-  );
-  process.exit(0);
+  putBack(`rebuilding audify failed (${e.message.split('\n')[0]})`);
+} finally {
+  rmSync(saved, { recursive: true, force: true });
 }
-if (!existsSync(binary)) {
-  say(`audify's build left no ${binary}: run npm ci again`);
-  process.exit(0);
-}
-writeFileSync(builtFrom, `${hash()}\n`);
-say('audify rebuilt');

@@ -20,27 +20,31 @@ sock="$dir/pulse.sock"
 export JACK_NO_AUDIO_RESERVATION=1 JACK_NO_START_SERVER=1
 
 # One rig on the machine at a time: JACK's default server is shared, so two test files (or a test and
-# a bench) would record each other's players, or one stop the server under the other. start takes the
-# lock (waiting up to RIG_LOCK_WAIT_S, 900 s) for the process that called it (or RIG_HOLDER_PID);
-# stop gives it back; a lock whose process is gone is taken over.
-lock=${RIG_LOCK:-/tmp/jaudiosync-audio-rig.lock}
+# a bench) would record each other's players, or one stop the server under the other. start takes an
+# flock (waiting up to RIG_LOCK_WAIT_S, 900 s) and hands it to a keeper process that lives as long as
+# the process that called it (or RIG_HOLDER_PID, for a caller behind a wrapper that exits); stop ends
+# the keeper. The kernel drops the lock with the keeper: a caller that died leaves no stale lock.
+lockfile=${RIG_LOCK:-/tmp/jaudiosync-audio-rig.lock}
 acquire() {
-  local pid owner
-  for _ in $(seq $((${RIG_LOCK_WAIT_S:-900} * 10))); do
-    if mkdir "$lock" 2>/dev/null; then echo "${RIG_HOLDER_PID:-$PPID} $dir" >"$lock/owner"; return 0; fi
-    # (the owner file is written just after the folder: not there yet, look again)
-    { read -r pid owner <"$lock/owner"; } 2>/dev/null || { sleep 0.1; continue; }
-    [ "$owner" = "$dir" ] && return 0
-    if ! kill -0 "$pid" 2>/dev/null; then rm -rf "$lock"; continue; fi
-    sleep 0.1
-  done
-  echo "audio-rig: the audio rig has been in use by process $pid ($owner) for ${RIG_LOCK_WAIT_S:-900} s; stop it, or remove $lock if that process is gone" >&2
-  exit 1
+  local keeper holder=${RIG_HOLDER_PID:-$PPID}
+  if [ -f "$dir/lock.pid" ] && kill -0 "$(cat "$dir/lock.pid")" 2>/dev/null; then return 0; fi
+  exec 9>>"$lockfile"
+  if ! flock -w "${RIG_LOCK_WAIT_S:-900}" 9; then
+    echo "audio-rig: another rig has held the audio rig for ${RIG_LOCK_WAIT_S:-900} s (a test or a bench: see pgrep -af 'jackd|audio-rig'); stop it and try again" >&2
+    exit 1
+  fi
+  # The keeper inherits fd 9 (and with it the lock); closed here before jackd or PulseAudio is started.
+  (while kill -0 "$holder" 2>/dev/null && [ -d "$dir" ]; do sleep 1; done) >/dev/null 2>&1 &
+  keeper=$!
+  exec 9>&-
+  echo "$keeper" >"$dir/lock.pid"
+  # A start that fails after this gives the lock back at once (the caller may try again at once).
+  trap 'rc=$?; [ "$rc" -eq 0 ] || release; exit "$rc"' EXIT
 }
 release() {
-  local pid owner
-  { read -r pid owner <"$lock/owner"; } 2>/dev/null || return 0
-  if [ "$owner" = "$dir" ]; then rm -rf "$lock"; fi
+  [ -f "$dir/lock.pid" ] || return 0
+  kill "$(cat "$dir/lock.pid")" 2>/dev/null || true
+  rm -f "$dir/lock.pid"
 }
 
 write_asoundrc() {

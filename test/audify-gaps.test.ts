@@ -258,4 +258,13 @@ test("a time stamp not on this process's monotonic clock is said once and not us
       `presented ${Math.min(...tail)}..${Math.max(...tail)} µs off`,
     );
   }
+  // A 12 s event-loop stall mid-stream delivers true stamps 12 s old: still used.
+  const r = rig(14, [{ atNs: 20n * S, durationNs: 12n * S }], () => 200_000);
+  r.clock.advance(45n * S);
+  t.false(
+    r.notices.some((m) => /time stamp reads/.test(m)),
+    r.notices.join(' | '),
+  );
+  const tail = r.presErr.filter((x) => x.atNs > 40n * S).map((x) => Math.abs(x.errNs / 1e3));
+  t.true(Math.max(...tail) < 5, `stamped after the stall: ${Math.max(...tail)} µs`);
 });

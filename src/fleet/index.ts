@@ -469,7 +469,8 @@ class FleetRuntime implements Fleet {
           id: a.id,
           op: a.op,
           at: a.atUtcNs.toString(),
-          ...(missedNs(a) > 0 ? { lateMs: Math.round(missedNs(a) / 1e5) / 10 } : {}),
+          // (rounded up: never said less late than it is)
+          ...(missedNs(a) > 0 ? { lateMs: Math.ceil(missedNs(a) / 1e5) / 10 } : {}),
         });
       }
       this.recent.splice(0, Math.max(0, this.recent.length - RECENT_MAX));

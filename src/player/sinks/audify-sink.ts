@@ -48,7 +48,7 @@ export type RtAudioLike = Pick<
  * Callbacks after a stall over which consumed-minus-callbacks is watched for one more silent period (~0.34 s at 1024).
  */
 const UNDERRUN_WINDOW = 16;
-/** A stamp older than this when its callback runs is not on our clock (a stall that long ran the queue dry). */
+/** A stamp this old in the stream's first callbacks is not on our clock (nothing can have stalled it yet). */
 const STAMP_MAX_AGE_NS = 10_000_000_000n;
 const RTAUDIO_FORMAT_SINT16 = 0x2 as Parameters<RtAudio['openStream']>[2];
 /** RtAudioStreamFlags.RTAUDIO_SCHEDULE_REALTIME: SCHED_RR for RtAudio's callback thread where allowed. */
@@ -384,14 +384,16 @@ export class AudifySink implements OutputSink {
   }
 
   /**
-   * The audio thread's stamp, while it reads as this process's monotonic clock: never after now, nor
-   * more than STAMP_MAX_AGE_NS before (an event-loop stall that long drained the queue long before).
-   * One that does not is said once, and the rest of the stream is timed on the event loop.
+   * The audio thread's stamp, while it reads as this process's monotonic clock: never after now, and
+   * in the stream's first callbacks not more than STAMP_MAX_AGE_NS before (later, a long event-loop
+   * stall delivers true old stamps). One that does not is said once, and the rest of the stream is
+   * timed on the event loop.
    */
   private stampOf(stampNs: number | undefined, nowNs: bigint): bigint | undefined {
     if (this.stampsDistrusted || typeof stampNs !== 'number' || !Number.isFinite(stampNs)) return undefined;
     const t = BigInt(Math.round(stampNs));
-    if (t <= nowNs && nowNs - t <= STAMP_MAX_AGE_NS) return t;
+    const early = this.callbacks < this.opts.queuePeriods + DAC_BLOCK;
+    if (t <= nowNs && (!early || nowNs - t <= STAMP_MAX_AGE_NS)) return t;
     this.stampsDistrusted = true;
     this.notice(
       `audio device: the audio thread's time stamp reads ${((Number(t) - Number(nowNs)) / 1e9).toFixed(3)} s from this process's monotonic clock: not used; the periods are timed on the event loop from now on`,
