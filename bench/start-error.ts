@@ -380,6 +380,15 @@ async function oneRun(i: number): Promise<RunResult> {
 
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** The spread the issue's table asks for: p99 of |x − mean|. */
+const spreadP99 = (xs: number[]) => {
+  const m = meanOf(xs);
+  return q(
+    xs.map((x) => Math.abs(x - m)),
+    0.99,
+  );
+};
 // Emulator VMs on the machine (the arm64 check's qemu, say) are part of the load: name them.
 // A VM paused with SIGSTOP (to keep a measurement quiet) is said to be paused: it takes no CPU.
 const vms = spawnSync('sh', ['-c', 'pgrep -a "^qemu-system" | cut -c1-80'], { encoding: 'utf8' })
@@ -431,8 +440,8 @@ if (players.length === 0) {
   console.log('\nno valid run');
   process.exit(1);
 }
-const mean = players.reduce((a, s) => a + s.startUs, 0) / players.length;
-const spread = players.map((s) => Math.abs(s.startUs - mean));
+const starts = players.map((s) => s.startUs);
+const mean = meanOf(starts);
 const lost = players.filter((s) => !Number.isFinite(s.worstUs)).length;
 const worst = Math.max(...players.filter((s) => Number.isFinite(s.worstUs)).map((s) => s.worstUs));
 const jumps = valid.filter((x) => x.sources.some((s) => s.name !== 'reference' && s.worstUs > JUMP_US)).length;
@@ -456,16 +465,11 @@ console.log(
 console.log(
   `a player's JACK client late (JACK's log): ${lateCycles} cycle(s) in ${valid.filter((x) => x.playerLate).length} of the valid runs`,
 );
-const vsRefMean = vsRef.reduce((a, b) => a + b, 0) / vsRef.length;
 console.log(
-  `mean start error ${mean.toFixed(1)} µs (systematic: the ALSA jack plugin's latency, removed by audio.latency_trim_ms); players − reference: mean ${vsRefMean.toFixed(1)} µs`,
+  `mean start error ${mean.toFixed(1)} µs (systematic: the ALSA jack plugin's latency, removed by audio.latency_trim_ms); players − reference: mean ${meanOf(vsRef).toFixed(1)} µs`,
 );
-const refMean = ref.reduce((a, s) => a + s.startUs, 0) / ref.length;
 console.log(
-  `reference (JACK-native): start spread p99 ${q(
-    ref.map((s) => Math.abs(s.startUs - refMean)),
-    0.99,
-  ).toFixed(1)} µs, in-track worst ${Math.max(...ref.map((s) => s.worstUs)).toFixed(1)} µs: the rig's own floor`,
+  `reference (JACK-native): start spread p99 ${spreadP99(ref.map((s) => s.startUs)).toFixed(1)} µs, in-track worst ${Math.max(...ref.map((s) => s.worstUs)).toFixed(1)} µs: the rig's own floor`,
 );
 // What the spread is made of: each player against the reference of its run (the rig's time base
 // out), and the two players of a run against each other (what two devices side by side hear).
@@ -474,12 +478,7 @@ const pairApart = valid.flatMap((x) => {
   return a && b ? [Math.abs(a.startUs - b.startUs)] : [];
 });
 console.log(
-  `start: players − reference spread p99 ${q(
-    vsRef.map((v) => Math.abs(v - vsRefMean)),
-    0.99,
-  ).toFixed(
-    1,
-  )} µs; the two players of a run apart: median ${q(pairApart, 0.5).toFixed(1)} µs, p99 ${q(pairApart, 0.99).toFixed(1)} µs`,
+  `start: players − reference spread p99 ${spreadP99(vsRef).toFixed(1)} µs; the two players of a run apart: median ${q(pairApart, 0.5).toFixed(1)} µs, p99 ${q(pairApart, 0.99).toFixed(1)} µs`,
 );
 const inTrack = players.filter((s) => Number.isFinite(s.worstUs)).map((s) => s.worstUs);
 console.log(
@@ -490,26 +489,16 @@ console.log(
 const held = valid.filter((x) => x.driverRestarts === 0);
 const heldPlayers = held.flatMap((x) => x.sources.filter((s) => s.name !== 'reference'));
 if (heldPlayers.length >= 4) {
-  const m = heldPlayers.reduce((a, s) => a + s.startUs, 0) / heldPlayers.length;
   const heldRef = held.flatMap((x) => x.sources.filter((s) => s.name === 'reference'));
-  const rm = heldRef.reduce((a, s) => a + s.startUs, 0) / heldRef.length;
   const fin = heldPlayers.filter((s) => Number.isFinite(s.worstUs)).map((s) => s.worstUs);
   console.log(
-    `runs in which JACK's driver held its schedule throughout: ${held.length} of ${valid.length}: start spread p99 ${q(
-      heldPlayers.map((s) => Math.abs(s.startUs - m)),
-      0.99,
-    ).toFixed(1)} µs (reference ${q(
-      heldRef.map((s) => Math.abs(s.startUs - rm)),
-      0.99,
-    ).toFixed(
-      1,
-    )} µs); in-track worst ${Math.max(...fin).toFixed(1)} µs, ${fin.filter((u) => u <= 50).length} of ${fin.length} within 50 µs`,
+    `runs in which JACK's driver held its schedule throughout: ${held.length} of ${valid.length}: start spread p99 ${spreadP99(heldPlayers.map((s) => s.startUs)).toFixed(1)} µs (reference ${spreadP99(heldRef.map((s) => s.startUs)).toFixed(1)} µs); in-track worst ${Math.max(...fin).toFixed(1)} µs, ${fin.filter((u) => u <= 50).length} of ${fin.length} within 50 µs`,
   );
 } else console.log(`runs in which JACK's driver held its schedule throughout: ${held.length} of ${valid.length}`);
 console.log('\n| | jaudiosync on this machine |');
 console.log('| --- | --- |');
 console.log(
-  `| start error spread (p99 of \\|start − mean\\|), ${load} | ${q(spread, 0.99).toFixed(0)} µs (${players.length} starts) |`,
+  `| start error spread (p99 of \\|start − mean\\|), ${load} | ${spreadP99(starts).toFixed(0)} µs (${players.length} starts) |`,
 );
 console.log(
   `| worst in-track deviation of a later click from the first, ${load} | ${worst.toFixed(0)} µs${lost ? ` (where every click was heard; ${lost} player-run(s) lost or doubled a click)` : ''} |`,
