@@ -131,10 +131,8 @@ export class AudifySink implements OutputSink {
   private written = 0;
   private callbacks = 0;
   private underruns = 0;
-  /** Of those, the silent periods before the music first played on (starting up): nothing to hear moved. */
-  private underrunsBeforeMusic = 0;
-  /** The engine has written music (timeline frames) into a period: see musicPlays. */
-  private musicBegan = false;
+  /** Silent periods counted before the engine first wrote music (see musicPlays); unset until then. */
+  private underrunsBeforeMusic?: number;
   /** A stamp was found not on this process's monotonic clock: see stampOf. */
   private stampsDistrusted = false;
   xruns = 0;
@@ -181,7 +179,7 @@ export class AudifySink implements OutputSink {
 
   /** Silent periods counted while the music played: what status reports (the start-up ones moved nothing heard). */
   get underrunPeriodsInMusic(): number {
-    return this.underruns - this.underrunsBeforeMusic;
+    return this.underruns - (this.underrunsBeforeMusic ?? this.underruns);
   }
 
   get gridMoves(): number {
@@ -286,9 +284,8 @@ export class AudifySink implements OutputSink {
   private countSilence(total: number, why: string): void {
     const n = total - this.underruns;
     this.underruns = total;
-    if (!this.musicBegan) {
+    if (this.underrunsBeforeMusic === undefined) {
       // Starting up (the clock locking, tracks loading) on a busy machine: silence the device played anyway.
-      this.underrunsBeforeMusic += n;
       this.notice(
         `audio queue gap before the music: ${n} period(s) of silence while starting up (${why}: this machine was busy); the period count moves on by as much, nothing to hear moved`,
         'info',
@@ -449,7 +446,7 @@ export class AudifySink implements OutputSink {
   }
 
   musicPlays(): void {
-    this.musicBegan = true;
+    this.underrunsBeforeMusic ??= this.underruns;
   }
 
   placementHeldNs(): number {
