@@ -1,4 +1,5 @@
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import {
   DAC_MAX_PPM,
   DAC_SAVE_MAX_SIGMA_PPM,
@@ -548,4 +549,81 @@ test('a step in the periods seconds after the stream opened does not drop a save
       t.is(dac.priorRejected, undefined, 'the saved rate is kept');
       t.true(Math.abs(worstPpm + 1) < 5, `rate in use ${worstPpm} ppm`);
     }
+});
+
+/** The audio thread's stamps of 150 s of callbacks recorded on the JACK rig (see the file's header). */
+function rigStampsUs(load: 'idle' | 'cpu'): number[] {
+  const text = readFileSync(new URL(`./fixtures/jack-thread-stamps-${load}.txt`, import.meta.url), 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map(Number);
+}
+
+/**
+ * Replays them, the device's periods moved `move.ms` later from callback `move.at` on (as JACK's dummy
+ * driver restarting after a stall): at which callbacks a moved grid was found, and the predicted pop
+ * of the period AHEAD of each callback.
+ */
+function replayRig(
+  load: 'idle' | 'cpu',
+  fromAudioThread: boolean,
+  move?: { at: number; ms: number },
+): { dac: DacClock; foundAt: number[]; popNs: number[] } {
+  const us = rigStampsUs(load);
+  const dac = new DacClock(P, RATE, { ppm: 0, sigmaPpm: 1 });
+  const periodNs = (P * 1e9) / RATE;
+  const foundAt: number[] = [];
+  const popNs: number[] = [];
+  // The first 4 callbacks are the start-up burst (the device buffer filling): the sink skips them.
+  for (let k = 4; k < us.length; k++) {
+    const moved = move && k >= move.at ? move.ms * 1e3 : 0;
+    const before = dac.gridMoves;
+    dac.observe(k, 1_000_000_000n + BigInt(Math.round(k * periodNs + (us[k]! + moved) * 1e3)), fromAudioThread);
+    popNs[k] = Number(dac.popMonoNs(k + AHEAD));
+    if (dac.gridMoves !== before) foundAt.push(k);
+  }
+  return { dac, foundAt, popNs };
+}
+
+test("the rig's own audio-thread stamps (150 s idle, 150 s under two busy loops) never look like a moved grid", (t) => {
+  for (const load of ['idle', 'cpu'] as const) {
+    const { dac, foundAt } = replayRig(load, true);
+    t.deepEqual(foundAt, [], `${load}: a grid move found where the device never moved`);
+    t.is(dac.periodSteps, 0, `${load}: a step found where the device never moved`);
+  }
+});
+
+test('a grid moved 22 ms (JACK restarting its schedule) is found within 10 callbacks on audio-thread stamps and placed right within 10 more, and after a second on the event loop', (t) => {
+  const still = { idle: replayRig('idle', true), cpu: replayRig('cpu', true) };
+  let refined = 0;
+  for (const load of ['idle', 'cpu'] as const)
+    for (let at = 1200; at < 6900; at += 500) {
+      const r = replayRig(load, true, { at, ms: 22 });
+      const found = r.foundAt[0]!;
+      t.true(found - at < 10, `${load} at ${at}: found at callback ${found}`);
+      t.is(r.dac.gridMoves - r.dac.gridRefines, 1, `${load} at ${at}: found ${JSON.stringify(r.foundAt)}`);
+      // An upper bound: each callback is late by the move and its own delay.
+      const saidMs = r.dac.lastGridMoveNs / 1e6;
+      t.true(saidMs > 21.99 && saidMs < 26, `${load} at ${at}: said ${saidMs.toFixed(2)} ms later`);
+      refined += r.dac.gridRefines;
+      // Against the same callbacks unmoved, 22 ms later: what the line should say.
+      const offUs = (k: number) => (r.popNs[k]! - still[load].popNs[k]! - 22e6) / 1e3;
+      t.true(
+        Math.abs(offUs(found + 10)) < 1000,
+        `${load} at ${at}: ${offUs(found + 10).toFixed(0)} µs off 10 callbacks on`,
+      );
+      t.true(
+        Math.abs(offUs(found + 60)) < 250,
+        `${load} at ${at}: ${offUs(found + 60).toFixed(0)} µs off 60 callbacks on`,
+      );
+      // A line learned over 1 ms late from the first late callbacks re-places the music once it is known.
+      if (offUs(found) > 1000)
+        t.true(r.dac.gridRefines >= 1, `${load} at ${at}: ${offUs(found).toFixed(0)} µs late, not re-placed`);
+      // The same callbacks timed on the event loop: its lateness has a long tail, so only the slow watch.
+      const loop = replayRig(load, false, { at, ms: 22 });
+      t.deepEqual(loop.dac.gridMoves, 1, `${load} at ${at} (event loop): found ${JSON.stringify(loop.foundAt)}`);
+      t.true(loop.foundAt[0]! - at > 20, `${load} at ${at} (event loop): found at callback ${loop.foundAt[0]}`);
+    }
+  t.log(`${refined} re-placement(s) after a line learned from the first late callbacks was late by > 1 ms`);
 });

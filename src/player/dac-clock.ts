@@ -36,8 +36,9 @@ import { signed } from '../util/format.js';
  *    DAC_SHIFT_SPAN_NS (at the device's cadence, not a burst after a stall) mean its periods now
  *    come later than learned, with no xrun reported (a device or sound server that stalled; JACK's
  *    dummy driver restarts its schedule when late): the clock is learned again from those callbacks
- *    (keeping the rate) and `gridMoves` counts it, so the player re-places. An earlier grid needs no
- *    detector: an early callback proves the line late at once.
+ *    (keeping the rate) and `gridMoves` counts it, so the player re-places. Timed by the audio
+ *    thread, a move of ms (DAC_JUMP_MIN_NS) is found in ~8 callbacks (see there). An earlier grid needs
+ *    no detector: an early callback proves the line late at once.
  *  - A smaller move later (a step of DAC_RATE_STEP_MIN_NS up to DAC_SHIFT_MIN_NS, which callback
  *    jitter hides from watchGrid) is found by the rate fit as a step in the envelope, within about
  *    DAC_STEP_MIN_BLOCKS blocks (~11 s at 1024 frames) of it: the offset is then learned from the
@@ -80,6 +81,29 @@ export const DAC_SHIFT_MIN_NS = 2_000_000;
 export const DAC_SHIFT_SPAN_NS = 1_000_000_000;
 /** ...and at least this many callbacks. */
 const DAC_SHIFT_MIN_CALLBACKS = 2 * DAC_BLOCK;
+/**
+ * Timed by the audio thread (not the event loop), callbacks later than the line by more than this (ns)
+ * for DAC_JUMP_MIN_CALLBACKS in a row at the device's cadence mean the grid moved by ms at once (JACK's
+ * dummy driver restarting its schedule after a stall, 20-26 ms on the rig): found in ~0.17 s rather
+ * than DAC_SHIFT_SPAN_NS, so less of the music plays on the old grid. On the JACK rig
+ * (bench/callback-floor.ts, 150 s each, test/fixtures/jack-thread-stamps-*.txt) the audio thread's
+ * stamps came later than their floor by more than 8 ms at most twice in a row idle, never under two
+ * busy loops. The event loop's arrivals are left to the slower watch: they were 8 ms late 136 times in
+ * the same idle 150 s, and the main thread shares its CPU with whatever else runs, where the audio
+ * thread is realtime. Smaller moves are left to it too.
+ */
+export const DAC_JUMP_MIN_NS = 8_000_000;
+export const DAC_JUMP_MIN_CALLBACKS = 8;
+/** ...spread over at least this share of their periods: a burst after the thread was starved comes at once. */
+const DAC_JUMP_MIN_CADENCE = 0.5;
+/**
+ * Learned from so few callbacks, the new line can be late by the audio thread's usual delay: on the
+ * rig's idle stamps half the callbacks come ~3 ms late, in runs of up to ~40, and 12 % of the moves
+ * replayed on them were placed over 1 ms late. For DAC_SHIFT_SPAN_NS after such a move, an estimate
+ * earlier than the line by more than this (ns) re-places the music again (`gridRefines`) rather than
+ * leaving the resampler (≤ 1000 ppm) seconds to walk it there; below it, it does so within a second.
+ */
+export const DAC_REFINE_MIN_NS = 1_000_000;
 
 /** Envelope samples kept: 2048 blocks of 16 periods of 1024 frames are ~11 min, enough for < 0.1 ppm. */
 export const DAC_MAX_BLOCKS = 2048;
@@ -305,6 +329,14 @@ export class DacClock {
    */
   gridMoves = 0;
   lastGridMoveNs = 0;
+  /**
+   * Of gridMoves, those that re-placed a line learned quickly after a move (see DAC_REFINE_MIN_NS), and
+   * the last one's size (ns earlier).
+   */
+  gridRefines = 0;
+  lastGridRefineNs = 0;
+  /** After a move found from few callbacks, the callback time (ns) until which an earlier estimate re-places. */
+  private refineUntilT?: number;
   /** Rate fits that found and took out a step in the device's periods (see DAC_RATE_STEP_MIN_NS). */
   rateSteps = 0;
   /**
@@ -320,6 +352,10 @@ export class DacClock {
   private lateBlocks = 0;
   /** The current run of callbacks all late beyond DAC_SHIFT_MIN_NS: its first time, length and least lateness. */
   private lateRun?: { fromT: number; n: number; leastNs: number };
+  /** ...and of those timed by the audio thread late beyond DAC_JUMP_MIN_NS (see there). */
+  private jumpRun?: { fromT: number; n: number; leastNs: number };
+  /** Fewer observations give no estimate: DAC_MIN_OBSERVATIONS, less after a moved grid found quickly. */
+  private minObservations = DAC_MIN_OBSERVATIONS;
 
   /**
    * The prior, when the fit disagreed with it beyond DAC_PRIOR_REJECT_SIGMAS and it was dropped: its
@@ -451,7 +487,11 @@ export class DacClock {
     return this.ps.length;
   }
 
-  observe(period: number, monoNs: bigint): void {
+  /**
+   * A callback: the device popped `period` at `monoNs` or before. `fromAudioThread`: timed by the audio
+   * thread as it took the buffer (its lateness has a short tail), not on the event loop.
+   */
+  observe(period: number, monoNs: bigint, fromAudioThread = false): void {
     this.baseNs ??= monoNs;
     const t = Number(monoNs - this.baseNs);
     this.ps.push(period);
@@ -470,8 +510,15 @@ export class DacClock {
       this.block = undefined;
     }
     this.sinceFit++;
-    if (!this.line || this.ps.length < 2 * DAC_MIN_OBSERVATIONS || this.sinceFit >= REFIT_EVERY) this.dirty = true;
-    this.watchGrid(period, t);
+    if (t > (this.refineUntilT ?? Infinity)) this.refineUntilT = undefined;
+    if (
+      !this.line ||
+      this.ps.length < 2 * DAC_MIN_OBSERVATIONS ||
+      this.sinceFit >= REFIT_EVERY ||
+      this.refineUntilT !== undefined
+    )
+      this.dirty = true;
+    this.watchGrid(period, t, fromAudioThread);
   }
 
   /**
@@ -491,28 +538,54 @@ export class DacClock {
     if (due >= 0 && due % RATE_REFIT_BLOCKS === 0) this.blocksSinceRateFit = Infinity;
   }
 
-  /** Finds a grid that moved later: see the class comment. */
-  private watchGrid(period: number, t: number): void {
+  /** Finds a grid that moved later: see the class comment and DAC_JUMP_MIN_NS. */
+  private watchGrid(period: number, t: number, fromAudioThread: boolean): void {
     const line = this.line;
     if (!line) return;
     const lateNs = t - (line.a + line.b * (period - line.p0));
-    if (lateNs <= DAC_SHIFT_MIN_NS) {
-      this.lateRun = undefined;
-      return;
-    }
-    const run = (this.lateRun ??= { fromT: t, n: 0, leastNs: lateNs });
-    run.n++;
-    run.leastNs = Math.min(run.leastNs, lateNs);
-    if (run.n < DAC_SHIFT_MIN_CALLBACKS || t - run.fromT < DAC_SHIFT_SPAN_NS) return;
-    // Learn again from the late run alone (callbacks of the new grid), keeping the rate as the prior.
+    this.jumpRun = fromAudioThread && lateNs > DAC_JUMP_MIN_NS ? extendRun(this.jumpRun, t, lateNs) : undefined;
+    this.lateRun = lateNs > DAC_SHIFT_MIN_NS ? extendRun(this.lateRun, t, lateNs) : undefined;
+    const jump = this.jumpRun;
+    if (
+      jump &&
+      jump.n >= DAC_JUMP_MIN_CALLBACKS &&
+      t - jump.fromT >= DAC_JUMP_MIN_CADENCE * (jump.n - 1) * this.nominalB
+    )
+      return this.learnFrom(jump, DAC_JUMP_MIN_CALLBACKS);
+    const run = this.lateRun;
+    if (run && run.n >= DAC_SHIFT_MIN_CALLBACKS && t - run.fromT >= DAC_SHIFT_SPAN_NS) this.learnFrom(run);
+  }
+
+  /**
+   * The grid moved: learn again from the late run alone (callbacks of the new grid), keeping the rate as
+   * the prior. A run can begin with callbacks of the old grid late for their own reasons (on the rig's
+   * idle audio-thread stamps, runs of ~3 ms late ones): learned from, they held the line on the old
+   * grid, and the move was found again a second later. The new grid's callbacks are late by the move
+   * plus their own delay, the old grid's by their delay alone: those at least half the run's median
+   * lateness are the new grid's (keeping only those near the median dropped the new grid's least
+   * delayed callbacks, the ones the line is learned from).
+   */
+  private learnFrom(run: { fromT: number }, minObservations = DAC_MIN_OBSERVATIONS): void {
     const base = this.baseNs!;
-    const kept: Array<[number, bigint]> = [];
-    for (let i = 0; i < this.ps.length; i++)
-      if (this.ts[i]! >= run.fromT) kept.push([this.ps[i]!, base + BigInt(Math.round(this.ts[i]!))]);
+    const line = this.line!;
+    const run_: Array<{ p: number; t: number; lateNs: number }> = [];
+    for (let i = 0; i < this.ps.length; i++) {
+      const p = this.ps[i]!,
+        t = this.ts[i]!;
+      if (t >= run.fromT) run_.push({ p, t, lateNs: t - (line.a + line.b * (p - line.p0)) });
+    }
+    const fromNs =
+      quantile(
+        run_.map((x) => x.lateNs),
+        0.5,
+      ) / 2;
+    const kept = run_.filter((x) => x.lateNs >= fromNs);
     this.reset();
-    for (const [p, ns] of kept) this.observe(p, ns);
+    this.minObservations = Math.min(minObservations, kept.length);
+    for (const x of kept) this.observe(x.p, base + BigInt(Math.round(x.t)));
+    if (minObservations < DAC_MIN_OBSERVATIONS) this.refineUntilT = this.ts.at(-1)! + DAC_SHIFT_SPAN_NS;
     this.gridMoves++;
-    this.lastGridMoveNs = run.leastNs;
+    this.lastGridMoveNs = Math.min(...kept.map((x) => x.lateNs));
   }
 
   /**
@@ -533,6 +606,9 @@ export class DacClock {
     this.stepNs = undefined;
     this.lastA = undefined;
     this.lateRun = undefined;
+    this.jumpRun = undefined;
+    this.minObservations = DAC_MIN_OBSERVATIONS;
+    this.refineUntilT = undefined;
     this.lateBlocks = 0;
     this.stepTakenFromP = undefined;
     this.holding = false;
@@ -609,7 +685,7 @@ export class DacClock {
     if (!this.dirty || this.lateRun) return this.line;
     this.dirty = false;
     this.sinceFit = 0;
-    if (this.ps.length < DAC_MIN_OBSERVATIONS) return (this.line = undefined);
+    if (this.ps.length < this.minObservations) return (this.line = undefined);
     // Rate: the prior, joined by the fit (inverse-variance weights) once the fit knows it to
     // DAC_ADOPT_SIGMA_PPM; "measured" once the fit outweighs the prior.
     const fit = this.fitRate();
@@ -638,6 +714,7 @@ export class DacClock {
     this.stepNs = this.stepNs === undefined ? step : (1 - NOISE_SMOOTHING) * this.stepNs + NOISE_SMOOTHING * step;
     const noise = Math.max(DAC_MIN_CORRECTION_NS, this.stepNs);
     const old = this.line;
+    this.refineAfterMove(old, a, p0);
     const stepped = old !== undefined && this.periodsStepped(fit?.later, a - (old.a + old.b * (p0 - old.p0)));
     if (old && !stepped && this.holding && sigmaPpm <= DAC_HOLD_MAX_SIGMA_PPM && this.ts.at(-1)! >= DAC_HOLD_AFTER_NS)
       return this.holdLine(old, a, b, p0, sigmaPpm, measured);
@@ -663,6 +740,16 @@ export class DacClock {
     this.measured = measured;
     this.line = { a, b, p0 };
     return this.line;
+  }
+
+  /** An estimate earlier than a line learned quickly after a move, beyond DAC_REFINE_MIN_NS: re-place. */
+  private refineAfterMove(old: Line | undefined, a: number, p0: number): void {
+    if (!old || this.refineUntilT === undefined) return;
+    const earlierNs = old.a + old.b * (p0 - old.p0) - a;
+    if (earlierNs <= DAC_REFINE_MIN_NS) return;
+    this.gridMoves++;
+    this.gridRefines++;
+    this.lastGridRefineNs = earlierNs;
   }
 
   /**
@@ -769,4 +856,16 @@ export class DacClock {
     const f = this.estimate();
     return f ? (this.periodFrames * 1e9) / f.b : undefined;
   }
+}
+
+/** A run of late callbacks, one longer. */
+function extendRun(
+  run: { fromT: number; n: number; leastNs: number } | undefined,
+  t: number,
+  lateNs: number,
+): { fromT: number; n: number; leastNs: number } {
+  const r = run ?? { fromT: t, n: 0, leastNs: lateNs };
+  r.n++;
+  r.leastNs = Math.min(r.leastNs, lateNs);
+  return r;
 }

@@ -34,6 +34,11 @@ export interface RtAudioTwinOptions {
   stamps?: boolean;
   /** ...read on another clock, this far off (ns): a build whose stamp is not CLOCK_MONOTONIC. */
   stampOffsetNs?: number;
+  /**
+   * The audio thread's wake-up after the device made room for period k (ns): in its stamp, and so in
+   * the JS callback after it. Default 0.
+   */
+  threadDelayNs?: (k: number) => number;
 }
 
 export class RtAudioTwin implements RtAudioLike {
@@ -43,6 +48,7 @@ export class RtAudioTwin implements RtAudioLike {
   private readonly queue: number[] = [];
   private written = 0;
   private cb: ((stampNs?: number) => void) | null = null;
+  private lastWokeNs = 0n;
   private running = false;
   private lastJsNs = 0n;
   private startNs = 0n;
@@ -146,8 +152,12 @@ export class RtAudioTwin implements RtAudioLike {
 
   /** The JS callback: late by the event loop, in order, and at a stall's end if due inside it. */
   private deliver(k: number): void {
-    const poppedNs = Number(this.o.clock.nowNs()) + (this.o.stampOffsetNs ?? 0);
-    let at = this.o.clock.nowNs() + BigInt(Math.round(this.o.jsDelayNs(k)));
+    // One thread takes the buffers in turn: never before it took the last.
+    let wokeNs = this.o.clock.nowNs() + BigInt(Math.round(this.o.threadDelayNs?.(k) ?? 0));
+    if (wokeNs < this.lastWokeNs) wokeNs = this.lastWokeNs;
+    this.lastWokeNs = wokeNs;
+    const poppedNs = Number(wokeNs) + (this.o.stampOffsetNs ?? 0);
+    let at = wokeNs + BigInt(Math.round(this.o.jsDelayNs(k)));
     for (const st of this.o.stalls ?? [])
       if (at >= st.atNs && at < st.atNs + st.durationNs) at = st.atNs + st.durationNs;
     if (at < this.lastJsNs) at = this.lastJsNs;

@@ -186,6 +186,11 @@ export class AudifySink implements OutputSink {
     return this.dac.gridMoves;
   }
 
+  /** Of gridMoves, the re-placements of a line learned from the first few late callbacks (see DAC_REFINE_MIN_NS). */
+  get gridRefines(): number {
+    return this.dac.gridRefines;
+  }
+
   async start(fill: (p: number) => Buffer): Promise<void> {
     this.fill = fill;
     // Ask a child first: with no device at all, libasound's complaints stay out of our output.
@@ -361,11 +366,12 @@ export class AudifySink implements OutputSink {
       const dac = this.dac;
       const before = {
         moves: dac.gridMoves,
+        refines: dac.gridRefines,
         steps: dac.periodSteps,
         rejected: dac.priorRejected,
         disputes: dac.disputes,
       };
-      this.dac.observe(p, takenNs ?? nowNs);
+      this.dac.observe(p, takenNs ?? nowNs, takenNs !== undefined);
       const pop = this.dac.popMonoNs(p);
       this.sayDacNews(before);
       if (TRACE_DAC && pop !== undefined && p % DAC_BLOCK === 0) this.traceDac(p, pop, takenNs ?? nowNs);
@@ -408,9 +414,19 @@ export class AudifySink implements OutputSink {
   }
 
   /** What the DAC clock learned in this callback that the log should have (once each). */
-  private sayDacNews(before: { moves: number; steps: number; rejected?: object; disputes: number }): void {
+  private sayDacNews(before: {
+    moves: number;
+    refines: number;
+    steps: number;
+    rejected?: object;
+    disputes: number;
+  }): void {
     const dac = this.dac;
-    if (dac.gridMoves !== before.moves)
+    if (dac.gridRefines !== before.refines)
+      this.notice(
+        `audio device: its periods come ${(dac.lastGridRefineNs / 1e6).toFixed(1)} ms earlier than the first callbacks after the move said: the music re-placed again`,
+      );
+    else if (dac.gridMoves !== before.moves)
       this.notice(
         `audio device: its periods come up to ${(dac.lastGridMoveNs / 1e6).toFixed(1)} ms later than learned, with no xrun reported (the device or its sound server stalled): its clock is learned again from them and the music re-placed where that puts the device`,
       );
