@@ -22,7 +22,8 @@
 //
 // Run: node --import tsx bench/start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S]
 //      [--lead S] [--keep DIR] (--lead: seconds from launching the players to the start, 10 idle / 15
-//      loaded by default; a device in the field is booted and locked minutes before)
+//      loaded by default; a device in the field is booted and locked minutes before) [--jack-stall MS]
+//      (jackd stopped MS ms mid-track in each run: its driver restarts its schedule, unreported to ALSA)
 //      (needs jackd2, libjack-jackd2-dev, cc, ffmpeg; stress-ng for the loaded variants; scripts/setup.sh --test)
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
@@ -59,8 +60,25 @@ const RATE = 48_000,
  * second run on it starts with the DAC rate its last run saved.
  */
 const LEAD_SEC = Number(opt('--lead', load === 'idle' ? '10' : '15'));
-if (!['idle', 'cpu', 'overload'].includes(load) || !(runs > 0) || !(clicks >= 2) || !(LEAD_SEC >= 3)) {
-  console.error('usage: start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S] [--lead S>=3] [--keep DIR]');
+/**
+ * --jack-stall MS: JACK itself stopped for MS ms (SIGSTOP, then SIGCONT, to jackd) in the middle of each
+ * run's track, 0.1-0.9 s after a click (uniformly): its dummy driver, late by more than a period, then
+ * restarts its schedule that much later, reported to JACK's clients (the reference, the recorder) but
+ * not through the ALSA jack plugin, as when it misses a deadline on its own. The players must find it
+ * from their callbacks. A stop shorter than two periods (43 ms) may end inside the driver's own sleep:
+ * 25 ms left the schedule alone in 9 of 10 runs here, and moved it 2.8 ms in the tenth.
+ */
+const JACK_STALL_MS = Number(opt('--jack-stall', '0'));
+if (
+  !['idle', 'cpu', 'overload'].includes(load) ||
+  !(runs > 0) ||
+  !(clicks >= 4) ||
+  !(LEAD_SEC >= 3) ||
+  !(JACK_STALL_MS >= 0 && JACK_STALL_MS <= 500)
+) {
+  console.error(
+    'usage: start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S>=4] [--lead S>=3] [--keep DIR] [--jack-stall MS<=500]',
+  );
   process.exit(2);
 }
 const JUMP_US = 1000;
@@ -260,6 +278,20 @@ function jackXruns(from: number): { driver: number; rig: number; player: number;
 }
 let jackLogAt = 0;
 
+/** --jack-stall: stops jackd for JACK_STALL_MS between two clicks in the middle of the track. */
+function stallJack(startMs: number, run: number): NodeJS.Timeout {
+  const jackPid = Number(readFileSync(join(dir, 'jackd.pid'), 'utf8'));
+  const atMs = startMs + Math.floor(clicks / 2) * 1000 + 100 + Math.random() * 800;
+  return setTimeout(() => {
+    process.kill(jackPid, 'SIGSTOP');
+    const until = performance.now() + JACK_STALL_MS;
+    while (performance.now() < until); // a timer could add ms to the stall
+    process.kill(jackPid, 'SIGCONT');
+    stallsDone[run] = atMs - startMs;
+  }, atMs - Date.now());
+}
+const stallsDone: number[] = [];
+
 async function oneRun(i: number): Promise<RunResult> {
   const prefix = join(dir, `run${i}`);
   const recSeconds = LEAD_SEC + 1 + clicks + 3;
@@ -281,7 +313,9 @@ async function oneRun(i: number): Promise<RunResult> {
   ref.stdout.on('data', (d: Buffer) => (refOut += d.toString()));
   const refDone = new Promise((r) => ref.on('close', r));
   const startIso = new Date(startMs).toISOString();
+  const stall = JACK_STALL_MS > 0 ? stallJack(startMs, i) : undefined;
   const players = await Promise.all(homes.map((h) => runPlayer(h, startIso)));
+  clearTimeout(stall);
   // --keep DIR: the players' own output per run (with JAUDIOSYNC_TRACE_ALIGN=1, their per-period trace).
   if (keepDir) players.forEach((p, k) => writeFileSync(join(keepDir, `run${i + 1}-player${k + 1}.log`), p.out));
   await refDone;
@@ -421,7 +455,7 @@ try {
       .map((x) => `${x.name} start ${x.startUs.toFixed(1)} µs, in-track worst ${x.worstUs.toFixed(1)} µs`)
       .join('; ');
     console.log(
-      `run ${attempt + 1}${res.valid ? '' : ' INVALID'}: ${s}${res.why.length ? ` [${res.why.join('; ')}]` : ''}${res.playerLate ? ` (a player's JACK client late in ${res.playerLate} cycle(s))` : ''}${res.valid && res.rigSaid.length ? ` (rig: ${res.rigSaid.join('; ')}; the reference held)` : ''} (load ${res.load1.toFixed(1)}; DAC priors ${res.priors.join(', ')} ppm)`,
+      `run ${attempt + 1}${res.valid ? '' : ' INVALID'}: ${s}${res.why.length ? ` [${res.why.join('; ')}]` : ''}${res.playerLate ? ` (a player's JACK client late in ${res.playerLate} cycle(s))` : ''}${res.valid && res.rigSaid.length ? ` (rig: ${res.rigSaid.join('; ')}; the reference held)` : ''} (load ${res.load1.toFixed(1)}; DAC priors ${res.priors.join(', ')} ppm)${stallsDone[attempt] !== undefined ? `; jackd stopped ${JACK_STALL_MS} ms at ${(stallsDone[attempt]! / 1000).toFixed(2)} s into the track` : ''}`,
     );
   }
 } finally {
