@@ -72,12 +72,12 @@ const JACK_STALL_MS = Number(opt('--jack-stall', '0'));
 if (
   !['idle', 'cpu', 'overload'].includes(load) ||
   !(runs > 0) ||
-  !(clicks >= 4) ||
+  !(clicks >= (JACK_STALL_MS > 0 ? 4 : 2)) ||
   !(LEAD_SEC >= 3) ||
   !(JACK_STALL_MS >= 0 && JACK_STALL_MS <= 500)
 ) {
   console.error(
-    'usage: start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S>=4] [--lead S>=3] [--keep DIR] [--jack-stall MS<=500]',
+    'usage: start-error.ts [--runs N] [--load idle|cpu|overload] [--clicks S>=2, >=4 with a stall] [--lead S>=3] [--keep DIR] [--jack-stall MS<=500]',
   );
   process.exit(2);
 }

@@ -149,7 +149,7 @@ test("the device's periods come 12 ms later with nothing reported (JACK's driver
 
 /**
  * The audio thread's wake-up after each period as the JACK rig showed it (idle, 5-78 s of
- * test/fixtures/jack-thread-stamps-idle.txt: above its floor, median 0.27 ms, half ~3 ms, p99 6.6 ms),
+ * test/fixtures/jack-thread-stamps-idle.txt: above its floor, median 0.27 ms, ~42 % over 2 ms, p99 6.4 ms),
  * replayed in order from `from`.
  */
 function rigThreadDelays(from: number): (k: number) => number {

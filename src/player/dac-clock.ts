@@ -84,7 +84,7 @@ const DAC_SHIFT_MIN_CALLBACKS = 2 * DAC_BLOCK;
 /**
  * Timed by the audio thread (not the event loop), callbacks later than the line by more than this (ns)
  * for DAC_JUMP_MIN_CALLBACKS in a row at the device's cadence mean the grid moved by ms at once (JACK's
- * dummy driver restarting its schedule after a stall, 20-26 ms on the rig): found in ~0.17 s rather
+ * dummy driver restarting its schedule after a stall, 20-60 ms on the rig): found in ~0.17 s rather
  * than DAC_SHIFT_SPAN_NS, so less of the music plays on the old grid. On the JACK rig
  * (bench/callback-floor.ts, 150 s each, test/fixtures/jack-thread-stamps-*.txt) the audio thread's
  * stamps came later than their floor by more than 8 ms at most twice in a row idle, never under two
@@ -98,12 +98,20 @@ export const DAC_JUMP_MIN_CALLBACKS = 8;
 const DAC_JUMP_MIN_CADENCE = 0.5;
 /**
  * Learned from so few callbacks, the new line can be late by the audio thread's usual delay: on the
- * rig's idle stamps half the callbacks come ~3 ms late, in runs of up to ~40, and 12 % of the moves
- * replayed on them were placed over 1 ms late. For DAC_SHIFT_SPAN_NS after such a move, an estimate
- * earlier than the line by more than this (ns) re-places the music again (`gridRefines`) rather than
- * leaving the resampler (≤ 1000 ppm) seconds to walk it there; below it, it does so within a second.
+ * rig's idle stamps ~42 % of the callbacks come 3-4 ms late, in runs of up to ~40. For
+ * DAC_REFINE_SPAN_NS after such a move, estimates that put the line more than this (ns) earlier than
+ * where the music was placed re-place it again (`gridRefines`) rather than leaving the resampler
+ * (≤ 1000 ppm) seconds to walk it there; below it, it does so within a second.
  */
 export const DAC_REFINE_MIN_NS = 1_000_000;
+/** ...for this long after the move (ns): the longest run of late callbacks on the idle rig, ~0.9 s. */
+const DAC_REFINE_SPAN_NS = 1_000_000_000;
+/**
+ * A moved grid's line is learned from the late run's callbacks at least this share of its median
+ * lateness (see learnFrom): they are the new grid's when the move is over about twice the old grid's
+ * own delays (3-4 ms on the idle rig). A smaller move keeps some old ones, and the line early by them.
+ */
+const DAC_MOVE_KEEP_SHARE = 0.5;
 
 /** Envelope samples kept: 2048 blocks of 16 periods of 1024 frames are ~11 min, enough for < 0.1 ppm. */
 export const DAC_MAX_BLOCKS = 2048;
@@ -335,8 +343,12 @@ export class DacClock {
    */
   gridRefines = 0;
   lastGridRefineNs = 0;
-  /** After a move found from few callbacks, the callback time (ns) until which an earlier estimate re-places. */
+  /**
+   * After a move found from few callbacks, the callback time (ns) until which an earlier estimate
+   * re-places, and the line the music was last placed on (set at the first estimate after the move).
+   */
   private refineUntilT?: number;
+  private placedLine?: Line;
   /** Rate fits that found and took out a step in the device's periods (see DAC_RATE_STEP_MIN_NS). */
   rateSteps = 0;
   /**
@@ -351,10 +363,10 @@ export class DacClock {
   /** Envelope samples in a row later than the line in use by DAC_RATE_STEP_MIN_NS: a step is looked for. */
   private lateBlocks = 0;
   /** The current run of callbacks all late beyond DAC_SHIFT_MIN_NS: its first time, length and least lateness. */
-  private lateRun?: { fromT: number; n: number; leastNs: number };
+  private lateRun?: { fromT: number; n: number };
   /** ...and of those timed by the audio thread late beyond DAC_JUMP_MIN_NS (see there). */
-  private jumpRun?: { fromT: number; n: number; leastNs: number };
-  /** Fewer observations give no estimate: DAC_MIN_OBSERVATIONS, less after a moved grid found quickly. */
+  private jumpRun?: { fromT: number; n: number };
+  /** Fewer observations give no estimate: DAC_MIN_OBSERVATIONS, fewer after a fast move (until a reset). */
   private minObservations = DAC_MIN_OBSERVATIONS;
 
   /**
@@ -543,17 +555,17 @@ export class DacClock {
     const line = this.line;
     if (!line) return;
     const lateNs = t - (line.a + line.b * (period - line.p0));
-    this.jumpRun = fromAudioThread && lateNs > DAC_JUMP_MIN_NS ? extendRun(this.jumpRun, t, lateNs) : undefined;
-    this.lateRun = lateNs > DAC_SHIFT_MIN_NS ? extendRun(this.lateRun, t, lateNs) : undefined;
+    this.jumpRun = fromAudioThread && lateNs > DAC_JUMP_MIN_NS ? extendRun(this.jumpRun, t) : undefined;
+    this.lateRun = lateNs > DAC_SHIFT_MIN_NS ? extendRun(this.lateRun, t) : undefined;
     const jump = this.jumpRun;
     if (
       jump &&
       jump.n >= DAC_JUMP_MIN_CALLBACKS &&
       t - jump.fromT >= DAC_JUMP_MIN_CADENCE * (jump.n - 1) * this.nominalB
     )
-      return this.learnFrom(jump, DAC_JUMP_MIN_CALLBACKS);
+      return this.learnFrom(jump.fromT, true);
     const run = this.lateRun;
-    if (run && run.n >= DAC_SHIFT_MIN_CALLBACKS && t - run.fromT >= DAC_SHIFT_SPAN_NS) this.learnFrom(run);
+    if (run && run.n >= DAC_SHIFT_MIN_CALLBACKS && t - run.fromT >= DAC_SHIFT_SPAN_NS) this.learnFrom(run.fromT, false);
   }
 
   /**
@@ -561,29 +573,30 @@ export class DacClock {
    * the prior. A run can begin with callbacks of the old grid late for their own reasons (on the rig's
    * idle audio-thread stamps, runs of ~3 ms late ones): learned from, they held the line on the old
    * grid, and the move was found again a second later. The new grid's callbacks are late by the move
-   * plus their own delay, the old grid's by their delay alone: those at least half the run's median
-   * lateness are the new grid's (keeping only those near the median dropped the new grid's least
-   * delayed callbacks, the ones the line is learned from).
+   * plus their own delay, the old grid's by their delay alone (see DAC_MOVE_KEEP_SHARE; keeping only
+   * those near the median dropped the new grid's least delayed callbacks, the ones the line is learned
+   * from). `fast`: found by DAC_JUMP_MIN_NS, from DAC_JUMP_MIN_CALLBACKS callbacks.
    */
-  private learnFrom(run: { fromT: number }, minObservations = DAC_MIN_OBSERVATIONS): void {
+  private learnFrom(fromT: number, fast: boolean): void {
     const base = this.baseNs!;
     const line = this.line!;
-    const run_: Array<{ p: number; t: number; lateNs: number }> = [];
+    const late: Array<{ p: number; t: number; lateNs: number }> = [];
     for (let i = 0; i < this.ps.length; i++) {
       const p = this.ps[i]!,
         t = this.ts[i]!;
-      if (t >= run.fromT) run_.push({ p, t, lateNs: t - (line.a + line.b * (p - line.p0)) });
+      if (t >= fromT) late.push({ p, t, lateNs: t - (line.a + line.b * (p - line.p0)) });
     }
-    const fromNs =
+    const keepFromLateNs =
+      DAC_MOVE_KEEP_SHARE *
       quantile(
-        run_.map((x) => x.lateNs),
+        late.map((x) => x.lateNs),
         0.5,
-      ) / 2;
-    const kept = run_.filter((x) => x.lateNs >= fromNs);
+      );
+    const kept = late.filter((x) => x.lateNs >= keepFromLateNs);
     this.reset();
-    this.minObservations = Math.min(minObservations, kept.length);
+    if (fast) this.minObservations = Math.min(DAC_JUMP_MIN_CALLBACKS, kept.length);
     for (const x of kept) this.observe(x.p, base + BigInt(Math.round(x.t)));
-    if (minObservations < DAC_MIN_OBSERVATIONS) this.refineUntilT = this.ts.at(-1)! + DAC_SHIFT_SPAN_NS;
+    if (fast) this.refineUntilT = this.ts.at(-1)! + DAC_REFINE_SPAN_NS;
     this.gridMoves++;
     this.lastGridMoveNs = Math.min(...kept.map((x) => x.lateNs));
   }
@@ -609,6 +622,7 @@ export class DacClock {
     this.jumpRun = undefined;
     this.minObservations = DAC_MIN_OBSERVATIONS;
     this.refineUntilT = undefined;
+    this.placedLine = undefined;
     this.lateBlocks = 0;
     this.stepTakenFromP = undefined;
     this.holding = false;
@@ -714,7 +728,7 @@ export class DacClock {
     this.stepNs = this.stepNs === undefined ? step : (1 - NOISE_SMOOTHING) * this.stepNs + NOISE_SMOOTHING * step;
     const noise = Math.max(DAC_MIN_CORRECTION_NS, this.stepNs);
     const old = this.line;
-    this.refineAfterMove(old, a, p0);
+    this.refineAfterMove(old, a, b, p0);
     const stepped = old !== undefined && this.periodsStepped(fit?.later, a - (old.a + old.b * (p0 - old.p0)));
     if (old && !stepped && this.holding && sigmaPpm <= DAC_HOLD_MAX_SIGMA_PPM && this.ts.at(-1)! >= DAC_HOLD_AFTER_NS)
       return this.holdLine(old, a, b, p0, sigmaPpm, measured);
@@ -742,11 +756,17 @@ export class DacClock {
     return this.line;
   }
 
-  /** An estimate earlier than a line learned quickly after a move, beyond DAC_REFINE_MIN_NS: re-place. */
-  private refineAfterMove(old: Line | undefined, a: number, p0: number): void {
-    if (!old || this.refineUntilT === undefined) return;
-    const earlierNs = old.a + old.b * (p0 - old.p0) - a;
+  /**
+   * Estimates that put a line learned quickly after a move more than DAC_REFINE_MIN_NS earlier than
+   * where the music was last placed, in steps or at once: re-place (see DAC_REFINE_MIN_NS).
+   */
+  private refineAfterMove(old: Line | undefined, a: number, b: number, p0: number): void {
+    if (this.refineUntilT === undefined) return;
+    const placed = (this.placedLine ??= old);
+    if (!placed) return;
+    const earlierNs = placed.a + placed.b * (p0 - placed.p0) - a;
     if (earlierNs <= DAC_REFINE_MIN_NS) return;
+    this.placedLine = { a, b, p0 };
     this.gridMoves++;
     this.gridRefines++;
     this.lastGridRefineNs = earlierNs;
@@ -859,13 +879,8 @@ export class DacClock {
 }
 
 /** A run of late callbacks, one longer. */
-function extendRun(
-  run: { fromT: number; n: number; leastNs: number } | undefined,
-  t: number,
-  lateNs: number,
-): { fromT: number; n: number; leastNs: number } {
-  const r = run ?? { fromT: t, n: 0, leastNs: lateNs };
+function extendRun(run: { fromT: number; n: number } | undefined, t: number): { fromT: number; n: number } {
+  const r = run ?? { fromT: t, n: 0 };
   r.n++;
-  r.leastNs = Math.min(r.leastNs, lateNs);
   return r;
 }

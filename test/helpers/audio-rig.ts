@@ -17,7 +17,8 @@ export interface AudioRig {
 
 const script = join(PACKAGE_DIR, 'scripts', 'audio-rig.sh');
 
-export function startAudioRig(): AudioRig {
+/** `periodFrames`: JACK's period (the script's default is 256; the benches measure at 1024, `-R`). */
+export function startAudioRig(opts: { periodFrames?: number } = {}): AudioRig {
   for (const tool of ['jackd', 'jack_lsp', 'jack_rec', 'pulseaudio', 'pactl']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
       throw new Error(
@@ -26,7 +27,8 @@ export function startAudioRig(): AudioRig {
     }
   }
   const dir = tempDir('jas-rig-');
-  execFileSync('bash', [script, 'start', dir], { stdio: 'inherit' });
+  const env = opts.periodFrames ? { ...process.env, RIG_PERIOD: String(opts.periodFrames) } : process.env;
+  execFileSync('bash', [script, 'start', dir], { stdio: 'inherit', env });
   return {
     dir,
     home: join(dir, 'home'),
