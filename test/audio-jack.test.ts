@@ -211,6 +211,11 @@ function followTrack(rec: Pcm, first: number, track: Pcm): { jumps: number; unma
   return { jumps, unmatched, worst };
 }
 
+/** A stereo track made by ffmpeg from a lavfi source expression. */
+function stereoTrack(lavfi: string, path: string): void {
+  execFileSync(findFfmpeg().path, ['-loglevel', 'error', '-f', 'lavfi', '-i', lavfi, '-ac', '2', path]);
+}
+
 /**
  * Two players, same start instant, each through ALSA into its own ports of one JACK recorder that
  * timestamps every cycle (bench/jack-rec-stamped.c, built here). Their onsets must agree within
@@ -223,17 +228,7 @@ test.serial('two players with the same start instant start together on the real 
   const rig = startAudioRig();
   t.teardown(() => rig.stop());
   const dir = tempDir('jas-two-');
-  execFileSync(findFfmpeg().path, [
-    '-loglevel',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'aevalsrc=0.5*sin(2*PI*1000*t+1):s=48000:d=0.3',
-    '-ac',
-    '2',
-    join(dir, 'click.flac'),
-  ]);
+  stereoTrack('aevalsrc=0.5*sin(2*PI*1000*t+1):s=48000:d=0.3', join(dir, 'click.flac'));
   writeFileSync(join(dir, 'list.m3u8'), 'click.flac\n');
   /** One pair of players into the recorder: their onsets against the scheduled instant (µs). */
   const pair = async (attempt: number): Promise<number[]> => {
@@ -335,17 +330,10 @@ test.serial(
       STOP_MS = 60,
       // Found in 8 callbacks (0.17 s), re-placed, and the audio already queued for the device played out.
       FOUND_WITHIN_S = 0.6;
-    execFileSync(findFfmpeg().path, [
-      '-loglevel',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
+    stereoTrack(
       `aevalsrc=0.5*lt(mod(n\\,${48_000 * CLICK_EVERY_S})\\,96):s=48000:d=${TRACK_S}`,
-      '-ac',
-      '2',
       join(dir, 'clicks.flac'),
-    ]);
+    );
     writeFileSync(join(dir, 'list.m3u8'), 'clicks.flac\n');
     /**
      * One player, one stop: what it said, and each click's distance from where the clicks belong. JACK's
