@@ -231,6 +231,7 @@ test.serial('two players with the same start instant start together on the real 
   stereoTrack('aevalsrc=0.5*sin(2*PI*1000*t+1):s=48000:d=0.3', join(dir, 'click.flac'));
   writeFileSync(join(dir, 'list.m3u8'), 'click.flac\n');
   /** One pair of players into the recorder: their onsets against the scheduled instant (µs). */
+  let said: string[] = [];
   const pair = async (attempt: number): Promise<number[]> => {
     const prefix = join(dir, `rec${attempt}`);
     // It records 25 s and exits by itself: the players take 15 s to the start and a few to exit.
@@ -270,6 +271,15 @@ test.serial('two players with the same start instant start together on the real 
       return runCli(['run', '--config', join(home, 'c.toml')], { env: { HOME: home } });
     });
     const results = await Promise.all(players);
+    // What each player said moved its timing (for a failure's message).
+    said = results
+      .map((r, k) =>
+        r.stdout
+          .split('\n')
+          .filter((l) => /periods come up to|stepped|re-placed|xrun|queue gap|warning/.test(l))
+          .map((l) => `player ${k + 1}: ${l}`),
+      )
+      .flat();
     for (const r of results) t.is(r.code, 0, r.stdout + r.stderr);
     for (const r of results) t.notRegex(r.stdout, /joined late/, `a player was not ready in time:\n${r.stdout}`);
     recorder.kill('SIGTERM');
@@ -297,7 +307,10 @@ test.serial('two players with the same start instant start together on the real 
     );
     onsetsUs = await pair(2);
   }
-  t.true(Math.abs(onsetsUs[0]! - onsetsUs[1]!) < 1000, 'onsets agree within 1 ms');
+  t.true(
+    Math.abs(onsetsUs[0]! - onsetsUs[1]!) < 1000,
+    `onsets agree within 1 ms; the players said: ${said.join('\n') || 'nothing of their timing'}`,
+  );
   // The JACK path adds its own latency (a period or two); a player off by a period of ours (21 ms) fails.
   for (const u of onsetsUs) t.true(u > -2000 && u < 15_000, `start error ${u} µs`);
 });
