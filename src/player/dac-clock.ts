@@ -544,7 +544,7 @@ export class DacClock {
     if (this.blocks.length > DAC_MAX_BLOCKS) this.blocks.shift();
     this.blocksSinceRateFit++;
     const line = this.line;
-    const lateNs = line ? k.t - (line.a + line.b * (k.p - line.p0)) : 0;
+    const lateNs = line ? k.t - lineAt(line, k.p) : 0;
     this.lateBlocks = lateNs >= DAC_RATE_STEP_MIN_NS ? this.lateBlocks + 1 : 0;
     const due = this.lateBlocks - DAC_STEP_MIN_BLOCKS - STEP_LOOK_MARGIN_BLOCKS;
     if (due >= 0 && due % RATE_REFIT_BLOCKS === 0) this.blocksSinceRateFit = Infinity;
@@ -554,7 +554,7 @@ export class DacClock {
   private watchGrid(period: number, t: number, fromAudioThread: boolean): void {
     const line = this.line;
     if (!line) return;
-    const lateNs = t - (line.a + line.b * (period - line.p0));
+    const lateNs = t - lineAt(line, period);
     this.jumpRun = fromAudioThread && lateNs > DAC_JUMP_MIN_NS ? extendRun(this.jumpRun, t) : undefined;
     this.lateRun = lateNs > DAC_SHIFT_MIN_NS ? extendRun(this.lateRun, t) : undefined;
     const jump = this.jumpRun;
@@ -584,7 +584,7 @@ export class DacClock {
     for (let i = 0; i < this.ps.length; i++) {
       const p = this.ps[i]!,
         t = this.ts[i]!;
-      if (t >= fromT) late.push({ p, t, lateNs: t - (line.a + line.b * (p - line.p0)) });
+      if (t >= fromT) late.push({ p, t, lateNs: t - lineAt(line, p) });
     }
     const keepFromLateNs =
       DAC_MOVE_KEEP_SHARE *
@@ -729,14 +729,14 @@ export class DacClock {
     const noise = Math.max(DAC_MIN_CORRECTION_NS, this.stepNs);
     const old = this.line;
     this.refineAfterMove(old, a, b, p0);
-    const stepped = old !== undefined && this.periodsStepped(fit?.later, a - (old.a + old.b * (p0 - old.p0)));
+    const stepped = old !== undefined && this.periodsStepped(fit?.later, a - lineAt(old, p0));
     if (old && !stepped && this.holding && sigmaPpm <= DAC_HOLD_MAX_SIGMA_PPM && this.ts.at(-1)! >= DAC_HOLD_AFTER_NS)
       return this.holdLine(old, a, b, p0, sigmaPpm, measured);
     if (old) {
       // Callbacks are never early: an estimate earlier than the line in use proves it late, and is
       // taken. A later one is taken only beyond the estimate's own noise: a quiet stretch without
       // an early callback is not news.
-      const laterNs = a - (old.a + old.b * (p0 - old.p0));
+      const laterNs = a - lineAt(old, p0);
       const rateMoved = Math.abs(this.ppmOf(b) - this.ppmOf(this.rateB)) > Math.max(sigmaPpm, this.rateSigmaPpm);
       if (!rateMoved && laterNs >= -DAC_MIN_CORRECTION_NS && laterNs <= noise) {
         this.heldBack++;
@@ -764,7 +764,7 @@ export class DacClock {
     if (this.refineUntilT === undefined) return;
     const placed = (this.placedLine ??= old);
     if (!placed) return;
-    const earlierNs = placed.a + placed.b * (p0 - placed.p0) - a;
+    const earlierNs = lineAt(placed, p0) - a;
     if (earlierNs <= DAC_REFINE_MIN_NS) return;
     this.placedLine = { a, b, p0 };
     this.gridMoves++;
@@ -852,7 +852,7 @@ export class DacClock {
     const t = this.ts.at(-1)!;
     const dtNs = t - (this.lastHeldT ?? t);
     this.lastHeldT = t;
-    const nowNs = old.a + old.b * (p0 - old.p0);
+    const nowNs = lineAt(old, p0);
     const movedNs = a - nowNs;
     const excessNs = Math.sign(movedNs) * Math.max(0, Math.abs(movedNs) - DAC_HOLD_NS);
     if (Math.abs(movedNs) > DAC_MIN_CORRECTION_NS) this.held++;
@@ -868,7 +868,7 @@ export class DacClock {
   popMonoNs(period: number): bigint | undefined {
     const f = this.estimate();
     if (!f || this.baseNs === undefined) return undefined;
-    return this.baseNs + BigInt(Math.round(f.a + f.b * (period - f.p0)));
+    return this.baseNs + BigInt(Math.round(lineAt(f, period)));
   }
 
   /** The device's frames per local monotonic second (its true rate as this clock sees it). */
@@ -876,6 +876,11 @@ export class DacClock {
     const f = this.estimate();
     return f ? (this.periodFrames * 1e9) / f.b : undefined;
   }
+}
+
+/** Where a line puts period p (ns after the clock's base). */
+function lineAt(line: Line, p: number): number {
+  return line.a + line.b * (p - line.p0);
 }
 
 /** A run of late callbacks, one longer. */
