@@ -1,5 +1,5 @@
 import test from 'ava';
-import { GpsPpsSource, NMEA_ONLY_ERROR_NS } from '../src/time/sources/gps-pps.js';
+import { GpsPpsSource, NMEA_ONLY_ERROR_NS, RESHIFT_CONFIRM_EDGES } from '../src/time/sources/gps-pps.js';
 import type { TimeSample } from '../src/time/sample.js';
 import { SourceStats, WANDER_NS_PER_SEC } from '../src/time/sourcestats.js';
 import { fitLine } from '../src/time/regress.js';
@@ -63,6 +63,35 @@ test('GPS+PPS: a label that jumps against the edges is rejected, not believed', 
   t.is(samples.length, 3);
   t.is(src.status.rejected, 1);
   t.regex(src.status.lastRejectReason ?? '', /edges/);
+});
+
+test('GPS+PPS: edges that move 10 ms against their labels and stay are believed after a run, with a restart; a one-off is not', (t) => {
+  const { samples, sink } = collect();
+  const said: string[] = [];
+  const src = new GpsPpsSource(sink, (m) => said.push(m));
+  const utc0 = 1_790_000_000n * S;
+  const movedNs = 10_000_000n; // the kernel's stamps after a system clock step the converter missed
+  // Edge 2 alone is 10 ms off (a glitch); from edge 5 on every edge is (CI once saw this: one pair
+  // from before a step, then every later edge rejected for good and the clock never locked).
+  const edgeMono = (k: bigint) => k * S + (k === 2n || k >= 5n ? movedNs : 0n);
+  const last = 5n + BigInt(RESHIFT_CONFIRM_EDGES) + 1n;
+  for (let k = 0n; k <= last; k++) {
+    src.addPulse({ monoNs: edgeMono(k), seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
+    src.onFix({ monoNs: k * S + 200_000_000n, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
+  }
+  const believed = 5n + BigInt(RESHIFT_CONFIRM_EDGES) - 1n;
+  t.deepEqual(
+    samples.map((s) => s.utcNs - utc0),
+    [0n, 1n, 3n, 4n, believed, believed + 1n, believed + 2n].map((k) => k * S),
+    'the glitch and the first edges of the moved run are rejected; the run is believed once it held',
+  );
+  t.deepEqual(
+    samples.map((s) => s.restart ?? false),
+    [false, false, false, false, true, false, false],
+  );
+  t.is(samples[4]!.monoNs, edgeMono(believed));
+  t.is(said.length, 1);
+  t.regex(said[0]!, /PPS edges moved 10\.000 ms against their labels and held for 10 s/);
 });
 
 test('GPS without PPS is a millisecond-class source and says so', (t) => {

@@ -51,6 +51,7 @@ test('mode "real" with the GPS missing: the service stays up, says so once, wait
   ]);
   const svc = spawnCli(['run', '--service', '--config', d.cfg]);
   let rig: RealtimeGpsRig | undefined;
+  let conv: RealtimeConverter | undefined;
   try {
     await svc.waitFor(/status: jaudiosync status/);
     const before = await statusOf(d.dir);
@@ -62,7 +63,11 @@ test('mode "real" with the GPS missing: the service stays up, says so once, wait
     t.is(svc.child.exitCode, null, 'still running: no crash loop under Restart=always');
     // The rider plugs the GPS in.
     mkdirSync(gpsDir, { recursive: true });
-    const conv = new RealtimeConverter();
+    // Started, so the rig's kernel stamps follow the system clock as a Pi's kernel would: CI's VM
+    // once stepped CLOCK_REALTIME by 10-30 ms during this test, the service saw it, and stamps made
+    // with the old offset put every pulse off its second (90 pulses, one labelled, no lock).
+    conv = new RealtimeConverter();
+    conv.start();
     rig = await RealtimeGpsRig.create(conv, { dir: gpsDir });
     await rig.start();
     await svc.waitFor(/GPS on .*gps-device: found, in use now/, 60_000);
@@ -92,6 +97,7 @@ test('mode "real" with the GPS missing: the service stays up, says so once, wait
   } finally {
     svc.child.kill('SIGKILL');
     await rig?.stop();
+    conv?.stop();
   }
 });
 
