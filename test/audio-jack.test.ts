@@ -49,7 +49,11 @@ test.serial('audify really plays a track through ALSA into JACK', async (t) => {
     ].join('\n'),
   );
 
-  const player = runCli(['run', '--config', join(dir, 'config.toml')], { env: { HOME: rig.home } });
+  let saidSoFar = '';
+  const player = runCli(['run', '--config', join(dir, 'config.toml')], {
+    env: { HOME: rig.home },
+    onOutput: (text) => (saidSoFar += text),
+  });
   let playerDone = false;
   const markDone = () => (playerDone = true);
   void player.then(markDone, markDone); // a rejection (its timeout) is the later `await player`'s to report
@@ -64,7 +68,9 @@ test.serial('audify really plays a track through ALSA into JACK', async (t) => {
     // Say why: what the player printed (it may have ended, or not opened ALSA), and JACK's own log.
     const ended = playerDone ? await player : undefined;
     const jackLog = readFileSync(join(rig.dir, 'jackd.log'), 'utf8').slice(-1500);
-    const said = ended ? `it exited ${ended.code}:\n${ended.stdout}${ended.stderr}` : 'it was still running after 30 s';
+    const said = ended
+      ? `it exited ${ended.code}:\n${ended.stdout}${ended.stderr}`
+      : `it was still running after 30 s, having said:\n${saidSoFar}`;
     t.fail(
       `the player opened no JACK client through ALSA (ports: ${ports.join(', ') || 'none'}); ${said}\njackd.log:\n${jackLog}`,
     );

@@ -27,7 +27,11 @@ function privateDirs(): NodeJS.ProcessEnv {
 export const TIMEOUT_SCALE = Math.max(1, Number(process.env.JAS_TEST_TIMEOUT_SCALE) || 1);
 
 /** Runs the CLI from source in a child process (as a user would run the bin). */
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+/** `onOutput` sees stdout and stderr as they come: what a test can say of a CLI that has not exited. */
+export function runCli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onOutput?: (text: string) => void } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_DIR, 'src/cli/bin.ts'), ...args], {
       // A state directory of its own: no test sees another's saved clock, none writes the user's.
@@ -39,9 +43,11 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
       stderr = '';
     child.stdout.on('data', (d) => {
       stdout += d;
+      opts.onOutput?.(String(d));
     });
     child.stderr.on('data', (d) => {
       stderr += d;
+      opts.onOutput?.(String(d));
     });
     const timer = setTimeout(
       () => {
