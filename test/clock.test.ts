@@ -1,5 +1,5 @@
 import test from 'ava';
-import { GpsPpsSource, NMEA_ONLY_ERROR_NS, RESHIFT_CONFIRM_EDGES } from '../src/time/sources/gps-pps.js';
+import { GpsPpsSource, NMEA_ONLY_ERROR_NS } from '../src/time/sources/gps-pps.js';
 import type { TimeSample } from '../src/time/sample.js';
 import { SourceStats, WANDER_NS_PER_SEC } from '../src/time/sourcestats.js';
 import { fitLine } from '../src/time/regress.js';
@@ -65,33 +65,27 @@ test('GPS+PPS: a label that jumps against the edges is rejected, not believed', 
   t.regex(src.status.lastRejectReason ?? '', /edges/);
 });
 
-test('GPS+PPS: edges that move 10 ms against their labels and stay are believed after a run, with a restart; a one-off is not', (t) => {
+test('GPS+PPS: a pair made across a system clock step is forgotten when the step is seen, so later edges pair at once', (t) => {
   const { samples, sink } = collect();
-  const said: string[] = [];
-  const src = new GpsPpsSource(sink, (m) => said.push(m));
+  const src = new GpsPpsSource(sink);
   const utc0 = 1_790_000_000n * S;
-  const movedNs = 10_000_000n; // the kernel's stamps after a system clock step the converter missed
-  // Edge 2 alone is 10 ms off (a glitch); from edge 5 on every edge is (CI once saw this: one pair
-  // from before a step, then every later edge rejected for good and the clock never locked).
-  const edgeMono = (k: bigint) => k * S + (k === 2n || k >= 5n ? movedNs : 0n);
-  const last = 5n + BigInt(RESHIFT_CONFIRM_EDGES) + 1n;
-  for (let k = 0n; k <= last; k++) {
+  // Edge 0 was stamped after a 30 ms step and converted with the offset from before it (the
+  // converter refreshes every 2 s): it pairs, being the first. Every later edge is right, so 30 ms
+  // off that pair: rejected until the pair check's tolerance (2 ms + 500 ppm) grew to 30 ms, 56 s.
+  const edgeMono = (k: bigint) => k * S - (k === 0n ? 30_000_000n : 0n);
+  const feed = (k: bigint) => {
     src.addPulse({ monoNs: edgeMono(k), seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
     src.onFix({ monoNs: k * S + 200_000_000n, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
-  }
-  const believed = 5n + BigInt(RESHIFT_CONFIRM_EDGES) - 1n;
+  };
+  for (let k = 0n; k < 4n; k++) feed(k);
+  t.is(samples.length, 1, 'the edges after the stale pair do not fit it');
+  t.regex(src.status.lastRejectReason ?? '', /edges/);
+  src.forgetPair(); // the converter's next refresh saw the step
+  for (let k = 4n; k < 8n; k++) feed(k);
   t.deepEqual(
-    samples.map((s) => s.utcNs - utc0),
-    [0n, 1n, 3n, 4n, believed, believed + 1n, believed + 2n].map((k) => k * S),
-    'the glitch and the first edges of the moved run are rejected; the run is believed once it held',
+    samples.slice(1).map((s) => [s.monoNs, s.utcNs - utc0]),
+    [4n, 5n, 6n, 7n].map((k) => [k * S, k * S]),
   );
-  t.deepEqual(
-    samples.map((s) => s.restart ?? false),
-    [false, false, false, false, true, false, false],
-  );
-  t.is(samples[4]!.monoNs, edgeMono(believed));
-  t.is(said.length, 1);
-  t.regex(said[0]!, /PPS edges moved 10\.000 ms against their labels and held for 10 s/);
 });
 
 test('GPS without PPS is a millisecond-class source and says so', (t) => {

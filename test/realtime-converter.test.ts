@@ -19,6 +19,8 @@ test('a refresh taken while every attempt was preempted keeps the offset in use;
   const { c, readers } = fakeClocks(1_700_000_000_000_000_000n);
   const said: string[] = [];
   const conv = new RealtimeConverter(readers, (m) => said.push(m));
+  const steps: number[] = [];
+  conv.onStep((jumpNs) => steps.push(jumpNs));
   const good = conv.toRealtime(0n);
   t.true(Math.abs(Number(good - c.offsetNs)) <= conv.errorNs, 'the first estimate is within its own bound');
   t.true(conv.errorNs < 1_000);
@@ -36,4 +38,6 @@ test('a refresh taken while every attempt was preempted keeps the offset in use;
     said.some((m) => /system clock stepped by 5\.0\d\d ms/.test(m)),
     said.join('\n'),
   );
+  t.is(steps.length, 1, 'the step is told once, and the preempted refresh told nothing');
+  t.true(Math.abs(steps[0]! - 5_040_000) < 2_000, `told ${steps[0]} ns`);
 });

@@ -20,6 +20,7 @@ export class RealtimeConverter implements RealtimeToMono {
   private offsetNs: bigint;
   private uncertaintyNs: number;
   private timer?: NodeJS.Timeout;
+  private readonly stepListeners: Array<(jumpNs: number) => void> = [];
 
   constructor(
     private readonly readers: RealtimeReaders = processReaders,
@@ -45,9 +46,19 @@ export class RealtimeConverter implements RealtimeToMono {
     // a slew can have moved it in one refresh; keep the old one, the next refresh measures again.
     if (e.uncertaintyNs > Math.max(4 * this.uncertaintyNs, REFRESH_MAX_UNCERTAINTY_NS)) return;
     const jump = Number(e.offsetNs - this.offsetNs);
-    if (Math.abs(jump) > STEP_THRESHOLD_NS) this.log(`system clock stepped by ${(jump / 1e6).toFixed(3)} ms`);
     this.offsetNs = e.offsetNs;
     this.uncertaintyNs = e.uncertaintyNs;
+    if (Math.abs(jump) <= STEP_THRESHOLD_NS) return;
+    this.log(`system clock stepped by ${(jump / 1e6).toFixed(3)} ms`);
+    for (const f of this.stepListeners) f(jump);
+  }
+
+  /**
+   * Called after a step is seen (the new offset in use): kernel stamps converted before it, up to a
+   * refresh old, carry the step, so whoever judged them against each other must judge afresh.
+   */
+  onStep(f: (jumpNs: number) => void): void {
+    this.stepListeners.push(f);
   }
 
   toMono(realtimeNs: bigint): { monoNs: bigint; errorNs: number } {

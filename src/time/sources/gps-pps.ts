@@ -32,14 +32,6 @@ export const NMEA_LEARNED_MIN_ERROR_NS = 10_000_000;
  * the new labelling only after it held this many consecutive edges; until then, no samples.
  */
 export const RELABEL_CONFIRM_EDGES = 60;
-/**
- * Edges that moved by a fraction of a second against their labels and stay there: the kernel's
- * CLOCK_REALTIME stamps moved under a step our realtime converter has not (yet) seen, or the pair
- * everything was judged against was itself off. A converter refresh (every 2 s) ends the first
- * within a few edges; a pair that holds this long is the truth. Without this, one bad pair
- * rejected every later edge for good (no lock until a restart).
- */
-export const RESHIFT_CONFIRM_EDGES = 10;
 /** PPS silent this long means NMEA alone must serve. */
 const PPS_SILENT_NS = 3_000_000_000n;
 const DELAY_HISTORY = 16;
@@ -62,7 +54,7 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   private pulses: PpsPulse[] = [];
   private delaysNs: number[] = [];
   private lastPair?: { monoNs: bigint; utcNs: bigint };
-  private relabel?: { wholeSeconds: boolean; edges: number; last: { monoNs: bigint; utcNs: bigint } };
+  private relabel?: { shiftSec: number; edges: number; last: { monoNs: bigint; utcNs: bigint } };
   private usedSeq = new Set<number>();
   private relabels = 0;
   readonly status: GpsPpsStatus = { pulses: 0, labelled: 0, rejected: 0 };
@@ -125,6 +117,16 @@ export class GpsPpsSource implements GpsSink, PpsSink {
     });
   }
 
+  /**
+   * The system clock stepped: edges stamped in CLOCK_REALTIME since the converter's last refresh were
+   * moved by it, and a pair among them would have every later edge rejected (the pair check's
+   * tolerance grows only 0.5 ms a second). The next labelled edge starts the pairs again.
+   */
+  forgetPair(): void {
+    this.lastPair = undefined;
+    this.relabel = undefined;
+  }
+
   /** The unused edge this label belongs to, or undefined (counted and explained) when none fits. */
   private findEdge(fix: GpsTimeFix): PpsPulse | undefined {
     const candidates = this.pulses.filter((p) => {
@@ -141,35 +143,31 @@ export class GpsPpsSource implements GpsSink, PpsSink {
       const dMono = Number(pulse.monoNs - this.lastPair.monoNs);
       const dUtc = Number(fix.utcNs! - this.lastPair.utcNs);
       const tolerance = PAIR_CONSISTENCY_NS + 500e-6 * Math.abs(dUtc);
-      if (Math.abs(dMono - dUtc) > tolerance) return this.shifted(pulse, fix.utcNs!, dMono, dUtc, tolerance);
+      if (Math.abs(dMono - dUtc) > tolerance) {
+        const shiftSec = Math.round((dUtc - dMono) / 1e9);
+        const wholeSeconds = shiftSec !== 0 && Math.abs(dMono - dUtc + shiftSec * 1e9) <= tolerance;
+        const why = `label ${dUtc / 1e9} s after the previous one but edges ${dMono / 1e9} s apart`;
+        if (!wholeSeconds) return this.reject(why);
+        // A whole-second shift: count how long the new labelling holds before believing it.
+        const r = this.relabel;
+        const holds =
+          r &&
+          r.shiftSec === shiftSec &&
+          Math.abs(Number(pulse.monoNs - r.last.monoNs) - Number(fix.utcNs! - r.last.utcNs)) <= tolerance;
+        this.relabel = { shiftSec, edges: holds ? r!.edges + 1 : 1, last: { monoNs: pulse.monoNs, utcNs: fix.utcNs! } };
+        if (this.relabel.edges < RELABEL_CONFIRM_EDGES)
+          return this.reject(
+            `${why} (${this.relabel.edges}/${RELABEL_CONFIRM_EDGES} edges of a ${shiftSec} s relabel)`,
+          );
+        this.log(
+          `GPS labels moved by ${shiftSec} s and held for ${RELABEL_CONFIRM_EDGES} s: believing them (a receiver correcting its UTC offset?)`,
+        );
+        this.relabel = undefined;
+        this.relabels++;
+        return pulse;
+      }
       this.relabel = undefined;
     }
-    return pulse;
-  }
-
-  /**
-   * An edge that does not fit the last labelled pair: a glitch (rejected), or a new labelling that
-   * holds (believed after enough consecutive edges, and the sample says restart).
-   */
-  private shifted(pulse: PpsPulse, utcNs: bigint, dMono: number, dUtc: number, tolerance: number) {
-    const shiftSec = Math.round((dUtc - dMono) / 1e9);
-    const wholeSeconds = shiftSec !== 0 && Math.abs(dMono - dUtc + shiftSec * 1e9) <= tolerance;
-    const why = `label ${dUtc / 1e9} s after the previous one but edges ${dMono / 1e9} s apart`;
-    const what = wholeSeconds ? `a ${shiftSec} s relabel` : `edges moved ${((dMono - dUtc) / 1e6).toFixed(3)} ms`;
-    const needed = wholeSeconds ? RELABEL_CONFIRM_EDGES : RESHIFT_CONFIRM_EDGES;
-    const r = this.relabel;
-    const holds =
-      r?.wholeSeconds === wholeSeconds &&
-      Math.abs(Number(pulse.monoNs - r.last.monoNs) - Number(utcNs - r.last.utcNs)) <= tolerance;
-    this.relabel = { wholeSeconds, edges: holds ? r.edges + 1 : 1, last: { monoNs: pulse.monoNs, utcNs } };
-    if (this.relabel.edges < needed) return this.reject(`${why} (${this.relabel.edges}/${needed} edges of ${what})`);
-    this.log(
-      wholeSeconds
-        ? `GPS labels moved by ${shiftSec} s and held for ${needed} s: believing them (a receiver correcting its UTC offset?)`
-        : `PPS edges moved ${((dMono - dUtc) / 1e6).toFixed(3)} ms against their labels and held for ${needed} s: believing them (the system clock stepped under the kernel's PPS stamps, or the first pair was wrong)`,
-    );
-    this.relabel = undefined;
-    this.relabels++;
     return pulse;
   }
 
