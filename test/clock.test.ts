@@ -65,27 +65,59 @@ test('GPS+PPS: a label that jumps against the edges is rejected, not believed', 
   t.regex(src.status.lastRejectReason ?? '', /edges/);
 });
 
-test('GPS+PPS: a pair made across a system clock step is forgotten when the step is seen, so later edges pair at once', (t) => {
+/** A GPS+PPS source fed edge k (at `edgeMono(k)`) and its label 200 ms later; what it sent and said. */
+function stepRig(edgeMono: (k: bigint) => bigint) {
   const { samples, sink } = collect();
-  const src = new GpsPpsSource(sink);
+  const said: string[] = [];
+  const src = new GpsPpsSource(sink, (m) => said.push(m));
   const utc0 = 1_790_000_000n * S;
-  // Edge 0 was stamped after a 30 ms step and converted with the offset from before it (the
-  // converter refreshes every 2 s): it pairs, being the first. Every later edge is right, so 30 ms
-  // off that pair: rejected until the pair check's tolerance (2 ms + 500 ppm) grew to 30 ms, 56 s.
-  const edgeMono = (k: bigint) => k * S - (k === 0n ? 30_000_000n : 0n);
-  const feed = (k: bigint) => {
+  const pulse = (k: bigint) =>
     src.addPulse({ monoNs: edgeMono(k), seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
+  const label = (k: bigint) =>
     src.onFix({ monoNs: k * S + 200_000_000n, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
-  };
-  for (let k = 0n; k < 4n; k++) feed(k);
-  t.is(samples.length, 1, 'the edges after the stale pair do not fit it');
-  t.regex(src.status.lastRejectReason ?? '', /edges/);
-  src.forgetPair(); // the converter's next refresh saw the step
-  for (let k = 4n; k < 8n; k++) feed(k);
+  return { src, samples, said, utc0, pulse, label };
+}
+
+const STEP_NS = 30_000_000n; // a +30 ms step: edges converted with the offset from before it sit 30 ms late
+
+test('GPS+PPS: a first pair made across a system clock step pairs afresh once the step is seen, with a restart', (t) => {
+  // Edges 0-1 were read after the step, before the converter's refresh: 30 ms late, and they pair
+  // with each other. Every right edge after is 30 ms off that pair: before, rejected for ~1 min.
+  const r = stepRig((k) => k * S + (k <= 1n ? STEP_NS : 0n));
+  for (let k = 0n; k < 4n; k++) {
+    r.pulse(k);
+    r.label(k);
+  }
+  t.is(r.samples.length, 2, 'the right edges do not fit the stale pair');
+  r.src.systemClockStepped(Number(STEP_NS));
+  for (let k = 4n; k < 8n; k++) {
+    r.pulse(k);
+    r.label(k);
+  }
   t.deepEqual(
-    samples.slice(1).map((s) => [s.monoNs, s.utcNs - utc0]),
-    [4n, 5n, 6n, 7n].map((k) => [k * S, k * S]),
+    r.samples.slice(2).map((s) => [s.monoNs, s.utcNs - r.utc0, s.restart]),
+    [4n, 5n, 6n, 7n].map((k) => [k * S, k * S, k === 4n]),
   );
+  t.true(
+    r.said.some((m) => /30\.000 ms off the labelled pair, as the system clock stepped/.test(m)),
+    r.said.join('\n'),
+  );
+});
+
+test('GPS+PPS: a right pair is kept across a system clock step; the stale edge is rejected even when the step is seen before its label', (t) => {
+  // Edge 5 is read after the step and converted stale; the refresh (and the step's news) comes
+  // between its read and its label: the race that must not make it the pair.
+  const r = stepRig((k) => k * S + (k === 5n ? STEP_NS : 0n));
+  for (let k = 0n; k < 10n; k++) {
+    r.pulse(k);
+    if (k === 5n) r.src.systemClockStepped(Number(STEP_NS));
+    r.label(k);
+  }
+  t.deepEqual(
+    r.samples.map((s) => [s.utcNs - r.utc0, s.restart ?? false]),
+    [0n, 1n, 2n, 3n, 4n, 6n, 7n, 8n, 9n].map((k) => [k * S, false]),
+  );
+  t.is(r.src.status.rejected, 1);
 });
 
 test('GPS without PPS is a millisecond-class source and says so', (t) => {

@@ -20,7 +20,10 @@ test('a refresh taken while every attempt was preempted keeps the offset in use;
   const said: string[] = [];
   const conv = new RealtimeConverter(readers, (m) => said.push(m));
   const steps: number[] = [];
-  conv.onStep((jumpNs) => steps.push(jumpNs));
+  conv.onStep((jumpNs) => {
+    steps.push(jumpNs);
+    t.true(Math.abs(Number(conv.toRealtime(0n) - c.offsetNs)) <= conv.errorNs, 'told with the new offset in use');
+  });
   const good = conv.toRealtime(0n);
   t.true(Math.abs(Number(good - c.offsetNs)) <= conv.errorNs, 'the first estimate is within its own bound');
   t.true(conv.errorNs < 1_000);

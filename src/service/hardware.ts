@@ -260,7 +260,7 @@ async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): 
     log.info(m);
     w.event(m);
   });
-  w.converter.onStep(() => source.forgetPair());
+  w.converter.onStep((jumpNs) => source.systemClockStepped(jumpNs));
   let driver: SerialGps | undefined;
   const counters = () => driver?.counters;
   const ports = await o.hardware.gps(config, w.converter, o);

@@ -62,6 +62,9 @@ export interface ClockWorldOptions {
 
 /** As RealtimeConverter: the realtime -> monotonic offset is re-measured every 2 s. */
 const CONVERTER_REFRESH_SEC = 2;
+const CONVERTER_REFRESH_AFTER_EDGE_NS = 50_000_000n;
+/** RealtimeConverter's STEP_THRESHOLD_NS: a change beyond it is a step, told to the GPS source. */
+const CONVERTER_STEP_NS = 1_000_000n;
 
 export interface ClockProbe {
   trueSec: number;
@@ -229,6 +232,13 @@ export class ClockWorld {
     return gaussian(this.rnd) * (this.o.ppsJitterNs ?? 2_000);
   }
 
+  /** The realtime converter's refresh: a step it sees is told to the GPS source, as the service wires it. */
+  private refresh(): void {
+    const jumpNs = this.systemOffsetNs - this.converterOffsetNs;
+    this.converterOffsetNs = this.systemOffsetNs;
+    if (jumpNs > CONVERTER_STEP_NS || jumpNs < -CONVERTER_STEP_NS) this.source.systemClockStepped(Number(jumpNs));
+  }
+
   /** Runs `seconds` of true time, probing the clock every second halfway between pulses. */
   run(seconds: number): void {
     const startSec = this.probes.length ? Math.floor(this.probes.at(-1)!.trueSec) + 1 : 0;
@@ -236,7 +246,9 @@ export class ClockWorld {
       const edgeTrue = BigInt(s) * 1_000_000_000n;
       const silent = this.o.noGps || (this.o.outage?.(s) ?? false);
       for (const step of this.o.systemClockSteps ?? []) if (step.atSec === s) this.systemOffsetNs += step.stepNs;
-      if (s % CONVERTER_REFRESH_SEC === 0) this.converterOffsetNs = this.systemOffsetNs;
+      // The refresh lands between an edge's read and its label (the race a stale pair comes from).
+      if (s % CONVERTER_REFRESH_SEC === 0)
+        this.schedule(edgeTrue + CONVERTER_REFRESH_AFTER_EDGE_NS, () => this.refresh());
       if (!silent && (this.o.pps ?? 'kernel') !== 'none') {
         const noise = BigInt(Math.round(this.ppsNoiseNs()));
         this.schedule(edgeTrue, () => {

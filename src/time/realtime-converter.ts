@@ -50,12 +50,18 @@ export class RealtimeConverter implements RealtimeToMono {
     this.uncertaintyNs = e.uncertaintyNs;
     if (Math.abs(jump) <= STEP_THRESHOLD_NS) return;
     this.log(`system clock stepped by ${(jump / 1e6).toFixed(3)} ms`);
-    for (const f of this.stepListeners) f(jump);
+    for (const f of this.stepListeners) {
+      try {
+        f(jump);
+      } catch (e) {
+        this.log(`after the system clock step: ${(e as Error).message}`); // a timer must not throw
+      }
+    }
   }
 
   /**
-   * Called after a step is seen (the new offset in use): kernel stamps converted before it, up to a
-   * refresh old, carry the step, so whoever judged them against each other must judge afresh.
+   * Called after a step is seen, with the new offset in use: kernel stamps converted before it (up to
+   * a refresh old) carry the step.
    */
   onStep(f: (jumpNs: number) => void): void {
     this.stepListeners.push(f);

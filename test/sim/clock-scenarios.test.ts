@@ -97,6 +97,29 @@ test('the system clock stepped by +1 h and -1 h mid-run: the timescale does not 
   honest(t, w, 'stepped system clock');
 });
 
+for (const [name, atSec, lockedBy] of [
+  ['just before the first edge (the first pair stale)', 0, 30],
+  ['while locked', 201, 0],
+] as const) {
+  test(`the system clock stepped +30 ms ${name}: the GPS keeps or regains its lock at once`, (t) => {
+    // Edges read after the step and before the converter's refresh (every 2 s, here 50 ms after an
+    // edge, before its label) are 30 ms late; before the source heard of steps, a first pair among
+    // them kept every right edge out until the pair check's tolerance grew to 30 ms (~56 s).
+    const w = new ClockWorld({ seed: 17, pps: 'kernel', ...ride, systemClockSteps: [{ atSec, stepNs: 30_000_000n }] });
+    w.run(300);
+    if (lockedBy) {
+      const first = w.probes.findIndex((p) => p.state === 'locked' && Math.abs(p.errorNs) < 100_000);
+      t.true(first >= 0 && first < lockedBy, `first within 100 µs at probe ${first}`);
+    }
+    const after = w.probes.slice(Math.max(60, atSec + 1)).map((p) => Math.abs(p.errorNs));
+    t.true(Math.max(...after) < 50_000, `worst ${Math.max(...after)} ns`);
+    const notLocked = w.probes.slice(Math.max(lockedBy, atSec + 5)).filter((p) => p.state !== 'locked').length;
+    t.is(notLocked, 0, 'no spell of holdover: the GPS kept feeding the clock');
+    t.is(w.steps.length, 1, `only the first lock stepped: ${w.steps.map((s) => s.why).join(', ')}`);
+    honest(t, w, name);
+  });
+}
+
 test('the same seed gives the same run', (t) => {
   const a = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });
   const b = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });

@@ -56,6 +56,8 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   private lastPair?: { monoNs: bigint; utcNs: bigint };
   private relabel?: { shiftSec: number; edges: number; last: { monoNs: bigint; utcNs: bigint } };
   private usedSeq = new Set<number>();
+  /** A system clock step not yet accounted for (ns): see systemClockStepped. */
+  private stepNs?: number;
   private relabels = 0;
   readonly status: GpsPpsStatus = { pulses: 0, labelled: 0, rejected: 0 };
 
@@ -118,13 +120,14 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   }
 
   /**
-   * The system clock stepped: edges stamped in CLOCK_REALTIME since the converter's last refresh were
-   * moved by it, and a pair among them would have every later edge rejected (the pair check's
-   * tolerance grows only 0.5 ms a second). The next labelled edge starts the pairs again.
+   * The system clock stepped by `jumpNs` (the converter's new offset in use). Edges converted before
+   * its refresh sit `jumpNs` late; one of them may be the pair, and then every right edge after it
+   * misses by −jumpNs (the pair check's tolerance grows only 0.5 ms a second: ~1 min for 30 ms). The
+   * next edge that misses the pair by just that becomes the pair; a right pair is kept (the stale
+   * edges miss it by +jumpNs and are rejected, as before).
    */
-  forgetPair(): void {
-    this.lastPair = undefined;
-    this.relabel = undefined;
+  systemClockStepped(jumpNs: number): void {
+    this.stepNs = jumpNs;
   }
 
   /** The unused edge this label belongs to, or undefined (counted and explained) when none fits. */
@@ -144,6 +147,7 @@ export class GpsPpsSource implements GpsSink, PpsSink {
       const dUtc = Number(fix.utcNs! - this.lastPair.utcNs);
       const tolerance = PAIR_CONSISTENCY_NS + 500e-6 * Math.abs(dUtc);
       if (Math.abs(dMono - dUtc) > tolerance) {
+        if (this.stepNs !== undefined && Math.abs(dMono - dUtc + this.stepNs) <= tolerance) return this.repair(pulse);
         const shiftSec = Math.round((dUtc - dMono) / 1e9);
         const wholeSeconds = shiftSec !== 0 && Math.abs(dMono - dUtc + shiftSec * 1e9) <= tolerance;
         const why = `label ${dUtc / 1e9} s after the previous one but edges ${dMono / 1e9} s apart`;
@@ -167,7 +171,19 @@ export class GpsPpsSource implements GpsSink, PpsSink {
         return pulse;
       }
       this.relabel = undefined;
+      this.stepNs = undefined; // the pair held across the step
     }
+    return pulse;
+  }
+
+  /** The pair was made across a system clock step: this edge pairs afresh, and the samples restart. */
+  private repair(pulse: PpsPulse): PpsPulse {
+    this.log(
+      `PPS edges ${(this.stepNs! / 1e6).toFixed(3)} ms off the labelled pair, as the system clock stepped: pairing afresh`,
+    );
+    this.stepNs = undefined;
+    this.relabel = undefined;
+    this.relabels++;
     return pulse;
   }
 
