@@ -8,6 +8,7 @@ import { ClockLayer } from '../time/clock-layer.js';
 import type { FrequencyPrior } from '../time/sourcestats.js';
 import { GpsPpsSource } from '../time/sources/gps-pps.js';
 import { RtcSource, type RtcCalibration } from '../time/sources/rtc.js';
+import { STEP_THRESHOLD_NS } from '../time/realtime-converter.js';
 import { Ds3231Emulator } from '../../drivers/rtc/ds3231-emulator.js';
 import { decodeTemperature, REG } from '../../drivers/rtc/registers.js';
 import { Oscillator, seededRandom } from './oscillator.js';
@@ -63,8 +64,6 @@ export interface ClockWorldOptions {
 /** As RealtimeConverter: the realtime -> monotonic offset is re-measured every 2 s. */
 const CONVERTER_REFRESH_SEC = 2;
 const CONVERTER_REFRESH_AFTER_EDGE_NS = 50_000_000n;
-/** RealtimeConverter's STEP_THRESHOLD_NS: a change beyond it is a step, told to the GPS source. */
-const CONVERTER_STEP_NS = 1_000_000n;
 
 export interface ClockProbe {
   trueSec: number;
@@ -236,7 +235,7 @@ export class ClockWorld {
   private refresh(): void {
     const jumpNs = this.systemOffsetNs - this.converterOffsetNs;
     this.converterOffsetNs = this.systemOffsetNs;
-    if (jumpNs > CONVERTER_STEP_NS || jumpNs < -CONVERTER_STEP_NS) this.source.systemClockStepped(Number(jumpNs));
+    if (Math.abs(Number(jumpNs)) > STEP_THRESHOLD_NS) this.source.systemClockStepped(Number(jumpNs));
   }
 
   /** Runs `seconds` of true time, probing the clock every second halfway between pulses. */

@@ -26,8 +26,10 @@ function privateDirs(): NodeJS.ProcessEnv {
  */
 export const TIMEOUT_SCALE = Math.max(1, Number(process.env.JAS_TEST_TIMEOUT_SCALE) || 1);
 
-/** Runs the CLI from source in a child process (as a user would run the bin). */
-/** `onOutput` sees stdout and stderr as they come: what a test can say of a CLI that has not exited. */
+/**
+ * Runs the CLI from source in a child process (as a user would run the bin). `onOutput` sees stdout
+ * and stderr as they come: what a test can say of a CLI that has not exited.
+ */
 export function runCli(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onOutput?: (text: string) => void } = {},
