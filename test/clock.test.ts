@@ -120,6 +120,92 @@ test('GPS+PPS: a right pair is kept across a system clock step; the stale edge i
   t.is(r.src.status.rejected, 1);
 });
 
+test('GPS+PPS: a stale edge that arrived before the news of the step cannot settle it, even when it fits the stale pair', (t) => {
+  // Edges 0-2 are stale; edge 2 is read before the refresh and labelled after it (a step at an odd
+  // second, or the first edge after an outage, whose long gap gives a stale pair room to fit).
+  const r = stepRig((k) => k * S + (k <= 2n ? STEP_NS : 0n));
+  for (let k = 0n; k < 6n; k++) {
+    r.pulse(k);
+    if (k === 2n) r.src.systemClockStepped(Number(STEP_NS));
+    r.label(k);
+  }
+  t.deepEqual(
+    r.samples.map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
+    [
+      [STEP_NS, false],
+      [STEP_NS, false],
+      [STEP_NS, false],
+      [0n, true],
+      [0n, false],
+      [0n, false],
+    ],
+  );
+});
+
+test('GPS+PPS: a step near a label delay pairs a stale edge with the next second; the first fresh edge re-pairs', (t) => {
+  // +600 ms: stale edge 0 sits after label 0 (200 ms), so label 1 takes it. Fresh edges miss that
+  // pair by 400 ms: −step plus a whole second (never a fit; the tolerance would need ~13 min).
+  const jumpNs = 600_000_000n;
+  const r = stepRig((k) => k * S + (k <= 1n ? jumpNs : 0n));
+  for (let k = 0n; k < 6n; k++) {
+    r.pulse(k);
+    r.label(k);
+    if (k === 1n) r.src.systemClockStepped(Number(jumpNs));
+  }
+  t.deepEqual(
+    r.samples.map((s) => [s.monoNs, s.utcNs - r.utc0, s.restart ?? false]),
+    [[jumpNs, S, false], ...[2n, 3n, 4n, 5n].map((k) => [k * S, k * S, k === 2n])],
+  );
+});
+
+test('GPS+PPS: label delays taught by stale pairs do not keep the fresh edges out; they are learnt afresh', (t) => {
+  // −400 ms, and the refresh skipped for 4 s (a busy CPU): four stale pairs learn a 600 ms label
+  // delay, and every right edge (200 ms) is 400 ms off it, beyond the 250 ms tolerance.
+  const jumpNs = -400_000_000n;
+  const r = stepRig((k) => k * S + (k <= 3n ? jumpNs : 0n));
+  for (let k = 0n; k < 8n; k++) {
+    r.pulse(k);
+    r.label(k);
+    if (k === 3n) r.src.systemClockStepped(Number(jumpNs));
+  }
+  t.deepEqual(
+    r.samples.slice(4).map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
+    [4n, 5n, 6n, 7n].map((k) => [0n, k === 4n]),
+  );
+  t.is(r.src.status.labelDelayMs, 200);
+});
+
+test('GPS+PPS: the first fresh edge that fits the pair settles the step; a later edge off by the step is not a re-pair', (t) => {
+  const r = stepRig((k) => k * S + (k === 7n ? -STEP_NS : 0n));
+  for (let k = 0n; k < 9n; k++) {
+    r.pulse(k);
+    r.label(k);
+    if (k === 5n) r.src.systemClockStepped(Number(STEP_NS));
+  }
+  t.deepEqual(
+    r.samples.map((s) => s.utcNs - r.utc0),
+    [0n, 1n, 2n, 3n, 4n, 5n, 6n, 8n].map((k) => k * S),
+  );
+  t.false(
+    r.said.some((m) => /pairing afresh/.test(m)),
+    r.said.join('\n'),
+  );
+});
+
+test('GPS+PPS: a step of whole seconds is not an allowance: labels a second off after it wait for the relabel rule', (t) => {
+  const { samples, sink } = collect();
+  const src = new GpsPpsSource(sink);
+  const utc0 = 1_790_000_000n * S;
+  for (let k = 0n; k < 8n; k++) {
+    src.addPulse({ monoNs: k * S, seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
+    if (k === 4n) src.systemClockStepped(1_000_000_000);
+    const label = utc0 + k * S + (k >= 5n ? S : 0n);
+    src.onFix({ monoNs: k * S + 200_000_000n, utcNs: label, valid: true, talker: 'GP', sentence: 'RMC' });
+  }
+  t.is(samples.length, 5);
+  t.regex(src.status.lastRejectReason ?? '', /3\/60 edges of a 1 s relabel/);
+});
+
 test('GPS without PPS is a millisecond-class source and says so', (t) => {
   const { samples, sink } = collect();
   const src = new GpsPpsSource(sink);

@@ -1,8 +1,11 @@
 import test from 'ava';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeFile } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
+import { parseConfig } from '../src/service/config.js';
+import { startTimingChain, type HardwareFactory } from '../src/service/hardware.js';
 import { estimateRealtimeOffset } from '../src/time/realtime.js';
 import { readWav16, spawnCli } from './helpers/cli.js';
 import { alignedDiff, halfFrameDiff } from './helpers/compare.js';
@@ -76,4 +79,56 @@ test('system clock stepped -1 h while waiting for the start and +1 h while playi
   } finally {
     svc.child.kill('SIGKILL');
   }
+});
+
+test('the timing chain tells its GPS source of a system clock step its realtime converter sees: a stale pair is left at once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jaudiosync-step-'));
+  const config = parseConfig(
+    `[hardware]\nmode = "real"\n[rtc]\nenabled = false\n[service]\nstate_dir = "${dir}"\n`,
+    'test',
+    dir,
+  );
+  let stepMs = 0; // the system clock as the kernel's stamps and the converter see it
+  const realtimeReaders = { monoNs: () => process.hrtime.bigint(), realtimeMs: () => Date.now() + stepMs };
+  const said: string[] = [];
+  const log = {
+    info: (m: string) => said.push(m),
+    warn: (m: string) => said.push(m),
+    error: () => {},
+    status: () => {},
+  };
+  const hardware: HardwareFactory = {
+    simulated: false,
+    why: 'test',
+    gps: async () => ({ port: join(dir, 'no-such-tty'), pps: undefined, describe: 'GPS (test)', stop: async () => {} }),
+    rtc: async () => Promise.reject(new Error('no RTC in this test')),
+  };
+  const chain = await startTimingChain(config, log, { hardware, realtimeReaders });
+  t.teardown(async () => {
+    await chain.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const src = chain.gpsSource!;
+  const S = 1_000_000_000n;
+  const base = process.hrtime.bigint() - 30n * S;
+  const utc0 = 1_790_000_000n * S;
+  const edge = (k: bigint, lateNs: bigint) => {
+    src.addPulse({ monoNs: base + k * S + lateNs, seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
+    src.onFix({ monoNs: base + k * S + 200_000_000n, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
+  };
+  // Edges 0-1 were stamped after a +30 ms step and converted before the converter saw it.
+  edge(0n, 30_000_000n);
+  edge(1n, 30_000_000n);
+  stepMs = 30;
+  for (let i = 0; i < 50 && !said.some((m) => /system clock stepped by 30\./.test(m)); i++) chain.converter.refresh();
+  t.true(
+    said.some((m) => /system clock stepped by 30\./.test(m)),
+    `the converter saw the step: ${said.join(' | ')}`,
+  );
+  for (let k = 2n; k < 5n; k++) edge(k, 0n);
+  t.is(src.status.labelled, 5, `the right edges were paired: ${src.status.lastRejectReason}`);
+  t.true(
+    said.some((m) => /as the system clock stepped: pairing afresh/.test(m)),
+    said.join(' | '),
+  );
 });

@@ -7,6 +7,7 @@ import { hrtimeClock, type MonotonicClock } from '../time/clock.js';
 import { ClockLayer } from '../time/clock-layer.js';
 import { DriftLog, readCpuTempC, type HeaderRecord } from '../time/drift-log.js';
 import { RealtimeConverter } from '../time/realtime-converter.js';
+import type { RealtimeReaders } from '../time/realtime.js';
 import { GpsPpsSource } from '../time/sources/gps-pps.js';
 import { RtcSource } from '../time/sources/rtc.js';
 import { NtpSource } from '../time/sources/ntp.js';
@@ -100,6 +101,8 @@ export interface ChainOverrides {
 export interface ChainOptions extends ChainOverrides {
   hardware: HardwareFactory;
   clock?: MonotonicClock;
+  /** The system clock as the kernel's PPS stamps see it (tests step it). */
+  realtimeReaders?: RealtimeReaders;
 }
 
 /** What the parts share while they are wired up. */
@@ -157,7 +160,7 @@ export async function startTimingChain(config: Config, log: Logger, o: ChainOpti
 
 async function wire(config: Config, log: Logger, o: ChainOptions): Promise<Wiring> {
   const mono = o.clock ?? hrtimeClock;
-  const converter = new RealtimeConverter(undefined, (m) => log.warn(m));
+  const converter = new RealtimeConverter(o.realtimeReaders, (m) => log.warn(m));
   converter.start();
   const stops: Wiring['stops'] = [() => converter.stop()];
   const driftLog = config.clock.drift_log

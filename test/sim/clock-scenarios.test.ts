@@ -120,6 +120,27 @@ for (const [name, atSec, lockedBy] of [
   });
 }
 
+for (const stepMs of [30, -30]) {
+  test(`the system clock stepped ${stepMs} ms as the GPS comes back from a 90 s tunnel: locked again in seconds`, (t) => {
+    // The first edge after the tunnel is stale and fits the pair from before it (the pair check
+    // allows 45 ms over 90 s), so it becomes the pair; before, every right edge then missed it by
+    // the step for ~2 min.
+    const w = new ClockWorld({
+      seed: 17,
+      pps: 'kernel',
+      ...ride,
+      outage: (s) => s >= 60 && s < 150,
+      systemClockSteps: [{ atSec: 150, stepNs: BigInt(stepMs) * 1_000_000n }],
+    });
+    w.run(300);
+    const back = w.probes.findIndex((p, i) => i > 150 && p.state === 'locked' && Math.abs(p.errorNs) < 100_000);
+    t.true(back > 150 && back - 150 <= 20, `locked within 100 µs ${back - 150} s after the tunnel`);
+    const after = w.probes.slice(back).filter((p) => p.state !== 'locked').length;
+    t.is(after, 0, 'no spell of holdover after that');
+    honest(t, w, 'a step at the end of a tunnel');
+  });
+}
+
 test('the same seed gives the same run', (t) => {
   const a = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });
   const b = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });

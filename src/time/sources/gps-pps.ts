@@ -36,6 +36,18 @@ export const RELABEL_CONFIRM_EDGES = 60;
 const PPS_SILENT_NS = 3_000_000_000n;
 const DELAY_HISTORY = 16;
 
+/** A pulse as the source keeps it: with the order it arrived in (driver seqs may restart). */
+type HeldPulse = PpsPulse & { arrival: number };
+
+/**
+ * A system clock step the converter has told: edges that arrived up to then may be converted with
+ * the old offset; the first edge after it to be labelled settles it, one way or the other.
+ */
+interface PendingStep {
+  jumpNs: number;
+  lastStaleArrival: number;
+}
+
 export interface GpsPpsStatus {
   pulses: number;
   labelled: number;
@@ -51,13 +63,13 @@ export interface GpsPpsStatus {
 }
 
 export class GpsPpsSource implements GpsSink, PpsSink {
-  private pulses: PpsPulse[] = [];
+  private pulses: HeldPulse[] = [];
   private delaysNs: number[] = [];
   private lastPair?: { monoNs: bigint; utcNs: bigint };
   private relabel?: { shiftSec: number; edges: number; last: { monoNs: bigint; utcNs: bigint } };
   private usedSeq = new Set<number>();
-  /** A system clock step not yet accounted for (ns): see systemClockStepped. */
-  private stepNs?: number;
+  /** A system clock step not yet settled: see systemClockStepped. */
+  private step?: PendingStep;
   private relabels = 0;
   readonly status: GpsPpsStatus = { pulses: 0, labelled: 0, rejected: 0 };
 
@@ -68,7 +80,7 @@ export class GpsPpsSource implements GpsSink, PpsSink {
 
   addPulse(pulse: PpsPulse): void {
     this.status.pulses++;
-    this.pulses.push(pulse);
+    this.pulses.push({ ...pulse, arrival: this.status.pulses });
     if (this.pulses.length > 4) this.pulses.shift();
   }
 
@@ -120,68 +132,79 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   }
 
   /**
-   * The system clock stepped by `jumpNs` (the converter's new offset in use). Edges converted before
-   * its refresh sit `jumpNs` late; one of them may be the pair, and then every right edge after it
-   * misses by −jumpNs (the pair check's tolerance grows only 0.5 ms a second: ~1 min for 30 ms). The
-   * next edge that misses the pair by just that becomes the pair; a right pair is kept (the stale
-   * edges miss it by +jumpNs and are rejected, as before).
+   * The system clock stepped by `jumpNs` (the converter's new offset in use). Edges that arrived
+   * before this news may be converted stale, `jumpNs` late; one of them may be the pair, and then
+   * every right edge after it misses by −jumpNs (the pair check's tolerance grows only 0.5 ms a
+   * second: ~1 min for 30 ms, never for a step near a label's delay, which pairs a stale edge with
+   * the next second's label). The first edge after the news to be labelled settles it: it fits the
+   * pair (kept), or misses by −jumpNs give or take whole seconds (pairs afresh), or neither.
    */
   systemClockStepped(jumpNs: number): void {
-    this.stepNs = jumpNs;
+    this.step = { jumpNs, lastStaleArrival: this.status.pulses };
   }
 
   /** The unused edge this label belongs to, or undefined (counted and explained) when none fits. */
-  private findEdge(fix: GpsTimeFix): PpsPulse | undefined {
+  private findEdge(fix: GpsTimeFix): HeldPulse | undefined {
     const candidates = this.pulses.filter((p) => {
       const d = Number(fix.monoNs - p.monoNs);
       return d >= MIN_LABEL_DELAY_NS && d <= MAX_LABEL_DELAY_NS && !this.usedSeq.has(p.seq);
     });
     if (candidates.length === 0) return undefined; // a second sentence for an edge already labelled
     const pulse = candidates.at(-1)!;
+    // A stale edge cannot settle a step; a fresh one is judged by the pair, not by delays that
+    // stale pairs may have taught.
+    const step = this.step && pulse.arrival > this.step.lastStaleArrival ? this.step : undefined;
+    if (step) this.step = undefined;
     const delayNs = Number(fix.monoNs - pulse.monoNs);
-    if (this.delaysNs.length >= 3 && Math.abs(delayNs - median(this.delaysNs)) > LABEL_DELAY_TOLERANCE_NS) {
+    if (!step && this.delaysNs.length >= 3 && Math.abs(delayNs - median(this.delaysNs)) > LABEL_DELAY_TOLERANCE_NS) {
       return this.reject(`label ${delayNs / 1e6} ms after its edge, learned ${median(this.delaysNs) / 1e6} ms`);
     }
-    if (this.lastPair) {
-      const dMono = Number(pulse.monoNs - this.lastPair.monoNs);
-      const dUtc = Number(fix.utcNs! - this.lastPair.utcNs);
-      const tolerance = PAIR_CONSISTENCY_NS + 500e-6 * Math.abs(dUtc);
-      if (Math.abs(dMono - dUtc) > tolerance) {
-        if (this.stepNs !== undefined && Math.abs(dMono - dUtc + this.stepNs) <= tolerance) return this.repair(pulse);
-        const shiftSec = Math.round((dUtc - dMono) / 1e9);
-        const wholeSeconds = shiftSec !== 0 && Math.abs(dMono - dUtc + shiftSec * 1e9) <= tolerance;
-        const why = `label ${dUtc / 1e9} s after the previous one but edges ${dMono / 1e9} s apart`;
-        if (!wholeSeconds) return this.reject(why);
-        // A whole-second shift: count how long the new labelling holds before believing it.
-        const r = this.relabel;
-        const holds =
-          r &&
-          r.shiftSec === shiftSec &&
-          Math.abs(Number(pulse.monoNs - r.last.monoNs) - Number(fix.utcNs! - r.last.utcNs)) <= tolerance;
-        this.relabel = { shiftSec, edges: holds ? r!.edges + 1 : 1, last: { monoNs: pulse.monoNs, utcNs: fix.utcNs! } };
-        if (this.relabel.edges < RELABEL_CONFIRM_EDGES)
-          return this.reject(
-            `${why} (${this.relabel.edges}/${RELABEL_CONFIRM_EDGES} edges of a ${shiftSec} s relabel)`,
-          );
-        this.log(
-          `GPS labels moved by ${shiftSec} s and held for ${RELABEL_CONFIRM_EDGES} s: believing them (a receiver correcting its UTC offset?)`,
-        );
-        this.relabel = undefined;
-        this.relabels++;
-        return pulse;
-      }
+    if (!this.lastPair) return pulse;
+    const dMono = Number(pulse.monoNs - this.lastPair.monoNs);
+    const dUtc = Number(fix.utcNs! - this.lastPair.utcNs);
+    const tolerance = PAIR_CONSISTENCY_NS + 500e-6 * Math.abs(dUtc);
+    if (Math.abs(dMono - dUtc) <= tolerance) {
       this.relabel = undefined;
-      this.stepNs = undefined; // the pair held across the step
+      return pulse;
     }
+    if (step && missesByStep(dMono - dUtc, step.jumpNs, tolerance)) return this.repair(pulse, step.jumpNs);
+    return this.checkRelabel(pulse, fix, dMono, dUtc, tolerance);
+  }
+
+  /** Labels that moved by whole seconds: believed only after they held RELABEL_CONFIRM_EDGES edges. */
+  private checkRelabel(
+    pulse: HeldPulse,
+    fix: GpsTimeFix,
+    dMono: number,
+    dUtc: number,
+    tolerance: number,
+  ): HeldPulse | undefined {
+    const shiftSec = Math.round((dUtc - dMono) / 1e9);
+    const wholeSeconds = shiftSec !== 0 && Math.abs(dMono - dUtc + shiftSec * 1e9) <= tolerance;
+    const why = `label ${dUtc / 1e9} s after the previous one but edges ${dMono / 1e9} s apart`;
+    if (!wholeSeconds) return this.reject(why);
+    const r = this.relabel;
+    const holds =
+      r &&
+      r.shiftSec === shiftSec &&
+      Math.abs(Number(pulse.monoNs - r.last.monoNs) - Number(fix.utcNs! - r.last.utcNs)) <= tolerance;
+    this.relabel = { shiftSec, edges: holds ? r!.edges + 1 : 1, last: { monoNs: pulse.monoNs, utcNs: fix.utcNs! } };
+    if (this.relabel.edges < RELABEL_CONFIRM_EDGES)
+      return this.reject(`${why} (${this.relabel.edges}/${RELABEL_CONFIRM_EDGES} edges of a ${shiftSec} s relabel)`);
+    this.log(
+      `GPS labels moved by ${shiftSec} s and held for ${RELABEL_CONFIRM_EDGES} s: believing them (a receiver correcting its UTC offset?)`,
+    );
+    this.relabel = undefined;
+    this.relabels++;
     return pulse;
   }
 
   /** The pair was made across a system clock step: this edge pairs afresh, and the samples restart. */
-  private repair(pulse: PpsPulse): PpsPulse {
+  private repair(pulse: HeldPulse, jumpNs: number): HeldPulse {
     this.log(
-      `PPS edges ${(this.stepNs! / 1e6).toFixed(3)} ms off the labelled pair, as the system clock stepped: pairing afresh`,
+      `PPS edges ${(jumpNs / 1e6).toFixed(3)} ms off the labelled pair, as the system clock stepped: pairing afresh`,
     );
-    this.stepNs = undefined;
+    this.delaysNs = []; // learned from stale pairs
     this.relabel = undefined;
     this.relabels++;
     return pulse;
@@ -206,4 +229,14 @@ export class GpsPpsSource implements GpsSink, PpsSink {
       source: 'gps',
     });
   }
+}
+
+/**
+ * A fresh edge off a stale pair misses it by −jumpNs, or by that plus whole seconds when the stale
+ * edge took a neighbouring second's label. A step of whole seconds is left to the relabel rule: it
+ * cannot be told from a receiver's relabelling.
+ */
+function missesByStep(missNs: number, jumpNs: number, toleranceNs: number): boolean {
+  const offNs = (x: number) => Math.abs(x - Math.round(x / 1e9) * 1e9);
+  return offNs(jumpNs) > toleranceNs && offNs(missNs + jumpNs) <= toleranceNs;
 }
