@@ -44,3 +44,21 @@ test('a refresh taken while every attempt was preempted keeps the offset in use;
   t.is(steps.length, 1, 'the step is told once, and the preempted refresh told nothing');
   t.true(Math.abs(steps[0]! - 5_040_000) < 2_000, `told ${steps[0]} ns`);
 });
+
+test('a step listener that throws is reported and does not stop the others (the refresh runs in a timer)', (t) => {
+  const { c, readers } = fakeClocks(1_700_000_000_000_000_000n);
+  const said: string[] = [];
+  const conv = new RealtimeConverter(readers, (m) => said.push(m));
+  const told: number[] = [];
+  conv.onStep(() => {
+    throw new Error('listener broke');
+  });
+  conv.onStep((jumpNs) => told.push(jumpNs));
+  c.offsetNs -= 20_000_000n;
+  t.notThrows(() => conv.refresh());
+  t.is(told.length, 1, 'the second listener was told');
+  t.true(
+    said.some((m) => /after the system clock step: listener broke/.test(m)),
+    said.join('\n'),
+  );
+});
