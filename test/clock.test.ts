@@ -75,7 +75,9 @@ function stepRig(edgeMono: (k: bigint) => bigint) {
     src.addPulse({ monoNs: edgeMono(k), seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
   const label = (k: bigint) =>
     src.onFix({ monoNs: k * S + 200_000_000n, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
-  return { src, samples, said, utc0, pulse, label };
+  /** The converter's refresh that sees the step, 100 ms after edge k (before its label). */
+  const news = (k: bigint, jumpNs: bigint) => src.systemClockStepped(Number(jumpNs), k * S + 100_000_000n);
+  return { src, samples, said, utc0, pulse, label, news };
 }
 
 const STEP_NS = 30_000_000n; // a +30 ms step: edges converted with the offset from before it sit 30 ms late
@@ -89,7 +91,7 @@ test('GPS+PPS: a first pair made across a system clock step pairs afresh once th
     r.label(k);
   }
   t.is(r.samples.length, 2, 'the right edges do not fit the stale pair');
-  r.src.systemClockStepped(Number(STEP_NS));
+  r.news(3n, STEP_NS);
   for (let k = 4n; k < 8n; k++) {
     r.pulse(k);
     r.label(k);
@@ -110,7 +112,7 @@ test('GPS+PPS: a right pair is kept across a system clock step; the stale edge i
   const r = stepRig((k) => k * S + (k === 5n ? STEP_NS : 0n));
   for (let k = 0n; k < 10n; k++) {
     r.pulse(k);
-    if (k === 5n) r.src.systemClockStepped(Number(STEP_NS));
+    if (k === 5n) r.news(k, STEP_NS);
     r.label(k);
   }
   t.deepEqual(
@@ -120,42 +122,106 @@ test('GPS+PPS: a right pair is kept across a system clock step; the stale edge i
   t.is(r.src.status.rejected, 1);
 });
 
-test('GPS+PPS: a stale edge that arrived before the news of the step cannot settle it, even when it fits the stale pair', (t) => {
-  // Edges 0-2 are stale; edge 2 is read before the refresh and labelled after it (a step at an odd
-  // second, or the first edge after an outage, whose long gap gives a stale pair room to fit).
-  const r = stepRig((k) => k * S + (k <= 2n ? STEP_NS : 0n));
-  for (let k = 0n; k < 6n; k++) {
-    r.pulse(k);
-    if (k === 2n) r.src.systemClockStepped(Number(STEP_NS));
-    r.label(k);
-  }
-  t.deepEqual(
-    r.samples.map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
-    [
-      [STEP_NS, false],
-      [STEP_NS, false],
-      [STEP_NS, false],
-      [0n, true],
-      [0n, false],
-      [0n, false],
-    ],
-  );
-});
+for (const jumpNs of [STEP_NS, 150_000_000n]) {
+  test(`GPS+PPS: a stale edge that arrived before the news of a ${jumpNs / 1_000_000n} ms step cannot settle it, even when it fits the stale pair`, (t) => {
+    // Edges 0-2 are stale; edge 2 is read before the refresh and labelled after it (a step at an odd
+    // second, or the first edge after an outage, whose long gap gives a stale pair room to fit). At
+    // 150 ms its converted time is after the news: only the order of arrival says it is stale.
+    const r = stepRig((k) => k * S + (k <= 2n ? jumpNs : 0n));
+    for (let k = 0n; k < 6n; k++) {
+      r.pulse(k);
+      if (k === 2n) r.news(k, jumpNs);
+      r.label(k);
+    }
+    t.deepEqual(
+      r.samples.map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
+      [
+        [jumpNs, false],
+        [jumpNs, false],
+        [jumpNs, false],
+        [0n, true],
+        [0n, false],
+        [0n, false],
+      ],
+    );
+  });
+}
 
-test('GPS+PPS: a step near a label delay pairs a stale edge with the next second; the first fresh edge re-pairs', (t) => {
+test('GPS+PPS: a step near a label delay pairs a stale edge with the next second; fresh edges re-pair once two agree', (t) => {
   // +600 ms: stale edge 0 sits after label 0 (200 ms), so label 1 takes it. Fresh edges miss that
-  // pair by 400 ms: −step plus a whole second (never a fit; the tolerance would need ~13 min).
+  // pair by 400 ms: −step plus a whole second (never a fit; the tolerance would need ~13 min). A miss
+  // of whole seconds could be a receiver's glitch, so the next fresh edge must agree first.
   const jumpNs = 600_000_000n;
   const r = stepRig((k) => k * S + (k <= 1n ? jumpNs : 0n));
   for (let k = 0n; k < 6n; k++) {
     r.pulse(k);
     r.label(k);
-    if (k === 1n) r.src.systemClockStepped(Number(jumpNs));
+    if (k === 1n) r.news(k, jumpNs);
   }
   t.deepEqual(
     r.samples.map((s) => [s.monoNs, s.utcNs - r.utc0, s.restart ?? false]),
-    [[jumpNs, S, false], ...[2n, 3n, 4n, 5n].map((k) => [k * S, k * S, k === 2n])],
+    [[jumpNs, S, false], ...[3n, 4n, 5n].map((k) => [k * S, k * S, k === 3n])],
   );
+});
+
+test('GPS+PPS: a receiver glitch of a whole second on the first fresh edge after a step is not a re-pair', (t) => {
+  // A stale first pair (+30 ms); the first fresh edge's label is a second off (a glitch): it misses
+  // the pair by −step and a second. The next, right, edge misses by just −step: it re-pairs.
+  const r = stepRig((k) => k * S + (k <= 1n ? STEP_NS : 0n));
+  for (let k = 0n; k < 6n; k++) {
+    r.pulse(k);
+    if (k === 2n)
+      r.src.onFix({
+        monoNs: k * S + 200_000_000n,
+        utcNs: r.utc0 + (k + 1n) * S,
+        valid: true,
+        talker: 'GP',
+        sentence: 'RMC',
+      });
+    else r.label(k);
+    if (k === 1n) r.news(k, STEP_NS);
+  }
+  t.deepEqual(
+    r.samples.map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
+    [[STEP_NS, false], [STEP_NS, false], ...[3n, 4n, 5n].map((k) => [0n, k === 3n])],
+  );
+});
+
+test('GPS+PPS: an edge stamped before a step but converted after its news is not fresh: a right pair is kept', (t) => {
+  // Edge 5 is stamped just before a +300 ms step; the refresh sees the step before the driver reads
+  // the stamp (~20 ms after the edge), so it is converted with the new offset: 300 ms early.
+  const jumpNs = 300_000_000n;
+  const r = stepRig((k) => k * S - (k === 5n ? jumpNs : 0n));
+  for (let k = 0n; k < 12n; k++) {
+    if (k === 5n) r.src.systemClockStepped(Number(jumpNs), k * S + 15_000_000n);
+    r.pulse(k);
+    r.label(k);
+  }
+  const wrong = r.samples.filter((s) => s.monoNs !== s.utcNs - r.utc0);
+  t.deepEqual(wrong, [], 'no sample off the truth');
+  t.is(r.samples.length, 11);
+  t.false(
+    r.said.some((m) => /pairing afresh/.test(m)),
+    r.said.join('\n'),
+  );
+});
+
+test('GPS+PPS: a stale edge nearer the step than the pair is rejected while the step is pending, even inside the tolerance', (t) => {
+  // +3 ms: a stale edge two seconds after the pair fits it within 2 ms + 500 ppm; made the pair, the
+  // next edges would re-pair with a restart (the clock out of lock for seconds).
+  const jumpNs = 3_000_000n;
+  const r = stepRig((k) => k * S + (k === 5n ? jumpNs : 0n));
+  for (let k = 0n; k < 10n; k++) {
+    if (k === 4n) continue; // a missed second: edge 5 is two seconds after the pair
+    r.pulse(k);
+    if (k === 5n) r.news(k, jumpNs);
+    r.label(k);
+  }
+  t.deepEqual(
+    r.samples.map((s) => [s.utcNs - r.utc0, s.restart ?? false]),
+    [0n, 1n, 2n, 3n, 6n, 7n, 8n, 9n].map((k) => [k * S, false]),
+  );
+  t.regex(r.src.status.lastRejectReason ?? '', /converted before the system clock step of 3\.000 ms/);
 });
 
 test('GPS+PPS: label delays taught by stale pairs do not keep the fresh edges out; they are learnt afresh', (t) => {
@@ -166,7 +232,7 @@ test('GPS+PPS: label delays taught by stale pairs do not keep the fresh edges ou
   for (let k = 0n; k < 8n; k++) {
     r.pulse(k);
     r.label(k);
-    if (k === 3n) r.src.systemClockStepped(Number(jumpNs));
+    if (k === 3n) r.news(k, jumpNs);
   }
   t.deepEqual(
     r.samples.slice(4).map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
@@ -180,7 +246,7 @@ test('GPS+PPS: the first fresh edge that fits the pair settles the step; a later
   for (let k = 0n; k < 9n; k++) {
     r.pulse(k);
     r.label(k);
-    if (k === 5n) r.src.systemClockStepped(Number(STEP_NS));
+    if (k === 5n) r.news(k, STEP_NS);
   }
   t.deepEqual(
     r.samples.map((s) => s.utcNs - r.utc0),
@@ -198,7 +264,7 @@ test('GPS+PPS: a step of whole seconds is not an allowance: labels a second off 
   const utc0 = 1_790_000_000n * S;
   for (let k = 0n; k < 8n; k++) {
     src.addPulse({ monoNs: k * S, seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
-    if (k === 4n) src.systemClockStepped(1_000_000_000);
+    if (k === 4n) src.systemClockStepped(1_000_000_000, k * S + 100_000_000n);
     const label = utc0 + k * S + (k >= 5n ? S : 0n);
     src.onFix({ monoNs: k * S + 200_000_000n, utcNs: label, valid: true, talker: 'GP', sentence: 'RMC' });
   }

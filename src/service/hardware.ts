@@ -263,7 +263,7 @@ async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): 
     log.info(m);
     w.event(m);
   });
-  w.converter.onStep((jumpNs) => source.systemClockStepped(jumpNs));
+  w.converter.onStep((jumpNs) => source.systemClockStepped(jumpNs, w.mono.nowNs()));
   let driver: SerialGps | undefined;
   const counters = () => driver?.counters;
   const ports = await o.hardware.gps(config, w.converter, o);

@@ -46,6 +46,12 @@ export interface ClockWorldOptions {
    * stamps are CLOCK_REALTIME, converted with an offset re-measured every CONVERTER_REFRESH_SEC.
    */
   systemClockSteps?: Array<{ atSec: number; stepNs: bigint }>;
+  /** The converter's refresh: this long after an even second's edge (ms; default 50, before its label)... */
+  converterRefreshAfterEdgeMs?: number;
+  /** ...and skipped at these even seconds (every attempt preempted on a busy CPU). */
+  converterRefreshSkipped?: (trueSec: number) => boolean;
+  /** A kernel PPS stamp is read (and converted) this long after its edge (ms; the sysfs driver: ~20). */
+  ppsReadLagMs?: number;
   /** A DS3231 with SQW wired: its rate at 25 °C, residual temperature curvature, initial offset. */
   rtc?: {
     ppm: number;
@@ -232,10 +238,18 @@ export class ClockWorld {
   }
 
   /** The realtime converter's refresh: a step it sees is told to the GPS source, as the service wires it. */
-  private refresh(): void {
+  private refresh(atTrueNs: bigint): void {
     const jumpNs = this.systemOffsetNs - this.converterOffsetNs;
     this.converterOffsetNs = this.systemOffsetNs;
-    if (Math.abs(Number(jumpNs)) > STEP_THRESHOLD_NS) this.source.systemClockStepped(Number(jumpNs));
+    if (Math.abs(Number(jumpNs)) > STEP_THRESHOLD_NS) this.source.systemClockStepped(Number(jumpNs), this.at(atTrueNs));
+  }
+
+  /** The refresh lands between an edge's read and its label by default (the race a stale pair comes from). */
+  private scheduleRefresh(s: number, edgeTrue: bigint): void {
+    if (s % CONVERTER_REFRESH_SEC !== 0 || this.o.converterRefreshSkipped?.(s)) return;
+    const afterMs = this.o.converterRefreshAfterEdgeMs;
+    const atTrue = edgeTrue + (afterMs === undefined ? CONVERTER_REFRESH_AFTER_EDGE_NS : BigInt(afterMs * 1e6));
+    this.schedule(atTrue, () => this.refresh(atTrue));
   }
 
   /** Runs `seconds` of true time, probing the clock every second halfway between pulses. */
@@ -244,17 +258,23 @@ export class ClockWorld {
     for (let s = startSec; s < startSec + seconds; s++) {
       const edgeTrue = BigInt(s) * 1_000_000_000n;
       const silent = this.o.noGps || (this.o.outage?.(s) ?? false);
-      for (const step of this.o.systemClockSteps ?? []) if (step.atSec === s) this.systemOffsetNs += step.stepNs;
-      // The refresh lands between an edge's read and its label (the race a stale pair comes from).
-      if (s % CONVERTER_REFRESH_SEC === 0)
-        this.schedule(edgeTrue + CONVERTER_REFRESH_AFTER_EDGE_NS, () => this.refresh());
+      for (const step of this.o.systemClockSteps ?? [])
+        if (Math.floor(step.atSec) === s)
+          this.schedule(BigInt(Math.round(step.atSec * 1e9)), () => (this.systemOffsetNs += step.stepNs));
+      this.scheduleRefresh(s, edgeTrue);
       if (!silent && (this.o.pps ?? 'kernel') !== 'none') {
         const noise = BigInt(Math.round(this.ppsNoiseNs()));
+        let local = 0n;
+        let stampOffsetNs = 0n;
         this.schedule(edgeTrue, () => {
-          const local = this.at(edgeTrue);
-          // Kernel: stamped in CLOCK_REALTIME, brought back with the converter's (maybe stale) offset.
-          const monoNs =
-            this.o.pps === 'gpio' ? local + noise : local + noise + this.systemOffsetNs - this.converterOffsetNs;
+          local = this.at(edgeTrue);
+          stampOffsetNs = this.systemOffsetNs; // the kernel stamps in CLOCK_REALTIME as it is at the edge
+        });
+        const readTrue = edgeTrue + BigInt(Math.round((this.o.ppsReadLagMs ?? 0) * 1e6));
+        this.schedule(readTrue, () => {
+          this.at(readTrue);
+          // ...and the driver brings it back with the converter's offset at the read (maybe stale).
+          const monoNs = this.o.pps === 'gpio' ? local + noise : local + noise + stampOffsetNs - this.converterOffsetNs;
           if (this.up)
             this.source.addPulse({
               monoNs,

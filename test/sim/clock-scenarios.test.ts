@@ -141,6 +141,26 @@ for (const stepMs of [30, -30]) {
   });
 }
 
+test('the system clock stepped +300 ms between a PPS edge and the driver reading its stamp: the right pair is kept', (t) => {
+  // The edge is stamped before the step; the converter's refresh sees the step before the driver
+  // reads the stamp 20 ms later, so that edge is converted 300 ms early although it came after the
+  // news. Taken for a fresh edge it would become the pair, and every right edge after be rejected.
+  const w = new ClockWorld({
+    seed: 17,
+    pps: 'kernel',
+    ...ride,
+    ppsReadLagMs: 20,
+    converterRefreshAfterEdgeMs: 15,
+    systemClockSteps: [{ atSec: 200.01, stepNs: 300_000_000n }],
+  });
+  w.run(300);
+  const notLocked = w.probes.slice(30).filter((p) => p.state !== 'locked').length;
+  t.is(notLocked, 0, 'no spell of holdover: the GPS kept feeding the clock');
+  const after = w.probes.slice(200).map((p) => Math.abs(p.errorNs));
+  t.true(Math.max(...after) < 50_000, `worst ${Math.max(...after)} ns`);
+  t.is(w.steps.length, 1, `only the first lock stepped: ${w.steps.map((s) => s.why).join(', ')}`);
+});
+
 test('the same seed gives the same run', (t) => {
   const a = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });
   const b = new ClockWorld({ seed: 99, pps: 'kernel', ...ride });

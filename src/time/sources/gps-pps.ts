@@ -40,12 +40,17 @@ const DELAY_HISTORY = 16;
 type HeldPulse = PpsPulse & { arrival: number };
 
 /**
- * A system clock step the converter has told: edges that arrived up to then may be converted with
- * the old offset; the first edge after it to be labelled settles it, one way or the other.
+ * A system clock step the converter has told, until the first fresh edge to be labelled settles it.
+ * Stale edges arrived before the news (converted with the old offset, `jumpNs` late); an edge stamped
+ * before the step but read after the news is converted with the new one (−jumpNs): neither is fresh.
  */
 interface PendingStep {
   jumpNs: number;
   lastStaleArrival: number;
+  /** Monotonic time of the news. */
+  atMonoNs: bigint;
+  /** A fresh edge that missed the pair by −jumpNs and whole seconds: re-paired once the next agrees. */
+  candidate?: { monoNs: bigint; utcNs: bigint };
 }
 
 export interface GpsPpsStatus {
@@ -132,15 +137,16 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   }
 
   /**
-   * The system clock stepped by `jumpNs` (the converter's new offset in use). Edges that arrived
-   * before this news may be converted stale, `jumpNs` late; one of them may be the pair, and then
-   * every right edge after it misses by −jumpNs (the pair check's tolerance grows only 0.5 ms a
-   * second: ~1 min for 30 ms, never for a step near a label's delay, which pairs a stale edge with
-   * the next second's label). The first edge after the news to be labelled settles it: it fits the
-   * pair (kept), or misses by −jumpNs give or take whole seconds (pairs afresh), or neither.
+   * The system clock stepped by `jumpNs`, seen at `atMonoNs` (the converter's new offset in use).
+   * Edges that arrived before this news may be converted stale, `jumpNs` late; one of them may be
+   * the pair, and then every right edge after it misses by −jumpNs (the pair check's tolerance grows
+   * only 0.5 ms a second: ~1 min for 30 ms, never for a step near a label's delay, which pairs a
+   * stale edge with the next second's label). Until the first fresh edge is labelled, a stale edge
+   * nearer the step than the pair is rejected; that fresh edge fits the pair (kept), or misses it by
+   * −jumpNs (pairs afresh; give or take whole seconds, once the next agrees), or neither.
    */
-  systemClockStepped(jumpNs: number): void {
-    this.step = { jumpNs, lastStaleArrival: this.status.pulses };
+  systemClockStepped(jumpNs: number, atMonoNs: bigint): void {
+    this.step = { jumpNs, lastStaleArrival: this.status.pulses, atMonoNs };
   }
 
   /** The unused edge this label belongs to, or undefined (counted and explained) when none fits. */
@@ -151,9 +157,8 @@ export class GpsPpsSource implements GpsSink, PpsSink {
     });
     if (candidates.length === 0) return undefined; // a second sentence for an edge already labelled
     const pulse = candidates.at(-1)!;
-    // A stale edge cannot settle a step; a fresh one is judged by the pair, not by delays that
-    // stale pairs may have taught.
-    const step = this.step && pulse.arrival > this.step.lastStaleArrival ? this.step : undefined;
+    // A fresh edge settles a pending step, judged by the pair, not by delays stale pairs may have taught.
+    const step = this.step && isFresh(pulse, this.step) ? this.step : undefined;
     if (step) this.step = undefined;
     const delayNs = Number(fix.monoNs - pulse.monoNs);
     if (!step && this.delaysNs.length >= 3 && Math.abs(delayNs - median(this.delaysNs)) > LABEL_DELAY_TOLERANCE_NS) {
@@ -163,12 +168,43 @@ export class GpsPpsSource implements GpsSink, PpsSink {
     const dMono = Number(pulse.monoNs - this.lastPair.monoNs);
     const dUtc = Number(fix.utcNs! - this.lastPair.utcNs);
     const tolerance = PAIR_CONSISTENCY_NS + 500e-6 * Math.abs(dUtc);
-    if (Math.abs(dMono - dUtc) <= tolerance) {
+    const missNs = dMono - dUtc;
+    // A stale edge nearer the step than the pair would become a stale pair (a small step, or a long gap).
+    if (this.step && !step && Math.abs(missNs - this.step.jumpNs) < Math.abs(missNs))
+      return this.reject(
+        `edge converted before the system clock step of ${(this.step.jumpNs / 1e6).toFixed(3)} ms was seen`,
+      );
+    if (Math.abs(missNs) <= tolerance) {
       this.relabel = undefined;
       return pulse;
     }
-    if (step && missesByStep(dMono - dUtc, step.jumpNs, tolerance)) return this.repair(pulse, step.jumpNs);
+    if (step) {
+      const settled = this.settleStep(pulse, fix, step, missNs, tolerance);
+      if (settled !== 'not the step') return settled;
+    }
     return this.checkRelabel(pulse, fix, dMono, dUtc, tolerance);
+  }
+
+  /**
+   * A fresh edge off the pair after a step: off by −jumpNs, the pair was stale (re-pair); off by that
+   * and whole seconds, a stale edge took a neighbouring second's label, or this label is a receiver's
+   * glitch: re-paired only when the next fresh edge agrees with this one.
+   */
+  private settleStep(
+    pulse: HeldPulse,
+    fix: GpsTimeFix,
+    step: PendingStep,
+    missNs: number,
+    tolerance: number,
+  ): HeldPulse | undefined | 'not the step' {
+    const c = step.candidate;
+    if (c && Math.abs(Number(pulse.monoNs - c.monoNs) - Number(fix.utcNs! - c.utcNs)) <= tolerance)
+      return this.repair(pulse, step.jumpNs);
+    const seconds = secondsOffStep(missNs, step.jumpNs, tolerance);
+    if (seconds === 0) return this.repair(pulse, step.jumpNs);
+    if (seconds === undefined) return 'not the step';
+    this.step = { ...step, candidate: { monoNs: pulse.monoNs, utcNs: fix.utcNs! } };
+    return this.reject(`edge off the pair by the system clock step and ${seconds} s: waiting for the next to agree`);
   }
 
   /** Labels that moved by whole seconds: believed only after they held RELABEL_CONFIRM_EDGES edges. */
@@ -231,12 +267,19 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   }
 }
 
+/** An edge converted after the news of a step, and stamped after it. */
+function isFresh(pulse: HeldPulse, step: PendingStep): boolean {
+  const earliestFreshNs = step.atMonoNs + BigInt(Math.max(0, -step.jumpNs));
+  return pulse.arrival > step.lastStaleArrival && pulse.monoNs > earliestFreshNs;
+}
+
 /**
  * A fresh edge off a stale pair misses it by −jumpNs, or by that plus whole seconds when the stale
- * edge took a neighbouring second's label. A step of whole seconds is left to the relabel rule: it
- * cannot be told from a receiver's relabelling.
+ * edge took a neighbouring second's label: those seconds, else undefined. A step of whole seconds
+ * is left to the relabel rule: it cannot be told from a receiver's relabelling.
  */
-function missesByStep(missNs: number, jumpNs: number, toleranceNs: number): boolean {
+function secondsOffStep(missNs: number, jumpNs: number, toleranceNs: number): number | undefined {
   const offNs = (x: number) => Math.abs(x - Math.round(x / 1e9) * 1e9);
-  return offNs(jumpNs) > toleranceNs && offNs(missNs + jumpNs) <= toleranceNs;
+  if (offNs(jumpNs) <= toleranceNs || offNs(missNs + jumpNs) > toleranceNs) return undefined;
+  return Math.round((missNs + jumpNs) / 1e9);
 }
