@@ -77,7 +77,16 @@ function stepRig(edgeMono: (k: bigint) => bigint) {
     src.onFix({ monoNs: k * S + 200_000_000n, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
   /** The converter's refresh that sees the step, 100 ms after edge k (before its label). */
   const news = (k: bigint, jumpNs: bigint) => src.systemClockStepped(Number(jumpNs), k * S + 100_000_000n);
-  return { src, samples, said, utc0, pulse, label, news };
+  /** Edges and labels 0..n-1, the news of `jumpNs` after edge `newsAt`'s label (or before it). */
+  const feed = (n: bigint, newsAt: bigint, jumpNs: bigint, beforeLabel = false) => {
+    for (let k = 0n; k < n; k++) {
+      pulse(k);
+      if (beforeLabel && k === newsAt) news(k, jumpNs);
+      label(k);
+      if (!beforeLabel && k === newsAt) news(k, jumpNs);
+    }
+  };
+  return { src, samples, said, utc0, pulse, label, news, feed };
 }
 
 const STEP_NS = 30_000_000n; // a +30 ms step: edges converted with the offset from before it sit 30 ms late
@@ -110,11 +119,7 @@ test('GPS+PPS: a right pair is kept across a system clock step; the stale edge i
   // Edge 5 is read after the step and converted stale; the refresh (and the step's news) comes
   // between its read and its label: the race that must not make it the pair.
   const r = stepRig((k) => k * S + (k === 5n ? STEP_NS : 0n));
-  for (let k = 0n; k < 10n; k++) {
-    r.pulse(k);
-    if (k === 5n) r.news(k, STEP_NS);
-    r.label(k);
-  }
+  r.feed(10n, 5n, STEP_NS, true);
   t.deepEqual(
     r.samples.map((s) => [s.utcNs - r.utc0, s.restart ?? false]),
     [0n, 1n, 2n, 3n, 4n, 6n, 7n, 8n, 9n].map((k) => [k * S, false]),
@@ -128,11 +133,7 @@ for (const jumpNs of [STEP_NS, 150_000_000n]) {
     // second, or the first edge after an outage, whose long gap gives a stale pair room to fit). At
     // 150 ms its converted time is after the news: only the order of arrival says it is stale.
     const r = stepRig((k) => k * S + (k <= 2n ? jumpNs : 0n));
-    for (let k = 0n; k < 6n; k++) {
-      r.pulse(k);
-      if (k === 2n) r.news(k, jumpNs);
-      r.label(k);
-    }
+    r.feed(6n, 2n, jumpNs, true);
     t.deepEqual(
       r.samples.map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
       [
@@ -153,11 +154,7 @@ test('GPS+PPS: a step near a label delay pairs a stale edge with the next second
   // of whole seconds could be a receiver's glitch, so the next fresh edge must agree first.
   const jumpNs = 600_000_000n;
   const r = stepRig((k) => k * S + (k <= 1n ? jumpNs : 0n));
-  for (let k = 0n; k < 6n; k++) {
-    r.pulse(k);
-    r.label(k);
-    if (k === 1n) r.news(k, jumpNs);
-  }
+  r.feed(6n, 1n, jumpNs);
   t.deepEqual(
     r.samples.map((s) => [s.monoNs, s.utcNs - r.utc0, s.restart ?? false]),
     [[jumpNs, S, false], ...[3n, 4n, 5n].map((k) => [k * S, k * S, k === 3n])],
@@ -229,11 +226,7 @@ test('GPS+PPS: label delays taught by stale pairs do not keep the fresh edges ou
   // delay, and every right edge (200 ms) is 400 ms off it, beyond the 250 ms tolerance.
   const jumpNs = -400_000_000n;
   const r = stepRig((k) => k * S + (k <= 3n ? jumpNs : 0n));
-  for (let k = 0n; k < 8n; k++) {
-    r.pulse(k);
-    r.label(k);
-    if (k === 3n) r.news(k, jumpNs);
-  }
+  r.feed(8n, 3n, jumpNs);
   t.deepEqual(
     r.samples.slice(4).map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
     [4n, 5n, 6n, 7n].map((k) => [0n, k === 4n]),
@@ -243,11 +236,7 @@ test('GPS+PPS: label delays taught by stale pairs do not keep the fresh edges ou
 
 test('GPS+PPS: the first fresh edge that fits the pair settles the step; a later edge off by the step is not a re-pair', (t) => {
   const r = stepRig((k) => k * S + (k === 7n ? -STEP_NS : 0n));
-  for (let k = 0n; k < 9n; k++) {
-    r.pulse(k);
-    r.label(k);
-    if (k === 5n) r.news(k, STEP_NS);
-  }
+  r.feed(9n, 5n, STEP_NS);
   t.deepEqual(
     r.samples.map((s) => s.utcNs - r.utc0),
     [0n, 1n, 2n, 3n, 4n, 5n, 6n, 8n].map((k) => k * S),
