@@ -1,5 +1,5 @@
 import test from 'ava';
-import { GpsPpsSource, NMEA_ONLY_ERROR_NS } from '../src/time/sources/gps-pps.js';
+import { GpsPpsSource, NMEA_ONLY_ERROR_NS, STEP_CANDIDATE_EDGES } from '../src/time/sources/gps-pps.js';
 import type { TimeSample } from '../src/time/sample.js';
 import { SourceStats, WANDER_NS_PER_SEC } from '../src/time/sourcestats.js';
 import { fitLine } from '../src/time/regress.js';
@@ -148,39 +148,58 @@ for (const jumpNs of [STEP_NS, 150_000_000n]) {
   });
 }
 
-test('GPS+PPS: a step near a label delay pairs a stale edge with the next second; fresh edges re-pair once two agree', (t) => {
+test('GPS+PPS: a step near a label delay pairs a stale edge with the next second; fresh edges re-pair once three agree', (t) => {
   // +600 ms: stale edge 0 sits after label 0 (200 ms), so label 1 takes it. Fresh edges miss that
   // pair by 400 ms: −step plus a whole second (never a fit; the tolerance would need ~13 min). A miss
-  // of whole seconds could be a receiver's glitch, so the next fresh edge must agree first.
+  // of whole seconds could be a receiver's glitch, so STEP_CANDIDATE_EDGES fresh edges must agree.
   const jumpNs = 600_000_000n;
   const r = stepRig((k) => k * S + (k <= 1n ? jumpNs : 0n));
-  r.feed(6n, 1n, jumpNs);
+  r.feed(7n, 1n, jumpNs);
+  t.is(STEP_CANDIDATE_EDGES, 3);
   t.deepEqual(
     r.samples.map((s) => [s.monoNs, s.utcNs - r.utc0, s.restart ?? false]),
-    [[jumpNs, S, false], ...[3n, 4n, 5n].map((k) => [k * S, k * S, k === 3n])],
+    [[jumpNs, S, false], ...[4n, 5n, 6n].map((k) => [k * S, k * S, k === 4n])],
   );
 });
 
-test('GPS+PPS: a receiver glitch of a whole second on the first fresh edge after a step is not a re-pair', (t) => {
-  // A stale first pair (+30 ms); the first fresh edge's label is a second off (a glitch): it misses
-  // the pair by −step and a second. The next, right, edge misses by just −step: it re-pairs.
-  const r = stepRig((k) => k * S + (k <= 1n ? STEP_NS : 0n));
-  for (let k = 0n; k < 6n; k++) {
-    r.pulse(k);
-    if (k === 2n)
-      r.src.onFix({
-        monoNs: k * S + 200_000_000n,
-        utcNs: r.utc0 + (k + 1n) * S,
-        valid: true,
-        talker: 'GP',
-        sentence: 'RMC',
-      });
-    else r.label(k);
-    if (k === 1n) r.news(k, STEP_NS);
+for (const [name, jumpNs, glitches, stale, repairAt] of [
+  ['a second off on the first fresh edge', STEP_NS, [2n], [STEP_NS, STEP_NS], 3n],
+  ['a second off on two fresh edges', STEP_NS, [2n, 3n], [STEP_NS, STEP_NS], 4n],
+  // +1.03 s: the stale pair took the next second's label (+30 ms), and the glitch misses it by −step.
+  ['a second off after a step of a second and more', 1_030_000_000n, [2n], [STEP_NS], 5n],
+] as const) {
+  test(`GPS+PPS: a receiver glitch after a step is not a re-pair: ${name}`, (t) => {
+    const r = stepRig((k) => k * S + (k <= 1n ? jumpNs : 0n));
+    for (let k = 0n; k < 8n; k++) {
+      r.pulse(k);
+      const utcNs = r.utc0 + k * S + ((glitches as readonly bigint[]).includes(k) ? S : 0n);
+      r.src.onFix({ monoNs: k * S + 200_000_000n, utcNs, valid: true, talker: 'GP', sentence: 'RMC' });
+      if (k === 1n) r.news(k, jumpNs);
+    }
+    const right = Array.from({ length: Number(8n - repairAt) }, (_, i) => [0n, i === 0]);
+    t.deepEqual(
+      r.samples.map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
+      [...stale.map((o) => [o, false]), ...right],
+    );
+  });
+}
+
+test('GPS+PPS: a system clock step never makes a GPIO edge stale (its stamps are monotonic)', (t) => {
+  // After a 90 s tunnel a −43 ppm local clock puts the right edge 3.9 ms off the pair; a −3 ms step
+  // told between its arrival and its label is nearer than that, yet a GPIO edge cannot carry it.
+  const { samples, sink } = collect();
+  const src = new GpsPpsSource(sink);
+  const utc0 = 1_790_000_000n * S;
+  for (const k of [0n, 1n, 2n, 3n, 94n, 95n]) {
+    const driftNs = k > 90n ? -3_900_000n : 0n;
+    src.addPulse({ monoNs: k * S + driftNs, seq: Number(k), missed: 0, errorNs: 50_000, via: 'gpio' });
+    if (k === 94n) src.systemClockStepped(-3_000_000, k * S + 100_000_000n);
+    src.onFix({ monoNs: k * S + 200_000_000n, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
   }
   t.deepEqual(
-    r.samples.map((s) => [s.monoNs - s.utcNs + r.utc0, s.restart ?? false]),
-    [[STEP_NS, false], [STEP_NS, false], ...[3n, 4n, 5n].map((k) => [0n, k === 3n])],
+    samples.map((x) => (x.utcNs - utc0) / S),
+    [0n, 1n, 2n, 3n, 94n, 95n],
+    `rejected: ${src.status.lastRejectReason}`,
   );
 });
 

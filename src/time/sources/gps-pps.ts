@@ -32,6 +32,13 @@ export const NMEA_LEARNED_MIN_ERROR_NS = 10_000_000;
  * the new labelling only after it held this many consecutive edges; until then, no samples.
  */
 export const RELABEL_CONFIRM_EDGES = 60;
+/**
+ * After a step, fresh edges that miss the pair by the step and whole seconds re-pair once this many
+ * agree: a receiver's glitch of a second can last a second or two (the relabel rule's own case).
+ */
+export const STEP_CANDIDATE_EDGES = 3;
+/** A miss of the pair by more than this that matches a step is by a neighbouring label's second. */
+const HALF_SECOND_NS = 500_000_000;
 /** PPS silent this long means NMEA alone must serve. */
 const PPS_SILENT_NS = 3_000_000_000n;
 const DELAY_HISTORY = 16;
@@ -49,8 +56,8 @@ interface PendingStep {
   lastStaleArrival: number;
   /** Monotonic time of the news. */
   atMonoNs: bigint;
-  /** A fresh edge that missed the pair by −jumpNs and whole seconds: re-paired once the next agrees. */
-  candidate?: { monoNs: bigint; utcNs: bigint };
+  /** Fresh edges that missed the pair by −jumpNs and whole seconds, agreeing with each other. */
+  candidate?: { monoNs: bigint; utcNs: bigint; edges: number };
 }
 
 export interface GpsPpsStatus {
@@ -157,6 +164,7 @@ export class GpsPpsSource implements GpsSink, PpsSink {
     });
     if (candidates.length === 0) return undefined; // a second sentence for an edge already labelled
     const pulse = candidates.at(-1)!;
+    if (pulse.via === 'gpio') this.step = undefined; // stamped on the monotonic clock: no step reaches it
     // A fresh edge settles a pending step, judged by the pair, not by delays stale pairs may have taught.
     const step = this.step && isFresh(pulse, this.step) ? this.step : undefined;
     if (step) this.step = undefined;
@@ -186,9 +194,9 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   }
 
   /**
-   * A fresh edge off the pair after a step: off by −jumpNs, the pair was stale (re-pair); off by that
-   * and whole seconds, a stale edge took a neighbouring second's label, or this label is a receiver's
-   * glitch: re-paired only when the next fresh edge agrees with this one.
+   * A fresh edge off the pair after a step: off by just −jumpNs, the pair was stale (re-pair); off by
+   * that and whole seconds, a stale edge took a neighbouring second's label, or this label is a
+   * receiver's glitch: re-paired only once STEP_CANDIDATE_EDGES fresh edges agree.
    */
   private settleStep(
     pulse: HeldPulse,
@@ -197,14 +205,18 @@ export class GpsPpsSource implements GpsSink, PpsSink {
     missNs: number,
     tolerance: number,
   ): HeldPulse | undefined | 'not the step' {
-    const c = step.candidate;
-    if (c && Math.abs(Number(pulse.monoNs - c.monoNs) - Number(fix.utcNs! - c.utcNs)) <= tolerance)
-      return this.repair(pulse, step.jumpNs);
     const seconds = secondsOffStep(missNs, step.jumpNs, tolerance);
-    if (seconds === 0) return this.repair(pulse, step.jumpNs);
-    if (seconds === undefined) return 'not the step';
-    this.step = { ...step, candidate: { monoNs: pulse.monoNs, utcNs: fix.utcNs! } };
-    return this.reject(`edge off the pair by the system clock step and ${seconds} s: waiting for the next to agree`);
+    // A miss of a second or more that matches the step is a neighbouring label's: a glitch can match too.
+    if (seconds === 0 && Math.abs(missNs) < HALF_SECOND_NS) return this.repair(pulse, step.jumpNs);
+    const c = step.candidate;
+    const agrees = c && Math.abs(Number(pulse.monoNs - c.monoNs) - Number(fix.utcNs! - c.utcNs)) <= tolerance;
+    if (!agrees && seconds === undefined) return 'not the step';
+    const edges = agrees ? c.edges + 1 : 1;
+    if (edges >= STEP_CANDIDATE_EDGES) return this.repair(pulse, step.jumpNs);
+    this.step = { ...step, candidate: { monoNs: pulse.monoNs, utcNs: fix.utcNs!, edges } };
+    return this.reject(
+      `edge off the pair by the system clock step and whole seconds: ${edges}/${STEP_CANDIDATE_EDGES} edges to agree`,
+    );
   }
 
   /** Labels that moved by whole seconds: believed only after they held RELABEL_CONFIRM_EDGES edges. */
