@@ -150,7 +150,7 @@ export class GpsPpsSource implements GpsSink, PpsSink {
    * only 0.5 ms a second: ~1 min for 30 ms, never for a step near a label's delay, which pairs a
    * stale edge with the next second's label). Until the first fresh edge is labelled, a stale edge
    * nearer the step than the pair is rejected; that fresh edge fits the pair (kept), or misses it by
-   * −jumpNs (pairs afresh; give or take whole seconds, once the next agrees), or neither.
+   * −jumpNs (pairs afresh; give or take whole seconds, once STEP_CANDIDATE_EDGES agree), or neither.
    */
   systemClockStepped(jumpNs: number, atMonoNs: bigint): void {
     this.step = { jumpNs, lastStaleArrival: this.status.pulses, atMonoNs };
@@ -173,10 +173,9 @@ export class GpsPpsSource implements GpsSink, PpsSink {
       return this.reject(`label ${delayNs / 1e6} ms after its edge, learned ${median(this.delaysNs) / 1e6} ms`);
     }
     if (!this.lastPair) return pulse;
-    const dMono = Number(pulse.monoNs - this.lastPair.monoNs);
     const dUtc = Number(fix.utcNs! - this.lastPair.utcNs);
     const tolerance = PAIR_CONSISTENCY_NS + 500e-6 * Math.abs(dUtc);
-    const missNs = dMono - dUtc;
+    const missNs = pairMissNs(this.lastPair, pulse, fix);
     // A stale edge nearer the step than the pair would become a stale pair (a small step, or a long gap).
     if (this.step && !step && Math.abs(missNs - this.step.jumpNs) < Math.abs(missNs))
       return this.reject(
@@ -190,7 +189,7 @@ export class GpsPpsSource implements GpsSink, PpsSink {
       const settled = this.settleStep(pulse, fix, step, missNs, tolerance);
       if (settled !== 'not the step') return settled;
     }
-    return this.checkRelabel(pulse, fix, dMono, dUtc, tolerance);
+    return this.checkRelabel(pulse, fix, missNs, dUtc, tolerance);
   }
 
   /**
@@ -209,7 +208,7 @@ export class GpsPpsSource implements GpsSink, PpsSink {
     // A miss of a second or more that matches the step is a neighbouring label's: a glitch can match too.
     if (seconds === 0 && Math.abs(missNs) < HALF_SECOND_NS) return this.repair(pulse, step.jumpNs);
     const c = step.candidate;
-    const agrees = c && Math.abs(Number(pulse.monoNs - c.monoNs) - Number(fix.utcNs! - c.utcNs)) <= tolerance;
+    const agrees = c && Math.abs(pairMissNs(c, pulse, fix)) <= tolerance;
     if (!agrees && seconds === undefined) return 'not the step';
     const edges = agrees ? c.edges + 1 : 1;
     if (edges >= STEP_CANDIDATE_EDGES) return this.repair(pulse, step.jumpNs);
@@ -223,19 +222,16 @@ export class GpsPpsSource implements GpsSink, PpsSink {
   private checkRelabel(
     pulse: HeldPulse,
     fix: GpsTimeFix,
-    dMono: number,
+    missNs: number,
     dUtc: number,
     tolerance: number,
   ): HeldPulse | undefined {
-    const shiftSec = Math.round((dUtc - dMono) / 1e9);
-    const wholeSeconds = shiftSec !== 0 && Math.abs(dMono - dUtc + shiftSec * 1e9) <= tolerance;
-    const why = `label ${dUtc / 1e9} s after the previous one but edges ${dMono / 1e9} s apart`;
+    const shiftSec = Math.round(-missNs / 1e9);
+    const wholeSeconds = shiftSec !== 0 && Math.abs(missNs + shiftSec * 1e9) <= tolerance;
+    const why = `label ${dUtc / 1e9} s after the previous one but edges ${(dUtc + missNs) / 1e9} s apart`;
     if (!wholeSeconds) return this.reject(why);
     const r = this.relabel;
-    const holds =
-      r &&
-      r.shiftSec === shiftSec &&
-      Math.abs(Number(pulse.monoNs - r.last.monoNs) - Number(fix.utcNs! - r.last.utcNs)) <= tolerance;
+    const holds = r && r.shiftSec === shiftSec && Math.abs(pairMissNs(r.last, pulse, fix)) <= tolerance;
     this.relabel = { shiftSec, edges: holds ? r!.edges + 1 : 1, last: { monoNs: pulse.monoNs, utcNs: fix.utcNs! } };
     if (this.relabel.edges < RELABEL_CONFIRM_EDGES)
       return this.reject(`${why} (${this.relabel.edges}/${RELABEL_CONFIRM_EDGES} edges of a ${shiftSec} s relabel)`);
@@ -277,6 +273,11 @@ export class GpsPpsSource implements GpsSink, PpsSink {
       source: 'gps',
     });
   }
+}
+
+/** How far an edge misses a labelled pair (ns): edges apart minus labels apart. */
+function pairMissNs(pair: { monoNs: bigint; utcNs: bigint }, pulse: PpsPulse, fix: GpsTimeFix): number {
+  return Number(pulse.monoNs - pair.monoNs) - Number(fix.utcNs! - pair.utcNs);
 }
 
 /** An edge converted after the news of a step, and stamped after it. */
