@@ -73,8 +73,15 @@ function stepRig(edgeMono: (k: bigint) => bigint) {
   const utc0 = 1_790_000_000n * S;
   const pulse = (k: bigint) =>
     src.addPulse({ monoNs: edgeMono(k), seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
-  const label = (k: bigint) =>
-    src.onFix({ monoNs: k * S + 200_000_000n, utcNs: utc0 + k * S, valid: true, talker: 'GP', sentence: 'RMC' });
+  /** Edge k's label, 200 ms after it; `offNs` makes it lie (a receiver's glitch). */
+  const label = (k: bigint, offNs = 0n) =>
+    src.onFix({
+      monoNs: k * S + 200_000_000n,
+      utcNs: utc0 + k * S + offNs,
+      valid: true,
+      talker: 'GP',
+      sentence: 'RMC',
+    });
   /** The converter's refresh that sees the step, 100 ms after edge k (before its label). */
   const news = (k: bigint, jumpNs: bigint) => src.systemClockStepped(Number(jumpNs), k * S + 100_000_000n);
   /** Edges and labels 0..n-1, the news of `jumpNs` after edge `newsAt`'s label (or before it). */
@@ -172,8 +179,7 @@ for (const [name, jumpNs, glitches, stale, repairAt] of [
     const r = stepRig((k) => k * S + (k <= 1n ? jumpNs : 0n));
     for (let k = 0n; k < 8n; k++) {
       r.pulse(k);
-      const utcNs = r.utc0 + k * S + ((glitches as readonly bigint[]).includes(k) ? S : 0n);
-      r.src.onFix({ monoNs: k * S + 200_000_000n, utcNs, valid: true, talker: 'GP', sentence: 'RMC' });
+      r.label(k, (glitches as readonly bigint[]).includes(k) ? S : 0n);
       if (k === 1n) r.news(k, jumpNs);
     }
     const right = Array.from({ length: Number(8n - repairAt) }, (_, i) => [0n, i === 0]);
@@ -267,17 +273,14 @@ test('GPS+PPS: the first fresh edge that fits the pair settles the step; a later
 });
 
 test('GPS+PPS: a step of whole seconds is not an allowance: labels a second off after it wait for the relabel rule', (t) => {
-  const { samples, sink } = collect();
-  const src = new GpsPpsSource(sink);
-  const utc0 = 1_790_000_000n * S;
+  const r = stepRig((k) => k * S);
   for (let k = 0n; k < 8n; k++) {
-    src.addPulse({ monoNs: k * S, seq: Number(k), missed: 0, errorNs: 10_000, via: 'kernel' });
-    if (k === 4n) src.systemClockStepped(1_000_000_000, k * S + 100_000_000n);
-    const label = utc0 + k * S + (k >= 5n ? S : 0n);
-    src.onFix({ monoNs: k * S + 200_000_000n, utcNs: label, valid: true, talker: 'GP', sentence: 'RMC' });
+    r.pulse(k);
+    if (k === 4n) r.news(k, S);
+    r.label(k, k >= 5n ? S : 0n);
   }
-  t.is(samples.length, 5);
-  t.regex(src.status.lastRejectReason ?? '', /3\/60 edges of a 1 s relabel/);
+  t.is(r.samples.length, 5);
+  t.regex(r.src.status.lastRejectReason ?? '', /3\/60 edges of a 1 s relabel/);
 });
 
 test('GPS without PPS is a millisecond-class source and says so', (t) => {
