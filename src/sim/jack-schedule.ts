@@ -9,6 +9,12 @@ import { readStampedRecording, type StampedRecording } from './jack-stamps.js';
  * plus f / rate. An xrun may move the schedule: each xrun-free segment is anchored on its own, unless
  * the caller knows that none moved it (JACK's log names the late client: a late player does not move
  * the driver's schedule, the driver's own lateness does). Pure reading and arithmetic.
+ *
+ * A second anchor is read beside it (`dllPhaseNs`): the driver's own wake-ups, as JACK's DLL smooths
+ * them (jack_get_cycle_times), their median per segment. The earliest callback is an extreme of the
+ * recorder's own wake-ups, which moved by ~25 µs from one run to the next on the rig (2026-12-04: that
+ * move was common to the players and the reference, correlated 0.7-0.8 with both); the median of the
+ * driver's stamps over a run does not depend on how early the recorder woke once.
  */
 
 export interface ScheduledRecording extends StampedRecording {
@@ -20,8 +26,11 @@ export interface ScheduledRecording extends StampedRecording {
   xrunFrames: number[];
   /** Recorder callbacks run after JACK had moved on to a later cycle (its frame counter ahead of theirs). */
   lateCycles: number;
-  /** Per xrun-free segment: its first frame and the CLOCK_MONOTONIC ns of frame 0 on its schedule. */
-  segments: Array<{ fromFrame: number; phaseNs: number }>;
+  /**
+   * Per xrun-free segment: its first frame and the CLOCK_MONOTONIC ns of frame 0 on its schedule, from
+   * the earliest callback (`phaseNs`) and from JACK's cycle times (`dllPhaseNs`, NaN with too few settled cycles).
+   */
+  segments: Array<{ fromFrame: number; phaseNs: number; dllPhaseNs: number }>;
 }
 
 export function readScheduledRecording(prefix: string, opts: { splitAtXruns?: boolean } = {}): ScheduledRecording {
@@ -33,6 +42,7 @@ export function readScheduledRecording(prefix: string, opts: { splitAtXruns?: bo
     .map((l) => l.split(' ').map(Number))
     .filter((c) => c.length >= 3);
   const entries = rows.map((c) => [c[0]!, c[2]!] as [number, number]);
+  const cycleJackUs = rows.map((c) => c[1]!);
   const jackFrames = rows.map((c) => c[3] ?? NaN);
   if (entries.length === 0)
     throw new Error(`${prefix}.stamps has no callback entry times: rebuild bench/jack-rec-stamped.c`);
@@ -40,14 +50,52 @@ export function readScheduledRecording(prefix: string, opts: { splitAtXruns?: bo
   const mm = /^monominusrealtime (-?\d+)/m.exec(meta);
   if (!mm) throw new Error(`${prefix}.meta is missing or not a jack-rec-stamped file`);
   const xrunFrames = [...meta.matchAll(/^xrun (\d+)/gm)].map((m) => Number(m[1]));
+  const segments = anchorSegments(entries, opts.splitAtXruns === false ? [] : xrunFrames, base.rate);
+  // JACK's clock to CLOCK_MONOTONIC at the recording's map (in BigInt: both sides are ~1.8e18 ns).
+  const jackToMonoNs = Number(base.mapRealtimeNs + BigInt(mm[1]!)) - base.mapJackUs * 1000;
+  const cycleMonoNs = cycleJackUs.map((us) => us * 1000 + jackToMonoNs);
+  const dll = dllPhases(entries, cycleMonoNs, segments, xrunFrames, base.rate);
   return {
     ...base,
     entries,
     monoMinusRealtimeNs: Number(mm[1]),
     xrunFrames,
     lateCycles: countLateCycles(entries, jackFrames),
-    segments: anchorSegments(entries, opts.splitAtXruns === false ? [] : xrunFrames, base.rate),
+    segments: segments.map((seg, k) => ({ ...seg, dllPhaseNs: dll[k]! })),
   };
+}
+
+/** JACK's DLL re-locks after an xrun: its cycle times this many cycles after one (~2 s at 1024 frames) are left out. */
+export const DLL_SETTLE_CYCLES = 94;
+/** A segment needs this many settled cycle times for a median (~4 s at 1024 frames). */
+const DLL_MIN_CYCLES = 188;
+
+/**
+ * Per segment, the median of (JACK's cycle time on CLOCK_MONOTONIC − frame / rate) over its cycles,
+ * leaving out DLL_SETTLE_CYCLES after the segment's start and after every xrun; NaN with fewer than
+ * DLL_MIN_CYCLES left.
+ */
+export function dllPhases(
+  entries: Array<[number, number]>,
+  cycleMonoNs: number[],
+  segments: Array<{ fromFrame: number }>,
+  xrunFrames: number[],
+  rate: number,
+): number[] {
+  const settleFrames = DLL_SETTLE_CYCLES * (entries.length > 1 ? entries[1]![0] - entries[0]![0] : 0);
+  const unsettled = (f: number, from: number) =>
+    f < from + settleFrames || xrunFrames.some((x) => f >= x && f < x + settleFrames);
+  return segments.map((seg, k) => {
+    const to = segments[k + 1]?.fromFrame ?? Infinity;
+    const xs: number[] = [];
+    entries.forEach(([f], i) => {
+      if (f >= seg.fromFrame && f < to && !unsettled(f, seg.fromFrame) && Number.isFinite(cycleMonoNs[i]))
+        xs.push(cycleMonoNs[i]! - (f * 1e9) / rate);
+    });
+    if (xs.length < DLL_MIN_CYCLES) return NaN;
+    xs.sort((a, b) => a - b);
+    return xs[xs.length >> 1]!;
+  });
 }
 
 /**
@@ -81,9 +129,9 @@ export function anchorSegments(
   entries: Array<[number, number]>,
   xrunFrames: number[],
   rate: number,
-): ScheduledRecording['segments'] {
+): Array<{ fromFrame: number; phaseNs: number }> {
   const bounds = [0, ...xrunFrames.filter((f) => f > 0)].sort((a, b) => a - b);
-  const out: ScheduledRecording['segments'] = [];
+  const out: Array<{ fromFrame: number; phaseNs: number }> = [];
   for (let s = 0; s < bounds.length; s++) {
     const from = bounds[s]!,
       to = bounds[s + 1] ?? Infinity;
@@ -97,11 +145,14 @@ export function anchorSegments(
   return out;
 }
 
-/** CLOCK_REALTIME ns at which (fractional) frame f was presented, on its segment's schedule. */
-export function frameRealtimeNs(r: ScheduledRecording, frame: number): number {
+/**
+ * CLOCK_REALTIME ns at which (fractional) frame f was presented, on its segment's schedule anchored at
+ * the earliest callback, or at JACK's cycle times (`dll`: NaN where the segment has too few).
+ */
+export function frameRealtimeNs(r: ScheduledRecording, frame: number, anchor: 'earliest' | 'dll' = 'earliest'): number {
   let seg = r.segments[0]!;
   for (const s of r.segments) if (s.fromFrame <= frame) seg = s;
-  return seg.phaseNs + (frame * 1e9) / r.rate - r.monoMinusRealtimeNs;
+  return (anchor === 'dll' ? seg.dllPhaseNs : seg.phaseNs) + (frame * 1e9) / r.rate - r.monoMinusRealtimeNs;
 }
 
 /**
