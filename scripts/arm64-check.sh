@@ -141,7 +141,7 @@ boot() {
     -drive "if=none,id=root,file=$disk,format=qcow2,cache=unsafe" -device virtio-blk-pci,drive=root
     -drive "if=none,id=out,file=$d/out.img,format=raw" -device virtio-blk-pci,drive=out)
   [ -n "$in" ] && args+=(-drive "if=none,id=in,file=$in,format=raw,readonly=on" -device virtio-blk-pci,drive=in)
-  if [ "$net" = net ]; then args+=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0); else args+=(-nic none); fi
+  if [ "$net" = net ]; then args+=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=); else args+=(-nic none); fi
   fresh_initrd "$d" "$d/initrd-boot.gz"
   rm -f "$d/out.img"; truncate -s 3G "$d/out.img"
   nice -n 19 timeout "$limit" qemu-system-aarch64 "${args[@]}" || say "qemu ended with $? (timeout or crash): see $log"
