@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import {
   anchorSegments,
   countLateCycles,
-  DLL_SETTLE_CYCLES,
   dllPhases,
   frameRealtimeNs,
   readScheduledRecording,
@@ -90,12 +89,13 @@ test("JACK's cycle times anchor each segment at their median, the DLL's re-lock 
   t.true(Math.abs(phases[1]! - (1e9 + 3_003_000)) < 5_000, `${phases[1]! - 1e9} ns: the re-lock's old phase counted`);
 });
 
-test("a segment with too few settled cycle times has no DLL anchor (NaN), and the bench's clock says so", (t) => {
+test('a segment with too few settled cycle times after its restart has no DLL anchor (NaN)', (t) => {
   const e = entries(5, 900, 800, 3_000_000);
   const segs = anchorSegments(e, [800 * P], RATE);
   const phases = dllPhases(e, cycleTimes(6, 900, 800, 3_000_000), segs, [800 * P], RATE);
   t.true(Number.isFinite(phases[0]!));
-  t.true(900 - 800 - DLL_SETTLE_CYCLES < 188 && Number.isNaN(phases[1]!));
+  // 100 cycles after the restart, DLL_SETTLE_CYCLES of them left out: too few for a median.
+  t.true(Number.isNaN(phases[1]!), `${phases[1]}`);
 });
 
 test("a recording's cycle times are mapped from JACK's clock to CLOCK_MONOTONIC through its map line", (t) => {
