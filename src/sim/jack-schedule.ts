@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { median } from '../time/regress.js';
 import { readStampedRecording, type StampedRecording } from './jack-stamps.js';
 
 /**
@@ -92,9 +93,7 @@ export function dllPhases(
       if (f >= seg.fromFrame && f < to && !unsettled(f, seg.fromFrame) && Number.isFinite(cycleMonoNs[i]))
         xs.push(cycleMonoNs[i]! - (f * 1e9) / rate);
     });
-    if (xs.length < DLL_MIN_CYCLES) return NaN;
-    xs.sort((a, b) => a - b);
-    return xs[xs.length >> 1]!;
+    return xs.length < DLL_MIN_CYCLES ? NaN : median(xs);
   });
 }
 
