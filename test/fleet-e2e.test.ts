@@ -19,6 +19,7 @@ import {
   sentAt,
   startAll,
   startRun as startDevice,
+  truthNowNs,
   stopRun,
   untilUtc,
   utcOf,
@@ -157,7 +158,7 @@ test.serial(
       await w.devs[2]!.proc!.waitFor(/joined late/, 180_000);
       // 20 s after the resume, or (a slow lock under CI's load: bike3 joined 20+ s after it) once
       // bike3's join has surely sounded: the frame is checked where all three play.
-      const joinedUtcNs = BigInt(Date.now()) * 1_000_000n;
+      const joinedUtcNs = truthNowNs();
       const checkAt = [resumeAt + 20_000_000_000n, joinedUtcNs + 5_000_000_000n].reduce((a, b) => (a > b ? a : b));
       if (checkAt > resumeAt + 20_000_000_000n)
         t.log(`bike3 joined ${Number(joinedUtcNs - resumeAt) / 1e9} s after the resume: checked 5 s later`);
@@ -199,11 +200,11 @@ test.serial(
       }, 60_000);
       t.pass('bike2 shows offline');
       await w.relays.bike2!.restore();
-      const killedAt = BigInt(Date.now()) * 1_000_000n;
+      const killedAt = truthNowNs();
       await w.broker.kill();
       await new Promise((r) => setTimeout(r, 5000));
       await w.broker.start();
-      const backAt = BigInt(Date.now()) * 1_000_000n;
+      const backAt = truthNowNs();
       await waitUntil(async () => {
         const s = await w.cli(['status', '--json']);
         return (JSON.parse(s.stdout) as Array<{ online: boolean }>).filter((r) => r.online).length === 3;
@@ -246,7 +247,7 @@ test.serial(
     try {
       await startAll((m) => t.fail(m), w);
       const forger = generateOperatorKey('ops-lead', 'admin').key;
-      const now = BigInt(Date.now()) * 1_000_000n;
+      const now = truthNowNs();
       const ride = rideIdOf(w.startUtcNs);
       const mqtt = await import('mqtt');
       const pw = readFileSync(join(w.dir, 'op.pw'), 'utf8').trim();
@@ -256,7 +257,7 @@ test.serial(
         password: pw,
         reconnectPeriod: 0,
       });
-      const floodFrom = BigInt(Date.now()) * 1_000_000n;
+      const floodFrom = truthNowNs();
       for (let i = 0; i < 10_000; i++) {
         const e =
           i % 2
@@ -277,7 +278,7 @@ test.serial(
       await c.publishAsync(`jas/v1/${FLEET}/cmd`, 'end', { qos: 1 });
       await c.endAsync();
       await new Promise((r) => setTimeout(r, 15_000));
-      const floodTo = BigInt(Date.now()) * 1_000_000n;
+      const floodTo = truthNowNs();
       const st = await w.cli(['status', '--json']);
       const rows = JSON.parse(st.stdout) as Array<{
         device: string;

@@ -2,6 +2,8 @@ import test from 'ava';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
+import { SIM_TRUTH_ENV } from '../src/sim/hardware-twins.js';
+import { RealtimeConverter } from '../src/time/realtime-converter.js';
 import { runCli } from './helpers/cli.js';
 
 const capture = (name: string) => join(PACKAGE_DIR, 'test', 'fixtures', 'nmea', 'gpsd', name);
@@ -73,8 +75,36 @@ test('doctor names each missing piece with its fix and exits 1 without any time 
   if (!existsSync('/dev/serial0') && !existsSync('/dev/i2c-1')) t.is(byName.get('time source')?.verdict, 'fail');
 });
 
+test('clock monitor on twins given a shared truth 40 ms ahead: the system clock is said to be 40 ms behind', async (t) => {
+  // As if the system clock had been stepped back 40 ms after the fleet's twins took their truth.
+  const aheadNs = 40_000_000;
+  const truthNs = new RealtimeConverter().toRealtime(0n) + BigInt(aheadNs);
+  const r = await runCli(['clock', 'monitor', '--duration', '9', '--json'], {
+    env: { [SIM_TRUTH_ENV]: String(truthNs) },
+  });
+  const steppedNs = Number(new RealtimeConverter().toRealtime(0n) + BigInt(aheadNs) - truthNs);
+  t.is(r.code, 0, r.stderr);
+  const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
+  t.is(last.state, 'locked');
+  t.regex(r.stderr + r.stdout, /is shared \(JAUDIOSYNC_SIM_UTC_MINUS_MONO_NS\), 40\.0 ms from the system clock/);
+  const off = (last.systemMinusUtcNs as number) + aheadNs - steppedNs;
+  t.true(Math.abs(off) <= (last.errorBoundNs as number) + 50_000, JSON.stringify(last));
+});
+
+test('clock monitor with a shared truth that is not a number names the variable and exits 1', async (t) => {
+  const r = await runCli(['clock', 'monitor', '--duration', '2'], { env: { [SIM_TRUTH_ENV]: '12ms' } });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /JAUDIOSYNC_SIM_UTC_MINUS_MONO_NS="12ms" is not an integer of nanoseconds/);
+  t.notRegex(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
 test('clock monitor --json: once a second, state, source, systemMinusUtcNs, errorBoundNs, freqPpm, samples', async (t) => {
-  const r = await runCli(['clock', 'monitor', '--duration', '9', '--json']);
+  // The twins' truth: this machine's clock as read now, carried on the monotonic clock.
+  const truthNs = new RealtimeConverter().toRealtime(0n);
+  const r = await runCli(['clock', 'monitor', '--duration', '9', '--json'], {
+    env: { [SIM_TRUTH_ENV]: String(truthNs) },
+  });
+  const steppedNs = Number(new RealtimeConverter().toRealtime(0n) - truthNs);
   t.is(r.code, 0, r.stderr);
   const rows = r.stdout
     .trim()
@@ -84,12 +114,21 @@ test('clock monitor --json: once a second, state, source, systemMinusUtcNs, erro
   for (const row of rows)
     for (const k of ['state', 'source', 'systemMinusUtcNs', 'errorBoundNs', 'freqPpm', 'samples']) t.true(k in row, k);
   t.true(
+    rows.every((row) => row.simulated === true),
+    'every row says its parts are simulated',
+  );
+  t.regex(r.stderr, /timing: SIMULATED GPS .*; SIMULATED DS3231 at 0x68/);
+  t.true(
     rows.some((row) => row.state === 'locking' || row.state === 'unsynchronized'),
     'it starts unlocked',
   );
   const last = rows.at(-1)!;
   t.is(last.state, 'locked');
   t.is(last.source, 'gps+pps');
-  // The simulated GPS's truth is the system clock: the system clock is right, to the bound.
-  t.true(Math.abs(last.systemMinusUtcNs as number) <= (last.errorBoundNs as number) + 50_000, JSON.stringify(last));
+  // The simulated GPS's truth is the system clock as it was: the system clock is right to the bound,
+  // or off by however far it was stepped meanwhile (a VM resumed, timesyncd), said if it was.
+  if (Math.abs(steppedNs) > 1_000_000)
+    t.log(`the system clock was stepped by ${(steppedNs / 1e6).toFixed(3)} ms meanwhile`);
+  const off = (last.systemMinusUtcNs as number) - steppedNs;
+  t.true(Math.abs(off) <= (last.errorBoundNs as number) + 50_000, JSON.stringify(last));
 });

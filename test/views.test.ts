@@ -316,6 +316,7 @@ const ROW: MonitorRow = {
   local: '21:00:01 CEST',
   state: 'locked',
   source: 'gps+pps',
+  simulated: false,
   systemMinusUtcNs: 123_456,
   errorBoundNs: 1_234,
   freqPpm: -12.3456,

@@ -32,6 +32,8 @@ export interface MonitorRow {
   local: string;
   state: string;
   source: string;
+  /** True when any timing part is a simulated twin: what the row says is about this machine's clock, not the world. */
+  simulated: boolean;
   systemMinusUtcNs: number;
   errorBoundNs: number | null;
   freqPpm: number;
@@ -119,7 +121,7 @@ export async function clockMonitor(o: ClockMonitorOptions): Promise<number> {
     ntpServers: o.ntp,
   };
   const chain = await startTimingChain(o.config, log, { ...over, hardware: chooseHardware(o.config, over) });
-  if (!o.json) log.info(`timing: ${chain.describe}`);
+  log.info(`timing: ${chain.describe}`); // on stderr with --json
   const zone = o.config.schedule.timezone || systemTimeZone();
   const showLocal = !['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT'].includes(zone);
   let stopped = false;
@@ -147,6 +149,7 @@ export async function clockMonitor(o: ClockMonitorOptions): Promise<number> {
       local: localTime(utcMs, zone),
       state: ts.state === 'unsynchronized' && samples > 0 ? 'locking' : ts.state,
       source: ts.source,
+      simulated: chain.simulated,
       systemMinusUtcNs: chain.systemMinusUtcNs(),
       errorBoundNs: Number.isFinite(ts.errorBoundAt(now)) ? Math.round(ts.errorBoundAt(now)) : null,
       freqPpm: Number(ts.freqPpm.toFixed(4)),

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../service/config.js';
 import type { ChainOverrides, HardwareFactory } from '../service/hardware.js';
 import { realHardware } from '../service/hardware-real.js';
-import { twinHardware } from '../sim/hardware-twins.js';
+import { simTruthFromEnv, twinHardware } from '../sim/hardware-twins.js';
 
 /**
  * Which timing hardware a command runs on, chosen once at the top (the service never imports the
@@ -13,12 +13,14 @@ import { twinHardware } from '../sim/hardware-twins.js';
  */
 export function chooseHardware(config: Config, over: ChainOverrides = {}): HardwareFactory {
   const mode = config.hardware.mode;
-  if (mode === 'simulated') return twinHardware('hardware.mode = "simulated": SIMULATED GPS, PPS and DS3231');
+  const twins = () => ({ utcMinusMonoNs: simTruthFromEnv() });
+  if (mode === 'simulated') return twinHardware('hardware.mode = "simulated": SIMULATED GPS, PPS and DS3231', twins());
   if (mode === 'real') return realHardware('hardware.mode = "real"');
   const found = timingPartsPresent(config, over);
   if (found.length) return realHardware(`hardware.mode = "auto": found ${found.join(', ')}`);
   return twinHardware(
     `hardware.mode = "auto" and no timing hardware on this machine (no ${candidatePaths(config, over).join(', ')}): SIMULATED GPS, PPS and DS3231, for a demo only; set hardware.mode = "real" on a Pi`,
+    twins(),
   );
 }
 

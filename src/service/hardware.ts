@@ -334,7 +334,9 @@ async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop;
     errors: 0,
     i2cErrors: () => out.errors,
   };
-  w.parts.push(`DS3231 at 0x${config.rtc.address.toString(16)} on I2C bus ${busNumber}`);
+  // Said before the chip answers (it may be waited for): a twin says SIMULATED here too.
+  const where = `DS3231 at 0x${config.rtc.address.toString(16)} on I2C bus ${busNumber}`;
+  w.parts.push(o.hardware.simulated ? `SIMULATED ${where} (a register-level twin)` : where);
   w.status.rtc = 'waiting';
   w.retriers.push(
     await keepTrying(

@@ -11,8 +11,9 @@ import type { RealtimeConverter } from '../time/realtime-converter.js';
  * A simulated GPS receiver running in real time: PPS stamps in a sysfs-format file and NMEA through
  * a socat pty, read back by the real drivers exactly as on a Pi. (The virtual-time world for whole
  * rides is the simulator's job.) Its truth is this machine's monotonic clock plus the system clock's
- * offset when the rig was made: stepping the system clock later (`date -s`, timesyncd) does not move
- * the satellites, it only moves the kernel's CLOCK_REALTIME stamps of the pulses, as on a Pi.
+ * offset when the rig was made (or an offset given, so that several simulated processes share one
+ * sky): stepping the system clock later (`date -s`, timesyncd) does not move the satellites, it only
+ * moves the kernel's CLOCK_REALTIME stamps of the pulses, as on a Pi.
  */
 
 export interface RigOptions extends NmeaEmulatorOptions {
@@ -26,6 +27,11 @@ export interface RigOptions extends NmeaEmulatorOptions {
   /** Probability that a sentence is hit by line noise. */
   lineNoise?: number;
   random?: () => number;
+  /**
+   * True UTC minus this machine's monotonic clock (ns), shared by every simulated process that is
+   * given it (`JAUDIOSYNC_SIM_UTC_MINUS_MONO_NS`); by default the system clock's offset at creation.
+   */
+  utcMinusMonoNs?: bigint;
 }
 
 export class RealtimeGpsRig {
@@ -52,8 +58,9 @@ export class RealtimeGpsRig {
     private readonly opts: RigOptions,
     private readonly ownDir: boolean,
   ) {
-    this.truthOffsetNs = conv.toRealtime(0n);
-    this.truthVsRealtimeNs = conv.errorNs;
+    const systemOffsetNs = conv.toRealtime(0n);
+    this.truthOffsetNs = opts.utcMinusMonoNs ?? systemOffsetNs;
+    this.truthVsRealtimeNs = Math.abs(Number(this.truthOffsetNs - systemOffsetNs)) + conv.errorNs;
     this.ppsPath = join(dir, 'pps0-assert');
     this.pps = new PpsFileEmulator({ path: this.ppsPath, jitterNs: opts.ppsJitterNs ?? 1_500 });
   }

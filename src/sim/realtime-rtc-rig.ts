@@ -8,8 +8,9 @@ import type { RealtimeConverter } from '../time/realtime-converter.js';
 /**
  * A simulated DS3231 in real time: the register-level emulator behind the I2C interface, and its
  * 1 Hz SQW delivered as a second kernel PPS device (a sysfs-format file stamped at the RTC's own
- * second boundaries). Truth is the monotonic clock plus the system clock's offset at creation (a
- * later step of the system clock moves only the kernel's stamps, as on a Pi).
+ * second boundaries). Truth is the monotonic clock plus the system clock's offset at creation, or an
+ * offset shared with other simulated processes (a later step of the system clock moves only the
+ * kernel's stamps, as on a Pi).
  */
 export class RealtimeRtcRig {
   readonly chip: Ds3231Emulator;
@@ -19,10 +20,13 @@ export class RealtimeRtcRig {
   private stopped = false;
   private lastEdge?: bigint;
 
-  constructor(conv: RealtimeConverter, opts: { ppm?: number; initialOffsetNs?: bigint; dir?: string } = {}) {
+  constructor(
+    conv: RealtimeConverter,
+    opts: { ppm?: number; initialOffsetNs?: bigint; dir?: string; utcMinusMonoNs?: bigint } = {},
+  ) {
     this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'jaudiosync-rtc-'));
     this.ownDir = opts.dir === undefined;
-    const truthOffsetNs = conv.toRealtime(0n);
+    const truthOffsetNs = opts.utcMinusMonoNs ?? conv.toRealtime(0n);
     this.truthNowNs = () => process.hrtime.bigint() + truthOffsetNs;
     this.stampOf = (trueNs) => conv.toRealtime(trueNs - truthOffsetNs);
     this.chip = new Ds3231Emulator({

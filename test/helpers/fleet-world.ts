@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findFfmpeg } from '../../src/player/ffmpeg.js';
+import { SIM_TRUTH_ENV } from '../../src/sim/hardware-twins.js';
+import { RealtimeConverter } from '../../src/time/realtime-converter.js';
 import { generateOperatorKey } from '../../src/fleet/keys.js';
 import { readWav16, runCli, spawnCli } from './cli.js';
 import { startMosquitto, startRelay, type Mosquitto, type Relay } from './mosquitto.js';
@@ -11,8 +13,11 @@ import { tempDir } from './tmp.js';
 /**
  * A fleet of three `jaudiosync run` processes on simulated hardware writing WAV files, a real
  * mosquitto with passwords and an ACL between them and the operator's CLI: what the fleet's end to
- * end tests and bench/fleet-sync.ts drive. Each WAV's sidecar gives the UTC (realtime) instant of its
- * frame 0, so the UTC at which a command took effect on each device is read off the file.
+ * end tests and bench/fleet-sync.ts drive. Every device's twins share one truth (TRUTH_UTC_MINUS_MONO_NS
+ * on the machine-wide monotonic clock), as a real fleet shares one sky: a step of the system clock
+ * between two devices' starts (a VM resumed, timesyncd) cannot set them apart. Each WAV's sidecar
+ * gives the monotonic instant of its frame 0, so the true UTC at which a command took effect on each
+ * device is read off the file.
  *
  * The music says where it is: the left channel is the track's frame number mod 32768 (a ramp), the
  * right channel a level per track (A 0.5, B 0.25, C 0.125).
@@ -25,6 +30,12 @@ export const LEVELS = [0.5, 0.25, 0.125];
 export const TRACK_SEC = 60;
 export const FLEET = 'mass';
 export const NAMES = ['bike1', 'bike2', 'bike3'] as const;
+
+/** The devices' true UTC minus CLOCK_MONOTONIC (ns): the system clock's offset when this module loaded. */
+export const TRUTH_UTC_MINUS_MONO_NS = new RealtimeConverter().toRealtime(0n);
+const TRUTH_ENV = { [SIM_TRUTH_ENV]: String(TRUTH_UTC_MINUS_MONO_NS) };
+/** True UTC now (ns), as every device's twins have it. */
+export const truthNowNs = () => process.hrtime.bigint() + TRUTH_UTC_MINUS_MONO_NS;
 
 export interface Dev {
   name: string;
@@ -71,7 +82,7 @@ export async function world(leadSec = 45): Promise<World> {
   const { key, file } = generateOperatorKey('ops-lead', 'admin');
   const keyPath = join(dir, 'ops-lead.key');
   writeFileSync(keyPath, file, { mode: 0o600 });
-  const startUtcNs = (BigInt(Date.now()) / 1000n + BigInt(leadSec)) * 1_000_000_000n;
+  const startUtcNs = (truthNowNs() / 1_000_000_000n + BigInt(leadSec)) * 1_000_000_000n;
   const fleetToml = (user: string, url: string) => [
     '[fleet]',
     'enabled = true',
@@ -142,7 +153,7 @@ export async function world(leadSec = 45): Promise<World> {
 
 /** Starts a device's `jaudiosync run`; fails the test at once if the service does not run fleet control. */
 export async function startRun(fail: (m: string) => void, d: Dev): Promise<void> {
-  d.proc = spawnCli(['run', '--config', d.config]);
+  d.proc = spawnCli(['run', '--config', d.config], { env: TRUTH_ENV });
   await d.proc.waitFor(new RegExp(`fleet "${FLEET}" as device "${d.name}"|${PLAYING.source}`), 120_000);
   if (!new RegExp(`fleet "${FLEET}" as device "${d.name}"`).test(d.proc.output)) {
     fail(
@@ -172,10 +183,10 @@ export interface Played {
 
 export function played(d: Dev): Played {
   const w = readWav16(readFileSync(d.wav));
-  const side = JSON.parse(readFileSync(`${d.wav}.json`, 'utf8')) as { firstFrameRealtimeNs: string };
+  const side = JSON.parse(readFileSync(`${d.wav}.json`, 'utf8')) as { firstFrameMonoNs: string };
   return {
     samples: new Int16Array(w.data.buffer, w.data.byteOffset, w.frames * 2),
-    firstNs: BigInt(side.firstFrameRealtimeNs),
+    firstNs: BigInt(side.firstFrameMonoNs) + TRUTH_UTC_MINUS_MONO_NS,
     frames: w.frames,
   };
 }
@@ -203,7 +214,7 @@ export function sentAt(stdout: string): bigint {
 }
 
 export async function untilUtc(utcNs: bigint): Promise<void> {
-  const ms = Number(utcNs / 1_000_000n) - Date.now();
+  const ms = Number((utcNs - truthNowNs()) / 1_000_000n);
   if (ms > 0) await new Promise((r) => setTimeout(r, ms));
 }
 
