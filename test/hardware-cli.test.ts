@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { SIM_TRUTH_ENV } from '../src/sim/hardware-twins.js';
 import { RealtimeConverter } from '../src/time/realtime-converter.js';
+import { simTruth } from './helpers/sim-truth.js';
 import { runCli } from './helpers/cli.js';
 
 const capture = (name: string) => join(PACKAGE_DIR, 'test', 'fixtures', 'nmea', 'gpsd', name);
@@ -99,12 +100,9 @@ test('clock monitor with a shared truth that is not a number names the variable 
 });
 
 test('clock monitor --json: once a second, state, source, systemMinusUtcNs, errorBoundNs, freqPpm, samples', async (t) => {
-  // The twins' truth: this machine's clock as read now, carried on the monotonic clock.
-  const truthNs = new RealtimeConverter().toRealtime(0n);
-  const r = await runCli(['clock', 'monitor', '--duration', '9', '--json'], {
-    env: { [SIM_TRUTH_ENV]: String(truthNs) },
-  });
-  const steppedNs = Number(new RealtimeConverter().toRealtime(0n) - truthNs);
+  const truth = simTruth();
+  const r = await runCli(['clock', 'monitor', '--duration', '9', '--json'], { env: truth.env });
+  const steppedNs = truth.steppedNs();
   t.is(r.code, 0, r.stderr);
   const rows = r.stdout
     .trim()

@@ -8,6 +8,7 @@ import { readWav16, runCli } from './helpers/cli.js';
 import { alignedDiff, halfFrameDiff } from './helpers/compare.js';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { tempDir } from './helpers/tmp.js';
+import { simTruth } from './helpers/sim-truth.js';
 
 /**
  * The whole `jaudiosync run` path on the twins, in real time: simulated GPS through a socat pty,
@@ -63,7 +64,8 @@ test('jaudiosync run: first sample on the start instant, tracks gapless, then it
       'wav_path = "out.wav"',
     ].join('\n'),
   );
-  const r = await runCli(['run', '--config', join(dir, 'config.toml')]);
+  const truth = simTruth();
+  const r = await runCli(['run', '--config', join(dir, 'config.toml')], { env: truth.env });
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /clock: .* -> locked \(gps\+pps\)/);
   t.regex(r.stdout, /ready in \d+ ms: .*locked \(gps\+pps, ±[\d.]+ µs\)/, 'ready only on a settled GPS lock');
@@ -77,7 +79,7 @@ test('jaudiosync run: first sample on the start instant, tracks gapless, then it
 
   const wav = readWav16(readFileSync(join(dir, 'out.wav')));
   const side = JSON.parse(readFileSync(join(dir, 'out.wav.json'), 'utf8')) as {
-    firstFrameRealtimeNs: string;
+    firstFrameMonoNs: string;
     startUtcNs: string;
     sampleRate: number;
   };
@@ -89,7 +91,8 @@ test('jaudiosync run: first sample on the start instant, tracks gapless, then it
   const halfStep = (0.5 * Math.sin(1) * 32767) / 2;
   let onset = 0;
   while (onset < wav.frames && Math.abs(frameAt(onset)) < halfStep) onset++;
-  const expected = (Number(BigInt(side.startUtcNs) - BigInt(side.firstFrameRealtimeNs)) * 48000) / 1e9;
+  // Judged on the twins' truth (on the monotonic clock: a system clock step meanwhile moves neither).
+  const expected = (Number(BigInt(side.startUtcNs) - truth.utcOfMono(BigInt(side.firstFrameMonoNs))) * 48000) / 1e9;
   const errorUs = ((onset - expected) / 48000) * 1e6;
   t.log(`first sample ${errorUs.toFixed(1)} µs from the start instant`);
   t.true(Math.abs(errorUs) < 1000, `onset ${onset}, expected ${expected.toFixed(1)} (${errorUs.toFixed(0)} µs)`);

@@ -2,19 +2,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findFfmpeg } from '../../src/player/ffmpeg.js';
-import { SIM_TRUTH_ENV } from '../../src/sim/hardware-twins.js';
-import { RealtimeConverter } from '../../src/time/realtime-converter.js';
 import { generateOperatorKey } from '../../src/fleet/keys.js';
 import { readWav16, runCli, spawnCli } from './cli.js';
 import { startMosquitto, startRelay, type Mosquitto, type Relay } from './mosquitto.js';
 import { PLAYING } from './service.js';
+import { simTruth } from './sim-truth.js';
 import { tempDir } from './tmp.js';
 
 /**
  * A fleet of three `jaudiosync run` processes on simulated hardware writing WAV files, a real
  * mosquitto with passwords and an ACL between them and the operator's CLI: what the fleet's end to
- * end tests and bench/fleet-sync.ts drive. Every device's twins share one truth (TRUTH_UTC_MINUS_MONO_NS
- * on the machine-wide monotonic clock), as a real fleet shares one sky: a step of the system clock
+ * end tests and bench/fleet-sync.ts drive. Every device's twins share one truth (on the machine-wide
+ * monotonic clock), as a real fleet shares one sky: a step of the system clock
  * between two devices' starts (a VM resumed, timesyncd) cannot set them apart. Each WAV's sidecar
  * gives the monotonic instant of its frame 0, so the true UTC at which a command took effect on each
  * device is read off the file.
@@ -31,11 +30,10 @@ export const TRACK_SEC = 60;
 export const FLEET = 'mass';
 export const NAMES = ['bike1', 'bike2', 'bike3'] as const;
 
-/** The devices' true UTC minus CLOCK_MONOTONIC (ns): the system clock's offset when this module loaded. */
-export const TRUTH_UTC_MINUS_MONO_NS = new RealtimeConverter().toRealtime(0n);
-const TRUTH_ENV = { [SIM_TRUTH_ENV]: String(TRUTH_UTC_MINUS_MONO_NS) };
+/** The devices' one truth: the system clock's offset when this module loaded, on the monotonic clock. */
+const TRUTH = simTruth();
 /** True UTC now (ns), as every device's twins have it. */
-export const truthNowNs = () => process.hrtime.bigint() + TRUTH_UTC_MINUS_MONO_NS;
+export const truthNowNs = TRUTH.nowNs;
 
 export interface Dev {
   name: string;
@@ -153,7 +151,7 @@ export async function world(leadSec = 45): Promise<World> {
 
 /** Starts a device's `jaudiosync run`; fails the test at once if the service does not run fleet control. */
 export async function startRun(fail: (m: string) => void, d: Dev): Promise<void> {
-  d.proc = spawnCli(['run', '--config', d.config], { env: TRUTH_ENV });
+  d.proc = spawnCli(['run', '--config', d.config], { env: TRUTH.env });
   await d.proc.waitFor(new RegExp(`fleet "${FLEET}" as device "${d.name}"|${PLAYING.source}`), 120_000);
   if (!new RegExp(`fleet "${FLEET}" as device "${d.name}"`).test(d.proc.output)) {
     fail(
@@ -186,7 +184,7 @@ export function played(d: Dev): Played {
   const side = JSON.parse(readFileSync(`${d.wav}.json`, 'utf8')) as { firstFrameMonoNs: string };
   return {
     samples: new Int16Array(w.data.buffer, w.data.byteOffset, w.frames * 2),
-    firstNs: BigInt(side.firstFrameMonoNs) + TRUTH_UTC_MINUS_MONO_NS,
+    firstNs: TRUTH.utcOfMono(BigInt(side.firstFrameMonoNs)),
     frames: w.frames,
   };
 }
