@@ -10,6 +10,7 @@ import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { playerPorts, startAudioRig } from './helpers/audio-rig.js';
 import { readWav16, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
+import { simTruth } from './helpers/sim-truth.js';
 
 /**
  * The real audio path: jaudiosync plays a short track through audify -> ALSA -> the ALSA jack
@@ -263,6 +264,8 @@ test.serial('two players with the same start instant start together on the real 
     // beside this one): a player still locking at the instant would join late and cut the click.
     const startMs = Date.now() + 15_000;
     const at = new Date(startMs).toISOString();
+    // Both players' twins share one truth, the judge's too (a system clock step meanwhile moves none).
+    const truth = simTruth();
     const players = [1, 2].map((n) => {
       const home = join(dir, `p${n}-${attempt}`);
       mkdirSync(home);
@@ -274,7 +277,7 @@ test.serial('two players with the same start instant start together on the real 
         join(home, 'c.toml'),
         `[hardware]\nmode = "simulated"\n[schedule]\nstart = "${at}"\n[playlist]\npath = "${join(dir, 'list.m3u8')}"\n`,
       );
-      return runCli(['run', '--config', join(home, 'c.toml')], { env: { HOME: home } });
+      return runCli(['run', '--config', join(home, 'c.toml')], { env: { HOME: home, ...truth.env } });
     });
     const results = await Promise.all(players);
     // What each player said moved its timing (for a failure's message).
@@ -292,9 +295,12 @@ test.serial('two players with the same start instant start together on the real 
     await recorderClosed;
     t.true(existsSync(`${prefix}.stamps`));
     const recording = readStampedRecording(prefix);
+    // The recorder read CLOCK_MONOTONIC − CLOCK_REALTIME beside its map line: onsets on the monotonic clock.
+    const monoMinusRtNs = BigInt(/^monominusrealtime (-?\d+)/m.exec(readFileSync(`${prefix}.meta`, 'utf8'))![1]!);
     const onsetsUs = [0, 1].map((p) => {
       const at = onsetRealtimeNs(recording, 2 * p);
-      return at === undefined ? NaN : Number(at - BigInt(startMs) * 1_000_000n) / 1000;
+      if (at === undefined) return NaN;
+      return Number(truth.utcOfMono(at + monoMinusRtNs) - BigInt(startMs) * 1_000_000n) / 1000;
     });
     t.log(`start errors: ${onsetsUs.map((u) => `${(u / 1000).toFixed(3)} ms`).join(', ')}`);
     t.false(onsetsUs.some(Number.isNaN), 'both players were heard');

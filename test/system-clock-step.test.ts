@@ -6,8 +6,8 @@ import { decodeFile } from '../src/player/decoder.js';
 import { findFfmpeg } from '../src/player/ffmpeg.js';
 import { parseConfig } from '../src/service/config.js';
 import { startTimingChain, type HardwareFactory } from '../src/service/hardware.js';
-import { estimateRealtimeOffset } from '../src/time/realtime.js';
 import { readWav16, spawnCli } from './helpers/cli.js';
+import { simTruth } from './helpers/sim-truth.js';
 import { alignedDiff, halfFrameDiff } from './helpers/compare.js';
 import { baseConfig, serviceDir } from './helpers/service.js';
 
@@ -16,7 +16,8 @@ import { baseConfig, serviceDir } from './helpers/service.js';
  * only, as `date -s`, timesyncd or fake-hwclock would step it): back by an hour while it sleeps
  * until the start, forward by an hour while it plays. The start must land on its sample and the
  * music must not move: nothing of the system clock may reach the wake-up, the session or the aligner.
- * Truth is this test's own (unstepped) clock, which the twins in the service share.
+ * Truth is this test's own (unstepped) clock, which the twins in the service share (simTruth: a
+ * step of this machine's clock meanwhile moves neither).
  */
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
@@ -32,8 +33,10 @@ test('system clock stepped -1 h while waiting for the start and +1 h while playi
   );
   const offsetFile = join(d.dir, 'faketime');
   writeFileSync(offsetFile, '+0\n');
+  const truth = simTruth();
   const svc = spawnCli(['run', '--service', '--config', d.cfg], {
     env: {
+      ...truth.env,
       LD_PRELOAD: LIBFAKETIME,
       FAKETIME_TIMESTAMP_FILE: offsetFile,
       FAKETIME_CACHE_DURATION: '1',
@@ -61,8 +64,7 @@ test('system clock stepped -1 h while waiting for the start and +1 h while playi
       firstFrameMonoNs: string;
       startUtcNs: string;
     };
-    const realOffsetNs = estimateRealtimeOffset().offsetNs; // this process's clock is not stepped
-    const firstFrameTrueNs = BigInt(side.firstFrameMonoNs) + realOffsetNs;
+    const firstFrameTrueNs = truth.utcOfMono(BigInt(side.firstFrameMonoNs));
     t.is(BigInt(side.startUtcNs), BigInt(startMs) * 1_000_000n, 'the configured instant');
     const wav = readWav16(readFileSync(join(d.dir, 'out.wav')));
     let onset = 0;
