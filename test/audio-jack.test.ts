@@ -309,13 +309,17 @@ test.serial('two players with the same start instant start together on the real 
   let onsetsUs = await pair(1);
   // The ALSA jack plugin sometimes holds one more JACK cycle at a stream's start (a phase RtAudio
   // cannot report: its latency is static); bench/start-error.ts shows it as a run 5.3 ms late.
-  // One player a cycle behind the other is that (CI saw 5.004 and 10.025 ms: a cycle less 312 µs):
-  // measured once more, it must agree.
+  // One player a cycle behind the other is that (CI saw 5.004 and 10.025 ms: a cycle less 312 µs),
+  // and once two cycles (15.905 and 5.239 ms, CI 2026-12-04 with the clock being stepped beside it;
+  // the late player found its periods 10.7 ms later than learned 0.26 s in and re-placed): measured
+  // once more, it must agree.
   const cycleUs = (256 / 48_000) * 1e6;
-  // "About": the players' own start error (≤ 1 ms, what is checked) rides on the cycle.
-  if (Math.abs(Math.abs(onsetsUs[0]! - onsetsUs[1]!) - cycleUs) < 1000) {
+  const apartUs = Math.abs(onsetsUs[0]! - onsetsUs[1]!);
+  const cycles = Math.round(apartUs / cycleUs);
+  // "About": the players' own start error (≤ 1 ms, what is checked) rides on the cycles.
+  if ((cycles === 1 || cycles === 2) && Math.abs(apartUs - cycles * cycleUs) < 1000) {
     t.log(
-      `one player a JACK cycle behind the other (${onsetsUs.map((u) => (u / 1000).toFixed(3)).join(', ')} ms): the plugin's start phase; once more`,
+      `one player ${cycles} JACK cycle(s) behind the other (${onsetsUs.map((u) => (u / 1000).toFixed(3)).join(', ')} ms): the plugin's start phase; once more${said.length ? `; they said: ${said.join(' / ')}` : ''}`,
     );
     onsetsUs = await pair(2);
   }
