@@ -30,10 +30,13 @@ say() { printf 'setup: %s\n' "$*"; }
 if [ "$(id -u)" -eq 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else sudo=(none); fi
 can_root() { [ "${sudo[0]:-}" != none ]; }
 as_root() { "${sudo[@]}" "$@"; }
+# shellcheck source=lib/dpkg-lock.sh
+. scripts/lib/dpkg-lock.sh
 export DEBIAN_FRONTEND=noninteractive
 apt_updated=0
 # A Pi unplugged during an earlier set-up leaves dpkg half-way, and apt-get then refuses every install.
 dpkg_recover() {
+  wait_dpkg_lock # another apt at work leaves the same traces as an interrupted one
   [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || return 0
   say "an earlier package install was interrupted (power cut?): finishing it with dpkg --configure -a"
   # No prompt can be answered here: a changed config file keeps the one on disk.
@@ -43,7 +46,7 @@ dpkg_recover() {
 apt_update() {
   [ "$apt_updated" = 1 ] && return 0
   dpkg_recover
-  as_root apt-get update -q >/dev/null || say "apt-get update failed; trying with the package lists there are"
+  apt_get update -q >/dev/null || say "apt-get update failed; trying with the package lists there are"
   apt_updated=1
 }
 
@@ -87,14 +90,14 @@ install_node() {
   if [ -n "$cand" ] && [ "$cand" != "(none)" ] && [ "$cand" -ge "$NODE_MIN" ] 2>/dev/null; then
     local dev=(); apt-cache show libnode-dev >/dev/null 2>&1 && dev=(libnode-dev)
     say "installing Debian's nodejs (version $cand), npm${dev:+, and libnode-dev (the headers native addons build against)}"
-    as_root apt-get install -y -q --no-install-recommends nodejs npm "${dev[@]}" >/dev/null
+    apt_get install -y -q --no-install-recommends nodejs npm "${dev[@]}" >/dev/null
     hash -r; return 0
   fi
-  command -v curl >/dev/null || as_root apt-get install -y -q --no-install-recommends curl ca-certificates >/dev/null
+  command -v curl >/dev/null || apt_get install -y -q --no-install-recommends curl ca-certificates >/dev/null
   tmp=$(mktemp)
   if curl -fsSL --connect-timeout 10 --max-time 60 https://deb.nodesource.com/setup_20.x -o "$tmp" 2>/dev/null; then
     say "Debian offers Node ${cand:-none} here: adding NodeSource's Node 20 repository (deb.nodesource.com) and installing nodejs from it"
-    as_root bash "$tmp" >/dev/null && as_root apt-get install -y -q nodejs >/dev/null && { rm -f "$tmp"; hash -r; return 0; }
+    as_root bash "$tmp" >/dev/null && apt_get install -y -q nodejs >/dev/null && { rm -f "$tmp"; hash -r; return 0; }
     say "NodeSource's set-up failed"
   fi
   rm -f "$tmp"
@@ -136,7 +139,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   say "installing ${missing[*]}"
   apt_update
-  as_root apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  apt_get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # npm packages: only when package-lock.json changed since the last install.

@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { SIM_TRUTH_ENV } from '../src/sim/hardware-twins.js';
-import { RealtimeConverter } from '../src/time/realtime-converter.js';
 import { simTruth } from './helpers/sim-truth.js';
 import { runCli } from './helpers/cli.js';
 
@@ -79,11 +78,11 @@ test('doctor names each missing piece with its fix and exits 1 without any time 
 test('clock monitor on twins given a shared truth 40 ms ahead: the system clock is said to be 40 ms behind', async (t) => {
   // As if the system clock had been stepped back 40 ms after the fleet's twins took their truth.
   const aheadNs = 40_000_000;
-  const truthNs = new RealtimeConverter().toRealtime(0n) + BigInt(aheadNs);
+  const truth = simTruth();
   const r = await runCli(['clock', 'monitor', '--duration', '9', '--json'], {
-    env: { [SIM_TRUTH_ENV]: String(truthNs) },
+    env: { [SIM_TRUTH_ENV]: String(truth.utcMinusMonoNs + BigInt(aheadNs)) },
   });
-  const steppedNs = Number(new RealtimeConverter().toRealtime(0n) + BigInt(aheadNs) - truthNs);
+  const steppedNs = truth.steppedNs();
   t.is(r.code, 0, r.stderr);
   const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
   t.is(last.state, 'locked');

@@ -6,7 +6,7 @@ import { runCli } from './helpers/cli.js';
 import { ntpToUtcNs, NtpSource, sntpQuery, utcNsToNtp } from '../src/time/sources/ntp.js';
 import type { TimeSample } from '../src/time/sample.js';
 import { hrtimeClock } from '../src/time/clock.js';
-import { RealtimeConverter } from '../src/time/realtime-converter.js';
+import { simTruth } from './helpers/sim-truth.js';
 import { tempDir } from './helpers/tmp.js';
 
 /**
@@ -17,13 +17,13 @@ import { tempDir } from './helpers/tmp.js';
  */
 async function server(
   opts: { offsetNs?: bigint; holdMs?: number; kiss?: string; wrongOrigin?: boolean; unsynced?: boolean } = {},
-): Promise<{ addr: string; sock: Socket; requests: number; utcMinusMonoNs: bigint }> {
-  const conv = new RealtimeConverter(); // never started: its offset stays the one read now
+): Promise<{ addr: string; sock: Socket; requests: number; truth: ReturnType<typeof simTruth> }> {
+  const truth = simTruth();
   const sock = createSocket('udp4');
-  const state = { addr: '', sock, requests: 0, utcMinusMonoNs: conv.toRealtime(0n) };
+  const state = { addr: '', sock, requests: 0, truth };
   sock.on('message', (msg, rinfo) => {
     state.requests++;
-    const rx = conv.toRealtime(hrtimeClock.nowNs()) + (opts.offsetNs ?? 0n);
+    const rx = truth.nowNs() + (opts.offsetNs ?? 0n);
     const reply = Buffer.alloc(48);
     reply[0] = ((opts.unsynced ? 3 : 0) << 6) | (4 << 3) | 4;
     reply[1] = opts.kiss ? 0 : 1;
@@ -33,7 +33,7 @@ async function server(
     if (opts.wrongOrigin) reply[24] ^= 0xff;
     utcNsToNtp(rx, reply, 32);
     setTimeout(() => {
-      utcNsToNtp(conv.toRealtime(hrtimeClock.nowNs()) + (opts.offsetNs ?? 0n), reply, 40);
+      utcNsToNtp(truth.nowNs() + (opts.offsetNs ?? 0n), reply, 40);
       sock.send(reply, rinfo.port, rinfo.address);
     }, opts.holdMs ?? 0);
   });
@@ -53,9 +53,9 @@ test('NTP timestamps convert exactly, across the 2036 era boundary', (t) => {
 test('SNTP against a loopback server 250 ms ahead: offset found within half the measured delay', async (t) => {
   const s = await server({ offsetNs: 250_000_000n, holdMs: 20 });
   t.teardown(() => s.sock.close());
-  const conv = new RealtimeConverter();
   const r = await sntpQuery(s.addr, hrtimeClock.nowNs);
-  const offsetNs = Number(r.utcNs - conv.toRealtime(r.monoNs));
+  // Judged on the server's own truth, so a step of this machine's clock meanwhile is not in it.
+  const offsetNs = Number(r.utcNs - s.truth.utcOfMono(r.monoNs));
   // Any event-loop delay on either side shows up in the measured delay: half of it bounds the error.
   t.true(Math.abs(offsetNs - 250_000_000) <= r.delayNs / 2 + 500_000, `offset ${offsetNs} ns, delay ${r.delayNs} ns`);
   // The 20 ms the server held the reply is subtracted (t3 - t2): what is left is the round trip, which
@@ -152,7 +152,7 @@ test('NTP only: clock monitor locks on a loopback SNTP server and reports the sy
   t.is(last.simulated, false, 'a real NTP server with the twins switched off: nothing simulated');
   // The server is 30 ms ahead of this machine's clock as it was: the system clock is 30 ms behind
   // NTP's UTC, plus however far it was stepped since (a VM resumed, timesyncd), said if it was.
-  const steppedNs = Number(new RealtimeConverter().toRealtime(0n) - s.utcMinusMonoNs);
+  const steppedNs = s.truth.steppedNs();
   if (Math.abs(steppedNs) > 1_000_000)
     t.log(`the system clock was stepped by ${(steppedNs / 1e6).toFixed(3)} ms meanwhile`);
   const want = -30_000_000 + steppedNs;

@@ -22,14 +22,16 @@ export function simTruthFromEnv(env: NodeJS.ProcessEnv = process.env): bigint | 
   return BigInt(v.trim());
 }
 
+/** How far the twins' truth is from the system clock, said in the unit that reads best. */
+const fromSystem = (ns: number) => (ns < 1e6 ? `${(ns / 1e3).toFixed(1)} µs` : `${(ns / 1e6).toFixed(1)} ms`);
+
 /**
  * The timing hardware's twins in real time, for a machine without the parts (the demo, the tests):
  * a GPS emitting NMEA through a socat pty with PPS stamps in a sysfs-format file, and a
  * register-level DS3231 with its SQW as a second PPS file, all driven by this machine's clock as
- * truth. Everything they measure is about that clock, not the world: status says SIMULATED.
+ * truth (or by one shared through SIM_TRUTH_ENV, carried on the monotonic clock). Everything they
+ * measure is about that truth, not the world: status says SIMULATED.
  */
-const fromSystem = (ns: number) => (ns < 1e6 ? `${(ns / 1e3).toFixed(1)} µs` : `${(ns / 1e6).toFixed(1)} ms`);
-
 export function twinHardware(why: string, opts: { utcMinusMonoNs?: bigint } = {}): HardwareFactory {
   const truth = (vsSystemNs: number) =>
     opts.utcMinusMonoNs === undefined
