@@ -102,6 +102,9 @@ if compgen -G "$SRC/debs/*.deb" >/dev/null; then
   if [ ${#debs[@]} -eq 0 ]; then say "the bundle's Debian packages are installed already"
   elif [ -n "$ROOT" ]; then say "would install ${#debs[@]} Debian packages from $SRC/debs (not with --root)"
   else
+    # shellcheck source=../scripts/lib/dpkg-lock.sh
+    . "$SRC/scripts/lib/dpkg-lock.sh"
+    wait_dpkg_lock # a first boot's unattended-upgrades holds dpkg for minutes
     say "installing ${#debs[@]} Debian packages from $SRC/debs (no network needed)"
     DEBIAN_FRONTEND=noninteractive dpkg -i "${debs[@]}" >/dev/null || { echo "install.sh: dpkg could not install the bundle's packages (a different Debian release than the bundle's?)" >&2; exit 1; }
   fi
