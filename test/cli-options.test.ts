@@ -74,6 +74,32 @@ test('start instants: a local time without an offset, +abc, a cron that never ha
   t.is(pathOption('x/y.wav'), `${process.cwd()}/x/y.wav`, 'relative to the current directory');
 });
 
+test('an instant the calendar does not have is refused, never rolled over to another day (30 February is not 2 March)', (t) => {
+  for (const [bad, why] of [
+    ['2026-02-30T10:00:00+01:00', /--at "2026-02-30T10:00:00\+01:00": February 2026 has no day 30 \(it has 28\)/],
+    ['2027-02-29T10:00Z', /February 2027 has no day 29/],
+    ['2026-11-31T10:00:00Z', /November 2026 has no day 31/],
+    ['2026-12-24T24:00:00+01:00', /24:00:00 is not a time of day/],
+    ['2026-12-24T18:60Z', /18:60 is not a time of day/],
+    ['2026-12-24T18:00:00+24:00', /the UTC offset is out of range/],
+    ['2026-00-10T18:00:00Z', /has no month 0/],
+  ] as const)
+    t.throws(() => startOption('--at', bad), { instanceOf: OptionError, message: why }, bad);
+  t.is(
+    instantOption('--start', '2028-02-29T12:00:00Z'),
+    BigInt(Date.UTC(2028, 1, 29, 12)) * 1_000_000n,
+    'a leap day is',
+  );
+  t.is(instantOption('--start', '2026-12-31T23:59:59-12:00'), BigInt(Date.UTC(2027, 0, 1, 11, 59, 59)) * 1_000_000n);
+  const e = t.throws(() => parseConfig('[schedule]\nstart = "2026-04-31T18:55:00+02:00"\n', 'c.toml', '/'));
+  t.true(e instanceof ConfigError);
+  t.regex(e!.message, /schedule\.start = "2026-04-31T18:55:00\+02:00": April 2026 has no day 31/);
+  const p = t.throws(() =>
+    parseConfig('[schedule]\npauses = ["2026-12-24T18:00:00Z/2026-12-32T18:00:00Z"]\n', 'c.toml', '/'),
+  );
+  t.regex(p!.message, /December 2026 has no day 32/);
+});
+
 test('cron: an expression whose day never comes says "never happens"; a leap day and bad fields do not', (t) => {
   for (const never of ['0 0 31 2 *', '0 0 30 2 *', '0 0 31 4,6,9,11 *'])
     t.regex(

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ConfigError, parseConfig, parseStartSpec, type StartSpecParsed } from '../service/config.js';
+import { ConfigError, isoCalendarError, parseConfig, parseStartSpec, type StartSpecParsed } from '../service/config.js';
 import { parseCron } from '../service/schedule.js';
 
 /**
@@ -112,6 +112,8 @@ const ISO_NO_OFFSET = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
 /** Why a start spec is not understood, in words a user can act on. */
 export function explainStartSpec(s: string): string {
   const v = s.trim();
+  const calendar = isoCalendarError(v);
+  if (calendar) return `${shown(s)}: ${calendar}`;
   if (ISO_NO_OFFSET.test(v)) {
     return `${shown(s)} has no UTC offset, so devices in other time zones (or with another TZ setting) would start at different instants: add one, e.g. "${v.replace(' ', 'T')}+01:00" or "${v.replace(' ', 'T')}Z"`;
   }

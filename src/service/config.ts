@@ -38,7 +38,8 @@ const START_SPEC_EXPECTED =
 const StartSpec = z.string().superRefine((s, ctx) => {
   if (parseStartSpec(s) !== undefined) return;
   const cron = parseCron(s, 'UTC');
-  ctx.addIssue({ code: z.ZodIssueCode.custom, message: cron && 'error' in cron ? cron.error : START_SPEC_EXPECTED });
+  const why = isoCalendarError(s) ?? (cron && 'error' in cron ? cron.error : START_SPEC_EXPECTED);
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: why });
 });
 
 /** Ids that go into MQTT topics and key names: no "/", "+", "#", spaces. */
@@ -192,15 +193,20 @@ const schema = z
         /** Fade out at this instant (ISO 8601 with offset) and end; "" = play the playlist to its end. */
         stop: z
           .string()
-          .refine((s) => s === '' || parseStartSpec(s)?.kind === 'absolute', {
-            message: 'expected "" or an ISO 8601 instant with offset',
+          .superRefine((s, ctx) => {
+            if (s === '' || parseStartSpec(s)?.kind === 'absolute') return;
+            const message = isoCalendarError(s) ?? 'expected "" or an ISO 8601 instant with offset';
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message });
           })
           .default(''),
         /** Silent windows "FROM/TO" (ISO 8601 with offsets): the timeline runs on, so music resumes in sync. */
         pauses: z
           .array(
-            z.string().refine((s) => parsePause(s) !== undefined, {
-              message: 'expected "FROM/TO", two ISO 8601 instants with offsets, FROM before TO',
+            z.string().superRefine((s, ctx) => {
+              if (parsePause(s) !== undefined) return;
+              const calendar = s.split('/').map(isoCalendarError).find(Boolean);
+              const expected = 'expected "FROM/TO", two ISO 8601 instants with offsets, FROM before TO';
+              ctx.addIssue({ code: z.ZodIssueCode.custom, message: calendar ?? expected });
             }),
           )
           .default([]),
@@ -438,10 +444,32 @@ export function parseStartSpec(s: string): StartSpecParsed | undefined {
   const rel = /^\+(\d+(?:\.\d+)?)$/.exec(s);
   if (rel) return { kind: 'relative', sec: Number(rel[1]) };
   // ISO 8601 with an explicit offset or Z; a local time without an offset would differ per device.
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s)) {
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !isoCalendarError(s)) {
     const ms = Date.parse(s);
     if (Number.isFinite(ms)) return { kind: 'absolute', utcNs: BigInt(ms) * 1_000_000n };
   }
+  return undefined;
+}
+
+const MONTHS = 'January February March April May June July August September October November December'.split(' ');
+
+/**
+ * Why an ISO 8601 instant's fields name no time on the calendar, or undefined. Date.parse takes
+ * "2026-02-30" for 2 March: a typo in a ride's date would start the music on another day.
+ */
+export function isoCalendarError(s: string): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))?$/.exec(
+    s.trim(),
+  );
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, sec, offH, offM] = m.slice(1).map((x) => Number(x ?? 0)) as number[];
+  const date = m.slice(1, 4).join('-');
+  if (mo < 1 || mo > 12) return `${date} has no month ${mo} (months are 01 to 12)`;
+  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  if (d < 1 || d > days) return `${MONTHS[mo - 1]} ${y} has no day ${d} (it has ${days})`;
+  if (h > 23 || mi > 59 || sec > 59)
+    return `${m[4]}:${m[5]}${m[6] ? `:${m[6]}` : ''} is not a time of day (00:00:00 to 23:59:59)`;
+  if (offH > 23 || offM > 59) return `the UTC offset is out of range (-23:59 to +23:59)`;
   return undefined;
 }
 
