@@ -295,6 +295,11 @@ test('clock sources and status through a real status socket; no service: a clear
   const table = await runCli(['clock', 'sources', '--socket', server.path]);
   t.is(table.code, 0, table.stderr);
   t.regex(table.stdout, /clock locked on gps\+pps, error bound ±2\.5 µs/);
+  // The same from twins: said on the line above the table, as status says it.
+  status.clock = { ...status.clock!, simulated: true };
+  const sim = await runCli(['clock', 'sources', '--socket', server.path]);
+  t.regex(sim.stdout, /^clock SIMULATED \(twins on this machine's own clock\) locked on gps\+pps/m);
+  status.clock = { ...status.clock, simulated: false };
   t.regex(table.stdout, /^#\* gps\+pps\s+377\s+1s\s+1\s/m);
   t.regex(table.stdout, /^#- rtc\s+377/m);
   const json = await runCli(['clock', 'sources', '--socket', server.path, '--json']);

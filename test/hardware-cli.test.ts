@@ -28,19 +28,37 @@ test('gps monitor --replay --json: one object per time fix with utc, valid and r
   );
 });
 
+test('gps monitor --simulate: fixes from the twin, each line saying SIMULATED', async (t) => {
+  const json = await runCli(['gps', 'monitor', '--simulate', '--seconds', '3', '--json']);
+  t.is(json.code, 0, json.stderr);
+  const rows = json.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { valid: boolean; simulated?: boolean });
+  t.true(rows.length >= 2 && rows.every((row) => row.simulated === true), json.stdout);
+  t.regex(json.stderr, /SIMULATED GPS and PPS .*no real receiver is read/);
+  const text = await runCli(['gps', 'monitor', '--simulate', '--seconds', '2.5']);
+  t.regex(text.stdout, /^\S+Z {2}GP(RMC|ZDA|GGA) .* SIMULATED$/m);
+});
+
 test('gps monitor on a missing port says what to check', async (t) => {
   const r = await runCli(['gps', 'monitor', '--port', '/dev/ttyNOPE9']);
   t.is(r.code, 1);
   t.regex(r.stderr, /\/dev\/ttyNOPE9 does not exist.*enable_uart=1/);
 });
 
-test('rtc on the emulator: info, aging write and read back', async (t) => {
+test('rtc on the emulator: info, aging write and read back, each saying the chip is SIMULATED', async (t) => {
   const info = await runCli(['rtc', 'info', '--simulate']);
   t.is(info.code, 0, info.stderr);
+  t.regex(info.stdout, /^chip\s+SIMULATED DS3231/m);
+  t.regex(info.stderr, /SIMULATED DS3231 .*no real chip is read or written/);
   t.regex(info.stdout, /temperature\s+25\.00 °C/);
   t.regex(info.stdout, /OSF\s+clear/);
   const aging = await runCli(['rtc', 'aging', '7', '--simulate']);
-  t.regex(aging.stdout, /aging 0 -> 7 LSB .*now -0\.7 ppm/);
+  t.regex(aging.stdout, /^SIMULATED aging 0 -> 7 LSB .*now -0\.7 ppm/);
+  const read = await runCli(['rtc', 'read', '--simulate']);
+  t.regex(read.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n$/, 'read prints the time alone, for scripts');
+  t.regex(read.stderr, /SIMULATED DS3231/);
   const bad = await runCli(['rtc', 'aging', '300', '--simulate']);
   t.is(bad.code, 1);
   t.regex(bad.stderr, /expected an integer from -128 to 127/);
@@ -53,14 +71,21 @@ test('rtc without an I2C bus fails with the config.txt hint, never a stack trace
   t.notRegex(r.stderr, /at .*\.ts:\d+/);
 });
 
-test('pps monitor --simulate shows pulses about a second apart', async (t) => {
+test('pps monitor --simulate shows pulses about a second apart, each said to be SIMULATED', async (t) => {
   const r = await runCli(['pps', 'monitor', '--simulate', '--seconds', '3.5', '--json']);
   t.is(r.code, 0, r.stderr);
   const rows = r.stdout
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { seq: number; intervalNs: number | null; missed: number });
+    .map((l) => JSON.parse(l) as { seq: number; intervalNs: number | null; missed: number; simulated?: boolean });
   t.true(rows.length >= 2, r.stdout);
+  t.true(
+    rows.every((row) => row.simulated === true),
+    r.stdout,
+  );
+  t.regex(r.stderr, /SIMULATED GPS and PPS .*no real PPS is read/);
+  const text = await runCli(['pps', 'monitor', '--simulate', '--seconds', '2.5']);
+  t.regex(text.stdout, /^#\d+ .*\[kernel, SIMULATED\]$/m);
   for (const row of rows.slice(1)) t.true(Math.abs(row.intervalNs! - 1e9) < 1e6, `interval ${row.intervalNs}`);
 });
 

@@ -335,17 +335,23 @@ test('clock monitor: a header row over right-aligned figures, with units', (t) =
     r = formatMonitorRow(ROW);
   t.is(
     h,
-    'UTC                       Local           State         Source    Error bound   Freq ppm   System-UTC  Samples  NMEA/s     Fix   Sats     RTC-UTC   RTC ppm',
+    'UTC                       Local           State               Source    Error bound   Freq ppm   System-UTC  Samples  NMEA/s     Fix   Sats     RTC-UTC   RTC ppm',
   );
   t.is(
     r,
-    '2026-06-24T19:00:01.000Z  21:00:01 CEST   locked        gps+pps       ±1.2 µs    -12.346    +0.123 ms       64     4.0      3D   8/12   2006.6 µs    +0.875',
+    '2026-06-24T19:00:01.000Z  21:00:01 CEST   locked              gps+pps       ±1.2 µs    -12.346    +0.123 ms       64     4.0      3D   8/12   2006.6 µs    +0.875',
   );
   // Every figure ends where its column name ends.
   const ends = (s: string) => [...s.matchAll(/\S+(?= {2}|$)/g)].map((m) => m.index! + m[0].length);
   t.deepEqual(ends(r).slice(-9), ends(h).slice(-9));
   t.false(monitorHeader(false).includes('Local'));
   t.is(formatMonitorRow({ ...ROW, local: 'x' }, false).indexOf('x'), -1);
+  // Twins: SIM on every row (a scrolled terminal no longer shows the lines that said so), columns kept.
+  for (const state of ['locked', 'unsynchronized']) {
+    const sim = formatMonitorRow({ ...ROW, state, simulated: true });
+    t.true(sim.includes(`SIM ${state}`), sim);
+    t.deepEqual(ends(sim).slice(-9), ends(h).slice(-9));
+  }
 });
 
 test('gps monitor lines: fix mode, satellites used/in view, HDOP, PPS seen or not and its jitter', (t) => {
@@ -395,7 +401,7 @@ test('clock monitor (simulated hardware): the header row first, then a row a sec
   t.is(lines[h], monitorHeader(true), 'the Local column: the system zone is not UTC');
   const rows = lines.slice(h + 1).filter((l) => /^\d{4}-\d\d-\d\dT/.test(l));
   t.true(rows.length >= 5, r.stdout);
-  t.regex(rows.at(-1)!, /^\S+Z {2}\d\d:\d\d:\d\d CES?T +locked +gps\+pps /);
+  t.regex(rows.at(-1)!, /^\S+Z {2}\d\d:\d\d:\d\d CES?T +SIM locked +gps\+pps /);
   // The simulated receiver sends a fixed number of sentences a second: once the window has a few
   // seconds in it, every row says the same rate (not 2.0, 0.0, 2.6 as "since the last call" did).
   const rates = rows

@@ -54,7 +54,8 @@ export const HEADER_EVERY_ROWS = 40;
 const COLUMNS: Array<[string, number, (r: MonitorRow) => string]> = [
   ['UTC', 24, (r) => r.utc],
   ['Local', 14, (r) => r.local],
-  ['State', 12, (r) => r.state],
+  // SIM on every row of twins: a scrolled terminal shows no header line that said so.
+  ['State', 18, (r) => `${r.simulated ? 'SIM ' : ''}${r.state}`],
   ['Source', 8, (r) => r.source],
   ['Error bound', 11, (r) => formatErrorBound(r.errorBoundNs ?? Number.POSITIVE_INFINITY)],
   ['Freq ppm', 9, (r) => signed(r.freqPpm, 3)],

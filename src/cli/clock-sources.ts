@@ -88,7 +88,8 @@ export function formatClockSummary(s: LiveStatus): string {
   const c = s.clock;
   if (!c) return `jaudiosync pid ${s.pid}: no clock yet`;
   const bound = c.errorBoundUs === null ? 'unknown' : formatErrorBound(c.errorBoundUs * 1000);
-  return `clock ${c.state} on ${c.source}, error bound ${bound}, frequency ${signed(c.freqPpm, 3)} ppm (jaudiosync pid ${s.pid})`;
+  const sim = c.simulated ? "SIMULATED (twins on this machine's own clock) " : '';
+  return `clock ${sim}${c.state} on ${c.source}, error bound ${bound}, frequency ${signed(c.freqPpm, 3)} ppm (jaudiosync pid ${s.pid})`;
 }
 
 export async function clockSourcesCommand(o: { json?: boolean; verbose?: boolean } & StatusTarget): Promise<number> {

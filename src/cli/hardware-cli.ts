@@ -25,6 +25,8 @@ import { configIntOption, intOption, OptionError, pathOption, secondsOption } fr
 /** CLI commands riders use to debug their wiring: rtc, gps monitor, pps monitor. */
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
+const SIMULATED_RTC = "SIMULATED DS3231 (--simulate: a register-level twin on this machine's clock)";
+const SIMULATED_GPS = "SIMULATED GPS and PPS (--simulate: a twin's NMEA through a socat pty, on this machine's clock)";
 
 export interface RtcTarget {
   bus: number;
@@ -62,6 +64,9 @@ export async function rtcCommand(
       `refusing to set the DS3231 on I2C bus ${t.bus} from a SIMULATED GPS (${hardware.why}); connect the GPS (or set hardware.mode = "real" and gps.port), or use --from-system`,
     );
   const { rtc, bus } = await openRtc(t);
+  // Said wherever a user looks: a twin's time, temperature and aging are about no chip at all.
+  if (t.simulate) process.stderr.write(`${SIMULATED_RTC}: no real chip is read or written\n`);
+  const sim = t.simulate ? 'SIMULATED ' : '';
   try {
     switch (action) {
       case 'read': {
@@ -75,6 +80,7 @@ export async function rtcCommand(
       }
       case 'info': {
         const i = await rtc.info();
+        if (t.simulate) out(`chip         ${SIMULATED_RTC}`);
         out(
           `time         ${isoFromUtcNs(i.reading.utcNs)}${i.reading.trustworthy ? '' : `  (NOT TRUSTWORTHY: ${i.reading.reason})`}`,
         );
@@ -116,7 +122,7 @@ export async function rtcCommand(
         const r = await rtc.setAligned(target, monoAt);
         await stop();
         out(
-          `RTC set to ${new Date(target * 1000).toISOString()} on the second; write started ${(r.lateNs / 1000).toFixed(1)} µs late, took ${(r.writeNs / 1000).toFixed(0)} µs`,
+          `${sim}RTC set to ${new Date(target * 1000).toISOString()} on the second; write started ${(r.lateNs / 1000).toFixed(1)} µs late, took ${(r.writeNs / 1000).toFixed(0)} µs`,
         );
         return 0;
       }
@@ -130,11 +136,11 @@ export async function rtcCommand(
           const before = await rtc.aging();
           await rtc.setAging(lsb);
           out(
-            `aging ${before.lsb} -> ${lsb} LSB (was ${before.ppm.toFixed(1)} ppm, now ${(-lsb * 0.1).toFixed(1)} ppm), applied by a forced conversion`,
+            `${sim}aging ${before.lsb} -> ${lsb} LSB (was ${before.ppm.toFixed(1)} ppm, now ${(-lsb * 0.1).toFixed(1)} ppm), applied by a forced conversion`,
           );
         } else {
           const a = await rtc.aging();
-          out(`aging ${a.lsb} LSB (${signed(a.ppm, 1)} ppm)`);
+          out(`${sim}aging ${a.lsb} LSB (${signed(a.ppm, 1)} ppm)`);
         }
         return 0;
       }
@@ -151,6 +157,8 @@ export interface FixLineView {
   satellites?: number;
   sky?: GpsSky;
   pps?: { pulses: number; jitterNs?: number; lastAgeSec?: number };
+  /** From a twin (--simulate): said on every line. */
+  simulated?: boolean;
 }
 
 /** A PPS older than this when a fix arrives is not "seen" any more: pulses come every second. */
@@ -180,6 +188,7 @@ export function fixLine(f: GpsTimeFix | ReplayedFix, v: FixLineView = {}, json =
         : {}),
       ...(f.rolloverCorrected ? { rolloverCorrected: true } : {}),
       ...('line' in f ? { line: f.line } : {}),
+      ...(v.simulated ? { simulated: true } : {}),
     });
   }
   const state = f.valid
@@ -195,7 +204,7 @@ export function fixLine(f: GpsTimeFix | ReplayedFix, v: FixLineView = {}, json =
     : v.pps.lastAgeSec === undefined || v.pps.lastAgeSec > PPS_STALE_SEC
       ? `${'PPS none'.padEnd(20)}  `
       : `${`PPS jitter ${v.pps.jitterNs === undefined ? '-' : formatNs(v.pps.jitterNs)}`.padEnd(20)}  `;
-  return `${utc ?? '-'.padEnd(24)}  ${f.talker}${f.sentence}  ${mode} ${sats} ${hdop} ${pps}${state}`;
+  return `${utc ?? '-'.padEnd(24)}  ${f.talker}${f.sentence}  ${mode} ${sats} ${hdop} ${pps}${state}${v.simulated ? '  SIMULATED' : ''}`;
 }
 
 /** The sky as cgps sums it up, then its satellites strongest first ("G18 39*": * = used), wrapped. */
@@ -267,6 +276,7 @@ export async function gpsMonitor(o: {
     });
     await rig.start();
     path = rig.serialPath;
+    process.stderr.write(`${SIMULATED_GPS}: no real receiver is read\n`);
   } else if (!existsSync(path)) {
     throw new Error(
       `GPS serial port ${path} does not exist: plug in the GPS, enable the UART (enable_uart=1), or give --port (try --simulate to see what a GPS looks like)`,
@@ -322,7 +332,7 @@ export async function gpsMonitor(o: {
     },
     {
       onFix: (f) => {
-        out(fixLine(f, view(), o.json));
+        out(fixLine(f, { ...view(), simulated: Boolean(rig) }, o.json));
         const now = hrtimeClock.nowNs();
         if (
           !o.json &&
@@ -393,6 +403,7 @@ export async function ppsMonitor(o: {
             intervalNs: interval ?? null,
             missed: p.missed,
             via: p.via,
+            ...(o.simulate ? { simulated: true } : {}),
           }),
         );
         return;
@@ -402,7 +413,7 @@ export async function ppsMonitor(o: {
           ? `interval ${(interval / 1e6).toFixed(3)} ms (${((interval - 1e9 * (1 + p.missed)) / 1e3).toFixed(1)} µs off)`
           : 'first pulse';
       out(
-        `#${p.seq}  ${p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : `mono ${p.monoNs}`}  ${iv}${p.missed ? `  MISSED ${p.missed}` : ''}  [${p.via}]`,
+        `#${p.seq}  ${p.realtimeNs !== undefined ? isoFromUtcNs(p.realtimeNs, 9) : `mono ${p.monoNs}`}  ${iv}${p.missed ? `  MISSED ${p.missed}` : ''}  [${p.via}${o.simulate ? ', SIMULATED' : ''}]`,
       );
     },
     onStatus: (m: string) => process.stderr.write(`${m}\n`),
@@ -446,6 +457,7 @@ async function startPps(
       await rig.start();
       stops.push(() => rig.stop());
       path = rig.ppsPath;
+      process.stderr.write(`${SIMULATED_GPS}: no real PPS is read\n`);
     }
     const pps = new SysfsPps({ path, converter: conv }, sink);
     await pps.start();
