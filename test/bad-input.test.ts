@@ -79,6 +79,19 @@ const cases: Case[] = [
     timeoutMs: 120_000,
   },
 
+  // Folders the service cannot make: named, with the setting that moves them (was a bare "EEXIST: mkdir").
+  {
+    name: 'state folder where a file is',
+    args: ['run', '-c', 'c.toml'],
+    files: { 'c.toml': simulatedConfig('[service]\nstate_dir = "c.toml"\n') },
+    says: /cannot create the state folder \S+c\.toml: a file of that name is in the way \(EEXIST\); set service\.state_dir/,
+  },
+  {
+    name: 'runtime folder below a file',
+    args: ['run', '-c', 'c.toml'],
+    files: { 'c.toml': simulatedConfig('[service]\nruntime_dir = "c.toml/run"\n') },
+    says: /cannot create the runtime folder \S+c\.toml\/run: part of the path is a file, not a folder \(ENOTDIR\); set service\.runtime_dir/,
+  },
   // Playlists
   { name: 'playlist missing', args: ['playlist', 'nope.m3u8'], says: /playlist nope\.m3u8: file not found/ },
   {

@@ -26,7 +26,7 @@ import {
   type StartSpecParsed,
 } from './config.js';
 import { startTimingChain, type HardwareFactory, type TimingChain } from './hardware.js';
-import { acquireInstanceLock, ensurePrivateDir, type InstanceLock } from './instance-lock.js';
+import { acquireInstanceLock, ensurePrivateDir, makeFolder, type InstanceLock } from './instance-lock.js';
 import { driveLed, ledPatternFor, type LedPattern } from './led.js';
 import type { Logger } from './log.js';
 import { loadPlaylist, manifestPathOf, playingSecOf, run } from './run.js';
@@ -148,9 +148,16 @@ export async function serve(o: ServeOptions): Promise<void> {
 /** One jaudiosync per state and runtime folder (the service, or `play`): see instance-lock.ts. */
 export async function takeLock(config: Config): Promise<InstanceLock> {
   const runDir = runtimeDir(config);
+  const state = stateDir(config);
+  await makeFolder(state, 'state folder', `set service.state_dir (or XDG_STATE_HOME) to a folder this user can write`);
+  await makeFolder(
+    runDir,
+    'runtime folder',
+    `set service.runtime_dir (or XDG_RUNTIME_DIR) to a folder this user can write`,
+  );
   if (!config.service.runtime_dir && !process.env.RUNTIME_DIRECTORY && !process.env.XDG_RUNTIME_DIR)
     await ensurePrivateDir(runDir);
-  return acquireInstanceLock([stateDir(config), runDir]);
+  return acquireInstanceLock([state, runDir]);
 }
 
 function newLive(o: ServeOptions, config: Config): LiveStatus {

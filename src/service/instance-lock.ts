@@ -25,6 +25,29 @@ export interface InstanceLock {
   release(): Promise<void>;
 }
 
+/** Why a folder could not be made, in words (the code stays for whoever searches it). */
+function folderFault(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  const words: Record<string, string> = {
+    EACCES: 'this user may not write there',
+    EPERM: 'this user may not write there',
+    EEXIST: 'a file of that name is in the way',
+    ENOTDIR: 'part of the path is a file, not a folder',
+    EROFS: 'the file system is read-only',
+    ENOSPC: 'the disk is full',
+  };
+  return words[code] ? `${words[code]} (${code})` : (e as Error).message;
+}
+
+/** mkdir -p, or an error naming the folder, what is wrong, and `fix`: what to change. */
+export async function makeFolder(dir: string, what: string, fix: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+  } catch (e) {
+    throw new Error(`cannot create the ${what} ${dir}: ${folderFault(e)}; ${fix}`);
+  }
+}
+
 /** Takes the lock in every folder (created if missing), or throws AlreadyRunningError naming the holder. */
 export async function acquireInstanceLock(dirs: string[], pid = process.pid): Promise<InstanceLock> {
   const unique = [...new Set(dirs)];
