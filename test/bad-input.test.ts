@@ -92,6 +92,14 @@ const cases: Case[] = [
     files: { 'c.toml': simulatedConfig('[service]\nruntime_dir = "c.toml/run"\n') },
     says: /cannot create the runtime folder \S+c\.toml\/run: part of the path is a file, not a folder \(ENOTDIR\); set service\.runtime_dir/,
   },
+  {
+    // The demo falls back to a WAV file when there is no device; a device the user names never does.
+    name: 'play on a named audio device that is not there',
+    args: ['play', 'p.m3u8', '--device', 'hw:CARD=nope', '--at', '+1', '-c', 'c.toml'],
+    files: { 'c.toml': simulatedConfig('').replace('output = "wav"', 'output = "alsa"'), 'p.m3u8': `${FLAC}\n` },
+    says: /hw:CARD=nope/,
+    timeoutMs: 30_000,
+  },
   // Playlists
   { name: 'playlist missing', args: ['playlist', 'nope.m3u8'], says: /playlist nope\.m3u8: file not found/ },
   {

@@ -361,7 +361,11 @@ export async function main(argv: string[]): Promise<number> {
               log,
               chain,
               at,
-              output: { kind: o.output, wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined },
+              output: {
+                kind: o.output,
+                wavPath: o.wav !== undefined ? pathOption(o.wav) : undefined,
+                named: o.device !== undefined || o.output === 'alsa',
+              },
               processStartNs,
               abort: abort.signal,
               fromTrack,

@@ -278,7 +278,7 @@ async function playOnce(
       at: s.o.at,
       resolveStart: () => startUtcNs,
       ops: () => s.fleetOps,
-      output: { kind: s.o.output, wavPath: s.o.wavPath, appendWav: s.wavWritten },
+      output: { kind: s.o.output, wavPath: s.o.wavPath, appendWav: s.wavWritten, named: s.o.output === 'alsa' },
       liveAudio: () => s.audio,
       onTrack: (i, title) => saveResume(s, i + 1, title),
       onSession: (x) => {

@@ -25,6 +25,8 @@ export interface OutputChoice {
   wavPath?: string;
   /** Continue the WAV file (a later start of the same process) instead of re-creating it. */
   appendWav?: boolean;
+  /** The user named the device (--device) or asked for ALSA (--output alsa): missing, it is an error, never a file. */
+  named?: boolean;
 }
 
 export interface OutputContext {
@@ -71,9 +73,9 @@ export async function openOutput(
     if (!(e instanceof NoAudioDeviceError)) throw e;
     // A demo (the embedded default, or simulated timing hardware) records instead; a real device never
     // writes a file for a whole ride when its DAC is missing: the service says so and tries again.
-    if (config.source !== EMBEDDED_CONFIG_NAME && !ctx.simulated) {
+    if (ctx.choice?.named || (config.source !== EMBEDDED_CONFIG_NAME && !ctx.simulated)) {
       throw new Error(
-        `audio device "${config.audio.device}": ${e.message}. Check audio.device (jaudiosync devices lists them) and the DAC's cable; set audio.output = "wav" to record to a file instead`,
+        `audio device "${config.audio.device}": ${e.message}. Check the device name (${ctx.choice?.named ? '--device or ' : ''}audio.device; jaudiosync devices lists them) and the DAC's cable; set audio.output = "wav" to record to a file instead`,
       );
     }
     ctx.log.warn(

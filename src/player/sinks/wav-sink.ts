@@ -114,7 +114,7 @@ export class WavFileSink implements OutputSink {
       this.file = await this.openFile();
     } catch (e) {
       throw new Error(
-        `cannot write the output WAV file ${this.opts.path}: ${(e as Error).message}. Set audio.wav_path to a writable place.`,
+        `cannot write the output WAV file ${this.opts.path}: ${(e as Error).message}. Give --wav FILE, or set audio.wav_path, to a place this user can write.`,
       );
     }
     await this.file.write(wavHeader(this.format, this.dataBytes), 0, WAV_HEADER_BYTES, 0);
