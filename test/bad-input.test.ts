@@ -100,6 +100,11 @@ const cases: Case[] = [
     says: /hw:CARD=nope/,
     timeoutMs: 30_000,
   },
+  {
+    name: 'timeline build into a folder that does not exist',
+    args: ['timeline', 'build', join(PACKAGE_DIR, 'Music', 'Playlist.m3u8'), '--out', 'nodir/x.json'],
+    says: /cannot write the manifest \S*nodir\/x\.json: its folder \S*nodir does not exist \(create it first: mkdir -p \S*nodir\); no track was decoded/,
+  },
   // Playlists
   { name: 'playlist missing', args: ['playlist', 'nope.m3u8'], says: /playlist nope\.m3u8: file not found/ },
   {

@@ -15,6 +15,7 @@ import { frameAtUtc, gapFramesFor, slotAt, type Timeline } from '../player/timel
 import { formatDuration } from '../service/status.js';
 import { Progress } from './progress.js';
 import { instantOption } from './options.js';
+import { whyNotWritable } from '../util/files.js';
 
 /** `jaudiosync timeline build|show PLAYLIST`: the manifest every device follows. */
 
@@ -35,6 +36,9 @@ export async function timelineBuild(file: string, o: BuildOptions): Promise<numb
   for (const p of pl.problems) warn(`playlist line ${p.line}: ${p.message}; not an entry: left out on every device`);
   if (pl.entries.length === 0) throw new Error(`playlist ${file} has no playable entries: no manifest written`);
   const out = o.out ?? manifestPathFor(file);
+  // Said before minutes of decoding, not after them.
+  const unwritable = await whyNotWritable(out);
+  if (unwritable) throw new Error(`cannot write the manifest ${out}: ${unwritable}; no track was decoded`);
   // One entry at a time, with progress: minutes on a Pi for a 3 h ride.
   const progress = new Progress({ label: 'timeline build', total: pl.entries.length, unit: 'tracks' });
   const { manifest, failed } = await buildManifest(
