@@ -33,7 +33,7 @@ const cases: Case[] = [
   {
     name: 'config file missing',
     args: ['config', 'check', 'nope.toml'],
-    says: /nope\.toml: invalid config\n.*file not found \(run without --config to use the embedded default\)/,
+    says: /nope\.toml: invalid config\n.*file not found \(check the path; `jaudiosync config example` prints one to start from\)/,
   },
   {
     name: 'config not TOML',

@@ -221,7 +221,7 @@ export async function readPlaylist(path: string, opts: ParseOptions = {}): Promi
   if (bytes.length === 0)
     throw new PlaylistError(
       path,
-      `playlist ${path}: empty file (0 bytes): write one music file per line (jaudiosync config example shows the format)`,
+      `playlist ${path}: empty file (0 bytes): write one music file per line, relative to the playlist's folder (Music/Playlist.m3u8 in jaudiosync's folder is one)`,
     );
   const head = bytes.subarray(0, SNIFF_BYTES);
   const audio = sniffAudio(head);

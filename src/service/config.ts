@@ -323,7 +323,7 @@ export function loadConfigFile(path: string): Config {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(path, [
       code === 'ENOENT'
-        ? 'file not found (run without --config to use the embedded default)'
+        ? 'file not found (check the path; `jaudiosync config example` prints one to start from)'
         : `cannot read it: ${(e as Error).message}`,
     ]);
   }
