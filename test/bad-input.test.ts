@@ -105,6 +105,16 @@ const cases: Case[] = [
     args: ['timeline', 'build', join(PACKAGE_DIR, 'Music', 'Playlist.m3u8'), '--out', 'nodir/x.json'],
     says: /cannot write the manifest \S*nodir\/x\.json: its folder \S*nodir does not exist \(create it first: mkdir -p \S*nodir\); no track was decoded/,
   },
+  {
+    // A plain run whose one start is long over plays nothing: a failure, as in `play` (it exited 0).
+    name: 'run with a start whose playlist is long over',
+    args: ['run', '-c', 'c.toml', '--at', new Date(Date.now() - 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z')],
+    files: {
+      'c.toml': simulatedConfig(`[playlist]\npath = ${JSON.stringify(join(PACKAGE_DIR, 'Music', 'Playlist.m3u8'))}\n`),
+    },
+    says: /the playlist ended before this device was ready .*: nothing to join; give a start that is still to come/,
+    timeoutMs: 60_000,
+  },
   // Playlists
   { name: 'playlist missing', args: ['playlist', 'nope.m3u8'], says: /playlist nope\.m3u8: file not found/ },
   {

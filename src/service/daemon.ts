@@ -188,6 +188,9 @@ async function schedule(s: Service): Promise<void> {
     if (outcome.startUtcNs !== undefined) notBeforeUtcNs = outcome.startUtcNs + 1n;
     if (s.stopping || s.pending) continue;
     if (!isRepeating(spec) && pendingFleetStart(s) === undefined) {
+      // A plain run whose one start played nothing failed, as `play` does: said, exit 1.
+      if (!s.o.service && outcome.nothingPlayed)
+        throw new Error(`${outcome.nothingPlayed}; give a start that is still to come (--at or schedule.start)`);
       if (!s.o.service) break;
       s.live.playback = { state: 'idle' };
       s.live.schedule = {
@@ -260,7 +263,7 @@ async function playOnce(
   s: Service,
   startUtcNs: bigint,
   fromTrack?: number,
-): Promise<{ startUtcNs?: bigint } | 'retry'> {
+): Promise<{ startUtcNs?: bigint; nothingPlayed?: string } | 'retry'> {
   const stop = new AbortController();
   const onWake = () => {
     if (s.stopping) stop.abort();
@@ -290,8 +293,8 @@ async function playOnce(
     return { startUtcNs: r.startUtcNs };
   } catch (e) {
     if (e instanceof NothingToJoinError) {
-      s.log.info(e.message);
-      return { startUtcNs };
+      if (s.o.service) s.log.info(e.message);
+      return { startUtcNs, nothingPlayed: e.message };
     }
     if (!s.o.service) throw e;
     const m = `this start failed: ${(e as Error).message}; trying again in ${RETRY_AFTER_MS / 1000} s or on reload`;
