@@ -59,6 +59,19 @@ test('mode "real" with the GPS missing: the service stays up, says so once, wait
     t.is(before.hardware?.rtc, 'waiting', 'the DS3231 is tried too');
     t.is(before.hardware?.simulated, false);
     t.not(before.clock?.state, 'locked');
+    // Each missing part is a problem status names, with why, not only a log line that scrolled away.
+    const waiting = before.health?.waiting ?? [];
+    t.true(
+      waiting.some((m) => /^GPS on \S+gps-device: .*trying again/.test(m)),
+      JSON.stringify(waiting),
+    );
+    t.true(
+      waiting.some((m) => /^RTC \(DS3231 on I2C bus 99\)/.test(m)),
+      JSON.stringify(waiting),
+    );
+    t.regex(before.schedule?.note ?? '', /^\+3600: fixed once the clock is ready/);
+    const text = await runCli(['status', '--config', d.cfg]);
+    t.regex(text.stdout, /^health .*\n\s+GPS on \S+gps-device: /m);
     await new Promise((r) => setTimeout(r, 3000));
     t.is(svc.child.exitCode, null, 'still running: no crash loop under Restart=always');
     // The rider plugs the GPS in.
@@ -87,6 +100,10 @@ test('mode "real" with the GPS missing: the service stays up, says so once, wait
       );
     });
     t.is(after.hardware?.gps, 'real');
+    t.false(
+      (after.health?.waiting ?? []).some((m) => m.startsWith('GPS')),
+      'found: no longer a problem',
+    );
     t.is(
       svc.output.match(/GPS on .*gps-device: .*trying again in the background/g)?.length,
       1,

@@ -229,6 +229,7 @@ async function configuredOccurrence(
   notBeforeUtcNs?: bigint,
 ): Promise<bigint | undefined> {
   if (spec.kind !== 'absolute' && !isRepeating(spec)) {
+    s.live.schedule = { note: `${s.o.at ?? s.config.schedule.start}: fixed once the clock is ready (waiting for it)` };
     if (!(await waitForClock(s))) return undefined;
     const start = resolveOnce(s, spec, utcNow(s));
     s.live.schedule = { nextStartUtc: isoFromUtcNs(start) };

@@ -15,7 +15,7 @@ import { readRtcCalibration } from '../time/rtc-calibration.js';
 import { resolvePath, rtcCalibrationPath, stateDir, type Config } from './config.js';
 import { CLOCK_STATE_EVERY_MS, ClockStateWriter, readClockPrior } from './clock-state.js';
 import type { Logger } from './log.js';
-import { keepTrying, type Retrier } from './retry.js';
+import { keepTrying, type Retrier, type RetryOptions } from './retry.js';
 import { RtcLoop } from './rtc-loop.js';
 import { CounterRate } from '../util/rate.js';
 
@@ -79,7 +79,7 @@ export interface TimingChain {
   /** System clock minus disciplined UTC now (ns). */
   systemMinusUtcNs(): number;
   /** Counters for status: RTC (I2C) errors, NMEA sentences per second since the last call. */
-  health(): { i2cErrors: number; nmeaPerSec?: number; nmeaBad?: number };
+  health(): { i2cErrors: number; nmeaPerSec?: number; nmeaBad?: number; waiting: string[] };
   stop(): Promise<void>;
 }
 
@@ -119,6 +119,23 @@ interface Wiring {
   retriers: Retrier[];
   status: HardwareStatus;
   parts: string[];
+  /** Each part not found yet, with why (its last failure): status shows them as problems. */
+  waiting: Map<'gps' | 'pps' | 'rtc', string>;
+}
+
+/** Retrying a part: its last failure is kept for status until it is found (then dropped). */
+function retryFor(w: Wiring, part: 'gps' | 'pps' | 'rtc', addendum = ''): RetryOptions {
+  return {
+    clock: w.mono,
+    warn: (m) => {
+      w.waiting.set(part, `${m}${addendum}`);
+      w.log.warn(`${m}${addendum}`);
+    },
+    info: w.log.info,
+    onState: (state) => {
+      if (state === 'up') w.waiting.delete(part);
+    },
+  };
 }
 
 export async function startTimingChain(config: Config, log: Logger, o: ChainOptions): Promise<TimingChain> {
@@ -200,6 +217,7 @@ async function wire(config: Config, log: Logger, o: ChainOptions): Promise<Wirin
     stops,
     retriers: [],
     parts: [],
+    waiting: new Map(),
     // Twins only count where a part is configured: the bare system clock is nobody's simulation.
     status: {
       simulated: o.hardware.simulated && (config.gps.enabled || config.rtc.enabled),
@@ -270,7 +288,6 @@ async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): 
   w.stops.push(() => ports.stop());
   w.parts.push(ports.describe);
   const baud = o.baud ?? config.gps.baud;
-  const retry = { clock: w.mono, warn: log.warn, info: log.info };
   w.status.gps = 'waiting';
   w.retriers.push(
     await keepTrying(
@@ -291,7 +308,7 @@ async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): 
         w.stops.push(() => gps.close());
         w.status.gps = partKind(w);
       },
-      retry,
+      retryFor(w, 'gps'),
     ),
   );
   if (!ports.pps) return { source, counters };
@@ -316,7 +333,7 @@ async function startGps(w: Wiring): Promise<{ source: GpsPpsSource; counters(): 
         w.stops.push(() => pps.stop());
         w.status.pps = partKind(w);
       },
-      { ...retry, warn: (m) => log.warn(`${m}. Until then the clock has NMEA time only (millisecond class)`) },
+      retryFor(w, 'pps', '. Until then the clock has NMEA time only (millisecond class)'),
     ),
   );
   return { source, counters };
@@ -377,7 +394,7 @@ async function startRtc(w: Wiring): Promise<{ source: RtcSource; loop?: RtcLoop;
         log.info(`RTC: ${chip.describe}`);
         w.status.rtc = partKind(w);
       },
-      { clock: w.mono, warn: log.warn, info: log.info },
+      retryFor(w, 'rtc'),
     ),
   );
   return out;
@@ -460,6 +477,7 @@ function gpsHealth(
       i2cErrors: i2cErrors(),
       nmeaPerSec: counters ? perSec : undefined,
       nmeaBad: counters ? counters.badChecksum + counters.garbage : undefined,
+      waiting: [...w.waiting.values()],
     };
   };
 }

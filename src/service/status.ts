@@ -104,6 +104,8 @@ export interface LiveStatus {
     nmeaBad?: number;
     audioDevice?: string;
     ppsFault?: string;
+    /** Timing parts configured but not found yet, each with why: retried in the background. */
+    waiting?: string[];
     problems: string[];
   };
   /** Every time source as `chronyc sources` shows them (ClockLayer.sourcesReport()). */
@@ -248,7 +250,7 @@ export function formatStatus(s: LiveStatus, columns = 80): string {
   lines.push(
     `playback  ${p ? `${p.state}${p.track ? `: track ${p.track}/${p.tracks} ${p.title ?? ''} at ${formatDuration(p.positionSec ?? 0)}` : ''}${sync}${p.reseeks ? `, ${p.reseeks} re-seeks` : ''}${p.underruns ? `, ${p.underruns} underruns` : ''}${p.device ? ` on ${p.device}` : ''}` : '?'}`,
   );
-  const problems = [...(h?.ppsFault ? [h.ppsFault] : []), ...(h?.problems ?? [])];
+  const problems = [...(h?.ppsFault ? [h.ppsFault] : []), ...(h?.waiting ?? []), ...(h?.problems ?? [])];
   lines.push(
     `health    I2C errors ${h?.i2cErrors ?? 0}${h?.nmeaPerSec !== undefined ? `, NMEA ${h.nmeaPerSec.toFixed(1)} sentences/s (${h.nmeaBad ?? 0} bad)` : ''}${problems.length ? `\n${indent}${problems.join(`\n${indent}`)}` : ''}`,
   );
