@@ -1,9 +1,11 @@
 import test from 'ava';
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { configProblems, ntpServerProblem, type CheckEnv } from '../src/cli/config-check.js';
+import { checkConfig, configProblems, ntpServerProblem, type CheckEnv } from '../src/cli/config-check.js';
 import { doctor } from '../src/cli/doctor.js';
+import { findFfmpeg } from '../src/player/ffmpeg.js';
+import { probeAlsaOutputs } from '../src/player/sinks/alsa-probe.js';
 import {
   BOOT_CONFIG_PATH,
   DEFAULT_CONFIG_PATH,
@@ -45,8 +47,9 @@ function setup(extra = ''): { dir: string; file: string } {
   return { dir, file };
 }
 
+const FFMPEG = findFfmpeg().path;
 const env = (over: Partial<CheckEnv> = {}): CheckEnv => ({
-  findFfmpeg: () => ({ path: '/usr/bin/ffmpeg' }),
+  findFfmpeg: () => ({ path: FFMPEG }),
   audioOutputs: async () => [{ name: 'Default ALSA Device' }],
   utcNowNs: NOW_NS,
   processEnv: {},
@@ -133,11 +136,11 @@ test('NTP server syntax', (t) => {
 
 test('config check (CLI): exit 1 with one message and fix per problem; 0 for a good one; --no-machine checks the file alone', async (t) => {
   const bad = setup(
-    '[audio]\nffmpeg = "/nonexistent/ffmpeg"\n[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n[ntp]\nservers = ["ntp://x"]\n',
+    '[audio]\noutput = "wav"\nffmpeg = "/nonexistent/ffmpeg"\n[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n[ntp]\nservers = ["ntp://x"]\n',
   );
   writeFileSync(
     join(bad.dir, 'c.toml'),
-    `${'[playlist]\npath = "gone.m3u8"\n'}${'[audio]\nffmpeg = "/nonexistent/ffmpeg"\n[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n[ntp]\nservers = ["ntp://x"]\n'}`,
+    `${'[playlist]\npath = "gone.m3u8"\n'}${'[audio]\noutput = "wav"\nffmpeg = "/nonexistent/ffmpeg"\n[schedule]\nstart = "2026-06-27T18:55:00+02:00"\nstop = "2026-06-27T18:00:00+02:00"\n[ntp]\nservers = ["ntp://x"]\n'}`,
   );
   const r = await runCli(['config', 'check', bad.file]);
   t.is(r.code, 1, r.stderr);
@@ -158,6 +161,112 @@ test('config check (CLI): exit 1 with one message and fix per problem; 0 for a g
   const ok = await runCli(['config', 'check', good.file]);
   t.is(ok.code, 0, ok.stderr);
   t.regex(ok.stdout, /# resolved from .*c\.toml/);
+});
+
+/** Bytes that are not audio, the same on every run (a seeded LCG, not Math.random). */
+function noise(n: number, seed = 1): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+const MP3 = join(PACKAGE_DIR, 'Music', '02 - Arpeggio in Fifths.mp3');
+/** A valid MP3's first frames, then junk: ffmpeg stops with "Header missing", as the player does. */
+const junkAfterHeader = () => Buffer.concat([readFileSync(MP3).subarray(0, 4096), noise(200_000, 7)]);
+const playlistConfig = (m3u: string) => {
+  const s = setup('[audio]\noutput = "wav"\n[playlist]\npath = "l.m3u8"\n');
+  writeFileSync(join(s.dir, 'l.m3u8'), m3u);
+  return s;
+};
+
+test('config check: a playlist none of whose entries can play (random bytes, a URL) is an error naming each', async (t) => {
+  const { dir, file } = playlistConfig('#EXTM3U\ncorrupt.mp3\nhttp://example.com/a.mp3\n');
+  writeFileSync(join(dir, 'corrupt.mp3'), noise(100_000));
+  const problems = await configProblems(loadConfigFile(file), env());
+  t.deepEqual(
+    problems.map((p) => p.key),
+    ['playlist.path'],
+  );
+  t.regex(problems[0]!.message, /playlist\.path = "l\.m3u8" .*: none of its 2 entries can play/);
+  t.regex(problems[0]!.message, /line 2 \(corrupt\.mp3\): not decodable audio \(ffmpeg could not decode/);
+  t.regex(
+    problems[0]!.message,
+    /line 3: "http:\/\/example\.com\/a\.mp3" is a network stream; jaudiosync plays local files only/,
+  );
+  const r = await runCli(['config', 'check', file]);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /none of its 2 entries can play/);
+});
+
+test('config check: entries that cannot play beside one that can are each a warning, exit 0', async (t) => {
+  const { dir, file } = playlistConfig(
+    '#EXTM3U\nMusic/01 - Click Track.flac\nhttp://example.com/a.mp3\ncorrupt.mp3\njunk.mp3\nMusic\ngone.flac\nlocked.flac\n',
+  );
+  writeFileSync(join(dir, 'corrupt.mp3'), noise(100_000));
+  writeFileSync(join(dir, 'junk.mp3'), junkAfterHeader());
+  cpSync(join(dir, 'Music', '01 - Click Track.flac'), join(dir, 'locked.flac'));
+  chmodSync(join(dir, 'locked.flac'), 0);
+  // Root reads a file whatever its mode bits: the unreadable case is only checked as another user.
+  const root = process.getuid?.() === 0;
+  if (root) t.log('running as root: mode 000 does not stop root reading locked.flac, so that case is not checked');
+  const { problems, warnings } = await checkConfig(loadConfigFile(file), env());
+  t.deepEqual(problems, []);
+  const said = warnings.map((w) => w.message).join('\n');
+  for (const re of [
+    /line 3: "http:\/\/example\.com\/a\.mp3" is a network stream/,
+    /line 4 \(corrupt\.mp3\): not decodable audio/,
+    /line 5 \(junk\.mp3\): not decodable audio .*Header missing/,
+    /line 6 \(Music\): is a folder, not a music file/,
+    /line 7 \(gone\.flac\): file not found/,
+    ...(root ? [] : [/line 8 \(locked\.flac\): permission denied/]),
+  ])
+    t.regex(said, re);
+  t.notRegex(said, /line 2\b/, 'the good entry');
+  t.true(
+    warnings.every((w) => w.key === 'playlist.path' && w.fix !== ''),
+    'each with a fix',
+  );
+  const r = await runCli(['config', 'check', file]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /config check: .*c\.toml: warning: .*line 4 \(corrupt\.mp3\): not decodable audio.*\n {2}fix: /);
+  t.regex(r.stderr, new RegExp(`${root ? 5 : 6} warnings: this config can work, but not all of it as written`));
+});
+
+test('config check: ALSA with no sound card fails with hardware.mode = "real", is a warning in a demo, is not asked with --no-machine', async (t) => {
+  const none = env({ audioOutputs: async () => [] });
+  const real = loadConfigFile(setup('[hardware]\nmode = "real"\n[audio]\noutput = "alsa"\ndevice = "default"\n').file);
+  const r1 = await checkConfig(real, none);
+  t.deepEqual(
+    r1.problems.map((p) => p.key),
+    ['audio.device'],
+  );
+  t.regex(r1.problems[0]!.message, /audio\.device = "default": no ALSA output device found on this machine/);
+  t.deepEqual(await configProblems(real, env()), [], 'an output exists');
+  t.deepEqual(await configProblems(real, none, false), [], '--no-machine');
+  const demo = await checkConfig(
+    loadConfigFile(setup('[hardware]\nmode = "simulated"\n[audio]\noutput = "alsa"\n').file),
+    none,
+  );
+  t.deepEqual(demo.problems, []);
+  t.regex(demo.warnings.map((w) => w.message).join('\n'), /no ALSA output device found.*writes .*\.wav instead/);
+
+  // The same on this machine: whether it has an output decides (as `run` decides, through the same probe).
+  const { file } = setup('[hardware]\nmode = "real"\n[audio]\noutput = "alsa"\ndevice = "default"\n');
+  const outputs = await probeAlsaOutputs();
+  t.log(
+    outputs.length ? `this machine's ALSA outputs: ${outputs.map((o) => o.name).join(', ')}` : 'no ALSA output here',
+  );
+  const r = await runCli(['config', 'check', file]);
+  if (outputs.length) t.is(r.code, 0, r.stderr);
+  else {
+    t.is(r.code, 1, r.stderr);
+    t.regex(r.stderr, /audio\.device = "default": no ALSA output device found on this machine\n {2}fix: /);
+  }
+  const fileOnly = await runCli(['config', 'check', '--no-machine', file]);
+  t.is(fileOnly.code, 0, fileOnly.stderr);
 });
 
 test('the boot partition config wins over /etc, and says so; BOM and CRLF accepted; config check and doctor use it', async (t) => {

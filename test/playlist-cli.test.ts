@@ -1,5 +1,5 @@
 import test from 'ava';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { runCli } from './helpers/cli.js';
@@ -35,4 +35,51 @@ test('playlist: a Latin-1 file with a VLC percent-encoded entry is read, said so
   t.is(j.encoding, 'windows-1252');
   t.is(j.summary, '2 entries, total length 1:00, no problems');
   t.is(j.entries.length, 2);
+});
+
+/** Bytes that are not audio, the same on every run (a seeded LCG, not Math.random). */
+function noise(n: number, seed = 1): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+const MP3 = join(PACKAGE_DIR, 'Music', '02 - Arpeggio in Fifths.mp3');
+
+test('playlist: every entry line is counted, a URL too', async (t) => {
+  const dir = tempDir('jas-plcli-');
+  copyFileSync(FLAC, join(dir, 'a.flac'));
+  copyFileSync(FLAC, join(dir, 'b.flac'));
+  writeFileSync(join(dir, 'l.m3u8'), '#EXTM3U\na.flac\nhttp://example.com/a.mp3\ngone.flac\nb.flac\nalso-gone.flac\n');
+  const r = await runCli(['playlist', join(dir, 'l.m3u8')]);
+  t.is(r.code, 1);
+  t.regex(r.stdout, /\n {3}3 {2}-\n\s+PROBLEM: "http:\/\/example\.com\/a\.mp3" is a network stream/);
+  t.regex(r.stdout, /\n5 entries, total length 1:00 \(without 3 of unknown length\), 3 problems\n$/);
+});
+
+test('playlist: a cut-short MP3, one with junk after its header and random bytes are problems (each decoded)', async (t) => {
+  const dir = tempDir('jas-plcli-');
+  const mp3 = readFileSync(MP3);
+  // The first 30 %: the header still says 25.1 s; ffmpeg decodes 7.5 s (an interrupted copy).
+  writeFileSync(join(dir, 'cut.mp3'), mp3.subarray(0, Math.round(mp3.length * 0.3)));
+  writeFileSync(join(dir, 'junk.mp3'), Buffer.concat([mp3.subarray(0, 4096), noise(200_000, 7)]));
+  writeFileSync(join(dir, 'noise.mp3'), noise(100_000));
+  copyFileSync(MP3, join(dir, 'whole.mp3'));
+  writeFileSync(join(dir, 'l.m3u8'), 'cut.mp3\njunk.mp3\nnoise.mp3\nwhole.mp3\n');
+  const r = await runCli(['playlist', join(dir, 'l.m3u8')]);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(
+    r.stdout,
+    /cut\.mp3\n\s+PROBLEM: cut short: decodes to 7\.\d s of audio, its header says 25\.1 s \(an interrupted copy\?\)/,
+  );
+  t.regex(
+    r.stdout,
+    /junk\.mp3\n\s+PROBLEM: not decodable audio \(ffmpeg could not decode it \(exit \d+\): Header missing/,
+  );
+  t.regex(r.stdout, /noise\.mp3\n\s+PROBLEM: not decodable audio \(ffmpeg could not decode it/);
+  t.regex(r.stdout, /whole\.mp3\n\s+MPEG 44100 Hz 25\.1 s/);
+  t.regex(r.stdout, /\n4 entries, total length 0:25 \(without 3 of unknown length\), 3 problems\n$/);
 });

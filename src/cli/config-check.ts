@@ -1,16 +1,27 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { rtaudioDeviceName, alsaPlaybackPcms } from '../../drivers/platform/pi.js';
+import type { PcmFormat } from '../player/decoder.js';
 import { findFfmpeg } from '../player/ffmpeg.js';
-import { parseM3u } from '../player/m3u.js';
+import { decodePlaylistText, parseM3u, type PlaylistEntry } from '../player/m3u.js';
 import { probeAlsaOutputs } from '../player/sinks/alsa-probe.js';
-import { parseStartSpec, resolvePath, resolveStart, stateDir, type Config } from '../service/config.js';
+import {
+  EMBEDDED_CONFIG_NAME,
+  parseStartSpec,
+  resolvePath,
+  resolveStart,
+  stateDir,
+  type Config,
+} from '../service/config.js';
+import { decodedSeconds, decodeProblem, entryFileProblem, mapLimit } from './entry-check.js';
+import { timingPartsPresent } from './hardware-choice.js';
 
 /**
  * What makes a valid config unable to work on this machine: the schema accepts it, the service would
  * still fail or stay silent. Used by `config check` and `doctor`; each problem names the key, the
- * value and what to do. Everything the machine is asked (files, ffmpeg, audio devices, the clock)
- * comes in through `env`, so tests give a fake one.
+ * value and what to do. A warning is what works less than written (some playlist entries cannot
+ * play, a demo records instead of playing): said, without failing the check. Everything the machine
+ * is asked (files, ffmpeg, audio devices, the clock) comes in through `env`, so tests give a fake one.
  */
 
 export interface ConfigProblem {
@@ -52,40 +63,55 @@ export function ntpServerProblem(s: string): string | undefined {
     : `"${host}" is not a host name (expected host or host:port, e.g. "pool.ntp.org" or "192.168.1.10:123")`;
 }
 
-/** `machine: false` checks the file alone (schedule, NTP servers), not what this machine has. */
+type Add = (key: string, message: string, fix: string) => void;
+
+/**
+ * Seconds of each playlist entry config check decodes: a file whose start does not decode (not
+ * audio, junk after its header) is caught for one short ffmpeg run per file. Whole files are
+ * `jaudiosync playlist`'s job: a Pi takes tens of seconds per track.
+ */
+const DECODE_CHECK_SEC = 2;
+/** ffmpeg runs at once for that: a Pi has 4 cores. */
+const DECODE_CHECK_PARALLEL = 4;
+
+/** The problems (the config cannot work) only: see checkConfig for the warnings too. */
 export async function configProblems(config: Config, env: CheckEnv, machine = true): Promise<ConfigProblem[]> {
+  return (await checkConfig(config, env, machine)).problems;
+}
+
+/** `machine: false` checks the file alone (schedule, NTP servers), not what this machine has. */
+export async function checkConfig(
+  config: Config,
+  env: CheckEnv,
+  machine = true,
+): Promise<{ problems: ConfigProblem[]; warnings: ConfigProblem[] }> {
   const problems: ConfigProblem[] = [];
-  const add = (key: string, message: string, fix: string) => problems.push({ key, message, fix });
+  const warnings: ConfigProblem[] = [];
+  const add: Add = (key, message, fix) => problems.push({ key, message, fix });
+  const warn: Add = (key, message, fix) => warnings.push({ key, message, fix });
   scheduleProblems(config, env.utcNowNs, add);
   config.ntp.servers.forEach((s, i) => {
     const why = ntpServerProblem(s);
     if (why)
       add(`ntp.servers[${i}]`, `ntp.servers[${i}] = "${s}": ${why}`, 'write each server as "host" or "host:port"');
   });
-  if (!machine) return problems;
+  if (!machine) return { problems, warnings };
 
-  playlistProblems(config, add);
-
+  let ffmpeg: string | undefined, noFfmpeg: string | undefined;
   try {
-    env.findFfmpeg(config.audio.ffmpeg ? resolvePath(config, config.audio.ffmpeg) : undefined);
+    ffmpeg = env.findFfmpeg(config.audio.ffmpeg ? resolvePath(config, config.audio.ffmpeg) : undefined).path;
   } catch (e) {
-    add('audio.ffmpeg', (e as Error).message, 'sudo apt-get install ffmpeg (or set audio.ffmpeg to its path)');
+    noFfmpeg = (e as Error).message;
   }
+  // Without ffmpeg (a problem of its own) the entries are checked as files only.
+  const decode =
+    ffmpeg && existsSync(ffmpeg)
+      ? { ffmpeg, format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels } }
+      : undefined;
+  await playlistProblems(config, decode, add, warn);
+  if (noFfmpeg) add('audio.ffmpeg', noFfmpeg, 'sudo apt-get install ffmpeg (or set audio.ffmpeg to its path)');
 
-  if (config.audio.output === 'alsa' && config.audio.device !== 'default') {
-    const outs = await env.audioOutputs();
-    const wanted = rtaudioDeviceName(config.audio.device, env.root);
-    if (!outs.some((o) => o.name === wanted)) {
-      const pcms = alsaPlaybackPcms(env.root);
-      // Each output by its ALSA name where /proc/asound maps it (stable across USB order), else RtAudio's.
-      const known = outs.map((o) => pcms.find((p) => p.rtaudioName === o.name)?.alsaName ?? o.name);
-      add(
-        'audio.device',
-        `audio.device = "${config.audio.device}": no such audio output here${known.length ? `; there are: ${[...new Set(known)].map((n) => `"${n}"`).join(', ')}` : ' (no audio output at all)'}`,
-        'plug in / enable the DAC, or set audio.device to one that `jaudiosync devices` lists',
-      );
-    }
-  }
+  if (config.audio.output === 'alsa') await audioDeviceProblems(config, env, add, warn);
 
   const state = stateDir(config, env.processEnv);
   const unwritable = unwritableReason(state);
@@ -95,7 +121,7 @@ export async function configProblems(config: Config, env: CheckEnv, machine = tr
       `state folder ${state}: ${unwritable}`,
       'set service.state_dir to a folder the service user can write (the unit gives /var/lib/jaudiosync)',
     );
-  return problems;
+  return { problems, warnings };
 }
 
 /** The machine's real answers. */
@@ -109,31 +135,93 @@ export function machineCheckEnv(utcNowNs: bigint): CheckEnv {
   };
 }
 
-/** `config check`'s verdict: each problem on stderr with its fix; 1 when there is any. */
+/** `config check`'s verdict: each problem and warning on stderr with its fix; 1 when there is any problem. */
 export async function configCheckCommand(
   config: Config,
   opts: { utcNowNs: bigint; machine: boolean; env?: CheckEnv },
 ): Promise<number> {
-  const problems = await configProblems(config, opts.env ?? machineCheckEnv(opts.utcNowNs), opts.machine);
-  for (const p of problems)
-    process.stderr.write(`jaudiosync config check: ${config.source}: ${p.message}\n  fix: ${p.fix}\n`);
+  const { problems, warnings } = await checkConfig(config, opts.env ?? machineCheckEnv(opts.utcNowNs), opts.machine);
+  const say = (p: ConfigProblem, level: string) =>
+    process.stderr.write(`jaudiosync config check: ${config.source}: ${level}${p.message}\n  fix: ${p.fix}\n`);
+  for (const p of problems) say(p, '');
+  for (const w of warnings) say(w, 'warning: ');
+  const n = (k: number, what: string) => `${k} ${what}${k > 1 ? 's' : ''}`;
   if (problems.length)
     process.stderr.write(
-      `jaudiosync config check: ${problems.length} problem${problems.length > 1 ? 's' : ''}: this config cannot work${opts.machine ? ' on this machine' : ''}\n`,
+      `jaudiosync config check: ${n(problems.length, 'problem')}: this config cannot work${opts.machine ? ' on this machine' : ''}\n`,
+    );
+  else if (warnings.length)
+    process.stderr.write(
+      `jaudiosync config check: ${n(warnings.length, 'warning')}: this config can work, but not all of it as written\n`,
     );
   return problems.length ? 1 : 0;
 }
 
-function playlistProblems(config: Config, add: (key: string, message: string, fix: string) => void): void {
+/**
+ * A run with audio.output = "alsa" on a machine without any output: a demo (the embedded default,
+ * or simulated timing hardware) records to a WAV file instead; anything else fails, as
+ * service/output.ts decides (and hardware.ts: twins count only where a timing part is enabled).
+ */
+function recordsWithoutOutput(config: Config): boolean {
+  if (config.source === EMBEDDED_CONFIG_NAME) return true;
+  const mode = config.hardware.mode;
+  const twins = mode === 'simulated' || (mode === 'auto' && timingPartsPresent(config).length === 0);
+  return twins && (config.gps.enabled || config.rtc.enabled);
+}
+
+/** audio.device against the outputs here, found as the player finds them (RtAudio through ALSA). */
+async function audioDeviceProblems(config: Config, env: CheckEnv, add: Add, warn: Add): Promise<void> {
+  const device = config.audio.device;
+  const outs = await env.audioOutputs();
+  if (outs.length === 0) {
+    const demo = recordsWithoutOutput(config);
+    (demo ? warn : add)(
+      'audio.device',
+      `audio.device = "${device}": no ALSA output device found on this machine${demo ? `: this demo set-up writes ${resolvePath(config, config.audio.wav_path)} instead` : ''}`,
+      'plug in / enable the DAC (`aplay -l` lists sound cards, `jaudiosync devices` the outputs), or set audio.output = "wav" to record to a file',
+    );
+    return;
+  }
+  if (device === 'default') return; // ALSA's default, else the first output: the player takes one of those
+  const wanted = rtaudioDeviceName(device, env.root);
+  if (outs.some((o) => o.name === wanted)) return;
+  const pcms = alsaPlaybackPcms(env.root);
+  // Each output by its ALSA name where /proc/asound maps it (stable across USB order), else RtAudio's.
+  const known = outs.map((o) => pcms.find((p) => p.rtaudioName === o.name)?.alsaName ?? o.name);
+  add(
+    'audio.device',
+    `audio.device = "${device}": no such audio output here; there are: ${[...new Set(known)].map((n) => `"${n}"`).join(', ')}`,
+    'plug in / enable the DAC, or set audio.device to one that `jaudiosync devices` lists',
+  );
+}
+
+/** Entries named in the one message that none can play: a long playlist's would be unreadable. */
+const LIST_AT_MOST = 5;
+
+/** A playlist entry line that cannot play: what is wrong and what to do. */
+interface BadEntry {
+  line: number;
+  /** The entry as written, when it is one (a network stream's message quotes it already). */
+  raw?: string;
+  why: string;
+  fix: string;
+}
+
+async function playlistProblems(
+  config: Config,
+  decode: { ffmpeg: string; format: PcmFormat } | undefined,
+  add: Add,
+  warn: Add,
+): Promise<void> {
   const path = resolvePath(config, config.playlist.path);
   const shown = `playlist.path = "${config.playlist.path}"${path !== config.playlist.path ? ` (${path})` : ''}`;
-  let text: string;
+  let bytes: Buffer;
   try {
     if (statSync(path).isDirectory()) {
       add('playlist.path', `${shown} is a folder`, 'point it at the .m3u8 file in that folder');
       return;
     }
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     add(
@@ -145,19 +233,30 @@ function playlistProblems(config: Config, add: (key: string, message: string, fi
     );
     return;
   }
-  const list = parseM3u(text, path);
-  if (list.entries.length === 0) {
+  // Read as the player reads it (a Latin-1 file too), or its accented names would look missing.
+  const list = parseM3u(decodePlaylistText(bytes).text, path);
+  const lines = list.entries.length + list.problems.length;
+  if (lines === 0) {
     add('playlist.path', `${shown}: no entries`, 'a playlist lists one music file per line');
     return;
   }
-  const missing = list.entries.filter((e) => !existsSync(e.path));
-  if (missing.length === list.entries.length) {
+  const bad: BadEntry[] = [
+    ...list.problems.map((p) => ({
+      line: p.line,
+      why: p.message,
+      fix: 'copy the music onto the device and list the local file (a path relative to the playlist)',
+    })),
+    ...(await badEntries(list.entries, decode)),
+  ].sort((a, b) => a.line - b.line);
+  const named = (b: BadEntry) => `line ${b.line}${b.raw !== undefined ? ` (${b.raw})` : ''}: ${b.why}`;
+  if (bad.length === lines) {
+    const fixes = new Set(bad.map((b) => b.fix));
     add(
       'playlist.path',
-      `${shown}: none of its ${list.entries.length} files exist (first: line ${missing[0]!.line}, ${missing[0]!.path})`,
-      'copy the music next to the playlist (its entries are relative to its folder)',
+      `${shown}: none of its ${lines} entries can play: ${bad.slice(0, LIST_AT_MOST).map(named).join('; ')}${bad.length > LIST_AT_MOST ? `; and ${bad.length - LIST_AT_MOST} more (jaudiosync playlist ${path} lists each)` : ''}`,
+      fixes.size === 1 ? bad[0]!.fix : `fix each entry (jaudiosync playlist ${path} shows each)`,
     );
-  }
+  } else for (const b of bad) warn('playlist.path', `${shown}, ${named(b)}`, b.fix);
   if (config.playlist.manifest && !existsSync(resolvePath(config, config.playlist.manifest))) {
     add(
       'playlist.manifest',
@@ -165,6 +264,29 @@ function playlistProblems(config: Config, add: (key: string, message: string, fi
       'copy the manifest (jaudiosync timeline build) beside the playlist, or set it to ""',
     );
   }
+}
+
+/** The entries whose file cannot be read, or whose start does not decode (with ffmpeg, when there is one). */
+async function badEntries(
+  entries: readonly PlaylistEntry[],
+  decode: { ffmpeg: string; format: PcmFormat } | undefined,
+): Promise<BadEntry[]> {
+  const found = await mapLimit(entries, DECODE_CHECK_PARALLEL, async (e): Promise<BadEntry | undefined> => {
+    const bad = (why: string, fix: string) => ({ line: e.line, raw: e.raw, why, fix });
+    const unreadable = entryFileProblem(e.path);
+    if (unreadable) return bad(unreadable.problem, unreadable.fix);
+    if (!decode) return undefined;
+    try {
+      await decodedSeconds(decode.ffmpeg, e.path, decode.format, DECODE_CHECK_SEC);
+      return undefined;
+    } catch (err) {
+      return bad(
+        decodeProblem(err, e.path),
+        'replace the file: copy it again, or convert it (ffmpeg -i FILE out.flac); `jaudiosync playlist` decodes every entry whole',
+      );
+    }
+  });
+  return found.filter((b) => b !== undefined);
 }
 
 /** Why a folder cannot be written (undefined when it can, or can be created). */
