@@ -115,6 +115,17 @@ const cases: Case[] = [
     says: /the playlist ended before this device was ready .*: nothing to join; give a start that is still to come/,
     timeoutMs: 60_000,
   },
+  {
+    name: 'gps monitor --replay of a file that is no NMEA capture',
+    args: ['gps', 'monitor', '--replay', 'song.mp3'],
+    files: { 'song.mp3': Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 7919) % 251)) },
+    says: /song\.mp3 holds no NMEA sentence: not a capture of a GPS's serial output/,
+  },
+  {
+    name: 'timeline show --at that is not an instant, said before the missing manifest',
+    args: ['timeline', 'show', 'nope.m3u8', '--start', '2026-06-27T18:55:00+02:00', '--at', 'garbage'],
+    says: /--at "garbage": expected an ISO 8601 instant with offset, e\.g\./,
+  },
   // Playlists
   { name: 'playlist missing', args: ['playlist', 'nope.m3u8'], says: /playlist nope\.m3u8: file not found/ },
   {

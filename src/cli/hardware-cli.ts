@@ -262,7 +262,11 @@ export async function gpsMonitor(o: {
       out(
         `${r.stats.sentences} sentences, ${r.fixes.filter((f) => f.valid).length} valid time fixes, ${r.stats.badChecksum} bad checksums, ${r.stats.garbage} garbage lines skipped`,
       );
-    return 0;
+    if (r.stats.sentences > 0) return 0;
+    process.stderr.write(
+      `jaudiosync: ${o.replay} holds no NMEA sentence: not a capture of a GPS's serial output (record one with: cat /dev/serial0 > gps.log)\n`,
+    );
+    return 1;
   }
   let rig: RealtimeGpsRig | undefined;
   let path = o.port ?? o.config.gps.port;

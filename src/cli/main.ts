@@ -98,7 +98,10 @@ export async function main(argv: string[]): Promise<number> {
       '-c, --config <path>',
       'config file (default: the embedded default: simulated hardware where none is found, the bundled playlist, next whole 10 s; with --service: /boot/firmware/jaudiosync.toml, else /etc/jaudiosync/config.toml)',
     )
-    .option('--at <when>', 'start instead at "next-10s", "+SECONDS" or an ISO 8601 instant with offset')
+    .option(
+      '--at <when>',
+      'start instead at "next-10s", "+SECONDS", an ISO 8601 instant with offset, "daily HH:MM" or "cron MIN HOUR DOM MON DOW"',
+    )
     .addOption(new Option('--output <kind>', 'audio output').choices(['alsa', 'wav']))
     .option('--wav <path>', 'WAV file to write when there is no audio device (or with --output wav)')
     .option('-q, --quiet', 'only warnings and errors')

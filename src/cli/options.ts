@@ -134,6 +134,11 @@ export function startOption(
   allowed?: ReadonlyArray<StartSpecParsed['kind']>,
 ): StartSpecParsed {
   const spec = parseStartSpec(value.trim());
+  const onlyInstants = allowed?.length === 1 && allowed[0] === 'absolute';
+  if (!spec && onlyInstants && !/^\d{4}-\d{2}-\d{2}/.test(value.trim()))
+    throw new OptionError(
+      `${name} ${shown(value)}: expected an ISO 8601 instant with offset, e.g. "2026-06-27T18:55:00+02:00"`,
+    );
   if (!spec) throw new OptionError(`${name} ${explainStartSpec(value)}`);
   if (allowed && !allowed.includes(spec.kind)) {
     throw new OptionError(

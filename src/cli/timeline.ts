@@ -131,6 +131,11 @@ async function slotRows(pl: readonly PlaylistEntry[], m: Manifest, tl: Timeline)
 }
 
 export async function timelineShow(file: string, o: ShowOptions): Promise<number> {
+  // Options first: a typo is said before a missing file or manifest sends anyone after it.
+  if (o.at !== undefined && o.start === undefined)
+    throw new Error('--at needs --start, the instant the timeline starts (an ISO 8601 instant with offset)');
+  if (o.start !== undefined) instantOption('--start', o.start);
+  if (o.at !== undefined) instantOption('--at', o.at);
   const pl = await readPlaylist(file);
   const path = o.manifest ?? manifestPathFor(file);
   if (!existsSync(path))
