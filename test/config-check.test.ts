@@ -18,6 +18,7 @@ import {
 import { runCli } from './helpers/cli.js';
 import { FakePi, HEADPHONES, HIFIBERRY } from './helpers/fake-pi.js';
 import { tempDir } from './helpers/tmp.js';
+import { noise } from './helpers/noise.js';
 
 /**
  * Configs the schema accepts but that cannot work (issue 14): `config check` and `doctor` catch each,
@@ -163,16 +164,6 @@ test('config check (CLI): exit 1 with one message and fix per problem; 0 for a g
   t.regex(ok.stdout, /# resolved from .*c\.toml/);
 });
 
-/** Bytes that are not audio, the same on every run (a seeded LCG, not Math.random). */
-function noise(n: number, seed = 1): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 const MP3 = join(PACKAGE_DIR, 'Music', '02 - Arpeggio in Fifths.mp3');
 /** A valid MP3's first frames, then junk: ffmpeg stops with "Header missing", as the player does. */
 const junkAfterHeader = () => Buffer.concat([readFileSync(MP3).subarray(0, 4096), noise(200_000, 7)]);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
+import { noise } from './helpers/noise.js';
 
 /** `jaudiosync playlist` on a playlist as people have them: VLC escapes, Latin-1, a summary line. */
 
@@ -37,16 +38,6 @@ test('playlist: a Latin-1 file with a VLC percent-encoded entry is read, said so
   t.is(j.entries.length, 2);
 });
 
-/** Bytes that are not audio, the same on every run (a seeded LCG, not Math.random). */
-function noise(n: number, seed = 1): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 const MP3 = join(PACKAGE_DIR, 'Music', '02 - Arpeggio in Fifths.mp3');
 
 test('playlist: every entry line is counted, a URL too', async (t) => {
