@@ -21,6 +21,8 @@ interface Case {
   files?: Record<string, string | Buffer>;
   /** The message: the thing named and what to do. Matched against stderr + stdout. */
   says: RegExp;
+  /** What must not be there: e.g. the timing chain started for a run that could never play. */
+  saysNot?: RegExp;
   timeoutMs?: number;
 }
 
@@ -125,6 +127,21 @@ const cases: Case[] = [
     name: 'timeline show --at that is not an instant, said before the missing manifest',
     args: ['timeline', 'show', 'nope.m3u8', '--start', '2026-06-27T18:55:00+02:00', '--at', 'garbage'],
     says: /--at "garbage": expected an ISO 8601 instant with offset, e\.g\./,
+  },
+  {
+    // A plain run says what it cannot play before it starts the clock (it waited for a lock first).
+    name: 'run --from-track beyond the playlist',
+    args: ['run', '-c', 'c.toml', '--from-track', '99'],
+    files: { 'c.toml': simulatedConfig('[playlist]\npath = "l.m3u8"\n'), 'l.m3u8': 'a.flac\n', 'a.flac': '@flac' },
+    says: /--from-track 99: the playlist has tracks 1 to 1/,
+    saysNot: /^(timing|clock): /m,
+  },
+  {
+    name: 'run on an empty playlist',
+    args: ['run', '-c', 'c.toml'],
+    files: { 'c.toml': simulatedConfig('[playlist]\npath = "l.m3u8"\n'), 'l.m3u8': '' },
+    says: /cannot read the playlist \S+l\.m3u8: empty file \(0 bytes\)/,
+    saysNot: /^(timing|clock): /m,
   },
   // Playlists
   { name: 'playlist missing', args: ['playlist', 'nope.m3u8'], says: /playlist nope\.m3u8: file not found/ },
@@ -419,6 +436,7 @@ for (const c of cases) {
     const r = await slot(() => runIn(dir, c.args, c.timeoutMs ?? 90_000));
     t.not(r.code, 0, `exit code ${r.code}\n${r.out}`);
     t.regex(r.out, c.says);
+    if (c.saysNot) t.notRegex(r.out, c.saysNot);
     t.notRegex(r.out, INTERNAL, 'no stack trace or internal text');
     const left = readdirSync(join(dir, 'tmp')).filter((f) => f.startsWith('jaudiosync-'));
     t.deepEqual(left, [], 'no temp folder left behind');

@@ -16,7 +16,7 @@ import {
 import { configCheckCommand } from './config-check.js';
 import { systemTimeZone } from '../service/schedule.js';
 import { createLogger } from '../service/log.js';
-import { run } from '../service/run.js';
+import { checkedPlaylist, run } from '../service/run.js';
 import { serve, takeLock, type ServeOptions } from '../service/daemon.js';
 import { rideIdOf, startFleet } from '../fleet/index.js';
 import { startTimingChain } from '../service/hardware.js';
@@ -128,6 +128,9 @@ export async function main(argv: string[]): Promise<number> {
         const at = o.at !== undefined ? o.at.trim() : undefined;
         if (at !== undefined) startOption('--at', at);
         const load = o.service ? () => loadSystemConfig(o.config, (m) => log.info(m)) : () => loadConfig(o.config);
+        // A plain run says a playlist it cannot play now, not after the clock locks; the service
+        // waits for a fix instead (retried, reloaded).
+        if (!o.service) await checkedPlaylist(load(), fromTrack);
         await serve({
           loadConfig: load,
           hardware: (c) => chooseHardware(c),

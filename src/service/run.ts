@@ -362,12 +362,9 @@ async function loadTimeline(
   onProblem: (m: string) => void,
 ): Promise<LoadedTimeline> {
   const playlistPath = resolvePath(config, config.playlist.path);
-  const playlist = await loadPlaylist(playlistPath, log);
+  const playlist = await checkedPlaylist(config, fromTrack, log);
   for (const p of playlist.problems) onProblem(`playlist ${playlistPath} line ${p.line}: ${p.message}`);
-  if (playlist.entries.length === 0) throw new Error(`playlist ${playlistPath} has no playable entries`);
   const skip = (fromTrack ?? 1) - 1;
-  if (skip < 0 || skip >= playlist.entries.length)
-    throw new Error(`--from-track ${fromTrack}: the playlist has tracks 1 to ${playlist.entries.length}`);
   const manifest = await timelineManifest(config, playlist, count, log, onProblem);
   // A timeline counted here holds only the files this device has: play those.
   const have = manifest && 'counted' in manifest ? new Set(manifest.entries.map((m) => m.line)) : undefined;
@@ -450,6 +447,20 @@ export function playingSecOf(m: Manifest, config: Config): number {
 }
 
 /** The playlist as people have them (encodings, VLC's escapes, Windows paths); what it noticed is said. */
+/** The config's playlist, read; an error when it has no entry or no track `fromTrack`. */
+export async function checkedPlaylist(
+  config: Config,
+  fromTrack?: number,
+  log?: Pick<Logger, 'info'>,
+): Promise<Playlist> {
+  const path = resolvePath(config, config.playlist.path);
+  const playlist = await loadPlaylist(path, log);
+  if (playlist.entries.length === 0) throw new Error(`playlist ${path} has no playable entries`);
+  if ((fromTrack ?? 1) < 1 || (fromTrack ?? 1) > playlist.entries.length)
+    throw new Error(`--from-track ${fromTrack}: the playlist has tracks 1 to ${playlist.entries.length}`);
+  return playlist;
+}
+
 export async function loadPlaylist(path: string, log?: Pick<Logger, 'info'>): Promise<Playlist> {
   let pl: Playlist;
   try {
