@@ -107,4 +107,9 @@ test('config check says the next start, and which time zone a daily start is in'
     [16, 17].includes(new Date(next).getUTCHours()) && new Date(next).getUTCMinutes() === 55,
     '18:55 in Berlin is 16:55 or 17:55 UTC',
   );
+  t.regex(
+    r.stdout,
+    /; time zone Europe\/Berlin; local time \d{4}-\d\d-\d\d 18:55:00 CES?T\n/,
+    'the wall clock beside UTC',
+  );
 });

@@ -15,6 +15,7 @@ import {
 } from '../service/config.js';
 import { configCheckCommand } from './config-check.js';
 import { systemTimeZone } from '../service/schedule.js';
+import { formatInstant } from '../service/status.js';
 import { createLogger } from '../service/log.js';
 import { checkedPlaylist, run } from '../service/run.js';
 import { serve, takeLock, type ServeOptions } from '../service/daemon.js';
@@ -406,8 +407,11 @@ export async function main(argv: string[]): Promise<number> {
       const zone =
         c.schedule.timezone || `${systemTimeZone()} (the system's: set schedule.timezone so that every device agrees)`;
       const when = spec.kind === 'daily' || spec.kind === 'cron' ? `; time zone ${zone}` : '';
+      // Beside UTC, the wall clock of the schedule's zone (the system's when unset), as status shows it.
+      const local = formatInstant(Number(next / 1_000_000n), c.schedule.timezone || systemTimeZone());
+      const wall = local.endsWith(' UTC') ? '' : `; local time ${local.replace(/ \([^)]* UTC\)$/, '')}`;
       process.stdout.write(
-        `# next start: ${new Date(Number(next / 1_000_000n)).toISOString()}${next < nowNs ? ' (in the past: a device started now joins late, or the playlist is over)' : ''}${when}\n`,
+        `# next start: ${new Date(Number(next / 1_000_000n)).toISOString()}${next < nowNs ? ' (in the past: a device started now joins late, or the playlist is over)' : ''}${when}${wall}\n`,
       );
       exitCode = await configCheckCommand(c, { utcNowNs: nowNs, machine: o.machine });
     });
