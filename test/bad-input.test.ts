@@ -17,7 +17,7 @@ import { tempDir } from './helpers/tmp.js';
 interface Case {
   name: string;
   args: string[];
-  /** Files to create in the case's folder before the run (name -> content). */
+  /** Files to create in the case's folder before the run (name -> content; "@flac" a FLAC, "@fifo" a named pipe). */
   files?: Record<string, string | Buffer>;
   /** The message: the thing named and what to do. Matched against stderr + stdout. */
   says: RegExp;
@@ -85,13 +85,21 @@ const cases: Case[] = [
   {
     name: 'state folder where a file is',
     args: ['run', '-c', 'c.toml'],
-    files: { 'c.toml': simulatedConfig('[service]\nstate_dir = "c.toml"\n') },
+    files: {
+      'c.toml': simulatedConfig(
+        `[service]\nstate_dir = "c.toml"\n[playlist]\npath = ${JSON.stringify(join(PACKAGE_DIR, 'Music', 'Playlist.m3u8'))}\n`,
+      ),
+    },
     says: /cannot create the state folder \S+c\.toml: a file of that name is in the way \(EEXIST\); set service\.state_dir/,
   },
   {
     name: 'runtime folder below a file',
     args: ['run', '-c', 'c.toml'],
-    files: { 'c.toml': simulatedConfig('[service]\nruntime_dir = "c.toml/run"\n') },
+    files: {
+      'c.toml': simulatedConfig(
+        `[service]\nruntime_dir = "c.toml/run"\n[playlist]\npath = ${JSON.stringify(join(PACKAGE_DIR, 'Music', 'Playlist.m3u8'))}\n`,
+      ),
+    },
     says: /cannot create the runtime folder \S+c\.toml\/run: part of the path is a file, not a folder \(ENOTDIR\); set service\.runtime_dir/,
   },
   {
@@ -142,6 +150,37 @@ const cases: Case[] = [
     files: { 'c.toml': simulatedConfig('[playlist]\npath = "l.m3u8"\n'), 'l.m3u8': '' },
     says: /cannot read the playlist \S+l\.m3u8: empty file \(0 bytes\)/,
     saysNot: /^(timing|clock): /m,
+  },
+  {
+    // Nobody writes to it: a read would block for ever.
+    name: 'playlist that is a named pipe',
+    args: ['playlist', 'p.m3u8'],
+    files: { 'p.m3u8': '@fifo' },
+    says: /playlist p\.m3u8 is not a regular file \(a pipe or a device\)/,
+    timeoutMs: 30_000,
+  },
+  {
+    name: 'config check of a playlist that is a named pipe',
+    args: ['config', 'check', 'c.toml'],
+    files: { 'c.toml': '[playlist]\npath = "p.m3u8"\n', 'p.m3u8': '@fifo' },
+    says: /playlist\.path = "p\.m3u8" \(\S+\) is not a regular file \(a pipe or a device\)/,
+    timeoutMs: 30_000,
+  },
+  {
+    name: 'config check with an audio.ffmpeg that does not run',
+    args: ['config', 'check', 'c.toml'],
+    files: {
+      'c.toml': `[audio]\nffmpeg = "not-ffmpeg"\n[playlist]\npath = ${JSON.stringify(join(PACKAGE_DIR, 'Music', 'Playlist.m3u8'))}\n`,
+      'not-ffmpeg': '#!/bin/sh\nexit 3\n',
+    },
+    says: /not-ffmpeg does not run: it is not executable \(chmod \+x/,
+    saysNot: /not decodable audio/,
+  },
+  {
+    name: 'gps monitor --replay of a capture whose every sentence has a bad checksum',
+    args: ['gps', 'monitor', '--replay', 'gps.log'],
+    files: { 'gps.log': '$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6B\r\n'.repeat(3) },
+    says: /gps\.log: every one of its 3 NMEA sentences has a bad checksum/,
   },
   // Playlists
   { name: 'playlist missing', args: ['playlist', 'nope.m3u8'], says: /playlist nope\.m3u8: file not found/ },
@@ -431,6 +470,7 @@ for (const c of cases) {
     for (const [name, content] of Object.entries(c.files ?? {})) {
       mkdirSync(join(dir, name, '..'), { recursive: true });
       if (content === '@flac') copyFileSync(FLAC, join(dir, name));
+      else if (content === '@fifo') execFileSync('mkfifo', [join(dir, name)]);
       else writeFileSync(join(dir, name), content);
     }
     const r = await slot(() => runIn(dir, c.args, c.timeoutMs ?? 90_000));

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
+import { decodeProblem } from '../src/cli/entry-check.js';
 import { noise } from './helpers/noise.js';
 
 /** `jaudiosync playlist` on a playlist as people have them: VLC escapes, Latin-1, a summary line. */
@@ -73,4 +74,15 @@ test('playlist: a cut-short MP3, one with junk after its header and random bytes
   t.regex(r.stdout, /noise\.mp3\n\s+PROBLEM: not decodable audio \(ffmpeg could not decode it/);
   t.regex(r.stdout, /whole\.mp3\n\s+MPEG 44100 Hz 25\.1 s/);
   t.regex(r.stdout, /\n4 entries, total length 0:25 \(without 3 of unknown length\), 3 problems\n$/);
+});
+
+test("a decode failure is said in ffmpeg's words, less the path and its [codec @ 0x…] prefixes, wherever they stand", (t) => {
+  const path = '/music/a.mp3';
+  const e = new Error(
+    `ffmpeg could not decode ${path} (exit 69): [mp3float @ 0x5621] Header missing; Invalid data found [mp3float @ 0x562190da9980]`,
+  );
+  t.is(
+    decodeProblem(e, path),
+    'not decodable audio (ffmpeg could not decode it (exit 69): Header missing; Invalid data found)',
+  );
 });

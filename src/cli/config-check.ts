@@ -13,7 +13,7 @@ import {
   stateDir,
   type Config,
 } from '../service/config.js';
-import { decodedSeconds, decodeProblem, entryFileProblem, mapLimit } from './entry-check.js';
+import { decodedSeconds, decodeProblem, entryFileProblem, ffmpegFault, mapLimit } from './entry-check.js';
 import { timingPartsPresent } from './hardware-choice.js';
 
 /**
@@ -100,12 +100,13 @@ export async function checkConfig(
   let ffmpeg: string | undefined, noFfmpeg: string | undefined;
   try {
     ffmpeg = env.findFfmpeg(config.audio.ffmpeg ? resolvePath(config, config.audio.ffmpeg) : undefined).path;
+    noFfmpeg = existsSync(ffmpeg) ? ffmpegFault(ffmpeg) : undefined;
   } catch (e) {
     noFfmpeg = (e as Error).message;
   }
   // Without ffmpeg (a problem of its own) the entries are checked as files only.
   const decode =
-    ffmpeg && existsSync(ffmpeg)
+    ffmpeg && existsSync(ffmpeg) && !noFfmpeg
       ? { ffmpeg, format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels } }
       : undefined;
   await playlistProblems(config, decode, add, warn);
@@ -217,8 +218,14 @@ async function playlistProblems(
   const shown = `playlist.path = "${config.playlist.path}"${path !== config.playlist.path ? ` (${path})` : ''}`;
   let bytes: Buffer;
   try {
-    if (statSync(path).isDirectory()) {
+    const st = statSync(path);
+    if (st.isDirectory()) {
       add('playlist.path', `${shown} is a folder`, 'point it at the .m3u8 file in that folder');
+      return;
+    }
+    if (!st.isFile()) {
+      // A pipe would block the read for ever.
+      add('playlist.path', `${shown} is not a regular file (a pipe or a device)`, 'point it at the .m3u8 file');
       return;
     }
     bytes = readFileSync(path);

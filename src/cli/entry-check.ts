@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { decodeToChunks, type PcmFormat } from '../player/decoder.js';
 
@@ -26,6 +27,12 @@ export function entryFileProblem(path: string): FileProblem | undefined {
       return {
         problem: 'is a folder, not a music file',
         fix: 'list the music files in that folder, one per line',
+        exists: false,
+      };
+    if (!st.isFile())
+      return {
+        problem: 'is not a regular file (a pipe or a device)',
+        fix: 'list the music file itself',
         exists: false,
       };
     size = st.size;
@@ -77,9 +84,23 @@ export async function decodedSeconds(
  * ffmpeg's in them, less the path (the entry names it) and ffmpeg's "[mp3float @ 0x55…]" prefixes.
  */
 export function decodeProblem(err: unknown, path: string): string {
-  const why = (err as Error).message.replace(` ${path} `, ' it ').replace(/\[[^\]@]+ @ 0x[0-9a-f]+\] /g, '');
+  const why = (err as Error).message
+    .replace(` ${path} `, ' it ')
+    .replace(/\[[^\]@]+ @ 0x[0-9a-f]+\] ?/g, '')
+    .trim();
   return `not decodable audio (${why})`;
 }
+
+/** Why ffmpeg does not run (`-version`), or undefined: a broken one would be blamed on every music file. */
+export function ffmpegFault(ffmpeg: string): string | undefined {
+  const r = spawnSync(ffmpeg, ['-version'], { timeout: FFMPEG_VERSION_TIMEOUT_MS, stdio: 'ignore' });
+  const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EACCES') return `${ffmpeg} does not run: it is not executable (chmod +x, or is it ffmpeg at all?)`;
+  if (r.error) return `${ffmpeg} does not run: ${code ?? r.error.message}`;
+  return r.status === 0 ? undefined : `${ffmpeg} does not run: -version exits ${r.status ?? r.signal}`;
+}
+/** ffmpeg -version answers in ~50 ms on a Pi; a minute is a hung binary, not a slow one. */
+const FFMPEG_VERSION_TIMEOUT_MS = 60_000;
 
 /** Runs `f` on every item, at most `parallel` at once; the results in the items' order. */
 export async function mapLimit<T, R>(items: readonly T[], parallel: number, f: (x: T) => Promise<R>): Promise<R[]> {

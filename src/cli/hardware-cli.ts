@@ -264,7 +264,9 @@ export async function gpsMonitor(o: {
       );
     if (r.stats.sentences > 0) return 0;
     process.stderr.write(
-      `jaudiosync: ${o.replay} holds no NMEA sentence: not a capture of a GPS's serial output (record one with: cat /dev/serial0 > gps.log)\n`,
+      r.stats.badChecksum > 0
+        ? `jaudiosync: ${o.replay}: every one of its ${r.stats.badChecksum} NMEA sentences has a bad checksum: a damaged capture, or one read at the wrong baud rate\n`
+        : `jaudiosync: ${o.replay} holds no NMEA sentence: not a capture of a GPS's serial output (record one with: cat /dev/serial0 > gps.log)\n`,
     );
     return 1;
   }

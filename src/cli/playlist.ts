@@ -3,7 +3,7 @@ import { parseFile } from 'music-metadata';
 import { findFfmpeg } from '../player/ffmpeg.js';
 import { readPlaylist, type PlaylistEntry } from '../player/m3u.js';
 import { formatDuration } from '../service/status.js';
-import { decodedSeconds, decodeProblem, entryFileProblem } from './entry-check.js';
+import { decodedSeconds, decodeProblem, entryFileProblem, ffmpegFault } from './entry-check.js';
 import { Progress } from './progress.js';
 
 /**
@@ -130,7 +130,10 @@ export async function playlistCommand(file: string, json: boolean): Promise<numb
 /** ffmpeg to decode with; without one, the files are only read, and a note says so. */
 function ffmpegOrNote(pl: { notes?: string[] }): string | undefined {
   try {
-    return findFfmpeg().path;
+    const path = findFfmpeg().path;
+    const fault = ffmpegFault(path);
+    if (fault) throw new Error(fault);
+    return path;
   } catch (e) {
     pl.notes = [...(pl.notes ?? []), `files not decoded, only their headers read: ${(e as Error).message}`];
     return undefined;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -205,8 +205,13 @@ export function decodeWindows1252(bytes: Buffer): string {
 export async function readPlaylist(path: string, opts: ParseOptions = {}): Promise<Playlist> {
   let bytes: Buffer;
   try {
+    // A pipe or a device would block the read for ever (nobody writes to it): said instead.
+    const st = await stat(path);
+    if (!st.isFile() && !st.isDirectory())
+      throw new PlaylistError(path, `playlist ${path} is not a regular file (a pipe or a device): give the .m3u8 file`);
     bytes = await readFile(path);
   } catch (e) {
+    if (e instanceof PlaylistError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT'

@@ -149,12 +149,8 @@ export async function serve(o: ServeOptions): Promise<void> {
 export async function takeLock(config: Config): Promise<InstanceLock> {
   const runDir = runtimeDir(config);
   const state = stateDir(config);
-  await makeFolder(state, 'state folder', `set service.state_dir (or XDG_STATE_HOME) to a folder this user can write`);
-  await makeFolder(
-    runDir,
-    'runtime folder',
-    `set service.runtime_dir (or XDG_RUNTIME_DIR) to a folder this user can write`,
-  );
+  await makeFolder(state, 'state folder', `set service.state_dir to a folder this user can write`);
+  await makeFolder(runDir, 'runtime folder', `set service.runtime_dir to a folder this user can write`);
   if (!config.service.runtime_dir && !process.env.RUNTIME_DIRECTORY && !process.env.XDG_RUNTIME_DIR)
     await ensurePrivateDir(runDir);
   return acquireInstanceLock([state, runDir]);
@@ -190,7 +186,9 @@ async function schedule(s: Service): Promise<void> {
     if (!isRepeating(spec) && pendingFleetStart(s) === undefined) {
       // A plain run whose one start played nothing failed, as `play` does: said, exit 1.
       if (!s.o.service && outcome.nothingPlayed)
-        throw new Error(`${outcome.nothingPlayed}; give a start that is still to come (--at or schedule.start)`);
+        throw new Error(
+          `${outcome.nothingPlayed}; give a start that is still to come (--at or schedule.start)${s.config.schedule.stop ? ' and a schedule.stop after it' : ''}`,
+        );
       if (!s.o.service) break;
       s.live.playback = { state: 'idle' };
       s.live.schedule = {
