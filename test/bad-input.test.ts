@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_DIR } from '../src/service/config.js';
@@ -17,7 +17,8 @@ import { tempDir } from './helpers/tmp.js';
 interface Case {
   name: string;
   args: string[];
-  /** Files to create in the case's folder before the run (name -> content; "@flac" a FLAC, "@fifo" a named pipe). */
+  /** Files to create in the case's folder before the run (name -> content; "@flac" a FLAC, "@fifo" a named
+   * pipe, "@zeros" 3 GiB of zeros). */
   files?: Record<string, string | Buffer>;
   /** The message: the thing named and what to do. Matched against stderr + stdout. */
   says: RegExp;
@@ -181,6 +182,17 @@ const cases: Case[] = [
     args: ['gps', 'monitor', '--replay', 'gps.log'],
     files: { 'gps.log': '$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6B\r\n'.repeat(3) },
     says: /gps\.log: every one of its 3 NMEA sentences has a bad checksum/,
+  },
+  {
+    // An interrupted, preallocated copy: ffmpeg would read all 3 GiB looking for a frame.
+    name: 'config check of a playlist whose one file is gigabytes of zeros',
+    args: ['config', 'check', 'c.toml'],
+    files: {
+      'c.toml': '[audio]\noutput = "wav"\n[playlist]\npath = "l.m3u8"\n',
+      'l.m3u8': 'z.mp3\n',
+      'z.mp3': '@zeros',
+    },
+    says: /line 1 \(z\.mp3\): not decodable audio \(ffmpeg found no audio in it within 10 s\)/,
   },
   // Playlists
   { name: 'playlist missing', args: ['playlist', 'nope.m3u8'], says: /playlist nope\.m3u8: file not found/ },
@@ -471,7 +483,10 @@ for (const c of cases) {
       mkdirSync(join(dir, name, '..'), { recursive: true });
       if (content === '@flac') copyFileSync(FLAC, join(dir, name));
       else if (content === '@fifo') execFileSync('mkfifo', [join(dir, name)]);
-      else writeFileSync(join(dir, name), content);
+      else if (content === '@zeros') {
+        writeFileSync(join(dir, name), '');
+        truncateSync(join(dir, name), 3 * 2 ** 30); // sparse: no disk used
+      } else writeFileSync(join(dir, name), content);
     }
     const r = await slot(() => runIn(dir, c.args, c.timeoutMs ?? 90_000));
     t.not(r.code, 0, `exit code ${r.code}\n${r.out}`);

@@ -59,6 +59,12 @@ export function entryFileProblem(path: string): FileProblem | undefined {
 }
 
 /**
+ * ffmpeg decodes a real file's first seconds in well under one even on a Pi; this long is a file
+ * with no audio to find (a zero-filled, interrupted copy), which it would read to the end.
+ */
+const FIRST_WINDOW_WITHIN_MS = 10_000;
+
+/**
  * Seconds of audio ffmpeg decodes from the file: all of it, or with `firstSec` only that much (a
  * broken start is caught for the cost of one short ffmpeg run). Nothing beyond that window is kept
  * in RAM. Throws the decoder's DecodeError, with ffmpeg's own words, where the player would fail.
@@ -74,7 +80,11 @@ export async function decodedSeconds(
     return d.decodedFrames / format.sampleRate;
   }
   const window = Math.round(firstSec * format.sampleRate);
-  const d = await decodeToChunks(ffmpeg, path, format, { intoFrames: window, aheadFrames: window });
+  const d = await decodeToChunks(ffmpeg, path, format, {
+    intoFrames: window,
+    aheadFrames: window,
+    firstWindowWithinMs: FIRST_WINDOW_WITHIN_MS,
+  });
   d.pcm.dispose(); // stops ffmpeg, paused once the window is full
   return Math.min(d.decodedFrames, window) / format.sampleRate;
 }

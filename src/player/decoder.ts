@@ -54,6 +54,11 @@ export interface ChunkedDecodeOptions {
   keepFromFrame?: number;
   /** With `intoFrames`: frames held decoded ahead of what playback has released (default DECODE_AHEAD_SEC). */
   aheadFrames?: number;
+  /**
+   * With `intoFrames`, for a check: the first window not decoded within this (ms) stops ffmpeg and
+   * fails the decode (a zero-filled file is read to its end looking for a frame: a minute for 4 GB).
+   */
+  firstWindowWithinMs?: number;
 }
 
 /**
@@ -82,7 +87,15 @@ export async function decodeToChunks(
   if (opts.intoFrames !== undefined) {
     pcm.frames = opts.intoFrames; // known from the manifest before a single frame is decoded
     const aheadFrames = opts.aheadFrames ?? DECODE_AHEAD_SEC * format.sampleRate;
-    const { decodeMs, complete } = await streamFfmpeg(ffmpegPath, path, format, pcm, opts.intoFrames, aheadFrames);
+    const { decodeMs, complete } = await streamFfmpeg(
+      ffmpegPath,
+      path,
+      format,
+      pcm,
+      opts.intoFrames,
+      aheadFrames,
+      opts.firstWindowWithinMs,
+    );
     return { path, format, pcm, frames: opts.intoFrames, decodedFrames: pcm.decodedFrames, complete, decodeMs };
   }
   const decodeMs = await runFfmpeg(ffmpegPath, path, format, (c) => pcm.append(c));
@@ -180,6 +193,7 @@ async function streamFfmpeg(
   pcm: PcmChunks,
   intoFrames: number,
   aheadFrames: number,
+  firstWindowWithinMs?: number,
 ): Promise<{ decodeMs: number; complete: boolean }> {
   await checkExists(path);
   const t0 = process.hrtime.bigint();
@@ -193,12 +207,20 @@ async function streamFfmpeg(
     received = 0,
     stderr = '';
   return new Promise((resolve, reject) => {
+    let tooSlow: NodeJS.Timeout | undefined;
     const settle = (f: () => void) => {
       if (!settled) {
         settled = true;
+        if (tooSlow) clearTimeout(tooSlow);
         f();
       }
     };
+    if (firstWindowWithinMs !== undefined)
+      tooSlow = setTimeout(() => {
+        child.kill('SIGKILL');
+        const s = (firstWindowWithinMs / 1000).toFixed(0);
+        settle(() => reject(new DecodeError(path, `ffmpeg found no audio in ${path} within ${s} s`)));
+      }, firstWindowWithinMs);
     child.stdout.on('data', (c: Buffer) => {
       received += c.length;
       pcm.append(c, intoFrames);
