@@ -5,16 +5,11 @@ import type { PcmFormat } from '../player/decoder.js';
 import { findFfmpeg } from '../player/ffmpeg.js';
 import { decodePlaylistText, parseM3u, type PlaylistEntry } from '../player/m3u.js';
 import { probeAlsaOutputs } from '../player/sinks/alsa-probe.js';
-import {
-  EMBEDDED_CONFIG_NAME,
-  parseStartSpec,
-  resolvePath,
-  resolveStart,
-  stateDir,
-  type Config,
-} from '../service/config.js';
+import { parseStartSpec, resolvePath, resolveStart, stateDir, type Config } from '../service/config.js';
 import { decodedSeconds, decodeProblem, entryFileProblem, ffmpegFault, mapLimit } from './entry-check.js';
-import { timingPartsPresent } from './hardware-choice.js';
+import { chooseHardware } from './hardware-choice.js';
+import { runsOnTwins } from '../service/hardware.js';
+import { recordsWhenNoDevice } from '../service/output.js';
 
 /**
  * What makes a valid config unable to work on this machine: the schema accepts it, the service would
@@ -97,18 +92,18 @@ export async function checkConfig(
   });
   if (!machine) return { problems, warnings };
 
-  let ffmpeg: string | undefined, noFfmpeg: string | undefined;
+  // Without an ffmpeg that runs (a problem of its own) the entries are checked as files only; a
+  // fake env's ffmpeg (tests) is not on disk and is not run.
+  let decode: { ffmpeg: string; format: PcmFormat } | undefined, noFfmpeg: string | undefined;
   try {
-    ffmpeg = env.findFfmpeg(config.audio.ffmpeg ? resolvePath(config, config.audio.ffmpeg) : undefined).path;
-    noFfmpeg = existsSync(ffmpeg) ? ffmpegFault(ffmpeg) : undefined;
+    const ffmpeg = env.findFfmpeg(config.audio.ffmpeg ? resolvePath(config, config.audio.ffmpeg) : undefined).path;
+    const onDisk = existsSync(ffmpeg);
+    noFfmpeg = onDisk ? ffmpegFault(ffmpeg) : undefined;
+    if (onDisk && !noFfmpeg)
+      decode = { ffmpeg, format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels } };
   } catch (e) {
     noFfmpeg = (e as Error).message;
   }
-  // Without ffmpeg (a problem of its own) the entries are checked as files only.
-  const decode =
-    ffmpeg && existsSync(ffmpeg) && !noFfmpeg
-      ? { ffmpeg, format: { sampleRate: config.audio.sample_rate, channels: config.audio.channels } }
-      : undefined;
   await playlistProblems(config, decode, add, warn);
   if (noFfmpeg) add('audio.ffmpeg', noFfmpeg, 'sudo apt-get install ffmpeg (or set audio.ffmpeg to its path)');
 
@@ -158,24 +153,13 @@ export async function configCheckCommand(
   return problems.length ? 1 : 0;
 }
 
-/**
- * A run with audio.output = "alsa" on a machine without any output: a demo (the embedded default,
- * or simulated timing hardware) records to a WAV file instead; anything else fails, as
- * service/output.ts decides (and hardware.ts: twins count only where a timing part is enabled).
- */
-function recordsWithoutOutput(config: Config): boolean {
-  if (config.source === EMBEDDED_CONFIG_NAME) return true;
-  const mode = config.hardware.mode;
-  const twins = mode === 'simulated' || (mode === 'auto' && timingPartsPresent(config).length === 0);
-  return twins && (config.gps.enabled || config.rtc.enabled);
-}
-
 /** audio.device against the outputs here, found as the player finds them (RtAudio through ALSA). */
 async function audioDeviceProblems(config: Config, env: CheckEnv, add: Add, warn: Add): Promise<void> {
   const device = config.audio.device;
   const outs = await env.audioOutputs();
   if (outs.length === 0) {
-    const demo = recordsWithoutOutput(config);
+    // As the run decides it: the hardware it would choose, the output's fallback rule.
+    const demo = recordsWhenNoDevice(config, runsOnTwins(config, chooseHardware(config).simulated));
     (demo ? warn : add)(
       'audio.device',
       `audio.device = "${device}": no ALSA output device found on this machine${demo ? `: this demo set-up writes ${resolvePath(config, config.audio.wav_path)} instead` : ''}`,

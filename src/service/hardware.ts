@@ -123,6 +123,11 @@ interface Wiring {
   waiting: Map<'gps' | 'pps' | 'rtc', string>;
 }
 
+/** Twins only count where a timing part is configured: the bare system clock is nobody's simulation. */
+export function runsOnTwins(config: Config, hardwareSimulated: boolean): boolean {
+  return hardwareSimulated && (config.gps.enabled || config.rtc.enabled);
+}
+
 /** Retrying a part: its last failure is kept for status until it is found (then dropped). */
 function retryFor(w: Wiring, part: 'gps' | 'pps' | 'rtc', addendum = ''): RetryOptions {
   return {
@@ -218,9 +223,8 @@ async function wire(config: Config, log: Logger, o: ChainOptions): Promise<Wirin
     retriers: [],
     parts: [],
     waiting: new Map(),
-    // Twins only count where a part is configured: the bare system clock is nobody's simulation.
     status: {
-      simulated: o.hardware.simulated && (config.gps.enabled || config.rtc.enabled),
+      simulated: runsOnTwins(config, o.hardware.simulated),
       gps: absent,
       pps: absent,
       rtc: absent,

@@ -49,6 +49,15 @@ export interface OpenedOutput {
   placed?(clock: Timescale, streamFrame: number): void;
 }
 
+/**
+ * With no audio device at all, a demo (the embedded default, or simulated timing hardware) records
+ * to the WAV file instead; a device the user named, or a real set-up, never writes a file for a
+ * whole ride when its DAC is missing: the service says so and tries again.
+ */
+export function recordsWhenNoDevice(config: Config, simulated: boolean, named = false): boolean {
+  return !named && (config.source === EMBEDDED_CONFIG_NAME || simulated);
+}
+
 export async function openOutput(
   config: Config,
   fill: (p: number) => Buffer,
@@ -71,9 +80,7 @@ export async function openOutput(
     return { sink, started: () => {} };
   } catch (e) {
     if (!(e instanceof NoAudioDeviceError)) throw e;
-    // A demo (the embedded default, or simulated timing hardware) records instead; a real device never
-    // writes a file for a whole ride when its DAC is missing: the service says so and tries again.
-    if (ctx.choice?.named || (config.source !== EMBEDDED_CONFIG_NAME && !ctx.simulated)) {
+    if (!recordsWhenNoDevice(config, ctx.simulated, ctx.choice?.named)) {
       throw new Error(
         `audio device "${config.audio.device}": ${e.message}. Check the device name (${ctx.choice?.named ? '--device or ' : ''}audio.device; jaudiosync devices lists them) and the DAC's cable; set audio.output = "wav" to record to a file instead`,
       );

@@ -446,7 +446,6 @@ export function playingSecOf(m: Manifest, config: Config): number {
   );
 }
 
-/** The playlist as people have them (encodings, VLC's escapes, Windows paths); what it noticed is said. */
 /** The config's playlist, read; an error when it has no entry or no track `fromTrack`. */
 export async function checkedPlaylist(
   config: Config,
@@ -461,6 +460,7 @@ export async function checkedPlaylist(
   return playlist;
 }
 
+/** The playlist as people have them (encodings, VLC's escapes, Windows paths); what it noticed is said. */
 export async function loadPlaylist(path: string, log?: Pick<Logger, 'info'>): Promise<Playlist> {
   let pl: Playlist;
   try {
