@@ -182,13 +182,18 @@ async function schedule(s: Service): Promise<void> {
     fromTrack = undefined;
     s.lastPlayedStartUtcNs = startUtcNs;
     if (outcome.startUtcNs !== undefined) notBeforeUtcNs = outcome.startUtcNs + 1n;
-    if (s.stopping || s.pending) continue;
-    if (!isRepeating(spec) && pendingFleetStart(s) === undefined) {
-      // A plain run whose one start played nothing failed, as `play` does: said, exit 1.
-      if (!s.o.service && outcome.nothingPlayed)
+    const oneOff = !isRepeating(spec) && pendingFleetStart(s) === undefined;
+    if (outcome.nothingPlayed) {
+      // A plain run whose one start played nothing failed, as `play` does: said, exit 1. Otherwise
+      // (the service, a daily schedule) it is said and the next start awaited.
+      if (oneOff && !s.o.service && !s.stopping && !s.pending)
         throw new Error(
           `${outcome.nothingPlayed}; give a start that is still to come (--at or schedule.start)${s.config.schedule.stop ? ' and a schedule.stop after it' : ''}`,
         );
+      s.log.info(outcome.nothingPlayed);
+    }
+    if (s.stopping || s.pending) continue;
+    if (oneOff) {
       if (!s.o.service) break;
       s.live.playback = { state: 'idle' };
       s.live.schedule = {
@@ -291,10 +296,7 @@ async function playOnce(
     if (!stop.signal.aborted) saveResume(s, 1); // the playlist ended: the next start begins at the top
     return { startUtcNs: r.startUtcNs };
   } catch (e) {
-    if (e instanceof NothingToJoinError) {
-      if (s.o.service) s.log.info(e.message);
-      return { startUtcNs, nothingPlayed: e.message };
-    }
+    if (e instanceof NothingToJoinError) return { startUtcNs, nothingPlayed: e.message };
     if (!s.o.service) throw e;
     const m = `this start failed: ${(e as Error).message}; trying again in ${RETRY_AFTER_MS / 1000} s or on reload`;
     s.log.error(m);
