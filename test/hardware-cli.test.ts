@@ -4,17 +4,14 @@ import { join } from 'node:path';
 import { PACKAGE_DIR } from '../src/service/config.js';
 import { SIM_TRUTH_ENV } from '../src/sim/hardware-twins.js';
 import { simTruth } from './helpers/sim-truth.js';
-import { runCli } from './helpers/cli.js';
+import { jsonLines, runCli } from './helpers/cli.js';
 
 const capture = (name: string) => join(PACKAGE_DIR, 'test', 'fixtures', 'nmea', 'gpsd', name);
 
 test('gps monitor --replay --json: one object per time fix with utc, valid and reason', async (t) => {
   const r = await runCli(['gps', 'monitor', '--replay', capture('ublox-lea-4h.log'), '--json']);
   t.is(r.code, 0, r.stderr);
-  const rows = r.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { utc: string; valid: boolean; reason?: string; sentence: string });
+  const rows = jsonLines<{ utc: string; valid: boolean; reason?: string; sentence: string }>(r.stdout);
   t.true(rows.length > 10);
   for (const row of rows) {
     t.regex(row.utc, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
@@ -31,10 +28,7 @@ test('gps monitor --replay --json: one object per time fix with utc, valid and r
 test('gps monitor --simulate: fixes from the twin, each line saying SIMULATED', async (t) => {
   const json = await runCli(['gps', 'monitor', '--simulate', '--seconds', '3', '--json']);
   t.is(json.code, 0, json.stderr);
-  const rows = json.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { valid: boolean; simulated?: boolean });
+  const rows = jsonLines<{ valid: boolean; simulated?: boolean }>(json.stdout);
   t.true(rows.length >= 2 && rows.every((row) => row.simulated === true), json.stdout);
   t.regex(json.stderr, /SIMULATED GPS and PPS .*no real receiver is read/);
   const text = await runCli(['gps', 'monitor', '--simulate', '--seconds', '2.5']);
@@ -74,10 +68,7 @@ test('rtc without an I2C bus fails with the config.txt hint, never a stack trace
 test('pps monitor --simulate shows pulses about a second apart, each said to be SIMULATED', async (t) => {
   const r = await runCli(['pps', 'monitor', '--simulate', '--seconds', '3.5', '--json']);
   t.is(r.code, 0, r.stderr);
-  const rows = r.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { seq: number; intervalNs: number | null; missed: number; simulated?: boolean });
+  const rows = jsonLines<{ seq: number; intervalNs: number | null; missed: number; simulated?: boolean }>(r.stdout);
   t.true(rows.length >= 2, r.stdout);
   t.true(
     rows.every((row) => row.simulated === true),
@@ -128,10 +119,7 @@ test('clock monitor --json: once a second, state, source, systemMinusUtcNs, erro
   const r = await runCli(['clock', 'monitor', '--duration', '9', '--json'], { env: truth.env });
   const steppedNs = truth.steppedNs();
   t.is(r.code, 0, r.stderr);
-  const rows = r.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const rows = jsonLines<Record<string, unknown>>(r.stdout);
   t.true(rows.length >= 7 && rows.length <= 10, `${rows.length} rows`);
   for (const row of rows)
     for (const k of ['state', 'source', 'systemMinusUtcNs', 'errorBoundNs', 'freqPpm', 'samples']) t.true(k in row, k);

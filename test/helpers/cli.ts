@@ -66,6 +66,14 @@ export function runCli(
 }
 
 /** Reads a 16-bit PCM WAV file written by WavFileSink or jack_rec. */
+/** One JSON document per line (a CLI's --json stream), each as T. */
+export function jsonLines<T>(text: string): T[] {
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as T);
+}
+
 export function readWav16(buf: Buffer): { channels: number; sampleRate: number; data: Buffer; frames: number } {
   if (buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE')
     throw new Error('not a WAV file');
